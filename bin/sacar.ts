@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/**
+ * The `sacar` command. Each subcommand lives in its own module, loaded only when
+ * used, so `sacar status` does not pay for the controller's dependencies.
+ */
+import { commandModule, COMMANDS, usage } from "../src/cli/commands.ts"
+
+const [name, ...rest] = process.argv.slice(2)
+if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  process.stdout.write(usage())
+  process.exit(name === undefined ? 2 : 0)
+}
+if (name === "--version" || name === "-v") {
+  const { SACAR_VERSION } = await import("../src/common/version.ts")
+  process.stdout.write(`${SACAR_VERSION}\n`)
+  process.exit(0)
+}
+const load = commandModule(name)
+if (load === undefined) {
+  process.stderr.write(`sacar: unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(", ")}\n`)
+  process.exit(2)
+}
+const { main } = await load()
+process.exitCode = await main(rest)

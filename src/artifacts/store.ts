@@ -1,0 +1,85 @@
+/**
+ * ArtifactStore: fetch a release tarball from gs://, https://, http:// or file:// to a
+ * local file, verified, with transient failures retried on a capped, jittered
+ * exponential backoff. Interrupting a download aborts the transfer and leaves no file.
+ */
+import { createReadStream } from "node:fs"
+import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import { DownloadError } from "./errors.ts"
+import { makeGcsClient } from "./gcs.ts"
+import type { GcsClient } from "./gcs.ts"
+import { fetchBody } from "./http.ts"
+import { writeVerified } from "./sink.ts"
+import type { Downloaded, OpenBody } from "./sink.ts"
+import { parseArtifactUrl } from "./url.ts"
+
+export type { Downloaded } from "./sink.ts"
+
+export interface DownloadOptions {
+  /** Lowercase hex; a mismatch fails for good. */
+  readonly sha256?: string | undefined
+}
+
+export interface RetryPolicy {
+  /** Attempts after the first. */
+  readonly retries: number
+  readonly baseDelay: Duration.Input
+  readonly maxDelay: Duration.Input
+  /** A transfer that receives nothing for this long is abandoned (and retried). */
+  readonly stallMs: number
+}
+
+export const defaultRetryPolicy: RetryPolicy = {
+  retries: 6,
+  baseDelay: "500 millis",
+  maxDelay: "30 seconds",
+  stallMs: 60_000
+}
+
+export class ArtifactStore extends Context.Service<ArtifactStore, {
+  /** Download `url` to `destFile` (written as `destFile.<pid>-<rand>.partial`, renamed when verified). */
+  readonly download: (url: string, destFile: string, options?: DownloadOptions) => Effect.Effect<Downloaded, DownloadError>
+}>()("sacar/ArtifactStore") {
+  /** Google credentials and STORAGE_EMULATOR_HOST come from the environment when the layer is built. */
+  static readonly layer: Layer.Layer<ArtifactStore> = Layer.sync(ArtifactStore, () => makeArtifactStore())
+}
+
+export const makeArtifactStore = (options: {
+  readonly gcs?: GcsClient
+  readonly retry?: Partial<RetryPolicy>
+} = {}): ArtifactStore["Service"] => {
+  const policy = { ...defaultRetryPolicy, ...options.retry }
+  let gcs = options.gcs
+  const backoff = Schedule.min([Schedule.exponential(policy.baseDelay), Schedule.spaced(policy.maxDelay)]).pipe(
+    Schedule.jittered
+  )
+  const schedule = Schedule.max([backoff, Schedule.recurs(policy.retries)])
+
+  const opener = (url: string): OpenBody | DownloadError => {
+    const location = parseArtifactUrl(url)
+    if (location instanceof DownloadError) return location
+    switch (location._tag) {
+      case "Gcs": {
+        const client = gcs ??= makeGcsClient()
+        return (signal) => client.open(location.bucket, location.object, signal)
+      }
+      case "Http":
+        return (signal) => fetchBody(location.url.href, signal)
+      case "File":
+        return async (signal) => createReadStream(location.path, { signal })
+    }
+  }
+
+  const download = (url: string, destFile: string, downloadOptions: DownloadOptions = {}) => {
+    const open = opener(url)
+    if (open instanceof DownloadError) return Effect.fail(open)
+    return writeVerified({ url, dest: destFile, sha256: downloadOptions.sha256, stallMs: policy.stallMs, open }).pipe(
+      Effect.tapError((error) =>
+        error.retryable ? Effect.logWarning("artifact download failed, will retry", { url, error: error.message }) : Effect.void
+      ),
+      Effect.retry({ schedule, while: (error) => error.retryable }),
+      Effect.withSpan("ArtifactStore.download", { attributes: { url } })
+    )
+  }
+  return ArtifactStore.of({ download })
+}

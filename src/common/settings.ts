@@ -1,0 +1,74 @@
+/**
+ * Reading the environment. A missing or malformed setting stops the process at
+ * start-up with one line naming the variable and exit code 2 (contract section 2);
+ * `SettingError` carries exactly that line. Secrets are read here and nowhere else,
+ * so nothing downstream is tempted to log the environment.
+ */
+import { Data } from "effect"
+import { readFileSync } from "node:fs"
+
+export class SettingError extends Data.TaggedError("SettingError")<{
+  readonly variable: string
+  readonly message: string
+}> {}
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+const present = (value: string | undefined): value is string => value !== undefined && value.trim() !== ""
+
+export const optionalSetting = (env: Env, name: string): string | undefined => {
+  const value = env[name]
+  return present(value) ? value.trim() : undefined
+}
+
+export const requiredSetting = (env: Env, name: string, hint: string): string => {
+  const value = optionalSetting(env, name)
+  if (value === undefined) throw new SettingError({ variable: name, message: `${name} is not set: ${hint}` })
+  return value
+}
+
+/** A secret given either inline (`NAME`) or as a file (`NAME_FILE`, which wins). */
+export const secretSetting = (env: Env, name: string): string | undefined => {
+  const file = optionalSetting(env, `${name}_FILE`)
+  if (file !== undefined) {
+    try {
+      const text = readFileSync(file, "utf8").trim()
+      if (text === "") throw new SettingError({ variable: `${name}_FILE`, message: `${name}_FILE points at ${file}, which is empty` })
+      return text
+    } catch (cause) {
+      if (cause instanceof SettingError) throw cause
+      throw new SettingError({ variable: `${name}_FILE`, message: `${name}_FILE points at ${file}, which cannot be read: ${(cause as Error).message}` })
+    }
+  }
+  return optionalSetting(env, name)
+}
+
+export const intSetting = (env: Env, name: string, fallback: number, min = 1): number => {
+  const raw = optionalSetting(env, name)
+  if (raw === undefined) return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min) {
+    throw new SettingError({ variable: name, message: `${name} must be a whole number of at least ${min}, got ${JSON.stringify(raw)}` })
+  }
+  return value
+}
+
+export const choiceSetting = <const C extends string>(env: Env, name: string, choices: ReadonlyArray<C>, fallback: C): C => {
+  const raw = optionalSetting(env, name)
+  if (raw === undefined) return fallback
+  if (!(choices as ReadonlyArray<string>).includes(raw)) {
+    throw new SettingError({ variable: name, message: `${name} must be one of ${choices.join(", ")}, got ${JSON.stringify(raw)}` })
+  }
+  return raw as C
+}
+
+/** `host:port` for listening; port 0 picks a free one. */
+export const listenSetting = (env: Env, name: string, fallback: string): { host: string; port: number } => {
+  const raw = optionalSetting(env, name) ?? fallback
+  const match = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(raw)
+  const port = match ? Number(match[2]) : NaN
+  if (!match || port > 65535) {
+    throw new SettingError({ variable: name, message: `${name} must be host:port such as 127.0.0.1:8080, got ${JSON.stringify(raw)}` })
+  }
+  return { host: match[1] === "" ? "0.0.0.0" : match[1]!.replace(/^\[|\]$/g, ""), port }
+}

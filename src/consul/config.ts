@@ -1,0 +1,139 @@
+/**
+ * How to reach Consul, read from the same CONSUL_* variables the Consul CLI uses, so
+ * an operator's shell that works for `consul kv get` works for Sacar unchanged.
+ * Files named by variables (token, CA, client certificate) are read here, at start-up,
+ * so a wrong path stops the process with one line instead of failing every request.
+ */
+import { readFileSync } from "node:fs"
+import { Data, Effect, Redacted } from "effect"
+
+export interface ConsulTls {
+  /** PEM contents of CONSUL_CACERT; undefined means the system roots. */
+  readonly ca?: string
+  readonly cert?: string
+  readonly key?: string
+  /** false only when CONSUL_HTTP_SSL_VERIFY says so. */
+  readonly verify: boolean
+}
+
+export interface ConsulConfig {
+  /** Base URL without a trailing slash, e.g. "http://127.0.0.1:8500" or "https://consul:8501/prefix". */
+  readonly address: string
+  /** Sent as X-Consul-Token; Redacted so it cannot end up in a log line. */
+  readonly token?: Redacted.Redacted<string>
+  readonly tls: ConsulTls
+  /** Bound on a non-blocking request (blocking reads get wait + wait/16 + this). Default 15 s. */
+  readonly requestTimeoutMs?: number
+}
+
+/** A CONSUL_* variable is malformed; `message` is one line that names it. */
+export class ConsulConfigError extends Data.TaggedError("ConsulConfigError")<{
+  readonly variable: string
+  readonly message: string
+}> {}
+
+export const DEFAULT_CONSUL_ADDRESS = "http://127.0.0.1:8500"
+
+const fail = (variable: string, problem: string) =>
+  new ConsulConfigError({ variable, message: `${variable}: ${problem}` })
+
+/** Unset and empty mean the same thing, as in the Consul CLI. */
+const read = (env: Readonly<Record<string, string | undefined>>, name: string): string | undefined => {
+  const value = env[name]
+  return value === undefined || value === "" ? undefined : value
+}
+
+const oneLine = (text: string) => text.replace(/\s+/g, " ").trim()
+
+const readFile = (variable: string, path: string): string => {
+  try {
+    return readFileSync(path, "utf8")
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code
+    throw fail(variable, `cannot read ${JSON.stringify(path)}${code ? ` (${code})` : ""}`)
+  }
+}
+
+/** Go's strconv.ParseBool, which is what the Consul CLI accepts. */
+const parseBool = (variable: string, text: string): boolean => {
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(text)) return true
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(text)) return false
+  throw fail(variable, `expected true or false, got ${JSON.stringify(text)}`)
+}
+
+const parseAddress = (text: string): string => {
+  const variable = "CONSUL_HTTP_ADDR"
+  const trimmed = text.trim()
+  if (/^unix:/i.test(trimmed)) throw fail(variable, "unix sockets are not supported; use host:port or an http(s):// URL")
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)
+  if (hasScheme && !/^https?:\/\//i.test(trimmed)) {
+    throw fail(variable, `unsupported scheme in ${JSON.stringify(text)}; use http:// or https://`)
+  }
+  let url: URL
+  try {
+    url = new URL(hasScheme ? trimmed : `http://${trimmed}`)
+  } catch {
+    throw fail(variable, `not host:port or an http(s):// URL: ${JSON.stringify(text)}`)
+  }
+  if (url.hostname === "") throw fail(variable, `no host in ${JSON.stringify(text)}`)
+  if (url.username !== "" || url.password !== "") {
+    throw fail(variable, "credentials in the address are not supported; use CONSUL_HTTP_TOKEN")
+  }
+  if (url.search !== "" || url.hash !== "") throw fail(variable, `unexpected query or fragment in ${JSON.stringify(text)}`)
+  const path = url.pathname.replace(/\/+$/, "")
+  return `${url.protocol}//${url.host}${path}`
+}
+
+/** An HTTP header cannot carry control characters; catch it here rather than on every request. */
+const checkToken = (variable: string, token: string): string => {
+  const trimmed = token.trim()
+  if (trimmed === "") throw fail(variable, "is empty")
+  if (/[^\x20-\x7e]/.test(trimmed)) throw fail(variable, "contains characters that cannot be sent in an HTTP header")
+  return trimmed
+}
+
+const checkPem = (variable: string, text: string): string => {
+  if (!text.includes("-----BEGIN ")) throw fail(variable, "the file is not PEM (no -----BEGIN line)")
+  return text
+}
+
+const build = (env: Readonly<Record<string, string | undefined>>): ConsulConfig => {
+  const address = parseAddress(read(env, "CONSUL_HTTP_ADDR") ?? DEFAULT_CONSUL_ADDRESS)
+
+  const tokenFile = read(env, "CONSUL_HTTP_TOKEN_FILE")
+  const tokenText = tokenFile !== undefined
+    ? checkToken("CONSUL_HTTP_TOKEN_FILE", readFile("CONSUL_HTTP_TOKEN_FILE", tokenFile))
+    : (() => {
+      const direct = read(env, "CONSUL_HTTP_TOKEN")
+      return direct === undefined ? undefined : checkToken("CONSUL_HTTP_TOKEN", direct)
+    })()
+
+  const caPath = read(env, "CONSUL_CACERT")
+  const certPath = read(env, "CONSUL_CLIENT_CERT")
+  const keyPath = read(env, "CONSUL_CLIENT_KEY")
+  if (certPath !== undefined && keyPath === undefined) throw fail("CONSUL_CLIENT_KEY", "must be set when CONSUL_CLIENT_CERT is set")
+  if (keyPath !== undefined && certPath === undefined) throw fail("CONSUL_CLIENT_CERT", "must be set when CONSUL_CLIENT_KEY is set")
+  const verifyText = read(env, "CONSUL_HTTP_SSL_VERIFY")
+
+  const tls: ConsulTls = {
+    ...(caPath !== undefined ? { ca: checkPem("CONSUL_CACERT", readFile("CONSUL_CACERT", caPath)) } : {}),
+    ...(certPath !== undefined ? { cert: checkPem("CONSUL_CLIENT_CERT", readFile("CONSUL_CLIENT_CERT", certPath)) } : {}),
+    ...(keyPath !== undefined ? { key: checkPem("CONSUL_CLIENT_KEY", readFile("CONSUL_CLIENT_KEY", keyPath)) } : {}),
+    verify: verifyText === undefined ? true : parseBool("CONSUL_HTTP_SSL_VERIFY", verifyText)
+  }
+  return {
+    address,
+    ...(tokenText !== undefined ? { token: Redacted.make(tokenText, { label: "CONSUL_HTTP_TOKEN" }) } : {}),
+    tls
+  }
+}
+
+/** The configuration the CONSUL_* variables describe (`env` defaults to process.env). */
+export const consulConfigFromEnv = (
+  env: Readonly<Record<string, string | undefined>> = process.env
+): Effect.Effect<ConsulConfig, ConsulConfigError> =>
+  Effect.try({
+    try: () => build(env),
+    catch: (error) =>
+      error instanceof ConsulConfigError ? error : fail("CONSUL_*", oneLine(String(error)))
+  })

@@ -1,0 +1,390 @@
+/**
+ * The Consul service over Consul's HTTP API, spoken with node:http(s) and one
+ * keep-alive Agent per layer. Not the `consul` npm client: it cannot abort a request
+ * (an interrupted blocking query would hold its socket for up to ten minutes), it
+ * rounds flags above 2^53, and it reports refusals and 404s inconsistently. See
+ * docs/consul-layer.md and the "Consul client" section of docs/decisions.md.
+ */
+import * as http from "node:http"
+import * as https from "node:https"
+import { Effect, Layer, Redacted } from "effect"
+import { parseDuration } from "../spec/duration.ts"
+import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
+import type { BlockingOptions, ConsulError, KvEntry, PutOptions, SessionInfo, SessionOptions, TxnOp, TxnResult } from "./Consul.ts"
+import { consulConfigFromEnv } from "./config.ts"
+import type { ConsulConfig, ConsulConfigError } from "./config.ts"
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 15_000
+/** What Consul uses when a blocking read names no wait (default_query_time). */
+const DEFAULT_WAIT_MS = 5 * 60_000
+
+interface RawResponse {
+  readonly status: number
+  readonly headers: http.IncomingHttpHeaders
+  readonly body: string
+}
+
+type Query = Record<string, string | number | boolean | undefined>
+
+interface Request {
+  readonly operation: string
+  readonly method: "GET" | "PUT" | "DELETE"
+  readonly path: string
+  readonly query?: Query
+  readonly body?: string
+  readonly timeoutMs: number
+}
+
+/** Keys go in the path; encode each segment but keep the slashes Consul splits on. */
+const encodeKey = (key: string) => key.split("/").map(encodeURIComponent).join("/")
+
+const oneLine = (text: string, max = 300) => {
+  const line = text.replace(/\s+/g, " ").trim()
+  return line.length > max ? `${line.slice(0, max)}…` : line
+}
+
+/**
+ * JSON.parse that keeps `Flags` exact: the Go lock flags (3304740253564472344) do not
+ * fit a double, so the reviver takes the number's source text instead (Node >= 21).
+ */
+export const parseConsulJson = (text: string): unknown =>
+  JSON.parse(text, function(this: unknown, key: string, value: unknown, context?: { readonly source?: string }) {
+    if (key === "Flags" && typeof value === "number" && context?.source !== undefined) return context.source
+    return value
+  } as (this: unknown, key: string, value: unknown) => unknown)
+
+/** JSON.stringify with `Flags` strings written as bare uint64 literals. */
+const stringifyWithFlags = (value: unknown): string =>
+  JSON.stringify(value).replace(/"Flags":"(\d+)"/g, "\"Flags\":$1")
+
+interface RawEntry {
+  readonly Key: string
+  readonly Value?: string | null
+  readonly Flags?: string | number
+  readonly CreateIndex?: number
+  readonly ModifyIndex?: number
+  readonly LockIndex?: number
+  readonly Session?: string
+}
+
+export const decodeEntry = (raw: RawEntry): KvEntry => ({
+  key: raw.Key,
+  value: raw.Value === null || raw.Value === undefined ? null : Buffer.from(raw.Value, "base64").toString("utf8"),
+  flags: raw.Flags === undefined ? "0" : String(raw.Flags),
+  createIndex: raw.CreateIndex ?? 0,
+  modifyIndex: raw.ModifyIndex ?? 0,
+  lockIndex: raw.LockIndex ?? 0,
+  ...(raw.Session !== undefined && raw.Session !== "" ? { session: raw.Session } : {})
+})
+
+const indexOf = (res: RawResponse): number => {
+  const header = res.headers["x-consul-index"]
+  const n = Number(Array.isArray(header) ? header[0] : header)
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0
+}
+
+/**
+ * Consul answers some caller mistakes with 500 (an acquire with a dead session, a
+ * TTL out of range). Retrying those would never help, so they are request errors.
+ */
+const CALLER_MISTAKES_AS_500 = [/invalid session/i, /session .* not found/i, /invalid session ttl/i, /missing (key|session)/i]
+
+const flagsText = (flags: string | bigint) => {
+  const text = typeof flags === "bigint" ? flags.toString() : flags
+  if (!/^\d+$/.test(text) || BigInt(text) >= 2n ** 64n) throw new Error(`flags must be a uint64, got ${text}`)
+  return text
+}
+
+const txnBody = (ops: ReadonlyArray<TxnOp>) =>
+  stringifyWithFlags(ops.map((op) => {
+    const kv: Record<string, unknown> = { Verb: op.verb, Key: op.key }
+    if ("value" in op) kv.Value = Buffer.from(op.value, "utf8").toString("base64")
+    if ("flags" in op && op.flags !== undefined) kv.Flags = flagsText(op.flags)
+    if ("index" in op) kv.Index = op.index
+    if ("session" in op) kv.Session = op.session
+    return { KV: kv }
+  }))
+
+/** Milliseconds from a Go duration Consul would accept, or the server's default. */
+const waitMillis = (wait: string | undefined) => (wait === undefined ? undefined : parseDuration(wait)) ?? DEFAULT_WAIT_MS
+
+const makeAgent = (config: ConsulConfig): http.Agent =>
+  config.address.startsWith("https:")
+    ? new https.Agent({
+      keepAlive: true,
+      ...(config.tls.ca !== undefined ? { ca: config.tls.ca } : {}),
+      ...(config.tls.cert !== undefined ? { cert: config.tls.cert } : {}),
+      ...(config.tls.key !== undefined ? { key: config.tls.key } : {}),
+      rejectUnauthorized: config.tls.verify
+    })
+    : new http.Agent({ keepAlive: true })
+
+/** The Consul service for `config`; the Agent (and its sockets) is closed with the scope. */
+export const makeConsul = (config: ConsulConfig) =>
+  Effect.gen(function*() {
+    const agent = yield* Effect.acquireRelease(Effect.sync(() => makeAgent(config)), (a) => Effect.sync(() => a.destroy()))
+    const transport = config.address.startsWith("https:") ? https : http
+    const requestTimeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const address = config.address
+
+    const unavailable = (operation: string, message: string) => new ConsulUnavailable({ address, operation, message })
+
+    const send = (req: Request): Effect.Effect<RawResponse, ConsulUnavailable> =>
+      Effect.callback<RawResponse, ConsulUnavailable>((resume) => {
+        const url = new URL(`${address}${req.path}`)
+        for (const [name, value] of Object.entries(req.query ?? {})) {
+          if (value === undefined || value === false) continue
+          url.searchParams.set(name, value === true ? "" : String(value))
+        }
+        const headers: Record<string, string> = {}
+        if (config.token !== undefined) headers["X-Consul-Token"] = Redacted.value(config.token)
+        if (req.body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(req.body))
+        let settled = false
+        let current: http.ClientRequest | undefined
+        let timer: NodeJS.Timeout | undefined
+        const finish = (effect: Effect.Effect<RawResponse, ConsulUnavailable>) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resume(effect)
+        }
+        const attempt = (retryOnStaleSocket: boolean) => {
+          let responded = false
+          const r = transport.request(url, { method: req.method, agent, headers })
+          current = r
+          r.on("response", (res) => {
+            responded = true
+            const chunks: Array<Buffer> = []
+            res.on("data", (chunk: Buffer) => chunks.push(chunk))
+            res.on("end", () =>
+              finish(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") })))
+            res.on("error", (error) => finish(Effect.fail(unavailable(req.operation, oneLine(error.message)))))
+          })
+          r.on("error", (error: NodeJS.ErrnoException) => {
+            if (settled) return
+            // A kept-alive socket the server closed while idle: the request never
+            // reached Consul, so sending it again on a fresh socket is safe.
+            if (retryOnStaleSocket && !responded && r.reusedSocket && error.code === "ECONNRESET") return attempt(false)
+            finish(Effect.fail(unavailable(req.operation, oneLine(error.code ? `${error.code}: ${error.message}` : error.message))))
+          })
+          r.end(req.body)
+        }
+        timer = setTimeout(() => {
+          current?.destroy()
+          finish(Effect.fail(unavailable(req.operation, `no answer within ${req.timeoutMs} ms`)))
+        }, req.timeoutMs)
+        attempt(true)
+        return Effect.sync(() => {
+          settled = true
+          clearTimeout(timer)
+          current?.destroy()
+        })
+      })
+
+    const refusal = (operation: string, res: RawResponse): ConsulError => {
+      const text = oneLine(res.body)
+      const message = text === "" ? `HTTP ${res.status}` : text
+      if (res.status >= 500 && !CALLER_MISTAKES_AS_500.some((re) => re.test(text))) return unavailable(operation, `HTTP ${res.status}: ${message}`)
+      return new ConsulRequestError({ operation, status: res.status, message })
+    }
+
+    const json = (operation: string, res: RawResponse): Effect.Effect<unknown, ConsulError> =>
+      Effect.try({
+        try: () => parseConsulJson(res.body),
+        catch: () => unavailable(operation, `answer is not JSON: ${oneLine(res.body, 120)}`)
+      })
+
+    /** Sends and turns non-2xx into errors, except the statuses in `accept`. */
+    const call = (req: Request, accept: ReadonlyArray<number> = []) =>
+      Effect.flatMap(send(req), (res) =>
+        (res.status >= 200 && res.status < 300) || accept.includes(res.status)
+          ? Effect.succeed(res)
+          : Effect.fail(refusal(req.operation, res)))
+
+    const blockingRequest = (operation: string, path: string, query: Query, options: BlockingOptions | undefined): Request => {
+      const blocking = options !== undefined && options.index > 0
+      const waitMs = waitMillis(options?.wait)
+      return {
+        operation,
+        method: "GET",
+        path,
+        query: {
+          ...query,
+          ...(blocking ? { index: options.index, wait: options.wait } : {}),
+          consistent: options?.consistent
+        },
+        // Consul holds a blocking read for up to wait + wait/16; only then is silence a failure.
+        timeoutMs: blocking ? waitMs + Math.ceil(waitMs / 16) + requestTimeoutMs : requestTimeoutMs
+      }
+    }
+
+    const entries = (operation: string, res: RawResponse) =>
+      res.status === 404
+        ? Effect.succeed<ReadonlyArray<KvEntry>>([])
+        : Effect.map(json(operation, res), (body) => (Array.isArray(body) ? body : []).map((e) => decodeEntry(e as RawEntry)))
+
+    const get = (key: string, options?: BlockingOptions) => {
+      const operation = `kv get ${key}`
+      return call(blockingRequest(operation, `/v1/kv/${encodeKey(key)}`, {}, options), [404]).pipe(
+        Effect.flatMap((res) =>
+          Effect.map(entries(operation, res), (list) => ({ value: list.find((e) => e.key === key), index: indexOf(res) }))
+        )
+      )
+    }
+
+    const list = (prefix: string, options?: BlockingOptions) => {
+      const operation = `kv list ${prefix}`
+      return call(blockingRequest(operation, `/v1/kv/${encodeKey(prefix)}`, { recurse: true }, options), [404]).pipe(
+        Effect.flatMap((res) => Effect.map(entries(operation, res), (value) => ({ value, index: indexOf(res) })))
+      )
+    }
+
+    const keys = (prefix: string, separator?: string) => {
+      const operation = `kv keys ${prefix}`
+      return call({
+        operation,
+        method: "GET",
+        path: `/v1/kv/${encodeKey(prefix)}`,
+        query: { keys: true, separator },
+        timeoutMs: requestTimeoutMs
+      }, [404]).pipe(
+        Effect.flatMap((res) =>
+          res.status === 404
+            ? Effect.succeed<ReadonlyArray<string>>([])
+            : Effect.map(json(operation, res), (body) => (Array.isArray(body) ? body.map(String) : []))
+        )
+      )
+    }
+
+    const put = (key: string, value: string, options?: PutOptions) => {
+      const operation = `kv put ${key}`
+      return Effect.try({
+        try: () => options?.flags === undefined ? undefined : flagsText(options.flags),
+        catch: (error) => new ConsulRequestError({ operation, status: 0, message: (error as Error).message })
+      }).pipe(
+        Effect.flatMap((flags) =>
+          call({
+            operation,
+            method: "PUT",
+            path: `/v1/kv/${encodeKey(key)}`,
+            query: { flags, cas: options?.cas, acquire: options?.acquire, release: options?.release },
+            body: value,
+            timeoutMs: requestTimeoutMs
+          })
+        ),
+        // Anything but a literal true is a refusal: callers re-read when it matters.
+        Effect.map((res) => res.body.trim() === "true")
+      )
+    }
+
+    const del = (key: string, options?: { readonly recurse?: boolean; readonly cas?: number }) =>
+      call({
+        operation: `kv delete ${key}`,
+        method: "DELETE",
+        path: `/v1/kv/${encodeKey(key)}`,
+        query: { recurse: options?.recurse, cas: options?.cas },
+        timeoutMs: requestTimeoutMs
+      }).pipe(Effect.map((res) => res.body.trim() === "true"))
+
+    const txn = (ops: ReadonlyArray<TxnOp>) => {
+      const operation = `txn (${ops.length} ops)`
+      return Effect.try({
+        try: () => txnBody(ops),
+        catch: (error) => new ConsulRequestError({ operation, status: 0, message: (error as Error).message })
+      }).pipe(
+        Effect.flatMap((body) => call({ operation, method: "PUT", path: "/v1/txn", body, timeoutMs: requestTimeoutMs }, [409])),
+        Effect.flatMap((res) =>
+          Effect.map(json(operation, res), (parsed): TxnResult => {
+            const body = (parsed ?? {}) as {
+              readonly Results?: ReadonlyArray<{ readonly KV?: RawEntry }> | null
+              readonly Errors?: ReadonlyArray<{ readonly OpIndex: number; readonly What: string }> | null
+            }
+            if (res.status === 409 || (body.Errors ?? []).length > 0) {
+              return { ok: false, errors: (body.Errors ?? []).map((e) => ({ opIndex: e.OpIndex, what: e.What })) }
+            }
+            return {
+              ok: true,
+              entries: (body.Results ?? []).flatMap((r) => (r.KV === undefined ? [] : [decodeEntry(r.KV)]))
+            }
+          })
+        )
+      )
+    }
+
+    const createSession = (options: SessionOptions) => {
+      const operation = `session create ${options.name}`
+      return call({
+        operation,
+        method: "PUT",
+        path: "/v1/session/create",
+        body: JSON.stringify({
+          Name: options.name,
+          TTL: options.ttl,
+          Behavior: options.behavior,
+          ...(options.lockDelay !== undefined ? { LockDelay: options.lockDelay } : {})
+        }),
+        timeoutMs: requestTimeoutMs
+      }).pipe(
+        Effect.flatMap((res) => json(operation, res)),
+        Effect.flatMap((body) => {
+          const id = (body as { readonly ID?: unknown } | null)?.ID
+          return typeof id === "string" && id !== ""
+            ? Effect.succeed(id)
+            : Effect.fail(unavailable(operation, "answer has no session ID"))
+        })
+      )
+    }
+
+    const renewSession = (id: string) =>
+      call({ operation: `session renew ${id}`, method: "PUT", path: `/v1/session/renew/${encodeURIComponent(id)}`, timeoutMs: requestTimeoutMs }, [404])
+        .pipe(Effect.map((res) => res.status !== 404))
+
+    const destroySession = (id: string) =>
+      call({ operation: `session destroy ${id}`, method: "PUT", path: `/v1/session/destroy/${encodeURIComponent(id)}`, timeoutMs: requestTimeoutMs })
+        .pipe(Effect.asVoid)
+
+    const sessionInfo = (id: string) => {
+      const operation = `session info ${id}`
+      return call({ operation, method: "GET", path: `/v1/session/info/${encodeURIComponent(id)}`, timeoutMs: requestTimeoutMs }, [404]).pipe(
+        Effect.flatMap((res) => res.status === 404 ? Effect.succeed([]) : json(operation, res)),
+        Effect.map((body): SessionInfo | undefined => {
+          const raw = (Array.isArray(body) ? body[0] : undefined) as
+            | { ID: string; Name?: string; TTL?: string; Behavior?: string; LockDelay?: number }
+            | undefined
+          if (raw === undefined) return undefined
+          return { id: raw.ID, name: raw.Name ?? "", ttl: raw.TTL ?? "", behavior: raw.Behavior ?? "", lockDelayNs: raw.LockDelay ?? 0 }
+        })
+      )
+    }
+
+    const leader = () => {
+      const operation = "status leader"
+      return call({ operation, method: "GET", path: "/v1/status/leader", timeoutMs: requestTimeoutMs }).pipe(
+        Effect.flatMap((res) => json(operation, res)),
+        Effect.map((body) => (typeof body === "string" ? body : ""))
+      )
+    }
+
+    return Consul.of({
+      address,
+      get,
+      list,
+      keys,
+      put,
+      delete: del,
+      txn,
+      createSession,
+      renewSession,
+      destroySession,
+      sessionInfo,
+      leader
+    })
+  })
+
+/** The Consul service for an explicit configuration (tests, or an address from elsewhere). */
+export const consulLayer = (config: ConsulConfig): Layer.Layer<Consul> => Layer.effect(Consul, makeConsul(config))
+
+/** The Consul service configured from the CONSUL_* environment variables. */
+export const ConsulLive: Layer.Layer<Consul, ConsulConfigError> = Layer.unwrap(
+  Effect.map(Effect.suspend(() => consulConfigFromEnv()), consulLayer)
+)

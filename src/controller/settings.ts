@@ -1,0 +1,65 @@
+/**
+ * The controller's own settings (contract section 2), read once at start-up. Consul's
+ * CONSUL_* variables and GitHub's GITHUB_API_URL / GITHUB_APP_* / GITHUB_TOKEN are read
+ * by their own modules; this file covers the inbound side. Secrets stay `Redacted`, so
+ * a stray log of the settings object prints `<redacted>`.
+ */
+import { Redacted } from "effect"
+import { listenSetting, optionalSetting, secretSetting, SettingError, type Env } from "../common/settings.ts"
+import { DEFAULT_PREFIX } from "../spec/keys.ts"
+
+export interface ControllerSettings {
+  readonly listen: { readonly host: string; readonly port: number }
+  /** Base for `details_url` links, without a trailing slash. */
+  readonly publicUrl: string | undefined
+  readonly prefix: string
+  /** undefined: webhooks are off and `POST /github/webhook` answers 503. */
+  readonly webhookSecret: Redacted.Redacted<string> | undefined
+  /** undefined: the /v1 endpoints are off and answer 503. */
+  readonly notifyToken: Redacted.Redacted<string> | undefined
+  /** GITHUB_APP_ID, to recognise the Deployments this App created itself. */
+  readonly githubAppId: string | undefined
+}
+
+export const DEFAULT_LISTEN = "127.0.0.1:8080"
+
+const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/
+
+/** Throws SettingError (exit 2) naming the variable that is wrong. */
+export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
+  const listen = listenSetting(env, "SACAR_LISTEN", DEFAULT_LISTEN)
+  const publicUrlText = optionalSetting(env, "SACAR_PUBLIC_URL")
+  let publicUrl: string | undefined
+  if (publicUrlText !== undefined) {
+    let url: URL | undefined
+    try {
+      url = new URL(publicUrlText)
+    } catch {
+      url = undefined
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      throw new SettingError({
+        variable: "SACAR_PUBLIC_URL",
+        message: `SACAR_PUBLIC_URL must be an http(s) URL such as https://sacar.example.com, got ${JSON.stringify(publicUrlText)}`
+      })
+    }
+    publicUrl = url.toString().replace(/\/+$/, "")
+  }
+  const prefix = (optionalSetting(env, "SACAR_PREFIX") ?? DEFAULT_PREFIX).replace(/\/+$/, "")
+  if (!PREFIX_PATTERN.test(prefix)) {
+    throw new SettingError({
+      variable: "SACAR_PREFIX",
+      message: `SACAR_PREFIX must be a KV path such as "sacar" or "team/sacar", got ${JSON.stringify(prefix)}`
+    })
+  }
+  const webhookSecret = secretSetting(env, "GITHUB_WEBHOOK_SECRET")
+  const notifyToken = secretSetting(env, "SACAR_NOTIFY_TOKEN")
+  return {
+    listen,
+    publicUrl,
+    prefix,
+    webhookSecret: webhookSecret === undefined ? undefined : Redacted.make(webhookSecret, { label: "GITHUB_WEBHOOK_SECRET" }),
+    notifyToken: notifyToken === undefined ? undefined : Redacted.make(notifyToken, { label: "SACAR_NOTIFY_TOKEN" }),
+    githubAppId: optionalSetting(env, "GITHUB_APP_ID")
+  }
+}

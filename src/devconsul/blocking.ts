@@ -1,0 +1,88 @@
+// Blocking queries: `?index=N&wait=D` holds a read until its result index passes N or
+// the wait (plus Consul's jitter) runs out. Each held request is one listener on the
+// store's change notifier, asked "could this change move your index?", so thousands
+// of watchers cost one function call each per write, and nothing polls.
+
+import type { ServerResponse } from "node:http"
+import { parseGoDuration } from "./duration.ts"
+import { HttpError } from "./http.ts"
+import { parseUint64 } from "./json.ts"
+import type { Change, Store } from "./store.ts"
+
+const DEFAULT_WAIT_MS = 5 * 60_000
+const MAX_WAIT_MS = 10 * 60_000
+const JITTER_FRACTION = 16
+
+export interface BlockingParams {
+  /** 0 means a plain read. */
+  readonly minIndex: bigint
+  readonly waitMs: number
+}
+
+/** Parses `index` and `wait` as Consul's parseWait does (400 on bad values). */
+export function parseBlocking(url: URL): BlockingParams {
+  const q = url.searchParams
+  let waitMs = DEFAULT_WAIT_MS
+  const wait = q.get("wait")
+  if (wait !== null && wait !== "") {
+    const ns = parseGoDuration(wait)
+    if (ns === undefined) throw new HttpError(400, "Invalid wait time")
+    waitMs = ns <= 0 ? DEFAULT_WAIT_MS : Math.min(ns / 1e6, MAX_WAIT_MS)
+  }
+  let minIndex = 0n
+  const index = q.get("index")
+  if (index !== null && index !== "") {
+    const n = parseUint64(index)
+    if (n === undefined) throw new HttpError(400, "Invalid index")
+    minIndex = n
+  }
+  return { minIndex, waitMs }
+}
+
+/**
+ * Runs `query` until its index exceeds `minIndex`, waiting for changes that `mayMove`
+ * says are relevant. Returns the last result at the deadline, or undefined when the
+ * client went away (nothing should be written then).
+ */
+export async function blockingQuery<T extends { index: number }>(
+  store: Store,
+  res: ServerResponse,
+  params: BlockingParams,
+  query: () => T,
+  mayMove: (change: Change, current: T) => boolean,
+): Promise<T | undefined> {
+  let result = query()
+  if (params.minIndex === 0n || BigInt(result.index) > params.minIndex) return result
+
+  const jitter = Math.random() * (params.waitMs / JITTER_FRACTION)
+  const deadline = Date.now() + params.waitMs + jitter
+  while (true) {
+    const outcome = await nextRelevantChange(store, res, deadline, (c) => mayMove(c, result))
+    if (outcome === "closed") return undefined
+    result = query()
+    if (outcome === "timeout" || BigInt(result.index) > params.minIndex) return result
+  }
+}
+
+function nextRelevantChange(
+  store: Store,
+  res: ServerResponse,
+  deadline: number,
+  relevant: (change: Change) => boolean,
+): Promise<"changed" | "timeout" | "closed"> {
+  return new Promise((resolve) => {
+    const finish = (outcome: "changed" | "timeout" | "closed") => {
+      unsubscribe()
+      clearTimeout(timer)
+      res.off("close", onClose)
+      resolve(outcome)
+    }
+    const onClose = () => finish("closed")
+    const unsubscribe = store.subscribe((change) => {
+      if (relevant(change)) finish("changed")
+    })
+    const timer = setTimeout(() => finish("timeout"), Math.max(0, deadline - Date.now()))
+    res.on("close", onClose)
+    if (res.destroyed) finish("closed")
+  })
+}

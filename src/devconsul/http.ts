@@ -1,0 +1,82 @@
+// Response and request helpers shared by the endpoints, written to match what
+// Consul's agent/http.go puts on the wire (status codes, texts, headers).
+
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { stringifyJson } from "./json.ts"
+
+export const DATACENTER = "dc1"
+
+/** An error that becomes a plain-text response, like Consul's HTTPError. */
+export class HttpError extends Error {
+  readonly status: number
+  constructor(status: number, message: string) {
+    super(message)
+    this.status = status
+  }
+}
+
+export type Consistency = "leader" | "consistent" | "stale"
+
+/** Query options every read accepts: consistency mode and datacenter. */
+export function readOptions(url: URL): Consistency {
+  const q = url.searchParams
+  const dc = q.get("dc")
+  if (dc !== null && dc !== "" && dc !== DATACENTER) throw new HttpError(500, "No path to datacenter")
+  if (q.has("stale") && q.has("consistent")) {
+    throw new HttpError(400, "Cannot specify ?stale with ?consistent, conflicting semantics.")
+  }
+  return q.has("consistent") ? "consistent" : q.has("stale") ? "stale" : "leader"
+}
+
+/** X-Consul-Index (never 0), KnownLeader and LastContact, set before any body. */
+export function setQueryMeta(res: ServerResponse, index: number, consistency: Consistency): void {
+  res.setHeader("X-Consul-Index", String(index > 0 ? index : 1))
+  res.setHeader("X-Consul-KnownLeader", "true")
+  res.setHeader("X-Consul-LastContact", "0")
+  res.setHeader("X-Consul-Effective-Consistency", consistency)
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = stringifyJson(body)
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) })
+  res.end(text)
+}
+
+export function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": Buffer.byteLength(text) })
+  res.end(text)
+}
+
+/** A 404 with an empty body, as Consul answers a missing key. */
+export function sendEmpty(res: ServerResponse, status: number): void {
+  res.writeHead(status, { "Content-Length": 0 })
+  res.end()
+}
+
+export function methodNotAllowed(method: string | undefined): HttpError {
+  return new HttpError(405, `method ${method ?? ""} not allowed`)
+}
+
+/**
+ * Reads the whole body, refusing with 413 (Consul's message) when the declared or
+ * actual length exceeds `limit`.
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? "0")
+  if (declared > limit) throw tooLarge(declared, limit)
+  const chunks: Buffer[] = []
+  let length = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    length += chunk.length
+    if (length > limit) throw tooLarge(length, limit)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, length)
+}
+
+function tooLarge(size: number, limit: number): HttpError {
+  return new HttpError(
+    413,
+    `Request body(${size} bytes) too large, max size: ${limit} bytes. See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.`,
+  )
+}

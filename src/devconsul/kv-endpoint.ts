@@ -1,0 +1,219 @@
+// /v1/kv/<key>: GET (plain, recurse, keys, raw; blocking), PUT (flags, cas, acquire,
+// release) and DELETE (recurse, cas), following agent/kvs_endpoint.go.
+
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { blockingQuery, parseBlocking } from "./blocking.ts"
+import {
+  HttpError,
+  methodNotAllowed,
+  readBody,
+  readOptions,
+  sendEmpty,
+  sendJson,
+  setQueryMeta,
+} from "./http.ts"
+import { parseUint64 } from "./json.ts"
+import type { Applied, KvEntry, Store } from "./store.ts"
+
+/** Consul's default `limits.kv_max_value_size`. */
+export const KV_MAX_VALUE_SIZE = 512 * 1024
+
+/** A KV entry in Consul's JSON shape (`Session` omitted when unheld). */
+export function entryJson(e: KvEntry, withValue = true): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    LockIndex: e.lockIndex,
+    Key: e.key,
+    Flags: e.flags,
+    Value: withValue && e.value !== null && e.value.length > 0 ? e.value.toString("base64") : null,
+  }
+  if (e.session !== undefined) out.Session = e.session
+  out.CreateIndex = e.createIndex
+  out.ModifyIndex = e.modifyIndex
+  return out
+}
+
+export async function handleKv(
+  store: Store,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  key: string,
+): Promise<void> {
+  const consistency = readOptions(url)
+  const blocking = parseBlocking(url)
+  const q = url.searchParams
+  switch (req.method) {
+    case "GET":
+      if (q.has("keys")) return getKeys(store, res, url, key, consistency, blocking)
+      if (q.has("recurse")) return getTree(store, res, key, consistency, blocking)
+      return getOne(store, res, url, key, consistency, blocking)
+    case "PUT":
+      return put(store, req, res, url, key)
+    case "DELETE":
+      return del(store, res, url, key)
+    default:
+      throw methodNotAllowed(req.method)
+  }
+}
+
+type Consistency = ReturnType<typeof readOptions>
+type Blocking = ReturnType<typeof parseBlocking>
+
+async function getOne(
+  store: Store,
+  res: ServerResponse,
+  url: URL,
+  key: string,
+  consistency: Consistency,
+  blocking: Blocking,
+): Promise<void> {
+  requireKey(key)
+  const result = await blockingQuery(
+    store,
+    res,
+    blocking,
+    () => {
+      const entry = store.getEntry(key)
+      return { entry, index: entry !== undefined ? entry.modifyIndex : store.kvIndex }
+    },
+    // A missing key reports the whole table's index, so any KV write may move it.
+    (change, current) => change.kvKeys.includes(key) || (current.entry === undefined && change.kvKeys.length > 0),
+  )
+  if (result === undefined) return
+  setQueryMeta(res, result.index, consistency)
+  const entry = result.entry
+  if (entry === undefined) return sendEmpty(res, 404)
+  if (url.searchParams.has("raw")) {
+    const body = entry.value ?? Buffer.alloc(0)
+    res.writeHead(200, {
+      "Content-Type": "text/plain",
+      "Content-Length": body.length,
+      "X-Content-Type-Options": "nosniff",
+      "Content-Security-Policy": "sandbox",
+    })
+    res.end(body)
+    return
+  }
+  sendJson(res, 200, [entryJson(entry)])
+}
+
+async function getTree(
+  store: Store,
+  res: ServerResponse,
+  prefix: string,
+  consistency: Consistency,
+  blocking: Blocking,
+): Promise<void> {
+  const result = await blockingQuery(store, res, blocking, () => store.list(prefix), prefixMayMove(prefix))
+  if (result === undefined) return
+  setQueryMeta(res, result.index, consistency)
+  if (result.entries.length === 0) return sendEmpty(res, 404)
+  sendJson(res, 200, result.entries.map((e) => entryJson(e)))
+}
+
+async function getKeys(
+  store: Store,
+  res: ServerResponse,
+  url: URL,
+  prefix: string,
+  consistency: Consistency,
+  blocking: Blocking,
+): Promise<void> {
+  // Consul accepts its historic misspelling too; the correct spelling wins.
+  const q = url.searchParams
+  const separator = q.get("separator") ?? q.get("seperator") ?? ""
+  const result = await blockingQuery(store, res, blocking, () => store.list(prefix), prefixMayMove(prefix))
+  if (result === undefined) return
+  setQueryMeta(res, result.index, consistency)
+  const keys: string[] = []
+  for (const e of result.entries) {
+    let k = e.key
+    if (separator !== "") {
+      const at = k.indexOf(separator, prefix.length)
+      if (at >= 0) k = k.slice(0, at + separator.length)
+    }
+    if (keys[keys.length - 1] !== k) keys.push(k)
+  }
+  if (keys.length === 0 && prefix !== "") return sendEmpty(res, 404)
+  sendJson(res, 200, keys)
+}
+
+function prefixMayMove(prefix: string) {
+  return (change: { kvKeys: readonly string[] }, current: { own: boolean }): boolean =>
+    change.kvKeys.length > 0 && (!current.own || change.kvKeys.some((k) => k.startsWith(prefix)))
+}
+
+async function put(store: Store, req: IncomingMessage, res: ServerResponse, url: URL, key: string): Promise<void> {
+  requireKey(key)
+  const q = url.searchParams
+  refuseConflicting(url, ["cas", "acquire", "release"])
+  const flags = q.has("flags") ? uint64Param(q.get("flags") ?? "") : 0n
+  const casIndex = q.has("cas") ? uint64Param(q.get("cas") ?? "") : undefined
+  const body = await readBody(req, KV_MAX_VALUE_SIZE)
+  const value = body.length > 0 ? body : null
+
+  if (q.has("acquire")) {
+    const session = q.get("acquire") ?? ""
+    // Consul's leader checks lock-delay before anything else, and answers false.
+    if (store.lockDelayActive(key)) return sendJson(res, 200, false)
+    requireSession(store, session)
+    return sendJson(res, 200, store.writeKv((tx) => applied(tx.lock(key, value, flags, session))))
+  }
+  if (q.has("release")) {
+    const session = q.get("release") ?? ""
+    if (session === "") throw new HttpError(500, "missing session")
+    return sendJson(res, 200, store.writeKv((tx) => applied(tx.unlock(key, value, flags, session))))
+  }
+  if (casIndex !== undefined) {
+    return sendJson(res, 200, store.writeKv((tx) => applied(tx.cas(key, value, flags, casIndex))))
+  }
+  store.writeKv((tx) => ({ commit: true, result: tx.set(key, value, flags) }))
+  sendJson(res, 200, true)
+}
+
+async function del(store: Store, res: ServerResponse, url: URL, key: string): Promise<void> {
+  const q = url.searchParams
+  refuseConflicting(url, ["recurse", "cas"])
+  if (q.has("recurse")) {
+    store.writeKv((tx) => ({ commit: true, result: tx.deleteTree(key) }))
+    return sendJson(res, 200, true)
+  }
+  requireKey(key)
+  if (q.has("cas")) {
+    const casIndex = uint64Param(q.get("cas") ?? "")
+    const ok = store.writeKv((tx) => {
+      const done = tx.deleteCas(key, casIndex)
+      return { commit: done, result: done }
+    })
+    return sendJson(res, 200, ok)
+  }
+  store.writeKv((tx) => ({ commit: true, result: tx.delete(key) }))
+  sendJson(res, 200, true)
+}
+
+function applied(outcome: Applied): { commit: boolean; result: boolean } {
+  return { commit: outcome.ok, result: outcome.ok }
+}
+
+export function requireSession(store: Store, session: string): void {
+  if (session === "") throw new HttpError(500, "missing session")
+  if (store.getSession(session) === undefined) throw new HttpError(500, `invalid session ${JSON.stringify(session)}`)
+}
+
+function requireKey(key: string): void {
+  if (key === "") throw new HttpError(400, "Missing key name")
+}
+
+function refuseConflicting(url: URL, flags: readonly string[]): void {
+  const present = flags.filter((f) => url.searchParams.has(f))
+  if (present.length > 1) {
+    const sorted = new URLSearchParams([...url.searchParams].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    throw new HttpError(400, `Conflicting flags: ${sorted.toString()}`)
+  }
+}
+
+function uint64Param(text: string): bigint {
+  const n = parseUint64(text)
+  if (n === undefined) throw new HttpError(500, `strconv.ParseUint: parsing ${JSON.stringify(text)}: invalid syntax`)
+  return n
+}

@@ -1,0 +1,122 @@
+// dev-consul: an in-memory server for the part of Consul's HTTP API that Sacar uses
+// (KV, blocking queries, sessions, txn, status). For the demo and tests, never for
+// production: there is no persistence, no ACL enforcement, one datacenter, one node.
+
+import { randomUUID } from "node:crypto"
+import { createServer } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { hostname } from "node:os"
+import { handleAgent, handleStatus } from "./agent-endpoint.ts"
+import { HttpError, sendText } from "./http.ts"
+import { handleKv } from "./kv-endpoint.ts"
+import { handleSession } from "./session-endpoint.ts"
+import { Store } from "./store.ts"
+import { handleTxn } from "./txn-endpoint.ts"
+
+export interface DevConsulOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string
+  /** Default 8500; 0 picks a free port. */
+  readonly port?: number
+  /** Node name sessions default to and /v1/agent/self reports; default the host name. */
+  readonly nodeName?: string
+}
+
+export interface DevConsul {
+  /** http://host:port, without a trailing slash. */
+  readonly url: string
+  readonly port: number
+  /** The state, for benchmarks that count waiters; tests should talk HTTP. */
+  readonly store: Store
+  close(): Promise<void>
+}
+
+export async function startDevConsul(options: DevConsulOptions = {}): Promise<DevConsul> {
+  const host = options.host ?? "127.0.0.1"
+  const store = new Store()
+  const node = { name: options.nodeName ?? hostname(), id: randomUUID() }
+
+  const server = createServer(
+    // Blocking queries may legitimately hold a request for 10 minutes plus jitter.
+    { requestTimeout: 0, keepAliveTimeout: 65_000 },
+    (req, res) => {
+      route(store, node, req, res).catch((err: unknown) => fail(res, err))
+    },
+  )
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    // A large backlog so a thousand watchers connecting at once are not dropped.
+    server.listen({ host, port: options.port ?? 8500, backlog: 4096 }, () => {
+      server.off("error", reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  const urlHost = host.includes(":") ? `[${host}]` : host
+
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    store,
+    close: () =>
+      new Promise<void>((resolve) => {
+        store.close()
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+async function route(
+  store: Store,
+  node: { name: string; id: string },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://dev-consul")
+  let path: string
+  try {
+    path = decodeURIComponent(url.pathname)
+  } catch {
+    throw new HttpError(400, `invalid URL escape in ${JSON.stringify(url.pathname)}`)
+  }
+  // Go's ServeMux redirects unclean paths; a KV key with a leading "/" lands here,
+  // which is how a real Consul answers it too.
+  const clean = cleanPath(path)
+  if (clean !== path) {
+    res.writeHead(301, { Location: clean + url.search, "Content-Length": 0 })
+    res.end()
+    return
+  }
+  // Tokens (X-Consul-Token, Authorization: Bearer, ?token=) are accepted and ignored.
+  if (path.startsWith("/v1/kv/") || path === "/v1/kv") return handleKv(store, req, res, url, path.slice("/v1/kv/".length))
+  if (path.startsWith("/v1/session/")) return handleSession(store, node.name, req, res, url, path.slice("/v1/session/".length))
+  if (path === "/v1/txn") return handleTxn(store, req, res, url)
+  if (path.startsWith("/v1/status/")) return handleStatus(req, res, path.slice("/v1/status/".length))
+  if (path.startsWith("/v1/agent/")) return handleAgent(req, res, path.slice("/v1/agent/".length), node)
+  throw new HttpError(404, "404 page not found")
+}
+
+function fail(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  if (err instanceof HttpError) return sendText(res, err.status, err.message)
+  sendText(res, 500, err instanceof Error ? err.message : String(err))
+}
+
+/** Go's path.Clean, keeping a trailing slash as net/http's cleanPath does. */
+function cleanPath(p: string): string {
+  if (p === "") return "/"
+  const out: string[] = []
+  for (const seg of p.split("/")) {
+    if (seg === "" || seg === ".") continue
+    if (seg === "..") out.pop()
+    else out.push(seg)
+  }
+  let cleaned = "/" + out.join("/")
+  if (p.endsWith("/") && cleaned !== "/") cleaned += "/"
+  return cleaned
+}

@@ -1,0 +1,97 @@
+// Blocking queries (`index` + `wait`) through the npm `consul` client.
+
+import assert from "node:assert/strict"
+import type { IncomingMessage } from "node:http"
+import { after, before, describe, test } from "node:test"
+import { randomPrefix, startConsul } from "../support/consul.ts"
+import type { TestConsul } from "../support/consul.ts"
+import { client, consulIndex, withResponse } from "./client.ts"
+import type { ConsulClient, KvItem } from "./client.ts"
+
+describe("dev-consul blocking queries", { concurrency: true }, () => {
+  let consul: TestConsul
+  let c: ConsulClient
+  before(async () => {
+    consul = await startConsul()
+    c = client(consul.addr)
+  })
+  after(async () => {
+    c.destroy()
+    await consul.close()
+  })
+
+  test("a blocking get wakes when the key is set", async () => {
+    const key = `${randomPrefix()}/desired`
+    await c.kv.set(key, "v1")
+    const [res0] = (await c.kv.get({ key, ...withResponse() })) as [IncomingMessage, KvItem]
+    const index = consulIndex(res0)
+
+    const started = Date.now()
+    const waiting = c.kv.get({ key, index: String(index), wait: "20s", ...withResponse() }) as Promise<
+      [IncomingMessage, KvItem]
+    >
+    await new Promise((r) => setTimeout(r, 200))
+    await c.kv.set(key, "v2")
+    const [res, entry] = await waiting
+    assert.equal(entry.Value, "v2")
+    assert.ok(consulIndex(res) > index)
+    assert.ok(Date.now() - started < 10_000, "woken by the write, not by the wait running out")
+  })
+
+  test("a blocking recurse wakes on a write under the prefix", async () => {
+    const p = randomPrefix()
+    await c.kv.set(`${p}/a`, "1")
+    const [res0] = (await c.kv.get({ key: `${p}/`, recurse: true, ...withResponse() })) as [IncomingMessage]
+    const waiting = c.kv.get({
+      key: `${p}/`,
+      recurse: true,
+      index: String(consulIndex(res0)),
+      wait: "20s",
+      ...withResponse(),
+    }) as Promise<[IncomingMessage, KvItem[]]>
+    await new Promise((r) => setTimeout(r, 200))
+    await c.kv.set(`${p}/b`, "2")
+    const [, entries] = await waiting
+    assert.deepEqual(
+      entries.map((e) => e.Key),
+      [`${p}/a`, `${p}/b`],
+    )
+  })
+
+  test("a blocking get on a missing key wakes when it is created", async () => {
+    const key = `${randomPrefix()}/later`
+    const [res0] = (await c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
+    assert.equal(res0.statusCode, 404)
+    const waiting = c.kv.get({ key, index: String(consulIndex(res0)), wait: "20s" }) as Promise<KvItem | undefined>
+    await new Promise((r) => setTimeout(r, 200))
+    await c.kv.set(key, "here")
+    // A missing key may wake on any KV write, so loop as a real watcher does.
+    let entry = await waiting
+    const deadline = Date.now() + 10_000
+    while (entry === undefined && Date.now() < deadline) entry = (await c.kv.get(key)) as KvItem | undefined
+    assert.equal(entry?.Value, "here")
+  })
+
+  test("the wait runs out with the same index when nothing changes", async () => {
+    const key = `${randomPrefix()}/quiet`
+    await c.kv.set(key, "v")
+    const [res0] = (await c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
+    const index = consulIndex(res0)
+    const started = Date.now()
+    const [res] = (await c.kv.get({ key, index: String(index), wait: "1s", ...withResponse() })) as [IncomingMessage]
+    const took = Date.now() - started
+    assert.equal(consulIndex(res), index)
+    // 1s plus at most 1/16 jitter, and some slack for a loaded machine.
+    assert.ok(took >= 900 && took < 5_000, `took ${took} ms`)
+  })
+
+  test("an index never goes backwards after a delete under the prefix", async () => {
+    const p = randomPrefix()
+    await c.kv.set(`${p}/a`, "1")
+    await c.kv.set(`${p}/b`, "2")
+    const [res1] = (await c.kv.keys({ key: `${p}/`, ...withResponse() })) as unknown as [IncomingMessage]
+    await c.kv.del(`${p}/b`)
+    const [res2] = (await c.kv.keys({ key: `${p}/`, ...withResponse() })) as unknown as [IncomingMessage]
+    assert.ok(consulIndex(res2) > consulIndex(res1), "the tombstone carries the prefix index forward")
+  })
+})

@@ -1,0 +1,116 @@
+// The Consul a test talks to: the real one at CONSUL_HTTP_ADDR when set, else a
+// `consul agent -dev` when the binary is on PATH, else a fresh in-process dev-consul.
+// Tests use a random KV prefix each, so they never collide on a shared Consul.
+
+import { spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { accessSync, constants } from "node:fs"
+import { createServer } from "node:net"
+import { delimiter, join } from "node:path"
+import { startDevConsul } from "../../src/devconsul/server.ts"
+
+export interface TestConsul {
+  /** http://host:port, no trailing slash. */
+  readonly addr: string
+  /** true for a real Consul (CONSUL_HTTP_ADDR or a `consul agent -dev`). */
+  readonly real: boolean
+  close(): Promise<void>
+}
+
+export async function startConsul(): Promise<TestConsul> {
+  const fromEnv = process.env.CONSUL_HTTP_ADDR
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return { addr: normaliseAddr(fromEnv), real: true, close: async () => {} }
+  }
+  const binary = findOnPath("consul")
+  if (binary !== undefined) return startConsulAgent(binary)
+  const dev = await startDevConsul({ host: "127.0.0.1", port: 0 })
+  return { addr: dev.url, real: false, close: () => dev.close() }
+}
+
+/** A KV prefix unique to one test, e.g. `t-3f9a0c21b7d4`. */
+export function randomPrefix(): string {
+  return `t-${randomBytes(6).toString("hex")}`
+}
+
+/** host and port of an addr from startConsul(), for `new Consul({ host, port })`. */
+export function hostPort(addr: string): { host: string; port: number } {
+  const u = new URL(addr)
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || (u.protocol === "https:" ? 443 : 80)) }
+}
+
+function normaliseAddr(addr: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(addr) ? addr : `http://${addr}`
+  return withScheme.replace(/\/+$/, "")
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir === "") continue
+    const candidate = join(dir, name)
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+// `consul agent -dev` binds fixed ports; give every one a free port (or disable it)
+// so test files can each run their own agent at the same time.
+async function startConsulAgent(binary: string): Promise<TestConsul> {
+  const [http, server, serfLan, serfWan] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  const child = spawn(
+    binary,
+    [
+      "agent",
+      "-dev",
+      "-bind=127.0.0.1",
+      "-client=127.0.0.1",
+      `-node=test-${randomBytes(4).toString("hex")}`,
+      `-http-port=${http}`,
+      `-server-port=${server}`,
+      `-serf-lan-port=${serfLan}`,
+      `-serf-wan-port=${serfWan}`,
+      "-dns-port=-1",
+      "-grpc-port=-1",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  )
+  let output = ""
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const addr = `http://127.0.0.1:${http}`
+  const close = async () => {
+    if (child.exitCode === null) child.kill("SIGTERM")
+    await exited
+  }
+
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`consul agent -dev exited early:\n${output}`)
+    try {
+      const res = await fetch(`${addr}/v1/status/leader`)
+      if (res.ok && ((await res.json()) as string) !== "") return { addr, real: true, close }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  await close()
+  throw new Error(`consul agent -dev did not elect a leader within 30s:\n${output}`)
+}
