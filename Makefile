@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 
 .PHONY: demo test bench typecheck
 demo: node_modules/.installed
-	$(NODE) bin/sacar.ts demo
+	$(NODE) bin/sacar.ts demo $(ARGS)
 
 test: node_modules/.installed
 	$(NODE) test/run.ts

@@ -1,8 +1,8 @@
 // The two tiny libraries the shop example depends on, built as wheels so the example
 // installs with no package index. Run `node examples/wheels.ts` to (re)write
 // examples/shop/wheels/; the output is byte-identical on every run.
-import { join } from "node:path";
-import { buildWheel, type WheelSpec } from "../test/support/wheels.ts";
+import { join } from "node:path"
+import { buildWheel, type WheelSpec } from "../test/support/wheels.ts"
 
 export const exampleWheels: ReadonlyArray<WheelSpec> = [
   {
@@ -44,15 +44,15 @@ export const exampleWheels: ReadonlyArray<WheelSpec> = [
       ].join("\n"),
     },
   },
-];
+]
 
 export async function buildExampleWheels(dir: string): Promise<string[]> {
-  const paths: string[] = [];
-  for (const spec of exampleWheels) paths.push(await buildWheel({ ...spec, dir }));
-  return paths;
+  const paths: string[] = []
+  for (const spec of exampleWheels) paths.push(await buildWheel({ ...spec, dir }))
+  return paths
 }
 
 if (import.meta.main) {
-  const dir = join(import.meta.dirname, "shop", "wheels");
-  for (const path of await buildExampleWheels(dir)) console.log(path);
+  const dir = join(import.meta.dirname, "shop", "wheels")
+  for (const path of await buildExampleWheels(dir)) console.log(path)
 }

@@ -23,7 +23,11 @@ export const makeGcsClient = (storage: Storage = new Storage({ retryOptions: { a
   const authHeaders = async (url: string): Promise<Record<string, string>> => {
     if (storage.customEndpoint) return {} // emulators take no credentials, like the library itself
     const headers = await storage.authClient.getRequestHeaders(url)
-    return Object.fromEntries(headers.entries())
+    const plain: Record<string, string> = {}
+    headers.forEach((value, name) => {
+      plain[name] = value
+    })
+    return plain
   }
   return {
     mediaUrl,

@@ -1,8 +1,8 @@
 // `sacar pack [DIR] -o app.tgz`: build the release tarball of a Python project.
-import { parseArgs } from "node:util";
-import { type PackError } from "../pack/errors.ts";
-import { pack } from "../pack/pack.ts";
-import { PYTHON_VERSION } from "../pack/python.ts";
+import { parseArgs } from "node:util"
+import { type PackError } from "../pack/errors.ts"
+import { pack } from "../pack/pack.ts"
+import { PYTHON_VERSION } from "../pack/python.ts"
 
 const HELP = `Usage: sacar pack [DIR] -o app.tgz [--find-links DIR]... [--no-index] [--python-version X.Y]
 
@@ -30,22 +30,22 @@ Examples:
   sacar pack . -o app.tgz
   sacar pack examples/shop -o /tmp/shop.tgz --no-index --find-links examples/shop/wheels
   sacar pack . -o app.tgz --python-version 3.12
-`;
+`
 
 interface Io {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: (text: string) => void
+  readonly stderr: (text: string) => void
+  readonly env: NodeJS.ProcessEnv
 }
 
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   env: process.env,
-};
+}
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
-  let parsed;
+  let parsed
   try {
     parsed = parseArgs({
       args: argv,
@@ -58,20 +58,20 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         "python-version": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    });
+    })
   } catch (e) {
-    return usage(io, (e as Error).message);
+    return usage(io, (e as Error).message)
   }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parsed
   if (values.help) {
-    io.stdout(HELP);
-    return 0;
+    io.stdout(HELP)
+    return 0
   }
-  if (positionals.length > 1) return usage(io, `expected at most one project directory, got ${positionals.join(" ")}`);
-  if (values.output === undefined || values.output === "") return usage(io, "missing -o FILE (where to write the tarball)");
-  const pythonVersion = values["python-version"];
+  if (positionals.length > 1) return usage(io, `expected at most one project directory, got ${positionals.join(" ")}`)
+  if (values.output === undefined || values.output === "") return usage(io, "missing -o FILE (where to write the tarball)")
+  const pythonVersion = values["python-version"]
   if (pythonVersion !== undefined && !PYTHON_VERSION.test(pythonVersion)) {
-    return usage(io, `--python-version takes major.minor such as 3.11, got ${JSON.stringify(pythonVersion)}`);
+    return usage(io, `--python-version takes major.minor such as 3.11, got ${JSON.stringify(pythonVersion)}`)
   }
   try {
     const packed = await pack({
@@ -82,25 +82,25 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       pythonVersion,
       env: io.env,
       log: (line) => io.stderr(`sacar pack: ${line}\n`),
-    });
-    io.stdout(`${packed.path}\nsha256 ${packed.sha256}\nsize ${packed.size}\n`);
-    return 0;
+    })
+    io.stdout(`${packed.path}\nsha256 ${packed.sha256}\nsize ${packed.size}\n`)
+    return 0
   } catch (e) {
     if (isPackError(e)) {
-      io.stderr(`sacar pack: ${e.message}\n`);
-      return e._tag === "BadSetting" ? 2 : 1;
+      io.stderr(`sacar pack: ${e.message}\n`)
+      return e._tag === "BadSetting" ? 2 : 1
     }
-    io.stderr(`sacar pack: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+    io.stderr(`sacar pack: ${e instanceof Error ? e.message : String(e)}\n`)
+    return 1
   }
 }
 
 function usage(io: Io, problem: string): number {
-  io.stderr(`sacar pack: ${problem}\nRun 'sacar pack --help' for usage.\n`);
-  return 2;
+  io.stderr(`sacar pack: ${problem}\nRun 'sacar pack --help' for usage.\n`)
+  return 2
 }
 
 function isPackError(e: unknown): e is PackError {
-  const tag = (e as { _tag?: unknown } | null)?._tag;
-  return tag === "ProjectInvalid" || tag === "PythonUnavailable" || tag === "WheelBuildFailed" || tag === "BadSetting";
+  const tag = (e as { _tag?: unknown } | null)?._tag
+  return tag === "ProjectInvalid" || tag === "PythonUnavailable" || tag === "WheelBuildFailed" || tag === "BadSetting"
 }

@@ -156,8 +156,12 @@ export const makeConsul = (config: ConsulConfig) =>
             responded = true
             const chunks: Array<Buffer> = []
             res.on("data", (chunk: Buffer) => chunks.push(chunk))
+            // Resume a tick later: the Agent frees the socket after "end", and a caller's
+            // next request should reuse it instead of opening another one.
             res.on("end", () =>
-              finish(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") })))
+              setImmediate(() =>
+                finish(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }))
+              ))
             res.on("error", (error) => finish(Effect.fail(unavailable(req.operation, oneLine(error.message)))))
           })
           r.on("error", (error: NodeJS.ErrnoException) => {

@@ -290,7 +290,12 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
   }
 }
 
-/** Octokit's and auth-app's log lines, sent to the Effect logger (they carry no secrets). */
+/**
+ * Octokit's and auth-app's log lines, sent to the Effect logger (they carry no secrets:
+ * method, path, status, request id). Octokit logs every failed attempt as an error, even
+ * one a retry then fixes or a 404 the caller expects; the caller logs what finally
+ * failed, so those go to debug. Warnings (rate limits, token renewal) stay warnings.
+ */
 const effectLog = Effect.gen(function*() {
   const context = yield* Effect.context<never>()
   const fork = Effect.runForkWith(context)
@@ -298,7 +303,7 @@ const effectLog = Effect.gen(function*() {
     debug: () => {},
     info: () => {},
     warn: (message) => void fork(Effect.logWarning(message)),
-    error: (message) => void fork(Effect.logError(message))
+    error: (message) => void fork(Effect.logDebug(message))
   }
   return log
 })

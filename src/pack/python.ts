@@ -1,17 +1,17 @@
 // Chooses the interpreter that builds the wheels, and asks it which wheel tags it accepts.
-import { ProjectInvalid, PythonUnavailable } from "./errors.ts";
-import { isRunFailure, run } from "./run.ts";
+import { ProjectInvalid, PythonUnavailable } from "./errors.ts"
+import { isRunFailure, run } from "./run.ts"
 
 export interface Python {
   /** what was run, e.g. `python3.11` */
-  readonly command: string;
+  readonly command: string
   /** major.minor, e.g. `3.11` */
-  readonly version: string;
+  readonly version: string
   /** wheel tags the interpreter installs, most specific first (empty when pip cannot say) */
-  readonly tags: ReadonlyArray<string>;
+  readonly tags: ReadonlyArray<string>
 }
 
-export const PYTHON_VERSION = /^3\.\d{1,2}$/;
+export const PYTHON_VERSION = /^3\.\d{1,2}$/
 
 /**
  * The flag wins, then the project's `python-version` file, then `python3`; the flag and
@@ -19,15 +19,15 @@ export const PYTHON_VERSION = /^3\.\d{1,2}$/;
  */
 export function chooseVersion(dir: string, flag: string | undefined, file: string | undefined): string | undefined {
   if (file !== undefined && !PYTHON_VERSION.test(file)) {
-    throw new ProjectInvalid({ dir, problem: `python-version holds ${JSON.stringify(file)}, expected major.minor such as 3.11` });
+    throw new ProjectInvalid({ dir, problem: `python-version holds ${JSON.stringify(file)}, expected major.minor such as 3.11` })
   }
   if (flag !== undefined && file !== undefined && flag !== file) {
     throw new ProjectInvalid({
       dir,
       problem: `--python-version ${flag} disagrees with the project's python-version file (${file}); change one of them`,
-    });
+    })
   }
-  return flag ?? file;
+  return flag ?? file
 }
 
 const PROBE = [
@@ -38,21 +38,21 @@ const PROBE = [
   "    for t in tags.sys_tags(): print(t)",
   "except Exception:",
   "    pass",
-].join("\n");
+].join("\n")
 
 export async function findPython(version: string | undefined, env: NodeJS.ProcessEnv): Promise<Python> {
-  const command = version === undefined ? "python3" : `python${version}`;
-  const result = await run(command, ["-c", PROBE], { env });
+  const command = version === undefined ? "python3" : `python${version}`
+  const result = await run(command, ["-c", PROBE], { env })
   if (isRunFailure(result)) {
-    const detail = result.spawnError.code === "ENOENT" ? "not found on PATH" : result.spawnError.message;
-    throw new PythonUnavailable({ command, detail });
+    const detail = result.spawnError.code === "ENOENT" ? "not found on PATH" : result.spawnError.message
+    throw new PythonUnavailable({ command, detail })
   }
   if (result.exitCode !== 0) {
-    throw new PythonUnavailable({ command, detail: result.stderr.trim() || `exit code ${result.exitCode}` });
+    throw new PythonUnavailable({ command, detail: result.stderr.trim() || `exit code ${result.exitCode}` })
   }
-  const [actual = "", ...tags] = result.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const [actual = "", ...tags] = result.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "")
   if (version !== undefined && actual !== version) {
-    throw new PythonUnavailable({ command, detail: `it reports Python ${actual}, not ${version}` });
+    throw new PythonUnavailable({ command, detail: `it reports Python ${actual}, not ${version}` })
   }
-  return { command, version: actual, tags };
+  return { command, version: actual, tags }
 }

@@ -157,10 +157,10 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
     const s = (await c.session.create({ ttl: "10s" })).ID
     try {
       for (let i = 0; i < 3; i++) {
-        await sleep(5_000)
+        await sleep(4_000)
         await c.session.renew(s)
       }
-      assert.equal((await c.session.info(s))?.ID, s, "alive after 15s of renewing every 5s")
+      assert.equal((await c.session.info(s))?.ID, s, "alive after 12s of renewing every 4s")
     } finally {
       await c.session.destroy(s)
     }

@@ -1,11 +1,11 @@
 // The shop example (examples/shop) packed into a release tarball, offline, for tests
 // that need a real artifact: pack tests here, reconciler end-to-end tests elsewhere.
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { buildExampleWheels } from "../../examples/wheels.ts";
-import { pack } from "../../src/pack/pack.ts";
+import { mkdir } from "node:fs/promises"
+import { join } from "node:path"
+import { buildExampleWheels } from "../../examples/wheels.ts"
+import { pack } from "../../src/pack/pack.ts"
 
-export const exampleDir = join(import.meta.dirname, "..", "..", "examples", "shop");
+export const exampleDir = join(import.meta.dirname, "..", "..", "examples", "shop")
 
 /**
  * Writes `<outDir>/shop.tgz` from examples/shop with `--no-index`, taking the example's
@@ -13,9 +13,9 @@ export const exampleDir = join(import.meta.dirname, "..", "..", "examples", "sho
  * on binaries in git or on any package index.
  */
 export async function packExample(outDir: string): Promise<{ path: string; sha256: string; size: number }> {
-  const wheels = join(outDir, "example-wheels");
-  await mkdir(wheels, { recursive: true });
-  await buildExampleWheels(wheels);
+  const wheels = join(outDir, "example-wheels")
+  await mkdir(wheels, { recursive: true })
+  await buildExampleWheels(wheels)
   const packed = await pack({
     dir: exampleDir,
     out: join(outDir, "shop.tgz"),
@@ -24,6 +24,6 @@ export async function packExample(outDir: string): Promise<{ path: string; sha25
     pythonVersion: undefined,
     env: process.env,
     log: () => {},
-  });
-  return { path: packed.path, sha256: packed.sha256, size: packed.size };
+  })
+  return { path: packed.path, sha256: packed.sha256, size: packed.size }
 }

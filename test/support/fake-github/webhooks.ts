@@ -59,6 +59,8 @@ export interface PayloadOverrides {
   readonly sender?: string
   /** installation.id; null removes installation (a repository hook's delivery). */
   readonly installationId?: number | null
+  /** push: pick a branch-deletion example (after = 40 zeros, head_commit null). */
+  readonly deleted?: boolean
   /** check_run.requested_action identifier (e.g. "deploy", "prepare"). */
   readonly requestedAction?: string
   /** Deep-merged last, for anything else (objects merge, other values replace). */
@@ -91,8 +93,13 @@ export const examplePayload = (event: string, action?: string, overrides: Payloa
   const def = allExamples().find((d) => d.name === event)
   if (!def) throw new Error(`@octokit/webhooks-examples has no event ${event}`)
   const candidates = (def.examples as ReadonlyArray<Json>).filter((e) => action === undefined || e["action"] === action)
-  // Prefer an example delivered to an App: that is what Sacar receives.
-  const chosen = candidates.find((e) => e["installation"] !== undefined) ?? candidates[0]
+  // Prefer an example delivered to an App (what Sacar receives) and, for push, a branch
+  // push that deletes nothing unless `deleted` asks for a deletion.
+  const score = (e: Json) =>
+    ((e["deleted"] === true) === (overrides.deleted ?? false) ? 4 : 0) +
+    (typeof e["ref"] !== "string" || e["ref"].startsWith("refs/heads/") ? 2 : 0) +
+    (e["installation"] !== undefined ? 1 : 0)
+  const chosen = [...candidates].sort((a, b) => score(b) - score(a))[0]
   if (!chosen) throw new Error(`@octokit/webhooks-examples has no ${event} example with action ${action}`)
   const p = structuredClone(chosen)
 
@@ -115,7 +122,7 @@ export const examplePayload = (event: string, action?: string, overrides: Payloa
 
   if (overrides.sha !== undefined) {
     const sha = overrides.sha
-    if (event === "push") {
+    if (event === "push" && p["deleted"] !== true) {
       p["after"] = sha
       const head = obj(p, "head_commit")
       if (head) head["id"] = sha

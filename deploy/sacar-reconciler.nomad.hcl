@@ -1,0 +1,88 @@
+# Sacar reconciler: one per machine. It watches Consul KV, downloads and prepares
+# releases under /var/lib/sacar, runs the apps' bin/ scripts and reports its own
+# status. It opens no port and registers no service: nothing connects to it.
+#
+# It runs on the host (raw_exec) because the apps' scripts need the host's Python
+# interpreters, /var/lib/sacar and the host's service manager. Enable raw_exec on the
+# clients, and raise their max_kill_timeout to at least this job's kill_timeout:
+#
+#   plugin "raw_exec" { config { enabled = true } }
+#   client { max_kill_timeout = "10m" }
+#
+# Each node gets its own Consul token, whose policy lets it write only its own status
+# keys (deploy/acl/reconciler.policy.hcl rendered for that node). Store them in one
+# variable, one item per node name:
+#
+#   nomad var put nomad/jobs/sacar-reconciler consul_token_web-1=... consul_token_web-2=...
+
+job "sacar-reconciler" {
+  type = "system"
+
+  meta {
+    sacar_version = "0.1.0"
+  }
+
+  # A system job is updated node by node: one reconciler restarts at a time, so the
+  # cluster never loses more than one node's progress reports at once.
+  update {
+    max_parallel     = 1
+    stagger          = "30s"
+    health_check     = "task_states"
+    min_healthy_time = "20s"
+    healthy_deadline = "5m"
+  }
+
+  group "reconciler" {
+    restart {
+      attempts = 10
+      interval = "10m"
+      delay    = "15s"
+      mode     = "delay"
+    }
+
+    task "reconciler" {
+      driver = "raw_exec"
+
+      config {
+        command = "/usr/local/lib/sacar/node_modules/.bin/node"
+        args    = ["/usr/local/lib/sacar/bin/sacar.ts", "reconciler"]
+      }
+
+      # SIGTERM: stop taking new work, let running steps reach a safe point, release
+      # the node's session. A bin/deploy in progress is allowed to finish, hence a kill
+      # timeout above the default deployTimeout (5m).
+      kill_signal  = "SIGTERM"
+      kill_timeout = "6m"
+
+      env {
+        SACAR_NODE             = "${node.unique.name}"
+        SACAR_ROOT             = "/var/lib/sacar"
+        SACAR_CONCURRENCY      = "2"
+        SACAR_PYTHON           = "python3"
+        CONSUL_HTTP_ADDR       = "http://127.0.0.1:8500"
+        CONSUL_HTTP_TOKEN_FILE = "${NOMAD_SECRETS_DIR}/consul-token"
+        SACAR_LOG_FORMAT       = "json"
+        # Google Cloud Storage: Application Default Credentials, i.e. the machine's
+        # service account through the metadata server on GCE.
+      }
+
+      # This node's token, picked out of the job's variable by node name.
+      template {
+        destination = "${NOMAD_SECRETS_DIR}/consul-token"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- $item := printf "consul_token_%s" (env "node.unique.name") -}}
+          {{- with nomadVar "nomad/jobs/sacar-reconciler" -}}
+          {{- range .Tuples }}{{ if eq .K $item }}{{ .V }}{{ end }}{{ end -}}
+          {{- end -}}
+        EOT
+      }
+
+      resources {
+        cpu    = 500
+        memory = 512
+      }
+    }
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * `sacar notify`: CI's "the artifact is ready". Transient failures (the controller
+ * restarting, a 5xx, a refused connection) are retried with backoff for a while;
+ * the controller's own refusals (400, 401, 404, 409) are final and printed as it
+ * gave them.
+ */
+import { parseCommand, shaArg, UsageError, withUsage, appArg } from "./args.ts"
+import { secretSetting, SettingError } from "../common/settings.ts"
+import { parseDuration } from "../spec/duration.ts"
+
+const HELP = `usage: sacar notify --controller URL --app <app> --sha <sha> [--artifact URL] [--sha256 HEX] [--ref REF] [--timeout DUR]
+
+Tells the controller that the build artifact of a commit is ready, so every node
+prepares it. The bearer token comes from SACAR_NOTIFY_TOKEN or SACAR_NOTIFY_TOKEN_FILE.
+Transient failures are retried for --timeout (default 2m).
+
+example (in CI):
+  sacar notify --controller https://sacar.example.com --app shop --sha "$GITHUB_SHA" \\
+    --artifact "gs://acme-builds/shop/$GITHUB_SHA.tgz" --sha256 "$(sha256sum app.tgz | cut -d' ' -f1)"
+`
+
+const OPTIONS = {
+  controller: { type: "string" },
+  app: { type: "string" },
+  sha: { type: "string" },
+  artifact: { type: "string" },
+  sha256: { type: "string" },
+  ref: { type: "string" },
+  timeout: { type: "string" }
+} as const
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export const main = (argv: string[]): Promise<number> =>
+  withUsage("notify", async () => {
+    const parsed = parseCommand(argv, OPTIONS, HELP)
+    if (parsed === undefined) return 0
+    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
+    const v = parsed.values
+    if (v.controller === undefined) throw new UsageError("missing --controller URL")
+    let base: URL
+    try {
+      base = new URL(v.controller)
+    } catch {
+      throw new UsageError(`--controller must be a URL such as https://sacar.example.com, got ${JSON.stringify(v.controller)}`)
+    }
+    const app = appArg(v.app)
+    const sha = shaArg(v.sha)
+    if (v.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(v.sha256)) throw new UsageError("--sha256 must be 64 lowercase hex characters")
+    const budget = v.timeout === undefined ? 120_000 : parseDuration(v.timeout)
+    if (budget === undefined) throw new UsageError(`--timeout must be a duration such as 2m, got ${JSON.stringify(v.timeout)}`)
+    let token: string | undefined
+    try {
+      token = secretSetting(process.env, "SACAR_NOTIFY_TOKEN")
+    } catch (e) {
+      if (e instanceof SettingError) {
+        process.stderr.write(`sacar notify: ${e.message}\n`)
+        return 2
+      }
+      throw e
+    }
+    if (token === undefined) {
+      process.stderr.write("sacar notify: SACAR_NOTIFY_TOKEN is not set: the controller's notify token (or SACAR_NOTIFY_TOKEN_FILE)\n")
+      return 2
+    }
+    const url = new URL(`v1/apps/${app}/releases`, base.href.endsWith("/") ? base : new URL(`${base.href}/`))
+    const body = JSON.stringify({
+      sha,
+      ...(v.artifact !== undefined ? { artifact: v.artifact } : {}),
+      ...(v.sha256 !== undefined ? { sha256: v.sha256 } : {}),
+      ...(v.ref !== undefined ? { ref: v.ref } : {})
+    })
+    const deadline = Date.now() + budget
+    for (let attempt = 0; ; attempt++) {
+      let problem: string
+      try {
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body,
+          signal: AbortSignal.timeout(15_000)
+        })
+        const text = await res.text()
+        let message = text
+        try {
+          const parsedBody = JSON.parse(text) as { error?: string }
+          if (typeof parsedBody.error === "string") message = parsedBody.error
+        } catch {
+          // not JSON: show the text as it came
+        }
+        if (res.status === 200 || res.status === 201) {
+          process.stdout.write(`${res.status === 201 ? "release created" : "release already known"}: ${app} ${sha.slice(0, 7)}\n`)
+          return 0
+        }
+        if (res.status < 500 && res.status !== 429 && res.status !== 408) {
+          process.stderr.write(`sacar notify: the controller refused (${res.status}): ${message.trim() || res.statusText}\n`)
+          return 1
+        }
+        problem = `${res.status} ${message.trim().slice(0, 200)}`
+      } catch (cause) {
+        const c = cause as Error & { cause?: { code?: string } }
+        problem = c.cause?.code ?? c.message
+      }
+      const delay = Math.min(10_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2)
+      if (Date.now() + delay > deadline) {
+        process.stderr.write(`sacar notify: gave up after ${attempt + 1} attempts: ${problem}\n`)
+        return 1
+      }
+      process.stderr.write(`sacar notify: ${problem}; retrying in ${(delay / 1000).toFixed(1)}s\n`)
+      await sleep(delay)
+    }
+  })

@@ -1,0 +1,183 @@
+/**
+ * A lock laid out exactly like the Go api's `Lock` (api/lock.go), so `consul lock`
+ * (which locks `<prefix>/.lock`), `consul kv get -detailed` and Sacar all agree on
+ * who holds it: the key carries flags 3304740253564472344, is taken with
+ * `?acquire=<session>&flags=…` and given back with `?release=<session>`, and
+ * whoever's session is on the key holds it.
+ */
+import { Data, Effect } from "effect"
+import { Consul } from "./Consul.ts"
+import type { ConsulError, KvEntry } from "./Consul.ts"
+import { backoffDelay } from "./watch.ts"
+
+/** api.LockFlagValue, 0x2ddccbc058a50c18. */
+export const LOCK_FLAGS = "3304740253564472344"
+
+/** The key exists but is not a lock (its flags say something else owns it, e.g. a semaphore). */
+export class LockConflict extends Data.TaggedError("LockConflict")<{
+  readonly key: string
+  readonly flags: string
+  readonly message: string
+}> {}
+
+export interface LockOptions {
+  /** The value written with the lock (e.g. who holds it); default empty. */
+  readonly value?: string
+  /** Blocking wait while someone else holds it; default "15s" as in the Go api. */
+  readonly wait?: string
+  /** Pause when an acquire is refused by lock-delay; default 5000 ms as in the Go api. */
+  readonly lockDelayRetryMs?: number
+}
+
+const conflict = (key: string, entry: KvEntry) =>
+  new LockConflict({
+    key,
+    flags: entry.flags,
+    message: `${key} is not a lock: its flags are ${entry.flags}, a lock's are ${LOCK_FLAGS} (is it a semaphore's .lock?)`
+  })
+
+const checkFlags = (key: string, entry: KvEntry | undefined) =>
+  entry !== undefined && entry.flags !== LOCK_FLAGS && entry.flags !== "0"
+    ? Effect.fail(conflict(key, entry))
+    : Effect.void
+
+/**
+ * One attempt: true when `sessionId` now holds `key` (or already did), false when
+ * another session holds it or a lock-delay refused it.
+ */
+export const tryLock = (
+  key: string,
+  sessionId: string,
+  options: Pick<LockOptions, "value"> = {}
+): Effect.Effect<boolean, ConsulError | LockConflict, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const { value: entry } = yield* consul.get(key)
+    yield* checkFlags(key, entry)
+    if (entry?.session === sessionId) return true
+    if (entry?.session !== undefined) return false
+    return yield* consul.put(key, options.value ?? "", { acquire: sessionId, flags: LOCK_FLAGS })
+  })
+
+/**
+ * Blocks until `sessionId` holds `key`: waits on the key while another session holds
+ * it, sleeps through lock-delays, retries Consul outages with backoff (logged).
+ * Fails on a request error (e.g. the session no longer exists) or a flags conflict.
+ * Interrupting it aborts the blocking read in flight.
+ */
+export const acquireLock = (
+  key: string,
+  sessionId: string,
+  options: LockOptions = {}
+): Effect.Effect<void, ConsulRequestOrConflict, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const wait = options.wait ?? "15s"
+    const lockDelayRetryMs = options.lockDelayRetryMs ?? 5_000
+    let index = 0
+    let failures = 0
+    while (true) {
+      const attempt = yield* Effect.result(Effect.gen(function*() {
+        const read = yield* consul.get(key, { index, wait })
+        // Index rules as in watch.ts: never backwards, never 0 once we have one.
+        index = read.index < index ? 0 : Math.max(1, read.index)
+        const entry = read.value
+        yield* checkFlags(key, entry)
+        if (entry?.session === sessionId) return "held" as const
+        if (entry?.session !== undefined) return "wait" as const
+        if (yield* consul.put(key, options.value ?? "", { acquire: sessionId, flags: LOCK_FLAGS })) return "held" as const
+        // Refused while free: either someone took it just now, or a lock-delay is on.
+        const again = yield* consul.get(key)
+        if (again.value?.session === sessionId) return "held" as const
+        if (again.value?.session !== undefined) {
+          index = again.index
+          return "wait" as const
+        }
+        return "delay" as const
+      }))
+      if (attempt._tag === "Success") {
+        failures = 0
+        if (attempt.success === "held") return
+        if (attempt.success === "delay") {
+          index = 0
+          yield* Effect.sleep(lockDelayRetryMs)
+        }
+        continue
+      }
+      const error = attempt.failure
+      if (error._tag !== "ConsulUnavailable") return yield* Effect.fail(error)
+      const delayMs = backoffDelay(failures++, 250)
+      yield* Effect.logWarning(`consul lock ${key}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
+      yield* Effect.sleep(delayMs)
+    }
+  })
+
+export type ConsulRequestOrConflict = Exclude<ConsulError, { readonly _tag: "ConsulUnavailable" }> | LockConflict
+
+/**
+ * Gives the lock back (`?release`), keeping the value it holds unless `value` is
+ * given. false when `sessionId` did not hold it.
+ */
+export const releaseLock = (
+  key: string,
+  sessionId: string,
+  options: Pick<LockOptions, "value"> = {}
+): Effect.Effect<boolean, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const { value: entry } = yield* consul.get(key)
+    if (entry?.session !== sessionId) return false
+    return yield* consul.put(key, options.value ?? entry.value ?? "", { release: sessionId, flags: LOCK_FLAGS })
+  })
+
+export interface LockLostOptions {
+  /** Blocking wait per read; default "15s". */
+  readonly wait?: string
+  /**
+   * How long Consul may stay unreachable before the lock is presumed lost (nobody can
+   * confirm it is still ours); default 15000 ms, the Go api's session TTL.
+   */
+  readonly unconfirmedForMs?: number
+}
+
+/**
+ * Completes (with a reason) when `sessionId` no longer holds `key`: the key's session
+ * changed or it was deleted, or Consul could not confirm ownership for a while.
+ * Reads are `?consistent`, as the Go api's monitor does. Never fails.
+ */
+export const watchLockLost = (
+  key: string,
+  sessionId: string,
+  options: LockLostOptions = {}
+): Effect.Effect<string, never, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const wait = options.wait ?? "15s"
+    const unconfirmedForMs = options.unconfirmedForMs ?? 15_000
+    let index = 0
+    let failures = 0
+    let confirmedAt = Date.now()
+    while (true) {
+      const read = yield* Effect.result(consul.get(key, { index, wait, consistent: true }))
+      if (read._tag === "Success") {
+        failures = 0
+        const holder = read.success.value?.session
+        if (holder !== sessionId) {
+          return read.success.value === undefined
+            ? `lock ${key} was deleted`
+            : holder === undefined
+            ? `lock ${key} was released`
+            : `lock ${key} is now held by session ${holder}`
+        }
+        confirmedAt = Date.now()
+        index = read.success.index < index ? 0 : Math.max(1, read.success.index)
+        continue
+      }
+      if (Date.now() - confirmedAt >= unconfirmedForMs) {
+        return `lock ${key} could not be confirmed for ${Math.round(unconfirmedForMs / 1000)}s: ${read.failure.message}`
+      }
+      const delayMs = Math.min(backoffDelay(failures++, 250), Math.max(0, confirmedAt + unconfirmedForMs - Date.now()))
+      yield* Effect.logWarning(`consul lock ${key}: monitor read failed, retrying in ${Math.round(delayMs)} ms: ${read.failure.message}`)
+      yield* Effect.sleep(delayMs)
+    }
+  })

@@ -1,0 +1,158 @@
+/**
+ * A counting semaphore laid out exactly like the Go api's `Semaphore`
+ * (api/semaphore.go), so `consul lock -n=N <prefix>` and Sacar share slots:
+ * - contender key `P/<session>`, held by that session, flags 16210313421097356768;
+ * - coordination key `P/.lock`, no session, same flags, JSON
+ *   `{"Limit":N,"Holders":{"<session>":true}}`, only ever changed by CAS.
+ * A holder whose contender key no longer carries its session (the session died) is
+ * pruned by the next contender. Sessions used here should have Behavior "delete", as
+ * the Go api's do, so a dead holder's contender key disappears with it.
+ */
+import { Data, Effect } from "effect"
+import type { Scope } from "effect"
+import { Consul } from "./Consul.ts"
+import type { ConsulError, KvEntry } from "./Consul.ts"
+import { backoffDelay } from "./watch.ts"
+
+/** api.SemaphoreFlagValue, 0xe0f69a2baa414de0. */
+export const SEMAPHORE_FLAGS = "16210313421097356768"
+export const SEMAPHORE_LOCK_KEY = ".lock"
+
+/** Something under the prefix is not a semaphore's (wrong flags or an unreadable .lock). */
+export class SemaphoreConflict extends Data.TaggedError("SemaphoreConflict")<{
+  readonly prefix: string
+  readonly message: string
+}> {}
+
+export interface SemaphoreOptions {
+  /** Written into the contender key (e.g. the node name), for people reading KV. */
+  readonly value?: string
+  /** Blocking wait while all slots are taken; default "15s". */
+  readonly wait?: string
+}
+
+interface Coordination {
+  readonly Limit: number
+  readonly Holders: Record<string, boolean>
+}
+
+const trimSlash = (prefix: string) => prefix.replace(/\/+$/, "")
+
+const decodeCoordination = (prefix: string, entry: KvEntry | undefined): Effect.Effect<Coordination, SemaphoreConflict> => {
+  if (entry === undefined || entry.value === null || entry.value === "") return Effect.succeed({ Limit: 0, Holders: {} })
+  if (entry.flags !== SEMAPHORE_FLAGS) {
+    return Effect.fail(new SemaphoreConflict({
+      prefix,
+      message: `${entry.key} is not a semaphore's: its flags are ${entry.flags}, expected ${SEMAPHORE_FLAGS} (is it a lock from \`consul lock -n=1\`?)`
+    }))
+  }
+  try {
+    const parsed = JSON.parse(entry.value) as Partial<Coordination>
+    if (typeof parsed.Limit !== "number" || typeof parsed.Holders !== "object" || parsed.Holders === null) throw new Error("shape")
+    return Effect.succeed({ Limit: parsed.Limit, Holders: { ...parsed.Holders } })
+  } catch {
+    return Effect.fail(new SemaphoreConflict({ prefix, message: `${entry.key} does not hold {"Limit":N,"Holders":{…}}` }))
+  }
+}
+
+type Step = "acquired" | "wait" | "retry"
+
+/**
+ * Takes one of `limit` slots under `prefix` for `sessionId`, blocking until one is
+ * free; the slot is given back when the Scope closes (also when interrupted while
+ * waiting). Consul outages while waiting are retried with backoff. When the stored
+ * limit differs from `limit` (the app's maxParallel changed), it waits until the old
+ * holders are gone and then adopts the new limit, rather than exceeding either.
+ */
+export const acquireSemaphore = (
+  prefix: string,
+  sessionId: string,
+  limit: number,
+  options: SemaphoreOptions = {}
+): Effect.Effect<void, ConsulError | SemaphoreConflict, Consul | Scope.Scope> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const base = trimSlash(prefix)
+    const lockKey = `${base}/${SEMAPHORE_LOCK_KEY}`
+    const contenderKey = `${base}/${sessionId}`
+    const wait = options.wait ?? "15s"
+    if (!Number.isInteger(limit) || limit < 1) {
+      return yield* Effect.fail(new SemaphoreConflict({ prefix: base, message: `semaphore limit must be a positive integer, got ${limit}` }))
+    }
+
+    yield* Effect.acquireRelease(
+      Effect.flatMap(
+        consul.put(contenderKey, options.value ?? "", { acquire: sessionId, flags: SEMAPHORE_FLAGS }),
+        (ok) =>
+          ok
+            ? Effect.void
+            : Effect.fail(new SemaphoreConflict({ prefix: base, message: `could not create contender key ${contenderKey} with session ${sessionId}` }))
+      ),
+      () => release(base, sessionId)
+    )
+
+    let index = 0
+    let failures = 0
+    while (true) {
+      const attempt = yield* Effect.result(Effect.gen(function*() {
+        const read = yield* consul.list(`${base}/`, { index, wait })
+        index = read.index < index ? 0 : Math.max(1, read.index)
+        const lockEntry = read.value.find((e) => e.key === lockKey)
+        const current = yield* decodeCoordination(base, lockEntry)
+        const alive = new Set(read.value.filter((e) => e.key !== lockKey && e.session !== undefined).map((e) => e.session))
+        const holders: Record<string, boolean> = {}
+        for (const holder of Object.keys(current.Holders)) if (alive.has(holder)) holders[holder] = true
+        if (holders[sessionId] === true && current.Limit === limit) return "acquired" as Step
+        const count = Object.keys(holders).length
+        // A different stored limit is only replaced once nobody holds a slot under it.
+        const effectiveLimit = count === 0 ? limit : current.Limit === 0 ? limit : current.Limit
+        if (current.Limit !== 0 && current.Limit !== limit && count > 0) return "wait"
+        if (count >= effectiveLimit) return "wait"
+        holders[sessionId] = true
+        const ok = yield* consul.put(lockKey, JSON.stringify({ Limit: limit, Holders: holders }), {
+          cas: lockEntry?.modifyIndex ?? 0,
+          flags: SEMAPHORE_FLAGS
+        })
+        return ok ? "acquired" : "retry"
+      }))
+      if (attempt._tag === "Success") {
+        failures = 0
+        if (attempt.success === "acquired") return
+        if (attempt.success === "retry") index = 0
+        continue
+      }
+      const error = attempt.failure as ConsulError | SemaphoreConflict
+      if (error._tag !== "ConsulUnavailable") return yield* Effect.fail(error)
+      const delayMs = backoffDelay(failures++, 250)
+      yield* Effect.logWarning(`consul semaphore ${base}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
+      yield* Effect.sleep(delayMs)
+    }
+  })
+
+const RELEASE_WITHIN = "5 seconds"
+
+/** CAS-removes the session from .lock, then deletes its contender key; best-effort, bounded. */
+const release = (base: string, sessionId: string): Effect.Effect<void, never, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const lockKey = `${base}/${SEMAPHORE_LOCK_KEY}`
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const { value: entry } = yield* consul.get(lockKey)
+      if (entry === undefined || entry.value === null) break
+      const current = yield* decodeCoordination(base, entry)
+      if (current.Holders[sessionId] === undefined) break
+      const holders = { ...current.Holders }
+      delete holders[sessionId]
+      const ok = yield* consul.put(lockKey, JSON.stringify({ Limit: current.Limit, Holders: holders }), {
+        cas: entry.modifyIndex,
+        flags: SEMAPHORE_FLAGS
+      })
+      if (ok) break
+    }
+    yield* consul.delete(`${base}/${sessionId}`)
+  }).pipe(
+    Effect.timeout(RELEASE_WITHIN),
+    Effect.catch((error) =>
+      Effect.logWarning(`consul semaphore ${base}: releasing the slot of ${sessionId} failed (it frees when the session ends): ${error.message}`)
+    )
+  )

@@ -1,0 +1,210 @@
+/**
+ * The controller's writes to KV, shared by the webhook handlers and the notify
+ * endpoint. Every write is idempotent or guarded by cas, because any replica may take
+ * any webhook and GitHub may deliver one twice: creating a release never overwrites
+ * one (cas=0), the per-commit GitHubRecord is merged under cas so replicas never lose
+ * each other's fields, and the only deliberate re-writes (retry, deploy) are ones a
+ * person asked for.
+ */
+import { Data, Effect, Result } from "effect"
+import { Consul } from "../consul/Consul.ts"
+import type { ConsulError, KvEntry } from "../consul/Consul.ts"
+import { expandArtifact, checkArtifactUrl } from "../spec/artifact.ts"
+import { decodeDocument, encodeDocument } from "../spec/decode.ts"
+import { DeploySpec, LockDoc, lockInForce, ReleaseSpec } from "../spec/documents.ts"
+import type { AppConfig } from "../spec/documents.ts"
+import { GitHubRecord } from "../spec/github-record.ts"
+import type { Keys } from "../spec/keys.ts"
+
+/** Another writer kept winning the cas race; the caller answers 503 and GitHub may redeliver. */
+export class WriteConflict extends Data.TaggedError("WriteConflict")<{ readonly key: string; readonly message: string }> {}
+
+/** The app cannot get a release from a webhook: no artifact template, or one that expands to a bad URL. */
+export class NoArtifact extends Data.TaggedError("NoArtifact")<{ readonly app: string; readonly message: string }> {}
+
+const CAS_ATTEMPTS = 8
+
+/**
+ * Read-modify-write of one key under cas. `next` sees the current entry (undefined
+ * when absent) and returns the new value, or undefined to leave the key alone.
+ */
+export const casUpdate = (
+  key: string,
+  next: (current: KvEntry | undefined) => string | undefined
+): Effect.Effect<"written" | "unchanged", ConsulError | WriteConflict, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = (yield* consul.get(key)).value
+      const value = next(current)
+      if (value === undefined || value === current?.value) return "unchanged" as const
+      if (yield* consul.put(key, value, { cas: current?.modifyIndex ?? 0 })) return "written" as const
+      yield* Effect.sleep(10 * (attempt + 1))
+    }
+    return yield* new WriteConflict({ key, message: `${key}: changed by someone else ${CAS_ATTEMPTS} times in a row; not written` })
+  })
+
+const now = () => new Date().toISOString()
+
+// ---------------------------------------------------------------------------------
+// GitHubRecord: the per-commit memory the leader reports from.
+
+export interface CommitSeen {
+  readonly repo: string
+  readonly sha: string
+  readonly ref?: string | undefined
+  readonly branch?: string | null | undefined
+  readonly installationId?: number | undefined
+}
+
+const decodeRecord = (key: string, entry: KvEntry | undefined): GitHubRecord | undefined => {
+  if (entry === undefined) return undefined
+  const decoded = decodeDocument(GitHubRecord, "GitHubRecord", key, entry.value)
+  // An unreadable record is replaced: the leader cannot use it either.
+  return Result.isSuccess(decoded) ? decoded.success : undefined
+}
+
+/** Changes the record of `app` at `sha`, creating it from `seen` when absent. */
+export const updateRecord = (
+  keys: Keys,
+  app: string,
+  seen: CommitSeen,
+  change: (record: GitHubRecord) => GitHubRecord
+) => {
+  const key = keys.github(app, seen.sha)
+  return casUpdate(key, (entry) => {
+    const existing = decodeRecord(key, entry)
+    const base: GitHubRecord = existing ?? { repo: seen.repo, sha: seen.sha, createdAt: now() }
+    // Fill what the record lacks; what a delivery says never erases what is known.
+    const filled: GitHubRecord = {
+      ...base,
+      ...(base.ref === undefined && seen.ref !== undefined ? { ref: seen.ref } : {}),
+      ...(base.branch === undefined && seen.branch !== undefined ? { branch: seen.branch } : {}),
+      ...(base.installationId === undefined && seen.installationId !== undefined ? { installationId: seen.installationId } : {})
+    }
+    const updated = change(filled)
+    if (existing !== undefined && JSON.stringify(updated) === JSON.stringify(existing)) return undefined
+    return encodeDocument(GitHubRecord, updated)
+  })
+}
+
+/** Records that the controller should report on this commit (push, check_suite). */
+export const recordCommit = (keys: Keys, app: string, seen: CommitSeen) => updateRecord(keys, app, seen, (r) => r)
+
+// ---------------------------------------------------------------------------------
+// ReleaseSpec
+
+export interface ReleaseOrigin {
+  readonly ref?: string | undefined
+  readonly source: string
+  readonly requestedBy?: string | undefined
+}
+
+/** The ReleaseSpec a webhook writes: the app's artifact template filled in for `sha`. */
+export const releaseFromTemplate = (app: string, config: AppConfig, sha: string, origin: ReleaseOrigin): Result.Result<ReleaseSpec, NoArtifact> => {
+  if (config.artifact === undefined) {
+    return Result.fail(new NoArtifact({ app, message: `${app} has no "artifact" template in its AppConfig; use sacar notify or sacar release with --artifact` }))
+  }
+  const url = expandArtifact(config.artifact, app, sha)
+  const checked = checkArtifactUrl(url)
+  if (Result.isFailure(checked)) return Result.fail(new NoArtifact({ app, message: `${app}: ${checked.failure.message}` }))
+  return Result.succeed({
+    artifact: checked.success,
+    ...(origin.ref !== undefined ? { ref: origin.ref } : {}),
+    createdAt: now(),
+    source: origin.source,
+    ...(origin.requestedBy !== undefined ? { requestedBy: origin.requestedBy } : {})
+  })
+}
+
+/** Writes the release unless one is there already (cas=0). */
+export const createRelease = (keys: Keys, app: string, sha: string, spec: ReleaseSpec) =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const created = yield* consul.put(keys.release(app, sha), encodeDocument(ReleaseSpec, spec), { cas: 0 })
+    return created ? ("created" as const) : ("exists" as const)
+  })
+
+/**
+ * Writes the release again so nodes whose attempt failed try once more: reconcilers
+ * retry when the key's ModifyIndex moves, and Consul only moves it when the bytes
+ * change, so the rewrite carries a fresh `createdAt` and who asked. What the release
+ * is (artifact, checksum, ref) is kept. Absent: written from `fresh`.
+ */
+export const retryRelease = (keys: Keys, app: string, sha: string, fresh: ReleaseSpec, requestedBy: string | undefined) => {
+  const key = keys.release(app, sha)
+  return casUpdate(key, (entry) => {
+    if (entry === undefined) return encodeDocument(ReleaseSpec, fresh)
+    const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, entry.value)
+    const kept: ReleaseSpec = Result.isSuccess(decoded) ? decoded.success : fresh
+    return encodeDocument(ReleaseSpec, {
+      ...kept,
+      createdAt: now(),
+      ...(requestedBy !== undefined ? { requestedBy } : {})
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------------
+// DeploySpec, guarded by the lock
+
+export type LockState = { readonly locked: false } | { readonly locked: true; readonly reason: string }
+
+/** A lock that cannot be read counts as a lock: refusing a deploy is the safe mistake. */
+export const readLock = (keys: Keys, app: string): Effect.Effect<LockState, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const key = keys.lock(app)
+    const entry = (yield* consul.get(key)).value
+    if (entry === undefined) return { locked: false }
+    const decoded = decodeDocument(LockDoc, "LockDoc", key, entry.value)
+    if (Result.isFailure(decoded)) return { locked: true, reason: `${decoded.failure.message} (treated as locked)` }
+    const lock = decoded.success
+    if (!lockInForce(lock, new Date())) return { locked: false }
+    const until = lock.until === undefined ? "" : ` until ${lock.until}`
+    return { locked: true, reason: `${app} is locked by ${lock.by}${until}: ${lock.reason}` }
+  })
+
+/** Writes the DeploySpec and returns its generation (the key's new ModifyIndex). */
+export const writeDeploy = (keys: Keys, app: string, spec: DeploySpec): Effect.Effect<number, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const key = keys.deploy(app)
+    const result = yield* consul.txn([{ verb: "set", key, value: encodeDocument(DeploySpec, spec) }])
+    const written = result.ok ? result.entries.find((e) => e.key === key) : undefined
+    if (written !== undefined && written.modifyIndex > 0) return written.modifyIndex
+    // A Consul that does not echo the entry: read the index back.
+    const entry = (yield* consul.get(key)).value
+    return entry?.modifyIndex ?? 0
+  })
+
+export type DeployOutcome =
+  | { readonly kind: "deployed"; readonly generation: number }
+  | { readonly kind: "refused"; readonly reason: string }
+
+/**
+ * A person asked GitHub to deploy `sha`. A lock turns it down, and the refusal is kept
+ * in the commit's record so the check run can say why; a pin does not (pins only pause
+ * auto-deploy). `deploymentId` ties the new generation to the GitHub Deployment that
+ * asked, so the leader reports on it instead of creating another.
+ */
+export const requestDeploy = (
+  keys: Keys,
+  app: string,
+  seen: CommitSeen,
+  requestedBy: string,
+  deploymentId?: number
+) =>
+  Effect.gen(function*() {
+    const lock = yield* readLock(keys, app)
+    if (lock.locked) {
+      yield* updateRecord(keys, app, seen, (r) => ({ ...r, refused: { reason: lock.reason, by: requestedBy, at: now() } }))
+      return { kind: "refused", reason: lock.reason } satisfies DeployOutcome as DeployOutcome
+    }
+    const generation = yield* writeDeploy(keys, app, { sha: seen.sha, requestedBy, requestedAt: now() })
+    // An earlier refusal no longer applies once a deploy went through.
+    yield* updateRecord(keys, app, seen, ({ refused: _refused, ...r }) =>
+      deploymentId === undefined ? r : { ...r, deployment: { generation, id: deploymentId } }
+    )
+    return { kind: "deployed", generation } satisfies DeployOutcome as DeployOutcome
+  })

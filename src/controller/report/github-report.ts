@@ -1,0 +1,331 @@
+/**
+ * One GitHub pass: bring every check run (or commit status) and every Deployment in
+ * line with a Snapshot. Each commit is handled on its own, so one failing call only
+ * delays that commit: it is tried again after a backoff, from whatever KV says then.
+ *
+ * Coalescing: a check run is sent only when its rendered digest differs from what was
+ * last reported, and at most once per `coalesceMs`. What was reported lives in the
+ * GitHubRecord (`reported`, `checkRunId`), so a new leader continues where the old one
+ * stopped; this replica's memory of its own recent sends covers the moment before
+ * its record writes come back through the watch.
+ */
+import { Effect } from "effect"
+import { Consul } from "../../consul/Consul.ts"
+import type { GitHubError } from "../../github/errors.ts"
+import type { GitHubShape } from "../../github/GitHub.ts"
+import { durationMillis } from "../../spec/duration.ts"
+import type { GitHubRecord } from "../../spec/github-record.ts"
+import type { Keys } from "../../spec/keys.ts"
+import { shortSha } from "../../spec/names.ts"
+import type { Metrics } from "../metrics.ts"
+import { readRecord, updateRecord } from "./records.ts"
+import { checkRunName, digestOf, prepareDeadline, render, toCommitStatus } from "./render.ts"
+import type { CheckView, CommitStatusView } from "./render.ts"
+import type { DeployState } from "./release-view.ts"
+import type { Snapshot } from "./snapshot.ts"
+import { appFacts, commitTargets } from "./targets.ts"
+import type { CommitTarget } from "./targets.ts"
+
+/** A new DeploySpec generation waits this long for the `deployment` webhook to claim it. */
+export const DEPLOYMENT_GRACE_MS = 3_000
+const RETRY_BASE_MS = 2_000
+const RETRY_MAX_MS = 60_000
+
+interface Sent {
+  readonly digest: string
+  readonly at: number
+  readonly status: string
+  readonly checkRunId: number | undefined
+}
+
+/** What one leader term remembers between passes (lost with the term, rebuilt from KV). */
+export interface ReporterMemory {
+  readonly sent: Map<string, Sent>
+  readonly failures: Map<string, { readonly retryAt: number; readonly count: number }>
+  readonly firstSeen: Map<string, number>
+}
+
+export const newMemory = (): ReporterMemory => ({ sent: new Map(), failures: new Map(), firstSeen: new Map() })
+
+export interface GitHubPassOptions {
+  readonly keys: Keys
+  readonly github: GitHubShape
+  readonly publicUrl: string | undefined
+  readonly coalesceMs: number
+  readonly metrics: Metrics | undefined
+  readonly memory: ReporterMemory
+  readonly now: () => number
+}
+
+type Failure = { readonly _tag: "GitHubError"; readonly message: string } | { readonly _tag: string; readonly message: string }
+
+const splitRepo = (repo: string) => {
+  const [owner = "", name = ""] = repo.split("/")
+  return { owner, repo: name }
+}
+
+/** Counts every GitHub call in sacar_github_requests_total{operation,status}. */
+const counted = <A>(options: GitHubPassOptions, operation: string, okStatus: number, call: Effect.Effect<A, GitHubError>) =>
+  call.pipe(
+    Effect.tap(() => Effect.sync(() => options.metrics?.inc("sacar_github_requests_total", { operation, status: String(okStatus) }))),
+    Effect.tapError((e) => Effect.sync(() => options.metrics?.inc("sacar_github_requests_total", { operation, status: String(e.status) })))
+  )
+
+/** The newer of what this replica sent and what the record says was sent. */
+const lastReported = (memory: ReporterMemory, id: string, record: GitHubRecord): Sent | undefined => {
+  const mine = memory.sent.get(id)
+  const recorded = record.reported === undefined
+    ? undefined
+    : { digest: record.reported.digest, at: Date.parse(record.reported.at) || 0, status: record.reported.status, checkRunId: record.checkRunId }
+  if (mine === undefined) return recorded
+  if (recorded === undefined) return mine
+  return recorded.at > mine.at ? recorded : { ...mine, checkRunId: mine.checkRunId ?? record.checkRunId }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/**
+ * Sends the check run of one commit if it changed. Returns when to look again (a
+ * coalescing window or a prepare deadline), or undefined.
+ */
+const reportCheckRun = (options: GitHubPassOptions, target: CommitTarget, view: CheckView) =>
+  Effect.gen(function*() {
+    const { memory, github, keys } = options
+    const id = `${target.app}/${target.sha}`
+    const digest = digestOf(view)
+    const last = lastReported(memory, id, target.record.doc)
+    const checkRunId = last?.checkRunId ?? target.record.doc.checkRunId
+    if (last !== undefined && last.digest === digest && checkRunId !== undefined) return undefined
+    const now = options.now()
+    if (last !== undefined && now - last.at < options.coalesceMs) return last.at + options.coalesceMs
+
+    const where = { ...splitRepo(target.record.doc.repo), installationId: target.record.doc.installationId }
+    const body = {
+      status: view.status,
+      conclusion: view.conclusion,
+      title: view.title,
+      summary: view.summary,
+      text: view.text,
+      detailsUrl: view.detailsUrl,
+      actions: view.actions
+    }
+    // A run that completed and must show progress again (a retried release) is a new
+    // run, as GitHub's own re-runs are: a completed run does not go back to in progress.
+    const reopen = last?.status === "completed" && view.status !== "completed"
+    let runId = checkRunId
+    if (runId === undefined || reopen) {
+      // The snapshot may predate our own write of checkRunId: ask Consul before creating.
+      const fresh = yield* readRecord(keys, target.app, target.sha)
+      if (fresh === undefined) return undefined
+      if (!reopen && fresh.checkRunId !== undefined) {
+        runId = fresh.checkRunId
+      } else {
+        const created = yield* counted(
+          options,
+          "createCheckRun",
+          201,
+          github.createCheckRun({ ...where, ...body, name: checkRunName(target.app), headSha: target.sha, externalId: id })
+        )
+        runId = created.id
+        const at = options.now()
+        memory.sent.set(id, { digest, at, status: view.status, checkRunId: runId })
+        yield* Effect.logInfo(`check run ${checkRunName(target.app)} created on ${shortSha(target.sha)}: ${view.title}`)
+        yield* recordReported(options, target, runId, digest, at, view)
+        return undefined
+      }
+    }
+    yield* counted(options, "updateCheckRun", 200, github.updateCheckRun({ ...where, ...body, checkRunId: runId }))
+    const at = options.now()
+    memory.sent.set(id, { digest, at, status: view.status, checkRunId: runId })
+    yield* Effect.logDebug(`check run ${checkRunName(target.app)} on ${shortSha(target.sha)}: ${view.title}`)
+    yield* recordReported(options, target, runId, digest, at, view)
+    return undefined
+  })
+
+const recordReported = (
+  options: GitHubPassOptions,
+  target: CommitTarget,
+  checkRunId: number | undefined,
+  digest: string,
+  at: number,
+  view: { readonly status: string; readonly conclusion?: string | undefined }
+) =>
+  updateRecord(options.keys, target.app, target.sha, (current) =>
+    current === undefined
+      ? undefined
+      : {
+        ...current,
+        ...(checkRunId !== undefined ? { checkRunId } : {}),
+        reported: {
+          digest,
+          at: iso(at),
+          status: view.status,
+          ...(view.conclusion !== undefined ? { conclusion: view.conclusion } : {})
+        }
+      })
+
+/** Token mode: one commit status per app and commit, context `sacar/<app>`. */
+const reportCommitStatus = (options: GitHubPassOptions, target: CommitTarget, status: CommitStatusView) =>
+  Effect.gen(function*() {
+    const { memory } = options
+    const id = `${target.app}/${target.sha}`
+    const digest = digestOf(status)
+    const last = lastReported(memory, id, target.record.doc)
+    if (last !== undefined && last.digest === digest) return undefined
+    const now = options.now()
+    if (last !== undefined && now - last.at < options.coalesceMs) return last.at + options.coalesceMs
+    yield* counted(
+      options,
+      "createCommitStatus",
+      201,
+      options.github.createCommitStatus({
+        ...splitRepo(target.record.doc.repo),
+        installationId: target.record.doc.installationId,
+        sha: target.sha,
+        state: status.state,
+        context: checkRunName(target.app),
+        description: status.description,
+        targetUrl: status.targetUrl
+      })
+    )
+    const at = options.now()
+    memory.sent.set(id, { digest, at, status: status.state, checkRunId: undefined })
+    yield* recordReported(options, target, undefined, digest, at, { status: status.state })
+    return undefined
+  })
+
+/**
+ * Mirrors the app's current deploy generation to a GitHub Deployment: creates it
+ * unless the record already names one for this generation (a `deployment` webhook
+ * made it), then sends in_progress and the final state, each once.
+ */
+const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appName: string) =>
+  Effect.gen(function*() {
+    const app = snapshot.apps.get(appName)
+    const config = app?.config
+    if (app === undefined || config?.repo === undefined) return undefined
+    const deploy = appFacts(app, config, snapshot.nodes).deploy
+    if (deploy === undefined) return undefined
+    const { keys, github, memory } = options
+    const record = app.github.get(deploy.sha)?.doc
+    const repo = record?.repo ?? config.repo
+    const where = { ...splitRepo(repo), installationId: record?.installationId }
+    let mirrored = record?.deployment?.generation === deploy.generation ? record.deployment : undefined
+
+    if (mirrored?.id === undefined) {
+      const seenKey = `deploy/${appName}/${deploy.generation}`
+      const firstSeen = memory.firstSeen.get(seenKey) ?? options.now()
+      memory.firstSeen.set(seenKey, firstSeen)
+      if (options.now() - firstSeen < DEPLOYMENT_GRACE_MS) return firstSeen + DEPLOYMENT_GRACE_MS
+      const fresh = yield* readRecord(keys, appName, deploy.sha)
+      if (fresh?.deployment?.generation === deploy.generation && fresh.deployment.id !== undefined) return undefined
+      const created = yield* counted(
+        options,
+        "createDeployment",
+        201,
+        github.createDeployment({
+          ...where,
+          ref: deploy.sha,
+          environment: config.environment,
+          description: `sacar: ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation}${deploy.requestedBy ? `, ${deploy.requestedBy}` : ""})`,
+          payload: { app: appName, generation: deploy.generation, ...(deploy.requestedBy ? { requestedBy: deploy.requestedBy } : {}) }
+        })
+      )
+      mirrored = { generation: deploy.generation, id: created.id }
+      yield* Effect.logInfo(`deployment ${created.id} created for ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation})`)
+      const saved = mirrored
+      yield* updateRecord(keys, appName, deploy.sha, (current) => ({
+        ...(current ?? { repo, sha: deploy.sha, createdAt: new Date(options.now()).toISOString() }),
+        deployment: saved
+      }))
+    }
+    const deploymentId = mirrored.id!
+    // Every deployment shows in_progress before its outcome.
+    const sequence: ReadonlyArray<DeployState> = mirrored.state === undefined && deploy.state !== "in_progress"
+      ? ["in_progress", deploy.state]
+      : mirrored.state === deploy.state
+      ? []
+      : [deploy.state]
+    for (const state of sequence) {
+      yield* counted(
+        options,
+        "createDeploymentStatus",
+        201,
+        github.createDeploymentStatus({
+          ...where,
+          deploymentId,
+          state,
+          description: state === "in_progress" && deploy.state !== "in_progress" ? "deploying" : deploy.description,
+          environment: config.environment,
+          logUrl: options.publicUrl ? `${options.publicUrl}/v1/apps/${appName}` : undefined
+        })
+      )
+      yield* Effect.logInfo(`deployment ${deploymentId} of ${appName}: ${state} (${deploy.description})`)
+      yield* updateRecord(keys, appName, deploy.sha, (current) =>
+        current === undefined ? undefined : { ...current, deployment: { generation: deploy.generation, id: deploymentId, state } })
+    }
+    return undefined
+  })
+
+/** Runs `work` for one key unless it is backing off; failures schedule the next try. */
+const guarded = (
+  options: GitHubPassOptions,
+  key: string,
+  what: string,
+  work: Effect.Effect<number | undefined, Failure, Consul>
+): Effect.Effect<number | undefined, never, Consul> =>
+  Effect.suspend(() => {
+    const failing = options.memory.failures.get(key)
+    const now = options.now()
+    if (failing !== undefined && failing.retryAt > now) return Effect.succeed(failing.retryAt)
+    return work.pipe(
+      Effect.tap(() => Effect.sync(() => options.memory.failures.delete(key))),
+      Effect.catch((error: Failure) => {
+        const count = (failing?.count ?? 0) + 1
+        const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (count - 1))
+        const retryAt = options.now() + delay
+        options.memory.failures.set(key, { retryAt, count })
+        return Effect.logWarning(`${what}: ${error.message}; trying again in ${Math.round(delay / 1000)}s (attempt ${count})`).pipe(
+          Effect.as(retryAt)
+        )
+      })
+    )
+  })
+
+/** One pass over a snapshot; returns the earliest time something needs another look. */
+export const githubPass = (options: GitHubPassOptions, snapshot: Snapshot): Effect.Effect<number | undefined, never, Consul> =>
+  Effect.gen(function*() {
+    const { memory } = options
+    const now = options.now()
+    const firstSeen = (key: string) => {
+      const at = memory.firstSeen.get(key) ?? now
+      memory.firstSeen.set(key, at)
+      return at
+    }
+    const targets = commitTargets(snapshot, now, options.publicUrl, firstSeen)
+    const wakes: Array<number | undefined> = []
+    const checks = yield* Effect.forEach(
+      targets,
+      (target) => {
+        const view = render(target.input)
+        // A release still preparing turns timed_out at its deadline: look again then.
+        if (view.status !== "completed" && target.input.hasRelease) {
+          wakes.push(prepareDeadline(target.input, durationMillis(target.config.prepareTimeout)))
+        }
+        const what = `${checkRunName(target.app)} on ${shortSha(target.sha)}`
+        if (options.github.mode === "app") return guarded(options, `check/${target.app}/${target.sha}`, what, reportCheckRun(options, target, view))
+        const status = toCommitStatus(view)
+        return status === undefined
+          ? Effect.succeed(undefined)
+          : guarded(options, `status/${target.app}/${target.sha}`, `commit status ${what}`, reportCommitStatus(options, target, status))
+      },
+      { concurrency: 4 }
+    )
+    const deployments = yield* Effect.forEach(
+      [...snapshot.apps.keys()],
+      (app) => guarded(options, `deployment/${app}`, `deployment of ${app}`, mirrorDeployment(options, snapshot, app)),
+      { concurrency: 4 }
+    )
+    const future = [...wakes, ...checks, ...deployments].filter((t): t is number => t !== undefined && t > now - 1)
+    return future.length === 0 ? undefined : Math.min(...future)
+  })

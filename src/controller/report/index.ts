@@ -1,0 +1,56 @@
+/**
+ * The controller's reporting side, as one effect the controller's main forks:
+ * leader election, then (only while leading) the report loop that mirrors what the
+ * nodes observed to GitHub, auto-deploys and applies ReleaseSpec retention.
+ *
+ * GitHub is optional: without GITHUB_APP_ID/GITHUB_TOKEN (the KV-only demo) the
+ * leader still auto-deploys and applies retention, and simply reports nothing.
+ */
+import { Effect, Option } from "effect"
+import type { Scope } from "effect"
+import { GitHub } from "../../github/GitHub.ts"
+import type { Keys } from "../../spec/keys.ts"
+import type { Metrics } from "../metrics.ts"
+import { Consul } from "../../consul/Consul.ts"
+import { DEFAULT_LEADER_TTL, DEFAULT_LOCK_DELAY, defaultIdentity, whileLeader } from "./leader.ts"
+import { reportLoop } from "./loop.ts"
+
+export { render, digestOf, toCommitStatus, checkRunName } from "./render.ts"
+export type { CheckView, RenderInput } from "./render.ts"
+export { COALESCE_MS, reportLoop } from "./loop.ts"
+export { whileLeader } from "./leader.ts"
+
+export interface ReporterOptions {
+  readonly keys: Keys
+  /** SACAR_PUBLIC_URL without a trailing slash: check runs link to `<url>/v1/apps/<app>`. */
+  readonly publicUrl?: string | undefined
+  readonly metrics?: Metrics | undefined
+  /** Leader session TTL (default 15s) and lock-delay (default 15s): failover takes at most their sum. */
+  readonly leaderTtl?: string | undefined
+  readonly lockDelay?: string | undefined
+  /** Written in the leader key; default `<hostname>:<pid>`. */
+  readonly identity?: string | undefined
+  /** Minimum gap between two updates of one check run; default 2 s. */
+  readonly coalesceMs?: number | undefined
+}
+
+/**
+ * Runs forever: competes for `<prefix>/_controller/leader` and, while holding it,
+ * runs the report loop. Uses the GitHub service when one is provided.
+ */
+export const reporter = (options: ReporterOptions): Effect.Effect<never, never, Consul | Scope.Scope> =>
+  Effect.gen(function*() {
+    const github = Option.getOrUndefined(yield* Effect.serviceOption(GitHub))
+    const metrics = options.metrics
+    metrics?.set("sacar_leader", {}, 0)
+    return yield* whileLeader(
+      {
+        key: options.keys.leader,
+        ttl: options.leaderTtl ?? DEFAULT_LEADER_TTL,
+        lockDelay: options.lockDelay ?? DEFAULT_LOCK_DELAY,
+        identity: options.identity ?? defaultIdentity(),
+        onChange: (leading) => metrics?.set("sacar_leader", {}, leading ? 1 : 0)
+      },
+      reportLoop({ keys: options.keys, github, publicUrl: options.publicUrl, metrics, coalesceMs: options.coalesceMs })
+    )
+  })

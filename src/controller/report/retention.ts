@@ -1,0 +1,57 @@
+/**
+ * ReleaseSpec retention: keep the newest `keepReleases` releases that became ready
+ * on every expected node and remove older ready ones, never removing
+ *   - the deploy target (the current DeploySpec's sha),
+ *   - any node's `current` or `previous` release (rollback needs it on disk),
+ *   - a release that is not ready everywhere (still preparing, or failed: a person
+ *     may retry it; failures do not count against keepReleases).
+ * Reconcilers delete from disk what is no longer desired, under the same rule.
+ *
+ * A removed release's GitHubRecord goes with it, in the same transaction: its check
+ * run already shows its final state ("Ready to deploy"), and a record without its
+ * release would render as "Waiting for build artifact" again. A later click on its
+ * Deploy button still works: the webhook recreates the record, and deploying a sha
+ * without a ReleaseSpec prepares it first.
+ */
+import { Effect } from "effect"
+import { Consul } from "../../consul/Consul.ts"
+import type { TxnOp } from "../../consul/Consul.ts"
+import type { Keys } from "../../spec/keys.ts"
+import { shortSha } from "../../spec/names.ts"
+import { expectedNodes, releaseView } from "./release-view.ts"
+import type { AppSnapshot } from "./snapshot.ts"
+
+/** Pure: the shas whose ReleaseSpec should go now. */
+export const releasesToRemove = (app: AppSnapshot, nodes: ReadonlySet<string>): ReadonlyArray<string> => {
+  const config = app.config
+  if (config === undefined) return []
+  const expected = expectedNodes(config, nodes)
+  const ready = [...app.releases]
+    .filter(([sha]) => releaseView(sha, expected, app.statuses).allReady)
+    .sort(([, a], [, b]) => b.createIndex - a.createIndex)
+    .map(([sha]) => sha)
+  const kept = new Set<string>()
+  if (app.deploy !== undefined) kept.add(app.deploy.doc.sha)
+  for (const status of app.statuses.values()) {
+    if (status.current !== null) kept.add(status.current)
+    if (status.previous !== undefined && status.previous !== null) kept.add(status.previous)
+    if (status.deploy !== null) kept.add(status.deploy.sha)
+  }
+  return ready.slice(config.keepReleases).filter((sha) => !kept.has(sha))
+}
+
+/** Deletes one release (and its record) unless either changed since the snapshot. */
+export const removeRelease = (keys: Keys, app: AppSnapshot, sha: string) =>
+  Effect.gen(function*() {
+    const release = app.releases.get(sha)
+    if (release === undefined) return false
+    const ops: TxnOp[] = [{ verb: "delete-cas", key: keys.release(app.app, sha), index: release.modifyIndex }]
+    const record = app.github.get(sha)
+    if (record !== undefined) ops.push({ verb: "delete-cas", key: keys.github(app.app, sha), index: record.modifyIndex })
+    const result = yield* (yield* Consul).txn(ops)
+    if (result.ok) {
+      yield* Effect.logInfo(`retention: removed release ${app.app} ${shortSha(sha)} (beyond keepReleases ${app.config?.keepReleases})`)
+      return true
+    }
+    return false
+  })

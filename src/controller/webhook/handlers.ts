@@ -1,0 +1,268 @@
+/**
+ * What each GitHub event means for Consul. Handlers only write desired state and the
+ * per-commit GitHubRecord; the leader's report loop does everything GitHub-facing
+ * from there. Every handler is safe to run twice for one delivery (GitHub redelivers
+ * with the same X-GitHub-Delivery, and any replica may take it).
+ */
+import { Data, Effect, Result, Schema } from "effect"
+import { basename } from "node:path"
+import type { Consul } from "../../consul/Consul.ts"
+import type { ConsulError } from "../../consul/Consul.ts"
+import { explain } from "../../spec/decode.ts"
+import type { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
+import type { Keys } from "../../spec/keys.ts"
+import { isSha, shortSha } from "../../spec/names.ts"
+import { appsForRepo, type KnownApp } from "../apps.ts"
+import type { CommitSeen, WriteConflict } from "../desired.ts"
+import { createRelease, recordCommit, releaseFromTemplate, requestDeploy, retryRelease } from "../desired.ts"
+import { CheckRunPayload, CheckSuitePayload, DeploymentPayload, PushPayload, WorkflowRunPayload } from "./payloads.ts"
+
+export interface WebhookContext {
+  readonly keys: Keys
+  /** GITHUB_APP_ID: Deployments this App created are its own mirror, not requests. */
+  readonly githubAppId: string | undefined
+}
+
+/** The answer to a delivery: `handled` (200), `ignored` (202) or `refused` (200, a lock said no). */
+export interface Outcome {
+  readonly result: "handled" | "ignored" | "refused"
+  readonly reason?: string
+  /** What happened per app, in words, e.g. `{"shop": "release 1a2b3c4 created"}`. */
+  readonly apps: Readonly<Record<string, string>>
+}
+
+/** A signed, JSON body that is not the event it claims to be (400). */
+export class PayloadError extends Data.TaggedError("PayloadError")<{ readonly message: string }> {}
+
+type HandlerError = PayloadError | ConsulError | WriteConflict
+type Handler = (ctx: WebhookContext, body: unknown) => Effect.Effect<Outcome, HandlerError, Consul>
+
+const ignored = (reason: string): Outcome => ({ result: "ignored", reason, apps: {} })
+
+const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, event: string, body: unknown) => {
+  const decoded = Schema.decodeUnknownResult(schema)(body, { errors: "all" })
+  return Result.isSuccess(decoded)
+    ? Effect.succeed(decoded.success as S["Type"])
+    : Effect.fail(new PayloadError({ message: explain(`${event} payload`, decoded.failure, body) }))
+}
+
+const checkSha = (sha: string, field: string) =>
+  isSha(sha) ? Effect.void : Effect.fail(new PayloadError({ message: `${field} is not a 40-hex commit sha: ${JSON.stringify(sha)}` }))
+
+const actionOf = (body: unknown): string | undefined =>
+  body !== null && typeof body === "object" && typeof (body as { action?: unknown }).action === "string"
+    ? (body as { action: string }).action
+    : undefined
+
+const repoApps = (ctx: WebhookContext, fullName: string) => appsForRepo(ctx.keys, fullName)
+
+const noApp = (fullName: string) => ignored(`no app has repo ${fullName} in its AppConfig`)
+
+const branchRef = (branch: string | null | undefined) => (branch ? `refs/heads/${branch}` : undefined)
+
+const outcomeOf = (apps: Record<string, string>, none: string): Outcome =>
+  Object.keys(apps).length === 0 ? ignored(none) : { result: "handled", apps }
+
+/** push to an app's branch: remember the commit; the leader opens its check run. */
+const push: Handler = (ctx, body) =>
+  Effect.gen(function*() {
+    const p = yield* decode(PushPayload, "push", body)
+    if (p.deleted === true || /^0+$/.test(p.after)) return ignored("branch or tag deleted")
+    if (!p.ref.startsWith("refs/heads/")) return ignored(`${p.ref} is not a branch`)
+    yield* checkSha(p.after, "after")
+    const branch = p.ref.slice("refs/heads/".length)
+    const apps = yield* repoApps(ctx, p.repository.full_name)
+    if (apps.length === 0) return noApp(p.repository.full_name)
+    const seen: CommitSeen = {
+      repo: p.repository.full_name,
+      sha: p.after,
+      ref: p.ref,
+      branch,
+      installationId: p.installation?.id
+    }
+    const done: Record<string, string> = {}
+    for (const app of apps.filter((a) => a.config.branch === branch)) {
+      yield* recordCommit(ctx.keys, app.name, seen)
+      done[app.name] = `commit ${shortSha(p.after)} recorded`
+    }
+    return outcomeOf(done, `no app of ${p.repository.full_name} deploys branch ${branch}`)
+  })
+
+/** check_suite requested/rerequested: the commit gets a check run, on any branch. */
+const checkSuite: Handler = (ctx, body) =>
+  Effect.gen(function*() {
+    const action = actionOf(body)
+    if (action !== "requested" && action !== "rerequested") return ignored(`check_suite ${action ?? "(no action)"} needs nothing`)
+    const p = yield* decode(CheckSuitePayload, "check_suite", body)
+    yield* checkSha(p.check_suite.head_sha, "check_suite.head_sha")
+    const apps = yield* repoApps(ctx, p.repository.full_name)
+    if (apps.length === 0) return noApp(p.repository.full_name)
+    const branch = p.check_suite.head_branch ?? null
+    const seen: CommitSeen = {
+      repo: p.repository.full_name,
+      sha: p.check_suite.head_sha,
+      ref: branchRef(branch),
+      branch,
+      installationId: p.installation?.id
+    }
+    const done: Record<string, string> = {}
+    for (const app of apps) {
+      yield* recordCommit(ctx.keys, app.name, seen)
+      done[app.name] = `commit ${shortSha(seen.sha)} recorded${branch === app.config.branch ? "" : ` (branch ${branch ?? "unknown"}: Prepare on request)`}`
+    }
+    return { result: "handled", apps: done }
+  })
+
+/** Workflow names compare with the run's name, or the workflow file's name with or without its extension. */
+export const workflowMatches = (wanted: string, names: ReadonlyArray<string | null | undefined>): boolean =>
+  names.some((n) => {
+    if (n === null || n === undefined || n === "") return false
+    const file = basename(n)
+    return n === wanted || file === wanted || file.replace(/\.ya?ml$/, "") === wanted
+  })
+
+/** workflow_run completed successfully on the app's branch: the artifact exists, so the release does. */
+const workflowRun: Handler = (ctx, body) =>
+  Effect.gen(function*() {
+    const action = actionOf(body)
+    if (action !== "completed") return ignored(`workflow_run ${action ?? "(no action)"} needs nothing`)
+    const p = yield* decode(WorkflowRunPayload, "workflow_run", body)
+    const run = p.workflow_run
+    if (run.conclusion !== "success") return ignored(`workflow run concluded ${run.conclusion ?? "without a conclusion"}`)
+    yield* checkSha(run.head_sha, "workflow_run.head_sha")
+    const apps = yield* repoApps(ctx, p.repository.full_name)
+    if (apps.length === 0) return noApp(p.repository.full_name)
+    const names = [run.name, run.path, p.workflow?.name, p.workflow?.path]
+    const branch = run.head_branch ?? null
+    const done: Record<string, string> = {}
+    for (const app of apps) {
+      const wanted = app.config.buildWorkflow
+      if (wanted === undefined || app.config.branch !== branch || !workflowMatches(wanted, names)) continue
+      const spec = releaseFromTemplate(app.name, app.config, run.head_sha, { ref: branchRef(branch), source: "github" })
+      if (Result.isFailure(spec)) {
+        yield* Effect.logWarning(spec.failure.message, { app: app.name, sha: run.head_sha })
+        done[app.name] = `not released: ${spec.failure.message}`
+        continue
+      }
+      yield* recordCommit(ctx.keys, app.name, {
+        repo: p.repository.full_name,
+        sha: run.head_sha,
+        ref: branchRef(branch),
+        branch,
+        installationId: p.installation?.id
+      })
+      const created = yield* createRelease(ctx.keys, app.name, run.head_sha, spec.success)
+      done[app.name] = created === "created" ? `release ${shortSha(run.head_sha)} created` : `release ${shortSha(run.head_sha)} already there`
+    }
+    return outcomeOf(done, `no app of ${p.repository.full_name} builds with this workflow on branch ${branch ?? "(none)"}`)
+  })
+
+/** The check run's app: its name is `sacar/<app>` (contract section 5). */
+const appOfCheckRun = (apps: ReadonlyArray<KnownApp>, name: string, externalId: string | null | undefined): KnownApp | undefined =>
+  apps.find((a) => name === `sacar/${a.name}`) ?? apps.find((a) => externalId === a.name)
+
+/**
+ * The release a click asks for: the existing one written again (so failed nodes
+ * retry), or a new one from the template. An app without a template still gets the
+ * release, so its failure ("no artifact ...") shows in the check run rather than the
+ * click doing nothing.
+ */
+const freshRelease = (app: string, config: AppConfig, sha: string, ref: string | undefined, requestedBy: string): ReleaseSpec => {
+  const spec = releaseFromTemplate(app, config, sha, { ref, source: "github", requestedBy })
+  return Result.isSuccess(spec)
+    ? spec.success
+    : { ...(ref !== undefined ? { ref } : {}), createdAt: new Date().toISOString(), source: "github", requestedBy }
+}
+
+/** check_run requested_action (prepare, deploy) and rerequested (retry the release). */
+const checkRun: Handler = (ctx, body) =>
+  Effect.gen(function*() {
+    const action = actionOf(body)
+    if (action !== "requested_action" && action !== "rerequested") return ignored(`check_run ${action ?? "(no action)"} needs nothing`)
+    const p = yield* decode(CheckRunPayload, "check_run", body)
+    const run = p.check_run
+    yield* checkSha(run.head_sha, "check_run.head_sha")
+    const apps = yield* repoApps(ctx, p.repository.full_name)
+    if (apps.length === 0) return noApp(p.repository.full_name)
+    const app = appOfCheckRun(apps, run.name, run.external_id)
+    if (app === undefined) return ignored(`check run ${JSON.stringify(run.name)} is not one of Sacar's`)
+    const by = p.sender?.login ?? "github"
+    const branch = run.check_suite?.head_branch ?? null
+    const seen: CommitSeen = {
+      repo: p.repository.full_name,
+      sha: run.head_sha,
+      ref: branchRef(branch),
+      branch,
+      installationId: p.installation?.id
+    }
+    const short = shortSha(run.head_sha)
+    const identifier = action === "rerequested" ? "rerequested" : p.requested_action?.identifier
+    if (identifier === "prepare" || identifier === "rerequested") {
+      yield* recordCommit(ctx.keys, app.name, seen)
+      yield* retryRelease(ctx.keys, app.name, run.head_sha, freshRelease(app.name, app.config, run.head_sha, seen.ref, by), by)
+      return { result: "handled", apps: { [app.name]: `release ${short} written for ${by}` } }
+    }
+    if (identifier === "deploy") {
+      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by)
+      return outcome.kind === "refused"
+        ? { result: "refused", reason: outcome.reason, apps: { [app.name]: `deploy of ${short} refused: ${outcome.reason}` } }
+        : { result: "handled", apps: { [app.name]: `deploy of ${short} requested by ${by} (generation ${outcome.generation})` } }
+    }
+    return ignored(`check run action ${JSON.stringify(identifier ?? "")} is not one of Sacar's (prepare, deploy)`)
+  })
+
+/** The Deployment carries Sacar's own marker: the leader created it to mirror a deploy. */
+const isOwnDeployment = (ctx: WebhookContext, d: DeploymentPayload["deployment"]): boolean => {
+  if (ctx.githubAppId !== undefined && d.performed_via_github_app?.id !== undefined && String(d.performed_via_github_app.id) === ctx.githubAppId) {
+    return true
+  }
+  let payload = d.payload
+  if (typeof payload === "string") {
+    try {
+      payload = JSON.parse(payload)
+    } catch {
+      return false
+    }
+  }
+  return payload !== null && typeof payload === "object" && "sacar" in payload
+}
+
+/** deployment created for the app's environment: a person (or a tool) asked GitHub to deploy. */
+const deployment: Handler = (ctx, body) =>
+  Effect.gen(function*() {
+    const action = actionOf(body)
+    if (action !== "created") return ignored(`deployment ${action ?? "(no action)"} needs nothing`)
+    const p = yield* decode(DeploymentPayload, "deployment", body)
+    const d = p.deployment
+    yield* checkSha(d.sha, "deployment.sha")
+    if (isOwnDeployment(ctx, d)) return ignored("a Deployment Sacar created to mirror a deploy")
+    const apps = yield* repoApps(ctx, p.repository.full_name)
+    if (apps.length === 0) return noApp(p.repository.full_name)
+    const by = d.creator?.login ?? p.sender?.login ?? "github"
+    const seen: CommitSeen = { repo: p.repository.full_name, sha: d.sha, ref: d.ref ?? undefined, installationId: p.installation?.id }
+    const done: Record<string, string> = {}
+    let refusal: string | undefined
+    for (const app of apps.filter((a) => a.config.environment === d.environment)) {
+      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, d.id)
+      if (outcome.kind === "refused") {
+        refusal = outcome.reason
+        done[app.name] = `deploy of ${shortSha(d.sha)} refused: ${outcome.reason}`
+      } else {
+        done[app.name] = `deploy of ${shortSha(d.sha)} requested by ${by} (generation ${outcome.generation})`
+      }
+    }
+    if (Object.keys(done).length === 0) return ignored(`no app of ${p.repository.full_name} deploys to environment ${d.environment}`)
+    const allRefused = refusal !== undefined && Object.values(done).every((v) => v.includes("refused"))
+    return allRefused ? { result: "refused", reason: refusal, apps: done } : { result: "handled", apps: done }
+  })
+
+const ping: Handler = () => Effect.succeed({ result: "handled", reason: "pong", apps: {} })
+
+export const HANDLERS: Readonly<Record<string, Handler>> = {
+  push,
+  check_suite: checkSuite,
+  check_run: checkRun,
+  workflow_run: workflowRun,
+  deployment,
+  ping
+}

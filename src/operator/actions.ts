@@ -1,0 +1,167 @@
+/**
+ * What operators do, as Effects over Consul: each writes exactly the documents of
+ * the contract, so anything here can also be done with `consul kv put`. The CLI is
+ * a thin layer of argument parsing over these.
+ */
+import { Effect, Result } from "effect"
+import { Consul } from "../consul/Consul.ts"
+import type { ConsulError } from "../consul/Consul.ts"
+import { decodeDocument, encodeDocument } from "../spec/decode.ts"
+import { AppConfig, DeploySpec, LockDoc, PinDoc, ReleaseSpec, lockInForce } from "../spec/documents.ts"
+import type { Keys } from "../spec/keys.ts"
+import { checkArtifactUrl } from "../spec/artifact.ts"
+import { shortSha } from "../spec/names.ts"
+import { CommandFailed } from "./errors.ts"
+import { readApp, type AppSnapshot } from "../state/snapshot.ts"
+
+type Encoded<A> = { readonly [K in keyof A]?: unknown }
+
+/** Validates `value` against `schema` (defaults applied) and writes it pretty-printed. */
+const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
+  schema: S,
+  what: string,
+  key: string,
+  value: Encoded<S["Type"]>,
+  options?: { cas?: number }
+): Effect.Effect<S["Type"], ConsulError | CommandFailed, Consul> =>
+  Effect.gen(function* () {
+    const decoded = decodeDocument(schema, what, key, JSON.stringify(value))
+    if (Result.isFailure(decoded)) return yield* new CommandFailed({ message: decoded.failure.message })
+    const consul = yield* Consul
+    const ok = yield* consul.put(key, encodeDocument(schema as never, decoded.success as never), options)
+    if (!ok) return yield* new CommandFailed({ message: `${key} changed while it was being written; run the command again` })
+    return decoded.success
+  })
+
+const requireApp = (keys: Keys, app: string) =>
+  Effect.gen(function* () {
+    const snapshot = yield* readApp(keys, app)
+    if (snapshot.config === undefined) {
+      const bad = snapshot.problems.find((p) => p.startsWith(keys.config(app)))
+      return yield* new CommandFailed({
+        message: bad ?? `app ${app} does not exist: create it with \`sacar app set ${app} --artifact URL\``
+      })
+    }
+    return snapshot
+  })
+
+export type AppPatch = { -readonly [K in keyof AppConfig]?: AppConfig[K] }
+
+/** Creates the app or changes the given fields of its config, keeping the rest. */
+export const setApp = (keys: Keys, app: string, patch: AppPatch) =>
+  Effect.gen(function* () {
+    const consul = yield* Consul
+    const key = keys.config(app)
+    const existing = (yield* consul.get(key)).value
+    let base: Record<string, unknown> = {}
+    if (existing?.value) {
+      try {
+        base = JSON.parse(existing.value) as Record<string, unknown>
+      } catch {
+        // A config that is not JSON is replaced by the fields given now; the old text is in the error below if they are not enough.
+      }
+    }
+    const created = existing === undefined
+    const config = yield* writeDocument(AppConfig, "AppConfig", key, { ...base, ...patch }, { cas: existing?.modifyIndex ?? 0 })
+    return { created, config }
+  })
+
+export const createRelease = (
+  keys: Keys,
+  app: string,
+  sha: string,
+  options: { artifact?: string; sha256?: string; by: string }
+) =>
+  Effect.gen(function* () {
+    yield* requireApp(keys, app)
+    if (options.artifact !== undefined) {
+      const checked = checkArtifactUrl(options.artifact)
+      if (Result.isFailure(checked)) return yield* new CommandFailed({ message: checked.failure.message })
+    }
+    const consul = yield* Consul
+    const existed = (yield* consul.get(keys.release(app, sha))).value !== undefined
+    const artifact = options.artifact === undefined
+      ? undefined
+      : options.sha256 === undefined ? options.artifact : { url: options.artifact, sha256: options.sha256 }
+    const spec = yield* writeDocument(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
+      ...(artifact !== undefined ? { artifact } : {}),
+      createdAt: new Date().toISOString(),
+      source: "cli",
+      requestedBy: options.by
+    })
+    return { existed, spec }
+  })
+
+export const lockedMessage = (app: string, lock: LockDoc): string =>
+  `${app} is locked by ${lock.by}: ${lock.reason}${lock.until ? ` (until ${lock.until})` : ""}; ` +
+  "`sacar unlock` lifts it, `sacar deploy --force` deploys through it"
+
+export const requestDeploy = (
+  keys: Keys,
+  app: string,
+  sha: string,
+  options: { by: string; force: boolean; reason?: string }
+) =>
+  Effect.gen(function* () {
+    const snapshot = yield* requireApp(keys, app)
+    if (snapshot.lock !== undefined && lockInForce(snapshot.lock, new Date()) && !options.force) {
+      return yield* new CommandFailed({ message: lockedMessage(app, snapshot.lock) })
+    }
+    const spec = yield* writeDocument(DeploySpec, "DeploySpec", keys.deploy(app), {
+      sha,
+      requestedBy: options.by,
+      requestedAt: new Date().toISOString(),
+      ...(options.force ? { force: true } : {}),
+      ...(options.reason !== undefined ? { reason: options.reason } : {})
+    })
+    const prepared = snapshot.releases.some((r) => r.sha === sha)
+    return { spec, prepared, snapshot }
+  })
+
+/**
+ * The release to roll back to: the one the nodes had live before the current
+ * deploy target. Nodes record it as `previous`; the most common answer among nodes
+ * whose `current` is the target wins, so one lagging node cannot pick it.
+ */
+export const rollbackTarget = (snapshot: AppSnapshot): Result.Result<string, string> => {
+  const target = snapshot.deploy?.spec.sha
+  if (target === undefined) return Result.fail(`${snapshot.app} has never been deployed, so there is nothing to roll back to`)
+  const votes = new Map<string, number>()
+  for (const status of Object.values(snapshot.statuses)) {
+    if (status.current === target && status.previous) votes.set(status.previous, (votes.get(status.previous) ?? 0) + 1)
+  }
+  const best = [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]
+  if (best === undefined || best[0] === target) {
+    return Result.fail(`no node of ${snapshot.app} records a release live before ${shortSha(target)}; deploy a sha explicitly with \`sacar deploy\``)
+  }
+  return Result.succeed(best[0])
+}
+
+/** Deploys the previously live release and pins the app there (auto-deploy pauses). */
+export const rollback = (keys: Keys, app: string, by: string) =>
+  Effect.gen(function* () {
+    const snapshot = yield* requireApp(keys, app)
+    const target = rollbackTarget(snapshot)
+    if (Result.isFailure(target)) return yield* new CommandFailed({ message: target.failure })
+    const sha = target.success
+    const now = new Date().toISOString()
+    yield* writeDocument(PinDoc, "PinDoc", keys.pin(app), { sha, by, reason: "rollback", at: now })
+    // A rollback restores a known-good state, so it goes through a lock, on the record.
+    yield* writeDocument(DeploySpec, "DeploySpec", keys.deploy(app), { sha, requestedBy: by, requestedAt: now, force: true, reason: "rollback" })
+    return { sha, from: snapshot.deploy?.spec.sha }
+  })
+
+export const lockApp = (keys: Keys, app: string, lock: { by: string; reason: string; until?: string }) =>
+  Effect.gen(function* () {
+    yield* requireApp(keys, app)
+    return yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
+  })
+
+/** Deletes a key; says whether there was anything to delete. */
+export const removeKey = (key: string) =>
+  Effect.gen(function* () {
+    const consul = yield* Consul
+    const existed = (yield* consul.get(key)).value !== undefined
+    if (existed) yield* consul.delete(key)
+    return existed
+  })

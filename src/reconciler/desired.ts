@@ -1,0 +1,107 @@
+/**
+ * What Consul asks of the node, read from one snapshot of the prefix: per app, the
+ * AppConfig (the last one that decoded, so a typo never tears releases down), every
+ * ReleaseSpec with its ModifyIndex, and the DeploySpec with its ModifyIndex as the
+ * deploy generation. Values that do not decode become messages naming the key, never
+ * exceptions. Pure, apart from remembering the last good AppConfig per app.
+ */
+import { Result } from "effect"
+import type { KvEntry } from "../consul/Consul.ts"
+import { decodeDocument } from "../spec/decode.ts"
+import { AppConfig, DeploySpec, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
+import type { Keys } from "../spec/keys.ts"
+import type { AppDesired, WantedDeploy, WantedRelease } from "./plan.ts"
+
+export interface Snapshot {
+  readonly apps: ReadonlyMap<string, AppDesired>
+  /** Every node's status per app (decodable ones), for halting rollouts and for restarts. */
+  readonly statuses: ReadonlyMap<string, ReadonlyMap<string, NodeStatus>>
+}
+
+interface AppEntries {
+  config?: KvEntry
+  deploy?: KvEntry
+  releases: KvEntry[]
+  statuses: KvEntry[]
+}
+
+/**
+ * `lastGood` is updated in place: an AppConfig that decodes replaces it, a deleted
+ * config forgets it, one that does not decode leaves it as it was.
+ */
+export const readSnapshot = (
+  keys: Keys,
+  entries: ReadonlyArray<KvEntry>,
+  lastGood: Map<string, AppConfig>
+): Snapshot => {
+  const byApp = new Map<string, AppEntries>()
+  const entriesOf = (app: string) => {
+    let found = byApp.get(app)
+    if (found === undefined) {
+      found = { releases: [], statuses: [] }
+      byApp.set(app, found)
+    }
+    return found
+  }
+  for (const entry of entries) {
+    const parsed = keys.parse(entry.key)
+    switch (parsed.kind) {
+      case "config":
+        entriesOf(parsed.app).config = entry
+        break
+      case "deploy":
+        entriesOf(parsed.app).deploy = entry
+        break
+      case "release":
+        entriesOf(parsed.app).releases.push(entry)
+        break
+      case "status":
+        entriesOf(parsed.app).statuses.push(entry)
+        break
+    }
+  }
+  for (const app of lastGood.keys()) {
+    if (byApp.get(app)?.config === undefined) lastGood.delete(app)
+  }
+
+  const apps = new Map<string, AppDesired>()
+  const statuses = new Map<string, Map<string, NodeStatus>>()
+  for (const [app, found] of byApp) {
+    const nodeStatuses = new Map<string, NodeStatus>()
+    for (const entry of found.statuses) {
+      const decoded = decodeDocument(NodeStatus, "NodeStatus", entry.key, entry.value)
+      const parsed = keys.parse(entry.key)
+      if (Result.isSuccess(decoded) && parsed.kind === "status") nodeStatuses.set(parsed.node, decoded.success)
+    }
+    statuses.set(app, nodeStatuses)
+    if (found.config === undefined) continue
+
+    const errors: string[] = []
+    const config = decodeDocument(AppConfig, "AppConfig", found.config.key, found.config.value)
+    if (Result.isSuccess(config)) lastGood.set(app, config.success)
+    else errors.push(lastGood.has(app) ? `${config.failure.message} (still acting on the last AppConfig that decoded)` : config.failure.message)
+
+    const releases = new Map<string, WantedRelease>()
+    for (const entry of found.releases) {
+      const parsed = keys.parse(entry.key)
+      if (parsed.kind !== "release") continue
+      const spec = decodeDocument(ReleaseSpec, "ReleaseSpec", entry.key, entry.value)
+      releases.set(
+        parsed.sha,
+        Result.isSuccess(spec)
+          ? { sha: parsed.sha, specIndex: entry.modifyIndex, spec: spec.success }
+          : { sha: parsed.sha, specIndex: entry.modifyIndex, spec: undefined, specError: spec.failure.message }
+      )
+    }
+
+    let deploy: WantedDeploy | undefined
+    if (found.deploy !== undefined) {
+      const spec = decodeDocument(DeploySpec, "DeploySpec", found.deploy.key, found.deploy.value)
+      if (Result.isSuccess(spec)) deploy = { generation: found.deploy.modifyIndex, sha: spec.success.sha }
+      else errors.push(spec.failure.message)
+    }
+
+    apps.set(app, { app, config: lastGood.get(app), configPresent: true, errors, releases, deploy })
+  }
+  return { apps, statuses }
+}

@@ -1,0 +1,109 @@
+/**
+ * The node's side of the truth: what is under `$SACAR_ROOT/<app>/`. Releases are the
+ * sha-named directories of `releases/` (a release is ready when its `.sacar/ready`
+ * marker is there); `current` and `previous` are relative symlinks into `releases/`.
+ *
+ * Links are switched atomically: a new link under a temporary name, renamed over the
+ * old one, so a reader (or a crash) only ever sees the old target or the new one.
+ * Directories are removed by first renaming them into `<app>/.trash/`, so a half-
+ * removed release can never look ready.
+ */
+import { randomBytes } from "node:crypto"
+import { mkdir, readdir, readlink, rename, rm, stat, symlink } from "node:fs/promises"
+import { basename, dirname, join } from "node:path"
+import { Effect } from "effect"
+import { isSha } from "../spec/names.ts"
+import type { AppDisk, DiskRelease } from "./plan.ts"
+import { releasePaths } from "./steps/layout.ts"
+
+export type LinkName = "current" | "previous"
+
+export const appDir = (root: string, app: string) => join(root, app)
+const trashDir = (root: string, app: string) => join(root, app, ".trash")
+
+const exists = (path: string) => stat(path).then(() => true, () => false)
+
+/** The sha a link points at, when it points at a release directory. */
+const readReleaseLink = async (root: string, app: string, name: LinkName): Promise<string | null> => {
+  try {
+    const target = await readlink(join(appDir(root, app), name))
+    const sha = basename(target)
+    return isSha(sha) && basename(dirname(target)) === "releases" ? sha : null
+  } catch {
+    return null
+  }
+}
+
+export const observeDisk = (root: string, app: string): Effect.Effect<AppDisk> =>
+  Effect.promise(async () => {
+    const releases = new Map<string, DiskRelease>()
+    let names: string[] = []
+    try {
+      names = await readdir(join(appDir(root, app), "releases"))
+    } catch {
+      // No releases directory yet.
+    }
+    await Promise.all(
+      names.filter(isSha).map(async (sha) => {
+        releases.set(sha, { ready: await exists(join(releasePaths(root, app, sha).meta, "ready")) })
+      })
+    )
+    const [current, previous] = await Promise.all([readReleaseLink(root, app, "current"), readReleaseLink(root, app, "previous")])
+    return { releases, current, previous }
+  })
+
+export const isReady = (root: string, app: string, sha: string): Effect.Effect<boolean> =>
+  Effect.promise(() => exists(join(releasePaths(root, app, sha).meta, "ready")))
+
+/** Points `<app>/<name>` at `releases/<sha>` (relative), atomically. */
+export const switchLink = (root: string, app: string, name: LinkName, sha: string): Effect.Effect<void, Error> =>
+  Effect.tryPromise({
+    try: async () => {
+      const dir = appDir(root, app)
+      const temp = join(dir, `${name}.tmp-${randomBytes(6).toString("hex")}`)
+      await symlink(join("releases", sha), temp)
+      try {
+        await rename(temp, join(dir, name))
+      } catch (error) {
+        await rm(temp, { force: true })
+        throw error
+      }
+    },
+    catch: (cause) => new Error(`cannot point ${join(appDir(root, app), name)} at releases/${sha}: ${(cause as Error).message}`)
+  })
+
+/**
+ * Removes a release's directory and whatever its preparation left next to it (the
+ * downloaded tarball, partial extractions). Only for releases nobody is preparing.
+ */
+export const removeRelease = (root: string, app: string, sha: string): Effect.Effect<void, Error> =>
+  Effect.tryPromise({
+    try: async () => {
+      const paths = releasePaths(root, app, sha)
+      const trash = trashDir(root, app)
+      await mkdir(trash, { recursive: true })
+      const names = await readdir(paths.releasesDir).catch(() => [] as string[])
+      for (const name of names) {
+        if (name !== sha && !name.startsWith(`${sha}.`) && !name.startsWith(`.${sha}.`)) continue
+        const parked = join(trash, `${name}-${randomBytes(4).toString("hex")}`)
+        await rename(join(paths.releasesDir, name), parked).catch(() => undefined)
+      }
+      await emptyTrash(root, app)
+    },
+    catch: (cause) => new Error(`cannot remove release ${sha} of ${app}: ${(cause as Error).message}`)
+  })
+
+/** Leftovers of removals a crash interrupted. */
+export const emptyTrash = async (root: string, app: string): Promise<void> => {
+  await rm(trashDir(root, app), { recursive: true, force: true, maxRetries: 2 })
+}
+
+/** Stray `current.tmp-*` links from a switch a crash interrupted. */
+export const tidyLinks = (root: string, app: string): Effect.Effect<void> =>
+  Effect.promise(async () => {
+    const names = await readdir(appDir(root, app)).catch(() => [] as string[])
+    await Promise.all(
+      names.filter((n) => /^(current|previous)\.tmp-[0-9a-f]+$/.test(n)).map((n) => rm(join(appDir(root, app), n), { force: true }))
+    )
+    await emptyTrash(root, app)
+  })

@@ -1,0 +1,95 @@
+/**
+ * Membership: `sacar/_nodes/<node>` says this node is alive. It is held by a session
+ * with Behavior `delete` and a TTL the reconciler renews, so a node that dies drops
+ * out of the expected set by itself. When the session is lost (Consul restarted, a
+ * long pause, someone deleted the key) the node registers again with a new one; the
+ * session is destroyed when the reconciler stops, which removes the key at once.
+ *
+ * A key still held by a session named for this same node is a previous run of this
+ * reconciler that died (kill -9, a reboot): its session is destroyed instead of
+ * waiting out its TTL.
+ */
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { Consul } from "../consul/Consul.ts"
+import { watchLockLost } from "../consul/lock.ts"
+import { openSession } from "../consul/session.ts"
+import { backoffDelay } from "../consul/watch.ts"
+import { SACAR_VERSION } from "../common/version.ts"
+import { encodeDocument } from "../spec/decode.ts"
+import { NodeRegistration } from "../spec/documents.ts"
+import type { Keys } from "../spec/keys.ts"
+
+export const REGISTRATION_TTL = "15s"
+
+/** The name every session this node opens carries, so a successor can recognise it. */
+export const sessionName = (purpose: string, node: string) => `sacar ${purpose} on ${node}`
+
+const RETRY_WHILE_HELD_MS = 5_000
+
+/** Takes `key` for `sessionId`; a key held by a dead predecessor's session is freed first. */
+export const acquireForNode = (key: string, value: string, sessionId: string, ownName: string) =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    while (true) {
+      if (yield* consul.put(key, value, { acquire: sessionId })) return
+      const { value: entry } = yield* consul.get(key)
+      const holder = entry?.session
+      if (holder !== undefined && holder !== sessionId) {
+        const info = yield* consul.sessionInfo(holder)
+        if (info?.name === ownName) {
+          yield* Effect.logInfo(`${key} is held by session ${holder} of an earlier run of this node; destroying it`)
+          yield* consul.destroySession(holder)
+          continue
+        }
+        if (info !== undefined) {
+          yield* Effect.logWarning(`${key} is held by session ${holder} (${info.name}): is another reconciler running with this SACAR_NODE?`)
+        }
+      }
+      // Free but refused: a lock-delay after the previous holder's session ended.
+      yield* Effect.sleep(holder === undefined ? 1_000 : RETRY_WHILE_HELD_MS)
+    }
+  })
+
+export interface MembershipOptions {
+  readonly keys: Keys
+  readonly node: string
+  readonly root: string
+  readonly pythons: ReadonlyArray<string>
+  readonly ttl?: string
+}
+
+/** Starts keeping the registration, in the background, for the life of the enclosing scope. */
+export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, never, Consul | Scope.Scope> => {
+  const key = options.keys.node(options.node)
+  const name = sessionName("reconciler", options.node)
+  const registration = encodeDocument(NodeRegistration, {
+    node: options.node,
+    version: SACAR_VERSION,
+    startedAt: new Date().toISOString(),
+    root: options.root,
+    pythons: options.pythons
+  })
+  const once = Effect.scoped(
+    Effect.gen(function*() {
+      const session = yield* openSession({ name, ttl: options.ttl ?? REGISTRATION_TTL, behavior: "delete", lockDelay: "0s" })
+      yield* acquireForNode(key, registration, session.id, name)
+      yield* Effect.logInfo(`registered ${key}`)
+      const reason = yield* Effect.raceFirst(session.lost, watchLockLost(key, session.id))
+      yield* Effect.logWarning(`registration lost (${reason}); registering again`)
+    })
+  )
+  return Effect.gen(function*() {
+    let failures = 0
+    while (true) {
+      const result = yield* Effect.result(once)
+      if (result._tag === "Success") {
+        failures = 0
+        continue
+      }
+      const delayMs = backoffDelay(failures++, 500)
+      yield* Effect.logWarning(`cannot register ${key}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`)
+      yield* Effect.sleep(delayMs)
+    }
+  }).pipe(Effect.forkScoped, Effect.asVoid)
+}

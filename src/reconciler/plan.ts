@@ -1,0 +1,377 @@
+/**
+ * What the reconciler does next, decided without I/O: from what Consul says is
+ * wanted and what this node observes (its disk, its own last status, the work in
+ * flight), a list of actions. The loop re-reads both sides on every wake-up and calls
+ * this again, so a missed or duplicated wake-up is harmless and every decision is
+ * made from the whole picture ("level-based").
+ *
+ * The rules, in short:
+ * - an app is served when its last good AppConfig's `nodes` globs match this node;
+ * - every ReleaseSpec, and the deploy target when it has none, is a wanted release;
+ * - a wanted release that is ready on disk is never touched again; one that failed is
+ *   retried only when its spec is rewritten (a new ModifyIndex); anything else is
+ *   prepared, newest first, at most `concurrency` at once on the node;
+ * - work for a release that is no longer wanted is cancelled and its directory
+ *   removed; on disk the node keeps what is wanted plus `current` and `previous`;
+ * - each deploy generation runs once to `live` or `failed`; one interrupted by a crash
+ *   (its status still says waiting, predeploy or deploying) runs again.
+ */
+import type { AppConfig, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
+import { matchesAny } from "../spec/glob.ts"
+import { shortSha } from "../spec/names.ts"
+
+// ---------------------------------------------------------------------------------
+// Desired state (from Consul)
+
+export interface WantedRelease {
+  readonly sha: string
+  /** The ReleaseSpec key's ModifyIndex; for a deploy target without a spec, the deploy generation. */
+  readonly specIndex: number
+  /** Undefined when the value at the key is not a valid ReleaseSpec (see `specError`). */
+  readonly spec: ReleaseSpec | undefined
+  /** Why the spec does not decode, naming the key. */
+  readonly specError?: string
+}
+
+export interface WantedDeploy {
+  readonly generation: number
+  readonly sha: string
+}
+
+export interface AppDesired {
+  readonly app: string
+  /** The last AppConfig that decoded; undefined when none ever did (or the key is gone). */
+  readonly config: AppConfig | undefined
+  /** Whether the config key exists at all. */
+  readonly configPresent: boolean
+  /** Problems with the app's own documents (AppConfig, DeploySpec), for the status `error`. */
+  readonly errors: ReadonlyArray<string>
+  /** ReleaseSpecs by sha. */
+  readonly releases: ReadonlyMap<string, WantedRelease>
+  readonly deploy: WantedDeploy | undefined
+}
+
+// ---------------------------------------------------------------------------------
+// Observed state (this node)
+
+export interface DiskRelease {
+  /** Every preparation step completed (the release's ready marker is there). */
+  readonly ready: boolean
+}
+
+export interface AppDisk {
+  readonly releases: ReadonlyMap<string, DiskRelease>
+  readonly current: string | null
+  readonly previous: string | null
+}
+
+export interface Preparing {
+  readonly specIndex: number
+  /** Interruption already asked for; the fiber is winding down. */
+  readonly cancelling: boolean
+}
+
+export interface AppObserved {
+  readonly disk: AppDisk
+  /** This node's status for the app as last recorded (what the status writer holds). */
+  readonly status: NodeStatus
+  readonly preparing: ReadonlyMap<string, Preparing>
+  /** The deploy fiber in flight, if any. */
+  readonly deploying: WantedDeploy | undefined
+}
+
+export interface NodeDesired {
+  readonly node: string
+  /** SACAR_CONCURRENCY: releases prepared at once on this node, all apps together. */
+  readonly concurrency: number
+  readonly apps: ReadonlyMap<string, AppDesired>
+}
+
+export interface NodeObserved {
+  /** Apps this node currently serves, with what it observes for each. */
+  readonly apps: ReadonlyMap<string, AppObserved>
+}
+
+// ---------------------------------------------------------------------------------
+// Actions
+
+export type Action =
+  /** Begin serving an app: load its status, start its status writer. */
+  | { readonly _tag: "Serve"; readonly app: string }
+  /** Stop serving: interrupt its work and withdraw this node's status key. */
+  | { readonly _tag: "Unserve"; readonly app: string; readonly reason: string }
+  | { readonly _tag: "SetError"; readonly app: string; readonly error: string | undefined }
+  | { readonly _tag: "SetLinks"; readonly app: string; readonly current: string | null; readonly previous: string | null }
+  | {
+    readonly _tag: "Prepare"
+    readonly app: string
+    readonly sha: string
+    readonly specIndex: number
+    readonly attempt: number
+    readonly spec: ReleaseSpec
+  }
+  /** Wanted but no slot free yet: show it as pending. */
+  | { readonly _tag: "Queue"; readonly app: string; readonly sha: string; readonly specIndex: number; readonly attempt: number }
+  /** Ready on disk but not recorded so (a status lost or a restart after the last write). */
+  | { readonly _tag: "AdoptReady"; readonly app: string; readonly sha: string; readonly specIndex: number }
+  | {
+    readonly _tag: "FailRelease"
+    readonly app: string
+    readonly sha: string
+    readonly specIndex: number
+    readonly attempt: number
+    readonly message: string
+  }
+  /** Interrupt the preparation of a release no longer wanted, then remove its directory. */
+  | { readonly _tag: "Cancel"; readonly app: string; readonly sha: string }
+  | { readonly _tag: "RemoveRelease"; readonly app: string; readonly sha: string }
+  /** Drop a release's entry from the status: not wanted and not on disk any more. */
+  | { readonly _tag: "ForgetRelease"; readonly app: string; readonly sha: string }
+  | { readonly _tag: "StartDeploy"; readonly app: string; readonly generation: number; readonly sha: string }
+  | { readonly _tag: "CancelDeploy"; readonly app: string; readonly generation: number; readonly reason: string }
+  | { readonly _tag: "DeployWaiting"; readonly app: string; readonly generation: number; readonly sha: string; readonly message: string }
+  | { readonly _tag: "FailDeploy"; readonly app: string; readonly generation: number; readonly sha: string; readonly message: string }
+
+// ---------------------------------------------------------------------------------
+// Serving
+
+/** Whether this node serves the app: its last good config names it, or (no config has
+ * ever decoded) it exists with an error every node must report. */
+export const serves = (node: string, desired: AppDesired): boolean => {
+  if (desired.config !== undefined) return matchesAny(node, desired.config.nodes)
+  return desired.configPresent && desired.errors.length > 0
+}
+
+// ---------------------------------------------------------------------------------
+// Releases
+
+/** The releases the app wants: every ReleaseSpec, plus the deploy target if it has none. */
+export const wantedReleases = (desired: AppDesired): ReadonlyMap<string, WantedRelease> => {
+  const deploy = desired.deploy
+  if (deploy === undefined || desired.releases.has(deploy.sha)) return desired.releases
+  const all = new Map(desired.releases)
+  all.set(deploy.sha, { sha: deploy.sha, specIndex: deploy.generation, spec: {} })
+  return all
+}
+
+interface Candidate {
+  readonly app: string
+  readonly release: WantedRelease
+  readonly spec: ReleaseSpec
+  readonly attempt: number
+  /** The deploy target goes first: a deploy is waiting for it. */
+  readonly urgent: boolean
+}
+
+const createdAtMs = (release: WantedRelease): number | undefined => {
+  const at = release.spec?.createdAt
+  if (at === undefined) return undefined
+  const ms = Date.parse(at)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+/** Newest first: by createdAt when both have one, else by ModifyIndex; the deploy target before all. */
+export const newestFirst = (a: Candidate, b: Candidate): number => {
+  if (a.urgent !== b.urgent) return a.urgent ? -1 : 1
+  const ta = createdAtMs(a.release)
+  const tb = createdAtMs(b.release)
+  if (ta !== undefined && tb !== undefined && ta !== tb) return tb - ta
+  if (a.release.specIndex !== b.release.specIndex) return b.release.specIndex - a.release.specIndex
+  return a.release.sha < b.release.sha ? -1 : a.release.sha > b.release.sha ? 1 : 0
+}
+
+const planReleases = (
+  app: string,
+  desired: AppDesired,
+  observed: AppObserved,
+  actions: Action[],
+  candidates: Candidate[]
+) => {
+  const wanted = wantedReleases(desired)
+  const { status, disk, preparing } = observed
+
+  for (const release of wanted.values()) {
+    const { sha, specIndex } = release
+    if (preparing.has(sha)) continue
+    const recorded = status.releases[sha]
+    const onDisk = disk.releases.get(sha)
+    const sameSpec = recorded?.specIndex === specIndex
+
+    if (release.specError !== undefined || release.spec === undefined) {
+      if (!(recorded?.phase === "failed" && sameSpec && recorded.message === release.specError)) {
+        const attempt = recorded === undefined ? 1 : sameSpec ? recorded.attempt : recorded.attempt + 1
+        actions.push({ _tag: "FailRelease", app, sha, specIndex, attempt, message: release.specError ?? `${sha}: no ReleaseSpec` })
+      }
+      continue
+    }
+    if (onDisk?.ready === true) {
+      if (recorded?.phase !== "ready") actions.push({ _tag: "AdoptReady", app, sha, specIndex })
+      continue
+    }
+    if (recorded?.phase === "failed" && sameSpec) continue
+
+    // Fresh (1), a retry after failure or of a ready release whose directory vanished
+    // (+1), or the continuation of one a crash or restart interrupted (same attempt).
+    const attempt = recorded === undefined
+      ? 1
+      : recorded.phase === "failed" || recorded.phase === "ready"
+      ? recorded.attempt + 1
+      : recorded.attempt
+    candidates.push({ app, release, spec: release.spec, attempt, urgent: desired.deploy?.sha === sha })
+  }
+
+  for (const [sha, work] of preparing) {
+    if (!wanted.has(sha) && !work.cancelling) actions.push({ _tag: "Cancel", app, sha })
+  }
+
+  const keep = new Set<string>(wanted.keys())
+  for (const sha of preparing.keys()) keep.add(sha)
+  if (disk.current !== null) keep.add(disk.current)
+  if (disk.previous !== null) keep.add(disk.previous)
+  if (observed.deploying !== undefined) keep.add(observed.deploying.sha)
+
+  for (const sha of disk.releases.keys()) {
+    if (!keep.has(sha)) actions.push({ _tag: "RemoveRelease", app, sha })
+  }
+  for (const sha of Object.keys(status.releases)) {
+    if (!keep.has(sha)) actions.push({ _tag: "ForgetRelease", app, sha })
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Deploys
+
+const TERMINAL_DEPLOY = new Set(["live", "failed"])
+
+const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, actions: Action[]) => {
+  const target = desired.deploy
+  const running = observed.deploying
+  if (running !== undefined) {
+    if (target === undefined) {
+      actions.push({ _tag: "CancelDeploy", app, generation: running.generation, reason: "the DeploySpec was deleted" })
+    } else if (running.generation !== target.generation) {
+      actions.push({
+        _tag: "CancelDeploy",
+        app,
+        generation: running.generation,
+        reason: `superseded by deploy generation ${target.generation}`
+      })
+    }
+    return
+  }
+  if (target === undefined) return
+
+  const recorded = observed.status.deploy
+  if (recorded !== null && recorded.generation === target.generation && TERMINAL_DEPLOY.has(recorded.phase)) return
+  // A generation older than the one already handled (a stale read): nothing to do.
+  if (recorded !== null && recorded.generation > target.generation) return
+
+  const { sha, generation } = target
+  if (observed.disk.releases.get(sha)?.ready === true) {
+    actions.push({ _tag: "StartDeploy", app, generation, sha })
+    return
+  }
+  const release = wantedReleases(desired).get(sha)
+  const prepared = observed.status.releases[sha]
+  const preparing = observed.preparing.has(sha)
+  if (!preparing && prepared?.phase === "failed" && release !== undefined && prepared.specIndex === release.specIndex) {
+    actions.push({
+      _tag: "FailDeploy",
+      app,
+      generation,
+      sha,
+      message: `release ${shortSha(sha)} failed to prepare on this node: ${prepared.message ?? "see the release's status"}`
+    })
+    return
+  }
+  const message = `waiting for release ${shortSha(sha)} to be prepared on this node`
+  if (!(recorded?.generation === generation && recorded.phase === "waiting" && recorded.message === message)) {
+    actions.push({ _tag: "DeployWaiting", app, generation, sha, message })
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The whole node
+
+const sameError = (a: string | undefined, b: string | undefined) => (a ?? "") === (b ?? "")
+
+/** The actions that bring this node closer to what Consul asks of it. */
+export const plan = (desired: NodeDesired, observed: NodeObserved): ReadonlyArray<Action> => {
+  const actions: Action[] = []
+  const candidates: Candidate[] = []
+
+  for (const app of observed.apps.keys()) {
+    const wanted = desired.apps.get(app)
+    if (wanted === undefined) {
+      actions.push({ _tag: "Unserve", app, reason: `${app} has no AppConfig any more` })
+    } else if (!serves(desired.node, wanted)) {
+      actions.push({ _tag: "Unserve", app, reason: `the AppConfig's nodes no longer match ${desired.node}` })
+    }
+  }
+  for (const [app, wanted] of desired.apps) {
+    if (!observed.apps.has(app) && serves(desired.node, wanted)) actions.push({ _tag: "Serve", app })
+  }
+
+  let inFlight = 0
+  for (const runtime of observed.apps.values()) inFlight += runtime.preparing.size
+
+  for (const [app, runtime] of observed.apps) {
+    const wanted = desired.apps.get(app)
+    if (wanted === undefined || !serves(desired.node, wanted)) continue
+
+    const error = wanted.errors.length === 0 ? undefined : wanted.errors.join("; ")
+    if (!sameError(error, runtime.status.error)) actions.push({ _tag: "SetError", app, error })
+
+    const { current, previous } = runtime.disk
+    if (runtime.status.current !== current || (runtime.status.previous ?? null) !== previous) {
+      actions.push({ _tag: "SetLinks", app, current, previous })
+    }
+    // Without any config that decoded there is no artifact template and no node list
+    // to trust: report the error and touch nothing.
+    if (wanted.config === undefined) continue
+
+    planReleases(app, wanted, runtime, actions, candidates)
+    planDeploy(app, wanted, runtime, actions)
+  }
+
+  candidates.sort(newestFirst)
+  let free = Math.max(0, desired.concurrency - inFlight)
+  for (const c of candidates) {
+    const { sha, specIndex } = c.release
+    if (free > 0) {
+      free -= 1
+      actions.push({ _tag: "Prepare", app: c.app, sha, specIndex, attempt: c.attempt, spec: c.spec })
+    } else {
+      const recorded = observed.apps.get(c.app)?.status.releases[sha]
+      if (!(recorded?.phase === "pending" && recorded.specIndex === specIndex && recorded.attempt === c.attempt)) {
+        actions.push({ _tag: "Queue", app: c.app, sha, specIndex, attempt: c.attempt })
+      }
+    }
+  }
+  return actions
+}
+
+// ---------------------------------------------------------------------------------
+// Halting a rollout
+
+export interface PeerDeploy {
+  readonly node: string
+  readonly generation: number
+  readonly phase: string
+  readonly message?: string | undefined
+}
+
+export const HALTED_PREFIX = "rollout halted: "
+
+/**
+ * Whether a node about to run `bin/deploy` for `generation` must not start because
+ * another node already failed it. Nodes that were themselves halted point at the
+ * node whose own failure started it, so the message always names the root cause.
+ */
+export const haltReason = (self: string, generation: number, peers: ReadonlyArray<PeerDeploy>): string | undefined => {
+  const failed = peers.filter((p) => p.node !== self && p.generation === generation && p.phase === "failed")
+  const root = failed.find((p) => !(p.message ?? "").startsWith(HALTED_PREFIX))
+  if (root !== undefined) return `${HALTED_PREFIX}${root.node} failed: ${root.message ?? "bin/deploy failed"}`
+  const relayed = failed.find((p) => p.message !== undefined)
+  return relayed?.message
+}

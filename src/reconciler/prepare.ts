@@ -1,0 +1,177 @@
+/**
+ * prepareRelease: one release, from artifact URL to a ready directory with its venv,
+ * as a fixed list of steps (download, extract, lock, venv, install, prepare). Each
+ * step skips itself when its result is already on disk, so running again after a
+ * crash at any point converges on the same release; the `ready` marker is written
+ * last, under the lock, only after every step has completed.
+ */
+import { rm, stat } from "node:fs/promises"
+import { isAbsolute } from "node:path"
+import { Effect } from "effect"
+import { ArtifactStore } from "../artifacts/store.ts"
+import { Python } from "../python/python.ts"
+import { isAppName, isNodeName, isSha } from "../spec/names.ts"
+import { download } from "./steps/download.ts"
+import { LocalFailure, PrepareTimedOut } from "./steps/errors.ts"
+import type { ReleaseError, Step } from "./steps/errors.ts"
+import { extract } from "./steps/extract.ts"
+import type { ExtractLimits } from "./steps/extract.ts"
+import { install } from "./steps/install.ts"
+import { releasePaths } from "./steps/layout.ts"
+import { lockRelease } from "./steps/lock.ts"
+import { readMarker, writeMarker } from "./steps/markers.ts"
+import { runPrepare } from "./steps/prepare.ts"
+import { ensureVenv } from "./steps/venv.ts"
+
+export type { ReleaseError, Step } from "./steps/errors.ts"
+export { STEPS } from "./steps/errors.ts"
+
+export interface PrepareReleaseInput {
+  readonly app: string
+  readonly sha: string
+  readonly node: string
+  /** SACAR_ROOT */
+  readonly root: string
+  readonly artifact: { readonly url: string; readonly sha256?: string | undefined }
+  /** Bounds the whole pipeline, bin/prepare included. */
+  readonly prepareTimeoutMs: number
+  /** SACAR_PYTHON */
+  readonly defaultPython: string
+  readonly extractLimits?: ExtractLimits
+}
+
+export type StepEvent =
+  | { readonly _tag: "Started" }
+  | { readonly _tag: "Finished"; readonly ms: number; readonly skipped: boolean }
+  | { readonly _tag: "Failed"; readonly ms: number; readonly error: ReleaseError }
+
+/** Called as each step starts, finishes or fails; the loop turns these into NodeStatus. */
+export type ReportStep = (step: Step, event: StepEvent) => Effect.Effect<void>
+
+export interface PreparedRelease {
+  readonly dir: string
+  readonly venv: string
+  readonly python: { readonly path: string; readonly version: string }
+  /** Per-step durations of the run that made the release ready. */
+  readonly steps: Partial<Record<Step, { readonly ms: number }>>
+  readonly ms: number
+  /** e.g. `prepared in 41.2s` */
+  readonly message: string
+  /** True when the release was already ready and nothing ran. */
+  readonly alreadyReady: boolean
+}
+
+interface ReadyMarker {
+  readonly python: { readonly path: string; readonly version: string }
+  readonly steps: Partial<Record<Step, { readonly ms: number }>>
+  readonly ms: number
+  readonly message: string
+}
+
+const invalidInput = (message: string) =>
+  new LocalFailure({ step: "download", retryable: false, log: "", message })
+
+const validate = (input: PrepareReleaseInput): LocalFailure | undefined => {
+  if (!isAppName(input.app)) return invalidInput(`invalid app name ${JSON.stringify(input.app)}`)
+  if (!isSha(input.sha)) return invalidInput(`invalid commit sha ${JSON.stringify(input.sha)}`)
+  if (!isNodeName(input.node)) return invalidInput(`invalid node name ${JSON.stringify(input.node)}`)
+  if (!isAbsolute(input.root)) return invalidInput(`SACAR_ROOT must be an absolute path, not ${JSON.stringify(input.root)}`)
+  if (input.artifact.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(input.artifact.sha256)) {
+    return invalidInput(`artifact sha256 ${JSON.stringify(input.artifact.sha256)} is not 64 hex characters`)
+  }
+  return undefined
+}
+
+export const prepareRelease = (
+  input: PrepareReleaseInput,
+  report: ReportStep
+): Effect.Effect<PreparedRelease, ReleaseError, ArtifactStore | Python> =>
+  Effect.suspend(() => {
+    const invalid = validate(input)
+    if (invalid) return Effect.fail(invalid)
+    const paths = releasePaths(input.root, input.app, input.sha)
+    const started = performance.now()
+    const deadline = Date.now() + input.prepareTimeoutMs
+    const steps: Partial<Record<Step, { ms: number }>> = {}
+    let current: Step = "download"
+    let stepStarted = started
+
+    const step = <A extends { readonly skipped: boolean }, E extends ReleaseError, R>(name: Step, work: Effect.Effect<A, E, R>) =>
+      Effect.gen(function*() {
+        current = name
+        stepStarted = performance.now()
+        yield* report(name, { _tag: "Started" })
+        const result = yield* work.pipe(
+          Effect.tapError((error) => report(name, { _tag: "Failed", ms: Math.round(performance.now() - stepStarted), error }))
+        )
+        const ms = Math.round(performance.now() - stepStarted)
+        steps[name] = { ms }
+        yield* report(name, { _tag: "Finished", ms, skipped: result.skipped })
+        return result
+      })
+
+    const pipeline = Effect.gen(function*() {
+      const ready = (yield* readMarker(paths.meta, "ready")) as ReadyMarker | undefined
+      if (ready !== undefined && typeof ready === "object" && ready.python !== undefined) {
+        return { dir: paths.dir, venv: paths.venv, ...ready, alreadyReady: true } satisfies PreparedRelease
+      }
+
+      const extracted = yield* Effect.promise(() => stat(paths.dir).then((s) => s.isDirectory(), () => false))
+      yield* step("download", extracted
+        ? Effect.succeed({ skipped: true, bytes: 0 })
+        : download({ url: input.artifact.url, sha256: input.artifact.sha256, dest: paths.tarball }))
+      yield* step("extract", extract({
+        tarball: paths.tarball,
+        dest: paths.dir,
+        ...(input.extractLimits === undefined ? {} : { limits: input.extractLimits })
+      }).pipe(
+        // A refused archive is not kept: a corrected upload under the same URL must be fetched again.
+        Effect.tapError((error) => error._tag === "ArchiveRejected" ? Effect.promise(() => rm(paths.tarball, { force: true })) : Effect.void)
+      ))
+      // Unpacked and renamed into place: the tarball is no longer needed.
+      yield* Effect.promise(() => rm(paths.tarball, { force: true }))
+
+      return yield* Effect.scoped(Effect.gen(function*() {
+        yield* step("lock", lockRelease(paths.lock).pipe(Effect.as({ skipped: false })))
+        const venv = yield* step("venv", ensureVenv({
+          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, defaultPython: input.defaultPython
+        }))
+        yield* step("install", install({
+          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, interpreter: venv.interpreter, pipCache: paths.pipCache
+        }))
+        yield* step("prepare", runPrepare({
+          app: input.app, sha: input.sha, node: input.node, releaseDir: paths.dir, venv: paths.venv, meta: paths.meta,
+          timeoutMs: Math.max(1, deadline - Date.now())
+        }))
+        const ms = Math.round(performance.now() - started)
+        const marker: ReadyMarker = {
+          python: { path: venv.interpreter.path, version: venv.interpreter.version },
+          steps,
+          ms,
+          message: `prepared in ${(ms / 1000).toFixed(1)}s`
+        }
+        yield* writeMarker(paths.meta, "ready", marker, "prepare")
+        return { dir: paths.dir, venv: paths.venv, ...marker, alreadyReady: false } satisfies PreparedRelease
+      }))
+    })
+
+    return pipeline.pipe(
+      Effect.timeoutOrElse({
+        duration: input.prepareTimeoutMs,
+        orElse: () => {
+          const error = new PrepareTimedOut({
+            step: current,
+            timeoutMs: input.prepareTimeoutMs,
+            retryable: current === "download" || current === "lock",
+            log: "",
+            message: `preparing took longer than the prepareTimeout (${input.prepareTimeoutMs} ms) during ${current}; ` +
+              (current === "download" ? "the artifact store is slow or failing" : "raise prepareTimeout or speed up the release")
+          })
+          return report(current, { _tag: "Failed", ms: Math.round(performance.now() - stepStarted), error }).pipe(
+            Effect.andThen(Effect.fail(error))
+          )
+        }
+      }),
+      Effect.withSpan("prepareRelease", { attributes: { app: input.app, sha: input.sha } })
+    )
+  })

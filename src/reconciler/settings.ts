@@ -1,0 +1,50 @@
+/**
+ * The reconciler's settings (contract section 2). Each one is checked here, at
+ * start-up, so a mistake stops the process with one line naming the variable.
+ */
+import { hostname } from "node:os"
+import { isAbsolute } from "node:path"
+import { intSetting, optionalSetting, SettingError } from "../common/settings.ts"
+import type { Env } from "../common/settings.ts"
+import { DEFAULT_PREFIX } from "../spec/keys.ts"
+import { isNodeName } from "../spec/names.ts"
+
+export interface ReconcilerSettings {
+  readonly node: string
+  readonly root: string
+  readonly concurrency: number
+  readonly python: string
+  readonly prefix: string
+}
+
+/** The host name up to its first dot when the whole name is not a valid node name. */
+const defaultNode = (): string => {
+  const host = hostname()
+  if (isNodeName(host)) return host
+  const short = host.split(".")[0] ?? ""
+  return short
+}
+
+export const reconcilerSettings = (env: Env): ReconcilerSettings => {
+  const node = optionalSetting(env, "SACAR_NODE") ?? defaultNode()
+  if (!isNodeName(node)) {
+    throw new SettingError({
+      variable: "SACAR_NODE",
+      message: `SACAR_NODE must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-' starting with a letter or digit, got ${JSON.stringify(node)}`
+    })
+  }
+  const root = optionalSetting(env, "SACAR_ROOT") ?? "/var/lib/sacar"
+  if (!isAbsolute(root)) {
+    throw new SettingError({ variable: "SACAR_ROOT", message: `SACAR_ROOT must be an absolute path, got ${JSON.stringify(root)}` })
+  }
+  const concurrency = intSetting(env, "SACAR_CONCURRENCY", 2, 1)
+  const python = optionalSetting(env, "SACAR_PYTHON") ?? "python3"
+  const prefix = (optionalSetting(env, "SACAR_PREFIX") ?? DEFAULT_PREFIX).replace(/\/+$/, "")
+  if (prefix === "" || prefix.startsWith("/") || /(^|\/)\.\.?(\/|$)/.test(prefix) || !/^[A-Za-z0-9_./-]+$/.test(prefix)) {
+    throw new SettingError({
+      variable: "SACAR_PREFIX",
+      message: `SACAR_PREFIX must be a KV path of A-Z, a-z, 0-9, '_', '.', '-' segments joined by '/', got ${JSON.stringify(env.SACAR_PREFIX)}`
+    })
+  }
+  return { node, root: root.replace(/(.)\/+$/, "$1"), concurrency, python, prefix }
+}

@@ -1,0 +1,85 @@
+/**
+ * One status writer per app on this node: the only code that PUTs
+ * `sacar/<app>/status/<node>`. Everything that happens (a step starting, a deploy
+ * going live) changes the in-memory NodeStatus; the writer coalesces those changes
+ * into at most one write per interval, and `flush` writes at once when another node
+ * must see the state now (a deploy failure before giving back its slot). A write that
+ * fails is retried; the newest state always wins, nothing is queued per change.
+ */
+import { Effect, Queue, Ref, Schedule, Semaphore } from "effect"
+import type { Scope } from "effect"
+import { Consul } from "../consul/Consul.ts"
+import type { ConsulError } from "../consul/Consul.ts"
+import { encodeDocument } from "../spec/decode.ts"
+import { NodeStatus } from "../spec/documents.ts"
+
+export interface StatusWriter {
+  readonly get: Effect.Effect<NodeStatus>
+  /** Changes the status; written within the interval. */
+  readonly update: (f: (status: NodeStatus) => NodeStatus) => Effect.Effect<void>
+  /** Writes the latest state now (retrying a few times); done once Consul has it. */
+  readonly flush: Effect.Effect<void>
+}
+
+export const STATUS_INTERVAL_MS = 400
+
+const nowIso = () => new Date().toISOString()
+
+/** Comparable content, without the time of the write. */
+const content = (status: NodeStatus) => JSON.stringify({ ...status, updatedAt: "" })
+
+export const emptyStatus = (node: string): NodeStatus => ({ node, updatedAt: nowIso(), releases: {}, current: null, deploy: null })
+
+/**
+ * Starts the writer in the enclosing scope; the final state is flushed when the scope
+ * closes. `initial` is what this node last wrote (read back at start-up), so the
+ * first write happens only once something changed.
+ */
+export const makeStatusWriter = (options: {
+  readonly key: string
+  readonly initial: NodeStatus
+  readonly intervalMs?: number
+}): Effect.Effect<StatusWriter, never, Consul | Scope.Scope> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const intervalMs = options.intervalMs ?? STATUS_INTERVAL_MS
+    const state = yield* Ref.make(options.initial)
+    let written = content(options.initial)
+    const dirty = yield* Queue.sliding<void>(1)
+    const writing = yield* Semaphore.make(1)
+
+    const writeOnce: Effect.Effect<void, ConsulError> = writing.withPermit(
+      Effect.gen(function*() {
+        const status = yield* Ref.get(state)
+        const text = content(status)
+        if (text === written) return
+        yield* consul.put(options.key, encodeDocument(NodeStatus, { ...status, updatedAt: nowIso() }))
+        written = text
+      })
+    )
+    yield* Effect.gen(function*() {
+      while (true) {
+        yield* Queue.take(dirty)
+        const result = yield* Effect.result(writeOnce)
+        if (result._tag === "Failure") {
+          yield* Effect.logWarning(`cannot write ${options.key}, will retry: ${result.failure.message}`)
+          yield* Queue.offer(dirty, undefined)
+          yield* Effect.sleep(1000)
+          continue
+        }
+        yield* Effect.sleep(intervalMs)
+      }
+    }).pipe(Effect.forkScoped)
+
+    const flush = writeOnce.pipe(
+      Effect.retry({ times: 5, schedule: Schedule.spaced("300 millis") }),
+      Effect.catch((error) => Effect.logWarning(`cannot write ${options.key}: ${error.message}`))
+    )
+    yield* Effect.addFinalizer(() => flush.pipe(Effect.timeout("3 seconds"), Effect.ignore))
+
+    return {
+      get: Ref.get(state),
+      update: (f) => Ref.update(state, f).pipe(Effect.andThen(Queue.offer(dirty, undefined)), Effect.asVoid),
+      flush
+    }
+  })

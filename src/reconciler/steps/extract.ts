@@ -1,0 +1,203 @@
+/**
+ * Step 2: the tarball unpacked into `releases/<sha>`. Every entry is judged before
+ * anything of it is written (node-tar's `filter` runs ahead of its own checks, which
+ * stay on as a second line in strict mode); the first refused entry aborts the whole
+ * extraction. Unpacking happens in a temporary directory next to the release and is
+ * renamed into place only when complete, so `releases/<sha>` existing means it is whole.
+ */
+import { createReadStream } from "node:fs"
+import { mkdir, rename, rm, stat } from "node:fs/promises"
+import { posix } from "node:path"
+import { Effect } from "effect"
+import { Unpack } from "tar"
+import type { ReadEntry } from "tar"
+import { ArchiveRejected, localFailure } from "./errors.ts"
+import type { LocalFailure } from "./errors.ts"
+import { removeLeftovers } from "./download.ts"
+import { RESERVED_TOP_LEVEL, temporaryName } from "./layout.ts"
+
+export interface ExtractLimits {
+  /** Sum of the entries' sizes. */
+  readonly maxBytes: number
+  readonly maxEntries: number
+}
+
+export const defaultExtractLimits: ExtractLimits = { maxBytes: 2 * 1024 ** 3, maxEntries: 100_000 }
+
+export interface ExtractInput {
+  readonly tarball: string
+  /** `releases/<sha>`; must not exist yet unless a previous run completed it. */
+  readonly dest: string
+  readonly limits?: ExtractLimits
+}
+
+export interface ExtractResult {
+  readonly skipped: boolean
+  readonly entries: number
+  readonly bytes: number
+}
+
+const ALLOWED_TYPES = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink"])
+const TYPE_NAMES: Record<string, string> = {
+  Link: "a hard link",
+  CharacterDevice: "a character device",
+  BlockDevice: "a block device",
+  FIFO: "a fifo"
+}
+
+/** The entry's path relative to the release root, or why it may not be written. */
+const normalise = (raw: string): { path: string } | { problem: string } => {
+  if (raw.startsWith("/") || /^[a-zA-Z]:/.test(raw) || raw.startsWith("\\")) return { problem: "is an absolute path" }
+  const segments = raw.split("/").filter((s) => s !== "" && s !== ".")
+  if (segments.includes("..")) return { problem: "climbs out with '..'" }
+  return { path: segments.join("/") }
+}
+
+export class EntryJudge {
+  readonly #limits: ExtractLimits
+  readonly #symlinks = new Set<string>()
+  entries = 0
+  bytes = 0
+
+  constructor(limits: ExtractLimits) {
+    this.#limits = limits
+  }
+
+  /** Why `entry` must not be extracted, or undefined when it may. */
+  judge(entry: Pick<ReadEntry, "path" | "type" | "mode" | "size" | "linkpath">): string | undefined {
+    const name = JSON.stringify(entry.path)
+    this.entries += 1
+    this.bytes += entry.size ?? 0
+    if (this.entries > this.#limits.maxEntries) {
+      return `the archive has more than ${this.#limits.maxEntries} entries (at entry ${name})`
+    }
+    if (this.bytes > this.#limits.maxBytes) {
+      return `the archive unpacks to more than ${this.#limits.maxBytes} bytes (at entry ${name})`
+    }
+    const normal = normalise(entry.path)
+    if ("problem" in normal) return `entry ${name} ${normal.problem}`
+    const path = normal.path
+    if (!ALLOWED_TYPES.has(entry.type)) {
+      return `entry ${name} is ${TYPE_NAMES[entry.type] ?? `of type ${entry.type}`}, which a release may not contain`
+    }
+    if (((entry.mode ?? 0) & 0o6000) !== 0) {
+      return `entry ${name} has the ${(entry.mode ?? 0) & 0o4000 ? "setuid" : "setgid"} bit`
+    }
+    const top = path.split("/")[0] ?? ""
+    if (RESERVED_TOP_LEVEL.has(top)) return `entry ${name} uses ${top}, which is reserved for Sacar`
+    const parts = path.split("/")
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join("/")
+      if (this.#symlinks.has(parent)) return `entry ${name} lies beneath the symbolic link ${JSON.stringify(parent)}`
+    }
+    if (entry.type === "SymbolicLink") {
+      const target = entry.linkpath ?? ""
+      if (target === "" || target.startsWith("/")) {
+        return `entry ${name} is a symbolic link to ${JSON.stringify(target)}, outside the release`
+      }
+      const resolved = posix.normalize(posix.join(posix.dirname(path), target))
+      if (resolved === ".." || resolved.startsWith("../")) {
+        return `entry ${name} is a symbolic link to ${JSON.stringify(target)}, outside the release`
+      }
+      this.#symlinks.add(path)
+    } else {
+      // A later entry may replace an earlier link with a real file or directory.
+      this.#symlinks.delete(path)
+    }
+    return undefined
+  }
+}
+
+const unpackInto = (tarball: string, staging: string, judge: EntryJudge, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    let refused: string | undefined
+    const unpack: Unpack = new Unpack({
+      cwd: staging,
+      strict: true,
+      preserveOwner: false,
+      filter: (_path, entry) => {
+        if (refused !== undefined) return false
+        refused = judge.judge(entry as ReadEntry)
+        if (refused === undefined) return true
+        unpack.abort(new Error(refused))
+        return false
+      }
+    })
+    const source = createReadStream(tarball)
+    const stop = () => {
+      source.destroy()
+      unpack.abort(new Error("interrupted"))
+    }
+    signal.addEventListener("abort", stop, { once: true })
+    const settle = (error?: unknown) => {
+      signal.removeEventListener("abort", stop)
+      source.destroy()
+      if (refused !== undefined) reject(new Refused(refused))
+      else if (error !== undefined) reject(error)
+      else resolve()
+    }
+    unpack.on("error", settle)
+    unpack.on("close", () => settle())
+    source.on("error", settle)
+    source.pipe(unpack)
+  })
+
+class Refused extends Error {}
+
+const describeCorruption = (error: unknown): string => {
+  const code = (error as { code?: unknown }).code
+  const text = error instanceof Error ? error.message : String(error)
+  if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR" || /zlib|gzip|header check/i.test(text)) {
+    return `the artifact is not a valid gzip-compressed tar (${text}); check that the build uploaded a .tgz`
+  }
+  return `the artifact could not be unpacked: ${text}`
+}
+
+export const extract = (input: ExtractInput): Effect.Effect<ExtractResult, ArchiveRejected | LocalFailure> =>
+  Effect.gen(function*() {
+    if (yield* Effect.promise(() => stat(input.dest).then((s) => s.isDirectory(), () => false))) {
+      return { skipped: true, entries: 0, bytes: 0 }
+    }
+    yield* removeLeftovers(input.dest)
+    const staging = temporaryName(input.dest, "extract")
+    const judge = new EntryJudge(input.limits ?? defaultExtractLimits)
+    return yield* Effect.gen(function*() {
+      yield* Effect.tryPromise({
+        try: () => mkdir(staging, { mode: 0o755 }),
+        catch: (cause) => localFailure("extract", `cannot create ${staging}`, cause)
+      })
+      yield* Effect.tryPromise({
+        try: (signal) => unpackInto(input.tarball, staging, judge, signal),
+        catch: (error) => {
+          if (error instanceof Refused) {
+            const entry = /entry ("(?:[^"\\]|\\.)*")/.exec(error.message)?.[1]
+            return new ArchiveRejected({
+              step: "extract", retryable: false, log: "",
+              ...(entry === undefined ? {} : { entry: JSON.parse(entry) as string }),
+              message: `refused: ${error.message}; nothing was written outside the release`
+            })
+          }
+          const code = (error as { code?: unknown }).code
+          if (code === "ENOSPC" || code === "EACCES" || code === "EROFS" || code === "EMFILE") {
+            return localFailure("extract", `cannot unpack into ${staging}`, error)
+          }
+          return new ArchiveRejected({ step: "extract", retryable: false, log: "", message: describeCorruption(error) })
+        }
+      })
+      yield* Effect.tryPromise({
+        try: async () => {
+          await mkdir(`${staging}/.sacar`, { mode: 0o755 })
+          await rename(staging, input.dest)
+        },
+        catch: (cause) => localFailure("extract", `cannot move the unpacked release into ${input.dest}`, cause)
+      }).pipe(
+        // Another reconciler finished the same release first: theirs is identical.
+        Effect.catch((error) =>
+          Effect.promise(() => stat(input.dest).then((s) => s.isDirectory(), () => false)).pipe(
+            Effect.flatMap((there) => there ? Effect.void : Effect.fail(error))
+          )
+        )
+      )
+      return { skipped: false, entries: judge.entries, bytes: judge.bytes }
+    }).pipe(Effect.ensuring(Effect.promise(() => rm(staging, { recursive: true, force: true }))))
+  })

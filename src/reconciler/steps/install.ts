@@ -1,0 +1,76 @@
+/**
+ * Step 5: `pip install --no-index --find-links wheels -r requirements.txt` into the
+ * venv, with the shared pip, isolated from every pip setting of the node. A crash
+ * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
+ */
+import { access } from "node:fs/promises"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { runProcess } from "../../process/run.ts"
+import { Python } from "../../python/python.ts"
+import type { Interpreter } from "../../python/python.ts"
+import { CommandFailed, PythonUnavailable } from "./errors.ts"
+import type { LocalFailure } from "./errors.ts"
+import { pipEnvironment } from "./environment.ts"
+import { hasMarker, writeMarker } from "./markers.ts"
+
+export interface InstallInput {
+  readonly releaseDir: string
+  readonly venv: string
+  readonly meta: string
+  readonly interpreter: Interpreter
+  /** Where the shared pip is unpacked (`releasePaths(...).pipCache`). */
+  readonly pipCache: string
+  readonly timeoutMs?: number
+}
+
+export const PIP_ARGS = [
+  "install",
+  "--isolated",
+  "--disable-pip-version-check",
+  "--no-input",
+  "--no-index",
+  "--find-links", "wheels",
+  "-r", "requirements.txt"
+] as const
+
+export const install = (input: InstallInput): Effect.Effect<{ readonly skipped: boolean }, CommandFailed | PythonUnavailable | LocalFailure, Python> =>
+  Effect.gen(function*() {
+    if (yield* hasMarker(input.meta, "installed")) return { skipped: true }
+    // A release without requirements.txt has nothing to install; its venv is still made.
+    const requirements = yield* Effect.promise(() => access(join(input.releaseDir, "requirements.txt")).then(() => true, () => false))
+    if (!requirements) {
+      yield* writeMarker(input.meta, "installed", { at: new Date().toISOString(), requirements: false }, "install")
+      return { skipped: false }
+    }
+    const python = yield* Python
+    const pip = yield* python.pip(input.interpreter, input.pipCache).pipe(
+      Effect.mapError((error) =>
+        new PythonUnavailable({ step: "install", requested: input.interpreter.version, retryable: false, log: "", message: error.message })
+      )
+    )
+    yield* runProcess({
+      command: join(input.venv, "bin", "python"),
+      args: [join(pip, "pip"), ...PIP_ARGS],
+      cwd: input.releaseDir,
+      env: pipEnvironment(input.venv),
+      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs })
+    }).pipe(
+      Effect.mapError((error) =>
+        new CommandFailed({
+          step: "install",
+          command: `pip ${PIP_ARGS.join(" ")}`,
+          exitCode: error._tag === "ProcessFailed" ? error.exitCode : null,
+          signal: error._tag === "ProcessFailed" ? error.signal : null,
+          timedOut: error._tag === "ProcessTimedOut",
+          retryable: false,
+          log: error.tail,
+          message: error._tag === "ProcessTimedOut"
+            ? `pip install did not finish in time: ${error.message}`
+            : `pip install failed (exit code ${error.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`
+        })
+      )
+    )
+    yield* writeMarker(input.meta, "installed", { at: new Date().toISOString() }, "install")
+    return { skipped: false }
+  })

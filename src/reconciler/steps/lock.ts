@@ -1,0 +1,126 @@
+/**
+ * Step 3: one preparer per release. The lock is a file in the release's `.sacar/`
+ * holding `{pid, host, startedAt}`, created exclusively: written whole to a temporary
+ * file, then hard-linked to its name, which fails if the name exists (O_EXCL's
+ * guarantee, without a window where the lock exists but is still empty). A lock
+ * left by a dead process on this host is taken over; one held by a live process
+ * means `ReleaseBusy`, to be retried later. The lock goes when the scope closes.
+ */
+import { link, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { hostname } from "node:os"
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import { localFailure, ReleaseBusy } from "./errors.ts"
+import type { LocalFailure } from "./errors.ts"
+import { temporaryName } from "./layout.ts"
+import { isAlive, processStartTime } from "./processes.ts"
+
+export interface LockHolder {
+  readonly pid: number
+  readonly host: string
+  readonly startedAt: string
+  /** The holder's kernel start time, so a recycled pid is not mistaken for the holder. */
+  readonly processStart?: string | undefined
+}
+
+// A takeover guard older than this was left by a crash in the middle of a takeover.
+const STALE_GUARD_MS = 30_000
+
+const readHolder = async (file: string): Promise<LockHolder | undefined> => {
+  try {
+    const value = JSON.parse(await readFile(file, "utf8")) as Partial<LockHolder>
+    return typeof value.pid === "number" && typeof value.host === "string" && typeof value.startedAt === "string"
+      ? value as LockHolder
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const isStale = (holder: LockHolder): boolean =>
+  holder.host === hostname() &&
+  (!isAlive(holder.pid) || (holder.processStart !== undefined && processStartTime(holder.pid) !== holder.processStart))
+
+/** Create `file` with `content` unless it exists; true when created. */
+const createExclusive = async (file: string, content: string): Promise<boolean> => {
+  const temp = temporaryName(file, "tmp")
+  await writeFile(temp, content, { flag: "wx", mode: 0o644 })
+  try {
+    await link(temp, file)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
+    throw error
+  } finally {
+    await rm(temp, { force: true })
+  }
+}
+
+const sameHolder = (a: LockHolder | undefined, b: LockHolder) =>
+  a !== undefined && a.pid === b.pid && a.host === b.host && a.startedAt === b.startedAt
+
+/** Remove `file` if it still names `stale`, under a guard so two takers cannot both win. */
+const takeOver = async (file: string, stale: LockHolder): Promise<void> => {
+  const guard = `${file}.takeover`
+  if (!(await createExclusive(guard, String(process.pid)))) {
+    const age = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0)
+    if (age > STALE_GUARD_MS) await rm(guard, { force: true })
+    return
+  }
+  try {
+    if (sameHolder(await readHolder(file), stale)) await rm(file, { force: true })
+  } finally {
+    await rm(guard, { force: true })
+  }
+}
+
+type Attempt = { readonly _tag: "Acquired"; readonly holder: LockHolder } | { readonly _tag: "Held"; readonly holder: LockHolder }
+
+const attempt = async (file: string): Promise<Attempt> => {
+  const me: LockHolder = {
+    pid: process.pid,
+    host: hostname(),
+    startedAt: new Date().toISOString(),
+    processStart: processStartTime(process.pid)
+  }
+  for (let round = 0; round < 5; round++) {
+    if (await createExclusive(file, JSON.stringify(me) + "\n")) return { _tag: "Acquired", holder: me }
+    const holder = await readHolder(file)
+    if (holder === undefined) {
+      // Not a lock Sacar wrote (hand-made or from an older version): only a person should remove it.
+      continue
+    }
+    if (!isStale(holder)) return { _tag: "Held", holder }
+    await takeOver(file, holder)
+  }
+  const holder = await readHolder(file)
+  return { _tag: "Held", holder: holder ?? { pid: 0, host: "unknown", startedAt: "unknown" } }
+}
+
+/** Hold the release's lock for the rest of the scope. */
+export const lockRelease = (file: string): Effect.Effect<LockHolder, ReleaseBusy | LocalFailure, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => attempt(file),
+      catch: (cause) => localFailure("lock", `cannot create the lock ${file}`, cause)
+    }).pipe(
+      Effect.flatMap((result) =>
+        result._tag === "Acquired"
+          ? Effect.succeed(result.holder)
+          : Effect.fail(new ReleaseBusy({
+            step: "lock",
+            holder: result.holder,
+            retryable: true,
+            log: "",
+            message: result.holder.pid === 0
+              ? `the lock ${file} is not readable; if no reconciler is preparing this release, remove it`
+              : `being prepared by pid ${result.holder.pid} on ${result.holder.host} since ${result.holder.startedAt}; will look again later`
+          }))
+      )
+    ),
+    (mine) =>
+      Effect.promise(async () => {
+        // Only remove the lock if it is still ours (a person may have removed and someone retaken it).
+        if (sameHolder(await readHolder(file), mine)) await rm(file, { force: true })
+      })
+  )

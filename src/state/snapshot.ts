@@ -1,0 +1,131 @@
+/**
+ * Everything Sacar knows about one app, read in two requests (the app's prefix and
+ * the node registrations) and decoded with the schemas. Documents that do not decode
+ * are kept as `problems` (one sentence each) instead of failing the whole read: the
+ * CLI and the status endpoint must still show the rest.
+ */
+import { Effect, Result } from "effect"
+import { Consul } from "../consul/Consul.ts"
+import type { ConsulError, KvEntry } from "../consul/Consul.ts"
+import { decodeDocument } from "../spec/decode.ts"
+import {
+  AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec
+} from "../spec/documents.ts"
+import { matchesAny } from "../spec/glob.ts"
+import type { Keys } from "../spec/keys.ts"
+
+export interface ReleaseEntry {
+  readonly sha: string
+  readonly spec: ReleaseSpec
+  /** The key's ModifyIndex: a rewrite of the spec makes failed nodes retry. */
+  readonly modifyIndex: number
+}
+
+export interface AppSnapshot {
+  readonly app: string
+  readonly config: AppConfig | undefined
+  /** Newest first (createdAt, then ModifyIndex). */
+  readonly releases: ReadonlyArray<ReleaseEntry>
+  readonly deploy: { readonly spec: DeploySpec; readonly generation: number } | undefined
+  readonly statuses: Readonly<Record<string, NodeStatus>>
+  /** Live registered nodes that match the app's `nodes` globs. */
+  readonly expectedNodes: ReadonlyArray<string>
+  readonly lock: LockDoc | undefined
+  readonly pin: PinDoc | undefined
+  readonly problems: ReadonlyArray<string>
+  /** The KV index the snapshot was read at. */
+  readonly index: number
+}
+
+const decodeInto = <A>(
+  problems: string[],
+  schema: Parameters<typeof decodeDocument>[0],
+  what: string,
+  entry: KvEntry
+): A | undefined => {
+  const decoded = decodeDocument(schema, what, entry.key, entry.value)
+  if (Result.isSuccess(decoded)) return decoded.success as A
+  problems.push(decoded.failure.message)
+  return undefined
+}
+
+export const newestFirst = (a: ReleaseEntry, b: ReleaseEntry): number => {
+  const at = Date.parse(a.spec.createdAt ?? "") || 0
+  const bt = Date.parse(b.spec.createdAt ?? "") || 0
+  return bt - at || b.modifyIndex - a.modifyIndex
+}
+
+/** Builds a snapshot from already-listed entries (used by watchers too). */
+export const snapshotFrom = (
+  keys: Keys,
+  app: string,
+  appEntries: ReadonlyArray<KvEntry>,
+  nodeEntries: ReadonlyArray<KvEntry>,
+  index: number
+): AppSnapshot => {
+  const problems: string[] = []
+  let config: AppConfig | undefined
+  let deploy: AppSnapshot["deploy"]
+  let lock: LockDoc | undefined
+  let pin: PinDoc | undefined
+  const releases: ReleaseEntry[] = []
+  const statuses: Record<string, NodeStatus> = {}
+  for (const entry of appEntries) {
+    const parsed = keys.parse(entry.key)
+    if (!("app" in parsed) || parsed.app !== app) continue
+    switch (parsed.kind) {
+      case "config":
+        config = decodeInto(problems, AppConfig, "AppConfig", entry)
+        break
+      case "release": {
+        const spec = decodeInto<ReleaseSpec>(problems, ReleaseSpec, "ReleaseSpec", entry)
+        if (spec !== undefined) releases.push({ sha: parsed.sha, spec, modifyIndex: entry.modifyIndex })
+        break
+      }
+      case "deploy": {
+        const spec = decodeInto<DeploySpec>(problems, DeploySpec, "DeploySpec", entry)
+        if (spec !== undefined) deploy = { spec, generation: entry.modifyIndex }
+        break
+      }
+      case "status": {
+        const status = decodeInto<NodeStatus>(problems, NodeStatus, "NodeStatus", entry)
+        if (status !== undefined) statuses[parsed.node] = status
+        break
+      }
+      case "lock":
+        lock = decodeInto(problems, LockDoc, "LockDoc", entry)
+        break
+      case "pin":
+        pin = decodeInto(problems, PinDoc, "PinDoc", entry)
+        break
+    }
+  }
+  const globs = config?.nodes ?? ["*"]
+  const expectedNodes: string[] = []
+  for (const entry of nodeEntries) {
+    const parsed = keys.parse(entry.key)
+    if (parsed.kind !== "node") continue
+    const registration = decodeDocument(NodeRegistration, "NodeRegistration", entry.key, entry.value)
+    if (Result.isSuccess(registration) && matchesAny(parsed.node, globs)) expectedNodes.push(parsed.node)
+  }
+  releases.sort(newestFirst)
+  return { app, config, releases, deploy, statuses, expectedNodes: expectedNodes.sort(), lock, pin, problems, index }
+}
+
+export const readApp = (keys: Keys, app: string): Effect.Effect<AppSnapshot, ConsulError, Consul> =>
+  Effect.gen(function* () {
+    const consul = yield* Consul
+    const [appEntries, nodeEntries] = yield* Effect.all([consul.list(keys.app(app)), consul.list(keys.nodes)], { concurrency: 2 })
+    return snapshotFrom(keys, app, appEntries.value, nodeEntries.value, appEntries.index)
+  })
+
+/** Names of every app that has a config key. */
+export const listApps = (keys: Keys): Effect.Effect<ReadonlyArray<string>, ConsulError, Consul> =>
+  Effect.gen(function* () {
+    const consul = yield* Consul
+    const top = yield* consul.keys(keys.root, "/")
+    return top
+      .map((key) => key.slice(keys.root.length).replace(/\/$/, ""))
+      .filter((name) => keys.parse(keys.config(name)).kind === "config")
+      .sort()
+  }).pipe(Effect.flatMap((names) => Effect.filter(names, (name) => Consul.use((c) => c.get(keys.config(name))).pipe(Effect.map((e) => e.value !== undefined)), { concurrency: 8 })))

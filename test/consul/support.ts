@@ -1,0 +1,60 @@
+// A Consul service for one test: startConsul() (real Consul or dev-consul), the
+// layer under test on top, a random KV prefix, and everything closed after the test.
+
+import type { TestContext } from "node:test"
+import { Effect, Fiber, ManagedRuntime } from "effect"
+import type { Exit } from "effect"
+import type { Scope } from "effect"
+import { Consul } from "../../src/consul/Consul.ts"
+import { consulLayer } from "../../src/consul/http.ts"
+import { randomPrefix, startConsul } from "../support/consul.ts"
+
+export interface ConsulForTest {
+  readonly addr: string
+  readonly real: boolean
+  readonly prefix: string
+  readonly run: <A, E>(effect: Effect.Effect<A, E, Consul | Scope.Scope>) => Promise<A>
+  /** Runs in the background; `interrupt()` closes its scope (finalizers included). */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E, Consul | Scope.Scope>) => Forked<A, E>
+  readonly consul: Consul["Service"]
+}
+
+export interface Forked<A, E> {
+  readonly interrupt: () => Promise<void>
+  readonly exit: Promise<Exit.Exit<A, E>>
+}
+
+export async function consulForTest(t: TestContext): Promise<ConsulForTest> {
+  const server = await startConsul()
+  const runtime = ManagedRuntime.make(consulLayer({ address: server.addr, tls: { verify: true } }))
+  const forked: Array<Fiber.Fiber<unknown, unknown>> = []
+  t.after(async () => {
+    // Background work first (its finalizers still need Consul), then the layer, then Consul.
+    await Effect.runPromise(Fiber.interruptAll(forked))
+    await runtime.dispose()
+    await server.close()
+  })
+  const run = <A, E>(effect: Effect.Effect<A, E, Consul | Scope.Scope>) => runtime.runPromise(Effect.scoped(effect))
+  const fork = <A, E>(effect: Effect.Effect<A, E, Consul | Scope.Scope>): Forked<A, E> => {
+    const fiber = runtime.runFork(Effect.scoped(effect))
+    forked.push(fiber)
+    return {
+      interrupt: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined),
+      exit: Effect.runPromise(Fiber.await(fiber)),
+    }
+  }
+  const consul = await runtime.runPromise(Effect.gen(function*() { return yield* Consul }))
+  return { addr: server.addr, real: server.real, prefix: randomPrefix(), run, fork, consul }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Polls `check` until it returns true or `ms` pass. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 5_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await sleep(25)
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+}

@@ -1,0 +1,191 @@
+// Bad input at the controller's door: every rejected request gets the right status
+// code and a JSON error, and the whole KV prefix is byte-for-byte (and index-for-index)
+// what it was before.
+import { after, before, describe, it } from "node:test"
+import assert from "node:assert/strict"
+import { request } from "node:http"
+import { sign } from "@octokit/webhooks-methods"
+import { startConsul, randomPrefix, type TestConsul } from "../support/consul.ts"
+import { examplePayload, sendWebhook } from "../support/fake-github/webhooks.ts"
+import { controllerEnv, putKv, randomSha, snapshot, startController, type RunningController } from "./harness.ts"
+
+const SECRET = "webhook-secret-for-tests"
+const TOKEN = "notify-token-for-tests"
+const LIMIT = 25 * 1024 * 1024
+
+describe("controller: bad input writes nothing", () => {
+  let consul: TestConsul
+  let controller: RunningController
+  let prefix: string
+  let hook: string
+
+  before(async () => {
+    consul = await startConsul()
+    prefix = randomPrefix()
+    await putKv(consul.addr, `${prefix}/shop/config`, { repo: "acme/shop", branch: "main", artifact: "gs://builds/shop/{sha}.tgz" })
+    controller = await startController(controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN }))
+    hook = `${controller.url}/github/webhook`
+  })
+
+  after(async () => {
+    await controller?.stop()
+    await consul?.close()
+  })
+
+  /** Runs `act`, checks its status, that the body is a JSON error, and that KV did not change. */
+  const expectNothingWritten = async (act: () => Promise<{ status: number; body: string }>, status: number) => {
+    const before = await snapshot(consul.addr, prefix)
+    const res = await act()
+    assert.equal(res.status, status, `status; body: ${res.body}`)
+    if (status >= 400) {
+      const parsed = JSON.parse(res.body) as { error?: unknown }
+      assert.equal(typeof parsed.error, "string", `a JSON error body, got ${res.body}`)
+      assert.ok((parsed.error as string).length > 0)
+    }
+    assert.deepEqual(await snapshot(consul.addr, prefix), before, "the KV prefix must not change")
+    return res
+  }
+
+  const push = (overrides: { repo?: string; sha?: string } = {}) =>
+    examplePayload("push", undefined, { repo: overrides.repo ?? "acme/shop", sha: overrides.sha ?? randomSha(), ref: "main" })
+
+  it("rejects an unsigned webhook with 401", async () => {
+    const res = await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", push(), { signature: null }), 401)
+    assert.match(res.body, /X-Hub-Signature-256/)
+  })
+
+  it("rejects a webhook signed with another secret with 401", async () => {
+    const body = JSON.stringify(push())
+    const signature = await sign("not-the-secret", body)
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 401)
+  })
+
+  it("rejects malformed signatures with 401", async () => {
+    const body = JSON.stringify(push())
+    const good = await sign(SECRET, body)
+    for (const signature of ["garbage", good.slice("sha256=".length), good.toUpperCase(), "sha256=", `sha1=${good.slice(7)}`]) {
+      await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 401)
+    }
+  })
+
+  it("rejects a truncated body (signature of the full body) with 401", async () => {
+    const body = JSON.stringify(push())
+    const signature = await sign(SECRET, body)
+    const truncated = body.slice(0, Math.floor(body.length / 2))
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: truncated, signature }), 401)
+  })
+
+  it("rejects a body over 25 MB with 413 (Content-Length given)", async () => {
+    const body = `{"pad":"${"x".repeat(LIMIT)}"}`
+    const signature = await sign(SECRET, body)
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 413)
+  })
+
+  it("rejects a chunked body that grows over 25 MB with 413", async () => {
+    await expectNothingWritten(
+      () =>
+        new Promise((resolve, reject) => {
+          const req = request(hook, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-github-event": "push", "x-hub-signature-256": "sha256=00" }
+          })
+          req.on("response", (res) => {
+            let body = ""
+            res.on("data", (d: Buffer) => (body += d.toString()))
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+          })
+          req.on("error", reject)
+          const chunk = Buffer.alloc(1024 * 1024, "x")
+          let sent = 0
+          const write = () => {
+            while (sent <= LIMIT + chunk.length) {
+              sent += chunk.length
+              if (!req.write(chunk)) return void req.once("drain", write)
+            }
+            req.end()
+          }
+          write()
+        }),
+      413
+    )
+  })
+
+  it("rejects a signed body that is not JSON with 400", async () => {
+    const body = '{"ref": "refs/heads/main", "after": '
+    const signature = await sign(SECRET, body)
+    const res = await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 400)
+    assert.match(res.body, /not JSON/)
+  })
+
+  it("rejects a signed push that lacks the fields a push has with 400", async () => {
+    const payload = push()
+    delete (payload as Record<string, unknown>)["after"]
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", payload), 400)
+  })
+
+  it("accepts but ignores events from unknown repositories (202)", async () => {
+    const sha = randomSha()
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", push({ repo: "someone/else", sha })), 202)
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "check_suite", examplePayload("check_suite", "requested", { repo: "someone/else", sha })), 202)
+    await expectNothingWritten(
+      () => sendWebhook(hook, SECRET, "check_run", examplePayload("check_run", "requested_action", { repo: "someone/else", sha, requestedAction: "deploy" })),
+      202
+    )
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "deployment", examplePayload("deployment", "created", { repo: "someone/else", sha })), 202)
+  })
+
+  it("ignores events it does not act on with 202", async () => {
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "issues", examplePayload("issues", "opened", { repo: "acme/shop" })), 202)
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "check_suite", examplePayload("check_suite", "completed", { repo: "acme/shop", sha: randomSha() })), 202)
+    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", examplePayload("push", undefined, { repo: "acme/shop", deleted: true })), 202)
+  })
+
+  const notify = (app: string, body: unknown, token: string | null = TOKEN) => async () => {
+    const res = await fetch(`${controller.url}/v1/apps/${app}/releases`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+      body: typeof body === "string" ? body : JSON.stringify(body)
+    })
+    return { status: res.status, body: await res.text() }
+  }
+
+  it("rejects a notify with a missing or wrong token with 401", async () => {
+    await expectNothingWritten(notify("shop", { sha: randomSha() }, null), 401)
+    await expectNothingWritten(notify("shop", { sha: randomSha() }, "wrong-token"), 401)
+    await expectNothingWritten(notify("shop", { sha: randomSha() }, `${TOKEN}x`), 401)
+    await expectNothingWritten(notify("shop", { sha: randomSha() }, TOKEN.slice(0, -1)), 401)
+  })
+
+  it("rejects a notify with a bad sha or bad fields with 400", async () => {
+    await expectNothingWritten(notify("shop", { sha: "abc123" }), 400)
+    await expectNothingWritten(notify("shop", { sha: `${randomSha()}0` }), 400)
+    await expectNothingWritten(notify("shop", { sha: "g".repeat(40) }), 400)
+    await expectNothingWritten(notify("shop", {}), 400)
+    await expectNothingWritten(notify("shop", "not json"), 400)
+    await expectNothingWritten(notify("shop", [randomSha()]), 400)
+    await expectNothingWritten(notify("shop", { sha: randomSha(), artifact: "ftp://host/a.tgz" }), 400)
+    await expectNothingWritten(notify("shop", { sha: randomSha(), sha256: "abc" }), 400)
+    await expectNothingWritten(notify("shop", { sha: randomSha(), sha265: "a".repeat(64) }), 400)
+  })
+
+  it("rejects a notify for an unknown app with 404", async () => {
+    await expectNothingWritten(notify("nosuchapp", { sha: randomSha() }), 404)
+    await expectNothingWritten(notify("Not_An_App", { sha: randomSha() }), 404)
+  })
+
+  it("rejects status reads without the token (401)", async () => {
+    for (const path of ["/v1/apps", "/v1/apps/shop"]) {
+      const res = await fetch(`${controller.url}${path}`)
+      assert.equal(res.status, 401)
+      assert.equal(typeof ((await res.json()) as { error: unknown }).error, "string")
+    }
+  })
+
+  it("counted the rejections in /metrics", async () => {
+    const metrics = await (await fetch(`${controller.url}/metrics`)).text()
+    assert.match(metrics, /sacar_webhooks_total\{event="push",result="unauthorized"\} \d+/)
+    assert.match(metrics, /sacar_webhooks_total\{event="push",result="bad_request"\} 2/)
+    assert.match(metrics, /sacar_notify_total\{result="unauthorized"\} 4/)
+    assert.match(metrics, /sacar_notify_total\{result="not_found"\} 2/)
+  })
+})

@@ -1,0 +1,267 @@
+// GitHub events turned into desired state: real example payloads from
+// @octokit/webhooks-examples (repository, sha and branch substituted), signed, sent to
+// a real controller process; the result is read back from Consul directly.
+import { after, before, describe, it } from "node:test"
+import assert from "node:assert/strict"
+import { startConsul, randomPrefix, type TestConsul } from "../support/consul.ts"
+import { examplePayload, sendWebhook, type PayloadOverrides } from "../support/fake-github/webhooks.ts"
+import { controllerEnv, getJson, listPrefix, putKv, randomSha, snapshot, startController, type RunningController } from "./harness.ts"
+
+const SECRET = "webhook-secret-for-tests"
+const TOKEN = "notify-token-for-tests"
+
+describe("controller: webhooks write desired state", () => {
+  let consul: TestConsul
+  let controller: RunningController
+  let prefix: string
+  let hook: string
+
+  const config = (repo: string, extra: Record<string, unknown> = {}) => ({
+    repo,
+    branch: "main",
+    artifact: "gs://builds/{app}/{sha}.tgz",
+    ...extra
+  })
+
+  before(async () => {
+    consul = await startConsul()
+    prefix = randomPrefix()
+    await putKv(consul.addr, `${prefix}/shop/config`, config("acme/shop", { buildWorkflow: "build" }))
+    await putKv(consul.addr, `${prefix}/web/config`, config("Acme/Mono", { environment: "staging" }))
+    await putKv(consul.addr, `${prefix}/api/config`, config("acme/mono", { environment: "staging" }))
+    await putKv(consul.addr, `${prefix}/frozen/config`, config("acme/frozen"))
+    await putKv(consul.addr, `${prefix}/frozen/lock`, { by: "alice", reason: "black friday freeze", at: "2026-11-27T09:00:00Z" })
+    await putKv(consul.addr, `${prefix}/pinned/config`, config("acme/pinned"))
+    controller = await startController(
+      controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN, extra: { GITHUB_APP_ID: "", GITHUB_TOKEN: "" } })
+    )
+    hook = `${controller.url}/github/webhook`
+  })
+
+  after(async () => {
+    await controller?.stop()
+    await consul?.close()
+  })
+
+  const send = async (event: string, action: string | undefined, overrides: PayloadOverrides, options: { deliveryId?: string } = {}) => {
+    const res = await sendWebhook(hook, SECRET, event, examplePayload(event, action, overrides), options)
+    return { ...res, json: JSON.parse(res.body) as Record<string, any> }
+  }
+
+  it("answers ping with 200", async () => {
+    const res = await send("ping", undefined, {})
+    assert.equal(res.status, 200)
+  })
+
+  it("push to the app's branch records the commit; a redelivery changes nothing", async () => {
+    const sha = randomSha()
+    const res = await send("push", undefined, { repo: "acme/shop", sha, ref: "main", installationId: 4242 })
+    assert.equal(res.status, 200, res.body)
+    const key = `${prefix}/shop/github/${sha}`
+    const record = await getJson(consul.addr, key)
+    assert.equal(record.repo, "acme/shop")
+    assert.equal(record.sha, sha)
+    assert.equal(record.ref, "refs/heads/main")
+    assert.equal(record.branch, "main")
+    assert.equal(record.installationId, 4242)
+    assert.ok(!Number.isNaN(Date.parse(record.createdAt)))
+    assert.equal(await getJson(consul.addr, `${prefix}/shop/releases/${sha}`), undefined, "a push alone does not release")
+
+    const before = await snapshot(consul.addr, prefix)
+    const again = await send("push", undefined, { repo: "acme/shop", sha, ref: "main", installationId: 4242 }, { deliveryId: res.deliveryId })
+    assert.equal(again.status, 200)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("push to another branch is ignored (202)", async () => {
+    const sha = randomSha()
+    const before = await snapshot(consul.addr, prefix)
+    const res = await send("push", undefined, { repo: "acme/shop", sha, ref: "feature/x" })
+    assert.equal(res.status, 202, res.body)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("push to a repo shared by two apps records the commit for both, names compared case-insensitively", async () => {
+    const sha = randomSha()
+    const res = await send("push", undefined, { repo: "ACME/mono", sha, ref: "main" })
+    assert.equal(res.status, 200, res.body)
+    assert.equal((await getJson(consul.addr, `${prefix}/web/github/${sha}`)).sha, sha)
+    assert.equal((await getJson(consul.addr, `${prefix}/api/github/${sha}`)).sha, sha)
+  })
+
+  it("check_suite requested on another branch records the commit with its branch", async () => {
+    const sha = randomSha()
+    const res = await send("check_suite", "requested", { repo: "acme/shop", sha, ref: "feature/y", installationId: 77 })
+    assert.equal(res.status, 200, res.body)
+    const record = await getJson(consul.addr, `${prefix}/shop/github/${sha}`)
+    assert.equal(record.branch, "feature/y")
+    assert.equal(record.installationId, 77)
+    assert.equal(await getJson(consul.addr, `${prefix}/shop/releases/${sha}`), undefined)
+  })
+
+  it("workflow_run completed with success writes the ReleaseSpec from the artifact template", async () => {
+    const sha = randomSha()
+    const res = await send("workflow_run", "completed", {
+      repo: "acme/shop",
+      sha,
+      ref: "main",
+      merge: { workflow_run: { conclusion: "success", name: "Build and upload", path: ".github/workflows/build.yml" } }
+    })
+    assert.equal(res.status, 200, res.body)
+    const spec = await getJson(consul.addr, `${prefix}/shop/releases/${sha}`)
+    assert.equal(spec.artifact, `gs://builds/shop/${sha}.tgz`)
+    assert.equal(spec.source, "github")
+    assert.equal(spec.ref, "refs/heads/main")
+    assert.ok(!Number.isNaN(Date.parse(spec.createdAt)))
+  })
+
+  it("workflow_run that failed, ran another workflow, or ran on another branch writes nothing (202)", async () => {
+    const before = await snapshot(consul.addr, prefix)
+    for (const merge of [
+      { workflow_run: { conclusion: "failure", path: ".github/workflows/build.yml" } },
+      { workflow_run: { conclusion: "success", name: "lint", path: ".github/workflows/lint.yml" }, workflow: { name: "lint", path: ".github/workflows/lint.yml" } }
+    ]) {
+      const res = await send("workflow_run", "completed", { repo: "acme/shop", sha: randomSha(), ref: "main", merge })
+      assert.equal(res.status, 202, res.body)
+    }
+    const other = await send("workflow_run", "completed", {
+      repo: "acme/shop",
+      sha: randomSha(),
+      ref: "feature/z",
+      merge: { workflow_run: { conclusion: "success", path: ".github/workflows/build.yml" } }
+    })
+    assert.equal(other.status, 202, other.body)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  const checkRun = (app: string, sha: string, action: string, identifier?: string, sender = "octocat") =>
+    send("check_run", action, {
+      repo: `acme/${app}`,
+      sha,
+      ref: "main",
+      sender,
+      ...(identifier !== undefined ? { requestedAction: identifier } : {}),
+      merge: { check_run: { name: `sacar/${app}` } }
+    })
+
+  it("requested_action deploy writes the DeploySpec with requestedBy the clicking user", async () => {
+    const sha = randomSha()
+    const res = await checkRun("shop", sha, "requested_action", "deploy", "hubot")
+    assert.equal(res.status, 200, res.body)
+    const deploy = await getJson(consul.addr, `${prefix}/shop/deploy`)
+    assert.equal(deploy.sha, sha)
+    assert.equal(deploy.requestedBy, "hubot")
+    assert.ok(!Number.isNaN(Date.parse(deploy.requestedAt)))
+  })
+
+  it("requested_action deploy on a locked app records the refusal and writes no DeploySpec", async () => {
+    const sha = randomSha()
+    const res = await checkRun("frozen", sha, "requested_action", "deploy", "mallory")
+    assert.equal(res.status, 200, res.body)
+    assert.equal(res.json.result, "refused")
+    assert.equal(await getJson(consul.addr, `${prefix}/frozen/deploy`), undefined)
+    const record = await getJson(consul.addr, `${prefix}/frozen/github/${sha}`)
+    assert.equal(record.refused.by, "mallory")
+    assert.match(record.refused.reason, /alice.*black friday freeze/)
+    assert.ok(!Number.isNaN(Date.parse(record.refused.at)))
+  })
+
+  it("an expired lock does not refuse; a pin does not stop a human deploy", async () => {
+    await putKv(consul.addr, `${prefix}/pinned/pin`, { sha: randomSha(), by: "bob", reason: "rollback", at: "2026-11-27T09:00:00Z" })
+    await putKv(consul.addr, `${prefix}/pinned/lock`, { by: "bob", reason: "old", at: "2020-01-01T00:00:00Z", until: "2020-01-02T00:00:00Z" })
+    const sha = randomSha()
+    const res = await checkRun("pinned", sha, "requested_action", "deploy", "carol")
+    assert.equal(res.status, 200, res.body)
+    assert.equal((await getJson(consul.addr, `${prefix}/pinned/deploy`)).sha, sha)
+  })
+
+  it("requested_action prepare writes the ReleaseSpec with requestedBy", async () => {
+    const sha = randomSha()
+    const res = await checkRun("shop", sha, "requested_action", "prepare", "dora")
+    assert.equal(res.status, 200, res.body)
+    const spec = await getJson(consul.addr, `${prefix}/shop/releases/${sha}`)
+    assert.equal(spec.requestedBy, "dora")
+    assert.equal(spec.artifact, `gs://builds/shop/${sha}.tgz`)
+  })
+
+  it("check_run rerequested rewrites the release (new ModifyIndex) and keeps its artifact", async () => {
+    const sha = randomSha()
+    const digest = "ab".repeat(32)
+    const notified = await fetch(`${controller.url}/v1/apps/shop/releases`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ sha, artifact: "https://example.com/shop.tgz", sha256: digest })
+    })
+    assert.equal(notified.status, 201)
+    const key = `${prefix}/shop/releases/${sha}`
+    const first = (await listPrefix(consul.addr, prefix)).get(key)!
+    const res = await checkRun("shop", sha, "rerequested", undefined, "erin")
+    assert.equal(res.status, 200, res.body)
+    const second = (await listPrefix(consul.addr, prefix)).get(key)!
+    assert.ok(second.modifyIndex > first.modifyIndex, "the rewrite must move the ModifyIndex")
+    const spec = JSON.parse(second.value)
+    assert.deepEqual(spec.artifact, { url: "https://example.com/shop.tgz", sha256: digest })
+    assert.equal(spec.requestedBy, "erin")
+  })
+
+  it("a check run that is not Sacar's is ignored", async () => {
+    const before = await snapshot(consul.addr, prefix)
+    const res = await send("check_run", "requested_action", {
+      repo: "acme/shop",
+      sha: randomSha(),
+      requestedAction: "deploy",
+      merge: { check_run: { name: "ci/lint" } }
+    })
+    assert.equal(res.status, 202, res.body)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("deployment created for the app's environment writes the DeploySpec and notes the deployment", async () => {
+    const sha = randomSha()
+    const res = await send("deployment", "created", {
+      repo: "acme/mono",
+      sha,
+      merge: { deployment: { environment: "staging", id: 99001, creator: { login: "frank" }, payload: {} } }
+    })
+    assert.equal(res.status, 200, res.body)
+    const entries = await listPrefix(consul.addr, prefix)
+    for (const app of ["web", "api"]) {
+      const deploy = entries.get(`${prefix}/${app}/deploy`)!
+      assert.equal(JSON.parse(deploy.value).sha, sha)
+      assert.equal(JSON.parse(deploy.value).requestedBy, "frank")
+      const record = JSON.parse(entries.get(`${prefix}/${app}/github/${sha}`)!.value)
+      assert.deepEqual(record.deployment, { generation: deploy.modifyIndex, id: 99001 })
+    }
+  })
+
+  it("deployment for another environment, or one Sacar created itself, writes nothing (202)", async () => {
+    const before = await snapshot(consul.addr, prefix)
+    const other = await send("deployment", "created", { repo: "acme/mono", sha: randomSha(), merge: { deployment: { environment: "production" } } })
+    assert.equal(other.status, 202, other.body)
+    const own = await send("deployment", "created", {
+      repo: "acme/mono",
+      sha: randomSha(),
+      merge: { deployment: { environment: "staging", payload: { sacar: { app: "web", generation: 12 } } } }
+    })
+    assert.equal(own.status, 202, own.body)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("deployment on a locked app records the refusal", async () => {
+    const sha = randomSha()
+    const res = await send("deployment", "created", {
+      repo: "acme/frozen",
+      sha,
+      merge: { deployment: { environment: "production", creator: { login: "gina" }, payload: {} } }
+    })
+    assert.equal(res.status, 200, res.body)
+    assert.equal(await getJson(consul.addr, `${prefix}/frozen/deploy`), undefined)
+    assert.equal((await getJson(consul.addr, `${prefix}/frozen/github/${sha}`)).refused.by, "gina")
+  })
+
+  it("counted handled deliveries in /metrics", async () => {
+    const metrics = await (await fetch(`${controller.url}/metrics`)).text()
+    assert.match(metrics, /sacar_webhooks_total\{event="push",result="handled"\} [1-9]/)
+    assert.match(metrics, /sacar_webhooks_total\{event="check_run",result="refused"\} 1/)
+  })
+})

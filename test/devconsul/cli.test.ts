@@ -1,0 +1,58 @@
+// `sacar dev-consul` as a process: prints its URL, serves, exits 0 on SIGTERM;
+// bad flags exit 2. Runs the CLI entry directly, since bin/sacar.ts belongs to the lead.
+
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import { once } from "node:events"
+import { test } from "node:test"
+import { fileURLToPath } from "node:url"
+
+const CLI = fileURLToPath(new URL("../../src/devconsul/cli.ts", import.meta.url))
+const RUN = `import(${JSON.stringify(CLI)}).then((m) => m.main(process.argv.slice(1))).then((code) => process.exit(code))`
+
+function runCli(args: string[]) {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", RUN, "--", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+  const exit = once(child, "exit").then(([code]) => code as number | null)
+  return { child, exit, out: () => stdout, err: () => stderr }
+}
+
+test("dev-consul listens, serves KV and stops on SIGTERM", async (t) => {
+  const run = runCli(["--listen", "127.0.0.1:0"])
+  t.after(() => run.child.kill("SIGKILL"))
+  const deadline = Date.now() + 15_000
+  let url: string | undefined
+  while (url === undefined && Date.now() < deadline) {
+    url = /dev-consul listening on (http:\/\/\S+)/.exec(run.out())?.[1]
+    if (url === undefined) await new Promise((r) => setTimeout(r, 50))
+  }
+  assert.ok(url !== undefined, `no URL printed; stderr: ${run.err()}`)
+
+  const put = await fetch(`${url}/v1/kv/cli-test`, { method: "PUT", body: "v" })
+  assert.equal(await put.json(), true)
+  const leader = await fetch(`${url}/v1/status/leader`)
+  assert.equal(await leader.json(), "127.0.0.1:8300")
+
+  run.child.kill("SIGTERM")
+  assert.equal(await run.exit, 0)
+})
+
+test("dev-consul rejects unknown flags and bad addresses with exit 2", async () => {
+  const bad = runCli(["--nope"])
+  assert.equal(await bad.exit, 2)
+  assert.match(bad.err(), /Usage: sacar dev-consul/)
+  const badAddr = runCli(["--listen", "localhost"])
+  assert.equal(await badAddr.exit, 2)
+  assert.match(badAddr.err(), /HOST:PORT/)
+})
+
+test("dev-consul --help prints usage and exits 0", async () => {
+  const help = runCli(["--help"])
+  assert.equal(await help.exit, 0)
+  assert.match(help.out(), /--listen HOST:PORT/)
+})

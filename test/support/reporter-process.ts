@@ -1,0 +1,118 @@
+// The controller's reporter (leader election + report loop) on its own, for tests and
+// the benchmark: in-process with `startReporter`, or as a child process (run this file)
+// configured by environment, for failover tests that SIGKILL a leader.
+//
+// Child process environment: CONSUL_HTTP_ADDR, SACAR_PREFIX, GITHUB_API_URL,
+// GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY (or GITHUB_TOKEN), SACAR_PUBLIC_URL,
+// REPORTER_TTL, REPORTER_LOCK_DELAY, REPORTER_IDENTITY. It prints "reporter started" once
+// running and logs JSON lines to stderr.
+import { generateKeyPairSync } from "node:crypto"
+import { fileURLToPath } from "node:url"
+import { Effect, Fiber, Layer, Logger, Redacted, References } from "effect"
+import { jsonLogger } from "../../src/common/logging.ts"
+import { consulLayer } from "../../src/consul/http.ts"
+import { reporter } from "../../src/controller/report/index.ts"
+import { Metrics } from "../../src/controller/metrics.ts"
+import type { GitHubTuning } from "../../src/github/config.ts"
+import { GitHub } from "../../src/github/GitHub.ts"
+import { makeKeys } from "../../src/spec/keys.ts"
+
+/** An RSA key pair for a fake GitHub App: PKCS#1 private (what GitHub issues), SPKI public. */
+export const appKeyPair = () => {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 })
+  return {
+    privateKeyPem: privateKey.export({ type: "pkcs1", format: "pem" }).toString(),
+    publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString()
+  }
+}
+
+/** Short waits so retry scenarios take seconds; the retry logic is the production one. */
+export const FAST_TUNING: Partial<GitHubTuning> = {
+  writeIntervalMs: 50,
+  retryBaseMs: 100,
+  retries: 2,
+  secondaryRateLimitFallbackSec: 1,
+  maxRateLimitWaitSec: 5,
+  requestTimeoutMs: 5_000
+}
+
+export interface ReporterSetup {
+  readonly consul: string
+  readonly prefix: string
+  readonly github?: {
+    readonly url: string
+    readonly appId?: string
+    readonly privateKeyPem?: string
+    readonly token?: string
+    readonly tuning?: Partial<GitHubTuning>
+  }
+  readonly publicUrl?: string
+  readonly ttl?: string
+  readonly lockDelay?: string
+  readonly identity?: string
+  readonly logLevel?: "Debug" | "Info" | "Warn" | "Error" | "None"
+}
+
+export interface RunningReporter {
+  readonly metrics: Metrics
+  stop(): Promise<void>
+}
+
+const layerFor = (setup: ReporterSetup) => {
+  const consul = consulLayer({ address: setup.consul, tls: { verify: true } })
+  const gh = setup.github
+  if (gh === undefined) return consul
+  const auth = gh.token !== undefined
+    ? { mode: "token" as const, token: Redacted.make(gh.token) }
+    : { mode: "app" as const, appId: gh.appId ?? "1", privateKey: Redacted.make(gh.privateKeyPem ?? "") }
+  return Layer.mergeAll(consul, GitHub.layerFrom({ apiUrl: gh.url, auth, ...(gh.tuning ? { tuning: gh.tuning } : {}) }))
+}
+
+const program = (setup: ReporterSetup, metrics: Metrics) =>
+  Effect.scoped(
+    reporter({
+      keys: makeKeys(setup.prefix),
+      publicUrl: setup.publicUrl,
+      metrics,
+      leaderTtl: setup.ttl ?? "10s",
+      lockDelay: setup.lockDelay ?? "1s",
+      identity: setup.identity
+    })
+  ).pipe(
+    Effect.provide(layerFor(setup)),
+    Effect.provide(Layer.mergeAll(Logger.layer([jsonLogger]), Layer.succeed(References.MinimumLogLevel, setup.logLevel ?? "None")))
+  )
+
+export const startReporter = (setup: ReporterSetup): RunningReporter => {
+  const metrics = new Metrics()
+  const fiber = Effect.runFork(program(setup, metrics))
+  return { metrics, stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined) }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const env = process.env
+  const setup: ReporterSetup = {
+    consul: env["CONSUL_HTTP_ADDR"] ?? "http://127.0.0.1:8500",
+    prefix: env["SACAR_PREFIX"] ?? "sacar",
+    ...(env["GITHUB_API_URL"]
+      ? {
+        github: {
+          url: env["GITHUB_API_URL"],
+          ...(env["GITHUB_APP_ID"] ? { appId: env["GITHUB_APP_ID"], privateKeyPem: env["GITHUB_APP_PRIVATE_KEY"] ?? "" } : {}),
+          ...(env["GITHUB_TOKEN"] ? { token: env["GITHUB_TOKEN"] } : {}),
+          tuning: FAST_TUNING
+        }
+      }
+      : {}),
+    ...(env["SACAR_PUBLIC_URL"] ? { publicUrl: env["SACAR_PUBLIC_URL"] } : {}),
+    ttl: env["REPORTER_TTL"] ?? "10s",
+    lockDelay: env["REPORTER_LOCK_DELAY"] ?? "1s",
+    identity: env["REPORTER_IDENTITY"] ?? `reporter-${process.pid}`,
+    logLevel: "Debug"
+  }
+  const running = startReporter(setup)
+  process.stdout.write("reporter started\n")
+  const stop = () => void running.stop().then(() => process.exit(0))
+  process.on("SIGTERM", stop)
+  process.on("SIGINT", stop)
+}

@@ -1,0 +1,106 @@
+// Nodes without reconcilers, for controller tests and the GitHub-requests benchmark:
+// each registers `<prefix>/_nodes/<node>` under its own Consul session (Behavior
+// delete, renewed) and writes its NodeStatus documents as a reconciler would. Plain
+// fetch against Consul's HTTP API, no Sacar code, so what the controller reads was
+// written independently of it.
+
+export interface SimulatedNode {
+  readonly node: string
+  readonly sessionId: string
+  /** Writes this node's NodeStatus for `app` (status key), merged over what it wrote before. */
+  status(app: string, patch: StatusPatch): Promise<void>
+  /** Stops renewing and destroys the session: the registration disappears. */
+  stop(): Promise<void>
+}
+
+export interface ReleasePatch {
+  readonly phase: string
+  readonly message?: string
+  readonly steps?: Readonly<Record<string, { readonly ms: number }>>
+  readonly log?: string
+}
+
+export interface StatusPatch {
+  readonly releases?: Readonly<Record<string, ReleasePatch>>
+  readonly current?: string | null
+  readonly previous?: string | null
+  readonly deploy?: { readonly generation: number; readonly sha: string; readonly phase: string; readonly message?: string } | null
+}
+
+const put = async (consul: string, path: string, body: string): Promise<string> => {
+  const res = await fetch(`${consul}${path}`, { method: "PUT", body })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${text}`)
+  return text
+}
+
+export const registerNode = async (consul: string, prefix: string, node: string, ttl = "10s"): Promise<SimulatedNode> => {
+  const created = JSON.parse(await put(consul, "/v1/session/create", JSON.stringify({ Name: `sim ${node}`, TTL: ttl, Behavior: "delete", LockDelay: "0s" }))) as { ID: string }
+  const sessionId = created.ID
+  const registration = { node, version: "0.1.0-sim", startedAt: new Date().toISOString(), root: "/sim", pythons: ["3.12"] }
+  const ok = await put(consul, `/v1/kv/${prefix}/_nodes/${node}?acquire=${sessionId}`, JSON.stringify(registration))
+  if (ok.trim() !== "true") throw new Error(`could not register ${node}: ${ok}`)
+  const renew = setInterval(() => {
+    fetch(`${consul}/v1/session/renew/${sessionId}`, { method: "PUT" }).then((r) => r.arrayBuffer()).catch(() => {})
+  }, 3_000)
+  renew.unref()
+  const docs = new Map<string, Record<string, unknown>>()
+  return {
+    node,
+    sessionId,
+    status: async (app, patch) => {
+      const before = docs.get(app) ?? { node, releases: {}, current: null, deploy: null }
+      const releases = { ...(before["releases"] as Record<string, unknown>) }
+      for (const [sha, r] of Object.entries(patch.releases ?? {})) {
+        releases[sha] = { attempt: 1, steps: {}, ...(releases[sha] as object | undefined), ...r }
+      }
+      const doc = {
+        ...before,
+        ...(patch.current !== undefined ? { current: patch.current } : {}),
+        ...(patch.previous !== undefined ? { previous: patch.previous } : {}),
+        ...(patch.deploy !== undefined ? { deploy: patch.deploy } : {}),
+        releases,
+        updatedAt: new Date().toISOString()
+      }
+      docs.set(app, doc)
+      await put(consul, `/v1/kv/${prefix}/${app}/status/${node}`, JSON.stringify(doc))
+    },
+    stop: async () => {
+      clearInterval(renew)
+      await put(consul, `/v1/session/destroy/${sessionId}`, "").catch(() => "")
+    }
+  }
+}
+
+/** The steps of a release, as a reconciler reports them once each is done. */
+export const STEPS = ["download", "extract", "lock", "venv", "install", "prepare"] as const
+
+/** Walks one node through every release phase to ready, `stepMs` apart. */
+export const prepareOn = async (node: SimulatedNode, app: string, sha: string, stepMs = 0): Promise<void> => {
+  const steps: Record<string, { ms: number }> = {}
+  await node.status(app, { releases: { [sha]: { phase: "pending" } } })
+  for (const step of STEPS) {
+    await node.status(app, { releases: { [sha]: { phase: step, steps: { ...steps } } } })
+    if (stepMs > 0) await new Promise((r) => setTimeout(r, stepMs))
+    steps[step] = { ms: 100 + Math.floor(Math.random() * 900) }
+  }
+  await node.status(app, { releases: { [sha]: { phase: "ready", message: "prepared", steps } } })
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** Polls `check` until it returns a value (not undefined/false) or the time is up. */
+export const eventually = async <A>(what: string, check: () => Promise<A | undefined | false> | A | undefined | false, timeoutMs = 30_000, everyMs = 200): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await check()
+      if (v !== undefined && v !== false) return v
+    } catch (e) {
+      last = e
+    }
+    await sleep(everyMs)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`)
+}
