@@ -3,7 +3,12 @@
  * The `sacar` command. Each subcommand lives in its own module, loaded only when
  * used, so `sacar status` does not pay for the controller's dependencies.
  */
+import { enableCompileCache } from "node:module"
 import { commandModule, COMMANDS, usage } from "../src/cli/commands.ts"
+
+// Every `sacar` invocation loads the same modules; caching their compiled code
+// roughly halves start-up, which CLI users and the test suite both feel.
+enableCompileCache()
 
 const [name, ...rest] = process.argv.slice(2)
 if (name === undefined || name === "--help" || name === "-h" || name === "help") {

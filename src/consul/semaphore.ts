@@ -39,13 +39,15 @@ interface Coordination {
 const trimSlash = (prefix: string) => prefix.replace(/\/+$/, "")
 
 const decodeCoordination = (prefix: string, entry: KvEntry | undefined): Effect.Effect<Coordination, SemaphoreConflict> => {
-  if (entry === undefined || entry.value === null || entry.value === "") return Effect.succeed({ Limit: 0, Holders: {} })
-  if (entry.flags !== SEMAPHORE_FLAGS) {
+  if (entry === undefined) return Effect.succeed({ Limit: 0, Holders: {} })
+  // Flags 0 is a hand-written key (`consul kv put`); anything else belongs to someone else.
+  if (entry.flags !== SEMAPHORE_FLAGS && entry.flags !== "0") {
     return Effect.fail(new SemaphoreConflict({
       prefix,
       message: `${entry.key} is not a semaphore's: its flags are ${entry.flags}, expected ${SEMAPHORE_FLAGS} (is it a lock from \`consul lock -n=1\`?)`
     }))
   }
+  if (entry.value === null || entry.value === "") return Effect.succeed({ Limit: 0, Holders: {} })
   try {
     const parsed = JSON.parse(entry.value) as Partial<Coordination>
     if (typeof parsed.Limit !== "number" || typeof parsed.Holders !== "object" || parsed.Holders === null) throw new Error("shape")

@@ -88,6 +88,12 @@ export const updateRecord = (
   })
 }
 
+export const readRecord = (keys: Keys, app: string, sha: string): Effect.Effect<GitHubRecord | undefined, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const key = keys.github(app, sha)
+    return decodeRecord(key, (yield* (yield* Consul).get(key)).value)
+  })
+
 /** Records that the controller should report on this commit (push, check_suite). */
 export const recordCommit = (keys: Keys, app: string, seen: CommitSeen) => updateRecord(keys, app, seen, (r) => r)
 

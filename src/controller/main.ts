@@ -1,7 +1,7 @@
 /**
  * `sacar controller`: settings, logging and Consul from the environment, then the HTTP
- * server (webhooks, notify, status, health, metrics) and, next to it, the leader's
- * report loop. Everything lives in one scope: SIGTERM interrupts it, the server stops
+ * server (webhooks, notify, status, health, metrics) and, next to it, the reporter
+ * (`report/`: leader election, then GitHub mirroring, auto-deploy, retention). Everything lives in one scope: SIGTERM interrupts it, the server stops
  * accepting, requests in flight finish (or are cut after the grace), the reporter
  * gives up the leader lock, and Consul's connections close.
  */
@@ -14,10 +14,12 @@ import type { ConsulConfig } from "../consul/config.ts"
 import type { Consul } from "../consul/Consul.ts"
 import { consulLayer } from "../consul/http.ts"
 import { githubConfigFromEnv, hasGitHubConfig } from "../github/config.ts"
+import { GitHub } from "../github/GitHub.ts"
 import type { GitHubConfig } from "../github/config.ts"
 import { makeKeys, type Keys } from "../spec/keys.ts"
 import { serve, type Listening, type ListenError, type ServeOptions } from "./http/server.ts"
 import { Metrics } from "./metrics.ts"
+import { reporter } from "./report/index.ts"
 import { makeRouter } from "./routes.ts"
 import { controllerSettingsFromEnv, type ControllerSettings } from "./settings.ts"
 
@@ -99,8 +101,9 @@ export const runController = (config: ControllerConfig): Effect.Effect<never, Li
     const parts: ControllerParts = { keys: makeKeys(config.settings.prefix), metrics: new Metrics() }
     yield* describeModes(config)
     yield* startServer(config.settings, parts)
-    // The leader's report loop (src/controller/report/) is forked here once it exists;
-    // it needs `parts` (keys, metrics), `config.github` and `config.settings.publicUrl`.
+    const report = reporter({ keys: parts.keys, metrics: parts.metrics, publicUrl: config.settings.publicUrl })
+    // Without GitHub settings the leader still auto-deploys and applies retention.
+    yield* Effect.forkScoped(config.github === undefined ? report : report.pipe(Effect.provide(GitHub.layerFrom(config.github))))
     return yield* Effect.never
   })
 

@@ -122,19 +122,25 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
   const call = <A>(operation: string, run: (signal: AbortSignal) => Promise<A>) =>
     Effect.tryPromise({ try: run, catch: (e) => toGitHubError(operation, e) })
 
-  // App mode: one JWT client, one client per installation (each caches its own tokens).
+  // Token mode: one client. App mode: one JWT client for the App's own routes, and one
+  // client per installation (each mints and caches that installation's tokens).
+  const clients =
+    auth.mode === "token"
+      ? { mode: "token" as const, token: tokenClient(shared, Redacted.value(auth.token)) }
+      : (() => {
+        const app = { appId: auth.appId, privateKey: Redacted.value(auth.privateKey) }
+        return { mode: "app" as const, app, jwt: appClient(shared, app) }
+      })()
   const installationIds = new Map<string, number>()
   const installationClients = new Map<number, SacarOctokit>()
-  const appOnly = auth.mode === "app" ? appClient(shared, { appId: auth.appId, privateKey: Redacted.value(auth.privateKey) }) : undefined
-  const tokenOnly = auth.mode === "token" ? tokenClient(shared, Redacted.value(auth.token)) : undefined
 
   const installationFor = (owner: string, repo: string): Effect.Effect<number, GitHubError> => {
     const known = installationIds.get(repoKey(owner, repo))
     if (known !== undefined) return Effect.succeed(known)
-    if (appOnly === undefined) {
+    if (clients.mode === "token") {
       return Effect.fail(new GitHubError({ operation: "installationFor", status: 403, message: "installations exist only in GitHub App mode (GITHUB_APP_ID)", retryable: false }))
     }
-    return call("installationFor", (signal) => appOnly.rest.apps.getRepoInstallation({ owner, repo, request: { signal } })).pipe(
+    return call("installationFor", (signal) => clients.jwt.rest.apps.getRepoInstallation({ owner, repo, request: { signal } })).pipe(
       Effect.mapError((e) =>
         e.status === 404
           ? new GitHubError({ ...e, message: `the GitHub App is not installed on ${owner}/${repo} (${e.message})` })
@@ -148,15 +154,14 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
   }
 
   const clientFor = (target: RepoTarget): Effect.Effect<SacarOctokit, GitHubError> => {
-    if (tokenOnly !== undefined) return Effect.succeed(tokenOnly)
-    if (auth.mode !== "app") return Effect.die("unreachable: no GitHub client")
+    if (clients.mode === "token") return Effect.succeed(clients.token)
     const id = target.installationId
     if (id !== undefined) installationIds.set(repoKey(target.owner, target.repo), id)
     return (id !== undefined ? Effect.succeed(id) : installationFor(target.owner, target.repo)).pipe(
       Effect.map((installationId) => {
         let client = installationClients.get(installationId)
         if (client === undefined) {
-          client = appClient(shared, { appId: auth.appId, privateKey: Redacted.value(auth.privateKey), installationId })
+          client = appClient(shared, { ...clients.app, installationId })
           installationClients.set(installationId, client)
         }
         return client

@@ -38,6 +38,8 @@ export interface PrepareReleaseInput {
   /** SACAR_PYTHON */
   readonly defaultPython: string
   readonly extractLimits?: ExtractLimits
+  /** Where the shared pip is unpacked; `$SACAR_ROOT/.sacar/pip` by default. */
+  readonly pipCache?: string
 }
 
 export type StepEvent =
@@ -137,7 +139,7 @@ export const prepareRelease = (
           releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, defaultPython: input.defaultPython
         }))
         yield* step("install", install({
-          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, interpreter: venv.interpreter, pipCache: paths.pipCache
+          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, interpreter: venv.interpreter, pipCache: input.pipCache ?? paths.pipCache
         }))
         yield* step("prepare", runPrepare({
           app: input.app, sha: input.sha, node: input.node, releaseDir: paths.dir, venv: paths.venv, meta: paths.meta,

@@ -152,8 +152,8 @@ describe("operator commands against Consul", { concurrency: true }, () => {
     const env = { CONSUL_HTTP_ADDR: consul.addr, SACAR_PREFIX: prefix }
     await kvPut(`${prefix}/shop/config`, JSON.stringify({ artifact: "file:///x/{sha}.tgz" }))
     const { spawn } = await import("node:child_process")
-    const { SACAR_BIN } = await import("../support/sacar.ts")
-    const child = spawn(process.execPath, [SACAR_BIN, "status", "shop", "--watch"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const { SACAR_BIN, childEnv } = await import("../support/sacar.ts")
+    const child = spawn(process.execPath, [SACAR_BIN, "status", "shop", "--watch"], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
     try {

@@ -10,11 +10,11 @@ import { session } from "../../src/consul/session.ts"
 import { consulForTest, eventually, sleep } from "./support.ts"
 
 test("two sessions exclude each other; the waiter gets the lock when it is released", async (t) => {
-  const { consul, fork, prefix, run } = await consulForTest(t)
+  const { cleanup, consul, fork, prefix, run } = await consulForTest(t)
   const key = `${prefix}/leader`
   const a = await run(consul.createSession({ name: "a", ttl: "30s", behavior: "release", lockDelay: "0s" }))
   const b = await run(consul.createSession({ name: "b", ttl: "30s", behavior: "release", lockDelay: "0s" }))
-  t.after(() => run(Effect.all([consul.destroySession(a), consul.destroySession(b)])))
+  cleanup(Effect.all([consul.destroySession(a), consul.destroySession(b)]))
 
   assert.equal(await run(tryLock(key, a, { value: "replica-a" })), true)
   assert.equal(await run(tryLock(key, a)), true) // already ours
@@ -44,11 +44,11 @@ test("two sessions exclude each other; the waiter gets the lock when it is relea
 })
 
 test("acquireLock waits out the lock-delay after the holder's session dies", async (t) => {
-  const { consul, prefix, run } = await consulForTest(t)
+  const { cleanup, consul, prefix, run } = await consulForTest(t)
   const key = `${prefix}/delayed`
   const a = await run(consul.createSession({ name: "a", ttl: "30s", behavior: "release", lockDelay: "3s" }))
   const b = await run(consul.createSession({ name: "b", ttl: "30s", behavior: "release", lockDelay: "0s" }))
-  t.after(() => run(consul.destroySession(b)))
+  cleanup(consul.destroySession(b))
   assert.equal(await run(tryLock(key, a)), true)
   await run(consul.destroySession(a)) // invalidation: the key is free but lock-delayed
   const freedAt = Date.now()
@@ -62,7 +62,7 @@ test("acquireLock waits out the lock-delay after the holder's session dies", asy
 })
 
 test("watchLockLost reports a destroyed session", async (t) => {
-  const { consul, prefix, run } = await consulForTest(t)
+  const { cleanup, consul, prefix, run } = await consulForTest(t)
   const key = `${prefix}/monitored`
   const a = await run(consul.createSession({ name: "a", ttl: "30s", behavior: "release", lockDelay: "0s" }))
   assert.equal(await run(tryLock(key, a)), true)
@@ -73,13 +73,13 @@ test("watchLockLost reports a destroyed session", async (t) => {
 })
 
 test("interop with the Go layout: flags read back exactly, a `consul lock` holder is respected", async (t) => {
-  const { consul, prefix, run } = await consulForTest(t)
+  const { cleanup, consul, prefix, run } = await consulForTest(t)
   // What `consul lock -n=1 <prefix> cmd` writes: <prefix>/.lock, acquired with the lock flags.
   const key = `${prefix}/.lock`
   const goSession = await run(consul.createSession({ name: `Consul lock for 'cmd' at '${prefix}'`, ttl: "15s", behavior: "release", lockDelay: "0s" }))
   assert.equal(await run(consul.put(key, "", { acquire: goSession, flags: 3304740253564472344n })), true)
   const ours = await run(consul.createSession({ name: "sacar", ttl: "15s", behavior: "release", lockDelay: "0s" }))
-  t.after(() => run(Effect.all([consul.destroySession(goSession), consul.destroySession(ours)])))
+  cleanup(Effect.all([consul.destroySession(goSession), consul.destroySession(ours)]))
   assert.equal((await run(consul.get(key))).value?.flags, "3304740253564472344")
   assert.equal(await run(tryLock(key, ours)), false)
   // And ours is what the Go client expects to find.
@@ -100,11 +100,11 @@ test("interop with the Go layout: flags read back exactly, a `consul lock` holde
 })
 
 test("acquireLock is interruptible while waiting and fails for a dead session", async (t) => {
-  const { consul, fork, prefix, run } = await consulForTest(t)
+  const { cleanup, consul, fork, prefix, run } = await consulForTest(t)
   const key = `${prefix}/busy`
   const a = await run(consul.createSession({ name: "a", ttl: "30s", behavior: "release", lockDelay: "0s" }))
   const b = await run(consul.createSession({ name: "b", ttl: "30s", behavior: "release", lockDelay: "0s" }))
-  t.after(() => run(Effect.all([consul.destroySession(a), consul.destroySession(b)])))
+  cleanup(Effect.all([consul.destroySession(a), consul.destroySession(b)]))
   assert.equal(await run(tryLock(key, a)), true)
   const waiting = fork(acquireLock(key, b, { wait: "10s" }))
   await sleep(300)
@@ -122,7 +122,7 @@ test("acquireLock is interruptible while waiting and fails for a dead session", 
 })
 
 test("a scoped session plus acquireLock is the leader-election shape", async (t) => {
-  const { consul, prefix, run } = await consulForTest(t)
+  const { cleanup, consul, prefix, run } = await consulForTest(t)
   const key = `${prefix}/_controller/leader`
   const done = await run(Deferred.make<void>())
   await run(Effect.gen(function*() {

@@ -16,6 +16,8 @@ export interface ConsulForTest {
   readonly run: <A, E>(effect: Effect.Effect<A, E, Consul | Scope.Scope>) => Promise<A>
   /** Runs in the background; `interrupt()` closes its scope (finalizers included). */
   readonly fork: <A, E>(effect: Effect.Effect<A, E, Consul | Scope.Scope>) => Forked<A, E>
+  /** Runs after the test, while Consul and the layer are still up (t.after would run too late). */
+  readonly cleanup: (effect: Effect.Effect<unknown, unknown, Consul>) => void
   readonly consul: Consul["Service"]
 }
 
@@ -28,9 +30,11 @@ export async function consulForTest(t: TestContext): Promise<ConsulForTest> {
   const server = await startConsul()
   const runtime = ManagedRuntime.make(consulLayer({ address: server.addr, tls: { verify: true } }))
   const forked: Array<Fiber.Fiber<unknown, unknown>> = []
+  const cleanups: Array<Effect.Effect<unknown, unknown, Consul>> = []
   t.after(async () => {
     // Background work first (its finalizers still need Consul), then the layer, then Consul.
     await Effect.runPromise(Fiber.interruptAll(forked))
+    for (const effect of cleanups) await runtime.runPromise(Effect.ignore(effect))
     await runtime.dispose()
     await server.close()
   })
@@ -44,7 +48,8 @@ export async function consulForTest(t: TestContext): Promise<ConsulForTest> {
     }
   }
   const consul = await runtime.runPromise(Effect.gen(function*() { return yield* Consul }))
-  return { addr: server.addr, real: server.real, prefix: randomPrefix(), run, fork, consul }
+  const cleanup = (effect: Effect.Effect<unknown, unknown, Consul>) => void cleanups.push(effect)
+  return { addr: server.addr, real: server.real, prefix: randomPrefix(), run, fork, cleanup, consul }
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

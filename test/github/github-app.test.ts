@@ -171,3 +171,19 @@ test("limits: oversized output is cut to 65535 bytes, bad actions and missing co
   }
   assert.equal(gh.checkRuns().length, 1)
 })
+
+test("app mode: a failing installation lookup or token mint is retried like any call", async (t) => {
+  const gh = await fake(t, { app: { appId: APP_ID, publicKey: pkcs1.publicKey } })
+  gh.failNext(1, 502, {}, { operationId: "apps/get-repo-installation" })
+  gh.failNext(1, 500, {}, { operationId: "apps/create-installation-access-token" })
+  await withGitHub(appConfig(gh.url, pkcs1.privateKey), (github) =>
+    github.createCheckRun({ owner: "acme", repo: "shop", name: "n", headSha: SHA, status: "queued", title: "t", summary: "s" }))
+  assert.deepEqual(gh.requests.map((r) => `${r.operationId} ${r.status}`), [
+    "apps/get-repo-installation 502",
+    "apps/get-repo-installation 200",
+    "apps/create-installation-access-token 500",
+    "apps/create-installation-access-token 201",
+    "checks/create 201"
+  ])
+  assert.deepEqual(gh.violations, [])
+})

@@ -10,11 +10,21 @@ export interface RunResult {
   readonly stderr: string
 }
 
+/**
+ * The environment for a child `sacar`: ours, without node:test's NODE_TEST_CONTEXT
+ * (a child Node that inherits it behaves as a test worker and never exits normally).
+ */
+export const childEnv = (extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, SACAR_LOG_FORMAT: "json", ...extra }
+  delete env.NODE_TEST_CONTEXT
+  return env
+}
+
 /** Runs `sacar <args>` to completion with the given extra environment. */
 export const runSacar = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<RunResult> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SACAR_BIN, ...args], {
-      env: { ...process.env, SACAR_LOG_FORMAT: "json", ...env },
+      env: childEnv(env),
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""

@@ -43,9 +43,11 @@ export interface ReporterMemory {
   readonly sent: Map<string, Sent>
   readonly failures: Map<string, { readonly retryAt: number; readonly count: number }>
   readonly firstSeen: Map<string, number>
+  /** Deployments this term created or updated, by `<app>/<generation>`. */
+  readonly deployments: Map<string, { readonly id: number; readonly state: DeployState | undefined }>
 }
 
-export const newMemory = (): ReporterMemory => ({ sent: new Map(), failures: new Map(), firstSeen: new Map() })
+export const newMemory = (): ReporterMemory => ({ sent: new Map(), failures: new Map(), firstSeen: new Map(), deployments: new Map() })
 
 export interface GitHubPassOptions {
   readonly keys: Keys
@@ -210,7 +212,12 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
     const record = app.github.get(deploy.sha)?.doc
     const repo = record?.repo ?? config.repo
     const where = { ...splitRepo(repo), installationId: record?.installationId }
-    let mirrored = record?.deployment?.generation === deploy.generation ? record.deployment : undefined
+    const memoryKey = `${appName}/${deploy.generation}`
+    const recorded = record?.deployment?.generation === deploy.generation ? record.deployment : undefined
+    // The snapshot may not show our own last write yet; what this term sent is newer.
+    let mirrored = memory.deployments.has(memoryKey)
+      ? { generation: deploy.generation, ...memory.deployments.get(memoryKey)! }
+      : recorded
 
     if (mirrored?.id === undefined) {
       const seenKey = `deploy/${appName}/${deploy.generation}`
@@ -232,6 +239,7 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
         })
       )
       mirrored = { generation: deploy.generation, id: created.id }
+      memory.deployments.set(memoryKey, { id: created.id, state: undefined })
       yield* Effect.logInfo(`deployment ${created.id} created for ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation})`)
       const saved = mirrored
       yield* updateRecord(keys, appName, deploy.sha, (current) => ({
@@ -260,6 +268,7 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
           logUrl: options.publicUrl ? `${options.publicUrl}/v1/apps/${appName}` : undefined
         })
       )
+      memory.deployments.set(memoryKey, { id: deploymentId, state })
       yield* Effect.logInfo(`deployment ${deploymentId} of ${appName}: ${state} (${deploy.description})`)
       yield* updateRecord(keys, appName, deploy.sha, (current) =>
         current === undefined ? undefined : { ...current, deployment: { generation: deploy.generation, id: deploymentId, state } })

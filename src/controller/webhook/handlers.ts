@@ -14,7 +14,7 @@ import type { Keys } from "../../spec/keys.ts"
 import { isSha, shortSha } from "../../spec/names.ts"
 import { appsForRepo, type KnownApp } from "../apps.ts"
 import type { CommitSeen, WriteConflict } from "../desired.ts"
-import { createRelease, recordCommit, releaseFromTemplate, requestDeploy, retryRelease } from "../desired.ts"
+import { createRelease, readRecord, recordCommit, releaseFromTemplate, requestDeploy, retryRelease } from "../desired.ts"
 import { CheckRunPayload, CheckSuitePayload, DeploymentPayload, PushPayload, WorkflowRunPayload } from "./payloads.ts"
 
 export interface WebhookContext {
@@ -211,11 +211,17 @@ const checkRun: Handler = (ctx, body) =>
     return ignored(`check run action ${JSON.stringify(identifier ?? "")} is not one of Sacar's (prepare, deploy)`)
   })
 
-/** The Deployment carries Sacar's own marker: the leader created it to mirror a deploy. */
-const isOwnDeployment = (ctx: WebhookContext, d: DeploymentPayload["deployment"]): boolean => {
-  if (ctx.githubAppId !== undefined && d.performed_via_github_app?.id !== undefined && String(d.performed_via_github_app.id) === ctx.githubAppId) {
-    return true
-  }
+/**
+ * A Deployment the leader created to mirror a deploy comes back as a `deployment`
+ * webhook; acting on it would deploy again, forever. The leader's Deployments are
+ * recognised by the App that made them (App mode), by their payload (`{app,
+ * generation}`, or a `sacar` key) and by their description ("sacar: ..."); the
+ * commit's record (deployment id) catches the rest, per app.
+ */
+export const isOwnDeployment = (githubAppId: string | undefined, d: DeploymentPayload["deployment"]): boolean => {
+  const via = d.performed_via_github_app?.id
+  if (githubAppId !== undefined && via !== undefined && String(via) === githubAppId) return true
+  if (typeof d.description === "string" && d.description.startsWith("sacar: ")) return true
   let payload = d.payload
   if (typeof payload === "string") {
     try {
@@ -224,7 +230,9 @@ const isOwnDeployment = (ctx: WebhookContext, d: DeploymentPayload["deployment"]
       return false
     }
   }
-  return payload !== null && typeof payload === "object" && "sacar" in payload
+  if (payload === null || typeof payload !== "object") return false
+  const p = payload as Record<string, unknown>
+  return "sacar" in p || (typeof p["app"] === "string" && typeof p["generation"] === "number")
 }
 
 /** deployment created for the app's environment: a person (or a tool) asked GitHub to deploy. */
@@ -235,7 +243,7 @@ const deployment: Handler = (ctx, body) =>
     const p = yield* decode(DeploymentPayload, "deployment", body)
     const d = p.deployment
     yield* checkSha(d.sha, "deployment.sha")
-    if (isOwnDeployment(ctx, d)) return ignored("a Deployment Sacar created to mirror a deploy")
+    if (isOwnDeployment(ctx.githubAppId, d)) return ignored("a Deployment Sacar created to mirror a deploy")
     const apps = yield* repoApps(ctx, p.repository.full_name)
     if (apps.length === 0) return noApp(p.repository.full_name)
     const by = d.creator?.login ?? p.sender?.login ?? "github"
@@ -243,6 +251,8 @@ const deployment: Handler = (ctx, body) =>
     const done: Record<string, string> = {}
     let refusal: string | undefined
     for (const app of apps.filter((a) => a.config.environment === d.environment)) {
+      const record = yield* readRecord(ctx.keys, app.name, d.sha)
+      if (record?.deployment?.id === d.id) continue
       const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, d.id)
       if (outcome.kind === "refused") {
         refusal = outcome.reason

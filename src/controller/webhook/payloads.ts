@@ -73,6 +73,7 @@ export const DeploymentPayload = Schema.Struct({
     sha: Schema.String,
     ref: Schema.optionalKey(Schema.NullOr(Schema.String)),
     environment: Schema.String,
+    description: Schema.optionalKey(Schema.NullOr(Schema.String)),
     payload: Schema.optionalKey(Schema.Unknown),
     creator: Schema.optionalKey(Schema.NullOr(Login)),
     performed_via_github_app: Schema.optionalKey(Schema.NullOr(Schema.Struct({ id: Schema.Number })))

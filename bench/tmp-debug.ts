@@ -1,0 +1,242 @@
+// How fast dev-consul wakes blocked watchers, and what each one costs.
+//
+// The server runs in this process (so its memory can be measured); the watchers and
+// the writer run in a forked child (so client work does not distort server memory,
+// and wake-up times are measured on one clock). For 1, 100 and 1000 watchers each
+// doing a blocking GET ?recurse on one prefix, the child makes 30 PUTs under it and
+// records, per watcher, the time from the PUT's start to that watcher's response.
+// Baseline: a plain non-blocking GET round trip in the same setup.
+//
+//   node_modules/.bin/node bench/consul-watch.ts [--no-write]
+//
+// Appends the figures to docs/benchmarks.md under "## consul-watch" unless --no-write.
+
+import { fork } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
+import { Agent, request } from "node:http"
+import { cpus } from "node:os"
+import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
+import { startDevConsul } from "../src/devconsul/server.ts"
+
+const WATCHER_COUNTS = [1000]
+const PUTS = 30
+const BASELINE_GETS = 200
+const TARGET_P99_MS = 50
+
+type ToChild = { type: "run"; url: string; watchers: number } | { type: "listeners-ready" }
+type FromChild =
+  | { type: "need-listeners"; count: number }
+  | { type: "registered" }
+  | { type: "result"; wakeMs: number[]; baselineMs: number[] }
+
+// ---- child: watchers and writer ----------------------------------------------------
+
+function now(): number {
+  return performance.now()
+}
+
+function httpGet(agent: Agent, url: string): Promise<{ index: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      res.resume()
+      res.on("end", () => resolve({ index: Number(res.headers["x-consul-index"]) }))
+    })
+    req.on("error", reject)
+    req.end()
+  })
+}
+
+function httpPut(agent: Agent, url: string, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, method: "PUT" }, (res) => {
+      res.resume()
+      res.on("end", () => resolve())
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
+}
+
+async function child(): Promise<void> {
+  const send = (m: FromChild) => process.send?.(m)
+  const waitParent = () =>
+    new Promise<void>((resolve) => {
+      const on = (m: ToChild) => {
+        if (m.type === "listeners-ready") {
+          process.off("message", on)
+          resolve()
+        }
+      }
+      process.on("message", on)
+    })
+
+  const run = await new Promise<{ url: string; watchers: number }>((resolve) =>
+    process.once("message", (m: ToChild) => {
+      if (m.type === "run") resolve(m)
+    }),
+  )
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
+  const prefix = `bench-${process.pid}`
+  const treeUrl = `${run.url}/v1/kv/${prefix}/?recurse`
+  await httpPut(agent, `${run.url}/v1/kv/${prefix}/seed`, "0")
+  const start = await httpGet(agent, treeUrl)
+
+  let putStartedAt = 0
+  let stopping = false
+  const wakeMs: number[] = []
+  const watch = async (index: number): Promise<void> => {
+    while (!stopping) {
+      const r = await httpGet(agent, `${treeUrl}&index=${index}&wait=60s`)
+      if (stopping) return
+      wakeMs.push(now() - putStartedAt)
+      index = r.index
+    }
+  }
+  const watchers = Array.from({ length: run.watchers }, () => watch(start.index))
+
+  const allBlocked = async () => {
+    send({ type: "need-listeners", count: run.watchers })
+    await waitParent()
+  }
+  await allBlocked()
+  send({ type: "registered" })
+  await waitParent() // parent measured memory
+
+  const baselineMs: number[] = []
+  for (let i = 0; i < BASELINE_GETS; i++) {
+    const t0 = now()
+    await httpGet(agent, treeUrl)
+    baselineMs.push(now() - t0)
+  }
+
+  for (let i = 1; i <= PUTS; i++) {
+    process.stderr.write(`put ${i}\n`); await allBlocked()
+    await new Promise((r) => setTimeout(r, 20))
+    putStartedAt = now()
+    await httpPut(agent, `${run.url}/v1/kv/${prefix}/k${i % 5}`, String(i))
+  }
+  await allBlocked()
+  stopping = true
+  send({ type: "result", wakeMs, baselineMs })
+  agent.destroy()
+  await Promise.allSettled(watchers)
+  process.exit(0)
+}
+
+// ---- parent: server, measurement, report --------------------------------------------
+
+interface Row {
+  watchers: number
+  wakes: number
+  medianMs: number
+  p99Ms: number
+  baselineMs: number
+  heapPerWatcherB: number
+  rssPerWatcherB: number
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number
+}
+
+setFlagsFromString("--expose-gc")
+const gc = runInNewContext("gc") as () => void
+
+function memory(): { heap: number; rss: number } {
+  gc()
+  gc()
+  const m = process.memoryUsage()
+  return { heap: m.heapUsed, rss: m.rss }
+}
+
+async function measure(watchers: number): Promise<Row> {
+  const dev = await startDevConsul({ port: 0 })
+  const before = memory()
+  const kid: ChildProcess = fork(fileURLToPath(import.meta.url), ["--child"], { stdio: "inherit" })
+  let after = before
+  const result = await new Promise<{ wakeMs: number[]; baselineMs: number[] }>((resolve, reject) => {
+    kid.on("error", reject)
+    kid.on("exit", (code) => {
+      if (code !== 0) reject(new Error(`watcher process exited with ${code}`))
+    })
+    kid.on("message", async (m: FromChild) => {
+      if (m.type === "need-listeners") {
+        let spins = 0; while (dev.store.listenerCount < m.count) { if (++spins % 2000 === 0) process.stderr.write(`listeners ${dev.store.listenerCount}\n`); await new Promise((r) => setTimeout(r, 1)) }
+        kid.send({ type: "listeners-ready" } satisfies ToChild)
+      } else if (m.type === "registered") {
+        after = memory()
+        kid.send({ type: "listeners-ready" } satisfies ToChild)
+      } else if (m.type === "result") {
+        resolve(m)
+      }
+    })
+    kid.send({ type: "run", url: dev.url, watchers } satisfies ToChild)
+  })
+  await new Promise<void>((resolve) => (kid.exitCode !== null ? resolve() : kid.once("exit", () => resolve())))
+  await dev.close()
+
+  const wakes = [...result.wakeMs].sort((a, b) => a - b)
+  const base = [...result.baselineMs].sort((a, b) => a - b)
+  return {
+    watchers,
+    wakes: wakes.length,
+    medianMs: quantile(wakes, 0.5),
+    p99Ms: quantile(wakes, 0.99),
+    baselineMs: quantile(base, 0.5),
+    heapPerWatcherB: (after.heap - before.heap) / watchers,
+    rssPerWatcherB: (after.rss - before.rss) / watchers,
+  }
+}
+
+function table(rows: Row[]): string {
+  const head =
+    "| watchers | wake-ups | wake median ms | wake p99 ms | plain GET median ms | median / GET | heap B/watcher | RSS B/watcher |"
+  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|"
+  const lines = rows.map(
+    (r) =>
+      `| ${r.watchers} | ${r.wakes} | ${r.medianMs.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.baselineMs.toFixed(2)} | ${(r.medianMs / r.baselineMs).toFixed(1)}x | ${Math.round(r.heapPerWatcherB)} | ${Math.round(r.rssPerWatcherB)} |`,
+  )
+  return [head, sep, ...lines].join("\n")
+}
+
+async function parent(): Promise<void> {
+  const rows: Row[] = []
+  for (const n of WATCHER_COUNTS) {
+    process.stderr.write(`consul-watch: ${n} watchers...\n`)
+    rows.push(await measure(n))
+  }
+  const t = table(rows)
+  const worst = rows[rows.length - 1] as Row
+  const verdict = `p99 at ${worst.watchers} watchers: ${worst.p99Ms.toFixed(1)} ms (target < ${TARGET_P99_MS} ms: ${worst.p99Ms < TARGET_P99_MS ? "met" : "NOT met"})`
+  process.stdout.write(`${t}\n\n${verdict}\n`)
+
+  if (!process.argv.includes("--no-write")) {
+    const file = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url))
+    const section = [
+      "## consul-watch",
+      "",
+      `\`node_modules/.bin/node bench/consul-watch.ts\`, ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
+      `dev-consul in the bench process; watchers (blocking GET ?recurse on one prefix, keep-alive) and the writer in a child process; ${PUTS} PUTs per row.`,
+      "Wake = PUT start to a watcher's response end. Baseline = plain non-blocking GET round trip, same setup. Memory = server-process delta after GC divided by watchers.",
+      "",
+      t,
+      "",
+      verdict,
+      "",
+    ].join("\n")
+    if (!existsSync(file)) writeFileSync(file, `# Benchmarks\n\n${section}`)
+    else {
+      const old = readFileSync(file, "utf8")
+      appendFileSync(file, `${old.endsWith("\n") ? "" : "\n"}\n${section}`)
+    }
+    process.stderr.write(`consul-watch: figures appended to ${file}\n`)
+  }
+}
+
+if (process.argv.includes("--child")) await child()
+else await parent()

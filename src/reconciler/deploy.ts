@@ -1,0 +1,143 @@
+/**
+ * One deploy generation on this node, from `waiting` to `live` or `failed`:
+ * 1. the release is ready (the plan only starts a deploy then; checked again here);
+ * 2. the run-once pre-deploy has succeeded somewhere in the cluster (predeploy.ts);
+ * 3. a slot of the app's semaphore (`sacar/<app>/locks/deploy/`, Go api layout,
+ *    `maxParallel` slots) is taken;
+ * 4. no node has failed this generation (else: halted, `bin/deploy` never starts);
+ * 5. `bin/deploy` runs, bounded by `deployTimeout`;
+ * 6. `previous` then `current` are switched atomically;
+ * 7. the status (`live`, or `failed` with the log tail) is written before the slot is
+ *    given back, so the next node's halt check sees it.
+ *
+ * A crash anywhere leaves the status at a non-final phase, so the restarted reconciler
+ * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
+ * moves to a release whose ready marker is there.
+ */
+import { Effect, Result, Schedule } from "effect"
+import { Consul } from "../consul/Consul.ts"
+import { acquireSemaphore } from "../consul/semaphore.ts"
+import { openSession } from "../consul/session.ts"
+import { decodeDocument } from "../spec/decode.ts"
+import { NodeStatus } from "../spec/documents.ts"
+import type { AppConfig, DeployPhase, DeployStatus } from "../spec/documents.ts"
+import { durationMillis, formatDuration } from "../spec/duration.ts"
+import type { Keys } from "../spec/keys.ts"
+import { shortSha } from "../spec/names.ts"
+import { isReady, observeDisk, switchLink } from "./disk.ts"
+import { sessionName } from "./membership.ts"
+import { haltReason } from "./plan.ts"
+import type { PeerDeploy } from "./plan.ts"
+import { predeploy } from "./predeploy.ts"
+import { runScript } from "./scripts.ts"
+import type { StatusWriter } from "./status.ts"
+import { releasePaths } from "./steps/layout.ts"
+
+export const DEPLOY_SESSION_TTL = "10s"
+
+export interface DeployInput {
+  readonly keys: Keys
+  readonly node: string
+  readonly root: string
+  readonly app: string
+  readonly config: AppConfig
+  readonly generation: number
+  readonly sha: string
+  readonly status: StatusWriter
+}
+
+const nowIso = () => new Date().toISOString()
+
+const peersOf = (keys: Keys, app: string) =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const { value: entries } = yield* consul.list(keys.statuses(app))
+    const peers: PeerDeploy[] = []
+    for (const entry of entries) {
+      const decoded = decodeDocument(NodeStatus, "NodeStatus", entry.key, entry.value)
+      if (Result.isSuccess(decoded) && decoded.success.deploy !== null) {
+        const { generation, phase, message } = decoded.success.deploy
+        peers.push({ node: decoded.success.node, generation, phase, message })
+      }
+    }
+    return peers
+  })
+
+export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul> => {
+  const { app, sha, generation, node, root, keys, status } = input
+  const paths = releasePaths(root, app, sha)
+  const timeoutMs = durationMillis(input.config.deployTimeout)
+  const startedAt = nowIso()
+
+  const report = (phase: DeployPhase, message: string, extra: Partial<DeployStatus> = {}) =>
+    status.update((s) => ({
+      ...s,
+      deploy: {
+        generation,
+        sha,
+        phase,
+        message,
+        startedAt,
+        ...(phase === "live" || phase === "failed" ? { finishedAt: nowIso() } : {}),
+        ...extra
+      }
+    }))
+  const fail = (message: string, log?: string) =>
+    report("failed", message, log === undefined || log === "" ? {} : { log }).pipe(Effect.andThen(status.flush))
+
+  const body = Effect.gen(function*() {
+    yield* report("waiting", `deploying ${shortSha(sha)} (generation ${generation})`)
+    yield* status.flush
+    if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is not ready on this node`)
+
+    const before = yield* observeDisk(root, app)
+    const previousDir = before.current === null ? "" : releasePaths(root, app, before.current).dir
+    const context = { app, sha, node, releaseDir: paths.dir, venv: paths.venv, previousReleaseDir: previousDir }
+
+    yield* report("predeploy", "waiting for the pre-deploy")
+    const pre = yield* predeploy({
+      key: keys.predeploy(app, generation),
+      generation,
+      context,
+      timeoutMs,
+      onProgress: (message) => report("predeploy", message)
+    })
+    if (pre._tag === "Failed") {
+      return yield* fail(`pre-deploy failed on ${pre.doc.node}: ${pre.doc.message ?? "bin/pre-deploy failed"}`, pre.doc.log)
+    }
+
+    yield* report("waiting", `waiting for a deploy slot (maxParallel ${input.config.maxParallel})`)
+    yield* Effect.scoped(Effect.gen(function*() {
+      const session = yield* openSession({ name: sessionName("deploy", node), ttl: DEPLOY_SESSION_TTL, behavior: "delete", lockDelay: "0s" })
+      yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, { value: node })
+
+      const halted = haltReason(node, generation, yield* peersOf(keys, app))
+      if (halted !== undefined) return yield* fail(halted)
+
+      yield* report("deploying", "running bin/deploy")
+      const ran = yield* Effect.result(runScript("deploy", context, timeoutMs))
+      if (Result.isFailure(ran)) return yield* fail(ran.failure.message, ran.failure.log)
+
+      if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is no longer ready on this node; current not switched`)
+      if (before.current !== null && before.current !== sha) yield* switchLink(root, app, "previous", before.current)
+      yield* switchLink(root, app, "current", sha)
+      const after = yield* observeDisk(root, app)
+      yield* status.update((s) => ({ ...s, current: after.current, previous: after.previous }))
+      const took = formatDuration(Date.parse(nowIso()) - Date.parse(startedAt))
+      yield* report("live", `live in ${took}; ${ran.success.message}`, ran.success.log === "" ? {} : { log: ran.success.log })
+      yield* status.flush
+    }))
+  })
+
+  return body.pipe(
+    // Consul unreachable: the whole sequence is safe to run again (the pre-deploy
+    // result is recorded, a slot is given back when its scope closes).
+    Effect.tapError((error) => Effect.logWarning(`deploy of ${app} generation ${generation}: ${error.message}`)),
+    Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (error) => "_tag" in error && error._tag === "ConsulUnavailable" }),
+    // A semaphore conflict, Consul refusing, the disk refusing: report and stop; a new
+    // generation (or a restart) tries again.
+    Effect.catch((error) => fail(`deploy could not complete: ${error.message}`)),
+    Effect.catchDefect((defect) => fail(`deploy could not complete: ${defect instanceof Error ? defect.message : String(defect)}`)),
+    Effect.annotateLogs({ app, sha, generation })
+  )
+}

@@ -1,0 +1,116 @@
+/**
+ * One release's preparation on this node, as the status sees it: `prepareRelease`
+ * (prepare.ts, the steps) does the work; this turns its step events into the
+ * release's NodeStatus entry (phase, per-step ms, message, log tail, attempt, spec
+ * index, times) and decides what a failure means. A failure a person must fix ends
+ * in `failed` (retried only when the ReleaseSpec is rewritten); one that may heal by
+ * itself (the artifact store down, another process on the release) is retried here
+ * with a growing pause, the status saying so.
+ */
+import { Cause, Effect, Result } from "effect"
+import type { ArtifactStore } from "../artifacts/store.ts"
+import type { Python } from "../python/python.ts"
+import { resolveArtifact } from "../spec/artifact.ts"
+import type { AppConfig, ReleaseSpec, ReleaseStatus } from "../spec/documents.ts"
+import { durationMillis, formatDuration } from "../spec/duration.ts"
+import { prepareRelease } from "./prepare.ts"
+import type { ReleaseError } from "./prepare.ts"
+import type { StatusWriter } from "./status.ts"
+
+export interface ReleaseInput {
+  readonly app: string
+  readonly sha: string
+  readonly node: string
+  readonly root: string
+  readonly defaultPython: string
+  readonly config: AppConfig
+  readonly spec: ReleaseSpec
+  readonly specIndex: number
+  readonly attempt: number
+  readonly status: StatusWriter
+}
+
+const RETRY_FIRST_MS = 5_000
+const RETRY_MAX_MS = 5 * 60_000
+
+const nowIso = () => new Date().toISOString()
+
+export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, ArtifactStore | Python> => {
+  const { app, sha, status } = input
+  const startedAt = nowIso()
+  const update = (f: (r: ReleaseStatus) => ReleaseStatus) =>
+    status.update((s) => {
+      const before = s.releases[sha] ?? { phase: "pending", attempt: input.attempt, steps: {} }
+      return { ...s, releases: { ...s.releases, [sha]: f(before) } }
+    })
+  const finish = (entry: Omit<ReleaseStatus, "attempt" | "specIndex" | "startedAt" | "finishedAt">) =>
+    update((r) => ({ ...entry, steps: { ...r.steps, ...entry.steps }, attempt: input.attempt, specIndex: input.specIndex, startedAt: r.startedAt ?? startedAt, finishedAt: nowIso() }))
+      .pipe(Effect.andThen(status.flush))
+  const failed = (message: string, log: string) =>
+    finish({ phase: "failed", message, steps: {}, ...(log === "" ? {} : { log }) })
+
+  const artifact = resolveArtifact(app, sha, input.spec, input.config)
+  if (Result.isFailure(artifact)) return failed(artifact.failure.message, "")
+
+  const attemptOnce = prepareRelease(
+    {
+      app,
+      sha,
+      node: input.node,
+      root: input.root,
+      artifact: artifact.success,
+      prepareTimeoutMs: durationMillis(input.config.prepareTimeout),
+      defaultPython: input.defaultPython
+    },
+    (step, event) => {
+      switch (event._tag) {
+        case "Started":
+          return update((r) => ({ ...r, phase: step, message: `${step}…` }))
+        case "Finished":
+          return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } }))
+        case "Failed":
+          return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } }))
+      }
+    }
+  )
+
+  const run = (retryMs: number): Effect.Effect<void, never, ArtifactStore | Python> =>
+    attemptOnce.pipe(
+      Effect.matchCauseEffect({
+        onSuccess: (prepared) =>
+          finish({ phase: "ready", message: prepared.message, steps: prepared.steps }),
+        onFailure: (cause) => {
+          if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
+          const error = Cause.findErrorOption(cause)
+          if (error._tag === "None") {
+            const text = Cause.pretty(cause).split("\n")[0] ?? "unexpected error"
+            return Effect.logError(`preparing ${app} ${sha} died`, Cause.pretty(cause)).pipe(
+              Effect.andThen(failed(`internal error while preparing: ${text}`, ""))
+            )
+          }
+          const e: ReleaseError = error.value
+          if (!e.retryable) return failed(e.message, e.log)
+          return update((r) => ({
+            ...r,
+            message: `${e.message}; trying again in ${formatDuration(retryMs)}`,
+            ...(e.log === "" ? {} : { log: e.log })
+          })).pipe(
+            Effect.andThen(Effect.sleep(retryMs)),
+            Effect.andThen(run(Math.min(RETRY_MAX_MS, retryMs * 2)))
+          )
+        }
+      })
+    )
+
+  return update(() => ({
+    phase: "pending",
+    message: input.attempt > 1 ? `attempt ${input.attempt}` : "starting",
+    attempt: input.attempt,
+    specIndex: input.specIndex,
+    startedAt,
+    steps: {}
+  })).pipe(
+    Effect.andThen(run(RETRY_FIRST_MS)),
+    Effect.annotateLogs({ app, sha })
+  )
+}

@@ -1,0 +1,227 @@
+// The reporter against dev-consul (or a real Consul) and the fake GitHub, in-process,
+// with simulated nodes (registrations + NodeStatus writes, no reconcilers).
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { startConsul, randomPrefix } from "../support/consul.ts"
+import { startFakeGitHub } from "../support/fake-github/index.ts"
+import type { FakeGitHub } from "../support/fake-github/index.ts"
+import { appKeyPair, FAST_TUNING, startReporter } from "../support/reporter-process.ts"
+import type { ReporterSetup } from "../support/reporter-process.ts"
+import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
+import type { SimulatedNode } from "../support/simulated-nodes.ts"
+import { getJson, listPrefix, putKv, randomSha } from "./harness.ts"
+
+const REPO = "acme/shop"
+const keyPair = appKeyPair()
+
+interface World {
+  consul: string
+  prefix: string
+  github: FakeGitHub
+  nodes: SimulatedNode[]
+  start(extra?: Partial<ReporterSetup>): ReturnType<typeof startReporter>
+}
+
+const world = async (t: { after: (fn: () => Promise<void> | void) => void }, nodeNames: string[], options: { token?: boolean } = {}): Promise<World> => {
+  const consul = await startConsul()
+  t.after(() => consul.close())
+  const github = await startFakeGitHub(options.token ? { token: "ghp_test" } : { app: { appId: "4242", publicKey: keyPair.publicKeyPem } })
+  t.after(() => github.close())
+  const prefix = randomPrefix()
+  const nodes: SimulatedNode[] = []
+  for (const n of nodeNames) nodes.push(await registerNode(consul.addr, prefix, n))
+  t.after(async () => {
+    for (const n of nodes) await n.stop()
+  })
+  return {
+    consul: consul.addr,
+    prefix,
+    github,
+    nodes,
+    start: (extra = {}) => {
+      const r = startReporter({
+        consul: consul.addr,
+        prefix,
+        github: options.token
+          ? { url: github.url, token: "ghp_test", tuning: FAST_TUNING }
+          : { url: github.url, appId: "4242", privateKeyPem: keyPair.privateKeyPem, tuning: FAST_TUNING },
+        ...extra
+      })
+      t.after(() => r.stop())
+      return r
+    }
+  }
+}
+
+const appConfig = (extra: Record<string, unknown> = {}) => ({ repo: REPO, branch: "main", artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*"], ...extra })
+const record = (sha: string, branch = "main") => ({ repo: REPO, sha, branch, ref: `refs/heads/${branch}`, installationId: 1, createdAt: new Date().toISOString() })
+const runsOf = (gh: FakeGitHub, sha: string) => gh.checkRuns().filter((r) => r.head_sha === sha)
+const onlyRun = (gh: FakeGitHub, sha: string) => {
+  const runs = runsOf(gh, sha)
+  return runs.length === 1 ? runs[0] : undefined
+}
+
+test("a release walks from queued to ready, then a deploy to live, mirrored to one check run and one Deployment", async (t) => {
+  const w = await world(t, ["web-1", "web-2"])
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+  const running = w.start({ publicUrl: "https://sacar.example" })
+
+  const queued = await eventually("a queued check run", () => onlyRun(w.github, sha))
+  assert.equal(queued.name, "sacar/shop")
+  assert.equal(queued.status, "queued")
+  assert.equal(queued.output.title, "Waiting for build artifact")
+  assert.equal(queued.details_url, "https://sacar.example/v1/apps/shop")
+
+  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString(), ref: "refs/heads/main" })
+  await prepareOn(w.nodes[0]!, "shop", sha, 100)
+  await eventually("1 of 2 nodes ready", () => onlyRun(w.github, sha)?.output.title === "1 of 2 nodes ready")
+  await prepareOn(w.nodes[1]!, "shop", sha, 100)
+  const ready = await eventually("a successful check run", () => {
+    const r = onlyRun(w.github, sha)
+    return r?.conclusion === "success" ? r : undefined
+  })
+  assert.equal(ready.output.title, "Ready to deploy: 2 of 2 nodes ready")
+  assert.deepEqual(ready.actions.map((a) => a.identifier), ["deploy"])
+  assert.match(ready.output.summary ?? "", /\| web-2 \| ready \|/)
+
+  await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha, requestedBy: "octocat" })
+  const generation = (await listPrefix(w.consul, w.prefix)).get(`${w.prefix}/shop/deploy`)!.modifyIndex
+  for (const n of w.nodes) await n.status("shop", { deploy: { generation, sha, phase: "deploying" } })
+  const deployment = await eventually("a deployment in progress", () => {
+    const d = w.github.deployments().find((x) => x.sha === sha)
+    return d?.statuses.length ? d : undefined
+  })
+  assert.equal(deployment.environment, "production")
+  assert.equal(deployment.statuses[0]!.state, "in_progress")
+  for (const n of w.nodes) await n.status("shop", { current: sha, deploy: { generation, sha, phase: "live" } })
+  await eventually("deployment success", () => w.github.deployments().find((x) => x.sha === sha)?.statuses.at(-1)?.state === "success")
+  await eventually("the check run says live", () => onlyRun(w.github, sha)?.output.title === "Live on 2 of 2 nodes")
+
+  assert.equal(w.github.deployments().length, 1)
+  assert.deepEqual(w.github.deployments()[0]!.statuses.map((s) => s.state), ["in_progress", "success"])
+  assert.equal(runsOf(w.github, sha).length, 1)
+  const stored = await getJson(w.consul, `${w.prefix}/shop/github/${sha}`)
+  assert.equal(stored.checkRunId, ready.id)
+  assert.equal(stored.reported.status, "completed")
+  assert.deepEqual(stored.deployment, { generation, id: deployment.id, state: "success" })
+  assert.deepEqual(w.github.violations, [])
+  assert.ok(running.metrics.get("sacar_github_requests_total", { operation: "createCheckRun", status: "201" }) === 1)
+  assert.equal(running.metrics.get("sacar_leader"), 1)
+})
+
+test("a failed node and a halted deploy are named in the check run and the deployment status", async (t) => {
+  const w = await world(t, ["web-1", "web-2"])
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+  w.start()
+  await prepareOn(w.nodes[0]!, "shop", sha)
+  await w.nodes[1]!.status("shop", { releases: { [sha]: { phase: "failed", message: "install: pip exited with status 1", steps: { download: { ms: 5 } }, log: "ERROR: No matching distribution found for flask==99" } } })
+  const failed = await eventually("a failed check run", () => {
+    const r = onlyRun(w.github, sha)
+    return r?.conclusion === "failure" ? r : undefined
+  })
+  assert.equal(failed.output.title, "Failed on web-2 at install")
+  assert.match(failed.output.text ?? "", /No matching distribution found for flask==99/)
+
+  // Retried and ready: a completed run cannot go back to in progress, so progress is a new run.
+  await prepareOn(w.nodes[1]!, "shop", sha)
+  await eventually("a successful run", () => runsOf(w.github, sha).some((r) => r.conclusion === "success"))
+
+  await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha, requestedBy: "octocat" })
+  const generation = (await listPrefix(w.consul, w.prefix)).get(`${w.prefix}/shop/deploy`)!.modifyIndex
+  await w.nodes[0]!.status("shop", { deploy: { generation, sha, phase: "live" } })
+  await w.nodes[1]!.status("shop", { deploy: { generation, sha, phase: "failed", message: "bin/deploy exited with status 3" } })
+  const statuses = await eventually("deployment failure", () => {
+    const d = w.github.deployments().find((x) => x.sha === sha)
+    return d?.statuses.at(-1)?.state === "failure" ? d.statuses : undefined
+  })
+  assert.equal(statuses.at(-1)!.description, "web-2 failed: bin/deploy exited with status 3")
+  await eventually("the check run names the halted deploy", () => runsOf(w.github, sha).at(-1)?.output.title === "Deploy failed on web-2")
+  assert.deepEqual(w.github.violations, [])
+})
+
+test("coalescing: a burst of node changes becomes at most one update per 2 seconds", async (t) => {
+  const names = Array.from({ length: 20 }, (_, i) => `web-${i + 1}`)
+  const w = await world(t, names)
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+  w.start()
+  await eventually("a check run", () => onlyRun(w.github, sha))
+  const started = Date.now()
+  await Promise.all(w.nodes.map((n) => prepareOn(n, "shop", sha)))
+  await eventually("success", () => onlyRun(w.github, sha)?.conclusion === "success")
+  const elapsed = Date.now() - started
+  const run = onlyRun(w.github, sha)!
+  const updates = run.history.filter((h) => h.operation === "update").length
+  // 20 nodes x 8 status writes each; without coalescing that would be up to 160 updates.
+  assert.ok(updates <= Math.ceil(elapsed / 2000) + 2, `${updates} updates in ${elapsed} ms`)
+  const times = w.github.requests.filter((r) => r.operationId === "checks/update").map((r) => r.at)
+  for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 1900, `updates ${times[i]! - times[i - 1]!} ms apart`)
+})
+
+test("token mode: one commit status per app, context sacar/<app>, no check runs", async (t) => {
+  const w = await world(t, ["web-1"], { token: true })
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, { repo: REPO, sha, branch: "main", createdAt: new Date().toISOString() })
+  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+  w.start()
+  await prepareOn(w.nodes[0]!, "shop", sha)
+  const last = await eventually("a success status", () => {
+    const s = w.github.commitStatuses().filter((x) => x.sha === sha).at(-1)
+    return s?.state === "success" ? s : undefined
+  })
+  assert.equal(last.context, "sacar/shop")
+  assert.equal(last.description, "Ready to deploy: 1 of 1 nodes ready")
+  assert.equal(w.github.checkRuns().length, 0)
+  assert.deepEqual(w.github.violations, [])
+})
+
+test("GitHub failures: 500s and a secondary rate limit with Retry-After are retried and the run converges", async (t) => {
+  const w = await world(t, ["web-1"])
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+  // More 500s than one request's retries (FAST_TUNING: 2), so the loop's own retry is exercised.
+  w.github.failNext(5, 500, {}, { operationId: "checks/create" })
+  w.start()
+  await eventually("a check run after the 500s", () => onlyRun(w.github, sha), 40_000)
+  w.github.failNext(2, 403, { "retry-after": "1" }, { operationId: "checks/update" })
+  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+  await prepareOn(w.nodes[0]!, "shop", sha)
+  await eventually("success after the rate limit", () => onlyRun(w.github, sha)?.conclusion === "success", 40_000)
+  const statuses = w.github.requests.filter((r) => r.operationId?.startsWith("checks/")).map((r) => r.status)
+  assert.ok(statuses.filter((s) => s === 500).length === 5, `500s seen: ${statuses.join(",")}`)
+  assert.ok(statuses.filter((s) => s === 403).length === 2, `403s seen: ${statuses.join(",")}`)
+  assert.equal(runsOf(w.github, sha).length, 1)
+  assert.deepEqual(w.github.violations, [])
+})
+
+test("GitHub down for a minute: KV keeps changing meanwhile, the reporter converges afterwards", { timeout: 180_000 }, async (t) => {
+  const w = await world(t, ["web-1", "web-2"])
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+  w.start()
+  await eventually("a queued check run", () => onlyRun(w.github, sha))
+  await w.github.down(60_000)
+  const downAt = Date.now()
+  // What webhooks and nodes write while GitHub is away.
+  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+  for (const n of w.nodes) await prepareOn(n, "shop", sha)
+  const other = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/github/${other}`, record(other, "feature-x"))
+  await sleep(5_000)
+  assert.equal(onlyRun(w.github, sha)?.status, "queued", "nothing reached GitHub while it was down")
+  await eventually("success after the outage", () => onlyRun(w.github, sha)?.conclusion === "success", 120_000, 500)
+  assert.ok(Date.now() - downAt >= 59_000)
+  await eventually("the commit pushed during the outage got its neutral run", () => onlyRun(w.github, other)?.conclusion === "neutral", 30_000)
+  assert.equal(runsOf(w.github, sha).length, 1)
+  assert.deepEqual(w.github.violations, [])
+})
