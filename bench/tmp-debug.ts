@@ -120,10 +120,10 @@ async function child(): Promise<void> {
     await httpPut(agent, `${run.url}/v1/kv/${prefix}/k${i % 5}`, String(i))
   }
   await allBlocked()
-  stopping = true
+  process.stderr.write("final blocked\n"); stopping = true
   send({ type: "result", wakeMs, baselineMs })
-  agent.destroy()
-  await Promise.allSettled(watchers)
+  agent.destroy(); process.stderr.write("destroyed\n")
+  await Promise.allSettled(watchers); process.stderr.write("settled\n")
   process.exit(0)
 }
 
@@ -172,13 +172,13 @@ async function measure(watchers: number): Promise<Row> {
         after = memory()
         kid.send({ type: "listeners-ready" } satisfies ToChild)
       } else if (m.type === "result") {
-        resolve(m)
+        process.stderr.write("got result\n"); resolve(m)
       }
     })
     kid.send({ type: "run", url: dev.url, watchers } satisfies ToChild)
   })
   await new Promise<void>((resolve) => (kid.exitCode !== null ? resolve() : kid.once("exit", () => resolve())))
-  await dev.close()
+  process.stderr.write("child exited\n"); await dev.close(); process.stderr.write("closed\n")
 
   const wakes = [...result.wakeMs].sort((a, b) => a - b)
   const base = [...result.baselineMs].sort((a, b) => a - b)

@@ -7,8 +7,8 @@
  */
 import { Data, Effect } from "effect"
 import { Consul } from "./Consul.ts"
-import type { ConsulError, KvEntry } from "./Consul.ts"
-import { backoffDelay } from "./watch.ts"
+import type { ConsulError, ConsulRequestError, KvEntry } from "./Consul.ts"
+import { backoffDelay } from "./backoff.ts"
 
 /** api.LockFlagValue, 0x2ddccbc058a50c18. */
 export const LOCK_FLAGS = "3304740253564472344"
@@ -69,7 +69,7 @@ export const acquireLock = (
   key: string,
   sessionId: string,
   options: LockOptions = {}
-): Effect.Effect<void, ConsulRequestOrConflict, Consul> =>
+): Effect.Effect<void, ConsulRequestError | LockConflict, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
     const wait = options.wait ?? "15s"
@@ -111,8 +111,6 @@ export const acquireLock = (
       yield* Effect.sleep(delayMs)
     }
   })
-
-export type ConsulRequestOrConflict = Exclude<ConsulError, { readonly _tag: "ConsulUnavailable" }> | LockConflict
 
 /**
  * Gives the lock back (`?release`), keeping the value it holds unless `value` is

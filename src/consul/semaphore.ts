@@ -12,7 +12,7 @@ import { Data, Effect } from "effect"
 import type { Scope } from "effect"
 import { Consul } from "./Consul.ts"
 import type { ConsulError, KvEntry } from "./Consul.ts"
-import { backoffDelay } from "./watch.ts"
+import { backoffDelay } from "./backoff.ts"
 
 /** api.SemaphoreFlagValue, 0xe0f69a2baa414de0. */
 export const SEMAPHORE_FLAGS = "16210313421097356768"

@@ -10,6 +10,7 @@ import { Effect, Stream } from "effect"
 import { Consul } from "./Consul.ts"
 import type { ConsulError, Indexed, KvEntry } from "./Consul.ts"
 import { parseDuration } from "../spec/duration.ts"
+import { backoffDelay } from "./backoff.ts"
 
 export interface WatchOptions {
   /** Blocking wait per request, a Go duration; default "5m" (Consul's own default). */
@@ -20,14 +21,7 @@ const DEFAULT_WAIT = "5m"
 /** Answers that come back at once without a new index get this many free retries. */
 const BURST = 2
 const POLL_BASE_MS = 1_000
-const MAX_DELAY_MS = 15_000
 const ERROR_BASE_MS = 250
-
-/** Exponential delay with "equal jitter": half fixed, half random, capped. */
-export const backoffDelay = (attempt: number, baseMs: number, capMs = MAX_DELAY_MS): number => {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt))
-  return ceiling / 2 + Math.random() * (ceiling / 2)
-}
 
 /** The decision one answer leads to, kept pure so the rules can be tested without a server. */
 export interface WatchState {

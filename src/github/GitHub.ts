@@ -143,7 +143,7 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
     return call("installationFor", (signal) => clients.jwt.rest.apps.getRepoInstallation({ owner, repo, request: { signal } })).pipe(
       Effect.mapError((e) =>
         e.status === 404
-          ? new GitHubError({ ...e, message: `the GitHub App is not installed on ${owner}/${repo} (${e.message})` })
+          ? new GitHubError({ operation: e.operation, status: 404, retryable: false, message: `the GitHub App is not installed on ${owner}/${repo} (${e.message})` })
           : e
       ),
       Effect.map((res) => {

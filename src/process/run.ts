@@ -17,6 +17,8 @@ export interface RunOptions {
   /** How long a SIGTERMed group gets before SIGKILL. */
   readonly killGraceMs?: number
   readonly tailBytes?: number
+  /** Called with the child's pid (= its process group id) once it runs. */
+  readonly onSpawn?: (pid: number) => void
 }
 
 export interface RunResult {
@@ -63,6 +65,7 @@ export const runProcess = (options: RunOptions): Effect.Effect<RunResult, Proces
       stdio: ["ignore", "pipe", "pipe"],
       detached: true
     })
+    if (child.pid !== undefined) options.onSpawn?.(child.pid)
     let exited = false
     let timedOut = false
     let killTimer: NodeJS.Timeout | undefined

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Deferred, Effect, Exit } from "effect"
+import { Effect, Exit } from "effect"
 import { acquireLock, LOCK_FLAGS, releaseLock, tryLock, watchLockLost } from "../../src/consul/lock.ts"
 import { SEMAPHORE_FLAGS } from "../../src/consul/semaphore.ts"
 import { session } from "../../src/consul/session.ts"
@@ -124,11 +124,11 @@ test("acquireLock is interruptible while waiting and fails for a dead session", 
 test("a scoped session plus acquireLock is the leader-election shape", async (t) => {
   const { cleanup, consul, prefix, run } = await consulForTest(t)
   const key = `${prefix}/_controller/leader`
-  const done = await run(Deferred.make<void>())
-  await run(Effect.gen(function*() {
+  const heldBy = await run(Effect.gen(function*() {
     const id = yield* session({ name: "controller", ttl: "15s", behavior: "release", lockDelay: "0s" })
     yield* acquireLock(key, id, { value: "replica-1" })
-    yield* Deferred.succeed(done, undefined)
+    return (yield* consul.get(key)).value?.session === id
   }))
+  assert.equal(heldBy, true)
   assert.equal((await run(consul.get(key))).value?.session, undefined) // released with the scope
 })

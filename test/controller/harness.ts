@@ -122,10 +122,16 @@ export const listPrefix = async (consul: string, prefix: string): Promise<Map<st
   return out
 }
 
-/** A comparable snapshot of the prefix: key -> value@index. */
+/**
+ * A comparable snapshot of the prefix: key -> index:value. The leader lock
+ * (`<prefix>/_controller/leader`) is left out: the controller's reporter takes it
+ * on its own schedule, and it is not something a request writes.
+ */
 export const snapshot = async (consul: string, prefix: string): Promise<Record<string, string>> => {
   const all = await listPrefix(consul, prefix)
-  return Object.fromEntries([...all].map(([k, v]) => [k, `${v.modifyIndex}:${v.value}`]))
+  return Object.fromEntries(
+    [...all].filter(([k]) => !k.startsWith(`${prefix}/_controller/`)).map(([k, v]) => [k, `${v.modifyIndex}:${v.value}`])
+  )
 }
 
 export const putKv = async (consul: string, key: string, value: unknown): Promise<void> => {

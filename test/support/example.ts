@@ -1,11 +1,9 @@
 // The shop example (examples/shop) packed into a release tarball, offline, for tests
 // that need a real artifact: pack tests here, reconciler end-to-end tests elsewhere.
-import { mkdir } from "node:fs/promises"
-import { join } from "node:path"
-import { buildExampleWheels } from "../../examples/wheels.ts"
-import { pack } from "../../src/pack/pack.ts"
+// The packing itself is shared with `sacar demo` (src/demo/example.ts).
+import { exampleDir, packShopExample } from "../../src/demo/example.ts"
 
-export const exampleDir = join(import.meta.dirname, "..", "..", "examples", "shop")
+export { exampleDir }
 
 /**
  * Writes `<outDir>/shop.tgz` from examples/shop with `--no-index`, taking the example's
@@ -13,17 +11,5 @@ export const exampleDir = join(import.meta.dirname, "..", "..", "examples", "sho
  * on binaries in git or on any package index.
  */
 export async function packExample(outDir: string): Promise<{ path: string; sha256: string; size: number }> {
-  const wheels = join(outDir, "example-wheels")
-  await mkdir(wheels, { recursive: true })
-  await buildExampleWheels(wheels)
-  const packed = await pack({
-    dir: exampleDir,
-    out: join(outDir, "shop.tgz"),
-    findLinks: [wheels],
-    noIndex: true,
-    pythonVersion: undefined,
-    env: process.env,
-    log: () => {},
-  })
-  return { path: packed.path, sha256: packed.sha256, size: packed.size }
+  return packShopExample(outDir)
 }

@@ -1,6 +1,7 @@
 /** Running the `sacar` command as users do: a child process on the project's Node. */
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import pLimit from "p-limit"
 
 export const SACAR_BIN = fileURLToPath(new URL("../../bin/sacar.ts", import.meta.url))
 
@@ -20,8 +21,15 @@ export const childEnv = (extra: Record<string, string | undefined> = {}): NodeJS
   return env
 }
 
+// Each `sacar` start costs about half a CPU-second; on a 2-core machine running other
+// test files at the same time, a burst of dozens of them only makes every one slow.
+const limit = pLimit(3)
+
 /** Runs `sacar <args>` to completion with the given extra environment. */
-export const runSacar = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<RunResult> =>
+export const runSacar = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<RunResult> =>
+  limit(() => runNow(args, env, timeoutMs))
+
+const runNow = (args: ReadonlyArray<string>, env: Record<string, string | undefined>, timeoutMs: number): Promise<RunResult> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SACAR_BIN, ...args], {
       env: childEnv(env),

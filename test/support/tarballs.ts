@@ -3,7 +3,7 @@
  * ./wheels.ts), and hostile ones written header by header, since node-tar will not
  * create entries that climb out, devices or setuid files.
  */
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -138,8 +138,9 @@ const innocent: RawEntry = { path: "./requirements.txt", content: "\n" }
 
 /** One archive per thing a release may not contain. */
 export const hostileTarballs = (): ReadonlyArray<HostileCase> => {
-  const corrupt = gzipSync(Buffer.alloc(4096, 1))
-  corrupt.fill(0x5a, 20, 60)
+  // A real archive whose compressed middle is overwritten: the gzip header is fine, the data is not.
+  const corrupt = rawTarball([innocent, { path: "./data", content: randomBytes(8192).toString("hex") }])
+  corrupt.fill(0x5a, 100, 400)
   return [
     { name: "traversal", entry: "../x", problem: /\.\./, bytes: rawTarball([innocent, { path: "../x", content: "escaped" }]) },
     { name: "nested traversal", entry: "./app/../../y", problem: /\.\./, bytes: rawTarball([innocent, { path: "./app/../../y", content: "escaped" }]) },

@@ -65,6 +65,20 @@ const readBody = (req: IncomingMessage, limit: number): Promise<BodyResult> =>
     req.on("close", () => settle({ ok: false, reason: "aborted" }))
   })
 
+/**
+ * After a 413 the rest of the body is read and thrown away, so a client still
+ * uploading gets the answer instead of a reset (closing the socket under it is an
+ * EPIPE on its side); a client that keeps sending past another `limit` is cut off.
+ */
+const discard = (req: IncomingMessage, limit: number) => {
+  let drained = 0
+  req.on("data", (chunk: Buffer) => {
+    drained += chunk.length
+    if (drained > limit) req.socket.destroy()
+  })
+  req.resume()
+}
+
 const formatUrl = (address: AddressInfo): string => {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address
   return `http://${host}:${address.port}`
@@ -111,17 +125,16 @@ export const serve = <R>(options: ServeOptions, handler: Handler<R>): Effect.Eff
       const path = url.pathname
       const declared = Number(req.headers["content-length"] ?? "0")
       if (Number.isFinite(declared) && declared > limit) {
-        // Answer at once; the body is read and thrown away so the client sees the answer.
-        req.resume()
-        send(res, jsonError(413, `request body is ${declared} bytes; the limit is ${limit} bytes`), true)
+        discard(req, limit)
+        send(res, jsonError(413, `request body is ${declared} bytes; the limit is ${limit} bytes`), false)
         logLine(method, path, 413, started)
         return
       }
       const body = await readBody(req, limit)
       if (!body.ok) {
         if (body.reason === "too-large") {
-          req.resume()
-          send(res, jsonError(413, `request body is over the limit of ${limit} bytes`), true)
+          discard(req, limit)
+          send(res, jsonError(413, `request body is over the limit of ${limit} bytes`), false)
           logLine(method, path, 413, started)
         }
         return

@@ -108,37 +108,46 @@ export class EntryJudge {
   }
 }
 
+// After a parse error node-tar may still be finishing files it had started.
+const SETTLE_AFTER_ERROR_MS = 500
+
 const unpackInto = (tarball: string, staging: string, judge: EntryJudge, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     let refused: string | undefined
+    let failure: unknown
+    let settled = false
     const unpack: Unpack = new Unpack({
       cwd: staging,
       strict: true,
       preserveOwner: false,
-      filter: (_path, entry) => {
-        if (refused !== undefined) return false
-        refused = judge.judge(entry as ReadEntry)
-        if (refused === undefined) return true
-        unpack.abort(new Error(refused))
-        return false
-      }
+      // Once one entry is refused the rest is only read past, never written, so the
+      // extraction ends on its own and nothing is still being written when the caller
+      // removes the staging directory.
+      filter: (_path, entry) => refused === undefined && (refused = judge.judge(entry as ReadEntry)) === undefined
     })
     const source = createReadStream(tarball)
-    const stop = () => {
-      source.destroy()
-      unpack.abort(new Error("interrupted"))
-    }
-    signal.addEventListener("abort", stop, { once: true })
-    const settle = (error?: unknown) => {
+    const settle = () => {
+      if (settled) return
+      settled = true
       signal.removeEventListener("abort", stop)
       source.destroy()
       if (refused !== undefined) reject(new Refused(refused))
-      else if (error !== undefined) reject(error)
+      else if (failure !== undefined) reject(failure)
       else resolve()
     }
-    unpack.on("error", settle)
-    unpack.on("close", () => settle())
-    source.on("error", settle)
+    const fail = (error: unknown) => {
+      failure ??= error
+      source.unpipe(unpack)
+      setTimeout(settle, SETTLE_AFTER_ERROR_MS)
+    }
+    function stop() {
+      fail(new Error("interrupted"))
+      unpack.abort(new Error("interrupted"))
+    }
+    signal.addEventListener("abort", stop, { once: true })
+    unpack.on("error", fail)
+    unpack.on("close", settle)
+    source.on("error", fail)
     source.pipe(unpack)
   })
 
@@ -152,6 +161,13 @@ const describeCorruption = (error: unknown): string => {
   }
   return `the artifact could not be unpacked: ${text}`
 }
+
+const removeStaging = (staging: string) =>
+  Effect.promise(() => rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch(() => undefined)).pipe(
+    Effect.tap(() => Effect.promise(() => stat(staging).then(() => true, () => false)).pipe(
+      Effect.flatMap((left) => left ? Effect.logWarning("could not remove an extraction directory; the next run will", { staging }) : Effect.void)
+    ))
+  )
 
 export const extract = (input: ExtractInput): Effect.Effect<ExtractResult, ArchiveRejected | LocalFailure> =>
   Effect.gen(function*() {
@@ -199,5 +215,5 @@ export const extract = (input: ExtractInput): Effect.Effect<ExtractResult, Archi
         )
       )
       return { skipped: false, entries: judge.entries, bytes: judge.bytes }
-    }).pipe(Effect.ensuring(Effect.promise(() => rm(staging, { recursive: true, force: true }))))
+    }).pipe(Effect.ensuring(removeStaging(staging)))
   })

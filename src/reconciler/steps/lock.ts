@@ -6,6 +6,7 @@
  * left by a dead process on this host is taken over; one held by a live process
  * means `ReleaseBusy`, to be retried later. The lock goes when the scope closes.
  */
+import { renameSync, writeFileSync } from "node:fs"
 import { link, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { Effect } from "effect"
@@ -21,6 +22,8 @@ export interface LockHolder {
   readonly startedAt: string
   /** The holder's kernel start time, so a recycled pid is not mistaken for the holder. */
   readonly processStart?: string | undefined
+  /** The process group the holder is running (venv, pip, bin/prepare), to end it if the holder died. */
+  readonly child?: { readonly pid: number; readonly processStart: string | undefined } | undefined
 }
 
 // A takeover guard older than this was left by a crash in the middle of a takeover.
@@ -68,10 +71,35 @@ const takeOver = async (file: string, stale: LockHolder): Promise<void> => {
     return
   }
   try {
-    if (sameHolder(await readHolder(file), stale)) await rm(file, { force: true })
+    if (sameHolder(await readHolder(file), stale)) {
+      killOrphans(stale)
+      await rm(file, { force: true })
+    }
   } finally {
     await rm(guard, { force: true })
   }
+}
+
+/** A dead holder's commands outlive it (they run in their own process groups): end them. */
+const killOrphans = (stale: LockHolder) => {
+  const child = stale.child
+  if (child === undefined || !isAlive(child.pid)) return
+  if (child.processStart !== undefined && processStartTime(child.pid) !== child.processStart) return
+  try {
+    process.kill(-child.pid, "SIGKILL")
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Note in the lock the process group now running for `holder`, synchronously, since it is
+ * called from spawn; written to a temporary file and renamed over the lock, never torn.
+ */
+export const recordChild = (file: string, holder: LockHolder, pid: number): void => {
+  const temp = temporaryName(file, "tmp")
+  writeFileSync(temp, JSON.stringify({ ...holder, child: { pid, processStart: processStartTime(pid) } }) + "\n", { mode: 0o644 })
+  renameSync(temp, file)
 }
 
 type Attempt = { readonly _tag: "Acquired"; readonly holder: LockHolder } | { readonly _tag: "Held"; readonly holder: LockHolder }

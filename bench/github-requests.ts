@@ -1,0 +1,175 @@
+// GitHub requests per release, for 3, 30 and 100 nodes.
+//
+// For each node count: one app, one commit on its deploy branch, and simulated nodes
+// (test/support/simulated-nodes.ts: a registration under a Consul session and the
+// NodeStatus writes a reconciler makes, pending → download → … → prepare → ready).
+// Each node registers and starts at a random moment and finishes at a random moment,
+// all within SPREAD seconds of the ReleaseSpec being written, so node changes keep
+// arriving for the whole spread. The reporter (leader election + report loop, the
+// production code, production coalescing of 2 s and GitHub client tuning) runs
+// in-process against dev-consul and the fake GitHub in App mode; the fake counts every
+// request it receives until the check run is green and nothing more arrives.
+//
+//   node_modules/.bin/node bench/github-requests.ts            30 s spread; appends to docs/benchmarks.md
+//   node_modules/.bin/node bench/github-requests.ts --quick    6 s spread, nothing written (a smoke run)
+//
+// Target: requests per release do not grow with the node count beyond the coalescing
+// bound (one check-run update per 2 s of activity), and at most 20 for 100 nodes.
+
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
+import { cpus } from "node:os"
+import { fileURLToPath } from "node:url"
+import { startConsul, randomPrefix } from "../test/support/consul.ts"
+import { startFakeGitHub } from "../test/support/fake-github/index.ts"
+import { appKeyPair, startReporter } from "../test/support/reporter-process.ts"
+import { registerNode, sleep, STEPS } from "../test/support/simulated-nodes.ts"
+import type { SimulatedNode } from "../test/support/simulated-nodes.ts"
+
+const NODE_COUNTS = [3, 30, 100]
+const QUICK = process.argv.includes("--quick")
+const SPREAD_MS = QUICK ? 6_000 : 30_000
+const COALESCE_MS = 2_000
+const QUIET_MS = 5_000
+const TARGET_100 = 20
+const APP_ID = "4242"
+const REPO = "acme/shop"
+
+interface Row {
+  readonly nodes: number
+  readonly total: number
+  readonly creates: number
+  readonly updates: number
+  readonly tokens: number
+  readonly other: number
+  readonly seconds: number
+}
+
+const put = async (consul: string, key: string, value: unknown) => {
+  const res = await fetch(`${consul}/v1/kv/${key}`, { method: "PUT", body: JSON.stringify(value) })
+  if (!res.ok) throw new Error(`PUT ${key}: ${res.status}`)
+}
+
+const randomSha = () => Array.from({ length: 40 }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("")
+
+/** One node: registers at `startMs`, walks every phase, is ready at `endMs` (from t0). */
+const simulate = async (consul: string, prefix: string, name: string, sha: string, t0: number, startMs: number, endMs: number): Promise<SimulatedNode> => {
+  await sleep(Math.max(0, t0 + startMs - Date.now()))
+  const node = await registerNode(consul, prefix, name)
+  const phases = ["pending", ...STEPS]
+  const gap = (endMs - startMs) / (phases.length + 1)
+  const steps: Record<string, { ms: number }> = {}
+  for (const [i, phase] of phases.entries()) {
+    await node.status("shop", { releases: { [sha]: { phase, steps: { ...steps } } } })
+    if (i > 0) steps[phases[i]!] = { ms: Math.round(gap) }
+    await sleep(Math.max(0, t0 + startMs + gap * (i + 1) - Date.now()))
+  }
+  steps["prepare"] = { ms: Math.round(gap) }
+  await sleep(Math.max(0, t0 + endMs - Date.now()))
+  await node.status("shop", { releases: { [sha]: { phase: "ready", message: "prepared", steps } } })
+  return node
+}
+
+const runOne = async (consulAddr: string, nodeCount: number, keys: ReturnType<typeof appKeyPair>): Promise<Row> => {
+  const github = await startFakeGitHub({ app: { appId: APP_ID, publicKey: keys.publicKeyPem } })
+  const prefix = randomPrefix()
+  const sha = randomSha()
+  await put(consulAddr, `${prefix}/shop/config`, { repo: REPO, branch: "main", artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*"] })
+  await put(consulAddr, `${prefix}/shop/github/${sha}`, { repo: REPO, sha, branch: "main", installationId: 1, createdAt: new Date().toISOString() })
+  const reporter = startReporter({ consul: consulAddr, prefix, github: { url: github.url, appId: APP_ID, privateKeyPem: keys.privateKeyPem } })
+  const nodes: SimulatedNode[] = []
+  try {
+    // The push's check run exists before the release starts, as in production.
+    while (!github.checkRuns().some((r) => r.head_sha === sha)) await sleep(100)
+    const before = github.requests.length
+    const t0 = Date.now()
+    await put(consulAddr, `${prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+    const plans = Array.from({ length: nodeCount }, (_, i) => {
+      // Finishing times spread evenly over the whole window (the last at SPREAD), starts before them.
+      const end = Math.round(((i + 1) / nodeCount) * SPREAD_MS)
+      const start = Math.round(Math.random() * end * 0.8)
+      return { name: `web-${String(i + 1).padStart(3, "0")}`, start, end }
+    })
+    nodes.push(...await Promise.all(plans.map((p) => simulate(consulAddr, prefix, p.name, sha, t0, p.start, p.end))))
+    // Green, then quiet: nothing left to send.
+    let lastCount = -1
+    let quietSince = Date.now()
+    while (true) {
+      const run = github.checkRuns().find((r) => r.head_sha === sha)
+      if (github.requests.length !== lastCount) {
+        lastCount = github.requests.length
+        quietSince = Date.now()
+      }
+      if (run?.conclusion === "success" && Date.now() - quietSince >= QUIET_MS) break
+      await sleep(200)
+    }
+    const seconds = (Date.now() - t0) / 1000
+    const during = github.requests.slice(before)
+    if (github.violations.length > 0) throw new Error(`the fake recorded OpenAPI violations: ${JSON.stringify(github.violations)}`)
+    const run = github.checkRuns().find((r) => r.head_sha === sha)!
+    if (run.output.title !== `Ready to deploy: ${nodeCount} of ${nodeCount} nodes ready`) throw new Error(`unexpected final title ${run.output.title}`)
+    // The create happened before t0 (the push); count it, it belongs to this release's check run.
+    const creates = github.requests.filter((r) => r.operationId === "checks/create").length
+    const updates = during.filter((r) => r.operationId === "checks/update").length
+    const tokens = github.requests.filter((r) => r.operationId === "apps/create-installation-access-token").length
+    const other = during.length - updates - during.filter((r) => r.operationId === "apps/create-installation-access-token" || r.operationId === "checks/create").length
+    return { nodes: nodeCount, total: creates + updates + tokens + other, creates, updates, tokens, other, seconds }
+  } finally {
+    await reporter.stop()
+    await Promise.all(nodes.map((n) => n.stop()))
+    await github.close()
+  }
+}
+
+const main = async () => {
+  const consul = await startConsul()
+  const keys = appKeyPair()
+  const rows: Row[] = []
+  try {
+    for (const n of NODE_COUNTS) {
+      process.stderr.write(`github-requests: ${n} nodes over ${SPREAD_MS / 1000} s …\n`)
+      rows.push(await runOne(consul.addr, n, keys))
+    }
+  } finally {
+    await consul.close()
+  }
+  const header = "| nodes | GitHub requests per release | check-run creates | check-run updates | installation tokens | other | seconds to quiet |"
+  const table = [
+    header,
+    "|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.nodes} | ${r.total} | ${r.creates} | ${r.updates} | ${r.tokens} | ${r.other} | ${r.seconds.toFixed(1)} |`)
+  ].join("\n")
+  const small = rows.find((r) => r.nodes === 3)!
+  const large = rows.find((r) => r.nodes === 100)!
+  const ratio = large.total / small.total
+  // Coalescing bound: one update per 2 s of node activity, plus the create and the final update.
+  const bound = Math.ceil(SPREAD_MS / COALESCE_MS) + 2
+  const verdict = `ratio 100-node/3-node: ${ratio.toFixed(2)}; 100 nodes: ${large.total} requests (target ≤ ${TARGET_100}; coalescing bound for a ${SPREAD_MS / 1000} s spread: ${bound} check-run writes + 1 token) — ` +
+    (large.total <= TARGET_100 && large.updates + large.creates <= bound ? "target met" : "TARGET MISSED")
+  process.stdout.write(`${table}\n\n${verdict}\n`)
+  if (QUICK) {
+    process.stderr.write("github-requests: --quick (compressed spread), nothing written\n")
+    return
+  }
+  const file = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url))
+  const section = [
+    "## github-requests",
+    "",
+    `\`node_modules/.bin/node bench/github-requests.ts\`, ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
+    `One release per row; simulated nodes register and write NodeStatus (8 writes each) at random moments, finishing evenly spread over ${SPREAD_MS / 1000} s;`,
+    "the reporter (production coalescing 2 s, production GitHub client tuning) against dev-consul and the fake GitHub (App mode), counted until the check run is green and no request arrives for 5 s.",
+    "The check run is created on the push, before the release; it is counted here.",
+    "",
+    table,
+    "",
+    verdict,
+    ""
+  ].join("\n")
+  if (!existsSync(file)) writeFileSync(file, `# Benchmarks\n\n${section}`)
+  else {
+    const old = readFileSync(file, "utf8")
+    appendFileSync(file, `${old.endsWith("\n") ? "" : "\n"}\n${section}`)
+  }
+  process.stderr.write(`github-requests: figures appended to ${file}\n`)
+}
+
+await main()

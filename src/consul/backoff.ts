@@ -1,0 +1,13 @@
+/**
+ * Retry pacing shared by the watch, lock and semaphore loops: exponential with
+ * "equal jitter" (half fixed, half random), so many reconcilers that lost Consul at
+ * the same moment do not come back in lockstep, and capped so recovery is noticed
+ * within ~15 s.
+ */
+export const MAX_BACKOFF_MS = 15_000
+
+/** Delay before retry number `attempt` (0-based). */
+export const backoffDelay = (attempt: number, baseMs: number, capMs = MAX_BACKOFF_MS): number => {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt))
+  return ceiling / 2 + Math.random() * (ceiling / 2)
+}

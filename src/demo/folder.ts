@@ -1,0 +1,66 @@
+/**
+ * The demo folder: everything one run writes, so that one `rm -rf` (the next run's
+ * wipe) removes it all. A marker file says the folder is the demo's: a folder without
+ * it is only used when empty, so `--dir ~/src` cannot wipe someone's work.
+ */
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { killLeftovers } from "./leftovers.ts"
+
+export const DEMO_NODES = ["demo-1", "demo-2", "demo-3"] as const
+
+const MARKER = ".sacar-demo"
+
+export interface DemoFolder {
+  readonly dir: string
+  readonly artifacts: string
+  readonly logs: string
+  /** The file listing every child's pid, read by the next run to kill leftovers. */
+  readonly pids: string
+  readonly nodeRoot: (node: string) => string
+  readonly log: (name: string) => string
+}
+
+export const demoFolder = (dir: string): DemoFolder => ({
+  dir,
+  artifacts: join(dir, "artifacts"),
+  logs: join(dir, "logs"),
+  pids: join(dir, "pids"),
+  nodeRoot: (node) => join(dir, "nodes", node),
+  log: (name) => join(dir, "logs", `${name}.log`)
+})
+
+/** The folder holds something the demo did not write: refusing is the only safe answer. */
+export class FolderRefused extends Error {}
+
+const entries = async (dir: string): Promise<string[] | undefined> => {
+  try {
+    return await readdir(dir)
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw cause
+  }
+}
+
+/**
+ * Wipes and lays out the folder. Processes a previous run left behind (a demo killed
+ * with SIGKILL cannot clean up) are stopped first, so they do not write into the new run.
+ */
+export async function prepareFolder(folder: DemoFolder): Promise<{ leftovers: number }> {
+  const existing = await entries(folder.dir)
+  let leftovers = 0
+  if (existing !== undefined && existing.length > 0) {
+    if (!existing.includes(MARKER)) {
+      throw new FolderRefused(`${folder.dir} is not empty and was not made by sacar demo; pick another --dir or empty it`)
+    }
+    const pids = await readFile(folder.pids, "utf8").catch(() => "")
+    leftovers = await killLeftovers(pids, folder.dir)
+  }
+  await rm(folder.dir, { recursive: true, force: true })
+  await mkdir(folder.artifacts, { recursive: true })
+  await mkdir(folder.logs, { recursive: true })
+  for (const node of DEMO_NODES) await mkdir(folder.nodeRoot(node), { recursive: true })
+  await writeFile(join(folder.dir, MARKER), `made by sacar demo at ${new Date().toISOString()}; wiped by the next run\n`)
+  await writeFile(folder.pids, "")
+  return { leftovers }
+}

@@ -1,0 +1,333 @@
+/**
+ * The reconciler's loop: one blocking-query watch over the whole KV prefix wakes a
+ * reconcile; the reconcile reads desired state (the latest snapshot of the prefix)
+ * and observed state (each served app's disk and its in-memory status and work in
+ * flight), asks `plan` what to do, and carries the actions out. Wake-ups carry no
+ * meaning and coalesce; work finishing and a periodic tick wake it too, so whatever
+ * was missed is picked up on the next pass.
+ *
+ * Each served app has its own scope holding its status writer and its fibers
+ * (preparations, a deploy); closing it (the app is no longer served, or the process
+ * stops) interrupts them, which kills their child processes, and flushes the status.
+ * Nothing an app does can end the loop: every action is isolated and logged.
+ */
+import { Cause, Effect, Exit, Fiber, Queue, Ref, Scope, Stream } from "effect"
+import type { ArtifactStore } from "../artifacts/store.ts"
+import { Consul } from "../consul/Consul.ts"
+import type { KvEntry } from "../consul/Consul.ts"
+import { watchPrefix } from "../consul/watch.ts"
+import { Python } from "../python/python.ts"
+import type { AppConfig, NodeStatus } from "../spec/documents.ts"
+import { makeKeys } from "../spec/keys.ts"
+import type { Keys } from "../spec/keys.ts"
+import { formatDuration } from "../spec/duration.ts"
+import { runDeploy } from "./deploy.ts"
+import { readSnapshot } from "./desired.ts"
+import type { Snapshot } from "./desired.ts"
+import { observeDisk, removeRelease, tidyLinks } from "./disk.ts"
+import { keepRegistered, sessionName } from "./membership.ts"
+import { plan } from "./plan.ts"
+import type { Action, AppObserved, NodeDesired, Preparing, WantedDeploy } from "./plan.ts"
+import { runRelease } from "./release.ts"
+import type { ReconcilerSettings } from "./settings.ts"
+import { emptyStatus, makeStatusWriter } from "./status.ts"
+import type { StatusWriter } from "./status.ts"
+import { releasePaths } from "./steps/layout.ts"
+import { readMarker } from "./steps/markers.ts"
+
+/** Disk can change behind the loop's back (an operator, a crash's leftovers). */
+const RESYNC_EVERY = "15 seconds"
+const WATCH_WAIT = "30s"
+
+interface PreparingFiber extends Preparing {
+  readonly fiber: Fiber.Fiber<void>
+}
+
+interface AppRuntime {
+  readonly app: string
+  readonly scope: Scope.Closeable
+  readonly status: StatusWriter
+  readonly preparing: Map<string, PreparingFiber>
+  deploying: (WantedDeploy & { readonly fiber: Fiber.Fiber<void> }) | undefined
+}
+
+type Services = Consul | ArtifactStore | Python
+
+export interface LoopOptions {
+  readonly settings: ReconcilerSettings
+  /** For tests; the default coalesces status writes to one per 400 ms per app. */
+  readonly statusIntervalMs?: number
+}
+
+const nowIso = () => new Date().toISOString()
+
+const describeCause = (cause: Cause.Cause<unknown>) => Cause.pretty(cause).split("\n")[0] ?? "unknown error"
+
+/** Sessions of an earlier run of this node still holding deploy slots: free them now. */
+const freeDeadSlots = (keys: Keys, app: string, node: string) =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const { value: entries } = yield* consul.list(keys.deploySemaphore(app) + "/")
+    const own = sessionName("deploy", node)
+    for (const entry of entries) {
+      if (entry.session === undefined) continue
+      const info = yield* consul.sessionInfo(entry.session)
+      if (info?.name === own) {
+        yield* Effect.logInfo(`freeing deploy slot of an earlier run of this node (session ${entry.session})`)
+        yield* consul.destroySession(entry.session)
+      }
+    }
+  }).pipe(Effect.catch((error) => Effect.logWarning(`cannot check ${keys.deploySemaphore(app)}: ${error.message}`)))
+
+/** Runs until interrupted. Needs a Scope: closing it stops everything and deregisters. */
+export const runReconciler = (options: LoopOptions): Effect.Effect<never, never, Services | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { settings } = options
+    const { node, root } = settings
+    const keys = makeKeys(settings.prefix)
+    const consul = yield* Consul
+    const mainScope = yield* Effect.scope
+    const services = yield* Effect.context<Services>()
+
+    const pythons = yield* Python.use((p) => p.listVersions(settings.python))
+    yield* keepRegistered({ keys, node, root, pythons })
+    yield* Effect.logInfo(`reconciler ${node} started`, { root, prefix: settings.prefix, concurrency: settings.concurrency, pythons })
+
+    const wake = yield* Queue.sliding<void>(1)
+    const poke = Queue.offer(wake, undefined).pipe(Effect.asVoid)
+    const latest = yield* Ref.make<ReadonlyArray<KvEntry> | undefined>(undefined)
+    const lastGood = new Map<string, AppConfig>()
+    const apps = new Map<string, AppRuntime>()
+
+    yield* watchPrefix(keys.root, { wait: WATCH_WAIT }).pipe(
+      Stream.runForEach((result) => Ref.set(latest, result.value).pipe(Effect.andThen(poke))),
+      Effect.forkScoped
+    )
+    yield* Effect.forever(Effect.sleep(RESYNC_EVERY).pipe(Effect.andThen(poke))).pipe(Effect.forkScoped)
+
+    // ---------------------------------------------------------------- actions
+
+    const fork = (runtime: AppRuntime, effect: Effect.Effect<void, never, Services>) =>
+      Effect.forkIn(Effect.provideContext(effect, services), runtime.scope)
+
+    const serve = (app: string, snapshot: Snapshot) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.fork(mainScope, "sequential")
+        const own = snapshot.statuses.get(app)?.get(node)
+        const initial: NodeStatus = own ?? emptyStatus(node)
+        const status = yield* Scope.provide(scope)(
+          makeStatusWriter({
+            key: keys.status(app, node),
+            initial,
+            ...(options.statusIntervalMs === undefined ? {} : { intervalMs: options.statusIntervalMs })
+          })
+        )
+        yield* tidyLinks(root, app)
+        yield* freeDeadSlots(keys, app, node)
+        apps.set(app, { app, scope, status, preparing: new Map(), deploying: undefined })
+        yield* Effect.logInfo(`serving ${app}`)
+      })
+
+    const unserve = (runtime: AppRuntime, reason: string) =>
+      Effect.gen(function*() {
+        apps.delete(runtime.app)
+        yield* Scope.close(runtime.scope, Exit.void)
+        yield* consul.delete(keys.status(runtime.app, node)).pipe(Effect.ignore)
+        yield* Effect.logInfo(`no longer serving ${runtime.app}: ${reason}`)
+      })
+
+    const startPrepare = (runtime: AppRuntime, action: Extract<Action, { _tag: "Prepare" }>) =>
+      Effect.gen(function*() {
+        const config = lastGood.get(action.app)
+        if (config === undefined) return
+        const { sha } = action
+        const work = runRelease({
+          app: action.app,
+          sha,
+          node,
+          root,
+          defaultPython: settings.python,
+          config,
+          spec: action.spec,
+          specIndex: action.specIndex,
+          attempt: action.attempt,
+          status: runtime.status
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => {
+            const entry = runtime.preparing.get(sha)
+            if (entry !== undefined && !entry.cancelling) runtime.preparing.delete(sha)
+          }).pipe(Effect.andThen(poke)))
+        )
+        const fiber = yield* fork(runtime, work)
+        // Checked and recorded in one synchronous step: a fiber that already ended has
+        // run its `ensuring` and must not be recorded as in flight.
+        if (fiber.pollUnsafe() === undefined) runtime.preparing.set(sha, { fiber, specIndex: action.specIndex, cancelling: false })
+      })
+
+    const cancelPrepare = (runtime: AppRuntime, sha: string) =>
+      Effect.gen(function*() {
+        const entry = runtime.preparing.get(sha)
+        if (entry === undefined) return
+        runtime.preparing.set(sha, { ...entry, cancelling: true })
+        yield* Effect.logInfo(`ReleaseSpec of ${runtime.app} ${sha} deleted: stopping its preparation`)
+        yield* fork(
+          runtime,
+          Effect.gen(function*() {
+            yield* Fiber.interrupt(entry.fiber)
+            yield* removeRelease(root, runtime.app, sha).pipe(Effect.catch((e) => Effect.logWarning(e.message)))
+            yield* runtime.status.update((s) => {
+              const { [sha]: _gone, ...releases } = s.releases
+              return { ...s, releases }
+            })
+          }).pipe(Effect.ensuring(Effect.sync(() => runtime.preparing.delete(sha)).pipe(Effect.andThen(poke))))
+        )
+      })
+
+    const startDeploy = (runtime: AppRuntime, action: Extract<Action, { _tag: "StartDeploy" }>) =>
+      Effect.gen(function*() {
+        const config = lastGood.get(action.app)
+        if (config === undefined) return
+        const target = { generation: action.generation, sha: action.sha }
+        yield* Effect.logInfo(`deploying ${action.app} ${action.sha} (generation ${action.generation})`)
+        const fiber = yield* fork(
+          runtime,
+          runDeploy({ keys, node, root, app: action.app, config, ...target, status: runtime.status }).pipe(
+            Effect.ensuring(Effect.sync(() => {
+              if (runtime.deploying?.generation === target.generation) runtime.deploying = undefined
+            }).pipe(Effect.andThen(poke)))
+          )
+        )
+        if (fiber.pollUnsafe() === undefined) runtime.deploying = { ...target, fiber }
+      })
+
+    const setRelease = (runtime: AppRuntime, sha: string, entry: NodeStatus["releases"][string]) =>
+      runtime.status.update((s) => ({ ...s, releases: { ...s.releases, [sha]: entry } }))
+
+    const execute = (action: Action, snapshot: Snapshot): Effect.Effect<void, unknown, Services> => {
+      if (action._tag === "Serve") return serve(action.app, snapshot)
+      const runtime = apps.get(action.app)
+      if (runtime === undefined) return Effect.void
+      switch (action._tag) {
+        case "Unserve":
+          return unserve(runtime, action.reason)
+        case "SetError":
+          return runtime.status.update((s) => {
+            const { error: _old, ...rest } = s
+            return action.error === undefined ? rest : { ...rest, error: action.error }
+          })
+        case "SetLinks":
+          return runtime.status.update((s) => ({ ...s, current: action.current, previous: action.previous }))
+        case "Prepare":
+          return startPrepare(runtime, action)
+        case "Queue":
+          return setRelease(runtime, action.sha, {
+            phase: "pending",
+            attempt: action.attempt,
+            specIndex: action.specIndex,
+            steps: {},
+            message: `waiting for a free slot (SACAR_CONCURRENCY ${settings.concurrency})`
+          })
+        case "AdoptReady":
+          return Effect.gen(function*() {
+            const marker = (yield* readMarker(releasePaths(root, action.app, action.sha).meta, "ready")) as
+              | { readonly message?: string; readonly steps?: Record<string, { ms: number }> }
+              | undefined
+            const before = (yield* runtime.status.get).releases[action.sha]
+            yield* setRelease(runtime, action.sha, {
+              phase: "ready",
+              attempt: before?.attempt ?? 1,
+              specIndex: action.specIndex,
+              steps: marker?.steps ?? before?.steps ?? {},
+              message: marker?.message ?? "ready (found on disk)",
+              ...(before?.startedAt === undefined ? {} : { startedAt: before.startedAt }),
+              finishedAt: before?.finishedAt ?? nowIso()
+            })
+          })
+        case "FailRelease":
+          return setRelease(runtime, action.sha, {
+            phase: "failed",
+            attempt: action.attempt,
+            specIndex: action.specIndex,
+            steps: {},
+            message: action.message,
+            finishedAt: nowIso()
+          })
+        case "Cancel":
+          return cancelPrepare(runtime, action.sha)
+        case "RemoveRelease":
+          return removeRelease(root, action.app, action.sha).pipe(
+            Effect.tap(() => Effect.logInfo(`removed release ${action.sha} of ${action.app} from disk`))
+          )
+        case "ForgetRelease":
+          return runtime.status.update((s) => {
+            const { [action.sha]: _gone, ...releases } = s.releases
+            return { ...s, releases }
+          })
+        case "StartDeploy":
+          return startDeploy(runtime, action)
+        case "CancelDeploy": {
+          const running = runtime.deploying
+          if (running === undefined) return Effect.void
+          runtime.deploying = undefined
+          return Effect.logInfo(`stopping deploy generation ${action.generation} of ${action.app}: ${action.reason}`).pipe(
+            Effect.andThen(fork(runtime, Fiber.interrupt(running.fiber).pipe(Effect.andThen(poke)))),
+            Effect.asVoid
+          )
+        }
+        case "DeployWaiting":
+          return runtime.status.update((s) => ({
+            ...s,
+            deploy: { generation: action.generation, sha: action.sha, phase: "waiting", message: action.message, startedAt: nowIso() }
+          }))
+        case "FailDeploy":
+          return runtime.status.update((s) => ({
+            ...s,
+            deploy: { generation: action.generation, sha: action.sha, phase: "failed", message: action.message, finishedAt: nowIso() }
+          })).pipe(Effect.andThen(runtime.status.flush))
+      }
+    }
+
+    // ---------------------------------------------------------------- one pass
+
+    const reconcile = Effect.gen(function*() {
+      const entries = yield* Ref.get(latest)
+      if (entries === undefined) return
+      const snapshot = readSnapshot(keys, entries, lastGood)
+      const desired: NodeDesired = { node, concurrency: settings.concurrency, apps: snapshot.apps }
+      const observed = new Map<string, AppObserved>()
+      for (const runtime of apps.values()) {
+        observed.set(runtime.app, {
+          disk: yield* observeDisk(root, runtime.app),
+          status: yield* runtime.status.get,
+          preparing: runtime.preparing,
+          deploying: runtime.deploying
+        })
+      }
+      const actions = plan(desired, { apps: observed })
+      for (const action of actions) {
+        if (action._tag !== "SetLinks" && action._tag !== "Queue") yield* Effect.logDebug(`action ${action._tag}`, action)
+        yield* execute(action, snapshot).pipe(
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause)
+              ? Effect.failCause(cause)
+              : Effect.logError(`${action._tag} for ${action.app} failed: ${describeCause(cause)}`, Cause.pretty(cause))
+          )
+        )
+      }
+    })
+
+    let passes = 0
+    const started = Date.now()
+    while (true) {
+      yield* Queue.take(wake)
+      passes += 1
+      const result = yield* Effect.exit(reconcile)
+      if (Exit.isFailure(result)) {
+        if (Cause.hasInterruptsOnly(result.cause)) return yield* Effect.interrupt
+        yield* Effect.logError(`reconcile failed: ${describeCause(result.cause)}`, Cause.pretty(result.cause))
+        yield* Effect.sleep(1000)
+        yield* poke
+      }
+      if (passes % 500 === 0) yield* Effect.logDebug(`${passes} reconciles in ${formatDuration(Date.now() - started)}`)
+    }
+  })

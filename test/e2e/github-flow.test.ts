@@ -1,0 +1,193 @@
+// The GitHub path end to end, against the fake GitHub in App mode: a signed push
+// webhook, a notify, nodes getting ready, the check run turning green with a Deploy
+// button, the button's requested_action webhook, the DeploySpec, and the Deployment's
+// statuses. Then failover between two reporting processes.
+//
+// Nodes are simulated (registrations under a session + NodeStatus writes, see
+// test/support/simulated-nodes.ts): this test is about the controller, and simulated
+// nodes make it fast and let it time each node exactly.
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import { join } from "node:path"
+import { test } from "node:test"
+import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
+import { startConsul, randomPrefix } from "../support/consul.ts"
+import { examplePayload, sendWebhook, startFakeGitHub } from "../support/fake-github/index.ts"
+import { appKeyPair, startReporter } from "../support/reporter-process.ts"
+import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
+import type { SimulatedNode } from "../support/simulated-nodes.ts"
+
+const ROOT = join(import.meta.dirname, "..", "..")
+const NODE = join(ROOT, "node_modules", ".bin", "node")
+const REPO = "acme/shop"
+const SECRET = "webhook-secret-for-tests"
+const NOTIFY = "notify-token-for-tests"
+const APP_ID = "4242"
+const keys = appKeyPair()
+
+const appConfig = { repo: REPO, branch: "main", artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*"], environment: "production" }
+
+test("push → notify → nodes ready → Deploy button → requested_action → DeploySpec → deployment in_progress → success", { timeout: 120_000 }, async (t) => {
+  const consul = await startConsul()
+  t.after(() => consul.close())
+  const github = await startFakeGitHub({ app: { appId: APP_ID, publicKey: keys.publicKeyPem } })
+  t.after(() => github.close())
+  const prefix = randomPrefix()
+  await putKv(consul.addr, `${prefix}/shop/config`, appConfig)
+  const nodes: SimulatedNode[] = []
+  for (const n of ["web-1", "web-2", "web-3"]) nodes.push(await registerNode(consul.addr, prefix, n))
+  t.after(async () => {
+    for (const n of nodes) await n.stop()
+  })
+
+  const controller = await startController(controllerEnv({
+    consul: consul.addr,
+    prefix,
+    webhookSecret: SECRET,
+    notifyToken: NOTIFY,
+    extra: {
+      GITHUB_API_URL: github.url,
+      GITHUB_APP_ID: APP_ID,
+      GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem,
+      SACAR_PUBLIC_URL: "https://sacar.example"
+    }
+  }))
+  t.after(async () => {
+    await controller.stop()
+  })
+  // The reporter as its own replica too: whichever holds the leader lock reports.
+  const reporter = startReporter({
+    consul: consul.addr,
+    prefix,
+    github: { url: github.url, appId: APP_ID, privateKeyPem: keys.privateKeyPem },
+    publicUrl: "https://sacar.example"
+  })
+  t.after(() => reporter.stop())
+
+  const sha = randomSha()
+  const push = await sendWebhook(`${controller.url}/github/webhook`, SECRET, "push",
+    examplePayload("push", undefined, { repo: REPO, sha, ref: "refs/heads/main", installationId: 1 }))
+  assert.ok(push.status >= 200 && push.status < 300, `push answered ${push.status}: ${push.body}`)
+  const queued = await eventually("a queued check run", () => github.checkRuns().find((r) => r.head_sha === sha))
+  assert.equal(queued.name, "sacar/shop")
+  assert.equal(queued.output.title, "Waiting for build artifact")
+
+  const notify = await fetch(`${controller.url}/v1/apps/shop/releases`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${NOTIFY}`, "content-type": "application/json" },
+    body: JSON.stringify({ sha, artifact: `file:///srv/shop/${sha}.tgz`, ref: "refs/heads/main" })
+  })
+  assert.equal(notify.status, 201, await notify.text())
+
+  await Promise.all(nodes.map((n, i) => sleep(i * 700).then(() => prepareOn(n, "shop", sha, 150))))
+  const ready = await eventually("check run success", () => {
+    const r = github.checkRuns().find((x) => x.head_sha === sha)
+    return r?.conclusion === "success" ? r : undefined
+  })
+  assert.equal(ready.output.title, "Ready to deploy: 3 of 3 nodes ready")
+  assert.deepEqual(ready.actions, [{ label: "Deploy", description: "Make this release live on every node", identifier: "deploy" }])
+  assert.equal(ready.details_url, "https://sacar.example/v1/apps/shop")
+  // It went through progress on the way: "N of 3 nodes ready" updates.
+  const titles = ready.history.map((h) => (h.body["output"] as { title?: string } | undefined)?.title)
+  assert.ok(titles.some((x) => /^[0-2] of 3 nodes ready$/.test(x ?? "")), titles.join(" | "))
+
+  const click = await sendWebhook(`${controller.url}/github/webhook`, SECRET, "check_run",
+    examplePayload("check_run", "requested_action", {
+      repo: REPO, sha, sender: "octocat", installationId: 1, requestedAction: "deploy",
+      merge: { check_run: { id: ready.id, name: "sacar/shop", external_id: `shop/${sha}` } }
+    }))
+  assert.ok(click.status >= 200 && click.status < 300, `requested_action answered ${click.status}: ${click.body}`)
+  const deploy = await eventually("the DeploySpec", async () => {
+    const d = await getJson(consul.addr, `${prefix}/shop/deploy`)
+    return d?.sha === sha ? d : undefined
+  })
+  assert.equal(deploy.requestedBy, "octocat")
+  const generation = (await fetch(`${consul.addr}/v1/kv/${prefix}/shop/deploy`).then((r) => r.json()) as Array<{ ModifyIndex: number }>)[0]!.ModifyIndex
+
+  for (const n of nodes) await n.status("shop", { deploy: { generation, sha, phase: "waiting" } })
+  const inProgress = await eventually("deployment in_progress", () => {
+    const d = github.deployments().find((x) => x.sha === sha)
+    return d?.statuses.some((s) => s.state === "in_progress") ? d : undefined
+  })
+  assert.equal(inProgress.environment, "production")
+  for (const n of nodes) {
+    await n.status("shop", { deploy: { generation, sha, phase: "deploying" } })
+    await sleep(300)
+    await n.status("shop", { current: sha, deploy: { generation, sha, phase: "live" } })
+  }
+  await eventually("deployment success", () => github.deployments().find((x) => x.sha === sha)?.statuses.at(-1)?.state === "success")
+  await eventually("check run says live", () => github.checkRuns().find((x) => x.head_sha === sha)?.output.title === "Live on 3 of 3 nodes")
+
+  assert.equal(github.checkRuns().length, 1, "exactly one check run")
+  assert.equal(github.deployments().length, 1, "exactly one deployment")
+  assert.deepEqual(github.deployments()[0]!.statuses.map((s) => s.state), ["in_progress", "success"])
+  assert.deepEqual(github.violations, [], "every request matched GitHub's OpenAPI description")
+})
+
+/** A reporter in its own process (see test/support/reporter-process.ts), killable with SIGKILL. */
+const spawnReporter = (env: Record<string, string>) => {
+  const child = spawn(NODE, [join(ROOT, "test", "support", "reporter-process.ts")], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let logs = ""
+  child.stdout.on("data", (d: Buffer) => (logs += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (logs += d.toString()))
+  const exited = new Promise<void>((r) => child.once("exit", () => r()))
+  return {
+    child,
+    logs: () => logs,
+    leads: () => /now reports to GitHub/.test(logs),
+    kill: async (signal: NodeJS.Signals) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+    }
+  }
+}
+
+test("failover: SIGKILL the leader mid-release; the other replica finishes the check run, with one check run created", { timeout: 120_000 }, async (t) => {
+  const consul = await startConsul()
+  t.after(() => consul.close())
+  const github = await startFakeGitHub({ app: { appId: APP_ID, publicKey: keys.publicKeyPem } })
+  t.after(() => github.close())
+  const prefix = randomPrefix()
+  await putKv(consul.addr, `${prefix}/shop/config`, appConfig)
+  const nodes: SimulatedNode[] = []
+  for (const n of ["web-1", "web-2"]) nodes.push(await registerNode(consul.addr, prefix, n))
+  t.after(async () => {
+    for (const n of nodes) await n.stop()
+  })
+  const env = {
+    CONSUL_HTTP_ADDR: consul.addr,
+    SACAR_PREFIX: prefix,
+    GITHUB_API_URL: github.url,
+    GITHUB_APP_ID: APP_ID,
+    GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem,
+    REPORTER_TTL: "10s",
+    REPORTER_LOCK_DELAY: "2s"
+  }
+  const a = spawnReporter({ ...env, REPORTER_IDENTITY: "replica-a" })
+  t.after(() => a.kill("SIGKILL"))
+  await eventually("replica a leads", () => a.leads(), 20_000)
+  const b = spawnReporter({ ...env, REPORTER_IDENTITY: "replica-b" })
+  t.after(() => b.kill("SIGKILL"))
+  await sleep(1000)
+  assert.equal(b.leads(), false, "only one leader")
+
+  const sha = randomSha()
+  await putKv(consul.addr, `${prefix}/shop/github/${sha}`, { repo: REPO, sha, branch: "main", installationId: 1, createdAt: new Date().toISOString() })
+  await putKv(consul.addr, `${prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+  await prepareOn(nodes[0]!, "shop", sha)
+  await eventually("1 of 2 nodes ready reported", () => github.checkRuns().find((r) => r.head_sha === sha)?.output.title === "1 of 2 nodes ready", 20_000)
+
+  const killedAt = Date.now()
+  await a.kill("SIGKILL")
+  await prepareOn(nodes[1]!, "shop", sha)
+  await eventually("replica b takes over", () => b.leads(), 30_000)
+  const tookOverMs = Date.now() - killedAt
+  assert.ok(tookOverMs <= 10_000 + 2_000 + 5_000, `takeover after ${tookOverMs} ms (TTL 10s + lock-delay 2s)`)
+  await eventually("the check run finished by b", () => github.checkRuns().find((r) => r.head_sha === sha)?.conclusion === "success", 30_000)
+  assert.equal(github.checkRuns().filter((r) => r.head_sha === sha).length, 1, "no duplicate check run")
+  assert.equal(github.requests.filter((r) => r.operationId === "checks/create").length, 1)
+  assert.deepEqual(github.violations, [])
+})
