@@ -79,7 +79,7 @@ async function child(): Promise<void> {
       if (m.type === "run") resolve(m)
     }),
   )
-  const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity })
   const prefix = `bench-${process.pid}`
   const treeUrl = `${run.url}/v1/kv/${prefix}/?recurse`
   await httpPut(agent, `${run.url}/v1/kv/${prefix}/seed`, "0")
@@ -88,12 +88,20 @@ async function child(): Promise<void> {
   let putStartedAt = 0
   let stopping = false
   const wakeMs: number[] = []
+  // Watchers re-subscribe only once every watcher has woken for this PUT: on one
+  // machine, a thousand re-subscriptions issued mid-round would otherwise queue in
+  // front of the responses still being read and be counted as wake-up latency.
+  let round = Promise.withResolvers<void>()
+  let wokenThisRound = 0
+  let allWoken = Promise.withResolvers<void>()
   const watch = async (index: number): Promise<void> => {
     while (!stopping) {
       const r = await httpGet(agent, `${treeUrl}&index=${index}&wait=60s`)
       if (stopping) return
       wakeMs.push(now() - putStartedAt)
+      if (++wokenThisRound === run.watchers) allWoken.resolve()
       index = r.index
+      await round.promise
     }
   }
   const watchers = Array.from({ length: run.watchers }, () => watch(start.index))
@@ -118,13 +126,19 @@ async function child(): Promise<void> {
     await new Promise((r) => setTimeout(r, 20))
     putStartedAt = now()
     await httpPut(agent, `${run.url}/v1/kv/${prefix}/k${i % 5}`, String(i))
+    await allWoken.promise
+    wokenThisRound = 0
+    allWoken = Promise.withResolvers<void>()
+    const done = round
+    round = Promise.withResolvers<void>()
+    done.resolve()
   }
   await allBlocked()
   stopping = true
-  send({ type: "result", wakeMs, baselineMs })
   agent.destroy()
   await Promise.allSettled(watchers)
-  process.exit(0)
+  // Exit only once the (large) result has left the IPC channel.
+  process.send?.({ type: "result", wakeMs, baselineMs } satisfies FromChild, () => process.exit(0))
 }
 
 // ---- parent: server, measurement, report --------------------------------------------
@@ -161,9 +175,7 @@ async function measure(watchers: number): Promise<Row> {
   let after = before
   const result = await new Promise<{ wakeMs: number[]; baselineMs: number[] }>((resolve, reject) => {
     kid.on("error", reject)
-    kid.on("exit", (code) => {
-      if (code !== 0) reject(new Error(`watcher process exited with ${code}`))
-    })
+    kid.on("exit", (code) => reject(new Error(`watcher process exited (${code}) before sending its result`)))
     kid.on("message", async (m: FromChild) => {
       if (m.type === "need-listeners") {
         while (dev.store.listenerCount < m.count) await new Promise((r) => setTimeout(r, 1))

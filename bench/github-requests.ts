@@ -3,9 +3,9 @@
 // For each node count: one app, one commit on its deploy branch, and simulated nodes
 // (test/support/simulated-nodes.ts: a registration under a Consul session and the
 // NodeStatus writes a reconciler makes, pending → download → … → prepare → ready).
-// Each node registers and starts at a random moment and finishes at a random moment,
-// all within SPREAD seconds of the ReleaseSpec being written, so node changes keep
-// arriving for the whole spread. The reporter (leader election + report loop, the
+// Each node registers at a random moment in the first fifth of the spread and is ready
+// at a moment spread evenly over the rest, all within SPREAD seconds of the ReleaseSpec
+// being written, so node changes keep arriving for the whole spread. The reporter (leader election + report loop, the
 // production code, production coalescing of 2 s and GitHub client tuning) runs
 // in-process against dev-consul and the fake GitHub in App mode; the fake counts every
 // request it receives until the check run is green and nothing more arrives.
@@ -84,9 +84,11 @@ const runOne = async (consulAddr: string, nodeCount: number, keys: ReturnType<ty
     const t0 = Date.now()
     await put(consulAddr, `${prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
     const plans = Array.from({ length: nodeCount }, (_, i) => {
-      // Finishing times spread evenly over the whole window (the last at SPREAD), starts before them.
-      const end = Math.round(((i + 1) / nodeCount) * SPREAD_MS)
-      const start = Math.round(Math.random() * end * 0.8)
+      // Registrations in the first fifth of the window, ready times spread evenly over the
+      // rest up to its end: every node is expected before the first is ready, as when a
+      // release lands on a settled cluster (a node joining later reopens the run).
+      const start = Math.round(Math.random() * 0.2 * SPREAD_MS)
+      const end = Math.round(0.25 * SPREAD_MS + ((i + 1) / nodeCount) * 0.75 * SPREAD_MS)
       return { name: `web-${String(i + 1).padStart(3, "0")}`, start, end }
     })
     nodes.push(...await Promise.all(plans.map((p) => simulate(consulAddr, prefix, p.name, sha, t0, p.start, p.end))))
@@ -94,7 +96,7 @@ const runOne = async (consulAddr: string, nodeCount: number, keys: ReturnType<ty
     let lastCount = -1
     let quietSince = Date.now()
     while (true) {
-      const run = github.checkRuns().find((r) => r.head_sha === sha)
+      const run = github.checkRuns().filter((r) => r.head_sha === sha).at(-1)
       if (github.requests.length !== lastCount) {
         lastCount = github.requests.length
         quietSince = Date.now()
@@ -105,7 +107,7 @@ const runOne = async (consulAddr: string, nodeCount: number, keys: ReturnType<ty
     const seconds = (Date.now() - t0) / 1000
     const during = github.requests.slice(before)
     if (github.violations.length > 0) throw new Error(`the fake recorded OpenAPI violations: ${JSON.stringify(github.violations)}`)
-    const run = github.checkRuns().find((r) => r.head_sha === sha)!
+    const run = github.checkRuns().filter((r) => r.head_sha === sha).at(-1)!
     if (run.output.title !== `Ready to deploy: ${nodeCount} of ${nodeCount} nodes ready`) throw new Error(`unexpected final title ${run.output.title}`)
     // The create happened before t0 (the push); count it, it belongs to this release's check run.
     const creates = github.requests.filter((r) => r.operationId === "checks/create").length
@@ -155,7 +157,7 @@ const main = async () => {
     "## github-requests",
     "",
     `\`node_modules/.bin/node bench/github-requests.ts\`, ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
-    `One release per row; simulated nodes register and write NodeStatus (8 writes each) at random moments, finishing evenly spread over ${SPREAD_MS / 1000} s;`,
+    `One release per row; simulated nodes register in the first fifth of a ${SPREAD_MS / 1000} s window and write NodeStatus (8 writes each, one per phase), ready times spread evenly up to the end of the window;`,
     "the reporter (production coalescing 2 s, production GitHub client tuning) against dev-consul and the fake GitHub (App mode), counted until the check run is green and no request arrives for 5 s.",
     "The check run is created on the push, before the release; it is counted here.",
     "",

@@ -12,6 +12,9 @@ import type { ConsulError, Indexed, KvEntry } from "./Consul.ts"
 import { parseDuration } from "../spec/duration.ts"
 import { backoffDelay } from "./backoff.ts"
 
+// Other modules took the retry pacing from here before it had its own file.
+export { backoffDelay }
+
 export interface WatchOptions {
   /** Blocking wait per request, a Go duration; default "5m" (Consul's own default). */
   readonly wait?: string

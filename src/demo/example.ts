@@ -17,8 +17,14 @@ export interface PackedExample {
   readonly size: number
 }
 
-/** Writes `<outDir>/shop.tgz` from examples/shop with `--no-index`. */
-export async function packShopExample(outDir: string, log: (line: string) => void = () => {}): Promise<PackedExample> {
+/**
+ * Writes `<outDir>/shop.tgz` from examples/shop with `--no-index`. `env` is the
+ * environment pip runs with (the demo marks its pip so Ctrl-C can find it).
+ */
+export async function packShopExample(
+  outDir: string,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly log?: (line: string) => void } = {}
+): Promise<PackedExample> {
   const wheels = join(outDir, "example-wheels")
   await mkdir(wheels, { recursive: true })
   await buildExampleWheels(wheels)
@@ -28,8 +34,8 @@ export async function packShopExample(outDir: string, log: (line: string) => voi
     findLinks: [wheels],
     noIndex: true,
     pythonVersion: undefined,
-    env: process.env,
-    log
+    env: options.env ?? process.env,
+    log: options.log ?? (() => {})
   })
   return { path: packed.path, sha256: packed.sha256, size: packed.size }
 }

@@ -6,9 +6,12 @@
 type RawJSON = (text: string) => unknown
 const rawJSON = (JSON as unknown as { rawJSON: RawJSON }).rawJSON
 
-/** JSON.stringify that writes BigInt values as plain JSON numbers. */
-export function stringifyJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? rawJSON(v.toString()) : v))
+/**
+ * A value JSON.stringify writes as the exact integer. (JSON.rawJSON is serialised
+ * natively, so no replacer function has to visit every field of every response.)
+ */
+export function exactUint(n: bigint): unknown {
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : rawJSON(n.toString())
 }
 
 /**

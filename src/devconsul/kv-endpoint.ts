@@ -8,11 +8,12 @@ import {
   methodNotAllowed,
   readBody,
   readOptions,
+  queryMeta,
   sendEmpty,
   sendJson,
-  setQueryMeta,
+  sendJsonText,
 } from "./http.ts"
-import { parseUint64 } from "./json.ts"
+import { exactUint, parseUint64 } from "./json.ts"
 import type { Applied, KvEntry, Store } from "./store.ts"
 
 /** Consul's default `limits.kv_max_value_size`. */
@@ -23,7 +24,7 @@ export function entryJson(e: KvEntry, withValue = true): Record<string, unknown>
   const out: Record<string, unknown> = {
     LockIndex: e.lockIndex,
     Key: e.key,
-    Flags: e.flags,
+    Flags: exactUint(e.flags),
     Value: withValue && e.value !== null && e.value.length > 0 ? e.value.toString("base64") : null,
   }
   if (e.session !== undefined) out.Session = e.session
@@ -72,20 +73,26 @@ async function getOne(
     store,
     res,
     blocking,
-    () => {
-      const entry = store.getEntry(key)
-      return { entry, index: entry !== undefined ? entry.modifyIndex : store.kvIndex }
-    },
+    () =>
+      store.memo(`get\0${key}`, () => {
+        const entry = store.getEntry(key)
+        return {
+          entry,
+          index: entry !== undefined ? entry.modifyIndex : store.kvIndex,
+          body: entry !== undefined ? JSON.stringify([entryJson(entry)]) : "",
+        }
+      }),
     // A missing key reports the whole table's index, so any KV write may move it.
     (change, current) => change.kvKeys.includes(key) || (current.entry === undefined && change.kvKeys.length > 0),
   )
   if (result === undefined) return
-  setQueryMeta(res, result.index, consistency)
+  const meta = queryMeta(result.index, consistency)
   const entry = result.entry
-  if (entry === undefined) return sendEmpty(res, 404)
+  if (entry === undefined) return sendEmpty(res, 404, meta)
   if (url.searchParams.has("raw")) {
     const body = entry.value ?? Buffer.alloc(0)
     res.writeHead(200, {
+      ...meta,
       "Content-Type": "text/plain",
       "Content-Length": body.length,
       "X-Content-Type-Options": "nosniff",
@@ -94,7 +101,7 @@ async function getOne(
     res.end(body)
     return
   }
-  sendJson(res, 200, [entryJson(entry)])
+  sendJsonText(res, 200, result.body, meta)
 }
 
 async function getTree(
@@ -104,11 +111,21 @@ async function getTree(
   consistency: Consistency,
   blocking: Blocking,
 ): Promise<void> {
-  const result = await blockingQuery(store, res, blocking, () => store.list(prefix), prefixMayMove(prefix))
+  const result = await blockingQuery(
+    store,
+    res,
+    blocking,
+    () =>
+      store.memo(`tree\0${prefix}`, () => {
+        const list = store.list(prefix)
+        return { ...list, body: JSON.stringify(list.entries.map((e) => entryJson(e))) }
+      }),
+    prefixMayMove(prefix),
+  )
   if (result === undefined) return
-  setQueryMeta(res, result.index, consistency)
-  if (result.entries.length === 0) return sendEmpty(res, 404)
-  sendJson(res, 200, result.entries.map((e) => entryJson(e)))
+  const meta = queryMeta(result.index, consistency)
+  if (result.entries.length === 0) return sendEmpty(res, 404, meta)
+  sendJsonText(res, 200, result.body, meta)
 }
 
 async function getKeys(
@@ -122,11 +139,23 @@ async function getKeys(
   // Consul accepts its historic misspelling too; the correct spelling wins.
   const q = url.searchParams
   const separator = q.get("separator") ?? q.get("seperator") ?? ""
-  const result = await blockingQuery(store, res, blocking, () => store.list(prefix), prefixMayMove(prefix))
+  const result = await blockingQuery(
+    store,
+    res,
+    blocking,
+    () => store.memo(`keys\0${separator}\0${prefix}`, () => listKeys(store, prefix, separator)),
+    prefixMayMove(prefix),
+  )
   if (result === undefined) return
-  setQueryMeta(res, result.index, consistency)
+  const meta = queryMeta(result.index, consistency)
+  if (result.keys.length === 0 && prefix !== "") return sendEmpty(res, 404, meta)
+  sendJson(res, 200, result.keys, meta)
+}
+
+function listKeys(store: Store, prefix: string, separator: string) {
+  const list = store.list(prefix)
   const keys: string[] = []
-  for (const e of result.entries) {
+  for (const e of list.entries) {
     let k = e.key
     if (separator !== "") {
       const at = k.indexOf(separator, prefix.length)
@@ -134,8 +163,7 @@ async function getKeys(
     }
     if (keys[keys.length - 1] !== k) keys.push(k)
   }
-  if (keys.length === 0 && prefix !== "") return sendEmpty(res, 404)
-  sendJson(res, 200, keys)
+  return { index: list.index, own: list.own, keys }
 }
 
 function prefixMayMove(prefix: string) {

@@ -109,6 +109,7 @@ function fail(res: ServerResponse, err: unknown): void {
 
 /** Go's path.Clean, keeping a trailing slash as net/http's cleanPath does. */
 function cleanPath(p: string): string {
+  if (p.startsWith("/") && !p.includes("//") && !p.includes("/.")) return p
   if (p === "") return "/"
   const out: string[] = []
   for (const seg of p.split("/")) {

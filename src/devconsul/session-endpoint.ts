@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { blockingQuery, parseBlocking } from "./blocking.ts"
 import { formatGoDuration, parseGoDuration } from "./duration.ts"
-import { HttpError, methodNotAllowed, readBody, readOptions, sendJson, setQueryMeta } from "./http.ts"
+import { HttpError, methodNotAllowed, readBody, queryMeta, readOptions, sendJson } from "./http.ts"
 import { field } from "./json.ts"
 import type { Session, SessionBehavior, Store } from "./store.ts"
 
@@ -57,8 +57,7 @@ export async function handleSession(
       (change) => change.sessions,
     )
     if (result === undefined) return
-    setQueryMeta(res, result.index, consistency)
-    sendJson(res, 200, result.sessions.map(sessionJson))
+    sendJson(res, 200, result.sessions.map(sessionJson), queryMeta(result.index, consistency))
   }
 
   switch (verb) {

@@ -59,6 +59,8 @@ export class Store {
   readonly #sessions = new Map<string, Session>()
   readonly #sessionTimers = new Map<string, NodeJS.Timeout>()
   readonly #listeners = new Set<ChangeListener>()
+  /** Read results (with their serialised bodies) valid until the next write. */
+  readonly #memo = new Map<string, unknown>()
   readonly #now: () => number
 
   constructor(now: () => number = Date.now) {
@@ -120,6 +122,17 @@ export class Store {
     return [...this.#sessions.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
+  /**
+   * `compute()` once per state: a thousand watchers woken by one write share one
+   * listing and one JSON body. Any write clears it.
+   */
+  memo<T>(key: string, compute: () => T): T {
+    if (this.#memo.has(key)) return this.#memo.get(key) as T
+    const value = compute()
+    this.#memo.set(key, value)
+    return value
+  }
+
   // ---- change notification ------------------------------------------------
 
   subscribe(listener: ChangeListener): () => void {
@@ -132,6 +145,7 @@ export class Store {
   }
 
   #emit(change: Change): void {
+    this.#memo.clear()
     // Listeners unsubscribe themselves while we iterate; iterate a copy.
     for (const l of [...this.#listeners]) l(change)
   }

@@ -18,7 +18,7 @@ import { extract } from "./steps/extract.ts"
 import type { ExtractLimits } from "./steps/extract.ts"
 import { install } from "./steps/install.ts"
 import { releasePaths } from "./steps/layout.ts"
-import { lockRelease } from "./steps/lock.ts"
+import { lockRelease, recordChild } from "./steps/lock.ts"
 import { readMarker, writeMarker } from "./steps/markers.ts"
 import { runPrepare } from "./steps/prepare.ts"
 import { ensureVenv } from "./steps/venv.ts"
@@ -134,16 +134,25 @@ export const prepareRelease = (
       yield* Effect.promise(() => rm(paths.tarball, { force: true }))
 
       return yield* Effect.scoped(Effect.gen(function*() {
-        yield* step("lock", lockRelease(paths.lock).pipe(Effect.as({ skipped: false })))
+        const { holder } = yield* step("lock", lockRelease(paths.lock).pipe(Effect.map((holder) => ({ skipped: false, holder }))))
+        // If this process dies, whoever takes the lock over ends the command it was running.
+        const onSpawn = (pid: number) => {
+          try {
+            recordChild(paths.lock, holder, pid)
+          } catch {
+            // Best effort: without it a crash leaves the command to finish on its own.
+          }
+        }
         const venv = yield* step("venv", ensureVenv({
-          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, defaultPython: input.defaultPython
+          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, defaultPython: input.defaultPython, onSpawn
         }))
         yield* step("install", install({
-          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, interpreter: venv.interpreter, pipCache: input.pipCache ?? paths.pipCache
+          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, interpreter: venv.interpreter,
+          pipCache: input.pipCache ?? paths.pipCache, onSpawn
         }))
         yield* step("prepare", runPrepare({
           app: input.app, sha: input.sha, node: input.node, releaseDir: paths.dir, venv: paths.venv, meta: paths.meta,
-          timeoutMs: Math.max(1, deadline - Date.now())
+          timeoutMs: Math.max(1, deadline - Date.now()), onSpawn
         }))
         const ms = Math.round(performance.now() - started)
         const marker: ReadyMarker = {

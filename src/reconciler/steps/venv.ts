@@ -24,6 +24,8 @@ export interface VenvInput {
   /** SACAR_PYTHON: a command on PATH or a path. */
   readonly defaultPython: string
   readonly timeoutMs?: number
+  /** Told each command's pid, so the lock can name what is running. */
+  readonly onSpawn?: (pid: number) => void
 }
 
 export interface VenvResult {
@@ -68,7 +70,8 @@ export const ensureVenv = (input: VenvInput): Effect.Effect<VenvResult, PythonUn
       args: ["-m", "venv", "--without-pip", input.venv],
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv),
-      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs })
+      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(
       Effect.mapError((error) =>
         new CommandFailed({

@@ -1,0 +1,286 @@
+// End-to-end harness for the reconciler: real `sacar reconciler` child processes on a
+// Consul from test/support/consul.ts, release tarballs written byte by byte (so hostile
+// ones are as easy as good ones), KV written with plain HTTP as `consul kv put` does.
+import { spawn, type ChildProcess } from "node:child_process"
+import { createHash, randomBytes } from "node:crypto"
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises"
+import { createServer, type Server } from "node:http"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { gzipSync } from "node:zlib"
+import type { TestContext } from "node:test"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { childEnv, SACAR_BIN } from "../support/sacar.ts"
+import { wheelBytes, wheelFilename, type WheelSpec } from "../support/wheels.ts"
+
+// ------------------------------------------------------------------ tarballs
+
+export interface TarEntry {
+  readonly name: string
+  readonly type?: "file" | "dir" | "symlink" | "hardlink" | "chardev"
+  readonly content?: string | Buffer
+  readonly mode?: number
+  readonly linkname?: string
+}
+
+const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0") + "\0"
+
+const TYPEFLAG = { file: "0", hardlink: "1", symlink: "2", chardev: "3", dir: "5" } as const
+
+/** A ustar archive; names up to 100 bytes. */
+export const tarBytes = (entries: ReadonlyArray<TarEntry>): Buffer => {
+  const blocks: Buffer[] = []
+  for (const e of entries) {
+    const type = e.type ?? "file"
+    const data = type === "file" ? Buffer.from(e.content ?? "") : Buffer.alloc(0)
+    const header = Buffer.alloc(512)
+    header.write(e.name, 0, 100, "utf8")
+    header.write(octal(e.mode ?? (type === "dir" ? 0o755 : 0o644), 8), 100)
+    header.write(octal(0, 8), 108)
+    header.write(octal(0, 8), 116)
+    header.write(octal(data.length, 12), 124)
+    header.write(octal(1_700_000_000, 12), 136)
+    header.write("        ", 148)
+    header.write(TYPEFLAG[type], 156)
+    header.write(e.linkname ?? "", 157, 100, "utf8")
+    header.write("ustar\x0000", 257, "binary")
+    let sum = 0
+    for (const byte of header) sum += byte
+    header.write(octal(sum, 7) + " ", 148)
+    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512))
+  }
+  blocks.push(Buffer.alloc(1024))
+  return Buffer.concat(blocks)
+}
+
+export const WHEELS: ReadonlyArray<WheelSpec> = [
+  { name: "textcase", version: "1.0", modules: { "textcase/__init__.py": "def shout(s):\n    return s.upper() + '!'\n" } },
+  {
+    name: "greeting",
+    version: "2.1",
+    requires: ["textcase>=1.0"],
+    modules: { "greeting/__init__.py": "from textcase import shout\n\ndef hello(name):\n    return shout('hello ' + name)\n" }
+  }
+]
+
+export interface AppScripts {
+  /** Shell bodies (after `#!/bin/sh\nset -e\n`); omitted: no such script. */
+  readonly prepare?: string
+  readonly preDeploy?: string
+  readonly deploy?: string
+}
+
+/** Entries of a well-formed release: the wheels, requirements, and the given scripts. */
+export const releaseEntries = (scripts: AppScripts, options: { pythonVersion?: string; wheels?: ReadonlyArray<WheelSpec>; requirements?: string } = {}): TarEntry[] => {
+  const wheels = options.wheels ?? WHEELS
+  const script = (body: string): TarEntry["content"] => `#!/bin/sh\nset -e\n${body}\n`
+  const entries: TarEntry[] = [
+    { name: "./", type: "dir" },
+    { name: "./wheels/", type: "dir" },
+    ...wheels.map((w) => ({ name: `./wheels/${wheelFilename(w)}`, content: wheelBytes(w) })),
+    { name: "./requirements.txt", content: options.requirements ?? "greeting==2.1\n" },
+    { name: "./app.py", content: "from greeting import hello\nprint(hello('world'))\n" },
+    { name: "./bin/", type: "dir" }
+  ]
+  if (scripts.prepare !== undefined) entries.push({ name: "./bin/prepare", content: script(scripts.prepare), mode: 0o755 })
+  if (scripts.preDeploy !== undefined) entries.push({ name: "./bin/pre-deploy", content: script(scripts.preDeploy), mode: 0o755 })
+  if (scripts.deploy !== undefined) entries.push({ name: "./bin/deploy", content: script(scripts.deploy), mode: 0o755 })
+  if (options.pythonVersion !== undefined) entries.push({ name: "./python-version", content: `${options.pythonVersion}\n` })
+  return entries
+}
+
+export interface Artifact {
+  readonly path: string
+  readonly url: string
+  readonly sha256: string
+}
+
+export const writeTarball = async (dir: string, name: string, entries: ReadonlyArray<TarEntry> | Buffer): Promise<Artifact> => {
+  const bytes = Buffer.isBuffer(entries) ? entries : gzipSync(tarBytes(entries))
+  const path = join(dir, name)
+  await writeFile(path, bytes)
+  return { path, url: `file://${path}`, sha256: createHash("sha256").update(bytes).digest("hex") }
+}
+
+export const randomSha = () => randomBytes(20).toString("hex")
+
+// ------------------------------------------------------------------ Consul
+
+export class Kv {
+  readonly addr: string
+  readonly prefix: string
+  constructor(addr: string, prefix: string) {
+    this.addr = addr
+    this.prefix = prefix
+  }
+
+  key(rest: string) {
+    return `${this.prefix}/${rest}`
+  }
+
+  /** As `consul kv put KEY VALUE` does: a raw PUT. */
+  async put(rest: string, value: string | object): Promise<void> {
+    const body = typeof value === "string" ? value : JSON.stringify(value)
+    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}`, { method: "PUT", body })
+    if (!res.ok) throw new Error(`PUT ${rest}: ${res.status} ${await res.text()}`)
+  }
+
+  async delete(rest: string, recurse = false): Promise<void> {
+    await fetch(`${this.addr}/v1/kv/${this.key(rest)}${recurse ? "?recurse" : ""}`, { method: "DELETE" })
+  }
+
+  async raw(rest: string): Promise<{ value: string; session?: string; modifyIndex: number } | undefined> {
+    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}`)
+    if (res.status === 404) return undefined
+    const [entry] = (await res.json()) as Array<{ Value: string | null; Session?: string; ModifyIndex: number }>
+    if (entry === undefined) return undefined
+    return {
+      value: entry.Value === null ? "" : Buffer.from(entry.Value, "base64").toString("utf8"),
+      ...(entry.Session === undefined ? {} : { session: entry.Session }),
+      modifyIndex: entry.ModifyIndex
+    }
+  }
+
+  async json<T = any>(rest: string): Promise<T | undefined> {
+    const entry = await this.raw(rest)
+    return entry === undefined ? undefined : (JSON.parse(entry.value) as T)
+  }
+
+  async keys(rest: string): Promise<string[]> {
+    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}?keys`)
+    if (res.status === 404) return []
+    return (await res.json()) as string[]
+  }
+
+  status(app: string, node: string) {
+    return this.json<any>(`${app}/status/${node}`)
+  }
+}
+
+let shared: Promise<TestConsul> | undefined
+
+/** One Consul per test file (each test uses its own prefix); closed after the file. */
+export const consul = (): Promise<TestConsul> => (shared ??= startConsul())
+export const closeConsul = async () => {
+  if (shared !== undefined) await (await shared).close()
+}
+
+// ------------------------------------------------------------------ processes
+
+export interface Reconciler {
+  readonly node: string
+  readonly root: string
+  readonly child: ChildProcess
+  readonly output: () => string
+  readonly exited: Promise<number | null>
+  kill(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export interface ReconcilerOptions {
+  readonly addr: string
+  readonly prefix: string
+  readonly node: string
+  readonly root: string
+  readonly env?: Record<string, string>
+}
+
+export const startReconciler = (t: TestContext | undefined, options: ReconcilerOptions): Reconciler => {
+  const child = spawn(process.execPath, [SACAR_BIN, "reconciler"], {
+    env: childEnv({
+      SACAR_NODE: options.node,
+      SACAR_ROOT: options.root,
+      SACAR_PREFIX: options.prefix,
+      CONSUL_HTTP_ADDR: options.addr,
+      SACAR_LOG_LEVEL: "info",
+      ...options.env
+    }),
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d))
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d))
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))))
+  const kill = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    return exited
+  }
+  t?.after(() => kill("SIGKILL"))
+  return { node: options.node, root: options.root, child, output: () => output, exited, kill }
+}
+
+export const tempDir = async (t: TestContext, label: string): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), `sacar-${label}-`))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `probe` until it returns something other than undefined. */
+export const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, dump?: () => string): Promise<T> => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (error) {
+      last = error
+    }
+    await sleep(150)
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${dump ? `\n${dump()}` : ""}`)
+}
+
+/** Waits until `node`'s status for `app` has release `sha` in a final phase. */
+export const releaseSettled = (kv: Kv, app: string, node: string, sha: string, timeoutMs = 90_000, dump?: () => string) =>
+  waitFor(`${node} to settle ${app} ${sha.slice(0, 7)}`, async () => {
+    const s = await kv.status(app, node)
+    const r = s?.releases?.[sha]
+    return r !== undefined && (r.phase === "ready" || r.phase === "failed") ? r : undefined
+  }, timeoutMs, dump)
+
+export const deploySettled = (kv: Kv, app: string, node: string, generation: number | undefined, timeoutMs = 90_000, dump?: () => string) =>
+  waitFor(`${node} to settle the deploy of ${app}`, async () => {
+    const s = await kv.status(app, node)
+    const d = s?.deploy
+    return d !== null && d !== undefined && (generation === undefined || d.generation === generation) && (d.phase === "live" || d.phase === "failed")
+      ? { ...d, current: s.current, previous: s.previous }
+      : undefined
+  }, timeoutMs, dump)
+
+/** A Kv on a fresh prefix of the file's Consul. */
+export const freshKv = async (): Promise<Kv> => new Kv((await consul()).addr, randomPrefix())
+
+export const appConfig = (artifact: string, extra: Record<string, unknown> = {}) => ({ artifact, nodes: ["*"], ...extra })
+
+// ------------------------------------------------------------------ slow artifacts
+
+/** Serves `file` over HTTP, dribbling it out slowly, to catch a reconciler mid-download. */
+export const slowServer = async (t: TestContext, bytes: Buffer, bytesPerTick: number, tickMs: number): Promise<{ url: string; requests: () => number }> => {
+  let requests = 0
+  const server: Server = createServer((req, res) => {
+    requests += 1
+    res.writeHead(200, { "content-length": String(bytes.length), "content-type": "application/gzip" })
+    let offset = 0
+    const timer = setInterval(() => {
+      if (offset >= bytes.length) {
+        clearInterval(timer)
+        res.end()
+        return
+      }
+      res.write(bytes.subarray(offset, offset + bytesPerTick))
+      offset += bytesPerTick
+    }, tickMs)
+    res.on("close", () => clearInterval(timer))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  t.after(() => new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  }))
+  const port = (server.address() as { port: number }).port
+  return { url: `http://127.0.0.1:${port}/release.tgz`, requests: () => requests }
+}
+
+export const ensureDir = (path: string) => mkdir(path, { recursive: true })

@@ -1,0 +1,145 @@
+/**
+ * kill -9 at each stage, then run again: the release must still end ready, with a
+ * working venv and no leftovers.
+ */
+import assert from "node:assert/strict"
+import { execFile, spawn } from "node:child_process"
+import { readFile, readdir, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { describe, test } from "node:test"
+import { pathToFileURL, fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { startFakeGcs } from "../support/gcs.ts"
+import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
+import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
+import { SHA, input, scratch } from "./helpers.ts"
+
+const exec = promisify(execFile)
+const NODE = process.execPath
+const CHILD = fileURLToPath(new URL("../support/prepare-child.ts", import.meta.url))
+
+interface Child {
+  readonly lines: Array<Record<string, unknown>>
+  readonly exited: Promise<number | null>
+  readonly waitFor: (match: (line: Record<string, unknown>) => boolean) => Promise<void>
+  readonly kill9: () => void
+}
+
+const startChild = (t: { after: (f: () => void) => void }, prepare: PrepareReleaseInput, env: Record<string, string> = {}): Child => {
+  const child = spawn(NODE, [CHILD, JSON.stringify(prepare)], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+  t.after(() => void child.kill("SIGKILL"))
+  const lines: Array<Record<string, unknown>> = []
+  const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: () => void }> = []
+  createInterface({ input: child.stdout }).on("line", (text) => {
+    const line = JSON.parse(text) as Record<string, unknown>
+    lines.push(line)
+    for (const w of waiters) if (w.match(line)) w.resolve()
+  })
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return {
+    lines,
+    exited,
+    waitFor: (match) =>
+      lines.some(match) ? Promise.resolve() : new Promise<void>((resolve, reject) => {
+        waiters.push({ match, resolve })
+        void exited.then(() => reject(new Error(`the child exited before that event; saw ${JSON.stringify(lines)}`)))
+      }),
+    kill9: () => void child.kill("SIGKILL")
+  }
+}
+
+const readyAfterRerun = async (t: { after: (f: () => void) => void }, prepare: PrepareReleaseInput, env: Record<string, string> = {}) => {
+  const again = startChild(t, prepare, env)
+  const code = await again.exited
+  assert.equal(code, 0, JSON.stringify(again.lines))
+  assert.deepEqual(again.lines.at(-1), { outcome: "ready", alreadyReady: false })
+  const release = join(prepare.root, prepare.app, "releases", prepare.sha)
+  const { stdout } = await exec(join(release, ".venv", "bin", "python"), ["-c", "import pkg0, pkg5; print(pkg0.VALUE + pkg5.VALUE)"])
+  assert.equal(stdout.trim(), "5")
+  assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "prepared", "ready", "venv"])
+  // No partial downloads, extraction directories or tarball left beside the release.
+  assert.deepEqual(await readdir(join(prepare.root, prepare.app, "releases")), [prepare.sha])
+  return release
+}
+
+const PREPARE = `#!/bin/sh
+echo run >> "$SACAR_RELEASE_DIR/prepare-runs"
+sleep 2
+echo done >> "$SACAR_RELEASE_DIR/prepare-runs"
+`
+
+describe("crash safety", { concurrency: true }, () => {
+  test("kill -9 during a slow gs:// download, then again: ready", async (t) => {
+    const dir = await scratch(t)
+    const gcs = await startFakeGcs()
+    t.after(() => gcs.close())
+    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6), prepare: PREPARE })
+    gcs.put("builds", `shop/${SHA}.tgz`, await readFile(tarball.path))
+    gcs.throttle({ chunkBytes: 256, delayMs: 50 })
+    const prepare = input(join(dir, "root"), `gs://builds/shop/${SHA}.tgz`, {
+      artifact: { url: `gs://builds/shop/${SHA}.tgz`, sha256: tarball.sha256 }
+    })
+    const env = { STORAGE_EMULATOR_HOST: gcs.url }
+    const first = startChild(t, prepare, env)
+    await first.waitFor((l) => l.step === "download" && l.event === "Started")
+    const releases = join(prepare.root, "shop", "releases")
+    // Wait until bytes are on disk, then kill.
+    for (let i = 0; i < 100 && !(await readdir(releases).catch(() => [])).some((f) => f.endsWith(".partial")); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.ok((await readdir(releases)).some((f) => f.endsWith(".partial")))
+    first.kill9()
+    await first.exited
+    gcs.throttle(undefined)
+    await readyAfterRerun(t, prepare, env)
+  })
+
+  test("kill -9 during install, then again: ready with a whole venv", async (t) => {
+    const dir = await scratch(t)
+    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(30), prepare: PREPARE })
+    const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
+    const first = startChild(t, prepare)
+    await first.waitFor((l) => l.step === "install" && l.event === "Started")
+    await new Promise((r) => setTimeout(r, 400))
+    assert.ok(!first.lines.some((l) => l.step === "install" && l.event === "Finished"), "install finished too soon to be interrupted")
+    first.kill9()
+    await first.exited
+    await readyAfterRerun(t, prepare)
+  })
+
+  test("kill -9 during bin/prepare, then again: the orphaned script is ended and prepare runs to completion", async (t) => {
+    const dir = await scratch(t)
+    // The first run's script would sleep long after its reconciler died.
+    const slowFirst = `#!/bin/sh
+if [ -f prepare-runs ]; then pause=1; else pause=60; echo $$ > first-pid; fi
+echo run >> prepare-runs
+sleep $pause
+echo done >> prepare-runs
+`
+    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6), prepare: slowFirst })
+    const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
+    const first = startChild(t, prepare)
+    await first.waitFor((l) => l.step === "prepare" && l.event === "Started")
+    await new Promise((r) => setTimeout(r, 500))
+    first.kill9()
+    await first.exited
+    const release = await readyAfterRerun(t, prepare)
+    // The first run's script was killed when the lock was taken over: it never finished.
+    const orphan = Number(await readFile(join(release, "first-pid"), "utf8"))
+    assert.throws(() => process.kill(orphan, 0), /ESRCH/)
+    assert.equal(await readFile(join(release, "prepare-runs"), "utf8"), "run\nrun\ndone\n")
+  })
+
+  test("kill -9 right after extraction, then again: ready", async (t) => {
+    const dir = await scratch(t)
+    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6) })
+    const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
+    const first = startChild(t, prepare)
+    await first.waitFor((l) => l.step === "lock" && l.event === "Finished")
+    first.kill9()
+    await first.exited
+    await writeFile(join(dir, "marker"), "")
+    await readyAfterRerun(t, prepare)
+  })
+})

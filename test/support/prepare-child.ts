@@ -1,0 +1,27 @@
+/**
+ * Runs one prepareRelease in its own process, for crash tests: the input is JSON in
+ * argv[2]; each step event is printed as a JSON line as it happens, then the outcome.
+ * Exit code 0 when the release is ready, 1 when it failed. A test kills it with
+ * SIGKILL at a chosen event and runs it again.
+ */
+import { Effect, Exit, Layer } from "effect"
+import { ArtifactStore } from "../../src/artifacts/store.ts"
+import { Python } from "../../src/python/python.ts"
+import { prepareRelease } from "../../src/reconciler/prepare.ts"
+import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
+
+const input = JSON.parse(process.argv[2] ?? "{}") as PrepareReleaseInput
+const say = (line: unknown) => process.stdout.write(JSON.stringify(line) + "\n")
+
+const exit = await Effect.runPromiseExit(
+  prepareRelease(input, (step, event) => Effect.sync(() => say({ step, event: event._tag }))).pipe(
+    Effect.provide(Layer.mergeAll(ArtifactStore.layer, Python.layer))
+  )
+)
+if (Exit.isSuccess(exit)) {
+  say({ outcome: "ready", alreadyReady: exit.value.alreadyReady })
+  process.exit(0)
+} else {
+  say({ outcome: "failed", cause: String(exit.cause) })
+  process.exit(1)
+}
