@@ -15,7 +15,7 @@ import { fork } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { Agent, request } from "node:http"
-import { cpus } from "node:os"
+import { cpus, loadavg } from "node:os"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { setFlagsFromString } from "node:v8"
@@ -31,6 +31,7 @@ type ToChild = { type: "run"; url: string; watchers: number } | { type: "listene
 type FromChild =
   | { type: "need-listeners"; count: number }
   | { type: "registered" }
+  | { type: "puts-starting" }
   | { type: "result"; wakeMs: number[]; baselineMs: number[] }
 
 // ---- child: watchers and writer ----------------------------------------------------
@@ -121,6 +122,7 @@ async function child(): Promise<void> {
     baselineMs.push(now() - t0)
   }
 
+  send({ type: "puts-starting" })
   for (let i = 1; i <= PUTS; i++) {
     await allBlocked()
     await new Promise((r) => setTimeout(r, 20))
@@ -151,6 +153,8 @@ interface Row {
   baselineMs: number
   heapPerWatcherB: number
   rssPerWatcherB: number
+  /** Server CPU (user + system) during the PUT rounds, per wake-up: independent of other load. */
+  serverCpuPerWakeUs: number
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -173,6 +177,8 @@ async function measure(watchers: number): Promise<Row> {
   const before = memory()
   const kid: ChildProcess = fork(fileURLToPath(import.meta.url), ["--child"], { stdio: "inherit" })
   let after = before
+  let cpuAtPuts = process.cpuUsage()
+  let serverCpuUs = 0
   const result = await new Promise<{ wakeMs: number[]; baselineMs: number[] }>((resolve, reject) => {
     kid.on("error", reject)
     kid.on("exit", (code) => reject(new Error(`watcher process exited (${code}) before sending its result`)))
@@ -183,7 +189,11 @@ async function measure(watchers: number): Promise<Row> {
       } else if (m.type === "registered") {
         after = memory()
         kid.send({ type: "listeners-ready" } satisfies ToChild)
+      } else if (m.type === "puts-starting") {
+        cpuAtPuts = process.cpuUsage()
       } else if (m.type === "result") {
+        const cpu = process.cpuUsage(cpuAtPuts)
+        serverCpuUs = cpu.user + cpu.system
         resolve(m)
       }
     })
@@ -202,16 +212,17 @@ async function measure(watchers: number): Promise<Row> {
     baselineMs: quantile(base, 0.5),
     heapPerWatcherB: (after.heap - before.heap) / watchers,
     rssPerWatcherB: (after.rss - before.rss) / watchers,
+    serverCpuPerWakeUs: serverCpuUs / Math.max(1, wakes.length),
   }
 }
 
 function table(rows: Row[]): string {
   const head =
-    "| watchers | wake-ups | wake median ms | wake p99 ms | plain GET median ms | median / GET | heap B/watcher | RSS B/watcher |"
-  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| watchers | wake-ups | wake median ms | wake p99 ms | plain GET median ms | median / GET | server CPU µs/wake | heap B/watcher | RSS B/watcher |"
+  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   const lines = rows.map(
     (r) =>
-      `| ${r.watchers} | ${r.wakes} | ${r.medianMs.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.baselineMs.toFixed(2)} | ${(r.medianMs / r.baselineMs).toFixed(1)}x | ${Math.round(r.heapPerWatcherB)} | ${Math.round(r.rssPerWatcherB)} |`,
+      `| ${r.watchers} | ${r.wakes} | ${r.medianMs.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.baselineMs.toFixed(2)} | ${(r.medianMs / r.baselineMs).toFixed(1)}x | ${Math.round(r.serverCpuPerWakeUs)} | ${Math.round(r.heapPerWatcherB)} | ${Math.round(r.rssPerWatcherB)} |`,
   )
   return [head, sep, ...lines].join("\n")
 }
@@ -225,7 +236,8 @@ async function parent(): Promise<void> {
   const t = table(rows)
   const worst = rows[rows.length - 1] as Row
   const verdict = `p99 at ${worst.watchers} watchers: ${worst.p99Ms.toFixed(1)} ms (target < ${TARGET_P99_MS} ms: ${worst.p99Ms < TARGET_P99_MS ? "met" : "NOT met"})`
-  process.stdout.write(`${t}\n\n${verdict}\n`)
+  const load = `load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} CPUs during the run`
+  process.stdout.write(`${t}\n\n${verdict}\n${load}\n`)
 
   if (!process.argv.includes("--no-write")) {
     const file = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url))
@@ -234,11 +246,14 @@ async function parent(): Promise<void> {
       "",
       `\`node_modules/.bin/node bench/consul-watch.ts\`, ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
       `dev-consul in the bench process; watchers (blocking GET ?recurse on one prefix, keep-alive) and the writer in a child process; ${PUTS} PUTs per row.`,
-      "Wake = PUT start to a watcher's response end. Baseline = plain non-blocking GET round trip, same setup. Memory = server-process delta after GC divided by watchers.",
+      "Wake = PUT start to a watcher's response end; watchers re-subscribe once all have woken, so the figure is wake-up latency, not re-subscription throughput.",
+      "Baseline = plain non-blocking GET round trip, same setup. Server CPU = the server process's user+system time during the PUT rounds per wake-up (it includes handling the re-subscription; least affected by other load).",
+      "Memory = server-process delta after GC, divided by watchers (mostly Node's socket and HTTP objects per open request).",
       "",
       t,
       "",
       verdict,
+      `${load}.`,
       "",
     ].join("\n")
     if (!existsSync(file)) writeFileSync(file, `# Benchmarks\n\n${section}`)

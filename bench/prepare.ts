@@ -21,7 +21,7 @@ import { pathToFileURL, fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { Effect, Layer } from "effect"
 import { ArtifactStore } from "../src/artifacts/store.ts"
-import { Python } from "../src/python/python.ts"
+import { makePython, Python } from "../src/python/python.ts"
 import { prepareRelease } from "../src/reconciler/prepare.ts"
 import { buildReleaseTarball, smallWheels } from "../test/support/tarballs.ts"
 
@@ -45,7 +45,7 @@ try {
     prepare: "#!/bin/sh\npython -c 'import pkg0, pkg30' && echo prepared > prepared.txt\n"
   })
   const services = Layer.mergeAll(ArtifactStore.layer, Python.layer)
-  const interpreter = await Effect.runPromise(Effect.flatMap(Python.asEffect(), (p) => p.resolve({ fallback: "python3" })).pipe(Effect.provide(Python.layer)))
+  const interpreter = await Effect.runPromise(makePython(process.env.PATH ?? "").resolve({ fallback: "python3" }))
 
   const plainScript = join(work, "plain.sh")
   await writeFile(plainScript, [
@@ -80,6 +80,11 @@ try {
 
   await sacar()
   await plain()
+  // Both really did the work: the packages import from each venv, and bin/prepare ran.
+  for (const dir of [join(root, "bench", "releases", (0).toString(16).padStart(40, "0")), join(work, "plain", "1")]) {
+    await exec(join(dir, ".venv", "bin", "python"), ["-c", "import pkg0, pkg30"])
+    if (!existsSync(join(dir, "prepared.txt"))) throw new Error(`bin/prepare did not run in ${dir}`)
+  }
   const times = { sacar: [] as Array<number>, plain: [] as Array<number> }
   for (let round = 0; round < rounds; round++) {
     // Alternate who goes first, so drift in machine load hits both alike.

@@ -67,7 +67,11 @@ export const writeVerified = (options: {
       }
       return { bytes, sha256: hash.digest("hex") }
     },
-    catch: (error) => error instanceof DownloadError ? error : transportError(url, error)
+    catch: (error) => {
+      if (!(error instanceof DownloadError)) return transportError(url, error)
+      // A gs:// download fails at its media URL: name both.
+      return error.url === url ? error : new DownloadError({ ...error, url, message: `${url}: ${error.message}` })
+    }
   })
 
   return Effect.gen(function*() {

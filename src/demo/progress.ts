@@ -75,7 +75,7 @@ export const changeLines = (before: NodeView | undefined, after: NodeView, detai
   if (r1 !== undefined && (r0?.phase !== r1.phase || r0.attempt !== r1.attempt)) {
     const done = STEP_NAMES.filter((s) => ms(r1.steps, s) !== undefined && (r0 === undefined || r0.attempt !== r1.attempt || ms(r0.steps, s) === undefined))
     const times = stepTimes(r1.steps, done)
-    if (r1.phase === "ready") out.push(line(n, "ready", `${times ? `(${times}) ` : ""}prepared in ${formatDuration(totalMs(r1.steps))}`))
+    if (r1.phase === "ready") out.push(line(n, "ready", `prepared in ${formatDuration(totalMs(r1.steps))} (${stepTimes(r1.steps)})`))
     else if (r1.phase === "failed") out.push(line(n, "failed", `${times ? `(${times}) ` : ""}${r1.message ?? ""}`))
     else if (detail === "every") out.push(line(n, r1.phase, times ? `(${times})` : ""))
   }

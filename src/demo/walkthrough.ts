@@ -250,7 +250,11 @@ export const showNextSteps = (stage: Stage, walked: WalkResult): void => {
 export const keepFollowing = async (stage: Stage, walked: WalkResult): Promise<void> => {
   await follow(
     stage,
-    (s) => (s.releases[0] === undefined ? undefined : { sha: s.releases[0].sha, generation: s.deploy?.generation }),
+    (s) => {
+      // The release written last, whether or not it says when it was created ('{}' does not).
+      const newest = [...s.releases].sort((a, b) => b.modifyIndex - a.modifyIndex)[0]
+      return newest === undefined ? undefined : { sha: newest.sha, generation: s.deploy?.generation }
+    },
     () => ({ kind: "waiting" }),
     stage.display.live ? "milestones" : "every",
     walked.views

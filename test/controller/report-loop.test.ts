@@ -225,3 +225,37 @@ test("GitHub down for a minute: KV keeps changing meanwhile, the reporter conver
   assert.equal(runsOf(w.github, sha).length, 1)
   assert.deepEqual(w.github.violations, [])
 })
+
+test("Deployments: one per generation, a generation claimed by a deployment webhook is reused, a superseded one is marked inactive", async (t) => {
+  const w = await world(t, ["web-1"])
+  const [a, b] = [randomSha(), randomSha()]
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig({ environment: "staging" }))
+  for (const s of [a, b]) {
+    await putKv(w.consul, `${w.prefix}/shop/github/${s}`, record(s))
+    await putKv(w.consul, `${w.prefix}/shop/releases/${s}`, { createdAt: new Date().toISOString() })
+    await prepareOn(w.nodes[0]!, "shop", s)
+  }
+  w.start()
+  const deployIndex = async () => (await listPrefix(w.consul, w.prefix)).get(`${w.prefix}/shop/deploy`)!.modifyIndex
+
+  await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha: a, requestedBy: "octocat" })
+  const first = await eventually("deployment of a", () => w.github.deployments().find((d) => d.sha === a && d.statuses.length > 0))
+  assert.equal(first.environment, "staging")
+  assert.deepEqual(first.payload, { app: "shop", generation: await deployIndex(), requestedBy: "octocat" })
+
+  // A deploy of b before a finished: a's Deployment is retired.
+  await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha: b, requestedBy: "octocat" })
+  await eventually("a marked inactive", () => first.statuses.at(-1)?.state === "inactive")
+  await eventually("deployment of b", () => w.github.deployments().find((d) => d.sha === b && d.statuses.length > 0))
+
+  // As the deployment webhook does: the DeploySpec, then the record names the GitHub Deployment that asked.
+  const claimed = w.github.deployments().find((d) => d.sha === b)!
+  await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha: b, requestedBy: "hubot" })
+  const generation = await deployIndex()
+  const rec = await getJson(w.consul, `${w.prefix}/shop/github/${b}`)
+  await putKv(w.consul, `${w.prefix}/shop/github/${b}`, { ...rec, deployment: { generation, id: claimed.id } })
+  await w.nodes[0]!.status("shop", { current: b, deploy: { generation, sha: b, phase: "live" } })
+  await eventually("success on the claimed Deployment", () => claimed.statuses.at(-1)?.state === "success")
+  assert.equal(w.github.deployments().length, 2, "no Deployment created for the claimed generation")
+  assert.deepEqual(w.github.violations, [])
+})

@@ -44,8 +44,9 @@ describe("controller: webhooks write desired state", () => {
   })
 
   const send = async (event: string, action: string | undefined, overrides: PayloadOverrides, options: { deliveryId?: string } = {}) => {
-    const res = await sendWebhook(hook, SECRET, event, examplePayload(event, action, overrides), options)
-    return { ...res, json: JSON.parse(res.body) as Record<string, any> }
+    const payload = examplePayload(event, action, overrides)
+    const res = await sendWebhook(hook, SECRET, event, payload, options)
+    return { ...res, payload, json: JSON.parse(res.body) as Record<string, any> }
   }
 
   it("answers ping with 200", async () => {
@@ -232,6 +233,11 @@ describe("controller: webhooks write desired state", () => {
       const record = JSON.parse(entries.get(`${prefix}/${app}/github/${sha}`)!.value)
       assert.deepEqual(record.deployment, { generation: deploy.modifyIndex, id: 99001 })
     }
+    // A redelivery of the same Deployment is not a second deploy.
+    const before = await snapshot(consul.addr, prefix)
+    const again = await sendWebhook(hook, SECRET, "deployment", JSON.parse(JSON.stringify(res.payload)), { deliveryId: res.deliveryId })
+    assert.equal(again.status, 202, again.body)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
   })
 
   it("deployment for another environment, or one Sacar created itself, writes nothing (202)", async () => {

@@ -6,6 +6,8 @@ import { after, before, describe, test } from "node:test"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 import type { TestConsul } from "../support/consul.ts"
 import { client, consulIndex, withResponse } from "./client.ts"
+import Consul from "consul"
+import { hostPort } from "../support/consul.ts"
 import type { ConsulClient, KvItem } from "./client.ts"
 
 describe("dev-consul blocking queries", { concurrency: true }, () => {
@@ -83,6 +85,36 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
     assert.equal(consulIndex(res), index)
     // 1s plus at most 1/16 jitter, and some slack for a loaded machine.
     assert.ok(took >= 900 && took < 5_000, `took ${took} ms`)
+  })
+
+  test("consul.watch sees each change of a key", async (t) => {
+    const key = `${randomPrefix()}/watched`
+    await c.kv.set(key, "v1")
+    const raw = new Consul(hostPort(consul.addr))
+    const watch = raw.watch({ method: raw.kv.get, options: { key, wait: "20s" } as unknown as Record<string, string> })
+    t.after(() => {
+      watch.end()
+      raw.destroy()
+    })
+    const seen: string[] = []
+    const errors: unknown[] = []
+    watch.on("error", (e: unknown) => errors.push(e))
+    const reached = (value: string) =>
+      new Promise<void>((resolve) =>
+        watch.on("change", (data: { Value?: string } | undefined) => {
+          if (data?.Value !== undefined && seen[seen.length - 1] !== data.Value) seen.push(data.Value)
+          if (data?.Value === value) resolve()
+        }),
+      )
+    await reached("v1")
+    const v2 = reached("v2")
+    await c.kv.set(key, "v2")
+    await v2
+    const v3 = reached("v3")
+    await c.kv.set(key, "v3")
+    await v3
+    assert.deepEqual(seen, ["v1", "v2", "v3"])
+    assert.deepEqual(errors, [])
   })
 
   test("an index never goes backwards after a delete under the prefix", async () => {

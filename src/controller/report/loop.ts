@@ -86,37 +86,40 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
       const problemsLogged = new Set<string>()
       const wakes: Array<Queue.Queue<void>> = []
 
+      /** Passes over the latest snapshot, on a wake-up or at the time the last pass asked for. */
       const worker = (name: string, pass: (snapshot: Snapshot) => Effect.Effect<number | undefined, never, Consul>) =>
         Effect.gen(function*() {
-          // Registered before the watch starts, so its first snapshot wakes every worker.
+          // Created before the watch starts, so its first snapshot wakes every worker.
           const wake = yield* Queue.sliding<void>(1)
           wakes.push(wake)
-          return Effect.gen(function*() {
-          let next: number | undefined
-          while (true) {
-            const waitMs = Math.max(0, Math.min(next ?? Infinity, Date.now() + RESYNC_MS) - Date.now())
-            if (latest === undefined || waitMs > 0) yield* Queue.take(wake).pipe(Effect.timeoutOption(Math.max(1, waitMs)), Effect.asVoid)
-            const current = latest
-            if (current === undefined) continue
-            next = yield* pass(current.snapshot)
-            metrics?.set("sacar_reconcile_lag_seconds", { loop: name }, (Date.now() - current.at) / 1000)
-          }
+          const run = Effect.gen(function*() {
+            let next: number | undefined
+            while (true) {
+              const waitMs = Math.min(next ?? Infinity, Date.now() + RESYNC_MS) - Date.now()
+              if (latest === undefined || waitMs > 0) {
+                yield* Queue.take(wake).pipe(Effect.timeoutOption(Math.max(1, waitMs)), Effect.asVoid)
+              }
+              const current = latest
+              if (current === undefined) continue
+              next = yield* pass(current.snapshot)
+              metrics?.set("sacar_reconcile_lag_seconds", { loop: name }, (Date.now() - current.at) / 1000)
+            }
           })
+          yield* Effect.forkScoped(run)
         })
 
-      yield* (yield* worker("kv", (snapshot) => kvPass(keys, snapshot))).pipe(Effect.forkScoped)
+      yield* worker("kv", (snapshot) => kvPass(keys, snapshot))
       if (options.github !== undefined) {
-        const memory = newMemory()
         const passOptions = {
           keys,
           github: options.github,
           publicUrl: options.publicUrl,
           coalesceMs: options.coalesceMs ?? COALESCE_MS,
           metrics,
-          memory,
+          memory: newMemory(),
           now: () => Date.now()
         }
-        yield* (yield* worker("github", (snapshot) => githubPass(passOptions, snapshot))).pipe(Effect.forkScoped)
+        yield* worker("github", (snapshot) => githubPass(passOptions, snapshot))
       } else {
         yield* Effect.logInfo("report loop: no GitHub configured (KV-only): auto-deploy and retention only")
       }

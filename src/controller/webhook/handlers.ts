@@ -249,21 +249,21 @@ const deployment: Handler = (ctx, body) =>
     const by = d.creator?.login ?? p.sender?.login ?? "github"
     const seen: CommitSeen = { repo: p.repository.full_name, sha: d.sha, ref: d.ref ?? undefined, installationId: p.installation?.id }
     const done: Record<string, string> = {}
-    let refusal: string | undefined
+    const refusals: string[] = []
     for (const app of apps.filter((a) => a.config.environment === d.environment)) {
       const record = yield* readRecord(ctx.keys, app.name, d.sha)
       if (record?.deployment?.id === d.id) continue
       const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, d.id)
       if (outcome.kind === "refused") {
-        refusal = outcome.reason
+        refusals.push(outcome.reason)
         done[app.name] = `deploy of ${shortSha(d.sha)} refused: ${outcome.reason}`
       } else {
         done[app.name] = `deploy of ${shortSha(d.sha)} requested by ${by} (generation ${outcome.generation})`
       }
     }
-    if (Object.keys(done).length === 0) return ignored(`no app of ${p.repository.full_name} deploys to environment ${d.environment}`)
-    const allRefused = refusal !== undefined && Object.values(done).every((v) => v.includes("refused"))
-    return allRefused ? { result: "refused", reason: refusal, apps: done } : { result: "handled", apps: done }
+    const count = Object.keys(done).length
+    if (count === 0) return ignored(`no app of ${p.repository.full_name} deploys to environment ${d.environment} (or Sacar already follows this Deployment)`)
+    return refusals.length === count ? { result: "refused", reason: refusals.join("; "), apps: done } : { result: "handled", apps: done }
   })
 
 const ping: Handler = () => Effect.succeed({ result: "handled", reason: "pong", apps: {} })

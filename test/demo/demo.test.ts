@@ -1,0 +1,106 @@
+// `sacar demo` end to end, as a user runs it: a child process, the real controller and
+// reconcilers, the example app packed offline. Each test gets its own folder and KV
+// prefix, so it is safe next to other test files, and on a real Consul too.
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import { mkdtemp, readlink, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { test } from "node:test"
+import { randomPrefix } from "../support/consul.ts"
+import { childEnv, SACAR_BIN } from "../support/sacar.ts"
+import { eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
+
+interface Run {
+  readonly child: ReturnType<typeof spawn>
+  readonly output: () => { stdout: string; stderr: string }
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const startDemo = (dir: string, args: string[] = []): Run => {
+  const child = spawn(process.execPath, [SACAR_BIN, "demo", "--dir", dir, ...args], {
+    env: childEnv({ SACAR_PREFIX: randomPrefix() }),
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal }))
+  )
+  return { child, output: () => ({ stdout, stderr }), exited }
+}
+
+const tempDir = async (t: { after: (fn: () => Promise<void>) => void }) => {
+  const dir = await mkdtemp(join(tmpdir(), "sacar-demo-test-"))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return join(dir, "demo")
+}
+
+/** Kills whatever a failed test may have left, so one failure does not leak into the next. */
+const cleanup = (run: Run, dir: string) => async () => {
+  if (run.child.exitCode === null) run.child.kill("SIGKILL")
+  for (const p of processesMentioning(dir)) {
+    try {
+      process.kill(p.pid, "SIGKILL")
+    } catch {
+      // gone
+    }
+  }
+}
+
+const assertNothingLeft = async (dir: string) => {
+  const pids = await loggedPids(join(dir, "pids"))
+  assert.deepEqual(pids.map((p) => p.name).sort(), ["controller", "demo-1", "demo-2", "demo-3"])
+  // The demo waits for its children before it exits, so this holds at once; the short
+  // grace only absorbs the kernel's reaping of a just-killed process.
+  assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000), `still alive: ${pids.filter((p) => isAlive(p.pid)).map((p) => `${p.pid} ${p.name}`).join(", ")}`)
+  const left = processesMentioning(dir)
+  assert.deepEqual(left, [], `processes still using ${dir}`)
+}
+
+test("sacar demo --once walks one release to live on all three nodes and leaves nothing running", { timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t)
+  const started = Date.now()
+  const run = startDemo(dir, ["--once"])
+  t.after(cleanup(run, dir))
+  const { code } = await run.exited
+  const { stdout, stderr } = run.output()
+  assert.equal(code, 0, `exit ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`)
+
+  const sha = /^commit\s+([0-9a-f]{40})\b/m.exec(stdout)?.[1]
+  assert.ok(sha, `no commit line in:\n${stdout}`)
+  for (const node of ["demo-1", "demo-2", "demo-3"]) {
+    assert.equal(await readlink(join(dir, "nodes", node, "shop", "current")), `releases/${sha}`, node)
+    assert.match(stdout, new RegExp(`^${node}\\s+ready\\s+prepared in`, "m"))
+    assert.match(stdout, new RegExp(`^${node}\\s+deploy\\s+live$`, "m"))
+    assert.match(stdout, new RegExp(`^${node}\\s+current\\s+-> releases/${sha.slice(0, 7)}$`, "m"))
+  }
+  assert.match(stdout, /^live\s+on all 3 nodes in /m)
+  // `current` switches node by node: one line per node, each naming the release.
+  const switched = [...stdout.matchAll(/^(demo-\d)\s+current\s/gm)].map((m) => m[1])
+  assert.deepEqual([...switched].sort(), ["demo-1", "demo-2", "demo-3"], stdout)
+  await assertNothingLeft(dir)
+  t.diagnostic(`demo --once took ${((Date.now() - started) / 1000).toFixed(1)} s`)
+})
+
+test("Ctrl-C in the middle of the demo stops every process and exits 130", { timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t)
+  const run = startDemo(dir)
+  t.after(cleanup(run, dir))
+  // Interrupt while the nodes prepare (pip at work under each reconciler), the busiest moment.
+  const reached = await Promise.race([
+    eventually(() => /^demo-\d\s+(venv|install)\b/m.test(run.output().stdout), 120_000),
+    run.exited.then(() => false)
+  ])
+  assert.ok(reached, `the demo never got to preparing:\n${run.output().stdout}\n${run.output().stderr}`)
+  const interruptedAt = Date.now()
+  run.child.kill("SIGINT")
+  const { code } = await run.exited
+  const { stdout, stderr } = run.output()
+  assert.equal(code, 130, `exit ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`)
+  assert.match(stdout, /interrupted; stopping/)
+  assert.ok(Date.now() - interruptedAt < 15_000, `stopping took ${Date.now() - interruptedAt} ms`)
+  await assertNothingLeft(dir)
+})
