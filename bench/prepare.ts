@@ -13,7 +13,7 @@
 // under "## prepare" unless --no-write.
 
 import { execFile } from "node:child_process"
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -109,20 +109,30 @@ try {
 
   if (write) {
     const file = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url))
-    if (!existsSync(file)) writeFileSync(file, "# Benchmarks\n")
-    const body = readFileSync(file, "utf8")
-    const section = body.includes("\n## prepare\n") ? "" : [
-      "",
-      "## prepare",
-      "",
-      "`node_modules/.bin/node bench/prepare.ts`: the full prepareRelease (download from file://,",
-      "checked extraction, lock, venv without pip, install with the shared pip, bin/prepare)",
-      "against a shell script doing `tar xzf`, `python -m venv`, `pip install --no-index",
-      "--find-links wheels -r requirements.txt`, `bin/prepare`. Medians of interleaved runs;",
-      "compare the ratio, not absolute times (shared, noisy machines).",
-      ""
-    ].join("\n")
-    appendFileSync(file, `${section}\n- ${new Date().toISOString().slice(0, 16)}Z: ${summary.join("; ")}\n`)
+    const body = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n"
+    const line = `- ${new Date().toISOString().slice(0, 16)}Z: ${summary.join("; ")}`
+    const heading = body.indexOf("\n## prepare\n")
+    if (heading === -1) {
+      writeFileSync(file, body.replace(/\n*$/, "\n") + [
+        "",
+        "## prepare",
+        "",
+        "`node_modules/.bin/node bench/prepare.ts`: the full prepareRelease (download from file://,",
+        "checked extraction, lock, venv without pip, install with the shared pip, bin/prepare)",
+        "against a shell script doing `tar xzf`, `python -m venv`, `pip install --no-index",
+        "--find-links wheels -r requirements.txt`, `bin/prepare`. Medians of interleaved runs;",
+        "compare the ratio, not absolute times (shared, noisy machines).",
+        "",
+        line,
+        ""
+      ].join("\n"))
+    } else {
+      // Append to the end of this section, before the next one.
+      const next = body.indexOf("\n## ", heading + 1)
+      const end = next === -1 ? body.length : next
+      const before = body.slice(0, end).replace(/\n*$/, "\n")
+      writeFileSync(file, `${before}${line}\n${next === -1 ? "" : "\n"}${body.slice(end).replace(/^\n*/, "")}`)
+    }
   }
 } finally {
   await rm(work, { recursive: true, force: true })

@@ -222,6 +222,18 @@ export const makeConsul = (config: ConsulConfig) =>
       }
     }
 
+    // Every Consul KV read carries X-Consul-Index, 404s included. Without it the answer
+    // came from something else (a proxy, a wrong port), and an empty 404 from it must not
+    // read as "no keys": that would make the CLI report an empty cluster.
+    const fromConsul = (operation: string) => (res: RawResponse) =>
+      res.headers["x-consul-index"] === undefined
+        ? Effect.fail(new ConsulUnavailable({
+            address: config.address,
+            operation,
+            message: `HTTP ${res.status} without an X-Consul-Index header: this is not a Consul HTTP API`
+          }))
+        : Effect.succeed(res)
+
     const entries = (operation: string, res: RawResponse) =>
       res.status === 404
         ? Effect.succeed<ReadonlyArray<KvEntry>>([])
@@ -230,6 +242,7 @@ export const makeConsul = (config: ConsulConfig) =>
     const get = (key: string, options?: BlockingOptions) => {
       const operation = `kv get ${key}`
       return call(blockingRequest(operation, `/v1/kv/${encodeKey(key)}`, {}, options), [404]).pipe(
+        Effect.flatMap(fromConsul(operation)),
         Effect.flatMap((res) =>
           Effect.map(entries(operation, res), (list) => ({ value: list.find((e) => e.key === key), index: indexOf(res) }))
         )
@@ -239,6 +252,7 @@ export const makeConsul = (config: ConsulConfig) =>
     const list = (prefix: string, options?: BlockingOptions) => {
       const operation = `kv list ${prefix}`
       return call(blockingRequest(operation, `/v1/kv/${encodeKey(prefix)}`, { recurse: true }, options), [404]).pipe(
+        Effect.flatMap(fromConsul(operation)),
         Effect.flatMap((res) => Effect.map(entries(operation, res), (value) => ({ value, index: indexOf(res) })))
       )
     }
@@ -252,6 +266,7 @@ export const makeConsul = (config: ConsulConfig) =>
         query: { keys: true, separator },
         timeoutMs: requestTimeoutMs
       }, [404]).pipe(
+        Effect.flatMap(fromConsul(operation)),
         Effect.flatMap((res) =>
           res.status === 404
             ? Effect.succeed<ReadonlyArray<string>>([])

@@ -243,6 +243,17 @@ test("an unreachable Consul gives a clear message within a few seconds, exit 1",
     for (const socket of held) socket.destroy()
     silent.close()
   }
+  // Something that answers HTTP but is not Consul (a proxy, a wrong port) must not read as an empty cluster.
+  const { createServer: createHttpServer } = await import("node:http")
+  const impostor = createHttpServer((_req, res) => res.writeHead(404).end())
+  await new Promise<void>((resolve) => impostor.listen(0, "127.0.0.1", resolve))
+  try {
+    const wrong = await runSacar(["status"], { CONSUL_HTTP_ADDR: `127.0.0.1:${(impostor.address() as { port: number }).port}` })
+    assert.equal(wrong.code, 1)
+    assert.match(wrong.stderr, /without an X-Consul-Index header: this is not a Consul HTTP API/)
+  } finally {
+    impostor.close()
+  }
   const malformed = await runSacar(["status"], { CONSUL_HTTP_ADDR: "ftp://x" })
   assert.equal(malformed.code, 2)
   assert.match(malformed.stderr, /CONSUL_HTTP_ADDR/)

@@ -181,6 +181,17 @@ describe("controller: bad input writes nothing", () => {
     }
   })
 
+  it("logged every request with method, path, status and ms, and never a secret", async () => {
+    const lines = controller.logs().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+    const requests = lines.filter((l) => l["msg"] === "http")
+    assert.ok(requests.some((l) => l["method"] === "POST" && l["path"] === "/github/webhook" && l["status"] === 401 && typeof l["ms"] === "number"))
+    assert.ok(requests.some((l) => l["path"] === "/v1/apps/shop/releases" && l["status"] === 400))
+    const text = controller.logs()
+    assert.ok(!text.includes(SECRET), "the webhook secret is not logged")
+    assert.ok(!text.includes(TOKEN), "the notify token is not logged")
+    assert.ok(!/sha256=[0-9a-f]{64}/.test(text), "signatures are not logged")
+  })
+
   it("counted the rejections in /metrics", async () => {
     const metrics = await (await fetch(`${controller.url}/metrics`)).text()
     assert.match(metrics, /sacar_webhooks_total\{event="push",result="unauthorized"\} \d+/)

@@ -9,9 +9,11 @@ import { appKeyPair, FAST_TUNING, startReporter } from "../support/reporter-proc
 import type { ReporterSetup } from "../support/reporter-process.ts"
 import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
 import type { SimulatedNode } from "../support/simulated-nodes.ts"
-import { getJson, listPrefix, putKv, randomSha } from "./harness.ts"
+import { examplePayload, sendWebhook } from "../support/fake-github/index.ts"
+import { controllerEnv, getJson, listPrefix, putKv, randomSha, startController } from "./harness.ts"
 
 const REPO = "acme/shop"
+const SECRET = "webhook-secret-for-tests"
 const keyPair = appKeyPair()
 
 interface World {
@@ -203,20 +205,35 @@ test("GitHub failures: 500s and a secondary rate limit with Retry-After are retr
   assert.deepEqual(w.github.violations, [])
 })
 
-test("GitHub down for a minute: KV keeps changing meanwhile, the reporter converges afterwards", { timeout: 180_000 }, async (t) => {
+test("GitHub down for a minute: webhooks are accepted and nodes progress meanwhile, the reporter converges afterwards", { timeout: 180_000 }, async (t) => {
   const w = await world(t, ["web-1", "web-2"])
   const sha = randomSha()
   await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
   await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
   w.start()
+  // The inbound side: a real `sacar controller` taking webhooks (same GitHub, so whichever
+  // replica holds the leader lock reports).
+  const controller = await startController(controllerEnv({
+    consul: w.consul,
+    prefix: w.prefix,
+    webhookSecret: SECRET,
+    extra: { GITHUB_API_URL: w.github.url, GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY: keyPair.privateKeyPem }
+  }))
+  t.after(async () => {
+    await controller.stop()
+  })
   await eventually("a queued check run", () => onlyRun(w.github, sha))
   await w.github.down(60_000)
   const downAt = Date.now()
   // What webhooks and nodes write while GitHub is away.
   await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
   for (const n of w.nodes) await prepareOn(n, "shop", sha)
+  // Webhooks keep being accepted: they only write KV.
   const other = randomSha()
-  await putKv(w.consul, `${w.prefix}/shop/github/${other}`, record(other, "feature-x"))
+  const suite = await sendWebhook(`${controller.url}/github/webhook`, SECRET, "check_suite",
+    examplePayload("check_suite", "requested", { repo: REPO, sha: other, ref: "feature-x", installationId: 1 }))
+  assert.ok(suite.status >= 200 && suite.status < 300, `check_suite answered ${suite.status} while GitHub was down: ${suite.body}`)
+  await eventually("the commit recorded", () => getJson(w.consul, `${w.prefix}/shop/github/${other}`))
   await sleep(5_000)
   assert.equal(onlyRun(w.github, sha)?.status, "queued", "nothing reached GitHub while it was down")
   await eventually("success after the outage", () => onlyRun(w.github, sha)?.conclusion === "success", 120_000, 500)

@@ -5,8 +5,10 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import { describe, test } from "node:test"
+import { Effect, Fiber } from "effect"
+import { prepareRelease } from "../../src/reconciler/prepare.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { SHA, failureOf, input, run, scratch, successOf } from "./helpers.ts"
+import { SHA, Services, failureOf, input, run, scratch, successOf } from "./helpers.ts"
 
 const exec = promisify(execFile)
 
@@ -171,5 +173,29 @@ test("a bin/prepare without the executable bit runs through its #! line", async 
   successOf((await run(input(root, pathToFileURL(tarball.path).href))).exit)
   const release = join(root, "shop", "releases", SHA)
   assert.equal(await readFile(join(release, "ran-with"), "utf8"), join(release, ".venv"))
+})
+
+test("interrupting a release in bin/prepare kills the script and releases the lock", async (t) => {
+  const dir = await scratch(t)
+  const tarball = await buildReleaseTarball(join(dir, "app.tgz"), {
+    requirements: null,
+    prepare: "#!/bin/sh\necho $$ > script-pid\nsleep 60\n"
+  })
+  const root = join(dir, "root")
+  const release = join(root, "shop", "releases", SHA)
+  let preparing: () => void = () => undefined
+  const started = new Promise<void>((resolve) => { preparing = resolve })
+  const fiber = Effect.runFork(prepareRelease(input(root, pathToFileURL(tarball.path).href), (step, event) =>
+    Effect.sync(() => { if (step === "prepare" && event._tag === "Started") preparing() })
+  ).pipe(Effect.provide(Services)))
+  await started
+  for (let i = 0; i < 100; i++) {
+    if (await access(join(release, "script-pid")).then(() => true, () => false)) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const pid = Number(await readFile(join(release, "script-pid"), "utf8"))
+  await Effect.runPromise(Fiber.interrupt(fiber))
+  assert.throws(() => process.kill(pid, 0), /ESRCH/)
+  assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "venv"])
 })
 })
