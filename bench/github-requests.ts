@@ -21,7 +21,7 @@ import { cpus } from "node:os"
 import { fileURLToPath } from "node:url"
 import { startConsul, randomPrefix } from "../test/support/consul.ts"
 import { startFakeGitHub } from "../test/support/fake-github/index.ts"
-import { appKeyPair, startReporter } from "../test/support/reporter-process.ts"
+import { appKeyPair, startReporter } from "../test/support/reporter.ts"
 import { registerNode, sleep, STEPS } from "../test/support/simulated-nodes.ts"
 import type { SimulatedNode } from "../test/support/simulated-nodes.ts"
 

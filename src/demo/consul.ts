@@ -72,7 +72,7 @@ export const claimPrefix = (keys: Keys, dir: string): Effect.Effect<void, Consul
     if (present.length > 0 && !present.includes(marker)) {
       return yield* Effect.fail(
         new PrefixRefused(
-          `${keys.root} on ${consul.address} holds data sacar demo did not write (${present.length} keys); ` +
+          `${keys.root} on ${consul.address} holds data sacar demo did not write (${present.length} key${present.length === 1 ? "" : "s"}); ` +
             "set SACAR_PREFIX to an empty prefix for the demo"
         )
       )

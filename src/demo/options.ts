@@ -18,7 +18,7 @@ node by node, then prints what to try next.
 options:
   --once           non-interactive: plain lines even on a terminal, walk one release
                    to live on all three nodes and exit 0 (1 with the reason if it
-                   fails or takes longer than ${120} s)
+                   fails or takes longer than 120 s)
   --keep-running   after the walk-through keep everything up (and keep showing
                    progress) until Ctrl-C, to try sacar status, deploy, rollback ...
   --dir DIR        the demo folder (default .demo): the artifact, the node roots

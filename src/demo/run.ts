@@ -82,7 +82,9 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     const { leftovers } = await prepareFolder(folder)
     display.say(`sacar demo: one release of examples/shop, walked to live on three nodes; everything in ${shownPath(folder.dir, io.cwd)}/`)
     if (leftovers > 0) display.say(`(stopped ${leftovers} processes an earlier run left behind)`)
+    stop.signal.throwIfAborted()
     consul = await openConsul(chooseConsul(io.env), io.env, folder.dir)
+    stop.signal.throwIfAborted()
     const stage: Stage = { options, folder, consul, supervisor, display, signal: stop.signal, env: io.env, cwd: io.cwd }
     const result = await walkThrough(stage)
     clearTimeout(bound)

@@ -190,7 +190,13 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
     display.say(label("reconciler", `${node} (pid ${child.pid}), root ${p(folder.nodeRoot(node))}`))
   }
   const packStarted = Date.now()
+  // pip takes a few seconds; on a terminal a ticking line says so.
+  const ticker = display.live ? setInterval(() => display.table([`  packing examples/shop (pip, offline) ${since(packStarted)}`]), 250) : undefined
   const [url, release] = await abortable(Promise.all([controllerUrl(controller, 30_000, signal), packRelease(folder, stage.env)]), signal)
+    .finally(() => {
+      clearInterval(ticker)
+      display.table([])
+    })
   display.say(label("controller", `${url} (pid ${controller.pid})`))
   display.say(label("pack", `examples/shop -> ${p(release.path)} (${(release.size / 1024).toFixed(1)} KiB) in ${since(packStarted)}`))
   display.say(label("commit", `${release.sha} (a stand-in: the sha1 of the tarball)`))

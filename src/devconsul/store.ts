@@ -276,7 +276,10 @@ export class KvTxn {
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   }
 
-  /** Plain set: keeps the current holder; an identical entry is left untouched. */
+  /**
+   * Plain set: keeps the current holder; an identical entry is left untouched. LockIndex
+   * becomes 0, as in Consul's kvsSetTxn, which stores the request's (zero) LockIndex.
+   */
   set(key: string, value: Buffer | null, flags: bigint): KvEntry {
     const existing = this.#entries.get(key)
     return this.#put({ key, value, flags, lockIndex: 0, session: existing?.session }, existing)

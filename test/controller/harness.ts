@@ -14,7 +14,7 @@ export interface RunningController {
   readonly child: ChildProcess
   /** Everything the controller logged so far. */
   logs(): string
-  /** SIGTERM, then wait for exit; returns the exit code. */
+  /** SIGTERM (unless already sent), then wait for exit; returns the exit code. */
   stop(): Promise<number | null>
 }
 
@@ -55,7 +55,9 @@ export const startController = (env: Record<string, string>, timeoutMs = 20_000)
     let done = false
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
     const stop = async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+      // One SIGTERM only: a second one is the operator's "exit now" (and, once the
+      // controller has finished shutting down, the default action: death by signal).
+      if (child.exitCode === null && child.signalCode === null && !child.killed) child.kill("SIGTERM")
       const timer = setTimeout(() => child.kill("SIGKILL"), 15_000)
       const code = await exited
       clearTimeout(timer)

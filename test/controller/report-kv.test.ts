@@ -9,7 +9,7 @@ import type { AppSnapshot } from "../../src/controller/report/snapshot.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
 import type { NodeStatus } from "../../src/spec/documents.ts"
 import { startConsul, randomPrefix } from "../support/consul.ts"
-import { startReporter } from "../support/reporter-process.ts"
+import { startReporter } from "../support/reporter.ts"
 import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
 import { getJson, listPrefix, putKv, randomSha } from "./harness.ts"
 

@@ -1,24 +1,20 @@
 // The GitHub path end to end, against the fake GitHub in App mode: a signed push
 // webhook, a notify, nodes getting ready, the check run turning green with a Deploy
 // button, the button's requested_action webhook, the DeploySpec, and the Deployment's
-// statuses. Then failover between two reporting processes.
+// statuses. Then failover between two `sacar controller` processes.
 //
 // Nodes are simulated (registrations under a session + NodeStatus writes, see
 // test/support/simulated-nodes.ts): this test is about the controller, and simulated
 // nodes make it fast and let it time each node exactly.
 import assert from "node:assert/strict"
-import { spawn } from "node:child_process"
-import { join } from "node:path"
 import { test } from "node:test"
 import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
 import { startConsul, randomPrefix } from "../support/consul.ts"
 import { examplePayload, sendWebhook, startFakeGitHub } from "../support/fake-github/index.ts"
-import { appKeyPair, startReporter } from "../support/reporter-process.ts"
+import { appKeyPair } from "../support/reporter.ts"
 import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
 import type { SimulatedNode } from "../support/simulated-nodes.ts"
 
-const ROOT = join(import.meta.dirname, "..", "..")
-const NODE = join(ROOT, "node_modules", ".bin", "node")
 const REPO = "acme/shop"
 const SECRET = "webhook-secret-for-tests"
 const NOTIFY = "notify-token-for-tests"
@@ -55,14 +51,6 @@ test("push → notify → nodes ready → Deploy button → requested_action →
   t.after(async () => {
     await controller.stop()
   })
-  // The reporter as its own replica too: whichever holds the leader lock reports.
-  const reporter = startReporter({
-    consul: consul.addr,
-    prefix,
-    github: { url: github.url, appId: APP_ID, privateKeyPem: keys.privateKeyPem },
-    publicUrl: "https://sacar.example"
-  })
-  t.after(() => reporter.stop())
 
   const sha = randomSha()
   const push = await sendWebhook(`${controller.url}/github/webhook`, SECRET, "push",
@@ -124,28 +112,13 @@ test("push → notify → nodes ready → Deploy button → requested_action →
   assert.deepEqual(github.violations, [], "every request matched GitHub's OpenAPI description")
 })
 
-/** A reporter in its own process (see test/support/reporter-process.ts), killable with SIGKILL. */
-const spawnReporter = (env: Record<string, string>) => {
-  const child = spawn(NODE, [join(ROOT, "test", "support", "reporter-process.ts")], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let logs = ""
-  child.stdout.on("data", (d: Buffer) => (logs += d.toString()))
-  child.stderr.on("data", (d: Buffer) => (logs += d.toString()))
-  const exited = new Promise<void>((r) => child.once("exit", () => r()))
-  return {
-    child,
-    logs: () => logs,
-    leads: () => /now reports to GitHub/.test(logs),
-    kill: async (signal: NodeJS.Signals) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      await exited
-    }
-  }
+/** `sacar_leader` from a controller's /metrics. */
+const leads = async (url: string): Promise<boolean> => {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => "")
+  return /^sacar_leader 1$/m.test(text)
 }
 
-test("failover: SIGKILL the leader mid-release; the other replica finishes the check run, with one check run created", { timeout: 120_000 }, async (t) => {
+test("failover: SIGKILL the leading controller mid-release; the other finishes the check run, with one check run created", { timeout: 150_000 }, async (t) => {
   const consul = await startConsul()
   t.after(() => consul.close())
   const github = await startFakeGitHub({ app: { appId: APP_ID, publicKey: keys.publicKeyPem } })
@@ -157,35 +130,45 @@ test("failover: SIGKILL the leader mid-release; the other replica finishes the c
   t.after(async () => {
     for (const n of nodes) await n.stop()
   })
-  const env = {
-    CONSUL_HTTP_ADDR: consul.addr,
-    SACAR_PREFIX: prefix,
-    GITHUB_API_URL: github.url,
-    GITHUB_APP_ID: APP_ID,
-    GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem,
-    REPORTER_TTL: "10s",
-    REPORTER_LOCK_DELAY: "2s"
-  }
-  const a = spawnReporter({ ...env, REPORTER_IDENTITY: "replica-a" })
-  t.after(() => a.kill("SIGKILL"))
-  await eventually("replica a leads", () => a.leads(), 20_000)
-  const b = spawnReporter({ ...env, REPORTER_IDENTITY: "replica-b" })
-  t.after(() => b.kill("SIGKILL"))
+  const env = controllerEnv({
+    consul: consul.addr,
+    prefix,
+    webhookSecret: SECRET,
+    notifyToken: NOTIFY,
+    extra: { GITHUB_API_URL: github.url, GITHUB_APP_ID: APP_ID, GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem }
+  })
+  const a = await startController(env)
+  t.after(async () => {
+    await a.stop()
+  })
+  await eventually("controller a leads", () => leads(a.url), 20_000)
+  const b = await startController(env)
+  t.after(async () => {
+    await b.stop()
+  })
   await sleep(1000)
-  assert.equal(b.leads(), false, "only one leader")
+  assert.equal(await leads(b.url), false, "only one leader")
 
   const sha = randomSha()
-  await putKv(consul.addr, `${prefix}/shop/github/${sha}`, { repo: REPO, sha, branch: "main", installationId: 1, createdAt: new Date().toISOString() })
-  await putKv(consul.addr, `${prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+  const push = await sendWebhook(`${b.url}/github/webhook`, SECRET, "push",
+    examplePayload("push", undefined, { repo: REPO, sha, ref: "refs/heads/main", installationId: 1 }))
+  assert.ok(push.status >= 200 && push.status < 300, `push answered ${push.status}`)
+  const notify = await fetch(`${b.url}/v1/apps/shop/releases`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${NOTIFY}`, "content-type": "application/json" },
+    body: JSON.stringify({ sha, artifact: `file:///srv/shop/${sha}.tgz` })
+  })
+  assert.equal(notify.status, 201)
   await prepareOn(nodes[0]!, "shop", sha)
-  await eventually("1 of 2 nodes ready reported", () => github.checkRuns().find((r) => r.head_sha === sha)?.output.title === "1 of 2 nodes ready", 20_000)
+  await eventually("1 of 2 nodes ready reported by a", () => github.checkRuns().find((r) => r.head_sha === sha)?.output.title === "1 of 2 nodes ready", 20_000)
 
   const killedAt = Date.now()
-  await a.kill("SIGKILL")
+  a.child.kill("SIGKILL")
   await prepareOn(nodes[1]!, "shop", sha)
-  await eventually("replica b takes over", () => b.leads(), 30_000)
+  await eventually("controller b takes over", () => leads(b.url), 60_000, 500)
   const tookOverMs = Date.now() - killedAt
-  assert.ok(tookOverMs <= 10_000 + 2_000 + 5_000, `takeover after ${tookOverMs} ms (TTL 10s + lock-delay 2s)`)
+  // Session TTL 15 s (dev-consul expires at the TTL) + lock-delay 15 s, plus a lock retry.
+  assert.ok(tookOverMs <= 15_000 + 15_000 + 6_000, `takeover after ${tookOverMs} ms`)
   await eventually("the check run finished by b", () => github.checkRuns().find((r) => r.head_sha === sha)?.conclusion === "success", 30_000)
   assert.equal(github.checkRuns().filter((r) => r.head_sha === sha).length, 1, "no duplicate check run")
   assert.equal(github.requests.filter((r) => r.operationId === "checks/create").length, 1)

@@ -232,15 +232,18 @@ export const waitFor = async <T>(what: string, probe: () => Promise<T | undefine
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${dump ? `\n${dump()}` : ""}`)
 }
 
+/** Generous: the e2e files run side by side on a small, shared machine. */
+export const SETTLE_MS = 240_000
+
 /** Waits until `node`'s status for `app` has release `sha` in a final phase. */
-export const releaseSettled = (kv: Kv, app: string, node: string, sha: string, timeoutMs = 90_000, dump?: () => string) =>
+export const releaseSettled = (kv: Kv, app: string, node: string, sha: string, timeoutMs = SETTLE_MS, dump?: () => string) =>
   waitFor(`${node} to settle ${app} ${sha.slice(0, 7)}`, async () => {
     const s = await kv.status(app, node)
     const r = s?.releases?.[sha]
     return r !== undefined && (r.phase === "ready" || r.phase === "failed") ? r : undefined
   }, timeoutMs, dump)
 
-export const deploySettled = (kv: Kv, app: string, node: string, generation: number | undefined, timeoutMs = 90_000, dump?: () => string) =>
+export const deploySettled = (kv: Kv, app: string, node: string, generation: number | undefined, timeoutMs = SETTLE_MS, dump?: () => string) =>
   waitFor(`${node} to settle the deploy of ${app}`, async () => {
     const s = await kv.status(app, node)
     const d = s?.deploy

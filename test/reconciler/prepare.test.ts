@@ -14,7 +14,8 @@ import {
   releaseSettled,
   startReconciler,
   tempDir,
-  writeTarball
+  writeTarball,
+  SETTLE_MS
 } from "./harness.ts"
 import { consul } from "./harness.ts"
 
@@ -37,7 +38,7 @@ describe("preparing a release", { concurrency: true }, () => {
     await kv.put(`shop/releases/${sha}`, { artifact: { url: artifact.url, sha256: artifact.sha256 }, createdAt: new Date().toISOString() })
 
     for (const n of nodes) {
-      const r = await releaseSettled(kv, "shop", n.node, sha, 90_000, n.output)
+      const r = await releaseSettled(kv, "shop", n.node, sha, SETTLE_MS, n.output)
       assert.equal(r.phase, "ready", `${n.node}: ${r.message}\n${r.log ?? ""}\n${n.output()}`)
       assert.match(r.message, /^prepared in \d+(\.\d)?s$/)
       assert.equal(r.attempt, 1)

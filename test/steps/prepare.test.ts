@@ -198,4 +198,23 @@ test("interrupting a release in bin/prepare kills the script and releases the lo
   assert.throws(() => process.kill(pid, 0), /ESRCH/)
   assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "venv"])
 })
+
+test("two preparers of one release at once: bin/prepare runs once, the other is told to come back", async (t) => {
+  const dir = await scratch(t)
+  const tarball = await buildReleaseTarball(join(dir, "app.tgz"), {
+    wheels: smallWheels(2),
+    prepare: "#!/bin/sh\necho run >> prepare-runs\nsleep 1\n"
+  })
+  const root = join(dir, "root")
+  const url = pathToFileURL(tarball.path).href
+  const [a, b] = await Promise.all([run(input(root, url)), run(input(root, url))])
+  const outcomes = [a, b].map((r) => r.exit._tag === "Success" ? "ready" : failureOf(r.exit)._tag).sort()
+  assert.ok(
+    JSON.stringify(outcomes) === JSON.stringify(["ReleaseBusy", "ready"]) || JSON.stringify(outcomes) === JSON.stringify(["ready", "ready"]),
+    JSON.stringify(outcomes)
+  )
+  assert.equal(await readFile(join(root, "shop", "releases", SHA, "prepare-runs"), "utf8"), "run\n")
+  const again = await run(input(root, url))
+  assert.equal(successOf(again.exit).alreadyReady, true)
+})
 })

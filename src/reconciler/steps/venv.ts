@@ -37,7 +37,7 @@ const isInterpreter = (value: unknown): value is Interpreter =>
   typeof value === "object" && value !== null &&
   typeof (value as Interpreter).path === "string" && typeof (value as Interpreter).version === "string"
 
-const runs = (file: string) => Effect.promise(() => access(file).then(() => true, () => false))
+const exists = (file: string) => Effect.promise(() => access(file).then(() => true, () => false))
 
 /** The release's `python-version`, if it has one. */
 export const requestedPython = (releaseDir: string): Effect.Effect<string | undefined> =>
@@ -48,7 +48,7 @@ export const requestedPython = (releaseDir: string): Effect.Effect<string | unde
 export const ensureVenv = (input: VenvInput): Effect.Effect<VenvResult, PythonUnavailable | CommandFailed | LocalFailure, Python> =>
   Effect.gen(function*() {
     const made = yield* readMarker(input.meta, "venv")
-    if (isInterpreter(made) && (yield* runs(join(input.venv, "bin", "python")))) {
+    if (isInterpreter(made) && (yield* exists(join(input.venv, "bin", "python")))) {
       return { skipped: true, interpreter: made }
     }
     // Half-made, or its interpreter went away: start over, and so must what built on it.

@@ -1,13 +1,7 @@
-// The controller's reporter (leader election + report loop) on its own, for tests and
-// the benchmark: in-process with `startReporter`, or as a child process (run this file)
-// configured by environment, for failover tests that SIGKILL a leader.
-//
-// Child process environment: CONSUL_HTTP_ADDR, SACAR_PREFIX, GITHUB_API_URL,
-// GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY (or GITHUB_TOKEN), SACAR_PUBLIC_URL,
-// REPORTER_TTL, REPORTER_LOCK_DELAY, REPORTER_IDENTITY. It prints "reporter started" once
-// running and logs JSON lines to stderr.
+// The controller's reporter (leader election + report loop) on its own, in-process, for
+// tests and the benchmark that need it without the HTTP side: a short leader TTL and
+// lock-delay, and optionally GitHub client tuning with short waits.
 import { generateKeyPairSync } from "node:crypto"
-import { fileURLToPath } from "node:url"
 import { Effect, Fiber, Layer, Logger, Redacted, References } from "effect"
 import { jsonLogger } from "../../src/common/logging.ts"
 import { consulLayer } from "../../src/consul/http.ts"
@@ -87,32 +81,4 @@ export const startReporter = (setup: ReporterSetup): RunningReporter => {
   const metrics = new Metrics()
   const fiber = Effect.runFork(program(setup, metrics))
   return { metrics, stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined) }
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const env = process.env
-  const setup: ReporterSetup = {
-    consul: env["CONSUL_HTTP_ADDR"] ?? "http://127.0.0.1:8500",
-    prefix: env["SACAR_PREFIX"] ?? "sacar",
-    ...(env["GITHUB_API_URL"]
-      ? {
-        github: {
-          url: env["GITHUB_API_URL"],
-          ...(env["GITHUB_APP_ID"] ? { appId: env["GITHUB_APP_ID"], privateKeyPem: env["GITHUB_APP_PRIVATE_KEY"] ?? "" } : {}),
-          ...(env["GITHUB_TOKEN"] ? { token: env["GITHUB_TOKEN"] } : {}),
-          tuning: FAST_TUNING
-        }
-      }
-      : {}),
-    ...(env["SACAR_PUBLIC_URL"] ? { publicUrl: env["SACAR_PUBLIC_URL"] } : {}),
-    ttl: env["REPORTER_TTL"] ?? "10s",
-    lockDelay: env["REPORTER_LOCK_DELAY"] ?? "1s",
-    identity: env["REPORTER_IDENTITY"] ?? `reporter-${process.pid}`,
-    logLevel: "Debug"
-  }
-  const running = startReporter(setup)
-  process.stdout.write("reporter started\n")
-  const stop = () => void running.stop().then(() => process.exit(0))
-  process.on("SIGTERM", stop)
-  process.on("SIGINT", stop)
 }

@@ -1,0 +1,45 @@
+// A walk-through that cannot finish in time fails with exit 1 and a reason, and still
+// stops every process it started (here in the middle of packing, with pip running).
+import assert from "node:assert/strict"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { test } from "node:test"
+import { runDemo } from "../../src/demo/run.ts"
+import { randomPrefix } from "../support/consul.ts"
+import { childEnv } from "../support/sacar.ts"
+import { eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
+
+test("a walk-through over its time bound exits 1 with the reason and leaves nothing running", { timeout: 60_000 }, async (t) => {
+  const base = await mkdtemp(join(tmpdir(), "sacar-demo-bound-"))
+  const dir = join(base, "demo")
+  t.after(async () => {
+    for (const p of processesMentioning(dir)) {
+      try {
+        process.kill(p.pid, "SIGKILL")
+      } catch {
+        // gone
+      }
+    }
+    await rm(base, { recursive: true, force: true })
+  })
+  let out = ""
+  let err = ""
+  const code = await runDemo(
+    { once: true, keepRunning: false, dir },
+    {
+      env: childEnv({ SACAR_PREFIX: randomPrefix() }),
+      cwd: base,
+      out: { write: (t: string) => void (out += t), isTTY: false },
+      err: { write: (t: string) => void (err += t) },
+      boundMs: 2_000
+    }
+  )
+  assert.equal(code, 1, `stdout:\n${out}\nstderr:\n${err}`)
+  assert.match(err, /the walk-through did not finish within 2 s; see the logs in demo\/logs/)
+  const pids = await loggedPids(join(dir, "pids"))
+  assert.equal(pids.length, 4)
+  assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000))
+  assert.deepEqual(processesMentioning(dir), [])
+  assert.equal(process.listenerCount("SIGINT"), 0, "the demo's signal handlers are gone")
+})
