@@ -14,6 +14,7 @@ import { killProcessesUsing } from "./leftovers.ts"
 import { shownPath } from "./next-steps.ts"
 import { chooseConsul, WALKTHROUGH_BOUND_MS, type DemoOptions } from "./options.ts"
 import { DemoFailed, keepFollowing, showNextSteps, walkThrough, type Stage } from "./walkthrough.ts"
+import { startWatchdog, type Watchdog } from "./watchdog.ts"
 
 /** Ctrl-C, SIGTERM or a closed terminal. */
 export class Interrupted extends Error {}
@@ -37,6 +38,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
   const stop = new AbortController()
   const supervisor = new Supervisor({ dir: folder.dir, pidsFile: folder.pids })
   let consul: DemoConsul | undefined
+  let watchdog: Watchdog | undefined
   let walked = false
 
   // The ways out that cannot wait for the finally below: a second Ctrl-C, a crash, exit().
@@ -80,6 +82,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
 
   try {
     const { leftovers } = await prepareFolder(folder)
+    watchdog = startWatchdog(folder.dir, folder.pids)
     display.say(`sacar demo: one release of examples/shop, walked to live on three nodes; everything in ${shownPath(folder.dir, io.cwd)}/`)
     if (leftovers > 0) display.say(`(stopped ${leftovers} processes an earlier run left behind)`)
     stop.signal.throwIfAborted()
@@ -115,6 +118,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     // Anything still running out of the folder (a script of a killed reconciler, pip of an
     // interrupted pack) goes too: nothing the demo started outlives it.
     killProcessesUsing(folder.dir)
+    watchdog?.release()
     for (const s of STOP_SIGNALS) process.off(s, onSignal)
     process.off("uncaughtException", onCrash)
     process.off("unhandledRejection", onCrash)

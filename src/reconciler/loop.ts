@@ -269,8 +269,14 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           const running = runtime.deploying
           if (running === undefined) return Effect.void
           runtime.deploying = undefined
+          // The stopped generation is closed as failed, so it is not resumed on a restart.
+          const close = runtime.status.update((s) =>
+            s.deploy !== null && s.deploy.generation === action.generation && s.deploy.phase !== "live" && s.deploy.phase !== "failed"
+              ? { ...s, deploy: { ...s.deploy, phase: "failed", message: `stopped: ${action.reason}`, finishedAt: nowIso() } }
+              : s
+          )
           return Effect.logInfo(`stopping deploy generation ${action.generation} of ${action.app}: ${action.reason}`).pipe(
-            Effect.andThen(fork(runtime, Fiber.interrupt(running.fiber).pipe(Effect.andThen(poke)))),
+            Effect.andThen(fork(runtime, Fiber.interrupt(running.fiber).pipe(Effect.andThen(close), Effect.andThen(poke)))),
             Effect.asVoid
           )
         }

@@ -156,13 +156,15 @@ test("coalescing: a burst of node changes becomes at most one update per 2 secon
   w.start()
   await eventually("a check run", () => onlyRun(w.github, sha))
   const started = Date.now()
-  await Promise.all(w.nodes.map((n) => prepareOn(n, "shop", sha)))
+  // Node changes keep arriving for about 8 s: 20 nodes x 8 status writes, staggered.
+  await Promise.all(w.nodes.map((n, i) => sleep(i * 300).then(() => prepareOn(n, "shop", sha, 100))))
   await eventually("success", () => onlyRun(w.github, sha)?.conclusion === "success")
   const elapsed = Date.now() - started
   const run = onlyRun(w.github, sha)!
   const updates = run.history.filter((h) => h.operation === "update").length
   // 20 nodes x 8 status writes each; without coalescing that would be up to 160 updates.
   assert.ok(updates <= Math.ceil(elapsed / 2000) + 2, `${updates} updates in ${elapsed} ms`)
+  assert.ok(updates >= 3, `progress was shown while nodes changed (${updates} updates in ${elapsed} ms)`)
   const times = w.github.requests.filter((r) => r.operationId === "checks/update").map((r) => r.at)
   for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 1900, `updates ${times[i]! - times[i - 1]!} ms apart`)
 })

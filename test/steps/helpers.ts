@@ -1,4 +1,5 @@
 /** Shared set-up for the step tests: a scratch SACAR_ROOT, real services, a report log. */
+import { readFileSync } from "node:fs"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { after } from "node:test"
 import { tmpdir } from "node:os"
@@ -70,4 +71,22 @@ export const input = (root: string, url: string, extra: Partial<PrepareReleaseIn
 export const snapshot = async (dir: string): Promise<Array<string>> => {
   const entries = await readdir(dir, { recursive: true })
   return entries.map((e) => relative(dir, join(dir, e))).sort()
+}
+
+/** Whether `pid` has ended: gone, or a zombie waiting for a (possibly lazy) init to reap it. */
+export const hasEnded = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")
+  } catch {
+    return true
+  }
+}
+
+/** Wait up to `ms` for `pid` to end. */
+export const waitEnded = async (pid: number, ms = 5000): Promise<boolean> => {
+  for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+    if (hasEnded(pid)) return true
+  }
+  return hasEnded(pid)
 }
