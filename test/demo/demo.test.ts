@@ -56,8 +56,9 @@ const assertNothingLeft = async (dir: string) => {
   // The demo waits for its children before it exits, so this holds at once; the short
   // grace only absorbs the kernel's reaping of a just-killed process.
   assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000), `still alive: ${pids.filter((p) => isAlive(p.pid)).map((p) => `${p.pid} ${p.name}`).join(", ")}`)
-  const left = processesMentioning(dir)
-  assert.deepEqual(left, [], `processes still using ${dir}`)
+  // The watchdog (src/demo/watchdog.ts) names the folder too; it leaves right after the demo.
+  await eventually(() => processesMentioning(dir).length === 0, 2_000)
+  assert.deepEqual(processesMentioning(dir), [], `processes still using ${dir}`)
 }
 
 test("sacar demo --once walks one release to live on all three nodes and leaves nothing running", { timeout: 180_000 }, async (t) => {
@@ -103,4 +104,22 @@ test("Ctrl-C in the middle of the demo stops every process and exits 130", { tim
   assert.match(stdout, /interrupted; stopping/)
   assert.ok(Date.now() - interruptedAt < 15_000, `stopping took ${Date.now() - interruptedAt} ms`)
   await assertNothingLeft(dir)
+})
+
+test("a demo killed with SIGKILL still leaves nothing running: its watchdog stops the children", { timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t)
+  const run = startDemo(dir)
+  t.after(cleanup(run, dir))
+  const reached = await Promise.race([
+    eventually(() => /^demo-\d\s+(venv|install)\b/m.test(run.output().stdout), 120_000),
+    run.exited.then(() => false)
+  ])
+  assert.ok(reached, `the demo never got to preparing:\n${run.output().stdout}\n${run.output().stderr}`)
+  run.child.kill("SIGKILL")
+  await run.exited
+  const pids = await loggedPids(join(dir, "pids"))
+  assert.equal(pids.length, 4)
+  // The children get SIGTERM, then SIGKILL after the watchdog's grace (3 s).
+  assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)) && processesMentioning(dir).length === 0, 15_000),
+    `left running: ${JSON.stringify(processesMentioning(dir))}`)
 })
