@@ -216,6 +216,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   const deployStarted = Date.now()
   await consulDo(stage, requestDeploy(keys, DEMO_APP, release.sha, { by: "sacar demo", force: false }))
   const generation = (await consulDo(stage, readApp(keys, DEMO_APP))).deploy?.generation
+  if (generation === undefined) throw new DemoFailed(`${keys.deploy(DEMO_APP)} was written but cannot be read back; see ${p(folder.logs)}/`)
   display.say(label("deploy", `${shortSha(release.sha)} generation ${generation}  (${keys.deploy(DEMO_APP)}): bin/pre-deploy once, then bin/deploy one node at a time`))
   const deployed = await follow(stage, () => ({ sha: release.sha, generation }), (views, w) => deployOutcome(views, w.sha), detail, prepared.views)
   if (deployed.outcome.kind === "failed") throw new DemoFailed(await failureText(stage, deployed.outcome))

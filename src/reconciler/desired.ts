@@ -14,15 +14,15 @@ import type { AppDesired, WantedDeploy, WantedRelease } from "./plan.ts"
 
 export interface Snapshot {
   readonly apps: ReadonlyMap<string, AppDesired>
-  /** Every node's status per app (decodable ones), for halting rollouts and for restarts. */
-  readonly statuses: ReadonlyMap<string, ReadonlyMap<string, NodeStatus>>
+  /** This node's own status per app as last written (when it decodes): where a restart resumes. */
+  readonly ownStatus: ReadonlyMap<string, NodeStatus>
 }
 
 interface AppEntries {
   config?: KvEntry
   deploy?: KvEntry
   releases: KvEntry[]
-  statuses: KvEntry[]
+  ownStatus?: KvEntry
 }
 
 /**
@@ -31,6 +31,7 @@ interface AppEntries {
  */
 export const readSnapshot = (
   keys: Keys,
+  node: string,
   entries: ReadonlyArray<KvEntry>,
   lastGood: Map<string, AppConfig>
 ): Snapshot => {
@@ -38,7 +39,7 @@ export const readSnapshot = (
   const entriesOf = (app: string) => {
     let found = byApp.get(app)
     if (found === undefined) {
-      found = { releases: [], statuses: [] }
+      found = { releases: [] }
       byApp.set(app, found)
     }
     return found
@@ -56,7 +57,7 @@ export const readSnapshot = (
         entriesOf(parsed.app).releases.push(entry)
         break
       case "status":
-        entriesOf(parsed.app).statuses.push(entry)
+        if (parsed.node === node) entriesOf(parsed.app).ownStatus = entry
         break
     }
   }
@@ -65,15 +66,12 @@ export const readSnapshot = (
   }
 
   const apps = new Map<string, AppDesired>()
-  const statuses = new Map<string, Map<string, NodeStatus>>()
+  const ownStatus = new Map<string, NodeStatus>()
   for (const [app, found] of byApp) {
-    const nodeStatuses = new Map<string, NodeStatus>()
-    for (const entry of found.statuses) {
-      const decoded = decodeDocument(NodeStatus, "NodeStatus", entry.key, entry.value)
-      const parsed = keys.parse(entry.key)
-      if (Result.isSuccess(decoded) && parsed.kind === "status") nodeStatuses.set(parsed.node, decoded.success)
+    if (found.ownStatus !== undefined) {
+      const decoded = decodeDocument(NodeStatus, "NodeStatus", found.ownStatus.key, found.ownStatus.value)
+      if (Result.isSuccess(decoded)) ownStatus.set(app, decoded.success)
     }
-    statuses.set(app, nodeStatuses)
     if (found.config === undefined) continue
 
     const errors: string[] = []
@@ -103,5 +101,5 @@ export const readSnapshot = (
 
     apps.set(app, { app, config: lastGood.get(app), configPresent: true, errors, releases, deploy })
   }
-  return { apps, statuses }
+  return { apps, ownStatus }
 }

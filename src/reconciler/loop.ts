@@ -113,7 +113,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
     const serve = (app: string, snapshot: Snapshot) =>
       Effect.gen(function*() {
         const scope = yield* Scope.fork(mainScope, "sequential")
-        const own = snapshot.statuses.get(app)?.get(node)
+        const own = snapshot.ownStatus.get(app)
         const initial: NodeStatus = own ?? emptyStatus(node)
         const status = yield* Scope.provide(scope)(
           makeStatusWriter({
@@ -298,7 +298,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
     const reconcile = Effect.gen(function*() {
       const entries = yield* Ref.get(latest)
       if (entries === undefined) return
-      const snapshot = readSnapshot(keys, entries, lastGood)
+      const snapshot = readSnapshot(keys, node, entries, lastGood)
       const desired: NodeDesired = { node, concurrency: settings.concurrency, apps: snapshot.apps }
       const observed = new Map<string, AppObserved>()
       for (const runtime of apps.values()) {

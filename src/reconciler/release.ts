@@ -65,7 +65,7 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
     (step, event) => {
       switch (event._tag) {
         case "Started":
-          return update((r) => ({ ...r, phase: step, message: `${step}…` }))
+          return update(({ message: _shown, ...r }) => ({ ...r, phase: step }))
         case "Finished":
           return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } }))
         case "Failed":

@@ -24,7 +24,7 @@ const entry = (key: string, value: unknown, modifyIndex = 10): KvEntry => ({
 describe("readSnapshot", () => {
   test("config, releases with their ModifyIndex, and the deploy generation", () => {
     const lastGood = new Map<string, AppConfig>()
-    const snap = readSnapshot(keys, [
+    const snap = readSnapshot(keys, "web-1", [
       entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", nodes: ["web-*"] }),
       entry(`sacar/shop/releases/${A}`, { createdAt: "2026-11-27T10:00:00Z" }, 21),
       entry(`sacar/shop/releases/${B}`, "{oops", 22),
@@ -41,24 +41,24 @@ describe("readSnapshot", () => {
     assert.equal(bad.spec, undefined)
     assert.match(bad.specError!, new RegExp(`^sacar/shop/releases/${B}: not valid JSON`))
     assert.deepEqual(shop.deploy, { generation: 30, sha: A })
-    assert.equal(snap.statuses.get("shop")?.get("web-1")?.node, "web-1")
+    assert.equal(snap.ownStatus.get("shop")?.node, "web-1")
     assert.equal(lastGood.size, 1)
   })
 
   test("a config that stops decoding keeps the last good one and says so; a deleted one is forgotten", () => {
     const lastGood = new Map<string, AppConfig>()
-    readSnapshot(keys, [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: 3 })], lastGood)
-    const snap = readSnapshot(keys, [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: "two" })], lastGood)
+    readSnapshot(keys, "web-1", [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: 3 })], lastGood)
+    const snap = readSnapshot(keys, "web-1", [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: "two" })], lastGood)
     const shop = snap.apps.get("shop")!
     assert.equal(shop.config?.maxParallel, 3)
     assert.equal(shop.errors.length, 1)
     assert.match(shop.errors[0]!, /^sacar\/shop\/config: .*maxParallel.*"two".*last AppConfig that decoded/)
-    readSnapshot(keys, [], lastGood)
+    readSnapshot(keys, "web-1", [], lastGood)
     assert.equal(lastGood.size, 0)
   })
 
   test("a DeploySpec that does not decode is an app error; no config means no app", () => {
-    const snap = readSnapshot(keys, [
+    const snap = readSnapshot(keys, "web-1", [
       entry("sacar/shop/config", {}),
       entry("sacar/shop/deploy", { sha: "main" }),
       entry(`sacar/blog/releases/${A}`, {})
