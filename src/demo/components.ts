@@ -21,12 +21,13 @@ export interface ComponentEnv {
 /**
  * Our environment minus what must not leak into a component: node:test's
  * NODE_TEST_CONTEXT (a child Node that inherits it acts as a test worker and never
- * exits normally) and any SACAR_ setting meant for the demo rather than for them.
+ * exits normally), the settings the demo sets per component, and GitHub settings: a
+ * developer's GITHUB_TOKEN must not turn the demo's controller into a real reporter.
  */
 const componentEnv = (env: ComponentEnv, extra: Record<string, string>): NodeJS.ProcessEnv => {
   const out: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(env.base)) {
-    if (k === "NODE_TEST_CONTEXT" || k === "SACAR_LISTEN" || k === "SACAR_NODE" || k === "SACAR_ROOT") continue
+    if (k === "NODE_TEST_CONTEXT" || k === "SACAR_LISTEN" || k === "SACAR_NODE" || k === "SACAR_ROOT" || k.startsWith("GITHUB_")) continue
     out[k] = v
   }
   return {

@@ -40,6 +40,12 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
   let consul: DemoConsul | undefined
   let watchdog: Watchdog | undefined
   let walked = false
+  // Set once the folder is known to be the demo's: only then may anything be swept out of
+  // it (on a refused --dir /var/lib/sacar the real reconciler's SACAR_ROOT points there).
+  let owned = false
+  const sweep = () => {
+    if (owned) killProcessesUsing(folder.dir)
+  }
 
   // The ways out that cannot wait for the finally below: a second Ctrl-C, a crash, exit().
   let signals = 0
@@ -50,13 +56,13 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
       return
     }
     supervisor.killAllNow()
-    killProcessesUsing(folder.dir)
+    sweep()
     io.err.write(`sacar demo: second ${name}, killed everything\n`)
     process.exit(130)
   }
   const onCrash = (error: unknown) => {
     supervisor.killAllNow()
-    killProcessesUsing(folder.dir)
+    sweep()
     io.err.write(`sacar demo: crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
     process.exit(1)
   }
@@ -82,6 +88,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
 
   try {
     const { leftovers } = await prepareFolder(folder)
+    owned = true
     watchdog = startWatchdog(folder.dir, folder.pids)
     display.say(`sacar demo: one release of examples/shop, walked to live on three nodes; everything in ${shownPath(folder.dir, io.cwd)}/`)
     if (leftovers > 0) display.say(`(stopped ${leftovers} processes an earlier run left behind)`)
@@ -117,7 +124,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     await consul?.close()
     // Anything still running out of the folder (a script of a killed reconciler, pip of an
     // interrupted pack) goes too: nothing the demo started outlives it.
-    killProcessesUsing(folder.dir)
+    sweep()
     watchdog?.release()
     for (const s of STOP_SIGNALS) process.off(s, onSignal)
     process.off("uncaughtException", onCrash)

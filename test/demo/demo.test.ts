@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { childEnv, SACAR_BIN } from "../support/sacar.ts"
+import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
 import { eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
 
 interface Run {
@@ -122,4 +122,32 @@ test("a demo killed with SIGKILL still leaves nothing running: its watchdog stop
   // The children get SIGTERM, then SIGKILL after the watchdog's grace (3 s).
   assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)) && processesMentioning(dir).length === 0, 15_000),
     `left running: ${JSON.stringify(processesMentioning(dir))}`)
+})
+
+test("--keep-running keeps everything up for the printed commands, and Ctrl-C then exits 0", { timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t)
+  const run = startDemo(dir, ["--keep-running"])
+  t.after(cleanup(run, dir))
+  const up = await Promise.race([
+    eventually(() => /^Everything stays up until Ctrl-C/m.test(run.output().stdout), 150_000),
+    run.exited.then(() => false)
+  ])
+  assert.ok(up, `the walk-through did not finish:\n${run.output().stdout}\n${run.output().stderr}`)
+  const stdout = run.output().stdout
+  const [, consul, prefix] = /^ {2}export CONSUL_HTTP_ADDR=(\S+)(?: SACAR_PREFIX=(\S+))?$/m.exec(stdout) ?? []
+  const controller = /^ {2}controller: {2}(http:\/\/\S+)\/healthz/m.exec(stdout)?.[1]
+  assert.ok(consul && prefix && controller, stdout)
+
+  // The commands the demo suggests work against what it keeps running.
+  const status = await runSacar(["status", "shop", "--json"], { CONSUL_HTTP_ADDR: consul, SACAR_PREFIX: prefix })
+  assert.equal(status.code, 0, status.stderr)
+  const report = JSON.parse(status.stdout) as { apps: Array<{ nodes: Record<string, { current: string | null }> }> }
+  const sha = /^commit\s+([0-9a-f]{40})\b/m.exec(stdout)?.[1]
+  assert.deepEqual(Object.entries(report.apps[0]!.nodes).map(([n, s]) => [n, s.current]).sort(), [["demo-1", sha], ["demo-2", sha], ["demo-3", sha]])
+  assert.equal((await fetch(`${controller}/healthz`)).status, 200)
+
+  run.child.kill("SIGINT")
+  const { code } = await run.exited
+  assert.equal(code, 0, run.output().stderr)
+  await assertNothingLeft(dir)
 })

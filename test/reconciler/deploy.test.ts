@@ -21,7 +21,8 @@ import {
   tempDir,
   waitFor,
   writeTarball,
-  SETTLE_MS
+  SETTLE_MS,
+  SUITE_MS
 } from "./harness.ts"
 
 after(closeConsul)
@@ -107,7 +108,7 @@ const RECORDING_PREDEPLOY = `echo "predeploy $SACAR_NODE ${NOW} $COMMIT_SHA" >> 
 
 // Three at a time: each test runs two or three reconcilers, and each one preparing
 // a release is a venv and a pip install.
-describe("deploys", { concurrency: 3 }, () => {
+describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
   test("maxParallel 1: bin/deploy strictly one node at a time, pre-deploy once, all switch current; a redeploy runs again", async (t) => {
     const c = await cluster(t, { preDeploy: RECORDING_PREDEPLOY, deploy: RECORDING_DEPLOY(0.6) })
     const generation = await deploy(c.kv, c.sha)

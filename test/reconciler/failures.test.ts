@@ -19,14 +19,15 @@ import {
   tempDir,
   waitFor,
   writeTarball,
-  SETTLE_MS
+  SETTLE_MS,
+  SUITE_MS
 } from "./harness.ts"
 
 after(closeConsul)
 
 const exists = (path: string) => stat(path).then(() => true, () => false)
 
-describe("failing releases", { concurrency: true }, () => {
+describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
   test("each bad release fails with a message naming the problem; the other app is served throughout", async (t) => {
     const kv = await freshKv()
     const { addr } = await consul()

@@ -234,6 +234,8 @@ export const waitFor = async <T>(what: string, probe: () => Promise<T | undefine
 
 /** Generous: the e2e files run side by side on a small, shared machine. */
 export const SETTLE_MS = 240_000
+/** A whole e2e suite, whatever the runner's per-test default. */
+export const SUITE_MS = 900_000
 
 /** Waits until `node`'s status for `app` has release `sha` in a final phase. */
 export const releaseSettled = (kv: Kv, app: string, node: string, sha: string, timeoutMs = SETTLE_MS, dump?: () => string) =>

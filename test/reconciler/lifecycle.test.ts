@@ -17,6 +17,7 @@ import {
   releaseEntries,
   releaseSettled,
   SETTLE_MS,
+  SUITE_MS,
   slowServer,
   startReconciler,
   tarBytes,
@@ -57,7 +58,7 @@ const bulky: WheelSpec = {
   )
 }
 
-describe("release lifecycle", { concurrency: 3 }, () => {
+describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
   test("a ReleaseSpec deleted while preparing: its processes are killed, its directory and status entry removed", async (t) => {
     const kv = await freshKv()
     const { addr } = await consul()

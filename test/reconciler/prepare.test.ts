@@ -15,13 +15,14 @@ import {
   startReconciler,
   tempDir,
   writeTarball,
-  SETTLE_MS
+  SETTLE_MS,
+  SUITE_MS
 } from "./harness.ts"
 import { consul } from "./harness.ts"
 
 after(closeConsul)
 
-describe("preparing a release", { concurrency: true }, () => {
+describe("preparing a release", { concurrency: true, timeout: SUITE_MS }, () => {
   test("two nodes prepare it: ready, step timings, a venv that imports the wheels, bin/prepare saw COMMIT_SHA", async (t) => {
     const kv = await freshKv()
     const { addr } = await consul()
