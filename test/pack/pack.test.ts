@@ -38,6 +38,16 @@ async function listing(path: string): Promise<Map<string, tar.ReadEntry>> {
   return entries
 }
 
+test("the example's committed wheels are exactly what examples/wheels.ts generates", async (t) => {
+  const fresh = join(await tempDir(t), "wheels")
+  const written = await buildExampleWheels(fresh)
+  assert.equal(written.length, 2)
+  for (const path of written) {
+    const name = path.slice(path.lastIndexOf("/") + 1)
+    assert.deepEqual(await readFile(path), await readFile(join(exampleDir, "wheels", name)), name)
+  }
+})
+
 test("packing the example twice gives byte-identical tarballs", async (t) => {
   const a = await packExample(await tempDir(t))
   const b = await packExample(await tempDir(t))
@@ -129,7 +139,7 @@ test("refuses a project without bin/deploy", async (t) => {
 
 test("writes python-version from the interpreter when the project has none", async (t) => {
   const { project, wheels, root } = await shopCopy(t)
-  await rm(join(project, "python-version"))
+  await rm(join(project, "python-version"), { force: true })
   const r = await runPack([project, "-o", join(root, "app.tgz"), "--no-index", "--find-links", wheels])
   assert.equal(r.code, 0, r.stderr)
   const extracted = join(root, "x")

@@ -6,9 +6,8 @@ import { exampleDir, packShopExample } from "../../src/demo/example.ts"
 export { exampleDir }
 
 /**
- * Writes `<outDir>/shop.tgz` from examples/shop with `--no-index`, taking the example's
- * wheels from a freshly generated find-links directory, so the result does not depend
- * on binaries in git or on any package index.
+ * Writes `<outDir>/shop.tgz` from examples/shop with `--no-index`: pip sees only the
+ * example's committed wheels (test/pack checks they match examples/wheels.ts).
  */
 export async function packExample(outDir: string): Promise<{ path: string; sha256: string; size: number }> {
   return packShopExample(outDir)
