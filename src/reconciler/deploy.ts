@@ -14,6 +14,7 @@
  * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
  * moves to a release whose ready marker is there.
  */
+import { join } from "node:path"
 import { Effect, Result, Schedule } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
@@ -24,7 +25,7 @@ import type { AppConfig, DeployPhase, DeployStatus } from "../spec/documents.ts"
 import { durationMillis, formatDuration } from "../spec/duration.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
-import { isReady, observeDisk, switchLink } from "./disk.ts"
+import { appDir, isReady, observeDisk, switchLink } from "./disk.ts"
 import { sessionName } from "./membership.ts"
 import { haltReason } from "./plan.ts"
 import type { PeerDeploy } from "./plan.ts"
@@ -100,6 +101,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       generation,
       context,
       timeoutMs,
+      groupFile: join(appDir(root, app), ".pre-deploy.pid"),
       onProgress: (message) => report("predeploy", message)
     })
     if (pre._tag === "Failed") {
@@ -115,7 +117,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       if (halted !== undefined) return yield* fail(halted)
 
       yield* report("deploying", "running bin/deploy")
-      const ran = yield* Effect.result(runScript("deploy", context, timeoutMs))
+      const ran = yield* Effect.result(runScript("deploy", context, timeoutMs, join(appDir(root, app), ".deploy.pid")))
       if (Result.isFailure(ran)) return yield* fail(ran.failure.message, ran.failure.log)
 
       if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is no longer ready on this node; current not switched`)

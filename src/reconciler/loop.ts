@@ -119,6 +119,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           makeStatusWriter({
             key: keys.status(app, node),
             initial,
+            stored: own !== undefined,
             ...(options.statusIntervalMs === undefined ? {} : { intervalMs: options.statusIntervalMs })
           })
         )

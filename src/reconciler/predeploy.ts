@@ -38,6 +38,8 @@ export interface PredeployInput {
   readonly generation: number
   readonly context: ScriptContext
   readonly timeoutMs: number
+  /** Where the running script's process group is recorded (see scripts.ts). */
+  readonly groupFile: string
   /** Called when this node starts waiting on another's run, or starts its own. */
   readonly onProgress: (message: string) => Effect.Effect<void>
 }
@@ -54,7 +56,7 @@ const runHolding = (input: PredeployInput, sessionId: string, lost: Effect.Effec
       ? `running bin/pre-deploy (attempt ${running.attempt}: the node that ran it before died)`
       : "running bin/pre-deploy")
     const raced = yield* Effect.raceFirst(
-      Effect.result(runScript("pre-deploy", input.context, input.timeoutMs)).pipe(Effect.map((r) => ({ _tag: "Ran" as const, r }))),
+      Effect.result(runScript("pre-deploy", input.context, input.timeoutMs, input.groupFile)).pipe(Effect.map((r) => ({ _tag: "Ran" as const, r }))),
       lost.pipe(Effect.map((reason) => ({ _tag: "Lost" as const, reason })))
     )
     if (raced._tag === "Lost") {

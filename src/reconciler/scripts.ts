@@ -2,10 +2,17 @@
  * Running a release's deploy-time scripts (`bin/pre-deploy`, `bin/deploy`) the way
  * `bin/prepare` runs: release directory as working directory, only the contract's
  * environment, its own process group, killed at the timeout or on interruption.
+ *
+ * The running group is recorded in a file (pid and kernel start time). A reconciler
+ * killed with -9 cannot kill its script, so the next run of the same script on this
+ * node first ends a recorded group that is still alive: a re-run never overlaps the
+ * orphan of a dead run.
  */
+import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Data, Effect } from "effect"
 import { runProcess } from "../process/run.ts"
+import { isAlive, processStartTime } from "./steps/processes.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { scriptEnvironment } from "./steps/environment.ts"
 import type { ScriptContext } from "./steps/environment.ts"
@@ -28,21 +35,65 @@ export interface ScriptRun {
   readonly message: string
 }
 
+interface RecordedGroup {
+  readonly pid: number
+  readonly processStart: string | undefined
+}
+
+const KILL_GRACE_MS = 5_000
+
+/** Ends the group recorded in `groupFile` if it still runs (the orphan of a dead reconciler). */
+const endOrphan = (groupFile: string, script: DeployScript) =>
+  Effect.gen(function*() {
+    let recorded: RecordedGroup | undefined
+    try {
+      recorded = JSON.parse(readFileSync(groupFile, "utf8")) as RecordedGroup
+    } catch {
+      return
+    }
+    const { pid, processStart } = recorded
+    const same = () => isAlive(pid) && (processStart === undefined || processStartTime(pid) === processStart)
+    if (typeof pid !== "number" || !same()) return
+    yield* Effect.logWarning(`bin/${script} of an earlier run (pid ${pid}) is still running; ending it before running again`)
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-pid, sig)
+      } catch {
+        // gone
+      }
+    }
+    signal("SIGTERM")
+    const deadline = Date.now() + KILL_GRACE_MS
+    while (same() && Date.now() < deadline) yield* Effect.sleep(100)
+    signal("SIGKILL")
+  })
+
 export const runScript = (
   script: DeployScript,
   context: ScriptContext,
-  timeoutMs: number
+  timeoutMs: number,
+  /** Where the running process group is recorded, one file per script per app. */
+  groupFile: string
 ): Effect.Effect<ScriptRun, ScriptFailed> =>
   Effect.gen(function*() {
     const command = yield* scriptCommand(join(context.releaseDir, "bin", script))
     if (command === undefined) return { ran: false, ms: 0, log: "", message: `no bin/${script} in the release` }
+    yield* endOrphan(groupFile, script)
     const result = yield* runProcess({
       command: command.command,
       args: command.args,
       cwd: context.releaseDir,
       env: scriptEnvironment(context),
-      timeoutMs
+      timeoutMs,
+      onSpawn: (pid) => {
+        try {
+          writeFileSync(groupFile, JSON.stringify({ pid, processStart: processStartTime(pid) } satisfies RecordedGroup) + "\n")
+        } catch {
+          // Best effort: without the record an orphan can only be waited out.
+        }
+      }
     }).pipe(
+      Effect.ensuring(Effect.sync(() => rmSync(groupFile, { force: true }))),
       Effect.mapError((error) =>
         new ScriptFailed({
           script,

@@ -33,19 +33,23 @@ export const emptyStatus = (node: string): NodeStatus => ({ node, updatedAt: now
 /**
  * Starts the writer in the enclosing scope; the final state is flushed when the scope
  * closes. `initial` is what this node last wrote (read back at start-up), so the
- * first write happens only once something changed.
+ * first write happens only once something changed; a node new to the app writes its
+ * (empty) status at once, so the app's nodes are visible before any release.
  */
 export const makeStatusWriter = (options: {
   readonly key: string
   readonly initial: NodeStatus
+  /** Whether `initial` is what Consul holds; if not, it is written at once. */
+  readonly stored: boolean
   readonly intervalMs?: number
 }): Effect.Effect<StatusWriter, never, Consul | Scope.Scope> =>
   Effect.gen(function*() {
     const consul = yield* Consul
     const intervalMs = options.intervalMs ?? STATUS_INTERVAL_MS
     const state = yield* Ref.make(options.initial)
-    let written = content(options.initial)
+    let written = options.stored ? content(options.initial) : ""
     const dirty = yield* Queue.sliding<void>(1)
+    if (!options.stored) yield* Queue.offer(dirty, undefined)
     const writing = yield* Semaphore.make(1)
 
     const writeOnce: Effect.Effect<void, ConsulError> = writing.withPermit(

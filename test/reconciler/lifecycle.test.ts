@@ -89,6 +89,57 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     assert.equal(node.child.exitCode, null)
   })
 
+  test("SIGTERM while bin/prepare runs: its processes are killed, the node deregistered, exit 0; a restart finishes it", async (t) => {
+    const kv = await freshKv()
+    const { addr } = await consul()
+    const dir = await tempDir(t, "term")
+    const artifact = await writeTarball(dir, "term.tgz", releaseEntries({
+      prepare: `if [ ! -e "${dir}/once" ]; then touch "${dir}/once"; sleep 300 & echo $! > "${dir}/grandchild.pid"; wait; fi`
+    }))
+    await kv.put("shop/config", appConfig(artifact.url))
+    const root = join(dir, "root")
+    const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
+    const sha = randomSha()
+    await kv.put(`shop/releases/${sha}`, {})
+    const pid = await waitFor("bin/prepare to start", async () => {
+      try {
+        const n = Number(await readFile(join(dir, "grandchild.pid"), "utf8"))
+        return n > 0 ? n : undefined
+      } catch {
+        return undefined
+      }
+    }, SETTLE_MS, node.output)
+    assert.equal(await node.kill("SIGTERM"), 0, node.output())
+    await waitFor("the script's processes to be gone", async () => (alive(pid) ? undefined : true), 10_000)
+    assert.equal(await kv.raw("_nodes/solo"), undefined)
+    assert.notEqual((await kv.status("shop", "solo"))?.releases?.[sha]?.phase, "ready")
+    const again = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
+    assert.equal((await releaseSettled(kv, "shop", "solo", sha, SETTLE_MS, again.output)).phase, "ready")
+  })
+
+  test("apps appear, move off the node and come back without a restart", async (t) => {
+    const kv = await freshKv()
+    const { addr } = await consul()
+    const dir = await tempDir(t, "member")
+    const artifact = await writeTarball(dir, "m.tgz", releaseEntries({}))
+    const node = startReconciler(t, { addr, prefix: kv.prefix, node: "web-7", root: join(dir, "root") })
+    await waitFor("registration", () => kv.raw("_nodes/web-7"), SETTLE_MS, node.output)
+    await kv.put("shop/config", appConfig(artifact.url, { nodes: ["db-*"] }))
+    await kv.put("shop/deploy", "{not json")
+    await kv.put("blog/config", appConfig(artifact.url, { nodes: ["web-?"] }))
+    // blog is served (a status appears); shop is not this node's.
+    await waitFor("blog's status", () => kv.status("blog", "web-7"), 30_000, node.output)
+    assert.equal(await kv.status("shop", "web-7"), undefined)
+    await kv.put("shop/config", appConfig(artifact.url, { nodes: ["db-*", "web-7"] }))
+    const error = await waitFor("shop's status with the DeploySpec error", async () => (await kv.status("shop", "web-7"))?.error, 30_000, node.output)
+    assert.match(error, new RegExp(`${kv.prefix}/shop/deploy: not valid JSON`))
+    await kv.put("blog/config", appConfig(artifact.url, { nodes: ["db-*"] }))
+    await waitFor("blog's status to be withdrawn", async () => ((await kv.status("blog", "web-7")) === undefined ? true : undefined), 30_000, node.output)
+    await kv.delete("shop/config")
+    await waitFor("shop's status to be withdrawn", async () => ((await kv.status("shop", "web-7")) === undefined ? true : undefined), 30_000, node.output)
+    assert.equal(node.child.exitCode, null)
+  })
+
   test("kill -9 during download, then a restart: ready with a correct venv", async (t) => {
     const kv = await freshKv()
     const { addr } = await consul()

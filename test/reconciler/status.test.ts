@@ -39,7 +39,7 @@ describe("status writer", () => {
   test("many changes in one interval become one write; the final state is always written", async () => {
     const puts: Array<{ key: string; value: string }> = []
     await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({ key: "sacar/shop/status/web-1", initial: emptyStatus("web-1"), intervalMs: 300 })
+      const writer = yield* makeStatusWriter({ key: "sacar/shop/status/web-1", initial: emptyStatus("web-1"), stored: true, intervalMs: 300 })
       for (const phase of ["pending", "download", "extract", "lock", "venv", "install"] as const) {
         yield* writer.update((s) => ({ ...s, releases: { [A]: { phase, attempt: 1, steps: {} } } }))
       }
@@ -59,7 +59,7 @@ describe("status writer", () => {
   test("nothing changed since the state read back at start: no write", async () => {
     const puts: Array<{ key: string; value: string }> = []
     await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), intervalMs: 50 })
+      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: true, intervalMs: 50 })
       yield* writer.update((s) => s)
       yield* writer.flush
     })).pipe(Effect.provide(fakeConsul(puts))))
@@ -69,11 +69,21 @@ describe("status writer", () => {
   test("flush writes now, and a failed write is retried", async () => {
     const puts: Array<{ key: string; value: string }> = []
     await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), intervalMs: 10_000 })
+      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: true, intervalMs: 10_000 })
       yield* writer.update((s) => ({ ...s, current: A }))
       yield* writer.flush
       assert.equal(puts.length, 1)
       assert.equal(JSON.parse(puts[0]!.value).current, A)
     })).pipe(Effect.provide(fakeConsul(puts, 2))))
   })
+})
+
+test("a status Consul does not have yet is written at once", async () => {
+  const puts: Array<{ key: string; value: string }> = []
+  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: false, intervalMs: 50 })
+    yield* Effect.sleep(100)
+  })).pipe(Effect.provide(fakeConsul(puts))))
+  assert.equal(puts.length, 1)
+  assert.deepEqual(JSON.parse(puts[0]!.value).releases, {})
 })
