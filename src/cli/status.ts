@@ -2,7 +2,7 @@ import { Effect, Stream } from "effect"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
 import { cliKeys, runWithConsul, writeJson } from "./run.ts"
 import { listApps, readApp } from "../state/snapshot.ts"
-import { toReport } from "../state/report.ts"
+import { appExists, toReport } from "../state/report.ts"
 import { renderApp } from "../state/table.ts"
 import { watchPrefix } from "../consul/watch.ts"
 import type { Keys } from "../spec/keys.ts"
@@ -48,7 +48,7 @@ export const main = (argv: string[]): Promise<number> =>
     if (app !== undefined) {
       const exists = await runWithConsul("status", Effect.gen(function* () {
         const snapshot = yield* readApp(keys, app)
-        if (snapshot.config === undefined && snapshot.releases.length === 0 && Object.keys(snapshot.statuses).length === 0 && snapshot.problems.length === 0) {
+        if (!appExists(snapshot)) {
           process.stderr.write(`sacar status: app ${app} does not exist (no ${keys.config(app)})\n`)
           return 1
         }

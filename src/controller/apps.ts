@@ -9,23 +9,12 @@ import type { ConsulError } from "../consul/Consul.ts"
 import { decodeDocument } from "../spec/decode.ts"
 import { AppConfig } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
-import { isAppName } from "../spec/names.ts"
+import { appNames } from "../state/snapshot.ts"
 
 export interface KnownApp {
   readonly name: string
   readonly config: AppConfig
 }
-
-/** Names of the folders under the prefix that look like apps (reserved `_` names skipped). */
-export const appNames = (keys: Keys): Effect.Effect<ReadonlyArray<string>, ConsulError, Consul> =>
-  Effect.gen(function*() {
-    const consul = yield* Consul
-    const folders = yield* consul.keys(keys.root, "/")
-    return folders
-      .map((k) => k.slice(keys.root.length).replace(/\/$/, ""))
-      .filter((name) => isAppName(name))
-      .sort()
-  })
 
 /** The app's decoded config; undefined when the app has none. An undecodable one is logged and skipped. */
 export const readAppConfig = (keys: Keys, name: string): Effect.Effect<AppConfig | undefined, ConsulError, Consul> =>

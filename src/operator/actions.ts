@@ -7,12 +7,13 @@ import { Effect, Result } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
-import { AppConfig, DeploySpec, LockDoc, PinDoc, ReleaseSpec, lockInForce } from "../spec/documents.ts"
+import { AppConfig, LockDoc, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 import { checkArtifactUrl } from "../spec/artifact.ts"
 import { shortSha } from "../spec/names.ts"
 import { CommandFailed } from "./errors.ts"
 import { readApp, type AppSnapshot } from "../state/snapshot.ts"
+import { readLock, writeDeploy } from "../state/writes.ts"
 
 type Encoded<A> = { readonly [K in keyof A]?: unknown }
 
@@ -92,10 +93,6 @@ export const createRelease = (
     return { existed, spec }
   })
 
-export const lockedMessage = (app: string, lock: LockDoc): string =>
-  `${app} is locked by ${lock.by}: ${lock.reason}${lock.until ? ` (until ${lock.until})` : ""}; ` +
-  "`sacar unlock` lifts it, `sacar deploy --force` deploys through it"
-
 export const requestDeploy = (
   keys: Keys,
   app: string,
@@ -104,10 +101,11 @@ export const requestDeploy = (
 ) =>
   Effect.gen(function* () {
     const snapshot = yield* requireApp(keys, app)
-    if (snapshot.lock !== undefined && lockInForce(snapshot.lock, new Date()) && !options.force) {
-      return yield* new CommandFailed({ message: lockedMessage(app, snapshot.lock) })
+    const lock = yield* readLock(keys, app)
+    if (lock.locked && !options.force) {
+      return yield* new CommandFailed({ message: `${lock.reason}; \`sacar unlock ${app}\` lifts it, \`sacar deploy --force\` deploys through it` })
     }
-    const spec = yield* writeDocument(DeploySpec, "DeploySpec", keys.deploy(app), {
+    const generation = yield* writeDeploy(keys, app, {
       sha,
       requestedBy: options.by,
       requestedAt: new Date().toISOString(),
@@ -115,7 +113,7 @@ export const requestDeploy = (
       ...(options.reason !== undefined ? { reason: options.reason } : {})
     })
     const prepared = snapshot.releases.some((r) => r.sha === sha)
-    return { spec, prepared, snapshot }
+    return { generation, prepared, snapshot }
   })
 
 /**
@@ -147,7 +145,7 @@ export const rollback = (keys: Keys, app: string, by: string) =>
     const now = new Date().toISOString()
     yield* writeDocument(PinDoc, "PinDoc", keys.pin(app), { sha, by, reason: "rollback", at: now })
     // A rollback restores a known-good state, so it goes through a lock, on the record.
-    yield* writeDocument(DeploySpec, "DeploySpec", keys.deploy(app), { sha, requestedBy: by, requestedAt: now, force: true, reason: "rollback" })
+    yield* writeDeploy(keys, app, { sha, requestedBy: by, requestedAt: now, force: true, reason: "rollback" })
     return { sha, from: snapshot.deploy?.spec.sha }
   })
 

@@ -14,7 +14,6 @@
  * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
  * moves to a release whose ready marker is there.
  */
-import { join } from "node:path"
 import { Effect, Result, Schedule } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
@@ -30,7 +29,7 @@ import { sessionName } from "./membership.ts"
 import { haltReason } from "./plan.ts"
 import type { PeerDeploy } from "./plan.ts"
 import { predeploy } from "./predeploy.ts"
-import { runScript } from "./scripts.ts"
+import { groupFile, runScript } from "./scripts.ts"
 import type { StatusWriter } from "./status.ts"
 import { releasePaths } from "./steps/layout.ts"
 
@@ -101,7 +100,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       generation,
       context,
       timeoutMs,
-      groupFile: join(appDir(root, app), ".pre-deploy.pid"),
+      groupFile: groupFile(appDir(root, app), "pre-deploy"),
       onProgress: (message) => report("predeploy", message)
     })
     if (pre._tag === "Failed") {
@@ -117,7 +116,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       if (halted !== undefined) return yield* fail(halted)
 
       yield* report("deploying", "running bin/deploy")
-      const ran = yield* Effect.result(runScript("deploy", context, timeoutMs, join(appDir(root, app), ".deploy.pid")))
+      const ran = yield* Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy")))
       if (Result.isFailure(ran)) return yield* fail(ran.failure.message, ran.failure.log)
 
       if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is no longer ready on this node; current not switched`)

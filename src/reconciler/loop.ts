@@ -24,11 +24,12 @@ import { formatDuration } from "../spec/duration.ts"
 import { runDeploy } from "./deploy.ts"
 import { readSnapshot } from "./desired.ts"
 import type { Snapshot } from "./desired.ts"
-import { observeDisk, removeRelease, tidyLinks } from "./disk.ts"
+import { appDir, observeDisk, removeRelease, tidyLinks } from "./disk.ts"
 import { keepRegistered, sessionName } from "./membership.ts"
 import { plan } from "./plan.ts"
 import type { Action, AppObserved, NodeDesired, Preparing, WantedDeploy } from "./plan.ts"
 import { runRelease } from "./release.ts"
+import { endOrphan, groupFile } from "./scripts.ts"
 import type { ReconcilerSettings } from "./settings.ts"
 import { emptyStatus, makeStatusWriter } from "./status.ts"
 import type { StatusWriter } from "./status.ts"
@@ -124,6 +125,9 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           })
         )
         yield* tidyLinks(root, app)
+        // A dead run's scripts must not keep going while this run takes over.
+        yield* endOrphan(groupFile(appDir(root, app), "pre-deploy"), "pre-deploy")
+        yield* endOrphan(groupFile(appDir(root, app), "deploy"), "deploy")
         yield* freeDeadSlots(keys, app, node)
         apps.set(app, { app, scope, status, preparing: new Map(), deploying: undefined })
         yield* Effect.logInfo(`serving ${app}`)

@@ -20,6 +20,9 @@ import { scriptCommand } from "./steps/prepare.ts"
 
 export type DeployScript = "pre-deploy" | "deploy"
 
+/** The file recording the running group of `script` for an app (`appDir` is `$SACAR_ROOT/<app>`). */
+export const groupFile = (appDir: string, script: DeployScript) => join(appDir, `.${script}.pid`)
+
 export class ScriptFailed extends Data.TaggedError("ScriptFailed")<{
   readonly script: DeployScript
   readonly message: string
@@ -43,7 +46,7 @@ interface RecordedGroup {
 const KILL_GRACE_MS = 5_000
 
 /** Ends the group recorded in `groupFile` if it still runs (the orphan of a dead reconciler). */
-const endOrphan = (groupFile: string, script: DeployScript) =>
+export const endOrphan = (groupFile: string, script: DeployScript): Effect.Effect<void> =>
   Effect.gen(function*() {
     let recorded: RecordedGroup | undefined
     try {
@@ -73,12 +76,12 @@ export const runScript = (
   context: ScriptContext,
   timeoutMs: number,
   /** Where the running process group is recorded, one file per script per app. */
-  groupFile: string
+  recordIn: string
 ): Effect.Effect<ScriptRun, ScriptFailed> =>
   Effect.gen(function*() {
     const command = yield* scriptCommand(join(context.releaseDir, "bin", script))
     if (command === undefined) return { ran: false, ms: 0, log: "", message: `no bin/${script} in the release` }
-    yield* endOrphan(groupFile, script)
+    yield* endOrphan(recordIn, script)
     const result = yield* runProcess({
       command: command.command,
       args: command.args,
@@ -87,13 +90,13 @@ export const runScript = (
       timeoutMs,
       onSpawn: (pid) => {
         try {
-          writeFileSync(groupFile, JSON.stringify({ pid, processStart: processStartTime(pid) } satisfies RecordedGroup) + "\n")
+          writeFileSync(recordIn, JSON.stringify({ pid, processStart: processStartTime(pid) } satisfies RecordedGroup) + "\n")
         } catch {
           // Best effort: without the record an orphan can only be waited out.
         }
       }
     }).pipe(
-      Effect.ensuring(Effect.sync(() => rmSync(groupFile, { force: true }))),
+      Effect.ensuring(Effect.sync(() => rmSync(recordIn, { force: true }))),
       Effect.mapError((error) =>
         new ScriptFailed({
           script,

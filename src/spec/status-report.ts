@@ -15,6 +15,8 @@ export const AppStatusReport = Schema.Struct({
   expectedNodes: Schema.Array(Schema.String),
   nodes: Schema.Record(Schema.String, NodeStatus),
   lock: Schema.NullOr(LockDoc),
+  /** Whether `lock` is in force at the time of the report. */
+  locked: Schema.Boolean,
   pin: Schema.NullOr(PinDoc),
   problems: Schema.Array(Schema.String)
 })

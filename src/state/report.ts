@@ -1,7 +1,12 @@
 /** Snapshot -> the JSON report of `sacar status --json` and `GET /v1/apps/<app>`. */
 import { Schema } from "effect"
+import { lockInForce } from "../spec/documents.ts"
 import { AppStatusReport } from "../spec/status-report.ts"
 import type { AppSnapshot } from "./snapshot.ts"
+
+/** An app that has nothing at all in KV does not exist (a typo, or a removed app). */
+export const appExists = (s: AppSnapshot): boolean =>
+  s.config !== undefined || s.releases.length > 0 || Object.keys(s.statuses).length > 0 || s.problems.length > 0 || s.deploy !== undefined
 
 export const toReport = (s: AppSnapshot): unknown =>
   Schema.encodeSync(AppStatusReport)({
@@ -12,6 +17,7 @@ export const toReport = (s: AppSnapshot): unknown =>
     expectedNodes: [...s.expectedNodes],
     nodes: { ...s.statuses },
     lock: s.lock ?? null,
+    locked: s.lock !== undefined && lockInForce(s.lock, new Date()),
     pin: s.pin ?? null,
     problems: [...s.problems]
   })

@@ -13,6 +13,7 @@ import {
 } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
 import type { Keys } from "../spec/keys.ts"
+import { isAppName } from "../spec/names.ts"
 
 export interface ReleaseEntry {
   readonly sha: string
@@ -119,13 +120,19 @@ export const readApp = (keys: Keys, app: string): Effect.Effect<AppSnapshot, Con
     return snapshotFrom(keys, app, appEntries.value, nodeEntries.value, appEntries.index)
   })
 
-/** Names of every app that has a config key. */
-export const listApps = (keys: Keys): Effect.Effect<ReadonlyArray<string>, ConsulError, Consul> =>
+/** Names of the folders under the prefix that look like apps (reserved `_` names skipped). */
+export const appNames = (keys: Keys): Effect.Effect<ReadonlyArray<string>, ConsulError, Consul> =>
   Effect.gen(function* () {
     const consul = yield* Consul
-    const top = yield* consul.keys(keys.root, "/")
-    return top
+    const folders = yield* consul.keys(keys.root, "/")
+    return folders
       .map((key) => key.slice(keys.root.length).replace(/\/$/, ""))
-      .filter((name) => keys.parse(keys.config(name)).kind === "config")
+      .filter(isAppName)
       .sort()
-  }).pipe(Effect.flatMap((names) => Effect.filter(names, (name) => Consul.use((c) => c.get(keys.config(name))).pipe(Effect.map((e) => e.value !== undefined)), { concurrency: 8 })))
+  })
+
+/** Names of every app that has a config key. */
+export const listApps = (keys: Keys): Effect.Effect<ReadonlyArray<string>, ConsulError, Consul> =>
+  Effect.flatMap(appNames(keys), (names) =>
+    Effect.filter(names, (name) => Consul.use((c) => c.get(keys.config(name))).pipe(Effect.map((e) => e.value !== undefined)), { concurrency: 8 })
+  )

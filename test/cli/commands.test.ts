@@ -84,7 +84,7 @@ describe("operator commands against Consul", { concurrency: true }, () => {
     assert.ok(Date.parse(doc.until!) > Date.now() + 3_500_000)
     const refused = await sacar("deploy", "shop", SHA_A)
     assert.equal(refused.code, 1)
-    assert.match(refused.stderr, /shop is locked by alice: black friday freeze/)
+    assert.match(refused.stderr, /shop is locked by alice until \S+: black friday freeze; `sacar unlock shop` lifts it/)
     assert.equal(await kvGet(`${prefix}/shop/deploy`), undefined)
     const forced = await sacar("deploy", "shop", SHA_A, "--force", "-m", "hotfix")
     assert.equal(forced.code, 0, forced.stderr)

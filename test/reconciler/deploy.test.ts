@@ -27,6 +27,15 @@ import {
 
 after(closeConsul)
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 interface Cluster {
   readonly kv: Kv
   readonly dir: string
@@ -206,6 +215,7 @@ describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
       deploy: `echo "deploy-start $SACAR_NODE ${NOW}" >> "$LOG"
 if [ "$SACAR_NODE" = web-1 ] && [ ! -e "$DIR/killed-once" ]; then
   touch "$DIR/killed-once"
+  echo $$ > "$DIR/orphan.pid"
   i=0; while [ $i -lt 600 ] && [ ! -e "$DIR/stop" ]; do sleep 0.1; i=$((i+1)); done
   exit 0
 fi
@@ -216,8 +226,12 @@ echo "deploy-end $SACAR_NODE ${NOW}" >> "$LOG"`,
     await waitFor("web-1 in bin/deploy", async () =>
       (await events(c.dir)).some((e) => e.what === "deploy-start" && e.node === "web-1") ? true : undefined, 60_000, c.dump)
     await c.nodes[0]!.kill("SIGKILL")
-    await writeFile(join(c.dir, "stop"), "") // the orphaned script ends
+    t.after(() => writeFile(join(c.dir, "stop"), "")) // in any case, the orphan ends
+    const orphan = Number(await readFile(join(c.dir, "orphan.pid"), "utf8"))
+    assert.ok(alive(orphan), "the script outlives a kill -9 of its reconciler")
     const restarted = c.start("web-1")
+    // The restarted reconciler ends the orphan before running bin/deploy again.
+    await waitFor("the orphaned bin/deploy to be ended", async () => (alive(orphan) ? undefined : true), SETTLE_MS, () => restarted.output())
     const d = await deploySettled(c.kv, "shop", "web-1", generation, SETTLE_MS, () => restarted.output())
     assert.equal(d.phase, "live", d.message)
     assert.equal(await readlink(join(c.nodes[0]!.root, "shop", "current")), join("releases", c.sha))
@@ -233,6 +247,7 @@ echo "deploy-end $SACAR_NODE ${NOW}" >> "$LOG"`,
 if [ ! -e "$DIR/first-run" ]; then
   touch "$DIR/first-run"
   echo "$SACAR_NODE" > "$DIR/first-holder"
+  echo $$ > "$DIR/orphan.pid"
   i=0; while [ $i -lt 600 ] && [ ! -e "$DIR/stop" ]; do sleep 0.1; i=$((i+1)); done
   exit 7
 fi
@@ -249,8 +264,10 @@ echo "predeploy-ok $SACAR_NODE ${NOW}" >> "$LOG"`,
     }, 60_000, c.dump)
     const index = c.nodes.findIndex((n) => n.node === holder)
     await c.nodes[index]!.kill("SIGKILL")
-    await writeFile(join(c.dir, "stop"), "")
+    t.after(() => writeFile(join(c.dir, "stop"), ""))
+    const orphan = Number(await readFile(join(c.dir, "orphan.pid"), "utf8"))
     c.nodes[index] = c.start(holder)
+    await waitFor("the orphaned bin/pre-deploy to be ended", async () => (alive(orphan) ? undefined : true), SETTLE_MS, c.dump)
     for (const n of c.nodes) {
       const d = await deploySettled(c.kv, "shop", n.node, generation, SETTLE_MS, c.dump)
       assert.equal(d.phase, "live", `${n.node}: ${d.message}`)
