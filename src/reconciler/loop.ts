@@ -20,7 +20,6 @@ import { Python } from "../python/python.ts"
 import type { AppConfig, NodeStatus } from "../spec/documents.ts"
 import { makeKeys } from "../spec/keys.ts"
 import type { Keys } from "../spec/keys.ts"
-import { formatDuration } from "../spec/duration.ts"
 import { runDeploy } from "./deploy.ts"
 import { readSnapshot } from "./desired.ts"
 import type { Snapshot } from "./desired.ts"
@@ -327,11 +326,8 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
       }
     })
 
-    let passes = 0
-    const started = Date.now()
     while (true) {
       yield* Queue.take(wake)
-      passes += 1
       const result = yield* Effect.exit(reconcile)
       if (Exit.isFailure(result)) {
         if (Cause.hasInterruptsOnly(result.cause)) return yield* Effect.interrupt
@@ -339,6 +335,5 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         yield* Effect.sleep(1000)
         yield* poke
       }
-      if (passes % 500 === 0) yield* Effect.logDebug(`${passes} reconciles in ${formatDuration(Date.now() - started)}`)
     }
   })

@@ -204,13 +204,27 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     return exited
   }
-  t?.after(() => kill("SIGKILL"))
-  return { node: options.node, root: options.root, child, output: () => output, exited, kill }
+  const reconciler = { node: options.node, root: options.root, child, output: () => output, exited, kill }
+  if (t !== undefined) {
+    const list = started.get(t) ?? []
+    list.push(reconciler)
+    started.set(t, list)
+    t.after(() => kill("SIGKILL"))
+  }
+  return reconciler
 }
+
+/** Reconcilers per test, so a test's directories are removed only once they are gone. */
+const started = new WeakMap<TestContext, Reconciler[]>()
 
 export const tempDir = async (t: TestContext, label: string): Promise<string> => {
   const dir = await mkdtemp(join(tmpdir(), `sacar-${label}-`))
-  t.after(() => rm(dir, { recursive: true, force: true }))
+  t.after(async () => {
+    // Hooks run in the order they were added: end the test's reconcilers first, so none
+    // is still writing into the directory while it is removed.
+    await Promise.all((started.get(t) ?? []).map((r) => r.kill("SIGKILL")))
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 })
+  })
   return dir
 }
 

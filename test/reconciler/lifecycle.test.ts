@@ -140,6 +140,27 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     assert.equal(node.child.exitCode, null)
   })
 
+  test("a deploy of a sha without a ReleaseSpec prepares it first, then goes live", async (t) => {
+    const kv = await freshKv()
+    const { addr } = await consul()
+    const dir = await tempDir(t, "implied")
+    const artifact = await writeTarball(dir, "i.tgz", releaseEntries({ deploy: `echo "$COMMIT_SHA" > "${dir}/deployed"` }))
+    await kv.put("shop/config", appConfig(`file://${dir}/{short}.tgz`))
+    const sha = randomSha()
+    await writeFile(join(dir, `${sha.slice(0, 7)}.tgz`), await readFile(artifact.path))
+    const root = join(dir, "root")
+    const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
+    await kv.put("shop/deploy", { sha })
+    const generation = (await kv.raw("shop/deploy"))!.modifyIndex
+    const d = await deploySettled(kv, "shop", "solo", generation, SETTLE_MS, node.output)
+    assert.equal(d.phase, "live", d.message)
+    assert.equal(d.current, sha)
+    assert.equal((await readFile(join(dir, "deployed"), "utf8")).trim(), sha)
+    const status = await kv.status("shop", "solo")
+    assert.equal(status.releases[sha].phase, "ready")
+    assert.equal(status.releases[sha].specIndex, generation)
+  })
+
   test("kill -9 during download, then a restart: ready with a correct venv", async (t) => {
     const kv = await freshKv()
     const { addr } = await consul()
