@@ -104,7 +104,11 @@ test("a release walks from queued to ready, then a deploy to live, mirrored to o
   assert.equal(w.github.deployments().length, 1)
   assert.deepEqual(w.github.deployments()[0]!.statuses.map((s) => s.state), ["in_progress", "success"])
   assert.equal(runsOf(w.github, sha).length, 1)
-  const stored = await getJson(w.consul, `${w.prefix}/shop/github/${sha}`)
+  // The record is written after GitHub answered, so it may trail what the fake saw.
+  const stored = await eventually("the record notes the deployment's success", async () => {
+    const record = await getJson(w.consul, `${w.prefix}/shop/github/${sha}`)
+    return record?.deployment?.state === "success" ? record : undefined
+  })
   assert.equal(stored.checkRunId, ready.id)
   assert.equal(stored.reported.status, "completed")
   assert.deepEqual(stored.deployment, { generation, id: deployment.id, state: "success" })
