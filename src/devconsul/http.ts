@@ -27,30 +27,35 @@ export function readOptions(url: URL): Consistency {
   return q.has("consistent") ? "consistent" : q.has("stale") ? "stale" : "leader"
 }
 
-export type Headers = Record<string, string | number>
+/**
+ * Headers as Node's flat raw form, [name, value, name, value, ...]: a write wakes
+ * every watcher of a prefix at once, and this form skips the per-response work of
+ * walking a headers object.
+ */
+export type Headers = ReadonlyArray<string>
 
 /**
  * X-Consul-Index (never 0), KnownLeader and LastContact, which Consul sets on every
  * read before any body, 404s included.
  */
 export function queryMeta(index: number, consistency: Consistency): Headers {
-  return {
-    "X-Consul-Index": String(index > 0 ? index : 1),
-    "X-Consul-KnownLeader": "true",
-    "X-Consul-LastContact": "0",
-    "X-Consul-Effective-Consistency": consistency,
-  }
+  return [
+    "X-Consul-Index", String(index > 0 ? index : 1),
+    "X-Consul-KnownLeader", "true",
+    "X-Consul-LastContact", "0",
+    "X-Consul-Effective-Consistency", consistency,
+  ]
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Headers = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Headers = []): void {
   sendJsonText(res, status, JSON.stringify(body), headers)
 }
 
-/** For bodies already serialised (shared by every watcher woken by one write). */
-export function sendJsonText(res: ServerResponse, status: number, text: string, headers: Headers = {}): void {
+/** For bodies already serialised (a Buffer shared by every watcher woken by one write). */
+export function sendJsonText(res: ServerResponse, status: number, body: string | Buffer, headers: Headers = []): void {
   // One writeHead with every header takes Node's fast path (no setHeader calls).
-  res.writeHead(status, { ...headers, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) })
-  res.end(text)
+  res.writeHead(status, [...headers, "Content-Type", "application/json", "Content-Length", String(Buffer.byteLength(body))])
+  res.end(body)
 }
 
 export function sendText(res: ServerResponse, status: number, text: string): void {
@@ -59,8 +64,8 @@ export function sendText(res: ServerResponse, status: number, text: string): voi
 }
 
 /** A 404 with an empty body, as Consul answers a missing key. */
-export function sendEmpty(res: ServerResponse, status: number, headers: Headers = {}): void {
-  res.writeHead(status, { ...headers, "Content-Length": 0 })
+export function sendEmpty(res: ServerResponse, status: number, headers: Headers = []): void {
+  res.writeHead(status, [...headers, "Content-Length", "0"])
   res.end()
 }
 

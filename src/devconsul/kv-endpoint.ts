@@ -79,7 +79,7 @@ async function getOne(
         return {
           entry,
           index: entry !== undefined ? entry.modifyIndex : store.kvIndex,
-          body: entry !== undefined ? JSON.stringify([entryJson(entry)]) : "",
+          body: Buffer.from(entry !== undefined ? JSON.stringify([entryJson(entry)]) : ""),
         }
       }),
     // A missing key reports the whole table's index, so any KV write may move it.
@@ -91,13 +91,13 @@ async function getOne(
   if (entry === undefined) return sendEmpty(res, 404, meta)
   if (url.searchParams.has("raw")) {
     const body = entry.value ?? Buffer.alloc(0)
-    res.writeHead(200, {
+    res.writeHead(200, [
       ...meta,
-      "Content-Type": "text/plain",
-      "Content-Length": body.length,
-      "X-Content-Type-Options": "nosniff",
-      "Content-Security-Policy": "sandbox",
-    })
+      "Content-Type", "text/plain",
+      "Content-Length", String(body.length),
+      "X-Content-Type-Options", "nosniff",
+      "Content-Security-Policy", "sandbox",
+    ])
     res.end(body)
     return
   }
@@ -118,7 +118,7 @@ async function getTree(
     () =>
       store.memo(`tree\0${prefix}`, () => {
         const list = store.list(prefix)
-        return { ...list, body: JSON.stringify(list.entries.map((e) => entryJson(e))) }
+        return { ...list, body: Buffer.from(JSON.stringify(list.entries.map((e) => entryJson(e)))) }
       }),
     prefixMayMove(prefix),
   )
