@@ -2,38 +2,28 @@
 
 import assert from "node:assert/strict"
 import type { IncomingMessage } from "node:http"
-import { after, before, describe, test } from "node:test"
-import { randomPrefix, startConsul } from "../support/consul.ts"
-import type { TestConsul } from "../support/consul.ts"
-import { client, consulIndex, withResponse } from "./client.ts"
+import { describe, test } from "node:test"
+import { randomPrefix } from "../support/consul.ts"
+import { consulSuite, consulIndex, withResponse } from "./client.ts"
 import Consul from "consul"
 import { hostPort } from "../support/consul.ts"
-import type { ConsulClient, KvItem } from "./client.ts"
+import type { KvItem } from "./client.ts"
 
 describe("dev-consul blocking queries", { concurrency: true }, () => {
-  let consul: TestConsul
-  let c: ConsulClient
-  before(async () => {
-    consul = await startConsul()
-    c = client(consul.addr)
-  })
-  after(async () => {
-    c.destroy()
-    await consul.close()
-  })
+  const suite = consulSuite()
 
   test("a blocking get wakes when the key is set", async () => {
     const key = `${randomPrefix()}/desired`
-    await c.kv.set(key, "v1")
-    const [res0] = (await c.kv.get({ key, ...withResponse() })) as [IncomingMessage, KvItem]
+    await suite.c.kv.set(key, "v1")
+    const [res0] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage, KvItem]
     const index = consulIndex(res0)
 
     const started = Date.now()
-    const waiting = c.kv.get({ key, index: String(index), wait: "20s", ...withResponse() }) as Promise<
+    const waiting = suite.c.kv.get({ key, index: String(index), wait: "20s", ...withResponse() }) as Promise<
       [IncomingMessage, KvItem]
     >
     await new Promise((r) => setTimeout(r, 200))
-    await c.kv.set(key, "v2")
+    await suite.c.kv.set(key, "v2")
     const [res, entry] = await waiting
     assert.equal(entry.Value, "v2")
     assert.ok(consulIndex(res) > index)
@@ -42,9 +32,9 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
 
   test("a blocking recurse wakes on a write under the prefix", async () => {
     const p = randomPrefix()
-    await c.kv.set(`${p}/a`, "1")
-    const [res0] = (await c.kv.get({ key: `${p}/`, recurse: true, ...withResponse() })) as [IncomingMessage]
-    const waiting = c.kv.get({
+    await suite.c.kv.set(`${p}/a`, "1")
+    const [res0] = (await suite.c.kv.get({ key: `${p}/`, recurse: true, ...withResponse() })) as [IncomingMessage]
+    const waiting = suite.c.kv.get({
       key: `${p}/`,
       recurse: true,
       index: String(consulIndex(res0)),
@@ -52,7 +42,7 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
       ...withResponse(),
     }) as Promise<[IncomingMessage, KvItem[]]>
     await new Promise((r) => setTimeout(r, 200))
-    await c.kv.set(`${p}/b`, "2")
+    await suite.c.kv.set(`${p}/b`, "2")
     const [, entries] = await waiting
     assert.deepEqual(
       entries.map((e) => e.Key),
@@ -62,25 +52,25 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
 
   test("a blocking get on a missing key wakes when it is created", async () => {
     const key = `${randomPrefix()}/later`
-    const [res0] = (await c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
+    const [res0] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
     assert.equal(res0.statusCode, 404)
-    const waiting = c.kv.get({ key, index: String(consulIndex(res0)), wait: "20s" }) as Promise<KvItem | undefined>
+    const waiting = suite.c.kv.get({ key, index: String(consulIndex(res0)), wait: "20s" }) as Promise<KvItem | undefined>
     await new Promise((r) => setTimeout(r, 200))
-    await c.kv.set(key, "here")
+    await suite.c.kv.set(key, "here")
     // A missing key may wake on any KV write, so loop as a real watcher does.
     let entry = await waiting
     const deadline = Date.now() + 10_000
-    while (entry === undefined && Date.now() < deadline) entry = (await c.kv.get(key)) as KvItem | undefined
+    while (entry === undefined && Date.now() < deadline) entry = (await suite.c.kv.get(key)) as KvItem | undefined
     assert.equal(entry?.Value, "here")
   })
 
   test("the wait runs out with the same index when nothing changes", async () => {
     const key = `${randomPrefix()}/quiet`
-    await c.kv.set(key, "v")
-    const [res0] = (await c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
+    await suite.c.kv.set(key, "v")
+    const [res0] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
     const index = consulIndex(res0)
     const started = Date.now()
-    const [res] = (await c.kv.get({ key, index: String(index), wait: "1s", ...withResponse() })) as [IncomingMessage]
+    const [res] = (await suite.c.kv.get({ key, index: String(index), wait: "1s", ...withResponse() })) as [IncomingMessage]
     const took = Date.now() - started
     assert.equal(consulIndex(res), index)
     // 1s plus at most 1/16 jitter, and some slack for a loaded machine.
@@ -89,8 +79,8 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
 
   test("consul.watch sees each change of a key", async (t) => {
     const key = `${randomPrefix()}/watched`
-    await c.kv.set(key, "v1")
-    const raw = new Consul(hostPort(consul.addr))
+    await suite.c.kv.set(key, "v1")
+    const raw = new Consul(hostPort(suite.consul.addr))
     const watch = raw.watch({ method: raw.kv.get, options: { key, wait: "20s" } as unknown as Record<string, string> })
     t.after(() => {
       watch.end()
@@ -108,10 +98,10 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
       )
     await reached("v1")
     const v2 = reached("v2")
-    await c.kv.set(key, "v2")
+    await suite.c.kv.set(key, "v2")
     await v2
     const v3 = reached("v3")
-    await c.kv.set(key, "v3")
+    await suite.c.kv.set(key, "v3")
     await v3
     assert.deepEqual(seen, ["v1", "v2", "v3"])
     assert.deepEqual(errors, [])
@@ -119,11 +109,11 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
 
   test("an index never goes backwards after a delete under the prefix", async () => {
     const p = randomPrefix()
-    await c.kv.set(`${p}/a`, "1")
-    await c.kv.set(`${p}/b`, "2")
-    const [res1] = (await c.kv.keys({ key: `${p}/`, ...withResponse() })) as unknown as [IncomingMessage]
-    await c.kv.del(`${p}/b`)
-    const [res2] = (await c.kv.keys({ key: `${p}/`, ...withResponse() })) as unknown as [IncomingMessage]
+    await suite.c.kv.set(`${p}/a`, "1")
+    await suite.c.kv.set(`${p}/b`, "2")
+    const [res1] = (await suite.c.kv.keys({ key: `${p}/`, ...withResponse() })) as unknown as [IncomingMessage]
+    await suite.c.kv.del(`${p}/b`)
+    const [res2] = (await suite.c.kv.keys({ key: `${p}/`, ...withResponse() })) as unknown as [IncomingMessage]
     assert.ok(consulIndex(res2) > consulIndex(res1), "the tombstone carries the prefix index forward")
   })
 })

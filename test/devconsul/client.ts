@@ -5,7 +5,8 @@
 import type { IncomingMessage } from "node:http"
 import { EventEmitter } from "node:events"
 import Consul from "consul"
-import { hostPort } from "../support/consul.ts"
+import { after, before } from "node:test"
+import { hostPort, startConsul, type TestConsul } from "../support/consul.ts"
 
 export interface KvItem {
   Key: string
@@ -67,3 +68,30 @@ export function consulIndex(res: IncomingMessage): number {
 
 /** Base64 for txn values, which node-consul sends verbatim. */
 export const b64 = (s: string): string => Buffer.from(s).toString("base64")
+
+/**
+ * The Consul a describe() block talks to, started before its tests and closed after:
+ * `suite.consul` (address, real or not) and `suite.c` (the npm client on it).
+ */
+export function consulSuite(): { readonly consul: TestConsul; readonly c: ConsulClient } {
+  let consul: TestConsul | undefined
+  let c: ConsulClient | undefined
+  before(async () => {
+    consul = await startConsul()
+    c = client(consul.addr)
+  })
+  after(async () => {
+    c?.destroy()
+    await consul?.close()
+  })
+  return {
+    get consul() {
+      if (consul === undefined) throw new Error("consulSuite() used outside its describe block's tests")
+      return consul
+    },
+    get c() {
+      if (c === undefined) throw new Error("consulSuite() used outside its describe block's tests")
+      return c
+    }
+  }
+}

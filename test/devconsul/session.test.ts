@@ -3,34 +3,24 @@
 
 import assert from "node:assert/strict"
 import type { IncomingMessage } from "node:http"
-import { after, before, describe, test } from "node:test"
-import { randomPrefix, startConsul } from "../support/consul.ts"
-import type { TestConsul } from "../support/consul.ts"
-import { client, consulIndex, withResponse } from "./client.ts"
-import type { ConsulClient, KvItem } from "./client.ts"
+import { describe, test } from "node:test"
+import { randomPrefix } from "../support/consul.ts"
+import { consulSuite, consulIndex, withResponse } from "./client.ts"
+import type { KvItem } from "./client.ts"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 describe("dev-consul sessions and locks", { concurrency: true }, () => {
-  let consul: TestConsul
-  let c: ConsulClient
-  before(async () => {
-    consul = await startConsul()
-    c = client(consul.addr)
-  })
-  after(async () => {
-    c.destroy()
-    await consul.close()
-  })
+  const suite = consulSuite()
 
   /** Blocks on the key until `done` holds for its entry (undefined when deleted). */
   async function waitForKey(key: string, done: (e: KvItem | undefined) => boolean, withinMs: number) {
     const deadline = Date.now() + withinMs
-    let [res, entry] = (await c.kv.get({ key, ...withResponse() })) as [IncomingMessage, KvItem | undefined]
+    let [res, entry] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage, KvItem | undefined]
     while (!done(entry)) {
       const left = deadline - Date.now()
       if (left <= 0) assert.fail(`${key} did not reach the expected state within ${withinMs} ms`)
-      ;[res, entry] = (await c.kv.get({
+      ;[res, entry] = (await suite.c.kv.get({
         key,
         index: String(consulIndex(res)),
         wait: `${Math.max(1, Math.ceil(left / 1000))}s`,
@@ -42,9 +32,9 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
 
   test("create, info, renew, list and destroy", async () => {
     const p = randomPrefix()
-    const { ID } = await c.session.create({ name: `${p}-s`, ttl: "30s", lockdelay: "5s", behavior: "delete" })
+    const { ID } = await suite.c.session.create({ name: `${p}-s`, ttl: "30s", lockdelay: "5s", behavior: "delete" })
     assert.match(ID, /^[0-9a-f-]{36}$/)
-    const info = await c.session.info(ID)
+    const info = await suite.c.session.info(ID)
     assert.equal(info?.ID, ID)
     assert.equal(info?.Name, `${p}-s`)
     assert.equal(info?.TTL, "30s")
@@ -52,117 +42,117 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
     assert.equal(info?.Behavior, "delete")
     assert.ok((info?.Node ?? "") !== "")
 
-    const renewed = await c.session.renew(ID)
+    const renewed = await suite.c.session.renew(ID)
     assert.equal(renewed[0]?.ID, ID)
-    assert.ok((await c.session.list()).some((s) => s.ID === ID))
+    assert.ok((await suite.c.session.list()).some((s) => s.ID === ID))
 
-    await c.session.destroy(ID)
-    assert.equal(await c.session.info(ID), undefined)
-    await assert.rejects(c.session.renew(ID), (e: Error & { statusCode?: number }) => e.statusCode === 404)
-    const res = await fetch(`${consul.addr}/v1/session/renew/${ID}`, { method: "PUT" })
+    await suite.c.session.destroy(ID)
+    assert.equal(await suite.c.session.info(ID), undefined)
+    await assert.rejects(suite.c.session.renew(ID), (e: Error & { statusCode?: number }) => e.statusCode === 404)
+    const res = await fetch(`${suite.consul.addr}/v1/session/renew/${ID}`, { method: "PUT" })
     assert.equal(res.status, 404)
     assert.match(await res.text(), new RegExp(`Session id '${ID}' not found`))
   })
 
   test("destroying an unknown session is true; info of one is empty", async () => {
     const id = "00000000-0000-0000-0000-000000000000"
-    const res = await fetch(`${consul.addr}/v1/session/destroy/${id}`, { method: "PUT" })
+    const res = await fetch(`${suite.consul.addr}/v1/session/destroy/${id}`, { method: "PUT" })
     assert.equal(res.status, 200)
     assert.equal(await res.json(), true)
-    const info = await fetch(`${consul.addr}/v1/session/info/${id}`)
+    const info = await fetch(`${suite.consul.addr}/v1/session/info/${id}`)
     assert.deepEqual(await info.json(), [])
     assert.ok(Number(info.headers.get("x-consul-index")) >= 1)
   })
 
   test("a TTL outside 10s..24h is refused", async () => {
-    await assert.rejects(c.session.create({ ttl: "5s" }), (e: Error & { statusCode?: number }) => e.statusCode === 500)
-    const res = await fetch(`${consul.addr}/v1/session/create`, { method: "PUT", body: JSON.stringify({ TTL: "25h" }) })
+    await assert.rejects(suite.c.session.create({ ttl: "5s" }), (e: Error & { statusCode?: number }) => e.statusCode === 500)
+    const res = await fetch(`${suite.consul.addr}/v1/session/create`, { method: "PUT", body: JSON.stringify({ TTL: "25h" }) })
     assert.equal(res.status, 500)
     assert.match(await res.text(), /Invalid Session TTL/)
   })
 
   test("acquire and release keep LockIndex and omit Session when unheld", async () => {
     const key = `${randomPrefix()}/leader`
-    const a = (await c.session.create({ lockdelay: "0s" })).ID
-    const b = (await c.session.create({ lockdelay: "0s" })).ID
+    const a = (await suite.c.session.create({ lockdelay: "0s" })).ID
+    const b = (await suite.c.session.create({ lockdelay: "0s" })).ID
     try {
-      assert.equal(await c.kv.set({ key, value: "a", acquire: a }), true)
-      let e = (await c.kv.get(key)) as KvItem
+      assert.equal(await suite.c.kv.set({ key, value: "a", acquire: a }), true)
+      let e = (await suite.c.kv.get(key)) as KvItem
       assert.equal(e.Session, a)
       assert.equal(e.LockIndex, 1)
-      assert.equal(await c.kv.set({ key, value: "a2", acquire: a }), true, "re-acquiring by the holder succeeds")
-      assert.equal(((await c.kv.get(key)) as KvItem).LockIndex, 1)
-      assert.notEqual(await c.kv.set({ key, value: "b", acquire: b }), true, "held by another session")
-      assert.notEqual(await c.kv.set({ key, value: "b", release: b }), true, "only the holder releases")
+      assert.equal(await suite.c.kv.set({ key, value: "a2", acquire: a }), true, "re-acquiring by the holder succeeds")
+      assert.equal(((await suite.c.kv.get(key)) as KvItem).LockIndex, 1)
+      assert.notEqual(await suite.c.kv.set({ key, value: "b", acquire: b }), true, "held by another session")
+      assert.notEqual(await suite.c.kv.set({ key, value: "b", release: b }), true, "only the holder releases")
 
-      assert.equal(await c.kv.set({ key, value: "released", release: a }), true)
-      e = (await c.kv.get(key)) as KvItem
+      assert.equal(await suite.c.kv.set({ key, value: "released", release: a }), true)
+      e = (await suite.c.kv.get(key)) as KvItem
       assert.equal("Session" in e, false)
       assert.equal(e.LockIndex, 1)
       assert.equal(e.Value, "released")
 
-      assert.equal(await c.kv.set({ key, value: "b", acquire: b }), true)
-      assert.equal(((await c.kv.get(key)) as KvItem).LockIndex, 2)
+      assert.equal(await suite.c.kv.set({ key, value: "b", acquire: b }), true)
+      assert.equal(((await suite.c.kv.get(key)) as KvItem).LockIndex, 2)
     } finally {
-      await c.session.destroy(a)
-      await c.session.destroy(b)
+      await suite.c.session.destroy(a)
+      await suite.c.session.destroy(b)
     }
   })
 
   test("acquire is refused during lock-delay after the holder's session ends", async () => {
     const key = `${randomPrefix()}/lock`
-    const a = (await c.session.create({ lockdelay: "3s" })).ID
-    const b = (await c.session.create({ lockdelay: "0s" })).ID
+    const a = (await suite.c.session.create({ lockdelay: "3s" })).ID
+    const b = (await suite.c.session.create({ lockdelay: "0s" })).ID
     try {
-      assert.equal(await c.kv.set({ key, value: "a", acquire: a }), true)
-      await c.session.destroy(a)
-      const released = (await c.kv.get(key)) as KvItem
+      assert.equal(await suite.c.kv.set({ key, value: "a", acquire: a }), true)
+      await suite.c.session.destroy(a)
+      const released = (await suite.c.kv.get(key)) as KvItem
       assert.equal("Session" in released, false, "behavior release keeps the key, unheld")
       assert.equal(released.Value, "a")
 
-      assert.notEqual(await c.kv.set({ key, value: "b", acquire: b }), true, "inside lock-delay")
+      assert.notEqual(await suite.c.kv.set({ key, value: "b", acquire: b }), true, "inside lock-delay")
       const deadline = Date.now() + 10_000
       let got = false
       while (!got && Date.now() < deadline) {
         await sleep(500)
-        got = (await c.kv.set({ key, value: "b", acquire: b })) === true
+        got = (await suite.c.kv.set({ key, value: "b", acquire: b })) === true
       }
       assert.ok(got, "acquire succeeds once lock-delay has passed")
-      assert.equal(((await c.kv.get(key)) as KvItem).Session, b)
+      assert.equal(((await suite.c.kv.get(key)) as KvItem).Session, b)
     } finally {
-      await c.session.destroy(b)
+      await suite.c.session.destroy(b)
     }
   })
 
   test("TTL expiry releases a lock held by a release session", { timeout: 60_000 }, async () => {
     const key = `${randomPrefix()}/ttl-release`
-    const s = (await c.session.create({ ttl: "10s", behavior: "release", lockdelay: "0s" })).ID
-    assert.equal(await c.kv.set({ key, value: "held", acquire: s }), true)
+    const s = (await suite.c.session.create({ ttl: "10s", behavior: "release", lockdelay: "0s" })).ID
+    assert.equal(await suite.c.kv.set({ key, value: "held", acquire: s }), true)
     const started = Date.now()
     const entry = await waitForKey(key, (e) => e !== undefined && e.Session === undefined, 35_000)
     assert.equal(entry?.Value, "held", "the value stays")
     assert.ok(Date.now() - started >= 9_000, "not before the TTL")
-    assert.equal(await c.session.info(s), undefined)
+    assert.equal(await suite.c.session.info(s), undefined)
   })
 
   test("TTL expiry deletes a key held by a delete session", { timeout: 60_000 }, async () => {
     const key = `${randomPrefix()}/ttl-delete`
-    const s = (await c.session.create({ ttl: "10s", behavior: "delete", lockdelay: "0s" })).ID
-    assert.equal(await c.kv.set({ key, value: "held", acquire: s }), true)
+    const s = (await suite.c.session.create({ ttl: "10s", behavior: "delete", lockdelay: "0s" })).ID
+    assert.equal(await suite.c.kv.set({ key, value: "held", acquire: s }), true)
     await waitForKey(key, (e) => e === undefined, 35_000)
-    assert.equal(await c.session.info(s), undefined)
+    assert.equal(await suite.c.session.info(s), undefined)
   })
 
   test("renewing keeps a session alive past its TTL", { timeout: 60_000 }, async () => {
-    const s = (await c.session.create({ ttl: "10s" })).ID
+    const s = (await suite.c.session.create({ ttl: "10s" })).ID
     try {
       for (let i = 0; i < 3; i++) {
         await sleep(4_000)
-        await c.session.renew(s)
+        await suite.c.session.renew(s)
       }
-      assert.equal((await c.session.info(s))?.ID, s, "alive after 12s of renewing every 4s")
+      assert.equal((await suite.c.session.info(s))?.ID, s, "alive after 12s of renewing every 4s")
     } finally {
-      await c.session.destroy(s)
+      await suite.c.session.destroy(s)
     }
   })
 })
