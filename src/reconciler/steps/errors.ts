@@ -6,6 +6,7 @@
  * mismatch, a missing wheel, a failing bin/prepare).
  */
 import { Data } from "effect"
+import type { ProcessFailed, ProcessTimedOut } from "../../process/run.ts"
 
 export type Step = "download" | "extract" | "lock" | "venv" | "install" | "prepare"
 export const STEPS: ReadonlyArray<Step> = ["download", "extract", "lock", "venv", "install", "prepare"]
@@ -46,6 +47,27 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<Common & {
   readonly signal: string | null
   readonly timedOut: boolean
 }> {}
+
+/**
+ * A step's child process failed or timed out: what the process runner reported, in
+ * the step's terms. `message` turns the runner's error into the sentence to show.
+ */
+export const commandFailed = (
+  step: Step,
+  command: string,
+  error: ProcessFailed | ProcessTimedOut,
+  message: (error: ProcessFailed | ProcessTimedOut) => string
+): CommandFailed =>
+  new CommandFailed({
+    step,
+    command,
+    exitCode: error._tag === "ProcessFailed" ? error.exitCode : null,
+    signal: error._tag === "ProcessFailed" ? error.signal : null,
+    timedOut: error._tag === "ProcessTimedOut",
+    retryable: false,
+    log: error.tail,
+    message: message(error)
+  })
 
 /** The whole pipeline overran the app's prepareTimeout. */
 export class PrepareTimedOut extends Data.TaggedError("PrepareTimedOut")<Common & {

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
-import { CommandFailed, PythonUnavailable } from "./errors.ts"
+import { commandFailed, PythonUnavailable, type CommandFailed } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { pipEnvironment } from "./environment.ts"
 import { hasMarker, writeMarker } from "./markers.ts"
@@ -60,18 +60,11 @@ export const install = (input: InstallInput): Effect.Effect<{ readonly skipped: 
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(
       Effect.mapError((error) =>
-        new CommandFailed({
-          step: "install",
-          command: `pip ${PIP_ARGS.join(" ")}`,
-          exitCode: error._tag === "ProcessFailed" ? error.exitCode : null,
-          signal: error._tag === "ProcessFailed" ? error.signal : null,
-          timedOut: error._tag === "ProcessTimedOut",
-          retryable: false,
-          log: error.tail,
-          message: error._tag === "ProcessTimedOut"
-            ? `pip install did not finish in time: ${error.message}`
-            : `pip install failed (exit code ${error.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`
-        })
+        commandFailed("install", `pip ${PIP_ARGS.join(" ")}`, error, (e) =>
+          e._tag === "ProcessTimedOut"
+            ? `pip install did not finish in time: ${e.message}`
+            : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`
+        )
       )
     )
     yield* writeMarker(input.meta, "installed", { at: new Date().toISOString() }, "install")

@@ -10,7 +10,7 @@ import { access, constants, open } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { runProcess } from "../../process/run.ts"
-import { CommandFailed } from "./errors.ts"
+import { commandFailed, type CommandFailed } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { scriptEnvironment } from "./environment.ts"
 import type { ScriptContext } from "./environment.ts"
@@ -60,20 +60,13 @@ export const runPrepare = (input: PrepareInput): Effect.Effect<{ readonly skippe
         ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
       }).pipe(
         Effect.mapError((error) =>
-          new CommandFailed({
-            step: "prepare",
-            command: "bin/prepare",
-            exitCode: error._tag === "ProcessFailed" ? error.exitCode : null,
-            signal: error._tag === "ProcessFailed" ? error.signal : null,
-            timedOut: error._tag === "ProcessTimedOut",
-            retryable: false,
-            log: error.tail,
-            message: error._tag === "ProcessTimedOut"
+          commandFailed("prepare", "bin/prepare", error, (e) =>
+            e._tag === "ProcessTimedOut"
               ? `bin/prepare did not finish within ${input.timeoutMs} ms and was killed`
-              : error.exitCode === null && error.signal === null
-              ? `bin/prepare could not be started: ${error.message}`
-              : `bin/prepare failed (${error.signal ?? `exit code ${error.exitCode}`}); see the log`
-          })
+              : e.exitCode === null && e.signal === null
+              ? `bin/prepare could not be started: ${e.message}`
+              : `bin/prepare failed (${e.signal ?? `exit code ${e.exitCode}`}); see the log`
+          )
         )
       )
     }

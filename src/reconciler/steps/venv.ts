@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
-import { CommandFailed, localFailure, PythonUnavailable } from "./errors.ts"
+import { commandFailed, localFailure, PythonUnavailable, type CommandFailed } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { pipEnvironment } from "./environment.ts"
 import { readMarker, removeMarkers, writeMarker } from "./markers.ts"
@@ -74,16 +74,7 @@ export const ensureVenv = (input: VenvInput): Effect.Effect<VenvResult, PythonUn
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(
       Effect.mapError((error) =>
-        new CommandFailed({
-          step: "venv",
-          command: error.command,
-          exitCode: error._tag === "ProcessFailed" ? error.exitCode : null,
-          signal: error._tag === "ProcessFailed" ? error.signal : null,
-          timedOut: error._tag === "ProcessTimedOut",
-          retryable: false,
-          log: error.tail,
-          message: `creating the venv with Python ${interpreter.version} failed: ${error.message}`
-        })
+        commandFailed("venv", error.command, error, (e) => `creating the venv with Python ${interpreter.version} failed: ${e.message}`)
       )
     )
     yield* writeMarker(input.meta, "venv", interpreter, "venv")
