@@ -2,7 +2,7 @@
 // SIGINT or SIGTERM.
 
 import { parseArgs } from "node:util"
-import { startDevConsul } from "./server.ts"
+import { startDevConsul, tuneHeapForWatchers } from "./server.ts"
 
 const USAGE = `Usage: sacar dev-consul [--listen 127.0.0.1:8500]
 
@@ -40,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let server
   try {
+    tuneHeapForWatchers()
     server = await startDevConsul(listen)
   } catch (e) {
     process.stderr.write(`sacar dev-consul: cannot listen on ${values.listen ?? "127.0.0.1:8500"}: ${(e as Error).message}\n`)

@@ -63,13 +63,20 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
       defaultPython: input.defaultPython
     },
     (step, event) => {
+      // One log line per step event, with the step as a field next to app and sha.
       switch (event._tag) {
         case "Started":
-          return update(({ message: _shown, ...r }) => ({ ...r, phase: step }))
+          return update(({ message: _shown, ...r }) => ({ ...r, phase: step })).pipe(
+            Effect.andThen(Effect.logDebug(`${step} started`, { step }))
+          )
         case "Finished":
-          return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } }))
+          return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } })).pipe(
+            Effect.andThen(Effect.logInfo(`${step} ${event.skipped ? "already done" : `done in ${formatDuration(event.ms)}`}`, { step, ms: event.ms }))
+          )
         case "Failed":
-          return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } }))
+          return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } })).pipe(
+            Effect.andThen(Effect.logWarning(`${step} failed: ${event.error.message}`, { step, ms: event.ms }))
+          )
       }
     }
   )
@@ -78,7 +85,9 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
     attemptOnce.pipe(
       Effect.matchCauseEffect({
         onSuccess: (prepared) =>
-          finish({ phase: "ready", message: prepared.message, steps: prepared.steps }),
+          finish({ phase: "ready", message: prepared.message, steps: prepared.steps }).pipe(
+            Effect.andThen(Effect.logInfo(`ready: ${prepared.message}`))
+          ),
         onFailure: (cause) => {
           if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
           const error = Cause.findErrorOption(cause)
