@@ -5,18 +5,11 @@
  * system has since reused for something else is never touched.
  */
 import { readdirSync, readFileSync } from "node:fs"
+import { isAlive } from "../process/alive.ts"
 
 /** The variable every child of the demo carries, naming the demo folder. */
 export const DEMO_DIR_VARIABLE = "SACAR_DEMO_DIR"
 
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (cause) {
-    return (cause as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 const belongsTo = (pid: number, dir: string): boolean => {
   try {

@@ -2,14 +2,7 @@
 import { readFile } from "node:fs/promises"
 import { readdirSync, readFileSync } from "node:fs"
 
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (cause) {
-    return (cause as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+export { isAlive } from "../../src/process/alive.ts"
 
 /** "pid name" lines of the demo's pids file. */
 export async function loggedPids(pidsFile: string): Promise<Array<{ pid: number; name: string }>> {

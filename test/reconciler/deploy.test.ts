@@ -24,17 +24,10 @@ import {
   SETTLE_MS,
   SUITE_MS
 } from "./harness.ts"
+import { isAlive as alive } from "../../src/process/alive.ts"
 
 after(closeConsul)
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 interface Cluster {
   readonly kv: Kv

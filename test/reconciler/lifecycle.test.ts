@@ -26,20 +26,13 @@ import {
   WHEELS,
   writeTarball
 } from "./harness.ts"
+import { isAlive as alive } from "../../src/process/alive.ts"
 import type { WheelSpec } from "../support/wheels.ts"
 
 after(closeConsul)
 
 const exists = (path: string) => stat(path).then(() => true, () => false)
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 const phaseOf = async (kv: Kv, app: string, node: string, sha: string): Promise<string | undefined> =>
   (await kv.status(app, node))?.releases?.[sha]?.phase

@@ -13,7 +13,7 @@ import { ArtifactStore } from "../../artifacts/store.ts"
 import { ArtifactUnavailable, localFailure } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { temporaryOwner } from "./layout.ts"
-import { isAlive } from "./processes.ts"
+import { isAlive } from "../../process/alive.ts"
 
 export interface DownloadInput {
   readonly url: string

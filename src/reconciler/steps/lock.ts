@@ -14,7 +14,8 @@ import type { Scope } from "effect"
 import { localFailure, ReleaseBusy } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { temporaryName } from "./layout.ts"
-import { isAlive, processStartTime } from "./processes.ts"
+import { isAlive } from "../../process/alive.ts"
+import { processStartTime } from "./processes.ts"
 
 export interface LockHolder {
   readonly pid: number
