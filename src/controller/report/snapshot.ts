@@ -10,6 +10,7 @@ import type { KvEntry } from "../../consul/Consul.ts"
 import { decodeDocument } from "../../spec/decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "../../spec/documents.ts"
 import { GitHubRecord } from "../../spec/github-record.ts"
+import { PredeployDoc } from "../../spec/predeploy.ts"
 import type { Keys } from "../../spec/keys.ts"
 
 export interface Versioned<A> {
@@ -19,9 +20,8 @@ export interface Versioned<A> {
 }
 
 /**
- * The run-once pre-deploy result under `<prefix>/<app>/locks/predeploy/<generation>`,
- * read leniently: the reconciler owns its exact shape, the reporter only needs to
- * know whether it failed, where, and why.
+ * The run-once pre-deploy result under `<prefix>/<app>/locks/predeploy/<generation>`
+ * (a PredeployDoc): the reporter only needs to know whether it failed, where, and why.
  */
 export interface PredeployView {
   readonly generation: number
@@ -78,37 +78,12 @@ const emptyApp = (app: string): MutableApp => ({
   predeploy: new Map()
 })
 
-const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined)
-
-/** Reads the pre-deploy document whatever words the reconciler uses for its state. */
-export const readPredeploy = (generation: number, raw: string | null): PredeployView => {
-  let json: unknown
-  try {
-    json = JSON.parse(raw ?? "")
-  } catch {
-    return { generation, state: "unknown" }
-  }
-  if (json === null || typeof json !== "object") return { generation, state: "unknown" }
-  const o = json as Record<string, unknown>
-  const word = String(o["phase"] ?? o["state"] ?? o["status"] ?? o["result"] ?? "").toLowerCase()
-  const state: PredeployView["state"] = ["failed", "failure", "error"].includes(word)
-    ? "failed"
-    : ["succeeded", "success", "done", "ok", "live", "ready"].includes(word)
-    ? "succeeded"
-    : ["running", "started", "predeploy", "in_progress", "pending"].includes(word)
-    ? "running"
-    : o["ok"] === false || (typeof o["exitCode"] === "number" && o["exitCode"] !== 0)
-    ? "failed"
-    : o["ok"] === true || o["exitCode"] === 0
-    ? "succeeded"
-    : "unknown"
-  return {
-    generation,
-    state,
-    node: str(o["node"]) ?? str(o["holder"]),
-    message: str(o["message"]) ?? str(o["error"]),
-    log: str(o["log"]) ?? str(o["logTail"])
-  }
+/** The pre-deploy document the reconcilers write (PredeployDoc); anything else is "unknown". */
+export const readPredeploy = (generation: number, key: string, raw: string | null): PredeployView => {
+  const decoded = decodeDocument(PredeployDoc, "PredeployDoc", key, raw)
+  if (Result.isFailure(decoded)) return { generation, state: "unknown", message: decoded.failure.message }
+  const doc = decoded.success
+  return { generation, state: doc.phase, node: doc.node, message: doc.message, log: doc.log }
 }
 
 const RANK: Record<PredeployView["state"], number> = { unknown: 0, running: 1, succeeded: 2, failed: 3 }
@@ -187,7 +162,7 @@ export const readSnapshot = (keys: Keys, index: number, entries: ReadonlyArray<K
         if (m !== null) {
           const generation = Number(m[1])
           const a = appOf(parsed.app)
-          const seen = readPredeploy(generation, entry.value)
+          const seen = readPredeploy(generation, entry.key, entry.value)
           const before = a.predeploy.get(generation)
           if (before === undefined || RANK[seen.state] > RANK[before.state]) a.predeploy.set(generation, seen)
         }
