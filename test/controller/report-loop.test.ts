@@ -264,7 +264,7 @@ test("Deployments: one per generation, a generation claimed by a deployment webh
   await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha: a, requestedBy: "octocat" })
   const first = await eventually("deployment of a", () => w.github.deployments().find((d) => d.sha === a && d.statuses.length > 0))
   assert.equal(first.environment, "staging")
-  assert.deepEqual(first.payload, { app: "shop", generation: await deployIndex(), requestedBy: "octocat" })
+  assert.deepEqual(first.payload, { sacar: { app: "shop", generation: await deployIndex(), requestedBy: "octocat" } })
 
   // A deploy of b before a finished: a's Deployment is retired.
   await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha: b, requestedBy: "octocat" })

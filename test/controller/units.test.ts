@@ -29,16 +29,15 @@ describe("workflowMatches", () => {
 describe("isOwnDeployment", () => {
   const base = { id: 1, sha: SHA, environment: "production" }
   it("recognises the leader's Deployments", () => {
-    assert.ok(isOwnDeployment(undefined, { ...base, payload: { app: "shop", generation: 3 } }))
-    assert.ok(isOwnDeployment(undefined, { ...base, payload: '{"app":"shop","generation":3}' }))
-    assert.ok(isOwnDeployment(undefined, { ...base, payload: { sacar: {} } }))
-    assert.ok(isOwnDeployment(undefined, { ...base, description: "sacar: shop 0123456 (generation 3)" }))
+    assert.ok(isOwnDeployment(undefined, { ...base, payload: { sacar: { app: "shop", generation: 3 } } }))
+    assert.ok(isOwnDeployment(undefined, { ...base, payload: '{"sacar":{"app":"shop","generation":3}}' }))
     assert.ok(isOwnDeployment("4711", { ...base, performed_via_github_app: { id: 4711 } }))
   })
   it("treats other Deployments as requests", () => {
     assert.ok(!isOwnDeployment(undefined, { ...base, payload: {} }))
     assert.ok(!isOwnDeployment(undefined, { ...base, payload: "not json" }))
-    assert.ok(!isOwnDeployment(undefined, { ...base, payload: { app: "shop" } }))
+    assert.ok(!isOwnDeployment(undefined, { ...base, payload: { app: "shop", generation: 3 } }))
+    assert.ok(!isOwnDeployment(undefined, { ...base, description: "sacar: shop 0123456 (generation 3)" }))
     assert.ok(!isOwnDeployment("4711", { ...base, performed_via_github_app: { id: 15368 } }))
     assert.ok(!isOwnDeployment(undefined, { ...base, performed_via_github_app: { id: 4711 }, description: "deploy it" }))
   })

@@ -246,9 +246,8 @@ describe("controller: webhooks write desired state", () => {
     assert.equal(other.status, 202, other.body)
     // The leader's own Deployments (src/controller/report/github-report.ts) come back as webhooks.
     for (const deployment of [
-      { environment: "staging", payload: { app: "web", generation: 12, requestedBy: "octocat" } },
-      { environment: "staging", payload: JSON.stringify({ app: "web", generation: 12 }) },
-      { environment: "staging", payload: {}, description: "sacar: web 1234567 (generation 12)" }
+      { environment: "staging", payload: { sacar: { app: "web", generation: 12, requestedBy: "octocat" } } },
+      { environment: "staging", payload: JSON.stringify({ sacar: { app: "web", generation: 12 } }) }
     ]) {
       const own = await send("deployment", "created", { repo: "acme/mono", sha: randomSha(), merge: { deployment } })
       assert.equal(own.status, 202, own.body)

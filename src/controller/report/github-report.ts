@@ -236,7 +236,8 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
           ref: deploy.sha,
           environment: config.environment,
           description: `sacar: ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation}${deploy.requestedBy ? `, ${deploy.requestedBy}` : ""})`,
-          payload: { app: appName, generation: deploy.generation, ...(deploy.requestedBy ? { requestedBy: deploy.requestedBy } : {}) }
+          // The `sacar` key marks the Deployment as a mirror, so its `deployment` webhook is not taken as a new request.
+          payload: { sacar: { app: appName, generation: deploy.generation, ...(deploy.requestedBy ? { requestedBy: deploy.requestedBy } : {}) } }
         })
       )
       mirrored = { generation: deploy.generation, id: created.id }

@@ -215,14 +215,12 @@ const checkRun: Handler = (ctx, body) =>
 /**
  * A Deployment the leader created to mirror a deploy comes back as a `deployment`
  * webhook; acting on it would deploy again, forever. The leader's Deployments are
- * recognised by the App that made them (App mode), by their payload (`{app,
- * generation}`, or a `sacar` key) and by their description ("sacar: ..."); the
- * commit's record (deployment id) catches the rest, per app.
+ * recognised by the App that made them (App mode) and by the `sacar` key of their
+ * payload; the commit's record (deployment id) catches the rest, per app.
  */
 export const isOwnDeployment = (githubAppId: string | undefined, d: DeploymentPayload["deployment"]): boolean => {
   const via = d.performed_via_github_app?.id
   if (githubAppId !== undefined && via !== undefined && String(via) === githubAppId) return true
-  if (typeof d.description === "string" && d.description.startsWith("sacar: ")) return true
   let payload = d.payload
   if (typeof payload === "string") {
     try {
@@ -233,7 +231,7 @@ export const isOwnDeployment = (githubAppId: string | undefined, d: DeploymentPa
   }
   if (payload === null || typeof payload !== "object") return false
   const p = payload as Record<string, unknown>
-  return "sacar" in p || (typeof p["app"] === "string" && typeof p["generation"] === "number")
+  return "sacar" in p
 }
 
 /** deployment created for the app's environment: a person (or a tool) asked GitHub to deploy. */
