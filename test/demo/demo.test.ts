@@ -86,16 +86,20 @@ test("sacar demo --once walks one release to live on all three nodes and leaves 
   t.diagnostic(`demo --once took ${((Date.now() - started) / 1000).toFixed(1)} s`)
 })
 
-test("Ctrl-C in the middle of the demo stops every process and exits 130", { timeout: 180_000 }, async (t) => {
-  const dir = await tempDir(t)
-  const run = startDemo(dir)
-  t.after(cleanup(run, dir))
-  // Interrupt while the nodes prepare (pip at work under each reconciler), the busiest moment.
+/** Waits until the nodes prepare (pip at work under each reconciler), the busiest moment to interrupt. */
+const untilPreparing = async (run: Run) => {
   const reached = await Promise.race([
     eventually(() => /^demo-\d\s+(venv|install)\b/m.test(run.output().stdout), 120_000),
     run.exited.then(() => false)
   ])
   assert.ok(reached, `the demo never got to preparing:\n${run.output().stdout}\n${run.output().stderr}`)
+}
+
+test("Ctrl-C in the middle of the demo stops every process and exits 130", { timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t)
+  const run = startDemo(dir)
+  t.after(cleanup(run, dir))
+  await untilPreparing(run)
   const interruptedAt = Date.now()
   run.child.kill("SIGINT")
   const { code } = await run.exited
@@ -110,11 +114,7 @@ test("a demo killed with SIGKILL still leaves nothing running: its watchdog stop
   const dir = await tempDir(t)
   const run = startDemo(dir)
   t.after(cleanup(run, dir))
-  const reached = await Promise.race([
-    eventually(() => /^demo-\d\s+(venv|install)\b/m.test(run.output().stdout), 120_000),
-    run.exited.then(() => false)
-  ])
-  assert.ok(reached, `the demo never got to preparing:\n${run.output().stdout}\n${run.output().stderr}`)
+  await untilPreparing(run)
   run.child.kill("SIGKILL")
   await run.exited
   const pids = await loggedPids(join(dir, "pids"))
