@@ -7,7 +7,7 @@
 // test/support/simulated-nodes.ts): this test is about the controller, and simulated
 // nodes make it fast and let it time each node exactly.
 import assert from "node:assert/strict"
-import { test } from "node:test"
+import { test, type TestContext } from "node:test"
 import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
 import { startConsul, randomPrefix } from "../support/consul.ts"
 import { examplePayload, sendWebhook, startFakeGitHub } from "../support/fake-github/index.ts"
@@ -23,7 +23,11 @@ const keys = appKeyPair()
 
 const appConfig = { repo: REPO, branch: "main", artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*"], environment: "production" }
 
-test("push → notify → nodes ready → Deploy button → requested_action → DeploySpec → deployment in_progress → success", { timeout: 120_000 }, async (t) => {
+/**
+ * Consul, the fake GitHub (App mode), the app's config, simulated nodes and the
+ * controller environment for one test; everything stopped when the test ends.
+ */
+const world = async (t: TestContext, nodeNames: ReadonlyArray<string>, extra: Record<string, string> = {}) => {
   const consul = await startConsul()
   t.after(() => consul.close())
   const github = await startFakeGitHub({ app: { appId: APP_ID, publicKey: keys.publicKeyPem } })
@@ -31,23 +35,23 @@ test("push → notify → nodes ready → Deploy button → requested_action →
   const prefix = randomPrefix()
   await putKv(consul.addr, `${prefix}/shop/config`, appConfig)
   const nodes: SimulatedNode[] = []
-  for (const n of ["web-1", "web-2", "web-3"]) nodes.push(await registerNode(consul.addr, prefix, n))
+  for (const n of nodeNames) nodes.push(await registerNode(consul.addr, prefix, n))
   t.after(async () => {
     for (const n of nodes) await n.stop()
   })
-
-  const controller = await startController(controllerEnv({
+  const env = controllerEnv({
     consul: consul.addr,
     prefix,
     webhookSecret: SECRET,
     notifyToken: NOTIFY,
-    extra: {
-      GITHUB_API_URL: github.url,
-      GITHUB_APP_ID: APP_ID,
-      GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem,
-      SACAR_PUBLIC_URL: "https://sacar.example"
-    }
-  }))
+    extra: { GITHUB_API_URL: github.url, GITHUB_APP_ID: APP_ID, GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem, ...extra }
+  })
+  return { consul, github, prefix, nodes, env }
+}
+
+test("push → notify → nodes ready → Deploy button → requested_action → DeploySpec → deployment in_progress → success", { timeout: 120_000 }, async (t) => {
+  const { consul, github, prefix, nodes, env } = await world(t, ["web-1", "web-2", "web-3"], { SACAR_PUBLIC_URL: "https://sacar.example" })
+  const controller = await startController(env)
   t.after(async () => {
     await controller.stop()
   })
@@ -119,24 +123,7 @@ const leads = async (url: string): Promise<boolean> => {
 }
 
 test("failover: SIGKILL the leading controller mid-release; the other finishes the check run, with one check run created", { timeout: 150_000 }, async (t) => {
-  const consul = await startConsul()
-  t.after(() => consul.close())
-  const github = await startFakeGitHub({ app: { appId: APP_ID, publicKey: keys.publicKeyPem } })
-  t.after(() => github.close())
-  const prefix = randomPrefix()
-  await putKv(consul.addr, `${prefix}/shop/config`, appConfig)
-  const nodes: SimulatedNode[] = []
-  for (const n of ["web-1", "web-2"]) nodes.push(await registerNode(consul.addr, prefix, n))
-  t.after(async () => {
-    for (const n of nodes) await n.stop()
-  })
-  const env = controllerEnv({
-    consul: consul.addr,
-    prefix,
-    webhookSecret: SECRET,
-    notifyToken: NOTIFY,
-    extra: { GITHUB_API_URL: github.url, GITHUB_APP_ID: APP_ID, GITHUB_APP_PRIVATE_KEY: keys.privateKeyPem }
-  })
+  const { consul, github, prefix, nodes, env } = await world(t, ["web-1", "web-2"])
   const a = await startController(env)
   t.after(async () => {
     await a.stop()
