@@ -3,7 +3,7 @@
 # with only Node 20, npm and python3 is enough.
 NODE := node_modules/.bin/node
 
-.PHONY: demo test bench typecheck
+.PHONY: demo test bench check typecheck lint format
 demo: node_modules/.installed
 	$(NODE) bin/sacar.ts demo $(ARGS)
 
@@ -13,8 +13,20 @@ test: node_modules/.installed
 bench: node_modules/.installed
 	$(NODE) bench/run.ts
 
+# The guardrails CI runs before the tests: types, lint (oxlint with type information for
+# floating promises; knip for unused exports, files and dependencies) and formatting.
+check: typecheck lint
+	node_modules/.bin/dprint check
+
 typecheck: node_modules/.installed
 	node_modules/.bin/tsc -p .
+
+lint: node_modules/.installed
+	node_modules/.bin/oxlint --type-aware --deny-warnings
+	node_modules/.bin/knip --no-progress
+
+format: node_modules/.installed
+	node_modules/.bin/dprint fmt
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
