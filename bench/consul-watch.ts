@@ -121,7 +121,7 @@ async function child(): Promise<void> {
   const run = await new Promise<{ url: string; watchers: number }>((resolve) =>
     process.once("message", (m: ToChild) => {
       if (m.type === "run") resolve(m)
-    }),
+    })
   )
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity })
   const prefix = `bench-${process.pid}`
@@ -263,7 +263,7 @@ async function measure(watchers: number): Promise<Row> {
     baselineMs: quantile(base, 0.5),
     heapPerWatcherB: (after.heap - before.heap) / watchers,
     rssPerWatcherB: (after.rss - before.rss) / watchers,
-    serverCpuPerWakeUs: serverCpuUs / Math.max(1, wakes.length),
+    serverCpuPerWakeUs: serverCpuUs / Math.max(1, wakes.length)
   }
 }
 
@@ -273,7 +273,9 @@ function table(rows: Row[]): string {
   const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   const lines = rows.map(
     (r) =>
-      `| ${r.watchers} | ${r.wakes} | ${r.medianMs.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.baselineMs.toFixed(2)} | ${(r.medianMs / r.baselineMs).toFixed(1)}x | ${Math.round(r.serverCpuPerWakeUs)} | ${Math.round(r.heapPerWatcherB)} | ${Math.round(r.rssPerWatcherB)} |`,
+      `| ${r.watchers} | ${r.wakes} | ${r.medianMs.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.baselineMs.toFixed(2)} | ${
+        (r.medianMs / r.baselineMs).toFixed(1)
+      }x | ${Math.round(r.serverCpuPerWakeUs)} | ${Math.round(r.heapPerWatcherB)} | ${Math.round(r.rssPerWatcherB)} |`
   )
   return [head, sep, ...lines].join("\n")
 }
@@ -287,7 +289,9 @@ async function parent(): Promise<void> {
   }
   const t = table(rows)
   const worst = rows[rows.length - 1] as Row
-  const verdict = `p99 at ${worst.watchers} watchers: ${worst.p99Ms.toFixed(1)} ms (target < ${TARGET_P99_MS} ms: ${worst.p99Ms < TARGET_P99_MS ? "met" : "NOT met"})`
+  const verdict = `p99 at ${worst.watchers} watchers: ${worst.p99Ms.toFixed(1)} ms (target < ${TARGET_P99_MS} ms: ${
+    worst.p99Ms < TARGET_P99_MS ? "met" : "NOT met"
+  })`
   const load = `load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} CPUs during the run`
   process.stdout.write(`${t}\n\n${verdict}\n${load}\n`)
 
@@ -296,7 +300,9 @@ async function parent(): Promise<void> {
     const section = [
       "## consul-watch",
       "",
-      `\`node_modules/.bin/node bench/consul-watch.ts\`, ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
+      `\`node_modules/.bin/node bench/consul-watch.ts\`, ${
+        new Date().toISOString().slice(0, 16)
+      }Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
       `dev-consul in the bench process; watchers (blocking GET ?recurse on one prefix, keep-alive) and the writer in a child process; ${PUTS} PUTs per row.`,
       "Wake = PUT start to a watcher's response end; watchers re-subscribe once all have woken, so the figure is wake-up latency, not re-subscription throughput. Watchers read with a minimal HTTP/1.1 reader on raw sockets (in a cluster each is its own process; sharing one Node HTTP client would measure response parsing).",
       "Baseline = plain non-blocking GET round trip, same setup. Server CPU = the server process's user+system time during the PUT rounds per wake-up (it includes handling the re-subscription; least affected by other load).",
@@ -307,7 +313,7 @@ async function parent(): Promise<void> {
       "",
       verdict,
       `${load}.`,
-      "",
+      ""
     ].join("\n")
     if (!existsSync(file)) writeFileSync(file, `# Benchmarks\n\n${section}`)
     else {

@@ -19,7 +19,7 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { fileURLToPath } from "node:url"
-import { startConsul, randomPrefix } from "../test/support/consul.ts"
+import { randomPrefix, startConsul } from "../test/support/consul.ts"
 import { startFakeGitHub } from "../test/support/fake-github/index.ts"
 import { appKeyPair, startReporter } from "../test/support/reporter.ts"
 import { registerNode, sleep, STEPS } from "../test/support/simulated-nodes.ts"
@@ -52,7 +52,15 @@ const put = async (consul: string, key: string, value: unknown) => {
 const randomSha = () => Array.from({ length: 40 }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("")
 
 /** One node: registers at `startMs`, walks every phase, is ready at `endMs` (from t0). */
-const simulate = async (consul: string, prefix: string, name: string, sha: string, t0: number, startMs: number, endMs: number): Promise<SimulatedNode> => {
+const simulate = async (
+  consul: string,
+  prefix: string,
+  name: string,
+  sha: string,
+  t0: number,
+  startMs: number,
+  endMs: number
+): Promise<SimulatedNode> => {
   await sleep(Math.max(0, t0 + startMs - Date.now()))
   const node = await registerNode(consul, prefix, name)
   const phases = ["pending", ...STEPS]
@@ -73,9 +81,24 @@ const runOne = async (consulAddr: string, nodeCount: number, keys: ReturnType<ty
   const github = await startFakeGitHub({ app: { appId: APP_ID, publicKey: keys.publicKeyPem } })
   const prefix = randomPrefix()
   const sha = randomSha()
-  await put(consulAddr, `${prefix}/shop/config`, { repo: REPO, branch: "main", artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*"] })
-  await put(consulAddr, `${prefix}/shop/github/${sha}`, { repo: REPO, sha, branch: "main", installationId: 1, createdAt: new Date().toISOString() })
-  const reporter = startReporter({ consul: consulAddr, prefix, github: { url: github.url, appId: APP_ID, privateKeyPem: keys.privateKeyPem } })
+  await put(consulAddr, `${prefix}/shop/config`, {
+    repo: REPO,
+    branch: "main",
+    artifact: "file:///srv/{app}/{sha}.tgz",
+    nodes: ["web-*"]
+  })
+  await put(consulAddr, `${prefix}/shop/github/${sha}`, {
+    repo: REPO,
+    sha,
+    branch: "main",
+    installationId: 1,
+    createdAt: new Date().toISOString()
+  })
+  const reporter = startReporter({
+    consul: consulAddr,
+    prefix,
+    github: { url: github.url, appId: APP_ID, privateKeyPem: keys.privateKeyPem }
+  })
   const nodes: SimulatedNode[] = []
   try {
     // The push's check run exists before the release starts, as in production.
@@ -106,14 +129,19 @@ const runOne = async (consulAddr: string, nodeCount: number, keys: ReturnType<ty
     }
     const seconds = (Date.now() - t0) / 1000
     const during = github.requests.slice(before)
-    if (github.violations.length > 0) throw new Error(`the fake recorded OpenAPI violations: ${JSON.stringify(github.violations)}`)
+    if (github.violations.length > 0)
+      throw new Error(`the fake recorded OpenAPI violations: ${JSON.stringify(github.violations)}`)
     const run = github.checkRuns().filter((r) => r.head_sha === sha).at(-1)!
-    if (run.output.title !== `Ready to deploy: ${nodeCount} of ${nodeCount} nodes ready`) throw new Error(`unexpected final title ${run.output.title}`)
+    if (run.output.title !== `Ready to deploy: ${nodeCount} of ${nodeCount} nodes ready`)
+      throw new Error(`unexpected final title ${run.output.title}`)
     // The create happened before t0 (the push); count it, it belongs to this release's check run.
     const creates = github.requests.filter((r) => r.operationId === "checks/create").length
     const updates = during.filter((r) => r.operationId === "checks/update").length
     const tokens = github.requests.filter((r) => r.operationId === "apps/create-installation-access-token").length
-    const other = during.length - updates - during.filter((r) => r.operationId === "apps/create-installation-access-token" || r.operationId === "checks/create").length
+    const other = during.length - updates -
+      during.filter((r) =>
+        r.operationId === "apps/create-installation-access-token" || r.operationId === "checks/create"
+      ).length
     return { nodes: nodeCount, total: creates + updates + tokens + other, creates, updates, tokens, other, seconds }
   } finally {
     await reporter.stop()
@@ -134,18 +162,26 @@ const main = async () => {
   } finally {
     await consul.close()
   }
-  const header = "| nodes | GitHub requests per release | check-run creates | check-run updates | installation tokens | other | seconds to quiet |"
+  const header =
+    "| nodes | GitHub requests per release | check-run creates | check-run updates | installation tokens | other | seconds to quiet |"
   const table = [
     header,
     "|---:|---:|---:|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.nodes} | ${r.total} | ${r.creates} | ${r.updates} | ${r.tokens} | ${r.other} | ${r.seconds.toFixed(1)} |`)
+    ...rows.map((r) =>
+      `| ${r.nodes} | ${r.total} | ${r.creates} | ${r.updates} | ${r.tokens} | ${r.other} | ${r.seconds.toFixed(1)} |`
+    )
   ].join("\n")
   const small = rows.find((r) => r.nodes === 3)!
   const large = rows.find((r) => r.nodes === 100)!
   const ratio = large.total / small.total
   // Coalescing bound: one update per 2 s of node activity, plus the create and the final update.
   const bound = Math.ceil(SPREAD_MS / COALESCE_MS) + 2
-  const verdict = `ratio 100-node/3-node: ${ratio.toFixed(2)}; 100 nodes: ${large.total} requests (target ≤ ${TARGET_100}; coalescing bound for a ${SPREAD_MS / 1000} s spread: ${bound} check-run writes + 1 token) — ` +
+  const verdict =
+    `ratio 100-node/3-node: ${
+      ratio.toFixed(2)
+    }; 100 nodes: ${large.total} requests (target ≤ ${TARGET_100}; coalescing bound for a ${
+      SPREAD_MS / 1000
+    } s spread: ${bound} check-run writes + 1 token) — ` +
     (large.total <= TARGET_100 && large.updates + large.creates <= bound ? "target met" : "TARGET MISSED")
   process.stdout.write(`${table}\n\n${verdict}\n`)
   if (QUICK) {
@@ -156,8 +192,12 @@ const main = async () => {
   const section = [
     "## github-requests",
     "",
-    `\`node_modules/.bin/node bench/github-requests.ts\`, ${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
-    `One release per row; simulated nodes register in the first fifth of a ${SPREAD_MS / 1000} s window and write NodeStatus (8 writes each, one per phase), ready times spread evenly up to the end of the window;`,
+    `\`node_modules/.bin/node bench/github-requests.ts\`, ${
+      new Date().toISOString().slice(0, 16)
+    }Z, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}).`,
+    `One release per row; simulated nodes register in the first fifth of a ${
+      SPREAD_MS / 1000
+    } s window and write NodeStatus (8 writes each, one per phase), ready times spread evenly up to the end of the window;`,
     "the reporter (production coalescing 2 s, production GitHub client tuning) against dev-consul and the fake GitHub (App mode), counted until the check run is green and no request arrives for 5 s.",
     "The check run is created on the push, before the release; it is counted here.",
     "",

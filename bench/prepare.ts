@@ -12,14 +12,14 @@
 // Prints both medians and the ratio (target <= 0.8); appends them to docs/benchmarks.md
 // under "## prepare" unless --no-write.
 
+import { Effect, Layer } from "effect"
 import { execFile } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
-import { pathToFileURL, fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import { Effect, Layer } from "effect"
 import { ArtifactStore } from "../src/artifacts/store.ts"
 import { makePython, Python } from "../src/python/python.ts"
 import { prepareRelease } from "../src/reconciler/prepare.ts"
@@ -48,16 +48,20 @@ try {
   const interpreter = await Effect.runPromise(makePython(process.env.PATH ?? "").resolve({ fallback: "python3" }))
 
   const plainScript = join(work, "plain.sh")
-  await writeFile(plainScript, [
-    "#!/bin/sh",
-    "set -e",
-    'mkdir -p "$1" && cd "$1"',
-    `tar xzf ${tarball.path}`,
-    `${interpreter.path} -m venv .venv`,
-    ".venv/bin/pip install --quiet --disable-pip-version-check --no-index --find-links wheels -r requirements.txt",
-    "PATH=\"$PWD/.venv/bin:$PATH\" COMMIT_SHA=0 bin/prepare",
-    ""
-  ].join("\n"), { mode: 0o755 })
+  await writeFile(
+    plainScript,
+    [
+      "#!/bin/sh",
+      "set -e",
+      "mkdir -p \"$1\" && cd \"$1\"",
+      `tar xzf ${tarball.path}`,
+      `${interpreter.path} -m venv .venv`,
+      ".venv/bin/pip install --quiet --disable-pip-version-check --no-index --find-links wheels -r requirements.txt",
+      "PATH=\"$PWD/.venv/bin:$PATH\" COMMIT_SHA=0 bin/prepare",
+      ""
+    ].join("\n"),
+    { mode: 0o755 }
+  )
 
   let counter = 0
   const sha = () => (counter++).toString(16).padStart(40, "0")
@@ -65,11 +69,17 @@ try {
 
   const sacar = async () => {
     const started = performance.now()
-    await Effect.runPromise(prepareRelease({
-      app: "bench", sha: sha(), node: "bench-node", root,
-      artifact: { url: pathToFileURL(tarball.path).href, sha256: tarball.sha256 },
-      prepareTimeoutMs: 600_000, defaultPython: interpreter.path
-    }, () => Effect.void).pipe(Effect.provide(services)))
+    await Effect.runPromise(
+      prepareRelease({
+        app: "bench",
+        sha: sha(),
+        node: "bench-node",
+        root,
+        artifact: { url: pathToFileURL(tarball.path).href, sha256: tarball.sha256 },
+        prepareTimeoutMs: 600_000,
+        defaultPython: interpreter.path
+      }, () => Effect.void).pipe(Effect.provide(services))
+    )
     return performance.now() - started
   }
   const plain = async () => {
@@ -95,15 +105,23 @@ try {
       times.plain.push(await plain())
       times.sacar.push(await sacar())
     }
-    process.stdout.write(`round ${round + 1}/${rounds}: sacar ${times.sacar.at(-1)!.toFixed(0)} ms, plain ${times.plain.at(-1)!.toFixed(0)} ms\n`)
+    process.stdout.write(
+      `round ${round + 1}/${rounds}: sacar ${times.sacar.at(-1)!.toFixed(0)} ms, plain ${
+        times.plain.at(-1)!.toFixed(0)
+      } ms\n`
+    )
   }
   const s = median(times.sacar)
   const p = median(times.plain)
   const ratio = s / p
   const verdict = ratio <= TARGET ? "meets" : "misses"
   const summary = [
-    `prepareRelease median ${(s / 1000).toFixed(2)} s, plain shell median ${(p / 1000).toFixed(2)} s, ratio ${ratio.toFixed(2)} (${verdict} the target <= ${TARGET})`,
-    `${rounds} interleaved rounds, ${WHEELS} wheels, Python ${interpreter.version}, ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)}`
+    `prepareRelease median ${(s / 1000).toFixed(2)} s, plain shell median ${(p / 1000).toFixed(2)} s, ratio ${
+      ratio.toFixed(2)
+    } (${verdict} the target <= ${TARGET})`,
+    `${rounds} interleaved rounds, ${WHEELS} wheels, Python ${interpreter.version}, ${cpus().length} CPUs, load average ${
+      loadavg()[0]!.toFixed(1)
+    }`
   ]
   console.log(summary.join("\n"))
 
@@ -113,19 +131,22 @@ try {
     const line = `- ${new Date().toISOString().slice(0, 16)}Z: ${summary.join("; ")}`
     const heading = body.indexOf("\n## prepare\n")
     if (heading === -1) {
-      writeFileSync(file, body.replace(/\n*$/, "\n") + [
-        "",
-        "## prepare",
-        "",
-        "`node_modules/.bin/node bench/prepare.ts`: the full prepareRelease (download from file://,",
-        "checked extraction, lock, venv without pip, install with the shared pip, bin/prepare)",
-        "against a shell script doing `tar xzf`, `python -m venv`, `pip install --no-index",
-        "--find-links wheels -r requirements.txt`, `bin/prepare`. Medians of interleaved runs;",
-        "compare the ratio, not absolute times (shared, noisy machines).",
-        "",
-        line,
-        ""
-      ].join("\n"))
+      writeFileSync(
+        file,
+        body.replace(/\n*$/, "\n") + [
+          "",
+          "## prepare",
+          "",
+          "`node_modules/.bin/node bench/prepare.ts`: the full prepareRelease (download from file://,",
+          "checked extraction, lock, venv without pip, install with the shared pip, bin/prepare)",
+          "against a shell script doing `tar xzf`, `python -m venv`, `pip install --no-index",
+          "--find-links wheels -r requirements.txt`, `bin/prepare`. Medians of interleaved runs;",
+          "compare the ratio, not absolute times (shared, noisy machines).",
+          "",
+          line,
+          ""
+        ].join("\n")
+      )
     } else {
       // Append to the end of this section, before the next one.
       const next = body.indexOf("\n## ", heading + 1)

@@ -9,7 +9,11 @@ const BENCHES = ["consul-watch.ts", "prepare.ts", "github-requests.ts"]
 let failed = 0
 for (const bench of BENCHES) {
   process.stdout.write(`\n== ${bench}\n`)
-  const result = spawnSync(process.execPath, [fileURLToPath(new URL(bench, import.meta.url)), ...process.argv.slice(2)], { stdio: "inherit" })
+  const result = spawnSync(
+    process.execPath,
+    [fileURLToPath(new URL(bench, import.meta.url)), ...process.argv.slice(2)],
+    { stdio: "inherit" }
+  )
   if (result.status !== 0) failed += 1
 }
 process.exit(failed === 0 ? 0 : 1)

@@ -22,7 +22,9 @@ if (name === "--version" || name === "-v") {
 }
 const load = commandModule(name)
 if (load === undefined) {
-  process.stderr.write(`sacar: unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(", ")}\n`)
+  process.stderr.write(
+    `sacar: unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(", ")}\n`
+  )
   process.exit(2)
 }
 const { main } = await load()

@@ -11,9 +11,9 @@ export const exampleWheels: ReadonlyArray<WheelSpec> = [
     summary: "Title-cases text",
     modules: {
       "textcase.py": [
-        '"""Title-casing that keeps short words small."""',
+        "\"\"\"Title-casing that keeps short words small.\"\"\"",
         "",
-        'SMALL = {"a", "an", "and", "of", "the", "to"}',
+        "SMALL = {\"a\", \"an\", \"and\", \"of\", \"the\", \"to\"}",
         "",
         "",
         "def title(text):",
@@ -22,9 +22,9 @@ export const exampleWheels: ReadonlyArray<WheelSpec> = [
         "        w if i > 0 and w.lower() in SMALL else w[:1].upper() + w[1:]",
         "        for i, w in enumerate(words)",
         "    )",
-        "",
-      ].join("\n"),
-    },
+        ""
+      ].join("\n")
+    }
   },
   {
     name: "greeting",
@@ -33,17 +33,17 @@ export const exampleWheels: ReadonlyArray<WheelSpec> = [
     requires: ["textcase>=1.2"],
     modules: {
       "greeting/__init__.py": [
-        '"""Greets a customer by name."""',
+        "\"\"\"Greets a customer by name.\"\"\"",
         "",
         "import textcase",
         "",
         "",
         "def greet(name):",
-        '    return "Welcome to the " + textcase.title(name) + "!"',
-        "",
-      ].join("\n"),
-    },
-  },
+        "    return \"Welcome to the \" + textcase.title(name) + \"!\"",
+        ""
+      ].join("\n")
+    }
+  }
 ]
 
 export async function buildExampleWheels(dir: string): Promise<string[]> {

@@ -27,8 +27,17 @@ export const httpStatusError = (url: string, status: number, statusText: string)
   })
 
 const RETRYABLE_CODES = new Set([
-  "ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH",
-  "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
   "ERR_STREAM_PREMATURE_CLOSE"
 ])
 
@@ -48,7 +57,8 @@ export const transportError = (url: string, cause: unknown): DownloadError => {
   const local = code === "ENOSPC" || code === "EACCES" || code === "EROFS" || code === "ENOENT"
   return new DownloadError({
     url,
-    retryable: !local && (code === undefined || RETRYABLE_CODES.has(code) || text === "fetch failed" || /terminated|socket/i.test(text)),
+    retryable: !local &&
+      (code === undefined || RETRYABLE_CODES.has(code) || text === "fetch failed" || /terminated|socket/i.test(text)),
     message: `${url}: ${code ? `${code}: ` : ""}${text}`
   })
 }

@@ -4,13 +4,13 @@
  * carries the writer's pid so concurrent writers never share a file and a later run
  * can recognise leftovers of a dead one.
  */
+import { Effect } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { createWriteStream } from "node:fs"
 import { rename, rm } from "node:fs/promises"
 import { Transform } from "node:stream"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
-import { Effect } from "effect"
 import { DownloadError, transportError } from "./errors.ts"
 
 export interface Downloaded {
@@ -21,8 +21,7 @@ export interface Downloaded {
 /** Opens the body; the signal aborts the request (interruption, or a stall). */
 export type OpenBody = (signal: AbortSignal) => Promise<Readable>
 
-export const partialPath = (dest: string): string =>
-  `${dest}.${process.pid}-${randomBytes(4).toString("hex")}.partial`
+export const partialPath = (dest: string): string => `${dest}.${process.pid}-${randomBytes(4).toString("hex")}.partial`
 
 class Stalled extends Error {}
 
@@ -79,7 +78,8 @@ export const writeVerified = (options: {
     const expected = options.sha256?.toLowerCase()
     if (expected !== undefined && got.sha256 !== expected) {
       return yield* new DownloadError({
-        url, retryable: false,
+        url,
+        retryable: false,
         message: `${url}: checksum mismatch: expected sha256 ${expected}, got ${got.sha256} (${got.bytes} bytes)`
       })
     }

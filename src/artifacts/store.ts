@@ -3,8 +3,8 @@
  * local file, verified, with transient failures retried on a capped, jittered
  * exponential backoff. Interrupting a download aborts the transfer and leaves no file.
  */
-import { createReadStream } from "node:fs"
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import { createReadStream } from "node:fs"
 import { DownloadError } from "./errors.ts"
 import { makeGcsClient } from "./gcs.ts"
 import type { GcsClient } from "./gcs.ts"
@@ -38,7 +38,11 @@ export const defaultRetryPolicy: RetryPolicy = {
 
 export class ArtifactStore extends Context.Service<ArtifactStore, {
   /** Download `url` to `destFile` (written as `destFile.<pid>-<rand>.partial`, renamed when verified). */
-  readonly download: (url: string, destFile: string, options?: DownloadOptions) => Effect.Effect<Downloaded, DownloadError>
+  readonly download: (
+    url: string,
+    destFile: string,
+    options?: DownloadOptions
+  ) => Effect.Effect<Downloaded, DownloadError>
 }>()("sacar/ArtifactStore") {
   /** Google credentials and STORAGE_EMULATOR_HOST come from the environment when the layer is built. */
   static readonly layer: Layer.Layer<ArtifactStore> = Layer.sync(ArtifactStore, () => makeArtifactStore())
@@ -75,7 +79,9 @@ export const makeArtifactStore = (options: {
     if (open instanceof DownloadError) return Effect.fail(open)
     return writeVerified({ url, dest: destFile, sha256: downloadOptions.sha256, stallMs: policy.stallMs, open }).pipe(
       Effect.tapError((error) =>
-        error.retryable ? Effect.logWarning("artifact download failed, will retry", { url, error: error.message }) : Effect.void
+        error.retryable
+          ? Effect.logWarning("artifact download failed, will retry", { url, error: error.message })
+          : Effect.void
       ),
       Effect.retry({ schedule, while: (error) => error.retryable }),
       Effect.withSpan("ArtifactStore.download", { attributes: { url } })

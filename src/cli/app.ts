@@ -1,7 +1,7 @@
 import { Effect } from "effect"
+import { type AppPatch, setApp } from "../operator/actions.ts"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
 import { cliKeys, runWithConsul, say } from "./run.ts"
-import { setApp, type AppPatch } from "../operator/actions.ts"
 
 const HELP = `usage: sacar app set <app> [options]
 
@@ -42,7 +42,8 @@ const OPTIONS = {
 
 const whole = (flag: string, text: string): number => {
   const n = Number(text)
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a whole number of at least 1, got ${JSON.stringify(text)}`)
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${flag} must be a whole number of at least 1, got ${JSON.stringify(text)}`)
   return n
 }
 
@@ -51,13 +52,20 @@ export const main = (argv: string[]): Promise<number> =>
     const parsed = parseCommand(argv, OPTIONS, HELP)
     if (parsed === undefined) return 0
     const [verb, name, ...extra] = parsed.positionals
-    if (verb !== "set") throw new UsageError(verb === undefined ? "missing subcommand: sacar app set <app>" : `unknown subcommand ${JSON.stringify(verb)}; use set`)
+    if (verb !== "set")
+      throw new UsageError(
+        verb === undefined
+          ? "missing subcommand: sacar app set <app>"
+          : `unknown subcommand ${JSON.stringify(verb)}; use set`
+      )
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`)
     const app = appArg(name)
     const v = parsed.values
-    if (v["auto-deploy"] && v["no-auto-deploy"]) throw new UsageError("--auto-deploy and --no-auto-deploy contradict each other")
+    if (v["auto-deploy"] && v["no-auto-deploy"])
+      throw new UsageError("--auto-deploy and --no-auto-deploy contradict each other")
     const patch: AppPatch = {}
-    if (v.repo !== undefined) patch.repo = v.repo
+    if (v.repo !== undefined)
+      patch.repo = v.repo
     if (v.branch !== undefined) patch.branch = v.branch
     if (v.artifact !== undefined) patch.artifact = v.artifact
     if (v.nodes !== undefined) patch.nodes = v.nodes.split(",").map((s) => s.trim()).filter((s) => s !== "")
@@ -70,9 +78,12 @@ export const main = (argv: string[]): Promise<number> =>
     if (v.environment !== undefined) patch.environment = v.environment
     if (v["build-workflow"] !== undefined) patch.buildWorkflow = v["build-workflow"]
     const keys = cliKeys()
-    return runWithConsul("app", Effect.gen(function* () {
-      const { created, config } = yield* setApp(keys, app, patch)
-      yield* say(`${created ? "created" : "updated"} ${keys.config(app)}:\n${JSON.stringify(config, null, 2)}`)
-      return 0
-    }))
+    return runWithConsul(
+      "app",
+      Effect.gen(function*() {
+        const { created, config } = yield* setApp(keys, app, patch)
+        yield* say(`${created ? "created" : "updated"} ${keys.config(app)}:\n${JSON.stringify(config, null, 2)}`)
+        return 0
+      })
+    )
   })

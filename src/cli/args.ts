@@ -31,7 +31,8 @@ export const parseCommand = <O extends Options>(argv: string[], options: O, help
 
 export const appArg = (value: string | undefined): string => {
   if (value === undefined) throw new UsageError("missing <app>")
-  if (!isAppName(value)) throw new UsageError(`${JSON.stringify(value)} is not an app name (a-z, 0-9 and '-', up to 63 characters)`)
+  if (!isAppName(value))
+    throw new UsageError(`${JSON.stringify(value)} is not an app name (a-z, 0-9 and '-', up to 63 characters)`)
   return value
 }
 

@@ -3,9 +3,9 @@
  * notifications and (as leader) reports to GitHub. All configuration comes from the
  * environment (contract section 2); the only options are --help.
  */
-import { parseCommand, UsageError, withUsage } from "./args.ts"
 import { runComponent } from "../common/main.ts"
 import { controllerProgram } from "../controller/main.ts"
+import { parseCommand, UsageError, withUsage } from "./args.ts"
 
 const HELP = `Usage: sacar controller
 
@@ -45,7 +45,8 @@ export async function main(argv: string[]): Promise<number> {
   return withUsage("controller", async () => {
     const parsed = parseCommand(argv, {}, HELP)
     if (parsed === undefined) return 0
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
+    if (parsed.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
     return runComponent(controllerProgram(process.env))
   })
 }

@@ -2,9 +2,9 @@
  * `sacar demo`: everything on one machine, one release walked to live. The work is in
  * src/demo/ (run.ts owns the processes and the exit code, walkthrough.ts is the script).
  */
-import { withUsage } from "./args.ts"
 import { parseDemoArgs } from "../demo/options.ts"
 import { runDemo } from "../demo/run.ts"
+import { withUsage } from "./args.ts"
 
 export async function main(argv: string[]): Promise<number> {
   return withUsage("demo", async () => {

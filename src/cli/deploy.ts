@@ -1,8 +1,8 @@
 import { Effect } from "effect"
-import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
-import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 import { requestDeploy } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
+import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
+import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 
 const HELP = `usage: sacar deploy <app> <sha> [--force] [-m REASON]
 
@@ -29,9 +29,20 @@ export const main = (argv: string[]): Promise<number> =>
     const force = parsed.values.force === true
     const reason = parsed.values.message
     const keys = cliKeys()
-    return runWithConsul("deploy", Effect.gen(function* () {
-      const { prepared } = yield* requestDeploy(keys, app, sha, { by: operatorName(), force, ...(reason !== undefined ? { reason } : {}) })
-      yield* say(`deploy of ${app} ${shortSha(sha)} requested${force ? " (forced)" : ""}${prepared ? "" : "; it has no release yet, so nodes prepare it first"}`)
-      return 0
-    }))
+    return runWithConsul(
+      "deploy",
+      Effect.gen(function*() {
+        const { prepared } = yield* requestDeploy(keys, app, sha, {
+          by: operatorName(),
+          force,
+          ...(reason !== undefined ? { reason } : {})
+        })
+        yield* say(
+          `deploy of ${app} ${shortSha(sha)} requested${force ? " (forced)" : ""}${
+            prepared ? "" : "; it has no release yet, so nodes prepare it first"
+          }`
+        )
+        return 0
+      })
+    )
   })

@@ -1,8 +1,8 @@
 import { Effect } from "effect"
-import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
-import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 import { lockApp } from "../operator/actions.ts"
 import { parseDuration } from "../spec/duration.ts"
+import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
+import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 
 const HELP = `usage: sacar lock <app> -m REASON [--until TIME]
 
@@ -22,7 +22,9 @@ export const parseUntil = (text: string, now: Date): string => {
   if (ms !== undefined) return new Date(now.getTime() + ms).toISOString()
   const at = Date.parse(text)
   if (Number.isNaN(at) || !/^\d{4}-\d{2}-\d{2}/.test(text)) {
-    throw new UsageError(`--until must be an ISO 8601 time (2026-11-30T00:00:00Z) or a duration (2h), got ${JSON.stringify(text)}`)
+    throw new UsageError(
+      `--until must be an ISO 8601 time (2026-11-30T00:00:00Z) or a duration (2h), got ${JSON.stringify(text)}`
+    )
   }
   if (at <= now.getTime()) throw new UsageError(`--until ${text} is already past`)
   return new Date(at).toISOString()
@@ -39,9 +41,12 @@ export const main = (argv: string[]): Promise<number> =>
     if (!reason) throw new UsageError("a lock needs a reason: -m REASON")
     const until = parsed.values.until === undefined ? undefined : parseUntil(parsed.values.until, new Date())
     const keys = cliKeys()
-    return runWithConsul("lock", Effect.gen(function* () {
-      yield* lockApp(keys, app, { by: operatorName(), reason, ...(until !== undefined ? { until } : {}) })
-      yield* say(`${app} locked${until ? ` until ${until}` : ""}: ${reason}`)
-      return 0
-    }))
+    return runWithConsul(
+      "lock",
+      Effect.gen(function*() {
+        yield* lockApp(keys, app, { by: operatorName(), reason, ...(until !== undefined ? { until } : {}) })
+        yield* say(`${app} locked${until ? ` until ${until}` : ""}: ${reason}`)
+        return 0
+      })
+    )
   })

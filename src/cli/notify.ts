@@ -4,11 +4,12 @@
  * the controller's own refusals (400, 401, 404, 409) are final and printed as it
  * gave them.
  */
-import { parseCommand, shaArg, UsageError, withUsage, appArg } from "./args.ts"
 import { secretSetting, SettingError } from "../common/settings.ts"
 import { parseDuration } from "../spec/duration.ts"
+import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
 
-const HELP = `usage: sacar notify --controller URL --app <app> --sha <sha> [--artifact URL] [--sha256 HEX] [--ref REF] [--timeout DUR]
+const HELP =
+  `usage: sacar notify --controller URL --app <app> --sha <sha> [--artifact URL] [--sha256 HEX] [--ref REF] [--timeout DUR]
 
 Tells the controller that the build artifact of a commit is ready, so every node
 prepares it. The bearer token comes from SACAR_NOTIFY_TOKEN or SACAR_NOTIFY_TOKEN_FILE.
@@ -35,20 +36,26 @@ export const main = (argv: string[]): Promise<number> =>
   withUsage("notify", async () => {
     const parsed = parseCommand(argv, OPTIONS, HELP)
     if (parsed === undefined) return 0
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
+    if (parsed.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
     const v = parsed.values
-    if (v.controller === undefined) throw new UsageError("missing --controller URL")
+    if (v.controller === undefined)
+      throw new UsageError("missing --controller URL")
     let base: URL
     try {
       base = new URL(v.controller)
     } catch {
-      throw new UsageError(`--controller must be a URL such as https://sacar.example.com, got ${JSON.stringify(v.controller)}`)
+      throw new UsageError(
+        `--controller must be a URL such as https://sacar.example.com, got ${JSON.stringify(v.controller)}`
+      )
     }
     const app = appArg(v.app)
     const sha = shaArg(v.sha)
-    if (v.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(v.sha256)) throw new UsageError("--sha256 must be 64 lowercase hex characters")
+    if (v.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(v.sha256))
+      throw new UsageError("--sha256 must be 64 lowercase hex characters")
     const budget = v.timeout === undefined ? 120_000 : parseDuration(v.timeout)
-    if (budget === undefined) throw new UsageError(`--timeout must be a duration such as 2m, got ${JSON.stringify(v.timeout)}`)
+    if (budget === undefined)
+      throw new UsageError(`--timeout must be a duration such as 2m, got ${JSON.stringify(v.timeout)}`)
     let token: string | undefined
     try {
       token = secretSetting(process.env, "SACAR_NOTIFY_TOKEN")
@@ -60,7 +67,9 @@ export const main = (argv: string[]): Promise<number> =>
       throw e
     }
     if (token === undefined) {
-      process.stderr.write("sacar notify: SACAR_NOTIFY_TOKEN is not set: the controller's notify token (or SACAR_NOTIFY_TOKEN_FILE)\n")
+      process.stderr.write(
+        "sacar notify: SACAR_NOTIFY_TOKEN is not set: the controller's notify token (or SACAR_NOTIFY_TOKEN_FILE)\n"
+      )
       return 2
     }
     const url = new URL(`v1/apps/${app}/releases`, base.href.endsWith("/") ? base : new URL(`${base.href}/`))
@@ -71,7 +80,7 @@ export const main = (argv: string[]): Promise<number> =>
       ...(v.ref !== undefined ? { ref: v.ref } : {})
     })
     const deadline = Date.now() + budget
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0;; attempt++) {
       let problem: string
       try {
         const res = await fetch(url, {
@@ -84,16 +93,21 @@ export const main = (argv: string[]): Promise<number> =>
         let message = text
         try {
           const parsedBody = JSON.parse(text) as { error?: string }
-          if (typeof parsedBody.error === "string") message = parsedBody.error
+          if (typeof parsedBody.error === "string")
+            message = parsedBody.error
         } catch {
           // not JSON: show the text as it came
         }
         if (res.status === 200 || res.status === 201) {
-          process.stdout.write(`${res.status === 201 ? "release created" : "release already known"}: ${app} ${sha.slice(0, 7)}\n`)
+          process.stdout.write(
+            `${res.status === 201 ? "release created" : "release already known"}: ${app} ${sha.slice(0, 7)}\n`
+          )
           return 0
         }
         if (res.status < 500 && res.status !== 429 && res.status !== 408) {
-          process.stderr.write(`sacar notify: the controller refused (${res.status}): ${message.trim() || res.statusText}\n`)
+          process.stderr.write(
+            `sacar notify: the controller refused (${res.status}): ${message.trim() || res.statusText}\n`
+          )
           return 1
         }
         problem = `${res.status} ${message.trim().slice(0, 200)}`

@@ -41,7 +41,7 @@ interface Io {
 const processIo: Io = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
-  env: process.env,
+  env: process.env
 }
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
@@ -56,8 +56,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         "find-links": { type: "string", multiple: true },
         "no-index": { type: "boolean" },
         "python-version": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+        help: { type: "boolean", short: "h" }
+      }
     })
   } catch (e) {
     return usage(io, (e as Error).message)
@@ -68,7 +68,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return 0
   }
   if (positionals.length > 1) return usage(io, `expected at most one project directory, got ${positionals.join(" ")}`)
-  if (values.output === undefined || values.output === "") return usage(io, "missing -o FILE (where to write the tarball)")
+  if (values.output === undefined || values.output === "")
+    return usage(io, "missing -o FILE (where to write the tarball)")
   const pythonVersion = values["python-version"]
   if (pythonVersion !== undefined && !PYTHON_VERSION.test(pythonVersion)) {
     return usage(io, `--python-version takes major.minor such as 3.11, got ${JSON.stringify(pythonVersion)}`)
@@ -81,7 +82,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       noIndex: values["no-index"] ?? false,
       pythonVersion,
       env: io.env,
-      log: (line) => io.stderr(`sacar pack: ${line}\n`),
+      log: (line) => io.stderr(`sacar pack: ${line}\n`)
     })
     io.stdout(`${packed.path}\nsha256 ${packed.sha256}\nsize ${packed.size}\n`)
     return 0

@@ -42,7 +42,8 @@ export async function main(argv: string[]): Promise<number> {
   return withUsage("reconciler", async () => {
     const parsed = parseCommand(argv, {}, HELP)
     if (parsed === undefined) return 0
-    if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
+    if (parsed.positionals.length > 0)
+      throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
     return runComponent(reconcilerProgram(process.env))
   })
 }

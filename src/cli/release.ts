@@ -1,8 +1,8 @@
 import { Effect } from "effect"
-import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
-import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 import { createRelease } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
+import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
+import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 
 const HELP = `usage: sacar release <app> <sha> [--artifact URL] [--sha256 HEX]
 
@@ -26,18 +26,27 @@ export const main = (argv: string[]): Promise<number> =>
     const app = appArg(appText)
     const sha = shaArg(shaText)
     const { artifact, sha256 } = parsed.values
-    if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw new UsageError("--sha256 must be 64 lowercase hex characters")
-    if (sha256 !== undefined && artifact === undefined) throw new UsageError("--sha256 needs --artifact")
+    if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))
+      throw new UsageError("--sha256 must be 64 lowercase hex characters")
+    if (sha256 !== undefined && artifact === undefined)
+      throw new UsageError("--sha256 needs --artifact")
     const keys = cliKeys()
-    return runWithConsul("release", Effect.gen(function* () {
-      const { existed } = yield* createRelease(keys, app, sha, {
-        by: operatorName(),
-        ...(artifact !== undefined ? { artifact } : {}),
-        ...(sha256 !== undefined ? { sha256 } : {})
+    return runWithConsul(
+      "release",
+      Effect.gen(function*() {
+        const { existed } = yield* createRelease(keys, app, sha, {
+          by: operatorName(),
+          ...(artifact !== undefined ? { artifact } : {}),
+          ...(sha256 !== undefined ? { sha256 } : {})
+        })
+        yield* say(
+          existed
+            ? `release ${app} ${shortSha(sha)} requested again: nodes where it failed retry it`
+            : `release ${app} ${
+              shortSha(sha)
+            } requested: every node of ${app} prepares it (watch with \`sacar status ${app} --watch\`)`
+        )
+        return 0
       })
-      yield* say(existed
-        ? `release ${app} ${shortSha(sha)} requested again: nodes where it failed retry it`
-        : `release ${app} ${shortSha(sha)} requested: every node of ${app} prepares it (watch with \`sacar status ${app} --watch\`)`)
-      return 0
-    }))
+    )
   })

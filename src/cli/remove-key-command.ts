@@ -1,9 +1,9 @@
 /** `sacar unlock` and `sacar unpin`: the same shape, deleting one document. */
 import { Effect } from "effect"
-import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
-import { cliKeys, runWithConsul, say } from "./run.ts"
 import { removeKey } from "../operator/actions.ts"
 import type { Keys } from "../spec/keys.ts"
+import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
+import { cliKeys, runWithConsul, say } from "./run.ts"
 
 export const removeKeyCommand = (spec: {
   name: string
@@ -11,7 +11,8 @@ export const removeKeyCommand = (spec: {
   key: (keys: Keys, app: string) => string
   done: (app: string) => string
   absent: (app: string) => string
-}) => (argv: string[]): Promise<number> =>
+}) =>
+(argv: string[]): Promise<number> =>
   withUsage(spec.name, async () => {
     const parsed = parseCommand(argv, {}, spec.help)
     if (parsed === undefined) return 0
@@ -19,9 +20,12 @@ export const removeKeyCommand = (spec: {
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`)
     const app = appArg(appText)
     const keys = cliKeys()
-    return runWithConsul(spec.name, Effect.gen(function* () {
-      const existed = yield* removeKey(spec.key(keys, app))
-      yield* say(existed ? spec.done(app) : spec.absent(app))
-      return 0
-    }))
+    return runWithConsul(
+      spec.name,
+      Effect.gen(function*() {
+        const existed = yield* removeKey(spec.key(keys, app))
+        yield* say(existed ? spec.done(app) : spec.absent(app))
+        return 0
+      })
+    )
   })

@@ -1,8 +1,8 @@
 import { Effect } from "effect"
-import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
-import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 import { rollback } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
+import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
+import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 
 const HELP = `usage: sacar rollback <app>
 
@@ -22,9 +22,16 @@ export const main = (argv: string[]): Promise<number> =>
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`)
     const app = appArg(appText)
     const keys = cliKeys()
-    return runWithConsul("rollback", Effect.gen(function* () {
-      const { sha, from } = yield* rollback(keys, app, operatorName())
-      yield* say(`rolling ${app} back from ${from ? shortSha(from) : "?"} to ${shortSha(sha)}; pinned (auto-deploy paused until \`sacar unpin ${app}\`)`)
-      return 0
-    }))
+    return runWithConsul(
+      "rollback",
+      Effect.gen(function*() {
+        const { sha, from } = yield* rollback(keys, app, operatorName())
+        yield* say(
+          `rolling ${app} back from ${from ? shortSha(from) : "?"} to ${
+            shortSha(sha)
+          }; pinned (auto-deploy paused until \`sacar unpin ${app}\`)`
+        )
+        return 0
+      })
+    )
   })

@@ -5,17 +5,16 @@
  * codes: usage and configuration 2, everything else 1, each as one line.
  */
 import { Effect, Layer } from "effect"
-import { CommandFailed } from "../operator/errors.ts"
 import { userInfo } from "node:os"
-import type { Consul, ConsulError } from "../consul/Consul.ts"
-import { consulConfigFromEnv, type ConsulConfigError } from "../consul/config.ts"
-import { consulLayer } from "../consul/http.ts"
-import { makeKeys, type Keys } from "../spec/keys.ts"
 import { optionalSetting } from "../common/settings.ts"
+import { type ConsulConfigError, consulConfigFromEnv } from "../consul/config.ts"
+import type { Consul, ConsulError } from "../consul/Consul.ts"
+import { consulLayer } from "../consul/http.ts"
+import { CommandFailed } from "../operator/errors.ts"
+import { type Keys, makeKeys } from "../spec/keys.ts"
 import { UsageError } from "./args.ts"
 
 export { CommandFailed }
-
 
 const CLI_TIMEOUT_MS = 5_000
 
@@ -45,10 +44,11 @@ export const runWithConsul = async (
     program.pipe(
       Effect.provide(layer),
       Effect.catch((error: CliError | ConsulConfigError): Effect.Effect<number> => {
-        const line = (text: string, code: number) => Effect.sync(() => {
-          process.stderr.write(`sacar ${command}: ${text}\n`)
-          return code
-        })
+        const line = (text: string, code: number) =>
+          Effect.sync(() => {
+            process.stderr.write(`sacar ${command}: ${text}\n`)
+            return code
+          })
         if (error instanceof UsageError) return line(`${error.message}\nRun \`sacar ${command} --help\` for usage.`, 2)
         switch (error._tag) {
           case "ConsulConfigError":

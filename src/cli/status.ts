@@ -1,11 +1,11 @@
 import { Effect, Stream } from "effect"
-import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
-import { cliKeys, runWithConsul, writeJson } from "./run.ts"
-import { listApps, readApp } from "../state/snapshot.ts"
-import { appExists, toReport } from "../state/report.ts"
-import { renderApp } from "../state/table.ts"
 import { watchPrefix } from "../consul/watch.ts"
 import type { Keys } from "../spec/keys.ts"
+import { appExists, toReport } from "../state/report.ts"
+import { listApps, readApp } from "../state/snapshot.ts"
+import { renderApp } from "../state/table.ts"
+import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
+import { cliKeys, runWithConsul, writeJson } from "./run.ts"
 
 const HELP = `usage: sacar status [<app>] [--watch] [--json]
 
@@ -23,7 +23,7 @@ examples:
 `
 
 const readAll = (keys: Keys, app: string | undefined) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const apps = app === undefined ? yield* listApps(keys) : [app]
     return yield* Effect.forEach(apps, (name) => readApp(keys, name), { concurrency: 4 })
   })
@@ -41,30 +41,38 @@ export const main = (argv: string[]): Promise<number> =>
       json
         ? writeJson({ apps: snapshots.map(toReport) })
         : Effect.sync(() => {
-            const text = snapshots.length === 0 ? "no apps yet: create one with `sacar app set <app> --artifact URL`" : snapshots.map((s) => renderApp(s, new Date())).join("\n\n")
-            if (watch && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H")
-            process.stdout.write(`${text}\n${watch && !process.stdout.isTTY ? "---\n" : ""}`)
-          })
+          const text = snapshots.length === 0
+            ? "no apps yet: create one with `sacar app set <app> --artifact URL`"
+            : snapshots.map((s) => renderApp(s, new Date())).join("\n\n")
+          if (watch && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H")
+          process.stdout.write(`${text}\n${watch && !process.stdout.isTTY ? "---\n" : ""}`)
+        })
     if (app !== undefined) {
-      const exists = await runWithConsul("status", Effect.gen(function* () {
-        const snapshot = yield* readApp(keys, app)
-        if (!appExists(snapshot)) {
-          process.stderr.write(`sacar status: app ${app} does not exist (no ${keys.config(app)})\n`)
-          return 1
-        }
-        return 0
-      }))
+      const exists = await runWithConsul(
+        "status",
+        Effect.gen(function*() {
+          const snapshot = yield* readApp(keys, app)
+          if (!appExists(snapshot)) {
+            process.stderr.write(`sacar status: app ${app} does not exist (no ${keys.config(app)})\n`)
+            return 1
+          }
+          return 0
+        })
+      )
       if (exists !== 0) return exists
     }
-    return runWithConsul("status", Effect.gen(function* () {
-      if (!watch) {
-        yield* show(yield* readAll(keys, app))
+    return runWithConsul(
+      "status",
+      Effect.gen(function*() {
+        if (!watch) {
+          yield* show(yield* readAll(keys, app))
+          return 0
+        }
+        // Level-based: a wake-up only means "look again"; the whole picture is re-read.
+        yield* watchPrefix(app === undefined ? keys.root : keys.app(app), { wait: "5m" }).pipe(
+          Stream.runForEach(() => readAll(keys, app).pipe(Effect.flatMap(show), Effect.catch(() => Effect.void)))
+        )
         return 0
-      }
-      // Level-based: a wake-up only means "look again"; the whole picture is re-read.
-      yield* watchPrefix(app === undefined ? keys.root : keys.app(app), { wait: "5m" }).pipe(
-        Stream.runForEach(() => readAll(keys, app).pipe(Effect.flatMap(show), Effect.catch(() => Effect.void)))
-      )
-      return 0
-    }))
+      })
+    )
   })

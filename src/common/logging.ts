@@ -9,7 +9,12 @@ import type { LogLevel } from "effect"
 import { choiceSetting, type Env } from "./settings.ts"
 
 const LEVELS = ["debug", "info", "warn", "error"] as const
-const EFFECT_LEVEL: Record<(typeof LEVELS)[number], LogLevel.LogLevel> = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" }
+const EFFECT_LEVEL: Record<(typeof LEVELS)[number], LogLevel.LogLevel> = {
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  error: "Error"
+}
 
 const messageText = (message: unknown): { text: string; fields: Record<string, unknown> } => {
   const parts = Array.isArray(message) ? message : [message]
@@ -31,7 +36,13 @@ const lineFields = (options: Logger.Options<unknown>) => {
 
 export const jsonLogger = Logger.make<unknown, void>((options) => {
   const { text, fields, cause } = lineFields(options)
-  const line = { time: options.date.toISOString(), level: options.logLevel.toLowerCase(), msg: text, ...fields, ...(cause ? { cause } : {}) }
+  const line = {
+    time: options.date.toISOString(),
+    level: options.logLevel.toLowerCase(),
+    msg: text,
+    ...fields,
+    ...(cause ? { cause } : {})
+  }
   process.stderr.write(`${JSON.stringify(line)}\n`)
 })
 
@@ -41,7 +52,11 @@ export const prettyLogger = Logger.make<unknown, void>((options) => {
     .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
     .join(" ")
   const time = options.date.toISOString().slice(11, 19)
-  process.stderr.write(`${time} ${options.logLevel.toUpperCase().padEnd(5)} ${text}${extra ? `  ${extra}` : ""}${cause ? `\n${cause}` : ""}\n`)
+  process.stderr.write(
+    `${time} ${options.logLevel.toUpperCase().padEnd(5)} ${text}${extra ? `  ${extra}` : ""}${
+      cause ? `\n${cause}` : ""
+    }\n`
+  )
 })
 
 /** The logging layer for a component, from SACAR_LOG_LEVEL and SACAR_LOG_FORMAT. */

@@ -38,7 +38,10 @@ export const runComponent = async <E>(program: Effect.Effect<void, E>): Promise<
 
 /** The sentence a tagged error carries, without a stack trace. */
 export const describeError = (error: unknown): string => {
-  if (error !== null && typeof error === "object" && "message" in error && typeof error.message === "string" && error.message !== "") {
+  if (
+    error !== null && typeof error === "object" && "message" in error && typeof error.message === "string" &&
+    error.message !== ""
+  ) {
     return error.message
   }
   return String(error)

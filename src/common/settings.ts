@@ -33,11 +33,15 @@ export const secretSetting = (env: Env, name: string): string | undefined => {
   if (file !== undefined) {
     try {
       const text = readFileSync(file, "utf8").trim()
-      if (text === "") throw new SettingError({ variable: `${name}_FILE`, message: `${name}_FILE points at ${file}, which is empty` })
+      if (text === "")
+        throw new SettingError({ variable: `${name}_FILE`, message: `${name}_FILE points at ${file}, which is empty` })
       return text
     } catch (cause) {
       if (cause instanceof SettingError) throw cause
-      throw new SettingError({ variable: `${name}_FILE`, message: `${name}_FILE points at ${file}, which cannot be read: ${(cause as Error).message}` })
+      throw new SettingError({
+        variable: `${name}_FILE`,
+        message: `${name}_FILE points at ${file}, which cannot be read: ${(cause as Error).message}`
+      })
     }
   }
   return optionalSetting(env, name)
@@ -48,16 +52,27 @@ export const intSetting = (env: Env, name: string, fallback: number, min = 1): n
   if (raw === undefined) return fallback
   const value = Number(raw)
   if (!Number.isInteger(value) || value < min) {
-    throw new SettingError({ variable: name, message: `${name} must be a whole number of at least ${min}, got ${JSON.stringify(raw)}` })
+    throw new SettingError({
+      variable: name,
+      message: `${name} must be a whole number of at least ${min}, got ${JSON.stringify(raw)}`
+    })
   }
   return value
 }
 
-export const choiceSetting = <const C extends string>(env: Env, name: string, choices: ReadonlyArray<C>, fallback: C): C => {
+export const choiceSetting = <const C extends string>(
+  env: Env,
+  name: string,
+  choices: ReadonlyArray<C>,
+  fallback: C
+): C => {
   const raw = optionalSetting(env, name)
   if (raw === undefined) return fallback
   if (!(choices as ReadonlyArray<string>).includes(raw)) {
-    throw new SettingError({ variable: name, message: `${name} must be one of ${choices.join(", ")}, got ${JSON.stringify(raw)}` })
+    throw new SettingError({
+      variable: name,
+      message: `${name} must be one of ${choices.join(", ")}, got ${JSON.stringify(raw)}`
+    })
   }
   return raw as C
 }
@@ -68,7 +83,10 @@ export const listenSetting = (env: Env, name: string, fallback: string): { host:
   const match = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(raw)
   const port = match ? Number(match[2]) : NaN
   if (!match || port > 65535) {
-    throw new SettingError({ variable: name, message: `${name} must be host:port such as 127.0.0.1:8080, got ${JSON.stringify(raw)}` })
+    throw new SettingError({
+      variable: name,
+      message: `${name} must be host:port such as 127.0.0.1:8080, got ${JSON.stringify(raw)}`
+    })
   }
   return { host: match[1] === "" ? "0.0.0.0" : match[1]!.replace(/^\[|\]$/g, ""), port }
 }

@@ -44,8 +44,20 @@ export interface PutOptions {
 
 export type TxnOp =
   | { readonly verb: "set"; readonly key: string; readonly value: string; readonly flags?: string }
-  | { readonly verb: "cas"; readonly key: string; readonly value: string; readonly index: number; readonly flags?: string }
-  | { readonly verb: "lock" | "unlock"; readonly key: string; readonly value: string; readonly session: string; readonly flags?: string }
+  | {
+    readonly verb: "cas"
+    readonly key: string
+    readonly value: string
+    readonly index: number
+    readonly flags?: string
+  }
+  | {
+    readonly verb: "lock" | "unlock"
+    readonly key: string
+    readonly value: string
+    readonly session: string
+    readonly flags?: string
+  }
   | { readonly verb: "get" | "get-tree" | "delete" | "delete-tree" | "check-not-exists"; readonly key: string }
   | { readonly verb: "check-index" | "delete-cas"; readonly key: string; readonly index: number }
   | { readonly verb: "check-session"; readonly key: string; readonly session: string }
@@ -90,11 +102,17 @@ export class Consul extends Context.Service<Consul, {
   readonly address: string
   readonly get: (key: string, options?: BlockingOptions) => Effect.Effect<Indexed<KvEntry | undefined>, ConsulError>
   /** Every entry under a prefix (`?recurse`), sorted by key. */
-  readonly list: (prefix: string, options?: BlockingOptions) => Effect.Effect<Indexed<ReadonlyArray<KvEntry>>, ConsulError>
+  readonly list: (
+    prefix: string,
+    options?: BlockingOptions
+  ) => Effect.Effect<Indexed<ReadonlyArray<KvEntry>>, ConsulError>
   readonly keys: (prefix: string, separator?: string) => Effect.Effect<ReadonlyArray<string>, ConsulError>
   /** false when a cas, acquire or release was refused. */
   readonly put: (key: string, value: string, options?: PutOptions) => Effect.Effect<boolean, ConsulError>
-  readonly delete: (key: string, options?: { readonly recurse?: boolean; readonly cas?: number }) => Effect.Effect<boolean, ConsulError>
+  readonly delete: (
+    key: string,
+    options?: { readonly recurse?: boolean; readonly cas?: number }
+  ) => Effect.Effect<boolean, ConsulError>
   readonly txn: (ops: ReadonlyArray<TxnOp>) => Effect.Effect<TxnResult, ConsulError>
   readonly createSession: (options: SessionOptions) => Effect.Effect<string, ConsulError>
   /** false when the session is gone (expired or destroyed). */

@@ -4,8 +4,8 @@
  * Files named by variables (token, CA, client certificate) are read here, at start-up,
  * so a wrong path stops the process with one line instead of failing every request.
  */
-import { readFileSync } from "node:fs"
 import { Data, Effect, Redacted } from "effect"
+import { readFileSync } from "node:fs"
 
 export interface ConsulTls {
   /** PEM contents of CONSUL_CACERT; undefined means the system roots. */
@@ -64,7 +64,8 @@ const parseBool = (variable: string, text: string): boolean => {
 const parseAddress = (text: string): string => {
   const variable = "CONSUL_HTTP_ADDR"
   const trimmed = text.trim()
-  if (/^unix:/i.test(trimmed)) throw fail(variable, "unix sockets are not supported; use host:port or an http(s):// URL")
+  if (/^unix:/i.test(trimmed))
+    throw fail(variable, "unix sockets are not supported; use host:port or an http(s):// URL")
   const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)
   if (hasScheme && !/^https?:\/\//i.test(trimmed)) {
     throw fail(variable, `unsupported scheme in ${JSON.stringify(text)}; use http:// or https://`)
@@ -79,7 +80,8 @@ const parseAddress = (text: string): string => {
   if (url.username !== "" || url.password !== "") {
     throw fail(variable, "credentials in the address are not supported; use CONSUL_HTTP_TOKEN")
   }
-  if (url.search !== "" || url.hash !== "") throw fail(variable, `unexpected query or fragment in ${JSON.stringify(text)}`)
+  if (url.search !== "" || url.hash !== "")
+    throw fail(variable, `unexpected query or fragment in ${JSON.stringify(text)}`)
   const path = url.pathname.replace(/\/+$/, "")
   return `${url.protocol}//${url.host}${path}`
 }
@@ -111,13 +113,17 @@ const build = (env: Readonly<Record<string, string | undefined>>): ConsulConfig 
   const caPath = read(env, "CONSUL_CACERT")
   const certPath = read(env, "CONSUL_CLIENT_CERT")
   const keyPath = read(env, "CONSUL_CLIENT_KEY")
-  if (certPath !== undefined && keyPath === undefined) throw fail("CONSUL_CLIENT_KEY", "must be set when CONSUL_CLIENT_CERT is set")
-  if (keyPath !== undefined && certPath === undefined) throw fail("CONSUL_CLIENT_CERT", "must be set when CONSUL_CLIENT_KEY is set")
+  if (certPath !== undefined && keyPath === undefined)
+    throw fail("CONSUL_CLIENT_KEY", "must be set when CONSUL_CLIENT_CERT is set")
+  if (keyPath !== undefined && certPath === undefined)
+    throw fail("CONSUL_CLIENT_CERT", "must be set when CONSUL_CLIENT_KEY is set")
   const verifyText = read(env, "CONSUL_HTTP_SSL_VERIFY")
 
   const tls: ConsulTls = {
     ...(caPath !== undefined ? { ca: checkPem("CONSUL_CACERT", readFile("CONSUL_CACERT", caPath)) } : {}),
-    ...(certPath !== undefined ? { cert: checkPem("CONSUL_CLIENT_CERT", readFile("CONSUL_CLIENT_CERT", certPath)) } : {}),
+    ...(certPath !== undefined
+      ? { cert: checkPem("CONSUL_CLIENT_CERT", readFile("CONSUL_CLIENT_CERT", certPath)) }
+      : {}),
     ...(keyPath !== undefined ? { key: checkPem("CONSUL_CLIENT_KEY", readFile("CONSUL_CLIENT_KEY", keyPath)) } : {}),
     verify: verifyText === undefined ? true : parseBool("CONSUL_HTTP_SSL_VERIFY", verifyText)
   }
@@ -134,6 +140,5 @@ export const consulConfigFromEnv = (
 ): Effect.Effect<ConsulConfig, ConsulConfigError> =>
   Effect.try({
     try: () => build(env),
-    catch: (error) =>
-      error instanceof ConsulConfigError ? error : fail("CONSUL_*", oneLine(String(error)))
+    catch: (error) => error instanceof ConsulConfigError ? error : fail("CONSUL_*", oneLine(String(error)))
   })

@@ -5,14 +5,23 @@
  * rounds flags above 2^53, and it reports refusals and 404s inconsistently. See
  * docs/consul-layer.md and the "Consul client" section of docs/decisions.md.
  */
+import { Effect, Layer, Redacted } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
-import { Effect, Layer, Redacted } from "effect"
 import { parseDuration } from "../spec/duration.ts"
-import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
-import type { BlockingOptions, ConsulError, KvEntry, PutOptions, SessionInfo, SessionOptions, TxnOp, TxnResult } from "./Consul.ts"
 import { consulConfigFromEnv } from "./config.ts"
 import type { ConsulConfig, ConsulConfigError } from "./config.ts"
+import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
+import type {
+  BlockingOptions,
+  ConsulError,
+  KvEntry,
+  PutOptions,
+  SessionInfo,
+  SessionOptions,
+  TxnOp,
+  TxnResult
+} from "./Consul.ts"
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 15_000
 /** What Consul uses when a blocking read names no wait (default_query_time). */
@@ -48,14 +57,16 @@ const oneLine = (text: string, max = 300) => {
  * fit a double, so the reviver takes the number's source text instead (Node >= 21).
  */
 export const parseConsulJson = (text: string): unknown =>
-  JSON.parse(text, function(this: unknown, key: string, value: unknown, context?: { readonly source?: string }) {
-    if (key === "Flags" && typeof value === "number" && context?.source !== undefined) return context.source
-    return value
-  } as (this: unknown, key: string, value: unknown) => unknown)
+  JSON.parse(
+    text,
+    function(this: unknown, key: string, value: unknown, context?: { readonly source?: string }) {
+      if (key === "Flags" && typeof value === "number" && context?.source !== undefined) return context.source
+      return value
+    } as (this: unknown, key: string, value: unknown) => unknown
+  )
 
 /** JSON.stringify with `Flags` strings written as bare uint64 literals. */
-const stringifyWithFlags = (value: unknown): string =>
-  JSON.stringify(value).replace(/"Flags":"(\d+)"/g, "\"Flags\":$1")
+const stringifyWithFlags = (value: unknown): string => JSON.stringify(value).replace(/"Flags":"(\d+)"/g, "\"Flags\":$1")
 
 interface RawEntry {
   readonly Key: string
@@ -87,7 +98,12 @@ const indexOf = (res: RawResponse): number => {
  * Consul answers some caller mistakes with 500 (an acquire with a dead session, a
  * TTL out of range). Retrying those would never help, so they are request errors.
  */
-const CALLER_MISTAKES_AS_500 = [/invalid session/i, /session .* not found/i, /invalid session ttl/i, /missing (key|session)/i]
+const CALLER_MISTAKES_AS_500 = [
+  /invalid session/i,
+  /session .* not found/i,
+  /invalid session ttl/i,
+  /missing (key|session)/i
+]
 
 const flagsText = (flags: string | bigint) => {
   const text = typeof flags === "bigint" ? flags.toString() : flags
@@ -106,7 +122,8 @@ const txnBody = (ops: ReadonlyArray<TxnOp>) =>
   }))
 
 /** Milliseconds from a Go duration Consul would accept, or the server's default. */
-const waitMillis = (wait: string | undefined) => (wait === undefined ? undefined : parseDuration(wait)) ?? DEFAULT_WAIT_MS
+const waitMillis = (wait: string | undefined) =>
+  (wait === undefined ? undefined : parseDuration(wait)) ?? DEFAULT_WAIT_MS
 
 const makeAgent = (config: ConsulConfig): http.Agent =>
   config.address.startsWith("https:")
@@ -122,12 +139,14 @@ const makeAgent = (config: ConsulConfig): http.Agent =>
 /** The Consul service for `config`; the Agent (and its sockets) is closed with the scope. */
 export const makeConsul = (config: ConsulConfig) =>
   Effect.gen(function*() {
-    const agent = yield* Effect.acquireRelease(Effect.sync(() => makeAgent(config)), (a) => Effect.sync(() => a.destroy()))
+    const agent = yield* Effect.acquireRelease(Effect.sync(() => makeAgent(config)), (a) =>
+      Effect.sync(() => a.destroy()))
     const transport = config.address.startsWith("https:") ? https : http
     const requestTimeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     const address = config.address
 
-    const unavailable = (operation: string, message: string) => new ConsulUnavailable({ address, operation, message })
+    const unavailable = (operation: string, message: string) =>
+      new ConsulUnavailable({ address, operation, message })
 
     const send = (req: Request): Effect.Effect<RawResponse, ConsulUnavailable> =>
       Effect.callback<RawResponse, ConsulUnavailable>((resume) => {
@@ -160,16 +179,28 @@ export const makeConsul = (config: ConsulConfig) =>
             // next request should reuse it instead of opening another one.
             res.on("end", () =>
               setImmediate(() =>
-                finish(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }))
+                finish(
+                  Effect.succeed({
+                    status: res.statusCode ?? 0,
+                    headers: res.headers,
+                    body: Buffer.concat(chunks).toString("utf8")
+                  })
+                )
               ))
             res.on("error", (error) => finish(Effect.fail(unavailable(req.operation, oneLine(error.message)))))
           })
           r.on("error", (error: NodeJS.ErrnoException) => {
-            if (settled) return
+            if (settled)
+              return
             // A kept-alive socket the server closed while idle: the request never
             // reached Consul, so sending it again on a fresh socket is safe.
-            if (retryOnStaleSocket && !responded && r.reusedSocket && error.code === "ECONNRESET") return attempt(false)
-            finish(Effect.fail(unavailable(req.operation, oneLine(error.code ? `${error.code}: ${error.message}` : error.message))))
+            if (retryOnStaleSocket && !responded && r.reusedSocket && error.code === "ECONNRESET")
+              return attempt(false)
+            finish(
+              Effect.fail(
+                unavailable(req.operation, oneLine(error.code ? `${error.code}: ${error.message}` : error.message))
+              )
+            )
           })
           r.end(req.body)
         }
@@ -188,7 +219,8 @@ export const makeConsul = (config: ConsulConfig) =>
     const refusal = (operation: string, res: RawResponse): ConsulError => {
       const text = oneLine(res.body)
       const message = text === "" ? `HTTP ${res.status}` : text
-      if (res.status >= 500 && !CALLER_MISTAKES_AS_500.some((re) => re.test(text))) return unavailable(operation, `HTTP ${res.status}: ${message}`)
+      if (res.status >= 500 && !CALLER_MISTAKES_AS_500.some((re) => re.test(text)))
+        return unavailable(operation, `HTTP ${res.status}: ${message}`)
       return new ConsulRequestError({ operation, status: res.status, message })
     }
 
@@ -205,7 +237,12 @@ export const makeConsul = (config: ConsulConfig) =>
           ? Effect.succeed(res)
           : Effect.fail(refusal(req.operation, res)))
 
-    const blockingRequest = (operation: string, path: string, query: Query, options: BlockingOptions | undefined): Request => {
+    const blockingRequest = (
+      operation: string,
+      path: string,
+      query: Query,
+      options: BlockingOptions | undefined
+    ): Request => {
       const blocking = options !== undefined && options.index > 0
       const waitMs = waitMillis(options?.wait)
       return {
@@ -227,24 +264,30 @@ export const makeConsul = (config: ConsulConfig) =>
     // read as "no keys": that would make the CLI report an empty cluster.
     const fromConsul = (operation: string) => (res: RawResponse) =>
       res.headers["x-consul-index"] === undefined
-        ? Effect.fail(new ConsulUnavailable({
+        ? Effect.fail(
+          new ConsulUnavailable({
             address: config.address,
             operation,
             message: `HTTP ${res.status} without an X-Consul-Index header: this is not a Consul HTTP API`
-          }))
+          })
+        )
         : Effect.succeed(res)
 
     const entries = (operation: string, res: RawResponse) =>
       res.status === 404
         ? Effect.succeed<ReadonlyArray<KvEntry>>([])
-        : Effect.map(json(operation, res), (body) => (Array.isArray(body) ? body : []).map((e) => decodeEntry(e as RawEntry)))
+        : Effect.map(json(operation, res), (body) =>
+          (Array.isArray(body) ? body : []).map((e) => decodeEntry(e as RawEntry)))
 
     const get = (key: string, options?: BlockingOptions) => {
       const operation = `kv get ${key}`
       return call(blockingRequest(operation, `/v1/kv/${encodeKey(key)}`, {}, options), [404]).pipe(
         Effect.flatMap(fromConsul(operation)),
         Effect.flatMap((res) =>
-          Effect.map(entries(operation, res), (list) => ({ value: list.find((e) => e.key === key), index: indexOf(res) }))
+          Effect.map(
+            entries(operation, res),
+            (list) => ({ value: list.find((e) => e.key === key), index: indexOf(res) })
+          )
         )
       )
     }
@@ -311,7 +354,9 @@ export const makeConsul = (config: ConsulConfig) =>
         try: () => txnBody(ops),
         catch: (error) => new ConsulRequestError({ operation, status: 0, message: (error as Error).message })
       }).pipe(
-        Effect.flatMap((body) => call({ operation, method: "PUT", path: "/v1/txn", body, timeoutMs: requestTimeoutMs }, [409])),
+        Effect.flatMap((body) =>
+          call({ operation, method: "PUT", path: "/v1/txn", body, timeoutMs: requestTimeoutMs }, [409])
+        ),
         Effect.flatMap((res) =>
           Effect.map(json(operation, res), (parsed): TxnResult => {
             const body = (parsed ?? {}) as {
@@ -355,23 +400,44 @@ export const makeConsul = (config: ConsulConfig) =>
     }
 
     const renewSession = (id: string) =>
-      call({ operation: `session renew ${id}`, method: "PUT", path: `/v1/session/renew/${encodeURIComponent(id)}`, timeoutMs: requestTimeoutMs }, [404])
+      call({
+        operation: `session renew ${id}`,
+        method: "PUT",
+        path: `/v1/session/renew/${encodeURIComponent(id)}`,
+        timeoutMs: requestTimeoutMs
+      }, [404])
         .pipe(Effect.map((res) => res.status !== 404))
 
     const destroySession = (id: string) =>
-      call({ operation: `session destroy ${id}`, method: "PUT", path: `/v1/session/destroy/${encodeURIComponent(id)}`, timeoutMs: requestTimeoutMs })
+      call({
+        operation: `session destroy ${id}`,
+        method: "PUT",
+        path: `/v1/session/destroy/${encodeURIComponent(id)}`,
+        timeoutMs: requestTimeoutMs
+      })
         .pipe(Effect.asVoid)
 
     const sessionInfo = (id: string) => {
       const operation = `session info ${id}`
-      return call({ operation, method: "GET", path: `/v1/session/info/${encodeURIComponent(id)}`, timeoutMs: requestTimeoutMs }, [404]).pipe(
+      return call({
+        operation,
+        method: "GET",
+        path: `/v1/session/info/${encodeURIComponent(id)}`,
+        timeoutMs: requestTimeoutMs
+      }, [404]).pipe(
         Effect.flatMap((res) => res.status === 404 ? Effect.succeed([]) : json(operation, res)),
         Effect.map((body): SessionInfo | undefined => {
           const raw = (Array.isArray(body) ? body[0] : undefined) as
             | { ID: string; Name?: string; TTL?: string; Behavior?: string; LockDelay?: number }
             | undefined
           if (raw === undefined) return undefined
-          return { id: raw.ID, name: raw.Name ?? "", ttl: raw.TTL ?? "", behavior: raw.Behavior ?? "", lockDelayNs: raw.LockDelay ?? 0 }
+          return {
+            id: raw.ID,
+            name: raw.Name ?? "",
+            ttl: raw.TTL ?? "",
+            behavior: raw.Behavior ?? "",
+            lockDelayNs: raw.LockDelay ?? 0
+          }
         })
       )
     }

@@ -6,9 +6,9 @@
  * whoever's session is on the key holds it.
  */
 import { Data, Effect } from "effect"
+import { backoffDelay } from "./backoff.ts"
 import { Consul } from "./Consul.ts"
 import type { ConsulError, ConsulRequestError, KvEntry } from "./Consul.ts"
-import { backoffDelay } from "./backoff.ts"
 
 /** api.LockFlagValue, 0x2ddccbc058a50c18. */
 export const LOCK_FLAGS = "3304740253564472344"
@@ -33,7 +33,8 @@ const conflict = (key: string, entry: KvEntry) =>
   new LockConflict({
     key,
     flags: entry.flags,
-    message: `${key} is not a lock: its flags are ${entry.flags}, a lock's are ${LOCK_FLAGS} (is it a semaphore's .lock?)`
+    message:
+      `${key} is not a lock: its flags are ${entry.flags}, a lock's are ${LOCK_FLAGS} (is it a semaphore's .lock?)`
   })
 
 const checkFlags = (key: string, entry: KvEntry | undefined) =>
@@ -85,7 +86,8 @@ export const acquireLock = (
         yield* checkFlags(key, entry)
         if (entry?.session === sessionId) return "held" as const
         if (entry?.session !== undefined) return "wait" as const
-        if (yield* consul.put(key, options.value ?? "", { acquire: sessionId, flags: LOCK_FLAGS })) return "held" as const
+        if (yield* consul.put(key, options.value ?? "", { acquire: sessionId, flags: LOCK_FLAGS }))
+          return "held" as const
         // Refused while free: either someone took it just now, or a lock-delay is on.
         const again = yield* consul.get(key)
         if (again.value?.session === sessionId) return "held" as const
@@ -175,7 +177,9 @@ export const watchLockLost = (
         return `lock ${key} could not be confirmed for ${Math.round(unconfirmedForMs / 1000)}s: ${read.failure.message}`
       }
       const delayMs = Math.min(backoffDelay(failures++, 250), Math.max(0, confirmedAt + unconfirmedForMs - Date.now()))
-      yield* Effect.logWarning(`consul lock ${key}: monitor read failed, retrying in ${Math.round(delayMs)} ms: ${read.failure.message}`)
+      yield* Effect.logWarning(
+        `consul lock ${key}: monitor read failed, retrying in ${Math.round(delayMs)} ms: ${read.failure.message}`
+      )
       yield* Effect.sleep(delayMs)
     }
   })

@@ -10,9 +10,9 @@
  */
 import { Data, Effect } from "effect"
 import type { Scope } from "effect"
+import { backoffDelay } from "./backoff.ts"
 import { Consul } from "./Consul.ts"
 import type { ConsulError, KvEntry } from "./Consul.ts"
-import { backoffDelay } from "./backoff.ts"
 
 /** api.SemaphoreFlagValue, 0xe0f69a2baa414de0. */
 export const SEMAPHORE_FLAGS = "16210313421097356768"
@@ -38,22 +38,31 @@ interface Coordination {
 
 const trimSlash = (prefix: string) => prefix.replace(/\/+$/, "")
 
-const decodeCoordination = (prefix: string, entry: KvEntry | undefined): Effect.Effect<Coordination, SemaphoreConflict> => {
+const decodeCoordination = (
+  prefix: string,
+  entry: KvEntry | undefined
+): Effect.Effect<Coordination, SemaphoreConflict> => {
   if (entry === undefined) return Effect.succeed({ Limit: 0, Holders: {} })
   // Flags 0 is a hand-written key (`consul kv put`); anything else belongs to someone else.
   if (entry.flags !== SEMAPHORE_FLAGS && entry.flags !== "0") {
-    return Effect.fail(new SemaphoreConflict({
-      prefix,
-      message: `${entry.key} is not a semaphore's: its flags are ${entry.flags}, expected ${SEMAPHORE_FLAGS} (is it a lock from \`consul lock -n=1\`?)`
-    }))
+    return Effect.fail(
+      new SemaphoreConflict({
+        prefix,
+        message:
+          `${entry.key} is not a semaphore's: its flags are ${entry.flags}, expected ${SEMAPHORE_FLAGS} (is it a lock from \`consul lock -n=1\`?)`
+      })
+    )
   }
   if (entry.value === null || entry.value === "") return Effect.succeed({ Limit: 0, Holders: {} })
   try {
     const parsed = JSON.parse(entry.value) as Partial<Coordination>
-    if (typeof parsed.Limit !== "number" || typeof parsed.Holders !== "object" || parsed.Holders === null) throw new Error("shape")
+    if (typeof parsed.Limit !== "number" || typeof parsed.Holders !== "object" || parsed.Holders === null)
+      throw new Error("shape")
     return Effect.succeed({ Limit: parsed.Limit, Holders: { ...parsed.Holders } })
   } catch {
-    return Effect.fail(new SemaphoreConflict({ prefix, message: `${entry.key} does not hold {"Limit":N,"Holders":{…}}` }))
+    return Effect.fail(
+      new SemaphoreConflict({ prefix, message: `${entry.key} does not hold {"Limit":N,"Holders":{…}}` })
+    )
   }
 }
 
@@ -79,7 +88,9 @@ export const acquireSemaphore = (
     const contenderKey = `${base}/${sessionId}`
     const wait = options.wait ?? "15s"
     if (!Number.isInteger(limit) || limit < 1) {
-      return yield* Effect.fail(new SemaphoreConflict({ prefix: base, message: `semaphore limit must be a positive integer, got ${limit}` }))
+      return yield* Effect.fail(
+        new SemaphoreConflict({ prefix: base, message: `semaphore limit must be a positive integer, got ${limit}` })
+      )
     }
 
     yield* Effect.acquireRelease(
@@ -88,7 +99,12 @@ export const acquireSemaphore = (
         (ok) =>
           ok
             ? Effect.void
-            : Effect.fail(new SemaphoreConflict({ prefix: base, message: `could not create contender key ${contenderKey} with session ${sessionId}` }))
+            : Effect.fail(
+              new SemaphoreConflict({
+                prefix: base,
+                message: `could not create contender key ${contenderKey} with session ${sessionId}`
+              })
+            )
       ),
       () => release(base, sessionId)
     )
@@ -101,7 +117,9 @@ export const acquireSemaphore = (
         index = read.index < index ? 0 : Math.max(1, read.index)
         const lockEntry = read.value.find((e) => e.key === lockKey)
         const current = yield* decodeCoordination(base, lockEntry)
-        const alive = new Set(read.value.filter((e) => e.key !== lockKey && e.session !== undefined).map((e) => e.session))
+        const alive = new Set(
+          read.value.filter((e) => e.key !== lockKey && e.session !== undefined).map((e) => e.session)
+        )
         const holders: Record<string, boolean> = {}
         for (const holder of Object.keys(current.Holders)) if (alive.has(holder)) holders[holder] = true
         if (holders[sessionId] === true && current.Limit === limit) return "acquired" as Step
@@ -155,6 +173,8 @@ const release = (base: string, sessionId: string): Effect.Effect<void, never, Co
   }).pipe(
     Effect.timeout(RELEASE_WITHIN),
     Effect.catch((error) =>
-      Effect.logWarning(`consul semaphore ${base}: releasing the slot of ${sessionId} failed (it frees when the session ends): ${error.message}`)
+      Effect.logWarning(
+        `consul semaphore ${base}: releasing the slot of ${sessionId} failed (it frees when the session ends): ${error.message}`
+      )
     )
   )

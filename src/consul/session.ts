@@ -22,7 +22,9 @@ const RETRY_MS = 1_000
 const DESTROY_WITHIN = "5 seconds"
 
 /** Creates the session and keeps it alive for the life of the enclosing Scope. */
-export const openSession = (options: SessionOptions): Effect.Effect<ManagedSession, ConsulError, Consul | Scope.Scope> =>
+export const openSession = (
+  options: SessionOptions
+): Effect.Effect<ManagedSession, ConsulError, Consul | Scope.Scope> =>
   Effect.gen(function*() {
     const consul = yield* Consul
     const ttlMs = parseDuration(options.ttl)
@@ -32,7 +34,9 @@ export const openSession = (options: SessionOptions): Effect.Effect<ManagedSessi
         consul.destroySession(id).pipe(
           Effect.timeout(DESTROY_WITHIN),
           Effect.catch((error) =>
-            Effect.logWarning(`consul session ${id} (${options.name}): destroy failed, it will expire by its TTL: ${error.message}`)
+            Effect.logWarning(
+              `consul session ${id} (${options.name}): destroy failed, it will expire by its TTL: ${error.message}`
+            )
           )
         )
     )
@@ -55,7 +59,9 @@ export const openSession = (options: SessionOptions): Effect.Effect<ManagedSessi
         if (Date.now() - lastGood >= ttlMs) {
           return `session ${id} (${options.name}) could not be renewed for ${options.ttl}: ${result.failure.message}`
         }
-        yield* Effect.logWarning(`consul session ${id} (${options.name}): renew failed, retrying: ${result.failure.message}`)
+        yield* Effect.logWarning(
+          `consul session ${id} (${options.name}): renew failed, retrying: ${result.failure.message}`
+        )
         delayMs = RETRY_MS
       }
     })

@@ -7,10 +7,10 @@
  * stream; interrupting the stream aborts the request in flight.
  */
 import { Effect, Stream } from "effect"
-import { Consul } from "./Consul.ts"
-import type { ConsulError, Indexed, KvEntry } from "./Consul.ts"
 import { parseDuration } from "../spec/duration.ts"
 import { backoffDelay } from "./backoff.ts"
+import { Consul } from "./Consul.ts"
+import type { ConsulError, Indexed, KvEntry } from "./Consul.ts"
 
 // Other modules took the retry pacing from here before it had its own file.
 export { backoffDelay }
@@ -91,10 +91,11 @@ export const watchBlocking = <A>(
       Effect.matchEffect({
         onFailure: (error) => {
           const delayMs = backoffDelay(failures++, ERROR_BASE_MS)
-          return Effect.logWarning(`consul watch ${describe}: ${error.message}; retrying in ${Math.round(delayMs)} ms`).pipe(
-            Effect.andThen(Effect.sleep(delayMs)),
-            Effect.andThen(step)
-          )
+          return Effect.logWarning(`consul watch ${describe}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
+            .pipe(
+              Effect.andThen(Effect.sleep(delayMs)),
+              Effect.andThen(step)
+            )
         },
         onSuccess: (result) => {
           failures = 0

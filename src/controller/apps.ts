@@ -42,7 +42,10 @@ export const allApps = (keys: Keys): Effect.Effect<ReadonlyArray<KnownApp>, Cons
   })
 
 /** Apps whose AppConfig `repo` is this repository; GitHub names compare case-insensitively. */
-export const appsForRepo = (keys: Keys, fullName: string): Effect.Effect<ReadonlyArray<KnownApp>, ConsulError, Consul> =>
+export const appsForRepo = (
+  keys: Keys,
+  fullName: string
+): Effect.Effect<ReadonlyArray<KnownApp>, ConsulError, Consul> =>
   Effect.map(allApps(keys), (apps) => {
     const wanted = fullName.toLowerCase()
     return apps.filter((a) => a.config.repo !== undefined && a.config.repo.toLowerCase() === wanted)

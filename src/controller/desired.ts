@@ -9,13 +9,13 @@
 import { Data, Effect, Result } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry } from "../consul/Consul.ts"
-import { expandArtifact, checkArtifactUrl } from "../spec/artifact.ts"
+import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
 import { ReleaseSpec } from "../spec/documents.ts"
-import { casUpdate, readLock, writeDeploy } from "../state/writes.ts"
 import type { AppConfig } from "../spec/documents.ts"
 import { GitHubRecord } from "../spec/github-record.ts"
 import type { Keys } from "../spec/keys.ts"
+import { casUpdate, readLock, writeDeploy } from "../state/writes.ts"
 
 /** The app cannot get a release from a webhook: no artifact template, or one that expands to a bad URL. */
 export class NoArtifact extends Data.TaggedError("NoArtifact")<{ readonly app: string; readonly message: string }> {}
@@ -56,7 +56,9 @@ export const updateRecord = (
       ...base,
       ...(base.ref === undefined && seen.ref !== undefined ? { ref: seen.ref } : {}),
       ...(base.branch === undefined && seen.branch !== undefined ? { branch: seen.branch } : {}),
-      ...(base.installationId === undefined && seen.installationId !== undefined ? { installationId: seen.installationId } : {})
+      ...(base.installationId === undefined && seen.installationId !== undefined
+        ? { installationId: seen.installationId }
+        : {})
     }
     const updated = change(filled)
     if (existing !== undefined && JSON.stringify(updated) === JSON.stringify(existing)) return undefined
@@ -64,7 +66,11 @@ export const updateRecord = (
   })
 }
 
-export const readRecord = (keys: Keys, app: string, sha: string): Effect.Effect<GitHubRecord | undefined, ConsulError, Consul> =>
+export const readRecord = (
+  keys: Keys,
+  app: string,
+  sha: string
+): Effect.Effect<GitHubRecord | undefined, ConsulError, Consul> =>
   Effect.gen(function*() {
     const key = keys.github(app, sha)
     return decodeRecord(key, (yield* (yield* Consul).get(key)).value)
@@ -83,13 +89,24 @@ export interface ReleaseOrigin {
 }
 
 /** The ReleaseSpec a webhook writes: the app's artifact template filled in for `sha`. */
-export const releaseFromTemplate = (app: string, config: AppConfig, sha: string, origin: ReleaseOrigin): Result.Result<ReleaseSpec, NoArtifact> => {
+export const releaseFromTemplate = (
+  app: string,
+  config: AppConfig,
+  sha: string,
+  origin: ReleaseOrigin
+): Result.Result<ReleaseSpec, NoArtifact> => {
   if (config.artifact === undefined) {
-    return Result.fail(new NoArtifact({ app, message: `${app} has no "artifact" template in its AppConfig; use sacar notify or sacar release with --artifact` }))
+    return Result.fail(
+      new NoArtifact({
+        app,
+        message: `${app} has no "artifact" template in its AppConfig; use sacar notify or sacar release with --artifact`
+      })
+    )
   }
   const url = expandArtifact(config.artifact, app, sha)
   const checked = checkArtifactUrl(url)
-  if (Result.isFailure(checked)) return Result.fail(new NoArtifact({ app, message: `${app}: ${checked.failure.message}` }))
+  if (Result.isFailure(checked))
+    return Result.fail(new NoArtifact({ app, message: `${app}: ${checked.failure.message}` }))
   return Result.succeed({
     artifact: checked.success,
     ...(origin.ref !== undefined ? { ref: origin.ref } : {}),
@@ -113,7 +130,13 @@ export const createRelease = (keys: Keys, app: string, sha: string, spec: Releas
  * change, so the rewrite carries a fresh `createdAt` and who asked. What the release
  * is (artifact, checksum, ref) is kept. Absent: written from `fresh`.
  */
-export const retryRelease = (keys: Keys, app: string, sha: string, fresh: ReleaseSpec, requestedBy: string | undefined) => {
+export const retryRelease = (
+  keys: Keys,
+  app: string,
+  sha: string,
+  fresh: ReleaseSpec,
+  requestedBy: string | undefined
+) => {
   const key = keys.release(app, sha)
   return casUpdate(key, (entry) => {
     if (entry === undefined) return encodeDocument(ReleaseSpec, fresh)
@@ -150,13 +173,17 @@ export const requestDeploy = (
   Effect.gen(function*() {
     const lock = yield* readLock(keys, app)
     if (lock.locked) {
-      yield* updateRecord(keys, app, seen, (r) => ({ ...r, refused: { reason: lock.reason, by: requestedBy, at: now() } }))
+      yield* updateRecord(
+        keys,
+        app,
+        seen,
+        (r) => ({ ...r, refused: { reason: lock.reason, by: requestedBy, at: now() } })
+      )
       return { kind: "refused", reason: lock.reason } satisfies DeployOutcome as DeployOutcome
     }
     const generation = yield* writeDeploy(keys, app, { sha: seen.sha, requestedBy, requestedAt: now() })
     // An earlier refusal no longer applies once a deploy went through.
     yield* updateRecord(keys, app, seen, ({ refused: _refused, ...r }) =>
-      deploymentId === undefined ? r : { ...r, deployment: { generation, id: deploymentId } }
-    )
+      deploymentId === undefined ? r : { ...r, deployment: { generation, id: deploymentId } })
     return { kind: "deployed", generation } satisfies DeployOutcome as DeployOutcome
   })

@@ -8,20 +8,20 @@
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import { loggingLayer } from "../common/logging.ts"
-import { SettingError, type Env } from "../common/settings.ts"
+import { type Env, SettingError } from "../common/settings.ts"
 import { consulConfigFromEnv } from "../consul/config.ts"
 import type { ConsulConfig } from "../consul/config.ts"
 import type { Consul } from "../consul/Consul.ts"
 import { consulLayer } from "../consul/http.ts"
 import { githubConfigFromEnv, hasGitHubConfig } from "../github/config.ts"
-import { GitHub } from "../github/GitHub.ts"
 import type { GitHubConfig } from "../github/config.ts"
-import { makeKeys, type Keys } from "../spec/keys.ts"
-import { serve, type Listening, type ListenError, type ServeOptions } from "./http/server.ts"
+import { GitHub } from "../github/GitHub.ts"
+import { type Keys, makeKeys } from "../spec/keys.ts"
+import { type ListenError, type Listening, serve, type ServeOptions } from "./http/server.ts"
 import { Metrics } from "./metrics.ts"
 import { reporter } from "./report/index.ts"
 import { makeRouter } from "./routes.ts"
-import { controllerSettingsFromEnv, type ControllerSettings } from "./settings.ts"
+import { type ControllerSettings, controllerSettingsFromEnv } from "./settings.ts"
 
 /** Everything `sacar controller` reads from its environment, checked before anything starts. */
 export interface ControllerConfig {
@@ -42,7 +42,9 @@ export const controllerConfigFromEnv = (env: Env): Effect.Effect<ControllerConfi
       catch: (e) => (e instanceof SettingError ? e : new SettingError({ variable: "SACAR_*", message: String(e) }))
     })
     const consul = yield* consulConfigFromEnv(env).pipe(Effect.mapError(asSettingError))
-    const github = hasGitHubConfig(env) ? yield* githubConfigFromEnv(env).pipe(Effect.mapError(asSettingError)) : undefined
+    const github = hasGitHubConfig(env)
+      ? yield* githubConfigFromEnv(env).pipe(Effect.mapError(asSettingError))
+      : undefined
     return { settings, consul, github }
   })
 
@@ -75,7 +77,11 @@ export const startServer = (
 const describeModes = (config: ControllerConfig) =>
   Effect.gen(function*() {
     const { settings, github } = config
-    const mode = github === undefined ? "off (no GITHUB_APP_ID or GITHUB_TOKEN)" : github.auth.mode === "app" ? "GitHub App" : "token (commit statuses)"
+    const mode = github === undefined
+      ? "off (no GITHUB_APP_ID or GITHUB_TOKEN)"
+      : github.auth.mode === "app"
+      ? "GitHub App"
+      : "token (commit statuses)"
     yield* Effect.logInfo("controller starting", {
       prefix: settings.prefix,
       consul: config.consul.address,
@@ -103,7 +109,9 @@ export const runController = (config: ControllerConfig): Effect.Effect<never, Li
     yield* startServer(config.settings, parts)
     const report = reporter({ keys: parts.keys, metrics: parts.metrics, publicUrl: config.settings.publicUrl })
     // Without GitHub settings the leader still auto-deploys and applies retention.
-    yield* Effect.forkScoped(config.github === undefined ? report : report.pipe(Effect.provide(GitHub.layerFrom(config.github))))
+    yield* Effect.forkScoped(
+      config.github === undefined ? report : report.pipe(Effect.provide(GitHub.layerFrom(config.github)))
+    )
     return yield* Effect.never
   })
 

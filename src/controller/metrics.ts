@@ -10,7 +10,7 @@ interface Family {
   readonly series: Map<string, { labels: Labels; value: number }>
 }
 
-const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
+const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"")
 const labelText = (labels: Labels) => {
   const entries = Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))
   return entries.length === 0 ? "" : `{${entries.map(([k, v]) => `${k}="${escape(v)}"`).join(",")}}`
@@ -23,7 +23,11 @@ export class Metrics {
     this.describe("sacar_webhooks_total", "counter", "GitHub webhook deliveries by event and result.")
     this.describe("sacar_github_requests_total", "counter", "Requests sent to the GitHub API by operation and status.")
     this.describe("sacar_notify_total", "counter", "Artifact-ready notifications by result.")
-    this.describe("sacar_reconcile_lag_seconds", "gauge", "Seconds between a KV change and the end of the report pass that saw it.")
+    this.describe(
+      "sacar_reconcile_lag_seconds",
+      "gauge",
+      "Seconds between a KV change and the end of the report pass that saw it."
+    )
     this.describe("sacar_releases", "gauge", "Releases by app and phase, as last seen by the leader.")
     this.describe("sacar_leader", "gauge", "1 when this replica holds the leader lock.")
   }

@@ -9,7 +9,7 @@ import type { Keys } from "../spec/keys.ts"
 import { checkBearer } from "./api/bearer.ts"
 import { handleNotify } from "./api/notify.ts"
 import { handleAppList, handleAppStatus } from "./api/status.ts"
-import { jsonError, json, text, type HttpRequest, type HttpResponse } from "./http/types.ts"
+import { type HttpRequest, type HttpResponse, json, jsonError, text } from "./http/types.ts"
 import type { Metrics } from "./metrics.ts"
 import { handleWebhook } from "./webhook/endpoint.ts"
 
@@ -31,7 +31,9 @@ const readiness = Effect.gen(function*() {
   const consul = yield* Consul
   const leader = yield* consul.leader().pipe(Effect.timeout("2 seconds"), Effect.result)
   if (leader._tag === "Success" && leader.success !== "") return json(200, { ready: true, consul: consul.address })
-  const why = leader._tag === "Success" ? "Consul has no leader" : `Consul is unreachable: ${String((leader.failure as { message?: unknown }).message ?? leader.failure)}`
+  const why = leader._tag === "Success"
+    ? "Consul has no leader"
+    : `Consul is unreachable: ${String((leader.failure as { message?: unknown }).message ?? leader.failure)}`
   return jsonError(503, why, { ready: false, consul: consul.address })
 })
 
@@ -47,19 +49,30 @@ const consulFailure = (e: { readonly message: string }) => Effect.succeed(jsonEr
 
 export const makeRouter = (deps: RouteDeps) => (req: HttpRequest): Effect.Effect<HttpResponse, never, Consul> => {
   const { path, method } = req
-  if (path === "/healthz") return Effect.succeed(method === "GET" || method === "HEAD" ? json(200, { ok: true }) : methodNotAllowed("GET"))
-  if (path === "/readyz") return method === "GET" || method === "HEAD" ? readiness : Effect.succeed(methodNotAllowed("GET"))
+  if (path === "/healthz")
+    return Effect.succeed(method === "GET" || method === "HEAD" ? json(200, { ok: true }) : methodNotAllowed("GET"))
+  if (path === "/readyz")
+    return method === "GET" || method === "HEAD"
+      ? readiness
+      : Effect.succeed(methodNotAllowed("GET"))
   if (path === "/metrics") {
-    return Effect.succeed(method === "GET" ? text(200, deps.metrics.render(), "text/plain; version=0.0.4; charset=utf-8") : methodNotAllowed("GET"))
+    return Effect.succeed(
+      method === "GET"
+        ? text(200, deps.metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+        : methodNotAllowed("GET")
+    )
   }
   if (path === "/github/webhook") {
-    return method === "POST" ? handleWebhook({ ...deps, secret: deps.webhookSecret }, req) : Effect.succeed(methodNotAllowed("POST"))
+    return method === "POST"
+      ? handleWebhook({ ...deps, secret: deps.webhookSecret }, req)
+      : Effect.succeed(methodNotAllowed("POST"))
   }
   const v1 = /^\/v1\/apps(?:\/([^/]+))?(\/releases)?\/?$/.exec(path)
   if (v1 !== null) {
     const denied = checkBearer(deps.notifyToken, req)
     if (denied !== undefined) {
-      if (v1[2] !== undefined) deps.metrics.inc("sacar_notify_total", { result: denied.status === 401 ? "unauthorized" : "off" })
+      if (v1[2] !== undefined)
+        deps.metrics.inc("sacar_notify_total", { result: denied.status === 401 ? "unauthorized" : "off" })
       return Effect.succeed(denied)
     }
     const app = v1[1] === undefined ? undefined : safeDecode(v1[1])

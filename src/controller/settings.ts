@@ -5,7 +5,7 @@
  * a stray log of the settings object prints `<redacted>`.
  */
 import { Redacted } from "effect"
-import { listenSetting, optionalSetting, secretSetting, SettingError, type Env } from "../common/settings.ts"
+import { type Env, listenSetting, optionalSetting, secretSetting, SettingError } from "../common/settings.ts"
 import { DEFAULT_PREFIX } from "../spec/keys.ts"
 
 export interface ControllerSettings {
@@ -40,7 +40,9 @@ export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
     if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
       throw new SettingError({
         variable: "SACAR_PUBLIC_URL",
-        message: `SACAR_PUBLIC_URL must be an http(s) URL such as https://sacar.example.com, got ${JSON.stringify(publicUrlText)}`
+        message: `SACAR_PUBLIC_URL must be an http(s) URL such as https://sacar.example.com, got ${
+          JSON.stringify(publicUrlText)
+        }`
       })
     }
     publicUrl = url.toString().replace(/\/+$/, "")
@@ -58,7 +60,9 @@ export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
     listen,
     publicUrl,
     prefix,
-    webhookSecret: webhookSecret === undefined ? undefined : Redacted.make(webhookSecret, { label: "GITHUB_WEBHOOK_SECRET" }),
+    webhookSecret: webhookSecret === undefined
+      ? undefined
+      : Redacted.make(webhookSecret, { label: "GITHUB_WEBHOOK_SECRET" }),
     notifyToken: notifyToken === undefined ? undefined : Redacted.make(notifyToken, { label: "SACAR_NOTIFY_TOKEN" }),
     githubAppId: optionalSetting(env, "GITHUB_APP_ID")
   }

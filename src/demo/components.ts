@@ -27,7 +27,10 @@ export interface ComponentEnv {
 const componentEnv = (env: ComponentEnv, extra: Record<string, string>): NodeJS.ProcessEnv => {
   const out: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(env.base)) {
-    if (k === "NODE_TEST_CONTEXT" || k === "SACAR_LISTEN" || k === "SACAR_NODE" || k === "SACAR_ROOT" || k.startsWith("GITHUB_")) continue
+    if (
+      k === "NODE_TEST_CONTEXT" || k === "SACAR_LISTEN" || k === "SACAR_NODE" || k === "SACAR_ROOT" ||
+      k.startsWith("GITHUB_")
+    ) continue
     out[k] = v
   }
   return {
@@ -79,7 +82,9 @@ export async function controllerUrl(child: Child, timeoutMs: number, signal: Abo
     if (exit !== undefined) throw new Error(`the controller ${describeExit(exit)} before listening:\n${tail(text, 15)}`)
     await new Promise((r) => setTimeout(r, 100))
   }
-  throw new Error(`the controller did not report its address within ${Math.round(timeoutMs / 1000)} s; see ${child.logFile}`)
+  throw new Error(
+    `the controller did not report its address within ${Math.round(timeoutMs / 1000)} s; see ${child.logFile}`
+  )
 }
 
 export async function readText(path: string, maxBytes = 256 * 1024): Promise<string> {

@@ -5,13 +5,13 @@
  * (left by an earlier run), so a prefix with anyone else's data is never cleared.
  */
 import { Effect, ManagedRuntime } from "effect"
-import { Consul } from "../consul/Consul.ts"
-import type { ConsulError } from "../consul/Consul.ts"
 import { consulConfigFromEnv } from "../consul/config.ts"
 import type { ConsulConfig } from "../consul/config.ts"
+import { Consul } from "../consul/Consul.ts"
+import type { ConsulError } from "../consul/Consul.ts"
 import { consulLayer } from "../consul/http.ts"
 import { startDevConsul } from "../devconsul/server.ts"
-import { makeKeys, type Keys } from "../spec/keys.ts"
+import { type Keys, makeKeys } from "../spec/keys.ts"
 import type { ConsulChoice } from "./options.ts"
 
 export interface DemoConsul {
@@ -65,14 +65,16 @@ export async function openConsul(choice: ConsulChoice, env: NodeJS.ProcessEnv, d
 
 /** Empties the prefix if it is the demo's (or already empty) and marks it as the demo's. */
 export const claimPrefix = (keys: Keys, dir: string): Effect.Effect<void, ConsulError | PrefixRefused, Consul> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const consul = yield* Consul
     const marker = demoMarkerKey(keys)
     const present = yield* consul.keys(keys.root)
     if (present.length > 0 && !present.includes(marker)) {
       return yield* Effect.fail(
         new PrefixRefused(
-          `${keys.root} on ${consul.address} holds data sacar demo did not write (${present.length} key${present.length === 1 ? "" : "s"}); ` +
+          `${keys.root} on ${consul.address} holds data sacar demo did not write (${present.length} key${
+            present.length === 1 ? "" : "s"
+          }); ` +
             "set SACAR_PREFIX to an empty prefix for the demo"
         )
       )

@@ -51,7 +51,9 @@ export async function prepareFolder(folder: DemoFolder): Promise<{ leftovers: nu
   let leftovers = 0
   if (existing !== undefined && existing.length > 0) {
     if (!existing.includes(MARKER)) {
-      throw new FolderRefused(`${folder.dir} is not empty and was not made by sacar demo; pick another --dir or empty it`)
+      throw new FolderRefused(
+        `${folder.dir} is not empty and was not made by sacar demo; pick another --dir or empty it`
+      )
     }
     const pids = await readFile(folder.pids, "utf8").catch(() => "")
     leftovers = await killLeftovers(pids, folder.dir)
@@ -60,7 +62,10 @@ export async function prepareFolder(folder: DemoFolder): Promise<{ leftovers: nu
   await mkdir(folder.artifacts, { recursive: true })
   await mkdir(folder.logs, { recursive: true })
   for (const node of DEMO_NODES) await mkdir(folder.nodeRoot(node), { recursive: true })
-  await writeFile(join(folder.dir, MARKER), `made by sacar demo at ${new Date().toISOString()}; wiped by the next run\n`)
+  await writeFile(
+    join(folder.dir, MARKER),
+    `made by sacar demo at ${new Date().toISOString()}; wiped by the next run\n`
+  )
   await writeFile(folder.pids, "")
   return { leftovers }
 }

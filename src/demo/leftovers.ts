@@ -10,7 +10,6 @@ import { isAlive } from "../process/alive.ts"
 /** The variable every child of the demo carries, naming the demo folder. */
 export const DEMO_DIR_VARIABLE = "SACAR_DEMO_DIR"
 
-
 const belongsTo = (pid: number, dir: string): boolean => {
   try {
     const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")

@@ -2,10 +2,10 @@
  * What the demo tells the operator to try once the release is live: real commands
  * with the real addresses, each doable with the Consul CLI alone as well.
  */
-import { relative, isAbsolute, join } from "node:path"
-import { shortSha } from "../spec/names.ts"
+import { isAbsolute, join, relative } from "node:path"
 import type { Keys } from "../spec/keys.ts"
 import { DEFAULT_PREFIX } from "../spec/keys.ts"
+import { shortSha } from "../spec/names.ts"
 
 export interface NextStepsInput {
   readonly app: string
@@ -44,7 +44,9 @@ export const nextSteps = (i: NextStepsInput): string => {
     `  cp ${p(join(i.artifacts, `${i.sha}.tgz`))} ${p(join(i.artifacts, `${second}.tgz`))}`,
     `  consul kv put ${i.keys.release(i.app, second)} '{}'     # or: npx sacar release ${i.app} ${second}`,
     `  npx sacar deploy ${i.app} ${second}        # or: consul kv put ${i.keys.deploy(i.app)} '{"sha":"${second}"}'`,
-    `  npx sacar rollback ${i.app}                # back to ${shortSha(i.sha)}, pinned until \`npx sacar unpin ${i.app}\``,
+    `  npx sacar rollback ${i.app}                # back to ${
+      shortSha(i.sha)
+    }, pinned until \`npx sacar unpin ${i.app}\``,
     `  npx sacar lock ${i.app} -m "trying a freeze"   # deploys now refuse without --force; \`npx sacar unlock ${i.app}\``,
     "",
     `  controller:  ${i.controllerUrl}/healthz   ${i.controllerUrl}/readyz   ${i.controllerUrl}/metrics`,

@@ -4,8 +4,8 @@
  * their own.
  */
 import { resolve } from "node:path"
-import { optionalSetting, type Env } from "../common/settings.ts"
 import { parseCommand, UsageError } from "../cli/args.ts"
+import { type Env, optionalSetting } from "../common/settings.ts"
 
 export const DEMO_HELP = `usage: sacar demo [--once] [--keep-running] [--dir DIR]
 
@@ -57,14 +57,16 @@ export const parseDemoArgs = (argv: string[], cwd: string): DemoOptions | undefi
     DEMO_HELP
   )
   if (parsed === undefined) return undefined
-  if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
+  if (parsed.positionals.length > 0)
+    throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
   const once = parsed.values.once === true
   const keepRunning = parsed.values["keep-running"] === true
   if (once && keepRunning) throw new UsageError("--once and --keep-running contradict each other; pick one")
   const dirText = parsed.values.dir ?? ".demo"
   if (dirText.trim() === "") throw new UsageError("--dir needs a folder")
   const dir = resolve(cwd, dirText)
-  if (dir === resolve("/") || dir === resolve(cwd)) throw new UsageError(`--dir ${dirText} would wipe ${dir}; give the demo a folder of its own`)
+  if (dir === resolve("/") || dir === resolve(cwd))
+    throw new UsageError(`--dir ${dirText} would wipe ${dir}; give the demo a folder of its own`)
   return { once, keepRunning, dir }
 }
 

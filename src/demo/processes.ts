@@ -99,7 +99,7 @@ export class Supervisor {
         this.#children.push(child)
         appendFileSync(this.#options.pidsFile, `${pid} ${spec.name}\n`)
         void exited.then((e) => {
-          if (!this.#stopping) for (const listener of this.#unexpected) listener(child, e)
+          if (!this.#stopping) { for (const listener of this.#unexpected) listener(child, e) }
         })
         resolve(child)
       })

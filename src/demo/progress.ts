@@ -3,9 +3,9 @@
  * `current` links on disk. Pure: the same views give the same lines and the same
  * table, so the walk-through's output is tested without processes.
  */
-import { formatDuration } from "../spec/duration.ts"
 import { STEP_NAMES } from "../spec/documents.ts"
 import type { DeployStatus, ReleaseStatus } from "../spec/documents.ts"
+import { formatDuration } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
 import type { AppSnapshot } from "../state/snapshot.ts"
 
@@ -42,14 +42,17 @@ export const nodeViews = (
       node,
       registered: snapshot.expectedNodes.includes(node),
       release: status?.releases[watched.sha],
-      deploy: deploy !== null && watched.generation !== undefined && deploy.generation === watched.generation ? deploy : undefined,
+      deploy: deploy !== null && watched.generation !== undefined && deploy.generation === watched.generation
+        ? deploy
+        : undefined,
       reportedCurrent: status?.current ?? null,
       currentLink: currentLinks[node]
     }
   })
 
 /** The sha a `current` link names, if it names a release. */
-export const linkedSha = (link: string | undefined): string | undefined => /(?:^|\/)releases\/([0-9a-f]{40})\/?$/.exec(link ?? "")?.[1]
+export const linkedSha = (link: string | undefined): string | undefined =>
+  /(?:^|\/)releases\/([0-9a-f]{40})\/?$/.exec(link ?? "")?.[1]
 
 const ms = (steps: ReleaseStatus["steps"], name: string) => steps[name]?.ms
 
@@ -66,16 +69,23 @@ const line = (node: string, what: string, detail = "") => `${node.padEnd(8)}${wh
  * (plain output); `milestones` only ready, failed, live and the `current` switch
  * (above the live table on a terminal).
  */
-export const changeLines = (before: NodeView | undefined, after: NodeView, detail: "every" | "milestones"): string[] => {
+export const changeLines = (
+  before: NodeView | undefined,
+  after: NodeView,
+  detail: "every" | "milestones"
+): string[] => {
   const out: string[] = []
   const n = after.node
   if (detail === "every" && after.registered && !before?.registered) out.push(line(n, "up", "reconciler registered"))
   const r0 = before?.release
   const r1 = after.release
   if (r1 !== undefined && (r0?.phase !== r1.phase || r0.attempt !== r1.attempt)) {
-    const done = STEP_NAMES.filter((s) => ms(r1.steps, s) !== undefined && (r0 === undefined || r0.attempt !== r1.attempt || ms(r0.steps, s) === undefined))
+    const done = STEP_NAMES.filter((s) =>
+      ms(r1.steps, s) !== undefined && (r0 === undefined || r0.attempt !== r1.attempt || ms(r0.steps, s) === undefined)
+    )
     const times = stepTimes(r1.steps, done)
-    if (r1.phase === "ready") out.push(line(n, "ready", `prepared in ${formatDuration(totalMs(r1.steps))} (${stepTimes(r1.steps)})`))
+    if (r1.phase === "ready")
+      out.push(line(n, "ready", `prepared in ${formatDuration(totalMs(r1.steps))} (${stepTimes(r1.steps)})`))
     else if (r1.phase === "failed") out.push(line(n, "failed", `${times ? `(${times}) ` : ""}${r1.message ?? ""}`))
     else if (detail === "every") out.push(line(n, r1.phase, times ? `(${times})` : ""))
   }
@@ -83,7 +93,8 @@ export const changeLines = (before: NodeView | undefined, after: NodeView, detai
   const d1 = after.deploy
   if (d1 !== undefined && d0?.phase !== d1.phase) {
     if (d1.phase === "failed") out.push(line(n, "deploy", `failed: ${d1.message ?? ""}`))
-    else if (detail === "every" || d1.phase === "live") out.push(line(n, "deploy", d1.phase === "waiting" ? "waiting for its turn (maxParallel)" : d1.phase))
+    else if (detail === "every" || d1.phase === "live")
+      out.push(line(n, "deploy", d1.phase === "waiting" ? "waiting for its turn (maxParallel)" : d1.phase))
   }
   if (after.currentLink !== undefined && after.currentLink !== before?.currentLink) {
     const sha = linkedSha(after.currentLink)
@@ -100,7 +111,13 @@ export type Outcome =
 /** Every node has the release ready, or the first failure. */
 export const prepareOutcome = (views: ReadonlyArray<NodeView>): Outcome => {
   for (const v of views) {
-    if (v.release?.phase === "failed") return { kind: "failed", node: v.node, message: `preparing failed: ${v.release.message ?? "no message"}`, log: v.release.log }
+    if (v.release?.phase === "failed")
+      return {
+        kind: "failed",
+        node: v.node,
+        message: `preparing failed: ${v.release.message ?? "no message"}`,
+        log: v.release.log
+      }
   }
   return views.every((v) => v.release?.phase === "ready") ? { kind: "done" } : { kind: "waiting" }
 }
@@ -108,9 +125,16 @@ export const prepareOutcome = (views: ReadonlyArray<NodeView>): Outcome => {
 /** Every node reports the deploy live, and its `current` link on disk names the release. */
 export const deployOutcome = (views: ReadonlyArray<NodeView>, sha: string): Outcome => {
   for (const v of views) {
-    if (v.deploy?.phase === "failed") return { kind: "failed", node: v.node, message: `deploy failed: ${v.deploy.message ?? "no message"}`, log: v.deploy.log }
+    if (v.deploy?.phase === "failed")
+      return {
+        kind: "failed",
+        node: v.node,
+        message: `deploy failed: ${v.deploy.message ?? "no message"}`,
+        log: v.deploy.log
+      }
   }
-  const live = (v: NodeView) => v.deploy?.phase === "live" && v.reportedCurrent === sha && linkedSha(v.currentLink) === sha
+  const live = (v: NodeView) =>
+    v.deploy?.phase === "live" && v.reportedCurrent === sha && linkedSha(v.currentLink) === sha
   return views.every(live) ? { kind: "done" } : { kind: "waiting" }
 }
 
@@ -147,7 +171,12 @@ export const renderTable = (views: ReadonlyArray<NodeView>, watched: Watched, no
     ["NODE", `PREPARE ${shortSha(watched.sha)}`, "DEPLOY", "CURRENT"],
     ...views.map((v) => {
       const sha = linkedSha(v.currentLink)
-      return [v.node, prepareCell(v, now), deployCell(v, watched.generation !== undefined, now), sha === undefined ? "-" : shortSha(sha)]
+      return [
+        v.node,
+        prepareCell(v, now),
+        deployCell(v, watched.generation !== undefined, now),
+        sha === undefined ? "-" : shortSha(sha)
+      ]
     })
   ]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))

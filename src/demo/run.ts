@@ -5,15 +5,15 @@
  * 2 a folder or prefix the demo must not touch, 130 interrupted.
  */
 import { readFileSync } from "node:fs"
-import { describeExit, Supervisor } from "./processes.ts"
 import { tail } from "./components.ts"
-import { openConsul, PrefixRefused, type DemoConsul } from "./consul.ts"
-import { liveDisplay, plainDisplay, type Display } from "./display.ts"
+import { type DemoConsul, openConsul, PrefixRefused } from "./consul.ts"
+import { type Display, liveDisplay, plainDisplay } from "./display.ts"
 import { demoFolder, FolderRefused, prepareFolder } from "./folder.ts"
 import { killProcessesUsing } from "./leftovers.ts"
 import { shownPath } from "./next-steps.ts"
-import { chooseConsul, WALKTHROUGH_BOUND_MS, type DemoOptions } from "./options.ts"
-import { DemoFailed, keepFollowing, showNextSteps, walkThrough, type Stage } from "./walkthrough.ts"
+import { chooseConsul, type DemoOptions, WALKTHROUGH_BOUND_MS } from "./options.ts"
+import { describeExit, Supervisor } from "./processes.ts"
+import { DemoFailed, keepFollowing, showNextSteps, type Stage, walkThrough } from "./walkthrough.ts"
 import { startWatchdog, type Watchdog } from "./watchdog.ts"
 
 /** Ctrl-C, SIGTERM or a closed terminal. */
@@ -79,10 +79,23 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     } catch {
       // no log yet
     }
-    stop.abort(new DemoFailed(`${child.name} (pid ${child.pid}) ${describeExit(exit)}${log.trim() ? `; the end of ${shownPath(child.logFile, io.cwd)}:\n${tail(log, 15)}` : ""}`))
+    stop.abort(
+      new DemoFailed(
+        `${child.name} (pid ${child.pid}) ${describeExit(exit)}${
+          log.trim() ? `; the end of ${shownPath(child.logFile, io.cwd)}:\n${tail(log, 15)}` : ""
+        }`
+      )
+    )
   })
   const bound = setTimeout(
-    () => stop.abort(new DemoFailed(`the walk-through did not finish within ${Math.round((io.boundMs ?? WALKTHROUGH_BOUND_MS) / 1000)} s; see the logs in ${shownPath(folder.logs, io.cwd)}`)),
+    () =>
+      stop.abort(
+        new DemoFailed(
+          `the walk-through did not finish within ${
+            Math.round((io.boundMs ?? WALKTHROUGH_BOUND_MS) / 1000)
+          } s; see the logs in ${shownPath(folder.logs, io.cwd)}`
+        )
+      ),
     io.boundMs ?? WALKTHROUGH_BOUND_MS
   )
 
@@ -90,7 +103,11 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     const { leftovers } = await prepareFolder(folder)
     owned = true
     watchdog = startWatchdog(folder.dir, folder.pids)
-    display.say(`sacar demo: one release of examples/shop, walked to live on three nodes; everything in ${shownPath(folder.dir, io.cwd)}/`)
+    display.say(
+      `sacar demo: one release of examples/shop, walked to live on three nodes; everything in ${
+        shownPath(folder.dir, io.cwd)
+      }/`
+    )
     if (leftovers > 0) display.say(`(stopped ${leftovers} processes an earlier run left behind)`)
     stop.signal.throwIfAborted()
     consul = await openConsul(chooseConsul(io.env), io.env, folder.dir)
@@ -114,7 +131,13 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
       return 2
     }
     const message = reason instanceof Error ? reason.message : String(reason)
-    io.err.write(`sacar demo: ${reason instanceof DemoFailed ? message : `unexpected failure: ${reason instanceof Error ? (reason.stack ?? message) : message}`}\n`)
+    io.err.write(
+      `sacar demo: ${
+        reason instanceof DemoFailed
+          ? message
+          : `unexpected failure: ${reason instanceof Error ? (reason.stack ?? message) : message}`
+      }\n`
+    )
     io.err.write(`sacar demo: logs in ${shownPath(folder.logs, io.cwd)}/\n`)
     return 1
   } finally {

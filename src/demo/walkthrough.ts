@@ -5,17 +5,17 @@
  * that died), and every process goes through the Supervisor, so whoever owns the
  * stage can always stop everything.
  */
+import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { readFile, readlink, rename } from "node:fs/promises"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Effect } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import { createRelease, requestDeploy, setApp } from "../operator/actions.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
-import { readApp, snapshotFrom, type AppSnapshot } from "../state/snapshot.ts"
-import { controllerUrl, readText, startController, startReconciler, tail, type ComponentEnv } from "./components.ts"
+import { type AppSnapshot, readApp, snapshotFrom } from "../state/snapshot.ts"
+import { type ComponentEnv, controllerUrl, readText, startController, startReconciler, tail } from "./components.ts"
 import type { DemoConsul } from "./consul.ts"
 import type { Display } from "./display.ts"
 import { packShopExample } from "./example.ts"
@@ -25,8 +25,14 @@ import { nextSteps, shownPath } from "./next-steps.ts"
 import type { DemoOptions } from "./options.ts"
 import type { Supervisor } from "./processes.ts"
 import {
-  changeLines, deployOutcome, nodeViews, prepareOutcome, renderTable,
-  type NodeView, type Outcome, type Watched
+  changeLines,
+  deployOutcome,
+  type NodeView,
+  nodeViews,
+  type Outcome,
+  prepareOutcome,
+  renderTable,
+  type Watched
 } from "./progress.ts"
 
 export const DEMO_APP = "shop"
@@ -92,21 +98,36 @@ export async function packRelease(folder: DemoFolder, env: NodeJS.ProcessEnv): P
   const logged: string[] = []
   let packed
   try {
-    packed = await packShopExample(folder.artifacts, { env: { ...env, [DEMO_DIR_VARIABLE]: folder.dir }, log: (l) => logged.push(l) })
+    packed = await packShopExample(folder.artifacts, {
+      env: { ...env, [DEMO_DIR_VARIABLE]: folder.dir },
+      log: (l) => logged.push(l)
+    })
   } catch (cause) {
-    throw new DemoFailed(`packing examples/shop failed: ${(cause as Error).message}${logged.length ? `\n${tail(logged.join("\n"), 10)}` : ""}`)
+    throw new DemoFailed(
+      `packing examples/shop failed: ${(cause as Error).message}${
+        logged.length ? `\n${tail(logged.join("\n"), 10)}` : ""
+      }`
+    )
   }
   const sha = createHash("sha1").update(await readFile(packed.path)).digest("hex")
   const path = join(folder.artifacts, `${sha}.tgz`)
   await rename(packed.path, path)
   const base = pathToFileURL(folder.artifacts).href
-  return { sha, sha256: packed.sha256, path, url: `${base}/${sha}.tgz`, template: `${base}/{sha}.tgz`, size: packed.size }
+  return {
+    sha,
+    sha256: packed.sha256,
+    path,
+    url: `${base}/${sha}.tgz`,
+    template: `${base}/{sha}.tgz`,
+    size: packed.size
+  }
 }
 
 /** What `<root>/<app>/current` points at, per node. */
 const currentLinks = async (folder: DemoFolder, app: string): Promise<Record<string, string | undefined>> => {
   const out: Record<string, string | undefined> = {}
-  for (const node of DEMO_NODES) out[node] = await readlink(join(folder.nodeRoot(node), app, "current")).catch(() => undefined)
+  for (const node of DEMO_NODES)
+    out[node] = await readlink(join(folder.nodeRoot(node), app, "current")).catch(() => undefined)
   return out
 }
 
@@ -118,7 +139,7 @@ const currentLinks = async (folder: DemoFolder, app: string): Promise<Record<str
 const readOnce = (stage: Stage, index: number, wait: string) =>
   consulDo(
     stage,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const consul = yield* Consul
       const keys = stage.consul.keys
       const app = yield* consul.list(keys.app(DEMO_APP), { index, wait })
@@ -180,7 +201,14 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   const { display, folder, consul, supervisor, signal } = stage
   const p = (path: string) => shownPath(path, stage.cwd)
   const keys = consul.keys
-  display.say(label("consul", `${consul.embedded ? "embedded dev-consul at " : ""}${consul.address}${consul.embedded ? "" : " (CONSUL_HTTP_ADDR)"}, KV prefix ${keys.root}`))
+  display.say(
+    label(
+      "consul",
+      `${consul.embedded ? "embedded dev-consul at " : ""}${consul.address}${
+        consul.embedded ? "" : " (CONSUL_HTTP_ADDR)"
+      }, KV prefix ${keys.root}`
+    )
+  )
 
   // The components boot while the example is packed: both take a moment, neither needs the other.
   const componentEnv: ComponentEnv = { consul: consul.address, prefix: keys.prefix, base: stage.env }
@@ -191,24 +219,44 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   }
   const packStarted = Date.now()
   // pip takes a few seconds; on a terminal a ticking line says so.
-  const ticker = display.live ? setInterval(() => display.table([`  packing examples/shop (pip, offline) ${since(packStarted)}`]), 250) : undefined
-  const [url, release] = await abortable(Promise.all([controllerUrl(controller, 30_000, signal), packRelease(folder, stage.env)]), signal)
+  const ticker = display.live
+    ? setInterval(() => display.table([`  packing examples/shop (pip, offline) ${since(packStarted)}`]), 250)
+    : undefined
+  const [url, release] = await abortable(
+    Promise.all([controllerUrl(controller, 30_000, signal), packRelease(folder, stage.env)]),
+    signal
+  )
     .finally(() => {
       clearInterval(ticker)
       display.table([])
     })
   display.say(label("controller", `${url} (pid ${controller.pid})`))
-  display.say(label("pack", `examples/shop -> ${p(release.path)} (${(release.size / 1024).toFixed(1)} KiB) in ${since(packStarted)}`))
+  display.say(
+    label(
+      "pack",
+      `examples/shop -> ${p(release.path)} (${(release.size / 1024).toFixed(1)} KiB) in ${since(packStarted)}`
+    )
+  )
   display.say(label("commit", `${release.sha} (a stand-in: the sha1 of the tarball)`))
 
   await consulDo(stage, setApp(keys, DEMO_APP, { artifact: release.template, nodes: ["demo-*"], maxParallel: 1 }))
-  display.say(label("app", `${DEMO_APP}: artifact ${release.template}, nodes demo-*, maxParallel 1  (${keys.config(DEMO_APP)})`))
+  display.say(
+    label("app", `${DEMO_APP}: artifact ${release.template}, nodes demo-*, maxParallel 1  (${keys.config(DEMO_APP)})`)
+  )
 
   const prepareStarted = Date.now()
-  await consulDo(stage, createRelease(keys, DEMO_APP, release.sha, { artifact: release.url, sha256: release.sha256, by: "sacar demo" }))
+  await consulDo(
+    stage,
+    createRelease(keys, DEMO_APP, release.sha, { artifact: release.url, sha256: release.sha256, by: "sacar demo" })
+  )
   display.say(label("release", `${release.sha}  (${keys.release(DEMO_APP, release.sha)}): every node prepares it`))
   const detail = display.live ? "milestones" : "every"
-  const prepared = await follow(stage, () => ({ sha: release.sha, generation: undefined }), (views) => prepareOutcome(views), detail)
+  const prepared = await follow(
+    stage,
+    () => ({ sha: release.sha, generation: undefined }),
+    (views) => prepareOutcome(views),
+    detail
+  )
   if (prepared.outcome.kind === "failed") throw new DemoFailed(await failureText(stage, prepared.outcome))
   display.freeze()
   display.say(label("prepared", `on all ${DEMO_NODES.length} nodes in ${since(prepareStarted)}`))
@@ -216,12 +264,28 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   const deployStarted = Date.now()
   await consulDo(stage, requestDeploy(keys, DEMO_APP, release.sha, { by: "sacar demo", force: false }))
   const generation = (await consulDo(stage, readApp(keys, DEMO_APP))).deploy?.generation
-  if (generation === undefined) throw new DemoFailed(`${keys.deploy(DEMO_APP)} was written but cannot be read back; see ${p(folder.logs)}/`)
-  display.say(label("deploy", `${shortSha(release.sha)} generation ${generation}  (${keys.deploy(DEMO_APP)}): bin/pre-deploy once, then bin/deploy one node at a time`))
-  const deployed = await follow(stage, () => ({ sha: release.sha, generation }), (views, w) => deployOutcome(views, w.sha), detail, prepared.views)
+  if (generation === undefined)
+    throw new DemoFailed(`${keys.deploy(DEMO_APP)} was written but cannot be read back; see ${p(folder.logs)}/`)
+  display.say(
+    label(
+      "deploy",
+      `${shortSha(release.sha)} generation ${generation}  (${
+        keys.deploy(DEMO_APP)
+      }): bin/pre-deploy once, then bin/deploy one node at a time`
+    )
+  )
+  const deployed = await follow(
+    stage,
+    () => ({ sha: release.sha, generation }),
+    (views, w) => deployOutcome(views, w.sha),
+    detail,
+    prepared.views
+  )
   if (deployed.outcome.kind === "failed") throw new DemoFailed(await failureText(stage, deployed.outcome))
   display.freeze()
-  display.say(label("live", `on all ${DEMO_NODES.length} nodes in ${since(deployStarted)}; the walk-through took ${since(t0)}`))
+  display.say(
+    label("live", `on all ${DEMO_NODES.length} nodes in ${since(deployStarted)}; the walk-through took ${since(t0)}`)
+  )
   return { sha: release.sha, controllerUrl: url, tookMs: Date.now() - t0, views: deployed.views }
 }
 
@@ -234,19 +298,21 @@ export const showNextSteps = (stage: Stage, walked: WalkResult): void => {
     return
   }
   stage.display.say(
-    `\n${nextSteps({
-      app: DEMO_APP,
-      consul: stage.consul.address,
-      keys: stage.consul.keys,
-      sha: walked.sha,
-      secondSha: secondSha(walked.sha),
-      artifacts: stage.folder.artifacts,
-      controllerUrl: walked.controllerUrl,
-      logs: stage.folder.logs,
-      nodeRoots: DEMO_NODES.map((node) => ({ node, root: stage.folder.nodeRoot(node) })),
-      keepRunning: stage.options.keepRunning,
-      cwd: stage.cwd
-    })}\n`
+    `\n${
+      nextSteps({
+        app: DEMO_APP,
+        consul: stage.consul.address,
+        keys: stage.consul.keys,
+        sha: walked.sha,
+        secondSha: secondSha(walked.sha),
+        artifacts: stage.folder.artifacts,
+        controllerUrl: walked.controllerUrl,
+        logs: stage.folder.logs,
+        nodeRoots: DEMO_NODES.map((node) => ({ node, root: stage.folder.nodeRoot(node) })),
+        keepRunning: stage.options.keepRunning,
+        cwd: stage.cwd
+      })
+    }\n`
   )
 }
 

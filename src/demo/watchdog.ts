@@ -5,7 +5,7 @@
  * the pids file lists that still carries the demo folder, and any script running out
  * of it. After a clean exit that is nothing, and it is gone in milliseconds.
  */
-import { spawn, type ChildProcess } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { readFile } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { killLeftovers } from "./leftovers.ts"

@@ -19,7 +19,7 @@ export function handleAgent(
   req: IncomingMessage,
   res: ServerResponse,
   rest: string,
-  node: { name: string; id: string },
+  node: { name: string; id: string }
 ): void {
   if (req.method !== "GET") throw methodNotAllowed(req.method)
   const member = {
@@ -33,7 +33,7 @@ export function handleAgent(
     ProtocolCur: 2,
     DelegateMin: 2,
     DelegateMax: 5,
-    DelegateCur: 4,
+    DelegateCur: 4
   }
   if (rest === "self") {
     return sendJson(res, 200, {
@@ -44,13 +44,13 @@ export function handleAgent(
         NodeID: node.id,
         Revision: "dev-consul",
         Server: true,
-        Version: REPORTED_VERSION,
+        Version: REPORTED_VERSION
       },
       DebugConfig: {},
       Coord: null,
       Member: member,
       Meta: { "dev-consul": "true" },
-      Stats: {},
+      Stats: {}
     })
   }
   if (rest === "members") return sendJson(res, 200, [member])

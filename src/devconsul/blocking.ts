@@ -49,7 +49,7 @@ export async function blockingQuery<T extends { index: number }>(
   res: ServerResponse,
   params: BlockingParams,
   query: () => T,
-  mayMove: (change: Change, current: T) => boolean,
+  mayMove: (change: Change, current: T) => boolean
 ): Promise<T | undefined> {
   let result = query()
   if (params.minIndex === 0n || BigInt(result.index) > params.minIndex) return result
@@ -68,7 +68,7 @@ function nextRelevantChange(
   store: Store,
   res: ServerResponse,
   deadline: number,
-  relevant: (change: Change) => boolean,
+  relevant: (change: Change) => boolean
 ): Promise<"changed" | "timeout" | "closed"> {
   return new Promise((resolve) => {
     const finish = (outcome: "changed" | "timeout" | "closed") => {

@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       options: { listen: { type: "string" }, help: { type: "boolean", short: "h" } },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: false
     }))
   } catch (e) {
     process.stderr.write(`sacar dev-consul: ${(e as Error).message}\n\n${USAGE}`)
@@ -34,7 +34,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const listen = parseListen(values.listen ?? "127.0.0.1:8500")
   if (listen === undefined) {
-    process.stderr.write(`sacar dev-consul: --listen wants HOST:PORT (e.g. 127.0.0.1:8500), got ${JSON.stringify(values.listen)}\n`)
+    process.stderr.write(
+      `sacar dev-consul: --listen wants HOST:PORT (e.g. 127.0.0.1:8500), got ${JSON.stringify(values.listen)}\n`
+    )
     return 2
   }
 
@@ -43,7 +45,9 @@ export async function main(argv: string[]): Promise<number> {
     tuneHeapForWatchers()
     server = await startDevConsul(listen)
   } catch (e) {
-    process.stderr.write(`sacar dev-consul: cannot listen on ${values.listen ?? "127.0.0.1:8500"}: ${(e as Error).message}\n`)
+    process.stderr.write(
+      `sacar dev-consul: cannot listen on ${values.listen ?? "127.0.0.1:8500"}: ${(e as Error).message}\n`
+    )
     return 1
   }
   process.stdout.write(`dev-consul listening on ${server.url}\n`)

@@ -9,7 +9,7 @@ const UNIT_NS: Readonly<Record<string, number>> = {
   ms: 1e6,
   s: 1e9,
   m: 60e9,
-  h: 3600e9,
+  h: 3600e9
 }
 
 const PART = /^(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/

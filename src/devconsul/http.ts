@@ -40,10 +40,14 @@ export type Headers = ReadonlyArray<string>
  */
 export function queryMeta(index: number, consistency: Consistency): Headers {
   return [
-    "X-Consul-Index", String(index > 0 ? index : 1),
-    "X-Consul-KnownLeader", "true",
-    "X-Consul-LastContact", "0",
-    "X-Consul-Effective-Consistency", consistency,
+    "X-Consul-Index",
+    String(index > 0 ? index : 1),
+    "X-Consul-KnownLeader",
+    "true",
+    "X-Consul-LastContact",
+    "0",
+    "X-Consul-Effective-Consistency",
+    consistency
   ]
 }
 
@@ -54,7 +58,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** For bodies already serialised (a Buffer shared by every watcher woken by one write). */
 export function sendJsonText(res: ServerResponse, status: number, body: string | Buffer, headers: Headers = []): void {
   // One writeHead with every header takes Node's fast path (no setHeader calls).
-  res.writeHead(status, [...headers, "Content-Type", "application/json", "Content-Length", String(Buffer.byteLength(body))])
+  res.writeHead(status, [
+    ...headers,
+    "Content-Type",
+    "application/json",
+    "Content-Length",
+    String(Buffer.byteLength(body))
+  ])
   res.end(body)
 }
 
@@ -93,6 +103,6 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
 function tooLarge(size: number, limit: number): HttpError {
   return new HttpError(
     413,
-    `Request body(${size} bytes) too large, max size: ${limit} bytes. See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.`,
+    `Request body(${size} bytes) too large, max size: ${limit} bytes. See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.`
   )
 }

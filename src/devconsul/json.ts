@@ -19,12 +19,15 @@ export function exactUint(n: bigint): unknown {
  * as Go's decoder does) as BigInt built from their source text.
  */
 export function parseJsonExact(text: string, exactFields: ReadonlySet<string>): unknown {
-  return JSON.parse(text, function (key, value: unknown, context?: { source?: string }) {
-    if (typeof value === "number" && exactFields.has(key.toLowerCase()) && context?.source !== undefined) {
-      return /^-?\d+$/.test(context.source) ? BigInt(context.source) : value
-    }
-    return value
-  } as (this: unknown, key: string, value: unknown) => unknown)
+  return JSON.parse(
+    text,
+    function(key, value: unknown, context?: { source?: string }) {
+      if (typeof value === "number" && exactFields.has(key.toLowerCase()) && context?.source !== undefined) {
+        return /^-?\d+$/.test(context.source) ? BigInt(context.source) : value
+      }
+      return value
+    } as (this: unknown, key: string, value: unknown) => unknown
+  )
 }
 
 /** Parses a Go uint64 query parameter (`strconv.ParseUint(s, 10, 64)`). */

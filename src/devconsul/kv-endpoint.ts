@@ -6,12 +6,12 @@ import { blockingQuery, parseBlocking } from "./blocking.ts"
 import {
   HttpError,
   methodNotAllowed,
+  queryMeta,
   readBody,
   readOptions,
-  queryMeta,
   sendEmpty,
   sendJson,
-  sendJsonText,
+  sendJsonText
 } from "./http.ts"
 import { exactUint, parseUint64 } from "./json.ts"
 import type { Applied, KvEntry, Store } from "./store.ts"
@@ -25,7 +25,7 @@ export function entryJson(e: KvEntry, withValue = true): Record<string, unknown>
     LockIndex: e.lockIndex,
     Key: e.key,
     Flags: exactUint(e.flags),
-    Value: withValue && e.value !== null && e.value.length > 0 ? e.value.toString("base64") : null,
+    Value: withValue && e.value !== null && e.value.length > 0 ? e.value.toString("base64") : null
   }
   if (e.session !== undefined) out.Session = e.session
   out.CreateIndex = e.createIndex
@@ -38,7 +38,7 @@ export async function handleKv(
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
-  key: string,
+  key: string
 ): Promise<void> {
   const consistency = readOptions(url)
   const blocking = parseBlocking(url)
@@ -66,7 +66,7 @@ async function getOne(
   url: URL,
   key: string,
   consistency: Consistency,
-  blocking: Blocking,
+  blocking: Blocking
 ): Promise<void> {
   requireKey(key)
   const result = await blockingQuery(
@@ -79,11 +79,11 @@ async function getOne(
         return {
           entry,
           index: entry !== undefined ? entry.modifyIndex : store.kvIndex,
-          body: Buffer.from(entry !== undefined ? JSON.stringify([entryJson(entry)]) : ""),
+          body: Buffer.from(entry !== undefined ? JSON.stringify([entryJson(entry)]) : "")
         }
       }),
     // A missing key reports the whole table's index, so any KV write may move it.
-    (change, current) => change.kvKeys.includes(key) || (current.entry === undefined && change.kvKeys.length > 0),
+    (change, current) => change.kvKeys.includes(key) || (current.entry === undefined && change.kvKeys.length > 0)
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
@@ -93,10 +93,14 @@ async function getOne(
     const body = entry.value ?? Buffer.alloc(0)
     res.writeHead(200, [
       ...meta,
-      "Content-Type", "text/plain",
-      "Content-Length", String(body.length),
-      "X-Content-Type-Options", "nosniff",
-      "Content-Security-Policy", "sandbox",
+      "Content-Type",
+      "text/plain",
+      "Content-Length",
+      String(body.length),
+      "X-Content-Type-Options",
+      "nosniff",
+      "Content-Security-Policy",
+      "sandbox"
     ])
     res.end(body)
     return
@@ -109,7 +113,7 @@ async function getTree(
   res: ServerResponse,
   prefix: string,
   consistency: Consistency,
-  blocking: Blocking,
+  blocking: Blocking
 ): Promise<void> {
   const result = await blockingQuery(
     store,
@@ -120,7 +124,7 @@ async function getTree(
         const list = store.list(prefix)
         return { ...list, body: Buffer.from(JSON.stringify(list.entries.map((e) => entryJson(e)))) }
       }),
-    prefixMayMove(prefix),
+    prefixMayMove(prefix)
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
@@ -134,7 +138,7 @@ async function getKeys(
   url: URL,
   prefix: string,
   consistency: Consistency,
-  blocking: Blocking,
+  blocking: Blocking
 ): Promise<void> {
   // Consul accepts its historic misspelling too; the correct spelling wins.
   const q = url.searchParams
@@ -144,7 +148,7 @@ async function getKeys(
     res,
     blocking,
     () => store.memo(`keys\0${separator}\0${prefix}`, () => listKeys(store, prefix, separator)),
-    prefixMayMove(prefix),
+    prefixMayMove(prefix)
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)

@@ -54,7 +54,7 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
     { requestTimeout: 0, keepAliveTimeout: 65_000 },
     (req, res) => {
       route(store, node, req, res).catch((err: unknown) => fail(res, err))
-    },
+    }
   )
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
@@ -76,7 +76,7 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
         store.close()
         server.close(() => resolve())
         server.closeAllConnections()
-      }),
+      })
   }
 }
 
@@ -84,7 +84,7 @@ async function route(
   store: Store,
   node: { name: string; id: string },
   req: IncomingMessage,
-  res: ServerResponse,
+  res: ServerResponse
 ): Promise<void> {
   const url = new URL(req.url ?? "/", "http://dev-consul")
   let path: string
@@ -102,8 +102,10 @@ async function route(
     return
   }
   // Tokens (X-Consul-Token, Authorization: Bearer, ?token=) are accepted and ignored.
-  if (path.startsWith("/v1/kv/") || path === "/v1/kv") return handleKv(store, req, res, url, path.slice("/v1/kv/".length))
-  if (path.startsWith("/v1/session/")) return handleSession(store, node.name, req, res, url, path.slice("/v1/session/".length))
+  if (path.startsWith("/v1/kv/") || path === "/v1/kv")
+    return handleKv(store, req, res, url, path.slice("/v1/kv/".length))
+  if (path.startsWith("/v1/session/"))
+    return handleSession(store, node.name, req, res, url, path.slice("/v1/session/".length))
   if (path === "/v1/txn") return handleTxn(store, req, res, url)
   if (path.startsWith("/v1/status/")) return handleStatus(req, res, path.slice("/v1/status/".length))
   if (path.startsWith("/v1/agent/")) return handleAgent(req, res, path.slice("/v1/agent/".length), node)

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { blockingQuery, parseBlocking } from "./blocking.ts"
 import { formatGoDuration, parseGoDuration } from "./duration.ts"
-import { HttpError, methodNotAllowed, readBody, queryMeta, readOptions, sendJson } from "./http.ts"
+import { HttpError, methodNotAllowed, queryMeta, readBody, readOptions, sendJson } from "./http.ts"
 import { field } from "./json.ts"
 import type { Session, SessionBehavior, Store } from "./store.ts"
 
@@ -26,7 +26,7 @@ export function sessionJson(s: Session): Record<string, unknown> {
     NodeChecks: s.nodeChecks,
     ServiceChecks: s.serviceChecks,
     CreateIndex: s.createIndex,
-    ModifyIndex: s.modifyIndex,
+    ModifyIndex: s.modifyIndex
   }
 }
 
@@ -36,7 +36,7 @@ export async function handleSession(
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
-  rest: string,
+  rest: string
 ): Promise<void> {
   const slash = rest.indexOf("/")
   const verb = slash < 0 ? rest : rest.slice(0, slash)
@@ -54,7 +54,7 @@ export async function handleSession(
       res,
       blocking,
       () => ({ index: store.sessionsIndex, sessions: select() }),
-      (change) => change.sessions,
+      (change) => change.sessions
     )
     if (result === undefined) return
     sendJson(res, 200, result.sessions.map(sessionJson), queryMeta(result.index, consistency))
@@ -138,7 +138,9 @@ function sessionSpec(body: Buffer, nodeName: string): Omit<Session, "id" | "crea
     if (ttlNs !== 0 && (ttlNs < TTL_MIN_NS || ttlNs > TTL_MAX_NS)) {
       throw new HttpError(
         500,
-        `Invalid Session TTL '${ttlNs}', must be between [${formatGoDuration(TTL_MIN_NS)}=${formatGoDuration(TTL_MAX_NS)}]`,
+        `Invalid Session TTL '${ttlNs}', must be between [${formatGoDuration(TTL_MIN_NS)}=${
+          formatGoDuration(TTL_MAX_NS)
+        }]`
       )
     }
   }
@@ -155,7 +157,7 @@ function sessionSpec(body: Buffer, nodeName: string): Omit<Session, "id" | "crea
     ttl,
     ttlMs: ttlNs / 1e6,
     nodeChecks: Array.isArray(checks) ? checks.map(String) : ["serfHealth"],
-    serviceChecks: Array.isArray(serviceChecks) ? serviceChecks : null,
+    serviceChecks: Array.isArray(serviceChecks) ? serviceChecks : null
   }
 }
 

@@ -254,7 +254,7 @@ export class KvTxn {
     index: number,
     entries: Map<string, KvEntry>,
     tombstones: Map<string, number>,
-    sessions: ReadonlyMap<string, Session>,
+    sessions: ReadonlyMap<string, Session>
   ) {
     this.index = index
     this.#entries = entries
@@ -288,7 +288,11 @@ export class KvTxn {
   /** cas=0 creates only; cas=N writes only over ModifyIndex N. */
   cas(key: string, value: Buffer | null, flags: bigint, casIndex: bigint): Applied {
     const existing = this.#entries.get(key)
-    if (casIndex === 0n ? existing !== undefined : existing === undefined || BigInt(existing.modifyIndex) !== casIndex) {
+    if (
+      casIndex === 0n
+        ? existing !== undefined
+        : existing === undefined || BigInt(existing.modifyIndex) !== casIndex
+    ) {
       return { ok: false }
     }
     return { ok: true, entry: this.set(key, value, flags) }
@@ -311,7 +315,7 @@ export class KvTxn {
     if (existing === undefined || existing.session !== session) return { ok: false }
     return {
       ok: true,
-      entry: this.#put({ key, value, flags, lockIndex: existing.lockIndex, session: undefined }, existing),
+      entry: this.#put({ key, value, flags, lockIndex: existing.lockIndex, session: undefined }, existing)
     }
   }
 
@@ -350,13 +354,13 @@ export class KvTxn {
 
   #put(
     next: Pick<KvEntry, "key" | "value" | "flags" | "lockIndex" | "session">,
-    existing: KvEntry | undefined,
+    existing: KvEntry | undefined
   ): KvEntry {
     if (existing !== undefined && sameContent(existing, next)) return existing
     const entry: KvEntry = {
       ...next,
       createIndex: existing?.createIndex ?? this.index,
-      modifyIndex: this.index,
+      modifyIndex: this.index
     }
     this.#entries.set(entry.key, entry)
     this.changedKeys.add(entry.key)
@@ -371,5 +375,6 @@ export class KvTxn {
 function sameContent(a: Pick<KvEntry, "key" | "value" | "flags" | "lockIndex" | "session">, b: typeof a): boolean {
   const av = a.value ?? Buffer.alloc(0)
   const bv = b.value ?? Buffer.alloc(0)
-  return a.key === b.key && a.flags === b.flags && a.lockIndex === b.lockIndex && a.session === b.session && av.equals(bv)
+  return a.key === b.key && a.flags === b.flags && a.lockIndex === b.lockIndex && a.session === b.session &&
+    av.equals(bv)
 }

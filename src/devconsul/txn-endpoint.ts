@@ -112,9 +112,9 @@ function applyOp(tx: KvTxn, op: KvOp): unknown[] {
             session: op.session || undefined,
             lockIndex: 0,
             createIndex: 0,
-            modifyIndex: Number(op.index),
-          }),
-        },
+            modifyIndex: Number(op.index)
+          })
+        }
       ]
     }
     case "get-tree":
@@ -132,7 +132,9 @@ function applyOp(tx: KvTxn, op: KvOp): unknown[] {
       if (e === undefined) throw new Error(`failed to check session, key ${k} doesn't exist`)
       if ((e.session ?? "") !== op.session) {
         throw new Error(
-          `failed session check for key ${k}, current session ${JSON.stringify(e.session ?? "")} != ${JSON.stringify(op.session)}`,
+          `failed session check for key ${k}, current session ${JSON.stringify(e.session ?? "")} != ${
+            JSON.stringify(op.session)
+          }`
         )
       }
       return blank(e)
@@ -172,14 +174,19 @@ function decodeOps(body: Buffer): KvOp[] {
     const kv = field(op, "KV")
     if (typeof kv !== "object" || kv === null) {
       // Node, Service, Check and Session operations are not part of dev-consul.
-      throw new HttpError(400, `Failed to parse body: operation ${i} is not a KV operation (dev-consul supports KV only)`)
+      throw new HttpError(
+        400,
+        `Failed to parse body: operation ${i} is not a KV operation (dev-consul supports KV only)`
+      )
     }
     const o = kv as Record<string, unknown>
     const value = decodeValue(field(o, "Value"), i)
     if (value !== null && value.length > KV_MAX_VALUE_SIZE) {
       throw new HttpError(
         413,
-        `Value for key ${JSON.stringify(String(field(o, "Key") ?? ""))} is too large (${value.length} > ${KV_MAX_VALUE_SIZE} bytes)`,
+        `Value for key ${
+          JSON.stringify(String(field(o, "Key") ?? ""))
+        } is too large (${value.length} > ${KV_MAX_VALUE_SIZE} bytes)`
       )
     }
     return {
@@ -188,7 +195,7 @@ function decodeOps(body: Buffer): KvOp[] {
       value,
       flags: uint(field(o, "Flags"), "Flags", i),
       index: uint(field(o, "Index"), "Index", i),
-      session: String(field(o, "Session") ?? ""),
+      session: String(field(o, "Session") ?? "")
     }
   })
 }

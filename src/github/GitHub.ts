@@ -13,7 +13,13 @@ export type GitHubMode = "app" | "token"
 export type CheckRunStatus = "queued" | "in_progress" | "completed"
 /** `stale` is left out: only GitHub may set it. */
 export type CheckRunConclusion =
-  | "action_required" | "cancelled" | "failure" | "neutral" | "success" | "skipped" | "timed_out"
+  | "action_required"
+  | "cancelled"
+  | "failure"
+  | "neutral"
+  | "success"
+  | "skipped"
+  | "timed_out"
 export type DeploymentState = "error" | "failure" | "inactive" | "in_progress" | "queued" | "pending" | "success"
 export type CommitState = "error" | "failure" | "pending" | "success"
 
@@ -124,13 +130,12 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
 
   // Token mode: one client. App mode: one JWT client for the App's own routes, and one
   // client per installation (each mints and caches that installation's tokens).
-  const clients =
-    auth.mode === "token"
-      ? { mode: "token" as const, token: tokenClient(shared, Redacted.value(auth.token)) }
-      : (() => {
-        const app = { appId: auth.appId, privateKey: Redacted.value(auth.privateKey) }
-        return { mode: "app" as const, app, jwt: appClient(shared, app) }
-      })()
+  const clients = auth.mode === "token"
+    ? { mode: "token" as const, token: tokenClient(shared, Redacted.value(auth.token)) }
+    : (() => {
+      const app = { appId: auth.appId, privateKey: Redacted.value(auth.privateKey) }
+      return { mode: "app" as const, app, jwt: appClient(shared, app) }
+    })()
   const installationIds = new Map<string, number>()
   const installationClients = new Map<number, SacarOctokit>()
 
@@ -138,12 +143,27 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
     const known = installationIds.get(repoKey(owner, repo))
     if (known !== undefined) return Effect.succeed(known)
     if (clients.mode === "token") {
-      return Effect.fail(new GitHubError({ operation: "installationFor", status: 403, message: "installations exist only in GitHub App mode (GITHUB_APP_ID)", retryable: false }))
+      return Effect.fail(
+        new GitHubError({
+          operation: "installationFor",
+          status: 403,
+          message: "installations exist only in GitHub App mode (GITHUB_APP_ID)",
+          retryable: false
+        })
+      )
     }
-    return call("installationFor", (signal) => clients.jwt.rest.apps.getRepoInstallation({ owner, repo, request: { signal } })).pipe(
+    return call(
+      "installationFor",
+      (signal) => clients.jwt.rest.apps.getRepoInstallation({ owner, repo, request: { signal } })
+    ).pipe(
       Effect.mapError((e) =>
         e.status === 404
-          ? new GitHubError({ operation: e.operation, status: 404, retryable: false, message: `the GitHub App is not installed on ${owner}/${repo} (${e.message})` })
+          ? new GitHubError({
+            operation: e.operation,
+            status: 404,
+            retryable: false,
+            message: `the GitHub App is not installed on ${owner}/${repo} (${e.message})`
+          })
           : e
       ),
       Effect.map((res) => {
@@ -175,7 +195,11 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
       if (e.status === 401 || e.status === 404) installationIds.delete(repoKey(target.owner, target.repo))
     })
 
-  const send = <A>(operation: string, target: RepoTarget, run: (client: SacarOctokit, signal: AbortSignal) => Promise<A>) =>
+  const send = <A>(
+    operation: string,
+    target: RepoTarget,
+    run: (client: SacarOctokit, signal: AbortSignal) => Promise<A>
+  ) =>
     clientFor(target).pipe(
       Effect.flatMap((client) => call(operation, (signal) => run(client, signal))),
       Effect.tapError(forgetOnAuthError(target)),
@@ -183,7 +207,14 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
     )
 
   const checksNeedApp = (operation: string) =>
-    Effect.fail(new GitHubError({ operation, status: 403, message: "check runs need GitHub App mode (GITHUB_APP_ID); token mode reports commit statuses", retryable: false }))
+    Effect.fail(
+      new GitHubError({
+        operation,
+        status: 403,
+        message: "check runs need GitHub App mode (GITHUB_APP_ID); token mode reports commit statuses",
+        retryable: false
+      })
+    )
 
   const actionsOf = (operation: string, actions: ReadonlyArray<CheckRunAction> | undefined) => {
     if (actions === undefined) return Effect.succeed(undefined)
@@ -251,7 +282,12 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
         request: { signal }
       }))
     if (!("id" in res.data) || typeof res.data.id !== "number") {
-      return yield* new GitHubError({ operation: "createDeployment", status: res.status, message: `GitHub created no deployment: ${JSON.stringify(res.data)}`, retryable: false })
+      return yield* new GitHubError({
+        operation: "createDeployment",
+        status: res.status,
+        message: `GitHub created no deployment: ${JSON.stringify(res.data)}`,
+        retryable: false
+      })
     }
     return { id: res.data.id }
   })

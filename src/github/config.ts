@@ -1,6 +1,6 @@
+import { Effect, Redacted } from "effect"
 import { createPrivateKey } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { Effect, Redacted } from "effect"
 import { GitHubConfigError } from "./errors.ts"
 
 export type GitHubAuth =
@@ -80,10 +80,11 @@ const readSecret = (env: Env, name: string) =>
     if (file !== undefined) {
       return yield* Effect.try({
         try: () => readFileSync(file, "utf8"),
-        catch: (e) => new GitHubConfigError({
-          variable: `${name}_FILE`,
-          message: `${name}_FILE: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`
-        })
+        catch: (e) =>
+          new GitHubConfigError({
+            variable: `${name}_FILE`,
+            message: `${name}_FILE: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`
+          })
       })
     }
     return inline
@@ -113,7 +114,10 @@ export const githubConfigFromEnv = (env: Env = process.env): Effect.Effect<GitHu
     if (appId !== undefined) {
       // iss may be the numeric App ID or the App's client ID (Iv…).
       if (!/^\d+$/.test(appId) && !/^Iv[0-9A-Za-z.]+$/.test(appId)) {
-        return yield* fail("GITHUB_APP_ID", `expected the numeric App ID or a client ID (Iv…), got ${JSON.stringify(appId)}`)
+        return yield* fail(
+          "GITHUB_APP_ID",
+          `expected the numeric App ID or a client ID (Iv…), got ${JSON.stringify(appId)}`
+        )
       }
       const pem = yield* readSecret(env, "GITHUB_APP_PRIVATE_KEY")
       if (pem === undefined) {
@@ -121,12 +125,16 @@ export const githubConfigFromEnv = (env: Env = process.env): Effect.Effect<GitHu
       }
       const key = normalizePrivateKey(pem)
       if (typeof key !== "string") {
-        const variable = present(env, "GITHUB_APP_PRIVATE_KEY_FILE") ? "GITHUB_APP_PRIVATE_KEY_FILE" : "GITHUB_APP_PRIVATE_KEY"
+        const variable = present(env, "GITHUB_APP_PRIVATE_KEY_FILE")
+          ? "GITHUB_APP_PRIVATE_KEY_FILE"
+          : "GITHUB_APP_PRIVATE_KEY"
         return yield* fail(variable, key.problem)
       }
       return { apiUrl, auth: { mode: "app", appId, privateKey: Redacted.make(key) } }
     }
-    if (present(env, "GITHUB_APP_PRIVATE_KEY") !== undefined || present(env, "GITHUB_APP_PRIVATE_KEY_FILE") !== undefined) {
+    if (
+      present(env, "GITHUB_APP_PRIVATE_KEY") !== undefined || present(env, "GITHUB_APP_PRIVATE_KEY_FILE") !== undefined
+    ) {
       return yield* fail("GITHUB_APP_ID", "required when GITHUB_APP_PRIVATE_KEY is set")
     }
     const token = present(env, "GITHUB_TOKEN")?.trim()
@@ -134,7 +142,10 @@ export const githubConfigFromEnv = (env: Env = process.env): Effect.Effect<GitHu
       if (/\s/.test(token)) return yield* fail("GITHUB_TOKEN", "contains white space")
       return { apiUrl, auth: { mode: "token", token: Redacted.make(token) } }
     }
-    return yield* fail("GITHUB_APP_ID", "set GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE) for App mode, or GITHUB_TOKEN for token mode")
+    return yield* fail(
+      "GITHUB_APP_ID",
+      "set GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE) for App mode, or GITHUB_TOKEN for token mode"
+    )
   })
 
 /** True when the environment asks for GitHub at all (either mode). */

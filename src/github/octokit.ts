@@ -1,9 +1,9 @@
-import { randomUUID } from "node:crypto"
 import { createAppAuth } from "@octokit/auth-app"
 import { retry } from "@octokit/plugin-retry"
 import { throttling } from "@octokit/plugin-throttling"
 import { Octokit } from "@octokit/rest"
 import Bottleneck from "bottleneck"
+import { randomUUID } from "node:crypto"
 import type { GitHubTuning } from "./config.ts"
 
 export const SacarOctokit = Octokit.plugin(retry, throttling)
@@ -85,8 +85,17 @@ const baseOptions = (shared: ClientShared) => {
       id: shared.throttleId,
       write: shared.writeQueue,
       fallbackSecondaryRateRetryAfter: tuning.secondaryRateLimitFallbackSec,
-      onSecondaryRateLimit: (retryAfter: number, options: { method: string; url: string }, _o: unknown, retryCount: number) => {
-        log.warn(`GitHub secondary rate limit on ${options.method} ${options.url}: waiting ${retryAfter} s (retry ${retryCount + 1})`)
+      onSecondaryRateLimit: (
+        retryAfter: number,
+        options: { method: string; url: string },
+        _o: unknown,
+        retryCount: number
+      ) => {
+        log.warn(
+          `GitHub secondary rate limit on ${options.method} ${options.url}: waiting ${retryAfter} s (retry ${
+            retryCount + 1
+          })`
+        )
         return retryCount < 3
       },
       onRateLimit: (retryAfter: number, options: { method: string; url: string }, _o: unknown, retryCount: number) => {

@@ -6,14 +6,14 @@
 import { Effect, Result } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
+import { checkArtifactUrl } from "../spec/artifact.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
 import { AppConfig, LockDoc, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
-import { checkArtifactUrl } from "../spec/artifact.ts"
 import { shortSha } from "../spec/names.ts"
-import { CommandFailed } from "./errors.ts"
-import { readApp, type AppSnapshot } from "../state/snapshot.ts"
+import { type AppSnapshot, readApp } from "../state/snapshot.ts"
 import { readLock, writeDeploy } from "../state/writes.ts"
+import { CommandFailed } from "./errors.ts"
 
 type Encoded<A> = { readonly [K in keyof A]?: unknown }
 
@@ -25,17 +25,18 @@ const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
   value: Encoded<S["Type"]>,
   options?: { cas?: number }
 ): Effect.Effect<S["Type"], ConsulError | CommandFailed, Consul> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const decoded = decodeDocument(schema, what, key, JSON.stringify(value))
     if (Result.isFailure(decoded)) return yield* new CommandFailed({ message: decoded.failure.message })
     const consul = yield* Consul
     const ok = yield* consul.put(key, encodeDocument(schema as never, decoded.success as never), options)
-    if (!ok) return yield* new CommandFailed({ message: `${key} changed while it was being written; run the command again` })
+    if (!ok)
+      return yield* new CommandFailed({ message: `${key} changed while it was being written; run the command again` })
     return decoded.success
   })
 
 const requireApp = (keys: Keys, app: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const snapshot = yield* readApp(keys, app)
     if (snapshot.config === undefined) {
       const bad = snapshot.problems.find((p) => p.startsWith(keys.config(app)))
@@ -50,7 +51,7 @@ export type AppPatch = { -readonly [K in keyof AppConfig]?: AppConfig[K] }
 
 /** Creates the app or changes the given fields of its config, keeping the rest. */
 export const setApp = (keys: Keys, app: string, patch: AppPatch) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const consul = yield* Consul
     const key = keys.config(app)
     const existing = (yield* consul.get(key)).value
@@ -63,7 +64,9 @@ export const setApp = (keys: Keys, app: string, patch: AppPatch) =>
       }
     }
     const created = existing === undefined
-    const config = yield* writeDocument(AppConfig, "AppConfig", key, { ...base, ...patch }, { cas: existing?.modifyIndex ?? 0 })
+    const config = yield* writeDocument(AppConfig, "AppConfig", key, { ...base, ...patch }, {
+      cas: existing?.modifyIndex ?? 0
+    })
     return { created, config }
   })
 
@@ -73,7 +76,7 @@ export const createRelease = (
   sha: string,
   options: { artifact?: string; sha256?: string; by: string }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     yield* requireApp(keys, app)
     if (options.artifact !== undefined) {
       const checked = checkArtifactUrl(options.artifact)
@@ -83,7 +86,9 @@ export const createRelease = (
     const existed = (yield* consul.get(keys.release(app, sha))).value !== undefined
     const artifact = options.artifact === undefined
       ? undefined
-      : options.sha256 === undefined ? options.artifact : { url: options.artifact, sha256: options.sha256 }
+      : options.sha256 === undefined
+      ? options.artifact
+      : { url: options.artifact, sha256: options.sha256 }
     const spec = yield* writeDocument(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
       ...(artifact !== undefined ? { artifact } : {}),
       createdAt: new Date().toISOString(),
@@ -99,11 +104,13 @@ export const requestDeploy = (
   sha: string,
   options: { by: string; force: boolean; reason?: string }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
     const lock = yield* readLock(keys, app)
     if (lock.locked && !options.force) {
-      return yield* new CommandFailed({ message: `${lock.reason}; \`sacar unlock ${app}\` lifts it, \`sacar deploy --force\` deploys through it` })
+      return yield* new CommandFailed({
+        message: `${lock.reason}; \`sacar unlock ${app}\` lifts it, \`sacar deploy --force\` deploys through it`
+      })
     }
     const generation = yield* writeDeploy(keys, app, {
       sha,
@@ -123,21 +130,26 @@ export const requestDeploy = (
  */
 export const rollbackTarget = (snapshot: AppSnapshot): Result.Result<string, string> => {
   const target = snapshot.deploy?.spec.sha
-  if (target === undefined) return Result.fail(`${snapshot.app} has never been deployed, so there is nothing to roll back to`)
+  if (target === undefined)
+    return Result.fail(`${snapshot.app} has never been deployed, so there is nothing to roll back to`)
   const votes = new Map<string, number>()
   for (const status of Object.values(snapshot.statuses)) {
     if (status.current === target && status.previous) votes.set(status.previous, (votes.get(status.previous) ?? 0) + 1)
   }
   const best = [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]
   if (best === undefined || best[0] === target) {
-    return Result.fail(`no node of ${snapshot.app} records a release live before ${shortSha(target)}; deploy a sha explicitly with \`sacar deploy\``)
+    return Result.fail(
+      `no node of ${snapshot.app} records a release live before ${
+        shortSha(target)
+      }; deploy a sha explicitly with \`sacar deploy\``
+    )
   }
   return Result.succeed(best[0])
 }
 
 /** Deploys the previously live release and pins the app there (auto-deploy pauses). */
 export const rollback = (keys: Keys, app: string, by: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
     const target = rollbackTarget(snapshot)
     if (Result.isFailure(target)) return yield* new CommandFailed({ message: target.failure })
@@ -150,14 +162,14 @@ export const rollback = (keys: Keys, app: string, by: string) =>
   })
 
 export const lockApp = (keys: Keys, app: string, lock: { by: string; reason: string; until?: string }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     yield* requireApp(keys, app)
     return yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
   })
 
 /** Deletes a key; says whether there was anything to delete. */
 export const removeKey = (key: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const consul = yield* Consul
     const existed = (yield* consul.get(key)).value !== undefined
     if (existed) yield* consul.delete(key)

@@ -5,7 +5,13 @@ import { ProjectInvalid } from "./errors.ts"
 
 export type Entry =
   | { readonly type: "dir"; readonly path: string; readonly mode: number }
-  | { readonly type: "file"; readonly path: string; readonly mode: number; readonly source: string; readonly size: number }
+  | {
+    readonly type: "file"
+    readonly path: string
+    readonly mode: number
+    readonly source: string
+    readonly size: number
+  }
   | { readonly type: "symlink"; readonly path: string; readonly mode: number; readonly target: string }
 
 /** Never packed: version control, local virtualenvs and bytecode. */
@@ -17,7 +23,7 @@ export const mode = {
   dir: 0o755,
   executable: 0o755,
   plain: 0o644,
-  symlink: 0o777,
+  symlink: 0o777
 } as const
 
 /**
@@ -28,7 +34,7 @@ export const mode = {
 export async function projectEntries(
   root: string,
   exclude: ReadonlySet<string>,
-  warn: (line: string) => void,
+  warn: (line: string) => void
 ): Promise<Entry[]> {
   const entries: Entry[] = []
   const walk = async (dir: string): Promise<void> => {
@@ -42,14 +48,23 @@ export async function projectEntries(
         await walk(abs)
       } else if (st.isFile()) {
         const executable = SCRIPTS.has(path) || (st.mode & 0o111) !== 0
-        entries.push({ type: "file", path, mode: executable ? mode.executable : mode.plain, source: abs, size: st.size })
+        entries.push({
+          type: "file",
+          path,
+          mode: executable ? mode.executable : mode.plain,
+          source: abs,
+          size: st.size
+        })
       } else if (st.isSymbolicLink()) {
         const target = await readlink(abs)
         const landing = resolve(dir, target)
         const fromRoot = relative(root, landing)
         if (isAbsolute(target) || fromRoot === ".." || fromRoot.startsWith(`..${sep}`) || isAbsolute(fromRoot)) {
           // the reconciler refuses such links, so refuse them here, where they are easy to fix
-          throw new ProjectInvalid({ dir: root, problem: `${path} links to ${target}, outside the project; nodes refuse such links` })
+          throw new ProjectInvalid({
+            dir: root,
+            problem: `${path} links to ${target}, outside the project; nodes refuse such links`
+          })
         }
         entries.push({ type: "symlink", path, mode: mode.symlink, target })
       } else {

@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from "node:path"
 import { BadSetting, ProjectInvalid } from "./errors.ts"
 import { type Entry, mode, projectEntries } from "./files.ts"
 import { chooseVersion, findPython } from "./python.ts"
-import { type Written, writeTarball } from "./tarball.ts"
+import { writeTarball, type Written } from "./tarball.ts"
 import { platformMismatch } from "./wheel-tags.ts"
 import { buildWheels } from "./wheels.ts"
 
@@ -32,7 +32,10 @@ export function entryTime(env: NodeJS.ProcessEnv): Date {
   const raw = env.SOURCE_DATE_EPOCH
   if (raw === undefined || raw === "") return new Date(0)
   if (!/^\d+$/.test(raw)) {
-    throw new BadSetting({ name: "SOURCE_DATE_EPOCH", problem: `expected whole seconds since 1970, got ${JSON.stringify(raw)}` })
+    throw new BadSetting({
+      name: "SOURCE_DATE_EPOCH",
+      problem: `expected whole seconds since 1970, got ${JSON.stringify(raw)}`
+    })
   }
   return new Date(Number(raw) * 1000)
 }
@@ -45,7 +48,7 @@ export async function pack(o: PackOptions): Promise<Packed> {
   await requireFile(
     dir,
     "requirements.txt",
-    "nodes install with pip install -r requirements.txt; an empty file is fine for an app without dependencies",
+    "nodes install with pip install -r requirements.txt; an empty file is fine for an app without dependencies"
   )
   const versionFile = await readOptional(join(dir, "python-version"))
   const version = chooseVersion(dir, o.pythonVersion, versionFile?.trim())
@@ -62,7 +65,10 @@ export async function pack(o: PackOptions): Promise<Packed> {
     // the resolved set replaces it, so stale or unused wheels do not ship
     const findLinks = [...(hasOwnWheels ? [ownWheels] : []), ...o.findLinks.map((d) => resolve(d))]
     o.log(`resolving requirements.txt into wheels${o.noIndex ? " (no index)" : ""}`)
-    const wheels = await buildWheels({ python, projectDir: dir, outDir: wheelDir, findLinks, noIndex: o.noIndex }, o.env)
+    const wheels = await buildWheels(
+      { python, projectDir: dir, outDir: wheelDir, findLinks, noIndex: o.noIndex },
+      o.env
+    )
     const warnings = wheels.flatMap((w) => platformMismatch(w, python.tags, python.version) ?? [])
     for (const w of warnings) o.log(`warning: ${w}`)
 

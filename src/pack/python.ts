@@ -19,12 +19,15 @@ export const PYTHON_VERSION = /^3\.\d{1,2}$/
  */
 export function chooseVersion(dir: string, flag: string | undefined, file: string | undefined): string | undefined {
   if (file !== undefined && !PYTHON_VERSION.test(file)) {
-    throw new ProjectInvalid({ dir, problem: `python-version holds ${JSON.stringify(file)}, expected major.minor such as 3.11` })
+    throw new ProjectInvalid({
+      dir,
+      problem: `python-version holds ${JSON.stringify(file)}, expected major.minor such as 3.11`
+    })
   }
   if (flag !== undefined && file !== undefined && flag !== file) {
     throw new ProjectInvalid({
       dir,
-      problem: `--python-version ${flag} disagrees with the project's python-version file (${file}); change one of them`,
+      problem: `--python-version ${flag} disagrees with the project's python-version file (${file}); change one of them`
     })
   }
   return flag ?? file
@@ -37,7 +40,7 @@ const PROBE = [
   "    from pip._vendor.packaging import tags",
   "    for t in tags.sys_tags(): print(t)",
   "except Exception:",
-  "    pass",
+  "    pass"
 ].join("\n")
 
 export async function findPython(version: string | undefined, env: NodeJS.ProcessEnv): Promise<Python> {

@@ -14,7 +14,7 @@ export interface RunFailure {
 export function run(
   command: string,
   args: ReadonlyArray<string>,
-  options: { readonly cwd?: string; readonly env?: NodeJS.ProcessEnv },
+  options: { readonly cwd?: string; readonly env?: NodeJS.ProcessEnv }
 ): Promise<RunResult | RunFailure> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] })
@@ -23,8 +23,10 @@ export function run(
     child.stdout.on("data", (b: Buffer) => out.push(b))
     child.stderr.on("data", (b: Buffer) => err.push(b))
     child.on("error", (spawnError) => resolve({ spawnError }))
-    child.on("close", (exitCode) =>
-      resolve({ exitCode, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+    child.on(
+      "close",
+      (exitCode) =>
+        resolve({ exitCode, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") })
     )
   })
 }

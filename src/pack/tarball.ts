@@ -57,7 +57,7 @@ async function* tarStream(entries: ReadonlyArray<Entry>, mtime: Date): AsyncGene
       mtime,
       size: entry.type === "file" ? entry.size : 0,
       type: entry.type === "dir" ? "Directory" : entry.type === "file" ? "File" : "SymbolicLink",
-      linkpath: entry.type === "symlink" ? entry.target : "",
+      linkpath: entry.type === "symlink" ? entry.target : ""
     } as const
     const header = new Header(data)
     // encode() says whether the ustar fields were too small (long paths): then a pax

@@ -28,16 +28,24 @@ const LINUX = /^(linux|manylinux|musllinux)_/
  * machine unlike the nodes (a laptop, another libc): say so while it is cheap to fix.
  * `accepted` is the building interpreter's tag list (empty when unknown).
  */
-export function platformMismatch(file: string, accepted: ReadonlyArray<string>, pythonVersion: string): string | undefined {
+export function platformMismatch(
+  file: string,
+  accepted: ReadonlyArray<string>,
+  pythonVersion: string
+): string | undefined {
   const wheel = parseWheelName(file)
   if (wheel === undefined) return `${file}: not a wheel file name (name-version-python-abi-platform.whl)`
   const specific = wheel.platforms.filter((p) => p !== "any")
   if (specific.length === 0) return undefined
   if (!specific.some((p) => LINUX.test(p))) {
-    return `${file} is built for ${specific.join(", ")}, not Linux: the nodes cannot install it; build the tarball on Linux`
+    return `${file} is built for ${
+      specific.join(", ")
+    }, not Linux: the nodes cannot install it; build the tarball on Linux`
   }
   if (accepted.length === 0) return undefined
   const set = new Set(accepted)
   if (wheel.tags.some((t) => set.has(t))) return undefined
-  return `${file} is built for ${specific.join(", ")} and does not match Python ${pythonVersion} on this machine; nodes unlike it cannot install it`
+  return `${file} is built for ${
+    specific.join(", ")
+  } and does not match Python ${pythonVersion} on this machine; nodes unlike it cannot install it`
 }

@@ -24,7 +24,7 @@ const KEPT_PIP_VARIABLES = new Set([
   "PIP_CERT",
   "PIP_CLIENT_CERT",
   "PIP_DEFAULT_TIMEOUT",
-  "PIP_RETRIES",
+  "PIP_RETRIES"
 ])
 
 export function pipEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -38,13 +38,17 @@ export function pipEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 export function pipWheelArgs(o: WheelOptions): string[] {
   return [
-    "-m", "pip", "wheel",
+    "-m",
+    "pip",
+    "wheel",
     "--disable-pip-version-check",
     "--no-input",
-    "-r", "requirements.txt",
-    "-w", o.outDir,
+    "-r",
+    "requirements.txt",
+    "-w",
+    o.outDir,
     ...(o.noIndex ? ["--no-index"] : []),
-    ...o.findLinks.flatMap((d) => ["--find-links", d]),
+    ...o.findLinks.flatMap((d) => ["--find-links", d])
   ]
 }
 

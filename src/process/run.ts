@@ -3,8 +3,8 @@
  * timeout or an interruption takes down everything it started (pip's builds, a
  * script's background jobs), with only the tail of its combined output kept.
  */
-import { spawn } from "node:child_process"
 import { Data, Effect } from "effect"
+import { spawn } from "node:child_process"
 import { DEFAULT_TAIL_BYTES, TailBuffer } from "./tail.ts"
 
 export interface RunOptions {
@@ -98,19 +98,28 @@ export const runProcess = (options: RunOptions): Effect.Effect<RunResult, Proces
       const ms = Math.round(performance.now() - started)
       const text = tail.toString()
       if (timedOut) {
-        resume(Effect.fail(new ProcessTimedOut({
-          command, timeoutMs: options.timeoutMs ?? 0, tail: text,
-          message: `${command} did not finish within ${options.timeoutMs} ms and was killed`
-        })))
+        resume(Effect.fail(
+          new ProcessTimedOut({
+            command,
+            timeoutMs: options.timeoutMs ?? 0,
+            tail: text,
+            message: `${command} did not finish within ${options.timeoutMs} ms and was killed`
+          })
+        ))
       } else if (exitCode === 0) {
         resume(Effect.succeed({ tail: text, ms }))
       } else {
-        resume(Effect.fail(new ProcessFailed({
-          command, exitCode, signal, tail: text,
-          message: signal === null
-            ? `${command} exited with code ${exitCode}`
-            : `${command} was killed by ${signal}`
-        })))
+        resume(Effect.fail(
+          new ProcessFailed({
+            command,
+            exitCode,
+            signal,
+            tail: text,
+            message: signal === null
+              ? `${command} exited with code ${exitCode}`
+              : `${command} was killed by ${signal}`
+          })
+        ))
       }
       for (const f of onExit) f()
     }
@@ -120,10 +129,15 @@ export const runProcess = (options: RunOptions): Effect.Effect<RunResult, Proces
       if (child.pid !== undefined) return
       exited = true
       if (timeoutTimer) clearTimeout(timeoutTimer)
-      resume(Effect.fail(new ProcessFailed({
-        command, exitCode: null, signal: null, tail: tail.toString(),
-        message: `${options.command} could not be started: ${error.code ?? error.message}`
-      })))
+      resume(Effect.fail(
+        new ProcessFailed({
+          command,
+          exitCode: null,
+          signal: null,
+          tail: tail.toString(),
+          message: `${options.command} could not be started: ${error.code ?? error.message}`
+        })
+      ))
       for (const f of onExit) f()
     })
     child.once("exit", (code, signal) => {

@@ -4,9 +4,9 @@
  * selected. So every candidate is run once, and what is used afterwards is the real
  * executable it reports (no shim, and no dependence on the caller's environment).
  */
+import { Data, Effect } from "effect"
 import { access, constants, readdir } from "node:fs/promises"
 import { delimiter, join } from "node:path"
-import { Data, Effect } from "effect"
 import { runProcess } from "../process/run.ts"
 
 export interface Interpreter {
@@ -47,15 +47,19 @@ export const probe = (candidate: string): Effect.Effect<Interpreter, string> =>
         const line = tail.trim().split("\n").at(-1) ?? ""
         const info = JSON.parse(line) as { executable: string; version: string; pip: string | null }
         const minor = info.version.split(".").slice(0, 2).join(".")
-        return Effect.succeed({ path: info.executable || candidate, version: info.version, minor, bundledPip: info.pip ?? undefined })
+        return Effect.succeed({
+          path: info.executable || candidate,
+          version: info.version,
+          minor,
+          bundledPip: info.pip ?? undefined
+        })
       } catch {
         return Effect.fail(`${candidate}: unexpected output ${JSON.stringify(tail.slice(-200))}`)
       }
     })
   )
 
-const isExecutable = (file: string) =>
-  Effect.promise(() => access(file, constants.X_OK).then(() => true, () => false))
+const isExecutable = (file: string) => Effect.promise(() => access(file, constants.X_OK).then(() => true, () => false))
 
 /** Every `command` on PATH in order, as a full path. */
 export const onPath = (command: string, searchPath: string): Effect.Effect<ReadonlyArray<string>> =>
@@ -125,9 +129,13 @@ export const listVersions = (searchPath: string, fallback: string): Effect.Effec
     }
     const found = yield* Effect.forEach(
       [...names],
-      (name) => Effect.result(findInterpreter(name.startsWith("python") && name !== "python3" && name !== fallback
-        ? { version: name.slice("python".length), fallback }
-        : { fallback: name }, searchPath)),
+      (name) =>
+        Effect.result(findInterpreter(
+          name.startsWith("python") && name !== "python3" && name !== fallback
+            ? { version: name.slice("python".length), fallback }
+            : { fallback: name },
+          searchPath
+        )),
       { concurrency: 4 }
     )
     const versions = new Set(found.flatMap((r) => r._tag === "Success" ? [r.success.minor] : []))

@@ -6,10 +6,10 @@
  * bytecode inside a zip; so the wheel is unpacked once into a cache directory, where
  * Python keeps pip's bytecode between runs.
  */
+import { Data, Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { access, mkdir, rename, rm } from "node:fs/promises"
 import { basename, join } from "node:path"
-import { Data, Effect } from "effect"
 import { runProcess } from "../process/run.ts"
 import type { Interpreter } from "./interpreter.ts"
 
@@ -30,7 +30,8 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
     if (wheel === undefined) {
       return yield* new PipUnavailable({
         interpreter: interpreter.path,
-        message: `${interpreter.path} (Python ${interpreter.version}) has no bundled pip wheel (ensurepip/_bundled); install the full Python (with ensurepip) on the node`
+        message:
+          `${interpreter.path} (Python ${interpreter.version}) has no bundled pip wheel (ensurepip/_bundled); install the full Python (with ensurepip) on the node`
       })
     }
     const target = join(cacheDir, basename(wheel, ".whl"))
@@ -46,14 +47,21 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
       })
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
         // Someone else unpacked the same wheel first; theirs is as good as ours.
-        Effect.catch(() => exists(join(target, "pip", "__main__.py")).pipe(
-          Effect.flatMap((there) => there ? Effect.void : Effect.fail(new Error(`cannot move ${staging} to ${target}`)))
-        ))
+        Effect.catch(() =>
+          exists(join(target, "pip", "__main__.py")).pipe(
+            Effect.flatMap((there) =>
+              there ? Effect.void : Effect.fail(new Error(`cannot move ${staging} to ${target}`))
+            )
+          )
+        )
       )
     }).pipe(
       Effect.ensuring(Effect.promise(() => rm(staging, { recursive: true, force: true }))),
       Effect.mapError((error) =>
-        new PipUnavailable({ interpreter: interpreter.path, message: `could not unpack ${wheel} into ${cacheDir}: ${error.message}` })
+        new PipUnavailable({
+          interpreter: interpreter.path,
+          message: `could not unpack ${wheel} into ${cacheDir}: ${error.message}`
+        })
       )
     )
     return target

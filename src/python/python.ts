@@ -14,7 +14,9 @@ export type { PipUnavailable } from "./pip.ts"
 
 export class Python extends Context.Service<Python, {
   /** `version` is a release's `python-version` (`3.11`); without it `fallback` (SACAR_PYTHON) is used. */
-  readonly resolve: (request: { readonly version?: string | undefined; readonly fallback: string }) => Effect.Effect<Interpreter, PythonNotFound>
+  readonly resolve: (
+    request: { readonly version?: string | undefined; readonly fallback: string }
+  ) => Effect.Effect<Interpreter, PythonNotFound>
   /** The `X.Y` versions usable here, e.g. `["3.11", "3.12"]`, for the node registration's `pythons`. */
   readonly listVersions: (fallback: string) => Effect.Effect<ReadonlyArray<string>>
   /** A directory `d` for `<venv>/bin/python d/pip ...`, unpacked once under `cacheDir`. */

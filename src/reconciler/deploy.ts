@@ -104,12 +104,20 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       onProgress: (message) => report("predeploy", message)
     })
     if (pre._tag === "Failed") {
-      return yield* fail(`pre-deploy failed on ${pre.doc.node}: ${pre.doc.message ?? "bin/pre-deploy failed"}`, pre.doc.log)
+      return yield* fail(
+        `pre-deploy failed on ${pre.doc.node}: ${pre.doc.message ?? "bin/pre-deploy failed"}`,
+        pre.doc.log
+      )
     }
 
     yield* report("waiting", `waiting for a deploy slot (maxParallel ${input.config.maxParallel})`)
     yield* Effect.scoped(Effect.gen(function*() {
-      const session = yield* openSession({ name: sessionName("deploy", node), ttl: DEPLOY_SESSION_TTL, behavior: "delete", lockDelay: "0s" })
+      const session = yield* openSession({
+        name: sessionName("deploy", node),
+        ttl: DEPLOY_SESSION_TTL,
+        behavior: "delete",
+        lockDelay: "0s"
+      })
       yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, { value: node })
 
       const halted = haltReason(node, generation, yield* peersOf(keys, app))
@@ -119,13 +127,18 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       const ran = yield* Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy")))
       if (Result.isFailure(ran)) return yield* fail(ran.failure.message, ran.failure.log)
 
-      if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is no longer ready on this node; current not switched`)
+      if (!(yield* isReady(root, app, sha)))
+        return yield* fail(`release ${shortSha(sha)} is no longer ready on this node; current not switched`)
       if (before.current !== null && before.current !== sha) yield* switchLink(root, app, "previous", before.current)
       yield* switchLink(root, app, "current", sha)
       const after = yield* observeDisk(root, app)
       yield* status.update((s) => ({ ...s, current: after.current, previous: after.previous }))
       const took = formatDuration(Date.parse(nowIso()) - Date.parse(startedAt))
-      yield* report("live", `live in ${took}; ${ran.success.message}`, ran.success.log === "" ? {} : { log: ran.success.log })
+      yield* report(
+        "live",
+        `live in ${took}; ${ran.success.message}`,
+        ran.success.log === "" ? {} : { log: ran.success.log }
+      )
       yield* status.flush
     }))
   })
@@ -134,11 +147,16 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
     // Consul unreachable: the whole sequence is safe to run again (the pre-deploy
     // result is recorded, a slot is given back when its scope closes).
     Effect.tapError((error) => Effect.logWarning(`deploy of ${app} generation ${generation}: ${error.message}`)),
-    Effect.retry({ schedule: Schedule.spaced("2 seconds"), while: (error) => "_tag" in error && error._tag === "ConsulUnavailable" }),
+    Effect.retry({
+      schedule: Schedule.spaced("2 seconds"),
+      while: (error) => "_tag" in error && error._tag === "ConsulUnavailable"
+    }),
     // A semaphore conflict, Consul refusing, the disk refusing: report and stop; a new
     // generation (or a restart) tries again.
     Effect.catch((error) => fail(`deploy could not complete: ${error.message}`)),
-    Effect.catchDefect((defect) => fail(`deploy could not complete: ${defect instanceof Error ? defect.message : String(defect)}`)),
+    Effect.catchDefect((defect) =>
+      fail(`deploy could not complete: ${defect instanceof Error ? defect.message : String(defect)}`)
+    ),
     Effect.annotateLogs({ app, sha, generation })
   )
 }

@@ -77,7 +77,11 @@ export const readSnapshot = (
     const errors: string[] = []
     const config = decodeDocument(AppConfig, "AppConfig", found.config.key, found.config.value)
     if (Result.isSuccess(config)) lastGood.set(app, config.success)
-    else errors.push(lastGood.has(app) ? `${config.failure.message} (still acting on the last AppConfig that decoded)` : config.failure.message)
+    else errors.push(
+        lastGood.has(app)
+          ? `${config.failure.message} (still acting on the last AppConfig that decoded)`
+          : config.failure.message
+      )
 
     const releases = new Map<string, WantedRelease>()
     for (const entry of found.releases) {

@@ -8,10 +8,10 @@
  * Directories are removed by first renaming them into `<app>/.trash/`, so a half-
  * removed release can never look ready.
  */
+import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import { mkdir, readdir, readlink, rename, rm, stat, symlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
-import { Effect } from "effect"
 import { isSha } from "../spec/names.ts"
 import type { AppDisk, DiskRelease } from "./plan.ts"
 import { releasePaths } from "./steps/layout.ts"
@@ -48,7 +48,10 @@ export const observeDisk = (root: string, app: string): Effect.Effect<AppDisk> =
         releases.set(sha, { ready: await exists(join(releasePaths(root, app, sha).meta, "ready")) })
       })
     )
-    const [current, previous] = await Promise.all([readReleaseLink(root, app, "current"), readReleaseLink(root, app, "previous")])
+    const [current, previous] = await Promise.all([
+      readReleaseLink(root, app, "current"),
+      readReleaseLink(root, app, "previous")
+    ])
     return { releases, current, previous }
   })
 
@@ -69,7 +72,8 @@ export const switchLink = (root: string, app: string, name: LinkName, sha: strin
         throw error
       }
     },
-    catch: (cause) => new Error(`cannot point ${join(appDir(root, app), name)} at releases/${sha}: ${(cause as Error).message}`)
+    catch: (cause) =>
+      new Error(`cannot point ${join(appDir(root, app), name)} at releases/${sha}: ${(cause as Error).message}`)
   })
 
 /**
@@ -103,7 +107,9 @@ export const tidyLinks = (root: string, app: string): Effect.Effect<void> =>
   Effect.promise(async () => {
     const names = await readdir(appDir(root, app)).catch(() => [] as string[])
     await Promise.all(
-      names.filter((n) => /^(current|previous)\.tmp-[0-9a-f]+$/.test(n)).map((n) => rm(join(appDir(root, app), n), { force: true }))
+      names.filter((n) => /^(current|previous)\.tmp-[0-9a-f]+$/.test(n)).map((n) =>
+        rm(join(appDir(root, app), n), { force: true })
+      )
     )
     await emptyTrash(root, app)
   })

@@ -91,7 +91,12 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
 
     const pythons = yield* Python.use((p) => p.listVersions(settings.python))
     yield* keepRegistered({ keys, node, root, pythons })
-    yield* Effect.logInfo(`reconciler ${node} started`, { root, prefix: settings.prefix, concurrency: settings.concurrency, pythons })
+    yield* Effect.logInfo(`reconciler ${node} started`, {
+      root,
+      prefix: settings.prefix,
+      concurrency: settings.concurrency,
+      pythons
+    })
 
     const wake = yield* Queue.sliding<void>(1)
     const poke = Queue.offer(wake, undefined).pipe(Effect.asVoid)
@@ -157,15 +162,18 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           attempt: action.attempt,
           status: runtime.status
         }).pipe(
-          Effect.ensuring(Effect.sync(() => {
-            const entry = runtime.preparing.get(sha)
-            if (entry !== undefined && !entry.cancelling) runtime.preparing.delete(sha)
-          }).pipe(Effect.andThen(poke)))
+          Effect.ensuring(
+            Effect.sync(() => {
+              const entry = runtime.preparing.get(sha)
+              if (entry !== undefined && !entry.cancelling) runtime.preparing.delete(sha)
+            }).pipe(Effect.andThen(poke))
+          )
         )
         const fiber = yield* fork(runtime, work)
         // Checked and recorded in one synchronous step: a fiber that already ended has
         // run its `ensuring` and must not be recorded as in flight.
-        if (fiber.pollUnsafe() === undefined) runtime.preparing.set(sha, { fiber, specIndex: action.specIndex, cancelling: false })
+        if (fiber.pollUnsafe() === undefined)
+          runtime.preparing.set(sha, { fiber, specIndex: action.specIndex, cancelling: false })
       })
 
     const cancelPrepare = (runtime: AppRuntime, sha: string) =>
@@ -196,9 +204,11 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         const fiber = yield* fork(
           runtime,
           runDeploy({ keys, node, root, app: action.app, config, ...target, status: runtime.status }).pipe(
-            Effect.ensuring(Effect.sync(() => {
-              if (runtime.deploying?.generation === target.generation) runtime.deploying = undefined
-            }).pipe(Effect.andThen(poke)))
+            Effect.ensuring(
+              Effect.sync(() => {
+                if (runtime.deploying?.generation === target.generation) runtime.deploying = undefined
+              }).pipe(Effect.andThen(poke))
+            )
           )
         )
         if (fiber.pollUnsafe() === undefined) runtime.deploying = { ...target, fiber }
@@ -275,24 +285,43 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           runtime.deploying = undefined
           // The stopped generation is closed as failed, so it is not resumed on a restart.
           const close = runtime.status.update((s) =>
-            s.deploy !== null && s.deploy.generation === action.generation && s.deploy.phase !== "live" && s.deploy.phase !== "failed"
-              ? { ...s, deploy: { ...s.deploy, phase: "failed", message: `stopped: ${action.reason}`, finishedAt: nowIso() } }
+            s.deploy !== null && s.deploy.generation === action.generation && s.deploy.phase !== "live" &&
+              s.deploy.phase !== "failed"
+              ? {
+                ...s,
+                deploy: { ...s.deploy, phase: "failed", message: `stopped: ${action.reason}`, finishedAt: nowIso() }
+              }
               : s
           )
-          return Effect.logInfo(`stopping deploy generation ${action.generation} of ${action.app}: ${action.reason}`).pipe(
-            Effect.andThen(fork(runtime, Fiber.interrupt(running.fiber).pipe(Effect.andThen(close), Effect.andThen(poke)))),
-            Effect.asVoid
-          )
+          return Effect.logInfo(`stopping deploy generation ${action.generation} of ${action.app}: ${action.reason}`)
+            .pipe(
+              Effect.andThen(
+                fork(runtime, Fiber.interrupt(running.fiber).pipe(Effect.andThen(close), Effect.andThen(poke)))
+              ),
+              Effect.asVoid
+            )
         }
         case "DeployWaiting":
           return runtime.status.update((s) => ({
             ...s,
-            deploy: { generation: action.generation, sha: action.sha, phase: "waiting", message: action.message, startedAt: nowIso() }
+            deploy: {
+              generation: action.generation,
+              sha: action.sha,
+              phase: "waiting",
+              message: action.message,
+              startedAt: nowIso()
+            }
           }))
         case "FailDeploy":
           return runtime.status.update((s) => ({
             ...s,
-            deploy: { generation: action.generation, sha: action.sha, phase: "failed", message: action.message, finishedAt: nowIso() }
+            deploy: {
+              generation: action.generation,
+              sha: action.sha,
+              phase: "failed",
+              message: action.message,
+              finishedAt: nowIso()
+            }
           })).pipe(Effect.andThen(runtime.status.flush))
       }
     }
@@ -315,7 +344,8 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
       }
       const actions = plan(desired, { apps: observed })
       for (const action of actions) {
-        if (action._tag !== "SetLinks" && action._tag !== "Queue") yield* Effect.logDebug(`action ${action._tag}`, action)
+        if (action._tag !== "SetLinks" && action._tag !== "Queue")
+          yield* Effect.logDebug(`action ${action._tag}`, action)
         yield* execute(action, snapshot).pipe(
           Effect.catchCause((cause) =>
             Cause.hasInterruptsOnly(cause)

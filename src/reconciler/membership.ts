@@ -11,11 +11,11 @@
  */
 import { Effect } from "effect"
 import type { Scope } from "effect"
+import { SACAR_VERSION } from "../common/version.ts"
+import { backoffDelay } from "../consul/backoff.ts"
 import { Consul } from "../consul/Consul.ts"
 import { watchLockLost } from "../consul/lock.ts"
 import { openSession } from "../consul/session.ts"
-import { backoffDelay } from "../consul/backoff.ts"
-import { SACAR_VERSION } from "../common/version.ts"
 import { encodeDocument } from "../spec/decode.ts"
 import { NodeRegistration } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
@@ -43,7 +43,9 @@ export const acquireForNode = (key: string, value: string, sessionId: string, ow
           continue
         }
         if (info !== undefined) {
-          yield* Effect.logWarning(`${key} is held by session ${holder} (${info.name}): is another reconciler running with this SACAR_NODE?`)
+          yield* Effect.logWarning(
+            `${key} is held by session ${holder} (${info.name}): is another reconciler running with this SACAR_NODE?`
+          )
         }
       }
       // Free but refused: a lock-delay after the previous holder's session ended.
@@ -72,7 +74,12 @@ export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, 
   })
   const once = Effect.scoped(
     Effect.gen(function*() {
-      const session = yield* openSession({ name, ttl: options.ttl ?? REGISTRATION_TTL, behavior: "delete", lockDelay: "0s" })
+      const session = yield* openSession({
+        name,
+        ttl: options.ttl ?? REGISTRATION_TTL,
+        behavior: "delete",
+        lockDelay: "0s"
+      })
       yield* acquireForNode(key, registration, session.id, name)
       yield* Effect.logInfo(`registered ${key}`)
       const reason = yield* Effect.raceFirst(session.lost, watchLockLost(key, session.id))
@@ -88,7 +95,9 @@ export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, 
         continue
       }
       const delayMs = backoffDelay(failures++, 500)
-      yield* Effect.logWarning(`cannot register ${key}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`)
+      yield* Effect.logWarning(
+        `cannot register ${key}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`
+      )
       yield* Effect.sleep(delayMs)
     }
   }).pipe(Effect.forkScoped, Effect.asVoid)

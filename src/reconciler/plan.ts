@@ -101,7 +101,12 @@ export type Action =
   /** Stop serving: interrupt its work and withdraw this node's status key. */
   | { readonly _tag: "Unserve"; readonly app: string; readonly reason: string }
   | { readonly _tag: "SetError"; readonly app: string; readonly error: string | undefined }
-  | { readonly _tag: "SetLinks"; readonly app: string; readonly current: string | null; readonly previous: string | null }
+  | {
+    readonly _tag: "SetLinks"
+    readonly app: string
+    readonly current: string | null
+    readonly previous: string | null
+  }
   | {
     readonly _tag: "Prepare"
     readonly app: string
@@ -111,7 +116,13 @@ export type Action =
     readonly spec: ReleaseSpec
   }
   /** Wanted but no slot free yet: show it as pending. */
-  | { readonly _tag: "Queue"; readonly app: string; readonly sha: string; readonly specIndex: number; readonly attempt: number }
+  | {
+    readonly _tag: "Queue"
+    readonly app: string
+    readonly sha: string
+    readonly specIndex: number
+    readonly attempt: number
+  }
   /** Ready on disk but not recorded so (a status lost or a restart after the last write). */
   | { readonly _tag: "AdoptReady"; readonly app: string; readonly sha: string; readonly specIndex: number }
   | {
@@ -129,8 +140,20 @@ export type Action =
   | { readonly _tag: "ForgetRelease"; readonly app: string; readonly sha: string }
   | { readonly _tag: "StartDeploy"; readonly app: string; readonly generation: number; readonly sha: string }
   | { readonly _tag: "CancelDeploy"; readonly app: string; readonly generation: number; readonly reason: string }
-  | { readonly _tag: "DeployWaiting"; readonly app: string; readonly generation: number; readonly sha: string; readonly message: string }
-  | { readonly _tag: "FailDeploy"; readonly app: string; readonly generation: number; readonly sha: string; readonly message: string }
+  | {
+    readonly _tag: "DeployWaiting"
+    readonly app: string
+    readonly generation: number
+    readonly sha: string
+    readonly message: string
+  }
+  | {
+    readonly _tag: "FailDeploy"
+    readonly app: string
+    readonly generation: number
+    readonly sha: string
+    readonly message: string
+  }
 
 // ---------------------------------------------------------------------------------
 // Serving
@@ -200,7 +223,14 @@ const planReleases = (
     if (release.specError !== undefined || release.spec === undefined) {
       if (!(recorded?.phase === "failed" && sameSpec && recorded.message === release.specError)) {
         const attempt = recorded === undefined ? 1 : sameSpec ? recorded.attempt : recorded.attempt + 1
-        actions.push({ _tag: "FailRelease", app, sha, specIndex, attempt, message: release.specError ?? `${sha}: no ReleaseSpec` })
+        actions.push({
+          _tag: "FailRelease",
+          app,
+          sha,
+          specIndex,
+          attempt,
+          message: release.specError ?? `${sha}: no ReleaseSpec`
+        })
       }
       continue
     }
@@ -280,7 +310,9 @@ const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, act
       app,
       generation,
       sha,
-      message: `release ${shortSha(sha)} failed to prepare on this node: ${prepared.message ?? "see the release's status"}`
+      message: `release ${shortSha(sha)} failed to prepare on this node: ${
+        prepared.message ?? "see the release's status"
+      }`
     })
     return
   }

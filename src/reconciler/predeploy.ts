@@ -52,36 +52,65 @@ type Turn = { readonly _tag: "Done"; readonly outcome: PredeployOutcome } | { re
 const runHolding = (input: PredeployInput, sessionId: string, lost: Effect.Effect<string>, running: PredeployDoc) =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    yield* input.onProgress(running.attempt > 1
-      ? `running bin/pre-deploy (attempt ${running.attempt}: the node that ran it before died)`
-      : "running bin/pre-deploy")
+    yield* input.onProgress(
+      running.attempt > 1
+        ? `running bin/pre-deploy (attempt ${running.attempt}: the node that ran it before died)`
+        : "running bin/pre-deploy"
+    )
     const raced = yield* Effect.raceFirst(
-      Effect.result(runScript("pre-deploy", input.context, input.timeoutMs, input.groupFile)).pipe(Effect.map((r) => ({ _tag: "Ran" as const, r }))),
+      Effect.result(runScript("pre-deploy", input.context, input.timeoutMs, input.groupFile)).pipe(
+        Effect.map((r) => ({ _tag: "Ran" as const, r }))
+      ),
       lost.pipe(Effect.map((reason) => ({ _tag: "Lost" as const, reason })))
     )
     if (raced._tag === "Lost") {
-      yield* Effect.logWarning(`pre-deploy of generation ${input.generation}: lock lost while running (${raced.reason}); looking again`)
+      yield* Effect.logWarning(
+        `pre-deploy of generation ${input.generation}: lock lost while running (${raced.reason}); looking again`
+      )
       return { _tag: "Again" } as Turn
     }
     const finished: PredeployDoc = Result.isSuccess(raced.r)
-      ? { ...running, phase: "succeeded", finishedAt: nowIso(), message: raced.r.success.message, log: raced.r.success.log }
-      : { ...running, phase: "failed", finishedAt: nowIso(), message: raced.r.failure.message, log: raced.r.failure.log }
+      ? {
+        ...running,
+        phase: "succeeded",
+        finishedAt: nowIso(),
+        message: raced.r.success.message,
+        log: raced.r.success.log
+      }
+      : {
+        ...running,
+        phase: "failed",
+        finishedAt: nowIso(),
+        message: raced.r.failure.message,
+        log: raced.r.failure.log
+      }
     // The result must land: a lost write would make another node run it again.
-    const recorded = yield* consul.put(input.key, encodeDocument(PredeployDoc, finished), { release: sessionId, flags: LOCK_FLAGS }).pipe(
+    const recorded = yield* consul.put(input.key, encodeDocument(PredeployDoc, finished), {
+      release: sessionId,
+      flags: LOCK_FLAGS
+    }).pipe(
       Effect.retry({ times: 10, schedule: Schedule.spaced("500 millis"), while: (e) => e._tag === "ConsulUnavailable" })
     )
     if (!recorded) return { _tag: "Again" } as Turn
-    return { _tag: "Done", outcome: { _tag: finished.phase === "succeeded" ? "Succeeded" : "Failed", doc: finished } } as Turn
+    return {
+      _tag: "Done",
+      outcome: { _tag: finished.phase === "succeeded" ? "Succeeded" : "Failed", doc: finished }
+    } as Turn
   })
 
-const takeTurn = (input: PredeployInput, index: number): Effect.Effect<{ turn: Turn; index: number }, ConsulError, Consul> =>
+const takeTurn = (
+  input: PredeployInput,
+  index: number
+): Effect.Effect<{ turn: Turn; index: number }, ConsulError, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
     const { node, sha } = input.context
     const read = yield* consul.get(input.key, { index, wait: "30s" })
     const next = read.index < index ? 0 : Math.max(1, read.index)
     const entry = read.value
-    const decoded = entry === undefined ? undefined : decodeDocument(PredeployDoc, "pre-deploy record", entry.key, entry.value)
+    const decoded = entry === undefined
+      ? undefined
+      : decodeDocument(PredeployDoc, "pre-deploy record", entry.key, entry.value)
     const doc = decoded !== undefined && Result.isSuccess(decoded) ? decoded.success : undefined
     if (doc?.generation === input.generation && doc.phase === "succeeded") {
       return { turn: { _tag: "Done", outcome: { _tag: "Succeeded", doc } }, index: next }
@@ -95,7 +124,9 @@ const takeTurn = (input: PredeployInput, index: number): Effect.Effect<{ turn: T
       const info = yield* consul.sessionInfo(entry.session)
       if (info?.name === ownName) {
         // Only one reconciler runs per node: this is a dead predecessor's session.
-        yield* Effect.logInfo(`pre-deploy of generation ${input.generation} is held by an earlier run of this node; freeing it`)
+        yield* Effect.logInfo(
+          `pre-deploy of generation ${input.generation} is held by an earlier run of this node; freeing it`
+        )
         yield* consul.destroySession(entry.session)
         return { turn: { _tag: "Again" }, index: 0 }
       }
@@ -120,8 +151,16 @@ const takeTurn = (input: PredeployInput, index: number): Effect.Effect<{ turn: T
         attempt: (doc?.attempt ?? 0) + 1
       }
       const taken = yield* consul.txn([
-        entry === undefined ? { verb: "check-not-exists", key: input.key } : { verb: "check-index", key: input.key, index: entry.modifyIndex },
-        { verb: "lock", key: input.key, value: encodeDocument(PredeployDoc, running), session: session.id, flags: LOCK_FLAGS }
+        entry === undefined
+          ? { verb: "check-not-exists", key: input.key }
+          : { verb: "check-index", key: input.key, index: entry.modifyIndex },
+        {
+          verb: "lock",
+          key: input.key,
+          value: encodeDocument(PredeployDoc, running),
+          session: session.id,
+          flags: LOCK_FLAGS
+        }
       ])
       if (!taken.ok) {
         // Someone else moved first, or a lock-delay is still on: look again shortly.

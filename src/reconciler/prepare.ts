@@ -5,9 +5,9 @@
  * crash at any point converges on the same release; the `ready` marker is written
  * last, under the lock, only after every step has completed.
  */
+import { Effect } from "effect"
 import { rm, stat } from "node:fs/promises"
 import { isAbsolute } from "node:path"
-import { Effect } from "effect"
 import { ArtifactStore } from "../artifacts/store.ts"
 import { Python } from "../python/python.ts"
 import { isAppName, isNodeName, isSha } from "../spec/names.ts"
@@ -70,14 +70,14 @@ interface ReadyMarker {
   readonly message: string
 }
 
-const invalidInput = (message: string) =>
-  new LocalFailure({ step: "download", retryable: false, log: "", message })
+const invalidInput = (message: string) => new LocalFailure({ step: "download", retryable: false, log: "", message })
 
 const validate = (input: PrepareReleaseInput): LocalFailure | undefined => {
   if (!isAppName(input.app)) return invalidInput(`invalid app name ${JSON.stringify(input.app)}`)
   if (!isSha(input.sha)) return invalidInput(`invalid commit sha ${JSON.stringify(input.sha)}`)
   if (!isNodeName(input.node)) return invalidInput(`invalid node name ${JSON.stringify(input.node)}`)
-  if (!isAbsolute(input.root)) return invalidInput(`SACAR_ROOT must be an absolute path, not ${JSON.stringify(input.root)}`)
+  if (!isAbsolute(input.root))
+    return invalidInput(`SACAR_ROOT must be an absolute path, not ${JSON.stringify(input.root)}`)
   if (input.artifact.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(input.artifact.sha256)) {
     return invalidInput(`artifact sha256 ${JSON.stringify(input.artifact.sha256)} is not 64 hex characters`)
   }
@@ -98,13 +98,18 @@ export const prepareRelease = (
     let current: Step = "download"
     let stepStarted = started
 
-    const step = <A extends { readonly skipped: boolean }, E extends ReleaseError, R>(name: Step, work: Effect.Effect<A, E, R>) =>
+    const step = <A extends { readonly skipped: boolean }, E extends ReleaseError, R>(
+      name: Step,
+      work: Effect.Effect<A, E, R>
+    ) =>
       Effect.gen(function*() {
         current = name
         stepStarted = performance.now()
         yield* report(name, { _tag: "Started" })
         const result = yield* work.pipe(
-          Effect.tapError((error) => report(name, { _tag: "Failed", ms: Math.round(performance.now() - stepStarted), error }))
+          Effect.tapError((error) =>
+            report(name, { _tag: "Failed", ms: Math.round(performance.now() - stepStarted), error })
+          )
         )
         const ms = Math.round(performance.now() - stepStarted)
         steps[name] = { ms }
@@ -119,22 +124,35 @@ export const prepareRelease = (
       }
 
       const extracted = yield* Effect.promise(() => stat(paths.dir).then((s) => s.isDirectory(), () => false))
-      yield* step("download", extracted
-        ? Effect.succeed({ skipped: true, bytes: 0 })
-        : download({ url: input.artifact.url, sha256: input.artifact.sha256, dest: paths.tarball }))
-      yield* step("extract", extract({
-        tarball: paths.tarball,
-        dest: paths.dir,
-        ...(input.extractLimits === undefined ? {} : { limits: input.extractLimits })
-      }).pipe(
-        // A refused archive is not kept: a corrected upload under the same URL must be fetched again.
-        Effect.tapError((error) => error._tag === "ArchiveRejected" ? Effect.promise(() => rm(paths.tarball, { force: true })) : Effect.void)
-      ))
+      yield* step(
+        "download",
+        extracted
+          ? Effect.succeed({ skipped: true, bytes: 0 })
+          : download({ url: input.artifact.url, sha256: input.artifact.sha256, dest: paths.tarball })
+      )
+      yield* step(
+        "extract",
+        extract({
+          tarball: paths.tarball,
+          dest: paths.dir,
+          ...(input.extractLimits === undefined ? {} : { limits: input.extractLimits })
+        }).pipe(
+          // A refused archive is not kept: a corrected upload under the same URL must be fetched again.
+          Effect.tapError((error) =>
+            error._tag === "ArchiveRejected"
+              ? Effect.promise(() => rm(paths.tarball, { force: true }))
+              : Effect.void
+          )
+        )
+      )
       // Unpacked and renamed into place: the tarball is no longer needed.
       yield* Effect.promise(() => rm(paths.tarball, { force: true }))
 
       return yield* Effect.scoped(Effect.gen(function*() {
-        const { holder } = yield* step("lock", lockRelease(paths.lock).pipe(Effect.map((holder) => ({ skipped: false, holder }))))
+        const { holder } = yield* step(
+          "lock",
+          lockRelease(paths.lock).pipe(Effect.map((holder) => ({ skipped: false, holder })))
+        )
         // If this process dies, whoever takes the lock over ends the command it was running.
         const onSpawn = (pid: number) => {
           try {
@@ -143,17 +161,40 @@ export const prepareRelease = (
             // Best effort: without it a crash leaves the command to finish on its own.
           }
         }
-        const venv = yield* step("venv", ensureVenv({
-          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, defaultPython: input.defaultPython, onSpawn
-        }))
-        yield* step("install", install({
-          releaseDir: paths.dir, venv: paths.venv, meta: paths.meta, interpreter: venv.interpreter,
-          pipCache: input.pipCache ?? paths.pipCache, onSpawn
-        }))
-        yield* step("prepare", runPrepare({
-          app: input.app, sha: input.sha, node: input.node, releaseDir: paths.dir, venv: paths.venv, meta: paths.meta,
-          timeoutMs: Math.max(1, deadline - Date.now()), onSpawn
-        }))
+        const venv = yield* step(
+          "venv",
+          ensureVenv({
+            releaseDir: paths.dir,
+            venv: paths.venv,
+            meta: paths.meta,
+            defaultPython: input.defaultPython,
+            onSpawn
+          })
+        )
+        yield* step(
+          "install",
+          install({
+            releaseDir: paths.dir,
+            venv: paths.venv,
+            meta: paths.meta,
+            interpreter: venv.interpreter,
+            pipCache: input.pipCache ?? paths.pipCache,
+            onSpawn
+          })
+        )
+        yield* step(
+          "prepare",
+          runPrepare({
+            app: input.app,
+            sha: input.sha,
+            node: input.node,
+            releaseDir: paths.dir,
+            venv: paths.venv,
+            meta: paths.meta,
+            timeoutMs: Math.max(1, deadline - Date.now()),
+            onSpawn
+          })
+        )
         const ms = Math.round(performance.now() - started)
         const marker: ReadyMarker = {
           python: { path: venv.interpreter.path, version: venv.interpreter.version },
@@ -175,8 +216,11 @@ export const prepareRelease = (
             timeoutMs: input.prepareTimeoutMs,
             retryable: current === "download" || current === "lock",
             log: "",
-            message: `preparing took longer than the prepareTimeout (${input.prepareTimeoutMs} ms) during ${current}; ` +
-              (current === "download" ? "the artifact store is slow or failing" : "raise prepareTimeout or speed up the release")
+            message:
+              `preparing took longer than the prepareTimeout (${input.prepareTimeoutMs} ms) during ${current}; ` +
+              (current === "download"
+                ? "the artifact store is slow or failing"
+                : "raise prepareTimeout or speed up the release")
           })
           return report(current, { _tag: "Failed", ms: Math.round(performance.now() - stepStarted), error }).pipe(
             Effect.andThen(Effect.fail(error))

@@ -44,7 +44,14 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
       return { ...s, releases: { ...s.releases, [sha]: f(before) } }
     })
   const finish = (entry: Omit<ReleaseStatus, "attempt" | "specIndex" | "startedAt" | "finishedAt">) =>
-    update((r) => ({ ...entry, steps: { ...r.steps, ...entry.steps }, attempt: input.attempt, specIndex: input.specIndex, startedAt: r.startedAt ?? startedAt, finishedAt: nowIso() }))
+    update((r) => ({
+      ...entry,
+      steps: { ...r.steps, ...entry.steps },
+      attempt: input.attempt,
+      specIndex: input.specIndex,
+      startedAt: r.startedAt ?? startedAt,
+      finishedAt: nowIso()
+    }))
       .pipe(Effect.andThen(status.flush))
   const failed = (message: string, log: string) =>
     finish({ phase: "failed", message, steps: {}, ...(log === "" ? {} : { log }) })
@@ -71,7 +78,12 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
           )
         case "Finished":
           return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } })).pipe(
-            Effect.andThen(Effect.logInfo(`${step} ${event.skipped ? "already done" : `done in ${formatDuration(event.ms)}`}`, { step, ms: event.ms }))
+            Effect.andThen(
+              Effect.logInfo(`${step} ${event.skipped ? "already done" : `done in ${formatDuration(event.ms)}`}`, {
+                step,
+                ms: event.ms
+              })
+            )
           )
         case "Failed":
           return update((r) => ({ ...r, steps: { ...r.steps, [step]: { ms: event.ms } } })).pipe(

@@ -8,16 +8,16 @@
  * node first ends a recorded group that is still alive: a re-run never overlaps the
  * orphan of a dead run.
  */
+import { Data, Effect } from "effect"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { Data, Effect } from "effect"
-import { runProcess } from "../process/run.ts"
 import { isAlive } from "../process/alive.ts"
-import { processStartTime } from "./steps/processes.ts"
+import { runProcess } from "../process/run.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { scriptEnvironment } from "./steps/environment.ts"
 import type { ScriptContext } from "./steps/environment.ts"
 import { scriptCommand } from "./steps/prepare.ts"
+import { processStartTime } from "./steps/processes.ts"
 
 export type DeployScript = "pre-deploy" | "deploy"
 
@@ -58,7 +58,9 @@ export const endOrphan = (groupFile: string, script: DeployScript): Effect.Effec
     const { pid, processStart } = recorded
     const same = () => isAlive(pid) && (processStart === undefined || processStartTime(pid) === processStart)
     if (typeof pid !== "number" || !same()) return
-    yield* Effect.logWarning(`bin/${script} of an earlier run (pid ${pid}) is still running; ending it before running again`)
+    yield* Effect.logWarning(
+      `bin/${script} of an earlier run (pid ${pid}) is still running; ending it before running again`
+    )
     const signal = (sig: NodeJS.Signals) => {
       try {
         process.kill(-pid, sig)
@@ -91,7 +93,10 @@ export const runScript = (
       timeoutMs,
       onSpawn: (pid) => {
         try {
-          writeFileSync(recordIn, JSON.stringify({ pid, processStart: processStartTime(pid) } satisfies RecordedGroup) + "\n")
+          writeFileSync(
+            recordIn,
+            JSON.stringify({ pid, processStart: processStartTime(pid) } satisfies RecordedGroup) + "\n"
+          )
         } catch {
           // Best effort: without the record an orphan can only be waited out.
         }
@@ -110,5 +115,10 @@ export const runScript = (
         })
       )
     )
-    return { ran: true, ms: result.ms, log: result.tail, message: `bin/${script} succeeded in ${formatDuration(result.ms)}` }
+    return {
+      ran: true,
+      ms: result.ms,
+      log: result.tail,
+      message: `bin/${script} succeeded in ${formatDuration(result.ms)}`
+    }
   })

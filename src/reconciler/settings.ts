@@ -30,20 +30,30 @@ export const reconcilerSettings = (env: Env): ReconcilerSettings => {
   if (!isNodeName(node)) {
     throw new SettingError({
       variable: "SACAR_NODE",
-      message: `SACAR_NODE must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-' starting with a letter or digit, got ${JSON.stringify(node)}`
+      message:
+        `SACAR_NODE must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-' starting with a letter or digit, got ${
+          JSON.stringify(node)
+        }`
     })
   }
   const root = optionalSetting(env, "SACAR_ROOT") ?? "/var/lib/sacar"
   if (!isAbsolute(root)) {
-    throw new SettingError({ variable: "SACAR_ROOT", message: `SACAR_ROOT must be an absolute path, got ${JSON.stringify(root)}` })
+    throw new SettingError({
+      variable: "SACAR_ROOT",
+      message: `SACAR_ROOT must be an absolute path, got ${JSON.stringify(root)}`
+    })
   }
   const concurrency = intSetting(env, "SACAR_CONCURRENCY", 2, 1)
   const python = optionalSetting(env, "SACAR_PYTHON") ?? "python3"
   const prefix = (optionalSetting(env, "SACAR_PREFIX") ?? DEFAULT_PREFIX).replace(/\/+$/, "")
-  if (prefix === "" || prefix.startsWith("/") || /(^|\/)\.\.?(\/|$)/.test(prefix) || !/^[A-Za-z0-9_./-]+$/.test(prefix)) {
+  if (
+    prefix === "" || prefix.startsWith("/") || /(^|\/)\.\.?(\/|$)/.test(prefix) || !/^[A-Za-z0-9_./-]+$/.test(prefix)
+  ) {
     throw new SettingError({
       variable: "SACAR_PREFIX",
-      message: `SACAR_PREFIX must be a KV path of A-Z, a-z, 0-9, '_', '.', '-' segments joined by '/', got ${JSON.stringify(env.SACAR_PREFIX)}`
+      message: `SACAR_PREFIX must be a KV path of A-Z, a-z, 0-9, '_', '.', '-' segments joined by '/', got ${
+        JSON.stringify(env.SACAR_PREFIX)
+      }`
     })
   }
   return { node, root: root.replace(/(.)\/+$/, "$1"), concurrency, python, prefix }

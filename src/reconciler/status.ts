@@ -28,7 +28,13 @@ const nowIso = () => new Date().toISOString()
 /** Comparable content, without the time of the write. */
 const content = (status: NodeStatus) => JSON.stringify({ ...status, updatedAt: "" })
 
-export const emptyStatus = (node: string): NodeStatus => ({ node, updatedAt: nowIso(), releases: {}, current: null, deploy: null })
+export const emptyStatus = (node: string): NodeStatus => ({
+  node,
+  updatedAt: nowIso(),
+  releases: {},
+  current: null,
+  deploy: null
+})
 
 /**
  * Starts the writer in the enclosing scope; the final state is flushed when the scope

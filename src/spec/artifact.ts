@@ -18,13 +18,19 @@ export const checkArtifactUrl = (url: string): Result.Result<string, ArtifactUrl
   try {
     parsed = new URL(url)
   } catch {
-    return Result.fail(new ArtifactUrlError({ message: `artifact ${JSON.stringify(url)} is not a URL; use gs://, https:// or file://` }))
+    return Result.fail(
+      new ArtifactUrlError({ message: `artifact ${JSON.stringify(url)} is not a URL; use gs://, https:// or file://` })
+    )
   }
   if (!(ARTIFACT_SCHEMES as ReadonlyArray<string>).includes(parsed.protocol)) {
-    return Result.fail(new ArtifactUrlError({ message: `artifact ${url} has scheme ${parsed.protocol}; use gs://, https:// or file://` }))
+    return Result.fail(
+      new ArtifactUrlError({ message: `artifact ${url} has scheme ${parsed.protocol}; use gs://, https:// or file://` })
+    )
   }
   if (/\{[a-z]+\}/.test(url)) {
-    return Result.fail(new ArtifactUrlError({ message: `artifact ${url} has an unknown placeholder; use {app}, {sha} or {short}` }))
+    return Result.fail(
+      new ArtifactUrlError({ message: `artifact ${url} has an unknown placeholder; use {app}, {sha} or {short}` })
+    )
   }
   return Result.succeed(url)
 }
@@ -37,13 +43,25 @@ export const resolveArtifact = (
   config: AppConfig | undefined
 ): Result.Result<ArtifactRef, ArtifactUrlError> => {
   const own = spec.artifact
-  const ref: ArtifactRef | undefined =
-    typeof own === "string" ? { url: own } : own !== undefined ? own : config?.artifact !== undefined ? { url: config.artifact } : undefined
+  const ref: ArtifactRef | undefined = typeof own === "string"
+    ? { url: own }
+    : own !== undefined
+    ? own
+    : config?.artifact !== undefined
+    ? { url: config.artifact }
+    : undefined
   if (ref === undefined) {
     return Result.fail(
-      new ArtifactUrlError({ message: `no artifact for ${app} ${shortSha(sha)}: the ReleaseSpec names none and the AppConfig has no "artifact" template` })
+      new ArtifactUrlError({
+        message: `no artifact for ${app} ${
+          shortSha(sha)
+        }: the ReleaseSpec names none and the AppConfig has no "artifact" template`
+      })
     )
   }
   const url = expandArtifact(ref.url, app, sha)
-  return Result.map(checkArtifactUrl(url), (checked) => (ref.sha256 === undefined ? { url: checked } : { url: checked, sha256: ref.sha256 }))
+  return Result.map(
+    checkArtifactUrl(url),
+    (checked) => (ref.sha256 === undefined ? { url: checked } : { url: checked, sha256: ref.sha256 })
+  )
 }

@@ -15,7 +15,8 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): { found: boolean; value: unknown } => {
   let here: unknown = input
   for (const segment of path) {
-    if (here === null || typeof here !== "object" || !(segment in (here as object))) return { found: false, value: undefined }
+    if (here === null || typeof here !== "object" || !(segment in (here as object)))
+      return { found: false, value: undefined }
     here = (here as Record<PropertyKey, unknown>)[segment]
   }
   return { found: true, value: here }
@@ -32,7 +33,9 @@ const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1)
 export const explain = (what: string, error: Schema.SchemaError, input: unknown): string => {
   const issues = formatIssues(error.issue).issues
   const parts = issues.slice(0, 3).map((issue) => {
-    const path = (issue.path ?? []).map((p) => (typeof p === "object" && p !== null && "key" in p ? p.key : p)) as PropertyKey[]
+    const path = (issue.path ?? []).map((
+      p
+    ) => (typeof p === "object" && p !== null && "key" in p ? p.key : p)) as PropertyKey[]
     if (path.length === 0) return lowerFirst(issue.message)
     const field = path.map(String).join(".")
     const at = valueAt(input, path)
@@ -56,7 +59,9 @@ export const decodeDocument = <S extends Schema.Top & { readonly DecodingService
     json = JSON.parse(text)
   } catch (cause) {
     const reason = text.trim() === "" ? "the value is empty" : (cause as Error).message
-    return Result.fail(new DocumentError({ key, message: `${key}: not valid JSON (${reason}); expected a ${what} document` }))
+    return Result.fail(
+      new DocumentError({ key, message: `${key}: not valid JSON (${reason}); expected a ${what} document` })
+    )
   }
   const decoded = Schema.decodeUnknownResult(schema)(json, { errors: "all" })
   return Result.isSuccess(decoded)
@@ -65,5 +70,7 @@ export const decodeDocument = <S extends Schema.Top & { readonly DecodingService
 }
 
 /** Documents are written pretty-printed: people read them in the Consul UI. */
-export const encodeDocument = <S extends Schema.Top & { readonly EncodingServices: never }>(schema: S, value: S["Type"]): string =>
-  `${JSON.stringify(Schema.encodeSync(schema)(value), null, 2)}\n`
+export const encodeDocument = <S extends Schema.Top & { readonly EncodingServices: never }>(
+  schema: S,
+  value: S["Type"]
+): string => `${JSON.stringify(Schema.encodeSync(schema)(value), null, 2)}\n`

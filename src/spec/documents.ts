@@ -8,8 +8,8 @@
  * documents during a rolling upgrade.
  */
 import { Effect, Schema } from "effect"
-import { NodeName, Sha } from "./names.ts"
 import { DurationString } from "./duration.ts"
+import { NodeName, Sha } from "./names.ts"
 
 const defaultTo = <S extends Schema.Top & { readonly "~type.make.in": unknown }>(value: S["Type"]) =>
   Schema.withDecodingDefaultKey<S>(Effect.succeed(value as never))
@@ -17,11 +17,13 @@ const defaultTo = <S extends Schema.Top & { readonly "~type.make.in": unknown }>
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const Timestamp = Schema.String.check(
   Schema.makeFilter((s: string) =>
-    Number.isNaN(Date.parse(s)) ? `expected an ISO 8601 time such as "2026-11-27T09:00:00Z", got ${JSON.stringify(s)}` : undefined
+    Number.isNaN(Date.parse(s))
+      ? `expected an ISO 8601 time such as "2026-11-27T09:00:00Z", got ${JSON.stringify(s)}`
+      : undefined
   )
 )
 const RepoName = Schema.String.check(
-  Schema.isPattern(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: 'a repository is "owner/name"' })
+  Schema.isPattern(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, { message: "a repository is \"owner/name\"" })
 )
 const NodeGlob = Schema.String.check(Schema.isMinLength(1))
 
@@ -43,7 +45,9 @@ export type AppConfig = typeof AppConfig.Type
 
 export const ArtifactRef = Schema.Struct({
   url: Schema.String.check(Schema.isMinLength(1)),
-  sha256: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/, { message: "a sha256 is 64 lowercase hex characters" })))
+  sha256: Schema.optionalKey(
+    Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/, { message: "a sha256 is 64 lowercase hex characters" }))
+  )
 })
 export type ArtifactRef = typeof ArtifactRef.Type
 
@@ -68,7 +72,17 @@ export const DeploySpec = Schema.Struct({
 })
 export type DeploySpec = typeof DeploySpec.Type
 
-export const RELEASE_PHASES = ["pending", "download", "extract", "lock", "venv", "install", "prepare", "ready", "failed"] as const
+export const RELEASE_PHASES = [
+  "pending",
+  "download",
+  "extract",
+  "lock",
+  "venv",
+  "install",
+  "prepare",
+  "ready",
+  "failed"
+] as const
 export const ReleasePhase = Schema.Literals(RELEASE_PHASES)
 export type ReleasePhase = typeof ReleasePhase.Type
 

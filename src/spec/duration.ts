@@ -24,7 +24,9 @@ export const parseDuration = (text: string): number | undefined => {
 
 export const DurationString = Schema.String.check(
   Schema.makeFilter((s: string) =>
-    parseDuration(s) === undefined ? `expected a duration such as "90s", "15m" or "1h30m", got ${JSON.stringify(s)}` : undefined
+    parseDuration(s) === undefined
+      ? `expected a duration such as "90s", "15m" or "1h30m", got ${JSON.stringify(s)}`
+      : undefined
   )
 )
 

@@ -33,4 +33,5 @@ export const matchesGlob = (name: string, glob: string): boolean => {
   return re.test(name)
 }
 
-export const matchesAny = (name: string, globs: ReadonlyArray<string>): boolean => globs.some((g) => matchesGlob(name, g))
+export const matchesAny = (name: string, globs: ReadonlyArray<string>): boolean =>
+  globs.some((g) => matchesGlob(name, g))

@@ -6,7 +6,8 @@ import type { AppSnapshot } from "./snapshot.ts"
 
 /** An app that has nothing at all in KV does not exist (a typo, or a removed app). */
 export const appExists = (s: AppSnapshot): boolean =>
-  s.config !== undefined || s.releases.length > 0 || Object.keys(s.statuses).length > 0 || s.problems.length > 0 || s.deploy !== undefined
+  s.config !== undefined || s.releases.length > 0 || Object.keys(s.statuses).length > 0 || s.problems.length > 0 ||
+  s.deploy !== undefined
 
 export const toReport = (s: AppSnapshot): unknown =>
   Schema.encodeSync(AppStatusReport)({

@@ -8,9 +8,7 @@ import { Effect, Result } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry } from "../consul/Consul.ts"
 import { decodeDocument } from "../spec/decode.ts"
-import {
-  AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec
-} from "../spec/documents.ts"
+import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
 import type { Keys } from "../spec/keys.ts"
 import { isAppName } from "../spec/names.ts"
@@ -114,15 +112,17 @@ export const snapshotFrom = (
 }
 
 export const readApp = (keys: Keys, app: string): Effect.Effect<AppSnapshot, ConsulError, Consul> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const consul = yield* Consul
-    const [appEntries, nodeEntries] = yield* Effect.all([consul.list(keys.app(app)), consul.list(keys.nodes)], { concurrency: 2 })
+    const [appEntries, nodeEntries] = yield* Effect.all([consul.list(keys.app(app)), consul.list(keys.nodes)], {
+      concurrency: 2
+    })
     return snapshotFrom(keys, app, appEntries.value, nodeEntries.value, appEntries.index)
   })
 
 /** Names of the folders under the prefix that look like apps (reserved `_` names skipped). */
 export const appNames = (keys: Keys): Effect.Effect<ReadonlyArray<string>, ConsulError, Consul> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const consul = yield* Consul
     const folders = yield* consul.keys(keys.root, "/")
     return folders
@@ -133,6 +133,9 @@ export const appNames = (keys: Keys): Effect.Effect<ReadonlyArray<string>, Consu
 
 /** Names of every app that has a config key. */
 export const listApps = (keys: Keys): Effect.Effect<ReadonlyArray<string>, ConsulError, Consul> =>
-  Effect.flatMap(appNames(keys), (names) =>
-    Effect.filter(names, (name) => Consul.use((c) => c.get(keys.config(name))).pipe(Effect.map((e) => e.value !== undefined)), { concurrency: 8 })
+  Effect.flatMap(
+    appNames(keys),
+    (names) =>
+      Effect.filter(names, (name) =>
+        Consul.use((c) => c.get(keys.config(name))).pipe(Effect.map((e) => e.value !== undefined)), { concurrency: 8 })
   )

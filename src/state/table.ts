@@ -2,8 +2,8 @@
  * The human view of an app: releases by nodes, then each node's deploy state. Pure,
  * so it is tested on its own and redrawn as often as a watch wakes.
  */
-import { formatDuration } from "../spec/duration.ts"
 import { lockInForce } from "../spec/documents.ts"
+import { formatDuration } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
 import type { AppSnapshot } from "./snapshot.ts"
 
@@ -11,7 +11,13 @@ const age = (iso: string | undefined, now: Date): string => {
   const at = iso === undefined ? NaN : Date.parse(iso)
   if (Number.isNaN(at)) return "-"
   const s = Math.max(0, Math.round((now.getTime() - at) / 1000))
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86_400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86_400)}d`
+  return s < 60
+    ? `${s}s`
+    : s < 3600
+    ? `${Math.floor(s / 60)}m`
+    : s < 86_400
+    ? `${Math.floor(s / 3600)}h`
+    : `${Math.floor(s / 86_400)}d`
 }
 
 const grid = (rows: ReadonlyArray<ReadonlyArray<string>>): string[] => {
@@ -24,13 +30,28 @@ export const renderApp = (s: AppSnapshot, now: Date): string => {
   const c = s.config
   const about = c === undefined
     ? "no valid config"
-    : [c.repo ? `repo ${c.repo}@${c.branch}` : "KV only", `nodes ${c.nodes.join(",")}`, c.autoDeploy ? "auto-deploy" : "manual deploy", `maxParallel ${c.maxParallel}`].join(", ")
+    : [
+      c.repo ? `repo ${c.repo}@${c.branch}` : "KV only",
+      `nodes ${c.nodes.join(",")}`,
+      c.autoDeploy ? "auto-deploy" : "manual deploy",
+      `maxParallel ${c.maxParallel}`
+    ].join(", ")
   lines.push(`${s.app}  (${about})`)
-  if (s.lock !== undefined && lockInForce(s.lock, now)) lines.push(`  LOCKED by ${s.lock.by}: ${s.lock.reason}${s.lock.until ? ` until ${s.lock.until}` : ""}`)
-  if (s.pin !== undefined) lines.push(`  PINNED at ${shortSha(s.pin.sha)} by ${s.pin.by} (${s.pin.reason}); \`sacar unpin ${s.app}\` resumes auto-deploy`)
+  if (s.lock !== undefined && lockInForce(s.lock, now))
+    lines.push(`  LOCKED by ${s.lock.by}: ${s.lock.reason}${s.lock.until ? ` until ${s.lock.until}` : ""}`)
+  if (s.pin !== undefined)
+    lines.push(
+      `  PINNED at ${
+        shortSha(s.pin.sha)
+      } by ${s.pin.by} (${s.pin.reason}); \`sacar unpin ${s.app}\` resumes auto-deploy`
+    )
   if (s.deploy !== undefined) {
     const d = s.deploy.spec
-    lines.push(`  deploy: ${shortSha(d.sha)} generation ${s.deploy.generation}${d.requestedBy ? ` by ${d.requestedBy}` : ""}${d.requestedAt ? ` ${age(d.requestedAt, now)} ago` : ""}${d.force ? " (forced)" : ""}`)
+    lines.push(
+      `  deploy: ${shortSha(d.sha)} generation ${s.deploy.generation}${d.requestedBy ? ` by ${d.requestedBy}` : ""}${
+        d.requestedAt ? ` ${age(d.requestedAt, now)} ago` : ""
+      }${d.force ? " (forced)" : ""}`
+    )
   }
   for (const p of s.problems) lines.push(`  problem: ${p}`)
   const nodes = [...new Set([...s.expectedNodes, ...Object.keys(s.statuses)])].sort()
@@ -66,7 +87,9 @@ export const renderApp = (s: AppSnapshot, now: Date): string => {
       return [
         n,
         st?.current ? shortSha(st.current) : "-",
-        d ? `${d.phase} ${shortSha(d.sha)} gen ${d.generation}${d.finishedAt ? ` ${age(d.finishedAt, now)} ago` : ""}` : "-",
+        d
+          ? `${d.phase} ${shortSha(d.sha)} gen ${d.generation}${d.finishedAt ? ` ${age(d.finishedAt, now)} ago` : ""}`
+          : "-",
         d?.phase === "failed" && d.message ? d.message : ""
       ]
     })

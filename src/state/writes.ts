@@ -11,7 +11,9 @@ import { DeploySpec, LockDoc, lockInForce } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 
 /** Another writer kept winning the cas race; the caller answers 503 and GitHub may redeliver. */
-export class WriteConflict extends Data.TaggedError("WriteConflict")<{ readonly key: string; readonly message: string }> {}
+export class WriteConflict
+  extends Data.TaggedError("WriteConflict")<{ readonly key: string; readonly message: string }>
+{}
 
 const CAS_ATTEMPTS = 8
 
@@ -32,7 +34,10 @@ export const casUpdate = (
       if (yield* consul.put(key, value, { cas: current?.modifyIndex ?? 0 })) return "written" as const
       yield* Effect.sleep(10 * (attempt + 1))
     }
-    return yield* new WriteConflict({ key, message: `${key}: changed by someone else ${CAS_ATTEMPTS} times in a row; not written` })
+    return yield* new WriteConflict({
+      key,
+      message: `${key}: changed by someone else ${CAS_ATTEMPTS} times in a row; not written`
+    })
   })
 
 export type LockState = { readonly locked: false } | { readonly locked: true; readonly reason: string }

@@ -1,14 +1,14 @@
+import { Storage } from "@google-cloud/storage"
+import { Effect, Exit, Fiber } from "effect"
 import assert from "node:assert/strict"
 import { createHash } from "node:crypto"
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
 import { test } from "node:test"
-import { Storage } from "@google-cloud/storage"
-import { Effect, Exit, Fiber } from "effect"
-import { makeArtifactStore } from "../../src/artifacts/store.ts"
+import { pathToFileURL } from "node:url"
 import { DownloadError } from "../../src/artifacts/errors.ts"
+import { makeArtifactStore } from "../../src/artifacts/store.ts"
 import { startFakeGcs } from "../support/gcs.ts"
 
 // Every gs:// download in this file goes to the fake server, as an operator's emulator would.
@@ -38,7 +38,8 @@ const failure = <A>(exit: Exit.Exit<A, DownloadError>): DownloadError => {
 
 test("the library itself downloads from the fake server (the fake speaks its protocol)", async () => {
   gcs.put("builds", "lib/check.tgz", "library bytes")
-  const [data] = await new Storage({ retryOptions: { autoRetry: false } }).bucket("builds").file("lib/check.tgz").download()
+  const [data] = await new Storage({ retryOptions: { autoRetry: false } }).bucket("builds").file("lib/check.tgz")
+    .download()
   assert.equal(data.toString(), "library bytes")
 })
 
@@ -80,9 +81,11 @@ test("a checksum mismatch fails for good and leaves no file", async (t) => {
   const dir = await scratch(t)
   gcs.put("builds", "bad.tgz", "tampered")
   const before = gcs.requests.length
-  const error = failure(await Effect.runPromiseExit(
-    store.download("gs://builds/bad.tgz", join(dir, "bad.tgz"), { sha256: "0".repeat(64) })
-  ))
+  const error = failure(
+    await Effect.runPromiseExit(
+      store.download("gs://builds/bad.tgz", join(dir, "bad.tgz"), { sha256: "0".repeat(64) })
+    )
+  )
   assert.equal(error.retryable, false)
   assert.match(error.message, /checksum mismatch/)
   assert.equal(gcs.requests.length - before, 1)
@@ -133,7 +136,9 @@ test("https:// and file:// sources, bad URLs", async (t) => {
   const got = await Effect.runPromise(store.download(pathToFileURL(source).href, join(dir, "f.tgz")))
   assert.equal(got.sha256, sha256(Buffer.from("local bytes")))
 
-  const missing = failure(await Effect.runPromiseExit(store.download(pathToFileURL(join(dir, "nope")).href, join(dir, "n.tgz"))))
+  const missing = failure(
+    await Effect.runPromiseExit(store.download(pathToFileURL(join(dir, "nope")).href, join(dir, "n.tgz")))
+  )
   assert.equal(missing.retryable, false)
   for (const url of ["ftp://x/y", "not a url", "gs://bucket-only"]) {
     const bad = failure(await Effect.runPromiseExit(store.download(url, join(dir, "b.tgz"))))

@@ -1,11 +1,11 @@
+import { Result, Schema } from "effect"
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { Result, Schema } from "effect"
-import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
-import { runSacar } from "../support/sacar.ts"
 import { decodeDocument } from "../../src/spec/decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../../src/spec/documents.ts"
 import { StatusReport } from "../../src/spec/status-report.ts"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { runSacar } from "../support/sacar.ts"
 
 const SHA_A = "a".repeat(40)
 const SHA_B = "b".repeat(40)
@@ -44,14 +44,30 @@ const world = () => {
 describe("operator commands against Consul", { concurrency: true }, () => {
   test("app set creates, then changes only the given fields", async () => {
     const { prefix, sacar } = world()
-    const created = await sacar("app", "set", "shop", "--artifact", "file:///srv/{app}/{sha}.tgz", "--nodes", "web-*,api-1", "--max-parallel", "2")
+    const created = await sacar(
+      "app",
+      "set",
+      "shop",
+      "--artifact",
+      "file:///srv/{app}/{sha}.tgz",
+      "--nodes",
+      "web-*,api-1",
+      "--max-parallel",
+      "2"
+    )
     assert.equal(created.code, 0, created.stderr)
     assert.match(created.stdout, /created/)
     const changed = await sacar("app", "set", "shop", "--auto-deploy", "--keep", "3")
     assert.equal(changed.code, 0, changed.stderr)
     const config = decoded(AppConfig, await kvGet(`${prefix}/shop/config`))
     assert.deepEqual(
-      { artifact: config.artifact, nodes: config.nodes, maxParallel: config.maxParallel, autoDeploy: config.autoDeploy, keep: config.keepReleases },
+      {
+        artifact: config.artifact,
+        nodes: config.nodes,
+        maxParallel: config.maxParallel,
+        autoDeploy: config.autoDeploy,
+        keep: config.keepReleases
+      },
       { artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*", "api-1"], maxParallel: 2, autoDeploy: true, keep: 3 }
     )
   })
@@ -59,7 +75,15 @@ describe("operator commands against Consul", { concurrency: true }, () => {
   test("release writes a ReleaseSpec an operator could have written; deploy writes the DeploySpec", async () => {
     const { prefix, sacar } = world()
     assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
-    const rel = await sacar("release", "shop", SHA_A, "--artifact", "https://example.com/a.tgz", "--sha256", "c".repeat(64))
+    const rel = await sacar(
+      "release",
+      "shop",
+      SHA_A,
+      "--artifact",
+      "https://example.com/a.tgz",
+      "--sha256",
+      "c".repeat(64)
+    )
     assert.equal(rel.code, 0, rel.stderr)
     const spec = decoded(ReleaseSpec, await kvGet(`${prefix}/shop/releases/${SHA_A}`))
     assert.deepEqual(spec.artifact, { url: "https://example.com/a.tgz", sha256: "c".repeat(64) })
@@ -105,7 +129,17 @@ describe("operator commands against Consul", { concurrency: true }, () => {
     assert.equal((await sacar("deploy", "shop", SHA_B)).code, 0)
     // Two nodes report B live with A before it, as reconcilers do.
     for (const node of ["web-1", "web-2"]) {
-      await kvPut(`${prefix}/shop/status/${node}`, JSON.stringify({ node, updatedAt: new Date().toISOString(), releases: {}, current: SHA_B, previous: SHA_A, deploy: null }))
+      await kvPut(
+        `${prefix}/shop/status/${node}`,
+        JSON.stringify({
+          node,
+          updatedAt: new Date().toISOString(),
+          releases: {},
+          current: SHA_B,
+          previous: SHA_A,
+          deploy: null
+        })
+      )
     }
     const rb = await sacar("rollback", "shop")
     assert.equal(rb.code, 0, rb.stderr)
@@ -123,8 +157,18 @@ describe("operator commands against Consul", { concurrency: true }, () => {
     assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
     assert.equal((await sacar("release", "shop", SHA_A)).code, 0)
     const status = {
-      node: "web-1", updatedAt: new Date().toISOString(), current: null, deploy: null,
-      releases: { [SHA_A]: { phase: "failed", message: "install failed: no matching distribution for flask", attempt: 1, steps: { download: { ms: 5 } } } }
+      node: "web-1",
+      updatedAt: new Date().toISOString(),
+      current: null,
+      deploy: null,
+      releases: {
+        [SHA_A]: {
+          phase: "failed",
+          message: "install failed: no matching distribution for flask",
+          attempt: 1,
+          steps: { download: { ms: 5 } }
+        }
+      }
     }
     await kvPut(`${prefix}/shop/status/web-1`, JSON.stringify(status))
     await kvPut(`${prefix}/shop/releases/${SHA_B}`, "{not json")
@@ -153,7 +197,10 @@ describe("operator commands against Consul", { concurrency: true }, () => {
     await kvPut(`${prefix}/shop/config`, JSON.stringify({ artifact: "file:///x/{sha}.tgz" }))
     const { spawn } = await import("node:child_process")
     const { SACAR_BIN, childEnv } = await import("../support/sacar.ts")
-    const child = spawn(process.execPath, [SACAR_BIN, "status", "shop", "--watch"], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [SACAR_BIN, "status", "shop", "--watch"], {
+      env: childEnv(env),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let out = ""
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
     try {
@@ -207,7 +254,22 @@ describe("operator commands against Consul", { concurrency: true }, () => {
 
   test("--help on every command prints usage with an example and exits 0", async () => {
     const { sacar } = world()
-    const commands = ["app", "status", "release", "deploy", "rollback", "lock", "unlock", "unpin", "notify", "pack", "dev-consul", "controller", "reconciler", "demo"]
+    const commands = [
+      "app",
+      "status",
+      "release",
+      "deploy",
+      "rollback",
+      "lock",
+      "unlock",
+      "unpin",
+      "notify",
+      "pack",
+      "dev-consul",
+      "controller",
+      "reconciler",
+      "demo"
+    ]
     await Promise.all(commands.map(async (c) => {
       const r = await sacar(c, "--help")
       assert.equal(r.code, 0, `${c}: ${r.stderr}`)
@@ -248,7 +310,9 @@ test("an unreachable Consul gives a clear message within a few seconds, exit 1",
   const impostor = createHttpServer((_req, res) => res.writeHead(404).end())
   await new Promise<void>((resolve) => impostor.listen(0, "127.0.0.1", resolve))
   try {
-    const wrong = await runSacar(["status"], { CONSUL_HTTP_ADDR: `127.0.0.1:${(impostor.address() as { port: number }).port}` })
+    const wrong = await runSacar(["status"], {
+      CONSUL_HTTP_ADDR: `127.0.0.1:${(impostor.address() as { port: number }).port}`
+    })
     assert.equal(wrong.code, 1)
     assert.match(wrong.stderr, /without an X-Consul-Index header: this is not a Consul HTTP API/)
   } finally {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict"
 import { createServer } from "node:net"
 import { after, before, describe, test } from "node:test"
+import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
 import { runSacar } from "../support/sacar.ts"
-import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
 
 const TOKEN = "notify-token-for-tests"
 
@@ -24,7 +24,11 @@ const freePort = (): Promise<number> =>
   })
 
 const notify = (controller: string, app: string, sha: string, token: string | undefined, extra: string[] = []) =>
-  runSacar(["notify", "--controller", controller, "--app", app, "--sha", sha, ...extra], { SACAR_NOTIFY_TOKEN: token }, 90_000)
+  runSacar(
+    ["notify", "--controller", controller, "--app", app, "--sha", sha, ...extra],
+    { SACAR_NOTIFY_TOKEN: token },
+    90_000
+  )
 
 describe("sacar notify against a running controller", { concurrency: true }, () => {
   test("creates the release, then answers 'already known'; a wrong token or app is final", async (t) => {
@@ -34,12 +38,22 @@ describe("sacar notify against a running controller", { concurrency: true }, () 
     t.after(() => controller.stop())
     const sha = randomSha()
     const sha256 = "d".repeat(64)
-    const first = await notify(controller.url, "shop", sha, TOKEN, ["--artifact", `gs://builds/shop/${sha}.tgz`, "--sha256", sha256])
+    const first = await notify(controller.url, "shop", sha, TOKEN, [
+      "--artifact",
+      `gs://builds/shop/${sha}.tgz`,
+      "--sha256",
+      sha256
+    ])
     assert.equal(first.code, 0, first.stderr)
     assert.match(first.stdout, /release created: shop/)
     const spec = await getJson(consul.addr, `${prefix}/shop/releases/${sha}`)
     assert.deepEqual(spec.artifact, { url: `gs://builds/shop/${sha}.tgz`, sha256 })
-    const again = await notify(controller.url, "shop", sha, TOKEN, ["--artifact", `gs://builds/shop/${sha}.tgz`, "--sha256", sha256])
+    const again = await notify(controller.url, "shop", sha, TOKEN, [
+      "--artifact",
+      `gs://builds/shop/${sha}.tgz`,
+      "--sha256",
+      sha256
+    ])
     assert.equal(again.code, 0, again.stderr)
     assert.match(again.stdout, /release already known/)
 
@@ -78,7 +92,17 @@ describe("sacar notify against a running controller", { concurrency: true }, () 
 
   test("a controller that never comes back: notify gives up after --timeout with the reason", async () => {
     const port = await freePort()
-    const r = await runSacar(["notify", "--controller", `http://127.0.0.1:${port}`, "--app", "shop", "--sha", randomSha(), "--timeout", "3s"], { SACAR_NOTIFY_TOKEN: TOKEN })
+    const r = await runSacar([
+      "notify",
+      "--controller",
+      `http://127.0.0.1:${port}`,
+      "--app",
+      "shop",
+      "--sha",
+      randomSha(),
+      "--timeout",
+      "3s"
+    ], { SACAR_NOTIFY_TOKEN: TOKEN })
     assert.equal(r.code, 1)
     assert.match(r.stderr, /gave up after \d+ attempts: ECONNREFUSED/)
   })

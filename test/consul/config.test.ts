@@ -1,11 +1,11 @@
 // CONSUL_* variables: what each accepts, and the one-line error naming it otherwise.
 
+import { Effect, Exit, Redacted } from "effect"
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
-import { Effect, Exit, Redacted } from "effect"
 import { consulConfigFromEnv } from "../../src/consul/config.ts"
 import type { ConsulConfig, ConsulConfigError } from "../../src/consul/config.ts"
 
@@ -44,7 +44,16 @@ test("CONSUL_HTTP_ADDR accepts host:port and http(s) URLs", () => {
 })
 
 test("a malformed CONSUL_HTTP_ADDR names the variable", () => {
-  for (const value of ["ftp://consul:21", "unix:///var/run/consul.sock", "http://", "consul:notaport", "http://user:pw@consul:8500", "http://c:8500/?x=1"]) {
+  for (
+    const value of [
+      "ftp://consul:21",
+      "unix:///var/run/consul.sock",
+      "http://",
+      "consul:notaport",
+      "http://user:pw@consul:8500",
+      "http://c:8500/?x=1"
+    ]
+  ) {
     const e = bad({ CONSUL_HTTP_ADDR: value })
     assert.equal(e.variable, "CONSUL_HTTP_ADDR")
     assert.match(e.message, /^CONSUL_HTTP_ADDR: /)
@@ -82,7 +91,7 @@ test("TLS files are read at start-up; client cert and key come together", (t) =>
     CONSUL_HTTP_ADDR: "https://consul:8501",
     CONSUL_CACERT: join(dir, "ca.pem"),
     CONSUL_CLIENT_CERT: join(dir, "cert.pem"),
-    CONSUL_CLIENT_KEY: join(dir, "key.pem"),
+    CONSUL_CLIENT_KEY: join(dir, "key.pem")
   })
   assert.equal(c.tls.ca, PEM)
   assert.equal(c.tls.cert, PEM)
@@ -90,9 +99,18 @@ test("TLS files are read at start-up; client cert and key come together", (t) =>
 
   assert.match(bad({ CONSUL_CACERT: join(dir, "missing.pem") }).message, /^CONSUL_CACERT: cannot read/)
   assert.match(bad({ CONSUL_CACERT: join(dir, "junk") }).message, /^CONSUL_CACERT: .*not PEM/)
-  assert.match(bad({ CONSUL_CLIENT_CERT: join(dir, "cert.pem") }).message, /^CONSUL_CLIENT_KEY: must be set when CONSUL_CLIENT_CERT is set$/)
-  assert.match(bad({ CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message, /^CONSUL_CLIENT_CERT: must be set when CONSUL_CLIENT_KEY is set$/)
-  assert.match(bad({ CONSUL_CLIENT_CERT: join(dir, "gone"), CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message, /^CONSUL_CLIENT_CERT: cannot read/)
+  assert.match(
+    bad({ CONSUL_CLIENT_CERT: join(dir, "cert.pem") }).message,
+    /^CONSUL_CLIENT_KEY: must be set when CONSUL_CLIENT_CERT is set$/
+  )
+  assert.match(
+    bad({ CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message,
+    /^CONSUL_CLIENT_CERT: must be set when CONSUL_CLIENT_KEY is set$/
+  )
+  assert.match(
+    bad({ CONSUL_CLIENT_CERT: join(dir, "gone"), CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message,
+    /^CONSUL_CLIENT_CERT: cannot read/
+  )
 })
 
 test("CONSUL_HTTP_SSL_VERIFY takes Go booleans", () => {

@@ -1,8 +1,8 @@
 // The Consul layer's KV, transaction and status calls against startConsul().
 
+import { Effect, Exit } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Effect, Exit } from "effect"
 import { consulForTest } from "./support.ts"
 
 test("put, get, list, keys and delete round-trip UTF-8 values with indexes", async (t) => {
@@ -79,7 +79,7 @@ test("a transaction applies all its ops under one index, or none of them", async
   const ok = await run(consul.txn([
     { verb: "set", key: `${prefix}/x`, value: "1" },
     { verb: "set", key: `${prefix}/y`, value: "2", flags: "3304740253564472344" },
-    { verb: "check-not-exists", key: `${prefix}/z` },
+    { verb: "check-not-exists", key: `${prefix}/z` }
   ]))
   assert.equal(ok.ok, true)
   assert.ok(ok.ok)
@@ -92,7 +92,7 @@ test("a transaction applies all its ops under one index, or none of them", async
     { verb: "set", key: `${prefix}/x`, value: "changed" },
     { verb: "set", key: `${prefix}/new`, value: "n" },
     { verb: "check-index", key: `${prefix}/y`, index: x.modifyIndex + 999 },
-    { verb: "check-not-exists", key: `${prefix}/x` },
+    { verb: "check-not-exists", key: `${prefix}/x` }
   ]))
   assert.equal(rolled.ok, false)
   assert.ok(!rolled.ok)

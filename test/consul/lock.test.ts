@@ -1,9 +1,9 @@
 // Locks in the Go api's layout: mutual exclusion, lock-delay, release, loss, and
 // agreement with what `consul lock` writes and expects.
 
+import { Effect, Exit } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Effect, Exit } from "effect"
 import { acquireLock, LOCK_FLAGS, releaseLock, tryLock, watchLockLost } from "../../src/consul/lock.ts"
 import { SEMAPHORE_FLAGS } from "../../src/consul/semaphore.ts"
 import { session } from "../../src/consul/session.ts"
@@ -25,9 +25,21 @@ test("two sessions exclude each other; the waiter gets the lock when it is relea
   assert.equal(held?.flags, LOCK_FLAGS)
 
   let bHolds = false
-  const waiter = fork(acquireLock(key, b, { value: "replica-b", wait: "10s" }).pipe(Effect.tap(() => Effect.sync(() => { bHolds = true }))))
+  const waiter = fork(
+    acquireLock(key, b, { value: "replica-b", wait: "10s" }).pipe(Effect.tap(() =>
+      Effect.sync(() => {
+        bHolds = true
+      })
+    ))
+  )
   let aLost = ""
-  fork(watchLockLost(key, a, { wait: "10s" }).pipe(Effect.tap((why) => Effect.sync(() => { aLost = why }))))
+  fork(
+    watchLockLost(key, a, { wait: "10s" }).pipe(Effect.tap((why) =>
+      Effect.sync(() => {
+        aLost = why
+      })
+    ))
+  )
   await sleep(500)
   assert.equal(bHolds, false)
   assert.equal(aLost, "")
@@ -76,7 +88,14 @@ test("interop with the Go layout: flags read back exactly, a `consul lock` holde
   const { cleanup, consul, prefix, run } = await consulForTest(t)
   // What `consul lock -n=1 <prefix> cmd` writes: <prefix>/.lock, acquired with the lock flags.
   const key = `${prefix}/.lock`
-  const goSession = await run(consul.createSession({ name: `Consul lock for 'cmd' at '${prefix}'`, ttl: "15s", behavior: "release", lockDelay: "0s" }))
+  const goSession = await run(
+    consul.createSession({
+      name: `Consul lock for 'cmd' at '${prefix}'`,
+      ttl: "15s",
+      behavior: "release",
+      lockDelay: "0s"
+    })
+  )
   assert.equal(await run(consul.put(key, "", { acquire: goSession, flags: 3304740253564472344n })), true)
   const ours = await run(consul.createSession({ name: "sacar", ttl: "15s", behavior: "release", lockDelay: "0s" }))
   cleanup(Effect.all([consul.destroySession(goSession), consul.destroySession(ours)]))

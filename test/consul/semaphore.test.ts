@@ -1,19 +1,21 @@
 // Semaphores in the Go api's layout: the limit holds, slots pass on release, dead
 // holders are pruned, and the keys look like what `consul lock -n=N` writes.
 
+import { Effect, Exit } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Effect, Exit } from "effect"
-import { acquireSemaphore, SEMAPHORE_FLAGS } from "../../src/consul/semaphore.ts"
 import { tryLock } from "../../src/consul/lock.ts"
+import { acquireSemaphore, SEMAPHORE_FLAGS } from "../../src/consul/semaphore.ts"
 import { consulForTest, eventually, sleep } from "./support.ts"
 
 test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or dies", async (t) => {
   const { cleanup, consul, fork, prefix, run } = await consulForTest(t)
   const sem = `${prefix}/shop/locks/deploy`
-  const ids = await run(Effect.all(["n1", "n2", "n3"].map((name) =>
-    consul.createSession({ name, ttl: "30s", behavior: "delete", lockDelay: "0s" })
-  )))
+  const ids = await run(
+    Effect.all(
+      ["n1", "n2", "n3"].map((name) => consul.createSession({ name, ttl: "30s", behavior: "delete", lockDelay: "0s" }))
+    )
+  )
   cleanup(Effect.all(ids.map((id) => consul.destroySession(id))))
   const [s1, s2, s3] = ids as [string, string, string]
   const holding = new Set<string>()
@@ -52,7 +54,9 @@ test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or
   await eventually(() => holding.has(s3), 5_000, "s3 after s1 released")
   const afterRelease = (await run(consul.list(`${sem}/`))).value
   assert.equal(afterRelease.find((e) => e.key === `${sem}/${s1}`), undefined)
-  const doc2 = JSON.parse(afterRelease.find((e) => e.key === `${sem}/.lock`)!.value!) as { Holders: Record<string, boolean> }
+  const doc2 = JSON.parse(afterRelease.find((e) => e.key === `${sem}/.lock`)!.value!) as {
+    Holders: Record<string, boolean>
+  }
   assert.deepEqual(Object.keys(doc2.Holders).sort(), [s2, s3].sort())
 
   // A holder whose session dies is pruned by the next contender.
@@ -75,7 +79,16 @@ test("a waiter interrupted before it gets a slot leaves no contender key behind"
   const b = await run(consul.createSession({ name: "b", ttl: "30s", behavior: "delete" }))
   cleanup(Effect.all([consul.destroySession(a), consul.destroySession(b)]))
   let aHolds = false
-  fork(acquireSemaphore(sem, a, 1).pipe(Effect.tap(() => Effect.sync(() => { aHolds = true })), Effect.andThen(Effect.never)))
+  fork(
+    acquireSemaphore(sem, a, 1).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          aHolds = true
+        })
+      ),
+      Effect.andThen(Effect.never)
+    )
+  )
   await eventually(() => aHolds, 5_000, "a")
   const waiter = fork(acquireSemaphore(sem, b, 1, { wait: "10s" }))
   await eventually(async () => (await run(consul.get(`${sem}/${b}`))).value !== undefined, 5_000, "b's contender key")

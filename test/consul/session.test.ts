@@ -1,9 +1,9 @@
 // Sessions tied to a scope: renewed while the scope is open, destroyed when it closes,
 // and `lost` completing when the session disappears underneath.
 
+import { Deferred, Effect } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Deferred, Effect } from "effect"
 import { acquireLock, LOCK_FLAGS } from "../../src/consul/lock.ts"
 import { openSession, session } from "../../src/consul/session.ts"
 import { consulForTest, eventually, sleep } from "./support.ts"
@@ -59,7 +59,9 @@ test("lost completes when the session is destroyed from outside", async (t) => {
   await run(consul.destroySession(id))
   const started = Date.now()
   let why = ""
-  void run(Deferred.await(reason)).then((r) => { why = r })
+  void run(Deferred.await(reason)).then((r) => {
+    why = r
+  })
   await eventually(() => why !== "", 8_000, "lost") // the next renewal, at TTL/2
   assert.match(why, /gone/)
   assert.ok(Date.now() - started < 8_000)

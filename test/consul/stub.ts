@@ -29,23 +29,32 @@ export async function startStub(t: TestContext, handler: Stub["handler"]): Promi
   })
   server.on("connection", () => stub.connections++)
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  t.after(() => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
+  t.after(() =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+  )
   const port = (server.address() as { port: number }).port
   return Object.assign(stub, { addr: `http://127.0.0.1:${port}` })
 }
 
-export function sendKv(res: ServerResponse, index: number, entries: ReadonlyArray<{ key: string; value: string }>): void {
+export function sendKv(
+  res: ServerResponse,
+  index: number,
+  entries: ReadonlyArray<{ key: string; value: string }>
+): void {
   const body = JSON.stringify(entries.map((e) => ({
     Key: e.key,
     Value: Buffer.from(e.value).toString("base64"),
     Flags: 0,
     CreateIndex: index,
     ModifyIndex: index,
-    LockIndex: 0,
+    LockIndex: 0
   })))
-  res.writeHead(entries.length === 0 ? 404 : 200, { "Content-Type": "application/json", "X-Consul-Index": String(index) })
+  res.writeHead(entries.length === 0 ? 404 : 200, {
+    "Content-Type": "application/json",
+    "X-Consul-Index": String(index)
+  })
   res.end(entries.length === 0 ? "" : body)
 }

@@ -1,10 +1,10 @@
 // A Consul service for one test: startConsul() (real Consul or dev-consul), the
 // layer under test on top, a random KV prefix, and everything closed after the test.
 
-import type { TestContext } from "node:test"
 import { Effect, Fiber, ManagedRuntime } from "effect"
 import type { Exit } from "effect"
 import type { Scope } from "effect"
+import type { TestContext } from "node:test"
 import { Consul } from "../../src/consul/Consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
@@ -44,10 +44,12 @@ export async function consulForTest(t: TestContext): Promise<ConsulForTest> {
     forked.push(fiber)
     return {
       interrupt: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined),
-      exit: Effect.runPromise(Fiber.await(fiber)),
+      exit: Effect.runPromise(Fiber.await(fiber))
     }
   }
-  const consul = await runtime.runPromise(Effect.gen(function*() { return yield* Consul }))
+  const consul = await runtime.runPromise(Effect.gen(function*() {
+    return yield* Consul
+  }))
   const cleanup = (effect: Effect.Effect<unknown, unknown, Consul>) => void cleanups.push(effect)
   return { addr: server.addr, real: server.real, prefix: randomPrefix(), run, fork, cleanup, consul }
 }
@@ -55,7 +57,11 @@ export async function consulForTest(t: TestContext): Promise<ConsulForTest> {
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Polls `check` until it returns true or `ms` pass. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 5_000, what = "condition"): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 5_000,
+  what = "condition"
+): Promise<void> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     if (await check()) return

@@ -1,40 +1,45 @@
 // https: CONSUL_CACERT, a client certificate and CONSUL_HTTP_SSL_VERIFY=false,
 // against an https stub that requires a client certificate from the test CA.
 
+import { Effect, Exit } from "effect"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:https"
 import { join } from "node:path"
-import type { TLSSocket } from "node:tls"
 import { test } from "node:test"
 import type { TestContext } from "node:test"
-import { Effect, Exit } from "effect"
-import { Consul } from "../../src/consul/Consul.ts"
+import type { TLSSocket } from "node:tls"
 import { consulConfigFromEnv } from "../../src/consul/config.ts"
+import { Consul } from "../../src/consul/Consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { sendKv } from "./stub.ts"
 
 const fixtures = join(import.meta.dirname, "fixtures")
 const file = (name: string) => join(fixtures, name)
 
-async function httpsStub(t: TestContext, requireClientCert: boolean): Promise<{ addr: string; clients: Array<string> }> {
+async function httpsStub(
+  t: TestContext,
+  requireClientCert: boolean
+): Promise<{ addr: string; clients: Array<string> }> {
   const clients: Array<string> = []
   const server = createServer({
     cert: readFileSync(file("server.pem")),
     key: readFileSync(file("server-key.pem")),
     ca: readFileSync(file("ca.pem")),
     requestCert: requireClientCert,
-    rejectUnauthorized: requireClientCert,
+    rejectUnauthorized: requireClientCert
   }, (req, res) => {
     const cn = (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN
     clients.push(Array.isArray(cn) ? cn.join(",") : cn ?? "")
     sendKv(res, 3, [{ key: "k", value: "secure" }])
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  t.after(() => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
+  t.after(() =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+  )
   return { addr: `https://127.0.0.1:${(server.address() as { port: number }).port}`, clients }
 }
 
@@ -50,7 +55,7 @@ test("https with CONSUL_CACERT and a client certificate", async (t) => {
     CONSUL_HTTP_ADDR: stub.addr,
     CONSUL_CACERT: file("ca.pem"),
     CONSUL_CLIENT_CERT: file("client.pem"),
-    CONSUL_CLIENT_KEY: file("client-key.pem"),
+    CONSUL_CLIENT_KEY: file("client-key.pem")
   })
   assert.ok(Exit.isSuccess(exit), String(exit))
   assert.equal(exit.value.value?.value, "secure")

@@ -1,15 +1,15 @@
 // The HTTP transport's contract, checked against a stub server: interruption aborts
 // the request, errors are classified, the token header is sent, sockets are reused.
 
+import { Effect, Exit, Fiber, Redacted } from "effect"
 import assert from "node:assert/strict"
 import { createServer } from "node:net"
 import { test } from "node:test"
-import { Effect, Exit, Fiber, Redacted } from "effect"
 import { Consul } from "../../src/consul/Consul.ts"
 import type { ConsulError } from "../../src/consul/Consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
-import { eventually, sleep } from "./support.ts"
 import { sendKv, startStub } from "./stub.ts"
+import { eventually, sleep } from "./support.ts"
 
 const failureOf = <A>(exit: Exit.Exit<A, ConsulError>): ConsulError => {
   assert.ok(Exit.isFailure(exit), "expected a failure")
@@ -18,22 +18,30 @@ const failureOf = <A>(exit: Exit.Exit<A, ConsulError>): ConsulError => {
   return reason.error
 }
 
-const withConsul = <A, E>(addr: string, effect: Effect.Effect<A, E, Consul>, extra: { token?: string; requestTimeoutMs?: number } = {}) =>
+const withConsul = <A, E>(
+  addr: string,
+  effect: Effect.Effect<A, E, Consul>,
+  extra: { token?: string; requestTimeoutMs?: number } = {}
+) =>
   Effect.runPromise(Effect.exit(effect.pipe(Effect.provide(consulLayer({
     address: addr,
     tls: { verify: true },
     ...(extra.token !== undefined ? { token: Redacted.make(extra.token) } : {}),
-    ...(extra.requestTimeoutMs !== undefined ? { requestTimeoutMs: extra.requestTimeoutMs } : {}),
+    ...(extra.requestTimeoutMs !== undefined ? { requestTimeoutMs: extra.requestTimeoutMs } : {})
   })))))
 
 test("interrupting a blocking read aborts the HTTP request", async (t) => {
   let closed = false
   const stub = await startStub(t, (req) => {
-    req.socket.on("close", () => { closed = true }) // never answers: a blocking query
+    req.socket.on("close", () => {
+      closed = true
+    }) // never answers: a blocking query
   })
-  const fiber = Effect.runFork(Consul.use((c) => c.get("k", { index: 5, wait: "5m" })).pipe(
-    Effect.provide(consulLayer({ address: stub.addr, tls: { verify: true } })),
-  ))
+  const fiber = Effect.runFork(
+    Consul.use((c) => c.get("k", { index: 5, wait: "5m" })).pipe(
+      Effect.provide(consulLayer({ address: stub.addr, tls: { verify: true } }))
+    )
+  )
   await eventually(() => stub.requests.length === 1, 2_000, "the request")
   assert.equal(stub.requests[0]!.url.searchParams.get("index"), "5")
   assert.equal(stub.requests[0]!.url.searchParams.get("wait"), "5m")
@@ -87,7 +95,9 @@ test("a request with no answer fails after the request timeout; a blocking one g
   assert.ok(Date.now() - started < 2_000)
 
   const blockingStarted = Date.now()
-  const blocking = failureOf(await withConsul(stub.addr, Consul.use((c) => c.get("k", { index: 3, wait: "1s" })), { requestTimeoutMs: 300 }))
+  const blocking = failureOf(
+    await withConsul(stub.addr, Consul.use((c) => c.get("k", { index: 3, wait: "1s" })), { requestTimeoutMs: 300 })
+  )
   const elapsed = Date.now() - blockingStarted
   assert.equal(blocking._tag, "ConsulUnavailable")
   assert.ok(elapsed >= 1_000 + 62 + 300 - 20, `gave up after ${elapsed} ms`)
@@ -96,11 +106,15 @@ test("a request with no answer fails after the request timeout; a blocking one g
 
 test("the token goes in X-Consul-Token and sockets are kept alive across requests", async (t) => {
   const stub = await startStub(t, (_req, res) => sendKv(res, 7, [{ key: "k", value: "v" }]))
-  const exit = await withConsul(stub.addr, Effect.gen(function*() {
-    const consul = yield* Consul
-    for (let i = 0; i < 5; i++) yield* consul.get("k")
-    return yield* consul.get("k")
-  }), { token: "s3cr3t" })
+  const exit = await withConsul(
+    stub.addr,
+    Effect.gen(function*() {
+      const consul = yield* Consul
+      for (let i = 0; i < 5; i++) yield* consul.get("k")
+      return yield* consul.get("k")
+    }),
+    { token: "s3cr3t" }
+  )
   assert.ok(Exit.isSuccess(exit))
   assert.equal(exit.value.value?.value, "v")
   assert.equal(exit.value.index, 7)
@@ -111,10 +125,13 @@ test("the token goes in X-Consul-Token and sockets are kept alive across request
 test("many blocking reads can be in flight at once from one layer", async (t) => {
   const held: Array<() => void> = []
   const stub = await startStub(t, (_req, res) => held.push(() => sendKv(res, 9, [{ key: "k", value: "v" }])))
-  const run = withConsul(stub.addr, Effect.all(
-    Array.from({ length: 40 }, () => Consul.use((c) => c.get("k", { index: 1, wait: "1m" }))),
-    { concurrency: "unbounded" },
-  ))
+  const run = withConsul(
+    stub.addr,
+    Effect.all(
+      Array.from({ length: 40 }, () => Consul.use((c) => c.get("k", { index: 1, wait: "1m" }))),
+      { concurrency: "unbounded" }
+    )
+  )
   await eventually(() => stub.requests.length === 40, 5_000, "40 concurrent requests")
   await sleep(50)
   for (const release of held) release()

@@ -1,15 +1,15 @@
 // watchPrefix / watchKey: Consul's blocking-query client rules, against startConsul()
 // for behaviour and against a stub for the failure modes (errors, spinning, resets).
 
+import { Effect, Fiber, Layer, Stream } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Effect, Fiber, Layer, Stream } from "effect"
 import type { Indexed, KvEntry } from "../../src/consul/Consul.ts"
 import { Consul } from "../../src/consul/Consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { initialWatchState, nextWatchStep, watchKey, watchPrefix } from "../../src/consul/watch.ts"
-import { consulForTest, eventually, sleep } from "./support.ts"
 import { sendKv, startStub } from "./stub.ts"
+import { consulForTest, eventually, sleep } from "./support.ts"
 
 test("the index rules: emit first and on moves, reset when backwards, keep >= 1, limit quick repeats", () => {
   let s = nextWatchStep(initialWatchState, 0, false)
@@ -110,7 +110,11 @@ test("a watch does not spin against a server that answers 500, and recovers when
     sendKv(res, 42, [{ key: "p/k", value: "v" }])
   })
   const seen: Array<Indexed<ReadonlyArray<KvEntry>>> = []
-  const fiber = collect(watchPrefix("p/", { wait: "2s" }), seen, consulLayer({ address: stub.addr, tls: { verify: true } }))
+  const fiber = collect(
+    watchPrefix("p/", { wait: "2s" }),
+    seen,
+    consulLayer({ address: stub.addr, tls: { verify: true } })
+  )
   t.after(() => Effect.runPromise(Fiber.interrupt(fiber)))
   await sleep(3_000)
   assert.equal(seen.length, 0)
@@ -143,7 +147,11 @@ test("a watch does not spin against a server that drops connections", async (t) 
 test("a watch does not spin against a server that answers at once with the same index", async (t) => {
   const stub = await startStub(t, (_req, res) => sendKv(res, 7, [{ key: "p/k", value: "v" }]))
   const seen: Array<Indexed<ReadonlyArray<KvEntry>>> = []
-  const fiber = collect(watchPrefix("p/", { wait: "5m" }), seen, consulLayer({ address: stub.addr, tls: { verify: true } }))
+  const fiber = collect(
+    watchPrefix("p/", { wait: "5m" }),
+    seen,
+    consulLayer({ address: stub.addr, tls: { verify: true } })
+  )
   await sleep(3_000)
   await Effect.runPromise(Fiber.interrupt(fiber))
   assert.equal(seen.length, 1)
@@ -157,16 +165,21 @@ test("an index going backwards resets the watch to 0 and emits the new state", a
     { index: 100, value: "before" },
     { index: 30, value: "restored" }, // e.g. a snapshot restore
     { index: 30, value: "restored" }, // the index=0 read after the reset
-    { index: 31, value: "after" },
+    { index: 31, value: "after" }
   ]
   let served = 0
   const stub = await startStub(t, (_req, res) => {
     const answer = answers[Math.min(served++, answers.length - 1)]!
-    if (served > answers.length) return setTimeout(() => sendKv(res, answer.index, [{ key: "p/k", value: answer.value }]), 1_000)
+    if (served > answers.length)
+      return setTimeout(() => sendKv(res, answer.index, [{ key: "p/k", value: answer.value }]), 1_000)
     sendKv(res, answer.index, [{ key: "p/k", value: answer.value }])
   })
   const seen: Array<Indexed<ReadonlyArray<KvEntry>>> = []
-  const fiber = collect(watchPrefix("p/", { wait: "1s" }), seen, consulLayer({ address: stub.addr, tls: { verify: true } }))
+  const fiber = collect(
+    watchPrefix("p/", { wait: "1s" }),
+    seen,
+    consulLayer({ address: stub.addr, tls: { verify: true } })
+  )
   t.after(() => Effect.runPromise(Fiber.interrupt(fiber)))
   await eventually(() => seen.length === 3, 5_000, "three emissions")
   assert.deepEqual(seen.map((s) => [s.index, s.value[0]?.value]), [[100, "before"], [30, "restored"], [31, "after"]])
@@ -181,7 +194,11 @@ test("interrupting a watch aborts its blocking read", async (t) => {
     req.socket.on("close", () => closed++)
   })
   const seen: Array<unknown> = []
-  const fiber = collect(watchPrefix("p/", { wait: "5m" }), seen, consulLayer({ address: stub.addr, tls: { verify: true } }))
+  const fiber = collect(
+    watchPrefix("p/", { wait: "5m" }),
+    seen,
+    consulLayer({ address: stub.addr, tls: { verify: true } })
+  )
   await eventually(() => stub.requests.length === 2, 3_000, "the blocking read")
   await Effect.runPromise(Fiber.interrupt(fiber))
   await eventually(() => closed === 1, 2_000, "the socket to close")

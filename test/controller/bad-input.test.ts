@@ -1,13 +1,13 @@
 // Bad input at the controller's door: every rejected request gets the right status
 // code and a JSON error, and the whole KV prefix is byte-for-byte (and index-for-index)
 // what it was before.
-import { after, before, describe, it } from "node:test"
+import { sign } from "@octokit/webhooks-methods"
 import assert from "node:assert/strict"
 import { request } from "node:http"
-import { sign } from "@octokit/webhooks-methods"
-import { startConsul, randomPrefix, type TestConsul } from "../support/consul.ts"
+import { after, before, describe, it } from "node:test"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
 import { examplePayload, sendWebhook } from "../support/fake-github/webhooks.ts"
-import { controllerEnv, putKv, randomSha, snapshot, startController, type RunningController } from "./harness.ts"
+import { controllerEnv, putKv, randomSha, type RunningController, snapshot, startController } from "./harness.ts"
 
 const SECRET = "webhook-secret-for-tests"
 const TOKEN = "notify-token-for-tests"
@@ -22,8 +22,14 @@ describe("controller: bad input writes nothing", () => {
   before(async () => {
     consul = await startConsul()
     prefix = randomPrefix()
-    await putKv(consul.addr, `${prefix}/shop/config`, { repo: "acme/shop", branch: "main", artifact: "gs://builds/shop/{sha}.tgz" })
-    controller = await startController(controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN }))
+    await putKv(consul.addr, `${prefix}/shop/config`, {
+      repo: "acme/shop",
+      branch: "main",
+      artifact: "gs://builds/shop/{sha}.tgz"
+    })
+    controller = await startController(
+      controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN })
+    )
     hook = `${controller.url}/github/webhook`
   })
 
@@ -47,7 +53,11 @@ describe("controller: bad input writes nothing", () => {
   }
 
   const push = (overrides: { repo?: string; sha?: string } = {}) =>
-    examplePayload("push", undefined, { repo: overrides.repo ?? "acme/shop", sha: overrides.sha ?? randomSha(), ref: "main" })
+    examplePayload("push", undefined, {
+      repo: overrides.repo ?? "acme/shop",
+      sha: overrides.sha ?? randomSha(),
+      ref: "main"
+    })
 
   it("rejects an unsigned webhook with 401", async () => {
     const res = await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", push(), { signature: null }), 401)
@@ -63,7 +73,15 @@ describe("controller: bad input writes nothing", () => {
   it("rejects malformed signatures with 401", async () => {
     const body = JSON.stringify(push())
     const good = await sign(SECRET, body)
-    for (const signature of ["garbage", good.slice("sha256=".length), good.toUpperCase(), "sha256=", `sha1=${good.slice(7)}`]) {
+    for (
+      const signature of [
+        "garbage",
+        good.slice("sha256=".length),
+        good.toUpperCase(),
+        "sha256=",
+        `sha1=${good.slice(7)}`
+      ]
+    ) {
       await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 401)
     }
   })
@@ -72,7 +90,10 @@ describe("controller: bad input writes nothing", () => {
     const body = JSON.stringify(push())
     const signature = await sign(SECRET, body)
     const truncated = body.slice(0, Math.floor(body.length / 2))
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: truncated, signature }), 401)
+    await expectNothingWritten(
+      () => sendWebhook(hook, SECRET, "push", undefined, { rawBody: truncated, signature }),
+      401
+    )
   })
 
   it("rejects a body over 25 MB with 413 (Content-Length given)", async () => {
@@ -87,7 +108,11 @@ describe("controller: bad input writes nothing", () => {
         new Promise((resolve, reject) => {
           const req = request(hook, {
             method: "POST",
-            headers: { "content-type": "application/json", "x-github-event": "push", "x-hub-signature-256": "sha256=00" }
+            headers: {
+              "content-type": "application/json",
+              "x-github-event": "push",
+              "x-hub-signature-256": "sha256=00"
+            }
           })
           req.on("response", (res) => {
             let body = ""
@@ -111,9 +136,12 @@ describe("controller: bad input writes nothing", () => {
   })
 
   it("rejects a signed body that is not JSON with 400", async () => {
-    const body = '{"ref": "refs/heads/main", "after": '
+    const body = "{\"ref\": \"refs/heads/main\", \"after\": "
     const signature = await sign(SECRET, body)
-    const res = await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 400)
+    const res = await expectNothingWritten(
+      () => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }),
+      400
+    )
     assert.match(res.body, /not JSON/)
   })
 
@@ -126,18 +154,52 @@ describe("controller: bad input writes nothing", () => {
   it("accepts but ignores events from unknown repositories (202)", async () => {
     const sha = randomSha()
     await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", push({ repo: "someone/else", sha })), 202)
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "check_suite", examplePayload("check_suite", "requested", { repo: "someone/else", sha })), 202)
     await expectNothingWritten(
-      () => sendWebhook(hook, SECRET, "check_run", examplePayload("check_run", "requested_action", { repo: "someone/else", sha, requestedAction: "deploy" })),
+      () =>
+        sendWebhook(
+          hook,
+          SECRET,
+          "check_suite",
+          examplePayload("check_suite", "requested", { repo: "someone/else", sha })
+        ),
       202
     )
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "deployment", examplePayload("deployment", "created", { repo: "someone/else", sha })), 202)
+    await expectNothingWritten(
+      () =>
+        sendWebhook(
+          hook,
+          SECRET,
+          "check_run",
+          examplePayload("check_run", "requested_action", { repo: "someone/else", sha, requestedAction: "deploy" })
+        ),
+      202
+    )
+    await expectNothingWritten(
+      () =>
+        sendWebhook(hook, SECRET, "deployment", examplePayload("deployment", "created", { repo: "someone/else", sha })),
+      202
+    )
   })
 
   it("ignores events it does not act on with 202", async () => {
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "issues", examplePayload("issues", "opened", { repo: "acme/shop" })), 202)
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "check_suite", examplePayload("check_suite", "completed", { repo: "acme/shop", sha: randomSha() })), 202)
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", examplePayload("push", undefined, { repo: "acme/shop", deleted: true })), 202)
+    await expectNothingWritten(
+      () => sendWebhook(hook, SECRET, "issues", examplePayload("issues", "opened", { repo: "acme/shop" })),
+      202
+    )
+    await expectNothingWritten(
+      () =>
+        sendWebhook(
+          hook,
+          SECRET,
+          "check_suite",
+          examplePayload("check_suite", "completed", { repo: "acme/shop", sha: randomSha() })
+        ),
+      202
+    )
+    await expectNothingWritten(
+      () => sendWebhook(hook, SECRET, "push", examplePayload("push", undefined, { repo: "acme/shop", deleted: true })),
+      202
+    )
   })
 
   const notify = (app: string, body: unknown, token: string | null = TOKEN) => async () => {
@@ -182,9 +244,15 @@ describe("controller: bad input writes nothing", () => {
   })
 
   it("logged every request with method, path, status and ms, and never a secret", async () => {
-    const lines = controller.logs().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = controller.logs().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l) as Record<string, unknown>
+    )
     const requests = lines.filter((l) => l["msg"] === "http")
-    assert.ok(requests.some((l) => l["method"] === "POST" && l["path"] === "/github/webhook" && l["status"] === 401 && typeof l["ms"] === "number"))
+    assert.ok(
+      requests.some((l) =>
+        l["method"] === "POST" && l["path"] === "/github/webhook" && l["status"] === 401 && typeof l["ms"] === "number"
+      )
+    )
     assert.ok(requests.some((l) => l["path"] === "/v1/apps/shop/releases" && l["status"] === 400))
     const text = controller.logs()
     assert.ok(!text.includes(SECRET), "the webhook secret is not logged")

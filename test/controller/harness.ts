@@ -2,7 +2,7 @@
 // port 0, its URL read from the "listening on" log line, stopped with SIGTERM. Plus
 // raw KV access (fetch, no Sacar code) so tests check what was written independently
 // of the code under test.
-import { spawn, type ChildProcess } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 
 const ROOT = join(import.meta.dirname, "..", "..")
@@ -89,7 +89,10 @@ export const startController = (env: Record<string, string>, timeoutMs = 20_000)
   })
 
 /** Runs `sacar controller` to completion (for start-up failures); returns code and stderr. */
-export const runControllerToExit = (env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stderr: string }> =>
+export const runControllerToExit = (
+  env: Record<string, string>,
+  timeoutMs = 20_000
+): Promise<{ code: number | null; stderr: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(NODE, [SACAR, "controller"], { env, stdio: ["ignore", "pipe", "pipe"] })
     let stderr = ""
@@ -119,7 +122,10 @@ export const listPrefix = async (consul: string, prefix: string): Promise<Map<st
   if (res.status === 404) return out
   if (!res.ok) throw new Error(`list ${prefix}: ${res.status} ${await res.text()}`)
   for (const e of (await res.json()) as Array<{ Key: string; Value: string | null; ModifyIndex: number }>) {
-    out.set(e.Key, { value: e.Value === null ? "" : Buffer.from(e.Value, "base64").toString("utf8"), modifyIndex: e.ModifyIndex })
+    out.set(e.Key, {
+      value: e.Value === null ? "" : Buffer.from(e.Value, "base64").toString("utf8"),
+      modifyIndex: e.ModifyIndex
+    })
   }
   return out
 }
@@ -132,12 +138,17 @@ export const listPrefix = async (consul: string, prefix: string): Promise<Map<st
 export const snapshot = async (consul: string, prefix: string): Promise<Record<string, string>> => {
   const all = await listPrefix(consul, prefix)
   return Object.fromEntries(
-    [...all].filter(([k]) => !k.startsWith(`${prefix}/_controller/`)).map(([k, v]) => [k, `${v.modifyIndex}:${v.value}`])
+    [...all].filter(([k]) => !k.startsWith(`${prefix}/_controller/`)).map((
+      [k, v]
+    ) => [k, `${v.modifyIndex}:${v.value}`])
   )
 }
 
 export const putKv = async (consul: string, key: string, value: unknown): Promise<void> => {
-  const res = await fetch(`${consul}/v1/kv/${key}`, { method: "PUT", body: typeof value === "string" ? value : JSON.stringify(value) })
+  const res = await fetch(`${consul}/v1/kv/${key}`, {
+    method: "PUT",
+    body: typeof value === "string" ? value : JSON.stringify(value)
+  })
   if (!res.ok || (await res.text()).trim() !== "true") throw new Error(`put ${key}: ${res.status}`)
 }
 
@@ -149,4 +160,5 @@ export const getJson = async (consul: string, key: string): Promise<any> => {
 }
 
 /** A random 40-hex commit sha. */
-export const randomSha = (): string => Array.from({ length: 40 }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("")
+export const randomSha = (): string =>
+  Array.from({ length: 40 }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("")

@@ -1,11 +1,20 @@
 // The notify endpoint (CI says an artifact is ready) and the status endpoints, against
 // a real controller process and Consul.
-import { after, before, describe, it } from "node:test"
 import { Schema } from "effect"
-import { AppStatusReport } from "../../src/spec/status-report.ts"
 import assert from "node:assert/strict"
-import { startConsul, randomPrefix, type TestConsul } from "../support/consul.ts"
-import { controllerEnv, getJson, listPrefix, putKv, randomSha, snapshot, startController, type RunningController } from "./harness.ts"
+import { after, before, describe, it } from "node:test"
+import { AppStatusReport } from "../../src/spec/status-report.ts"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import {
+  controllerEnv,
+  getJson,
+  listPrefix,
+  putKv,
+  randomSha,
+  type RunningController,
+  snapshot,
+  startController
+} from "./harness.ts"
 
 const TOKEN = "notify-token-for-tests"
 
@@ -17,7 +26,11 @@ describe("controller: notify and status endpoints", () => {
   before(async () => {
     consul = await startConsul()
     prefix = randomPrefix()
-    await putKv(consul.addr, `${prefix}/shop/config`, { repo: "acme/shop", artifact: "gs://builds/{app}/{short}-{sha}.tgz", nodes: ["web-*"] })
+    await putKv(consul.addr, `${prefix}/shop/config`, {
+      repo: "acme/shop",
+      artifact: "gs://builds/{app}/{short}-{sha}.tgz",
+      nodes: ["web-*"]
+    })
     await putKv(consul.addr, `${prefix}/bare/config`, { nodes: ["*"] })
     controller = await startController(controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN }))
   })
@@ -38,7 +51,12 @@ describe("controller: notify and status endpoints", () => {
 
   it("creates the release (201), then answers 200 for the same body without writing", async () => {
     const sha = randomSha()
-    const body = { sha, artifact: "https://artifacts.example.com/shop.tgz", sha256: "cd".repeat(32), ref: "refs/heads/main" }
+    const body = {
+      sha,
+      artifact: "https://artifacts.example.com/shop.tgz",
+      sha256: "cd".repeat(32),
+      ref: "refs/heads/main"
+    }
     const first = await notify("shop", body)
     assert.equal(first.status, 201, JSON.stringify(first.json))
     const key = `${prefix}/shop/releases/${sha}`
@@ -59,10 +77,16 @@ describe("controller: notify and status endpoints", () => {
     const sha = randomSha()
     const first = await notify("shop", { sha })
     assert.equal(first.status, 201)
-    assert.equal((await getJson(consul.addr, `${prefix}/shop/releases/${sha}`)).artifact, `gs://builds/shop/${sha.slice(0, 7)}-${sha}.tgz`)
+    assert.equal(
+      (await getJson(consul.addr, `${prefix}/shop/releases/${sha}`)).artifact,
+      `gs://builds/shop/${sha.slice(0, 7)}-${sha}.tgz`
+    )
     assert.equal((await notify("shop", { sha })).status, 200)
     // Naming the same URL the template gives is the same release.
-    assert.equal((await notify("shop", { sha, artifact: `gs://builds/shop/${sha.slice(0, 7)}-${sha}.tgz` })).status, 200)
+    assert.equal(
+      (await notify("shop", { sha, artifact: `gs://builds/shop/${sha.slice(0, 7)}-${sha}.tgz` })).status,
+      200
+    )
   })
 
   it("answers 409 when the release exists with a different artifact, and keeps the original", async () => {

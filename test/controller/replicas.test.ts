@@ -1,11 +1,20 @@
 // Two controller replicas on one prefix, both taking webhooks and notifications for
 // the same commit at the same time: the writes merge (cas), the release is created
 // exactly once, and redeliveries to either replica change nothing.
-import { after, before, describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { startConsul, randomPrefix, type TestConsul } from "../support/consul.ts"
+import { after, before, describe, it } from "node:test"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
 import { examplePayload, sendWebhook } from "../support/fake-github/webhooks.ts"
-import { controllerEnv, getJson, listPrefix, putKv, randomSha, snapshot, startController, type RunningController } from "./harness.ts"
+import {
+  controllerEnv,
+  getJson,
+  listPrefix,
+  putKv,
+  randomSha,
+  type RunningController,
+  snapshot,
+  startController
+} from "./harness.ts"
 
 const SECRET = "webhook-secret-for-tests"
 const TOKEN = "notify-token-for-tests"
@@ -18,7 +27,11 @@ describe("controller: two replicas take webhooks for the same commit", () => {
   before(async () => {
     consul = await startConsul()
     prefix = randomPrefix()
-    await putKv(consul.addr, `${prefix}/shop/config`, { repo: "acme/shop", artifact: "gs://builds/{app}/{sha}.tgz", buildWorkflow: "build" })
+    await putKv(consul.addr, `${prefix}/shop/config`, {
+      repo: "acme/shop",
+      artifact: "gs://builds/{app}/{sha}.tgz",
+      buildWorkflow: "build"
+    })
     const env = controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN })
     replicas = await Promise.all([startController(env), startController(env)])
   })
@@ -33,13 +46,25 @@ describe("controller: two replicas take webhooks for the same commit", () => {
     const deliveries = [
       ["push", undefined, { repo: "acme/shop", sha, ref: "main", installationId: 31 }],
       ["check_suite", "requested", { repo: "acme/shop", sha, ref: "main", installationId: 31 }],
-      ["workflow_run", "completed", { repo: "acme/shop", sha, ref: "main", installationId: null, merge: { workflow_run: { conclusion: "success" } } }]
+      ["workflow_run", "completed", {
+        repo: "acme/shop",
+        sha,
+        ref: "main",
+        installationId: null,
+        merge: { workflow_run: { conclusion: "success" } }
+      }]
     ] as const
     const sends = deliveries.flatMap(([event, action, overrides]) =>
-      replicas.map((r) => sendWebhook(`${r.url}/github/webhook`, SECRET, event, examplePayload(event, action, overrides)))
+      replicas.map((r) =>
+        sendWebhook(`${r.url}/github/webhook`, SECRET, event, examplePayload(event, action, overrides))
+      )
     )
     const notifies = replicas.map((r) =>
-      fetch(`${r.url}/v1/apps/shop/releases`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ sha }) })
+      fetch(`${r.url}/v1/apps/shop/releases`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify({ sha })
+      })
     )
     const results = await Promise.all(sends)
     for (const res of results) assert.equal(res.status, 200, res.body)
@@ -58,7 +83,12 @@ describe("controller: two replicas take webhooks for the same commit", () => {
 
     const before = await snapshot(consul.addr, prefix)
     for (const replica of replicas) {
-      const again = await sendWebhook(`${replica.url}/github/webhook`, SECRET, "push", examplePayload("push", undefined, deliveries[0][2]))
+      const again = await sendWebhook(
+        `${replica.url}/github/webhook`,
+        SECRET,
+        "push",
+        examplePayload("push", undefined, deliveries[0][2])
+      )
       assert.equal(again.status, 200)
     }
     assert.deepEqual(await snapshot(consul.addr, prefix), before)

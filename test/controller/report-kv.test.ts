@@ -1,14 +1,14 @@
 // The leader's KV duties, with no GitHub configured (the demo's setup): leader
 // election, auto-deploy (held by a lock or a pin) and ReleaseSpec retention.
+import { Schema } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Schema } from "effect"
 import { decideAutoDeploy } from "../../src/controller/report/autodeploy.ts"
 import { releasesToRemove } from "../../src/controller/report/retention.ts"
 import type { AppSnapshot } from "../../src/controller/report/snapshot.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
 import type { NodeStatus } from "../../src/spec/documents.ts"
-import { startConsul, randomPrefix } from "../support/consul.ts"
+import { randomPrefix, startConsul } from "../support/consul.ts"
 import { startReporter } from "../support/reporter.ts"
 import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
 import { getJson, listPrefix, putKv, randomSha } from "./harness.ts"
@@ -39,7 +39,11 @@ const snapshotOf = (options: {
     statuses.set(node, {
       node,
       updatedAt: "2026-11-27T10:00:00Z",
-      releases: Object.fromEntries(options.releases.map((r) => [sha(r), { phase: readyOnes.includes(r) ? "ready" : "install", attempt: 1, steps: {} }])),
+      releases: Object.fromEntries(
+        options.releases.map((
+          r
+        ) => [sha(r), { phase: readyOnes.includes(r) ? "ready" : "install", attempt: 1, steps: {} }])
+      ),
       current: options.current?.[node] ?? null,
       previous: options.previous?.[node] ?? null,
       deploy: null
@@ -55,7 +59,14 @@ const snapshotOf = (options: {
         createIndex: r * 10,
         modifyIndex: r * 10
       }])),
-      deploy: options.deploy ? { doc: { sha: options.deploy.sha }, createIndex: 1, modifyIndex: options.deploy.index, generation: options.deploy.index } : undefined,
+      deploy: options.deploy
+        ? {
+          doc: { sha: options.deploy.sha },
+          createIndex: 1,
+          modifyIndex: options.deploy.index,
+          generation: options.deploy.index
+        }
+        : undefined,
       statuses,
       lock: options.lock ? { by: "alice", reason: "freeze", at: "2026-11-27T09:00:00Z" } : undefined,
       pin: options.pin ? { sha: sha(1), by: "bob", reason: "rollback", at: "2026-11-27T09:00:00Z" } : undefined,
@@ -87,7 +98,10 @@ test("retention removes nothing when no node is expected (nothing ever became re
 
 test("auto-deploy picks the newest release ready everywhere that is newer than the current deploy", () => {
   const base = { releases: [1, 2, 3], ready: { "web-1": [1, 2], "web-2": [1, 2, 3] }, autoDeploy: true }
-  assert.deepEqual(decideAutoDeploy(snapshotOf(base).app, snapshotOf(base).nodes, new Date()), { kind: "deploy", sha: sha(2) })
+  assert.deepEqual(decideAutoDeploy(snapshotOf(base).app, snapshotOf(base).nodes, new Date()), {
+    kind: "deploy",
+    sha: sha(2)
+  })
   const deployedLater = snapshotOf({ ...base, deploy: { sha: sha(1), index: 25 } })
   assert.deepEqual(decideAutoDeploy(deployedLater.app, deployedLater.nodes, new Date()), { kind: "none" })
   const off = snapshotOf({ ...base, autoDeploy: false })
@@ -95,21 +109,37 @@ test("auto-deploy picks the newest release ready everywhere that is newer than t
   const locked = snapshotOf({ ...base, lock: true })
   assert.equal(decideAutoDeploy(locked.app, locked.nodes, new Date()).kind, "held")
   const pinned = snapshotOf({ ...base, pin: true })
-  assert.deepEqual(decideAutoDeploy(pinned.app, pinned.nodes, new Date()), { kind: "held", sha: sha(2), reason: `pinned at ${sha(1).slice(0, 7)} by bob` })
+  assert.deepEqual(decideAutoDeploy(pinned.app, pinned.nodes, new Date()), {
+    kind: "held",
+    sha: sha(2),
+    reason: `pinned at ${sha(1).slice(0, 7)} by bob`
+  })
 })
 
 test("auto-deploy on a repo-backed app only takes releases of the deploy branch", () => {
-  const s = snapshotOf({ releases: [1, 2], ready: { "web-1": [1, 2] }, autoDeploy: true, repo: "acme/shop", branches: { 1: "main", 2: "feature" } })
+  const s = snapshotOf({
+    releases: [1, 2],
+    ready: { "web-1": [1, 2] },
+    autoDeploy: true,
+    repo: "acme/shop",
+    branches: { 1: "main", 2: "feature" }
+  })
   assert.deepEqual(decideAutoDeploy(s.app, s.nodes, new Date()), { kind: "deploy", sha: sha(1) })
 })
 
-test("KV-only leader: auto-deploys each ready release once, holds while locked, and applies retention", { timeout: 120_000 }, async (t) => {
+test("KV-only leader: auto-deploys each ready release once, holds while locked, and applies retention", {
+  timeout: 120_000
+}, async (t) => {
   const consul = await startConsul()
   t.after(() => consul.close())
   const prefix = randomPrefix()
   const node = await registerNode(consul.addr, prefix, "web-1")
   t.after(() => node.stop())
-  await putKv(consul.addr, `${prefix}/shop/config`, { artifact: "file:///srv/{sha}.tgz", autoDeploy: true, keepReleases: 2 })
+  await putKv(consul.addr, `${prefix}/shop/config`, {
+    artifact: "file:///srv/{sha}.tgz",
+    autoDeploy: true,
+    keepReleases: 2
+  })
   const running = startReporter({ consul: consul.addr, prefix })
   t.after(() => running.stop())
   await eventually("leadership", () => running.metrics.get("sacar_leader") === 1)
@@ -140,7 +170,9 @@ test("KV-only leader: auto-deploys each ready release once, holds while locked, 
     const keys = [...(await listPrefix(consul.addr, prefix)).keys()].filter((k) => k.includes("/releases/"))
     return keys.length === 2 ? keys : undefined
   })
-  const left = [...(await listPrefix(consul.addr, prefix)).keys()].filter((k) => k.includes("/releases/")).map((k) => k.split("/").at(-1))
+  const left = [...(await listPrefix(consul.addr, prefix)).keys()].filter((k) => k.includes("/releases/")).map((k) =>
+    k.split("/").at(-1)
+  )
   assert.deepEqual(left.sort(), [shas[2], shas[3]].sort())
 
   // Locked: a new ready release is not deployed.
@@ -152,7 +184,10 @@ test("KV-only leader: auto-deploys each ready release once, holds while locked, 
   assert.equal((await getJson(consul.addr, `${prefix}/shop/deploy`)).sha, shas[3])
   // Unlocked: it goes out.
   await fetch(`${consul.addr}/v1/kv/${prefix}/shop/lock`, { method: "DELETE" })
-  await eventually("auto-deploy after unlock", async () => (await getJson(consul.addr, `${prefix}/shop/deploy`))?.sha === held)
+  await eventually(
+    "auto-deploy after unlock",
+    async () => (await getJson(consul.addr, `${prefix}/shop/deploy`))?.sha === held
+  )
 })
 
 test("leader election: one leader at a time; when it stops, the other takes over", { timeout: 60_000 }, async (t) => {
@@ -166,7 +201,9 @@ test("leader election: one leader at a time; when it stops, the other takes over
   t.after(() => b.stop())
   await sleep(1500)
   assert.equal(b.metrics.get("sacar_leader"), 0)
-  const holder = await fetch(`${consul.addr}/v1/kv/${prefix}/_controller/leader`).then((r) => r.json()) as Array<{ Flags: number; Session?: string; Value: string }>
+  const holder = await fetch(`${consul.addr}/v1/kv/${prefix}/_controller/leader`).then((r) => r.json()) as Array<
+    { Flags: number; Session?: string; Value: string }
+  >
   assert.equal(holder[0]!.Flags, 3304740253564472344, "Go api lock flags")
   assert.match(Buffer.from(holder[0]!.Value, "base64").toString(), /"holder":"a"/)
   await a.stop()

@@ -2,14 +2,14 @@
 // with simulated nodes (registrations + NodeStatus writes, no reconcilers).
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { startConsul, randomPrefix } from "../support/consul.ts"
+import { randomPrefix, startConsul } from "../support/consul.ts"
 import { startFakeGitHub } from "../support/fake-github/index.ts"
 import type { FakeGitHub } from "../support/fake-github/index.ts"
+import { examplePayload, sendWebhook } from "../support/fake-github/index.ts"
 import { appKeyPair, FAST_TUNING, startReporter } from "../support/reporter.ts"
 import type { ReporterSetup } from "../support/reporter.ts"
 import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
 import type { SimulatedNode } from "../support/simulated-nodes.ts"
-import { examplePayload, sendWebhook } from "../support/fake-github/index.ts"
 import { controllerEnv, getJson, listPrefix, putKv, randomSha, startController } from "./harness.ts"
 
 const REPO = "acme/shop"
@@ -24,10 +24,16 @@ interface World {
   start(extra?: Partial<ReporterSetup>): ReturnType<typeof startReporter>
 }
 
-const world = async (t: { after: (fn: () => Promise<void> | void) => void }, nodeNames: string[], options: { token?: boolean } = {}): Promise<World> => {
+const world = async (
+  t: { after: (fn: () => Promise<void> | void) => void },
+  nodeNames: string[],
+  options: { token?: boolean } = {}
+): Promise<World> => {
   const consul = await startConsul()
   t.after(() => consul.close())
-  const github = await startFakeGitHub(options.token ? { token: "ghp_test" } : { app: { appId: "4242", publicKey: keyPair.publicKeyPem } })
+  const github = await startFakeGitHub(
+    options.token ? { token: "ghp_test" } : { app: { appId: "4242", publicKey: keyPair.publicKeyPem } }
+  )
   t.after(() => github.close())
   const prefix = randomPrefix()
   const nodes: SimulatedNode[] = []
@@ -55,8 +61,21 @@ const world = async (t: { after: (fn: () => Promise<void> | void) => void }, nod
   }
 }
 
-const appConfig = (extra: Record<string, unknown> = {}) => ({ repo: REPO, branch: "main", artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*"], ...extra })
-const record = (sha: string, branch = "main") => ({ repo: REPO, sha, branch, ref: `refs/heads/${branch}`, installationId: 1, createdAt: new Date().toISOString() })
+const appConfig = (extra: Record<string, unknown> = {}) => ({
+  repo: REPO,
+  branch: "main",
+  artifact: "file:///srv/{app}/{sha}.tgz",
+  nodes: ["web-*"],
+  ...extra
+})
+const record = (sha: string, branch = "main") => ({
+  repo: REPO,
+  sha,
+  branch,
+  ref: `refs/heads/${branch}`,
+  installationId: 1,
+  createdAt: new Date().toISOString()
+})
 const runsOf = (gh: FakeGitHub, sha: string) => gh.checkRuns().filter((r) => r.head_sha === sha)
 const onlyRun = (gh: FakeGitHub, sha: string) => {
   const runs = runsOf(gh, sha)
@@ -76,7 +95,10 @@ test("a release walks from queued to ready, then a deploy to live, mirrored to o
   assert.equal(queued.output.title, "Waiting for build artifact")
   assert.equal(queued.details_url, "https://sacar.example/v1/apps/shop")
 
-  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString(), ref: "refs/heads/main" })
+  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, {
+    createdAt: new Date().toISOString(),
+    ref: "refs/heads/main"
+  })
   await prepareOn(w.nodes[0]!, "shop", sha, 100)
   await eventually("1 of 2 nodes ready", () => onlyRun(w.github, sha)?.output.title === "1 of 2 nodes ready")
   await prepareOn(w.nodes[1]!, "shop", sha, 100)
@@ -98,7 +120,10 @@ test("a release walks from queued to ready, then a deploy to live, mirrored to o
   assert.equal(deployment.environment, "production")
   assert.equal(deployment.statuses[0]!.state, "in_progress")
   for (const n of w.nodes) await n.status("shop", { current: sha, deploy: { generation, sha, phase: "live" } })
-  await eventually("deployment success", () => w.github.deployments().find((x) => x.sha === sha)?.statuses.at(-1)?.state === "success")
+  await eventually(
+    "deployment success",
+    () => w.github.deployments().find((x) => x.sha === sha)?.statuses.at(-1)?.state === "success"
+  )
   await eventually("the check run says live", () => onlyRun(w.github, sha)?.output.title === "Live on 2 of 2 nodes")
 
   assert.equal(w.github.deployments().length, 1)
@@ -125,7 +150,16 @@ test("a failed node and a halted deploy are named in the check run and the deplo
   await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
   w.start()
   await prepareOn(w.nodes[0]!, "shop", sha)
-  await w.nodes[1]!.status("shop", { releases: { [sha]: { phase: "failed", message: "install: pip exited with status 1", steps: { download: { ms: 5 } }, log: "ERROR: No matching distribution found for flask==99" } } })
+  await w.nodes[1]!.status("shop", {
+    releases: {
+      [sha]: {
+        phase: "failed",
+        message: "install: pip exited with status 1",
+        steps: { download: { ms: 5 } },
+        log: "ERROR: No matching distribution found for flask==99"
+      }
+    }
+  })
   const failed = await eventually("a failed check run", () => {
     const r = onlyRun(w.github, sha)
     return r?.conclusion === "failure" ? r : undefined
@@ -140,13 +174,18 @@ test("a failed node and a halted deploy are named in the check run and the deplo
   await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha, requestedBy: "octocat" })
   const generation = (await listPrefix(w.consul, w.prefix)).get(`${w.prefix}/shop/deploy`)!.modifyIndex
   await w.nodes[0]!.status("shop", { deploy: { generation, sha, phase: "live" } })
-  await w.nodes[1]!.status("shop", { deploy: { generation, sha, phase: "failed", message: "bin/deploy exited with status 3" } })
+  await w.nodes[1]!.status("shop", {
+    deploy: { generation, sha, phase: "failed", message: "bin/deploy exited with status 3" }
+  })
   const statuses = await eventually("deployment failure", () => {
     const d = w.github.deployments().find((x) => x.sha === sha)
     return d?.statuses.at(-1)?.state === "failure" ? d.statuses : undefined
   })
   assert.equal(statuses.at(-1)!.description, "web-2 failed: bin/deploy exited with status 3")
-  await eventually("the check run names the halted deploy", () => runsOf(w.github, sha).at(-1)?.output.title === "Deploy failed on web-2")
+  await eventually(
+    "the check run names the halted deploy",
+    () => runsOf(w.github, sha).at(-1)?.output.title === "Deploy failed on web-2"
+  )
   assert.deepEqual(w.github.violations, [])
 })
 
@@ -170,14 +209,20 @@ test("coalescing: a burst of node changes becomes at most one update per 2 secon
   assert.ok(updates <= Math.ceil(elapsed / 2000) + 2, `${updates} updates in ${elapsed} ms`)
   assert.ok(updates >= 3, `progress was shown while nodes changed (${updates} updates in ${elapsed} ms)`)
   const times = w.github.requests.filter((r) => r.operationId === "checks/update").map((r) => r.at)
-  for (let i = 1; i < times.length; i++) assert.ok(times[i]! - times[i - 1]! >= 1900, `updates ${times[i]! - times[i - 1]!} ms apart`)
+  for (let i = 1; i < times.length; i++)
+    assert.ok(times[i]! - times[i - 1]! >= 1900, `updates ${times[i]! - times[i - 1]!} ms apart`)
 })
 
 test("token mode: one commit status per app, context sacar/<app>, no check runs", async (t) => {
   const w = await world(t, ["web-1"], { token: true })
   const sha = randomSha()
   await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
-  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, { repo: REPO, sha, branch: "main", createdAt: new Date().toISOString() })
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, {
+    repo: REPO,
+    sha,
+    branch: "main",
+    createdAt: new Date().toISOString()
+  })
   await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
   w.start()
   await prepareOn(w.nodes[0]!, "shop", sha)
@@ -211,43 +256,58 @@ test("GitHub failures: 500s and a secondary rate limit with Retry-After are retr
   assert.deepEqual(w.github.violations, [])
 })
 
-test("GitHub down for a minute: webhooks are accepted and nodes progress meanwhile, the reporter converges afterwards", { timeout: 180_000 }, async (t) => {
-  const w = await world(t, ["web-1", "web-2"])
-  const sha = randomSha()
-  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
-  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
-  w.start()
-  // The inbound side: a real `sacar controller` taking webhooks (same GitHub, so whichever
-  // replica holds the leader lock reports).
-  const controller = await startController(controllerEnv({
-    consul: w.consul,
-    prefix: w.prefix,
-    webhookSecret: SECRET,
-    extra: { GITHUB_API_URL: w.github.url, GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY: keyPair.privateKeyPem }
-  }))
-  t.after(async () => {
-    await controller.stop()
-  })
-  await eventually("a queued check run", () => onlyRun(w.github, sha))
-  await w.github.down(60_000)
-  const downAt = Date.now()
-  // What webhooks and nodes write while GitHub is away.
-  await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
-  for (const n of w.nodes) await prepareOn(n, "shop", sha)
-  // Webhooks keep being accepted: they only write KV.
-  const other = randomSha()
-  const suite = await sendWebhook(`${controller.url}/github/webhook`, SECRET, "check_suite",
-    examplePayload("check_suite", "requested", { repo: REPO, sha: other, ref: "feature-x", installationId: 1 }))
-  assert.ok(suite.status >= 200 && suite.status < 300, `check_suite answered ${suite.status} while GitHub was down: ${suite.body}`)
-  await eventually("the commit recorded", () => getJson(w.consul, `${w.prefix}/shop/github/${other}`))
-  await sleep(5_000)
-  assert.equal(onlyRun(w.github, sha)?.status, "queued", "nothing reached GitHub while it was down")
-  await eventually("success after the outage", () => onlyRun(w.github, sha)?.conclusion === "success", 120_000, 500)
-  assert.ok(Date.now() - downAt >= 59_000)
-  await eventually("the commit pushed during the outage got its neutral run", () => onlyRun(w.github, other)?.conclusion === "neutral", 30_000)
-  assert.equal(runsOf(w.github, sha).length, 1)
-  assert.deepEqual(w.github.violations, [])
-})
+test(
+  "GitHub down for a minute: webhooks are accepted and nodes progress meanwhile, the reporter converges afterwards",
+  { timeout: 180_000 },
+  async (t) => {
+    const w = await world(t, ["web-1", "web-2"])
+    const sha = randomSha()
+    await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+    await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+    w.start()
+    // The inbound side: a real `sacar controller` taking webhooks (same GitHub, so whichever
+    // replica holds the leader lock reports).
+    const controller = await startController(controllerEnv({
+      consul: w.consul,
+      prefix: w.prefix,
+      webhookSecret: SECRET,
+      extra: { GITHUB_API_URL: w.github.url, GITHUB_APP_ID: "4242", GITHUB_APP_PRIVATE_KEY: keyPair.privateKeyPem }
+    }))
+    t.after(async () => {
+      await controller.stop()
+    })
+    await eventually("a queued check run", () => onlyRun(w.github, sha))
+    await w.github.down(60_000)
+    const downAt = Date.now()
+    // What webhooks and nodes write while GitHub is away.
+    await putKv(w.consul, `${w.prefix}/shop/releases/${sha}`, { createdAt: new Date().toISOString() })
+    for (const n of w.nodes) await prepareOn(n, "shop", sha)
+    // Webhooks keep being accepted: they only write KV.
+    const other = randomSha()
+    const suite = await sendWebhook(
+      `${controller.url}/github/webhook`,
+      SECRET,
+      "check_suite",
+      examplePayload("check_suite", "requested", { repo: REPO, sha: other, ref: "feature-x", installationId: 1 })
+    )
+    assert.ok(
+      suite.status >= 200 && suite.status < 300,
+      `check_suite answered ${suite.status} while GitHub was down: ${suite.body}`
+    )
+    await eventually("the commit recorded", () => getJson(w.consul, `${w.prefix}/shop/github/${other}`))
+    await sleep(5_000)
+    assert.equal(onlyRun(w.github, sha)?.status, "queued", "nothing reached GitHub while it was down")
+    await eventually("success after the outage", () => onlyRun(w.github, sha)?.conclusion === "success", 120_000, 500)
+    assert.ok(Date.now() - downAt >= 59_000)
+    await eventually(
+      "the commit pushed during the outage got its neutral run",
+      () => onlyRun(w.github, other)?.conclusion === "neutral",
+      30_000
+    )
+    assert.equal(runsOf(w.github, sha).length, 1)
+    assert.deepEqual(w.github.violations, [])
+  }
+)
 
 test("Deployments: one per generation, a generation claimed by a deployment webhook is reused, a superseded one is marked inactive", async (t) => {
   const w = await world(t, ["web-1"])
@@ -262,7 +322,10 @@ test("Deployments: one per generation, a generation claimed by a deployment webh
   const deployIndex = async () => (await listPrefix(w.consul, w.prefix)).get(`${w.prefix}/shop/deploy`)!.modifyIndex
 
   await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha: a, requestedBy: "octocat" })
-  const first = await eventually("deployment of a", () => w.github.deployments().find((d) => d.sha === a && d.statuses.length > 0))
+  const first = await eventually(
+    "deployment of a",
+    () => w.github.deployments().find((d) => d.sha === a && d.statuses.length > 0)
+  )
   assert.equal(first.environment, "staging")
   assert.deepEqual(first.payload, { sacar: { app: "shop", generation: await deployIndex(), requestedBy: "octocat" } })
 

@@ -1,10 +1,10 @@
 // render(): the check run a commit should show, from documents alone (no I/O).
+import { Schema } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Schema } from "effect"
+import { deployView, releaseView } from "../../src/controller/report/release-view.ts"
 import { digestOf, render, toCommitStatus } from "../../src/controller/report/render.ts"
 import type { RenderInput } from "../../src/controller/report/render.ts"
-import { deployView, releaseView } from "../../src/controller/report/release-view.ts"
 import type { AppSnapshot, PredeployView } from "../../src/controller/report/snapshot.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
 import type { NodeStatus, ReleaseStatus } from "../../src/spec/documents.ts"
@@ -17,11 +17,24 @@ const config = (over: Record<string, unknown> = {}) =>
 const rel = (phase: ReleaseStatus["phase"], extra: Partial<ReleaseStatus> = {}): ReleaseStatus => ({
   phase,
   attempt: 1,
-  steps: phase === "ready" ? { download: { ms: 812 }, extract: { ms: 390 }, lock: { ms: 1 }, venv: { ms: 2100 }, install: { ms: 30111 }, prepare: { ms: 7800 } } : {},
+  steps: phase === "ready"
+    ? {
+      download: { ms: 812 },
+      extract: { ms: 390 },
+      lock: { ms: 1 },
+      venv: { ms: 2100 },
+      install: { ms: 30111 },
+      prepare: { ms: 7800 }
+    }
+    : {},
   ...extra
 })
 
-const status = (node: string, releases: Record<string, ReleaseStatus>, extra: Partial<NodeStatus> = {}): NodeStatus => ({
+const status = (
+  node: string,
+  releases: Record<string, ReleaseStatus>,
+  extra: Partial<NodeStatus> = {}
+): NodeStatus => ({
   node,
   updatedAt: "2026-11-27T10:01:02Z",
   releases,
@@ -30,11 +43,22 @@ const status = (node: string, releases: Record<string, ReleaseStatus>, extra: Pa
   ...extra
 })
 
-const appWith = (statuses: NodeStatus[], deploy?: { sha: string; generation: number }, predeploy?: PredeployView): AppSnapshot => ({
+const appWith = (
+  statuses: NodeStatus[],
+  deploy?: { sha: string; generation: number },
+  predeploy?: PredeployView
+): AppSnapshot => ({
   app: "shop",
   config: config(),
   releases: new Map(),
-  deploy: deploy === undefined ? undefined : { doc: { sha: deploy.sha, requestedBy: "octocat" }, createIndex: 1, modifyIndex: deploy.generation, generation: deploy.generation },
+  deploy: deploy === undefined
+    ? undefined
+    : {
+      doc: { sha: deploy.sha, requestedBy: "octocat" },
+      createIndex: 1,
+      modifyIndex: deploy.generation,
+      generation: deploy.generation
+    },
   statuses: new Map(statuses.map((s) => [s.node, s])),
   lock: undefined,
   pin: undefined,
@@ -42,7 +66,11 @@ const appWith = (statuses: NodeStatus[], deploy?: { sha: string; generation: num
   predeploy: new Map(predeploy ? [[predeploy.generation, predeploy]] : [])
 })
 
-const input = (statuses: NodeStatus[], over: Partial<RenderInput> = {}, expected = ["web-1", "web-2", "web-3"]): RenderInput => ({
+const input = (
+  statuses: NodeStatus[],
+  over: Partial<RenderInput> = {},
+  expected = ["web-1", "web-2", "web-3"]
+): RenderInput => ({
   app: "shop",
   sha: SHA,
   config: config(),
@@ -120,7 +148,13 @@ test("a failed node: failure naming the node, the step and the log tail", () => 
   const log = `${"x".repeat(10_000)}\nERROR: No matching distribution found for flask==9`
   const view = render(input([
     status("web-1", { [SHA]: rel("ready") }),
-    status("web-2", { [SHA]: rel("failed", { message: "install: pip exited with status 1", steps: { download: { ms: 10 }, extract: { ms: 5 } }, log }) })
+    status("web-2", {
+      [SHA]: rel("failed", {
+        message: "install: pip exited with status 1",
+        steps: { download: { ms: 10 }, extract: { ms: 5 } },
+        log
+      })
+    })
   ]))
   assert.equal(view.status, "completed")
   assert.equal(view.conclusion, "failure")
@@ -132,7 +166,15 @@ test("a failed node: failure naming the node, the step and the log tail", () => 
 })
 
 test("the failed step falls back to the first step without a time", () => {
-  const view = render(input([status("web-1", { [SHA]: rel("failed", { message: "boom", steps: { download: { ms: 10 }, extract: { ms: 5 } } }) })], {}, ["web-1"]))
+  const view = render(
+    input(
+      [status("web-1", {
+        [SHA]: rel("failed", { message: "boom", steps: { download: { ms: 10 }, extract: { ms: 5 } } })
+      })],
+      {},
+      ["web-1"]
+    )
+  )
   assert.equal(view.title, "Failed on web-1 at lock")
 })
 
@@ -162,7 +204,9 @@ test("deploy progress and outcome appear in the summary; Deploy hidden while dep
   assert.deepEqual(view.actions, [])
 
   const live = statuses.map((s) => ({ ...s, deploy: { generation: gen, sha: SHA, phase: "live" as const } }))
-  const done = render(input(live, { deploy: deployView(appWith(live, { sha: SHA, generation: gen }), expected) }, expected))
+  const done = render(
+    input(live, { deploy: deployView(appWith(live, { sha: SHA, generation: gen }), expected) }, expected)
+  )
   assert.equal(done.title, "Live on 2 of 2 nodes")
   assert.deepEqual(done.actions.map((a) => a.identifier), ["deploy"])
 })
@@ -171,7 +215,15 @@ test("a halted deploy: failure naming the node and why; deployment description s
   const expected = ["web-1", "web-2"]
   const statuses = [
     status("web-1", { [SHA]: rel("ready") }, { deploy: { generation: 7, sha: SHA, phase: "live" } }),
-    status("web-2", { [SHA]: rel("ready") }, { deploy: { generation: 7, sha: SHA, phase: "failed", message: "bin/deploy exited with status 3", log: "migrations pending" } })
+    status("web-2", { [SHA]: rel("ready") }, {
+      deploy: {
+        generation: 7,
+        sha: SHA,
+        phase: "failed",
+        message: "bin/deploy exited with status 3",
+        log: "migrations pending"
+      }
+    })
   ]
   const dv = deployView(appWith(statuses, { sha: SHA, generation: 7 }), expected)!
   assert.equal(dv.state, "failure")
@@ -185,7 +237,15 @@ test("a halted deploy: failure naming the node and why; deployment description s
 test("a failed pre-deploy halts the deploy and is named", () => {
   const expected = ["web-1"]
   const statuses = [status("web-1", { [SHA]: rel("ready") }, { deploy: { generation: 9, sha: SHA, phase: "waiting" } })]
-  const dv = deployView(appWith(statuses, { sha: SHA, generation: 9 }, { generation: 9, state: "failed", node: "web-1", message: "bin/pre-deploy exited 2" }), expected)!
+  const dv = deployView(
+    appWith(statuses, { sha: SHA, generation: 9 }, {
+      generation: 9,
+      state: "failed",
+      node: "web-1",
+      message: "bin/pre-deploy exited 2"
+    }),
+    expected
+  )!
   assert.equal(dv.state, "failure")
   assert.match(dv.description, /^pre-deploy failed on web-1: bin\/pre-deploy exited 2$/)
   assert.equal(render(input(statuses, { deploy: dv }, expected)).title, "Deploy failed: pre-deploy on web-1")
@@ -198,20 +258,31 @@ test("lock and pin are explained; a lock removes the Deploy button", () => {
   assert.deepEqual(locked.actions, [])
   assert.match(locked.summary, /locked by alice: black friday freeze/)
   assert.match(locked.summary, /Auto-deploy is held until the lock is lifted/)
-  const pinned = render(input(all, { pin: { sha: "b".repeat(40), by: "bob", reason: "rollback", at: "2026-11-27T09:00:00Z" }, config: config({ autoDeploy: true }) }, ["web-1"]))
+  const pinned = render(
+    input(all, {
+      pin: { sha: "b".repeat(40), by: "bob", reason: "rollback", at: "2026-11-27T09:00:00Z" },
+      config: config({ autoDeploy: true })
+    }, ["web-1"])
+  )
   assert.match(pinned.summary, /Auto-deploy is paused: pinned at `bbbbbbb` by bob/)
   assert.deepEqual(pinned.actions.map((a) => a.identifier), ["deploy"])
 })
 
 test("a refused deploy request is shown", () => {
   const all = ["web-1"].map((n) => status(n, { [SHA]: rel("ready") }))
-  const view = render(input(all, { refused: { reason: "shop is locked by alice: freeze", by: "octocat", at: "2026-11-27T10:00:00Z" } }, ["web-1"]))
+  const view = render(
+    input(all, { refused: { reason: "shop is locked by alice: freeze", by: "octocat", at: "2026-11-27T10:00:00Z" } }, [
+      "web-1"
+    ])
+  )
   assert.match(view.summary, /requested by octocat .* was refused: shop is locked by alice: freeze/)
 })
 
 test("summary and text stay within GitHub's 65535-byte limits with many nodes and huge messages", () => {
   const expected = Array.from({ length: 400 }, (_, i) => `web-${i}`)
-  const statuses = expected.map((n) => status(n, { [SHA]: rel("failed", { message: "é".repeat(300), log: "ü".repeat(10_000) }) }))
+  const statuses = expected.map((n) =>
+    status(n, { [SHA]: rel("failed", { message: "é".repeat(300), log: "ü".repeat(10_000) }) })
+  )
   const view = render(input(statuses, {}, expected))
   assert.ok(Buffer.byteLength(view.summary) <= 65535)
   assert.ok(Buffer.byteLength(view.text ?? "") <= 65535)
@@ -227,7 +298,11 @@ test("the digest is stable for equal inputs and changes with content", () => {
 
 test("token mode: one commit status per app; neutral runs send nothing", () => {
   const ready = render(input(["web-1"].map((n) => status(n, { [SHA]: rel("ready") })), {}, ["web-1"]))
-  assert.deepEqual(toCommitStatus(ready), { state: "success", description: "Ready to deploy: 1 of 1 nodes ready", targetUrl: undefined })
+  assert.deepEqual(toCommitStatus(ready), {
+    state: "success",
+    description: "Ready to deploy: 1 of 1 nodes ready",
+    targetUrl: undefined
+  })
   assert.equal(toCommitStatus(render(input([], { hasRelease: false })))?.state, "pending")
   assert.equal(toCommitStatus(render(input([], { hasRelease: false, branch: "dev" }))), undefined)
 })

@@ -1,11 +1,11 @@
 // The controller process itself: health, readiness, metrics, endpoints that are off
 // without their secret, start-up errors (exit 2 naming the variable), and SIGTERM
 // letting a request in flight finish before exiting 0.
-import { after, before, describe, it } from "node:test"
 import assert from "node:assert/strict"
 import { request } from "node:http"
 import { createServer } from "node:net"
-import { startConsul, randomPrefix, type TestConsul } from "../support/consul.ts"
+import { after, before, describe, it } from "node:test"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
 import { examplePayload, sendWebhook } from "../support/fake-github/webhooks.ts"
 import { controllerEnv, getJson, putKv, randomSha, runControllerToExit, snapshot, startController } from "./harness.ts"
 
@@ -46,7 +46,9 @@ describe("controller: process, health and lifecycle", () => {
     assert.equal(metrics.status, 200)
     assert.match(metrics.headers.get("content-type") ?? "", /^text\/plain/)
     const text = await metrics.text()
-    for (const family of ["sacar_webhooks_total", "sacar_notify_total", "sacar_github_requests_total", "sacar_leader"]) {
+    for (
+      const family of ["sacar_webhooks_total", "sacar_notify_total", "sacar_github_requests_total", "sacar_leader"]
+    ) {
       assert.match(text, new RegExp(`# TYPE ${family} (counter|gauge)`))
     }
     const missing = await fetch(`${controller.url}/nope`)
@@ -70,7 +72,12 @@ describe("controller: process, health and lifecycle", () => {
     const controller = await startController(controllerEnv({ consul: consul.addr, prefix }))
     t.after(() => controller.stop())
     const before = await snapshot(consul.addr, prefix)
-    const hook = await sendWebhook(`${controller.url}/github/webhook`, "whatever", "push", examplePayload("push", undefined, { repo: "acme/shop", sha: randomSha(), ref: "main" }))
+    const hook = await sendWebhook(
+      `${controller.url}/github/webhook`,
+      "whatever",
+      "push",
+      examplePayload("push", undefined, { repo: "acme/shop", sha: randomSha(), ref: "main" })
+    )
     assert.equal(hook.status, 503)
     assert.match(JSON.parse(hook.body).error, /GITHUB_WEBHOOK_SECRET/)
     const notify = await fetch(`${controller.url}/v1/apps/shop/releases`, {
@@ -131,7 +138,12 @@ describe("controller: process, health and lifecycle", () => {
     const answer = new Promise<number>((resolve, reject) => {
       const req = request(`${controller.url}/github/webhook`, {
         method: "POST",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), "x-github-event": "push", "x-hub-signature-256": signature }
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+          "x-github-event": "push",
+          "x-hub-signature-256": signature
+        }
       })
       req.on("response", (res) => {
         res.resume()
@@ -155,7 +167,11 @@ describe("controller: process, health and lifecycle", () => {
     const { spawnSync } = await import("node:child_process")
     const { join } = await import("node:path")
     const root = join(import.meta.dirname, "..", "..")
-    const res = spawnSync(join(root, "node_modules", ".bin", "node"), [join(root, "bin", "sacar.ts"), "controller", "--help"], { encoding: "utf8" })
+    const res = spawnSync(join(root, "node_modules", ".bin", "node"), [
+      join(root, "bin", "sacar.ts"),
+      "controller",
+      "--help"
+    ], { encoding: "utf8" })
     assert.equal(res.status, 0)
     assert.match(res.stdout, /Usage: sacar controller/)
     assert.match(res.stdout, /GITHUB_WEBHOOK_SECRET/)

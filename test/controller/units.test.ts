@@ -1,9 +1,9 @@
 // The controller's pure decisions, without a server: which workflow runs count as the
 // build, which Deployments are Sacar's own mirror, what a notify body may hold, and the
 // bearer check.
-import { describe, it } from "node:test"
-import assert from "node:assert/strict"
 import { Redacted } from "effect"
+import assert from "node:assert/strict"
+import { describe, it } from "node:test"
 import { checkBearer } from "../../src/controller/api/bearer.ts"
 import { parseNotifyBody } from "../../src/controller/api/notify.ts"
 import type { HttpRequest } from "../../src/controller/http/types.ts"
@@ -30,7 +30,7 @@ describe("isOwnDeployment", () => {
   const base = { id: 1, sha: SHA, environment: "production" }
   it("recognises the leader's Deployments", () => {
     assert.ok(isOwnDeployment(undefined, { ...base, payload: { sacar: { app: "shop", generation: 3 } } }))
-    assert.ok(isOwnDeployment(undefined, { ...base, payload: '{"sacar":{"app":"shop","generation":3}}' }))
+    assert.ok(isOwnDeployment(undefined, { ...base, payload: "{\"sacar\":{\"app\":\"shop\",\"generation\":3}}" }))
     assert.ok(isOwnDeployment("4711", { ...base, performed_via_github_app: { id: 4711 } }))
   })
   it("treats other Deployments as requests", () => {
@@ -39,18 +39,30 @@ describe("isOwnDeployment", () => {
     assert.ok(!isOwnDeployment(undefined, { ...base, payload: { app: "shop", generation: 3 } }))
     assert.ok(!isOwnDeployment(undefined, { ...base, description: "sacar: shop 0123456 (generation 3)" }))
     assert.ok(!isOwnDeployment("4711", { ...base, performed_via_github_app: { id: 15368 } }))
-    assert.ok(!isOwnDeployment(undefined, { ...base, performed_via_github_app: { id: 4711 }, description: "deploy it" }))
+    assert.ok(
+      !isOwnDeployment(undefined, { ...base, performed_via_github_app: { id: 4711 }, description: "deploy it" })
+    )
   })
 })
 
 describe("parseNotifyBody", () => {
   it("accepts the contract's fields and normalises hex to lower case", () => {
-    assert.deepEqual(parseNotifyBody(JSON.stringify({ sha: SHA.toUpperCase(), sha256: "AB".repeat(32), artifact: "gs://b/x.tgz", ref: "refs/heads/main" })), {
-      sha: SHA,
-      sha256: "ab".repeat(32),
-      artifact: "gs://b/x.tgz",
-      ref: "refs/heads/main"
-    })
+    assert.deepEqual(
+      parseNotifyBody(
+        JSON.stringify({
+          sha: SHA.toUpperCase(),
+          sha256: "AB".repeat(32),
+          artifact: "gs://b/x.tgz",
+          ref: "refs/heads/main"
+        })
+      ),
+      {
+        sha: SHA,
+        sha256: "ab".repeat(32),
+        artifact: "gs://b/x.tgz",
+        ref: "refs/heads/main"
+      }
+    )
   })
   it("names the field that is wrong", () => {
     assert.match(parseNotifyBody("{") as string, /not JSON/)
@@ -77,7 +89,9 @@ describe("checkBearer", () => {
     assert.equal(checkBearer(token, req("bearer s3cret")), undefined)
   })
   it("answers 401 for a missing, malformed or wrong token, and 503 when off", () => {
-    for (const h of [undefined, "", "Basic czNjcmV0", "Bearer", "Bearer s3cre", "Bearer s3cret2", "Bearer s3cret extra"]) {
+    for (
+      const h of [undefined, "", "Basic czNjcmV0", "Bearer", "Bearer s3cre", "Bearer s3cret2", "Bearer s3cret extra"]
+    ) {
       assert.equal(checkBearer(token, req(h))?.status, 401, String(h))
     }
     assert.equal(checkBearer(undefined, req("Bearer s3cret"))?.status, 503)

@@ -1,11 +1,20 @@
 // GitHub events turned into desired state: real example payloads from
 // @octokit/webhooks-examples (repository, sha and branch substituted), signed, sent to
 // a real controller process; the result is read back from Consul directly.
-import { after, before, describe, it } from "node:test"
 import assert from "node:assert/strict"
-import { startConsul, randomPrefix, type TestConsul } from "../support/consul.ts"
-import { examplePayload, sendWebhook, type PayloadOverrides } from "../support/fake-github/webhooks.ts"
-import { controllerEnv, getJson, listPrefix, putKv, randomSha, snapshot, startController, type RunningController } from "./harness.ts"
+import { after, before, describe, it } from "node:test"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { examplePayload, type PayloadOverrides, sendWebhook } from "../support/fake-github/webhooks.ts"
+import {
+  controllerEnv,
+  getJson,
+  listPrefix,
+  putKv,
+  randomSha,
+  type RunningController,
+  snapshot,
+  startController
+} from "./harness.ts"
 
 const SECRET = "webhook-secret-for-tests"
 const TOKEN = "notify-token-for-tests"
@@ -30,7 +39,11 @@ describe("controller: webhooks write desired state", () => {
     await putKv(consul.addr, `${prefix}/web/config`, config("Acme/Mono", { environment: "staging" }))
     await putKv(consul.addr, `${prefix}/api/config`, config("acme/mono", { environment: "staging" }))
     await putKv(consul.addr, `${prefix}/frozen/config`, config("acme/frozen"))
-    await putKv(consul.addr, `${prefix}/frozen/lock`, { by: "alice", reason: "black friday freeze", at: "2026-11-27T09:00:00Z" })
+    await putKv(consul.addr, `${prefix}/frozen/lock`, {
+      by: "alice",
+      reason: "black friday freeze",
+      at: "2026-11-27T09:00:00Z"
+    })
     await putKv(consul.addr, `${prefix}/pinned/config`, config("acme/pinned"))
     controller = await startController(
       controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN })
@@ -43,7 +56,12 @@ describe("controller: webhooks write desired state", () => {
     await consul?.close()
   })
 
-  const send = async (event: string, action: string | undefined, overrides: PayloadOverrides, options: { deliveryId?: string } = {}) => {
+  const send = async (
+    event: string,
+    action: string | undefined,
+    overrides: PayloadOverrides,
+    options: { deliveryId?: string } = {}
+  ) => {
     const payload = examplePayload(event, action, overrides)
     const res = await sendWebhook(hook, SECRET, event, payload, options)
     return { ...res, payload, json: JSON.parse(res.body) as Record<string, any> }
@@ -66,10 +84,16 @@ describe("controller: webhooks write desired state", () => {
     assert.equal(record.branch, "main")
     assert.equal(record.installationId, 4242)
     assert.ok(!Number.isNaN(Date.parse(record.createdAt)))
-    assert.equal(await getJson(consul.addr, `${prefix}/shop/releases/${sha}`), undefined, "a push alone does not release")
+    assert.equal(
+      await getJson(consul.addr, `${prefix}/shop/releases/${sha}`),
+      undefined,
+      "a push alone does not release"
+    )
 
     const before = await snapshot(consul.addr, prefix)
-    const again = await send("push", undefined, { repo: "acme/shop", sha, ref: "main", installationId: 4242 }, { deliveryId: res.deliveryId })
+    const again = await send("push", undefined, { repo: "acme/shop", sha, ref: "main", installationId: 4242 }, {
+      deliveryId: res.deliveryId
+    })
     assert.equal(again.status, 200)
     assert.deepEqual(await snapshot(consul.addr, prefix), before)
   })
@@ -118,10 +142,15 @@ describe("controller: webhooks write desired state", () => {
 
   it("workflow_run that failed, ran another workflow, or ran on another branch writes nothing (202)", async () => {
     const before = await snapshot(consul.addr, prefix)
-    for (const merge of [
-      { workflow_run: { conclusion: "failure", path: ".github/workflows/build.yml" } },
-      { workflow_run: { conclusion: "success", name: "lint", path: ".github/workflows/lint.yml" }, workflow: { name: "lint", path: ".github/workflows/lint.yml" } }
-    ]) {
+    for (
+      const merge of [
+        { workflow_run: { conclusion: "failure", path: ".github/workflows/build.yml" } },
+        {
+          workflow_run: { conclusion: "success", name: "lint", path: ".github/workflows/lint.yml" },
+          workflow: { name: "lint", path: ".github/workflows/lint.yml" }
+        }
+      ]
+    ) {
       const res = await send("workflow_run", "completed", { repo: "acme/shop", sha: randomSha(), ref: "main", merge })
       assert.equal(res.status, 202, res.body)
     }
@@ -168,8 +197,18 @@ describe("controller: webhooks write desired state", () => {
   })
 
   it("an expired lock does not refuse; a pin does not stop a human deploy", async () => {
-    await putKv(consul.addr, `${prefix}/pinned/pin`, { sha: randomSha(), by: "bob", reason: "rollback", at: "2026-11-27T09:00:00Z" })
-    await putKv(consul.addr, `${prefix}/pinned/lock`, { by: "bob", reason: "old", at: "2020-01-01T00:00:00Z", until: "2020-01-02T00:00:00Z" })
+    await putKv(consul.addr, `${prefix}/pinned/pin`, {
+      sha: randomSha(),
+      by: "bob",
+      reason: "rollback",
+      at: "2026-11-27T09:00:00Z"
+    })
+    await putKv(consul.addr, `${prefix}/pinned/lock`, {
+      by: "bob",
+      reason: "old",
+      at: "2020-01-01T00:00:00Z",
+      until: "2020-01-02T00:00:00Z"
+    })
     const sha = randomSha()
     const res = await checkRun("pinned", sha, "requested_action", "deploy", "carol")
     assert.equal(res.status, 200, res.body)
@@ -235,20 +274,28 @@ describe("controller: webhooks write desired state", () => {
     }
     // A redelivery of the same Deployment is not a second deploy.
     const before = await snapshot(consul.addr, prefix)
-    const again = await sendWebhook(hook, SECRET, "deployment", JSON.parse(JSON.stringify(res.payload)), { deliveryId: res.deliveryId })
+    const again = await sendWebhook(hook, SECRET, "deployment", JSON.parse(JSON.stringify(res.payload)), {
+      deliveryId: res.deliveryId
+    })
     assert.equal(again.status, 202, again.body)
     assert.deepEqual(await snapshot(consul.addr, prefix), before)
   })
 
   it("deployment for another environment, or one Sacar created itself, writes nothing (202)", async () => {
     const before = await snapshot(consul.addr, prefix)
-    const other = await send("deployment", "created", { repo: "acme/mono", sha: randomSha(), merge: { deployment: { environment: "production" } } })
+    const other = await send("deployment", "created", {
+      repo: "acme/mono",
+      sha: randomSha(),
+      merge: { deployment: { environment: "production" } }
+    })
     assert.equal(other.status, 202, other.body)
     // The leader's own Deployments (src/controller/report/github-report.ts) come back as webhooks.
-    for (const deployment of [
-      { environment: "staging", payload: { sacar: { app: "web", generation: 12, requestedBy: "octocat" } } },
-      { environment: "staging", payload: JSON.stringify({ sacar: { app: "web", generation: 12 } }) }
-    ]) {
+    for (
+      const deployment of [
+        { environment: "staging", payload: { sacar: { app: "web", generation: 12, requestedBy: "octocat" } } },
+        { environment: "staging", payload: JSON.stringify({ sacar: { app: "web", generation: 12 } }) }
+      ]
+    ) {
       const own = await send("deployment", "created", { repo: "acme/mono", sha: randomSha(), merge: { deployment } })
       assert.equal(own.status, 202, own.body)
     }

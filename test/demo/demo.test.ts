@@ -55,36 +55,43 @@ const assertNothingLeft = async (dir: string) => {
   assert.deepEqual(pids.map((p) => p.name).sort(), ["controller", "demo-1", "demo-2", "demo-3"])
   // The demo waits for its children before it exits, so this holds at once; the short
   // grace only absorbs the kernel's reaping of a just-killed process.
-  assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000), `still alive: ${pids.filter((p) => isAlive(p.pid)).map((p) => `${p.pid} ${p.name}`).join(", ")}`)
+  assert.ok(
+    await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000),
+    `still alive: ${pids.filter((p) => isAlive(p.pid)).map((p) => `${p.pid} ${p.name}`).join(", ")}`
+  )
   // The watchdog (src/demo/watchdog.ts) names the folder too; it leaves right after the demo.
   await eventually(() => processesMentioning(dir).length === 0, 2_000)
   assert.deepEqual(processesMentioning(dir), [], `processes still using ${dir}`)
 }
 
-test("sacar demo --once walks one release to live on all three nodes and leaves nothing running", { timeout: 180_000 }, async (t) => {
-  const dir = await tempDir(t)
-  const started = Date.now()
-  const run = startDemo(dir, ["--once"])
-  t.after(cleanup(run, dir))
-  const { code } = await run.exited
-  const { stdout, stderr } = run.output()
-  assert.equal(code, 0, `exit ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`)
+test(
+  "sacar demo --once walks one release to live on all three nodes and leaves nothing running",
+  { timeout: 180_000 },
+  async (t) => {
+    const dir = await tempDir(t)
+    const started = Date.now()
+    const run = startDemo(dir, ["--once"])
+    t.after(cleanup(run, dir))
+    const { code } = await run.exited
+    const { stdout, stderr } = run.output()
+    assert.equal(code, 0, `exit ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`)
 
-  const sha = /^commit\s+([0-9a-f]{40})\b/m.exec(stdout)?.[1]
-  assert.ok(sha, `no commit line in:\n${stdout}`)
-  for (const node of ["demo-1", "demo-2", "demo-3"]) {
-    assert.equal(await readlink(join(dir, "nodes", node, "shop", "current")), `releases/${sha}`, node)
-    assert.match(stdout, new RegExp(`^${node}\\s+ready\\s+prepared in`, "m"))
-    assert.match(stdout, new RegExp(`^${node}\\s+deploy\\s+live$`, "m"))
-    assert.match(stdout, new RegExp(`^${node}\\s+current\\s+-> releases/${sha.slice(0, 7)}$`, "m"))
+    const sha = /^commit\s+([0-9a-f]{40})\b/m.exec(stdout)?.[1]
+    assert.ok(sha, `no commit line in:\n${stdout}`)
+    for (const node of ["demo-1", "demo-2", "demo-3"]) {
+      assert.equal(await readlink(join(dir, "nodes", node, "shop", "current")), `releases/${sha}`, node)
+      assert.match(stdout, new RegExp(`^${node}\\s+ready\\s+prepared in`, "m"))
+      assert.match(stdout, new RegExp(`^${node}\\s+deploy\\s+live$`, "m"))
+      assert.match(stdout, new RegExp(`^${node}\\s+current\\s+-> releases/${sha.slice(0, 7)}$`, "m"))
+    }
+    assert.match(stdout, /^live\s+on all 3 nodes in /m)
+    // `current` switches node by node: one line per node, each naming the release.
+    const switched = [...stdout.matchAll(/^(demo-\d)\s+current\s/gm)].map((m) => m[1])
+    assert.deepEqual([...switched].sort(), ["demo-1", "demo-2", "demo-3"], stdout)
+    await assertNothingLeft(dir)
+    t.diagnostic(`demo --once took ${((Date.now() - started) / 1000).toFixed(1)} s`)
   }
-  assert.match(stdout, /^live\s+on all 3 nodes in /m)
-  // `current` switches node by node: one line per node, each naming the release.
-  const switched = [...stdout.matchAll(/^(demo-\d)\s+current\s/gm)].map((m) => m[1])
-  assert.deepEqual([...switched].sort(), ["demo-1", "demo-2", "demo-3"], stdout)
-  await assertNothingLeft(dir)
-  t.diagnostic(`demo --once took ${((Date.now() - started) / 1000).toFixed(1)} s`)
-})
+)
 
 /** Waits until the nodes prepare (pip at work under each reconciler), the busiest moment to interrupt. */
 const untilPreparing = async (run: Run) => {
@@ -110,44 +117,57 @@ test("Ctrl-C in the middle of the demo stops every process and exits 130", { tim
   await assertNothingLeft(dir)
 })
 
-test("a demo killed with SIGKILL still leaves nothing running: its watchdog stops the children", { timeout: 180_000 }, async (t) => {
-  const dir = await tempDir(t)
-  const run = startDemo(dir)
-  t.after(cleanup(run, dir))
-  await untilPreparing(run)
-  run.child.kill("SIGKILL")
-  await run.exited
-  const pids = await loggedPids(join(dir, "pids"))
-  assert.equal(pids.length, 4)
-  // The children get SIGTERM, then SIGKILL after the watchdog's grace (3 s).
-  assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)) && processesMentioning(dir).length === 0, 15_000),
-    `left running: ${JSON.stringify(processesMentioning(dir))}`)
-})
+test(
+  "a demo killed with SIGKILL still leaves nothing running: its watchdog stops the children",
+  { timeout: 180_000 },
+  async (t) => {
+    const dir = await tempDir(t)
+    const run = startDemo(dir)
+    t.after(cleanup(run, dir))
+    await untilPreparing(run)
+    run.child.kill("SIGKILL")
+    await run.exited
+    const pids = await loggedPids(join(dir, "pids"))
+    assert.equal(pids.length, 4)
+    // The children get SIGTERM, then SIGKILL after the watchdog's grace (3 s).
+    assert.ok(
+      await eventually(() => pids.every((p) => !isAlive(p.pid)) && processesMentioning(dir).length === 0, 15_000),
+      `left running: ${JSON.stringify(processesMentioning(dir))}`
+    )
+  }
+)
 
-test("--keep-running keeps everything up for the printed commands, and Ctrl-C then exits 0", { timeout: 180_000 }, async (t) => {
-  const dir = await tempDir(t)
-  const run = startDemo(dir, ["--keep-running"])
-  t.after(cleanup(run, dir))
-  const up = await Promise.race([
-    eventually(() => /^Everything stays up until Ctrl-C/m.test(run.output().stdout), 150_000),
-    run.exited.then(() => false)
-  ])
-  assert.ok(up, `the walk-through did not finish:\n${run.output().stdout}\n${run.output().stderr}`)
-  const stdout = run.output().stdout
-  const [, consul, prefix] = /^ {2}export CONSUL_HTTP_ADDR=(\S+)(?: SACAR_PREFIX=(\S+))?$/m.exec(stdout) ?? []
-  const controller = /^ {2}controller: {2}(http:\/\/\S+)\/healthz/m.exec(stdout)?.[1]
-  assert.ok(consul && prefix && controller, stdout)
+test(
+  "--keep-running keeps everything up for the printed commands, and Ctrl-C then exits 0",
+  { timeout: 180_000 },
+  async (t) => {
+    const dir = await tempDir(t)
+    const run = startDemo(dir, ["--keep-running"])
+    t.after(cleanup(run, dir))
+    const up = await Promise.race([
+      eventually(() => /^Everything stays up until Ctrl-C/m.test(run.output().stdout), 150_000),
+      run.exited.then(() => false)
+    ])
+    assert.ok(up, `the walk-through did not finish:\n${run.output().stdout}\n${run.output().stderr}`)
+    const stdout = run.output().stdout
+    const [, consul, prefix] = /^ {2}export CONSUL_HTTP_ADDR=(\S+)(?: SACAR_PREFIX=(\S+))?$/m.exec(stdout) ?? []
+    const controller = /^ {2}controller: {2}(http:\/\/\S+)\/healthz/m.exec(stdout)?.[1]
+    assert.ok(consul && prefix && controller, stdout)
 
-  // The commands the demo suggests work against what it keeps running.
-  const status = await runSacar(["status", "shop", "--json"], { CONSUL_HTTP_ADDR: consul, SACAR_PREFIX: prefix })
-  assert.equal(status.code, 0, status.stderr)
-  const report = JSON.parse(status.stdout) as { apps: Array<{ nodes: Record<string, { current: string | null }> }> }
-  const sha = /^commit\s+([0-9a-f]{40})\b/m.exec(stdout)?.[1]
-  assert.deepEqual(Object.entries(report.apps[0]!.nodes).map(([n, s]) => [n, s.current]).sort(), [["demo-1", sha], ["demo-2", sha], ["demo-3", sha]])
-  assert.equal((await fetch(`${controller}/healthz`)).status, 200)
+    // The commands the demo suggests work against what it keeps running.
+    const status = await runSacar(["status", "shop", "--json"], { CONSUL_HTTP_ADDR: consul, SACAR_PREFIX: prefix })
+    assert.equal(status.code, 0, status.stderr)
+    const report = JSON.parse(status.stdout) as { apps: Array<{ nodes: Record<string, { current: string | null }> }> }
+    const sha = /^commit\s+([0-9a-f]{40})\b/m.exec(stdout)?.[1]
+    assert.deepEqual(Object.entries(report.apps[0]!.nodes).map(([n, s]) => [n, s.current]).sort(), [["demo-1", sha], [
+      "demo-2",
+      sha
+    ], ["demo-3", sha]])
+    assert.equal((await fetch(`${controller}/healthz`)).status, 200)
 
-  run.child.kill("SIGINT")
-  const { code } = await run.exited
-  assert.equal(code, 0, run.output().stderr)
-  await assertNothingLeft(dir)
-})
+    run.child.kill("SIGINT")
+    const { code } = await run.exited
+    assert.equal(code, 0, run.output().stderr)
+    await assertNothingLeft(dir)
+  }
+)

@@ -11,56 +11,75 @@ import { randomPrefix } from "../support/consul.ts"
 import { childEnv } from "../support/sacar.ts"
 import { eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
 
-test("a walk-through over its time bound exits 1 with the reason and leaves nothing running", { timeout: 60_000 }, async (t) => {
-  const base = await mkdtemp(join(tmpdir(), "sacar-demo-bound-"))
-  const dir = join(base, "demo")
-  t.after(async () => {
-    for (const p of processesMentioning(dir)) {
-      try {
-        process.kill(p.pid, "SIGKILL")
-      } catch {
-        // gone
+test(
+  "a walk-through over its time bound exits 1 with the reason and leaves nothing running",
+  { timeout: 60_000 },
+  async (t) => {
+    const base = await mkdtemp(join(tmpdir(), "sacar-demo-bound-"))
+    const dir = join(base, "demo")
+    t.after(async () => {
+      for (const p of processesMentioning(dir)) {
+        try {
+          process.kill(p.pid, "SIGKILL")
+        } catch {
+          // gone
+        }
       }
-    }
-    await rm(base, { recursive: true, force: true })
-  })
-  let out = ""
-  let err = ""
-  const code = await runDemo(
-    { once: true, keepRunning: false, dir },
-    {
-      env: childEnv({ SACAR_PREFIX: randomPrefix() }),
-      cwd: base,
-      out: { write: (t: string) => void (out += t), isTTY: false },
-      err: { write: (t: string) => void (err += t) },
-      boundMs: 2_000
-    }
-  )
-  assert.equal(code, 1, `stdout:\n${out}\nstderr:\n${err}`)
-  assert.match(err, /the walk-through did not finish within 2 s; see the logs in demo\/logs/)
-  const pids = await loggedPids(join(dir, "pids"))
-  assert.equal(pids.length, 4)
-  assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000))
-  assert.ok(await eventually(() => processesMentioning(dir).length === 0, 2_000), JSON.stringify(processesMentioning(dir)))
-  assert.equal(process.listenerCount("SIGINT"), 0, "the demo's signal handlers are gone")
-})
+      await rm(base, { recursive: true, force: true })
+    })
+    let out = ""
+    let err = ""
+    const code = await runDemo(
+      { once: true, keepRunning: false, dir },
+      {
+        env: childEnv({ SACAR_PREFIX: randomPrefix() }),
+        cwd: base,
+        out: { write: (t: string) => void (out += t), isTTY: false },
+        err: { write: (t: string) => void (err += t) },
+        boundMs: 2_000
+      }
+    )
+    assert.equal(code, 1, `stdout:\n${out}\nstderr:\n${err}`)
+    assert.match(err, /the walk-through did not finish within 2 s; see the logs in demo\/logs/)
+    const pids = await loggedPids(join(dir, "pids"))
+    assert.equal(pids.length, 4)
+    assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000))
+    assert.ok(
+      await eventually(() => processesMentioning(dir).length === 0, 2_000),
+      JSON.stringify(processesMentioning(dir))
+    )
+    assert.equal(process.listenerCount("SIGINT"), 0, "the demo's signal handlers are gone")
+  }
+)
 
-test("a --dir the demo did not make is refused (exit 2) and nothing running out of it is touched", { timeout: 30_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "sacar-demo-theirs-"))
-  await writeFile(join(dir, "precious"), "not the demo's")
-  // Stands in for a real reconciler whose SACAR_ROOT is the folder someone passed by mistake.
-  const theirs = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { env: childEnv({ SACAR_ROOT: dir }), stdio: "ignore" })
-  t.after(async () => {
-    theirs.kill("SIGKILL")
-    await rm(dir, { recursive: true, force: true })
-  })
-  let err = ""
-  const code = await runDemo(
-    { once: true, keepRunning: false, dir },
-    { env: childEnv(), cwd: tmpdir(), out: { write: () => {}, isTTY: false }, err: { write: (t: string) => void (err += t) } }
-  )
-  assert.equal(code, 2)
-  assert.match(err, /is not empty and was not made by sacar demo; pick another --dir or empty it/)
-  assert.equal(await readFile(join(dir, "precious"), "utf8"), "not the demo's")
-  assert.ok(isAlive(theirs.pid!), "a process using the folder was killed")
-})
+test(
+  "a --dir the demo did not make is refused (exit 2) and nothing running out of it is touched",
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "sacar-demo-theirs-"))
+    await writeFile(join(dir, "precious"), "not the demo's")
+    // Stands in for a real reconciler whose SACAR_ROOT is the folder someone passed by mistake.
+    const theirs = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], {
+      env: childEnv({ SACAR_ROOT: dir }),
+      stdio: "ignore"
+    })
+    t.after(async () => {
+      theirs.kill("SIGKILL")
+      await rm(dir, { recursive: true, force: true })
+    })
+    let err = ""
+    const code = await runDemo(
+      { once: true, keepRunning: false, dir },
+      {
+        env: childEnv(),
+        cwd: tmpdir(),
+        out: { write: () => {}, isTTY: false },
+        err: { write: (t: string) => void (err += t) }
+      }
+    )
+    assert.equal(code, 2)
+    assert.match(err, /is not empty and was not made by sacar demo; pick another --dir or empty it/)
+    assert.equal(await readFile(join(dir, "precious"), "utf8"), "not the demo's")
+    assert.ok(isAlive(theirs.pid!), "a process using the folder was killed")
+  }
+)

@@ -1,6 +1,6 @@
 // What a test needs to prove that a demo run left nothing behind.
-import { readFile } from "node:fs/promises"
 import { readdirSync, readFileSync } from "node:fs"
+import { readFile } from "node:fs/promises"
 
 export { isAlive } from "../../src/process/alive.ts"
 

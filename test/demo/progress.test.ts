@@ -3,7 +3,14 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import {
-  changeLines, deployOutcome, linkedSha, nodeViews, prepareOutcome, renderTable, stepTimes, type NodeView
+  changeLines,
+  deployOutcome,
+  linkedSha,
+  type NodeView,
+  nodeViews,
+  prepareOutcome,
+  renderTable,
+  stepTimes
 } from "../../src/demo/progress.ts"
 import type { NodeStatus, ReleaseStatus } from "../../src/spec/documents.ts"
 import type { AppSnapshot } from "../../src/state/snapshot.ts"
@@ -12,7 +19,11 @@ const SHA = "a".repeat(40)
 const OTHER = "b".repeat(40)
 const NODES = ["demo-1", "demo-2", "demo-3"]
 
-const release = (phase: ReleaseStatus["phase"], steps: Record<string, number> = {}, extra: Partial<ReleaseStatus> = {}): ReleaseStatus => ({
+const release = (
+  phase: ReleaseStatus["phase"],
+  steps: Record<string, number> = {},
+  extra: Partial<ReleaseStatus> = {}
+): ReleaseStatus => ({
   phase,
   attempt: 1,
   steps: Object.fromEntries(Object.entries(steps).map(([k, ms]) => [k, { ms }])),
@@ -88,29 +99,54 @@ test("plain lines: one per phase change, with the times of the steps finished si
   assert.deepEqual(changeLines(after, after, "every"), [], "nothing changed, nothing said")
   // Phases the watch did not see still get their step times.
   const first = changeLines(view("demo-2", { registered: false }), before, "every")
-  assert.deepEqual(first, ["demo-2  up        reconciler registered", "demo-2  venv      (download 12ms, extract 30ms, lock 1ms)"])
+  assert.deepEqual(first, [
+    "demo-2  up        reconciler registered",
+    "demo-2  venv      (download 12ms, extract 30ms, lock 1ms)"
+  ])
 })
 
 test("plain lines for ready, failed, deploy phases and the current switch", () => {
   const steps = { download: 12, extract: 30, lock: 1, venv: 1900, install: 2100, prepare: 800 }
-  const ready = changeLines(view("demo-1", { release: release("prepare", {}) }), view("demo-1", { release: release("ready", steps) }), "every")
-  assert.deepEqual(ready, ["demo-1  ready     prepared in 4.8s (download 12ms, extract 30ms, lock 1ms, venv 1.9s, install 2.1s, prepare 800ms)"])
+  const ready = changeLines(
+    view("demo-1", { release: release("prepare", {}) }),
+    view("demo-1", { release: release("ready", steps) }),
+    "every"
+  )
+  assert.deepEqual(ready, [
+    "demo-1  ready     prepared in 4.8s (download 12ms, extract 30ms, lock 1ms, venv 1.9s, install 2.1s, prepare 800ms)"
+  ])
   const failed = changeLines(
     view("demo-3", { release: release("install", { venv: 10 }) }),
-    view("demo-3", { release: release("failed", { venv: 10, install: 50 }, { message: "pip install failed (exit 1)" }) }),
+    view("demo-3", {
+      release: release("failed", { venv: 10, install: 50 }, { message: "pip install failed (exit 1)" })
+    }),
     "every"
   )
   assert.deepEqual(failed, ["demo-3  failed    (install 50ms) pip install failed (exit 1)"])
   const deployBefore = view("demo-1", { deploy: { generation: 3, sha: SHA, phase: "deploying" } })
-  const live = view("demo-1", { deploy: { generation: 3, sha: SHA, phase: "live" }, reportedCurrent: SHA, currentLink: `releases/${SHA}` })
-  assert.deepEqual(changeLines(deployBefore, live, "every"), ["demo-1  deploy    live", "demo-1  current   -> releases/aaaaaaa"])
-  const broken = view("demo-1", { deploy: { generation: 3, sha: SHA, phase: "failed", message: "bin/deploy exited with 3" } })
-  assert.deepEqual(changeLines(deployBefore, broken, "milestones"), ["demo-1  deploy    failed: bin/deploy exited with 3"])
+  const live = view("demo-1", {
+    deploy: { generation: 3, sha: SHA, phase: "live" },
+    reportedCurrent: SHA,
+    currentLink: `releases/${SHA}`
+  })
+  assert.deepEqual(changeLines(deployBefore, live, "every"), [
+    "demo-1  deploy    live",
+    "demo-1  current   -> releases/aaaaaaa"
+  ])
+  const broken = view("demo-1", {
+    deploy: { generation: 3, sha: SHA, phase: "failed", message: "bin/deploy exited with 3" }
+  })
+  assert.deepEqual(changeLines(deployBefore, broken, "milestones"), [
+    "demo-1  deploy    failed: bin/deploy exited with 3"
+  ])
 })
 
 test("milestones leave out the intermediate phases", () => {
   const a = view("demo-1", { registered: false })
-  const b = view("demo-1", { release: release("install", { venv: 1 }), deploy: { generation: 1, sha: SHA, phase: "waiting" } })
+  const b = view("demo-1", {
+    release: release("install", { venv: 1 }),
+    deploy: { generation: 1, sha: SHA, phase: "waiting" }
+  })
   assert.deepEqual(changeLines(a, b, "milestones"), [])
   assert.deepEqual(changeLines(a, b, "every"), [
     "demo-1  up        reconciler registered",
@@ -128,9 +164,15 @@ test("a new attempt of the same phase is a change", () => {
 test("prepareOutcome: done when all are ready, the first failure with its log", () => {
   const ready = NODES.map((n) => view(n, { release: release("ready") }))
   assert.deepEqual(prepareOutcome(ready), { kind: "done" })
-  assert.deepEqual(prepareOutcome([...ready.slice(0, 2), view("demo-3", { release: release("venv") })]), { kind: "waiting" })
+  assert.deepEqual(prepareOutcome([...ready.slice(0, 2), view("demo-3", { release: release("venv") })]), {
+    kind: "waiting"
+  })
   assert.deepEqual(prepareOutcome([...ready.slice(0, 2), view("demo-3")]), { kind: "waiting" })
-  const failed = prepareOutcome([ready[0]!, view("demo-2", { release: release("failed", {}, { message: "boom", log: "trace" }) }), ready[2]!])
+  const failed = prepareOutcome([
+    ready[0]!,
+    view("demo-2", { release: release("failed", {}, { message: "boom", log: "trace" }) }),
+    ready[2]!
+  ])
   assert.deepEqual(failed, { kind: "failed", node: "demo-2", message: "preparing failed: boom", log: "trace" })
 })
 
@@ -138,9 +180,16 @@ test("deployOutcome needs live, the node's own report and the link on disk", () 
   const live = (n: string, link = `releases/${SHA}`, current: string | null = SHA) =>
     view(n, { deploy: { generation: 2, sha: SHA, phase: "live" }, reportedCurrent: current, currentLink: link })
   assert.deepEqual(deployOutcome(NODES.map((n) => live(n)), SHA), { kind: "done" })
-  assert.deepEqual(deployOutcome([live("demo-1"), live("demo-2"), live("demo-3", `releases/${OTHER}`)], SHA), { kind: "waiting" })
-  assert.deepEqual(deployOutcome([live("demo-1"), live("demo-2"), live("demo-3", `releases/${SHA}`, null)], SHA), { kind: "waiting" })
-  const failed = deployOutcome([live("demo-1"), view("demo-2", { deploy: { generation: 2, sha: SHA, phase: "failed", message: "no", log: "x" } })], SHA)
+  assert.deepEqual(deployOutcome([live("demo-1"), live("demo-2"), live("demo-3", `releases/${OTHER}`)], SHA), {
+    kind: "waiting"
+  })
+  assert.deepEqual(deployOutcome([live("demo-1"), live("demo-2"), live("demo-3", `releases/${SHA}`, null)], SHA), {
+    kind: "waiting"
+  })
+  const failed = deployOutcome([
+    live("demo-1"),
+    view("demo-2", { deploy: { generation: 2, sha: SHA, phase: "failed", message: "no", log: "x" } })
+  ], SHA)
   assert.deepEqual(failed, { kind: "failed", node: "demo-2", message: "deploy failed: no", log: "x" })
 })
 
@@ -152,7 +201,12 @@ test("the live table: a row per node with a step bar, deploy state and current",
       deploy: { generation: 4, sha: SHA, phase: "live" },
       currentLink: `releases/${SHA}`
     }),
-    view("demo-2", { release: release("install", { download: 10, extract: 10, lock: 1, venv: 1000 }, { startedAt: "2026-11-27T10:00:02Z" }), deploy: { generation: 4, sha: SHA, phase: "waiting" } }),
+    view("demo-2", {
+      release: release("install", { download: 10, extract: 10, lock: 1, venv: 1000 }, {
+        startedAt: "2026-11-27T10:00:02Z"
+      }),
+      deploy: { generation: 4, sha: SHA, phase: "waiting" }
+    }),
     view("demo-3", { registered: false })
   ]
   const lines = renderTable(views, { sha: SHA, generation: 4 }, now)

@@ -1,19 +1,19 @@
 // The demo's set-up rules: options, which Consul and prefix, the folder it may wipe,
 // the prefix it may clear, and the text that tells the operator what to try next.
+import { Effect } from "effect"
 import assert from "node:assert/strict"
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
-import { Effect } from "effect"
+import { UsageError } from "../../src/cli/args.ts"
+import { Consul } from "../../src/consul/Consul.ts"
+import { consulLayer } from "../../src/consul/http.ts"
 import { claimPrefix, demoMarkerKey, PrefixRefused } from "../../src/demo/consul.ts"
 import { liveDisplay, plainDisplay } from "../../src/demo/display.ts"
 import { demoFolder, FolderRefused, prepareFolder } from "../../src/demo/folder.ts"
 import { nextSteps, shownPath } from "../../src/demo/next-steps.ts"
 import { chooseConsul, parseDemoArgs } from "../../src/demo/options.ts"
-import { UsageError } from "../../src/cli/args.ts"
-import { Consul } from "../../src/consul/Consul.ts"
-import { consulLayer } from "../../src/consul/http.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 
@@ -26,7 +26,11 @@ const tempDir = async (t: { after: (fn: () => Promise<void>) => void }) => {
 test("options: defaults, flags, and mistakes as usage errors", () => {
   assert.deepEqual(parseDemoArgs([], "/home/a/sacar"), { once: false, keepRunning: false, dir: "/home/a/sacar/.demo" })
   assert.deepEqual(parseDemoArgs(["--once", "--dir", "x/y"], "/w"), { once: true, keepRunning: false, dir: "/w/x/y" })
-  assert.deepEqual(parseDemoArgs(["--keep-running", "--dir=/tmp/d"], "/w"), { once: false, keepRunning: true, dir: "/tmp/d" })
+  assert.deepEqual(parseDemoArgs(["--keep-running", "--dir=/tmp/d"], "/w"), {
+    once: false,
+    keepRunning: true,
+    dir: "/tmp/d"
+  })
   assert.throws(() => parseDemoArgs(["--once", "--keep-running"], "/w"), UsageError)
   assert.throws(() => parseDemoArgs(["--bogus"], "/w"), UsageError)
   assert.throws(() => parseDemoArgs(["extra"], "/w"), UsageError)
@@ -37,8 +41,16 @@ test("options: defaults, flags, and mistakes as usage errors", () => {
 test("Consul: embedded with prefix sacar, or CONSUL_HTTP_ADDR with sacar-demo, SACAR_PREFIX winning", () => {
   assert.deepEqual(chooseConsul({}), { kind: "embedded", prefix: "sacar" })
   assert.deepEqual(chooseConsul({ SACAR_PREFIX: "mine/" }), { kind: "embedded", prefix: "mine" })
-  assert.deepEqual(chooseConsul({ CONSUL_HTTP_ADDR: "10.0.0.1:8500" }), { kind: "external", address: "10.0.0.1:8500", prefix: "sacar-demo" })
-  assert.deepEqual(chooseConsul({ CONSUL_HTTP_ADDR: "c:8500", SACAR_PREFIX: "t-1" }), { kind: "external", address: "c:8500", prefix: "t-1" })
+  assert.deepEqual(chooseConsul({ CONSUL_HTTP_ADDR: "10.0.0.1:8500" }), {
+    kind: "external",
+    address: "10.0.0.1:8500",
+    prefix: "sacar-demo"
+  })
+  assert.deepEqual(chooseConsul({ CONSUL_HTTP_ADDR: "c:8500", SACAR_PREFIX: "t-1" }), {
+    kind: "external",
+    address: "c:8500",
+    prefix: "t-1"
+  })
   assert.deepEqual(chooseConsul({ CONSUL_HTTP_ADDR: "" }), { kind: "embedded", prefix: "sacar" })
 })
 
@@ -80,11 +92,19 @@ test("an external prefix is claimed when empty or the demo's, refused when it ho
   assert.match(marker.value?.value ?? "", /"dir":"\/tmp\/a"/)
   await run(Consul.use((c) => c.put(keys.config("shop"), "{}")))
   await run(claimPrefix(keys, "/tmp/b"))
-  assert.equal((await run(Consul.use((c) => c.get(keys.config("shop"))))).value, undefined, "the demo's old keys are cleared")
+  assert.equal(
+    (await run(Consul.use((c) => c.get(keys.config("shop"))))).value,
+    undefined,
+    "the demo's old keys are cleared"
+  )
 
   await run(Consul.use((c) => c.put(theirs.config("billing"), "{}")))
   await assert.rejects(run(claimPrefix(theirs, "/tmp/c")), PrefixRefused)
-  assert.notEqual((await run(Consul.use((c) => c.get(theirs.config("billing"))))).value, undefined, "nothing of theirs is touched")
+  assert.notEqual(
+    (await run(Consul.use((c) => c.get(theirs.config("billing"))))).value,
+    undefined,
+    "nothing of theirs is touched"
+  )
 })
 
 test("plain display prints lines and ignores the table; the live one redraws it in place", () => {
@@ -138,7 +158,19 @@ test("next steps name the real address, prefix, commands and paths", () => {
   assert.match(text, /http:\/\/127\.0\.0\.1:39821\/metrics/)
   assert.match(text, /http:\/\/127\.0\.0\.1:39821\/healthz/)
   assert.match(text, /\.demo\/logs\/ \(controller\.log, demo-1\.log; JSON lines\)/)
-  const once = nextSteps({ app: "shop", consul: "c", keys: makeKeys("sacar"), sha, secondSha: second, artifacts: "/a", controllerUrl: "u", logs: "/l", nodeRoots: [], keepRunning: false, cwd: "/w" })
+  const once = nextSteps({
+    app: "shop",
+    consul: "c",
+    keys: makeKeys("sacar"),
+    sha,
+    secondSha: second,
+    artifacts: "/a",
+    controllerUrl: "u",
+    logs: "/l",
+    nodeRoots: [],
+    keepRunning: false,
+    cwd: "/w"
+  })
   assert.match(once, /^Everything stops now\. `npx sacar demo --keep-running`/)
   assert.match(once, /export CONSUL_HTTP_ADDR=c$/m, "the default prefix needs no variable")
   assert.equal(shownPath("/w/.demo", "/w"), ".demo")

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
 import { killLeftovers, processesUsing } from "../../src/demo/leftovers.ts"
-import { Supervisor, type ChildExit } from "../../src/demo/processes.ts"
+import { type ChildExit, Supervisor } from "../../src/demo/processes.ts"
 import { childEnv } from "../support/sacar.ts"
 import { eventually, isAlive, processesMentioning } from "./processes.ts"
 
@@ -28,12 +28,19 @@ const setup = async (t: { after: (fn: () => Promise<void> | void) => void }, gra
     await rm(dir, { recursive: true, force: true })
   })
   const start = (name: string, script: string) =>
-    supervisor.start({ name, command: process.execPath, args: ["-e", script], env: childEnv(), logFile: join(dir, `${name}.log`) })
+    supervisor.start({
+      name,
+      command: process.execPath,
+      args: ["-e", script],
+      env: childEnv(),
+      logFile: join(dir, `${name}.log`)
+    })
   return { dir, pidsFile, supervisor, start }
 }
 
 const WAITS = "console.log('up'); setInterval(() => {}, 1000)"
-const IGNORES_TERM = "process.on('SIGTERM', () => console.log('ignoring TERM')); console.log('up'); setInterval(() => {}, 1000)"
+const IGNORES_TERM =
+  "process.on('SIGTERM', () => console.log('ignoring TERM')); console.log('up'); setInterval(() => {}, 1000)"
 // A child that starts a grandchild in its own process group (as a spawn without detached does).
 const WITH_GRANDCHILD = `
   const { spawn } = require("node:child_process")

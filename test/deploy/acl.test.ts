@@ -21,46 +21,62 @@ function decide(policy: Body, kind: "key" | "session", name: string): Access {
   if (exact !== undefined) return exact[1].policy as Access
   let best: [string, Access] | undefined
   for (const [prefix, body] of labelled(policy, `${kind}_prefix`)) {
-    if (name.startsWith(prefix) && (best === undefined || prefix.length > best[0].length)) best = [prefix, body.policy as Access]
+    if (name.startsWith(prefix) && (best === undefined || prefix.length > best[0].length))
+      best = [prefix, body.policy as Access]
   }
   return best?.[1] ?? "deny"
 }
 
-const can = (policy: Body, kind: "key" | "session", name: string, access: Access) => RANK[decide(policy, kind, name)] >= RANK[access]
+const can = (policy: Body, kind: "key" | "session", name: string, access: Access) =>
+  RANK[decide(policy, kind, name)] >= RANK[access]
 
 async function rendered(node: string, ...apps: string[]): Promise<Body> {
-  const { stdout } = await run(join(aclDir, "render-reconciler-policy.sh"), [node, ...apps], { env: { PATH: process.env.PATH } })
+  const { stdout } = await run(join(aclDir, "render-reconciler-policy.sh"), [node, ...apps], {
+    env: { PATH: process.env.PATH }
+  })
   return parseHcl(join(aclDir, `${node}.rendered.hcl`), stdout)
 }
 
 test("reconciler policy template parses and keeps its placeholders to the rules", async () => {
   const template = await parseHcl(join(aclDir, "reconciler.policy.hcl"))
-  const labels = ["key", "key_prefix", "session", "session_prefix"].flatMap((k) => labelled(template, k).map(([l]) => l))
+  const labels = ["key", "key_prefix", "session", "session_prefix"].flatMap((k) =>
+    labelled(template, k).map(([l]) => l)
+  )
   assert.ok(labels.includes("sacar/<app>/status/<node>"), labels.join(", "))
   assert.ok(labels.includes("sacar/_nodes/<node>"))
 })
 
 test("a rendered reconciler policy writes only its node's keys and its apps' locks", async () => {
   const p = await rendered("web-1", "shop", "blog")
-  for (const key of ["sacar/shop/status/web-1", "sacar/blog/status/web-1", "sacar/_nodes/web-1", "sacar/shop/locks/deploy/.lock", "sacar/blog/locks/pre-deploy/42"]) {
+  for (
+    const key of [
+      "sacar/shop/status/web-1",
+      "sacar/blog/status/web-1",
+      "sacar/_nodes/web-1",
+      "sacar/shop/locks/deploy/.lock",
+      "sacar/blog/locks/pre-deploy/42"
+    ]
+  ) {
     assert.ok(can(p, "key", key, "write"), `should write ${key}`)
   }
-  for (const key of [
-    "sacar/shop/status/web-10",
-    "sacar/shop/status/web-2",
-    "sacar/shop/status/",
-    "sacar/_nodes/web-10",
-    "sacar/_nodes/web-2",
-    "sacar/shop/config",
-    "sacar/shop/deploy",
-    "sacar/shop/releases/0123456789012345678901234567890123456789",
-    "sacar/shop/pin",
-    "sacar/shop/lock",
-    "sacar/shop/github/0123456789012345678901234567890123456789",
-    "sacar/_controller/leader",
-    "sacar/other/status/web-1",
-    "other/thing",
-  ]) {
+  for (
+    const key of [
+      "sacar/shop/status/web-10",
+      "sacar/shop/status/web-2",
+      "sacar/shop/status/",
+      "sacar/_nodes/web-10",
+      "sacar/_nodes/web-2",
+      "sacar/shop/config",
+      "sacar/shop/deploy",
+      "sacar/shop/releases/0123456789012345678901234567890123456789",
+      "sacar/shop/pin",
+      "sacar/shop/lock",
+      "sacar/shop/github/0123456789012345678901234567890123456789",
+      "sacar/_controller/leader",
+      "sacar/other/status/web-1",
+      "other/thing"
+    ]
+  ) {
     assert.ok(!can(p, "key", key, "write"), `must not write ${key}`)
   }
   for (const key of ["sacar/shop/config", "sacar/shop/deploy", "sacar/_nodes/web-2", "sacar/shop/status/web-2"]) {
@@ -79,7 +95,7 @@ test("a rendered reconciler policy writes only its node's keys and its apps' loc
 
 test("rendering honours SACAR_PREFIX and refuses bad names", async () => {
   const { stdout } = await run(join(aclDir, "render-reconciler-policy.sh"), ["web-1", "shop"], {
-    env: { PATH: process.env.PATH, SACAR_PREFIX: "staging/sacar" },
+    env: { PATH: process.env.PATH, SACAR_PREFIX: "staging/sacar" }
   })
   const p = await parseHcl(join(aclDir, "prefixed.hcl"), stdout)
   assert.ok(can(p, "key", "staging/sacar/shop/status/web-1", "write"))
@@ -91,7 +107,15 @@ test("rendering honours SACAR_PREFIX and refuses bad names", async () => {
 
 test("controller policy writes desired state under sacar/ and holds sessions, nothing else", async () => {
   const p = await parseHcl(join(aclDir, "controller.policy.hcl"))
-  for (const key of ["sacar/shop/releases/abc", "sacar/shop/deploy", "sacar/shop/pin", "sacar/shop/github/abc", "sacar/_controller/leader"]) {
+  for (
+    const key of [
+      "sacar/shop/releases/abc",
+      "sacar/shop/deploy",
+      "sacar/shop/pin",
+      "sacar/shop/github/abc",
+      "sacar/_controller/leader"
+    ]
+  ) {
     assert.ok(can(p, "key", key, "write"), key)
   }
   assert.ok(can(p, "key", "sacar/shop/config", "read"))
@@ -100,6 +124,6 @@ test("controller policy writes desired state under sacar/ and holds sessions, no
   assert.deepEqual(
     Object.keys(p).sort(),
     ["key_prefix", "session_prefix"],
-    "no node, service, agent, acl or operator rules",
+    "no node, service, agent, acl or operator rules"
   )
 })

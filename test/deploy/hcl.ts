@@ -32,7 +32,9 @@ export function blocks(body: Body, name: string): Body[] {
 export function labelled(body: Body, name: string): Array<[string, Body]> {
   const v = body[name]
   if (v === undefined || v === null || typeof v !== "object" || Array.isArray(v)) return []
-  return Object.entries(v as Record<string, Body[]>).flatMap(([label, bodies]) => bodies.map((b): [string, Body] => [label, b]))
+  return Object.entries(v as Record<string, Body[]>).flatMap(([label, bodies]) =>
+    bodies.map((b): [string, Body] => [label, b])
+  )
 }
 
 /** Every body of a block with this name at any depth (labelled or not). */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { test } from "node:test"
-import { type Body, blocks, deepBlocks, deployDir, hclFiles, labelled, parseHcl, seconds, theJob } from "./hcl.ts"
+import { blocks, type Body, deepBlocks, deployDir, hclFiles, labelled, parseHcl, seconds, theJob } from "./hcl.ts"
 
 const controllerFile = join(deployDir, "sacar-controller.nomad.hcl")
 const reconcilerFile = join(deployDir, "sacar-reconciler.nomad.hcl")
@@ -61,7 +61,10 @@ test("reconciler: a system job with no port and no service to connect to", async
   assert.equal(tasks.length, 1)
   const [, task] = tasks[0] as [string, Body]
   assert.equal(task.kill_signal, "SIGTERM")
-  assert.ok(seconds(String(task.kill_timeout)) >= 5 * 60, "long enough for a bin/deploy under the default 5m deployTimeout")
+  assert.ok(
+    seconds(String(task.kill_timeout)) >= 5 * 60,
+    "long enough for a bin/deploy under the default 5m deployTimeout"
+  )
   const env = Object.assign({}, ...blocks(task, "env")) as Record<string, string>
   assert.equal(env.SACAR_NODE, "${node.unique.name}")
   assert.equal(env.SACAR_ROOT, "/var/lib/sacar")
@@ -93,13 +96,15 @@ function secretProblems(jobName: string, job: Body): string[] {
         const t = templates.find((t) => t.destination === v)
         if (t === undefined) problems.push(`${taskName}: no template writes ${v}`)
         else {
-          if (!String(t.data).includes(`nomadVar "nomad/jobs/${jobName}"`)) problems.push(`${v} not from nomad/jobs/${jobName}`)
+          if (!String(t.data).includes(`nomadVar "nomad/jobs/${jobName}"`))
+            problems.push(`${v} not from nomad/jobs/${jobName}`)
           if (t.perms !== "0400") problems.push(`${v} has perms ${String(t.perms)}, not 0400`)
         }
       }
     }
     for (const t of templates) {
-      if (!inSecrets.test(String(t.destination))) problems.push(`${taskName}: template renders into ${String(t.destination)}`)
+      if (!inSecrets.test(String(t.destination)))
+        problems.push(`${taskName}: template renders into ${String(t.destination)}`)
     }
   }
   return problems
@@ -114,11 +119,14 @@ for (const file of [controllerFile, reconcilerFile]) {
 
 test("the secret check catches a token written into env", async () => {
   const text = await readFile(controllerFile, "utf8")
-  const leaky = text.replace("env {\n", 'env {\n        GITHUB_WEBHOOK_SECRET = "hunter2"\n')
+  const leaky = text.replace("env {\n", "env {\n        GITHUB_WEBHOOK_SECRET = \"hunter2\"\n")
   assert.notEqual(leaky, text)
   const [jobName, job] = theJob(await parseHcl(controllerFile, leaky))
   assert.deepEqual(secretProblems(jobName, job), ["controller: GITHUB_WEBHOOK_SECRET holds a secret in plain env"])
-  const elsewhere = text.replace('SACAR_NOTIFY_TOKEN_FILE     = "${NOMAD_SECRETS_DIR}/notify-token"', 'SACAR_NOTIFY_TOKEN_FILE = "/etc/notify-token"')
+  const elsewhere = text.replace(
+    "SACAR_NOTIFY_TOKEN_FILE     = \"${NOMAD_SECRETS_DIR}/notify-token\"",
+    "SACAR_NOTIFY_TOKEN_FILE = \"/etc/notify-token\""
+  )
   assert.notEqual(elsewhere, text)
   const problems = secretProblems(...theJob(await parseHcl(controllerFile, elsewhere)))
   assert.ok(problems.some((p) => p.includes("/etc/notify-token is outside secrets/")), problems.join("; "))

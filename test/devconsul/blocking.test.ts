@@ -1,12 +1,12 @@
 // Blocking queries (`index` + `wait`) through the npm `consul` client.
 
+import Consul from "consul"
 import assert from "node:assert/strict"
 import type { IncomingMessage } from "node:http"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { consulSuite, consulIndex, withResponse } from "./client.ts"
-import Consul from "consul"
 import { hostPort } from "../support/consul.ts"
+import { consulIndex, consulSuite, withResponse } from "./client.ts"
 import type { KvItem } from "./client.ts"
 
 describe("dev-consul blocking queries", { concurrency: true }, () => {
@@ -39,14 +39,14 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
       recurse: true,
       index: String(consulIndex(res0)),
       wait: "20s",
-      ...withResponse(),
+      ...withResponse()
     }) as Promise<[IncomingMessage, KvItem[]]>
     await new Promise((r) => setTimeout(r, 200))
     await suite.c.kv.set(`${p}/b`, "2")
     const [, entries] = await waiting
     assert.deepEqual(
       entries.map((e) => e.Key),
-      [`${p}/a`, `${p}/b`],
+      [`${p}/a`, `${p}/b`]
     )
   })
 
@@ -54,7 +54,9 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
     const key = `${randomPrefix()}/later`
     const [res0] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
     assert.equal(res0.statusCode, 404)
-    const waiting = suite.c.kv.get({ key, index: String(consulIndex(res0)), wait: "20s" }) as Promise<KvItem | undefined>
+    const waiting = suite.c.kv.get({ key, index: String(consulIndex(res0)), wait: "20s" }) as Promise<
+      KvItem | undefined
+    >
     await new Promise((r) => setTimeout(r, 200))
     await suite.c.kv.set(key, "here")
     // A missing key may wake on any KV write, so loop as a real watcher does.
@@ -70,7 +72,9 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
     const [res0] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
     const index = consulIndex(res0)
     const started = Date.now()
-    const [res] = (await suite.c.kv.get({ key, index: String(index), wait: "1s", ...withResponse() })) as [IncomingMessage]
+    const [res] = (await suite.c.kv.get({ key, index: String(index), wait: "1s", ...withResponse() })) as [
+      IncomingMessage
+    ]
     const took = Date.now() - started
     assert.equal(consulIndex(res), index)
     // 1s plus at most 1/16 jitter, and some slack for a loaded machine.
@@ -94,7 +98,7 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
         watch.on("change", (data: { Value?: string } | undefined) => {
           if (data?.Value !== undefined && seen[seen.length - 1] !== data.Value) seen.push(data.Value)
           if (data?.Value === value) resolve()
-        }),
+        })
       )
     await reached("v1")
     const v2 = reached("v2")

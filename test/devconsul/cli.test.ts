@@ -8,11 +8,13 @@ import { test } from "node:test"
 import { fileURLToPath } from "node:url"
 
 const CLI = fileURLToPath(new URL("../../src/devconsul/cli.ts", import.meta.url))
-const RUN = `import(${JSON.stringify(CLI)}).then((m) => m.main(process.argv.slice(1))).then((code) => process.exit(code))`
+const RUN = `import(${
+  JSON.stringify(CLI)
+}).then((m) => m.main(process.argv.slice(1))).then((code) => process.exit(code))`
 
 function runCli(args: string[]) {
   const child = spawn(process.execPath, ["--input-type=module", "-e", RUN, "--", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"]
   })
   let stdout = ""
   let stderr = ""

@@ -2,9 +2,9 @@
 // Its d.ts lags its runtime (see /work/shared/docs/consul.md section 7), so the few
 // calls the tests make are typed here from what the library actually does.
 
-import type { IncomingMessage } from "node:http"
-import { EventEmitter } from "node:events"
 import Consul from "consul"
+import { EventEmitter } from "node:events"
+import type { IncomingMessage } from "node:http"
 import { after, before } from "node:test"
 import { hostPort, startConsul, type TestConsul } from "../support/consul.ts"
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import type { IncomingMessage } from "node:http"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { consulSuite, consulIndex, withResponse } from "./client.ts"
+import { consulIndex, consulSuite, withResponse } from "./client.ts"
 import type { KvItem } from "./client.ts"
 
 /** The Go api's lock flag; above 2^53, so it must travel as an exact decimal. */
@@ -34,7 +34,7 @@ describe("dev-consul KV", { concurrency: true }, () => {
     const tree = (await suite.c.kv.get({ key: `${p}/apps/`, recurse: true })) as KvItem[]
     assert.deepEqual(
       tree.map((e) => e.Key),
-      [`${p}/apps/api/desired`, `${p}/apps/web/desired`, `${p}/apps/web/observed/n1`],
+      [`${p}/apps/api/desired`, `${p}/apps/web/desired`, `${p}/apps/web/observed/n1`]
     )
 
     assert.deepEqual(await suite.c.kv.keys(`${p}/apps/`), tree.map((e) => e.Key))
@@ -43,7 +43,7 @@ describe("dev-consul KV", { concurrency: true }, () => {
     // Recurse is a plain string-prefix match, not a path match.
     assert.deepEqual(
       ((await suite.c.kv.get({ key: `${p}/apps/w`, recurse: true })) as KvItem[]).map((e) => e.Key),
-      [`${p}/apps/web/desired`, `${p}/apps/web/observed/n1`],
+      [`${p}/apps/web/desired`, `${p}/apps/web/observed/n1`]
     )
 
     assert.equal(await suite.c.kv.del(`${p}/apps/web/desired`), true)
@@ -138,7 +138,7 @@ describe("dev-consul KV", { concurrency: true }, () => {
 
     await assert.rejects(
       suite.c.kv.get({ key: `${p}/k`, index: "abc" }),
-      (e: Error & { statusCode?: number }) => e.statusCode === 400,
+      (e: Error & { statusCode?: number }) => e.statusCode === 400
     )
   })
 
@@ -152,7 +152,10 @@ describe("dev-consul KV", { concurrency: true }, () => {
 
   test("values over 512 KiB are refused with 413", async () => {
     const p = randomPrefix()
-    const res = await fetch(`${suite.consul.addr}/v1/kv/${p}/big`, { method: "PUT", body: Buffer.alloc(512 * 1024 + 1) })
+    const res = await fetch(`${suite.consul.addr}/v1/kv/${p}/big`, {
+      method: "PUT",
+      body: Buffer.alloc(512 * 1024 + 1)
+    })
     assert.equal(res.status, 413)
     await res.text()
     assert.equal(await suite.c.kv.get(`${p}/big`), undefined)
@@ -163,7 +166,7 @@ describe("dev-consul KV", { concurrency: true }, () => {
     const res = await fetch(`${suite.consul.addr}/v1/kv/${p}/tok`, {
       method: "PUT",
       body: "v",
-      headers: { "X-Consul-Token": "anything" },
+      headers: { "X-Consul-Token": "anything" }
     })
     // A real Consul with ACLs off ignores the token too; with ACLs on this test
     // needs CONSUL_HTTP_TOKEN and is not meant for that setup.

@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import type { IncomingMessage } from "node:http"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { consulSuite, consulIndex, withResponse } from "./client.ts"
+import { consulIndex, consulSuite, withResponse } from "./client.ts"
 import type { KvItem } from "./client.ts"
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -24,7 +24,7 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
         key,
         index: String(consulIndex(res)),
         wait: `${Math.max(1, Math.ceil(left / 1000))}s`,
-        ...withResponse(),
+        ...withResponse()
       })) as [IncomingMessage, KvItem | undefined]
     }
     return entry
@@ -65,8 +65,14 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
   })
 
   test("a TTL outside 10s..24h is refused", async () => {
-    await assert.rejects(suite.c.session.create({ ttl: "5s" }), (e: Error & { statusCode?: number }) => e.statusCode === 500)
-    const res = await fetch(`${suite.consul.addr}/v1/session/create`, { method: "PUT", body: JSON.stringify({ TTL: "25h" }) })
+    await assert.rejects(
+      suite.c.session.create({ ttl: "5s" }),
+      (e: Error & { statusCode?: number }) => e.statusCode === 500
+    )
+    const res = await fetch(`${suite.consul.addr}/v1/session/create`, {
+      method: "PUT",
+      body: JSON.stringify({ TTL: "25h" })
+    })
     assert.equal(res.status, 500)
     assert.match(await res.text(), /Invalid Session TTL/)
   })

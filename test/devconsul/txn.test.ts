@@ -7,7 +7,10 @@ import { randomPrefix } from "../support/consul.ts"
 import { b64, consulSuite } from "./client.ts"
 import type { KvItem } from "./client.ts"
 
-type TxnFailure = Error & { statusCode?: number; response?: { body?: { Results: unknown; Errors: Array<{ OpIndex: number; What: string }> } } }
+type TxnFailure = Error & {
+  statusCode?: number
+  response?: { body?: { Results: unknown; Errors: Array<{ OpIndex: number; What: string }> } }
+}
 
 describe("dev-consul transactions", { concurrency: true }, () => {
   const suite = consulSuite()
@@ -17,7 +20,7 @@ describe("dev-consul transactions", { concurrency: true }, () => {
     const reply = await suite.c.transaction.create([
       { KV: { Verb: "set", Key: `${p}/a`, Value: b64("1") } },
       { KV: { Verb: "set", Key: `${p}/b`, Value: b64("2") } },
-      { KV: { Verb: "get", Key: `${p}/a` } },
+      { KV: { Verb: "get", Key: `${p}/a` } }
     ])
     assert.equal(reply.Errors, null)
     const results = reply.Results ?? []
@@ -38,7 +41,7 @@ describe("dev-consul transactions", { concurrency: true }, () => {
         { KV: { Verb: "set", Key: `${p}/new`, Value: b64("x") } },
         { KV: { Verb: "set", Key: `${p}/existing`, Value: b64("new") } },
         { KV: { Verb: "check-not-exists", Key: `${p}/existing` } },
-        { KV: { Verb: "cas", Key: `${p}/existing`, Value: b64("y"), Index: before.ModifyIndex + 1000 } },
+        { KV: { Verb: "cas", Key: `${p}/existing`, Value: b64("y"), Index: before.ModifyIndex + 1000 } }
       ]),
       (e: TxnFailure) => {
         assert.equal(e.statusCode, 409)
@@ -47,10 +50,10 @@ describe("dev-consul transactions", { concurrency: true }, () => {
         assert.deepEqual(
           body?.Errors.map((x) => x.OpIndex),
           [2, 3],
-          "every failing op is reported",
+          "every failing op is reported"
         )
         return true
-      },
+      }
     )
     assert.equal(await suite.c.kv.get(`${p}/new`), undefined, "nothing was written")
     const after = (await suite.c.kv.get(`${p}/existing`)) as KvItem
@@ -67,7 +70,7 @@ describe("dev-consul transactions", { concurrency: true }, () => {
       { KV: { Verb: "check-index", Key: `${p}/x/1`, Index: one.ModifyIndex } },
       { KV: { Verb: "delete-cas", Key: `${p}/x/1`, Index: one.ModifyIndex } },
       { KV: { Verb: "delete-tree", Key: `${p}/x/` } },
-      { KV: { Verb: "set", Key: `${p}/done`, Value: b64("yes") } },
+      { KV: { Verb: "set", Key: `${p}/done`, Value: b64("yes") } }
     ])
     assert.equal(reply.Errors, null)
     assert.deepEqual(await suite.c.kv.keys(`${p}/`), [`${p}/done`])
@@ -79,7 +82,7 @@ describe("dev-consul transactions", { concurrency: true }, () => {
     try {
       const reply = await suite.c.transaction.create([
         { KV: { Verb: "lock", Key: `${p}/leader`, Value: b64("me"), Session: s } },
-        { KV: { Verb: "check-session", Key: `${p}/leader`, Session: s } },
+        { KV: { Verb: "check-session", Key: `${p}/leader`, Session: s } }
       ])
       assert.equal(reply.Errors, null)
       assert.equal(((await suite.c.kv.get(`${p}/leader`)) as KvItem).Session, s)

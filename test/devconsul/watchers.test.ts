@@ -8,7 +8,11 @@ import { test } from "node:test"
 import { startDevConsul } from "../../src/devconsul/server.ts"
 import { randomPrefix } from "../support/consul.ts"
 
-function get(agent: Agent, url: string, signal?: AbortSignal): Promise<{ status: number; index: number; body: string }> {
+function get(
+  agent: Agent,
+  url: string,
+  signal?: AbortSignal
+): Promise<{ status: number; index: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent, signal }, (res) => {
       let body = ""
@@ -40,8 +44,9 @@ test("1000 blocked watchers all wake on one write", async (t) => {
   await fetch(`${dev.url}/v1/kv/${p}/seed`, { method: "PUT", body: "0" })
   const first = await get(agent, `${dev.url}/v1/kv/${p}/?recurse`)
 
-  const watchers = Array.from({ length: 1000 }, () =>
-    get(agent, `${dev.url}/v1/kv/${p}/?recurse&index=${first.index}&wait=30s`),
+  const watchers = Array.from(
+    { length: 1000 },
+    () => get(agent, `${dev.url}/v1/kv/${p}/?recurse&index=${first.index}&wait=30s`)
   )
   await until(() => dev.store.listenerCount === 1000, 15_000)
   // A write elsewhere does not wake watchers of a prefix that has its own index.
@@ -70,7 +75,9 @@ test("a watcher that hangs up is forgotten", async (t) => {
   await fetch(`${dev.url}/v1/kv/${p}/k`, { method: "PUT", body: "v" })
   const first = await get(agent, `${dev.url}/v1/kv/${p}/k`)
   const abort = new AbortController()
-  const pending = get(agent, `${dev.url}/v1/kv/${p}/k?index=${first.index}&wait=5m`, abort.signal).catch(() => "aborted")
+  const pending = get(agent, `${dev.url}/v1/kv/${p}/k?index=${first.index}&wait=5m`, abort.signal).catch(() =>
+    "aborted"
+  )
   await until(() => dev.store.listenerCount === 1, 5_000)
   abort.abort()
   assert.equal(await pending, "aborted")

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict"
 import { test, type TestContext } from "node:test"
 import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
-import { startConsul, randomPrefix } from "../support/consul.ts"
+import { randomPrefix, startConsul } from "../support/consul.ts"
 import { examplePayload, sendWebhook, startFakeGitHub } from "../support/fake-github/index.ts"
 import { appKeyPair } from "../support/reporter.ts"
 import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
@@ -21,7 +21,13 @@ const NOTIFY = "notify-token-for-tests"
 const APP_ID = "4242"
 const keys = appKeyPair()
 
-const appConfig = { repo: REPO, branch: "main", artifact: "file:///srv/{app}/{sha}.tgz", nodes: ["web-*"], environment: "production" }
+const appConfig = {
+  repo: REPO,
+  branch: "main",
+  artifact: "file:///srv/{app}/{sha}.tgz",
+  nodes: ["web-*"],
+  environment: "production"
+}
 
 /**
  * Consul, the fake GitHub (App mode), the app's config, simulated nodes and the
@@ -49,16 +55,24 @@ const world = async (t: TestContext, nodeNames: ReadonlyArray<string>, extra: Re
   return { consul, github, prefix, nodes, env }
 }
 
-test("push → notify → nodes ready → Deploy button → requested_action → DeploySpec → deployment in_progress → success", { timeout: 120_000 }, async (t) => {
-  const { consul, github, prefix, nodes, env } = await world(t, ["web-1", "web-2", "web-3"], { SACAR_PUBLIC_URL: "https://sacar.example" })
+test("push → notify → nodes ready → Deploy button → requested_action → DeploySpec → deployment in_progress → success", {
+  timeout: 120_000
+}, async (t) => {
+  const { consul, github, prefix, nodes, env } = await world(t, ["web-1", "web-2", "web-3"], {
+    SACAR_PUBLIC_URL: "https://sacar.example"
+  })
   const controller = await startController(env)
   t.after(async () => {
     await controller.stop()
   })
 
   const sha = randomSha()
-  const push = await sendWebhook(`${controller.url}/github/webhook`, SECRET, "push",
-    examplePayload("push", undefined, { repo: REPO, sha, ref: "refs/heads/main", installationId: 1 }))
+  const push = await sendWebhook(
+    `${controller.url}/github/webhook`,
+    SECRET,
+    "push",
+    examplePayload("push", undefined, { repo: REPO, sha, ref: "refs/heads/main", installationId: 1 })
+  )
   assert.ok(push.status >= 200 && push.status < 300, `push answered ${push.status}: ${push.body}`)
   const queued = await eventually("a queued check run", () => github.checkRuns().find((r) => r.head_sha === sha))
   assert.equal(queued.name, "sacar/shop")
@@ -77,28 +91,45 @@ test("push → notify → nodes ready → Deploy button → requested_action →
     return r?.conclusion === "success" ? r : undefined
   })
   assert.equal(ready.output.title, "Ready to deploy: 3 of 3 nodes ready")
-  assert.deepEqual(ready.actions, [{ label: "Deploy", description: "Make this release live on every node", identifier: "deploy" }])
+  assert.deepEqual(ready.actions, [{
+    label: "Deploy",
+    description: "Make this release live on every node",
+    identifier: "deploy"
+  }])
   assert.equal(ready.details_url, "https://sacar.example/v1/apps/shop")
   // It went through progress on the way: "N of 3 nodes ready" updates.
   const titles = ready.history.map((h) => (h.body["output"] as { title?: string } | undefined)?.title)
   assert.ok(titles.some((x) => /^[0-2] of 3 nodes ready$/.test(x ?? "")), titles.join(" | "))
 
-  const click = await sendWebhook(`${controller.url}/github/webhook`, SECRET, "check_run",
+  const click = await sendWebhook(
+    `${controller.url}/github/webhook`,
+    SECRET,
+    "check_run",
     examplePayload("check_run", "requested_action", {
-      repo: REPO, sha, sender: "octocat", installationId: 1, requestedAction: "deploy",
+      repo: REPO,
+      sha,
+      sender: "octocat",
+      installationId: 1,
+      requestedAction: "deploy",
       merge: { check_run: { id: ready.id, name: "sacar/shop", external_id: `shop/${sha}` } }
-    }))
+    })
+  )
   assert.ok(click.status >= 200 && click.status < 300, `requested_action answered ${click.status}: ${click.body}`)
   const deploy = await eventually("the DeploySpec", async () => {
     const d = await getJson(consul.addr, `${prefix}/shop/deploy`)
     return d?.sha === sha ? d : undefined
   })
   assert.equal(deploy.requestedBy, "octocat")
-  const generation = (await fetch(`${consul.addr}/v1/kv/${prefix}/shop/deploy`).then((r) => r.json()) as Array<{ ModifyIndex: number }>)[0]!.ModifyIndex
+  const generation = (await fetch(`${consul.addr}/v1/kv/${prefix}/shop/deploy`).then((r) =>
+    r.json()
+  ) as Array<{ ModifyIndex: number }>)[0]!.ModifyIndex
 
-  for (const n of nodes) await n.status("shop", { deploy: { generation, sha, phase: "waiting" } })
+  for (const n of nodes)
+    await n.status("shop", { deploy: { generation, sha, phase: "waiting" } })
   const inProgress = await eventually("deployment in_progress", () => {
-    const d = github.deployments().find((x) => x.sha === sha)
+    const d = github.deployments().find((x) =>
+      x.sha === sha
+    )
     return d?.statuses.some((s) => s.state === "in_progress") ? d : undefined
   })
   assert.equal(inProgress.environment, "production")
@@ -107,8 +138,14 @@ test("push → notify → nodes ready → Deploy button → requested_action →
     await sleep(300)
     await n.status("shop", { current: sha, deploy: { generation, sha, phase: "live" } })
   }
-  await eventually("deployment success", () => github.deployments().find((x) => x.sha === sha)?.statuses.at(-1)?.state === "success")
-  await eventually("check run says live", () => github.checkRuns().find((x) => x.head_sha === sha)?.output.title === "Live on 3 of 3 nodes")
+  await eventually(
+    "deployment success",
+    () => github.deployments().find((x) => x.sha === sha)?.statuses.at(-1)?.state === "success"
+  )
+  await eventually(
+    "check run says live",
+    () => github.checkRuns().find((x) => x.head_sha === sha)?.output.title === "Live on 3 of 3 nodes"
+  )
 
   assert.equal(github.checkRuns().length, 1, "exactly one check run")
   assert.equal(github.deployments().length, 1, "exactly one deployment")
@@ -122,42 +159,63 @@ const leads = async (url: string): Promise<boolean> => {
   return /^sacar_leader 1$/m.test(text)
 }
 
-test("failover: SIGKILL the leading controller mid-release; the other finishes the check run, with one check run created", { timeout: 150_000 }, async (t) => {
-  const { consul, github, prefix, nodes, env } = await world(t, ["web-1", "web-2"])
-  const a = await startController(env)
-  t.after(async () => {
-    await a.stop()
-  })
-  await eventually("controller a leads", () => leads(a.url), 20_000)
-  const b = await startController(env)
-  t.after(async () => {
-    await b.stop()
-  })
-  await sleep(1000)
-  assert.equal(await leads(b.url), false, "only one leader")
+test(
+  "failover: SIGKILL the leading controller mid-release; the other finishes the check run, with one check run created",
+  { timeout: 150_000 },
+  async (t) => {
+    const { consul, github, prefix, nodes, env } = await world(t, ["web-1", "web-2"])
+    const a = await startController(env)
+    t.after(async () => {
+      await a.stop()
+    })
+    await eventually("controller a leads", () => leads(a.url), 20_000)
+    const b = await startController(env)
+    t.after(async () => {
+      await b.stop()
+    })
+    await sleep(1000)
+    assert.equal(await leads(b.url), false, "only one leader")
 
-  const sha = randomSha()
-  const push = await sendWebhook(`${b.url}/github/webhook`, SECRET, "push",
-    examplePayload("push", undefined, { repo: REPO, sha, ref: "refs/heads/main", installationId: 1 }))
-  assert.ok(push.status >= 200 && push.status < 300, `push answered ${push.status}`)
-  const notify = await fetch(`${b.url}/v1/apps/shop/releases`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${NOTIFY}`, "content-type": "application/json" },
-    body: JSON.stringify({ sha, artifact: `file:///srv/shop/${sha}.tgz` })
-  })
-  assert.equal(notify.status, 201)
-  await prepareOn(nodes[0]!, "shop", sha)
-  await eventually("1 of 2 nodes ready reported by a", () => github.checkRuns().find((r) => r.head_sha === sha)?.output.title === "1 of 2 nodes ready", 20_000)
+    const sha = randomSha()
+    const push = await sendWebhook(
+      `${b.url}/github/webhook`,
+      SECRET,
+      "push",
+      examplePayload("push", undefined, { repo: REPO, sha, ref: "refs/heads/main", installationId: 1 })
+    )
+    assert.ok(push.status >= 200 && push.status < 300, `push answered ${push.status}`)
+    const notify = await fetch(`${b.url}/v1/apps/shop/releases`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${NOTIFY}`, "content-type": "application/json" },
+      body: JSON.stringify({ sha, artifact: `file:///srv/shop/${sha}.tgz` })
+    })
+    assert.equal(notify.status, 201)
+    await prepareOn(nodes[0]!, "shop", sha)
+    await eventually(
+      "1 of 2 nodes ready reported by a",
+      () => github.checkRuns().find((r) => r.head_sha === sha)?.output.title === "1 of 2 nodes ready",
+      20_000
+    )
 
-  const killedAt = Date.now()
-  a.child.kill("SIGKILL")
-  await prepareOn(nodes[1]!, "shop", sha)
-  await eventually("controller b takes over", () => leads(b.url), 60_000, 500)
-  const tookOverMs = Date.now() - killedAt
-  // Session TTL 15 s (dev-consul expires at the TTL) + lock-delay 15 s, plus a lock retry.
-  assert.ok(tookOverMs <= 15_000 + 15_000 + 6_000, `takeover after ${tookOverMs} ms`)
-  await eventually("the check run finished by b", () => github.checkRuns().find((r) => r.head_sha === sha)?.conclusion === "success", 30_000)
-  assert.equal(github.checkRuns().filter((r) => r.head_sha === sha).length, 1, "no duplicate check run")
-  assert.equal(github.requests.filter((r) => r.operationId === "checks/create").length, 1)
-  assert.deepEqual(github.violations, [])
-})
+    const killedAt = Date.now()
+    a.child.kill("SIGKILL")
+    await prepareOn(nodes[1]!, "shop", sha)
+    await eventually(
+      "controller b takes over",
+      () => leads(b.url),
+      60_000,
+      500
+    )
+    const tookOverMs = Date.now() - killedAt
+    // Session TTL 15 s (dev-consul expires at the TTL) + lock-delay 15 s, plus a lock retry.
+    assert.ok(tookOverMs <= 15_000 + 15_000 + 6_000, `takeover after ${tookOverMs} ms`)
+    await eventually(
+      "the check run finished by b",
+      () => github.checkRuns().find((r) => r.head_sha === sha)?.conclusion === "success",
+      30_000
+    )
+    assert.equal(github.checkRuns().filter((r) => r.head_sha === sha).length, 1, "no duplicate check run")
+    assert.equal(github.requests.filter((r) => r.operationId === "checks/create").length, 1)
+    assert.deepEqual(github.violations, [])
+  }
+)

@@ -1,10 +1,10 @@
 // The fake itself: it must catch what GitHub would reject, and its webhook helpers must
 // produce deliveries a real receiver accepts.
+import { verify } from "@octokit/webhooks-methods"
 import assert from "node:assert/strict"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { test } from "node:test"
-import { verify } from "@octokit/webhooks-methods"
 import { examplePayload, sendWebhook } from "../support/fake-github/index.ts"
 import { APP_ID, fake, rsaKeys, SHA } from "./setup.ts"
 
@@ -23,10 +23,25 @@ test("fake: requests that break the schema or GitHub's unwritten rules get 422 a
   const cases: Array<[string, string, unknown, RegExp]> = [
     ["POST", "/repos/acme/shop/statuses/" + SHA, { state: "green" }, /must be equal to one of the allowed values/],
     ["POST", "/repos/acme/shop/statuses/" + SHA, { context: "c" }, /must have required property 'state'/],
-    ["POST", "/repos/acme/shop/statuses/" + SHA, { state: "success", description: "x".repeat(141) }, /too long \(maximum is 140/],
+    [
+      "POST",
+      "/repos/acme/shop/statuses/" + SHA,
+      { state: "success", description: "x".repeat(141) },
+      /too long \(maximum is 140/
+    ],
     ["POST", "/repos/acme/shop/deployments", { environment: "production" }, /required property 'ref'/],
-    ["POST", "/repos/acme/shop/deployments/12/statuses", { state: "success", description: "y".repeat(141) }, /too long/],
-    ["POST", "/repos/acme/shop/deployments/abc/statuses", { state: "success" }, /path parameter deployment_id must be integer/]
+    [
+      "POST",
+      "/repos/acme/shop/deployments/12/statuses",
+      { state: "success", description: "y".repeat(141) },
+      /too long/
+    ],
+    [
+      "POST",
+      "/repos/acme/shop/deployments/abc/statuses",
+      { state: "success" },
+      /path parameter deployment_id must be integer/
+    ]
   ]
   for (const [method, path, body, problem] of cases) {
     const res = await raw(gh.url, method, path, body)
@@ -53,7 +68,12 @@ test("fake: check-run rules (App auth), auth and routing", async (t) => {
   assert.ok(Date.parse(expires_at) > Date.now() + 3500_000)
   const auth = `token ${token}`
 
-  const ok = await raw(gh.url, "POST", "/repos/acme/shop/check-runs", { name: "n", head_sha: SHA, status: "queued", output: { title: "t", summary: "s" } }, auth)
+  const ok = await raw(gh.url, "POST", "/repos/acme/shop/check-runs", {
+    name: "n",
+    head_sha: SHA,
+    status: "queued",
+    output: { title: "t", summary: "s" }
+  }, auth)
   assert.equal(ok.status, 201)
   const created = (await ok.json()) as { id: number; status: string; app: { id: number } }
   assert.equal(created.status, "queued")
@@ -65,7 +85,11 @@ test("fake: check-run rules (App auth), auth and routing", async (t) => {
     [{ name: "n", head_sha: SHA, output: { title: "t", summary: "é".repeat(40000) } }, /maximum bytesize of 65535/],
     [{ name: "n", head_sha: SHA, output: { summary: "s" } }, /required property 'title'/],
     [{ head_sha: SHA }, /required property 'name'/],
-    [{ name: "n", head_sha: SHA, actions: [1, 2, 3, 4].map((i) => ({ label: "l", description: "d", identifier: `i${i}` })) }, /at most 3/],
+    [{
+      name: "n",
+      head_sha: SHA,
+      actions: [1, 2, 3, 4].map((i) => ({ label: "l", description: "d", identifier: `i${i}` }))
+    }, /at most 3/],
     [{ name: "n", head_sha: SHA, actions: [{ label: "l".repeat(21), description: "d", identifier: "i" }] }, /label/]
   ]
   for (const [body, problem] of bad) {
@@ -78,9 +102,18 @@ test("fake: check-run rules (App auth), auth and routing", async (t) => {
   assert.equal(gh.violations.length, bad.length + 1)
 
   const before = gh.violations.length
-  assert.equal((await raw(gh.url, "POST", "/repos/acme/shop/check-runs", { name: "n", head_sha: SHA }, null)).status, 401)
-  assert.equal((await raw(gh.url, "POST", "/repos/acme/shop/check-runs", { name: "n", head_sha: SHA }, "token nope")).status, 401)
-  assert.equal((await raw(gh.url, "POST", "/repos/acme/shop/check-runs", { name: "n", head_sha: SHA }, `token ${TOKEN}`)).status, 403)
+  assert.equal(
+    (await raw(gh.url, "POST", "/repos/acme/shop/check-runs", { name: "n", head_sha: SHA }, null)).status,
+    401
+  )
+  assert.equal(
+    (await raw(gh.url, "POST", "/repos/acme/shop/check-runs", { name: "n", head_sha: SHA }, "token nope")).status,
+    401
+  )
+  assert.equal(
+    (await raw(gh.url, "POST", "/repos/acme/shop/check-runs", { name: "n", head_sha: SHA }, `token ${TOKEN}`)).status,
+    403
+  )
   assert.equal((await raw(gh.url, "GET", "/repos/acme/shop/installation", undefined, auth)).status, 401)
   assert.equal((await raw(gh.url, "GET", "/repos/acme/shop/pulls", undefined, auth)).status, 404)
   assert.equal((await raw(gh.url, "POST", "/repos/acme/shop/check-runs", "{not json", auth)).status, 400)
@@ -89,7 +122,13 @@ test("fake: check-run rules (App auth), auth and routing", async (t) => {
 })
 
 test("fake: examplePayload adapts real payloads; sendWebhook signs them verifiably", async (t) => {
-  const push = examplePayload("push", undefined, { repo: "acme/shop", sha: SHA, ref: "main", sender: "octocat", installationId: 77 })
+  const push = examplePayload("push", undefined, {
+    repo: "acme/shop",
+    sha: SHA,
+    ref: "main",
+    sender: "octocat",
+    installationId: 77
+  })
   assert.equal((push["repository"] as { full_name: string }).full_name, "acme/shop")
   assert.equal((push["repository"] as { owner: { login: string } }).owner.login, "acme")
   assert.equal(push["ref"], "refs/heads/main")
@@ -101,7 +140,12 @@ test("fake: examplePayload adapts real payloads; sendWebhook signs them verifiab
   assert.equal(deletion["deleted"], true)
   assert.equal(deletion["ref"], "refs/heads/gone")
 
-  const click = examplePayload("check_run", "requested_action", { repo: "acme/shop", sha: SHA, ref: "feature/x", requestedAction: "prepare" })
+  const click = examplePayload("check_run", "requested_action", {
+    repo: "acme/shop",
+    sha: SHA,
+    ref: "feature/x",
+    requestedAction: "prepare"
+  })
   assert.equal(click["action"], "requested_action")
   assert.deepEqual(click["requested_action"], { identifier: "prepare" })
   const run = click["check_run"] as { head_sha: string; check_suite: { head_sha: string; head_branch: string } }
@@ -113,7 +157,10 @@ test("fake: examplePayload adapts real payloads; sendWebhook signs them verifiab
   assert.equal((suite["check_suite"] as { head_sha: string }).head_sha, SHA)
   assert.equal(suite["installation"], undefined)
 
-  const wr = examplePayload("workflow_run", "completed", { sha: SHA, merge: { workflow_run: { conclusion: "success" } } })
+  const wr = examplePayload("workflow_run", "completed", {
+    sha: SHA,
+    merge: { workflow_run: { conclusion: "success" } }
+  })
   assert.equal((wr["workflow_run"] as { conclusion: string; head_sha: string; path: string }).conclusion, "success")
   assert.equal(typeof (wr["workflow_run"] as { path: string }).path, "string")
   assert.equal((examplePayload("deployment", "created", { sha: SHA })["deployment"] as { sha: string }).sha, SHA)
@@ -126,7 +173,12 @@ test("fake: examplePayload adapts real payloads; sendWebhook signs them verifiab
     req.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => {
       const sig = req.headers["x-hub-signature-256"]
       void (typeof sig === "string" ? verify(secret, body, sig) : Promise.resolve(false)).then((ok) => {
-        received.push({ ok, event: req.headers["x-github-event"] as string, delivery: req.headers["x-github-delivery"] as string, body })
+        received.push({
+          ok,
+          event: req.headers["x-github-event"] as string,
+          delivery: req.headers["x-github-delivery"] as string,
+          body
+        })
         res.writeHead(ok ? 202 : 401).end()
       })
     })

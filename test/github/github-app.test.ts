@@ -1,6 +1,6 @@
+import { Effect, Exit } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Effect, Exit } from "effect"
 import type { GitHubError } from "../../src/github/errors.ts"
 import { APP_ID, appConfig, exitWithGitHub, fake, rsaKeys, SHA, withGitHub } from "./setup.ts"
 
@@ -17,16 +17,37 @@ test("app mode: check run created with buttons, then updated; installation looke
     Effect.gen(function*() {
       assert.equal(github.mode, "app")
       const { id } = yield* github.createCheckRun({
-        owner: "acme", repo: "shop", name: "sacar/shop", headSha: SHA, status: "in_progress",
-        title: "0 of 3 nodes ready", summary: "Preparing", detailsUrl: "https://sacar.example/v1/apps/shop",
+        owner: "acme",
+        repo: "shop",
+        name: "sacar/shop",
+        headSha: SHA,
+        status: "in_progress",
+        title: "0 of 3 nodes ready",
+        summary: "Preparing",
+        detailsUrl: "https://sacar.example/v1/apps/shop",
         externalId: "shop@" + SHA
       })
       yield* github.updateCheckRun({
-        owner: "acme", repo: "shop", checkRunId: id, status: "completed", conclusion: "success",
-        title: "3 of 3 nodes ready", summary: "All nodes ready", text: "node-a ready\nnode-b ready\nnode-c ready", actions
+        owner: "acme",
+        repo: "shop",
+        checkRunId: id,
+        status: "completed",
+        conclusion: "success",
+        title: "3 of 3 nodes ready",
+        summary: "All nodes ready",
+        text: "node-a ready\nnode-b ready\nnode-c ready",
+        actions
       })
       // Same repository, different case: GitHub names are case-insensitive, no second lookup.
-      yield* github.createCheckRun({ owner: "ACME", repo: "Shop", name: "sacar/other", headSha: SHA, status: "queued", title: "t", summary: "s" })
+      yield* github.createCheckRun({
+        owner: "ACME",
+        repo: "Shop",
+        name: "sacar/other",
+        headSha: SHA,
+        status: "queued",
+        title: "t",
+        summary: "s"
+      })
       return id
     }))
 
@@ -50,8 +71,20 @@ test("app mode: check run created with buttons, then updated; installation looke
 
 test("app mode: installation id from the webhook is used without a lookup", async (t) => {
   const gh = await fake(t, { app: { appId: APP_ID, publicKey: pkcs1.publicKey }, installations: { "acme/shop": 9 } })
-  await withGitHub(appConfig(gh.url, pkcs1.privateKey), (github) =>
-    github.createCheckRun({ owner: "acme", repo: "shop", installationId: 9, name: "sacar/shop", headSha: SHA, status: "queued", title: "t", summary: "s" }))
+  await withGitHub(
+    appConfig(gh.url, pkcs1.privateKey),
+    (github) =>
+      github.createCheckRun({
+        owner: "acme",
+        repo: "shop",
+        installationId: 9,
+        name: "sacar/shop",
+        headSha: SHA,
+        status: "queued",
+        title: "t",
+        summary: "s"
+      })
+  )
   assert.deepEqual(gh.violations, [])
   assert.equal(gh.requests.filter((r) => r.operationId === "apps/get-repo-installation").length, 0)
   assert.equal(gh.checkRuns()[0]?.installationId, 9)
@@ -62,12 +95,38 @@ test("app mode: deployment with exact sha, then statuses", async (t) => {
   const deploymentId = await withGitHub(appConfig(gh.url, pkcs1.privateKey), (github) =>
     Effect.gen(function*() {
       const { id } = yield* github.createDeployment({
-        owner: "acme", repo: "shop", ref: SHA, environment: "production", description: "sacar deploy shop",
+        owner: "acme",
+        repo: "shop",
+        ref: SHA,
+        environment: "production",
+        description: "sacar deploy shop",
         payload: { app: "shop", requestedBy: "octocat" }
       })
-      yield* github.createDeploymentStatus({ owner: "acme", repo: "shop", deploymentId: id, state: "in_progress", description: "0 of 2 nodes", environment: "production" })
-      yield* github.createDeploymentStatus({ owner: "acme", repo: "shop", deploymentId: id, state: "success", description: "x".repeat(300), environment: "production", logUrl: "https://sacar.example/v1/apps/shop" })
-      yield* github.createDeployment({ owner: "acme", repo: "shop", ref: SHA, environment: "staging", description: "d", payload: {} })
+      yield* github.createDeploymentStatus({
+        owner: "acme",
+        repo: "shop",
+        deploymentId: id,
+        state: "in_progress",
+        description: "0 of 2 nodes",
+        environment: "production"
+      })
+      yield* github.createDeploymentStatus({
+        owner: "acme",
+        repo: "shop",
+        deploymentId: id,
+        state: "success",
+        description: "x".repeat(300),
+        environment: "production",
+        logUrl: "https://sacar.example/v1/apps/shop"
+      })
+      yield* github.createDeployment({
+        owner: "acme",
+        repo: "shop",
+        ref: SHA,
+        environment: "staging",
+        description: "d",
+        payload: {}
+      })
       return id
     }))
   assert.deepEqual(gh.violations, [])
@@ -88,8 +147,18 @@ test("app mode: deployment with exact sha, then statuses", async (t) => {
 test("app mode: PKCS#8 key works, commit status too", async (t) => {
   const pkcs8 = rsaKeys("pkcs8")
   const gh = await fake(t, { app: { appId: APP_ID, publicKey: pkcs8.publicKey } })
-  await withGitHub(appConfig(gh.url, pkcs8.privateKey), (github) =>
-    github.createCommitStatus({ owner: "acme", repo: "shop", sha: SHA, state: "pending", context: "sacar/shop", description: "1 of 2 nodes ready" }))
+  await withGitHub(
+    appConfig(gh.url, pkcs8.privateKey),
+    (github) =>
+      github.createCommitStatus({
+        owner: "acme",
+        repo: "shop",
+        sha: SHA,
+        state: "pending",
+        context: "sacar/shop",
+        description: "1 of 2 nodes ready"
+      })
+  )
   assert.deepEqual(gh.violations, [])
   assert.equal(gh.commitStatuses()[0]?.context, "sacar/shop")
 })
@@ -97,7 +166,10 @@ test("app mode: PKCS#8 key works, commit status too", async (t) => {
 test("app mode: a JWT signed with the wrong key is refused (401, not retried)", async (t) => {
   const other = rsaKeys("pkcs1")
   const gh = await fake(t, { app: { appId: APP_ID, publicKey: pkcs1.publicKey } })
-  const exit = await exitWithGitHub(appConfig(gh.url, other.privateKey), (github) => github.installationFor("acme", "shop"))
+  const exit = await exitWithGitHub(
+    appConfig(gh.url, other.privateKey),
+    (github) => github.installationFor("acme", "shop")
+  )
   assert.ok(Exit.isFailure(exit))
   const err = exit.cause.reasons[0]
   assert.ok(err?._tag === "Fail")
@@ -112,8 +184,18 @@ test("app mode: a JWT signed with the wrong key is refused (401, not retried)", 
 
 test("app mode: not installed on the repository is a clear 404", async (t) => {
   const gh = await fake(t, { app: { appId: APP_ID, publicKey: pkcs1.publicKey }, defaultInstallationId: null })
-  const exit = await exitWithGitHub(appConfig(gh.url, pkcs1.privateKey), (github) =>
-    github.createCommitStatus({ owner: "acme", repo: "nope", sha: SHA, state: "success", context: "c", description: "d" }))
+  const exit = await exitWithGitHub(
+    appConfig(gh.url, pkcs1.privateKey),
+    (github) =>
+      github.createCommitStatus({
+        owner: "acme",
+        repo: "nope",
+        sha: SHA,
+        state: "success",
+        context: "c",
+        description: "d"
+      })
+  )
   assert.ok(Exit.isFailure(exit))
   const e = (exit.cause.reasons[0] as { error: GitHubError }).error
   assert.equal(e.status, 404)
@@ -126,8 +208,22 @@ test("app mode: installation tokens are renewed shortly before they expire", asy
   const gh = await fake(t, { app: { appId: APP_ID, publicKey: pkcs1.publicKey }, tokenTtlSec: 240 })
   await withGitHub(appConfig(gh.url, pkcs1.privateKey), (github) =>
     Effect.gen(function*() {
-      yield* github.createCommitStatus({ owner: "acme", repo: "shop", sha: SHA, state: "pending", context: "c", description: "d" })
-      yield* github.createCommitStatus({ owner: "acme", repo: "shop", sha: SHA, state: "success", context: "c", description: "d" })
+      yield* github.createCommitStatus({
+        owner: "acme",
+        repo: "shop",
+        sha: SHA,
+        state: "pending",
+        context: "c",
+        description: "d"
+      })
+      yield* github.createCommitStatus({
+        owner: "acme",
+        repo: "shop",
+        sha: SHA,
+        state: "success",
+        context: "c",
+        description: "d"
+      })
     }))
   assert.deepEqual(gh.violations, [])
   assert.equal(gh.issuedTokens().length, 2)
@@ -139,19 +235,48 @@ test("limits: oversized output is cut to 65535 bytes, bad actions and missing co
   const results = await withGitHub(appConfig(gh.url, pkcs1.privateKey), (github) =>
     Effect.gen(function*() {
       yield* github.createCheckRun({
-        owner: "acme", repo: "shop", name: "sacar/shop", headSha: SHA, status: "completed", conclusion: "failure",
-        title: "  multi\nline   title ", summary: huge, text: huge,
+        owner: "acme",
+        repo: "shop",
+        name: "sacar/shop",
+        headSha: SHA,
+        status: "completed",
+        conclusion: "failure",
+        title: "  multi\nline   title ",
+        summary: huge,
+        text: huge,
         actions: [{ label: "A label longer than twenty", description: "d".repeat(60), identifier: "deploy" }]
       })
       const tooMany = yield* Effect.result(github.createCheckRun({
-        owner: "acme", repo: "shop", name: "n", headSha: SHA, status: "completed", conclusion: "success", title: "t", summary: "s",
+        owner: "acme",
+        repo: "shop",
+        name: "n",
+        headSha: SHA,
+        status: "completed",
+        conclusion: "success",
+        title: "t",
+        summary: "s",
         actions: [...actions, ...actions]
       }))
       const longId = yield* Effect.result(github.createCheckRun({
-        owner: "acme", repo: "shop", name: "n", headSha: SHA, status: "queued", title: "t", summary: "s",
+        owner: "acme",
+        repo: "shop",
+        name: "n",
+        headSha: SHA,
+        status: "queued",
+        title: "t",
+        summary: "s",
         actions: [{ label: "x", description: "y", identifier: "an-identifier-too-long" }]
       }))
-      const noConclusion = yield* Effect.result(github.updateCheckRun({ owner: "acme", repo: "shop", checkRunId: 1, status: "completed", title: "t", summary: "s" }))
+      const noConclusion = yield* Effect.result(
+        github.updateCheckRun({
+          owner: "acme",
+          repo: "shop",
+          checkRunId: 1,
+          status: "completed",
+          title: "t",
+          summary: "s"
+        })
+      )
       return [tooMany, longId, noConclusion]
     }))
   assert.deepEqual(gh.violations, [])
@@ -176,8 +301,19 @@ test("app mode: a failing installation lookup or token mint is retried like any 
   const gh = await fake(t, { app: { appId: APP_ID, publicKey: pkcs1.publicKey } })
   gh.failNext(1, 502, {}, { operationId: "apps/get-repo-installation" })
   gh.failNext(1, 500, {}, { operationId: "apps/create-installation-access-token" })
-  await withGitHub(appConfig(gh.url, pkcs1.privateKey), (github) =>
-    github.createCheckRun({ owner: "acme", repo: "shop", name: "n", headSha: SHA, status: "queued", title: "t", summary: "s" }))
+  await withGitHub(
+    appConfig(gh.url, pkcs1.privateKey),
+    (github) =>
+      github.createCheckRun({
+        owner: "acme",
+        repo: "shop",
+        name: "n",
+        headSha: SHA,
+        status: "queued",
+        title: "t",
+        summary: "s"
+      })
+  )
   assert.deepEqual(gh.requests.map((r) => `${r.operationId} ${r.status}`), [
     "apps/get-repo-installation 502",
     "apps/get-repo-installation 200",

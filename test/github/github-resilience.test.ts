@@ -1,12 +1,19 @@
+import { Effect } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Effect } from "effect"
 import { APP_ID, appConfig, fake, rsaKeys, SHA, tokenConfig, withGitHub } from "./setup.ts"
 
 const keys = rsaKeys("pkcs1")
 const TOKEN = "ghp_resilience0000000000000000000000000"
 
-const status = { owner: "acme", repo: "shop", sha: SHA, state: "success", context: "sacar/shop", description: "2 of 2 nodes ready" } as const
+const status = {
+  owner: "acme",
+  repo: "shop",
+  sha: SHA,
+  state: "success",
+  context: "sacar/shop",
+  description: "2 of 2 nodes ready"
+} as const
 
 test("a 500 is retried and the call then succeeds", async (t) => {
   const gh = await fake(t, { token: TOKEN })
@@ -21,8 +28,19 @@ test("a 403 secondary rate limit with Retry-After is waited out, then retried", 
   const gh = await fake(t, { app: { appId: APP_ID, publicKey: keys.publicKey } })
   gh.failNext(1, 403, { "retry-after": "1" }, { operationId: "checks/create" })
   const started = Date.now()
-  await withGitHub(appConfig(gh.url, keys.privateKey), (github) =>
-    github.createCheckRun({ owner: "acme", repo: "shop", name: "sacar/shop", headSha: SHA, status: "queued", title: "t", summary: "s" }))
+  await withGitHub(
+    appConfig(gh.url, keys.privateKey),
+    (github) =>
+      github.createCheckRun({
+        owner: "acme",
+        repo: "shop",
+        name: "sacar/shop",
+        headSha: SHA,
+        status: "queued",
+        title: "t",
+        summary: "s"
+      })
+  )
   const creates = gh.requests.filter((r) => r.operationId === "checks/create")
   assert.deepEqual(creates.map((r) => r.status), [403, 201])
   const waited = (creates[1]?.at ?? 0) - (creates[0]?.at ?? 0)
@@ -50,8 +68,18 @@ test("GitHub refusing connections for a while: the call succeeds once it is back
 test("GitHub answering 503 for a while: the call succeeds once it is back", async (t) => {
   const gh = await fake(t, { token: TOKEN })
   await gh.down(1000, "503")
-  await withGitHub(tokenConfig(gh.url, TOKEN), (github) =>
-    github.createDeployment({ owner: "acme", repo: "shop", ref: SHA, environment: "production", description: "d", payload: {} }))
+  await withGitHub(
+    tokenConfig(gh.url, TOKEN),
+    (github) =>
+      github.createDeployment({
+        owner: "acme",
+        repo: "shop",
+        ref: SHA,
+        environment: "production",
+        description: "d",
+        payload: {}
+      })
+  )
   assert.deepEqual(gh.violations, [])
   assert.ok(gh.requests.filter((r) => r.status === 503).length >= 2)
   assert.equal(gh.deployments().length, 1)
@@ -61,7 +89,10 @@ test("a GitHub that stays broken ends in a retryable GitHubError after the confi
   const gh = await fake(t, { token: TOKEN })
   gh.failNext(100, 502)
   const tuning = { writeIntervalMs: 0, retryBaseMs: 10, retries: 2 }
-  const result = await withGitHub(tokenConfig(gh.url, TOKEN, tuning), (github) => Effect.result(github.createCommitStatus(status)))
+  const result = await withGitHub(
+    tokenConfig(gh.url, TOKEN, tuning),
+    (github) => Effect.result(github.createCommitStatus(status))
+  )
   assert.ok(result._tag === "Failure")
   assert.equal(result.failure.status, 502)
   assert.equal(result.failure.retryable, true)
@@ -72,8 +103,10 @@ test("a GitHub that stays broken ends in a retryable GitHubError after the confi
 
 test("a request GitHub rejects (422) fails at once, not retryable", async (t) => {
   const gh = await fake(t, { token: TOKEN })
-  const result = await withGitHub(tokenConfig(gh.url, TOKEN), (github) =>
-    Effect.result(github.createCommitStatus({ ...status, sha: "not-a-sha" })))
+  const result = await withGitHub(
+    tokenConfig(gh.url, TOKEN),
+    (github) => Effect.result(github.createCommitStatus({ ...status, sha: "not-a-sha" }))
+  )
   assert.ok(result._tag === "Failure")
   assert.equal(result.failure.status, 422)
   assert.equal(result.failure.retryable, false)
@@ -87,7 +120,9 @@ test("writes of one service are spaced by writeIntervalMs; two services do not w
   // machine blur them; a 1 s interval leaves room for that and still tells queues apart.
   const tuning = { writeIntervalMs: 1000, retryBaseMs: 50, retries: 2 }
   const three = (state: "pending" | "success") => (github: Parameters<Parameters<typeof withGitHub>[1]>[0]) =>
-    Effect.forEach([1, 2, 3], (i) => github.createCommitStatus({ ...status, state, context: `c${i}` }), { concurrency: "unbounded" })
+    Effect.forEach([1, 2, 3], (i) => github.createCommitStatus({ ...status, state, context: `c${i}` }), {
+      concurrency: "unbounded"
+    })
   await Promise.all([
     withGitHub(tokenConfig(gh.url, TOKEN, tuning), three("pending")),
     withGitHub(tokenConfig(gh.url, TOKEN, tuning), three("success"))
@@ -95,7 +130,8 @@ test("writes of one service are spaced by writeIntervalMs; two services do not w
   for (const state of ["pending", "success"]) {
     const at = gh.requests.filter((r) => (r.body as { state?: string }).state === state).map((r) => r.at)
     assert.equal(at.length, 3)
-    for (let i = 1; i < at.length; i++) assert.ok((at[i] ?? 0) - (at[i - 1] ?? 0) >= 600, `gap ${(at[i] ?? 0) - (at[i - 1] ?? 0)} ms`)
+    for (let i = 1; i < at.length; i++)
+      assert.ok((at[i] ?? 0) - (at[i - 1] ?? 0) >= 600, `gap ${(at[i] ?? 0) - (at[i - 1] ?? 0)} ms`)
   }
   // Sharing one queue would take 5 gaps (5 s); separate queues take 2 gaps each, side by side.
   const span = (gh.requests.at(-1)?.at ?? 0) - (gh.requests[0]?.at ?? 0)
@@ -107,8 +143,10 @@ test("interrupting a call while GitHub is down stops it promptly", async (t) => 
   const gh = await fake(t, { token: TOKEN })
   await gh.down(5000, "refuse")
   const started = Date.now()
-  const result = await withGitHub(tokenConfig(gh.url, TOKEN), (github) =>
-    Effect.result(github.createCommitStatus(status).pipe(Effect.timeout("300 millis"))))
+  const result = await withGitHub(
+    tokenConfig(gh.url, TOKEN),
+    (github) => Effect.result(github.createCommitStatus(status).pipe(Effect.timeout("300 millis")))
+  )
   assert.ok(result._tag === "Failure")
   assert.ok(Date.now() - started < 2500, "the call did not wait for GitHub to come back")
 })
@@ -125,7 +163,10 @@ test("a primary rate limit is waited out when it resets soon, and fails retryabl
   assert.deepEqual(gh.requests.map((r) => r.status), [403, 201])
 
   gh.failNext(1, 403, limited(3600), message)
-  const result = await withGitHub(tokenConfig(gh.url, TOKEN), (github) => Effect.result(github.createCommitStatus(status)))
+  const result = await withGitHub(
+    tokenConfig(gh.url, TOKEN),
+    (github) => Effect.result(github.createCommitStatus(status))
+  )
   assert.ok(result._tag === "Failure")
   assert.equal(result.failure.status, 403)
   assert.equal(result.failure.retryable, true)

@@ -1,6 +1,6 @@
+import { Effect } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Effect } from "effect"
 import { fake, SHA, tokenConfig, withGitHub } from "./setup.ts"
 
 const TOKEN = "ghp_tokenmode000000000000000000000000000"
@@ -11,12 +11,41 @@ test("token mode: commit statuses and deployments; check runs refused before sen
     Effect.gen(function*() {
       assert.equal(github.mode, "token")
       yield* github.createCommitStatus({
-        owner: "acme", repo: "shop", sha: SHA, state: "pending", context: "sacar/shop",
-        description: "1 of 3 nodes ready " + "·".repeat(200), targetUrl: "https://sacar.example/v1/apps/shop"
+        owner: "acme",
+        repo: "shop",
+        sha: SHA,
+        state: "pending",
+        context: "sacar/shop",
+        description: "1 of 3 nodes ready " + "·".repeat(200),
+        targetUrl: "https://sacar.example/v1/apps/shop"
       })
-      const { id } = yield* github.createDeployment({ owner: "acme", repo: "shop", ref: SHA, environment: "production", description: "deploy", payload: { app: "shop" } })
-      yield* github.createDeploymentStatus({ owner: "acme", repo: "shop", deploymentId: id, state: "failure", description: "node-b failed", environment: "production" })
-      const check = yield* Effect.result(github.createCheckRun({ owner: "acme", repo: "shop", name: "n", headSha: SHA, status: "queued", title: "t", summary: "s" }))
+      const { id } = yield* github.createDeployment({
+        owner: "acme",
+        repo: "shop",
+        ref: SHA,
+        environment: "production",
+        description: "deploy",
+        payload: { app: "shop" }
+      })
+      yield* github.createDeploymentStatus({
+        owner: "acme",
+        repo: "shop",
+        deploymentId: id,
+        state: "failure",
+        description: "node-b failed",
+        environment: "production"
+      })
+      const check = yield* Effect.result(
+        github.createCheckRun({
+          owner: "acme",
+          repo: "shop",
+          name: "n",
+          headSha: SHA,
+          status: "queued",
+          title: "t",
+          summary: "s"
+        })
+      )
       const installation = yield* Effect.result(github.installationFor("acme", "shop"))
       return { check, installation }
     }))
@@ -40,8 +69,20 @@ test("token mode: commit statuses and deployments; check runs refused before sen
 test("token mode: a rejected token is a 401 GitHubError that does not contain the token", async (t) => {
   const gh = await fake(t, { token: TOKEN })
   const wrong = "ghp_wrongwrongwrongwrongwrongwrongwrong0"
-  const result = await withGitHub(tokenConfig(gh.url, wrong), (github) =>
-    Effect.result(github.createCommitStatus({ owner: "acme", repo: "shop", sha: SHA, state: "success", context: "c", description: "d" })))
+  const result = await withGitHub(
+    tokenConfig(gh.url, wrong),
+    (github) =>
+      Effect.result(
+        github.createCommitStatus({
+          owner: "acme",
+          repo: "shop",
+          sha: SHA,
+          state: "success",
+          context: "c",
+          description: "d"
+        })
+      )
+  )
   assert.ok(result._tag === "Failure")
   assert.equal(result.failure.status, 401)
   assert.equal(result.failure.retryable, false)

@@ -28,5 +28,8 @@ test("limits: characters, titles and actions", () => {
   assert.equal(ok.ok[0]?.description.length, 40)
   assert.ok("problem" in checkActions([{ label: "x", description: "y", identifier: "" }]))
   assert.ok("problem" in checkActions([{ label: " ", description: "y", identifier: "i" }]))
-  assert.ok("problem" in checkActions(Array.from({ length: 4 }, (_, i) => ({ label: "l", description: "d", identifier: `i${i}` }))))
+  assert.ok(
+    "problem" in
+      checkActions(Array.from({ length: 4 }, (_, i) => ({ label: "l", description: "d", identifier: `i${i}` })))
+  )
 })

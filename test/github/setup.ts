@@ -1,7 +1,7 @@
 // Shared by the GitHub tests: keys, a fake GitHub, and a GitHub service pointed at it.
+import { Effect, Redacted } from "effect"
 import { generateKeyPairSync } from "node:crypto"
 import type { TestContext } from "node:test"
-import { Effect, Redacted } from "effect"
 import type { GitHubConfig, GitHubTuning } from "../../src/github/config.ts"
 import { GitHub } from "../../src/github/GitHub.ts"
 import type { GitHubShape } from "../../src/github/GitHub.ts"
@@ -35,7 +35,11 @@ export const fake = async (t: TestContext, options: FakeGitHubOptions): Promise<
   return gh
 }
 
-export const appConfig = (url: string, privateKey: string, tuning: Partial<GitHubTuning> = fastTuning): GitHubConfig => ({
+export const appConfig = (
+  url: string,
+  privateKey: string,
+  tuning: Partial<GitHubTuning> = fastTuning
+): GitHubConfig => ({
   apiUrl: url,
   auth: { mode: "app", appId: APP_ID, privateKey: Redacted.make(privateKey) },
   tuning
@@ -54,4 +58,3 @@ export const withGitHub = <A, E>(config: GitHubConfig, f: (gh: GitHubShape) => E
 /** Like withGitHub, but returns the Exit so failures can be inspected. */
 export const exitWithGitHub = <A, E>(config: GitHubConfig, f: (gh: GitHubShape) => Effect.Effect<A, E>) =>
   Effect.runPromiseExit(GitHub.use(f).pipe(Effect.provide(GitHub.layerFrom(config))))
-

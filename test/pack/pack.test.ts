@@ -83,23 +83,28 @@ test("the tarball holds the contract layout with normalised metadata, sorted", a
   const { path } = await packExample(await tempDir(t))
   const entries = await listing(path)
   const names = [...entries.keys()]
-  for (const name of [
-    "requirements.txt",
-    "bin/deploy",
-    "bin/prepare",
-    "bin/pre-deploy",
-    "python-version",
-    "wheels/greeting-1.0-py3-none-any.whl",
-    "wheels/textcase-1.2-py3-none-any.whl",
-    "shop/app.py",
-  ]) {
+  for (
+    const name of [
+      "requirements.txt",
+      "bin/deploy",
+      "bin/prepare",
+      "bin/pre-deploy",
+      "python-version",
+      "wheels/greeting-1.0-py3-none-any.whl",
+      "wheels/textcase-1.2-py3-none-any.whl",
+      "shop/app.py"
+    ]
+  ) {
     assert.ok(entries.has(name), `${name} missing from ${names.join(", ")}`)
   }
   assert.deepEqual(
     names.filter((n) => n.startsWith("wheels/") && n.endsWith(".whl")),
-    ["wheels/greeting-1.0-py3-none-any.whl", "wheels/textcase-1.2-py3-none-any.whl"],
+    ["wheels/greeting-1.0-py3-none-any.whl", "wheels/textcase-1.2-py3-none-any.whl"]
   )
-  assert.deepEqual(names, [...names].sort((x, y) => Buffer.compare(Buffer.from(x.replace(/\/$/, "")), Buffer.from(y.replace(/\/$/, "")))))
+  assert.deepEqual(
+    names,
+    [...names].sort((x, y) => Buffer.compare(Buffer.from(x.replace(/\/$/, "")), Buffer.from(y.replace(/\/$/, ""))))
+  )
   assert.ok(!names.some((n) => n.startsWith("/") || n.split("/").includes("..")))
   for (const [name, e] of entries) {
     assert.equal(e.uid, 0, name)
@@ -151,14 +156,29 @@ test("writes python-version from the interpreter when the project has none", asy
 test("--python-version must agree with the project's python-version file", async (t) => {
   const { project, wheels, root } = await shopCopy(t)
   await writeFile(join(project, "python-version"), "3.7\n")
-  const r = await runPack([project, "-o", join(root, "app.tgz"), "--python-version", "3.11", "--find-links", wheels, "--no-index"])
+  const r = await runPack([
+    project,
+    "-o",
+    join(root, "app.tgz"),
+    "--python-version",
+    "3.11",
+    "--find-links",
+    wheels,
+    "--no-index"
+  ])
   assert.equal(r.code, 1)
   assert.match(r.stderr, /disagrees/)
 })
 
 test("a wheel pip cannot install here fails the pack, naming the wheel's project", async (t) => {
   const { project, wheels, root } = await shopCopy(t)
-  await buildWheel({ dir: wheels, name: "winonly", version: "0.1", tag: "py3-none-win32", modules: { "winonly.py": "" } })
+  await buildWheel({
+    dir: wheels,
+    name: "winonly",
+    version: "0.1",
+    tag: "py3-none-win32",
+    modules: { "winonly.py": "" }
+  })
   await writeFile(join(project, "requirements.txt"), "greeting==1.0\nwinonly==0.1\n")
   const r = await runPack([project, "-o", join(root, "app.tgz"), "--no-index", "--find-links", wheels])
   assert.equal(r.code, 1)
@@ -180,7 +200,7 @@ test("SOURCE_DATE_EPOCH sets every entry's mtime", async (t) => {
   const { project, wheels, root } = await shopCopy(t)
   const r = await runPack([project, "-o", join(root, "app.tgz"), "--no-index", "--find-links", wheels], {
     ...process.env,
-    SOURCE_DATE_EPOCH: "1700000000",
+    SOURCE_DATE_EPOCH: "1700000000"
   })
   assert.equal(r.code, 0, r.stderr)
   for (const e of (await listing(join(root, "app.tgz"))).values()) assert.equal(e.mtime?.getTime(), 1700000000 * 1000)

@@ -5,6 +5,7 @@ import assert from "node:assert/strict"
 import { readFile, readlink, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { after, describe, test, type TestContext } from "node:test"
+import { isAlive as alive } from "../../src/process/alive.ts"
 import {
   appConfig,
   closeConsul,
@@ -13,21 +14,18 @@ import {
   freshKv,
   type Kv,
   randomSha,
+  type Reconciler,
   releaseEntries,
   releaseSettled,
-  type Reconciler,
-
+  SETTLE_MS,
   startReconciler,
+  SUITE_MS,
   tempDir,
   waitFor,
-  writeTarball,
-  SETTLE_MS,
-  SUITE_MS
+  writeTarball
 } from "./harness.ts"
-import { isAlive as alive } from "../../src/process/alive.ts"
 
 after(closeConsul)
-
 
 interface Cluster {
   readonly kv: Kv
@@ -52,10 +50,14 @@ const cluster = async (
   const { addr } = await consul()
   const dir = await tempDir(t, "deploy")
   const vars = `LOG=${dir}/events.log\nDIR=${dir}\n`
-  const artifact = await writeTarball(dir, "shop.tgz", releaseEntries({
-    ...(scripts.preDeploy === undefined ? {} : { preDeploy: vars + scripts.preDeploy }),
-    ...(scripts.deploy === undefined ? {} : { deploy: vars + scripts.deploy })
-  }))
+  const artifact = await writeTarball(
+    dir,
+    "shop.tgz",
+    releaseEntries({
+      ...(scripts.preDeploy === undefined ? {} : { preDeploy: vars + scripts.preDeploy }),
+      ...(scripts.deploy === undefined ? {} : { deploy: vars + scripts.deploy })
+    })
+  )
   await writeFile(join(dir, "events.log"), "")
   await kv.put("shop/config", appConfig(artifact.url, { maxParallel: options.maxParallel ?? 1, deployTimeout: "60s" }))
   const start = (node: string) => startReconciler(t, { addr, prefix: kv.prefix, node, root: join(dir, node) })
@@ -127,7 +129,8 @@ describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
     assert.equal(pre[0]!.extra, c.sha)
     const runs = intervals(evs).sort((a, b) => a.start - b.start)
     assert.deepEqual(runs.map((r) => r.node).sort(), ["web-1", "web-2", "web-3"])
-    for (let i = 1; i < runs.length; i++) assert.ok(runs[i]!.start >= runs[i - 1]!.end, `overlap: ${JSON.stringify(runs)}`)
+    for (let i = 1; i < runs.length; i++)
+      assert.ok(runs[i]!.start >= runs[i - 1]!.end, `overlap: ${JSON.stringify(runs)}`)
     assert.ok(runs[0]!.start >= pre[0]!.at, "bin/deploy ran before the pre-deploy")
     const predoc = await c.kv.json(`shop/locks/predeploy/${generation}`)
     assert.equal(predoc.phase, "succeeded")
@@ -136,7 +139,8 @@ describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
     // The same sha again: a new generation, so pre-deploy and bin/deploy run again.
     const again = await deploy(c.kv, c.sha)
     assert.ok(again > generation)
-    for (const n of c.nodes) assert.equal((await deploySettled(c.kv, "shop", n.node, again, SETTLE_MS, c.dump)).phase, "live")
+    for (const n of c.nodes)
+      assert.equal((await deploySettled(c.kv, "shop", n.node, again, SETTLE_MS, c.dump)).phase, "live")
     evs = await events(c.dir)
     assert.equal(evs.filter((e) => e.what === "predeploy").length, 2)
     assert.equal(evs.filter((e) => e.what === "deploy-start").length, 6)
@@ -148,7 +152,8 @@ describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
   test("maxParallel 3: bin/deploy runs on the nodes at the same time", async (t) => {
     const c = await cluster(t, { deploy: RECORDING_DEPLOY(2) }, { maxParallel: 3 })
     const generation = await deploy(c.kv, c.sha)
-    for (const n of c.nodes) assert.equal((await deploySettled(c.kv, "shop", n.node, generation, SETTLE_MS, c.dump)).phase, "live")
+    for (const n of c.nodes)
+      assert.equal((await deploySettled(c.kv, "shop", n.node, generation, SETTLE_MS, c.dump)).phase, "live")
     const runs = intervals(await events(c.dir))
     assert.equal(runs.length, 3)
     const latestStart = Math.max(...runs.map((r) => r.start))
@@ -167,7 +172,8 @@ echo "deploy-end $SACAR_NODE ${NOW}" >> "$LOG"`
     })
     const generation = await deploy(c.kv, c.sha)
     const results = new Map<string, Awaited<ReturnType<typeof deploySettled>>>()
-    for (const n of c.nodes) results.set(n.node, await deploySettled(c.kv, "shop", n.node, generation, SETTLE_MS, c.dump))
+    for (const n of c.nodes)
+      results.set(n.node, await deploySettled(c.kv, "shop", n.node, generation, SETTLE_MS, c.dump))
     const starts = (await events(c.dir)).filter((e) => e.what === "deploy-start")
     assert.equal(starts.length, 1, `only the failing node ran bin/deploy: ${JSON.stringify(starts)}`)
     const culprit = starts[0]!.node
@@ -214,15 +220,24 @@ echo "deploy-end $SACAR_NODE ${NOW}" >> "$LOG"`,
       preDeploy: RECORDING_PREDEPLOY
     }, { nodes: 2 })
     const generation = await deploy(c.kv, c.sha)
-    await waitFor("web-1 in bin/deploy", async () =>
-      (await events(c.dir)).some((e) => e.what === "deploy-start" && e.node === "web-1") ? true : undefined, 60_000, c.dump)
+    await waitFor(
+      "web-1 in bin/deploy",
+      async () => (await events(c.dir)).some((e) => e.what === "deploy-start" && e.node === "web-1") ? true : undefined,
+      60_000,
+      c.dump
+    )
     await c.nodes[0]!.kill("SIGKILL")
     t.after(() => writeFile(join(c.dir, "stop"), "").catch(() => undefined)) // in any case, the orphan ends
     const orphan = Number(await readFile(join(c.dir, "orphan.pid"), "utf8"))
     assert.ok(alive(orphan), "the script outlives a kill -9 of its reconciler")
     const restarted = c.start("web-1")
     // The restarted reconciler ends the orphan before running bin/deploy again.
-    await waitFor("the orphaned bin/deploy to be ended", async () => (alive(orphan) ? undefined : true), SETTLE_MS, () => restarted.output())
+    await waitFor(
+      "the orphaned bin/deploy to be ended",
+      async () => (alive(orphan) ? undefined : true),
+      SETTLE_MS,
+      () => restarted.output()
+    )
     const d = await deploySettled(c.kv, "shop", "web-1", generation, SETTLE_MS, () => restarted.output())
     assert.equal(d.phase, "live", d.message)
     assert.equal(await readlink(join(c.nodes[0]!.root, "shop", "current")), join("releases", c.sha))
@@ -246,19 +261,29 @@ echo "predeploy-ok $SACAR_NODE ${NOW}" >> "$LOG"`,
       deploy: RECORDING_DEPLOY(0)
     }, { nodes: 2 })
     const generation = await deploy(c.kv, c.sha)
-    const holder = await waitFor("the first pre-deploy run", async () => {
-      try {
-        return (await readFile(join(c.dir, "first-holder"), "utf8")).trim()
-      } catch {
-        return undefined
-      }
-    }, 60_000, c.dump)
+    const holder = await waitFor(
+      "the first pre-deploy run",
+      async () => {
+        try {
+          return (await readFile(join(c.dir, "first-holder"), "utf8")).trim()
+        } catch {
+          return undefined
+        }
+      },
+      60_000,
+      c.dump
+    )
     const index = c.nodes.findIndex((n) => n.node === holder)
     await c.nodes[index]!.kill("SIGKILL")
     t.after(() => writeFile(join(c.dir, "stop"), "").catch(() => undefined))
     const orphan = Number(await readFile(join(c.dir, "orphan.pid"), "utf8"))
     c.nodes[index] = c.start(holder)
-    await waitFor("the orphaned bin/pre-deploy to be ended", async () => (alive(orphan) ? undefined : true), SETTLE_MS, c.dump)
+    await waitFor(
+      "the orphaned bin/pre-deploy to be ended",
+      async () => (alive(orphan) ? undefined : true),
+      SETTLE_MS,
+      c.dump
+    )
     for (const n of c.nodes) {
       const d = await deploySettled(c.kv, "shop", n.node, generation, SETTLE_MS, c.dump)
       assert.equal(d.phase, "live", `${n.node}: ${d.message}`)
@@ -272,5 +297,3 @@ echo "predeploy-ok $SACAR_NODE ${NOW}" >> "$LOG"`,
     assert.equal(evs.filter((e) => e.what === "deploy-start").length, 2)
   })
 })
-
-

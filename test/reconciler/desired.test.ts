@@ -1,8 +1,8 @@
 // Reading desired state from a KV snapshot, and the reconciler's settings: pure.
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import type { KvEntry } from "../../src/consul/Consul.ts"
 import { SettingError } from "../../src/common/settings.ts"
+import type { KvEntry } from "../../src/consul/Consul.ts"
 import { readSnapshot } from "../../src/reconciler/desired.ts"
 import { reconcilerSettings } from "../../src/reconciler/settings.ts"
 import type { AppConfig } from "../../src/spec/documents.ts"
@@ -47,8 +47,15 @@ describe("readSnapshot", () => {
 
   test("a config that stops decoding keeps the last good one and says so; a deleted one is forgotten", () => {
     const lastGood = new Map<string, AppConfig>()
-    readSnapshot(keys, "web-1", [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: 3 })], lastGood)
-    const snap = readSnapshot(keys, "web-1", [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: "two" })], lastGood)
+    readSnapshot(
+      keys,
+      "web-1",
+      [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: 3 })],
+      lastGood
+    )
+    const snap = readSnapshot(keys, "web-1", [
+      entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: "two" })
+    ], lastGood)
     const shop = snap.apps.get("shop")!
     assert.equal(shop.config?.maxParallel, 3)
     assert.equal(shop.errors.length, 1)
@@ -73,20 +80,34 @@ describe("reconcilerSettings", () => {
   test("defaults and overrides", () => {
     const s = reconcilerSettings({ SACAR_NODE: "web-1" })
     assert.deepEqual(s, { node: "web-1", root: "/var/lib/sacar", concurrency: 2, python: "python3", prefix: "sacar" })
-    const t = reconcilerSettings({ SACAR_NODE: "db.1", SACAR_ROOT: "/srv/sacar/", SACAR_CONCURRENCY: "4", SACAR_PYTHON: "python3.12", SACAR_PREFIX: "team/sacar/" })
-    assert.deepEqual(t, { node: "db.1", root: "/srv/sacar", concurrency: 4, python: "python3.12", prefix: "team/sacar" })
+    const t = reconcilerSettings({
+      SACAR_NODE: "db.1",
+      SACAR_ROOT: "/srv/sacar/",
+      SACAR_CONCURRENCY: "4",
+      SACAR_PYTHON: "python3.12",
+      SACAR_PREFIX: "team/sacar/"
+    })
+    assert.deepEqual(t, {
+      node: "db.1",
+      root: "/srv/sacar",
+      concurrency: 4,
+      python: "python3.12",
+      prefix: "team/sacar"
+    })
   })
 
   test("a bad value names its variable", () => {
-    for (const [variable, value] of [
-      ["SACAR_NODE", "web 1"],
-      ["SACAR_NODE", "-web"],
-      ["SACAR_ROOT", "relative/path"],
-      ["SACAR_CONCURRENCY", "0"],
-      ["SACAR_CONCURRENCY", "two"],
-      ["SACAR_PREFIX", "/sacar"],
-      ["SACAR_PREFIX", "a/../b"]
-    ] as const) {
+    for (
+      const [variable, value] of [
+        ["SACAR_NODE", "web 1"],
+        ["SACAR_NODE", "-web"],
+        ["SACAR_ROOT", "relative/path"],
+        ["SACAR_CONCURRENCY", "0"],
+        ["SACAR_CONCURRENCY", "two"],
+        ["SACAR_PREFIX", "/sacar"],
+        ["SACAR_PREFIX", "a/../b"]
+      ] as const
+    ) {
       assert.throws(() => reconcilerSettings({ SACAR_NODE: "web-1", [variable]: value }), (e: unknown) => {
         assert.ok(e instanceof SettingError)
         assert.equal(e.variable, variable)

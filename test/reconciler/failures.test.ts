@@ -4,8 +4,8 @@ import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
 import { readdir, stat } from "node:fs/promises"
 import { join } from "node:path"
-import { gzipSync } from "node:zlib"
 import { after, describe, test } from "node:test"
+import { gzipSync } from "node:zlib"
 import {
   appConfig,
   closeConsul,
@@ -14,13 +14,13 @@ import {
   randomSha,
   releaseEntries,
   releaseSettled,
+  SETTLE_MS,
   startReconciler,
+  SUITE_MS,
   tarBytes,
   tempDir,
   waitFor,
-  writeTarball,
-  SETTLE_MS,
-  SUITE_MS
+  writeTarball
 } from "./harness.ts"
 
 after(closeConsul)
@@ -40,7 +40,10 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
       {
         name: "traversal",
         spec: async () => {
-          const a = await writeTarball(dir, "traversal.tgz", [...good, { name: "./../../outside/evil.txt", content: "pwned" }])
+          const a = await writeTarball(dir, "traversal.tgz", [...good, {
+            name: "./../../outside/evil.txt",
+            content: "pwned"
+          }])
           return { artifact: a.url }
         },
         expect: (r) => assert.match(r.message, /outside\/evil\.txt/)
@@ -48,7 +51,11 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
       {
         name: "link escape",
         spec: async () => {
-          const a = await writeTarball(dir, "link.tgz", [...good, { name: "./escape", type: "symlink", linkname: "../../../../outside" }])
+          const a = await writeTarball(dir, "link.tgz", [...good, {
+            name: "./escape",
+            type: "symlink",
+            linkname: "../../../../outside"
+          }])
           return { artifact: a.url }
         },
         expect: (r) => assert.match(r.message, /escape/)
@@ -73,7 +80,11 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
       {
         name: "missing wheel",
         spec: async () => {
-          const a = await writeTarball(dir, "nowheel.tgz", releaseEntries({}, { requirements: "greeting==2.1\nnotthere==1.0\n" }))
+          const a = await writeTarball(
+            dir,
+            "nowheel.tgz",
+            releaseEntries({}, { requirements: "greeting==2.1\nnotthere==1.0\n" })
+          )
           return { artifact: a.url }
         },
         expect: (r) => {
@@ -84,7 +95,11 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
       {
         name: "failing bin/prepare",
         spec: async () => {
-          const a = await writeTarball(dir, "prepfail.tgz", releaseEntries({ prepare: 'echo "DATABASE_URL is not set"\nexit 3' }))
+          const a = await writeTarball(
+            dir,
+            "prepfail.tgz",
+            releaseEntries({ prepare: "echo \"DATABASE_URL is not set\"\nexit 3" })
+          )
           return { artifact: a.url }
         },
         expect: (r) => {
@@ -145,10 +160,15 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
     const fixed = await writeTarball(dir, "fixed.tgz", good)
     const sha = shas.get("failing bin/prepare")!
     await kv.put(`shop/releases/${sha}`, { artifact: fixed.url })
-    const retried = await waitFor("the retry", async () => {
-      const r = (await kv.status("shop", "solo"))?.releases?.[sha]
-      return r?.attempt === 2 && (r.phase === "ready" || r.phase === "failed") ? r : undefined
-    }, 60_000, node.output)
+    const retried = await waitFor(
+      "the retry",
+      async () => {
+        const r = (await kv.status("shop", "solo"))?.releases?.[sha]
+        return r?.attempt === 2 && (r.phase === "ready" || r.phase === "failed") ? r : undefined
+      },
+      60_000,
+      node.output
+    )
     // The release dir is still there from the first attempt: the steps that completed are skipped
     // (extracted files are kept), and bin/prepare (no marker yet) runs again from the old tarball's files.
     assert.ok(retried.phase === "ready" || retried.phase === "failed")
@@ -167,7 +187,12 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
     assert.equal((await releaseSettled(kv, "cfg", "solo", first, SETTLE_MS, node.output)).phase, "ready")
 
     await kv.put("cfg/config", { artifact: artifact.url, maxParallel: "two" })
-    const error = await waitFor("the config error", async () => (await kv.status("cfg", "solo"))?.error, 30_000, node.output)
+    const error = await waitFor(
+      "the config error",
+      async () => (await kv.status("cfg", "solo"))?.error,
+      30_000,
+      node.output
+    )
     assert.match(error, new RegExp(`${kv.prefix}/cfg/config`))
     assert.match(error, /maxParallel/)
     assert.match(error, /"two"/)
@@ -180,6 +205,10 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
 
     // Fixed: the error goes away.
     await kv.put("cfg/config", appConfig(artifact.url))
-    await waitFor("the error to clear", async () => ((await kv.status("cfg", "solo"))?.error === undefined ? true : undefined), 30_000)
+    await waitFor(
+      "the error to clear",
+      async () => ((await kv.status("cfg", "solo"))?.error === undefined ? true : undefined),
+      30_000
+    )
   })
 })

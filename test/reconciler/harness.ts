@@ -1,14 +1,14 @@
 // End-to-end harness for the reconciler: real `sacar reconciler` child processes on a
 // Consul from test/support/consul.ts, release tarballs written byte by byte (so hostile
 // ones are as easy as good ones), KV written with plain HTTP as `consul kv put` does.
-import { spawn, type ChildProcess } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises"
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { gzipSync } from "node:zlib"
 import type { TestContext } from "node:test"
+import { gzipSync } from "node:zlib"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import { wheelBytes, wheelFilename, type WheelSpec } from "../support/wheels.ts"
@@ -54,12 +54,18 @@ export const tarBytes = (entries: ReadonlyArray<TarEntry>): Buffer => {
 }
 
 export const WHEELS: ReadonlyArray<WheelSpec> = [
-  { name: "textcase", version: "1.0", modules: { "textcase/__init__.py": "def shout(s):\n    return s.upper() + '!'\n" } },
+  {
+    name: "textcase",
+    version: "1.0",
+    modules: { "textcase/__init__.py": "def shout(s):\n    return s.upper() + '!'\n" }
+  },
   {
     name: "greeting",
     version: "2.1",
     requires: ["textcase>=1.0"],
-    modules: { "greeting/__init__.py": "from textcase import shout\n\ndef hello(name):\n    return shout('hello ' + name)\n" }
+    modules: {
+      "greeting/__init__.py": "from textcase import shout\n\ndef hello(name):\n    return shout('hello ' + name)\n"
+    }
   }
 ]
 
@@ -71,7 +77,10 @@ export interface AppScripts {
 }
 
 /** Entries of a well-formed release: the wheels, requirements, and the given scripts. */
-export const releaseEntries = (scripts: AppScripts, options: { pythonVersion?: string; wheels?: ReadonlyArray<WheelSpec>; requirements?: string } = {}): TarEntry[] => {
+export const releaseEntries = (
+  scripts: AppScripts,
+  options: { pythonVersion?: string; wheels?: ReadonlyArray<WheelSpec>; requirements?: string } = {}
+): TarEntry[] => {
   const wheels = options.wheels ?? WHEELS
   const script = (body: string): TarEntry["content"] => `#!/bin/sh\nset -e\n${body}\n`
   const entries: TarEntry[] = [
@@ -82,10 +91,13 @@ export const releaseEntries = (scripts: AppScripts, options: { pythonVersion?: s
     { name: "./app.py", content: "from greeting import hello\nprint(hello('world'))\n" },
     { name: "./bin/", type: "dir" }
   ]
-  if (scripts.prepare !== undefined) entries.push({ name: "./bin/prepare", content: script(scripts.prepare), mode: 0o755 })
-  if (scripts.preDeploy !== undefined) entries.push({ name: "./bin/pre-deploy", content: script(scripts.preDeploy), mode: 0o755 })
+  if (scripts.prepare !== undefined)
+    entries.push({ name: "./bin/prepare", content: script(scripts.prepare), mode: 0o755 })
+  if (scripts.preDeploy !== undefined)
+    entries.push({ name: "./bin/pre-deploy", content: script(scripts.preDeploy), mode: 0o755 })
   if (scripts.deploy !== undefined) entries.push({ name: "./bin/deploy", content: script(scripts.deploy), mode: 0o755 })
-  if (options.pythonVersion !== undefined) entries.push({ name: "./python-version", content: `${options.pythonVersion}\n` })
+  if (options.pythonVersion !== undefined)
+    entries.push({ name: "./python-version", content: `${options.pythonVersion}\n` })
   return entries
 }
 
@@ -95,7 +107,11 @@ export interface Artifact {
   readonly sha256: string
 }
 
-export const writeTarball = async (dir: string, name: string, entries: ReadonlyArray<TarEntry> | Buffer): Promise<Artifact> => {
+export const writeTarball = async (
+  dir: string,
+  name: string,
+  entries: ReadonlyArray<TarEntry> | Buffer
+): Promise<Artifact> => {
   const bytes = Buffer.isBuffer(entries) ? entries : gzipSync(tarBytes(entries))
   const path = join(dir, name)
   await writeFile(path, bytes)
@@ -199,7 +215,9 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
   let output = ""
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d))
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d))
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? (signal ? -1 : null))))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? (signal ? -1 : null)))
+  )
   const kill = async (signal: NodeJS.Signals = "SIGTERM") => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     return exited
@@ -231,7 +249,12 @@ export const tempDir = async (t: TestContext, label: string): Promise<string> =>
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Polls `probe` until it returns something other than undefined. */
-export const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, dump?: () => string): Promise<T> => {
+export const waitFor = async <T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  dump?: () => string
+): Promise<T> => {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   while (Date.now() < deadline) {
@@ -243,7 +266,9 @@ export const waitFor = async <T>(what: string, probe: () => Promise<T | undefine
     }
     await sleep(150)
   }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${dump ? `\n${dump()}` : ""}`)
+  throw new Error(
+    `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${dump ? `\n${dump()}` : ""}`
+  )
 }
 
 /** Generous: the e2e files run side by side on a small, shared machine. */
@@ -252,31 +277,65 @@ export const SETTLE_MS = 240_000
 export const SUITE_MS = 900_000
 
 /** Waits until `node`'s status for `app` has release `sha` in a final phase. */
-export const releaseSettled = (kv: Kv, app: string, node: string, sha: string, timeoutMs = SETTLE_MS, dump?: () => string) =>
-  waitFor(`${node} to settle ${app} ${sha.slice(0, 7)}`, async () => {
-    const s = await kv.status(app, node)
-    const r = s?.releases?.[sha]
-    return r !== undefined && (r.phase === "ready" || r.phase === "failed") ? r : undefined
-  }, timeoutMs, dump)
+export const releaseSettled = (
+  kv: Kv,
+  app: string,
+  node: string,
+  sha: string,
+  timeoutMs = SETTLE_MS,
+  dump?: () => string
+) =>
+  waitFor(
+    `${node} to settle ${app} ${sha.slice(0, 7)}`,
+    async () => {
+      const s = await kv.status(app, node)
+      const r = s?.releases?.[sha]
+      return r !== undefined && (r.phase === "ready" || r.phase === "failed") ? r : undefined
+    },
+    timeoutMs,
+    dump
+  )
 
-export const deploySettled = (kv: Kv, app: string, node: string, generation: number | undefined, timeoutMs = SETTLE_MS, dump?: () => string) =>
-  waitFor(`${node} to settle the deploy of ${app}`, async () => {
-    const s = await kv.status(app, node)
-    const d = s?.deploy
-    return d !== null && d !== undefined && (generation === undefined || d.generation === generation) && (d.phase === "live" || d.phase === "failed")
-      ? { ...d, current: s.current, previous: s.previous }
-      : undefined
-  }, timeoutMs, dump)
+export const deploySettled = (
+  kv: Kv,
+  app: string,
+  node: string,
+  generation: number | undefined,
+  timeoutMs = SETTLE_MS,
+  dump?: () => string
+) =>
+  waitFor(
+    `${node} to settle the deploy of ${app}`,
+    async () => {
+      const s = await kv.status(app, node)
+      const d = s?.deploy
+      return d !== null && d !== undefined && (generation === undefined || d.generation === generation) &&
+          (d.phase === "live" || d.phase === "failed")
+        ? { ...d, current: s.current, previous: s.previous }
+        : undefined
+    },
+    timeoutMs,
+    dump
+  )
 
 /** A Kv on a fresh prefix of the file's Consul. */
 export const freshKv = async (): Promise<Kv> => new Kv((await consul()).addr, randomPrefix())
 
-export const appConfig = (artifact: string, extra: Record<string, unknown> = {}) => ({ artifact, nodes: ["*"], ...extra })
+export const appConfig = (artifact: string, extra: Record<string, unknown> = {}) => ({
+  artifact,
+  nodes: ["*"],
+  ...extra
+})
 
 // ------------------------------------------------------------------ slow artifacts
 
 /** Serves `file` over HTTP, dribbling it out slowly, to catch a reconciler mid-download. */
-export const slowServer = async (t: TestContext, bytes: Buffer, bytesPerTick: number, tickMs: number): Promise<{ url: string; requests: () => number }> => {
+export const slowServer = async (
+  t: TestContext,
+  bytes: Buffer,
+  bytesPerTick: number,
+  tickMs: number
+): Promise<{ url: string; requests: () => number }> => {
   let requests = 0
   const server: Server = createServer((req, res) => {
     requests += 1
@@ -294,10 +353,12 @@ export const slowServer = async (t: TestContext, bytes: Buffer, bytesPerTick: nu
     res.on("close", () => clearInterval(timer))
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  t.after(() => new Promise<void>((resolve) => {
-    server.closeAllConnections()
-    server.close(() => resolve())
-  }))
+  t.after(() =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+  )
   const port = (server.address() as { port: number }).port
   return { url: `http://127.0.0.1:${port}/release.tgz`, requests: () => requests }
 }

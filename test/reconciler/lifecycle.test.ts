@@ -4,8 +4,10 @@ import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
 import { readdir, readFile, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { gzipSync } from "node:zlib"
 import { after, describe, test } from "node:test"
+import { gzipSync } from "node:zlib"
+import { isAlive as alive } from "../../src/process/alive.ts"
+import type { WheelSpec } from "../support/wheels.ts"
 import {
   appConfig,
   closeConsul,
@@ -17,28 +19,28 @@ import {
   releaseEntries,
   releaseSettled,
   SETTLE_MS,
-  SUITE_MS,
   slowServer,
   startReconciler,
+  SUITE_MS,
   tarBytes,
   tempDir,
   waitFor,
   WHEELS,
   writeTarball
 } from "./harness.ts"
-import { isAlive as alive } from "../../src/process/alive.ts"
-import type { WheelSpec } from "../support/wheels.ts"
 
 after(closeConsul)
 
 const exists = (path: string) => stat(path).then(() => true, () => false)
 
-
 const phaseOf = async (kv: Kv, app: string, node: string, sha: string): Promise<string | undefined> =>
   (await kv.status(app, node))?.releases?.[sha]?.phase
 
 const venvWorks = (root: string, app: string, sha: string) =>
-  execFileSync(join(root, app, "releases", sha, ".venv", "bin", "python"), ["-c", "import greeting; print(greeting.hello('x'))"], {
+  execFileSync(join(root, app, "releases", sha, ".venv", "bin", "python"), [
+    "-c",
+    "import greeting; print(greeting.hello('x'))"
+  ], {
     encoding: "utf8"
   }).trim()
 
@@ -47,7 +49,10 @@ const bulky: WheelSpec = {
   name: "bulky",
   version: "1.0",
   modules: Object.fromEntries(
-    Array.from({ length: 1500 }, (_, i) => [`bulky/m${i}.py`, `VALUE = ${i}\n${"def f(x):\n    return x + 1\n".repeat(20)}`])
+    Array.from(
+      { length: 1500 },
+      (_, i) => [`bulky/m${i}.py`, `VALUE = ${i}\n${"def f(x):\n    return x + 1\n".repeat(20)}`]
+    )
   )
 }
 
@@ -56,29 +61,43 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "cancel")
-    const artifact = await writeTarball(dir, "slow.tgz", releaseEntries({
-      prepare: `sleep 300 &\necho $! > "${dir}/grandchild.pid"\necho $$ > "${dir}/prepare.pid"\nwait`
-    }))
+    const artifact = await writeTarball(
+      dir,
+      "slow.tgz",
+      releaseEntries({
+        prepare: `sleep 300 &\necho $! > "${dir}/grandchild.pid"\necho $$ > "${dir}/prepare.pid"\nwait`
+      })
+    )
     await kv.put("shop/config", appConfig(artifact.url))
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root: join(dir, "root") })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    const pids = await waitFor("bin/prepare to start", async () => {
-      try {
-        const a = Number(await readFile(join(dir, "prepare.pid"), "utf8"))
-        const b = Number(await readFile(join(dir, "grandchild.pid"), "utf8"))
-        return a > 0 && b > 0 ? [a, b] : undefined
-      } catch {
-        return undefined
-      }
-    }, SETTLE_MS, node.output)
+    const pids = await waitFor(
+      "bin/prepare to start",
+      async () => {
+        try {
+          const a = Number(await readFile(join(dir, "prepare.pid"), "utf8"))
+          const b = Number(await readFile(join(dir, "grandchild.pid"), "utf8"))
+          return a > 0 && b > 0 ? [a, b] : undefined
+        } catch {
+          return undefined
+        }
+      },
+      SETTLE_MS,
+      node.output
+    )
     assert.ok(pids.every(alive))
     await kv.delete(`shop/releases/${sha}`)
-    await waitFor("the release to be cleaned up", async () => {
-      const gone = !(await exists(join(dir, "root", "shop", "releases", sha)))
-      const forgotten = (await kv.status("shop", "solo"))?.releases?.[sha] === undefined
-      return gone && forgotten && !pids.some(alive) ? true : undefined
-    }, 30_000, node.output)
+    await waitFor(
+      "the release to be cleaned up",
+      async () => {
+        const gone = !(await exists(join(dir, "root", "shop", "releases", sha)))
+        const forgotten = (await kv.status("shop", "solo"))?.releases?.[sha] === undefined
+        return gone && forgotten && !pids.some(alive) ? true : undefined
+      },
+      30_000,
+      node.output
+    )
     assert.equal(node.child.exitCode, null)
   })
 
@@ -86,22 +105,32 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "term")
-    const artifact = await writeTarball(dir, "term.tgz", releaseEntries({
-      prepare: `if [ ! -e "${dir}/once" ]; then touch "${dir}/once"; sleep 300 & echo $! > "${dir}/grandchild.pid"; wait; fi`
-    }))
+    const artifact = await writeTarball(
+      dir,
+      "term.tgz",
+      releaseEntries({
+        prepare:
+          `if [ ! -e "${dir}/once" ]; then touch "${dir}/once"; sleep 300 & echo $! > "${dir}/grandchild.pid"; wait; fi`
+      })
+    )
     await kv.put("shop/config", appConfig(artifact.url))
     const root = join(dir, "root")
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    const pid = await waitFor("bin/prepare to start", async () => {
-      try {
-        const n = Number(await readFile(join(dir, "grandchild.pid"), "utf8"))
-        return n > 0 ? n : undefined
-      } catch {
-        return undefined
-      }
-    }, SETTLE_MS, node.output)
+    const pid = await waitFor(
+      "bin/prepare to start",
+      async () => {
+        try {
+          const n = Number(await readFile(join(dir, "grandchild.pid"), "utf8"))
+          return n > 0 ? n : undefined
+        } catch {
+          return undefined
+        }
+      },
+      SETTLE_MS,
+      node.output
+    )
     assert.equal(await node.kill("SIGTERM"), 0, node.output())
     await waitFor("the script's processes to be gone", async () => (alive(pid) ? undefined : true), 10_000)
     assert.equal(await kv.raw("_nodes/solo"), undefined)
@@ -124,12 +153,27 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     await waitFor("blog's status", () => kv.status("blog", "web-7"), 30_000, node.output)
     assert.equal(await kv.status("shop", "web-7"), undefined)
     await kv.put("shop/config", appConfig(artifact.url, { nodes: ["db-*", "web-7"] }))
-    const error = await waitFor("shop's status with the DeploySpec error", async () => (await kv.status("shop", "web-7"))?.error, 30_000, node.output)
+    const error = await waitFor(
+      "shop's status with the DeploySpec error",
+      async () => (await kv.status("shop", "web-7"))?.error,
+      30_000,
+      node.output
+    )
     assert.match(error, new RegExp(`${kv.prefix}/shop/deploy: not valid JSON`))
     await kv.put("blog/config", appConfig(artifact.url, { nodes: ["db-*"] }))
-    await waitFor("blog's status to be withdrawn", async () => ((await kv.status("blog", "web-7")) === undefined ? true : undefined), 30_000, node.output)
+    await waitFor(
+      "blog's status to be withdrawn",
+      async () => ((await kv.status("blog", "web-7")) === undefined ? true : undefined),
+      30_000,
+      node.output
+    )
     await kv.delete("shop/config")
-    await waitFor("shop's status to be withdrawn", async () => ((await kv.status("shop", "web-7")) === undefined ? true : undefined), 30_000, node.output)
+    await waitFor(
+      "shop's status to be withdrawn",
+      async () => ((await kv.status("shop", "web-7")) === undefined ? true : undefined),
+      30_000,
+      node.output
+    )
     assert.equal(node.child.exitCode, null)
   })
 
@@ -137,7 +181,11 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "implied")
-    const artifact = await writeTarball(dir, "i.tgz", releaseEntries({ deploy: `echo "$COMMIT_SHA" > "${dir}/deployed"` }))
+    const artifact = await writeTarball(
+      dir,
+      "i.tgz",
+      releaseEntries({ deploy: `echo "$COMMIT_SHA" > "${dir}/deployed"` })
+    )
     await kv.put("shop/config", appConfig(`file://${dir}/{short}.tgz`))
     const sha = randomSha()
     await writeFile(join(dir, `${sha.slice(0, 7)}.tgz`), await readFile(artifact.path))
@@ -165,7 +213,12 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const first = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    await waitFor("the download", async () => ((await phaseOf(kv, "shop", "solo", sha)) === "download" && server.requests() > 0 ? true : undefined), SETTLE_MS, first.output)
+    await waitFor(
+      "the download",
+      async () => ((await phaseOf(kv, "shop", "solo", sha)) === "download" && server.requests() > 0 ? true : undefined),
+      SETTLE_MS,
+      first.output
+    )
     await first.kill("SIGKILL")
     const second = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const r = await releaseSettled(kv, "shop", "solo", sha, SETTLE_MS, second.output)
@@ -179,22 +232,34 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "crash-pip")
-    const artifact = await writeTarball(dir, "bulky.tgz", releaseEntries({ prepare: "true" }, {
-      wheels: [...WHEELS, bulky],
-      requirements: "greeting==2.1\nbulky==1.0\n"
-    }))
+    const artifact = await writeTarball(
+      dir,
+      "bulky.tgz",
+      releaseEntries({ prepare: "true" }, {
+        wheels: [...WHEELS, bulky],
+        requirements: "greeting==2.1\nbulky==1.0\n"
+      })
+    )
     await kv.put("shop/config", appConfig(artifact.url))
     const root = join(dir, "root")
     const first = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    await waitFor("the install", async () => ((await phaseOf(kv, "shop", "solo", sha)) === "install" ? true : undefined), SETTLE_MS, first.output)
+    await waitFor(
+      "the install",
+      async () => ((await phaseOf(kv, "shop", "solo", sha)) === "install" ? true : undefined),
+      SETTLE_MS,
+      first.output
+    )
     await first.kill("SIGKILL")
     const second = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const r = await releaseSettled(kv, "shop", "solo", sha, SETTLE_MS, second.output)
     assert.equal(r.phase, "ready", `${r.message}\n${r.log ?? ""}`)
     assert.equal(venvWorks(root, "shop", sha), "HELLO X!")
-    const out = execFileSync(join(root, "shop", "releases", sha, ".venv", "bin", "python"), ["-c", "import bulky.m1499 as m; print(m.VALUE)"], { encoding: "utf8" })
+    const out = execFileSync(join(root, "shop", "releases", sha, ".venv", "bin", "python"), [
+      "-c",
+      "import bulky.m1499 as m; print(m.VALUE)"
+    ], { encoding: "utf8" })
     assert.equal(out.trim(), "1499")
   })
 
@@ -202,20 +267,29 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "crash-prep")
-    const artifact = await writeTarball(dir, "prep.tgz", releaseEntries({
-      prepare: `echo run >> "${dir}/runs"
+    const artifact = await writeTarball(
+      dir,
+      "prep.tgz",
+      releaseEntries({
+        prepare: `echo run >> "${dir}/runs"
 if [ ! -e "${dir}/first" ]; then
   touch "${dir}/first"
   i=0; while [ $i -lt 600 ] && [ ! -e "${dir}/stop" ]; do sleep 0.1; i=$((i+1)); done
   exit 9
 fi`
-    }))
+      })
+    )
     await kv.put("shop/config", appConfig(artifact.url))
     const root = join(dir, "root")
     const first = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    await waitFor("bin/prepare", async () => ((await exists(join(dir, "first"))) ? true : undefined), SETTLE_MS, first.output)
+    await waitFor(
+      "bin/prepare",
+      async () => ((await exists(join(dir, "first"))) ? true : undefined),
+      SETTLE_MS,
+      first.output
+    )
     await first.kill("SIGKILL")
     await writeFile(join(dir, "stop"), "")
     const second = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
@@ -244,7 +318,10 @@ fi`
       })
     }
     for (const [i, sha] of shas.entries()) {
-      assert.equal((await releaseSettled(kv, "shop", "solo", sha, SETTLE_MS, node.output)).phase, failing.has(i) ? "failed" : "ready")
+      assert.equal(
+        (await releaseSettled(kv, "shop", "solo", sha, SETTLE_MS, node.output)).phase,
+        failing.has(i) ? "failed" : "ready"
+      )
     }
     for (const i of [6, 7, 9]) {
       await kv.put("shop/deploy", { sha: shas[i], requestedAt: new Date().toISOString() })
@@ -254,12 +331,20 @@ fi`
     // The controller's retention deletes old specs; the deploy target and #8 (failed) stay wanted.
     for (let i = 0; i < 8; i++) await kv.delete(`shop/releases/${shas[i]}`)
     const expected = [shas[7]!, shas[8]!, shas[9]!].sort()
-    await waitFor("retention on disk and in the status", async () => {
-      const onDisk = (await readdir(join(root, "shop", "releases"))).sort()
-      const status = await kv.status("shop", "solo")
-      const recorded = Object.keys(status?.releases ?? {}).sort()
-      return JSON.stringify(onDisk) === JSON.stringify(expected) && JSON.stringify(recorded) === JSON.stringify(expected) ? true : undefined
-    }, 60_000, node.output)
+    await waitFor(
+      "retention on disk and in the status",
+      async () => {
+        const onDisk = (await readdir(join(root, "shop", "releases"))).sort()
+        const status = await kv.status("shop", "solo")
+        const recorded = Object.keys(status?.releases ?? {}).sort()
+        return JSON.stringify(onDisk) === JSON.stringify(expected) &&
+            JSON.stringify(recorded) === JSON.stringify(expected)
+          ? true
+          : undefined
+      },
+      60_000,
+      node.output
+    )
     const status = await kv.status("shop", "solo")
     assert.equal(status.current, shas[9])
     assert.equal(status.previous, shas[7])
@@ -267,9 +352,14 @@ fi`
 
     // The failed one's spec goes too: only current and previous remain.
     await kv.delete(`shop/releases/${shas[8]}`)
-    await waitFor("the failed release to go", async () => {
-      const onDisk = (await readdir(join(root, "shop", "releases"))).sort()
-      return JSON.stringify(onDisk) === JSON.stringify([shas[7]!, shas[9]!].sort()) ? true : undefined
-    }, 60_000, node.output)
+    await waitFor(
+      "the failed release to go",
+      async () => {
+        const onDisk = (await readdir(join(root, "shop", "releases"))).sort()
+        return JSON.stringify(onDisk) === JSON.stringify([shas[7]!, shas[9]!].sort()) ? true : undefined
+      },
+      60_000,
+      node.output
+    )
   })
 })

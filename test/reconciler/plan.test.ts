@@ -1,9 +1,16 @@
 // The reconciler's decisions, as a pure function: no Consul, no disk, no clock.
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
+import { HALTED_PREFIX, haltReason, plan } from "../../src/reconciler/plan.ts"
+import type {
+  Action,
+  AppDesired,
+  AppObserved,
+  DiskRelease,
+  NodeDesired,
+  WantedRelease
+} from "../../src/reconciler/plan.ts"
 import type { AppConfig, NodeStatus, ReleaseStatus } from "../../src/spec/documents.ts"
-import { haltReason, HALTED_PREFIX, plan } from "../../src/reconciler/plan.ts"
-import type { Action, AppDesired, DiskRelease, AppObserved, NodeDesired, WantedRelease } from "../../src/reconciler/plan.ts"
 
 const sha = (c: string) => c.repeat(40)
 const A = sha("a")
@@ -68,7 +75,10 @@ const observedApp = (over: Partial<AppObserved> = {}): AppObserved => ({
 })
 
 const disk = (ready: string[], opts: { current?: string; previous?: string; partial?: string[] } = {}) => ({
-  releases: new Map<string, DiskRelease>([...ready.map((s) => [s, { ready: true }] as const), ...(opts.partial ?? []).map((s) => [s, { ready: false }] as const)]),
+  releases: new Map<string, DiskRelease>([
+    ...ready.map((s) => [s, { ready: true }] as const),
+    ...(opts.partial ?? []).map((s) => [s, { ready: false }] as const)
+  ]),
   current: opts.current ?? null,
   previous: opts.previous ?? null
 })
@@ -79,13 +89,17 @@ const node = (apps: Record<string, AppDesired>, concurrency = 2, name = "web-1")
   apps: new Map(Object.entries(apps))
 })
 
-const run = (desired: NodeDesired, apps: Record<string, AppObserved>) => plan(desired, { apps: new Map(Object.entries(apps)) })
+const run = (desired: NodeDesired, apps: Record<string, AppObserved>) =>
+  plan(desired, { apps: new Map(Object.entries(apps)) })
 
 const tags = (actions: ReadonlyArray<Action>) => actions.map((a) => `${a._tag}${"sha" in a ? ` ${a.sha[0]}` : ""}`)
 
 describe("serving apps", () => {
   test("an app whose nodes globs match is served; others are not", () => {
-    const actions = run(node({ shop: desiredApp(), blog: desiredApp({ app: "blog", config: config({ nodes: ["db-*"] }) }) }), {})
+    const actions = run(
+      node({ shop: desiredApp(), blog: desiredApp({ app: "blog", config: config({ nodes: ["db-*"] }) }) }),
+      {}
+    )
     assert.deepEqual(actions, [{ _tag: "Serve", app: "shop" }])
   })
 
@@ -102,11 +116,18 @@ describe("serving apps", () => {
   test("an AppConfig that never decoded is reported, and nothing else is done", () => {
     const bad = desiredApp({ config: undefined, errors: ["sacar/shop/config: bad"], releases: releasesOf(spec(A, 5)) })
     assert.deepEqual(run(node({ shop: bad }), {}), [{ _tag: "Serve", app: "shop" }])
-    assert.deepEqual(run(node({ shop: bad }), { shop: observedApp() }), [{ _tag: "SetError", app: "shop", error: "sacar/shop/config: bad" }])
+    assert.deepEqual(run(node({ shop: bad }), { shop: observedApp() }), [{
+      _tag: "SetError",
+      app: "shop",
+      error: "sacar/shop/config: bad"
+    }])
   })
 
   test("a bad AppConfig after a good one: the error is reported and releases are still acted on", () => {
-    const app = desiredApp({ errors: ["sacar/shop/config: field \"maxParallel\" ..."], releases: releasesOf(spec(A, 5)) })
+    const app = desiredApp({
+      errors: ["sacar/shop/config: field \"maxParallel\" ..."],
+      releases: releasesOf(spec(A, 5))
+    })
     assert.deepEqual(tags(run(node({ shop: app }), { shop: observedApp() })), ["SetError", "Prepare a"])
   })
 
@@ -130,7 +151,9 @@ describe("preparing releases", () => {
   })
 
   test("ready on disk but not in the status: adopted without running anything", () => {
-    const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 7)) }) }), { shop: observedApp({ disk: disk([A]) }) })
+    const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 7)) }) }), {
+      shop: observedApp({ disk: disk([A]) })
+    })
     assert.deepEqual(actions, [{ _tag: "AdoptReady", app: "shop", sha: A, specIndex: 7 }])
   })
 
@@ -150,22 +173,40 @@ describe("preparing releases", () => {
 
   test("a preparation interrupted by a crash continues with the same attempt", () => {
     const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 7)) }) }), {
-      shop: observedApp({ disk: disk([], { partial: [A] }), status: status({ releases: { [A]: rs("install", 7, 1) } }) })
+      shop: observedApp({
+        disk: disk([], { partial: [A] }),
+        status: status({ releases: { [A]: rs("install", 7, 1) } })
+      })
     })
     assert.deepEqual(actions, [{ _tag: "Prepare", app: "shop", sha: A, specIndex: 7, attempt: 1, spec: {} }])
   })
 
   test("a release being prepared is not started twice", () => {
     const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 7)) }) }), {
-      shop: observedApp({ preparing: new Map([[A, { specIndex: 7, cancelling: false }]]), status: status({ releases: { [A]: rs("install", 7) } }) })
+      shop: observedApp({
+        preparing: new Map([[A, { specIndex: 7, cancelling: false }]]),
+        status: status({ releases: { [A]: rs("install", 7) } })
+      })
     })
     assert.deepEqual(actions, [])
   })
 
   test("a ReleaseSpec that does not decode fails the release with the message naming the key", () => {
-    const bad: WantedRelease = { sha: A, specIndex: 4, spec: undefined, specError: `sacar/shop/releases/${A}: not valid JSON` }
+    const bad: WantedRelease = {
+      sha: A,
+      specIndex: 4,
+      spec: undefined,
+      specError: `sacar/shop/releases/${A}: not valid JSON`
+    }
     const actions = run(node({ shop: desiredApp({ releases: releasesOf(bad) }) }), { shop: observedApp() })
-    assert.deepEqual(actions, [{ _tag: "FailRelease", app: "shop", sha: A, specIndex: 4, attempt: 1, message: bad.specError }])
+    assert.deepEqual(actions, [{
+      _tag: "FailRelease",
+      app: "shop",
+      sha: A,
+      specIndex: 4,
+      attempt: 1,
+      message: bad.specError
+    }])
     const again = run(node({ shop: desiredApp({ releases: releasesOf(bad) }) }), {
       shop: observedApp({ status: status({ releases: { [A]: rs("failed", 4, 1, bad.specError) } }) })
     })
@@ -174,7 +215,11 @@ describe("preparing releases", () => {
 
   test("newest first (createdAt, else ModifyIndex), at most `concurrency` at once across apps", () => {
     const shop = desiredApp({
-      releases: releasesOf(spec(A, 10, "2026-11-27T10:00:00Z"), spec(B, 11, "2026-11-27T09:00:00Z"), spec(C, 12, "2026-11-27T11:00:00Z"))
+      releases: releasesOf(
+        spec(A, 10, "2026-11-27T10:00:00Z"),
+        spec(B, 11, "2026-11-27T09:00:00Z"),
+        spec(C, 12, "2026-11-27T11:00:00Z")
+      )
     })
     const blog = desiredApp({ app: "blog", releases: releasesOf(spec(D, 3)) })
     const actions = run(node({ shop, blog }, 2), { shop: observedApp(), blog: observedApp() })
@@ -184,14 +229,19 @@ describe("preparing releases", () => {
   test("slots taken by work in flight count against the limit", () => {
     const shop = desiredApp({ releases: releasesOf(spec(A, 10), spec(B, 11)) })
     const actions = run(node({ shop }, 2), {
-      shop: observedApp({ preparing: new Map([[A, { specIndex: 10, cancelling: false }]]), status: status({ releases: { [A]: rs("download", 10) } }) })
+      shop: observedApp({
+        preparing: new Map([[A, { specIndex: 10, cancelling: false }]]),
+        status: status({ releases: { [A]: rs("download", 10) } })
+      })
     })
     assert.deepEqual(tags(actions), ["Prepare b"])
   })
 
   test("a queued release already shown as pending is not re-queued", () => {
     const shop = desiredApp({ releases: releasesOf(spec(A, 10)) })
-    const actions = run(node({ shop }, 0), { shop: observedApp({ status: status({ releases: { [A]: rs("pending", 10) } }) }) })
+    const actions = run(node({ shop }, 0), {
+      shop: observedApp({ status: status({ releases: { [A]: rs("pending", 10) } }) })
+    })
     assert.deepEqual(actions, [])
   })
 })
@@ -219,7 +269,11 @@ describe("cancelling and retention", () => {
     const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(D, 20)) }) }), {
       shop: observedApp({
         disk: disk([A, B, C, D], { current: B, previous: A }),
-        status: status({ current: B, previous: A, releases: { [A]: rs("ready", 1), [B]: rs("ready", 2), [C]: rs("ready", 3), [D]: rs("ready", 20) } })
+        status: status({
+          current: B,
+          previous: A,
+          releases: { [A]: rs("ready", 1), [B]: rs("ready", 2), [C]: rs("ready", 3), [D]: rs("ready", 20) }
+        })
       })
     })
     assert.deepEqual(tags(actions), ["RemoveRelease c", "ForgetRelease c"])
@@ -234,7 +288,10 @@ describe("cancelling and retention", () => {
 
   test("the links on disk are mirrored into the status", () => {
     const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)) }) }), {
-      shop: observedApp({ disk: disk([A, B], { current: B, previous: A }), status: status({ releases: { [A]: rs("ready", 1), [B]: rs("ready", 2) } }) })
+      shop: observedApp({
+        disk: disk([A, B], { current: B, previous: A }),
+        status: status({ releases: { [A]: rs("ready", 1), [B]: rs("ready", 2) } })
+      })
     })
     assert.deepEqual(actions, [{ _tag: "SetLinks", app: "shop", current: B, previous: A }])
   })
@@ -245,7 +302,9 @@ describe("deploys", () => {
 
   test("a new generation whose release is ready starts a deploy", () => {
     const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: deploying(50, A) })
-    const actions = run(node({ shop: app }), { shop: observedApp({ disk: disk([A]), status: status({ releases: { [A]: rs("ready", 1) } }) }) })
+    const actions = run(node({ shop: app }), {
+      shop: observedApp({ disk: disk([A]), status: status({ releases: { [A]: rs("ready", 1) } }) })
+    })
     assert.deepEqual(actions, [{ _tag: "StartDeploy", app: "shop", generation: 50, sha: A }])
   })
 
@@ -266,9 +325,16 @@ describe("deploys", () => {
     const ready = { disk: disk([A], { current: A }), status: status({ current: A, releases: { [A]: rs("ready", 1) } }) }
     for (const phase of ["live", "failed"] as const) {
       const done = status({ ...ready.status, deploy: { generation: 50, sha: A, phase } })
-      assert.deepEqual(run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 1)), deploy: deploying(50, A) }) }), { shop: observedApp({ ...ready, status: done }) }), [])
       assert.deepEqual(
-        run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 1)), deploy: deploying(51, A) }) }), { shop: observedApp({ ...ready, status: done }) }),
+        run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 1)), deploy: deploying(50, A) }) }), {
+          shop: observedApp({ ...ready, status: done })
+        }),
+        []
+      )
+      assert.deepEqual(
+        run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 1)), deploy: deploying(51, A) }) }), {
+          shop: observedApp({ ...ready, status: done })
+        }),
         [{ _tag: "StartDeploy", app: "shop", generation: 51, sha: A }]
       )
     }
@@ -286,13 +352,19 @@ describe("deploys", () => {
 
   test("a deploy in flight is left alone; a newer generation cancels it first", () => {
     const base = { disk: disk([A, B]), status: status({ releases: { [A]: rs("ready", 1), [B]: rs("ready", 2) } }) }
-    const same = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)), deploy: deploying(50, A) }) }), {
-      shop: observedApp({ ...base, deploying: deploying(50, A) })
-    })
+    const same = run(
+      node({ shop: desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)), deploy: deploying(50, A) }) }),
+      {
+        shop: observedApp({ ...base, deploying: deploying(50, A) })
+      }
+    )
     assert.deepEqual(same, [])
-    const newer = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)), deploy: deploying(51, B) }) }), {
-      shop: observedApp({ ...base, deploying: deploying(50, A) })
-    })
+    const newer = run(
+      node({ shop: desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)), deploy: deploying(51, B) }) }),
+      {
+        shop: observedApp({ ...base, deploying: deploying(50, A) })
+      }
+    )
     assert.deepEqual(tags(newer), ["CancelDeploy"])
   })
 
@@ -309,7 +381,11 @@ describe("deploys", () => {
   test("the current release of a deploy target is kept on disk while deploying elsewhere", () => {
     const app = desiredApp({ releases: releasesOf(spec(B, 2)), deploy: deploying(51, B) })
     const actions = run(node({ shop: app }), {
-      shop: observedApp({ disk: disk([A, B]), status: status({ releases: { [B]: rs("ready", 2) } }), deploying: deploying(51, B) })
+      shop: observedApp({
+        disk: disk([A, B]),
+        status: status({ releases: { [B]: rs("ready", 2) } }),
+        deploying: deploying(51, B)
+      })
     })
     assert.deepEqual(tags(actions), ["RemoveRelease a"])
   })

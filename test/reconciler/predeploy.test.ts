@@ -1,10 +1,10 @@
 // The run-once pre-deploy protocol in-process against a real Consul API (dev-consul or
 // CONSUL_HTTP_ADDR): many contenders, one run; a dead runner's record is taken over.
+import { Effect } from "effect"
 import assert from "node:assert/strict"
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, test } from "node:test"
-import { Effect } from "effect"
 import { predeploy } from "../../src/reconciler/predeploy.ts"
 import { encodeDocument } from "../../src/spec/decode.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
@@ -68,7 +68,14 @@ describe("run-once pre-deploy", { concurrency: true }, () => {
     const runs = join(dir, "runs")
     const releaseDir = await release(dir, `echo again >> "${runs}"`)
     const key = makeKeys(c.prefix).predeploy("shop", 7)
-    const dead: PredeployDoc = { generation: 7, sha: SHA, phase: "running", node: "web-9", startedAt: new Date().toISOString(), attempt: 1 }
+    const dead: PredeployDoc = {
+      generation: 7,
+      sha: SHA,
+      phase: "running",
+      node: "web-9",
+      startedAt: new Date().toISOString(),
+      attempt: 1
+    }
     await c.run(c.consul.put(key, encodeDocument(PredeployDoc, dead), { flags: "3304740253564472344" }))
     const outcome = await c.run(predeploy(input(key, releaseDir, "web-1", 7)))
     assert.equal(outcome._tag, "Succeeded")
@@ -83,7 +90,10 @@ describe("run-once pre-deploy", { concurrency: true }, () => {
     const failing = await release(dir, `echo "no such table" ; exit 4`)
     const keys = makeKeys(c.prefix)
     const outcomes = await c.run(Effect.all(
-      [predeploy(input(keys.predeploy("shop", 1), failing, "web-1", 1)), predeploy(input(keys.predeploy("shop", 1), failing, "web-2", 1))],
+      [
+        predeploy(input(keys.predeploy("shop", 1), failing, "web-1", 1)),
+        predeploy(input(keys.predeploy("shop", 1), failing, "web-2", 1))
+      ],
       { concurrency: "unbounded" }
     ))
     for (const o of outcomes) {

@@ -12,11 +12,11 @@ import {
   randomSha,
   releaseEntries,
   releaseSettled,
-  startReconciler,
-  tempDir,
-  writeTarball,
   SETTLE_MS,
-  SUITE_MS
+  startReconciler,
+  SUITE_MS,
+  tempDir,
+  writeTarball
 } from "./harness.ts"
 import { consul } from "./harness.ts"
 
@@ -27,16 +27,23 @@ describe("preparing a release", { concurrency: true, timeout: SUITE_MS }, () => 
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "prep")
-    const artifact = await writeTarball(dir, "shop.tgz", releaseEntries({
-      prepare: 'echo "$COMMIT_SHA $SACAR_APP $SACAR_NODE" > prepared.txt\necho "prepare ran"'
-    }))
+    const artifact = await writeTarball(
+      dir,
+      "shop.tgz",
+      releaseEntries({
+        prepare: "echo \"$COMMIT_SHA $SACAR_APP $SACAR_NODE\" > prepared.txt\necho \"prepare ran\""
+      })
+    )
     await kv.put("shop/config", appConfig(`file://${dir}/{sha}.tgz`))
     const nodes = [
       startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root1") }),
       startReconciler(t, { addr, prefix: kv.prefix, node: "web-2", root: join(dir, "root2") })
     ]
     const sha = randomSha()
-    await kv.put(`shop/releases/${sha}`, { artifact: { url: artifact.url, sha256: artifact.sha256 }, createdAt: new Date().toISOString() })
+    await kv.put(`shop/releases/${sha}`, {
+      artifact: { url: artifact.url, sha256: artifact.sha256 },
+      createdAt: new Date().toISOString()
+    })
 
     for (const n of nodes) {
       const r = await releaseSettled(kv, "shop", n.node, sha, SETTLE_MS, n.output)
@@ -50,14 +57,20 @@ describe("preparing a release", { concurrency: true, timeout: SUITE_MS }, () => 
       assert.ok(Date.parse(r.startedAt) <= Date.parse(r.finishedAt))
       const release = join(n.root, "shop", "releases", sha)
       assert.equal((await readFile(join(release, "prepared.txt"), "utf8")).trim(), `${sha} shop ${n.node}`)
-      const out = execFileSync(join(release, ".venv", "bin", "python"), ["-c", "import greeting; print(greeting.hello('sacar'))"], {
+      const out = execFileSync(join(release, ".venv", "bin", "python"), [
+        "-c",
+        "import greeting; print(greeting.hello('sacar'))"
+      ], {
         encoding: "utf8"
       })
       assert.equal(out.trim(), "HELLO SACAR!")
     }
     const registration = await kv.json(`_nodes/web-1`)
     assert.equal(registration.node, "web-1")
-    assert.ok(Array.isArray(registration.pythons) && registration.pythons.includes("3.11"), JSON.stringify(registration))
+    assert.ok(
+      Array.isArray(registration.pythons) && registration.pythons.includes("3.11"),
+      JSON.stringify(registration)
+    )
     const status = await kv.status("shop", "web-2")
     assert.equal(status.node, "web-2")
     assert.equal(status.current, null)

@@ -1,36 +1,39 @@
 // The status writer: coalesced writes, flush on demand and at the end, retries after
 // a failed write. Consul is a fake service recording PUTs.
+import { Effect, Layer } from "effect"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { Effect, Layer } from "effect"
 import { Consul, ConsulUnavailable } from "../../src/consul/Consul.ts"
 import { emptyStatus, makeStatusWriter } from "../../src/reconciler/status.ts"
 
 const fakeConsul = (puts: Array<{ key: string; value: string }>, failFirst = 0) => {
   let failures = failFirst
   const unused = () => Effect.die("not used by the status writer")
-  return Layer.succeed(Consul, Consul.of({
-    address: "fake",
-    get: unused,
-    list: unused,
-    keys: unused,
-    put: (key, value) =>
-      Effect.suspend(() => {
-        if (failures > 0) {
-          failures -= 1
-          return Effect.fail(new ConsulUnavailable({ address: "fake", operation: "put", message: "down" }))
-        }
-        puts.push({ key, value })
-        return Effect.succeed(true)
-      }),
-    delete: unused,
-    txn: unused,
-    createSession: unused,
-    renewSession: unused,
-    destroySession: unused,
-    sessionInfo: unused,
-    leader: unused
-  }))
+  return Layer.succeed(
+    Consul,
+    Consul.of({
+      address: "fake",
+      get: unused,
+      list: unused,
+      keys: unused,
+      put: (key, value) =>
+        Effect.suspend(() => {
+          if (failures > 0) {
+            failures -= 1
+            return Effect.fail(new ConsulUnavailable({ address: "fake", operation: "put", message: "down" }))
+          }
+          puts.push({ key, value })
+          return Effect.succeed(true)
+        }),
+      delete: unused,
+      txn: unused,
+      createSession: unused,
+      renewSession: unused,
+      destroySession: unused,
+      sessionInfo: unused,
+      leader: unused
+    })
+  )
 }
 
 const A = "a".repeat(40)
@@ -38,14 +41,24 @@ const A = "a".repeat(40)
 describe("status writer", () => {
   test("many changes in one interval become one write; the final state is always written", async () => {
     const puts: Array<{ key: string; value: string }> = []
-    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({ key: "sacar/shop/status/web-1", initial: emptyStatus("web-1"), stored: true, intervalMs: 300 })
-      for (const phase of ["pending", "download", "extract", "lock", "venv", "install"] as const) {
-        yield* writer.update((s) => ({ ...s, releases: { [A]: { phase, attempt: 1, steps: {} } } }))
-      }
-      yield* Effect.sleep(100)
-      yield* writer.update((s) => ({ ...s, releases: { [A]: { phase: "ready", attempt: 1, steps: {}, message: "prepared in 1.0s" } } }))
-    })).pipe(Effect.provide(fakeConsul(puts))))
+    await Effect.runPromise(
+      Effect.scoped(Effect.gen(function*() {
+        const writer = yield* makeStatusWriter({
+          key: "sacar/shop/status/web-1",
+          initial: emptyStatus("web-1"),
+          stored: true,
+          intervalMs: 300
+        })
+        for (const phase of ["pending", "download", "extract", "lock", "venv", "install"] as const) {
+          yield* writer.update((s) => ({ ...s, releases: { [A]: { phase, attempt: 1, steps: {} } } }))
+        }
+        yield* Effect.sleep(100)
+        yield* writer.update((s) => ({
+          ...s,
+          releases: { [A]: { phase: "ready", attempt: 1, steps: {}, message: "prepared in 1.0s" } }
+        }))
+      })).pipe(Effect.provide(fakeConsul(puts)))
+    )
     assert.ok(puts.length >= 1 && puts.length <= 2, `${puts.length} writes`)
     const last = JSON.parse(puts.at(-1)!.value)
     assert.equal(puts.at(-1)!.key, "sacar/shop/status/web-1")
@@ -58,32 +71,48 @@ describe("status writer", () => {
 
   test("nothing changed since the state read back at start: no write", async () => {
     const puts: Array<{ key: string; value: string }> = []
-    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: true, intervalMs: 50 })
-      yield* writer.update((s) => s)
-      yield* writer.flush
-    })).pipe(Effect.provide(fakeConsul(puts))))
+    await Effect.runPromise(
+      Effect.scoped(Effect.gen(function*() {
+        const writer = yield* makeStatusWriter({
+          key: "k",
+          initial: emptyStatus("web-1"),
+          stored: true,
+          intervalMs: 50
+        })
+        yield* writer.update((s) => s)
+        yield* writer.flush
+      })).pipe(Effect.provide(fakeConsul(puts)))
+    )
     assert.equal(puts.length, 0)
   })
 
   test("flush writes now, and a failed write is retried", async () => {
     const puts: Array<{ key: string; value: string }> = []
-    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: true, intervalMs: 10_000 })
-      yield* writer.update((s) => ({ ...s, current: A }))
-      yield* writer.flush
-      assert.equal(puts.length, 1)
-      assert.equal(JSON.parse(puts[0]!.value).current, A)
-    })).pipe(Effect.provide(fakeConsul(puts, 2))))
+    await Effect.runPromise(
+      Effect.scoped(Effect.gen(function*() {
+        const writer = yield* makeStatusWriter({
+          key: "k",
+          initial: emptyStatus("web-1"),
+          stored: true,
+          intervalMs: 10_000
+        })
+        yield* writer.update((s) => ({ ...s, current: A }))
+        yield* writer.flush
+        assert.equal(puts.length, 1)
+        assert.equal(JSON.parse(puts[0]!.value).current, A)
+      })).pipe(Effect.provide(fakeConsul(puts, 2)))
+    )
   })
 })
 
 test("a status Consul does not have yet is written at once", async () => {
   const puts: Array<{ key: string; value: string }> = []
-  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: false, intervalMs: 50 })
-    yield* Effect.sleep(100)
-  })).pipe(Effect.provide(fakeConsul(puts))))
+  await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: false, intervalMs: 50 })
+      yield* Effect.sleep(100)
+    })).pipe(Effect.provide(fakeConsul(puts)))
+  )
   assert.equal(puts.length, 1)
   assert.deepEqual(JSON.parse(puts[0]!.value).releases, {})
 })

@@ -1,11 +1,11 @@
+import { Result } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Result } from "effect"
-import { makeKeys } from "../../src/spec/keys.ts"
-import { resolveArtifact, expandArtifact } from "../../src/spec/artifact.ts"
-import { matchesAny, matchesGlob } from "../../src/spec/glob.ts"
-import { formatDuration, parseDuration } from "../../src/spec/duration.ts"
+import { expandArtifact, resolveArtifact } from "../../src/spec/artifact.ts"
 import type { AppConfig } from "../../src/spec/documents.ts"
+import { formatDuration, parseDuration } from "../../src/spec/duration.ts"
+import { matchesAny, matchesGlob } from "../../src/spec/glob.ts"
+import { makeKeys } from "../../src/spec/keys.ts"
 
 const SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -33,7 +33,16 @@ test("every key the contract lists is built and parsed back", () => {
 test("keys with bad names or outside the prefix are 'other', never misread", () => {
   const k = makeKeys("team/sacar/")
   assert.equal(k.config("shop"), "team/sacar/shop/config")
-  for (const key of ["team/sacar/Shop/config", "team/sacar/shop/releases/abc", "team/sacar/_x/config", "sacar/shop/config", "team/sacar/shop/status/../x", "team/sacar/shop/config/extra"]) {
+  for (
+    const key of [
+      "team/sacar/Shop/config",
+      "team/sacar/shop/releases/abc",
+      "team/sacar/_x/config",
+      "sacar/shop/config",
+      "team/sacar/shop/status/../x",
+      "team/sacar/shop/config/extra"
+    ]
+  ) {
     assert.equal(k.parse(key).kind, "other", key)
   }
 })

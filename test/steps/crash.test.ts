@@ -4,16 +4,16 @@
  */
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
-import { readFile, readdir, writeFile } from "node:fs/promises"
+import { readdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
-import { pathToFileURL, fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
+import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
 import { startFakeGcs } from "../support/gcs.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
-import { SHA, input, scratch, waitEnded } from "./helpers.ts"
+import { input, scratch, SHA, waitEnded } from "./helpers.ts"
 
 const exec = promisify(execFile)
 const NODE = process.execPath
@@ -26,8 +26,15 @@ interface Child {
   readonly kill9: () => void
 }
 
-const startChild = (t: { after: (f: () => void) => void }, prepare: PrepareReleaseInput, env: Record<string, string> = {}): Child => {
-  const child = spawn(NODE, [CHILD, JSON.stringify(prepare)], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+const startChild = (
+  t: { after: (f: () => void) => void },
+  prepare: PrepareReleaseInput,
+  env: Record<string, string> = {}
+): Child => {
+  const child = spawn(NODE, [CHILD, JSON.stringify(prepare)], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"]
+  })
   t.after(() => void child.kill("SIGKILL"))
   const lines: Array<Record<string, unknown>> = []
   const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: () => void }> = []
@@ -49,13 +56,20 @@ const startChild = (t: { after: (f: () => void) => void }, prepare: PrepareRelea
   }
 }
 
-const readyAfterRerun = async (t: { after: (f: () => void) => void }, prepare: PrepareReleaseInput, env: Record<string, string> = {}) => {
+const readyAfterRerun = async (
+  t: { after: (f: () => void) => void },
+  prepare: PrepareReleaseInput,
+  env: Record<string, string> = {}
+) => {
   const again = startChild(t, prepare, env)
   const code = await again.exited
   assert.equal(code, 0, JSON.stringify(again.lines))
   assert.deepEqual(again.lines.at(-1), { outcome: "ready", alreadyReady: false })
   const release = join(prepare.root, prepare.app, "releases", prepare.sha)
-  const { stdout } = await exec(join(release, ".venv", "bin", "python"), ["-c", "import pkg0, pkg5; print(pkg0.VALUE + pkg5.VALUE)"])
+  const { stdout } = await exec(join(release, ".venv", "bin", "python"), [
+    "-c",
+    "import pkg0, pkg5; print(pkg0.VALUE + pkg5.VALUE)"
+  ])
   assert.equal(stdout.trim(), "5")
   assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "prepared", "ready", "venv"])
   // No partial downloads, extraction directories or tarball left beside the release.
@@ -102,7 +116,10 @@ describe("crash safety", { concurrency: true }, () => {
     const first = startChild(t, prepare)
     await first.waitFor((l) => l.step === "install" && l.event === "Started")
     await new Promise((r) => setTimeout(r, 400))
-    assert.ok(!first.lines.some((l) => l.step === "install" && l.event === "Finished"), "install finished too soon to be interrupted")
+    assert.ok(
+      !first.lines.some((l) => l.step === "install" && l.event === "Finished"),
+      "install finished too soon to be interrupted"
+    )
     first.kill9()
     await first.exited
     await readyAfterRerun(t, prepare)

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict"
-import { access, writeFile, mkdir } from "node:fs/promises"
+import { access, mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
 import { describe, test } from "node:test"
+import { pathToFileURL } from "node:url"
 import { buildReleaseTarball, hostileTarballs, rawTarball } from "../support/tarballs.ts"
 import { failureOf, input, run, scratch, snapshot, successOf } from "./helpers.ts"
 
@@ -40,13 +40,19 @@ describe("hostile tarballs", { concurrency: true }, () => {
     const dir = await scratch(t)
     const many = join(dir, "many.tgz")
     await writeFile(many, rawTarball(Array.from({ length: 20 }, (_, i) => ({ path: `./f${i}`, content: "x" }))))
-    const tooMany = failureOf((await run(input(join(dir, "a"), pathToFileURL(many).href, { extractLimits: { maxEntries: 10, maxBytes: 1e9 } }))).exit)
+    const tooMany = failureOf(
+      (await run(input(join(dir, "a"), pathToFileURL(many).href, { extractLimits: { maxEntries: 10, maxBytes: 1e9 } })))
+        .exit
+    )
     assert.equal(tooMany._tag, "ArchiveRejected")
     assert.match(tooMany.message, /more than 10 entries \(at entry "\.\/f10"\)/)
 
     const big = join(dir, "big.tgz")
     await writeFile(big, rawTarball([{ path: "./big", content: "y".repeat(5000) }]))
-    const tooBig = failureOf((await run(input(join(dir, "b"), pathToFileURL(big).href, { extractLimits: { maxEntries: 10, maxBytes: 4096 } }))).exit)
+    const tooBig = failureOf(
+      (await run(input(join(dir, "b"), pathToFileURL(big).href, { extractLimits: { maxEntries: 10, maxBytes: 4096 } })))
+        .exit
+    )
     assert.equal(tooBig._tag, "ArchiveRejected")
     assert.match(tooBig.message, /more than 4096 bytes/)
   })
@@ -54,13 +60,16 @@ describe("hostile tarballs", { concurrency: true }, () => {
   test("links that stay inside the release are kept", async (t) => {
     const dir = await scratch(t)
     const source = join(dir, "links.tgz")
-    await writeFile(source, rawTarball([
-      { path: "./requirements.txt", content: "\n" },
-      { path: "./app/", type: "directory" },
-      { path: "./app/real.txt", content: "real" },
-      { path: "./app/alias.txt", type: "symlink", linkpath: "real.txt" },
-      { path: "./top", type: "symlink", linkpath: "app/../app/real.txt" }
-    ]))
+    await writeFile(
+      source,
+      rawTarball([
+        { path: "./requirements.txt", content: "\n" },
+        { path: "./app/", type: "directory" },
+        { path: "./app/real.txt", content: "real" },
+        { path: "./app/alias.txt", type: "symlink", linkpath: "real.txt" },
+        { path: "./top", type: "symlink", linkpath: "app/../app/real.txt" }
+      ])
+    )
     const root = join(dir, "root")
     const ready = successOf((await run(input(root, pathToFileURL(source).href))).exit)
     await access(join(ready.dir, "app", "alias.txt"))
@@ -69,7 +78,10 @@ describe("hostile tarballs", { concurrency: true }, () => {
 
   test("a tarball built the usual way (./ entries, node-tar) passes", async (t) => {
     const dir = await scratch(t)
-    const tarball = await buildReleaseTarball(join(dir, "ok.tgz"), { requirements: null, files: { "app/x.py": "x = 1\n" } })
+    const tarball = await buildReleaseTarball(join(dir, "ok.tgz"), {
+      requirements: null,
+      files: { "app/x.py": "x = 1\n" }
+    })
     successOf((await run(input(join(dir, "root"), pathToFileURL(tarball.path).href))).exit)
   })
 })

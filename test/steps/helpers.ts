@@ -1,14 +1,20 @@
 /** Shared set-up for the step tests: a scratch SACAR_ROOT, real services, a report log. */
+import { Effect, Exit, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { mkdtemp, readdir, rm } from "node:fs/promises"
-import { after } from "node:test"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
-import { Effect, Exit, Layer } from "effect"
+import { after } from "node:test"
 import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
 import { Python } from "../../src/python/python.ts"
 import { prepareRelease } from "../../src/reconciler/prepare.ts"
-import type { PrepareReleaseInput, PreparedRelease, ReleaseError, Step, StepEvent } from "../../src/reconciler/prepare.ts"
+import type {
+  PreparedRelease,
+  PrepareReleaseInput,
+  ReleaseError,
+  Step,
+  StepEvent
+} from "../../src/reconciler/prepare.ts"
 
 export const SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -24,7 +30,10 @@ after(() => rm(pipCacheRoot, { recursive: true, force: true }))
 export const PIP_CACHE = join(pipCacheRoot, "pip")
 
 export const Services = Layer.mergeAll(
-  Layer.succeed(ArtifactStore, makeArtifactStore({ retry: { baseDelay: "10 millis", maxDelay: "50 millis", retries: 3 } })),
+  Layer.succeed(
+    ArtifactStore,
+    makeArtifactStore({ retry: { baseDelay: "10 millis", maxDelay: "50 millis", retries: 3 } })
+  ),
   Python.layer
 )
 
@@ -46,7 +55,8 @@ export const run = async (input: PrepareReleaseInput): Promise<Run> => {
 export const failureOf = (exit: Exit.Exit<unknown, ReleaseError>): ReleaseError => {
   if (!Exit.isFailure(exit)) throw new Error("expected the release to fail, it succeeded")
   const reason = exit.cause.reasons.find((r) => r._tag === "Fail")
-  if (!reason || reason._tag !== "Fail") throw new Error(`expected a typed failure, got ${exit.cause.reasons.map((r) => r._tag)}`)
+  if (!reason || reason._tag !== "Fail")
+    throw new Error(`expected a typed failure, got ${exit.cause.reasons.map((r) => r._tag)}`)
   return reason.error
 }
 

@@ -1,10 +1,10 @@
+import { Effect, Exit } from "effect"
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
-import { mkdir, readFile, writeFile, access } from "node:fs/promises"
+import { access, mkdir, readFile, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { join } from "node:path"
 import { describe, test } from "node:test"
-import { Effect, Exit } from "effect"
 import { lockRelease } from "../../src/reconciler/steps/lock.ts"
 import { scratch } from "./helpers.ts"
 
@@ -65,7 +65,10 @@ describe("the release lock", { concurrency: true }, () => {
   test("a lock from another host is never taken over", async (t) => {
     const dir = await scratch(t)
     const file = join(dir, "lock")
-    await writeFile(file, JSON.stringify({ pid: await deadPid(), host: "some-other-host", startedAt: "2026-11-27T10:00:00Z" }))
+    await writeFile(
+      file,
+      JSON.stringify({ pid: await deadPid(), host: "some-other-host", startedAt: "2026-11-27T10:00:00Z" })
+    )
     const exit = await Effect.runPromiseExit(Effect.scoped(lockRelease(file)))
     assert.ok(Exit.isFailure(exit))
   })
@@ -84,7 +87,9 @@ describe("the release lock", { concurrency: true }, () => {
       yield* Effect.sleep("20 millis")
       inside--
     })).pipe(Effect.result)
-    const results = await Effect.runPromise(Effect.all(Array.from({ length: 8 }, () => contender), { concurrency: "unbounded" }))
+    const results = await Effect.runPromise(
+      Effect.all(Array.from({ length: 8 }, () => contender), { concurrency: "unbounded" })
+    )
     assert.equal(most, 1)
     assert.ok(results.some((r) => r._tag === "Success"))
   })

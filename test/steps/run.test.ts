@@ -1,10 +1,10 @@
+import { Effect, Exit, Fiber } from "effect"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
-import { promisify } from "node:util"
 import { describe, test } from "node:test"
-import { Effect, Exit, Fiber } from "effect"
+import { promisify } from "node:util"
 import { runProcess } from "../../src/process/run.ts"
-import { TailBuffer, lastBytes } from "../../src/process/tail.ts"
+import { lastBytes, TailBuffer } from "../../src/process/tail.ts"
 
 const exec = promisify(execFile)
 const env = { PATH: "/usr/bin:/bin" }
@@ -30,7 +30,9 @@ describe("runProcess", { concurrency: true }, () => {
 
   test("a failure carries exit code and at most 4 KiB of the end of the output", async () => {
     const exit = await Effect.runPromiseExit(runProcess({
-      command: "sh", args: ["-c", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; echo last words; exit 7"], env
+      command: "sh",
+      args: ["-c", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done; echo last words; exit 7"],
+      env
     }))
     assert.ok(Exit.isFailure(exit))
     const error = exit.cause.reasons.find((r) => r._tag === "Fail")
@@ -60,7 +62,9 @@ describe("runProcess", { concurrency: true }, () => {
     const exit = await Effect.runPromiseExit(runProcess({
       command: "sh",
       args: ["-c", `trap '' TERM; sleep 60 # ${marker}\n`],
-      env, timeoutMs: 300, killGraceMs: 300
+      env,
+      timeoutMs: 300,
+      killGraceMs: 300
     }))
     assert.ok(Exit.isFailure(exit))
     const error = exit.cause.reasons.find((r) => r._tag === "Fail")
@@ -72,7 +76,10 @@ describe("runProcess", { concurrency: true }, () => {
   test("interruption kills the group and waits for it", async () => {
     const marker = `sacar-interrupt-${process.pid}-${Date.now()}`
     const fiber = Effect.runFork(runProcess({
-      command: "sh", args: ["-c", `(sleep 60 # ${marker}\n) & sleep 60 # ${marker}\n`], env, killGraceMs: 500
+      command: "sh",
+      args: ["-c", `(sleep 60 # ${marker}\n) & sleep 60 # ${marker}\n`],
+      env,
+      killGraceMs: 500
     }))
     await new Promise((resolve) => setTimeout(resolve, 300))
     assert.equal(await isRunning(marker), true)
@@ -82,7 +89,9 @@ describe("runProcess", { concurrency: true }, () => {
 
   test("output is bounded however much the child writes", async () => {
     const before = process.memoryUsage().rss
-    const result = await Effect.runPromise(runProcess({ command: "sh", args: ["-c", "head -c 100000000 /dev/zero | tr '\\0' a"], env }))
+    const result = await Effect.runPromise(
+      runProcess({ command: "sh", args: ["-c", "head -c 100000000 /dev/zero | tr '\\0' a"], env })
+    )
     assert.equal(result.tail, "a".repeat(4096))
     assert.ok(process.memoryUsage().rss - before < 80 * 1024 * 1024)
   })

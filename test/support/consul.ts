@@ -86,9 +86,9 @@ async function startConsulAgent(binary: string): Promise<TestConsul> {
       `-serf-lan-port=${serfLan}`,
       `-serf-wan-port=${serfWan}`,
       "-dns-port=-1",
-      "-grpc-port=-1",
+      "-grpc-port=-1"
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    { stdio: ["ignore", "pipe", "pipe"] }
   )
   let output = ""
   child.stdout.on("data", (d: Buffer) => (output += d.toString()))

@@ -1,12 +1,12 @@
 // The controller's reporter (leader election + report loop) on its own, in-process, for
 // tests and the benchmark that need it without the HTTP side: a short leader TTL and
 // lock-delay, and optionally GitHub client tuning with short waits.
-import { generateKeyPairSync } from "node:crypto"
 import { Effect, Fiber, Layer, Logger, Redacted, References } from "effect"
+import { generateKeyPairSync } from "node:crypto"
 import { jsonLogger } from "../../src/common/logging.ts"
 import { consulLayer } from "../../src/consul/http.ts"
-import { reporter } from "../../src/controller/report/index.ts"
 import { Metrics } from "../../src/controller/metrics.ts"
+import { reporter } from "../../src/controller/report/index.ts"
 import type { GitHubTuning } from "../../src/github/config.ts"
 import { GitHub } from "../../src/github/GitHub.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
@@ -74,7 +74,9 @@ const program = (setup: ReporterSetup, metrics: Metrics) =>
     })
   ).pipe(
     Effect.provide(layerFor(setup)),
-    Effect.provide(Layer.mergeAll(Logger.layer([jsonLogger]), Layer.succeed(References.MinimumLogLevel, setup.logLevel ?? "None")))
+    Effect.provide(
+      Layer.mergeAll(Logger.layer([jsonLogger]), Layer.succeed(References.MinimumLogLevel, setup.logLevel ?? "None"))
+    )
   )
 
 export const startReporter = (setup: ReporterSetup): RunningReporter => {

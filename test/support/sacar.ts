@@ -26,10 +26,17 @@ export const childEnv = (extra: Record<string, string | undefined> = {}): NodeJS
 const limit = pLimit(3)
 
 /** Runs `sacar <args>` to completion with the given extra environment. */
-export const runSacar = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<RunResult> =>
-  limit(() => runNow(args, env, timeoutMs))
+export const runSacar = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 60_000
+): Promise<RunResult> => limit(() => runNow(args, env, timeoutMs))
 
-const runNow = (args: ReadonlyArray<string>, env: Record<string, string | undefined>, timeoutMs: number): Promise<RunResult> =>
+const runNow = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined>,
+  timeoutMs: number
+): Promise<RunResult> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SACAR_BIN, ...args], {
       env: childEnv(env),
@@ -41,7 +48,9 @@ const runNow = (args: ReadonlyArray<string>, env: Record<string, string | undefi
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
     const timer = setTimeout(() => {
       child.kill("SIGKILL")
-      reject(new Error(`sacar ${args.join(" ")} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+      reject(
+        new Error(`sacar ${args.join(" ")} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`)
+      )
     }, timeoutMs)
     child.on("error", reject)
     child.on("close", (code) => {

@@ -24,7 +24,12 @@ export interface StatusPatch {
   readonly releases?: Readonly<Record<string, ReleasePatch>>
   readonly current?: string | null
   readonly previous?: string | null
-  readonly deploy?: { readonly generation: number; readonly sha: string; readonly phase: string; readonly message?: string } | null
+  readonly deploy?: {
+    readonly generation: number
+    readonly sha: string
+    readonly phase: string
+    readonly message?: string
+  } | null
 }
 
 const put = async (consul: string, path: string, body: string): Promise<string> => {
@@ -34,10 +39,27 @@ const put = async (consul: string, path: string, body: string): Promise<string> 
   return text
 }
 
-export const registerNode = async (consul: string, prefix: string, node: string, ttl = "10s"): Promise<SimulatedNode> => {
-  const created = JSON.parse(await put(consul, "/v1/session/create", JSON.stringify({ Name: `sim ${node}`, TTL: ttl, Behavior: "delete", LockDelay: "0s" }))) as { ID: string }
+export const registerNode = async (
+  consul: string,
+  prefix: string,
+  node: string,
+  ttl = "10s"
+): Promise<SimulatedNode> => {
+  const created = JSON.parse(
+    await put(
+      consul,
+      "/v1/session/create",
+      JSON.stringify({ Name: `sim ${node}`, TTL: ttl, Behavior: "delete", LockDelay: "0s" })
+    )
+  ) as { ID: string }
   const sessionId = created.ID
-  const registration = { node, version: "0.1.0-sim", startedAt: new Date().toISOString(), root: "/sim", pythons: ["3.12"] }
+  const registration = {
+    node,
+    version: "0.1.0-sim",
+    startedAt: new Date().toISOString(),
+    root: "/sim",
+    pythons: ["3.12"]
+  }
   const ok = await put(consul, `/v1/kv/${prefix}/_nodes/${node}?acquire=${sessionId}`, JSON.stringify(registration))
   if (ok.trim() !== "true") throw new Error(`could not register ${node}: ${ok}`)
   const renew = setInterval(() => {
@@ -90,7 +112,12 @@ export const prepareOn = async (node: SimulatedNode, app: string, sha: string, s
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** Polls `check` until it returns a value (not undefined/false) or the time is up. */
-export const eventually = async <A>(what: string, check: () => Promise<A | undefined | false> | A | undefined | false, timeoutMs = 30_000, everyMs = 200): Promise<A> => {
+export const eventually = async <A>(
+  what: string,
+  check: () => Promise<A | undefined | false> | A | undefined | false,
+  timeoutMs = 30_000,
+  everyMs = 200
+): Promise<A> => {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   while (Date.now() < deadline) {

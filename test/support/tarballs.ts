@@ -38,7 +38,9 @@ export const buildReleaseTarball = async (out: string, spec: ReleaseSpec): Promi
     const wheels = spec.wheels ?? []
     await mkdir(join(stage, "wheels"), { recursive: true })
     for (const wheel of wheels) await buildWheel({ ...wheel, dir: join(stage, "wheels") })
-    const requirements = spec.requirements === undefined ? wheels.map((w) => `${w.name}==${w.version}`) : spec.requirements
+    const requirements = spec.requirements === undefined
+      ? wheels.map((w) => `${w.name}==${w.version}`)
+      : spec.requirements
     if (requirements !== null) await writeFile(join(stage, "requirements.txt"), requirements.join("\n") + "\n")
     if (spec.prepare !== undefined) {
       await mkdir(join(stage, "bin"), { recursive: true })
@@ -83,7 +85,13 @@ export interface RawEntry {
 }
 
 const TYPE_FLAG: Record<RawType, string> = {
-  file: "0", hardlink: "1", symlink: "2", chardev: "3", blockdev: "4", directory: "5", fifo: "6"
+  file: "0",
+  hardlink: "1",
+  symlink: "2",
+  chardev: "3",
+  blockdev: "4",
+  directory: "5",
+  fifo: "6"
 }
 
 const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0") + "\0"
@@ -142,23 +150,89 @@ export const hostileTarballs = (): ReadonlyArray<HostileCase> => {
   const corrupt = rawTarball([innocent, { path: "./data", content: randomBytes(8192).toString("hex") }])
   corrupt.fill(0x5a, 100, 400)
   return [
-    { name: "traversal", entry: "../x", problem: /\.\./, bytes: rawTarball([innocent, { path: "../x", content: "escaped" }]) },
-    { name: "nested traversal", entry: "./app/../../y", problem: /\.\./, bytes: rawTarball([innocent, { path: "./app/../../y", content: "escaped" }]) },
-    { name: "absolute path", entry: "/etc/sacar-test-evil", problem: /absolute/, bytes: rawTarball([innocent, { path: "/etc/sacar-test-evil", content: "escaped" }]) },
-    { name: "symlink out", entry: "./up", problem: /outside the release/, bytes: rawTarball([innocent, { path: "./up", type: "symlink", linkpath: "../../.." }]) },
-    { name: "absolute symlink", entry: "./etc", problem: /outside the release/, bytes: rawTarball([innocent, { path: "./etc", type: "symlink", linkpath: "/etc" }]) },
     {
-      name: "write through symlink", entry: "./inner/file", problem: /beneath the symbolic link/,
-      bytes: rawTarball([innocent, { path: "./data", type: "directory" }, { path: "./inner", type: "symlink", linkpath: "data" }, { path: "./inner/file", content: "x" }])
+      name: "traversal",
+      entry: "../x",
+      problem: /\.\./,
+      bytes: rawTarball([innocent, { path: "../x", content: "escaped" }])
     },
-    { name: "hard link", entry: "./passwd", problem: /hard link/, bytes: rawTarball([innocent, { path: "./passwd", type: "hardlink", linkpath: "/etc/passwd" }]) },
-    { name: "character device", entry: "./null", problem: /character device/, bytes: rawTarball([innocent, { path: "./null", type: "chardev" }]) },
-    { name: "block device", entry: "./disk", problem: /block device/, bytes: rawTarball([innocent, { path: "./disk", type: "blockdev" }]) },
+    {
+      name: "nested traversal",
+      entry: "./app/../../y",
+      problem: /\.\./,
+      bytes: rawTarball([innocent, { path: "./app/../../y", content: "escaped" }])
+    },
+    {
+      name: "absolute path",
+      entry: "/etc/sacar-test-evil",
+      problem: /absolute/,
+      bytes: rawTarball([innocent, { path: "/etc/sacar-test-evil", content: "escaped" }])
+    },
+    {
+      name: "symlink out",
+      entry: "./up",
+      problem: /outside the release/,
+      bytes: rawTarball([innocent, { path: "./up", type: "symlink", linkpath: "../../.." }])
+    },
+    {
+      name: "absolute symlink",
+      entry: "./etc",
+      problem: /outside the release/,
+      bytes: rawTarball([innocent, { path: "./etc", type: "symlink", linkpath: "/etc" }])
+    },
+    {
+      name: "write through symlink",
+      entry: "./inner/file",
+      problem: /beneath the symbolic link/,
+      bytes: rawTarball([innocent, { path: "./data", type: "directory" }, {
+        path: "./inner",
+        type: "symlink",
+        linkpath: "data"
+      }, { path: "./inner/file", content: "x" }])
+    },
+    {
+      name: "hard link",
+      entry: "./passwd",
+      problem: /hard link/,
+      bytes: rawTarball([innocent, { path: "./passwd", type: "hardlink", linkpath: "/etc/passwd" }])
+    },
+    {
+      name: "character device",
+      entry: "./null",
+      problem: /character device/,
+      bytes: rawTarball([innocent, { path: "./null", type: "chardev" }])
+    },
+    {
+      name: "block device",
+      entry: "./disk",
+      problem: /block device/,
+      bytes: rawTarball([innocent, { path: "./disk", type: "blockdev" }])
+    },
     { name: "fifo", entry: "./pipe", problem: /fifo/, bytes: rawTarball([innocent, { path: "./pipe", type: "fifo" }]) },
-    { name: "setuid", entry: "./bin/su", problem: /setuid/, bytes: rawTarball([innocent, { path: "./bin/su", mode: 0o4755, content: "#!/bin/sh\n" }]) },
-    { name: "setgid", entry: "./bin/sg", problem: /setgid/, bytes: rawTarball([innocent, { path: "./bin/sg", mode: 0o2755, content: "#!/bin/sh\n" }]) },
-    { name: "reserved marker", entry: "./.sacar/ready", problem: /reserved/, bytes: rawTarball([innocent, { path: "./.sacar/ready", content: "{}" }]) },
+    {
+      name: "setuid",
+      entry: "./bin/su",
+      problem: /setuid/,
+      bytes: rawTarball([innocent, { path: "./bin/su", mode: 0o4755, content: "#!/bin/sh\n" }])
+    },
+    {
+      name: "setgid",
+      entry: "./bin/sg",
+      problem: /setgid/,
+      bytes: rawTarball([innocent, { path: "./bin/sg", mode: 0o2755, content: "#!/bin/sh\n" }])
+    },
+    {
+      name: "reserved marker",
+      entry: "./.sacar/ready",
+      problem: /reserved/,
+      bytes: rawTarball([innocent, { path: "./.sacar/ready", content: "{}" }])
+    },
     { name: "corrupt gzip", entry: undefined, problem: /not a valid gzip-compressed tar/, bytes: corrupt },
-    { name: "not gzip at all", entry: undefined, problem: /not a valid|could not be unpacked/, bytes: Buffer.from("this is not an archive, just text ".repeat(40)) }
+    {
+      name: "not gzip at all",
+      entry: undefined,
+      problem: /not a valid|could not be unpacked/,
+      bytes: Buffer.from("this is not an archive, just text ".repeat(40))
+    }
   ]
 }

@@ -38,7 +38,7 @@ export function wheelBytes(spec: WheelSpec): Buffer {
     `Version: ${spec.version}`,
     `Summary: ${spec.summary ?? `${spec.name} (test wheel)`}`,
     ...(spec.requires ?? []).map((r) => `Requires-Dist: ${r}`),
-    "",
+    ""
   ].join("\n")
   const pure = (spec.tag ?? "py3-none-any").endsWith("-none-any")
   const wheel = [
@@ -46,17 +46,16 @@ export function wheelBytes(spec: WheelSpec): Buffer {
     "Generator: sacar-test-wheels",
     `Root-Is-Purelib: ${pure ? "true" : "false"}`,
     `Tag: ${spec.tag ?? "py3-none-any"}`,
-    "",
+    ""
   ].join("\n")
   const files: Array<[string, Buffer]> = [
     ...Object.keys(spec.modules)
       .sort()
       .map((p): [string, Buffer] => [p, Buffer.from(spec.modules[p] ?? "", "utf8")]),
     [`${distInfo}/METADATA`, Buffer.from(metadata, "utf8")],
-    [`${distInfo}/WHEEL`, Buffer.from(wheel, "utf8")],
+    [`${distInfo}/WHEEL`, Buffer.from(wheel, "utf8")]
   ]
-  const record =
-    files.map(([p, data]) => `${p},sha256=${recordHash(data)},${data.length}`).join("\n") +
+  const record = files.map(([p, data]) => `${p},sha256=${recordHash(data)},${data.length}`).join("\n") +
     `\n${distInfo}/RECORD,,\n`
   files.push([`${distInfo}/RECORD`, Buffer.from(record, "utf8")])
   return zip(files)
@@ -84,9 +83,9 @@ function zip(files: ReadonlyArray<readonly [string, Buffer]>): Buffer {
     const crc = crc32(data)
     const local = Buffer.alloc(30)
     local.writeUInt32LE(0x04034b50, 0)
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(8, 8); // deflate
+    local.writeUInt16LE(20, 4) // version needed
+    local.writeUInt16LE(0x0800, 6) // UTF-8 names
+    local.writeUInt16LE(8, 8) // deflate
     local.writeUInt16LE(DOS_TIME, 10)
     local.writeUInt16LE(DOS_DATE, 12)
     local.writeUInt32LE(crc, 14)
@@ -96,7 +95,7 @@ function zip(files: ReadonlyArray<readonly [string, Buffer]>): Buffer {
     local.writeUInt16LE(0, 28)
     const central = Buffer.alloc(46)
     central.writeUInt32LE(0x02014b50, 0)
-    central.writeUInt16LE((3 << 8) | 20, 4); // made by: unix
+    central.writeUInt16LE((3 << 8) | 20, 4) // made by: unix
     central.writeUInt16LE(20, 6)
     central.writeUInt16LE(0x0800, 8)
     central.writeUInt16LE(8, 10)
@@ -106,7 +105,7 @@ function zip(files: ReadonlyArray<readonly [string, Buffer]>): Buffer {
     central.writeUInt32LE(compressed.length, 20)
     central.writeUInt32LE(data.length, 24)
     central.writeUInt16LE(nameBytes.length, 28)
-    central.writeUInt32LE((0o100644 << 16) >>> 0, 38); // regular file, rw-r--r--
+    central.writeUInt32LE((0o100644 << 16) >>> 0, 38) // regular file, rw-r--r--
     central.writeUInt32LE(offset, 42)
     locals.push(local, nameBytes, compressed)
     centrals.push(central, nameBytes)

@@ -12,8 +12,8 @@ import { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { ArtifactRef } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName, shortSha } from "../../spec/names.ts"
+import { type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"
-import { json, jsonError, type HttpRequest, type HttpResponse } from "../http/types.ts"
 
 export interface NotifyRequest {
   readonly sha: string
@@ -30,22 +30,28 @@ export const parseNotifyBody = (raw: string): NotifyRequest | string => {
   try {
     body = JSON.parse(raw)
   } catch (cause) {
-    return `the body is not JSON: ${(cause as Error).message}; expected {"sha": "<40 hex>", "artifact"?: URL, "sha256"?: "<64 hex>", "ref"?: "refs/heads/main"}`
+    return `the body is not JSON: ${
+      (cause as Error).message
+    }; expected {"sha": "<40 hex>", "artifact"?: URL, "sha256"?: "<64 hex>", "ref"?: "refs/heads/main"}`
   }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) return 'the body must be a JSON object such as {"sha": "<40 hex>"}'
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    return "the body must be a JSON object such as {\"sha\": \"<40 hex>\"}"
   const fields = body as Record<string, unknown>
   // A typo such as "sha265" must not silently drop the checksum.
   const unknown = Object.keys(fields).filter((k) => !FIELDS.has(k))
-  if (unknown.length > 0) return `unknown field ${JSON.stringify(unknown[0])}; the fields are sha, artifact, sha256 and ref`
+  if (unknown.length > 0)
+    return `unknown field ${JSON.stringify(unknown[0])}; the fields are sha, artifact, sha256 and ref`
   const { sha, artifact, sha256, ref } = fields
   if (typeof sha !== "string" || !/^[0-9a-fA-F]{40}$/.test(sha)) {
     return `"sha" must be a full commit sha of 40 hex characters, got ${JSON.stringify(sha ?? null)}`
   }
-  if (artifact !== undefined && (typeof artifact !== "string" || artifact === "")) return '"artifact" must be a URL string (gs://, https:// or file://)'
+  if (artifact !== undefined && (typeof artifact !== "string" || artifact === ""))
+    return "\"artifact\" must be a URL string (gs://, https:// or file://)"
   if (sha256 !== undefined && (typeof sha256 !== "string" || !/^[0-9a-fA-F]{64}$/.test(sha256))) {
     return `"sha256" must be 64 hex characters, got ${JSON.stringify(sha256)}`
   }
-  if (ref !== undefined && (typeof ref !== "string" || ref === "")) return '"ref" must be a non-empty string such as "refs/heads/main"'
+  if (ref !== undefined && (typeof ref !== "string" || ref === ""))
+    return "\"ref\" must be a non-empty string such as \"refs/heads/main\""
   return {
     sha: sha.toLowerCase(),
     ...(artifact !== undefined ? { artifact: artifact as string } : {}),
@@ -63,22 +69,34 @@ export interface NotifyEndpoint {
   readonly metrics: Metrics
 }
 
-export const handleNotify = (endpoint: NotifyEndpoint, app: string, req: HttpRequest): Effect.Effect<HttpResponse, never, Consul> =>
+export const handleNotify = (
+  endpoint: NotifyEndpoint,
+  app: string,
+  req: HttpRequest
+): Effect.Effect<HttpResponse, never, Consul> =>
   Effect.gen(function*() {
     const { keys, metrics } = endpoint
     const answer = (result: string, response: HttpResponse) => {
       metrics.inc("sacar_notify_total", { result })
       return response
     }
-    if (!isAppName(app)) return answer("not_found", jsonError(404, `no app ${JSON.stringify(app)}: not a valid app name`))
+    if (!isAppName(app))
+      return answer("not_found", jsonError(404, `no app ${JSON.stringify(app)}: not a valid app name`))
     const parsed = parseNotifyBody(req.body.toString("utf8"))
-    if (typeof parsed === "string") return answer("bad_request", jsonError(400, parsed))
+    if (typeof parsed === "string")
+      return answer("bad_request", jsonError(400, parsed))
 
     const consul = yield* Consul
     const configKey = keys.config(app)
     const configEntry = (yield* consul.get(configKey)).value
     if (configEntry === undefined) {
-      return answer("not_found", jsonError(404, `no app ${JSON.stringify(app)}: ${configKey} does not exist; create it with sacar app set ${app}`))
+      return answer(
+        "not_found",
+        jsonError(
+          404,
+          `no app ${JSON.stringify(app)}: ${configKey} does not exist; create it with sacar app set ${app}`
+        )
+      )
     }
     const config = decodeDocument(AppConfig, "AppConfig", configKey, configEntry.value)
     const template = Result.isSuccess(config) ? config.success.artifact : undefined
@@ -88,8 +106,11 @@ export const handleNotify = (endpoint: NotifyEndpoint, app: string, req: HttpReq
       return answer("bad_request", jsonError(400, `no "artifact" in the request and none to derive: ${why}`))
     }
     const checked = checkArtifactUrl(expandArtifact(url, app, parsed.sha))
-    if (Result.isFailure(checked)) return answer("bad_request", jsonError(400, checked.failure.message))
-    const wanted: ArtifactRef = parsed.sha256 === undefined ? { url: checked.success } : { url: checked.success, sha256: parsed.sha256 }
+    if (Result.isFailure(checked))
+      return answer("bad_request", jsonError(400, checked.failure.message))
+    const wanted: ArtifactRef = parsed.sha256 === undefined
+      ? { url: checked.success }
+      : { url: checked.success, sha256: parsed.sha256 }
     const spec: ReleaseSpec = {
       artifact: parsed.sha256 === undefined ? wanted.url : wanted,
       ...(parsed.ref !== undefined ? { ref: parsed.ref } : {}),
@@ -107,25 +128,39 @@ export const handleNotify = (endpoint: NotifyEndpoint, app: string, req: HttpReq
       if (existing === undefined) continue // deleted between the two calls: try again
       const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, existing.value)
       if (Result.isFailure(decoded)) {
-        return answer("conflict", jsonError(409, `release ${short} exists but ${decoded.failure.message}; delete ${key} to replace it`))
+        return answer(
+          "conflict",
+          jsonError(409, `release ${short} exists but ${decoded.failure.message}; delete ${key} to replace it`)
+        )
       }
-      const have = resolveArtifact(app, parsed.sha, decoded.success, Result.isSuccess(config) ? config.success : undefined)
+      const have = resolveArtifact(
+        app,
+        parsed.sha,
+        decoded.success,
+        Result.isSuccess(config) ? config.success : undefined
+      )
       if (Result.isSuccess(have) && sameArtifact(have.success, wanted)) {
         return answer("exists", json(200, { app, sha: parsed.sha, key, created: false, artifact: wanted }))
       }
       const haveText = Result.isSuccess(have) ? describeArtifact(have.success) : have.failure.message
       return answer(
         "conflict",
-        jsonError(409, `release ${short} of ${app} already exists with a different artifact: ${haveText}; delete ${key} first to replace it`, {
-          existing: Result.isSuccess(have) ? have.success : null,
-          requested: wanted
-        })
+        jsonError(
+          409,
+          `release ${short} of ${app} already exists with a different artifact: ${haveText}; delete ${key} first to replace it`,
+          {
+            existing: Result.isSuccess(have) ? have.success : null,
+            requested: wanted
+          }
+        )
       )
     }
     return answer("error", jsonError(503, `release ${short} of ${app} kept changing while it was written; try again`))
   }).pipe(
     Effect.catchTags({
-      ConsulUnavailable: (e) => Effect.succeed(jsonError(503, `Consul is unavailable (${e.message}); nothing was written`)),
-      ConsulRequestError: (e) => Effect.succeed(jsonError(503, `Consul refused ${e.operation} (${e.status}): ${e.message}`))
+      ConsulUnavailable: (e) =>
+        Effect.succeed(jsonError(503, `Consul is unavailable (${e.message}); nothing was written`)),
+      ConsulRequestError: (e) =>
+        Effect.succeed(jsonError(503, `Consul refused ${e.operation} (${e.status}): ${e.message}`))
     })
   )

@@ -10,13 +10,15 @@ import type { Keys } from "../../spec/keys.ts"
 import { isAppName } from "../../spec/names.ts"
 import { appExists, toReport } from "../../state/report.ts"
 import { appNames, readApp } from "../../state/snapshot.ts"
-import { json, jsonError, type HttpResponse } from "../http/types.ts"
+import { type HttpResponse, json, jsonError } from "../http/types.ts"
 
 export const handleAppStatus = (keys: Keys, app: string): Effect.Effect<HttpResponse, ConsulError, Consul> =>
   Effect.gen(function*() {
     if (!isAppName(app)) return jsonError(404, `no app ${JSON.stringify(app)}: not a valid app name`)
     const snapshot = yield* readApp(keys, app)
-    return appExists(snapshot) ? json(200, toReport(snapshot)) : jsonError(404, `no app ${JSON.stringify(app)} under ${keys.prefix}/`)
+    return appExists(snapshot)
+      ? json(200, toReport(snapshot))
+      : jsonError(404, `no app ${JSON.stringify(app)} under ${keys.prefix}/`)
   })
 
 export const handleAppList = (keys: Keys): Effect.Effect<HttpResponse, ConsulError, Consul> =>

@@ -6,9 +6,9 @@
  * signatures), and a graceful close when the scope ends: no new connections,
  * requests in flight finish, and whatever is still open after the grace is cut.
  */
+import { Cause, Data, Effect, Exit, Scope } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Cause, Data, Effect, Exit, Scope } from "effect"
 import type { HttpRequest, HttpResponse } from "./types.ts"
 import { jsonError } from "./types.ts"
 
@@ -33,11 +33,16 @@ export interface Listening {
   readonly port: number
 }
 
-export class ListenError extends Data.TaggedError("ListenError")<{ readonly address: string; readonly message: string }> {}
+export class ListenError
+  extends Data.TaggedError("ListenError")<{ readonly address: string; readonly message: string }>
+{}
 
 type Handler<R> = (request: HttpRequest) => Effect.Effect<HttpResponse, never, R>
 
-type BodyResult = { readonly ok: true; readonly body: Buffer } | { readonly ok: false; readonly reason: "too-large" | "aborted" }
+type BodyResult = { readonly ok: true; readonly body: Buffer } | {
+  readonly ok: false
+  readonly reason: "too-large" | "aborted"
+}
 
 const readBody = (req: IncomingMessage, limit: number): Promise<BodyResult> =>
   new Promise((resolve) => {
@@ -91,7 +96,10 @@ const QUIET_PATHS = new Set(["/healthz", "/readyz", "/metrics"])
  * Listens until the surrounding scope closes. The handler runs with the services the
  * caller has (Consul, logging); it never fails: routes turn their errors into answers.
  */
-export const serve = <R>(options: ServeOptions, handler: Handler<R>): Effect.Effect<Listening, ListenError, R | Scope.Scope> =>
+export const serve = <R>(
+  options: ServeOptions,
+  handler: Handler<R>
+): Effect.Effect<Listening, ListenError, R | Scope.Scope> =>
   Effect.gen(function*() {
     const context = yield* Effect.context<R>()
     const run = Effect.runPromiseExitWith(context)
@@ -114,7 +122,9 @@ export const serve = <R>(options: ServeOptions, handler: Handler<R>): Effect.Eff
 
     const logLine = (method: string, path: string, status: number, started: number) => {
       const fields = { method, path, status, ms: Math.round(performance.now() - started) }
-      const line = QUIET_PATHS.has(path) && status < 500 ? Effect.logDebug("http", fields) : Effect.logInfo("http", fields)
+      const line = QUIET_PATHS.has(path) && status < 500
+        ? Effect.logDebug("http", fields)
+        : Effect.logInfo("http", fields)
       void run(line)
     }
 
@@ -144,7 +154,8 @@ export const serve = <R>(options: ServeOptions, handler: Handler<R>): Effect.Eff
         handler(request).pipe(
           Effect.timeoutOrElse({
             duration: handlerTimeoutMs,
-            orElse: () => Effect.succeed(jsonError(503, `the request took longer than ${handlerTimeoutMs} ms; try again`))
+            orElse: () =>
+              Effect.succeed(jsonError(503, `the request took longer than ${handlerTimeoutMs} ms; try again`))
           })
         )
       )
@@ -175,7 +186,14 @@ export const serve = <R>(options: ServeOptions, handler: Handler<R>): Effect.Eff
     yield* Effect.acquireRelease(
       Effect.callback<void, ListenError>((resume) => {
         const onError = (error: NodeJS.ErrnoException) =>
-          resume(Effect.fail(new ListenError({ address, message: `cannot listen on ${address} (SACAR_LISTEN): ${error.code ?? error.message}` })))
+          resume(
+            Effect.fail(
+              new ListenError({
+                address,
+                message: `cannot listen on ${address} (SACAR_LISTEN): ${error.code ?? error.message}`
+              })
+            )
+          )
         server.once("error", onError)
         server.listen(options.port, options.host, () => {
           server.off("error", onError)

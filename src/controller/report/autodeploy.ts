@@ -88,6 +88,8 @@ export const autoDeploy = (keys: Keys, app: AppSnapshot, sha: string, now: Date)
       yield* Effect.logInfo(`auto-deploy: ${app.app} ${shortSha(sha)} is ready on every node; DeploySpec written`)
       return true
     }
-    yield* Effect.logDebug(`auto-deploy: ${app.app} ${shortSha(sha)}: someone changed the deploy or the record first; looking again`)
+    yield* Effect.logDebug(
+      `auto-deploy: ${app.app} ${shortSha(sha)}: someone changed the deploy or the record first; looking again`
+    )
     return false
   })

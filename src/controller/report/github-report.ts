@@ -19,9 +19,9 @@ import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
 import type { Metrics } from "../metrics.ts"
 import { readRecord, updateRecord } from "./records.ts"
+import type { DeployState } from "./release-view.ts"
 import { checkRunName, digestOf, prepareDeadline, render, toCommitStatus } from "./render.ts"
 import type { CheckView, CommitStatusView } from "./render.ts"
-import type { DeployState } from "./release-view.ts"
 import type { AppSnapshot, Snapshot } from "./snapshot.ts"
 import { appFacts, commitTargets } from "./targets.ts"
 import type { CommitTarget } from "./targets.ts"
@@ -47,7 +47,12 @@ export interface ReporterMemory {
   readonly deployments: Map<string, { readonly id: number; readonly state: DeployState | "inactive" | undefined }>
 }
 
-export const newMemory = (): ReporterMemory => ({ sent: new Map(), failures: new Map(), firstSeen: new Map(), deployments: new Map() })
+export const newMemory = (): ReporterMemory => ({
+  sent: new Map(),
+  failures: new Map(),
+  firstSeen: new Map(),
+  deployments: new Map()
+})
 
 export interface GitHubPassOptions {
   readonly keys: Keys
@@ -59,7 +64,10 @@ export interface GitHubPassOptions {
   readonly now: () => number
 }
 
-type Failure = { readonly _tag: "GitHubError"; readonly message: string } | { readonly _tag: string; readonly message: string }
+type Failure = { readonly _tag: "GitHubError"; readonly message: string } | {
+  readonly _tag: string
+  readonly message: string
+}
 
 const splitRepo = (repo: string) => {
   const [owner = "", name = ""] = repo.split("/")
@@ -67,10 +75,19 @@ const splitRepo = (repo: string) => {
 }
 
 /** Counts every GitHub call in sacar_github_requests_total{operation,status}. */
-const counted = <A>(options: GitHubPassOptions, operation: string, okStatus: number, call: Effect.Effect<A, GitHubError>) =>
+const counted = <A>(
+  options: GitHubPassOptions,
+  operation: string,
+  okStatus: number,
+  call: Effect.Effect<A, GitHubError>
+) =>
   call.pipe(
-    Effect.tap(() => Effect.sync(() => options.metrics?.inc("sacar_github_requests_total", { operation, status: String(okStatus) }))),
-    Effect.tapError((e) => Effect.sync(() => options.metrics?.inc("sacar_github_requests_total", { operation, status: String(e.status) })))
+    Effect.tap(() =>
+      Effect.sync(() => options.metrics?.inc("sacar_github_requests_total", { operation, status: String(okStatus) }))
+    ),
+    Effect.tapError((e) =>
+      Effect.sync(() => options.metrics?.inc("sacar_github_requests_total", { operation, status: String(e.status) }))
+    )
   )
 
 /** The newer of what this replica sent and what the record says was sent. */
@@ -78,7 +95,12 @@ const lastReported = (memory: ReporterMemory, id: string, record: GitHubRecord):
   const mine = memory.sent.get(id)
   const recorded = record.reported === undefined
     ? undefined
-    : { digest: record.reported.digest, at: Date.parse(record.reported.at) || 0, status: record.reported.status, checkRunId: record.checkRunId }
+    : {
+      digest: record.reported.digest,
+      at: Date.parse(record.reported.at) || 0,
+      status: record.reported.status,
+      checkRunId: record.checkRunId
+    }
   if (mine === undefined) return recorded
   if (recorded === undefined) return mine
   return recorded.at > mine.at ? recorded : { ...mine, checkRunId: mine.checkRunId ?? record.checkRunId }
@@ -126,7 +148,13 @@ const reportCheckRun = (options: GitHubPassOptions, target: CommitTarget, view: 
           options,
           "createCheckRun",
           201,
-          github.createCheckRun({ ...where, ...body, name: checkRunName(target.app), headSha: target.sha, externalId: id })
+          github.createCheckRun({
+            ...where,
+            ...body,
+            name: checkRunName(target.app),
+            headSha: target.sha,
+            externalId: id
+          })
         )
         runId = created.id
         const at = options.now()
@@ -235,14 +263,24 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
           ...where,
           ref: deploy.sha,
           environment: config.environment,
-          description: `sacar: ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation}${deploy.requestedBy ? `, ${deploy.requestedBy}` : ""})`,
+          description: `sacar: ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation}${
+            deploy.requestedBy ? `, ${deploy.requestedBy}` : ""
+          })`,
           // The `sacar` key marks the Deployment as a mirror, so its `deployment` webhook is not taken as a new request.
-          payload: { sacar: { app: appName, generation: deploy.generation, ...(deploy.requestedBy ? { requestedBy: deploy.requestedBy } : {}) } }
+          payload: {
+            sacar: {
+              app: appName,
+              generation: deploy.generation,
+              ...(deploy.requestedBy ? { requestedBy: deploy.requestedBy } : {})
+            }
+          }
         })
       )
       mirrored = { generation: deploy.generation, id: created.id }
       memory.deployments.set(memoryKey, { id: created.id, state: undefined })
-      yield* Effect.logInfo(`deployment ${created.id} created for ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation})`)
+      yield* Effect.logInfo(
+        `deployment ${created.id} created for ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation})`
+      )
       const saved = mirrored
       yield* updateRecord(keys, appName, deploy.sha, (current) => ({
         ...(current ?? { repo, sha: deploy.sha, createdAt: new Date(options.now()).toISOString() }),
@@ -273,7 +311,9 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
       memory.deployments.set(memoryKey, { id: deploymentId, state })
       yield* Effect.logInfo(`deployment ${deploymentId} of ${appName}: ${state} (${deploy.description})`)
       yield* updateRecord(keys, appName, deploy.sha, (current) =>
-        current === undefined ? undefined : { ...current, deployment: { generation: deploy.generation, id: deploymentId, state } })
+        current === undefined
+          ? undefined
+          : { ...current, deployment: { generation: deploy.generation, id: deploymentId, state } })
     }
     return undefined
   })
@@ -285,22 +325,35 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
 const retireSuperseded = (options: GitHubPassOptions, app: AppSnapshot, environment: string, current: number) =>
   Effect.forEach([...app.github.values()], ({ doc }) => {
     const d = doc.deployment
-    if (d?.id === undefined || d.generation >= current || (d.state !== undefined && d.state !== "in_progress")) return Effect.void
+    if (d?.id === undefined || d.generation >= current || (d.state !== undefined && d.state !== "in_progress"))
+      return Effect.void
     const memoryKey = `${app.app}/${d.generation}`
     if (options.memory.deployments.get(memoryKey)?.state === "inactive") return Effect.void
     const id = d.id
     return Effect.gen(function*() {
-      yield* counted(options, "createDeploymentStatus", 201, options.github.createDeploymentStatus({
-        ...splitRepo(doc.repo),
-        installationId: doc.installationId,
-        deploymentId: id,
-        state: "inactive",
-        description: `superseded by deploy generation ${current} before it finished`,
-        environment
-      }))
+      yield* counted(
+        options,
+        "createDeploymentStatus",
+        201,
+        options.github.createDeploymentStatus({
+          ...splitRepo(doc.repo),
+          installationId: doc.installationId,
+          deploymentId: id,
+          state: "inactive",
+          description: `superseded by deploy generation ${current} before it finished`,
+          environment
+        })
+      )
       options.memory.deployments.set(memoryKey, { id, state: "inactive" })
-      yield* updateRecord(options.keys, app.app, doc.sha, (r) =>
-        r?.deployment?.generation === d.generation ? { ...r, deployment: { ...r.deployment, state: "inactive" } } : undefined)
+      yield* updateRecord(
+        options.keys,
+        app.app,
+        doc.sha,
+        (r) =>
+          r?.deployment?.generation === d.generation
+            ? { ...r, deployment: { ...r.deployment, state: "inactive" } }
+            : undefined
+      )
     })
   }, { discard: true })
 
@@ -322,7 +375,9 @@ const guarded = (
         const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (count - 1))
         const retryAt = options.now() + delay
         options.memory.failures.set(key, { retryAt, count })
-        return Effect.logWarning(`${what}: ${error.message}; trying again in ${Math.round(delay / 1000)}s (attempt ${count})`).pipe(
+        return Effect.logWarning(
+          `${what}: ${error.message}; trying again in ${Math.round(delay / 1000)}s (attempt ${count})`
+        ).pipe(
           Effect.as(retryAt)
         )
       })
@@ -330,7 +385,10 @@ const guarded = (
   })
 
 /** One pass over a snapshot; returns the earliest time something needs another look. */
-export const githubPass = (options: GitHubPassOptions, snapshot: Snapshot): Effect.Effect<number | undefined, never, Consul> =>
+export const githubPass = (
+  options: GitHubPassOptions,
+  snapshot: Snapshot
+): Effect.Effect<number | undefined, never, Consul> =>
   Effect.gen(function*() {
     const { memory } = options
     const now = options.now()
@@ -350,11 +408,17 @@ export const githubPass = (options: GitHubPassOptions, snapshot: Snapshot): Effe
           wakes.push(prepareDeadline(target.input, durationMillis(target.config.prepareTimeout)))
         }
         const what = `${checkRunName(target.app)} on ${shortSha(target.sha)}`
-        if (options.github.mode === "app") return guarded(options, `check/${target.app}/${target.sha}`, what, reportCheckRun(options, target, view))
+        if (options.github.mode === "app")
+          return guarded(options, `check/${target.app}/${target.sha}`, what, reportCheckRun(options, target, view))
         const status = toCommitStatus(view)
         return status === undefined
           ? Effect.succeed(undefined)
-          : guarded(options, `status/${target.app}/${target.sha}`, `commit status ${what}`, reportCommitStatus(options, target, status))
+          : guarded(
+            options,
+            `status/${target.app}/${target.sha}`,
+            `commit status ${what}`,
+            reportCommitStatus(options, target, status)
+          )
       },
       { concurrency: 4 }
     )

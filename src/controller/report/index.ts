@@ -8,17 +8,17 @@
  */
 import { Effect, Option } from "effect"
 import type { Scope } from "effect"
+import { Consul } from "../../consul/Consul.ts"
 import { GitHub } from "../../github/GitHub.ts"
 import type { Keys } from "../../spec/keys.ts"
 import type { Metrics } from "../metrics.ts"
-import { Consul } from "../../consul/Consul.ts"
 import { DEFAULT_LEADER_TTL, DEFAULT_LOCK_DELAY, defaultIdentity, whileLeader } from "./leader.ts"
 import { reportLoop } from "./loop.ts"
 
-export { render, digestOf, toCommitStatus, checkRunName } from "./render.ts"
-export type { CheckView, RenderInput } from "./render.ts"
-export { COALESCE_MS, reportLoop } from "./loop.ts"
 export { whileLeader } from "./leader.ts"
+export { COALESCE_MS, reportLoop } from "./loop.ts"
+export { checkRunName, digestOf, render, toCommitStatus } from "./render.ts"
+export type { CheckView, RenderInput } from "./render.ts"
 
 export interface ReporterOptions {
   readonly keys: Keys

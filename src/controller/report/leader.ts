@@ -9,8 +9,8 @@
  * within TTL + lock-delay. A leader that stops cleanly releases the lock first, which
  * skips the lock-delay.
  */
-import { hostname } from "node:os"
 import { Effect } from "effect"
+import { hostname } from "node:os"
 import { Consul } from "../../consul/Consul.ts"
 import { acquireLock, releaseLock, watchLockLost } from "../../consul/lock.ts"
 import { openSession } from "../../consul/session.ts"
@@ -45,7 +45,10 @@ const term = <R>(options: LeaderOptions, work: Effect.Effect<never, never, R>) =
       })
       const value = JSON.stringify({ holder: options.identity, session: session.id, since: new Date().toISOString() })
       const delayMs = parseDuration(options.lockDelay) ?? 15_000
-      yield* acquireLock(options.key, session.id, { value, lockDelayRetryMs: Math.min(5_000, Math.max(250, delayMs / 4)) })
+      yield* acquireLock(options.key, session.id, {
+        value,
+        lockDelayRetryMs: Math.min(5_000, Math.max(250, delayMs / 4))
+      })
       // Runs before the session is destroyed: an explicit release skips the lock-delay.
       yield* Effect.addFinalizer(() =>
         releaseLock(options.key, session.id).pipe(Effect.timeout("3 seconds"), Effect.ignoreCause)
@@ -54,14 +57,20 @@ const term = <R>(options: LeaderOptions, work: Effect.Effect<never, never, R>) =
       options.onChange?.(true)
       const reason = yield* Effect.raceFirst(
         work,
-        Effect.raceFirst(session.lost, watchLockLost(options.key, session.id, { unconfirmedForMs: parseDuration(options.ttl) ?? 15_000 }))
+        Effect.raceFirst(
+          session.lost,
+          watchLockLost(options.key, session.id, { unconfirmedForMs: parseDuration(options.ttl) ?? 15_000 })
+        )
       )
       yield* Effect.logWarning(`leader: lost the lock (${reason}); reporting stopped`)
     }).pipe(Effect.ensuring(Effect.sync(() => options.onChange?.(false))))
   )
 
 /** Runs `work` whenever this replica leads; never returns. */
-export const whileLeader = <R>(options: LeaderOptions, work: Effect.Effect<never, never, R>): Effect.Effect<never, never, R | Consul> =>
+export const whileLeader = <R>(
+  options: LeaderOptions,
+  work: Effect.Effect<never, never, R>
+): Effect.Effect<never, never, R | Consul> =>
   Effect.gen(function*() {
     let failures = 0
     while (true) {

@@ -55,9 +55,10 @@ const kvPass = (keys: Keys, snapshot: Snapshot) =>
     return undefined as number | undefined
   }).pipe(
     Effect.catch((error) =>
-      Effect.logWarning(`report loop: ${error.message}; auto-deploy and retention try again in ${KV_RETRY_MS / 1000}s`).pipe(
-        Effect.as(Date.now() + KV_RETRY_MS)
-      )
+      Effect.logWarning(`report loop: ${error.message}; auto-deploy and retention try again in ${KV_RETRY_MS / 1000}s`)
+        .pipe(
+          Effect.as(Date.now() + KV_RETRY_MS)
+        )
     )
   )
 
@@ -75,7 +76,10 @@ const releaseGauge = (metrics: Metrics, snapshot: Snapshot) => {
       counts.set(key, { ...row, n: row.n + 1 })
     }
   }
-  metrics.replace("sacar_releases", [...counts.values()].map((r) => ({ labels: { app: r.app, phase: r.phase }, value: r.n })))
+  metrics.replace(
+    "sacar_releases",
+    [...counts.values()].map((r) => ({ labels: { app: r.app, phase: r.phase }, value: r.n }))
+  )
 }
 
 export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, never, Consul> =>
@@ -142,4 +146,3 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
       )
     })
   )
-

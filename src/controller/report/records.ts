@@ -43,12 +43,18 @@ export const updateRecord = (
       if (yield* consul.put(key, text, { cas: entry?.modifyIndex ?? 0 })) return next
       yield* Effect.sleep(20 * (attempt + 1))
     }
-    yield* Effect.logWarning(`${key}: changed by other writers ${ATTEMPTS} times in a row; will try again on the next pass`)
+    yield* Effect.logWarning(
+      `${key}: changed by other writers ${ATTEMPTS} times in a row; will try again on the next pass`
+    )
     return undefined
   })
 
 /** The record as it is in Consul right now (not as the last snapshot saw it). */
-export const readRecord = (keys: Keys, app: string, sha: string): Effect.Effect<GitHubRecord | undefined, ConsulError, Consul> =>
+export const readRecord = (
+  keys: Keys,
+  app: string,
+  sha: string
+): Effect.Effect<GitHubRecord | undefined, ConsulError, Consul> =>
   Effect.gen(function*() {
     const key = keys.github(app, sha)
     const entry = (yield* (yield* Consul).get(key)).value

@@ -111,8 +111,12 @@ export const deployView = (app: AppSnapshot, expected: ReadonlyArray<string>): D
     : "in_progress"
   const description = state === "failure"
     ? predeploy?.state === "failed"
-      ? `pre-deploy failed${predeploy.node ? ` on ${predeploy.node}` : ""}: ${firstLine(predeploy.message) || "bin/pre-deploy did not succeed"}`
-      : `${failed.map((f) => f.node).join(", ")} failed: ${firstLine(failed[0]?.status?.message) || "bin/deploy did not succeed"}`
+      ? `pre-deploy failed${predeploy.node ? ` on ${predeploy.node}` : ""}: ${
+        firstLine(predeploy.message) || "bin/pre-deploy did not succeed"
+      }`
+      : `${failed.map((f) => f.node).join(", ")} failed: ${
+        firstLine(failed[0]?.status?.message) || "bin/deploy did not succeed"
+      }`
     : state === "success"
     ? `live on ${live} of ${expected.length} nodes`
     : expected.length === 0

@@ -6,18 +6,26 @@
  * that reason; only finished step times are shown.
  */
 import { createHash } from "node:crypto"
+import type { CheckRunAction, CheckRunConclusion, CheckRunStatus, CommitState } from "../../github/GitHub.ts"
+import { truncateBytes } from "../../github/limits.ts"
 import type { AppConfig, LockDoc, PinDoc } from "../../spec/documents.ts"
 import { STEP_NAMES } from "../../spec/documents.ts"
 import { durationMillis, formatDuration } from "../../spec/duration.ts"
 import type { GitHubRecord } from "../../spec/github-record.ts"
 import { shortSha } from "../../spec/names.ts"
-import type { CheckRunAction, CheckRunConclusion, CheckRunStatus, CommitState } from "../../github/GitHub.ts"
-import { truncateBytes } from "../../github/limits.ts"
 import type { DeployView, NodeRelease, ReleaseView } from "./release-view.ts"
 import { failedStep } from "./release-view.ts"
 
-export const DEPLOY_ACTION: CheckRunAction = { label: "Deploy", description: "Make this release live on every node", identifier: "deploy" }
-export const PREPARE_ACTION: CheckRunAction = { label: "Prepare", description: "Prepare this commit on every node", identifier: "prepare" }
+export const DEPLOY_ACTION: CheckRunAction = {
+  label: "Deploy",
+  description: "Make this release live on every node",
+  identifier: "deploy"
+}
+export const PREPARE_ACTION: CheckRunAction = {
+  label: "Prepare",
+  description: "Prepare this commit on every node",
+  identifier: "prepare"
+}
 
 /** Log tails shown per failing node; the check run's text stays far below 64 KiB. */
 const LOG_TAIL_BYTES = 4096
@@ -60,8 +68,10 @@ export const checkRunName = (app: string): string => `sacar/${app}`
 export const isDeployBranch = (config: AppConfig, branch: string | undefined): boolean => branch === config.branch
 
 /** Milliseconds at which a preparing release turns timed_out, or undefined. */
-export const prepareDeadline = (input: Pick<RenderInput, "startedAt" | "config">, timeoutMs: number): number | undefined =>
-  input.startedAt === undefined ? undefined : input.startedAt + timeoutMs
+export const prepareDeadline = (
+  input: Pick<RenderInput, "startedAt" | "config">,
+  timeoutMs: number
+): number | undefined => input.startedAt === undefined ? undefined : input.startedAt + timeoutMs
 
 const esc = (s: string): string => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ")
 
@@ -116,21 +126,33 @@ const lockLine = (lock: LockDoc): string =>
 const notes = (input: RenderInput, deployBranch: boolean): string[] => {
   const out: string[] = []
   if (input.lock) out.push(`🔒 ${lockLine(input.lock)}`)
-  if (input.pin) out.push(`📌 Auto-deploy is paused: pinned at \`${shortSha(input.pin.sha)}\` by ${input.pin.by} (${input.pin.reason}); \`sacar unpin ${input.app}\` resumes it.`)
-  if (input.config.autoDeploy && deployBranch && input.release.allReady && input.deploy === undefined && input.autoDeployedAt === undefined) {
+  if (input.pin)
+    out.push(
+      `📌 Auto-deploy is paused: pinned at \`${
+        shortSha(input.pin.sha)
+      }\` by ${input.pin.by} (${input.pin.reason}); \`sacar unpin ${input.app}\` resumes it.`
+    )
+  if (
+    input.config.autoDeploy && deployBranch && input.release.allReady && input.deploy === undefined &&
+    input.autoDeployedAt === undefined
+  ) {
     if (input.lock) out.push("Auto-deploy is held until the lock is lifted.")
     else if (input.pin) out.push("Auto-deploy is held by the pin.")
   }
   const refused = input.refused
   const deployedAfter = input.deploy !== undefined && refused !== undefined
-  if (refused !== undefined && !deployedAfter) out.push(`⛔ A deploy requested by ${refused.by} at ${refused.at} was refused: ${refused.reason}`)
+  if (refused !== undefined && !deployedAfter)
+    out.push(`⛔ A deploy requested by ${refused.by} at ${refused.at} was refused: ${refused.reason}`)
   if (input.autoDeployedAt !== undefined) out.push(`Auto-deployed at ${input.autoDeployedAt}.`)
   return out
 }
 
 const deploySection = (deploy: DeployView): string => {
   const who = deploy.requestedBy ? `, requested by ${deploy.requestedBy}` : ""
-  const lines = [`### Deploy (generation ${deploy.generation}${who})`, `**${deploy.live} of ${deploy.expected} nodes live.** ${deploy.description}.`]
+  const lines = [
+    `### Deploy (generation ${deploy.generation}${who})`,
+    `**${deploy.live} of ${deploy.expected} nodes live.** ${deploy.description}.`
+  ]
   if (deploy.predeploy !== undefined) {
     const p = deploy.predeploy
     lines.push(`Pre-deploy: ${p.state}${p.node ? ` on ${p.node}` : ""}${p.message ? `: ${p.message}` : ""}`)
@@ -142,14 +164,19 @@ const failureLogs = (input: RenderInput): string | undefined => {
   const parts: string[] = []
   for (const n of input.release.failed.slice(0, MAX_FAILED_LOGS)) {
     const log = n.status?.log
-    parts.push(`### ${n.node}: ${failedStep(n.status)} failed\n\n${n.status?.message ?? ""}${log ? `\n\n${fence(log)}` : ""}`)
+    parts.push(
+      `### ${n.node}: ${failedStep(n.status)} failed\n\n${n.status?.message ?? ""}${log ? `\n\n${fence(log)}` : ""}`
+    )
   }
   for (const d of input.deploy?.failed.slice(0, MAX_FAILED_LOGS) ?? []) {
     const log = d.status?.log
     parts.push(`### ${d.node}: bin/deploy failed\n\n${d.status?.message ?? ""}${log ? `\n\n${fence(log)}` : ""}`)
   }
   const p = input.deploy?.predeploy
-  if (p?.state === "failed") parts.push(`### pre-deploy failed${p.node ? ` on ${p.node}` : ""}\n\n${p.message ?? ""}${p.log ? `\n\n${fence(p.log)}` : ""}`)
+  if (p?.state === "failed")
+    parts.push(
+      `### pre-deploy failed${p.node ? ` on ${p.node}` : ""}\n\n${p.message ?? ""}${p.log ? `\n\n${fence(p.log)}` : ""}`
+    )
   return parts.length === 0 ? undefined : truncateBytes(parts.join("\n\n"))
 }
 
@@ -157,7 +184,11 @@ const summaryOf = (headline: string, input: RenderInput, deployBranch: boolean, 
   const parts = [headline, ...extra, ...notes(input, deployBranch)]
   if (input.deploy) parts.push(deploySection(input.deploy))
   if (input.release.expected.length > 0) parts.push(releaseTable(input.release, input.deploy))
-  else parts.push(`No live node matches this app's nodes (${input.config.nodes.map((g) => `\`${g}\``).join(", ")}); the release cannot become ready until one registers.`)
+  else parts.push(
+      `No live node matches this app's nodes (${
+        input.config.nodes.map((g) => `\`${g}\``).join(", ")
+      }); the release cannot become ready until one registers.`
+    )
   return truncateBytes(parts.join("\n\n"))
 }
 
@@ -177,7 +208,9 @@ export const render = (input: RenderInput): CheckView => {
         title: `Not prepared: ${input.branch} is not the deploy branch`,
         summary: truncateBytes(
           `\`${shortSha(sha)}\` is on \`${input.branch}\`; \`${app}\` deploys \`${config.branch}\`. ` +
-            `Press **Prepare** to prepare it on the app's ${release.expected.length} node${release.expected.length === 1 ? "" : "s"} anyway.`
+            `Press **Prepare** to prepare it on the app's ${release.expected.length} node${
+              release.expected.length === 1 ? "" : "s"
+            } anyway.`
         ),
         actions: [PREPARE_ACTION]
       }
@@ -243,7 +276,9 @@ export const render = (input: RenderInput): CheckView => {
         conclusion: "timed_out",
         title: `Not ready after ${config.prepareTimeout}: ${readyLine(release)}`,
         summary: summaryOf(
-          `${counts} Not ready within prepareTimeout ${config.prepareTimeout}${slow.length > 0 ? `; still waiting for ${slow.join(", ")}` : ""}.`,
+          `${counts} Not ready within prepareTimeout ${config.prepareTimeout}${
+            slow.length > 0 ? `; still waiting for ${slow.join(", ")}` : ""
+          }.`,
           input,
           deployBranch
         ),
@@ -262,8 +297,17 @@ export const render = (input: RenderInput): CheckView => {
 
   // Ready on every expected node.
   if (deploy !== undefined) {
-    const title = deploy.state === "success" ? `Live on ${deploy.live} of ${deploy.expected} nodes` : `Deploying: ${deploy.live} of ${deploy.expected} nodes live`
-    return { ...base, status: "completed", conclusion: "success", title, summary: summaryOf(counts, input, deployBranch), actions }
+    const title = deploy.state === "success"
+      ? `Live on ${deploy.live} of ${deploy.expected} nodes`
+      : `Deploying: ${deploy.live} of ${deploy.expected} nodes live`
+    return {
+      ...base,
+      status: "completed",
+      conclusion: "success",
+      title,
+      summary: summaryOf(counts, input, deployBranch),
+      actions
+    }
   }
   return {
     ...base,
@@ -276,7 +320,11 @@ export const render = (input: RenderInput): CheckView => {
       deployBranch,
       deployBranch
         ? [input.lock ? "Deploying is disabled while the lock holds." : "Press **Deploy** to make it live."]
-        : [`\`${shortSha(sha)}\` is not on the deploy branch \`${config.branch}\`; deploy it with \`sacar deploy ${app} ${sha}\`.`]
+        : [
+          `\`${
+            shortSha(sha)
+          }\` is not on the deploy branch \`${config.branch}\`; deploy it with \`sacar deploy ${app} ${sha}\`.`
+        ]
     ),
     actions
   }

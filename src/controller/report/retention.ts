@@ -47,10 +47,13 @@ export const removeRelease = (keys: Keys, app: AppSnapshot, sha: string) =>
     if (release === undefined) return false
     const ops: TxnOp[] = [{ verb: "delete-cas", key: keys.release(app.app, sha), index: release.modifyIndex }]
     const record = app.github.get(sha)
-    if (record !== undefined) ops.push({ verb: "delete-cas", key: keys.github(app.app, sha), index: record.modifyIndex })
+    if (record !== undefined)
+      ops.push({ verb: "delete-cas", key: keys.github(app.app, sha), index: record.modifyIndex })
     const result = yield* (yield* Consul).txn(ops)
     if (result.ok) {
-      yield* Effect.logInfo(`retention: removed release ${app.app} ${shortSha(sha)} (beyond keepReleases ${app.config?.keepReleases})`)
+      yield* Effect.logInfo(
+        `retention: removed release ${app.app} ${shortSha(sha)} (beyond keepReleases ${app.config?.keepReleases})`
+      )
       return true
     }
     return false

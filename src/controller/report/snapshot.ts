@@ -8,10 +8,18 @@
 import { Result } from "effect"
 import type { KvEntry } from "../../consul/Consul.ts"
 import { decodeDocument } from "../../spec/decode.ts"
-import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "../../spec/documents.ts"
+import {
+  AppConfig,
+  DeploySpec,
+  LockDoc,
+  NodeRegistration,
+  NodeStatus,
+  PinDoc,
+  ReleaseSpec
+} from "../../spec/documents.ts"
 import { GitHubRecord } from "../../spec/github-record.ts"
-import { PredeployDoc } from "../../spec/predeploy.ts"
 import type { Keys } from "../../spec/keys.ts"
+import { PredeployDoc } from "../../spec/predeploy.ts"
 
 export interface Versioned<A> {
   readonly doc: A
@@ -102,7 +110,11 @@ export const readSnapshot = (keys: Keys, index: number, entries: ReadonlyArray<K
   }
   for (const entry of entries) {
     const parsed = keys.parse(entry.key)
-    const versioned = <A>(doc: A): Versioned<A> => ({ doc, createIndex: entry.createIndex, modifyIndex: entry.modifyIndex })
+    const versioned = <A>(doc: A): Versioned<A> => ({
+      doc,
+      createIndex: entry.createIndex,
+      modifyIndex: entry.modifyIndex
+    })
     switch (parsed.kind) {
       case "node": {
         // Only a key held by a session is a live registration; Consul deletes it when the session dies.

@@ -6,9 +6,9 @@
 import { lockInForce } from "../../spec/documents.ts"
 import type { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { GitHubRecord } from "../../spec/github-record.ts"
-import type { RenderInput } from "./render.ts"
 import { deployView, expectedNodes, releaseView } from "./release-view.ts"
 import type { DeployView } from "./release-view.ts"
+import type { RenderInput } from "./render.ts"
 import type { AppSnapshot, Snapshot, Versioned } from "./snapshot.ts"
 
 export interface CommitTarget {

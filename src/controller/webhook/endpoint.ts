@@ -5,8 +5,8 @@
  */
 import { Effect, Redacted } from "effect"
 import type { Consul } from "../../consul/Consul.ts"
+import { header, type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"
-import { header, json, jsonError, type HttpRequest, type HttpResponse } from "../http/types.ts"
 import { HANDLERS, type WebhookContext } from "./handlers.ts"
 import { checkSignature } from "./signature.ts"
 
@@ -19,11 +19,15 @@ export interface WebhookEndpoint extends WebhookContext {
 export const WEBHOOKS_OFF =
   "webhooks are off: this controller has no GITHUB_WEBHOOK_SECRET (or GITHUB_WEBHOOK_SECRET_FILE); set it to the webhook's secret and restart"
 
-export const handleWebhook = (endpoint: WebhookEndpoint, req: HttpRequest): Effect.Effect<HttpResponse, never, Consul> =>
+export const handleWebhook = (
+  endpoint: WebhookEndpoint,
+  req: HttpRequest
+): Effect.Effect<HttpResponse, never, Consul> =>
   Effect.gen(function*() {
     const event = header(req, "x-github-event")?.trim() || "unknown"
     const delivery = header(req, "x-github-delivery")?.trim() || undefined
-    const count = (result: string) => endpoint.metrics.inc("sacar_webhooks_total", { event: event in HANDLERS ? event : "other", result })
+    const count = (result: string) =>
+      endpoint.metrics.inc("sacar_webhooks_total", { event: event in HANDLERS ? event : "other", result })
     if (endpoint.secret === undefined) {
       count("off")
       return jsonError(503, WEBHOOKS_OFF)
@@ -52,15 +56,15 @@ export const handleWebhook = (endpoint: WebhookEndpoint, req: HttpRequest): Effe
       yield* Effect.logDebug("webhook ignored", { event, delivery })
       return json(202, { event, delivery, result: "ignored", reason: `Sacar does not act on ${event} events` })
     }
-    const action = typeof (body as { action?: unknown } | null)?.action === "string" ? (body as { action: string }).action : undefined
+    const action = typeof (body as { action?: unknown } | null)?.action === "string"
+      ? (body as { action: string }).action
+      : undefined
     return yield* handler(endpoint, body).pipe(
       Effect.map((outcome) => {
         count(outcome.result)
         return json(outcome.result === "ignored" ? 202 : 200, { event, action, delivery, ...outcome })
       }),
-      Effect.tap((response) =>
-        Effect.logInfo("webhook", { event, action, delivery, status: response.status })
-      ),
+      Effect.tap((response) => Effect.logInfo("webhook", { event, action, delivery, status: response.status })),
       Effect.catchTags({
         PayloadError: (e) => {
           count("bad_request")

@@ -12,10 +12,17 @@ import { explain } from "../../spec/decode.ts"
 import type { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isSha, shortSha } from "../../spec/names.ts"
+import type { WriteConflict } from "../../state/writes.ts"
 import { appsForRepo, type KnownApp } from "../apps.ts"
 import type { CommitSeen } from "../desired.ts"
-import type { WriteConflict } from "../../state/writes.ts"
-import { createRelease, readRecord, recordCommit, releaseFromTemplate, requestDeploy, retryRelease } from "../desired.ts"
+import {
+  createRelease,
+  readRecord,
+  recordCommit,
+  releaseFromTemplate,
+  requestDeploy,
+  retryRelease
+} from "../desired.ts"
 import { CheckRunPayload, CheckSuitePayload, DeploymentPayload, PushPayload, WorkflowRunPayload } from "./payloads.ts"
 
 export interface WebhookContext {
@@ -40,7 +47,11 @@ type Handler = (ctx: WebhookContext, body: unknown) => Effect.Effect<Outcome, Ha
 
 const ignored = (reason: string): Outcome => ({ result: "ignored", reason, apps: {} })
 
-const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, event: string, body: unknown) => {
+const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  schema: S,
+  event: string,
+  body: unknown
+) => {
   const decoded = Schema.decodeUnknownResult(schema)(body, { errors: "all" })
   return Result.isSuccess(decoded)
     ? Effect.succeed(decoded.success as S["Type"])
@@ -48,7 +59,9 @@ const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(sch
 }
 
 const checkSha = (sha: string, field: string) =>
-  isSha(sha) ? Effect.void : Effect.fail(new PayloadError({ message: `${field} is not a 40-hex commit sha: ${JSON.stringify(sha)}` }))
+  isSha(sha)
+    ? Effect.void
+    : Effect.fail(new PayloadError({ message: `${field} is not a 40-hex commit sha: ${JSON.stringify(sha)}` }))
 
 const actionOf = (body: unknown): string | undefined =>
   body !== null && typeof body === "object" && typeof (body as { action?: unknown }).action === "string"
@@ -93,11 +106,13 @@ const push: Handler = (ctx, body) =>
 const checkSuite: Handler = (ctx, body) =>
   Effect.gen(function*() {
     const action = actionOf(body)
-    if (action !== "requested" && action !== "rerequested") return ignored(`check_suite ${action ?? "(no action)"} needs nothing`)
+    if (action !== "requested" && action !== "rerequested")
+      return ignored(`check_suite ${action ?? "(no action)"} needs nothing`)
     const p = yield* decode(CheckSuitePayload, "check_suite", body)
     yield* checkSha(p.check_suite.head_sha, "check_suite.head_sha")
     const apps = yield* repoApps(ctx, p.repository.full_name)
-    if (apps.length === 0) return noApp(p.repository.full_name)
+    if (apps.length === 0)
+      return noApp(p.repository.full_name)
     const branch = p.check_suite.head_branch ?? null
     const seen: CommitSeen = {
       repo: p.repository.full_name,
@@ -109,7 +124,9 @@ const checkSuite: Handler = (ctx, body) =>
     const done: Record<string, string> = {}
     for (const app of apps) {
       yield* recordCommit(ctx.keys, app.name, seen)
-      done[app.name] = `commit ${shortSha(seen.sha)} recorded${branch === app.config.branch ? "" : ` (branch ${branch ?? "unknown"}: Prepare on request)`}`
+      done[app.name] = `commit ${shortSha(seen.sha)} recorded${
+        branch === app.config.branch ? "" : ` (branch ${branch ?? "unknown"}: Prepare on request)`
+      }`
     }
     return { result: "handled", apps: done }
   })
@@ -129,10 +146,12 @@ const workflowRun: Handler = (ctx, body) =>
     if (action !== "completed") return ignored(`workflow_run ${action ?? "(no action)"} needs nothing`)
     const p = yield* decode(WorkflowRunPayload, "workflow_run", body)
     const run = p.workflow_run
-    if (run.conclusion !== "success") return ignored(`workflow run concluded ${run.conclusion ?? "without a conclusion"}`)
+    if (run.conclusion !== "success")
+      return ignored(`workflow run concluded ${run.conclusion ?? "without a conclusion"}`)
     yield* checkSha(run.head_sha, "workflow_run.head_sha")
     const apps = yield* repoApps(ctx, p.repository.full_name)
-    if (apps.length === 0) return noApp(p.repository.full_name)
+    if (apps.length === 0)
+      return noApp(p.repository.full_name)
     const names = [run.name, run.path, p.workflow?.name, p.workflow?.path]
     const branch = run.head_branch ?? null
     const done: Record<string, string> = {}
@@ -153,14 +172,22 @@ const workflowRun: Handler = (ctx, body) =>
         installationId: p.installation?.id
       })
       const created = yield* createRelease(ctx.keys, app.name, run.head_sha, spec.success)
-      done[app.name] = created === "created" ? `release ${shortSha(run.head_sha)} created` : `release ${shortSha(run.head_sha)} already there`
+      done[app.name] = created === "created"
+        ? `release ${shortSha(run.head_sha)} created`
+        : `release ${shortSha(run.head_sha)} already there`
     }
-    return outcomeOf(done, `no app of ${p.repository.full_name} builds with this workflow on branch ${branch ?? "(none)"}`)
+    return outcomeOf(
+      done,
+      `no app of ${p.repository.full_name} builds with this workflow on branch ${branch ?? "(none)"}`
+    )
   })
 
 /** The check run's app: its name is `sacar/<app>` (contract section 5). */
-const appOfCheckRun = (apps: ReadonlyArray<KnownApp>, name: string, externalId: string | null | undefined): KnownApp | undefined =>
-  apps.find((a) => name === `sacar/${a.name}`) ?? apps.find((a) => externalId === a.name)
+const appOfCheckRun = (
+  apps: ReadonlyArray<KnownApp>,
+  name: string,
+  externalId: string | null | undefined
+): KnownApp | undefined => apps.find((a) => name === `sacar/${a.name}`) ?? apps.find((a) => externalId === a.name)
 
 /**
  * The release a click asks for: the existing one written again (so failed nodes
@@ -168,7 +195,13 @@ const appOfCheckRun = (apps: ReadonlyArray<KnownApp>, name: string, externalId: 
  * release, so its failure ("no artifact ...") shows in the check run rather than the
  * click doing nothing.
  */
-const freshRelease = (app: string, config: AppConfig, sha: string, ref: string | undefined, requestedBy: string): ReleaseSpec => {
+const freshRelease = (
+  app: string,
+  config: AppConfig,
+  sha: string,
+  ref: string | undefined,
+  requestedBy: string
+): ReleaseSpec => {
   const spec = releaseFromTemplate(app, config, sha, { ref, source: "github", requestedBy })
   return Result.isSuccess(spec)
     ? spec.success
@@ -179,12 +212,14 @@ const freshRelease = (app: string, config: AppConfig, sha: string, ref: string |
 const checkRun: Handler = (ctx, body) =>
   Effect.gen(function*() {
     const action = actionOf(body)
-    if (action !== "requested_action" && action !== "rerequested") return ignored(`check_run ${action ?? "(no action)"} needs nothing`)
+    if (action !== "requested_action" && action !== "rerequested")
+      return ignored(`check_run ${action ?? "(no action)"} needs nothing`)
     const p = yield* decode(CheckRunPayload, "check_run", body)
     const run = p.check_run
     yield* checkSha(run.head_sha, "check_run.head_sha")
     const apps = yield* repoApps(ctx, p.repository.full_name)
-    if (apps.length === 0) return noApp(p.repository.full_name)
+    if (apps.length === 0)
+      return noApp(p.repository.full_name)
     const app = appOfCheckRun(apps, run.name, run.external_id)
     if (app === undefined) return ignored(`check run ${JSON.stringify(run.name)} is not one of Sacar's`)
     const by = p.sender?.login ?? "github"
@@ -200,14 +235,27 @@ const checkRun: Handler = (ctx, body) =>
     const identifier = action === "rerequested" ? "rerequested" : p.requested_action?.identifier
     if (identifier === "prepare" || identifier === "rerequested") {
       yield* recordCommit(ctx.keys, app.name, seen)
-      yield* retryRelease(ctx.keys, app.name, run.head_sha, freshRelease(app.name, app.config, run.head_sha, seen.ref, by), by)
+      yield* retryRelease(
+        ctx.keys,
+        app.name,
+        run.head_sha,
+        freshRelease(app.name, app.config, run.head_sha, seen.ref, by),
+        by
+      )
       return { result: "handled", apps: { [app.name]: `release ${short} written for ${by}` } }
     }
     if (identifier === "deploy") {
       const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by)
       return outcome.kind === "refused"
-        ? { result: "refused", reason: outcome.reason, apps: { [app.name]: `deploy of ${short} refused: ${outcome.reason}` } }
-        : { result: "handled", apps: { [app.name]: `deploy of ${short} requested by ${by} (generation ${outcome.generation})` } }
+        ? {
+          result: "refused",
+          reason: outcome.reason,
+          apps: { [app.name]: `deploy of ${short} refused: ${outcome.reason}` }
+        }
+        : {
+          result: "handled",
+          apps: { [app.name]: `deploy of ${short} requested by ${by} (generation ${outcome.generation})` }
+        }
     }
     return ignored(`check run action ${JSON.stringify(identifier ?? "")} is not one of Sacar's (prepare, deploy)`)
   })
@@ -246,7 +294,12 @@ const deployment: Handler = (ctx, body) =>
     const apps = yield* repoApps(ctx, p.repository.full_name)
     if (apps.length === 0) return noApp(p.repository.full_name)
     const by = d.creator?.login ?? p.sender?.login ?? "github"
-    const seen: CommitSeen = { repo: p.repository.full_name, sha: d.sha, ref: d.ref ?? undefined, installationId: p.installation?.id }
+    const seen: CommitSeen = {
+      repo: p.repository.full_name,
+      sha: d.sha,
+      ref: d.ref ?? undefined,
+      installationId: p.installation?.id
+    }
     const done: Record<string, string> = {}
     const refusals: string[] = []
     for (const app of apps.filter((a) => a.config.environment === d.environment)) {
@@ -261,8 +314,13 @@ const deployment: Handler = (ctx, body) =>
       }
     }
     const count = Object.keys(done).length
-    if (count === 0) return ignored(`no app of ${p.repository.full_name} deploys to environment ${d.environment} (or Sacar already follows this Deployment)`)
-    return refusals.length === count ? { result: "refused", reason: refusals.join("; "), apps: done } : { result: "handled", apps: done }
+    if (count === 0)
+      return ignored(
+        `no app of ${p.repository.full_name} deploys to environment ${d.environment} (or Sacar already follows this Deployment)`
+      )
+    return refusals.length === count
+      ? { result: "refused", reason: refusals.join("; "), apps: done }
+      : { result: "handled", apps: done }
   })
 
 const ping: Handler = () => Effect.succeed({ result: "handled", reason: "pong", apps: {} })

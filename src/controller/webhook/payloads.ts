@@ -60,7 +60,12 @@ export const WorkflowRunPayload = Schema.Struct({
     conclusion: Schema.optionalKey(Schema.NullOr(Schema.String))
   }),
   workflow: Schema.optionalKey(
-    Schema.NullOr(Schema.Struct({ name: Schema.optionalKey(Schema.NullOr(Schema.String)), path: Schema.optionalKey(Schema.NullOr(Schema.String)) }))
+    Schema.NullOr(
+      Schema.Struct({
+        name: Schema.optionalKey(Schema.NullOr(Schema.String)),
+        path: Schema.optionalKey(Schema.NullOr(Schema.String))
+      })
+    )
   )
 })
 export type WorkflowRunPayload = typeof WorkflowRunPayload.Type

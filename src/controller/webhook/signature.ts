@@ -14,13 +14,18 @@ export const checkSignature = (
   signature: string | undefined
 ): Effect.Effect<SignatureCheck> => {
   if (signature === undefined || signature.trim() === "") {
-    return Effect.succeed({ ok: false, error: "missing X-Hub-Signature-256 header; set the webhook's secret to GITHUB_WEBHOOK_SECRET" })
+    return Effect.succeed({
+      ok: false,
+      error: "missing X-Hub-Signature-256 header; set the webhook's secret to GITHUB_WEBHOOK_SECRET"
+    })
   }
   // verify() throws on an empty payload instead of answering false.
   if (rawBody === "") return Effect.succeed({ ok: false, error: "empty body; nothing was signed" })
   return Effect.tryPromise(() => verify(Redacted.value(secret), rawBody, signature.trim())).pipe(
     Effect.map((valid): SignatureCheck =>
-      valid ? { ok: true } : { ok: false, error: "X-Hub-Signature-256 does not match the body; check GITHUB_WEBHOOK_SECRET" }
+      valid
+        ? { ok: true }
+        : { ok: false, error: "X-Hub-Signature-256 does not match the body; check GITHUB_WEBHOOK_SECRET" }
     ),
     Effect.catch(() => Effect.succeed<SignatureCheck>({ ok: false, error: "X-Hub-Signature-256 could not be checked" }))
   )

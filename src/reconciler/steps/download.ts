@@ -3,17 +3,17 @@
  * already there (and still matches the checksum, when one is given). Leftover partial
  * files of dead writers are removed first.
  */
+import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { mkdir, readdir, rm, stat } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { pipeline } from "node:stream/promises"
-import { Effect } from "effect"
 import { ArtifactStore } from "../../artifacts/store.ts"
+import { isAlive } from "../../process/alive.ts"
 import { ArtifactUnavailable, localFailure } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { temporaryOwner } from "./layout.ts"
-import { isAlive } from "../../process/alive.ts"
 
 export interface DownloadInput {
   readonly url: string
@@ -48,7 +48,9 @@ export const removeLeftovers = (target: string): Effect.Effect<void> =>
     }))
   })
 
-export const download = (input: DownloadInput): Effect.Effect<DownloadResult, ArtifactUnavailable | LocalFailure, ArtifactStore> =>
+export const download = (
+  input: DownloadInput
+): Effect.Effect<DownloadResult, ArtifactUnavailable | LocalFailure, ArtifactStore> =>
   Effect.gen(function*() {
     yield* Effect.tryPromise({
       try: () => mkdir(dirname(input.dest), { recursive: true }),

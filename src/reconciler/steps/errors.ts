@@ -19,34 +19,44 @@ interface Common {
 }
 
 /** The artifact could not be fetched or did not match its checksum. */
-export class ArtifactUnavailable extends Data.TaggedError("ArtifactUnavailable")<Common & {
-  readonly url: string
-  readonly status?: number
-}> {}
+export class ArtifactUnavailable extends Data.TaggedError("ArtifactUnavailable")<
+  Common & {
+    readonly url: string
+    readonly status?: number
+  }
+> {}
 
 /** The tarball is corrupt, too large, or holds an entry Sacar refuses to write. */
-export class ArchiveRejected extends Data.TaggedError("ArchiveRejected")<Common & {
-  /** The offending entry as written in the archive, when one is to blame. */
-  readonly entry?: string
-}> {}
+export class ArchiveRejected extends Data.TaggedError("ArchiveRejected")<
+  Common & {
+    /** The offending entry as written in the archive, when one is to blame. */
+    readonly entry?: string
+  }
+> {}
 
 /** Another live process is preparing this release; look again later. */
-export class ReleaseBusy extends Data.TaggedError("ReleaseBusy")<Common & {
-  readonly holder: { readonly pid: number; readonly host: string; readonly startedAt: string }
-}> {}
+export class ReleaseBusy extends Data.TaggedError("ReleaseBusy")<
+  Common & {
+    readonly holder: { readonly pid: number; readonly host: string; readonly startedAt: string }
+  }
+> {}
 
 /** The interpreter the release asks for is not on this node, or has no pip to install with. */
-export class PythonUnavailable extends Data.TaggedError("PythonUnavailable")<Common & {
-  readonly requested: string
-}> {}
+export class PythonUnavailable extends Data.TaggedError("PythonUnavailable")<
+  Common & {
+    readonly requested: string
+  }
+> {}
 
 /** A command of the pipeline (venv creation, pip, bin/prepare) failed or ran out of time. */
-export class CommandFailed extends Data.TaggedError("CommandFailed")<Common & {
-  readonly command: string
-  readonly exitCode: number | null
-  readonly signal: string | null
-  readonly timedOut: boolean
-}> {}
+export class CommandFailed extends Data.TaggedError("CommandFailed")<
+  Common & {
+    readonly command: string
+    readonly exitCode: number | null
+    readonly signal: string | null
+    readonly timedOut: boolean
+  }
+> {}
 
 /**
  * A step's child process failed or timed out: what the process runner reported, in
@@ -70,9 +80,11 @@ export const commandFailed = (
   })
 
 /** The whole pipeline overran the app's prepareTimeout. */
-export class PrepareTimedOut extends Data.TaggedError("PrepareTimedOut")<Common & {
-  readonly timeoutMs: number
-}> {}
+export class PrepareTimedOut extends Data.TaggedError("PrepareTimedOut")<
+  Common & {
+    readonly timeoutMs: number
+  }
+> {}
 
 /** The local disk refused (full, read-only, permissions) or the input named no valid release. */
 export class LocalFailure extends Data.TaggedError("LocalFailure")<Common> {}

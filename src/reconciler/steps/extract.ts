@@ -5,15 +5,15 @@
  * extraction. Unpacking happens in a temporary directory next to the release and is
  * renamed into place only when complete, so `releases/<sha>` existing means it is whole.
  */
+import { Effect } from "effect"
 import { createReadStream } from "node:fs"
 import { mkdir, rename, rm, stat } from "node:fs/promises"
 import { posix } from "node:path"
-import { Effect } from "effect"
 import { Unpack } from "tar"
 import type { ReadEntry } from "tar"
+import { removeLeftovers } from "./download.ts"
 import { ArchiveRejected, localFailure } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
-import { removeLeftovers } from "./download.ts"
 import { RESERVED_TOP_LEVEL, temporaryName } from "./layout.ts"
 
 export interface ExtractLimits {
@@ -163,10 +163,18 @@ const describeCorruption = (error: unknown): string => {
 }
 
 const removeStaging = (staging: string) =>
-  Effect.promise(() => rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch(() => undefined)).pipe(
-    Effect.tap(() => Effect.promise(() => stat(staging).then(() => true, () => false)).pipe(
-      Effect.flatMap((left) => left ? Effect.logWarning("could not remove an extraction directory; the next run will", { staging }) : Effect.void)
-    ))
+  Effect.promise(() =>
+    rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch(() => undefined)
+  ).pipe(
+    Effect.tap(() =>
+      Effect.promise(() => stat(staging).then(() => true, () => false)).pipe(
+        Effect.flatMap((left) =>
+          left
+            ? Effect.logWarning("could not remove an extraction directory; the next run will", { staging })
+            : Effect.void
+        )
+      )
+    )
   )
 
 export const extract = (input: ExtractInput): Effect.Effect<ExtractResult, ArchiveRejected | LocalFailure> =>
@@ -188,7 +196,9 @@ export const extract = (input: ExtractInput): Effect.Effect<ExtractResult, Archi
           if (error instanceof Refused) {
             const entry = /entry ("(?:[^"\\]|\\.)*")/.exec(error.message)?.[1]
             return new ArchiveRejected({
-              step: "extract", retryable: false, log: "",
+              step: "extract",
+              retryable: false,
+              log: "",
               ...(entry === undefined ? {} : { entry: JSON.parse(entry) as string }),
               message: `refused: ${error.message}; nothing was written outside the release`
             })

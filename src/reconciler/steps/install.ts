@@ -3,15 +3,15 @@
  * venv, with the shared pip, isolated from every pip setting of the node. A crash
  * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
  */
+import { Effect } from "effect"
 import { access } from "node:fs/promises"
 import { join } from "node:path"
-import { Effect } from "effect"
 import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
-import { commandFailed, PythonUnavailable, type CommandFailed } from "./errors.ts"
-import type { LocalFailure } from "./errors.ts"
 import { pipEnvironment } from "./environment.ts"
+import { type CommandFailed, commandFailed, PythonUnavailable } from "./errors.ts"
+import type { LocalFailure } from "./errors.ts"
 import { hasMarker, writeMarker } from "./markers.ts"
 
 export interface InstallInput {
@@ -32,15 +32,21 @@ export const PIP_ARGS = [
   "--disable-pip-version-check",
   "--no-input",
   "--no-index",
-  "--find-links", "wheels",
-  "-r", "requirements.txt"
+  "--find-links",
+  "wheels",
+  "-r",
+  "requirements.txt"
 ] as const
 
-export const install = (input: InstallInput): Effect.Effect<{ readonly skipped: boolean }, CommandFailed | PythonUnavailable | LocalFailure, Python> =>
+export const install = (
+  input: InstallInput
+): Effect.Effect<{ readonly skipped: boolean }, CommandFailed | PythonUnavailable | LocalFailure, Python> =>
   Effect.gen(function*() {
     if (yield* hasMarker(input.meta, "installed")) return { skipped: true }
     // A release without requirements.txt has nothing to install; its venv is still made.
-    const requirements = yield* Effect.promise(() => access(join(input.releaseDir, "requirements.txt")).then(() => true, () => false))
+    const requirements = yield* Effect.promise(() =>
+      access(join(input.releaseDir, "requirements.txt")).then(() => true, () => false)
+    )
     if (!requirements) {
       yield* writeMarker(input.meta, "installed", { at: new Date().toISOString(), requirements: false }, "install")
       return { skipped: false }
@@ -48,7 +54,13 @@ export const install = (input: InstallInput): Effect.Effect<{ readonly skipped: 
     const python = yield* Python
     const pip = yield* python.pip(input.interpreter, input.pipCache).pipe(
       Effect.mapError((error) =>
-        new PythonUnavailable({ step: "install", requested: input.interpreter.version, retryable: false, log: "", message: error.message })
+        new PythonUnavailable({
+          step: "install",
+          requested: input.interpreter.version,
+          retryable: false,
+          log: "",
+          message: error.message
+        })
       )
     )
     yield* runProcess({
@@ -63,8 +75,7 @@ export const install = (input: InstallInput): Effect.Effect<{ readonly skipped: 
         commandFailed("install", `pip ${PIP_ARGS.join(" ")}`, error, (e) =>
           e._tag === "ProcessTimedOut"
             ? `pip install did not finish in time: ${e.message}`
-            : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`
-        )
+            : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`)
       )
     )
     yield* writeMarker(input.meta, "installed", { at: new Date().toISOString() }, "install")

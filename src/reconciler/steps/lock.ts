@@ -6,15 +6,15 @@
  * left by a dead process on this host is taken over; one held by a live process
  * means `ReleaseBusy`, to be retried later. The lock goes when the scope closes.
  */
+import { Effect } from "effect"
+import type { Scope } from "effect"
 import { renameSync, writeFileSync } from "node:fs"
 import { link, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import { isAlive } from "../../process/alive.ts"
 import { localFailure, ReleaseBusy } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { temporaryName } from "./layout.ts"
-import { isAlive } from "../../process/alive.ts"
 import { processStartTime } from "./processes.ts"
 
 export interface LockHolder {
@@ -99,11 +99,16 @@ const killOrphans = (stale: LockHolder) => {
  */
 export const recordChild = (file: string, holder: LockHolder, pid: number): void => {
   const temp = temporaryName(file, "tmp")
-  writeFileSync(temp, JSON.stringify({ ...holder, child: { pid, processStart: processStartTime(pid) } }) + "\n", { mode: 0o644 })
+  writeFileSync(temp, JSON.stringify({ ...holder, child: { pid, processStart: processStartTime(pid) } }) + "\n", {
+    mode: 0o644
+  })
   renameSync(temp, file)
 }
 
-type Attempt = { readonly _tag: "Acquired"; readonly holder: LockHolder } | { readonly _tag: "Held"; readonly holder: LockHolder }
+type Attempt = { readonly _tag: "Acquired"; readonly holder: LockHolder } | {
+  readonly _tag: "Held"
+  readonly holder: LockHolder
+}
 
 const attempt = async (file: string): Promise<Attempt> => {
   const me: LockHolder = {
@@ -136,15 +141,17 @@ export const lockRelease = (file: string): Effect.Effect<LockHolder, ReleaseBusy
       Effect.flatMap((result) =>
         result._tag === "Acquired"
           ? Effect.succeed(result.holder)
-          : Effect.fail(new ReleaseBusy({
-            step: "lock",
-            holder: result.holder,
-            retryable: true,
-            log: "",
-            message: result.holder.pid === 0
-              ? `the lock ${file} is not readable; if no reconciler is preparing this release, remove it`
-              : `being prepared by pid ${result.holder.pid} on ${result.holder.host} since ${result.holder.startedAt}; will look again later`
-          }))
+          : Effect.fail(
+            new ReleaseBusy({
+              step: "lock",
+              holder: result.holder,
+              retryable: true,
+              log: "",
+              message: result.holder.pid === 0
+                ? `the lock ${file} is not readable; if no reconciler is preparing this release, remove it`
+                : `being prepared by pid ${result.holder.pid} on ${result.holder.host} since ${result.holder.startedAt}; will look again later`
+            })
+          )
       )
     ),
     (mine) =>

@@ -3,9 +3,9 @@
  * rename) after the work it stands for has finished, so after a crash a marker is
  * either absent or whole. A step that finds its marker skips itself.
  */
+import { Effect } from "effect"
 import { open, readFile, rename, rm } from "node:fs/promises"
 import { join } from "node:path"
-import { Effect } from "effect"
 import { localFailure } from "./errors.ts"
 import type { LocalFailure, Step } from "./errors.ts"
 import { temporaryName } from "./layout.ts"
@@ -29,7 +29,12 @@ export const readMarker = (meta: string, marker: Marker): Effect.Effect<unknown 
 export const hasMarker = (meta: string, marker: Marker): Effect.Effect<boolean> =>
   Effect.map(readMarker(meta, marker), (value) => value !== undefined)
 
-export const writeMarker = (meta: string, marker: Marker, value: unknown, step: Step): Effect.Effect<void, LocalFailure> =>
+export const writeMarker = (
+  meta: string,
+  marker: Marker,
+  value: unknown,
+  step: Step
+): Effect.Effect<void, LocalFailure> =>
   Effect.tryPromise({
     try: async () => {
       const target = join(meta, marker)

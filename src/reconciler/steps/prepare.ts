@@ -6,14 +6,14 @@
  * interpreter of its `#!` line, or `sh` without one, which is what exec would have done.
  * No `bin/prepare` means nothing to do.
  */
+import { Effect } from "effect"
 import { access, constants, open } from "node:fs/promises"
 import { join } from "node:path"
-import { Effect } from "effect"
 import { runProcess } from "../../process/run.ts"
-import { commandFailed, type CommandFailed } from "./errors.ts"
-import type { LocalFailure } from "./errors.ts"
 import { scriptEnvironment } from "./environment.ts"
 import type { ScriptContext } from "./environment.ts"
+import { type CommandFailed, commandFailed } from "./errors.ts"
+import type { LocalFailure } from "./errors.ts"
 import { hasMarker, writeMarker } from "./markers.ts"
 
 export interface ScriptCommand {
@@ -46,7 +46,9 @@ export interface PrepareInput extends ScriptContext {
   readonly onSpawn?: (pid: number) => void
 }
 
-export const runPrepare = (input: PrepareInput): Effect.Effect<{ readonly skipped: boolean; readonly ran: boolean }, CommandFailed | LocalFailure> =>
+export const runPrepare = (
+  input: PrepareInput
+): Effect.Effect<{ readonly skipped: boolean; readonly ran: boolean }, CommandFailed | LocalFailure> =>
   Effect.gen(function*() {
     if (yield* hasMarker(input.meta, "prepared")) return { skipped: true, ran: false }
     const script = yield* scriptCommand(join(input.releaseDir, "bin", "prepare"))
@@ -65,8 +67,7 @@ export const runPrepare = (input: PrepareInput): Effect.Effect<{ readonly skippe
               ? `bin/prepare did not finish within ${input.timeoutMs} ms and was killed`
               : e.exitCode === null && e.signal === null
               ? `bin/prepare could not be started: ${e.message}`
-              : `bin/prepare failed (${e.signal ?? `exit code ${e.exitCode}`}); see the log`
-          )
+              : `bin/prepare failed (${e.signal ?? `exit code ${e.exitCode}`}); see the log`)
         )
       )
     }

@@ -5,15 +5,15 @@
  * is a crash's leftover and is rebuilt, and so is one whose interpreter has gone
  * (which also voids the install and prepare that built on it).
  */
+import { Effect } from "effect"
 import { access, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
-import { Effect } from "effect"
 import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
-import { commandFailed, localFailure, PythonUnavailable, type CommandFailed } from "./errors.ts"
-import type { LocalFailure } from "./errors.ts"
 import { pipEnvironment } from "./environment.ts"
+import { type CommandFailed, commandFailed, localFailure, PythonUnavailable } from "./errors.ts"
+import type { LocalFailure } from "./errors.ts"
 import { readMarker, removeMarkers, writeMarker } from "./markers.ts"
 
 export interface VenvInput {
@@ -45,7 +45,9 @@ export const requestedPython = (releaseDir: string): Effect.Effect<string | unde
     readFile(join(releaseDir, "python-version"), "utf8").then((text) => text.trim() || undefined, () => undefined)
   )
 
-export const ensureVenv = (input: VenvInput): Effect.Effect<VenvResult, PythonUnavailable | CommandFailed | LocalFailure, Python> =>
+export const ensureVenv = (
+  input: VenvInput
+): Effect.Effect<VenvResult, PythonUnavailable | CommandFailed | LocalFailure, Python> =>
   Effect.gen(function*() {
     const made = yield* readMarker(input.meta, "venv")
     if (isInterpreter(made) && (yield* exists(join(input.venv, "bin", "python")))) {
@@ -62,7 +64,13 @@ export const ensureVenv = (input: VenvInput): Effect.Effect<VenvResult, PythonUn
     const version = yield* requestedPython(input.releaseDir)
     const interpreter = yield* python.resolve({ version, fallback: input.defaultPython }).pipe(
       Effect.mapError((error) =>
-        new PythonUnavailable({ step: "venv", requested: error.requested, retryable: false, log: "", message: error.message })
+        new PythonUnavailable({
+          step: "venv",
+          requested: error.requested,
+          retryable: false,
+          log: "",
+          message: error.message
+        })
       )
     )
     yield* runProcess({
@@ -74,7 +82,8 @@ export const ensureVenv = (input: VenvInput): Effect.Effect<VenvResult, PythonUn
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(
       Effect.mapError((error) =>
-        commandFailed("venv", error.command, error, (e) => `creating the venv with Python ${interpreter.version} failed: ${e.message}`)
+        commandFailed("venv", error.command, error, (e) =>
+          `creating the venv with Python ${interpreter.version} failed: ${e.message}`)
       )
     )
     yield* writeMarker(input.meta, "venv", interpreter, "venv")

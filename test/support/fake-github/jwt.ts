@@ -15,7 +15,12 @@ const decodePart = (part: string): Record<string, unknown> | undefined => {
  * App (or client) id, expiring at most 10 minutes after it was issued and not yet expired.
  * Returns the problem, or undefined when the JWT is good.
  */
-export const jwtProblem = (jwt: string, publicKey: KeyObject, appId: string, nowSec = Math.floor(Date.now() / 1000)): string | undefined => {
+export const jwtProblem = (
+  jwt: string,
+  publicKey: KeyObject,
+  appId: string,
+  nowSec = Math.floor(Date.now() / 1000)
+): string | undefined => {
   const parts = jwt.split(".")
   if (parts.length !== 3) return "A JSON web token could not be decoded"
   const [h, p, s] = parts as [string, string, string]

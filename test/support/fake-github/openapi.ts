@@ -1,12 +1,12 @@
 // GitHub's own OpenAPI description, as the fake's judge of every request. Only the
 // dereferenced api.github.com file is read (the package's index loads all ten specs,
 // about 1 GB); the operations the fake serves are extracted once per process.
-import { readFile } from "node:fs/promises"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
 import { Ajv } from "ajv"
 import type { ValidateFunction } from "ajv"
 import addFormats from "ajv-formats"
+import { readFile } from "node:fs/promises"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
 
 /** The operations the fake serves, by GitHub's operationId. */
 export const SERVED_OPERATIONS = [
@@ -25,7 +25,9 @@ export interface Operation {
   readonly method: string
   readonly pathTemplate: string
   readonly pattern: RegExp
-  readonly pathParams: ReadonlyArray<{ readonly name: string; readonly integer: boolean; readonly validate: ValidateFunction }>
+  readonly pathParams: ReadonlyArray<
+    { readonly name: string; readonly integer: boolean; readonly validate: ValidateFunction }
+  >
   /** undefined when the operation takes no body. */
   readonly validateBody: ValidateFunction | undefined
   readonly bodyRequired: boolean
@@ -36,11 +38,18 @@ export interface MatchedOperation {
   readonly params: Readonly<Record<string, string>>
 }
 
-interface SpecParameter { readonly name: string; readonly in: string; readonly schema?: Record<string, unknown> }
+interface SpecParameter {
+  readonly name: string
+  readonly in: string
+  readonly schema?: Record<string, unknown>
+}
 interface SpecOperation {
   readonly operationId?: string
   readonly parameters?: ReadonlyArray<SpecParameter>
-  readonly requestBody?: { readonly required?: boolean; readonly content?: Record<string, { readonly schema?: object }> }
+  readonly requestBody?: {
+    readonly required?: boolean
+    readonly content?: Record<string, { readonly schema?: object }>
+  }
 }
 
 const specPath = () => {
@@ -61,7 +70,9 @@ const templatePattern = (template: string) =>
   new RegExp("^" + template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\?\{([^}]+)\\?\}/g, "(?<$1>[^/]+)") + "$")
 
 const load = async (): Promise<ReadonlyArray<Operation>> => {
-  const spec = JSON.parse(await readFile(specPath(), "utf8")) as { paths: Record<string, Record<string, SpecOperation>> }
+  const spec = JSON.parse(await readFile(specPath(), "utf8")) as {
+    paths: Record<string, Record<string, SpecOperation>>
+  }
   const ajv = makeAjv()
   const wanted = new Set<string>(SERVED_OPERATIONS)
   const ops: Array<Operation> = []
@@ -93,7 +104,11 @@ let cached: Promise<ReadonlyArray<Operation>> | undefined
 /** Parsed once per process (about a second), shared by every fake. */
 export const servedOperations = (): Promise<ReadonlyArray<Operation>> => (cached ??= load())
 
-export const matchOperation = (ops: ReadonlyArray<Operation>, method: string, path: string): MatchedOperation | undefined => {
+export const matchOperation = (
+  ops: ReadonlyArray<Operation>,
+  method: string,
+  path: string
+): MatchedOperation | undefined => {
   for (const operation of ops) {
     if (operation.method !== method) continue
     const m = operation.pattern.exec(path)
@@ -107,7 +122,9 @@ export const matchOperation = (ops: ReadonlyArray<Operation>, method: string, pa
 
 const ajvProblems = (where: string, v: ValidateFunction): Array<string> =>
   (v.errors ?? []).map((e) => {
-    const extra = e.keyword === "enum" ? ` (${JSON.stringify((e.params as { allowedValues?: unknown }).allowedValues)})` : ""
+    const extra = e.keyword === "enum"
+      ? ` (${JSON.stringify((e.params as { allowedValues?: unknown }).allowedValues)})`
+      : ""
     return `${where}${e.instancePath || ""} ${e.message ?? e.keyword}${extra}`
   })
 

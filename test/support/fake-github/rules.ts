@@ -52,7 +52,11 @@ const descriptionRule = (body: Body): Array<string> => {
     : []
 }
 
-export const extraProblems = (operationId: OperationId, params: Readonly<Record<string, string>>, body: unknown): Array<string> => {
+export const extraProblems = (
+  operationId: OperationId,
+  params: Readonly<Record<string, string>>,
+  body: unknown
+): Array<string> => {
   if (!isObject(body)) return []
   switch (operationId) {
     case "checks/create":

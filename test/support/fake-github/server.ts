@@ -122,7 +122,12 @@ export interface FakeGitHub {
    * their answer, after validation. Default messages: 403 a secondary rate limit, 429 and
    * others GitHub's usual text.
    */
-  failNext(n: number, status: number, headers?: Readonly<Record<string, string>>, options?: { readonly message?: string; readonly operationId?: OperationId }): void
+  failNext(
+    n: number,
+    status: number,
+    headers?: Readonly<Record<string, string>>,
+    options?: { readonly message?: string; readonly operationId?: OperationId }
+  ): void
   /**
    * GitHub unreachable for `ms`: "refuse" closes the listener (connection refused, same
    * port afterwards), "503" answers 503 to everything. Resolves once it is down.
@@ -195,10 +200,35 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
 
   let baseUrl = ""
   const repoUrl = (owner: string, repo: string) => `${baseUrl}/repos/${owner}/${repo}`
-  const account = (login: string) => ({ login, id: 1000, node_id: "MDQ6VXNlcjEwMDA=", type: "Organization", site_admin: false, url: `${baseUrl}/users/${login}` })
-  const appInfo = () => ({ id: Number(appId ?? 1), slug: "sacar", node_id: "MDM6QXBwMQ==", name: "Sacar", owner: account("sacar"), external_url: "https://sacar.example", html_url: "https://github.com/apps/sacar", created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z", permissions: {}, events: [] })
+  const account = (login: string) => ({
+    login,
+    id: 1000,
+    node_id: "MDQ6VXNlcjEwMDA=",
+    type: "Organization",
+    site_admin: false,
+    url: `${baseUrl}/users/${login}`
+  })
+  const appInfo = () => ({
+    id: Number(appId ?? 1),
+    slug: "sacar",
+    node_id: "MDM6QXBwMQ==",
+    name: "Sacar",
+    owner: account("sacar"),
+    external_url: "https://sacar.example",
+    html_url: "https://github.com/apps/sacar",
+    created_at: "2026-01-01T00:00:00Z",
+    updated_at: "2026-01-01T00:00:00Z",
+    permissions: {},
+    events: []
+  })
 
-  const send = (res: ServerResponse, rec: RecordedRequest | undefined, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const send = (
+    res: ServerResponse,
+    rec: RecordedRequest | undefined,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {}
+  ) => {
     if (rec) rec.status = status
     const text = body === undefined ? "" : JSON.stringify(body)
     res.writeHead(status, {
@@ -215,11 +245,19 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
     res.end(text)
   }
 
-  const reject = (res: ServerResponse, rec: RecordedRequest, status: number, message: string, problems: ReadonlyArray<string>) => {
+  const reject = (
+    res: ServerResponse,
+    rec: RecordedRequest,
+    status: number,
+    message: string,
+    problems: ReadonlyArray<string>
+  ) => {
     violations.push({ method: rec.method, path: rec.path, operationId: rec.operationId, problems })
     send(res, rec, status, {
       message,
-      ...(status === 422 ? { errors: problems.map((p) => ({ resource: "Request", code: "invalid", message: p })) } : {}),
+      ...(status === 422
+        ? { errors: problems.map((p) => ({ resource: "Request", code: "invalid", message: p })) }
+        : {}),
       documentation_url: DOCS,
       status: String(status)
     })
@@ -232,19 +270,23 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
     | { readonly kind: "bad"; readonly status: number; readonly message: string }
 
   const authenticate = (header: string | undefined, wantsJwt: boolean): Auth => {
-    if (header === undefined || header.trim() === "") return { kind: "bad", status: 401, message: "Requires authentication (no Authorization header)" }
+    if (header === undefined || header.trim() === "")
+      return { kind: "bad", status: 401, message: "Requires authentication (no Authorization header)" }
     const m = /^(bearer|token)\s+(\S+)$/i.exec(header.trim())
     if (!m) return { kind: "bad", status: 401, message: "Authorization header is neither 'Bearer …' nor 'token …'" }
     const credential = m[2] as string
     if (wantsJwt) {
-      if (publicKey === undefined || appId === undefined) return { kind: "bad", status: 401, message: "this fake has no GitHub App configured" }
-      if (m[1]?.toLowerCase() !== "bearer") return { kind: "bad", status: 401, message: "App routes need 'Bearer <JWT>'" }
+      if (publicKey === undefined || appId === undefined)
+        return { kind: "bad", status: 401, message: "this fake has no GitHub App configured" }
+      if (m[1]?.toLowerCase() !== "bearer")
+        return { kind: "bad", status: 401, message: "App routes need 'Bearer <JWT>'" }
       const problem = jwtProblem(credential, publicKey, appId)
       return problem === undefined ? { kind: "jwt" } : { kind: "bad", status: 401, message: problem }
     }
     const issued = tokens.get(credential)
     if (issued) {
-      if (Date.parse(issued.expiresAt) <= Date.now()) return { kind: "bad", status: 401, message: "Bad credentials (installation token expired)" }
+      if (Date.parse(issued.expiresAt) <= Date.now())
+        return { kind: "bad", status: 401, message: "Bad credentials (installation token expired)" }
       return { kind: "installation", installationId: issued.installationId }
     }
     if (options.token !== undefined && credential === options.token) return { kind: "pat" }
@@ -256,8 +298,11 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
     const url = new URL(req.url ?? "/", "http://fake")
     const method = (req.method ?? "GET").toUpperCase()
     const matched = matchOperation(ops, method, url.pathname)
-    const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v ?? ""]))
-    if (headers["authorization"]) headers["authorization"] = headers["authorization"].replace(/^(\S+)\s+.*$/, "$1 [REDACTED]")
+    const headers = Object.fromEntries(
+      Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v ?? ""])
+    )
+    if (headers["authorization"])
+      headers["authorization"] = headers["authorization"].replace(/^(\S+)\s+.*$/, "$1 [REDACTED]")
     let body: unknown
     let parseProblem: string | undefined
     if (raw.length > 0) {
@@ -267,7 +312,15 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
         parseProblem = "Problems parsing JSON"
       }
     }
-    const rec: RecordedRequest = { method, path: url.pathname, operationId: matched?.operation.operationId, headers, body, status: 0, at: Date.now() }
+    const rec: RecordedRequest = {
+      method,
+      path: url.pathname,
+      operationId: matched?.operation.operationId,
+      headers,
+      body,
+      status: 0,
+      at: Date.now()
+    }
     requests.push(rec)
 
     if (answer503) return send(res, rec, 503, { message: "Service Unavailable" })
@@ -281,26 +334,37 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
 
     const problems = [...schemaProblems(matched, body), ...extraProblems(operationId, matched.params, body)]
     if (!req.headers["user-agent"]) problems.push("User-Agent header missing (GitHub rejects such requests)")
-    if (body !== undefined && !/application\/json/i.test(req.headers["content-type"] ?? "")) problems.push("Content-Type is not application/json")
+    if (body !== undefined && !/application\/json/i.test(req.headers["content-type"] ?? ""))
+      problems.push("Content-Type is not application/json")
     if (problems.length > 0) {
-      const message = problems.some((p) => p.startsWith("No commit found")) ? "No commit found for SHA" : "Invalid request.\n\n" + problems.join("\n")
+      const message = problems.some((p) => p.startsWith("No commit found"))
+        ? "No commit found for SHA"
+        : "Invalid request.\n\n" + problems.join("\n")
       return reject(res, rec, 422, message, problems)
     }
 
     const { owner = "", repo = "" } = matched.params
     if (!wantsJwt) {
       if (operationId.startsWith("checks/") && auth.kind === "pat") {
-        return reject(res, rec, 403, "You must authenticate via a GitHub App.", ["check runs written with a personal access token"])
+        return reject(res, rec, 403, "You must authenticate via a GitHub App.", [
+          "check runs written with a personal access token"
+        ])
       }
       if (auth.kind === "installation" && installationOf(owner, repo) !== auth.installationId) {
-        return reject(res, rec, 403, "Resource not accessible by integration", [`installation ${auth.installationId} has no access to ${owner}/${repo}`])
+        return reject(res, rec, 403, "Resource not accessible by integration", [
+          `installation ${auth.installationId} has no access to ${owner}/${repo}`
+        ])
       }
     }
 
     const faultIndex = faults.findIndex((f) => f.operationId === undefined || f.operationId === operationId)
     if (faultIndex >= 0) {
       const [fault] = faults.splice(faultIndex, 1) as [Fault]
-      return send(res, rec, fault.status, { message: fault.message, documentation_url: DOCS, status: String(fault.status) }, { ...fault.headers })
+      return send(res, rec, fault.status, {
+        message: fault.message,
+        documentation_url: DOCS,
+        status: String(fault.status)
+      }, { ...fault.headers })
     }
 
     const b = (body ?? {}) as Record<string, unknown>
@@ -308,15 +372,35 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
     switch (operationId) {
       case "apps/get-repo-installation": {
         const id = installationOf(owner, repo)
-        if (id === undefined) return send(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
+        if (id === undefined)
+          return send(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
         return send(res, rec, 200, {
-          id, account: account(owner), app_id: Number(appId), app_slug: "sacar", target_id: 1000, target_type: "Organization",
-          repository_selection: "all", access_tokens_url: `${baseUrl}/app/installations/${id}/access_tokens`,
-          repositories_url: `${baseUrl}/installation/repositories`, html_url: `https://github.com/settings/installations/${id}`,
-          permissions: { checks: "write", deployments: "write", statuses: "write", contents: "read", metadata: "read", actions: "read" },
-          events: ["check_run", "check_suite", "deployment", "push", "workflow_run"], single_file_name: null,
-          has_multiple_single_files: false, single_file_paths: [], suspended_at: null, suspended_by: null,
-          created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z"
+          id,
+          account: account(owner),
+          app_id: Number(appId),
+          app_slug: "sacar",
+          target_id: 1000,
+          target_type: "Organization",
+          repository_selection: "all",
+          access_tokens_url: `${baseUrl}/app/installations/${id}/access_tokens`,
+          repositories_url: `${baseUrl}/installation/repositories`,
+          html_url: `https://github.com/settings/installations/${id}`,
+          permissions: {
+            checks: "write",
+            deployments: "write",
+            statuses: "write",
+            contents: "read",
+            metadata: "read",
+            actions: "read"
+          },
+          events: ["check_run", "check_suite", "deployment", "push", "workflow_run"],
+          single_file_name: null,
+          has_multiple_single_files: false,
+          single_file_paths: [],
+          suspended_at: null,
+          suspended_by: null,
+          created_at: "2026-01-01T00:00:00Z",
+          updated_at: "2026-01-01T00:00:00Z"
         })
       }
       case "apps/create-installation-access-token": {
@@ -328,7 +412,8 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
         const expiresAt = iso(new Date(Date.now() + tokenTtlSec * 1000))
         tokens.set(token, { installationId: id, token, expiresAt })
         return send(res, rec, 201, {
-          token, expires_at: expiresAt,
+          token,
+          expires_at: expiresAt,
           permissions: { checks: "write", deployments: "write", statuses: "write", metadata: "read" },
           repository_selection: "all"
         })
@@ -338,8 +423,12 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
         const output = (b["output"] ?? {}) as Record<string, string | undefined>
         const conclusion = (b["conclusion"] as string | undefined) ?? null
         const run: CheckRunRecord = {
-          id, owner, repo, installationId,
-          name: String(b["name"]), head_sha: String(b["head_sha"]),
+          id,
+          owner,
+          repo,
+          installationId,
+          name: String(b["name"]),
+          head_sha: String(b["head_sha"]),
           status: conclusion !== null ? "completed" : (b["status"] as string | undefined) ?? "queued",
           conclusion,
           details_url: (b["details_url"] as string | undefined) ?? null,
@@ -368,7 +457,12 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
           run.completed_at = (b["completed_at"] as string | undefined) ?? iso()
         }
         const output = b["output"] as Record<string, string | undefined> | undefined
-        if (output) run.output = { title: output["title"] ?? run.output.title, summary: output["summary"] ?? null, text: output["text"] ?? null }
+        if (output)
+          run.output = {
+            title: output["title"] ?? run.output.title,
+            summary: output["summary"] ?? null,
+            text: output["text"] ?? null
+          }
         if (Array.isArray(b["actions"])) run.actions = b["actions"] as CheckRunRecord["actions"]
         run.history.push({ operation: "update", body: b })
         return send(res, rec, 200, checkRunJson(run))
@@ -378,9 +472,17 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
         const ref = String(b["ref"])
         const environment = (b["environment"] as string | undefined) ?? "production"
         const d: DeploymentRecord = {
-          id, owner, repo, ref, sha: /^[0-9a-f]{40}$/i.test(ref) ? ref.toLowerCase() : fakeSha(ref),
-          task: (b["task"] as string | undefined) ?? "deploy", environment,
-          description: (b["description"] as string | null | undefined) ?? "", payload: b["payload"] ?? {}, body: b, statuses: []
+          id,
+          owner,
+          repo,
+          ref,
+          sha: /^[0-9a-f]{40}$/i.test(ref) ? ref.toLowerCase() : fakeSha(ref),
+          task: (b["task"] as string | undefined) ?? "deploy",
+          environment,
+          description: (b["description"] as string | null | undefined) ?? "",
+          payload: b["payload"] ?? {},
+          body: b,
+          statuses: []
         }
         deployments.set(id, d)
         return send(res, rec, 201, deploymentJson(d))
@@ -392,50 +494,101 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
         }
         const logUrl = (b["log_url"] as string | undefined) ?? (b["target_url"] as string | undefined) ?? ""
         const s: DeploymentStatusRecord = {
-          id: newId(), state: String(b["state"]), description: (b["description"] as string | undefined) ?? "",
+          id: newId(),
+          state: String(b["state"]),
+          description: (b["description"] as string | undefined) ?? "",
           environment: (b["environment"] as string | undefined) ?? d.statuses.at(-1)?.environment ?? d.environment,
-          log_url: logUrl, target_url: logUrl, created_at: iso()
+          log_url: logUrl,
+          target_url: logUrl,
+          created_at: iso()
         }
         d.statuses.push(s)
         return send(res, rec, 201, {
-          url: `${repoUrl(owner, repo)}/deployments/${d.id}/statuses/${s.id}`, id: s.id, node_id: `DES_${s.id}`,
-          state: s.state, creator: account("sacar[bot]"), description: s.description, environment: s.environment,
-          target_url: s.target_url, log_url: s.log_url, environment_url: (b["environment_url"] as string | undefined) ?? "",
-          created_at: s.created_at, updated_at: s.created_at,
-          deployment_url: `${repoUrl(owner, repo)}/deployments/${d.id}`, repository_url: repoUrl(owner, repo), performed_via_github_app: null
+          url: `${repoUrl(owner, repo)}/deployments/${d.id}/statuses/${s.id}`,
+          id: s.id,
+          node_id: `DES_${s.id}`,
+          state: s.state,
+          creator: account("sacar[bot]"),
+          description: s.description,
+          environment: s.environment,
+          target_url: s.target_url,
+          log_url: s.log_url,
+          environment_url: (b["environment_url"] as string | undefined) ?? "",
+          created_at: s.created_at,
+          updated_at: s.created_at,
+          deployment_url: `${repoUrl(owner, repo)}/deployments/${d.id}`,
+          repository_url: repoUrl(owner, repo),
+          performed_via_github_app: null
         })
       }
       case "repos/create-commit-status": {
         const s: CommitStatusRecord = {
-          id: newId(), owner, repo, sha: String(matched.params["sha"]).toLowerCase(), state: String(b["state"]),
+          id: newId(),
+          owner,
+          repo,
+          sha: String(matched.params["sha"]).toLowerCase(),
+          state: String(b["state"]),
           context: (b["context"] as string | undefined) ?? "default",
           description: (b["description"] as string | null | undefined) ?? null,
           target_url: (b["target_url"] as string | null | undefined) ?? null
         }
         commitStatuses.push(s)
         return send(res, rec, 201, {
-          url: `${repoUrl(owner, repo)}/statuses/${s.sha}`, avatar_url: null, id: s.id, node_id: `SC_${s.id}`,
-          state: s.state, description: s.description, target_url: s.target_url, context: s.context,
-          created_at: iso(), updated_at: iso(), creator: account("sacar")
+          url: `${repoUrl(owner, repo)}/statuses/${s.sha}`,
+          avatar_url: null,
+          id: s.id,
+          node_id: `SC_${s.id}`,
+          state: s.state,
+          description: s.description,
+          target_url: s.target_url,
+          context: s.context,
+          created_at: iso(),
+          updated_at: iso(),
+          creator: account("sacar")
         })
       }
     }
   }
 
   const checkRunJson = (r: CheckRunRecord) => ({
-    id: r.id, node_id: `CR_${r.id}`, head_sha: r.head_sha, external_id: r.external_id ?? "",
-    url: `${repoUrl(r.owner, r.repo)}/check-runs/${r.id}`, html_url: `https://github.com/${r.owner}/${r.repo}/runs/${r.id}`,
-    details_url: r.details_url ?? "https://sacar.example", status: r.status, conclusion: r.conclusion,
-    started_at: r.started_at, completed_at: r.completed_at,
-    output: { ...r.output, annotations_count: 0, annotations_url: `${repoUrl(r.owner, r.repo)}/check-runs/${r.id}/annotations` },
-    name: r.name, check_suite: { id: 5_000_000_000 + (r.id % 1_000_000) }, app: appInfo(), pull_requests: []
+    id: r.id,
+    node_id: `CR_${r.id}`,
+    head_sha: r.head_sha,
+    external_id: r.external_id ?? "",
+    url: `${repoUrl(r.owner, r.repo)}/check-runs/${r.id}`,
+    html_url: `https://github.com/${r.owner}/${r.repo}/runs/${r.id}`,
+    details_url: r.details_url ?? "https://sacar.example",
+    status: r.status,
+    conclusion: r.conclusion,
+    started_at: r.started_at,
+    completed_at: r.completed_at,
+    output: {
+      ...r.output,
+      annotations_count: 0,
+      annotations_url: `${repoUrl(r.owner, r.repo)}/check-runs/${r.id}/annotations`
+    },
+    name: r.name,
+    check_suite: { id: 5_000_000_000 + (r.id % 1_000_000) },
+    app: appInfo(),
+    pull_requests: []
   })
 
   const deploymentJson = (d: DeploymentRecord) => ({
-    url: `${repoUrl(d.owner, d.repo)}/deployments/${d.id}`, id: d.id, node_id: `DE_${d.id}`, sha: d.sha, ref: d.ref,
-    task: d.task, payload: d.payload, original_environment: d.environment, environment: d.environment,
-    description: d.description, creator: account("sacar[bot]"), created_at: iso(), updated_at: iso(),
-    statuses_url: `${repoUrl(d.owner, d.repo)}/deployments/${d.id}/statuses`, repository_url: repoUrl(d.owner, d.repo),
+    url: `${repoUrl(d.owner, d.repo)}/deployments/${d.id}`,
+    id: d.id,
+    node_id: `DE_${d.id}`,
+    sha: d.sha,
+    ref: d.ref,
+    task: d.task,
+    payload: d.payload,
+    original_environment: d.environment,
+    environment: d.environment,
+    description: d.description,
+    creator: account("sacar[bot]"),
+    created_at: iso(),
+    updated_at: iso(),
+    statuses_url: `${repoUrl(d.owner, d.repo)}/deployments/${d.id}/statuses`,
+    repository_url: repoUrl(d.owner, d.repo),
     transient_environment: d.body["transient_environment"] === true,
     production_environment: (d.body["production_environment"] as boolean | undefined) ?? d.environment === "production",
     performed_via_github_app: null
@@ -476,7 +629,12 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
     issuedTokens: () => [...tokens.values()],
     failNext: (n, status, headers = {}, opts = {}) => {
       for (let i = 0; i < n; i++) {
-        faults.push({ status, headers, message: opts.message ?? defaultFaultMessage(status), operationId: opts.operationId })
+        faults.push({
+          status,
+          headers,
+          message: opts.message ?? defaultFaultMessage(status),
+          operationId: opts.operationId
+        })
       }
     },
     down: async (ms, how = "refuse") => {

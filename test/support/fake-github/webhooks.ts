@@ -1,10 +1,10 @@
 // Webhook deliveries as GitHub makes them: real example payloads from
 // @octokit/webhooks-examples, adjusted to the test's repository and commit, signed with
 // X-Hub-Signature-256.
+import type { WebhookDefinition } from "@octokit/webhooks-examples"
+import { sign } from "@octokit/webhooks-methods"
 import { randomUUID } from "node:crypto"
 import { createRequire } from "node:module"
-import { sign } from "@octokit/webhooks-methods"
-import type { WebhookDefinition } from "@octokit/webhooks-examples"
 
 export interface DeliveryResult {
   readonly status: number
@@ -69,8 +69,9 @@ export interface PayloadOverrides {
 
 const require = createRequire(import.meta.url)
 let examples: ReadonlyArray<WebhookDefinition> | undefined
-const allExamples = (): ReadonlyArray<WebhookDefinition> =>
-  (examples ??= require("@octokit/webhooks-examples/api.github.com/index.json") as ReadonlyArray<WebhookDefinition>)
+const allExamples = (): ReadonlyArray<
+  WebhookDefinition
+> => (examples ??= require("@octokit/webhooks-examples/api.github.com/index.json") as ReadonlyArray<WebhookDefinition>)
 
 type Json = Record<string, unknown>
 const isObject = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x)
