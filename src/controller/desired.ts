@@ -8,14 +8,14 @@
  */
 import { Data, Effect, Result } from "effect"
 import { Consul } from "../consul/Consul.ts"
-import type { ConsulError, KvEntry } from "../consul/Consul.ts"
+import type { ConsulError, KvEntry, TxnOp } from "../consul/Consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
 import { ReleaseSpec } from "../spec/documents.ts"
 import type { AppConfig } from "../spec/documents.ts"
 import { GitHubRecord } from "../spec/github-record.ts"
 import type { Keys } from "../spec/keys.ts"
-import { casUpdate, readLock, writeDeploy } from "../state/writes.ts"
+import { casUpdate, casUpdateGuarded, readLock, writeDeploy, WriteConflict } from "../state/writes.ts"
 
 /** The app cannot get a release from a webhook: no artifact template, or one that expands to a bad URL. */
 export class NoArtifact extends Data.TaggedError("NoArtifact")<{ readonly app: string; readonly message: string }> {}
@@ -31,6 +31,11 @@ export interface CommitSeen {
   readonly ref?: string | undefined
   readonly branch?: string | null | undefined
   readonly installationId?: number | undefined
+  /**
+   * A push to the app's deploy branch: the commit is on that branch now, whatever an
+   * earlier delivery (a merge-queue or feature branch) recorded first.
+   */
+  readonly onDeployBranch?: boolean | undefined
 }
 
 const decodeRecord = (key: string, entry: KvEntry | undefined): GitHubRecord | undefined => {
@@ -51,11 +56,13 @@ export const updateRecord = (
   return casUpdate(key, (entry) => {
     const existing = decodeRecord(key, entry)
     const base: GitHubRecord = existing ?? { repo: seen.repo, sha: seen.sha, createdAt: now() }
-    // Fill what the record lacks; what a delivery says never erases what is known.
+    // Fill what the record lacks; what a delivery says never erases what is known,
+    // except a push to the deploy branch, which settles the commit's branch.
+    const settles = seen.onDeployBranch === true
     const filled: GitHubRecord = {
       ...base,
-      ...(base.ref === undefined && seen.ref !== undefined ? { ref: seen.ref } : {}),
-      ...(base.branch === undefined && seen.branch !== undefined ? { branch: seen.branch } : {}),
+      ...((base.ref === undefined || settles) && seen.ref !== undefined ? { ref: seen.ref } : {}),
+      ...((base.branch === undefined || settles) && seen.branch !== undefined ? { branch: seen.branch } : {}),
       ...(base.installationId === undefined && seen.installationId !== undefined
         ? { installationId: seen.installationId }
         : {})
@@ -116,6 +123,20 @@ export const releaseFromTemplate = (
   })
 }
 
+/** The release of `sha` as it is now; undefined when absent. One that does not decode counts as `{}`. */
+export const readRelease = (
+  keys: Keys,
+  app: string,
+  sha: string
+): Effect.Effect<ReleaseSpec | undefined, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const key = keys.release(app, sha)
+    const entry = (yield* (yield* Consul).get(key)).value
+    if (entry === undefined) return undefined
+    const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, entry.value)
+    return Result.isSuccess(decoded) ? decoded.success : {}
+  })
+
 /** Writes the release unless one is there already (cas=0). */
 export const createRelease = (keys: Keys, app: string, sha: string, spec: ReleaseSpec) =>
   Effect.gen(function*() {
@@ -135,10 +156,11 @@ export const retryRelease = (
   app: string,
   sha: string,
   fresh: ReleaseSpec,
-  requestedBy: string | undefined
-) => {
+  requestedBy: string | undefined,
+  delivery?: TxnOp
+): Effect.Effect<"written" | "unchanged" | "repeat", ConsulError | WriteConflict, Consul> => {
   const key = keys.release(app, sha)
-  return casUpdate(key, (entry) => {
+  return casUpdateGuarded(key, (entry) => {
     if (entry === undefined) return encodeDocument(ReleaseSpec, fresh)
     const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, entry.value)
     const kept: ReleaseSpec = Result.isSuccess(decoded) ? decoded.success : fresh
@@ -147,7 +169,10 @@ export const retryRelease = (
       createdAt: now(),
       ...(requestedBy !== undefined ? { requestedBy } : {})
     })
-  })
+  }, delivery === undefined ? [] : [delivery]).pipe(
+    // The only guard is the delivery mark: it exists, so this delivery already acted.
+    Effect.catchTag("GuardFailed", () => Effect.succeed("repeat" as const))
+  )
 }
 
 // ---------------------------------------------------------------------------------
@@ -156,34 +181,61 @@ export const retryRelease = (
 export type DeployOutcome =
   | { readonly kind: "deployed"; readonly generation: number }
   | { readonly kind: "refused"; readonly reason: string }
+  /** The delivery that asked already acted (a redelivery): nothing written. */
+  | { readonly kind: "repeat" }
+
+export interface DeployRequestOptions {
+  /** Ties the new generation to the GitHub Deployment that asked, so the leader reports on it. */
+  readonly deploymentId?: number | undefined
+  /** The delivery's mark (webhook/deliveries.ts), created in the same transaction as the DeploySpec. */
+  readonly delivery?: TxnOp | undefined
+}
+
+const LOCK_ATTEMPTS = 4
 
 /**
  * A person asked GitHub to deploy `sha`. A lock turns it down, and the refusal is kept
  * in the commit's record so the check run can say why; a pin does not (pins only pause
- * auto-deploy). `deploymentId` ties the new generation to the GitHub Deployment that
- * asked, so the leader reports on it instead of creating another.
+ * auto-deploy). The lock is checked again inside the DeploySpec's transaction (its
+ * key absent, or unchanged since read), so a `sacar lock` between the read and the
+ * write stops the deploy; the decision is then made again from the new lock.
  */
 export const requestDeploy = (
   keys: Keys,
   app: string,
   seen: CommitSeen,
   requestedBy: string,
-  deploymentId?: number
+  options: DeployRequestOptions = {}
 ) =>
   Effect.gen(function*() {
-    const lock = yield* readLock(keys, app)
-    if (lock.locked) {
-      yield* updateRecord(
-        keys,
-        app,
-        seen,
-        (r) => ({ ...r, refused: { reason: lock.reason, by: requestedBy, at: now() } })
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+      const lock = yield* readLock(keys, app)
+      if (lock.locked) {
+        yield* updateRecord(
+          keys,
+          app,
+          seen,
+          (r) => ({ ...r, refused: { reason: lock.reason, by: requestedBy, at: now() } })
+        )
+        return { kind: "refused", reason: lock.reason } satisfies DeployOutcome as DeployOutcome
+      }
+      const guards = options.delivery === undefined ? [lock.guard] : [lock.guard, options.delivery]
+      const written = yield* writeDeploy(keys, app, { sha: seen.sha, requestedBy, requestedAt: now() }, guards).pipe(
+        Effect.map((generation) => ({ generation })),
+        Effect.catchTag("GuardFailed", (e) => Effect.succeed({ guard: e.guard }))
       )
-      return { kind: "refused", reason: lock.reason } satisfies DeployOutcome as DeployOutcome
+      if ("guard" in written) {
+        if (written.guard === 1) return { kind: "repeat" } satisfies DeployOutcome as DeployOutcome
+        continue // the lock changed since it was read: decide again
+      }
+      const { generation } = written
+      // An earlier refusal no longer applies once a deploy went through.
+      yield* updateRecord(keys, app, seen, ({ refused: _refused, ...r }) =>
+        options.deploymentId === undefined ? r : { ...r, deployment: { generation, id: options.deploymentId } })
+      return { kind: "deployed", generation } satisfies DeployOutcome as DeployOutcome
     }
-    const generation = yield* writeDeploy(keys, app, { sha: seen.sha, requestedBy, requestedAt: now() })
-    // An earlier refusal no longer applies once a deploy went through.
-    yield* updateRecord(keys, app, seen, ({ refused: _refused, ...r }) =>
-      deploymentId === undefined ? r : { ...r, deployment: { generation, id: deploymentId } })
-    return { kind: "deployed", generation } satisfies DeployOutcome as DeployOutcome
+    return yield* new WriteConflict({
+      key: keys.lock(app),
+      message: `${keys.lock(app)} changed ${LOCK_ATTEMPTS} times while a deploy of ${app} was being written; not written`
+    })
   })

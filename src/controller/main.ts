@@ -20,7 +20,7 @@ import { type Keys, makeKeys } from "../spec/keys.ts"
 import { type ListenError, type Listening, serve, type ServeOptions } from "./http/server.ts"
 import { Metrics } from "./metrics.ts"
 import { reporter } from "./report/index.ts"
-import { makeRouter } from "./routes.ts"
+import { admission, makeRouter } from "./routes.ts"
 import { type ControllerSettings, controllerSettingsFromEnv } from "./settings.ts"
 
 /** Everything `sacar controller` reads from its environment, checked before anything starts. */
@@ -63,16 +63,21 @@ export const startServer = (
   parts: ControllerParts,
   options: Partial<Omit<ServeOptions, "host" | "port">> = {}
 ): Effect.Effect<Listening, ListenError, Consul | Scope.Scope> =>
-  serve(
-    { ...options, host: settings.listen.host, port: settings.listen.port },
-    makeRouter({
-      keys: parts.keys,
-      metrics: parts.metrics,
-      webhookSecret: settings.webhookSecret,
-      notifyToken: settings.notifyToken,
-      githubAppId: settings.githubAppId
-    })
+{
+  const deps = {
+    keys: parts.keys,
+    metrics: parts.metrics,
+    webhookSecret: settings.webhookSecret,
+    previousWebhookSecret: settings.previousWebhookSecret,
+    notifyToken: settings.notifyToken,
+    readToken: settings.readToken,
+    githubAppId: settings.githubAppId
+  }
+  return serve(
+    { ...options, admit: admission(deps), host: settings.listen.host, port: settings.listen.port },
+    makeRouter(deps)
   )
+}
 
 const describeModes = (config: ControllerConfig) =>
   Effect.gen(function*() {
@@ -87,7 +92,8 @@ const describeModes = (config: ControllerConfig) =>
       consul: config.consul.address,
       github: mode,
       webhooks: settings.webhookSecret === undefined ? "off" : "on",
-      notify: settings.notifyToken === undefined ? "off" : "on"
+      notify: settings.notifyToken === undefined ? "off" : "on",
+      status: settings.readToken === undefined ? "off" : "on"
     })
     if (settings.webhookSecret === undefined) {
       const level = github?.auth.mode === "app" ? Effect.logWarning : Effect.logInfo
@@ -97,7 +103,10 @@ const describeModes = (config: ControllerConfig) =>
       )
     }
     if (settings.notifyToken === undefined) {
-      yield* Effect.logInfo("the /v1 endpoints are off: SACAR_NOTIFY_TOKEN is not set, they answer 503")
+      yield* Effect.logInfo("notify is off: SACAR_NOTIFY_TOKEN is not set, POST /v1/apps/<app>/releases answers 503")
+    }
+    if (settings.readToken === undefined) {
+      yield* Effect.logInfo("the status API is off: SACAR_READ_TOKEN is not set, GET /v1/apps answers 503")
     }
   })
 

@@ -15,8 +15,12 @@ export interface ControllerSettings {
   readonly prefix: string
   /** undefined: webhooks are off and `POST /github/webhook` answers 503. */
   readonly webhookSecret: Redacted.Redacted<string> | undefined
-  /** undefined: the /v1 endpoints are off and answer 503. */
+  /** GITHUB_WEBHOOK_SECRET_PREVIOUS: also accepted while a secret rotation is under way. */
+  readonly previousWebhookSecret: Redacted.Redacted<string> | undefined
+  /** undefined: `POST /v1/apps/<app>/releases` is off and answers 503. */
   readonly notifyToken: Redacted.Redacted<string> | undefined
+  /** SACAR_READ_TOKEN; undefined: `GET /v1/apps...` is off and answers 503. */
+  readonly readToken: Redacted.Redacted<string> | undefined
   /** GITHUB_APP_ID, to recognise the Deployments this App created itself. */
   readonly githubAppId: string | undefined
 }
@@ -55,7 +59,15 @@ export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
     })
   }
   const webhookSecret = secretSetting(env, "GITHUB_WEBHOOK_SECRET")
+  const previousWebhookSecret = secretSetting(env, "GITHUB_WEBHOOK_SECRET_PREVIOUS")
   const notifyToken = secretSetting(env, "SACAR_NOTIFY_TOKEN")
+  const readToken = secretSetting(env, "SACAR_READ_TOKEN")
+  if (previousWebhookSecret !== undefined && webhookSecret === undefined) {
+    throw new SettingError({
+      variable: "GITHUB_WEBHOOK_SECRET_PREVIOUS",
+      message: "GITHUB_WEBHOOK_SECRET_PREVIOUS is set without GITHUB_WEBHOOK_SECRET; set the new secret too"
+    })
+  }
   return {
     listen,
     publicUrl,
@@ -63,7 +75,11 @@ export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
     webhookSecret: webhookSecret === undefined
       ? undefined
       : Redacted.make(webhookSecret, { label: "GITHUB_WEBHOOK_SECRET" }),
+    previousWebhookSecret: previousWebhookSecret === undefined
+      ? undefined
+      : Redacted.make(previousWebhookSecret, { label: "GITHUB_WEBHOOK_SECRET_PREVIOUS" }),
     notifyToken: notifyToken === undefined ? undefined : Redacted.make(notifyToken, { label: "SACAR_NOTIFY_TOKEN" }),
+    readToken: readToken === undefined ? undefined : Redacted.make(readToken, { label: "SACAR_READ_TOKEN" }),
     githubAppId: optionalSetting(env, "GITHUB_APP_ID")
   }
 }

@@ -39,7 +39,9 @@ export const AppConfig = Schema.Struct({
   prepareTimeout: DurationString.pipe(defaultTo("15m")),
   deployTimeout: DurationString.pipe(defaultTo("5m")),
   environment: Schema.String.check(Schema.isMinLength(1)).pipe(defaultTo("production")),
-  buildWorkflow: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1)))
+  buildWorkflow: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  /** A GitHub Deployment created by a person in `environment` is a deploy request (default: never). */
+  githubDeployments: Schema.Boolean.pipe(defaultTo(false))
 })
 export type AppConfig = typeof AppConfig.Type
 

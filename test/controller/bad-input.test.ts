@@ -11,6 +11,7 @@ import { controllerEnv, putKv, randomSha, type RunningController, snapshot, star
 
 const SECRET = "webhook-secret-for-tests"
 const TOKEN = "notify-token-for-tests"
+const READ_TOKEN = "read-token-for-tests"
 const LIMIT = 25 * 1024 * 1024
 
 describe("controller: bad input writes nothing", () => {
@@ -28,7 +29,7 @@ describe("controller: bad input writes nothing", () => {
       artifact: "gs://builds/shop/{sha}.tgz"
     })
     controller = await startController(
-      controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN })
+      controllerEnv({ consul: consul.addr, prefix, webhookSecret: SECRET, notifyToken: TOKEN, readToken: READ_TOKEN })
     )
     hook = `${controller.url}/github/webhook`
   })
@@ -235,11 +236,15 @@ describe("controller: bad input writes nothing", () => {
     await expectNothingWritten(notify("Not_An_App", { sha: randomSha() }), 404)
   })
 
-  it("rejects status reads without the token (401)", async () => {
+  it("rejects status reads without the read token (401), including with CI's notify token", async () => {
     for (const path of ["/v1/apps", "/v1/apps/shop"]) {
-      const res = await fetch(`${controller.url}${path}`)
-      assert.equal(res.status, 401)
-      assert.equal(typeof ((await res.json()) as { error: unknown }).error, "string")
+      for (const headers of [{}, { authorization: `Bearer ${TOKEN}` }] as Array<Record<string, string>>) {
+        const res = await fetch(`${controller.url}${path}`, { headers })
+        assert.equal(res.status, 401, `${path} ${JSON.stringify(headers)}`)
+        assert.equal(typeof ((await res.json()) as { error: unknown }).error, "string")
+      }
+      const read = await fetch(`${controller.url}${path}`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })
+      assert.notEqual(read.status, 401)
     }
   })
 

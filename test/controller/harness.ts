@@ -23,6 +23,8 @@ export interface ControllerEnv {
   readonly prefix: string
   readonly webhookSecret?: string
   readonly notifyToken?: string
+  /** SACAR_READ_TOKEN: the token of GET /v1. */
+  readonly readToken?: string
   readonly extra?: Readonly<Record<string, string>>
 }
 
@@ -45,6 +47,7 @@ export const controllerEnv = (options: ControllerEnv): Record<string, string> =>
   SACAR_LOG_LEVEL: "debug",
   ...(options.webhookSecret !== undefined ? { GITHUB_WEBHOOK_SECRET: options.webhookSecret } : {}),
   ...(options.notifyToken !== undefined ? { SACAR_NOTIFY_TOKEN: options.notifyToken } : {}),
+  ...(options.readToken !== undefined ? { SACAR_READ_TOKEN: options.readToken } : {}),
   ...options.extra
 })
 

@@ -17,6 +17,7 @@ import {
 } from "./harness.ts"
 
 const TOKEN = "notify-token-for-tests"
+const READ_TOKEN = "read-token-for-tests"
 
 describe("controller: notify and status endpoints", () => {
   let consul: TestConsul
@@ -32,7 +33,7 @@ describe("controller: notify and status endpoints", () => {
       nodes: ["web-*"]
     })
     await putKv(consul.addr, `${prefix}/bare/config`, { nodes: ["*"] })
-    controller = await startController(controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN }))
+    controller = await startController(controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN, readToken: READ_TOKEN }))
   })
 
   after(async () => {
@@ -118,7 +119,7 @@ describe("controller: notify and status endpoints", () => {
   })
 
   const get = async (path: string) => {
-    const res = await fetch(`${controller.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    const res = await fetch(`${controller.url}${path}`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })
     return { status: res.status, json: (await res.json()) as Record<string, any> }
   }
 

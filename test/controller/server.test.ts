@@ -98,13 +98,21 @@ describe("controller: process, health and lifecycle", () => {
     const dir = await mkdtemp(join(tmpdir(), "sacar-controller-"))
     t.after(() => rm(dir, { recursive: true, force: true }))
     await writeFile(join(dir, "token"), `${TOKEN}\n`)
+    await writeFile(join(dir, "read-token"), "read-token-for-tests\n")
     const controller = await startController({
       ...controllerEnv({ consul: consul.addr, prefix }),
-      SACAR_NOTIFY_TOKEN_FILE: join(dir, "token")
+      SACAR_NOTIFY_TOKEN_FILE: join(dir, "token"),
+      SACAR_READ_TOKEN_FILE: join(dir, "read-token")
     })
     t.after(() => controller.stop())
-    const res = await fetch(`${controller.url}/v1/apps`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    const res = await fetch(`${controller.url}/v1/apps`, { headers: { authorization: "Bearer read-token-for-tests" } })
     assert.equal(res.status, 200)
+    const notify = await fetch(`${controller.url}/v1/apps/shop/releases`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: "{}"
+    })
+    assert.equal(notify.status, 400, "the notify token from its file is accepted (the body is then wrong)")
   })
 
   it("stops at start with exit 2 and one line naming a bad variable", async () => {

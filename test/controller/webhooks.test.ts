@@ -36,9 +36,19 @@ describe("controller: webhooks write desired state", () => {
     consul = await startConsul()
     prefix = randomPrefix()
     await putKv(consul.addr, `${prefix}/shop/config`, config("acme/shop", { buildWorkflow: "build" }))
-    await putKv(consul.addr, `${prefix}/web/config`, config("Acme/Mono", { environment: "staging" }))
-    await putKv(consul.addr, `${prefix}/api/config`, config("acme/mono", { environment: "staging" }))
-    await putKv(consul.addr, `${prefix}/frozen/config`, config("acme/frozen"))
+    await putKv(
+      consul.addr,
+      `${prefix}/web/config`,
+      config("Acme/Mono", { environment: "staging", githubDeployments: true })
+    )
+    await putKv(
+      consul.addr,
+      `${prefix}/api/config`,
+      config("acme/mono", { environment: "staging", githubDeployments: true })
+    )
+    await putKv(consul.addr, `${prefix}/frozen/config`, config("acme/frozen", { githubDeployments: true }))
+    // The default: GitHub Deployments are never deploy orders.
+    await putKv(consul.addr, `${prefix}/plain/config`, config("acme/plain"))
     await putKv(consul.addr, `${prefix}/frozen/lock`, {
       by: "alice",
       reason: "black friday freeze",
@@ -130,7 +140,14 @@ describe("controller: webhooks write desired state", () => {
       repo: "acme/shop",
       sha,
       ref: "main",
-      merge: { workflow_run: { conclusion: "success", name: "Build and upload", path: ".github/workflows/build.yml" } }
+      merge: {
+        workflow_run: {
+          conclusion: "success",
+          event: "push",
+          name: "Build and upload",
+          path: ".github/workflows/build.yml"
+        }
+      }
     })
     assert.equal(res.status, 200, res.body)
     const spec = await getJson(consul.addr, `${prefix}/shop/releases/${sha}`)
@@ -144,9 +161,9 @@ describe("controller: webhooks write desired state", () => {
     const before = await snapshot(consul.addr, prefix)
     for (
       const merge of [
-        { workflow_run: { conclusion: "failure", path: ".github/workflows/build.yml" } },
+        { workflow_run: { conclusion: "failure", event: "push", path: ".github/workflows/build.yml" } },
         {
-          workflow_run: { conclusion: "success", name: "lint", path: ".github/workflows/lint.yml" },
+          workflow_run: { conclusion: "success", event: "push", name: "lint", path: ".github/workflows/lint.yml" },
           workflow: { name: "lint", path: ".github/workflows/lint.yml" }
         }
       ]
@@ -158,7 +175,7 @@ describe("controller: webhooks write desired state", () => {
       repo: "acme/shop",
       sha: randomSha(),
       ref: "feature/z",
-      merge: { workflow_run: { conclusion: "success", path: ".github/workflows/build.yml" } }
+      merge: { workflow_run: { conclusion: "success", event: "push", path: ".github/workflows/build.yml" } }
     })
     assert.equal(other.status, 202, other.body)
     assert.deepEqual(await snapshot(consul.addr, prefix), before)
@@ -261,6 +278,7 @@ describe("controller: webhooks write desired state", () => {
     const res = await send("deployment", "created", {
       repo: "acme/mono",
       sha,
+      pick: (e) => !("workflow_run" in e),
       merge: { deployment: { environment: "staging", id: 99001, creator: { login: "frank" }, payload: {} } }
     })
     assert.equal(res.status, 200, res.body)
@@ -307,11 +325,118 @@ describe("controller: webhooks write desired state", () => {
     const res = await send("deployment", "created", {
       repo: "acme/frozen",
       sha,
+      pick: (e) => !("workflow_run" in e),
       merge: { deployment: { environment: "production", creator: { login: "gina" }, payload: {} } }
     })
     assert.equal(res.status, 200, res.body)
     assert.equal(await getJson(consul.addr, `${prefix}/frozen/deploy`), undefined)
     assert.equal((await getJson(consul.addr, `${prefix}/frozen/github/${sha}`)).refused.by, "gina")
+  })
+
+  it("a fork's pull request run on a branch named main does not create a release (202)", async () => {
+    const before = await snapshot(consul.addr, prefix)
+    const fork = await send("workflow_run", "completed", {
+      repo: "acme/shop",
+      sha: randomSha(),
+      ref: "main",
+      pick: (e) => Array.isArray((e["workflow_run"] as { pull_requests?: unknown })?.pull_requests),
+      merge: {
+        workflow_run: {
+          conclusion: "success",
+          event: "pull_request",
+          path: ".github/workflows/build.yml",
+          head_repository: { full_name: "mallory/shop" }
+        }
+      }
+    })
+    assert.equal(fork.status, 202, fork.body)
+    assert.match(fork.json.reason, /pull_request|mallory/)
+    // A workflow file added by the PR whose display name is the build's name.
+    const renamed = await send("workflow_run", "completed", {
+      repo: "acme/shop",
+      sha: randomSha(),
+      ref: "main",
+      merge: {
+        workflow_run: { conclusion: "success", event: "push", name: "build", path: ".github/workflows/pr-evil.yml" },
+        workflow: { name: "build", path: ".github/workflows/pr-evil.yml" }
+      }
+    })
+    assert.equal(renamed.status, 202, renamed.body)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("a Deployment GitHub Actions created for a job's environment deploys nothing, even with githubDeployments", async () => {
+    const before = await snapshot(consul.addr, prefix)
+    for (const repo of ["acme/mono", "acme/plain"]) {
+      const res = await send("deployment", "created", {
+        repo,
+        sha: randomSha(),
+        pick: (e) => "workflow_run" in e,
+        merge: { deployment: { environment: repo === "acme/mono" ? "staging" : "production" } }
+      })
+      assert.equal(res.status, 202, res.body)
+    }
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("a Deployment a person created is no deploy order for an app without githubDeployments (202)", async () => {
+    const before = await snapshot(consul.addr, prefix)
+    const res = await send("deployment", "created", {
+      repo: "acme/plain",
+      sha: randomSha(),
+      pick: (e) => !("workflow_run" in e),
+      merge: { deployment: { environment: "production", payload: {} } }
+    })
+    assert.equal(res.status, 202, res.body)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("a redelivered Deploy click (same X-GitHub-Delivery) deploys once; a second click deploys again", async () => {
+    const sha = randomSha()
+    const first = await checkRun("shop", sha, "requested_action", "deploy", "hubot")
+    assert.equal(first.status, 200, first.body)
+    const deployKey = `${prefix}/shop/deploy`
+    const generation = (await listPrefix(consul.addr, prefix)).get(deployKey)!.modifyIndex
+    const again = await sendWebhook(hook, SECRET, "check_run", first.payload, { deliveryId: first.deliveryId })
+    assert.equal(again.status, 200, again.body)
+    assert.equal(JSON.parse(again.body).result, "repeat")
+    assert.equal((await listPrefix(consul.addr, prefix)).get(deployKey)!.modifyIndex, generation, "no new generation")
+    const second = await sendWebhook(hook, SECRET, "check_run", first.payload)
+    assert.equal(second.status, 200, second.body)
+    assert.ok((await listPrefix(consul.addr, prefix)).get(deployKey)!.modifyIndex > generation, "a new click deploys")
+  })
+
+  it("check_suite rerequested (Re-run all checks) retries the commit's release", async () => {
+    const sha = randomSha()
+    const created = await checkRun("shop", sha, "requested_action", "prepare", "dora")
+    assert.equal(created.status, 200, created.body)
+    const key = `${prefix}/shop/releases/${sha}`
+    const first = (await listPrefix(consul.addr, prefix)).get(key)!
+    const res = await send("check_suite", "rerequested", { repo: "acme/shop", sha, ref: "main", sender: "erin" })
+    assert.equal(res.status, 200, res.body)
+    const second = (await listPrefix(consul.addr, prefix)).get(key)!
+    assert.ok(second.modifyIndex > first.modifyIndex, "the release is written again, so failed nodes retry")
+    assert.equal(JSON.parse(second.value).requestedBy, "erin")
+    assert.equal(JSON.parse(second.value).artifact, JSON.parse(first.value).artifact)
+  })
+
+  it("a commit first seen on another branch is on the deploy branch once pushed there", async () => {
+    const sha = randomSha()
+    const suite = await send("check_suite", "requested", { repo: "acme/shop", sha, ref: "gh-readonly-queue/main/pr-1" })
+    assert.equal(suite.status, 200, suite.body)
+    assert.equal((await getJson(consul.addr, `${prefix}/shop/github/${sha}`)).branch, "gh-readonly-queue/main/pr-1")
+    const push = await send("push", undefined, { repo: "acme/shop", sha, ref: "main" })
+    assert.equal(push.status, 200, push.body)
+    const record = await getJson(consul.addr, `${prefix}/shop/github/${sha}`)
+    assert.equal(record.branch, "main")
+    assert.equal(record.ref, "refs/heads/main")
+  })
+
+  it("an event named like an Object member (constructor, __proto__) is ignored, not a crash", async () => {
+    for (const event of ["constructor", "__proto__", "toString"]) {
+      const res = await sendWebhook(hook, SECRET, event, { action: "created" })
+      assert.equal(res.status, 202, `${event}: ${res.body}`)
+    }
   })
 
   it("counted handled deliveries in /metrics", async () => {

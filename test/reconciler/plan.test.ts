@@ -28,6 +28,7 @@ const config = (over: Partial<AppConfig> = {}): AppConfig => ({
   prepareTimeout: "15m",
   deployTimeout: "5m",
   environment: "production",
+  githubDeployments: false,
   ...over
 })
 

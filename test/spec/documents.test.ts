@@ -28,6 +28,7 @@ const examples = {
     prepareTimeout: "15m",
     deployTimeout: "5m",
     environment: "production",
+    githubDeployments: false,
     buildWorkflow: "build"
   },
   LockDoc: { by: "alice", reason: "black friday freeze", at: "2026-11-27T09:00:00Z", until: "2026-11-30T00:00:00Z" },

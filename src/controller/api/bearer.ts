@@ -1,27 +1,32 @@
 /**
- * The bearer token of the /v1 endpoints (SACAR_NOTIFY_TOKEN). Both sides are hashed
- * before the constant-time compare, so neither the token's content nor its length
- * leaks through timing.
+ * The bearer tokens of the /v1 endpoints: SACAR_NOTIFY_TOKEN for `POST .../releases`
+ * (CI), SACAR_READ_TOKEN for the `GET` status (people, dashboards), so the token CI
+ * holds cannot read every app. Both sides are hashed before the constant-time
+ * compare, so neither the token's content nor its length leaks through timing.
  */
 import { Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { header, type HttpRequest, type HttpResponse, jsonError } from "../http/types.ts"
+import { header, type HttpResponse, jsonError, type RequestHead } from "../http/types.ts"
 
 const digest = (text: string) => createHash("sha256").update(text, "utf8").digest()
 
-export const NOTIFY_OFF =
-  "the /v1 endpoints are off: this controller has no SACAR_NOTIFY_TOKEN (or SACAR_NOTIFY_TOKEN_FILE); set one and restart"
+/** Which token a route takes, by the variable that sets it. */
+export type TokenName = "SACAR_NOTIFY_TOKEN" | "SACAR_READ_TOKEN"
+
+const off = (name: TokenName) =>
+  `this endpoint is off: the controller has no ${name} (or ${name}_FILE); set one and restart`
 
 /** undefined when the request may go on; otherwise the answer to send (401, or 503 when off). */
 export const checkBearer = (
   token: Redacted.Redacted<string> | undefined,
-  req: HttpRequest
+  req: RequestHead,
+  name: TokenName = "SACAR_NOTIFY_TOKEN"
 ): HttpResponse | undefined => {
-  if (token === undefined) return jsonError(503, NOTIFY_OFF)
+  if (token === undefined) return jsonError(503, off(name))
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(req, "authorization") ?? "")
   if (match === null) {
     return {
-      ...jsonError(401, "missing bearer token: send Authorization: Bearer <SACAR_NOTIFY_TOKEN>"),
+      ...jsonError(401, `missing bearer token: send Authorization: Bearer <${name}>`),
       headers: { "content-type": "application/json; charset=utf-8", "www-authenticate": "Bearer realm=\"sacar\"" }
     }
   }

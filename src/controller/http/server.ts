@@ -1,6 +1,8 @@
 /**
  * The controller's HTTP server: node:http with Effect around it. It owns what every
- * route shares: the body size limit (413 before a route sees anything), timeouts
+ * route shares: what a request may send before its body is read (the route's body
+ * limit and its authentication, `admit`: 413 and 401 without reading a byte), a cap
+ * on connections and on body bytes buffered at once across all requests, timeouts
  * (slow clients, stuck handlers), JSON error bodies, one log line per request
  * (method, path, status, ms; never headers or bodies, which carry tokens and
  * signatures), and a graceful close when the scope ends: no new connections,
@@ -9,16 +11,34 @@
 import { Cause, Data, Effect, Exit, Scope } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import type { HttpRequest, HttpResponse } from "./types.ts"
+import type { HttpRequest, HttpResponse, RequestHead } from "./types.ts"
 import { jsonError } from "./types.ts"
 
 /** GitHub's own cap on webhook payloads; nothing the controller accepts is larger. */
 export const MAX_BODY_BYTES = 25 * 1024 * 1024
 
+/** What a request may do before its body is read, decided from its method, path and headers. */
+export interface Admission {
+  /** The largest body the route reads; 0: none. */
+  readonly maxBodyBytes: number
+  /** An answer sent without reading the body (401, 503); undefined: read it and handle. */
+  readonly answer?: HttpResponse | undefined
+}
+
 export interface ServeOptions {
   readonly host: string
   readonly port: number
-  readonly maxBodyBytes?: number
+  /** Body limit and early answer per request; default: no body, nothing answered early. */
+  readonly admit?: (head: RequestHead) => Admission
+  /** Open connections beyond this are refused by the kernel's backlog; default 256. */
+  readonly maxConnections?: number
+  /**
+   * Body bytes buffered at once across all requests; default 64 MiB. A request that
+   * would go beyond it answers 503 at once. Bodies of up to SMALL_BODY_BYTES may use
+   * the whole budget, larger ones leave SMALL_BODY_BYTES of it free, so a flood of large
+   * bodies never stops a small webhook from being read.
+   */
+  readonly maxBufferedBytes?: number
   /** A route that takes longer answers 503 (GitHub gives up on a webhook after 10 s). */
   readonly handlerTimeoutMs?: number
   /** Time allowed to receive the headers, and the whole request. */
@@ -41,34 +61,77 @@ type Handler<R> = (request: HttpRequest) => Effect.Effect<HttpResponse, never, R
 
 type BodyResult = { readonly ok: true; readonly body: Buffer } | {
   readonly ok: false
-  readonly reason: "too-large" | "aborted"
+  readonly reason: "too-large" | "aborted" | "busy"
 }
 
-const readBody = (req: IncomingMessage, limit: number): Promise<BodyResult> =>
-  new Promise((resolve) => {
+/** A body this small (a webhook of a push, a notify) always finds room in the budget. */
+const SMALL_BODY_BYTES = 1024 * 1024
+
+/** Body bytes buffered by every request in flight, against one budget. */
+interface BodyBudget {
+  /** Takes `n` more bytes for a body that is `total` bytes so far; false when there is no room. */
+  readonly take: (n: number, total: number) => boolean
+  readonly give: (n: number) => void
+}
+
+const bodyBudget = (max: number): BodyBudget => {
+  let used = 0
+  return {
+    take: (n, total) => {
+      const room = total <= SMALL_BODY_BYTES ? max : max - SMALL_BODY_BYTES
+      if (used + n > room) return false
+      used += n
+      return true
+    },
+    give: (n) => {
+      used -= n
+    }
+  }
+}
+
+/**
+ * Reads the body within `limit` and the shared budget. The bytes taken from the
+ * budget are given back when the answer is sent (`release`), not when reading ends:
+ * the buffer lives until then.
+ */
+const readBody = (
+  req: IncomingMessage,
+  limit: number,
+  budget: BodyBudget
+): { readonly body: Promise<BodyResult>; readonly release: () => void } => {
+  let held = 0
+  const release = () => {
+    budget.give(held)
+    held = 0
+  }
+  const body = new Promise<BodyResult>((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
     let settled = false
     const settle = (result: BodyResult) => {
       if (settled) return
       settled = true
+      if (!result.ok) {
+        chunks.length = 0
+        release()
+      }
       resolve(result)
     }
     req.on("data", (chunk: Buffer) => {
       if (settled) return
       size += chunk.length
-      if (size > limit) {
-        // Stop buffering; the rest is discarded as it arrives (bounded by requestTimeout).
-        chunks.length = 0
-        settle({ ok: false, reason: "too-large" })
-        return
-      }
+      // Stop buffering; the rest is discarded as it arrives (bounded by requestTimeout).
+      if (size > limit) return settle({ ok: false, reason: "too-large" })
+      if (!budget.take(chunk.length, size)) return settle({ ok: false, reason: "busy" })
+      held += chunk.length
       chunks.push(chunk)
     })
     req.on("end", () => settle({ ok: true, body: Buffer.concat(chunks, size) }))
     req.on("error", () => settle({ ok: false, reason: "aborted" }))
     req.on("close", () => settle({ ok: false, reason: "aborted" }))
   })
+  return { body, release }
+}
 
 /**
  * After a 413 the rest of the body is read and thrown away, so a client still
@@ -103,8 +166,10 @@ export const serve = <R>(
   Effect.gen(function*() {
     const context = yield* Effect.context<R>()
     const run = Effect.runPromiseExitWith(context)
-    const limit = options.maxBodyBytes ?? MAX_BODY_BYTES
-    const handlerTimeoutMs = options.handlerTimeoutMs ?? 20_000
+    const admit = options.admit ?? ((): Admission => ({ maxBodyBytes: 0 }))
+    const budget = bodyBudget(options.maxBufferedBytes ?? 64 * 1024 * 1024)
+    // GitHub gives up on a webhook after 10 s: answer (503, it redelivers) before that.
+    const handlerTimeoutMs = options.handlerTimeoutMs ?? 8_000
     const graceMs = options.shutdownGraceMs ?? 10_000
     let closing = false
 
@@ -133,32 +198,49 @@ export const serve = <R>(
       const method = req.method ?? "GET"
       const url = new URL(req.url ?? "/", "http://controller.invalid")
       const path = url.pathname
+      const head = { method, path, query: url.searchParams, headers: req.headers }
+      const admission = admit(head)
+      const limit = admission.maxBodyBytes
+      // The unread body of an early answer is drained without buffering (see discard).
+      const early = (response: HttpResponse) => {
+        discard(req, MAX_BODY_BYTES)
+        send(res, response, false)
+        logLine(method, path, response.status, started)
+      }
+      if (admission.answer !== undefined) return early(admission.answer)
       const declared = Number(req.headers["content-length"] ?? "0")
       if (Number.isFinite(declared) && declared > limit) {
-        discard(req, limit)
-        send(res, jsonError(413, `request body is ${declared} bytes; the limit is ${limit} bytes`), false)
-        logLine(method, path, 413, started)
-        return
+        return early(
+          jsonError(413, limit === 0 ? `${method} ${path} takes no body` : `the body is over ${limit} bytes`)
+        )
       }
-      const body = await readBody(req, limit)
+      const reading = readBody(req, limit, budget)
+      const body = await reading.body
       if (!body.ok) {
         if (body.reason === "too-large") {
           discard(req, limit)
-          send(res, jsonError(413, `request body is over the limit of ${limit} bytes`), false)
+          send(res, jsonError(413, `the body is over ${limit} bytes`), false)
           logLine(method, path, 413, started)
+        } else if (body.reason === "busy") {
+          early(jsonError(503, "the controller is reading too many request bodies at once; try again"))
         }
         return
       }
-      const request: HttpRequest = { method, path, query: url.searchParams, headers: req.headers, body: body.body }
-      const exit = await run(
-        handler(request).pipe(
-          Effect.timeoutOrElse({
-            duration: handlerTimeoutMs,
-            orElse: () =>
-              Effect.succeed(jsonError(503, `the request took longer than ${handlerTimeoutMs} ms; try again`))
-          })
+      const request: HttpRequest = { ...head, body: body.body }
+      let exit: Exit.Exit<HttpResponse>
+      try {
+        exit = await run(
+          handler(request).pipe(
+            Effect.timeoutOrElse({
+              duration: handlerTimeoutMs,
+              orElse: () =>
+                Effect.succeed(jsonError(503, `the request took longer than ${handlerTimeoutMs} ms; try again`))
+            })
+          )
         )
-      )
+      } finally {
+        reading.release()
+      }
       let response: HttpResponse
       if (Exit.isSuccess(exit)) {
         response = exit.value
@@ -181,6 +263,7 @@ export const serve = <R>(
     server.headersTimeout = options.headersTimeoutMs ?? 10_000
     server.requestTimeout = options.requestTimeoutMs ?? 60_000
     server.keepAliveTimeout = 5_000
+    server.maxConnections = options.maxConnections ?? 256
 
     const address = `${options.host}:${options.port}`
     yield* Effect.acquireRelease(

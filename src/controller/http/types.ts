@@ -1,16 +1,20 @@
 /**
  * The small request/response model the controller's routes speak. The server reads
- * the whole body (bounded) before a route runs, because webhook signatures are
- * checked over the exact raw bytes and every body here is small JSON.
+ * the whole body (bounded by the route's limit) before a route runs, because webhook
+ * signatures are checked over the exact raw bytes and every body here is small JSON.
  */
 import type { IncomingHttpHeaders } from "node:http"
 
-export interface HttpRequest {
+/** What is known of a request before its body is read. */
+export interface RequestHead {
   readonly method: string
   /** The path without the query string, e.g. "/v1/apps/shop". */
   readonly path: string
   readonly query: URLSearchParams
   readonly headers: IncomingHttpHeaders
+}
+
+export interface HttpRequest extends RequestHead {
   readonly body: Buffer
 }
 
@@ -37,7 +41,7 @@ export const text = (status: number, body: string, contentType = "text/plain; ch
 })
 
 /** A header's single value; repeated headers are joined by Node with ", " except set-cookie. */
-export const header = (req: HttpRequest, name: string): string | undefined => {
+export const header = (req: RequestHead, name: string): string | undefined => {
   const value = req.headers[name.toLowerCase()]
   return Array.isArray(value) ? value[0] : value
 }

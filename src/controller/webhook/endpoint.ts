@@ -2,8 +2,11 @@
  * `POST /github/webhook`: signature first (401, nothing parsed or written), then JSON
  * (400), then the event's handler. Handled events answer 200, events Sacar does not
  * act on 202, so GitHub's delivery log shows at a glance which deliveries mattered.
+ * Errors are logged in full but answered in general terms: the caller may be anyone
+ * on the network, and Consul's address or error text is none of its business.
  */
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
+import type { Redacted } from "effect"
 import type { Consul } from "../../consul/Consul.ts"
 import { header, type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"
@@ -11,8 +14,8 @@ import { HANDLERS, type WebhookContext } from "./handlers.ts"
 import { checkSignature } from "./signature.ts"
 
 export interface WebhookEndpoint extends WebhookContext {
-  /** undefined: webhooks are off (no GITHUB_WEBHOOK_SECRET); every delivery gets 503. */
-  readonly secret: Redacted.Redacted<string> | undefined
+  /** The current secret first, then the previous one; empty: webhooks are off (503). */
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
   readonly metrics: Metrics
 }
 
@@ -27,13 +30,13 @@ export const handleWebhook = (
     const event = header(req, "x-github-event")?.trim() || "unknown"
     const delivery = header(req, "x-github-delivery")?.trim() || undefined
     const count = (result: string) =>
-      endpoint.metrics.inc("sacar_webhooks_total", { event: event in HANDLERS ? event : "other", result })
-    if (endpoint.secret === undefined) {
+      endpoint.metrics.inc("sacar_webhooks_total", { event: HANDLERS.has(event) ? event : "other", result })
+    if (endpoint.secrets.length === 0) {
       count("off")
       return jsonError(503, WEBHOOKS_OFF)
     }
     const raw = req.body.toString("utf8")
-    const signature = yield* checkSignature(endpoint.secret, raw, header(req, "x-hub-signature-256"))
+    const signature = yield* checkSignature(endpoint.secrets, raw, header(req, "x-hub-signature-256"))
     if (!signature.ok) {
       count("unauthorized")
       yield* Effect.logWarning("webhook rejected", { event, delivery, reason: signature.error })
@@ -50,7 +53,7 @@ export const handleWebhook = (
       count("bad_request")
       return jsonError(400, "missing X-GitHub-Event header")
     }
-    const handler = HANDLERS[event]
+    const handler = HANDLERS.get(event)
     if (handler === undefined) {
       count("ignored")
       yield* Effect.logDebug("webhook ignored", { event, delivery })
@@ -59,7 +62,14 @@ export const handleWebhook = (
     const action = typeof (body as { action?: unknown } | null)?.action === "string"
       ? (body as { action: string }).action
       : undefined
-    return yield* handler(endpoint, body).pipe(
+    const unstored = (what: string, error: string) => {
+      count("error")
+      return Effect.as(
+        Effect.logError(`webhook not stored: ${what}`, { event, delivery, error }),
+        jsonError(503, `the controller could not store this delivery (${what}); nothing was written, GitHub may redeliver`)
+      )
+    }
+    return yield* handler(endpoint, body, { event, id: delivery }).pipe(
       Effect.map((outcome) => {
         count(outcome.result)
         return json(outcome.result === "ignored" ? 202 : 200, { event, action, delivery, ...outcome })
@@ -70,24 +80,10 @@ export const handleWebhook = (
           count("bad_request")
           return Effect.succeed(jsonError(400, e.message))
         },
-        ConsulUnavailable: (e) => {
-          count("error")
-          return Effect.as(
-            Effect.logError("webhook not stored: Consul is unavailable", { event, delivery, error: e.message }),
-            jsonError(503, `Consul is unavailable (${e.message}); nothing was written, GitHub may redeliver`)
-          )
-        },
-        ConsulRequestError: (e) => {
-          count("error")
-          return Effect.as(
-            Effect.logError("webhook not stored: Consul refused a request", { event, delivery, error: e.message }),
-            jsonError(503, `Consul refused ${e.operation} (${e.status}): ${e.message}`)
-          )
-        },
-        WriteConflict: (e) => {
-          count("error")
-          return Effect.succeed(jsonError(503, e.message))
-        }
+        ConsulUnavailable: (e) => unstored("Consul is unavailable", e.message),
+        ConsulRequestError: (e) => unstored("Consul refused a request", `${e.operation} (${e.status}): ${e.message}`),
+        WriteConflict: (e) => unstored("concurrent writes", e.message),
+        DeployNotWritten: (e) => unstored("Consul refused the deploy", e.message)
       })
     )
   })

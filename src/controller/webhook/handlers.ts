@@ -2,7 +2,14 @@
  * What each GitHub event means for Consul. Handlers only write desired state and the
  * per-commit GitHubRecord; the leader's report loop does everything GitHub-facing
  * from there. Every handler is safe to run twice for one delivery (GitHub redelivers
- * with the same X-GitHub-Delivery, and any replica may take it).
+ * with the same X-GitHub-Delivery, and any replica may take it): writes that would
+ * act again (a deploy, a rewritten release) carry the delivery's mark (deliveries.ts)
+ * in their transaction, and the rest are idempotent.
+ *
+ * What is a deploy order (docs/github.md): a click on a check run's Deploy button,
+ * and, only for an app with `githubDeployments: true`, a Deployment a person created
+ * in the app's environment with task `deploy`. What builds a release: a successful
+ * run of the `buildWorkflow` file, triggered by a push to the repository itself.
  */
 import { Data, Effect, Result, Schema } from "effect"
 import { basename } from "node:path"
@@ -12,17 +19,19 @@ import { explain } from "../../spec/decode.ts"
 import type { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isSha, shortSha } from "../../spec/names.ts"
-import type { WriteConflict } from "../../state/writes.ts"
+import type { DeployNotWritten, WriteConflict } from "../../state/writes.ts"
 import { appsForRepo, type KnownApp } from "../apps.ts"
 import type { CommitSeen } from "../desired.ts"
 import {
   createRelease,
   readRecord,
+  readRelease,
   recordCommit,
   releaseFromTemplate,
   requestDeploy,
   retryRelease
 } from "../desired.ts"
+import { deliveryGuard } from "./deliveries.ts"
 import { CheckRunPayload, CheckSuitePayload, DeploymentPayload, PushPayload, WorkflowRunPayload } from "./payloads.ts"
 
 export interface WebhookContext {
@@ -31,9 +40,18 @@ export interface WebhookContext {
   readonly githubAppId: string | undefined
 }
 
-/** The answer to a delivery: `handled` (200), `ignored` (202) or `refused` (200, a lock said no). */
+/** Which delivery a handler is answering (X-GitHub-Event, X-GitHub-Delivery). */
+export interface Delivery {
+  readonly event: string
+  readonly id: string | undefined
+}
+
+/**
+ * The answer to a delivery: `handled` (200), `ignored` (202), `refused` (200, a lock
+ * said no) or `repeat` (200: this delivery already acted, nothing was done again).
+ */
 export interface Outcome {
-  readonly result: "handled" | "ignored" | "refused"
+  readonly result: "handled" | "ignored" | "refused" | "repeat"
   readonly reason?: string
   /** What happened per app, in words, e.g. `{"shop": "release 1a2b3c4 created"}`. */
   readonly apps: Readonly<Record<string, string>>
@@ -42,8 +60,13 @@ export interface Outcome {
 /** A signed, JSON body that is not the event it claims to be (400). */
 export class PayloadError extends Data.TaggedError("PayloadError")<{ readonly message: string }> {}
 
-type HandlerError = PayloadError | ConsulError | WriteConflict
-type Handler = (ctx: WebhookContext, body: unknown) => Effect.Effect<Outcome, HandlerError, Consul>
+type HandlerError = PayloadError | ConsulError | WriteConflict | DeployNotWritten
+type Handler = (ctx: WebhookContext, body: unknown, delivery: Delivery) => Effect.Effect<Outcome, HandlerError, Consul>
+
+const guardOf = (ctx: WebhookContext, delivery: Delivery, app: string) =>
+  deliveryGuard(ctx.keys, delivery.id, delivery.event, app, new Date())
+
+const REPEAT = "this delivery already acted; a redelivery does nothing again"
 
 const ignored = (reason: string): Outcome => ({ result: "ignored", reason, apps: {} })
 
@@ -92,7 +115,8 @@ const push: Handler = (ctx, body) =>
       sha: p.after,
       ref: p.ref,
       branch,
-      installationId: p.installation?.id
+      installationId: p.installation?.id,
+      onDeployBranch: true
     }
     const done: Record<string, string> = {}
     for (const app of apps.filter((a) => a.config.branch === branch)) {
@@ -102,8 +126,12 @@ const push: Handler = (ctx, body) =>
     return outcomeOf(done, `no app of ${p.repository.full_name} deploys branch ${branch}`)
   })
 
-/** check_suite requested/rerequested: the commit gets a check run, on any branch. */
-const checkSuite: Handler = (ctx, body) =>
+/**
+ * check_suite requested/rerequested: the commit gets a check run, on any branch.
+ * "Re-run all checks" (rerequested) also retries the commit's release, as the check
+ * run's own re-run does.
+ */
+const checkSuite: Handler = (ctx, body, delivery) =>
   Effect.gen(function*() {
     const action = actionOf(body)
     if (action !== "requested" && action !== "rerequested")
@@ -127,17 +155,41 @@ const checkSuite: Handler = (ctx, body) =>
       done[app.name] = `commit ${shortSha(seen.sha)} recorded${
         branch === app.config.branch ? "" : ` (branch ${branch ?? "unknown"}: Prepare on request)`
       }`
+      if (action !== "rerequested") continue
+      const by = p.sender?.login ?? "github"
+      const release = yield* readRelease(ctx.keys, app.name, seen.sha)
+      if (release === undefined) continue
+      const retried = yield* retryRelease(
+        ctx.keys,
+        app.name,
+        seen.sha,
+        release,
+        by,
+        guardOf(ctx, delivery, app.name)
+      )
+      done[app.name] = retried === "repeat" ? REPEAT : `release ${shortSha(seen.sha)} retried for ${by}`
     }
     return { result: "handled", apps: done }
   })
 
-/** Workflow names compare with the run's name, or the workflow file's name with or without its extension. */
-export const workflowMatches = (wanted: string, names: ReadonlyArray<string | null | undefined>): boolean =>
-  names.some((n) => {
-    if (n === null || n === undefined || n === "") return false
-    const file = basename(n)
-    return n === wanted || file === wanted || file.replace(/\.ya?ml$/, "") === wanted
-  })
+/**
+ * A workflow is named by its file: `.github/workflows/build.yml`, `build.yml` or
+ * `build`. Never by a run's display name, which a pull request can set to anything.
+ */
+export const workflowMatches = (wanted: string, path: string | null | undefined): boolean => {
+  if (path === null || path === undefined || path === "") return false
+  const file = basename(path)
+  return path === wanted || file === wanted || file.replace(/\.ya?ml$/, "") === wanted
+}
+
+/** Why a successful run does not build a release of `repo`, or undefined when it does. */
+export const notABuild = (repo: string, run: WorkflowRunPayload["workflow_run"]): string | undefined => {
+  if (run.event !== "push") return `the run was triggered by ${run.event ?? "an unknown event"}, not a push`
+  const head = run.head_repository?.full_name
+  if (head === undefined || head.toLowerCase() !== repo.toLowerCase())
+    return `the run's commit comes from ${head ?? "an unknown repository"}, not ${repo}`
+  return undefined
+}
 
 /** workflow_run completed successfully on the app's branch: the artifact exists, so the release does. */
 const workflowRun: Handler = (ctx, body) =>
@@ -149,15 +201,17 @@ const workflowRun: Handler = (ctx, body) =>
     if (run.conclusion !== "success")
       return ignored(`workflow run concluded ${run.conclusion ?? "without a conclusion"}`)
     yield* checkSha(run.head_sha, "workflow_run.head_sha")
+    const foreign = notABuild(p.repository.full_name, run)
+    if (foreign !== undefined) return ignored(foreign)
     const apps = yield* repoApps(ctx, p.repository.full_name)
     if (apps.length === 0)
       return noApp(p.repository.full_name)
-    const names = [run.name, run.path, p.workflow?.name, p.workflow?.path]
+    const path = run.path ?? p.workflow?.path
     const branch = run.head_branch ?? null
     const done: Record<string, string> = {}
     for (const app of apps) {
       const wanted = app.config.buildWorkflow
-      if (wanted === undefined || app.config.branch !== branch || !workflowMatches(wanted, names)) continue
+      if (wanted === undefined || app.config.branch !== branch || !workflowMatches(wanted, path)) continue
       const spec = releaseFromTemplate(app.name, app.config, run.head_sha, { ref: branchRef(branch), source: "github" })
       if (Result.isFailure(spec)) {
         yield* Effect.logWarning(spec.failure.message, { app: app.name, sha: run.head_sha })
@@ -209,7 +263,7 @@ const freshRelease = (
 }
 
 /** check_run requested_action (prepare, deploy) and rerequested (retry the release). */
-const checkRun: Handler = (ctx, body) =>
+const checkRun: Handler = (ctx, body, delivery) =>
   Effect.gen(function*() {
     const action = actionOf(body)
     if (action !== "requested_action" && action !== "rerequested")
@@ -235,17 +289,21 @@ const checkRun: Handler = (ctx, body) =>
     const identifier = action === "rerequested" ? "rerequested" : p.requested_action?.identifier
     if (identifier === "prepare" || identifier === "rerequested") {
       yield* recordCommit(ctx.keys, app.name, seen)
-      yield* retryRelease(
+      const written = yield* retryRelease(
         ctx.keys,
         app.name,
         run.head_sha,
         freshRelease(app.name, app.config, run.head_sha, seen.ref, by),
-        by
+        by,
+        guardOf(ctx, delivery, app.name)
       )
-      return { result: "handled", apps: { [app.name]: `release ${short} written for ${by}` } }
+      return written === "repeat"
+        ? { result: "repeat", apps: { [app.name]: REPEAT } }
+        : { result: "handled", apps: { [app.name]: `release ${short} written for ${by}` } }
     }
     if (identifier === "deploy") {
-      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by)
+      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, { delivery: guardOf(ctx, delivery, app.name) })
+      if (outcome.kind === "repeat") return { result: "repeat", apps: { [app.name]: REPEAT } }
       return outcome.kind === "refused"
         ? {
           result: "refused",
@@ -282,15 +340,38 @@ export const isOwnDeployment = (githubAppId: string | undefined, d: DeploymentPa
   return "sacar" in p
 }
 
-/** deployment created for the app's environment: a person (or a tool) asked GitHub to deploy. */
-const deployment: Handler = (ctx, body) =>
+/**
+ * Why a Deployment is not a deploy order, or undefined when it is one (for an app
+ * with `githubDeployments: true`). A workflow job with `environment: production`
+ * makes GitHub create a Deployment for the job (the delivery then carries
+ * `workflow_run`, and the creator is a bot); another GitHub App's Deployments are that
+ * App's business; only the task `deploy` asks for a deploy.
+ */
+export const notADeployOrder = (githubAppId: string | undefined, p: DeploymentPayload): string | undefined => {
+  const d = p.deployment
+  if (isOwnDeployment(githubAppId, d)) return "a Deployment Sacar created to mirror a deploy"
+  if (p.workflow_run !== undefined && p.workflow_run !== null)
+    return "a Deployment created by a workflow run (a job's environment), not a deploy order"
+  if (d.performed_via_github_app !== undefined && d.performed_via_github_app !== null)
+    return `a Deployment created by GitHub App ${d.performed_via_github_app.id}, not by a person`
+  if (d.creator?.type === "Bot") return `a Deployment created by the bot ${d.creator.login}, not by a person`
+  if ((d.task ?? "deploy") !== "deploy") return `a Deployment with task ${JSON.stringify(d.task)}, not "deploy"`
+  return undefined
+}
+
+/**
+ * deployment created for the app's environment: a person asked GitHub to deploy. Only
+ * apps with `githubDeployments: true` take it as a deploy order.
+ */
+const deployment: Handler = (ctx, body, delivery) =>
   Effect.gen(function*() {
     const action = actionOf(body)
     if (action !== "created") return ignored(`deployment ${action ?? "(no action)"} needs nothing`)
     const p = yield* decode(DeploymentPayload, "deployment", body)
     const d = p.deployment
     yield* checkSha(d.sha, "deployment.sha")
-    if (isOwnDeployment(ctx.githubAppId, d)) return ignored("a Deployment Sacar created to mirror a deploy")
+    const why = notADeployOrder(ctx.githubAppId, p)
+    if (why !== undefined) return ignored(why)
     const apps = yield* repoApps(ctx, p.repository.full_name)
     if (apps.length === 0) return noApp(p.repository.full_name)
     const by = d.creator?.login ?? p.sender?.login ?? "github"
@@ -302,10 +383,14 @@ const deployment: Handler = (ctx, body) =>
     }
     const done: Record<string, string> = {}
     const refusals: string[] = []
-    for (const app of apps.filter((a) => a.config.environment === d.environment)) {
+    for (const app of apps.filter((a) => a.config.environment === d.environment && a.config.githubDeployments)) {
       const record = yield* readRecord(ctx.keys, app.name, d.sha)
       if (record?.deployment?.id === d.id) continue
-      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, d.id)
+      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, {
+        deploymentId: d.id,
+        delivery: guardOf(ctx, delivery, app.name)
+      })
+      if (outcome.kind === "repeat") continue
       if (outcome.kind === "refused") {
         refusals.push(outcome.reason)
         done[app.name] = `deploy of ${shortSha(d.sha)} refused: ${outcome.reason}`
@@ -316,7 +401,7 @@ const deployment: Handler = (ctx, body) =>
     const count = Object.keys(done).length
     if (count === 0)
       return ignored(
-        `no app of ${p.repository.full_name} deploys to environment ${d.environment} (or Sacar already follows this Deployment)`
+        `no app of ${p.repository.full_name} takes GitHub Deployments to environment ${d.environment} (githubDeployments), or Sacar already follows this Deployment`
       )
     return refusals.length === count
       ? { result: "refused", reason: refusals.join("; "), apps: done }
@@ -325,11 +410,12 @@ const deployment: Handler = (ctx, body) =>
 
 const ping: Handler = () => Effect.succeed({ result: "handled", reason: "pong", apps: {} })
 
-export const HANDLERS: Readonly<Record<string, Handler>> = {
-  push,
-  check_suite: checkSuite,
-  check_run: checkRun,
-  workflow_run: workflowRun,
-  deployment,
-  ping
-}
+/** By X-GitHub-Event, which is not signed: a Map, so `constructor` or `__proto__` find nothing. */
+export const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
+  ["push", push],
+  ["check_suite", checkSuite],
+  ["check_run", checkRun],
+  ["workflow_run", workflowRun],
+  ["deployment", deployment],
+  ["ping", ping]
+])

@@ -7,6 +7,8 @@
 import { Schema } from "effect"
 
 const Login = Schema.Struct({ login: Schema.String })
+/** A deployment's creator: `type` is "Bot" for a GitHub App or Actions' token. */
+const Creator = Schema.Struct({ login: Schema.String, type: Schema.optionalKey(Schema.String) })
 const Repository = Schema.Struct({ full_name: Schema.String })
 const Installation = Schema.Struct({ id: Schema.Number })
 
@@ -57,7 +59,11 @@ export const WorkflowRunPayload = Schema.Struct({
     path: Schema.optionalKey(Schema.NullOr(Schema.String)),
     head_sha: Schema.String,
     head_branch: Schema.optionalKey(Schema.NullOr(Schema.String)),
-    conclusion: Schema.optionalKey(Schema.NullOr(Schema.String))
+    conclusion: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** What triggered the run: only "push" builds a release. */
+    event: Schema.optionalKey(Schema.NullOr(Schema.String)),
+    /** The repository the run's commit comes from: a fork's for a fork's pull request. */
+    head_repository: Schema.optionalKey(Schema.NullOr(Repository))
   }),
   workflow: Schema.optionalKey(
     Schema.NullOr(
@@ -78,10 +84,14 @@ export const DeploymentPayload = Schema.Struct({
     sha: Schema.String,
     ref: Schema.optionalKey(Schema.NullOr(Schema.String)),
     environment: Schema.String,
+    task: Schema.optionalKey(Schema.NullOr(Schema.String)),
     description: Schema.optionalKey(Schema.NullOr(Schema.String)),
     payload: Schema.optionalKey(Schema.Unknown),
-    creator: Schema.optionalKey(Schema.NullOr(Login)),
+    creator: Schema.optionalKey(Schema.NullOr(Creator)),
     performed_via_github_app: Schema.optionalKey(Schema.NullOr(Schema.Struct({ id: Schema.Number })))
-  })
+  }),
+  /** Present when a workflow job (`environment:` in a job) made the Deployment. */
+  workflow_run: Schema.optionalKey(Schema.Unknown),
+  workflow: Schema.optionalKey(Schema.Unknown)
 })
 export type DeploymentPayload = typeof DeploymentPayload.Type

@@ -1,7 +1,9 @@
 /**
  * `X-Hub-Signature-256` checking, done on the raw body before anything parses it. A
  * body that was cut short, re-encoded or tampered with fails here, so no handler ever
- * sees bytes GitHub did not sign.
+ * sees bytes GitHub did not sign. During a secret rotation two secrets are accepted
+ * (GITHUB_WEBHOOK_SECRET and GITHUB_WEBHOOK_SECRET_PREVIOUS): GitHub signs with the
+ * new one as soon as it is saved, deliveries in flight carry the old one.
  */
 import { verify } from "@octokit/webhooks-methods"
 import { Effect, Redacted } from "effect"
@@ -9,7 +11,7 @@ import { Effect, Redacted } from "effect"
 export type SignatureCheck = { readonly ok: true } | { readonly ok: false; readonly error: string }
 
 export const checkSignature = (
-  secret: Redacted.Redacted<string>,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>,
   rawBody: string,
   signature: string | undefined
 ): Effect.Effect<SignatureCheck> => {
@@ -21,7 +23,11 @@ export const checkSignature = (
   }
   // verify() throws on an empty payload instead of answering false.
   if (rawBody === "") return Effect.succeed({ ok: false, error: "empty body; nothing was signed" })
-  return Effect.tryPromise(() => verify(Redacted.value(secret), rawBody, signature.trim())).pipe(
+  const matches = async () => {
+    for (const secret of secrets) if (await verify(Redacted.value(secret), rawBody, signature.trim())) return true
+    return false
+  }
+  return Effect.tryPromise(matches).pipe(
     Effect.map((valid): SignatureCheck =>
       valid
         ? { ok: true }

@@ -63,6 +63,8 @@ export interface PayloadOverrides {
   readonly deleted?: boolean
   /** check_run.requested_action identifier (e.g. "deploy", "prepare"). */
   readonly requestedAction?: string
+  /** Only examples this accepts, e.g. the Deployment that a workflow run created. */
+  readonly pick?: (example: Record<string, unknown>) => boolean
   /** Deep-merged last, for anything else (objects merge, other values replace). */
   readonly merge?: Record<string, unknown>
 }
@@ -93,7 +95,9 @@ const deepMerge = (target: Json, patch: Json): Json => {
 export const examplePayload = (event: string, action?: string, overrides: PayloadOverrides = {}): Json => {
   const def = allExamples().find((d) => d.name === event)
   if (!def) throw new Error(`@octokit/webhooks-examples has no event ${event}`)
-  const candidates = (def.examples as ReadonlyArray<Json>).filter((e) => action === undefined || e["action"] === action)
+  const candidates = (def.examples as ReadonlyArray<Json>).filter((e) =>
+    (action === undefined || e["action"] === action) && (overrides.pick?.(e) ?? true)
+  )
   // Prefer an example delivered to an App (what Sacar receives) and, for push, a branch
   // push that deletes nothing unless `deleted` asks for a deletion.
   const score = (e: Json) =>
@@ -119,6 +123,9 @@ export const examplePayload = (event: string, action?: string, overrides: Payloa
     }
     const org = obj(p, "organization")
     if (org) org["login"] = owner
+    // A run of the repository's own commit: its head repository is the repository.
+    const headRepo = obj(p, "workflow_run") && obj(obj(p, "workflow_run")!, "head_repository")
+    if (headRepo) headRepo["full_name"] = overrides.repo
   }
 
   if (overrides.sha !== undefined) {
