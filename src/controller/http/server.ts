@@ -33,7 +33,7 @@ export interface ServeOptions {
   /** Open connections beyond this are refused by the kernel's backlog; default 256. */
   readonly maxConnections?: number
   /**
-   * Body bytes buffered at once across all requests; default 64 MiB. A request that
+   * Body bytes buffered at once across all requests; default 32 MiB. A request that
    * would go beyond it answers 503 at once. Bodies of up to SMALL_BODY_BYTES may use
    * the whole budget, larger ones leave SMALL_BODY_BYTES of it free, so a flood of large
    * bodies never stops a small webhook from being read.
@@ -167,7 +167,7 @@ export const serve = <R>(
     const context = yield* Effect.context<R>()
     const run = Effect.runPromiseExitWith(context)
     const admit = options.admit ?? ((): Admission => ({ maxBodyBytes: 0 }))
-    const budget = bodyBudget(options.maxBufferedBytes ?? 64 * 1024 * 1024)
+    const budget = bodyBudget(options.maxBufferedBytes ?? 32 * 1024 * 1024)
     // GitHub gives up on a webhook after 10 s: answer (503, it redelivers) before that.
     const handlerTimeoutMs = options.handlerTimeoutMs ?? 8_000
     const graceMs = options.shutdownGraceMs ?? 10_000
