@@ -80,6 +80,21 @@ export interface CreateCommitStatusInput extends RepoTarget {
   readonly targetUrl?: string | undefined
 }
 
+export interface FindCheckRunInput extends RepoTarget {
+  readonly headSha: string
+  readonly name: string
+  readonly externalId: string
+  /** A run that does not count (the completed run a retried release replaces). */
+  readonly exclude?: number | undefined
+}
+
+export interface FindDeploymentInput extends RepoTarget {
+  readonly sha: string
+  readonly environment: string
+  /** The Deployment sought: its payload as GitHub returns it. */
+  readonly matches: (payload: unknown) => boolean
+}
+
 export interface GitHubShape {
   /** "app": check runs with buttons; "token": commit statuses only (check calls fail with 403). */
   readonly mode: GitHubMode
@@ -88,6 +103,15 @@ export interface GitHubShape {
   readonly createDeployment: (input: CreateDeploymentInput) => Effect.Effect<{ readonly id: number }, GitHubError>
   readonly createDeploymentStatus: (input: CreateDeploymentStatusInput) => Effect.Effect<void, GitHubError>
   readonly createCommitStatus: (input: CreateCommitStatusInput) => Effect.Effect<void, GitHubError>
+  /**
+   * The check run an earlier create may already have made (a create whose answer was
+   * lost, a leader that died before recording it): by name and `external_id`.
+   */
+  readonly findCheckRun: (input: FindCheckRunInput) => Effect.Effect<{ readonly id: number } | undefined, GitHubError>
+  /** The Deployment an earlier create may already have made, recognised by its payload. */
+  readonly findDeployment: (
+    input: FindDeploymentInput
+  ) => Effect.Effect<{ readonly id: number } | undefined, GitHubError>
   /** App mode: the installation id for a repository, looked up once and remembered. */
   readonly installationFor: (owner: string, repo: string) => Effect.Effect<number, GitHubError>
 }
@@ -243,7 +267,9 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
         ...(i.externalId !== undefined ? { external_id: i.externalId } : {}),
         ...(actions !== undefined ? { actions } : {}),
         output: outputOf(i),
-        request: { signal }
+        // Never re-sent: GitHub may have applied a create whose answer was a 5xx or a
+        // timeout. The caller looks for the run (findCheckRun) before creating again.
+        request: { signal, retries: 0 }
       }))
     return { id: res.data.id }
   })
@@ -279,7 +305,8 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
         auto_merge: false,
         required_contexts: [],
         production_environment: i.environment === "production",
-        request: { signal }
+        // Never re-sent (see createCheckRun); the caller looks first (findDeployment).
+        request: { signal, retries: 0 }
       }))
     if (!("id" in res.data) || typeof res.data.id !== "number") {
       return yield* new GitHubError({
@@ -320,8 +347,42 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
       }))
   })
 
+  const findCheckRun = Effect.fn("GitHub.findCheckRun")(function*(i: FindCheckRunInput) {
+    if (auth.mode !== "app") return yield* checksNeedApp("findCheckRun")
+    const res = yield* send("findCheckRun", i, (c, signal) =>
+      c.rest.checks.listForRef({
+        owner: i.owner,
+        repo: i.repo,
+        ref: i.headSha,
+        check_name: i.name,
+        filter: "all",
+        per_page: 100,
+        request: { signal }
+      }))
+    const ids = res.data.check_runs
+      .filter((r) => r.external_id === i.externalId && r.name === i.name && r.id !== i.exclude)
+      .map((r) => r.id)
+    return ids.length === 0 ? undefined : { id: Math.max(...ids) }
+  })
+
+  const findDeployment = Effect.fn("GitHub.findDeployment")(function*(i: FindDeploymentInput) {
+    const res = yield* send("findDeployment", i, (c, signal) =>
+      c.rest.repos.listDeployments({
+        owner: i.owner,
+        repo: i.repo,
+        sha: i.sha,
+        environment: i.environment,
+        per_page: 100,
+        request: { signal }
+      }))
+    const found = res.data.find((d) => i.matches(d.payload))
+    return found === undefined ? undefined : { id: found.id }
+  })
+
   return {
     mode: auth.mode,
+    findCheckRun,
+    findDeployment,
     createCheckRun,
     updateCheckRun,
     createDeployment,

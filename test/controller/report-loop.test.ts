@@ -345,3 +345,33 @@ test("Deployments: one per generation, a generation claimed by a deployment webh
   assert.equal(w.github.deployments().length, 2, "no Deployment created for the claimed generation")
   assert.deepEqual(w.github.violations, [])
 })
+
+test("a 5xx after GitHub applied a create: the run and the Deployment are found and adopted, never made twice", async (t) => {
+  const w = await world(t, ["web-1"])
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  // GitHub creates the run, then answers 502 (its answer is lost); the same for the Deployment.
+  w.github.failNext(1, 502, {}, { operationId: "checks/create", applied: true })
+  w.github.failNext(1, 502, {}, { operationId: "repos/create-deployment", applied: true })
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+  w.start()
+
+  const recorded = await eventually("the record names the check run", async () => {
+    const r = await getJson(w.consul, `${w.prefix}/shop/github/${sha}`)
+    return r?.checkRunId !== undefined ? r : undefined
+  })
+  assert.equal(runsOf(w.github, sha).length, 1, "one check run per app and commit")
+  assert.equal(recorded.checkRunId, runsOf(w.github, sha)[0]!.id)
+
+  await putKv(w.consul, `${w.prefix}/shop/deploy`, { sha, requestedBy: "octocat" })
+  const generation = (await listPrefix(w.consul, w.prefix)).get(`${w.prefix}/shop/deploy`)!.modifyIndex
+  await w.nodes[0]!.status("shop", { deploy: { generation, sha, phase: "live" } })
+  await eventually(
+    "the deployment reports success",
+    () => w.github.deployments().find((x) => x.sha === sha)?.statuses.at(-1)?.state === "success"
+  )
+  assert.equal(w.github.deployments().filter((d) => d.sha === sha).length, 1, "one Deployment per generation")
+  const mirrored = await getJson(w.consul, `${w.prefix}/shop/github/${sha}`)
+  assert.equal(mirrored.deployment.id, w.github.deployments().find((d) => d.sha === sha)!.id)
+  assert.deepEqual(w.github.violations, [])
+})

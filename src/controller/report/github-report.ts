@@ -144,6 +144,27 @@ const reportCheckRun = (options: GitHubPassOptions, target: CommitTarget, view: 
       if (!reopen && fresh.checkRunId !== undefined) {
         runId = fresh.checkRunId
       } else {
+        // A create GitHub applied but whose answer was lost (5xx, timeout), or made by a
+        // leader that died before recording it, is found here and adopted: one run per commit.
+        const existing = yield* counted(
+          options,
+          "findCheckRun",
+          200,
+          github.findCheckRun({
+            ...where,
+            name: checkRunName(target.app),
+            headSha: target.sha,
+            externalId: id,
+            exclude: reopen ? checkRunId : undefined
+          })
+        )
+        if (existing !== undefined) {
+          // Adopted: the update below brings it up to date and records its id.
+          yield* Effect.logInfo(`check run ${checkRunName(target.app)} on ${shortSha(target.sha)} found; adopted`)
+          runId = existing.id
+        }
+      }
+      if (runId === undefined || (reopen && runId === checkRunId)) {
         const created = yield* counted(
           options,
           "createCheckRun",
@@ -255,7 +276,20 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
       if (options.now() - firstSeen < DEPLOYMENT_GRACE_MS) return firstSeen + DEPLOYMENT_GRACE_MS
       const fresh = yield* readRecord(keys, appName, deploy.sha)
       if (fresh?.deployment?.generation === deploy.generation && fresh.deployment.id !== undefined) return undefined
-      const created = yield* counted(
+      const generation = deploy.generation
+      // A Deployment an earlier create made (its answer lost, or its leader gone) is adopted.
+      const existing = yield* counted(
+        options,
+        "findDeployment",
+        200,
+        github.findDeployment({
+          ...where,
+          sha: deploy.sha,
+          environment: config.environment,
+          matches: (payload) => isMirrorOf(payload, appName, generation)
+        })
+      )
+      const created = existing ?? (yield* counted(
         options,
         "createDeployment",
         201,
@@ -275,11 +309,11 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
             }
           }
         })
-      )
+      ))
       mirrored = { generation: deploy.generation, id: created.id }
       memory.deployments.set(memoryKey, { id: created.id, state: undefined })
       yield* Effect.logInfo(
-        `deployment ${created.id} created for ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation})`
+        `deployment ${created.id} ${existing === undefined ? "created" : "found and adopted"} for ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation})`
       )
       const saved = mirrored
       yield* updateRecord(keys, appName, deploy.sha, (current) => ({
@@ -317,6 +351,20 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
     }
     return undefined
   })
+
+/** Whether a Deployment's payload (an object, or JSON text) marks it as the mirror of `app`'s `generation`. */
+const isMirrorOf = (payload: unknown, app: string, generation: number): boolean => {
+  let p = payload
+  if (typeof p === "string") {
+    try {
+      p = JSON.parse(p)
+    } catch {
+      return false
+    }
+  }
+  const sacar = (p as { sacar?: { app?: unknown; generation?: unknown } } | null)?.sacar
+  return sacar?.app === app && sacar.generation === generation
+}
 
 /**
  * A Deployment whose generation was replaced by a newer DeploySpec before it finished

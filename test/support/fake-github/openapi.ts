@@ -12,6 +12,8 @@ import { dirname, join } from "node:path"
 export const SERVED_OPERATIONS = [
   "checks/create",
   "checks/update",
+  "checks/list-for-ref",
+  "repos/list-deployments",
   "repos/create-deployment",
   "repos/create-deployment-status",
   "repos/create-commit-status",

@@ -106,6 +106,8 @@ export interface Fault {
   readonly message: string
   /** Only requests to this operation fail; others pass untouched. */
   readonly operationId: OperationId | undefined
+  /** The request is carried out, then answered with the fault (GitHub applied it; the answer was lost). */
+  readonly applied: boolean
 }
 
 export interface FakeGitHub {
@@ -126,7 +128,7 @@ export interface FakeGitHub {
     n: number,
     status: number,
     headers?: Readonly<Record<string, string>>,
-    options?: { readonly message?: string; readonly operationId?: OperationId }
+    options?: { readonly message?: string; readonly operationId?: OperationId; readonly applied?: boolean }
   ): void
   /**
    * GitHub unreachable for `ms`: "refuse" closes the listener (connection refused, same
@@ -358,14 +360,30 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
     }
 
     const faultIndex = faults.findIndex((f) => f.operationId === undefined || f.operationId === operationId)
+    let appliedFault: Fault | undefined
     if (faultIndex >= 0) {
       const [fault] = faults.splice(faultIndex, 1) as [Fault]
-      return send(res, rec, fault.status, {
-        message: fault.message,
-        documentation_url: DOCS,
-        status: String(fault.status)
-      }, { ...fault.headers })
+      if (!fault.applied) {
+        return send(res, rec, fault.status, {
+          message: fault.message,
+          documentation_url: DOCS,
+          status: String(fault.status)
+        }, { ...fault.headers })
+      }
+      appliedFault = fault
     }
+    // An applied fault: the operation below takes effect, its answer is replaced by the fault's.
+    const reply = appliedFault === undefined ? send : (
+      r: ServerResponse,
+      recorded: RecordedRequest | undefined,
+      _status: number,
+      _body: unknown
+    ) =>
+      send(r, recorded, appliedFault.status, {
+        message: appliedFault.message,
+        documentation_url: DOCS,
+        status: String(appliedFault.status)
+      }, { ...appliedFault.headers })
 
     const b = (body ?? {}) as Record<string, unknown>
     const installationId = auth.kind === "installation" ? auth.installationId : undefined
@@ -373,8 +391,8 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
       case "apps/get-repo-installation": {
         const id = installationOf(owner, repo)
         if (id === undefined)
-          return send(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
-        return send(res, rec, 200, {
+          return reply(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
+        return reply(res, rec, 200, {
           id,
           account: account(owner),
           app_id: Number(appId),
@@ -406,17 +424,35 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
       case "apps/create-installation-access-token": {
         const id = Number(matched.params["installation_id"])
         if (![...installations.values(), defaultInstallation].includes(id)) {
-          return send(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
+          return reply(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
         }
         const token = `ghs_${randomBytes(18).toString("base64url")}`
         const expiresAt = iso(new Date(Date.now() + tokenTtlSec * 1000))
         tokens.set(token, { installationId: id, token, expiresAt })
-        return send(res, rec, 201, {
+        return reply(res, rec, 201, {
           token,
           expires_at: expiresAt,
           permissions: { checks: "write", deployments: "write", statuses: "write", metadata: "read" },
           repository_selection: "all"
         })
+      }
+      case "checks/list-for-ref": {
+        const ref = String(matched.params["ref"]).toLowerCase()
+        const name = url.searchParams.get("check_name")
+        const runs = [...checkRuns.values()].filter((r) =>
+          r.owner.toLowerCase() === owner.toLowerCase() && r.repo.toLowerCase() === repo.toLowerCase() &&
+          r.head_sha === ref && (name === null || r.name === name)
+        )
+        return reply(res, rec, 200, { total_count: runs.length, check_runs: runs.map(checkRunJson) })
+      }
+      case "repos/list-deployments": {
+        const sha = url.searchParams.get("sha")
+        const environment = url.searchParams.get("environment")
+        const found = [...deployments.values()].filter((d) =>
+          d.owner.toLowerCase() === owner.toLowerCase() && d.repo.toLowerCase() === repo.toLowerCase() &&
+          (sha === null || d.sha === sha.toLowerCase()) && (environment === null || d.environment === environment)
+        )
+        return reply(res, rec, 200, found.reverse().map(deploymentJson))
       }
       case "checks/create": {
         const id = newId()
@@ -440,12 +476,12 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
           history: [{ operation: "create", body: b }]
         }
         checkRuns.set(id, run)
-        return send(res, rec, 201, checkRunJson(run))
+        return reply(res, rec, 201, checkRunJson(run))
       }
       case "checks/update": {
         const run = checkRuns.get(Number(matched.params["check_run_id"]))
         if (!run || run.owner.toLowerCase() !== owner.toLowerCase() || run.repo.toLowerCase() !== repo.toLowerCase()) {
-          return send(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
+          return reply(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
         }
         if (typeof b["name"] === "string") run.name = b["name"]
         if (typeof b["details_url"] === "string") run.details_url = b["details_url"]
@@ -465,7 +501,7 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
           }
         if (Array.isArray(b["actions"])) run.actions = b["actions"] as CheckRunRecord["actions"]
         run.history.push({ operation: "update", body: b })
-        return send(res, rec, 200, checkRunJson(run))
+        return reply(res, rec, 200, checkRunJson(run))
       }
       case "repos/create-deployment": {
         const id = newId()
@@ -485,12 +521,12 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
           statuses: []
         }
         deployments.set(id, d)
-        return send(res, rec, 201, deploymentJson(d))
+        return reply(res, rec, 201, deploymentJson(d))
       }
       case "repos/create-deployment-status": {
         const d = deployments.get(Number(matched.params["deployment_id"]))
         if (!d || d.owner.toLowerCase() !== owner.toLowerCase() || d.repo.toLowerCase() !== repo.toLowerCase()) {
-          return send(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
+          return reply(res, rec, 404, { message: "Not Found", documentation_url: DOCS, status: "404" })
         }
         const logUrl = (b["log_url"] as string | undefined) ?? (b["target_url"] as string | undefined) ?? ""
         const s: DeploymentStatusRecord = {
@@ -503,7 +539,7 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
           created_at: iso()
         }
         d.statuses.push(s)
-        return send(res, rec, 201, {
+        return reply(res, rec, 201, {
           url: `${repoUrl(owner, repo)}/deployments/${d.id}/statuses/${s.id}`,
           id: s.id,
           node_id: `DES_${s.id}`,
@@ -533,7 +569,7 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
           target_url: (b["target_url"] as string | null | undefined) ?? null
         }
         commitStatuses.push(s)
-        return send(res, rec, 201, {
+        return reply(res, rec, 201, {
           url: `${repoUrl(owner, repo)}/statuses/${s.sha}`,
           avatar_url: null,
           id: s.id,
@@ -633,7 +669,8 @@ export const startFakeGitHub = async (options: FakeGitHubOptions = {}): Promise<
           status,
           headers,
           message: opts.message ?? defaultFaultMessage(status),
-          operationId: opts.operationId
+          operationId: opts.operationId,
+          applied: opts.applied ?? false
         })
       }
     },
