@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import type { GitHubConfig, GitHubTuning } from "./config.ts"
 import { defaultTuning, githubConfigFromEnv } from "./config.ts"
 import { GitHubConfigError, GitHubError } from "./errors.ts"
@@ -136,6 +136,14 @@ export const toGitHubError = (operation: string, e: unknown): GitHubError => {
 const refused = (operation: string, message: string) =>
   new GitHubError({ operation, status: 422, message: `not sent: ${message}`, retryable: false })
 
+const safeParse = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
 const repoKey = (owner: string, repo: string) => `${owner}/${repo}`.toLowerCase()
 
 const outputOf = (i: { title: string; summary: string; text?: string | undefined; name: string }) => ({
@@ -251,7 +259,32 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
       ? Effect.fail(refused(operation, "a completed check run needs a conclusion"))
       : Effect.void
 
-  const createCheckRun = Effect.fn("GitHub.createCheckRun")(function*(i: CreateCheckRunInput) {
+  /**
+   * A create is sent once per attempt and never re-sent by the client: GitHub may
+   * have applied one whose answer was a 5xx or a timeout. Before each further attempt
+   * (a retryable failure, backing off as the client would) the object is looked for,
+   * and found is as good as created.
+   */
+  const createOnce = <A>(
+    create: Effect.Effect<A, GitHubError>,
+    find: Effect.Effect<A | undefined, GitHubError>
+  ): Effect.Effect<A, GitHubError> =>
+    create.pipe(
+      Effect.catch((first) =>
+        first.retryable
+          ? Effect.flatMap(find, (found) => (found === undefined ? create : Effect.succeed(found))).pipe(
+            Effect.delay(Duration.millis(tuning.retryBaseMs)),
+            Effect.retry({
+              schedule: Schedule.exponential(Duration.millis(tuning.retryBaseMs)),
+              times: Math.max(0, tuning.retries - 1),
+              while: (e: GitHubError) => e.retryable
+            })
+          )
+          : Effect.fail(first)
+      )
+    )
+
+  const createCheckRunOnce = Effect.fn("GitHub.createCheckRun")(function*(i: CreateCheckRunInput) {
     if (auth.mode !== "app") return yield* checksNeedApp("createCheckRun")
     yield* completion("createCheckRun", i.status, i.conclusion)
     const actions = yield* actionsOf("createCheckRun", i.actions)
@@ -292,7 +325,7 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
       }))
   })
 
-  const createDeployment = Effect.fn("GitHub.createDeployment")(function*(i: CreateDeploymentInput) {
+  const createDeploymentOnce = Effect.fn("GitHub.createDeployment")(function*(i: CreateDeploymentInput) {
     const res = yield* send("createDeployment", i, (c, signal) =>
       c.rest.repos.createDeployment({
         owner: i.owner,
@@ -378,6 +411,26 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
     const found = res.data.find((d) => i.matches(d.payload))
     return found === undefined ? undefined : { id: found.id }
   })
+
+  const createCheckRun = (i: CreateCheckRunInput) =>
+    createOnce(
+      createCheckRunOnce(i),
+      i.externalId === undefined
+        ? Effect.succeed(undefined)
+        : findCheckRun({ ...i, externalId: i.externalId })
+    )
+
+  const createDeployment = (i: CreateDeploymentInput) => {
+    const wanted = JSON.stringify(i.payload)
+    return createOnce(
+      createDeploymentOnce(i),
+      findDeployment({
+        ...i,
+        sha: i.ref,
+        matches: (payload) => JSON.stringify(typeof payload === "string" ? safeParse(payload) : payload) === wanted
+      })
+    )
+  }
 
   return {
     mode: auth.mode,

@@ -51,7 +51,7 @@ describe("controller: two replicas take webhooks for the same commit", () => {
         sha,
         ref: "main",
         installationId: null,
-        merge: { workflow_run: { conclusion: "success" } }
+        merge: { workflow_run: { conclusion: "success", event: "push", path: ".github/workflows/build.yml" } }
       }]
     ] as const
     const sends = deliveries.flatMap(([event, action, overrides]) =>

@@ -20,6 +20,7 @@ import { shortSha } from "../../spec/names.ts"
 import type { Metrics } from "../metrics.ts"
 import { readRecord, updateRecord } from "./records.ts"
 import type { DeployState } from "./release-view.ts"
+import { phaseOf, updateGap } from "./pacing.ts"
 import { checkRunName, digestOf, prepareDeadline, render, toCommitStatus } from "./render.ts"
 import type { CheckView, CommitStatusView } from "./render.ts"
 import type { AppSnapshot, Snapshot } from "./snapshot.ts"
@@ -36,6 +37,8 @@ interface Sent {
   readonly at: number
   readonly status: string
   readonly checkRunId: number | undefined
+  /** pacing.ts phaseOf; undefined when only the record (another term) says what was sent. */
+  readonly phase?: string | undefined
 }
 
 /** What one leader term remembers between passes (lost with the term, rebuilt from KV). */
@@ -121,7 +124,9 @@ const reportCheckRun = (options: GitHubPassOptions, target: CommitTarget, view: 
     const checkRunId = last?.checkRunId ?? target.record.doc.checkRunId
     if (last !== undefined && last.digest === digest && checkRunId !== undefined) return undefined
     const now = options.now()
-    if (last !== undefined && now - last.at < options.coalesceMs) return last.at + options.coalesceMs
+    const phase = phaseOf(view, target.input.release.failed.length)
+    const gap = updateGap(options.coalesceMs, target.input.startedAt, now)
+    if (last !== undefined && last.phase === phase && now - last.at < gap) return last.at + gap
 
     const where = { ...splitRepo(target.record.doc.repo), installationId: target.record.doc.installationId }
     const body = {
@@ -179,7 +184,7 @@ const reportCheckRun = (options: GitHubPassOptions, target: CommitTarget, view: 
         )
         runId = created.id
         const at = options.now()
-        memory.sent.set(id, { digest, at, status: view.status, checkRunId: runId })
+        memory.sent.set(id, { digest, at, status: view.status, checkRunId: runId, phase })
         yield* Effect.logInfo(`check run ${checkRunName(target.app)} created on ${shortSha(target.sha)}: ${view.title}`)
         yield* recordReported(options, target, runId, digest, at, view)
         return undefined
@@ -187,7 +192,7 @@ const reportCheckRun = (options: GitHubPassOptions, target: CommitTarget, view: 
     }
     yield* counted(options, "updateCheckRun", 200, github.updateCheckRun({ ...where, ...body, checkRunId: runId }))
     const at = options.now()
-    memory.sent.set(id, { digest, at, status: view.status, checkRunId: runId })
+    memory.sent.set(id, { digest, at, status: view.status, checkRunId: runId, phase })
     yield* Effect.logDebug(`check run ${checkRunName(target.app)} on ${shortSha(target.sha)}: ${view.title}`)
     yield* recordReported(options, target, runId, digest, at, view)
     return undefined
