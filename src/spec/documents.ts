@@ -40,6 +40,8 @@ export const AppConfig = Schema.Struct({
   deployTimeout: DurationString.pipe(defaultTo("5m")),
   environment: Schema.String.check(Schema.isMinLength(1)).pipe(defaultTo("production")),
   buildWorkflow: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  /** URL prefixes `POST /v1/apps/<app>/releases` may name besides the template's own. */
+  artifactSources: Schema.optionalKey(Schema.Array(Schema.String.check(Schema.isMinLength(1)))),
   /** A GitHub Deployment created by a person in `environment` is a deploy request (default: never). */
   githubDeployments: Schema.Boolean.pipe(defaultTo(false))
 })

@@ -30,9 +30,10 @@ describe("controller: notify and status endpoints", () => {
     await putKv(consul.addr, `${prefix}/shop/config`, {
       repo: "acme/shop",
       artifact: "gs://builds/{app}/{short}-{sha}.tgz",
+      artifactSources: ["https://artifacts.example.com/", "https://a.example.com/"],
       nodes: ["web-*"]
     })
-    await putKv(consul.addr, `${prefix}/bare/config`, { nodes: ["*"] })
+    await putKv(consul.addr, `${prefix}/bare/config`, { nodes: ["*"], artifactSources: ["file:///srv/"] })
     controller = await startController(controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN, readToken: READ_TOKEN }))
   })
 
@@ -92,14 +93,39 @@ describe("controller: notify and status endpoints", () => {
 
   it("answers 409 when the release exists with a different artifact, and keeps the original", async () => {
     const sha = randomSha()
-    assert.equal((await notify("shop", { sha, artifact: "https://a.example.com/1.tgz" })).status, 201)
+    const digest = "ab".repeat(32)
+    assert.equal((await notify("shop", { sha, artifact: "https://a.example.com/1.tgz", sha256: digest })).status, 201)
     const before = await snapshot(consul.addr, prefix)
-    const conflict = await notify("shop", { sha, artifact: "https://a.example.com/2.tgz" })
+    const conflict = await notify("shop", { sha, artifact: "https://a.example.com/2.tgz", sha256: digest })
     assert.equal(conflict.status, 409)
     assert.match(conflict.json.error, /different artifact/)
     const checksum = await notify("shop", { sha, artifact: "https://a.example.com/1.tgz", sha256: "ef".repeat(32) })
     assert.equal(checksum.status, 409)
     assert.deepEqual(await snapshot(consul.addr, prefix), before)
+  })
+
+  it("refuses artifacts outside the app's template and artifactSources, file:// and http://, and foreign URLs without sha256", async () => {
+    const before = await snapshot(consul.addr, prefix)
+    const digest = "ab".repeat(32)
+    for (
+      const artifact of [
+        "file:///etc/passwd.tgz",
+        "http://artifacts.example.com/shop.tgz",
+        "gs://other-bucket/shop/x.tgz",
+        "https://evil.example.com/shop.tgz",
+        "https://artifacts.example.com.evil.example/shop.tgz"
+      ]
+    ) {
+      const res = await notify("shop", { sha: randomSha(), artifact, sha256: digest })
+      assert.equal(res.status, 400, `${artifact}: ${JSON.stringify(res.json)}`)
+    }
+    // Under the template's bucket but not the template's own URL: needs a checksum.
+    const unchecked = await notify("shop", { sha: randomSha(), artifact: "gs://builds/shop/other.tgz" })
+    assert.equal(unchecked.status, 400)
+    assert.match(unchecked.json.error, /sha256/)
+    assert.deepEqual(await snapshot(consul.addr, prefix), before)
+    const checked = await notify("shop", { sha: randomSha(), artifact: "gs://builds/shop/other.tgz", sha256: digest })
+    assert.equal(checked.status, 201)
   })
 
   it("accepts an upper-case sha by storing it lower-case", async () => {
@@ -115,7 +141,8 @@ describe("controller: notify and status endpoints", () => {
     assert.equal(res.status, 400)
     assert.match(res.json.error, /artifact/)
     assert.deepEqual(await snapshot(consul.addr, prefix), before)
-    assert.equal((await notify("bare", { sha: randomSha(), artifact: "file:///srv/bare.tgz" })).status, 201)
+    const listed = { sha: randomSha(), artifact: "file:///srv/bare.tgz", sha256: "ab".repeat(32) }
+    assert.equal((await notify("bare", listed)).status, 201)
   })
 
   const get = async (path: string) => {

@@ -12,6 +12,7 @@ import { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { ArtifactRef } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName, shortSha } from "../../spec/names.ts"
+import { artifactRefusal } from "./artifact-policy.ts"
 import { type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"
 
@@ -108,6 +109,14 @@ export const handleNotify = (
     const checked = checkArtifactUrl(expandArtifact(url, app, parsed.sha))
     if (Result.isFailure(checked))
       return answer("bad_request", jsonError(400, checked.failure.message))
+    const refusal = artifactRefusal(
+      app,
+      parsed.sha,
+      Result.isSuccess(config) ? config.success : undefined,
+      checked.success,
+      parsed.sha256
+    )
+    if (refusal !== undefined) return answer("bad_request", jsonError(400, refusal))
     const wanted: ArtifactRef = parsed.sha256 === undefined
       ? { url: checked.success }
       : { url: checked.success, sha256: parsed.sha256 }
