@@ -6,12 +6,13 @@
  * GitHub is optional: without GITHUB_APP_ID/GITHUB_TOKEN (the KV-only demo) the
  * leader still auto-deploys and applies retention, and simply reports nothing.
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import type { Scope } from "effect"
 import { Consul } from "../../consul/Consul.ts"
 import { GitHub } from "../../github/GitHub.ts"
 import type { Keys } from "../../spec/keys.ts"
 import type { Metrics } from "../metrics.ts"
+import { pruneDeliveries } from "../webhook/deliveries.ts"
 import { DEFAULT_LEADER_TTL, DEFAULT_LOCK_DELAY, defaultIdentity, whileLeader } from "./leader.ts"
 import { reportLoop } from "./loop.ts"
 
@@ -34,6 +35,14 @@ export interface ReporterOptions {
   readonly coalesceMs?: number | undefined
 }
 
+/** While leading: delivery marks older than three days go, once an hour (webhook/deliveries.ts). */
+const pruneDeliveriesHourly = (keys: Keys) =>
+  Effect.suspend(() => pruneDeliveries(keys, new Date())).pipe(
+    Effect.tap((n) => (n > 0 ? Effect.logInfo(`pruned ${n} webhook delivery marks older than three days`) : Effect.void)),
+    Effect.catch((e) => Effect.logWarning(`delivery marks not pruned: ${e.message}; trying again in an hour`)),
+    Effect.repeat(Schedule.spaced("1 hour"))
+  )
+
 /**
  * Runs forever: competes for `<prefix>/_controller/leader` and, while holding it,
  * runs the report loop. Uses the GitHub service when one is provided.
@@ -51,6 +60,9 @@ export const reporter = (options: ReporterOptions): Effect.Effect<never, never, 
         identity: options.identity ?? defaultIdentity(),
         onChange: (leading) => metrics?.set("sacar_leader", {}, leading ? 1 : 0)
       },
-      reportLoop({ keys: options.keys, github, publicUrl: options.publicUrl, metrics, coalesceMs: options.coalesceMs })
+      Effect.andThen(
+        Effect.forkScoped(pruneDeliveriesHourly(options.keys)),
+        reportLoop({ keys: options.keys, github, publicUrl: options.publicUrl, metrics, coalesceMs: options.coalesceMs })
+      )
     )
   })
