@@ -22,6 +22,11 @@ export class Metrics {
   constructor() {
     this.describe("sacar_webhooks_total", "counter", "GitHub webhook deliveries by event and result.")
     this.describe("sacar_github_requests_total", "counter", "Requests sent to the GitHub API by operation and status.")
+    this.describe(
+      "sacar_github_parked_total",
+      "counter",
+      "GitHub calls parked because GitHub will not accept them (422, a missing permission, an app not installed)."
+    )
     this.describe("sacar_notify_total", "counter", "Artifact-ready notifications by result.")
     this.describe(
       "sacar_reconcile_lag_seconds",

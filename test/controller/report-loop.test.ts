@@ -381,3 +381,19 @@ test("a 5xx after GitHub applied a create: the run and the Deployment are found 
   assert.equal(mirrored.deployment.id, w.github.deployments().find((d) => d.sha === sha)!.id)
   assert.deepEqual(w.github.violations, [])
 })
+
+test("an error GitHub will never accept (422) is parked: logged once, counted, not retried every few seconds", async (t) => {
+  const w = await world(t, ["web-1"])
+  const sha = randomSha()
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  w.github.failNext(1, 422, {}, { operationId: "checks/create", message: "Validation Failed" })
+  await putKv(w.consul, `${w.prefix}/shop/github/${sha}`, record(sha))
+  const running = w.start()
+  await eventually("the refused create", () => w.github.requests.some((r) => r.operationId === "checks/create"))
+  // Node changes keep waking the loop meanwhile; a retried create would come within 2 s.
+  await prepareOn(w.nodes[0]!, "shop", sha, 100)
+  await sleep(6_000)
+  const creates = w.github.requests.filter((r) => r.operationId === "checks/create")
+  assert.deepEqual(creates.map((r) => r.status), [422])
+  assert.match(running.metrics.render(), /sacar_github_parked_total\{operation="createCheckRun",status="422"\} 1/)
+})

@@ -44,7 +44,7 @@ interface Sent {
 /** What one leader term remembers between passes (lost with the term, rebuilt from KV). */
 export interface ReporterMemory {
   readonly sent: Map<string, Sent>
-  readonly failures: Map<string, { readonly retryAt: number; readonly count: number }>
+  readonly failures: Map<string, { readonly retryAt: number; readonly count: number; readonly parked: boolean }>
   readonly firstSeen: Map<string, number>
   /** Deployments this term created or updated, by `<app>/<generation>`. */
   readonly deployments: Map<string, { readonly id: number; readonly state: DeployState | "inactive" | undefined }>
@@ -410,7 +410,18 @@ const retireSuperseded = (options: GitHubPassOptions, app: AppSnapshot, environm
     })
   }, { discard: true })
 
-/** Runs `work` for one key unless it is backing off; failures schedule the next try. */
+/** An error GitHub will answer the same way every time (422, a missing permission, an app not installed). */
+const PARKED_MS = 60 * 60_000
+
+const isPermanent = (error: Failure): error is GitHubError =>
+  error._tag === "GitHubError" && (error as GitHubError).retryable === false
+
+/**
+ * Runs `work` for one key unless it is backing off; failures schedule the next try.
+ * An error GitHub will never accept is parked instead: logged once, counted in
+ * sacar_github_parked_total{operation,status}, and tried again only after an hour (a
+ * permission granted or the App installed meanwhile), not every minute forever.
+ */
 const guarded = (
   options: GitHubPassOptions,
   key: string,
@@ -420,14 +431,23 @@ const guarded = (
   Effect.suspend(() => {
     const failing = options.memory.failures.get(key)
     const now = options.now()
-    if (failing !== undefined && failing.retryAt > now) return Effect.succeed(failing.retryAt)
+    if (failing !== undefined && failing.retryAt > now) return Effect.succeed(failing.parked ? undefined : failing.retryAt)
     return work.pipe(
       Effect.tap(() => Effect.sync(() => options.memory.failures.delete(key))),
       Effect.catch((error: Failure) => {
         const count = (failing?.count ?? 0) + 1
+        if (isPermanent(error)) {
+          options.memory.failures.set(key, { retryAt: options.now() + PARKED_MS, count, parked: true })
+          if (failing?.parked === true) return Effect.succeed(undefined)
+          options.metrics?.inc("sacar_github_parked_total", { operation: error.operation, status: String(error.status) })
+          return Effect.as(
+            Effect.logError(`${what}: GitHub will not accept this (${error.message}); parked, next try in an hour`),
+            undefined
+          )
+        }
         const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (count - 1))
         const retryAt = options.now() + delay
-        options.memory.failures.set(key, { retryAt, count })
+        options.memory.failures.set(key, { retryAt, count, parked: false })
         return Effect.logWarning(
           `${what}: ${error.message}; trying again in ${Math.round(delay / 1000)}s (attempt ${count})`
         ).pipe(
