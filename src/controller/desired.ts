@@ -15,7 +15,7 @@ import { ReleaseSpec } from "../spec/documents.ts"
 import type { AppConfig } from "../spec/documents.ts"
 import { GitHubRecord } from "../spec/github-record.ts"
 import type { Keys } from "../spec/keys.ts"
-import { casUpdate, casUpdateGuarded, readLock, writeDeploy, WriteConflict } from "../state/writes.ts"
+import { casUpdate, casUpdateGuarded, readLock, WriteConflict, writeDeploy } from "../state/writes.ts"
 
 /** The app cannot get a release from a webhook: no artifact template, or one that expands to a bad URL. */
 export class NoArtifact extends Data.TaggedError("NoArtifact")<{ readonly app: string; readonly message: string }> {}
@@ -236,6 +236,8 @@ export const requestDeploy = (
     }
     return yield* new WriteConflict({
       key: keys.lock(app),
-      message: `${keys.lock(app)} changed ${LOCK_ATTEMPTS} times while a deploy of ${app} was being written; not written`
+      message: `${
+        keys.lock(app)
+      } changed ${LOCK_ATTEMPTS} times while a deploy of ${app} was being written; not written`
     })
   })

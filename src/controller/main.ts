@@ -62,8 +62,7 @@ export const startServer = (
   settings: ControllerSettings,
   parts: ControllerParts,
   options: Partial<Omit<ServeOptions, "host" | "port">> = {}
-): Effect.Effect<Listening, ListenError, Consul | Scope.Scope> =>
-{
+): Effect.Effect<Listening, ListenError, Consul | Scope.Scope> => {
   const deps = {
     keys: parts.keys,
     metrics: parts.metrics,

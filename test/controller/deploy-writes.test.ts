@@ -45,7 +45,11 @@ describe("deploy writes", () => {
               ? Effect.promise(async () => {
                 lockedMeanwhile = true
                 // `sacar lock` lands right after the controller read the (absent) lock.
-                await putKv(consul.addr, keys.lock(app), { by: "alice", reason: "freeze", at: new Date().toISOString() })
+                await putKv(consul.addr, keys.lock(app), {
+                  by: "alice",
+                  reason: "freeze",
+                  at: new Date().toISOString()
+                })
               })
               : Effect.void
           )

@@ -69,7 +69,10 @@ describe("controller under a flood of large unauthenticated bodies", { skip: pro
         ["/v1/apps/shop/releases", { authorization: "Bearer wrong" }],
         ["/healthz", {}]
       ]
-      const flood = Array.from({ length: FLOOD }, (_, i) => post(controller.url, kinds[i % kinds.length]![0], kinds[i % kinds.length]![1]))
+      const flood = Array.from(
+        { length: FLOOD },
+        (_, i) => post(controller.url, kinds[i % kinds.length]![0], kinds[i % kinds.length]![1])
+      )
       // Signed webhooks sent during the flood are answered.
       const answered: number[] = []
       for (let i = 0; i < 3; i++) {

@@ -34,7 +34,9 @@ describe("controller: notify and status endpoints", () => {
       nodes: ["web-*"]
     })
     await putKv(consul.addr, `${prefix}/bare/config`, { nodes: ["*"], artifactSources: ["file:///srv/"] })
-    controller = await startController(controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN, readToken: READ_TOKEN }))
+    controller = await startController(
+      controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN, readToken: READ_TOKEN })
+    )
   })
 
   after(async () => {

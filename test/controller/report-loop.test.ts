@@ -210,7 +210,11 @@ test("coalescing: a burst of node changes becomes at most one update per 2 secon
   assert.ok(updates >= 3, `progress was shown while nodes changed (${updates} updates in ${elapsed} ms)`)
   // Progress is coalesced; a change of phase (status, conclusion, buttons) is sent at once.
   const phase = (b: Record<string, unknown>) =>
-    JSON.stringify([b["status"], b["conclusion"], (b["actions"] as Array<{ identifier: string }> | undefined)?.map((a) => a.identifier)])
+    JSON.stringify([
+      b["status"],
+      b["conclusion"],
+      (b["actions"] as Array<{ identifier: string }> | undefined)?.map((a) => a.identifier)
+    ])
   const sent = w.github.requests.filter((r) => r.operationId === "checks/update")
   for (let i = 1; i < sent.length; i++) {
     const [a, b] = [sent[i - 1]!, sent[i]!]

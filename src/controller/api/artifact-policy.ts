@@ -8,8 +8,8 @@
  * (or an `artifactSources` entry, the operator's explicit choice) uses that scheme. A URL other than the template's own expansion for the sha
  * must come with a `sha256`.
  */
-import type { AppConfig } from "../../spec/documents.ts"
 import { expandArtifact } from "../../spec/artifact.ts"
+import type { AppConfig } from "../../spec/documents.ts"
 
 const parse = (url: string): URL | undefined => {
   try {

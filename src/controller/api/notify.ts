@@ -12,9 +12,9 @@ import { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { ArtifactRef } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName, shortSha } from "../../spec/names.ts"
-import { artifactRefusal } from "./artifact-policy.ts"
 import { type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"
+import { artifactRefusal } from "./artifact-policy.ts"
 
 export interface NotifyRequest {
   readonly sha: string

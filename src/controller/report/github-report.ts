@@ -18,9 +18,9 @@ import type { GitHubRecord } from "../../spec/github-record.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
 import type { Metrics } from "../metrics.ts"
+import { phaseOf, updateGap } from "./pacing.ts"
 import { readRecord, updateRecord } from "./records.ts"
 import type { DeployState } from "./release-view.ts"
-import { phaseOf, updateGap } from "./pacing.ts"
 import { checkRunName, digestOf, prepareDeadline, render, toCommitStatus } from "./render.ts"
 import type { CheckView, CommitStatusView } from "./render.ts"
 import type { AppSnapshot, Snapshot } from "./snapshot.ts"
@@ -318,7 +318,9 @@ const mirrorDeployment = (options: GitHubPassOptions, snapshot: Snapshot, appNam
       mirrored = { generation: deploy.generation, id: created.id }
       memory.deployments.set(memoryKey, { id: created.id, state: undefined })
       yield* Effect.logInfo(
-        `deployment ${created.id} ${existing === undefined ? "created" : "found and adopted"} for ${appName} ${shortSha(deploy.sha)} (generation ${deploy.generation})`
+        `deployment ${created.id} ${existing === undefined ? "created" : "found and adopted"} for ${appName} ${
+          shortSha(deploy.sha)
+        } (generation ${deploy.generation})`
       )
       const saved = mirrored
       yield* updateRecord(keys, appName, deploy.sha, (current) => ({
@@ -431,7 +433,8 @@ const guarded = (
   Effect.suspend(() => {
     const failing = options.memory.failures.get(key)
     const now = options.now()
-    if (failing !== undefined && failing.retryAt > now) return Effect.succeed(failing.parked ? undefined : failing.retryAt)
+    if (failing !== undefined && failing.retryAt > now)
+      return Effect.succeed(failing.parked ? undefined : failing.retryAt)
     return work.pipe(
       Effect.tap(() => Effect.sync(() => options.memory.failures.delete(key))),
       Effect.catch((error: Failure) => {
@@ -439,7 +442,10 @@ const guarded = (
         if (isPermanent(error)) {
           options.memory.failures.set(key, { retryAt: options.now() + PARKED_MS, count, parked: true })
           if (failing?.parked === true) return Effect.succeed(undefined)
-          options.metrics?.inc("sacar_github_parked_total", { operation: error.operation, status: String(error.status) })
+          options.metrics?.inc("sacar_github_parked_total", {
+            operation: error.operation,
+            status: String(error.status)
+          })
           return Effect.as(
             Effect.logError(`${what}: GitHub will not accept this (${error.message}); parked, next try in an hour`),
             undefined

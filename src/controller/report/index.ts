@@ -38,7 +38,9 @@ export interface ReporterOptions {
 /** While leading: delivery marks older than three days go, once an hour (webhook/deliveries.ts). */
 const pruneDeliveriesHourly = (keys: Keys) =>
   Effect.suspend(() => pruneDeliveries(keys, new Date())).pipe(
-    Effect.tap((n) => (n > 0 ? Effect.logInfo(`pruned ${n} webhook delivery marks older than three days`) : Effect.void)),
+    Effect.tap((
+      n
+    ) => (n > 0 ? Effect.logInfo(`pruned ${n} webhook delivery marks older than three days`) : Effect.void)),
     Effect.catch((e) => Effect.logWarning(`delivery marks not pruned: ${e.message}; trying again in an hour`)),
     Effect.repeat(Schedule.spaced("1 hour"))
   )
@@ -62,7 +64,13 @@ export const reporter = (options: ReporterOptions): Effect.Effect<never, never, 
       },
       Effect.andThen(
         Effect.forkScoped(pruneDeliveriesHourly(options.keys)),
-        reportLoop({ keys: options.keys, github, publicUrl: options.publicUrl, metrics, coalesceMs: options.coalesceMs })
+        reportLoop({
+          keys: options.keys,
+          github,
+          publicUrl: options.publicUrl,
+          metrics,
+          coalesceMs: options.coalesceMs
+        })
       )
     )
   })

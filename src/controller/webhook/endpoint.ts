@@ -65,7 +65,10 @@ export const handleWebhook = (
       count("error")
       return Effect.as(
         Effect.logError(`webhook not stored: ${what}`, { event, delivery, error }),
-        jsonError(503, `the controller could not store this delivery (${what}); nothing was written, GitHub may redeliver`)
+        jsonError(
+          503,
+          `the controller could not store this delivery (${what}); nothing was written, GitHub may redeliver`
+        )
       )
     }
     return yield* handler(endpoint, body, { event, id: delivery }).pipe(
