@@ -463,6 +463,25 @@ const guarded = (
     )
   })
 
+/** A commit's record with no release lives this long once its run has ended. */
+export const RECORD_TTL_MS = 7 * 24 * 3600_000
+
+/** Pure: the record of a commit that never got a release, whose run ended, and that is older than RECORD_TTL_MS. */
+export const recordToPrune = (target: CommitTarget, now: number): boolean => {
+  const doc = target.record.doc
+  const created = Date.parse(doc.createdAt)
+  return !target.input.hasRelease && doc.deployment === undefined && doc.reported?.status === "completed" &&
+    Number.isFinite(created) && now - created >= RECORD_TTL_MS
+}
+
+/** Deletes the record unless it changed since the snapshot (a webhook that just touched it wins). */
+const pruneRecord = (options: GitHubPassOptions, target: CommitTarget) =>
+  Effect.gen(function*() {
+    const key = options.keys.github(target.app, target.sha)
+    const result = yield* (yield* Consul).txn([{ verb: "delete-cas", key, index: target.record.modifyIndex }])
+    if (result.ok) yield* Effect.logInfo(`pruned ${key}: no release came and its check run has ended`)
+  }).pipe(Effect.catch((e) => Effect.logWarning(`record not pruned: ${e.message}`)))
+
 /** One pass over a snapshot; returns the earliest time something needs another look. */
 export const githubPass = (
   options: GitHubPassOptions,
@@ -506,6 +525,9 @@ export const githubPass = (
       (app) => guarded(options, `deployment/${app}`, `deployment of ${app}`, mirrorDeployment(options, snapshot, app)),
       { concurrency: 4 }
     )
+    for (const target of targets) {
+      if (recordToPrune(target, now)) yield* pruneRecord(options, target)
+    }
     const future = [...wakes, ...checks, ...deployments].filter((t): t is number => t !== undefined && t > now - 1)
     return future.length === 0 ? undefined : Math.min(...future)
   })

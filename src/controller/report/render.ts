@@ -51,7 +51,12 @@ export interface RenderInput {
   readonly autoDeployedAt: string | undefined
   readonly now: number
   readonly publicUrl: string | undefined
+  /** When the commit was first recorded (GitHubRecord createdAt), ms: a wait for its artifact ends. */
+  readonly waitingSince?: number | undefined
 }
+
+/** A commit whose artifact has not come within this long stops waiting (its run ends neutral). */
+export const ARTIFACT_WAIT_MS = 24 * 3600_000
 
 export interface CheckView {
   readonly status: CheckRunStatus
@@ -211,6 +216,19 @@ export const render = (input: RenderInput): CheckView => {
             `Press **Prepare** to prepare it on the app's ${release.expected.length} node${
               release.expected.length === 1 ? "" : "s"
             } anyway.`
+        ),
+        actions: [PREPARE_ACTION]
+      }
+    }
+    if (input.waitingSince !== undefined && input.now - input.waitingSince >= ARTIFACT_WAIT_MS) {
+      return {
+        ...base,
+        status: "completed",
+        conclusion: "neutral",
+        title: "No build artifact arrived",
+        summary: truncateBytes(
+          `No release of \`${app}\` at \`${shortSha(sha)}\` within ${ARTIFACT_WAIT_MS / 3600_000} hours; ` +
+            "Sacar stopped waiting. Press **Prepare** to prepare it from the artifact template."
         ),
         actions: [PREPARE_ACTION]
       }

@@ -86,7 +86,8 @@ export const commitTargets = (
           refused: record.doc.refused,
           autoDeployedAt: record.doc.autoDeployedAt,
           now,
-          publicUrl
+          publicUrl,
+          waitingSince: Date.parse(record.doc.createdAt) || undefined
         }
       })
     }
