@@ -247,7 +247,7 @@ describe("controller: webhooks write desired state", () => {
     const notified = await fetch(`${controller.url}/v1/apps/shop/releases`, {
       method: "POST",
       headers: { authorization: `Bearer ${TOKEN}` },
-      body: JSON.stringify({ sha, artifact: "https://example.com/shop.tgz", sha256: digest })
+      body: JSON.stringify({ sha, artifact: "gs://builds/shop/rebuilt.tgz", sha256: digest })
     })
     assert.equal(notified.status, 201)
     const key = `${prefix}/shop/releases/${sha}`
@@ -257,7 +257,7 @@ describe("controller: webhooks write desired state", () => {
     const second = (await listPrefix(consul.addr, prefix)).get(key)!
     assert.ok(second.modifyIndex > first.modifyIndex, "the rewrite must move the ModifyIndex")
     const spec = JSON.parse(second.value)
-    assert.deepEqual(spec.artifact, { url: "https://example.com/shop.tgz", sha256: digest })
+    assert.deepEqual(spec.artifact, { url: "gs://builds/shop/rebuilt.tgz", sha256: digest })
     assert.equal(spec.requestedBy, "erin")
   })
 
