@@ -17,7 +17,7 @@ write Consul KV. SIGTERM stops accepting, lets requests in flight finish, and ex
 Endpoints:
   POST /github/webhook             GitHub events (X-Hub-Signature-256)
   POST /v1/apps/<app>/releases     artifact ready: {"sha", "artifact"?, "sha256"?, "ref"?}
-  GET  /v1/apps, /v1/apps/<app>    status as JSON (Authorization: Bearer <SACAR_NOTIFY_TOKEN>)
+  GET  /v1/apps, /v1/apps/<app>    status as JSON (Authorization: Bearer <SACAR_READ_TOKEN>)
   GET  /healthz, /readyz, /metrics liveness, readiness (Consul reachable), Prometheus text
 
 Environment:
@@ -25,7 +25,9 @@ Environment:
   SACAR_PUBLIC_URL                 this controller's public URL, for links in check runs
   SACAR_PREFIX                     Consul KV prefix (default sacar)
   GITHUB_WEBHOOK_SECRET(_FILE)     the webhook's secret; unset: webhooks are off (503)
-  SACAR_NOTIFY_TOKEN(_FILE)        bearer token of the /v1 endpoints; unset: they are off (503)
+  SACAR_NOTIFY_TOKEN(_FILE)        bearer token of POST /v1/apps/<app>/releases; unset: off (503)
+  SACAR_READ_TOKEN(_FILE)          bearer token of GET /v1/apps; unset: off (503)
+  GITHUB_WEBHOOK_SECRET_PREVIOUS(_FILE)  a second accepted secret while rotating the webhook's
   GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY(_FILE)   GitHub App mode: check runs with buttons
   GITHUB_TOKEN                     token mode: commit statuses, no buttons
   GITHUB_API_URL                   default https://api.github.com (GitHub Enterprise: https://HOST/api/v3)
