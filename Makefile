@@ -14,9 +14,10 @@ bench: node_modules/.installed
 	$(NODE) bench/run.ts
 
 # The guardrails CI runs before the tests: types, lint (oxlint with type information for
-# floating promises; knip for unused exports, files and dependencies) and formatting.
+# floating promises; knip for unused exports, files and dependencies) and formatting
+# (dprint's plugins, through tools/format.ts).
 check: typecheck lint
-	node_modules/.bin/dprint check
+	$(NODE) tools/format.ts --check
 
 typecheck: node_modules/.installed
 	node_modules/.bin/tsc -p .
@@ -26,7 +27,7 @@ lint: node_modules/.installed
 	node_modules/.bin/knip --no-progress
 
 format: node_modules/.installed
-	node_modules/.bin/dprint fmt
+	$(NODE) tools/format.ts
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund

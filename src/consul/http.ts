@@ -9,8 +9,7 @@ import { Effect, Layer, Redacted } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { parseDuration } from "../spec/duration.ts"
-import { consulConfigFromEnv } from "./config.ts"
-import type { ConsulConfig, ConsulConfigError } from "./config.ts"
+import type { ConsulConfig } from "./config.ts"
 import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
 import type {
   BlockingOptions,
@@ -468,8 +467,3 @@ export const makeConsul = (config: ConsulConfig) =>
 
 /** The Consul service for an explicit configuration (tests, or an address from elsewhere). */
 export const consulLayer = (config: ConsulConfig): Layer.Layer<Consul> => Layer.effect(Consul, makeConsul(config))
-
-/** The Consul service configured from the CONSUL_* environment variables. */
-export const ConsulLive: Layer.Layer<Consul, ConsulConfigError> = Layer.unwrap(
-  Effect.map(Effect.suspend(() => consulConfigFromEnv()), consulLayer)
-)

@@ -33,7 +33,7 @@ const readiness = Effect.gen(function*() {
   if (leader._tag === "Success" && leader.success !== "") return json(200, { ready: true, consul: consul.address })
   const why = leader._tag === "Success"
     ? "Consul has no leader"
-    : `Consul is unreachable: ${String((leader.failure as { message?: unknown }).message ?? leader.failure)}`
+    : `Consul is unreachable: ${leader.failure.message}`
   return jsonError(503, why, { ready: false, consul: consul.address })
 })
 

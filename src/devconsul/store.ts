@@ -147,7 +147,7 @@ export class Store {
   #emit(change: Change): void {
     this.#memo.clear()
     // Listeners unsubscribe themselves while we iterate; iterate a copy.
-    for (const l of [...this.#listeners]) l(change)
+    for (const l of Array.from(this.#listeners)) l(change)
   }
 
   // ---- KV writes ------------------------------------------------------------

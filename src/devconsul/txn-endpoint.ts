@@ -185,17 +185,17 @@ function decodeOps(body: Buffer): KvOp[] {
       throw new HttpError(
         413,
         `Value for key ${
-          JSON.stringify(String(field(o, "Key") ?? ""))
+          JSON.stringify(text(field(o, "Key"), "Key", i))
         } is too large (${value.length} > ${KV_MAX_VALUE_SIZE} bytes)`
       )
     }
     return {
-      verb: String(field(o, "Verb") ?? ""),
-      key: String(field(o, "Key") ?? ""),
+      verb: text(field(o, "Verb"), "Verb", i),
+      key: text(field(o, "Key"), "Key", i),
       value,
       flags: uint(field(o, "Flags"), "Flags", i),
       index: uint(field(o, "Index"), "Index", i),
-      session: String(field(o, "Session") ?? "")
+      session: text(field(o, "Session"), "Session", i)
     }
   })
 }
@@ -207,6 +207,14 @@ function decodeValue(v: unknown, i: number): Buffer | null {
   }
   const b = Buffer.from(v, "base64")
   return b.length > 0 ? b : null
+}
+
+// Go's decoder refuses a number or object where a string field stands; so do we, rather
+// than turning it into "[object Object]".
+function text(v: unknown, name: string, i: number): string {
+  if (v === undefined || v === null) return ""
+  if (typeof v === "string") return v
+  throw new HttpError(400, `Failed to parse body: operation ${i}: ${name} must be a string`)
 }
 
 function uint(v: unknown, name: string, i: number): bigint {

@@ -24,7 +24,6 @@ import { runPrepare } from "./steps/prepare.ts"
 import { ensureVenv } from "./steps/venv.ts"
 
 export type { ReleaseError, Step } from "./steps/errors.ts"
-export { STEPS } from "./steps/errors.ts"
 
 export interface PrepareReleaseInput {
   readonly app: string

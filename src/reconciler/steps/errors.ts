@@ -9,7 +9,6 @@ import { Data } from "effect"
 import type { ProcessFailed, ProcessTimedOut } from "../../process/run.ts"
 
 export type Step = "download" | "extract" | "lock" | "venv" | "install" | "prepare"
-export const STEPS: ReadonlyArray<Step> = ["download", "extract", "lock", "venv", "install", "prepare"]
 
 interface Common {
   readonly step: Step

@@ -12,7 +12,7 @@ import { temporaryName } from "./layout.ts"
 
 export type Marker = "venv" | "installed" | "prepared" | "ready"
 
-export const readMarker = (meta: string, marker: Marker): Effect.Effect<unknown | undefined> =>
+export const readMarker = (meta: string, marker: Marker): Effect.Effect<unknown> =>
   Effect.promise(() =>
     readFile(join(meta, marker), "utf8").then(
       (text) => {
