@@ -17,7 +17,7 @@ import type { Keys } from "../../spec/keys.ts"
 import { isAppName } from "../../spec/names.ts"
 import type { AppStatusReport } from "../../spec/status-report.ts"
 import { appExists, reportOf } from "../../state/report.ts"
-import { snapshotFrom } from "../../state/snapshot.ts"
+import { type DecodeMemo, snapshotFrom } from "../../state/snapshot.ts"
 
 export interface PageApp {
   readonly report: AppStatusReport
@@ -37,6 +37,14 @@ const SHOWN = new Set(["config", "release", "deploy", "status", "lock", "pin"])
 interface Cached extends PageApp {
   readonly signature: string
 }
+
+/** What one feed keeps between changes: each app's last report, each document decoded. */
+export interface PageCache {
+  readonly apps: Map<string, Cached>
+  readonly memo: DecodeMemo
+}
+
+export const emptyPageCache = (): PageCache => ({ apps: new Map(), memo: new Map() })
 
 /** Entries grouped by app, and the signature that says whether an app changed. */
 const group = (keys: Keys, entries: ReadonlyArray<KvEntry>) => {
@@ -68,26 +76,30 @@ const signatureOf = (entries: ReadonlyArray<KvEntry>, nodesSignature: string): s
 /** Pure: the next page state from the previous cache and a new listing of the prefix. */
 export const nextPageState = (
   keys: Keys,
-  cache: Map<string, Cached>,
+  cache: PageCache,
   index: number,
   entries: ReadonlyArray<KvEntry>
 ): PageState => {
   const { byApp, nodes } = group(keys, entries)
   const nodesSignature = signatureOf(nodes, "")
-  for (const name of cache.keys()) if (!byApp.has(name)) cache.delete(name)
+  for (const name of cache.apps.keys()) if (!byApp.has(name)) cache.apps.delete(name)
+  if (cache.memo.size > entries.length) {
+    const present = new Set(entries.map((e) => e.key))
+    for (const key of cache.memo.keys()) if (!present.has(key)) cache.memo.delete(key)
+  }
   const apps: PageApp[] = []
   for (const name of [...byApp.keys()].sort()) {
     const appEntries = byApp.get(name)!
     const signature = signatureOf(appEntries, nodesSignature)
-    const cached = cache.get(name)
+    const cached = cache.apps.get(name)
     if (cached !== undefined && cached.signature === signature) {
       apps.push(cached)
       continue
     }
-    const snapshot = snapshotFrom(keys, name, appEntries, nodes, index)
+    const snapshot = snapshotFrom(keys, name, appEntries, nodes, index, cache.memo)
     if (!appExists(snapshot)) continue
     const fresh: Cached = { report: reportOf(snapshot), changedAt: index, signature }
-    cache.set(name, fresh)
+    cache.apps.set(name, fresh)
     apps.push(fresh)
   }
   return { index, apps }
@@ -110,7 +122,7 @@ export const makePageFeed = (keys: Keys): Effect.Effect<PageFeed, never, Consul 
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const context = yield* Effect.context<Consul>()
-    const cache = new Map<string, Cached>()
+    const cache = emptyPageCache()
     let latest: PageState | undefined
     let changed = yield* Deferred.make<void>()
     let started = false

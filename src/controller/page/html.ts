@@ -5,7 +5,11 @@
  */
 import { formatDuration } from "../../spec/duration.ts"
 import { shortSha } from "../../spec/names.ts"
-import type { AppView, CellView, DeployView, FailureView } from "./view.ts"
+import { GRID_MAX_NODES } from "./view.ts"
+import type { AppView, CellView, DeployView, FailureView, ReleaseRow, ReleaseSummary } from "./view.ts"
+
+/** Nodes of a big deploy listed by name (those not live yet) before "and N more". */
+const DEPLOY_NAMED = 40
 
 const ESCAPES: Readonly<Record<string, string>> = {
   "&": "&amp;",
@@ -43,16 +47,41 @@ const cell = (c: CellView | undefined, now: Date): string => {
   return `<td class="ph-${esc(c.phase)}" title="${esc(title)}">${esc(c.phase)} <small>${when}</small></td>`
 }
 
+const summaryCell = (s: ReleaseSummary): string => {
+  const phases = s.phases.map((p) => {
+    const named = p.nodes.length === 0
+      ? ""
+      : `: ${p.nodes.map(esc).join(", ")}${p.count > p.nodes.length ? ` and ${p.count - p.nodes.length} more` : ""}`
+    return `<span class="ph-${esc(p.phase.replace(/ /g, "-"))}">${esc(p.phase)} ${p.count}${named}</span>`
+  })
+  const steps = s.steps.map((t) =>
+    `${esc(t.step)} ${formatDuration(t.medianMs)} (slowest ${formatDuration(t.maxMs)} on ${esc(t.slowest)})`
+  )
+  return `<td class="summary">${phases.join(" ")}${
+    steps.length > 0 ? `<br><small>median ${steps.join(", ")}</small>` : ""
+  }</td>`
+}
+
+const releaseRow = (r: ReleaseRow, now: Date): string =>
+  `<tr data-sha="${esc(r.sha)}"><th>${sha(r.sha)}${r.live ? " <b class=\"live\">live</b>" : ""} ${
+    ago(r.createdAt, now)
+  }</th>${r.summary === undefined ? r.cells.map((c) => cell(c, now)).join("") : summaryCell(r.summary)}</tr>`
+
 const deploySection = (app: string, d: DeployView, now: Date): string => {
   const counts = Object.entries(d.counts).filter(([, n]) => n > 0).map(([p, n]) => `${n} ${p}`).join(", ")
   const state = d.inProgress ? "in progress" : d.counts.failed > 0 ? "finished with failures" : "done"
-  const nodes = d.nodes
+  // Past GRID_MAX_NODES the live nodes are counted, not listed: the ones still moving are what matter.
+  const many = d.nodes.length > GRID_MAX_NODES
+  const listed = many ? d.nodes.filter((n) => n.phase !== "live") : d.nodes
+  const shown = many ? listed.slice(0, DEPLOY_NAMED) : listed
+  const more = listed.length - shown.length
+  const nodes = shown
     .map((n) =>
       `<li class="ph-${n.phase}" data-node="${esc(n.node)}"${n.message ? ` title="${esc(n.message)}"` : ""}>${
         esc(n.node)
       } <b>${n.phase}</b></li>`
     )
-    .join("")
+    .join("") + (more > 0 ? `<li>and ${more} more</li>` : "")
   return `<div class="deploy" data-app="${esc(app)}" data-state="${state}"><h3>Deploy ${
     sha(d.sha)
   } generation ${d.generation} <span class="state">${state}</span></h3><p>${
@@ -63,9 +92,11 @@ const deploySection = (app: string, d: DeployView, now: Date): string => {
 }
 
 const failure = (f: FailureView, now: Date): string =>
-  `<details class="failure"><summary>${f.kind} ${sha(f.sha)} on ${esc(f.node)}: ${esc(f.message)} ${
-    ago(f.at, now)
-  }</summary><pre>${esc(f.logTail === "" ? "(the script printed nothing)" : f.logTail)}</pre></details>`
+  `<details class="failure" data-key="${f.kind}-${esc(f.sha)}-${esc(f.node)}"><summary>${f.kind} ${sha(f.sha)} on ${
+    esc(f.node)
+  }: ${esc(f.message)} ${ago(f.at, now)}</summary><pre>${
+    esc(f.logTail === "" ? "(the script printed nothing)" : f.logTail)
+  }</pre></details>`
 
 /** One app's section; the live updates replace whole sections by their id. */
 export const appSection = (v: AppView, now: Date): string => {
@@ -84,16 +115,15 @@ export const appSection = (v: AppView, now: Date): string => {
   if (v.deploy !== undefined) parts.push(deploySection(v.app, v.deploy, now))
   if (v.releases.length === 0) parts.push(`<p class="none">No releases.</p>`)
   else {
-    const head = v.nodes.map((n) =>
-      `<th title="current ${n.current === null ? "none" : esc(n.current)}">${esc(n.node)}${
-        n.gone ? " (gone)" : ""
-      }</th>`
-    ).join("")
-    const rows = v.releases.map((r) =>
-      `<tr data-sha="${esc(r.sha)}"><th>${sha(r.sha)}${r.live ? " <b class=\"live\">live</b>" : ""} ${
-        ago(r.createdAt, now)
-      }</th>${r.cells.map((c) => cell(c, now)).join("")}</tr>`
-    ).join("")
+    const gridded = v.releases.some((r) => r.summary === undefined)
+    const head = gridded
+      ? v.nodes.map((n) =>
+        `<th title="current ${n.current === null ? "none" : esc(n.current)}">${esc(n.node)}${
+          n.gone ? " (gone)" : ""
+        }</th>`
+      ).join("")
+      : `<th>${v.nodes.length} nodes</th>`
+    const rows = v.releases.map((r) => releaseRow(r, now)).join("")
     parts.push(
       `<div class="grid"><table><thead><tr><th>release</th>${head}</tr></thead><tbody>${rows}</tbody></table></div>`
     )
@@ -131,6 +161,8 @@ const SCRIPT = `
   }
   setInterval(tick, 5000)
   const apply = (update) => {
+    // Failures someone opened stay open across updates.
+    const open = new Set([...document.querySelectorAll("details[open]")].map((d) => d.dataset.key))
     const next = update.order.map((name) => {
       if (name in update.apps) {
         const holder = document.createElement("div")
@@ -145,6 +177,8 @@ const SCRIPT = `
     document.getElementById("summary").textContent = update.summary
     document.title = "Sacar · " + update.summary
     document.body.dataset.index = String(update.index)
+    document.getElementById("asof").textContent = new Date().toISOString()
+    for (const d of document.querySelectorAll("details[data-key]")) if (open.has(d.dataset.key)) d.open = true
     tick()
   }
   const connect = () => {
@@ -175,9 +209,9 @@ export const pageHtml = (shell: PageShell): string =>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Sacar · ${esc(shell.summary)}</title><style>${STYLE}</style></head>
 <body data-index="${shell.index}">
-<header><h1>Sacar</h1><span id="summary">${esc(shell.summary)}</span><span>as of ${
+<header><h1>Sacar</h1><span id="summary">${esc(shell.summary)}</span><span>as of <span id="asof">${
     esc(shell.renderedAt.toISOString())
-  } · <span id="state">not live (static page)</span></span>
+  }</span> · <span id="state">not live (static page)</span></span>
 <form method="post" action="/page/logout"><button>Sign out</button></form></header>
 <main id="apps">${
     shell.sections.length === 0 ? "<p>No apps under the prefix yet.</p>" : shell.sections.join("\n")

@@ -12,6 +12,12 @@ import type { AppStatusReport } from "../../spec/status-report.ts"
 export const LOG_TAIL_LINES = 20
 /** Failures listed per app, newest first. */
 export const RECENT_FAILURES = 10
+/**
+ * Up to this many nodes an app's releases are a grid, a cell per node; above it each
+ * release is one line: nodes by phase (those not ready named) and step timings as
+ * median and slowest. A hundred columns are unreadable, and the page stays small.
+ */
+export const GRID_MAX_NODES = 20
 
 export interface StepView {
   readonly step: string
@@ -27,11 +33,29 @@ export interface CellView {
   readonly message: string | undefined
 }
 
+export interface StepSpread {
+  readonly step: string
+  readonly medianMs: number
+  readonly maxMs: number
+  readonly slowest: string
+}
+
+export interface ReleaseSummary {
+  /** Phases by how many nodes are in them; `nodes` is empty for "ready" (the many). */
+  readonly phases: ReadonlyArray<
+    { readonly phase: string; readonly count: number; readonly nodes: ReadonlyArray<string> }
+  >
+  readonly steps: ReadonlyArray<StepSpread>
+}
+
 export interface ReleaseRow {
   readonly sha: string
   readonly createdAt: string | undefined
   readonly live: boolean
+  /** One per node when the app has at most GRID_MAX_NODES nodes; empty otherwise. */
   readonly cells: ReadonlyArray<CellView | undefined>
+  /** Set instead of `cells` above GRID_MAX_NODES nodes. */
+  readonly summary: ReleaseSummary | undefined
 }
 
 export interface DeployNode {
@@ -137,6 +161,36 @@ const failuresOf = (report: AppStatusReport): FailureView[] => {
   return out.sort((a, b) => time(b) - time(a) || a.node.localeCompare(b.node)).slice(0, RECENT_FAILURES)
 }
 
+/** Names shown per phase in a summary line before "and N more". */
+const NAMED = 8
+
+const summarize = (cells: ReadonlyArray<readonly [string, CellView | undefined]>): ReleaseSummary => {
+  const byPhase = new Map<string, string[]>()
+  const steps = new Map<string, Array<{ node: string; ms: number }>>()
+  for (const [node, cell] of cells) {
+    const phase = cell?.phase ?? "not started"
+    const inPhase = byPhase.get(phase)
+    if (inPhase === undefined) byPhase.set(phase, [node])
+    else inPhase.push(node)
+    for (const s of cell?.steps ?? []) {
+      const times = steps.get(s.step)
+      if (times === undefined) steps.set(s.step, [{ node, ms: s.ms }])
+      else times.push({ node, ms: s.ms })
+    }
+  }
+  const phases = [...byPhase.entries()]
+    .map(([phase, nodes]) => ({ phase, count: nodes.length, nodes: phase === "ready" ? [] : nodes.slice(0, NAMED) }))
+    .sort((a, b) => b.count - a.count || a.phase.localeCompare(b.phase))
+  const spreads = [...steps.entries()]
+    .sort(([a], [b]) => stepOrder(a) - stepOrder(b))
+    .map(([step, times]) => {
+      const sorted = times.toSorted((a, b) => a.ms - b.ms)
+      const slowest = sorted[sorted.length - 1]!
+      return { step, medianMs: sorted[Math.floor(sorted.length / 2)]!.ms, maxMs: slowest.ms, slowest: slowest.node }
+    })
+  return { phases, steps: spreads }
+}
+
 export const appView = (report: AppStatusReport, now: Date): AppView => {
   const expected = new Set(report.expectedNodes)
   const gone = Object.keys(report.nodes).filter((n) => !expected.has(n)).sort()
@@ -155,11 +209,8 @@ export const appView = (report: AppStatusReport, now: Date): AppView => {
     : undefined
   const pin = report.pin === null ? undefined : { sha: report.pin.sha, by: report.pin.by, reason: report.pin.reason }
   const liveShas = new Set(Object.values(report.nodes).flatMap((s) => (s.current === null ? [] : [s.current])))
-  const releases = report.releases.map((r): ReleaseRow => ({
-    sha: r.sha,
-    createdAt: r.spec.createdAt,
-    live: liveShas.has(r.sha),
-    cells: nodeNames.map((node) => {
+  const releases = report.releases.map((r): ReleaseRow => {
+    const cells = nodeNames.map((node): CellView | undefined => {
       const rs = report.nodes[node]?.releases[r.sha]
       if (rs === undefined) return undefined
       const steps = Object.entries(rs.steps)
@@ -173,7 +224,15 @@ export const appView = (report: AppStatusReport, now: Date): AppView => {
         message: rs.message
       }
     })
-  }))
+    const grid = nodeNames.length <= GRID_MAX_NODES
+    return {
+      sha: r.sha,
+      createdAt: r.spec.createdAt,
+      live: liveShas.has(r.sha),
+      cells: grid ? cells : [],
+      summary: grid ? undefined : summarize(nodeNames.map((n, i) => [n, cells[i]] as const))
+    }
+  })
   const nodeErrors = Object.entries(report.nodes).flatMap(([node, s]) =>
     s.error === undefined ? [] : [`${node}: ${s.error}`]
   )
