@@ -2,7 +2,7 @@
 // into a folder whose `sacar` runs with the Node it carries (not this machine's), the
 // production packages only, and the checksum file the Nomad jobs' artifact stanza uses.
 import assert from "node:assert/strict"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { after, before, describe, it } from "node:test"
 import { buildDist, type Dist } from "../../src/dist/build.ts"
 import { productionPackages } from "../../src/dist/entries.ts"
+import { randomPrefix, startConsul } from "../support/consul.ts"
 
 const ROOT = join(import.meta.dirname, "..", "..")
 
@@ -53,6 +54,42 @@ describe("make dist", { timeout: 900_000 }, () => {
     const help = spawnSync(join(top, "sacar"), ["status", "--help"], { encoding: "utf8", env })
     assert.equal(help.status, 0, help.stderr)
     assert.match(help.stdout, /sacar status/)
+  })
+
+  it("runs the packed reconciler, whose node registration carries the version", async () => {
+    const consul = await startConsul()
+    const prefix = randomPrefix()
+    const root = join(work, "node-root")
+    const child = spawn(join(top, "sacar"), ["reconciler"], {
+      env: {
+        PATH: "/usr/bin:/bin",
+        HOME: tmpdir(),
+        CONSUL_HTTP_ADDR: consul.addr,
+        SACAR_PREFIX: prefix,
+        SACAR_NODE: "dist-1",
+        SACAR_ROOT: root
+      },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+    const exited = new Promise((r) => child.once("exit", r))
+    try {
+      const deadline = Date.now() + 60_000
+      let registration: { version?: string } | undefined
+      while (registration === undefined && Date.now() < deadline && child.exitCode === null) {
+        const res = await fetch(`${consul.addr}/v1/kv/${prefix}/_nodes/dist-1?raw=true`)
+        if (res.ok) registration = (await res.json()) as { version?: string }
+        else await new Promise((r) => setTimeout(r, 200))
+      }
+      assert.ok(registration !== undefined, `no registration within 60 s:\n${output}`)
+      assert.equal(registration.version, first.version)
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+      await consul.close()
+    }
   })
 
   it("carries the production packages and none of the development ones", async () => {
