@@ -31,7 +31,7 @@ format: node_modules/.installed
 # The self-contained tarball for linux-x64 (Sacar, its production packages, Node 24),
 # byte for byte reproducible: dist/sacar-<version>-linux-x64.tar.gz and its .sha256.
 dist: node_modules/.installed
-	$(NODE) src/dist/build.ts --out dist
+	$(NODE) src/bundle/build.ts --out dist
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -2,7 +2,7 @@ import assert from "node:assert/strict"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { test } from "node:test"
-import { distTop } from "../../src/dist/entries.ts"
+import { distTop } from "../../src/bundle/entries.ts"
 import { blocks, type Body, deepBlocks, deployDir, hclFiles, labelled, parseHcl, seconds, theJob } from "./hcl.ts"
 
 const controllerFile = join(deployDir, "sacar-controller.nomad.hcl")

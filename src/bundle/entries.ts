@@ -102,8 +102,19 @@ export const distEntries = async (inputs: DistInputs): Promise<Entry[]> => {
     // the `node` package's holds the platform binary's installer output, left out (bin/node is the runtime).
     entries.push(...(await tree(source, posix.join(top, pkg), (name) => name === "node_modules")))
   }
-  entries.push({ type: "symlink", path: posix.join(top, "node_modules/.bin/node"), mode: mode.symlink, target: "../node/bin/node" })
+  entries.push({
+    type: "symlink",
+    path: posix.join(top, "node_modules/.bin/node"),
+    mode: mode.symlink,
+    target: "../node/bin/node"
+  })
   const script = await lstat(inputs.script)
-  entries.push({ type: "file", path: posix.join(top, "sacar"), source: inputs.script, size: script.size, mode: mode.executable })
+  entries.push({
+    type: "file",
+    path: posix.join(top, "sacar"),
+    source: inputs.script,
+    size: script.size,
+    mode: mode.executable
+  })
   return [...entries, ...parentDirs(entries)]
 }

@@ -8,8 +8,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, describe, it } from "node:test"
-import { buildDist, type Dist } from "../../src/dist/build.ts"
-import { productionPackages } from "../../src/dist/entries.ts"
+import { buildDist, type Dist } from "../../src/bundle/build.ts"
+import { productionPackages } from "../../src/bundle/entries.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 
 const ROOT = join(import.meta.dirname, "..", "..")

@@ -7,7 +7,7 @@
  * `sacar pack`). Run it after `npm ci` on linux-x64; the Node runtime it ships is the
  * one the `node` package installed there.
  *
- *   node src/dist/build.ts [--out DIR]
+ *   node src/bundle/build.ts [--out DIR]
  */
 import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
