@@ -60,7 +60,10 @@ describe("controller: the status page", () => {
     assert.match(body, new RegExp(`<tr data-sha="${fixture.newSha}">`))
     assert.match(body, /<th[^>]*>web-3<\/th>/)
     assert.match(body, /class="ph-failed" title="download 1\.1s, install 7s — bin\/prepare failed \(exit code 3\)"/)
-    assert.match(body, /class="ph-ready" title="download 1\.2s, install 8\.3s, prepare 2\.1s">ready <small>11\.6s/)
+    assert.match(
+      body,
+      /class="ph-ready" title="download 1\.2s, install 8\.3s, prepare 2\.1s">ready <small>11\.6s<\/small><br><small class="steps">download 1\.2s, install 8\.3s, prepare 2\.1s<\/small>/
+    )
     // The deploy in progress, node by node.
     assert.match(
       body,

@@ -154,9 +154,13 @@ export const makePageFeed = (keys: Keys): Effect.Effect<PageFeed, never, Consul 
     const after = (seen: number, maxMs: number): Effect.Effect<PageState | undefined> =>
       Effect.gen(function*() {
         const now = yield* current
-        if (now.index !== seen) return now
+        // Compare and pick the Deferred in one synchronous step: a change between the two
+        // would otherwise complete a Deferred this request never awaits.
+        const next = changed
+        const state = latest ?? now
+        if (state.index !== seen) return state
         if (released) return undefined
-        const waited = yield* Deferred.await(changed).pipe(Effect.timeoutOption(maxMs))
+        const waited = yield* Deferred.await(next).pipe(Effect.timeoutOption(maxMs))
         return waited._tag === "Some" && !released ? latest : undefined
       })
 

@@ -44,7 +44,9 @@ const cell = (c: CellView | undefined, now: Date): string => {
   const title = [steps, c.message].filter((t) => t !== undefined && t !== "").join(" — ")
   const done = c.phase === "ready" || c.phase === "failed"
   const when = done ? formatDuration(c.totalMs) : ago(c.startedAt, now)
-  return `<td class="ph-${esc(c.phase)}" title="${esc(title)}">${esc(c.phase)} <small>${when}</small></td>`
+  // Each step's time under the phase: where a slow node spent it shows without hovering.
+  const lines = c.steps.length === 0 ? "" : `<br><small class="steps">${esc(steps)}</small>`
+  return `<td class="ph-${esc(c.phase)}" title="${esc(title)}">${esc(c.phase)} <small>${when}</small>${lines}</td>`
 }
 
 const summaryCell = (s: ReleaseSummary): string => {
@@ -145,7 +147,7 @@ ol.nodes{display:flex;flex-wrap:wrap;gap:4px;list-style:none;padding:0;margin:0}
 .ph-ready,.ph-live{background:#d7f5dd} .ph-failed{background:#fbd5d5} .ph-waiting{background:#eee}
 .ph-pending,.ph-download,.ph-extract,.ph-lock,.ph-venv,.ph-install,.ph-prepare,.ph-predeploy,.ph-deploying{background:#fff3c4}
 .lock,.problem{background:#fbd5d5;padding:.3em .6em} .pin{background:#e3ecfb;padding:.3em .6em} b.live{color:#1b7a32}
-pre{background:#111;color:#ddd;padding:.6em;overflow-x:auto;max-height:20em} #state.live{color:#8f8} #state.lost{color:#f88}
+small.steps{color:#555} pre{background:#111;color:#ddd;padding:.6em;overflow-x:auto;max-height:20em} #state.live{color:#8f8} #state.lost{color:#f88}
 `
 
 /** Keeps ages current and applies the updates the controller sends (see events.ts). */
