@@ -28,7 +28,7 @@ describe("make dist", { timeout: 900_000 }, () => {
     const tar = spawnSync("sh", ["-c", `mkdir -p "$1" && tar -xzf "$2" -C "$1"`, "sh", unpacked, first.path])
     assert.equal(tar.status, 0, String(tar.stderr))
     top = join(unpacked, `sacar-${first.version}-linux-x64`)
-  })
+  }, { timeout: 900_000 })
 
   after(async () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true })

@@ -27,7 +27,8 @@ describe("controller: the status page in Chromium", () => {
     fixture = await seedPage(consul.addr, prefix)
     controller = await startController(controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN }))
     browser = await launchBrowser()
-  })
+    // Installing Chromium on a fresh machine (apt-get) takes minutes, not the test's default time.
+  }, { timeout: 900_000 })
 
   after(async () => {
     await browser?.close()
