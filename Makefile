@@ -3,7 +3,7 @@
 # with only Node 20, npm and python3 is enough.
 NODE := node_modules/.bin/node
 
-.PHONY: demo test bench check typecheck lint format
+.PHONY: demo test bench check typecheck lint format dist
 demo: node_modules/.installed
 	$(NODE) bin/sacar.ts demo $(ARGS)
 
@@ -28,6 +28,11 @@ lint: node_modules/.installed
 
 format: node_modules/.installed
 	$(NODE) tools/format.ts
+
+# The self-contained tarball for linux-x64 (Sacar, its production packages, Node 24),
+# byte for byte reproducible: dist/sacar-<version>-linux-x64.tar.gz and its .sha256.
+dist: node_modules/.installed
+	$(NODE) src/bundle/build.ts --out dist
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund

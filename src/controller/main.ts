@@ -19,6 +19,7 @@ import { GitHub } from "../github/GitHub.ts"
 import { type Keys, makeKeys } from "../spec/keys.ts"
 import { type ListenError, type Listening, serve, type ServeOptions } from "./http/server.ts"
 import { Metrics } from "./metrics.ts"
+import { makePageFeed } from "./page/feed.ts"
 import { reporter } from "./report/index.ts"
 import { makeRouter } from "./routes.ts"
 import { type ControllerSettings, controllerSettingsFromEnv } from "./settings.ts"
@@ -63,16 +64,23 @@ export const startServer = (
   parts: ControllerParts,
   options: Partial<Omit<ServeOptions, "host" | "port">> = {}
 ): Effect.Effect<Listening, ListenError, Consul | Scope.Scope> =>
-  serve(
-    { ...options, host: settings.listen.host, port: settings.listen.port },
-    makeRouter({
-      keys: parts.keys,
-      metrics: parts.metrics,
-      webhookSecret: settings.webhookSecret,
-      notifyToken: settings.notifyToken,
-      githubAppId: settings.githubAppId
-    })
-  )
+  Effect.gen(function*() {
+    const pageFeed = yield* makePageFeed(parts.keys)
+    const listening = yield* serve(
+      { ...options, host: settings.listen.host, port: settings.listen.port },
+      makeRouter({
+        keys: parts.keys,
+        metrics: parts.metrics,
+        webhookSecret: settings.webhookSecret,
+        notifyToken: settings.notifyToken,
+        githubAppId: settings.githubAppId,
+        pageFeed
+      })
+    )
+    // Runs before the server's own close: held page updates answer at once instead of holding the shutdown.
+    yield* Effect.addFinalizer(() => pageFeed.release)
+    return listening
+  })
 
 const describeModes = (config: ControllerConfig) =>
   Effect.gen(function*() {

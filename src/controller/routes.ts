@@ -11,6 +11,8 @@ import { handleNotify } from "./api/notify.ts"
 import { handleAppList, handleAppStatus } from "./api/status.ts"
 import { type HttpRequest, type HttpResponse, json, jsonError, text } from "./http/types.ts"
 import type { Metrics } from "./metrics.ts"
+import { handlePage, isPagePath } from "./page/endpoint.ts"
+import type { PageFeed } from "./page/feed.ts"
 import { handleWebhook } from "./webhook/endpoint.ts"
 
 export interface RouteDeps {
@@ -19,6 +21,8 @@ export interface RouteDeps {
   readonly webhookSecret: Redacted.Redacted<string> | undefined
   readonly notifyToken: Redacted.Redacted<string> | undefined
   readonly githubAppId: string | undefined
+  /** The status page's data (src/controller/page); without it `/` is not served. */
+  readonly pageFeed?: PageFeed
 }
 
 const methodNotAllowed = (allowed: string): HttpResponse => ({
@@ -67,6 +71,8 @@ export const makeRouter = (deps: RouteDeps) => (req: HttpRequest): Effect.Effect
       ? handleWebhook({ ...deps, secret: deps.webhookSecret }, req)
       : Effect.succeed(methodNotAllowed("POST"))
   }
+  if (deps.pageFeed !== undefined && isPagePath(path))
+    return handlePage({ token: deps.notifyToken, feed: deps.pageFeed }, req)
   const v1 = /^\/v1\/apps(?:\/([^/]+))?(\/releases)?\/?$/.exec(path)
   if (v1 !== null) {
     const denied = checkBearer(deps.notifyToken, req)

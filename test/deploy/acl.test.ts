@@ -127,3 +127,17 @@ test("controller policy writes desired state under sacar/ and holds sessions, no
     "no node, service, agent, acl or operator rules"
   )
 })
+
+test("the operator policy writes desired state, reads nodes and the leader lock, takes no session", async () => {
+  const p = await parseHcl(join(aclDir, "operator.policy.hcl"))
+  const sha = "a".repeat(40)
+  for (const key of ["config", "deploy", "lock", "pin", `releases/${sha}`]) {
+    assert.ok(can(p, "key", `sacar/shop/${key}`, "write"), key)
+  }
+  assert.ok(can(p, "key", "sacar/shop/status/web-1", "read"))
+  assert.ok(can(p, "key", "sacar/_nodes/web-1", "read"))
+  assert.ok(!can(p, "key", "sacar/_nodes/web-1", "write"))
+  assert.ok(!can(p, "key", "sacar/_controller/leader", "write"))
+  assert.ok(!can(p, "session", "web-1", "write"))
+  assert.ok(!can(p, "key", "other/thing", "read"), "nothing outside sacar/")
+})
