@@ -18,6 +18,19 @@ export class PipUnavailable extends Data.TaggedError("PipUnavailable")<{
   readonly message: string
 }> {}
 
+/** How every release's requirements are installed (run in the release directory). */
+export const PIP_ARGS = [
+  "install",
+  "--isolated",
+  "--disable-pip-version-check",
+  "--no-input",
+  "--no-index",
+  "--find-links",
+  "wheels",
+  "-r",
+  "requirements.txt"
+] as const
+
 const exists = (path: string) => Effect.promise(() => access(path).then(() => true, () => false))
 
 /**
