@@ -237,6 +237,7 @@ export const prepareRelease = (
             meta: paths.meta,
             defaultPython: input.defaultPython,
             templates,
+            pipCache: input.pipCache ?? paths.pipCache,
             onSpawn
           })
         )

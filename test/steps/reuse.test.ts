@@ -7,8 +7,7 @@ import { Effect, Layer } from "effect"
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
 import { access, readdir, readFile, rm } from "node:fs/promises"
-import { createHash } from "node:crypto"
-import { dirname, join, relative } from "node:path"
+import { join, relative } from "node:path"
 import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -19,7 +18,7 @@ import { prepareRelease } from "../../src/reconciler/prepare.ts"
 import type { PreparedRelease, PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
 import type { WheelSpec } from "../support/wheels.ts"
-import { input, PIP_CACHE, run, scratch, successOf } from "./helpers.ts"
+import { checkedRecord, input, PIP_CACHE, run, scratch, successOf } from "./helpers.ts"
 
 const exec = promisify(execFile)
 const CHILD = fileURLToPath(new URL("../support/prepare-child.ts", import.meta.url))
@@ -56,19 +55,6 @@ const pipList = async (venv: string) => {
   })
   return JSON.parse(stdout) as Array<{ name: string; version: string }>
 }
-
-/**
- * A RECORD with each hash and size replaced by whether it matches the file now: files
- * that name their venv differ between venvs, and so do their hashes.
- */
-const checkedRecord = async (record: string, text: string) =>
-  (await Promise.all(text.split("\r\n").map(async (row) => {
-    const [path, hash, size] = row.split(",")
-    if (!hash) return row
-    const data = await readFile(join(dirname(dirname(record)), path!))
-    const ok = hash === `sha256=${createHash("sha256").update(data).digest("base64url")}` && Number(size) === data.length
-    return `${path},${ok ? "<matches>" : "<stale>"}`
-  }))).join("\r\n")
 
 /** Every file under `venv` (bytecode aside), its content with the venv's own path written as `<venv>`. */
 const venvFiles = async (venv: string) => {

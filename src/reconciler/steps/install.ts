@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { access } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
+import { compileInstalled } from "../../python/compile.ts"
 import { PIP_ARGS } from "../../python/pip.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
@@ -77,7 +78,7 @@ export const install = (
     )
     yield* runProcess({
       command: join(input.venv, "bin", "python"),
-      args: [join(pip, "pip"), ...PIP_ARGS],
+      args: ["-I", join(pip, "pip"), ...PIP_ARGS],
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv),
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
@@ -88,6 +89,18 @@ export const install = (
           e._tag === "ProcessTimedOut"
             ? `pip install did not finish in time: ${e.message}`
             : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`)
+      )
+    )
+    yield* compileInstalled({
+      venvPython: join(input.venv, "bin", "python"),
+      cwd: input.releaseDir,
+      env: pipEnvironment(input.venv),
+      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+    }).pipe(
+      Effect.mapError((error) =>
+        commandFailed("install", "byte-compiling the installed files", error, (e) =>
+          `byte-compiling what pip installed failed: ${e.message}`)
       )
     )
     const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))

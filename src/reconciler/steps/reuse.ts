@@ -131,10 +131,10 @@ export const saveTemplate = (input: {
   )
 }
 
-/** Why `template` cannot be copied to `venv`, or undefined. */
+/** Why `template` cannot be copied to a venv at a path of another length, or undefined. */
 const unfit = (template: Template, venv: string, binaries: ReadonlyArray<string>): string | undefined =>
-  binaries.length > 0 && template.prefix.length !== venv.length
-    ? `${binaries[0]} names its venv in binary form and the new path has another length`
+  binaries.length > 0
+    ? `${binaries[0]} names ${template.prefix} in binary form, and ${venv} has another length`
     : undefined
 
 const isBytecode = (path: string) => path.endsWith(".pyc")
@@ -157,35 +157,40 @@ export const copyTemplate = (input: {
     // Console scripts and pyvenv.cfg are text, so any length does. A byte-for-byte swap in
     // other files keeps them valid only at the same length; bytecode is the exception:
     // Python corrects a stale co_filename as it loads it, so a longer path may stay.
-    const files = yield* Effect.promise(() =>
-      Promise.all(
-        template.rewrite.filter((r) => r.kind === "file").map(async (r) => {
-          const data = await readFile(join(template.venv, r.path))
-          return { path: r.path, binary: data.includes(0) && !isBytecode(r.path) }
-        })
-      )
-    ).pipe(Effect.mapError(() => "the template is gone"))
-    const problem = unfit(template, venv, files.filter((f) => f.binary).map((f) => f.path))
-    if (problem !== undefined) return yield* Effect.fail(problem)
+    // Only a path of another length needs a look at which files are binary.
+    if (from.length !== to.length) {
+      const files = yield* Effect.promise(() =>
+        Promise.all(
+          template.rewrite.filter((r) => r.kind === "file" && !isBytecode(r.path)).map(async (r) => {
+            const data = await readFile(join(template.venv, r.path))
+            return { path: r.path, binary: data.includes(0) }
+          })
+        )
+      ).pipe(Effect.mapError(() => "the template is gone"))
+      const problem = unfit(template, venv, files.filter((f) => f.binary).map((f) => f.path))
+      if (problem !== undefined) return yield* Effect.fail(problem)
+    }
     yield* copyTree(template.venv, venv, input.onSpawn).pipe(
       Effect.mapError((error) => `copying ${template.venv} failed: ${error.message}`)
     )
     yield* Effect.tryPromise({
       try: async () => {
-        for (const r of template.rewrite) {
+        // Hundreds of files (every bytecode file names its source): many at once, on libuv's threads.
+        await inBatches(template.rewrite, 32, async (r) => {
           const path = join(venv, r.path)
           if (r.kind === "link") {
             const target = (await readlink(path)).replaceAll(template.prefix, venv)
             await unlink(path)
             await symlink(target, path)
-            continue
+          } else if (isBytecode(r.path)) {
+            if (from.length === to.length) await writeFile(path, replaceAll(await readFile(path), from, to))
+          } else {
+            const before = await stat(path)
+            await writeFile(path, replaceAll(await readFile(path), from, to))
+            // Keep the time, so bytecode compiled from this file stays valid.
+            await utimes(path, before.atime, before.mtime)
           }
-          if (isBytecode(r.path) && from.length !== to.length) continue
-          const before = await stat(path)
-          await writeFile(path, replaceAll(await readFile(path), from, to))
-          // Keep the time, so bytecode compiled from this file stays valid.
-          await utimes(path, before.atime, before.mtime)
-        }
+        })
         await updateRecords(venv, template)
       },
       catch: (cause) => `rewriting the copied venv failed: ${String(cause)}`
@@ -235,6 +240,10 @@ const updateRecords = async (venv: string, template: Template) => {
     await writeFile(path, rows.map((r) => r + newline).join(""))
     await utimes(path, before.atime, before.mtime)
   }
+}
+
+const inBatches = async <A>(items: ReadonlyArray<A>, size: number, f: (item: A) => Promise<void>) => {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(f))
 }
 
 const replaceAll = (data: Buffer, from: Buffer, to: Buffer): Buffer => {

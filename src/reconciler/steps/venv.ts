@@ -33,6 +33,8 @@ export interface VenvInput {
   readonly onSpawn?: (pid: number) => void
   /** Where installed dependencies are kept for reuse (`templateStore(root)`). */
   readonly templates: string
+  /** Where the shared pip is unpacked: done while the venv is made, for the install step. */
+  readonly pipCache: string
 }
 
 export interface VenvResult {
@@ -107,7 +109,7 @@ export const ensureVenv = (
         yield* Effect.promise(() => rm(input.venv, { recursive: true, force: true }))
       }
     }
-    yield* runProcess({
+    const makeVenv = runProcess({
       command: interpreter.path,
       // -I: a release's own top-level module (a logging.py) must not shadow the stdlib venv imports.
       args: ["-I", "-m", "venv", "--without-pip", input.venv],
@@ -121,6 +123,9 @@ export const ensureVenv = (
           `creating the venv with Python ${interpreter.version} failed: ${e.message}`)
       )
     )
+    // Both cores: the shared pip is unpacked (on a node's first release) while the venv is
+    // made; the install step finds it there. Its failure is the install step's to report.
+    yield* Effect.all([makeVenv, python.pip(interpreter, input.pipCache).pipe(Effect.ignore)], { concurrency: 2 })
     yield* writeMarker(input.meta, "venv", interpreter, "venv")
     return { skipped: false, interpreter, dependencies }
   })
