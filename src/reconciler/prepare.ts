@@ -194,7 +194,12 @@ export const prepareRelease = (
         "download",
         extracted
           ? Effect.succeed({ skipped: true, bytes: 0 })
-          : download({ url: input.artifact.url, sha256: input.artifact.sha256, dest: paths.tarball })
+          : download({
+            url: input.artifact.url,
+            sha256: input.artifact.sha256,
+            dest: paths.tarball,
+            cache: paths.artifactCache
+          })
       )
       yield* step(
         "extract",
@@ -250,6 +255,7 @@ export const prepareRelease = (
             interpreter: venv.interpreter,
             pipCache: input.pipCache ?? paths.pipCache,
             templates,
+            root: input.root,
             app: input.app,
             sha: input.sha,
             dependencies: venv.dependencies,

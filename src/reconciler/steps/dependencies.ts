@@ -21,6 +21,7 @@ import type { Interpreter } from "../../python/python.ts"
 
 export type DependencyDigest =
   | { readonly _tag: "Reusable"; readonly digest: string }
+  | { readonly _tag: "NoRequirements" }
   | { readonly _tag: "NotReusable"; readonly reason: string }
 
 // A requirement specifier: a name, extras, version clauses and markers, then `--hash=` options.
@@ -47,7 +48,7 @@ const fileSha256 = async (path: string) => {
 export const dependencyDigest = (releaseDir: string, interpreter: Interpreter): Effect.Effect<DependencyDigest> =>
   Effect.promise(async (): Promise<DependencyDigest> => {
     const requirements = await readFile(join(releaseDir, "requirements.txt"), "utf8").catch(() => undefined)
-    if (requirements === undefined) return { _tag: "NotReusable", reason: "no requirements.txt" }
+    if (requirements === undefined) return { _tag: "NoRequirements" }
     const reach = requirementsReachOut(requirements)
     if (reach !== undefined) return { _tag: "NotReusable", reason: `${reach} can install more than the wheels` }
     const names = (await readdir(join(releaseDir, "wheels")).catch(() => [] as Array<string>)).sort()

@@ -34,6 +34,8 @@ export interface InstallInput {
   readonly onSpawn?: (pid: number) => void
   /** Where installed dependencies are kept for reuse (`templateStore(root)`). */
   readonly templates: string
+  /** SACAR_ROOT */
+  readonly root: string
   /** The release, named in the template it leaves. */
   readonly app: string
   readonly sha: string
@@ -107,6 +109,7 @@ export const install = (
     if (dependencies._tag === "Reusable") {
       yield* saveTemplate({
         store: input.templates,
+        root: input.root,
         digest: dependencies.digest,
         venv: input.venv,
         from: { app: input.app, sha: input.sha },

@@ -104,6 +104,8 @@ const namingFiles = async (dir: string, needle: Buffer): Promise<Array<Template[
  */
 export const saveTemplate = (input: {
   readonly store: string
+  /** SACAR_ROOT, whose releases say which templates are still wanted. */
+  readonly root: string
   readonly digest: string
   readonly venv: string
   readonly from: Template["from"]
@@ -124,12 +126,39 @@ export const saveTemplate = (input: {
     yield* Effect.promise(() => writeFile(join(staging, "template.json"), JSON.stringify(meta) + "\n"))
     // Another release with the same dependencies may have won the race; theirs is as good.
     yield* Effect.promise(() => rename(staging, target).catch(() => undefined))
+    yield* pruneTemplates(input.store, input.root, input.digest)
   }).pipe(
     Effect.catchCause((cause) => Effect.logWarning("could not keep the venv for reuse", { venv: input.venv, cause })),
     Effect.ensuring(Effect.promise(() => rm(staging, { recursive: true, force: true }))),
     Effect.asVoid
   )
 }
+
+/**
+ * Remove the templates no release on the node was installed with (their `installed`
+ * marker names the digest), `keep` aside: one per dependency set in use, not one per
+ * set ever seen. A template removed while a preparer copies it only makes that
+ * preparer run pip.
+ */
+const pruneTemplates = (store: string, root: string, keep: string): Effect.Effect<void> =>
+  Effect.promise(async () => {
+    const wanted = new Set([keep])
+    const apps = await readdir(root, { withFileTypes: true }).catch(() => [])
+    for (const app of apps.filter((a) => a.isDirectory() && !a.name.startsWith("."))) {
+      const releases = join(root, app.name, "releases")
+      for (const sha of await readdir(releases).catch(() => [] as Array<string>)) {
+        const marker = await readFile(join(releases, sha, ".sacar", "installed"), "utf8").catch(() => "")
+        const digest = /"digest":"([0-9a-f]{64})"/.exec(marker)?.[1]
+        if (digest !== undefined) wanted.add(digest)
+      }
+    }
+    const templates = await readdir(store).catch(() => [] as Array<string>)
+    await Promise.all(
+      templates.filter((name) => /^[0-9a-f]{64}$/.test(name) && !wanted.has(name)).map((name) =>
+        rm(join(store, name), { recursive: true, force: true })
+      )
+    )
+  })
 
 /** Why `template` cannot be copied to a venv at a path of another length, or undefined. */
 const unfit = (template: Template, venv: string, binaries: ReadonlyArray<string>): string | undefined =>

@@ -69,7 +69,8 @@ export const ensureVenv = (
     // Half-made, or its interpreter went away: start over, and so must what built on it.
     yield* removeMarkers(input.meta, ["ready", "prepared", "installed", "venv"])
     yield* Effect.tryPromise({
-      try: () => rm(input.venv, { recursive: true, force: true }),
+      // A crashed run's command, killed as the lock was taken over, may take a moment to stop writing.
+      try: () => rm(input.venv, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
       catch: (cause) => localFailure("venv", `cannot remove the unfinished ${input.venv}`, cause)
     })
 
@@ -125,7 +126,10 @@ export const ensureVenv = (
     )
     // Both cores: the shared pip is unpacked (on a node's first release) while the venv is
     // made; the install step finds it there. Its failure is the install step's to report.
-    yield* Effect.all([makeVenv, python.pip(interpreter, input.pipCache).pipe(Effect.ignore)], { concurrency: 2 })
+    const unpackPip = dependencies._tag === "NoRequirements"
+      ? Effect.void
+      : python.pip(interpreter, input.pipCache).pipe(Effect.ignore)
+    yield* Effect.all([makeVenv, unpackPip], { concurrency: 2 })
     yield* writeMarker(input.meta, "venv", interpreter, "venv")
     return { skipped: false, interpreter, dependencies }
   })
