@@ -42,7 +42,9 @@ const memoisedResolve = (searchPath: string): Python["Service"]["resolve"] => {
       const key = JSON.stringify([request.version ?? null, request.fallback])
       const now = yield* Clock.currentTimeMillis
       const hit = known.get(key)
-      if (hit !== undefined && now - hit.at < RESOLVED_TTL_MS && (yield* mtimeOf(hit.interpreter.path)) === hit.mtimeMs) {
+      if (
+        hit !== undefined && now - hit.at < RESOLVED_TTL_MS && (yield* mtimeOf(hit.interpreter.path)) === hit.mtimeMs
+      ) {
         return hit.interpreter
       }
       const interpreter = yield* findInterpreter(request, searchPath)

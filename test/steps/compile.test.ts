@@ -67,7 +67,9 @@ describe("byte-compiling after pip", () => {
     const [expected, actual] = [await contents(byPip), await contents(bySacar)]
     assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort())
     for (const [path, body] of expected) assert.equal(actual.get(path), body, path)
-    assert.ok([...expected.keys()].some((p) => p.endsWith("deep.cpython-" + interpreter.minor.replace(".", "") + ".pyc")))
+    assert.ok(
+      [...expected.keys()].some((p) => p.endsWith("deep.cpython-" + interpreter.minor.replace(".", "") + ".pyc"))
+    )
     assert.ok([...expected.keys()].some((p) => p.endsWith("tool-1.0.dist-info/RECORD")))
   })
 })

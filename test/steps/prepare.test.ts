@@ -92,7 +92,13 @@ echo prepared
     assert.ok(!JSON.stringify(env).includes("secret"))
 
     // Markers and no leftovers: the tarball is gone once unpacked.
-    assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "prepared", "ready", "source", "venv"])
+    assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), [
+      "installed",
+      "prepared",
+      "ready",
+      "source",
+      "venv"
+    ])
     assert.deepEqual(await readdir(join(root, "shop", "releases")), [SHA])
 
     // Running again finds it ready and does nothing.

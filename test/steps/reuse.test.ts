@@ -63,7 +63,10 @@ const venvFiles = async (venv: string) => {
     const path = join(entry.parentPath, entry.name)
     if (!entry.isFile() || path.endsWith(".pyc")) continue
     const text = await readFile(path, "utf8")
-    files.set(relative(venv, path), (entry.name === "RECORD" ? await checkedRecord(path, text) : text).replaceAll(venv, "<venv>"))
+    files.set(
+      relative(venv, path),
+      (entry.name === "RECORD" ? await checkedRecord(path, text) : text).replaceAll(venv, "<venv>")
+    )
   }
   return files
 }

@@ -16,7 +16,7 @@ import { temporaryName } from "./layout.ts"
  */
 export type Marker = "source" | "venv" | "installed" | "prepared" | "ready" | "failed"
 
-export const readMarker = (meta: string, marker: Marker): Effect.Effect<unknown | undefined> =>
+export const readMarker = (meta: string, marker: Marker): Effect.Effect<unknown> =>
   Effect.promise(() =>
     readFile(join(meta, marker), "utf8").then(
       (text) => {

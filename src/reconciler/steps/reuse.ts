@@ -18,8 +18,8 @@
  * the next writer.
  */
 import { Effect } from "effect"
+import { createHash } from "node:crypto"
 import {
-  lstat,
   mkdir,
   readdir,
   readFile,
@@ -32,7 +32,6 @@ import {
   utimes,
   writeFile
 } from "node:fs/promises"
-import { createHash } from "node:crypto"
 import { dirname, join, relative, resolve } from "node:path"
 import { runProcess } from "../../process/run.ts"
 import { removeLeftovers } from "./download.ts"
@@ -238,7 +237,7 @@ const recordBase = (venv: string, record: string) => dirname(dirname(join(venv, 
 /** The RECORD files under `venv` that give a hash for one of `rewrite`. */
 const recordsListing = async (venv: string, rewrite: Template["rewrite"]): Promise<Array<string>> => {
   const named = new Set(rewrite.filter((r) => r.kind === "file").map((r) => join(venv, r.path)))
-  const records = (await readdir(venv, { recursive: true })).filter((p) => /\.dist-info\/RECORD$/.test(p))
+  const records = (await readdir(venv, { recursive: true })).filter((p) => p.endsWith(".dist-info/RECORD"))
   const listing: Array<string> = []
   for (const record of records) {
     const rows = recordRows(await readFile(join(venv, record), "utf8"))
@@ -259,12 +258,14 @@ const updateRecords = async (venv: string, template: Template) => {
     const text = await readFile(path, "utf8")
     const newline = text.includes("\r\n") ? "\r\n" : "\n"
     const base = recordBase(venv, record)
-    const rows = await Promise.all(recordRows(text).map(async (row) => {
-      const file = resolve(base, row.path)
-      if (row.hash === "" || !rewritten.has(file)) return `${row.path},${row.hash},${row.size}`
-      const data = await readFile(file)
-      return `${row.path},${recordHash(data)},${data.length}`
-    }))
+    const rows = await Promise.all(
+      recordRows(text).map(async (row) => {
+        const file = resolve(base, row.path)
+        if (row.hash === "" || !rewritten.has(file)) return `${row.path},${row.hash},${row.size}`
+        const data = await readFile(file)
+        return `${row.path},${recordHash(data)},${data.length}`
+      })
+    )
     const before = await stat(path)
     await writeFile(path, rows.map((r) => r + newline).join(""))
     await utimes(path, before.atime, before.mtime)
