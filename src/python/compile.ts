@@ -13,7 +13,7 @@ import type { ProcessFailed, ProcessTimedOut } from "../process/run.ts"
 import { runProcess } from "../process/run.ts"
 
 const SCRIPT = String.raw`
-import compileall, concurrent.futures, csv, importlib.util, os, sys, sysconfig, warnings
+import compileall, concurrent.futures, csv, importlib.util, multiprocessing, os, sys, sysconfig, warnings
 
 def compile_one(path):
     with warnings.catch_warnings():
@@ -34,7 +34,8 @@ def main():
     todo = sorted({s for (_, _, _, sources) in records for s in sources})
     workers = min(os.cpu_count() or 1, max(1, len(todo) // 50))
     if workers > 1:
-        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+        # fork: the workers need compile_one, which lives in this -c script, not an importable module.
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             done = dict(zip(todo, pool.map(compile_one, todo, chunksize=16)))
     else:
         done = {s: compile_one(s) for s in todo}

@@ -39,7 +39,12 @@ describe("byte-compiling after pip", () => {
   test("pip --no-compile then compileInstalled gives what pip's own compilation gives", async (t) => {
     const dir = await scratch(t)
     await buildReleaseTarball(join(dir, "app.tgz"), {
+      // Enough files (over 100) that compileInstalled compiles in a pool of processes.
       wheels: [...smallWheels(6), {
+        name: "many",
+        version: "1.0",
+        modules: Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`many/m${i}.py`, `X = ${i}\n`]))
+      }, {
         name: "tool",
         version: "1.0",
         modules: {
