@@ -66,8 +66,10 @@ export const renderApp = (s: AppSnapshot, now: Date): string => {
         const rs = s.statuses[n]?.releases[r.sha]
         if (rs === undefined) return "-"
         const took = Object.values(rs.steps).reduce((sum, step) => sum + step.ms, 0)
+        // Dependencies copied from an earlier release on the node instead of installed.
+        const reused = rs.steps.install?.reusedFrom
         return rs.phase === "ready" || rs.phase === "failed"
-          ? `${rs.phase} ${formatDuration(took)}`
+          ? `${rs.phase} ${formatDuration(took)}${reused === undefined ? "" : ` (deps of ${shortSha(reused)})`}`
           : `${rs.phase} ${age(rs.startedAt, now)}`
       })
     ])
