@@ -7,7 +7,8 @@ import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 const HELP = `usage: sacar release <app> <sha> [--artifact URL] [--sha256 HEX]
 
 Asks every node of the app to prepare the release (writes sacar/<app>/releases/<sha>).
-Without --artifact the app's artifact template is used. Running it again for a
+Without --artifact the app's artifact template is used; --sha256 alone pins the
+checksum of the tarball the template names for this sha. Running it again for a
 release that failed makes the failed nodes retry.
 
 examples:
@@ -28,8 +29,6 @@ export const main = (argv: string[]): Promise<number> =>
     const { artifact, sha256 } = parsed.values
     if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))
       throw new UsageError("--sha256 must be 64 lowercase hex characters")
-    if (sha256 !== undefined && artifact === undefined)
-      throw new UsageError("--sha256 needs --artifact")
     const keys = cliKeys()
     return runWithConsul(
       "release",

@@ -3,21 +3,25 @@
  * the contract, so anything here can also be done with `consul kv put`. The CLI is
  * a thin layer of argument parsing over these.
  */
-import { Effect, Result } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
-import { checkArtifactUrl } from "../spec/artifact.ts"
-import { decodeDocument, encodeDocument } from "../spec/decode.ts"
-import { AppConfig, LockDoc, PinDoc, ReleaseSpec } from "../spec/documents.ts"
+import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
+import { decodeDocument, encodeDocument, explain } from "../spec/decode.ts"
+import { AppConfig, LockDoc, lockInForce, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
 import { type AppSnapshot, readApp } from "../state/snapshot.ts"
 import { readLock, writeDeploy } from "../state/writes.ts"
-import { CommandFailed } from "./errors.ts"
+import { CommandFailed, InvalidRequest } from "./errors.ts"
 
 type Encoded<A> = { readonly [K in keyof A]?: unknown }
 
-/** Validates `value` against `schema` (defaults applied) and writes it pretty-printed. */
+/**
+ * Validates `value` against `schema` (defaults applied) and writes it pretty-printed.
+ * Unlike a reader, the CLI refuses fields the schema does not know: a typo such as
+ * "maxParalel" carried into KV would otherwise be ignored by every node, silently.
+ */
 const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
   schema: S,
   what: string,
@@ -28,6 +32,14 @@ const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
   Effect.gen(function*() {
     const decoded = decodeDocument(schema, what, key, JSON.stringify(value))
     if (Result.isFailure(decoded)) return yield* new CommandFailed({ message: decoded.failure.message })
+    const strict = Schema.decodeUnknownResult(schema)(value, { errors: "all", onExcessProperty: "error" })
+    if (Result.isFailure(strict)) {
+      return yield* new CommandFailed({
+        message: `${key}: ${
+          explain(what, strict.failure, value)
+        }; remove the field with \`consul kv put\` and run again`
+      })
+    }
     const consul = yield* Consul
     const ok = yield* consul.put(key, encodeDocument(schema as never, decoded.success as never), options)
     if (!ok)
@@ -77,18 +89,27 @@ export const createRelease = (
   options: { artifact?: string; sha256?: string; by: string }
 ) =>
   Effect.gen(function*() {
-    yield* requireApp(keys, app)
-    if (options.artifact !== undefined) {
-      const checked = checkArtifactUrl(options.artifact)
+    const snapshot = yield* requireApp(keys, app)
+    // --sha256 alone checks the tarball the app's template names for this sha.
+    const template = snapshot.config?.artifact
+    if (options.sha256 !== undefined && options.artifact === undefined && template === undefined) {
+      return yield* new InvalidRequest({
+        message: `${app} has no artifact template; give --artifact URL with --sha256`
+      })
+    }
+    const url = options.artifact ??
+      (options.sha256 !== undefined && template !== undefined ? expandArtifact(template, app, sha) : undefined)
+    if (url !== undefined) {
+      const checked = checkArtifactUrl(url)
       if (Result.isFailure(checked)) return yield* new CommandFailed({ message: checked.failure.message })
     }
     const consul = yield* Consul
     const existed = (yield* consul.get(keys.release(app, sha))).value !== undefined
-    const artifact = options.artifact === undefined
+    const artifact = url === undefined
       ? undefined
       : options.sha256 === undefined
-      ? options.artifact
-      : { url: options.artifact, sha256: options.sha256 }
+      ? url
+      : { url, sha256: options.sha256 }
     const spec = yield* writeDocument(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
       ...(artifact !== undefined ? { artifact } : {}),
       createdAt: new Date().toISOString(),
@@ -161,10 +182,29 @@ export const rollback = (keys: Keys, app: string, by: string) =>
     return { sha, from: snapshot.deploy?.spec.sha }
   })
 
-export const lockApp = (keys: Keys, app: string, lock: { by: string; reason: string; until?: string }) =>
+/**
+ * Locks the app. A lock in force that someone else holds is theirs, with their reason:
+ * replacing it takes `force`, and the answer says whose lock was replaced.
+ */
+export const lockApp = (
+  keys: Keys,
+  app: string,
+  lock: { by: string; reason: string; until?: string },
+  options: { force: boolean } = { force: false }
+) =>
   Effect.gen(function*() {
-    yield* requireApp(keys, app)
-    return yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
+    const snapshot = yield* requireApp(keys, app)
+    const held = snapshot.lock
+    const theirs = held !== undefined && held.by !== lock.by && lockInForce(held, new Date()) ? held : undefined
+    if (theirs !== undefined && !options.force) {
+      return yield* new CommandFailed({
+        message: `${app} is already locked by ${theirs.by}: ${theirs.reason}${
+          theirs.until ? ` (until ${theirs.until})` : ""
+        }; \`sacar lock ${app} -m REASON --force\` replaces their lock and reason`
+      })
+    }
+    const written = yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
+    return { lock: written, replaced: theirs }
   })
 
 /** Deletes a key; says whether there was anything to delete. */

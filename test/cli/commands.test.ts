@@ -228,6 +228,7 @@ describe("operator commands against Consul", { concurrency: true }, () => {
       [["deploy", "shop", SHA_A, "--frobnicate"], /Unknown option '--frobnicate'/],
       [["lock", "shop"], /needs a reason/],
       [["lock", "shop", "-m", "x", "--until", "tomorrow"], /--until must be an ISO 8601 time/],
+      [["app", "set", "shop", "--prepare-timeout", "soon"], /--prepare-timeout must be a duration/],
       [["rollback"], /missing <app>/],
       [["unpin", "a", "b"], /unexpected argument "b"/],
       [["status", "a", "b"], /unexpected argument "b"/],
@@ -238,10 +239,6 @@ describe("operator commands against Consul", { concurrency: true }, () => {
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`)
       assert.match(r.stderr, message, args.join(" "))
     }))
-    assert.deepEqual(await kvKeys(prefix), [])
-    const bad = await sacar("app", "set", "shop", "--prepare-timeout", "soon")
-    assert.equal(bad.code, 1)
-    assert.match(bad.stderr, /field "prepareTimeout": expected a duration/)
     assert.deepEqual(await kvKeys(prefix), [])
   })
 
