@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { createRelease } from "../operator/actions.ts"
+import { createRelease, findSha } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
 import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
 import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
@@ -25,7 +25,7 @@ export const main = (argv: string[]): Promise<number> =>
     const [appText, shaText, extra] = parsed.positionals
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`)
     const app = appArg(appText)
-    const sha = shaArg(shaText)
+    const typed = shaArg(shaText)
     const { artifact, sha256 } = parsed.values
     if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))
       throw new UsageError("--sha256 must be 64 lowercase hex characters")
@@ -33,6 +33,7 @@ export const main = (argv: string[]): Promise<number> =>
     return runWithConsul(
       "release",
       Effect.gen(function*() {
+        const sha = yield* findSha(keys, app, typed)
         const { existed } = yield* createRelease(keys, app, sha, {
           by: operatorName(),
           ...(artifact !== undefined ? { artifact } : {}),

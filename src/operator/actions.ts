@@ -14,6 +14,7 @@ import { shortSha } from "../spec/names.ts"
 import { type AppSnapshot, readApp } from "../state/snapshot.ts"
 import { readLock, writeDeploy } from "../state/writes.ts"
 import { CommandFailed, InvalidRequest } from "./errors.ts"
+import { resolveSha } from "./sha.ts"
 
 type Encoded<A> = { readonly [K in keyof A]?: unknown }
 
@@ -57,6 +58,15 @@ const requireApp = (keys: Keys, app: string) =>
       })
     }
     return snapshot
+  })
+
+/** The full sha a typed prefix names among the app's releases, deploy target and node records. */
+export const findSha = (keys: Keys, app: string, text: string) =>
+  Effect.gen(function*() {
+    const snapshot = yield* requireApp(keys, app)
+    const resolved = resolveSha(snapshot, text)
+    if (Result.isFailure(resolved)) return yield* new CommandFailed({ message: resolved.failure })
+    return resolved.success
   })
 
 export type AppPatch = { -readonly [K in keyof AppConfig]?: AppConfig[K] }
@@ -145,27 +155,32 @@ export const requestDeploy = (
   })
 
 /**
- * The release to roll back to: the one the nodes had live before the current
- * deploy target. Nodes record it as `previous`; the most common answer among nodes
- * whose `current` is the target wins, so one lagging node cannot pick it.
+ * The release to roll back to. When the deploy target went live somewhere, the one
+ * the nodes had live before it: they record it as `previous`. When it went live
+ * nowhere (it failed in pre-deploy or on the first node), what the nodes still have
+ * live. Either way the most common answer among the nodes wins, so one lagging node
+ * cannot pick it.
  */
 export const rollbackTarget = (snapshot: AppSnapshot): Result.Result<string, string> => {
   const target = snapshot.deploy?.spec.sha
   if (target === undefined)
     return Result.fail(`${snapshot.app} has never been deployed, so there is nothing to roll back to`)
-  const votes = new Map<string, number>()
-  for (const status of Object.values(snapshot.statuses)) {
-    if (status.current === target && status.previous) votes.set(status.previous, (votes.get(status.previous) ?? 0) + 1)
+  const statuses = Object.values(snapshot.statuses)
+  const mostCommon = (shas: ReadonlyArray<string | null | undefined>): string | undefined => {
+    const votes = new Map<string, number>()
+    for (const sha of shas) if (sha && sha !== target) votes.set(sha, (votes.get(sha) ?? 0) + 1)
+    return [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0]
   }
-  const best = [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]
-  if (best === undefined || best[0] === target) {
+  const before = mostCommon(statuses.filter((s) => s.current === target).map((s) => s.previous))
+    ?? mostCommon(statuses.map((s) => s.current))
+  if (before === undefined) {
     return Result.fail(
-      `no node of ${snapshot.app} records a release live before ${
+      `no node of ${snapshot.app} has or had a release live other than ${
         shortSha(target)
       }; deploy a sha explicitly with \`sacar deploy\``
     )
   }
-  return Result.succeed(best[0])
+  return Result.succeed(before)
 }
 
 /** Deploys the previously live release and pins the app there (auto-deploy pauses). */
