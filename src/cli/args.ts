@@ -41,7 +41,9 @@ export const shaArg = (value: string | undefined): string => {
   if (value === undefined) throw new UsageError("missing <sha>")
   const text = value.toLowerCase()
   if (!/^[0-9a-f]{7,40}$/.test(text))
-    throw new UsageError(`${JSON.stringify(value)} is not a commit sha (40 hex characters, or a unique prefix of at least 7)`)
+    throw new UsageError(
+      `${JSON.stringify(value)} is not a commit sha (40 hex characters, or a unique prefix of at least 7)`
+    )
   return text
 }
 

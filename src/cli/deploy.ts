@@ -55,7 +55,11 @@ const follow = (keys: Keys, app: string, sha: string, generation: number) =>
         return 0
       case "Failed":
         process.stderr.write(`sacar deploy: ${app} ${shortSha(sha)} failed\n${failureReport(outcome.failed)}\n`)
-        process.stderr.write(`sacar deploy: \`sacar logs ${app} --sha ${shortSha(sha)}\` shows everything recorded; \`sacar rollback ${app}\` goes back\n`)
+        process.stderr.write(
+          `sacar deploy: \`sacar logs ${app} --sha ${
+            shortSha(sha)
+          }\` shows everything recorded; \`sacar rollback ${app}\` goes back\n`
+        )
         return 1
       case "Superseded":
         process.stderr.write(`sacar deploy: superseded by deploy generation ${outcome.by} before it finished\n`)

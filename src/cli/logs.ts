@@ -6,7 +6,7 @@ import { isNodeName } from "../spec/names.ts"
 import { appExists } from "../state/report.ts"
 import { readApp } from "../state/snapshot.ts"
 import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
-import { CommandFailed, cliKeys, runWithConsul } from "./run.ts"
+import { cliKeys, CommandFailed, runWithConsul } from "./run.ts"
 
 const HELP = `usage: sacar logs <app> [--node N] [--sha S] [-f]
 

@@ -38,7 +38,10 @@ export const rolloutOf = (s: AppSnapshot, generation: number): Rollout => {
   if (current !== undefined && current > generation) return { nodes, outcome: { _tag: "Superseded", by: current } }
   // A node that halted because another failed points at that node: report the root cause first.
   const failed = nodes.filter((n) => n.phase === "failed")
-    .sort((a, b) => Number(a.message?.startsWith("rollout halted") ?? false) - Number(b.message?.startsWith("rollout halted") ?? false))
+    .sort((a, b) =>
+      Number(a.message?.startsWith("rollout halted") ?? false) -
+      Number(b.message?.startsWith("rollout halted") ?? false)
+    )
   if (failed.length > 0) return { nodes, outcome: { _tag: "Failed", failed } }
   if (nodes.length === 0) return { nodes, outcome: { _tag: "NoNodes" } }
   if (nodes.every((n) => n.phase === "live")) return { nodes, outcome: { _tag: "Live" } }

@@ -37,4 +37,3 @@ export const resolveSha = (s: AppSnapshot, text: string): Result.Result<string, 
   }
   return Result.fail(`${prefix} is ambiguous in ${s.app}: ${matches.join(", ")}; give more characters`)
 }
-

@@ -107,7 +107,9 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       onProgress: (message) => report("predeploy", message)
     })
     yield* Effect.logInfo(
-      `pre-deploy ${app} ${sha} generation ${generation}: ${pre._tag === "Failed" ? "failed" : "succeeded"} on ${pre.doc.node}`
+      `pre-deploy ${app} ${sha} generation ${generation}: ${
+        pre._tag === "Failed" ? "failed" : "succeeded"
+      } on ${pre.doc.node}`
     )
     if (pre._tag === "Failed") {
       return yield* fail(

@@ -230,7 +230,9 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
             return action.error === undefined ? rest : { ...rest, error: action.error }
           }).pipe(
             Effect.andThen(
-              action.error === undefined ? Effect.void : Effect.logWarning(`${action.app}: ${action.error}`, { app: action.app })
+              action.error === undefined
+                ? Effect.void
+                : Effect.logWarning(`${action.app}: ${action.error}`, { app: action.app })
             )
           )
         case "SetLinks":
@@ -262,7 +264,10 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
             })
           })
         case "FailRelease":
-          return Effect.logWarning(`prepare ${action.app} ${action.sha}: failed: ${action.message}`, { app: action.app, sha: action.sha }).pipe(Effect.andThen(setRelease(runtime, action.sha, {
+          return Effect.logWarning(`prepare ${action.app} ${action.sha}: failed: ${action.message}`, {
+            app: action.app,
+            sha: action.sha
+          }).pipe(Effect.andThen(setRelease(runtime, action.sha, {
             phase: "failed",
             attempt: action.attempt,
             specIndex: action.specIndex,
@@ -328,19 +333,29 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
             }
           })).pipe(
             Effect.andThen(runtime.status.flush),
-            Effect.andThen(Effect.logInfo(`deploy ${action.app} ${action.sha} generation ${action.generation}: live (already current)`, { app: action.app, sha: action.sha, generation: action.generation }))
+            Effect.andThen(
+              Effect.logInfo(
+                `deploy ${action.app} ${action.sha} generation ${action.generation}: live (already current)`,
+                { app: action.app, sha: action.sha, generation: action.generation }
+              )
+            )
           )
         case "FailDeploy":
-          return Effect.logWarning(`deploy ${action.app} ${action.sha} generation ${action.generation}: failed: ${action.message}`, { app: action.app, sha: action.sha, generation: action.generation }).pipe(Effect.andThen(runtime.status.update((s) => ({
-            ...s,
-            deploy: {
-              generation: action.generation,
-              sha: action.sha,
-              phase: "failed",
-              message: action.message,
-              finishedAt: nowIso()
-            }
-          })).pipe(Effect.andThen(runtime.status.flush))))
+          return Effect.logWarning(
+            `deploy ${action.app} ${action.sha} generation ${action.generation}: failed: ${action.message}`,
+            { app: action.app, sha: action.sha, generation: action.generation }
+          ).pipe(Effect.andThen(
+            runtime.status.update((s) => ({
+              ...s,
+              deploy: {
+                generation: action.generation,
+                sha: action.sha,
+                phase: "failed",
+                message: action.message,
+                finishedAt: nowIso()
+              }
+            })).pipe(Effect.andThen(runtime.status.flush))
+          ))
       }
     }
 

@@ -107,6 +107,8 @@ export const misnamedRelease = (keys: Keys, key: string): { app: string; message
     app,
     message: `${key}: ${
       JSON.stringify(name)
-    } is not a full commit sha (40 lowercase hex characters), so no node prepares it; write the ReleaseSpec under ${keys.releases(app)}<full sha> and delete this key`
+    } is not a full commit sha (40 lowercase hex characters), so no node prepares it; write the ReleaseSpec under ${
+      keys.releases(app)
+    }<full sha> and delete this key`
   }
 }

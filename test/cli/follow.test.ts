@@ -35,11 +35,12 @@ const startSacar = (args: string[], env: Record<string, string>) => {
       .catch((e: Error) => {
         throw new Error(`${e.message}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`)
       })
-  const stop = () => new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once("close", () => resolve())
-    child.kill("SIGINT")
-  })
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      child.once("close", () => resolve())
+      child.kill("SIGINT")
+    })
   return { out, waitFor, stop }
 }
 
@@ -71,9 +72,18 @@ describe("failures that explain themselves", { concurrency: true }, () => {
     await register(prefix, "web-2")
     const waiting = runSacar(["deploy", "shop", SHA_A, "--wait"], env(), 150_000)
     const generation = await generationOf(prefix)
-    await kvPut(`${prefix}/shop/status/web-1`, nodeStatus("web-1", { deploy: deployed(generation, SHA_A, "deploying") }))
-    await kvPut(`${prefix}/shop/status/web-1`, nodeStatus("web-1", { current: SHA_A, deploy: deployed(generation, SHA_A, "live") }))
-    await kvPut(`${prefix}/shop/status/web-2`, nodeStatus("web-2", { current: SHA_A, deploy: deployed(generation, SHA_A, "live") }))
+    await kvPut(
+      `${prefix}/shop/status/web-1`,
+      nodeStatus("web-1", { deploy: deployed(generation, SHA_A, "deploying") })
+    )
+    await kvPut(
+      `${prefix}/shop/status/web-1`,
+      nodeStatus("web-1", { current: SHA_A, deploy: deployed(generation, SHA_A, "live") })
+    )
+    await kvPut(
+      `${prefix}/shop/status/web-2`,
+      nodeStatus("web-2", { current: SHA_A, deploy: deployed(generation, SHA_A, "live") })
+    )
     const r = await waiting
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /web-1: live aaaaaaa/)
@@ -105,7 +115,10 @@ describe("failures that explain themselves", { concurrency: true }, () => {
     )
     const r = await waiting
     assert.equal(r.code, 1, r.stdout)
-    assert.match(r.stderr, /web-1 failed: bin\/deploy failed \(exit code 3\)\n\s+\| starting shop\n\s+\| port 8000 already in use/)
+    assert.match(
+      r.stderr,
+      /web-1 failed: bin\/deploy failed \(exit code 3\)\n\s+\| starting shop\n\s+\| port 8000 already in use/
+    )
     assertNoStack(r.stderr, "deploy --wait")
   })
 
@@ -147,12 +160,19 @@ describe("failures that explain themselves", { concurrency: true }, () => {
   test("logs shows what each node recorded, filtered by node and sha, and follows with -f", async () => {
     const { prefix, sacar, env } = world()
     assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
-    const failedRelease = { phase: "failed", message: "install failed (exit code 1)", log: "Collecting flask\nERROR: No matching distribution found for flask" }
+    const failedRelease = {
+      phase: "failed",
+      message: "install failed (exit code 1)",
+      log: "Collecting flask\nERROR: No matching distribution found for flask"
+    }
     await kvPut(`${prefix}/shop/status/web-1`, nodeStatus("web-1", { releases: { [SHA_A]: failedRelease } }))
     await kvPut(`${prefix}/shop/status/web-2`, nodeStatus("web-2", { releases: { [SHA_A]: { phase: "ready" } } }))
     const all = await sacar("logs", "shop", "--node", "web-1", "--sha", "aaaaaaa")
     assert.equal(all.code, 0, all.stderr)
-    assert.match(all.stdout, /== web-1 {2}prepare aaaaaaa {2}attempt 1 {2}failed: install failed \(exit code 1\)\n {2}Collecting flask\n {2}ERROR: No matching distribution found for flask/)
+    assert.match(
+      all.stdout,
+      /== web-1 {2}prepare aaaaaaa {2}attempt 1 {2}failed: install failed \(exit code 1\)\n {2}Collecting flask\n {2}ERROR: No matching distribution found for flask/
+    )
     assert.doesNotMatch(all.stdout, /web-2/)
     const following = startSacar(["logs", "shop", "-f"], env())
     try {
@@ -164,7 +184,9 @@ describe("failures that explain themselves", { concurrency: true }, () => {
           deploy: deployed(3, SHA_A, "failed", { message: "bin/deploy failed (exit code 3)", log: "boom" })
         })
       )
-      await following.waitFor(/web-2 {2}deploy aaaaaaa {2}generation 3 {2}failed: bin\/deploy failed \(exit code 3\)\n {2}boom/)
+      await following.waitFor(
+        /web-2 {2}deploy aaaaaaa {2}generation 3 {2}failed: bin\/deploy failed \(exit code 3\)\n {2}boom/
+      )
       // Records that did not change are not printed again.
       assert.equal(following.out.stdout.match(/web-1 {2}prepare/g)?.length, 1)
     } finally {
@@ -176,14 +198,19 @@ describe("failures that explain themselves", { concurrency: true }, () => {
     const own = await startDevConsul({ host: "127.0.0.1", port: 0 })
     let closed = false
     try {
-      await fetch(`${own.url}/v1/kv/sacar/shop/config`, { method: "PUT", body: JSON.stringify({ artifact: "file:///x/{sha}.tgz" }) })
+      await fetch(`${own.url}/v1/kv/sacar/shop/config`, {
+        method: "PUT",
+        body: JSON.stringify({ artifact: "file:///x/{sha}.tgz" })
+      })
       const watching = startSacar(["status", "shop", "--watch"], { CONSUL_HTTP_ADDR: own.url })
       try {
         await watching.waitFor(/as of \d\d:\d\d:\d\d UTC: Consul at http:\/\/127\.0\.0\.1:\d+ answered/)
         await watching.waitFor(/no releases/)
         await own.close()
         closed = true
-        await watching.waitFor(/Consul at http:\/\/127\.0\.0\.1:\d+ is unreachable \(.+\); last heard from it at \d\d:\d\d:\d\d UTC/)
+        await watching.waitFor(
+          /Consul at http:\/\/127\.0\.0\.1:\d+ is unreachable \(.+\); last heard from it at \d\d:\d\d:\d\d UTC/
+        )
         const afterGone = watching.out.stdout.slice(watching.out.stdout.lastIndexOf("is unreachable"))
         assert.doesNotMatch(afterGone.split("---")[0]!, /RELEASE|no releases/, "no stale table under the warning")
         assertNoStack(watching.out.stderr, "status --watch")

@@ -2,9 +2,9 @@
  * What `sacar status` and `sacar rollback` make of an app's documents: pure functions
  * over a snapshot built from KV entries, so each case is the exact KV a person would see.
  */
+import { Result } from "effect"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { Result } from "effect"
 import type { KvEntry } from "../../src/consul/Consul.ts"
 import { rollbackTarget } from "../../src/operator/actions.ts"
 import { resolveSha } from "../../src/operator/sha.ts"
@@ -158,7 +158,14 @@ describe("shas as people type them", () => {
     const r = resolveSha(s, "050cf1")
     assert.ok(Result.isFailure(r))
     assert.match(r.failure, /at least 7/)
-    const amb = resolveSha(snapshot([config, entry(`sacar/shop/releases/${"050cf1a" + "3".repeat(33)}`, {}), entry(`sacar/shop/releases/${"050cf1a" + "4".repeat(33)}`, {})]), "050cf1a")
+    const amb = resolveSha(
+      snapshot([
+        config,
+        entry(`sacar/shop/releases/${"050cf1a" + "3".repeat(33)}`, {}),
+        entry(`sacar/shop/releases/${"050cf1a" + "4".repeat(33)}`, {})
+      ]),
+      "050cf1a"
+    )
     assert.ok(Result.isFailure(amb))
     assert.match(amb.failure, /050cf1a is ambiguous in shop: 050cf1a3{33}, 050cf1a4{33}/)
   })

@@ -35,7 +35,7 @@ export const blocksOf = (root: string, file: string): Block[] => {
     const lines = commandLines(m[2]!)
     if (lines.length === 0 || /[─│┌└▶◀]/.test(m[2]!)) continue
     if (lang !== "" && !["sh", "bash", "shell", "console"].includes(lang)) continue
-    if (lines.every((l) => /^sacar /.test(l) && /[[<|]/.test(l))) {
+    if (lines.every((l) => l.startsWith("sacar ") && /[[<|]/.test(l))) {
       blocks.push({ where, kind: "synopsis", lines })
       continue
     }

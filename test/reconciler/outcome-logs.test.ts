@@ -24,7 +24,6 @@ import {
 
 after(closeConsul)
 
-
 /** The JSON log lines whose message matches, with app, sha and node wherever the logger put them. */
 const linesMatching = (output: string, re: RegExp): Array<{ text: string; fields: string }> =>
   output.split("\n").filter((l) => l.startsWith("{")).flatMap((l) => {
@@ -44,7 +43,9 @@ test("prepare and deploy outcomes are logged with app, sha and node; serving aga
   const good = await writeTarball(
     dir,
     "good.tgz",
-    releaseEntries({ deploy: `echo ran >> ${deploys}\nif [ -e ${dir}/fail ]; then echo "port 8000 already in use"; exit 3; fi` })
+    releaseEntries({
+      deploy: `echo ran >> ${deploys}\nif [ -e ${dir}/fail ]; then echo "port 8000 already in use"; exit 3; fi`
+    })
   )
   await kv.put("shop/config", appConfig(good.url, { deployTimeout: "60s" }))
   const node = startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "web-1") })
@@ -64,17 +65,25 @@ test("prepare and deploy outcomes are logged with app, sha and node; serving aga
   const generation = (await kv.raw("shop/deploy"))!.modifyIndex
   assert.equal((await deploySettled(kv, "shop", "web-1", generation, SETTLE_MS, dump)).phase, "failed")
 
-  const outcomes = await waitFor("the outcome lines", async () => {
-    const out = node.output()
-    const found = {
-      ready: linesMatching(out, new RegExp(`prepare shop ${sha}: ready`)),
-      prepareFailed: linesMatching(out, new RegExp(`prepare shop ${"0".repeat(40)}: failed: .*missing\\.tgz`)),
-      live: linesMatching(out, new RegExp(`deploy shop ${sha} generation \\d+: live`)),
-      predeploy: linesMatching(out, new RegExp(`pre-deploy shop ${sha} generation \\d+: succeeded on web-1`)),
-      deployFailed: linesMatching(out, new RegExp(`deploy shop ${sha} generation ${generation}: failed: .*exit code 3`))
-    }
-    return Object.values(found).every((l) => l.length > 0) ? found : undefined
-  }, 30_000, dump)
+  const outcomes = await waitFor(
+    "the outcome lines",
+    async () => {
+      const out = node.output()
+      const found = {
+        ready: linesMatching(out, new RegExp(`prepare shop ${sha}: ready`)),
+        prepareFailed: linesMatching(out, new RegExp(`prepare shop ${"0".repeat(40)}: failed: .*missing\\.tgz`)),
+        live: linesMatching(out, new RegExp(`deploy shop ${sha} generation \\d+: live`)),
+        predeploy: linesMatching(out, new RegExp(`pre-deploy shop ${sha} generation \\d+: succeeded on web-1`)),
+        deployFailed: linesMatching(
+          out,
+          new RegExp(`deploy shop ${sha} generation ${generation}: failed: .*exit code 3`)
+        )
+      }
+      return Object.values(found).every((l) => l.length > 0) ? found : undefined
+    },
+    30_000,
+    dump
+  )
   for (const [what, lines] of Object.entries(outcomes)) {
     for (const l of lines) assert.match(l.fields, /"node":"web-1"/, `${what}: ${l.fields}`)
   }
@@ -86,10 +95,19 @@ test("prepare and deploy outcomes are logged with app, sha and node; serving aga
   assert.equal((await deploySettled(kv, "shop", "web-1", fixed, SETTLE_MS, dump)).phase, "live")
   const runsBefore = (await readFile(deploys, "utf8")).split("\n").filter(Boolean).length
   await kv.put("shop/config", appConfig(good.url, { deployTimeout: "60s", nodes: ["elsewhere-*"] }))
-  await waitFor("web-1 to withdraw its status", async () => ((await kv.status("shop", "web-1")) === undefined ? true : undefined), 60_000, dump)
+  await waitFor(
+    "web-1 to withdraw its status",
+    async () => ((await kv.status("shop", "web-1")) === undefined ? true : undefined),
+    60_000,
+    dump
+  )
   await kv.put("shop/config", appConfig(good.url, { deployTimeout: "60s" }))
   const again = await deploySettled(kv, "shop", "web-1", fixed, SETTLE_MS, dump)
   assert.equal(again.phase, "live")
   assert.match(again.message ?? "", /already live in current/)
-  assert.equal((await readFile(deploys, "utf8")).split("\n").filter(Boolean).length, runsBefore, "bin/deploy not run again")
+  assert.equal(
+    (await readFile(deploys, "utf8")).split("\n").filter(Boolean).length,
+    runsBefore,
+    "bin/deploy not run again"
+  )
 })
