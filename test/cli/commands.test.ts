@@ -205,7 +205,8 @@ describe("operator commands against Consul", { concurrency: true }, () => {
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
     try {
       const waitFor = async (re: RegExp) => {
-        for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100))
+        // A deadline, not a sleep: a child `sacar` can take many seconds to start on a loaded machine.
+        for (let i = 0; i < 600 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100))
         assert.match(out, re)
       }
       await waitFor(/no releases/)

@@ -125,7 +125,7 @@ const concrete = (line: string): string =>
 
 const runBlock = (block: Block, lines: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const script = ["set -e", ...lines.map(concrete)].join("\n")
+    const script = ["set -ex", ...lines.map(concrete)].join("\n")
     const child = spawn("sh", ["-c", script], {
       cwd: dir,
       env: childEnv({
