@@ -14,7 +14,7 @@ const OLD = "1ff1a40" + "1".repeat(33)
 const NEW = "050cf19" + "2".repeat(33)
 
 /** Polls until `read` gives a value (the child wrote its key, the output arrived). */
-const eventually = async <A>(what: string, read: () => Promise<A | undefined> | A | undefined, ms = 90_000) => {
+const eventually = async <A>(what: string, read: () => Promise<A | undefined> | A | undefined, ms = 240_000) => {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     const value = await read()
@@ -35,13 +35,17 @@ const startSacar = (args: string[], env: Record<string, string>) => {
       .catch((e: Error) => {
         throw new Error(`${e.message}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`)
       })
+  /** Its exit code and output once it ends by itself. */
+  const finished = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once("close", (code) => resolve({ code, ...out }))
+  )
   const stop = () =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve()
       child.once("close", () => resolve())
       child.kill("SIGINT")
     })
-  return { out, waitFor, stop }
+  return { out, waitFor, stop, finished }
 }
 
 const register = (prefix: string, node: string) =>
@@ -65,12 +69,15 @@ const deployed = (generation: number, sha: string, phase: string, extra: Record<
 })
 
 describe("failures that explain themselves", { concurrency: true }, () => {
-  test("deploy --wait exits 0 once live on every node, following node by node", async () => {
+  test("deploy --wait exits 0 once live on every node, following node by node", async (t) => {
     const { prefix, sacar, env } = world()
     assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
     await register(prefix, "web-1")
     await register(prefix, "web-2")
-    const waiting = runSacar(["deploy", "shop", SHA_A, "--wait"], env(), 150_000)
+    // Not through runSacar's queue: the follower must be running while the test plays the nodes.
+    const follower = startSacar(["deploy", "shop", SHA_A, "--wait"], env())
+    t.after(follower.stop)
+    const waiting = follower.finished
     const generation = await generationOf(prefix)
     await kvPut(
       `${prefix}/shop/status/web-1`,
@@ -91,12 +98,15 @@ describe("failures that explain themselves", { concurrency: true }, () => {
     assert.match(r.stdout, /shop aaaaaaa is live on all 2 nodes/)
   })
 
-  test("deploy --wait exits 1 when a node fails, printing what failed and the end of its output", async () => {
+  test("deploy --wait exits 1 when a node fails, printing what failed and the end of its output", async (t) => {
     const { prefix, sacar, env } = world()
     assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
     await register(prefix, "web-1")
     await register(prefix, "web-2")
-    const waiting = runSacar(["deploy", "shop", SHA_A, "--wait"], env(), 150_000)
+    // Not through runSacar's queue: the follower must be running while the test plays the nodes.
+    const follower = startSacar(["deploy", "shop", SHA_A, "--wait"], env())
+    t.after(follower.stop)
+    const waiting = follower.finished
     const generation = await generationOf(prefix)
     await kvPut(
       `${prefix}/shop/status/web-2`,
