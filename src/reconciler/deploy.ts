@@ -83,7 +83,10 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       }
     }))
   const fail = (message: string, log?: string) =>
-    report("failed", message, log === undefined || log === "" ? {} : { log }).pipe(Effect.andThen(status.flush))
+    report("failed", message, log === undefined || log === "" ? {} : { log }).pipe(
+      Effect.andThen(status.flush),
+      Effect.andThen(Effect.logWarning(`deploy ${app} ${sha} generation ${generation}: failed: ${message}`))
+    )
 
   const body = Effect.gen(function*() {
     yield* report("waiting", `deploying ${shortSha(sha)} (generation ${generation})`)
@@ -103,6 +106,11 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       groupFile: groupFile(appDir(root, app), "pre-deploy"),
       onProgress: (message) => report("predeploy", message)
     })
+    yield* Effect.logInfo(
+      `pre-deploy ${app} ${sha} generation ${generation}: ${
+        pre._tag === "Failed" ? "failed" : "succeeded"
+      } on ${pre.doc.node}`
+    )
     if (pre._tag === "Failed") {
       return yield* fail(
         `pre-deploy failed on ${pre.doc.node}: ${pre.doc.message ?? "bin/pre-deploy failed"}`,
@@ -140,6 +148,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
         ran.success.log === "" ? {} : { log: ran.success.log }
       )
       yield* status.flush
+      yield* Effect.logInfo(`deploy ${app} ${sha} generation ${generation}: live in ${took}`)
     }))
   })
 
@@ -157,6 +166,6 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
     Effect.catchDefect((defect) =>
       fail(`deploy could not complete: ${defect instanceof Error ? defect.message : String(defect)}`)
     ),
-    Effect.annotateLogs({ app, sha, generation })
+    Effect.annotateLogs({ app, sha, generation, node })
   )
 }

@@ -228,7 +228,13 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           return runtime.status.update((s) => {
             const { error: _old, ...rest } = s
             return action.error === undefined ? rest : { ...rest, error: action.error }
-          })
+          }).pipe(
+            Effect.andThen(
+              action.error === undefined
+                ? Effect.void
+                : Effect.logWarning(`${action.app}: ${action.error}`, { app: action.app })
+            )
+          )
         case "SetLinks":
           return runtime.status.update((s) => ({ ...s, current: action.current, previous: action.previous }))
         case "Prepare":
@@ -258,14 +264,17 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
             })
           })
         case "FailRelease":
-          return setRelease(runtime, action.sha, {
+          return Effect.logWarning(`prepare ${action.app} ${action.sha}: failed: ${action.message}`, {
+            app: action.app,
+            sha: action.sha
+          }).pipe(Effect.andThen(setRelease(runtime, action.sha, {
             phase: "failed",
             attempt: action.attempt,
             specIndex: action.specIndex,
             steps: {},
             message: action.message,
             finishedAt: nowIso()
-          })
+          })))
         case "Cancel":
           return cancelPrepare(runtime, action.sha)
         case "RemoveRelease":
@@ -312,17 +321,41 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
               startedAt: nowIso()
             }
           }))
-        case "FailDeploy":
+        case "AdoptLive":
           return runtime.status.update((s) => ({
             ...s,
             deploy: {
               generation: action.generation,
               sha: action.sha,
-              phase: "failed",
-              message: action.message,
+              phase: "live",
+              message: "already live in current when this node began serving the app; bin/deploy not run again",
               finishedAt: nowIso()
             }
-          })).pipe(Effect.andThen(runtime.status.flush))
+          })).pipe(
+            Effect.andThen(runtime.status.flush),
+            Effect.andThen(
+              Effect.logInfo(
+                `deploy ${action.app} ${action.sha} generation ${action.generation}: live (already current)`,
+                { app: action.app, sha: action.sha, generation: action.generation }
+              )
+            )
+          )
+        case "FailDeploy":
+          return Effect.logWarning(
+            `deploy ${action.app} ${action.sha} generation ${action.generation}: failed: ${action.message}`,
+            { app: action.app, sha: action.sha, generation: action.generation }
+          ).pipe(Effect.andThen(
+            runtime.status.update((s) => ({
+              ...s,
+              deploy: {
+                generation: action.generation,
+                sha: action.sha,
+                phase: "failed",
+                message: action.message,
+                finishedAt: nowIso()
+              }
+            })).pipe(Effect.andThen(runtime.status.flush))
+          ))
       }
     }
 

@@ -91,3 +91,24 @@ export const makeKeys = (prefix: string = DEFAULT_PREFIX): Keys => {
     parse
   }
 }
+
+/**
+ * A key under `<app>/releases/` whose last part is not a full sha (`consul kv put
+ * sacar/shop/releases/1ff1a40 '{}'`): nothing acts on it, so it is reported instead of
+ * ignored, as one sentence naming the key and the fix.
+ */
+export const misnamedRelease = (keys: Keys, key: string): { app: string; message: string } | undefined => {
+  if (!key.startsWith(keys.root)) return undefined
+  const parts = key.slice(keys.root.length).split("/")
+  const [app, folder, name] = parts
+  if (parts.length !== 3 || folder !== "releases" || app === undefined || !isAppName(app)) return undefined
+  if (name === undefined || name === "" || isSha(name)) return undefined
+  return {
+    app,
+    message: `${key}: ${
+      JSON.stringify(name)
+    } is not a full commit sha (40 lowercase hex characters), so no node prepares it; write the ReleaseSpec under ${
+      keys.releases(app)
+    }<full sha> and delete this key`
+  }
+}

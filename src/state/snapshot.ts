@@ -10,7 +10,7 @@ import type { ConsulError, KvEntry } from "../consul/Consul.ts"
 import { decodeDocument, type DocumentError } from "../spec/decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
-import type { Keys } from "../spec/keys.ts"
+import { type Keys, misnamedRelease } from "../spec/keys.ts"
 import { isAppName } from "../spec/names.ts"
 
 export interface ReleaseEntry {
@@ -96,6 +96,8 @@ export const snapshotFrom = (
   const statuses: Record<string, NodeStatus> = {}
   for (const entry of appEntries) {
     const parsed = keys.parse(entry.key)
+    const misnamed = misnamedRelease(keys, entry.key)
+    if (misnamed?.app === app) problems.push(misnamed.message)
     if (!("app" in parsed) || parsed.app !== app) continue
     switch (parsed.kind) {
       case "config":

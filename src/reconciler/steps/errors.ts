@@ -9,6 +9,7 @@ import { Data } from "effect"
 import type { ProcessFailed, ProcessTimedOut } from "../../process/run.ts"
 
 export type Step = "download" | "extract" | "lock" | "venv" | "install" | "prepare"
+export const STEPS: ReadonlyArray<Step> = ["download", "extract", "lock", "venv", "install", "prepare"]
 
 interface Common {
   readonly step: Step
