@@ -66,7 +66,9 @@ test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or
   await sleep(300)
   assert.equal(holding.has(s4), false)
   await run(consul.destroySession(s2)) // its contender key is deleted with it
-  await eventually(() => holding.has(s4), 5_000, "s4 after s2's session died")
+  // A waiter watches `.lock` only (O(limit) per change, not O(waiters)), so a death that
+  // leaves `.lock` alone is noticed at the end of the waiter's blocking wait (10 s here).
+  await eventually(() => holding.has(s4), 15_000, "s4 after s2's session died")
   const doc3 = JSON.parse((await run(consul.get(`${sem}/.lock`))).value!.value!) as { Holders: Record<string, boolean> }
   assert.deepEqual(Object.keys(doc3.Holders).sort(), [s3, s4].sort())
   await h3.interrupt()
