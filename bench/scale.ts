@@ -36,6 +36,8 @@ const ROOT = join(HERE, "..", "..")
 const PREFIX = "sacar"
 const keys = makeKeys(PREFIX)
 const SHA = "5ca1ab1e".repeat(5)
+/** Released and deployed during warm-up: the measured release is an app's next one, not its first. */
+const PREVIOUS = "0ddba11a".repeat(5)
 
 // ---- child: dev-consul that counts what it serves ---------------------------------
 
@@ -45,6 +47,8 @@ interface ConsulStats {
   readonly bytes: number
   readonly cpuMs: number
   readonly rssMiB: number
+  /** The biggest kinds of request: [kind, {requests, body bytes}]. */
+  readonly byKind: ReadonlyArray<readonly [string, { readonly requests: number; readonly bytes: number }]>
 }
 
 async function consulHost(): Promise<void> {
@@ -65,7 +69,45 @@ async function consulHost(): Promise<void> {
       open.delete(socket)
     })
   })
-  listener.on("request", () => requests++)
+  // Body bytes by what was asked, to see where the traffic goes.
+  const byKind = new Map<string, { requests: number; bytes: number }>()
+  const kindOf = (url: string) => {
+    const path = url.split("?")[0]!.replace(/^\/v1\/kv\/sacar\//, "kv/")
+      .replace(/^kv\/app\d+\//, "kv/<app>/")
+      .replace(/\/status\/[^/]+$/, "/status/<node>")
+      .replace(/\/releases\/[0-9a-f]{40}$/, "/releases/<sha>")
+      .replace(/\/locks\/deploy\/[0-9a-f-]{36}$/, "/locks/deploy/<session>")
+      .replace(/\/locks\/(predeploy|halt)\/\d+$/, "/locks/$1/<generation>")
+      .replace(/^kv\/_nodes\/.+$/, "kv/_nodes/<node>")
+      .replace(/^\/v1\/session\/(renew|info|destroy)\/.+$/, "/v1/session/$1/<id>")
+    const blocking = /[?&]index=[1-9]/.test(url) ? " (blocking)" : ""
+    return `${url.startsWith("/v1/kv") ? "" : ""}${path}${blocking}`
+  }
+  listener.on("request", (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+    requests++
+    const kind = kindOf(req.url ?? "")
+    const write = res.write.bind(res)
+    const end = res.end.bind(res)
+    let bytes = 0
+    const add = (chunk: unknown) => {
+      if (typeof chunk === "string") bytes += Buffer.byteLength(chunk)
+      else if (chunk instanceof Uint8Array) bytes += chunk.length
+    }
+    res.write = ((chunk: unknown, ...rest: Array<never>) => {
+      add(chunk)
+      return write(chunk as never, ...rest)
+    }) as typeof res.write
+    res.end = ((chunk?: unknown, ...rest: Array<never>) => {
+      if (typeof chunk !== "function") add(chunk)
+      return end(chunk as never, ...rest)
+    }) as typeof res.end
+    res.on("finish", () => {
+      const k = byKind.get(kind) ?? { requests: 0, bytes: 0 }
+      k.requests++
+      k.bytes += bytes
+      byKind.set(kind, k)
+    })
+  })
   const bytesNow = () => {
     let sum = closedBytes
     for (const s of open) sum += s.bytesWritten
@@ -74,6 +116,7 @@ async function consulHost(): Promise<void> {
   process.on("message", (msg: ToConsul) => {
     if (msg.type === "reset") {
       requests = 0
+      byKind.clear()
       baseBytes = bytesNow()
       baseCpu = process.cpuUsage()
       process.send!({ type: "reset-done" })
@@ -83,7 +126,8 @@ async function consulHost(): Promise<void> {
         requests,
         bytes: bytesNow() - baseBytes,
         cpuMs: (cpu.user + cpu.system) / 1000,
-        rssMiB: process.memoryUsage().rss / 2 ** 20
+        rssMiB: process.memoryUsage().rss / 2 ** 20,
+        byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 8)
       }
       process.send!({ type: "stats", stats })
     }
@@ -110,6 +154,7 @@ interface RunResult extends Run {
   readonly startedMax: number
   readonly releaseMs: number
   readonly deployMs: number
+  readonly byKind: ConsulStats["byKind"]
 }
 
 const ask = <T>(child: ChildProcess, msg: ToConsul, reply: string): Promise<T> =>
@@ -170,6 +215,7 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
   mkdirSync(join(artifacts, "src"), { recursive: true })
   writeFileSync(join(artifacts, "src", "app.py"), "print('hello')\n")
   execFileSync("tar", ["czf", join(artifacts, `${SHA}.tgz`), "-C", join(artifacts, "src"), "."])
+  execFileSync("tar", ["czf", join(artifacts, `${PREVIOUS}.tgz`), "-C", join(artifacts, "src"), "."])
   const fakePython = makeFakePython(dir)
   mkdirSync(join(dir, "pip"), { recursive: true })
   const python = stubPython(fakePython, join(dir, "pip"))
@@ -178,6 +224,7 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
   const started = new Map<string, number>()
   const ready = new Set<string>()
   const live = new Set<string>()
+  const warm = new Set<string>()
   let blockingInFlight = 0
   const watchStatus = (node: string, key: string, value: string) => {
     const parsed = keys.parse(key)
@@ -191,6 +238,7 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
     if (release !== undefined && release.phase !== "pending" && !started.has(id)) started.set(id, Date.now())
     if (release?.phase === "ready") ready.add(id)
     if (doc.deploy?.sha === SHA && doc.deploy.phase === "live") live.add(id)
+    if (doc.deploy?.sha === PREVIOUS && doc.deploy.phase === "live") warm.add(id)
   }
   const nodeConsul = (node: string): Layer.Layer<Consul> =>
     Layer.effect(
@@ -217,10 +265,6 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
   const admin = consulLayer({ address: consulUrl, tls: { verify: true } })
   const put = (key: string, value: unknown) =>
     Effect.runPromise(Consul.use((c) => c.put(key, JSON.stringify(value))).pipe(Effect.provide(admin)))
-  const countKeys = (prefix: string) =>
-    Effect.runPromise(
-      Consul.use((c) => c.keys(prefix)).pipe(Effect.orElseSucceed(() => [] as ReadonlyArray<string>), Effect.provide(admin))
-    )
 
   const maxParallel = Math.max(1, Math.floor(run.nodes / 10))
   for (const app of appNames) {
@@ -230,6 +274,8 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
       maxParallel,
       deployTimeout: "60s"
     })
+    await put(keys.release(app, PREVIOUS), { createdAt: new Date(Date.now() - 60_000).toISOString() })
+    await put(keys.deploy(app), { sha: PREVIOUS, requestedBy: "bench warm-up" })
   }
 
   // A thousand nodes logging would measure the terminal; errors still show.
@@ -249,15 +295,9 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
     if (fibers.length % 50 === 0) await sleep(50)
   }
   const everyStatus = run.nodes * run.apps
-  const startWait = Date.now()
-  while (true) {
-    let statuses = 0
-    for (const app of appNames) statuses += (await countKeys(keys.statuses(app))).length
-    if (statuses >= everyStatus) break
-    if (Date.now() - startWait > 10 * 60_000) throw new Error(`only ${statuses} of ${everyStatus} statuses after 10 min`)
-    await sleep(500)
-  }
-  await sleep(3_000) // let start-up settle
+  // Warm-up: every node serves every app with the previous release live.
+  await waitFor(() => warm.size >= everyStatus, 30 * 60_000, "the warm-up deploy on every node")
+  await sleep(5_000) // let start-up settle, and the watches' token buckets refill
   await ask(consulChild, { type: "reset" }, "reset-done")
 
   // One release of every app.
@@ -291,7 +331,8 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
     startedP99: percentile(latencies, 99),
     startedMax: latencies.at(-1) ?? NaN,
     releaseMs,
-    deployMs
+    deployMs,
+    byKind: stats.byKind
   }
 }
 
@@ -377,6 +418,9 @@ async function main(): Promise<void> {
             Math.round((Date.now() - started) / 1000)
           } s)`
         )
+        for (const [kind, k] of result.byKind) {
+          console.error(`    ${kind}: ${(k.requests / run.nodes).toFixed(1)} requests, ${fmtBytes(k.bytes / run.nodes)} per node`)
+        }
         if (real === undefined) real = await realReconcilerRss(url, work)
       } finally {
         consulChild.kill("SIGTERM")
@@ -414,7 +458,7 @@ function report(results: ReadonlyArray<RunResult>, real: { idleMiB: number; peak
     `Run ${new Date().toISOString()} on ${cpus().length} cores, load average ${
       loadavg().map((l) => l.toFixed(1)).join(" ")
     } (a machine shared with other work). \`node_modules/.bin/node bench/scale.ts\`.`,
-    "Simulated nodes are `runReconciler` in one process with the Python steps stubbed; one release and one deploy of every app (maxParallel = nodes/10).",
+    "Simulated nodes are `runReconciler` in one process with the Python steps stubbed. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live.",
     "",
     "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> started p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU |",
     "|---|---|---|---|---|---|---|---|---|---|",

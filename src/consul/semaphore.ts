@@ -5,9 +5,9 @@
  * - coordination key `P/.lock`, no session, same flags, JSON
  *   `{"Limit":N,"Holders":{"<session>":true}}`, only ever changed by CAS.
  * A holder whose contender key no longer carries its session (the session died) is
- * pruned by the next contender that finds the slots full. Unlike the Go api, a waiter
- * watches `.lock` alone and checks only the holders' keys, never the whole prefix: one
- * waiter costs O(limit) per change, not O(waiters). Sessions used here should have Behavior "delete", as
+ * pruned by the next contender that finds it gone. Unlike the Go api, a waiter never
+ * lists the prefix (O(waiters) per read) nor watches `.lock` (woken by every change):
+ * it reads `.lock` (O(limit)) and watches one holder's key (see waitOnHolder). Sessions used here should have Behavior "delete", as
  * the Go api's do, so a dead holder's contender key disappears with it.
  */
 import { Data, Effect } from "effect"
@@ -111,14 +111,10 @@ export const acquireSemaphore = (
       () => release(base, sessionId)
     )
 
-    let index = 0
     let failures = 0
     while (true) {
       const attempt = yield* Effect.result(Effect.gen(function*() {
-        // Only `.lock` is watched: it changes when a slot is taken or given back, and
-        // its size is the limit's, whatever the number of waiters.
-        const read = yield* consul.get(lockKey, { index, wait })
-        index = read.index < index ? 0 : Math.max(1, read.index)
+        const read = yield* consul.get(lockKey)
         const current = yield* decodeCoordination(base, read.value)
         if (current.Holders[sessionId] === true && current.Limit === limit) return "acquired" as Step
         let holders: Record<string, boolean> = { ...current.Holders }
@@ -127,10 +123,14 @@ export const acquireSemaphore = (
           // A different stored limit is only replaced once nobody holds a slot under it.
           (current.Limit === 0 || current.Limit === limit || count === 0) &&
           count < (count === 0 || current.Limit === 0 ? limit : current.Limit)
-        // Full: a holder may have died (its contender key went with its session).
-        // Checking the holders, not listing every waiter, keeps this O(limit).
-        if (!fits(Object.keys(holders).length)) holders = yield* liveHolders(base, holders)
-        if (!fits(Object.keys(holders).length)) return "wait"
+        if (!fits(Object.keys(holders).length)) {
+          const watched = yield* waitOnHolder(base, sessionId, Object.keys(holders), wait)
+          if (watched === "changed") return "wait"
+          // The watched holder died, or a whole wait passed without a change (another
+          // holder may have died): prune every dead holder, O(limit) keys.
+          holders = yield* liveHolders(base, holders)
+          if (!fits(Object.keys(holders).length)) return "wait"
+        }
         holders[sessionId] = true
         const ok = yield* consul.put(lockKey, JSON.stringify({ Limit: limit, Holders: holders }), {
           cas: read.value?.modifyIndex ?? 0,
@@ -141,7 +141,6 @@ export const acquireSemaphore = (
       if (attempt._tag === "Success") {
         failures = 0
         if (attempt.success === "acquired") return
-        if (attempt.success === "retry") index = 0
         continue
       }
       const error = attempt.failure as ConsulError | SemaphoreConflict
@@ -150,6 +149,38 @@ export const acquireSemaphore = (
       yield* Effect.logWarning(`consul semaphore ${base}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
       yield* Effect.sleep(delayMs)
     }
+  })
+
+/** A stable choice among the holders, different for different waiters. */
+const pick = (sessionId: string, holders: ReadonlyArray<string>): string => {
+  let hash = 0
+  for (let i = 0; i < sessionId.length; i++) hash = (hash * 31 + sessionId.charCodeAt(i)) | 0
+  return [...holders].sort()[Math.abs(hash) % holders.length]!
+}
+
+/**
+ * While the slots are full, a waiter watches the contender key of one holder (chosen
+ * by its own session, so waiters spread over the holders) and tries again when that
+ * holder gives its slot back, dies (the key goes with its session) or `wait` passes.
+ * Watching `.lock` instead, as the Go api does, would wake every waiter at every
+ * change: O(fleet) wake-ups per waiter through a rollout instead of O(fleet / limit).
+ * "dead" when the holder's key is already gone or no longer carries its session,
+ * "quiet" when the whole wait passed without a change.
+ */
+const waitOnHolder = (
+  base: string,
+  sessionId: string,
+  holders: ReadonlyArray<string>,
+  wait: string
+): Effect.Effect<"changed" | "dead" | "quiet", ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const holder = pick(sessionId, holders)
+    const key = `${base}/${holder}`
+    const { value: entry } = yield* consul.get(key)
+    if (entry === undefined || entry.session !== holder) return "dead"
+    const after = yield* consul.get(key, { index: entry.modifyIndex, wait })
+    return after.value?.modifyIndex === entry.modifyIndex && after.value.session === holder ? "quiet" : "changed"
   })
 
 /** Consul's transactions take at most 64 operations. */

@@ -27,12 +27,20 @@ export interface WatchOptions {
   readonly wait?: string
   /** Refill period of the token bucket, in ms: at most one read per this while churning. Default 1000. */
   readonly minIntervalMs?: number
+  /**
+   * The refill period while the answer is empty (a missing key, an empty prefix), in ms;
+   * default 5 000. Consul reports the whole KV table's index for those, and wakes them
+   * on writes near the key, so they churn whenever anything nearby is written: polling
+   * them slower bounds that, while a key appearing in a quiet spell is still seen at once.
+   */
+  readonly emptyMinIntervalMs?: number
 }
 
 const DEFAULT_WAIT = "5m"
 /** Token bucket capacity, and the free retries of answers without a new index. */
 const BURST = 2
 const DEFAULT_MIN_INTERVAL_MS = 1_000
+const DEFAULT_EMPTY_MIN_INTERVAL_MS = 5_000
 const POLL_BASE_MS = 1_000
 const ERROR_BASE_MS = 250
 
@@ -101,13 +109,15 @@ export const nextWatchStep = (
 /**
  * Repeats `read` as a blocking query and emits its results by the rules above. `same`
  * can suppress an emission whose content did not change (a missing key's index is
- * the whole KV table's, so it moves on every write anywhere).
+ * the whole KV table's, so it moves on every write anywhere); `empty` says an answer
+ * is such a one, paced by `emptyMinIntervalMs`.
  */
 export const watchBlocking = <A>(
   describe: string,
   options: WatchOptions,
   read: (index: number, wait: string) => Effect.Effect<Indexed<A>, ConsulError, Consul>,
-  same: (previous: A, next: A) => boolean = () => false
+  same: (previous: A, next: A) => boolean = () => false,
+  empty: (value: A) => boolean = () => false
 ): Stream.Stream<Indexed<A>, never, Consul> =>
   Stream.suspend(() => {
     // Fresh state per run, so one stream value can be run more than once.
@@ -118,6 +128,7 @@ export const watchBlocking = <A>(
     const wait = options.wait ?? DEFAULT_WAIT
     const waitMs = parseDuration(wait) ?? 5 * 60_000
     const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS
+    const emptyMinIntervalMs = options.emptyMinIntervalMs ?? DEFAULT_EMPTY_MIN_INTERVAL_MS
     const step: Effect.Effect<Indexed<A>, never, Consul> = Clock.currentTimeMillis.pipe(
       Effect.flatMap((now) => {
         startedAt = now
@@ -137,7 +148,8 @@ export const watchBlocking = <A>(
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             failures = 0
             const blocked = state.requestIndex > 0 && now - startedAt >= waitMs / 2
-            const next = nextWatchStep(state, result.index, blocked, now, minIntervalMs)
+            const interval = empty(result.value) ? emptyMinIntervalMs : minIntervalMs
+            const next = nextWatchStep(state, result.index, blocked, now, interval)
             state = next.state
             pause = next.delayMs
             if (next.emit && !(last !== undefined && same(last.value, result.value))) {
@@ -170,7 +182,9 @@ export const watchPrefix = (
   return watchBlocking(
     `prefix ${prefix}`,
     options,
-    (index, wait) => Consul.use((c) => c.list(prefix, { index, wait }))
+    (index, wait) => Consul.use((c) => c.list(prefix, { index, wait })),
+    undefined,
+    (entries) => entries.length === 0
   )
 }
 
@@ -186,6 +200,7 @@ export const watchKey = (
     `key ${key}`,
     options,
     (index, wait) => Consul.use((c) => c.get(key, { index, wait })),
-    (previous, next) => previous === undefined && next === undefined
+    (previous, next) => previous === undefined && next === undefined,
+    (entry) => entry === undefined
   )
 }
