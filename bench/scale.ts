@@ -9,8 +9,8 @@
 //
 // Per run: requests and bytes Consul served per node, blocking queries held per node
 // when idle, the fleet process's peak RSS, dev-consul's CPU, and the time from the
-// ReleaseSpec write to each node's status showing the release started (p50, p99,
-// last). Ratios against the first run, and the exponent of total bytes against nodes.
+// ReleaseSpec write to each node taking the release up (p50, p99, last: when the node
+// sends the first status write that carries the release). Ratios against the first run, and the exponent of total bytes against nodes.
 // A real `sacar reconciler` process is measured apart for its own RSS.
 // Appends to docs/benchmarks.md under "## scale" unless --no-write.
 
@@ -235,7 +235,9 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
     }
     const release = doc.releases?.[SHA]
     const id = `${parsed.app}/${node}`
-    if (release !== undefined && release.phase !== "pending" && !started.has(id)) started.set(id, Date.now())
+    if (process.env["SCALE_TRACE"] === node) console.error(`${Date.now()} ${node} status ${release?.phase}`)
+    // The node has taken the release up: it is in its status (pending while a slot is busy).
+    if (release !== undefined && !started.has(id)) started.set(id, Date.now())
     if (release?.phase === "ready") ready.add(id)
     if (doc.deploy?.sha === SHA && doc.deploy.phase === "live") live.add(id)
     if (doc.deploy?.sha === PREVIOUS && doc.deploy.phase === "live") warm.add(id)
@@ -302,6 +304,7 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
 
   // One release of every app.
   const t0 = Date.now()
+  if (process.env["SCALE_TRACE"] !== undefined) console.error(`${t0} ReleaseSpec write`)
   for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
   await waitFor(() => ready.size >= everyStatus, 20 * 60_000, "every node ready")
   const releaseMs = Date.now() - t0
@@ -419,7 +422,9 @@ async function main(): Promise<void> {
           } s)`
         )
         for (const [kind, k] of result.byKind) {
-          console.error(`    ${kind}: ${(k.requests / run.nodes).toFixed(1)} requests, ${fmtBytes(k.bytes / run.nodes)} per node`)
+          console.error(
+            `    ${kind}: ${(k.requests / run.nodes).toFixed(1)} requests, ${fmtBytes(k.bytes / run.nodes)} per node`
+          )
         }
         if (real === undefined) real = await realReconcilerRss(url, work)
       } finally {
@@ -433,7 +438,11 @@ async function main(): Promise<void> {
   process.exit(0)
 }
 
-function report(results: ReadonlyArray<RunResult>, real: { idleMiB: number; peakMiB: number } | undefined, write: boolean) {
+function report(
+  results: ReadonlyArray<RunResult>,
+  real: { idleMiB: number; peakMiB: number } | undefined,
+  write: boolean
+) {
   const base = results[0]!
   const single = results.filter((r) => r.apps === 1)
   // Least squares of log(total bytes) on log(nodes), over the one-app runs.
@@ -460,7 +469,7 @@ function report(results: ReadonlyArray<RunResult>, real: { idleMiB: number; peak
     } (a machine shared with other work). \`node_modules/.bin/node bench/scale.ts\`.`,
     "Simulated nodes are `runReconciler` in one process with the Python steps stubbed. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live.",
     "",
-    "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> started p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU |",
+    "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU |",
     "|---|---|---|---|---|---|---|---|---|---|",
     ...results.map((r) =>
       `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${

@@ -73,12 +73,11 @@ const haltOf = (keys: Keys, app: string, generation: number) =>
  * slot is given back, so the next holder's halt check sees it.
  */
 export const recordHalt = (keys: Keys, app: string, generation: number, node: string, message: string) =>
-  Consul.use((consul) =>
-    consul.put(keys.halt(app, generation), encodeDocument(HaltDoc, { node, message }), { cas: 0 })
-  ).pipe(
-    Effect.asVoid,
-    Effect.catch((error) => Effect.logWarning(`cannot record the halt of generation ${generation}: ${error.message}`))
-  )
+  Consul.use((consul) => consul.put(keys.halt(app, generation), encodeDocument(HaltDoc, { node, message }), { cas: 0 }))
+    .pipe(
+      Effect.asVoid,
+      Effect.catch((error) => Effect.logWarning(`cannot record the halt of generation ${generation}: ${error.message}`))
+    )
 
 /** Generations kept besides the newest: a node that has not yet seen a new DeploySpec may still read them. */
 const KEEP_OLD_GENERATIONS = 1

@@ -318,15 +318,15 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         case "FailDeploy":
           return recordHalt(keys, action.app, action.generation, node, action.message).pipe(
             Effect.andThen(runtime.status.update((s) => ({
-            ...s,
-            deploy: {
-              generation: action.generation,
-              sha: action.sha,
-              phase: "failed",
-              message: action.message,
-              finishedAt: nowIso()
-            }
-          }))),
+              ...s,
+              deploy: {
+                generation: action.generation,
+                sha: action.sha,
+                phase: "failed",
+                message: action.message,
+                finishedAt: nowIso()
+              }
+            }))),
             Effect.andThen(runtime.status.flush)
           )
       }
