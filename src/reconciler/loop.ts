@@ -36,7 +36,8 @@ import { readMarker } from "./steps/markers.ts"
 
 /** Disk can change behind the loop's back (an operator, a crash's leftovers). */
 const RESYNC_EVERY = "15 seconds"
-const WATCH_WAIT = "30s"
+// Consul's own default: an idle watch costs one request per 5 minutes.
+const WATCH_WAIT = "5m"
 
 interface PreparingFiber extends Preparing {
   readonly fiber: Fiber.Fiber<void>
