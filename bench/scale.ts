@@ -391,6 +391,13 @@ async function realReconcilerRss(consulUrl: string, work: string): Promise<{ idl
   }
 }
 
+const row = (r: RunResult, base: RunResult) =>
+  `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
+    (r.bytesPerNode / base.bytesPerNode).toFixed(2)
+  } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms | ${
+    (r.releaseMs / 1000).toFixed(1)
+  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleetPeakMiB.toFixed(0)} MiB | ${(r.consulCpuMs / 1000).toFixed(1)} s |`
+
 const fmtBytes = (n: number) => n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
 
 async function main(): Promise<void> {
@@ -421,12 +428,17 @@ async function main(): Promise<void> {
             Math.round((Date.now() - started) / 1000)
           } s)`
         )
+        // Each row as soon as it is measured: a long run stopped half-way still says something.
+        console.error(`row: ${row(result, results[0]!)}`)
         for (const [kind, k] of result.byKind) {
           console.error(
             `    ${kind}: ${(k.requests / run.nodes).toFixed(1)} requests, ${fmtBytes(k.bytes / run.nodes)} per node`
           )
         }
-        if (real === undefined) real = await realReconcilerRss(url, work)
+        if (real === undefined) {
+          real = await realReconcilerRss(url, work)
+          console.error(`real reconciler: peak ${real.peakMiB.toFixed(0)} MiB, idle ${real.idleMiB.toFixed(0)} MiB`)
+        }
       } finally {
         consulChild.kill("SIGTERM")
       }
@@ -471,15 +483,7 @@ function report(
     "",
     "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU |",
     "|---|---|---|---|---|---|---|---|---|---|",
-    ...results.map((r) =>
-      `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
-        (r.bytesPerNode / base.bytesPerNode).toFixed(2)
-      } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms | ${
-        (r.releaseMs / 1000).toFixed(1)
-      } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleetPeakMiB.toFixed(0)} MiB | ${
-        (r.consulCpuMs / 1000).toFixed(1)
-      } s |`
-    ),
+    ...results.map((r) => row(r, base)),
     "",
     `Exponent of total bytes served against nodes (one app): ${exponent.toFixed(2)} (1.00 is linear).`,
     real === undefined
