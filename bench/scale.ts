@@ -396,7 +396,9 @@ const row = (r: RunResult, base: RunResult) =>
     (r.bytesPerNode / base.bytesPerNode).toFixed(2)
   } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms | ${
     (r.releaseMs / 1000).toFixed(1)
-  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleetPeakMiB.toFixed(0)} MiB | ${(r.consulCpuMs / 1000).toFixed(1)} s |`
+  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleetPeakMiB.toFixed(0)} MiB | ${
+    (r.consulCpuMs / 1000).toFixed(1)
+  } s |`
 
 const fmtBytes = (n: number) => n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
 
