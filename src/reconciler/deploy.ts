@@ -83,17 +83,19 @@ export const recordHalt = (keys: Keys, app: string, generation: number, node: st
 const KEEP_OLD_GENERATIONS = 1
 
 /**
- * Removes run-once and halt records of generations older than the one before
- * `generation`. Done by the node that ran the pre-deploy, so once per generation.
+ * Removes run-once and halt records of all but the newest generations before
+ * `generation` (generations are ModifyIndexes: ordered, not consecutive). Done by the
+ * node that ran the pre-deploy, so once per generation.
  */
 const removeOldGenerations = (keys: Keys, app: string, generation: number) =>
   Effect.gen(function*() {
     const consul = yield* Consul
     for (const prefix of [keys.predeploys(app), keys.halts(app)]) {
-      for (const key of yield* consul.keys(prefix)) {
-        const older = Number(key.slice(prefix.length))
-        if (Number.isInteger(older) && older < generation - KEEP_OLD_GENERATIONS) yield* consul.delete(key)
-      }
+      const older = (yield* consul.keys(prefix))
+        .map((key) => ({ key, generation: Number(key.slice(prefix.length)) }))
+        .filter((g) => Number.isInteger(g.generation) && g.generation < generation)
+        .sort((a, b) => b.generation - a.generation)
+      for (const { key } of older.slice(KEEP_OLD_GENERATIONS)) yield* consul.delete(key)
     }
   }).pipe(Effect.catch((error) => Effect.logWarning(`cannot remove old deploy records of ${app}: ${error.message}`)))
 
