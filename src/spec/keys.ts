@@ -38,6 +38,11 @@ export interface Keys {
   readonly locks: (app: string) => string
   readonly deploySemaphore: (app: string) => string
   readonly predeploy: (app: string, generation: number) => string
+  /** Run-once locks of every generation: old ones are removed once a newer one ran. */
+  readonly predeploys: (app: string) => string
+  /** The first failure of a deploy generation: what halts the nodes after it. */
+  readonly halt: (app: string, generation: number) => string
+  readonly halts: (app: string) => string
   readonly nodes: string
   readonly node: (node: string) => string
   readonly leader: string
@@ -85,6 +90,9 @@ export const makeKeys = (prefix: string = DEFAULT_PREFIX): Keys => {
     locks: (app) => `${p}/${app}/locks/`,
     deploySemaphore: (app) => `${p}/${app}/locks/deploy`,
     predeploy: (app, generation) => `${p}/${app}/locks/predeploy/${generation}`,
+    predeploys: (app) => `${p}/${app}/locks/predeploy/`,
+    halt: (app, generation) => `${p}/${app}/locks/halt/${generation}`,
+    halts: (app) => `${p}/${app}/locks/halt/`,
     nodes: `${p}/_nodes/`,
     node: (node) => `${p}/_nodes/${node}`,
     leader: `${p}/_controller/leader`,
