@@ -1,7 +1,8 @@
 // The paths only a production Consul takes, switchable at run time so tests can turn
 // them on around the moment they care about (all off by default):
 // - faults: a share of KV, txn and session requests answered 429 (Consul 1.15+'s rate
-//   limiter, or an agent past http_max_conns_per_client) or 503 (no leader);
+//   limiter, or an agent past http_max_conns_per_client) or 503 (no leader), or left
+//   unanswered ("hang", as requests wait out a leader election);
 // - sessions invalidated at twice their TTL after the last renew, as Consul's timer
 //   runs (SessionTTLMultiplier);
 // - keys refused as Consul 1.21.6+ refuses them (400);
@@ -17,9 +18,11 @@ import { HttpError, methodNotAllowed, readBody, sendJson } from "./http.ts"
 import { field } from "./json.ts"
 import type { Store } from "./store.ts"
 
+export type FaultStatus = 429 | 503 | "hang"
+
 export interface ProductionSettings {
-  /** 429 or 503; what a faulted request is answered. */
-  readonly faultStatus?: 429 | 503
+  /** 429 or 503: what a faulted request is answered; "hang": it is never answered. */
+  readonly faultStatus?: FaultStatus
   /** 0..1, the share of requests answered `faultStatus`; 0 turns faults off. */
   readonly faultShare?: number
   /** 1 (dev-consul's default: the earliest a server may expire) or 2 (Consul's). */
@@ -29,7 +32,7 @@ export interface ProductionSettings {
 }
 
 export class Production {
-  faultStatus: 429 | 503 = 429
+  faultStatus: FaultStatus = 429
   faultShare = 0
   refuseKeys = false
   /** Requests answered with a fault so far; tests check the faults did happen. */
@@ -48,10 +51,14 @@ export class Production {
     if (settings.sessionTtlMultiplier !== undefined) this.#store.sessionTtlMultiplier = settings.sessionTtlMultiplier
   }
 
-  /** Throws the configured fault for this share of requests. */
-  maybeFault(): void {
-    if (this.faultShare <= 0 || Math.random() >= this.faultShare) return
+  /**
+   * For this share of requests: throws the configured status, or (hang) returns a
+   * promise that settles only when the client goes away.
+   */
+  maybeFault(res: ServerResponse): Promise<never> | undefined {
+    if (this.faultShare <= 0 || Math.random() >= this.faultShare) return undefined
     this.faulted++
+    if (this.faultStatus === "hang") return new Promise<never>(() => void res)
     throw this.faultStatus === 429
       ? new HttpError(429, "rate limit exceeded, try again later")
       : new HttpError(503, "No cluster leader")
@@ -74,7 +81,8 @@ export class Production {
     if (rest === "settings") {
       const body = JSON.parse((await readBody(req, 64 * 1024)).toString("utf8") || "{}") as Record<string, unknown>
       const status = field(body, "FaultStatus")
-      if (status !== undefined && status !== 429 && status !== 503) throw new HttpError(400, "FaultStatus is 429 or 503")
+      if (status !== undefined && status !== 429 && status !== 503 && status !== "hang")
+        throw new HttpError(400, "FaultStatus is 429, 503 or \"hang\"")
       const share = field(body, "FaultShare")
       if (share !== undefined && (typeof share !== "number" || share < 0 || share > 1))
         throw new HttpError(400, "FaultShare is a number from 0 to 1")

@@ -124,15 +124,18 @@ async function route(context: Context, req: IncomingMessage, res: ServerResponse
   if (path.startsWith("/v1/acl/")) return acl.handle(req, res, url, path.slice("/v1/acl/".length), authz)
   const access = { authz, keyListPolicy: acl.keyListPolicy, checkKey: (key: string) => production.checkKey(key) }
   if (path.startsWith("/v1/kv/") || path === "/v1/kv") {
-    production.maybeFault()
+    const fault = production.maybeFault(res)
+    if (fault !== undefined) return fault
     return handleKv(store, access, req, res, url, path.slice("/v1/kv/".length))
   }
   if (path.startsWith("/v1/session/")) {
-    production.maybeFault()
+    const fault = production.maybeFault(res)
+    if (fault !== undefined) return fault
     return handleSession(store, access, node.name, req, res, url, path.slice("/v1/session/".length))
   }
   if (path === "/v1/txn") {
-    production.maybeFault()
+    const fault = production.maybeFault(res)
+    if (fault !== undefined) return fault
     return handleTxn(store, access, req, res, url)
   }
   if (path.startsWith("/v1/agent/")) return handleAgent(req, res, path.slice("/v1/agent/".length), node)
