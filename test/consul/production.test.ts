@@ -61,7 +61,12 @@ test("a session whose renewals hang is given up within its TTL, before Consul (2
   // renewal was at or before this moment.
   const hungAt = Date.now()
   await settings(addr, { FaultStatus: "hang", FaultShare: 1 })
-  const at = await run(Deferred.await(lostAt)).finally(() => settings(addr, { FaultShare: 0 }))
+  let at: number
+  try {
+    at = await run(Deferred.await(lostAt))
+  } finally {
+    await settings(addr, { FaultShare: 0 })
+  }
   const tookMs = at - hungAt
   assert.ok(tookMs <= 10_000 + 500, `noticed ${tookMs} ms after the last possible renewal; the TTL is 10 s`)
 })
@@ -79,7 +84,13 @@ test("a lock monitor whose reads hang reports the lock lost within unconfirmedFo
   await new Promise((r) => setTimeout(r, 300))
   const hungAt = Date.now()
   await settings(addr, { FaultStatus: "hang", FaultShare: 1 })
-  const { reason, at } = await monitor.finally(() => settings(addr, { FaultShare: 0 }))
+  let outcome: { reason: string; at: number }
+  try {
+    outcome = await monitor
+  } finally {
+    await settings(addr, { FaultShare: 0 })
+  }
+  const { reason, at } = outcome
   assert.match(reason, /could not be confirmed/)
   // A read already in flight may still confirm ownership when its wait (2 s, half of
   // unconfirmedForMs, plus Consul's 1/16 jitter) ends; from then on 4 s is the bound.

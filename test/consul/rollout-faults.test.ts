@@ -59,20 +59,28 @@ test("429 and 503 bursts during a release and a deploy: every node ends live, no
     }, SETTLE_MS, dump)
     assert.equal(phase, "ready", dump())
   }
-  const during429 = (await settings(addr, { FaultStatus: 503 })).Faulted - before
-  assert.ok(during429 > 0, "requests were refused with 429 during the release")
+  const afterRelease = (await settings(addr, {})).Faulted
+  assert.ok(afterRelease > before, "requests were refused with 429 during the release")
 
-  // Deploy while a share of requests gets 503.
-  await putThrough(kv, "shop/deploy", { sha, requestedBy: "test", requestedAt: new Date().toISOString() })
-  for (const n of nodes) {
-    const phase = await waitFor(`${n.node} to deploy`, async () => {
-      const d = (await kv.status("shop", n.node))?.deploy
-      return d?.phase === "live" || d?.phase === "failed" || d?.phase === "halted" ? d.phase as string : undefined
-    }, SETTLE_MS, dump)
-    assert.equal(phase, "live", dump())
+  // Deploy while a share of requests gets 429, then deploy again (a new generation)
+  // while a share gets 503.
+  const deployThrough = async (status: 429 | 503) => {
+    const from = (await settings(addr, { FaultStatus: status })).Faulted
+    await putThrough(kv, "shop/deploy", { sha, requestedBy: "test", requestedAt: new Date().toISOString() })
+    const generation = await waitFor("the DeploySpec's index", async () => (await kv.raw("shop/deploy"))?.modifyIndex)
+    for (const n of nodes) {
+      const phase = await waitFor(`${n.node} to deploy generation ${generation} through ${status}s`, async () => {
+        const d = (await kv.status("shop", n.node))?.deploy
+        if (d?.generation !== generation) return undefined
+        return d.phase === "live" || d.phase === "failed" || d.phase === "halted" ? d.phase as string : undefined
+      }, SETTLE_MS, dump)
+      assert.equal(phase, "live", dump())
+    }
+    assert.ok((await settings(addr, {})).Faulted > from, `requests were refused with ${status} during the deploy`)
   }
-  const total = (await settings(addr, { FaultShare: 0 })).Faulted - before
-  assert.ok(total > during429, "requests were refused with 503 during the deploy")
+  await deployThrough(429)
+  await deployThrough(503)
+  await settings(addr, { FaultShare: 0 })
   for (const n of nodes) {
     const s = await kv.status("shop", n.node)
     assert.equal(s?.current, sha)
