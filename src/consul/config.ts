@@ -180,7 +180,13 @@ const build = (env: Readonly<Record<string, string | undefined>>): ConsulConfig 
   if (plain) {
     // Settings that only mean something over TLS are a mistake next to a plain address,
     // not something to drop silently: the operator meant to speak TLS.
-    const tlsOnly = ["CONSUL_CACERT", "CONSUL_CAPATH", "CONSUL_CLIENT_CERT", "CONSUL_CLIENT_KEY", "CONSUL_TLS_SERVER_NAME"]
+    const tlsOnly = [
+      "CONSUL_CACERT",
+      "CONSUL_CAPATH",
+      "CONSUL_CLIENT_CERT",
+      "CONSUL_CLIENT_KEY",
+      "CONSUL_TLS_SERVER_NAME"
+    ]
       .find((name) => read(env, name) !== undefined)
     if (tlsOnly !== undefined) {
       throw fail(

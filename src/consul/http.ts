@@ -24,8 +24,6 @@ import type {
 } from "./Consul.ts"
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 15_000
-/** Consul's own session_ttl_min default. */
-const CONSUL_SESSION_TTL_MIN_MS = 10_000
 /** What Consul uses when a blocking read names no wait (default_query_time). */
 const DEFAULT_WAIT_MS = 5 * 60_000
 
@@ -161,7 +159,7 @@ export const makeConsul = (config: ConsulConfig) =>
       Effect.sync(() => a.destroy()))
     const transport = config.address.startsWith("https:") ? https : http
     const requestTimeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    const sessionTtlMinMs = config.sessionTtlMinMs ?? CONSUL_SESSION_TTL_MIN_MS
+    const sessionTtlMinMs = config.sessionTtlMinMs
     const address = config.address
     // Sent on every request as the Go api does (its ns and partition query options).
     const scope: Query = { ns: config.namespace, partition: config.partition }
@@ -419,10 +417,12 @@ export const makeConsul = (config: ConsulConfig) =>
       )
     }
 
-    /** The TTL to ask for: the caller's, raised to SACAR_SESSION_TTL_MIN. */
+    /** The TTL to ask for: the caller's, raised to SACAR_SESSION_TTL_MIN when that is set. */
     const sessionTtl = (ttl: string) => {
       const ms = parseDuration(ttl)
-      return ms !== undefined && ms > 0 && ms < sessionTtlMinMs ? goMillis(sessionTtlMinMs) : ttl
+      return sessionTtlMinMs !== undefined && ms !== undefined && ms > 0 && ms < sessionTtlMinMs
+        ? goMillis(sessionTtlMinMs)
+        : ttl
     }
 
     const createSession = (options: SessionOptions) => {

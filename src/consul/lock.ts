@@ -6,8 +6,8 @@
  * whoever's session is on the key holds it.
  */
 import { Clock, Data, Effect } from "effect"
-import { retryDelay } from "./backoff.ts"
 import { parseDuration } from "../spec/duration.ts"
+import { retryDelay } from "./backoff.ts"
 import { Consul, ConsulUnavailable } from "./Consul.ts"
 import type { ConsulError, ConsulRequestError, KvEntry } from "./Consul.ts"
 
@@ -202,7 +202,10 @@ export const watchLockLost = (
       if (now - confirmedAt >= unconfirmedForMs) {
         return `lock ${key} could not be confirmed for ${Math.round(unconfirmedForMs / 1000)}s: ${read.failure.message}`
       }
-      const delayMs = Math.min(retryDelay(read.failure, failures++, 250), Math.max(0, confirmedAt + unconfirmedForMs - now))
+      const delayMs = Math.min(
+        retryDelay(read.failure, failures++, 250),
+        Math.max(0, confirmedAt + unconfirmedForMs - now)
+      )
       yield* Effect.logWarning(
         `consul lock ${key}: monitor read failed, retrying in ${Math.round(delayMs)} ms: ${read.failure.message}`
       )

@@ -127,7 +127,8 @@ export function parseRules(text: string): ParsedRules {
       if (tokens[at]?.v === ",") at++
     }
     expect("}")
-    if (policy === undefined) throw new RulesError(`line ${head.line}: ${head.v} ${JSON.stringify(label.v)} has no policy`)
+    if (policy === undefined)
+      throw new RulesError(`line ${head.line}: ${head.v} ${JSON.stringify(label.v)} has no policy`)
     rules.push({ kind: kind as RuleKind, prefix, name: label.v, access: policy })
   }
   return { rules, globals }

@@ -125,5 +125,9 @@ function aclOptions(values: {
   if (token === undefined || token.trim() === "") {
     return "--acl-initial-management-token is required with ACLs on: without it no policy or token can be created"
   }
-  return { defaultPolicy: policy === "deny" ? "deny" : "allow", initialManagementToken: token, enableKeyListPolicy: keyList }
+  return {
+    defaultPolicy: policy === "deny" ? "deny" : "allow",
+    initialManagementToken: token,
+    enableKeyListPolicy: keyList
+  }
 }

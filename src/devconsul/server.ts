@@ -60,7 +60,12 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
   const host = options.host ?? "127.0.0.1"
   const store = new Store()
   const node = { name: options.nodeName ?? hostname(), id: randomUUID() }
-  const context: Context = { store, node, acl: new Acl(options.acl), production: new Production(store, options.production) }
+  const context: Context = {
+    store,
+    node,
+    acl: new Acl(options.acl),
+    production: new Production(store, options.production)
+  }
 
   const server = createServer(
     // Blocking queries may legitimately hold a request for 10 minutes plus jitter.

@@ -16,9 +16,9 @@ import { backoffDelay } from "../consul/backoff.ts"
 import { Consul } from "../consul/Consul.ts"
 import { watchLockLost } from "../consul/lock.ts"
 import { openSession } from "../consul/session.ts"
-import { parseDuration } from "../spec/duration.ts"
 import { encodeDocument } from "../spec/decode.ts"
 import { NodeRegistration } from "../spec/documents.ts"
+import { parseDuration } from "../spec/duration.ts"
 import type { Keys } from "../spec/keys.ts"
 
 export const REGISTRATION_TTL = "15s"
@@ -79,7 +79,10 @@ export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, 
       const session = yield* openSession({ name, ttl, behavior: "delete", lockDelay: "0s", node: options.node })
       yield* acquireForNode(key, registration, session.id, name)
       yield* Effect.logInfo(`registered ${key}`)
-      const reason = yield* Effect.raceFirst(session.lost, watchLockLost(key, session.id, { unconfirmedForMs: parseDuration(ttl) ?? 15_000 }))
+      const reason = yield* Effect.raceFirst(
+        session.lost,
+        watchLockLost(key, session.id, { unconfirmedForMs: parseDuration(ttl) ?? 15_000 })
+      )
       yield* Effect.logWarning(`registration lost (${reason}); registering again`)
     })
   )

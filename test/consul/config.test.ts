@@ -140,7 +140,10 @@ test("TLS settings next to a plain http address are an error naming the variable
       ["CONSUL_TLS_SERVER_NAME", "consul.internal"]
     ]
   ) {
-    assert.match(bad({ CONSUL_HTTP_ADDR: "127.0.0.1:8500", [name!]: value! }).message, new RegExp(`^${name}: .*plain HTTP`))
+    assert.match(
+      bad({ CONSUL_HTTP_ADDR: "127.0.0.1:8500", [name!]: value! }).message,
+      new RegExp(`^${name}: .*plain HTTP`)
+    )
   }
 })
 

@@ -103,7 +103,13 @@ test("a session invalidated with its node: the holder notices within its TTL and
   const opened = await run(Deferred.make<string>())
   const lost = await run(Deferred.make<string>())
   fork(Effect.gen(function*() {
-    const s = yield* openSession({ name: `${prefix}-s`, ttl: "10s", behavior: "release", lockDelay: "0s", node: "web-9" })
+    const s = yield* openSession({
+      name: `${prefix}-s`,
+      ttl: "10s",
+      behavior: "release",
+      lockDelay: "0s",
+      node: "web-9"
+    })
     yield* acquireLock(`${prefix}/lock`, s.id)
     yield* Deferred.succeed(opened, s.id)
     yield* Deferred.succeed(lost, yield* s.lost)

@@ -18,7 +18,6 @@ import {
 } from "../reconciler/harness.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 
-
 const settings = async (addr: string, body: Record<string, unknown>) => {
   const res = await fetch(`${addr}/v1/dev-consul/settings`, { method: "PUT", body: JSON.stringify(body) })
   const text = await res.text()
@@ -42,9 +41,15 @@ test("429 and 503 bursts during a release and a deploy: every node ends live, no
   const addr = consul.addr
   const kv = new Kv(addr, randomPrefix())
   const dir = await tempDir(t, "faults")
-  const artifact = await writeTarball(dir, "shop.tgz", releaseEntries({ preDeploy: "echo migrated", deploy: "echo ok" }))
+  const artifact = await writeTarball(
+    dir,
+    "shop.tgz",
+    releaseEntries({ preDeploy: "echo migrated", deploy: "echo ok" })
+  )
   await kv.put("shop/config", appConfig(artifact.url, { maxParallel: 1 }))
-  const nodes = ["web-1", "web-2"].map((node) => startReconciler(t, { addr, prefix: kv.prefix, node, root: join(dir, node) }))
+  const nodes = ["web-1", "web-2"].map((node) =>
+    startReconciler(t, { addr, prefix: kv.prefix, node, root: join(dir, node) })
+  )
   const dump = () => nodes.map((n) => `--- ${n.node}\n${n.output()}`).join("\n")
   await waitFor("both nodes registered", async () => (await kv.keys("_nodes/")).length === 2 || undefined, 60_000, dump)
 
@@ -53,10 +58,15 @@ test("429 and 503 bursts during a release and a deploy: every node ends live, no
   const before = (await settings(addr, { FaultStatus: 429, FaultShare: 0.25 })).Faulted
   await putThrough(kv, `shop/releases/${sha}`, { artifact: artifact.url, sha256: artifact.sha256 })
   for (const n of nodes) {
-    const phase = await waitFor(`${n.node} to prepare`, async () => {
-      const r = (await kv.status("shop", n.node))?.releases?.[sha]
-      return r?.phase === "ready" || r?.phase === "failed" ? r.phase as string : undefined
-    }, SETTLE_MS, dump)
+    const phase = await waitFor(
+      `${n.node} to prepare`,
+      async () => {
+        const r = (await kv.status("shop", n.node))?.releases?.[sha]
+        return r?.phase === "ready" || r?.phase === "failed" ? r.phase as string : undefined
+      },
+      SETTLE_MS,
+      dump
+    )
     assert.equal(phase, "ready", dump())
   }
   const afterRelease = (await settings(addr, {})).Faulted
@@ -69,11 +79,16 @@ test("429 and 503 bursts during a release and a deploy: every node ends live, no
     await putThrough(kv, "shop/deploy", { sha, requestedBy: "test", requestedAt: new Date().toISOString() })
     const generation = await waitFor("the DeploySpec's index", async () => (await kv.raw("shop/deploy"))?.modifyIndex)
     for (const n of nodes) {
-      const phase = await waitFor(`${n.node} to deploy generation ${generation} through ${status}s`, async () => {
-        const d = (await kv.status("shop", n.node))?.deploy
-        if (d?.generation !== generation) return undefined
-        return d.phase === "live" || d.phase === "failed" || d.phase === "halted" ? d.phase as string : undefined
-      }, SETTLE_MS, dump)
+      const phase = await waitFor(
+        `${n.node} to deploy generation ${generation} through ${status}s`,
+        async () => {
+          const d = (await kv.status("shop", n.node))?.deploy
+          if (d?.generation !== generation) return undefined
+          return d.phase === "live" || d.phase === "failed" || d.phase === "halted" ? d.phase as string : undefined
+        },
+        SETTLE_MS,
+        dump
+      )
       assert.equal(phase, "live", dump())
     }
     assert.ok((await settings(addr, {})).Faulted > from, `requests were refused with ${status} during the deploy`)

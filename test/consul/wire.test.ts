@@ -6,8 +6,8 @@ import { createServer } from "node:http"
 import type { IncomingHttpHeaders } from "node:http"
 import type { AddressInfo } from "node:net"
 import { test } from "node:test"
-import { Consul } from "../../src/consul/Consul.ts"
 import type { ConsulConfig } from "../../src/consul/config.ts"
+import { Consul } from "../../src/consul/Consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 
 interface Seen {
@@ -16,7 +16,10 @@ interface Seen {
   readonly body: string
 }
 
-const stub = async (t: import("node:test").TestContext, answer: (url: string) => [number, string, Record<string, string>?]) => {
+const stub = async (
+  t: import("node:test").TestContext,
+  answer: (url: string) => [number, string, Record<string, string>?]
+) => {
   const seen: Seen[] = []
   const server = createServer((req, res) => {
     let body = ""
@@ -37,8 +40,10 @@ const use = <A, E>(config: ConsulConfig, f: (c: Consul["Service"]) => Effect.Eff
   Effect.runPromise(Consul.use(f).pipe(Effect.provide(consulLayer(config))))
 
 test("namespace, partition and basic auth go on every request; sessions carry Node and the TTL floor", async (t) => {
-  const { seen, address } = await stub(t, (url) =>
-    url.startsWith("/v1/session/create") ? [200, "{\"ID\":\"abc\"}"] : [200, "[{\"TTL\":\"30s\"}]"])
+  const { seen, address } = await stub(
+    t,
+    (url) => url.startsWith("/v1/session/create") ? [200, "{\"ID\":\"abc\"}"] : [200, "[{\"TTL\":\"30s\"}]"]
+  )
   const config: ConsulConfig = {
     address,
     tls: { verify: true },

@@ -112,7 +112,9 @@ test("rendering honours SACAR_PREFIX and refuses bad names", async () => {
 
 test("controller policy writes only what the controller owns, and sessions only on its own nodes", async () => {
   const p = await rendered("controller", "-n", "infra-1", "-n", "infra-2", "shop")
-  for (const key of ["sacar/shop/releases/abc", "sacar/shop/deploy", "sacar/shop/github/abc", "sacar/_controller/leader"]) {
+  for (
+    const key of ["sacar/shop/releases/abc", "sacar/shop/deploy", "sacar/shop/github/abc", "sacar/_controller/leader"]
+  ) {
     assert.ok(can(p, "key", key, "write"), key)
   }
   for (
@@ -134,12 +136,24 @@ test("controller policy writes only what the controller owns, and sessions only 
   assert.ok(!can(p, "session", "web-1", "write"), "cannot destroy a node's registration session")
   assert.deepEqual(labelled(p, "session_prefix"), [])
   assert.ok(!can(p, "key", "vault/secret", "read"))
-  assert.deepEqual(Object.keys(p).sort(), ["key", "key_prefix", "session"], "no node, service, agent, acl or operator rules")
+  assert.deepEqual(
+    Object.keys(p).sort(),
+    ["key", "key_prefix", "session"],
+    "no node, service, agent, acl or operator rules"
+  )
 })
 
 test("operator policy writes the app's desired state and nothing of the nodes or the controller", async () => {
   const p = await rendered("operator", "shop")
-  for (const key of ["sacar/shop/config", "sacar/shop/lock", "sacar/shop/pin", "sacar/shop/deploy", "sacar/shop/releases/abc"]) {
+  for (
+    const key of [
+      "sacar/shop/config",
+      "sacar/shop/lock",
+      "sacar/shop/pin",
+      "sacar/shop/deploy",
+      "sacar/shop/releases/abc"
+    ]
+  ) {
     assert.ok(can(p, "key", key, "write"), key)
   }
   for (

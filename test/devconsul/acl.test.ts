@@ -20,7 +20,13 @@ const aclConsul = async (t: TestContext, keyList = true) => {
   })
   t.after(() => c.close())
   if (c.real) t.skip("needs dev-consul's ACL setup")
-  const call = async (token: string, method: string, path: string, body?: string, headers: Record<string, string> = {}) => {
+  const call = async (
+    token: string,
+    method: string,
+    path: string,
+    body?: string,
+    headers: Record<string, string> = {}
+  ) => {
     const res = await fetch(`${c.addr}${path}`, {
       method,
       headers: token === "" ? headers : { "X-Consul-Token": token, ...headers },
@@ -80,11 +86,17 @@ test("default deny: no token and unknown tokens are refused with Consul's texts;
   if (real) return
   const anon = await call("", "GET", "/v1/kv/app/x")
   assert.equal(anon.status, 403)
-  assert.match(anon.text, /^Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'key:read' on "app\/x"$/)
+  assert.match(
+    anon.text,
+    /^Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'key:read' on "app\/x"$/
+  )
   assert.deepEqual(await call("nope", "GET", "/v1/kv/app/x"), { status: 403, text: "ACL not found" })
   const t1 = await token("writer", `key_prefix "app/" { policy = "write" }`)
   assert.equal((await call(t1.SecretID, "PUT", "/v1/kv/app/x", "1")).status, 200)
-  assert.equal((await call("", "GET", "/v1/kv/app/x", undefined, { Authorization: `Bearer ${t1.SecretID}` })).status, 200)
+  assert.equal(
+    (await call("", "GET", "/v1/kv/app/x", undefined, { Authorization: `Bearer ${t1.SecretID}` })).status,
+    200
+  )
   assert.equal((await call("", "GET", `/v1/kv/app/x?token=${t1.SecretID}`)).status, 200)
   const self = await call(t1.SecretID, "GET", "/v1/acl/token/self")
   assert.equal(JSON.parse(self.text).AccessorID, t1.AccessorID)
@@ -94,9 +106,16 @@ test("default deny: no token and unknown tokens are refused with Consul's texts;
 test("key-list policy: recursive reads need list; without it they are filtered to what may be read", async (t) => {
   const { call, token, real } = await aclConsul(t)
   if (real) return
-  for (const k of ["app/a", "app/private/b", "app/c"]) assert.equal((await call(MGMT, "PUT", `/v1/kv/${k}`, k)).status, 200)
-  const reader = await token("reader", `key_prefix "app/" { policy = "read" }\nkey_prefix "app/private/" { policy = "deny" }`)
-  const lister = await token("lister", `key_prefix "app/" { policy = "list" }\nkey_prefix "app/private/" { policy = "deny" }`)
+  for (const k of ["app/a", "app/private/b", "app/c"])
+    assert.equal((await call(MGMT, "PUT", `/v1/kv/${k}`, k)).status, 200)
+  const reader = await token(
+    "reader",
+    `key_prefix "app/" { policy = "read" }\nkey_prefix "app/private/" { policy = "deny" }`
+  )
+  const lister = await token(
+    "lister",
+    `key_prefix "app/" { policy = "list" }\nkey_prefix "app/private/" { policy = "deny" }`
+  )
   assert.equal((await call(reader.SecretID, "GET", "/v1/kv/app/a")).status, 200)
   assert.equal((await call(reader.SecretID, "GET", "/v1/kv/app/?recurse")).status, 403, "read is not list")
   assert.equal((await call(reader.SecretID, "GET", "/v1/kv/app/?keys")).status, 403)
@@ -112,7 +131,10 @@ test("without the key-list policy a recursive read is only filtered", async (t) 
   const { call, token, real } = await aclConsul(t, false)
   if (real) return
   for (const k of ["app/a", "app/private/b"]) await call(MGMT, "PUT", `/v1/kv/${k}`, k)
-  const reader = await token("reader", `key_prefix "app/" { policy = "read" }\nkey_prefix "app/private/" { policy = "deny" }`)
+  const reader = await token(
+    "reader",
+    `key_prefix "app/" { policy = "read" }\nkey_prefix "app/private/" { policy = "deny" }`
+  )
   const listed = await call(reader.SecretID, "GET", "/v1/kv/app/?recurse")
   assert.equal(listed.status, 200)
   assert.deepEqual((JSON.parse(listed.text) as Array<{ Key: string }>).map((e) => e.Key), ["app/a"])
