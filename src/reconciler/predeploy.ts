@@ -30,7 +30,6 @@ import { runScript } from "./scripts.ts"
 import type { ScriptContext } from "./steps/environment.ts"
 
 export const PREDEPLOY_SESSION_TTL = "10s"
-export const PREDEPLOY_LOCK_DELAY = PREDEPLOY_SESSION_TTL
 
 export type PredeployOutcome =
   | { readonly _tag: "Succeeded"; readonly doc: PredeployDoc }
@@ -143,7 +142,8 @@ const takeTurn = (
         name: ownName,
         ttl: PREDEPLOY_SESSION_TTL,
         behavior: "release",
-        lockDelay: PREDEPLOY_LOCK_DELAY,
+        // At least the TTL: see the comment at the top.
+        lockDelay: PREDEPLOY_SESSION_TTL,
         node
       })
       const running: PredeployDoc = {
