@@ -1,23 +1,37 @@
-# Consul ACL policy for the people and CI jobs that run the operator commands:
-# `sacar app set`, `release`, `deploy`, `rollback`, `lock`, `unlock`, `unpin`, `logs`
-# and `status`.
+# Consul ACL policy for the people who run `sacar app set`, `sacar release`,
+# `sacar deploy`, `rollback`, `lock`/`unlock` and `unpin`. A template: render it with
+# the apps they operate,
 #
-#   consul acl policy create -name sacar-operator -rules @deploy/acl/operator.policy.hcl
-#   consul acl token create -description "sacar operator: ana" -policy-name sacar-operator
+#   deploy/acl/render-policy.sh operator shop blog > operator.hcl
+#   consul acl policy create -name sacar-operator -rules @operator.hcl
+#   consul acl token create -description "sacar operator alice" -policy-name sacar-operator
 #
-# They write desired state (config, releases/, deploy, lock, pin) and read everything.
-# Node registrations and the controller's leader lock are read-only: a person never
-# has reason to fake a node or a leader. Consul matches keys by prefix only, so the
-# nodes' status keys under each app stay writable; Sacar's commands never write them.
-# No session rule: the operator commands take no Consul lock.
+# Operators read everything (sacar status) and write the app's desired state. Not the
+# nodes' registrations, status and locks, nor the controller's leader key or GitHub
+# bookkeeping: a mistaken command cannot fake a node's state.
+
 key_prefix "sacar/" {
+  policy = "list"
+}
+
+# per app: begin
+key "sacar/<app>/config" {
   policy = "write"
 }
 
-key_prefix "sacar/_nodes/" {
-  policy = "read"
+key "sacar/<app>/lock" {
+  policy = "write"
 }
 
-key_prefix "sacar/_controller/" {
-  policy = "read"
+key "sacar/<app>/pin" {
+  policy = "write"
 }
+
+key "sacar/<app>/deploy" {
+  policy = "write"
+}
+
+key_prefix "sacar/<app>/releases/" {
+  policy = "write"
+}
+# per app: end

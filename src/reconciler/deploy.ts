@@ -162,7 +162,8 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
         name: sessionName("deploy", node),
         ttl: DEPLOY_SESSION_TTL,
         behavior: "delete",
-        lockDelay: "0s"
+        lockDelay: "0s",
+        node
       })
       yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, { value: node })
 
