@@ -1,12 +1,13 @@
 import { Effect, Stream } from "effect"
 import { watchPrefix } from "../consul/watch.ts"
 import { findSha } from "../operator/actions.ts"
+import { CommandFailed } from "../operator/errors.ts"
 import { type LogFilter, logRecords } from "../operator/logs.ts"
 import { isNodeName } from "../spec/names.ts"
 import { appExists } from "../state/report.ts"
 import { readApp } from "../state/snapshot.ts"
 import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
-import { cliKeys, CommandFailed, runWithConsul } from "./run.ts"
+import { cliKeys, runWithConsul } from "./run.ts"
 
 const HELP = `usage: sacar logs <app> [--node N] [--sha S] [-f]
 

@@ -14,8 +14,6 @@ import { CommandFailed, InvalidRequest } from "../operator/errors.ts"
 import { type Keys, makeKeys } from "../spec/keys.ts"
 import { UsageError } from "./args.ts"
 
-export { CommandFailed, InvalidRequest }
-
 const CLI_TIMEOUT_MS = 5_000
 
 export const cliKeys = (): Keys => makeKeys(optionalSetting(process.env, "SACAR_PREFIX") ?? "sacar")
