@@ -3,7 +3,7 @@
 # with only Node 20, npm and python3 is enough.
 NODE := node_modules/.bin/node
 
-.PHONY: demo test bench check typecheck lint format
+.PHONY: demo test bench check typecheck lint format dist
 demo: node_modules/.installed
 	$(NODE) bin/sacar.ts demo $(ARGS)
 
@@ -14,9 +14,10 @@ bench: node_modules/.installed
 	$(NODE) bench/run.ts
 
 # The guardrails CI runs before the tests: types, lint (oxlint with type information for
-# floating promises; knip for unused exports, files and dependencies) and formatting.
+# floating promises; knip for unused exports, files and dependencies) and formatting
+# (dprint's plugins, through tools/format.ts).
 check: typecheck lint
-	node_modules/.bin/dprint check
+	$(NODE) tools/format.ts --check
 
 typecheck: node_modules/.installed
 	node_modules/.bin/tsc -p .
@@ -26,7 +27,12 @@ lint: node_modules/.installed
 	node_modules/.bin/knip --no-progress
 
 format: node_modules/.installed
-	node_modules/.bin/dprint fmt
+	$(NODE) tools/format.ts
+
+# The self-contained tarball for linux-x64 (Sacar, its production packages, Node 24),
+# byte for byte reproducible: dist/sacar-<version>-linux-x64.tar.gz and its .sha256.
+dist: node_modules/.installed
+	$(NODE) src/bundle/build.ts --out dist
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -233,10 +233,13 @@ async function measure(watchers: number): Promise<Row> {
   const result = await new Promise<{ wakeMs: number[]; baselineMs: number[] }>((resolve, reject) => {
     kid.on("error", reject)
     kid.on("exit", (code) => reject(new Error(`watcher process exited (${code}) before sending its result`)))
-    kid.on("message", async (m: FromChild) => {
+    const whenListening = async (count: number) => {
+      while (dev.store.listenerCount < count) await new Promise((r) => setTimeout(r, 1))
+      kid.send({ type: "listeners-ready" } satisfies ToChild)
+    }
+    kid.on("message", (m: FromChild) => {
       if (m.type === "need-listeners") {
-        while (dev.store.listenerCount < m.count) await new Promise((r) => setTimeout(r, 1))
-        kid.send({ type: "listeners-ready" } satisfies ToChild)
+        whenListening(m.count).catch(reject)
       } else if (m.type === "registered") {
         after = memory()
         kid.send({ type: "listeners-ready" } satisfies ToChild)

@@ -1,52 +1,92 @@
-// How long Sacar's prepareRelease takes against the plain shell sequence it replaces.
+// How long Sacar's prepareRelease takes against the plain shell sequence it replaces,
+// on a first release on a fresh node (cold) and on a second release whose dependencies
+// did not change (reused).
 //
-// One release tarball with 31 small pure-Python wheels and a trivial bin/prepare. Each
-// round runs, in alternating order, (a) prepareRelease from a file:// URL into a fresh
-// SACAR_ROOT release and (b) a shell script doing `tar xzf`, `python -m venv`,
-// `.venv/bin/pip install --no-index --find-links wheels -r requirements.txt` and
-// `bin/prepare` in a fresh directory, with the same interpreter. One untimed warm-up of
-// each first: Sacar's shared pip is unpacked once per node, and the OS caches settle.
+// The tarball: 30 small pure-Python wheels plus the setuptools wheel the interpreter
+// bundles in ensurepip/_bundled (about 900 files), requirements.txt naming all 31, an
+// app module and a bin/prepare that imports from the venv. Each round, in rotating
+// order:
+//   - plain: `tar xzf`, `python -m venv .venv`, `.venv/bin/pip install --no-index
+//     --find-links wheels -r requirements.txt`, `bin/prepare`, in a fresh directory;
+//   - cold: prepareRelease into a fresh SACAR_ROOT (no shared pip unpacked yet, no
+//     template, nothing cached), from a file:// URL;
+//   - reused: a second release into that same root, same wheels and requirements, a
+//     changed app module, another sha (so another artifact).
+// Ratios are median(cold) / median(plain) and median(reused) / median(plain).
 //
 //   node_modules/.bin/node bench/prepare.ts [--rounds N] [--no-write]
 //
-// Prints both medians and the ratio (target <= 0.8); appends them to docs/benchmarks.md
+// Appends the figures, the step breakdown and the load average to docs/benchmarks.md
 // under "## prepare" unless --no-write.
 
 import { Effect, Layer } from "effect"
 import { execFile } from "node:child_process"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { copyFile, existsSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises"
 import { cpus, loadavg, tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import { ArtifactStore } from "../src/artifacts/store.ts"
 import { makePython, Python } from "../src/python/python.ts"
 import { prepareRelease } from "../src/reconciler/prepare.ts"
+import type { PreparedRelease } from "../src/reconciler/prepare.ts"
+import { STEPS } from "../src/reconciler/steps/errors.ts"
 import { buildReleaseTarball, smallWheels } from "../test/support/tarballs.ts"
 
 const exec = promisify(execFile)
+const copy = promisify(copyFile)
 const args = process.argv.slice(2)
 const rounds = Number(args[args.indexOf("--rounds") + 1]) || 5
 const write = !args.includes("--no-write")
-const WHEELS = 31
-const TARGET = 0.8
+const SMALL_WHEELS = 30
+const TARGET = { cold: 0.5, reused: 0.1 }
 
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(s.length / 2)
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 const work = await mkdtemp(join(tmpdir(), "sacar-bench-prepare-"))
 try {
-  const tarball = await buildReleaseTarball(join(work, "app.tgz"), {
-    wheels: smallWheels(WHEELS),
-    prepare: "#!/bin/sh\npython -c 'import pkg0, pkg30' && echo prepared > prepared.txt\n"
-  })
-  const services = Layer.mergeAll(ArtifactStore.layer, Python.layer)
   const interpreter = await Effect.runPromise(makePython(process.env.PATH ?? "").resolve({ fallback: "python3" }))
+  const bundled = dirname(interpreter.bundledPip ?? "")
+  const setuptools = (await readdir(bundled)).find((f) => f.startsWith("setuptools-") && f.endsWith(".whl"))
+  if (setuptools === undefined) throw new Error(`no setuptools wheel in ${bundled}`)
+  const setuptoolsVersion = setuptools.split("-")[1]!
 
+  // Two tarballs, same wheels and requirements, different app: the second release.
+  const tarballs = await Promise.all([1, 2].map(async (n) => {
+    const out = join(work, `app-${n}.tgz`)
+    const wheels = smallWheels(SMALL_WHEELS)
+    return buildReleaseTarball(out, {
+      wheels,
+      requirements: [...wheels.map((w) => `${w.name}==${w.version}`), `setuptools==${setuptoolsVersion}`],
+      prepare: "#!/bin/sh\npython -c 'import pkg0, pkg29, setuptools' && echo prepared > prepared.txt\n",
+      files: { "app/main.py": `RELEASE = ${n}\n` }
+    })
+  }))
+  // buildReleaseTarball writes text files only: add the setuptools wheel and pack again.
+  for (const [i, t] of tarballs.entries()) {
+    const stage = join(work, `stage-${i}`)
+    await exec("mkdir", ["-p", stage])
+    await exec("tar", ["xzf", t.path, "-C", stage])
+    await copy(join(bundled, setuptools), join(stage, "wheels", setuptools))
+    await exec("tar", ["czf", t.path, "-C", stage, "."])
+    await rm(stage, { recursive: true, force: true })
+  }
+  const artifacts = await Promise.all(tarballs.map(async (t) => ({
+    path: t.path,
+    url: pathToFileURL(t.path).href,
+    sha256: (await exec("sha256sum", [t.path])).stdout.split(" ")[0]!
+  })))
+  const wheelCount = (await exec("tar", ["tzf", artifacts[0]!.path])).stdout.split("\n").filter((l) =>
+    l.endsWith(".whl")
+  ).length
+
+  const services = Layer.mergeAll(ArtifactStore.layer, Python.layer)
   const plainScript = join(work, "plain.sh")
   await writeFile(
     plainScript,
@@ -54,7 +94,7 @@ try {
       "#!/bin/sh",
       "set -e",
       "mkdir -p \"$1\" && cd \"$1\"",
-      `tar xzf ${tarball.path}`,
+      `tar xzf "$2"`,
       `${interpreter.path} -m venv .venv`,
       ".venv/bin/pip install --quiet --disable-pip-version-check --no-index --find-links wheels -r requirements.txt",
       "PATH=\"$PWD/.venv/bin:$PATH\" COMMIT_SHA=0 bin/prepare",
@@ -64,64 +104,78 @@ try {
   )
 
   let counter = 0
-  const sha = () => (counter++).toString(16).padStart(40, "0")
-  const root = join(work, "root")
-
-  const sacar = async () => {
+  const sacar = async (root: string, artifact: (typeof artifacts)[number]) => {
+    const sha = (++counter).toString(16).padStart(40, "0")
     const started = performance.now()
-    await Effect.runPromise(
+    const prepared: PreparedRelease = await Effect.runPromise(
       prepareRelease({
         app: "bench",
-        sha: sha(),
+        sha,
         node: "bench-node",
         root,
-        artifact: { url: pathToFileURL(tarball.path).href, sha256: tarball.sha256 },
+        artifact: { url: artifact.url, sha256: artifact.sha256 },
         prepareTimeoutMs: 600_000,
         defaultPython: interpreter.path
       }, () => Effect.void).pipe(Effect.provide(services))
     )
-    return performance.now() - started
+    const ms = performance.now() - started
+    const dir = join(root, "bench", "releases", sha)
+    // It really did the work: the packages import from its venv, and bin/prepare ran.
+    await exec(join(dir, ".venv", "bin", "python"), ["-c", "import pkg0, pkg29, setuptools, app.main"], { cwd: dir })
+    if (!existsSync(join(dir, "prepared.txt"))) throw new Error(`bin/prepare did not run in ${dir}`)
+    return { ms, prepared }
   }
   const plain = async () => {
+    const dir = join(work, "plain", String(++counter))
     const started = performance.now()
-    await exec(plainScript, [join(work, "plain", String(counter++))])
-    return performance.now() - started
+    await exec(plainScript, [dir, artifacts[0]!.path])
+    const ms = performance.now() - started
+    if (!existsSync(join(dir, "prepared.txt"))) throw new Error(`bin/prepare did not run in ${dir}`)
+    await rm(dir, { recursive: true, force: true })
+    return ms
   }
 
-  await sacar()
-  await plain()
-  // Both really did the work: the packages import from each venv, and bin/prepare ran.
-  for (const dir of [join(root, "bench", "releases", (0).toString(16).padStart(40, "0")), join(work, "plain", "1")]) {
-    await exec(join(dir, ".venv", "bin", "python"), ["-c", "import pkg0, pkg30"])
-    if (!existsSync(join(dir, "prepared.txt"))) throw new Error(`bin/prepare did not run in ${dir}`)
-  }
-  const times = { sacar: [] as Array<number>, plain: [] as Array<number> }
+  const load = { before: loadavg()[0]! }
+  const times = { plain: [] as Array<number>, cold: [] as Array<number>, reused: [] as Array<number> }
+  const steps = { cold: [] as Array<PreparedRelease["steps"]>, reused: [] as Array<PreparedRelease["steps"]> }
   for (let round = 0; round < rounds; round++) {
-    // Alternate who goes first, so drift in machine load hits both alike.
-    if (round % 2 === 0) {
-      times.sacar.push(await sacar())
-      times.plain.push(await plain())
-    } else {
-      times.plain.push(await plain())
-      times.sacar.push(await sacar())
+    const root = join(work, `node-${round}`)
+    const cold = async () => {
+      const r = await sacar(root, artifacts[0]!)
+      times.cold.push(r.ms)
+      steps.cold.push(r.prepared.steps)
     }
+    const reused = async () => {
+      const r = await sacar(root, artifacts[1]!)
+      if (r.prepared.steps.install?.reusedFrom === undefined) throw new Error("the second release did not reuse")
+      times.reused.push(r.ms)
+      steps.reused.push(r.prepared.steps)
+    }
+    const plainRun = async () => void times.plain.push(await plain())
+    // Rotate where the plain path runs, so drift in machine load hits all alike.
+    const order = [[plainRun, cold, reused], [cold, plainRun, reused], [cold, reused, plainRun]][round % 3]!
+    for (const run of order) await run()
+    await rm(root, { recursive: true, force: true })
     process.stdout.write(
-      `round ${round + 1}/${rounds}: sacar ${times.sacar.at(-1)!.toFixed(0)} ms, plain ${
-        times.plain.at(-1)!.toFixed(0)
-      } ms\n`
+      `round ${round + 1}/${rounds}: plain ${times.plain.at(-1)!.toFixed(0)} ms, cold ${
+        times.cold.at(-1)!.toFixed(0)
+      } ms, reused ${times.reused.at(-1)!.toFixed(0)} ms, load ${loadavg()[0]!.toFixed(1)}\n`
     )
   }
-  const s = median(times.sacar)
+  const after = loadavg()[0]!
   const p = median(times.plain)
-  const ratio = s / p
-  const verdict = ratio <= TARGET ? "meets" : "misses"
+  const ratio = { cold: median(times.cold) / p, reused: median(times.reused) / p }
+  const verdict = (r: number, target: number) => `${r.toFixed(2)} (${r <= target ? "meets" : "misses"} <= ${target})`
+  const breakdown = (kind: "cold" | "reused") =>
+    STEPS.map((s) => `${s} ${median(steps[kind].map((x) => x[s]?.ms ?? 0)).toFixed(0)}`).join(", ")
   const summary = [
-    `prepareRelease median ${(s / 1000).toFixed(2)} s, plain shell median ${(p / 1000).toFixed(2)} s, ratio ${
-      ratio.toFixed(2)
-    } (${verdict} the target <= ${TARGET})`,
-    `${rounds} interleaved rounds, ${WHEELS} wheels, Python ${interpreter.version}, ${cpus().length} CPUs, load average ${
-      loadavg()[0]!.toFixed(1)
-    }`
+    `plain median ${seconds(p)}; cold median ${seconds(median(times.cold))}, ratio ${
+      verdict(ratio.cold, TARGET.cold)
+    }; reused median ${seconds(median(times.reused))}, ratio ${verdict(ratio.reused, TARGET.reused)}`,
+    `step medians in ms, cold: ${breakdown("cold")}; reused: ${breakdown("reused")}`,
+    `${rounds} interleaved rounds, ${wheelCount} wheels (${setuptools} among them), Python ${interpreter.version}, ${cpus().length} CPUs, load average ${
+      load.before.toFixed(1)
+    } before and ${after.toFixed(1)} after`
   ]
   console.log(summary.join("\n"))
 
@@ -131,22 +185,7 @@ try {
     const line = `- ${new Date().toISOString().slice(0, 16)}Z: ${summary.join("; ")}`
     const heading = body.indexOf("\n## prepare\n")
     if (heading === -1) {
-      writeFileSync(
-        file,
-        body.replace(/\n*$/, "\n") + [
-          "",
-          "## prepare",
-          "",
-          "`node_modules/.bin/node bench/prepare.ts`: the full prepareRelease (download from file://,",
-          "checked extraction, lock, venv without pip, install with the shared pip, bin/prepare)",
-          "against a shell script doing `tar xzf`, `python -m venv`, `pip install --no-index",
-          "--find-links wheels -r requirements.txt`, `bin/prepare`. Medians of interleaved runs;",
-          "compare the ratio, not absolute times (shared, noisy machines).",
-          "",
-          line,
-          ""
-        ].join("\n")
-      )
+      writeFileSync(file, body.replace(/\n*$/, "\n") + ["", "## prepare", "", line, ""].join("\n"))
     } else {
       // Append to the end of this section, before the next one.
       const next = body.indexOf("\n## ", heading + 1)

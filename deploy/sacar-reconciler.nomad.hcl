@@ -15,11 +15,41 @@
 #
 #   nomad var put nomad/jobs/sacar-reconciler consul_token_web-1=... consul_token_web-2=...
 
+# Sacar itself comes as the tarball `make dist` builds (docs/operations.md, "Installing
+# Sacar"): upload dist/sacar-<version>-linux-x64.tar.gz where the clients can fetch it
+# and run the job with its address and checksum, e.g.
+#
+#   nomad job run -var sacar_url=https://storage.googleapis.com/acme-ops/sacar/sacar-0.1.0-linux-x64.tar.gz \
+#     -var sacar_sha256=$(cut -d' ' -f1 dist/sacar-0.1.0-linux-x64.tar.gz.sha256) deploy/sacar-reconciler.nomad.hcl
+#
+# Nomad checks the sha256 before unpacking; a changed version or checksum rolls the job.
+
+variable "sacar_version" {
+  type        = string
+  default     = "0.1.0"
+  description = "The version in the tarball's name (package.json's version when it was built)."
+}
+
+variable "sacar_url" {
+  type        = string
+  description = "Where the clients download sacar-<version>-linux-x64.tar.gz (https://, gcs::, s3::)."
+}
+
+variable "sacar_sha256" {
+  type        = string
+  description = "The tarball's sha256, from the .sha256 file make dist writes next to it."
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.sacar_sha256))
+    error_message = "The sha256 is 64 lowercase hex characters."
+  }
+}
+
 job "sacar-reconciler" {
   type = "system"
 
   meta {
-    sacar_version = "0.1.0"
+    sacar_version = var.sacar_version
   }
 
   # A system job is updated node by node: one reconciler restarts at a time, so the
@@ -43,9 +73,20 @@ job "sacar-reconciler" {
     task "reconciler" {
       driver = "raw_exec"
 
+      # Sacar, its production packages and its own Node 24; Nomad refuses a tarball
+      # whose sha256 differs.
+      artifact {
+        source      = var.sacar_url
+        destination = "local"
+
+        options {
+          checksum = "sha256:${var.sacar_sha256}"
+        }
+      }
+
       config {
-        command = "/usr/local/lib/sacar/node_modules/.bin/node"
-        args    = ["/usr/local/lib/sacar/bin/sacar.ts", "reconciler"]
+        command = "${NOMAD_TASK_DIR}/sacar-${var.sacar_version}-linux-x64/sacar"
+        args    = ["reconciler"]
       }
 
       # SIGTERM: stop taking new work, let running steps reach a safe point, release

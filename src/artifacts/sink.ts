@@ -69,7 +69,12 @@ export const writeVerified = (options: {
     catch: (error) => {
       if (!(error instanceof DownloadError)) return transportError(url, error)
       // A gs:// download fails at its media URL: name both.
-      return error.url === url ? error : new DownloadError({ ...error, url, message: `${url}: ${error.message}` })
+      return error.url === url ? error : new DownloadError({
+        url,
+        retryable: error.retryable,
+        ...(error.status === undefined ? {} : { status: error.status }),
+        message: `${url}: ${error.message}`
+      })
     }
   })
 

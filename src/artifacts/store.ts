@@ -6,7 +6,6 @@
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { createReadStream } from "node:fs"
 import { DownloadError } from "./errors.ts"
-import { makeGcsClient } from "./gcs.ts"
 import type { GcsClient } from "./gcs.ts"
 import { fetchBody } from "./http.ts"
 import { writeVerified } from "./sink.ts"
@@ -53,7 +52,9 @@ export const makeArtifactStore = (options: {
   readonly retry?: Partial<RetryPolicy>
 } = {}): ArtifactStore["Service"] => {
   const policy = { ...defaultRetryPolicy, ...options.retry }
-  let gcs = options.gcs
+  // The Google client (and its ~35 MiB of modules) is loaded on the first gs:// URL:
+  // a node whose apps use https:// or file:// never pays for it.
+  let gcs: Promise<GcsClient> | undefined = options.gcs === undefined ? undefined : Promise.resolve(options.gcs)
   const backoff = Schedule.min([Schedule.exponential(policy.baseDelay), Schedule.spaced(policy.maxDelay)]).pipe(
     Schedule.jittered
   )
@@ -64,8 +65,8 @@ export const makeArtifactStore = (options: {
     if (location instanceof DownloadError) return location
     switch (location._tag) {
       case "Gcs": {
-        const client = gcs ??= makeGcsClient()
-        return (signal) => client.open(location.bucket, location.object, signal)
+        const client = gcs ??= import("./gcs.ts").then((m) => m.makeGcsClient())
+        return async (signal) => (await client).open(location.bucket, location.object, signal)
       }
       case "Http":
         return (signal) => fetchBody(location.url.href, signal)

@@ -1,5 +1,7 @@
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import { type AppPatch, setApp } from "../operator/actions.ts"
+import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
+import { parseDuration } from "../spec/duration.ts"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
 import { cliKeys, runWithConsul, say } from "./run.ts"
 
@@ -16,7 +18,8 @@ options:
   --auto-deploy / --no-auto-deploy
   --keep N                 releases kept (keepReleases, default 5)
   --max-parallel N         nodes running bin/deploy at once (default 1)
-  --prepare-timeout DUR    e.g. 15m          --deploy-timeout DUR   e.g. 5m
+  --prepare-timeout DUR    e.g. 15m, 90s or 1h30m (h, m, s, ms)
+  --deploy-timeout DUR     e.g. 5m
   --environment NAME       GitHub deployment environment (default production)
   --build-workflow NAME    GitHub Actions workflow whose success means "artifact ready"
 
@@ -47,6 +50,29 @@ const whole = (flag: string, text: string): number => {
   return n
 }
 
+const duration = (flag: string, text: string): string => {
+  if (parseDuration(text) === undefined)
+    throw new UsageError(`--${flag} must be a duration such as 90s, 15m or 1h30m, got ${JSON.stringify(text)}`)
+  return text
+}
+
+/** An empty list would make every node stop serving the app (and tear its releases down). */
+const nodeGlobs = (text: string): string[] => {
+  const globs = text.split(",").map((s) => s.trim()).filter((s) => s !== "")
+  if (globs.length === 0)
+    throw new UsageError(
+      `--nodes needs at least one node name or glob (such as 'web-*' or '*'), got ${JSON.stringify(text)}`
+    )
+  return globs
+}
+
+/** Checked as the nodes will use it: expanded for a sample commit, so placeholders and scheme are both tried. */
+const artifactTemplate = (app: string, template: string): string => {
+  const checked = checkArtifactUrl(expandArtifact(template, app, "0".repeat(40)))
+  if (Result.isFailure(checked)) throw new UsageError(`--artifact: ${checked.failure.message}`)
+  return template
+}
+
 export const main = (argv: string[]): Promise<number> =>
   withUsage("app", async () => {
     const parsed = parseCommand(argv, OPTIONS, HELP)
@@ -67,14 +93,14 @@ export const main = (argv: string[]): Promise<number> =>
     if (v.repo !== undefined)
       patch.repo = v.repo
     if (v.branch !== undefined) patch.branch = v.branch
-    if (v.artifact !== undefined) patch.artifact = v.artifact
-    if (v.nodes !== undefined) patch.nodes = v.nodes.split(",").map((s) => s.trim()).filter((s) => s !== "")
+    if (v.artifact !== undefined) patch.artifact = artifactTemplate(app, v.artifact)
+    if (v.nodes !== undefined) patch.nodes = nodeGlobs(v.nodes)
     if (v["auto-deploy"]) patch.autoDeploy = true
     if (v["no-auto-deploy"]) patch.autoDeploy = false
     if (v.keep !== undefined) patch.keepReleases = whole("keep", v.keep)
     if (v["max-parallel"] !== undefined) patch.maxParallel = whole("max-parallel", v["max-parallel"])
-    if (v["prepare-timeout"] !== undefined) patch.prepareTimeout = v["prepare-timeout"]
-    if (v["deploy-timeout"] !== undefined) patch.deployTimeout = v["deploy-timeout"]
+    if (v["prepare-timeout"] !== undefined) patch.prepareTimeout = duration("prepare-timeout", v["prepare-timeout"])
+    if (v["deploy-timeout"] !== undefined) patch.deployTimeout = duration("deploy-timeout", v["deploy-timeout"])
     if (v.environment !== undefined) patch.environment = v.environment
     if (v["build-workflow"] !== undefined) patch.buildWorkflow = v["build-workflow"]
     const keys = cliKeys()

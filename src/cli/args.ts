@@ -4,7 +4,7 @@
  * pointer to `--help` (exit 2).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util"
-import { isAppName, isSha } from "../spec/names.ts"
+import { isAppName } from "../spec/names.ts"
 
 export class UsageError extends Error {}
 
@@ -36,10 +36,15 @@ export const appArg = (value: string | undefined): string => {
   return value
 }
 
+/** A sha as typed: the full 40 characters or a prefix of at least 7 (resolved against the app by `findSha`). */
 export const shaArg = (value: string | undefined): string => {
   if (value === undefined) throw new UsageError("missing <sha>")
-  if (!isSha(value)) throw new UsageError(`${JSON.stringify(value)} is not a commit sha (40 lowercase hex characters)`)
-  return value
+  const text = value.toLowerCase()
+  if (!/^[0-9a-f]{7,40}$/.test(text))
+    throw new UsageError(
+      `${JSON.stringify(value)} is not a commit sha (40 hex characters, or a unique prefix of at least 7)`
+    )
+  return text
 }
 
 /** Runs a command body, turning UsageError into exit 2 with a pointer to --help. */

@@ -18,8 +18,13 @@ export const COMMANDS: ReadonlyArray<{ name: string; summary: string; load: () =
   },
   {
     name: "deploy",
-    summary: "sacar deploy <app> <sha> [--force]: make a release live",
+    summary: "sacar deploy <app> <sha> [--force] [--wait]: make a release live",
     load: () => import("./deploy.ts")
+  },
+  {
+    name: "logs",
+    summary: "sacar logs <app> [--node N] [--sha S] [-f]: what the nodes recorded",
+    load: () => import("./logs.ts")
   },
   {
     name: "rollback",
@@ -55,7 +60,7 @@ export const usage = (): string =>
     "commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`),
     "",
-    "Run `sacar <command> --help` for a command's options and examples.",
+    "Run `sacar <command> --help` for a command's options and examples; `sacar --version` prints the version.",
     "Consul is found through CONSUL_HTTP_ADDR (default http://127.0.0.1:8500).",
     ""
   ].join("\n")

@@ -4,16 +4,18 @@ import { parseDuration } from "../spec/duration.ts"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
 import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 
-const HELP = `usage: sacar lock <app> -m REASON [--until TIME]
+const HELP = `usage: sacar lock <app> -m REASON [--until TIME] [--force]
 
 Freezes deploys of the app (writes sacar/<app>/lock): the Deploy button,
 auto-deploy and GitHub deployment events are refused with the reason, while
-\`sacar deploy --force\` still works and is recorded. TIME is an ISO 8601 time or a
-duration from now such as 2h or 3d... (h, m, s).
+\`sacar deploy --force\` still works and is recorded. TIME is an ISO 8601 time
+(2030-11-30T00:00:00Z) or a duration from now in h, m and s (2h, 90m, 1h30m).
+An app locked by someone else stays theirs: --force replaces their lock and reason.
 
 examples:
-  sacar lock shop -m "black friday freeze" --until 2026-11-30T00:00:00Z
+  sacar lock shop -m "black friday freeze" --until 2030-11-30T00:00:00Z
   sacar lock shop -m "incident 4711" --until 2h
+  sacar lock shop -m "incident 4711" --until 1h30m --force
 `
 
 /** An absolute time, or a duration from now. */
@@ -32,7 +34,11 @@ export const parseUntil = (text: string, now: Date): string => {
 
 export const main = (argv: string[]): Promise<number> =>
   withUsage("lock", async () => {
-    const parsed = parseCommand(argv, { message: { type: "string", short: "m" }, until: { type: "string" } }, HELP)
+    const parsed = parseCommand(argv, {
+      message: { type: "string", short: "m" },
+      until: { type: "string" },
+      force: { type: "boolean" }
+    }, HELP)
     if (parsed === undefined) return 0
     const [appText, extra] = parsed.positionals
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`)
@@ -44,8 +50,16 @@ export const main = (argv: string[]): Promise<number> =>
     return runWithConsul(
       "lock",
       Effect.gen(function*() {
-        yield* lockApp(keys, app, { by: operatorName(), reason, ...(until !== undefined ? { until } : {}) })
-        yield* say(`${app} locked${until ? ` until ${until}` : ""}: ${reason}`)
+        const { replaced } = yield* lockApp(keys, app, {
+          by: operatorName(),
+          reason,
+          ...(until !== undefined ? { until } : {})
+        }, { force: parsed.values.force === true })
+        yield* say(
+          `${app} locked${until ? ` until ${until}` : ""}: ${reason}${
+            replaced ? ` (replaced ${replaced.by}'s lock: ${replaced.reason})` : ""
+          }`
+        )
         return 0
       })
     )

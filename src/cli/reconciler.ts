@@ -3,6 +3,7 @@
  * configuration comes from the environment (contract section 2); the only option is
  * --help.
  */
+import { setFlagsFromString } from "node:v8"
 import { runComponent } from "../common/main.ts"
 import { reconcilerProgram } from "../reconciler/main.ts"
 import { parseCommand, UsageError, withUsage } from "./args.ts"
@@ -44,6 +45,9 @@ export async function main(argv: string[]): Promise<number> {
     if (parsed === undefined) return 0
     if (parsed.positionals.length > 0)
       throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`)
+    // A reconciler runs on every machine of the fleet and allocates little: V8's default
+    // young generation (16 MiB semi-spaces) is about 20 MiB of RSS it never needs.
+    setFlagsFromString("--max-semi-space-size=1")
     return runComponent(reconcilerProgram(process.env))
   })
 }

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { createRelease } from "../operator/actions.ts"
+import { createRelease, findSha } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
 import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
 import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
@@ -7,7 +7,8 @@ import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
 const HELP = `usage: sacar release <app> <sha> [--artifact URL] [--sha256 HEX]
 
 Asks every node of the app to prepare the release (writes sacar/<app>/releases/<sha>).
-Without --artifact the app's artifact template is used. Running it again for a
+Without --artifact the app's artifact template is used; --sha256 alone pins the
+checksum of the tarball the template names for this sha. Running it again for a
 release that failed makes the failed nodes retry.
 
 examples:
@@ -24,16 +25,15 @@ export const main = (argv: string[]): Promise<number> =>
     const [appText, shaText, extra] = parsed.positionals
     if (extra !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`)
     const app = appArg(appText)
-    const sha = shaArg(shaText)
+    const typed = shaArg(shaText)
     const { artifact, sha256 } = parsed.values
     if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256))
       throw new UsageError("--sha256 must be 64 lowercase hex characters")
-    if (sha256 !== undefined && artifact === undefined)
-      throw new UsageError("--sha256 needs --artifact")
     const keys = cliKeys()
     return runWithConsul(
       "release",
       Effect.gen(function*() {
+        const sha = yield* findSha(keys, app, typed)
         const { existed } = yield* createRelease(keys, app, sha, {
           by: operatorName(),
           ...(artifact !== undefined ? { artifact } : {}),

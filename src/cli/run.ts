@@ -10,11 +10,9 @@ import { optionalSetting } from "../common/settings.ts"
 import { type ConsulConfigError, consulConfigFromEnv } from "../consul/config.ts"
 import type { Consul, ConsulError } from "../consul/Consul.ts"
 import { consulLayer } from "../consul/http.ts"
-import { CommandFailed } from "../operator/errors.ts"
+import { CommandFailed, InvalidRequest } from "../operator/errors.ts"
 import { type Keys, makeKeys } from "../spec/keys.ts"
 import { UsageError } from "./args.ts"
-
-export { CommandFailed }
 
 const CLI_TIMEOUT_MS = 5_000
 
@@ -31,7 +29,7 @@ export const operatorName = (): string => {
   }
 }
 
-type CliError = ConsulError | ConsulConfigError | CommandFailed | UsageError
+type CliError = ConsulError | ConsulConfigError | CommandFailed | InvalidRequest | UsageError
 
 export const runWithConsul = async (
   command: string,
@@ -59,6 +57,8 @@ export const runWithConsul = async (
             return line(`Consul refused ${error.operation}: ${error.status} ${error.message}`, 1)
           case "CommandFailed":
             return line(error.message, 1)
+          case "InvalidRequest":
+            return line(`${error.message}\nRun \`sacar ${command} --help\` for usage.`, 2)
         }
       })
     )

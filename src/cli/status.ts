@@ -1,5 +1,6 @@
-import { Effect, Stream } from "effect"
-import { watchPrefix } from "../consul/watch.ts"
+import { Effect } from "effect"
+import { backoffDelay } from "../consul/backoff.ts"
+import { Consul } from "../consul/Consul.ts"
 import type { Keys } from "../spec/keys.ts"
 import { appExists, toReport } from "../state/report.ts"
 import { listApps, readApp } from "../state/snapshot.ts"
@@ -13,7 +14,9 @@ Shows each app's releases by node (phase and time), the deploy target, and each
 node's current release and deploy state.
 
 options:
-  --watch   redraw whenever anything changes (Consul blocking queries)
+  --watch   redraw whenever anything changes (Consul blocking queries), with the
+            time Consul last answered; when Consul stops answering it says so
+            instead of showing a table that may be stale
   --json    machine-readable output: {"apps": [...]} with the documents as in KV
 
 examples:
@@ -21,6 +24,11 @@ examples:
   sacar status shop --watch
   sacar status shop --json | jq '.apps[0].nodes'
 `
+
+/** How long one blocking read waits for a change: also how often "as of" moves on without one. */
+const WATCH_WAIT = "30s"
+
+const clock = (at: Date): string => at.toISOString().slice(11, 19) + " UTC"
 
 const readAll = (keys: Keys, app: string | undefined) =>
   Effect.gen(function*() {
@@ -37,16 +45,21 @@ export const main = (argv: string[]): Promise<number> =>
     const app = appText === undefined ? undefined : appArg(appText)
     const keys = cliKeys()
     const { watch, json } = parsed.values
-    const show = (snapshots: ReadonlyArray<Parameters<typeof toReport>[0]>) =>
+    const redraw = (text: string) =>
+      Effect.sync(() => {
+        if (watch && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H")
+        process.stdout.write(`${text}\n${watch && !process.stdout.isTTY ? "---\n" : ""}`)
+      })
+    const show = (snapshots: ReadonlyArray<Parameters<typeof toReport>[0]>, heard?: string) =>
       json
         ? writeJson({ apps: snapshots.map(toReport) })
-        : Effect.sync(() => {
-          const text = snapshots.length === 0
-            ? "no apps yet: create one with `sacar app set <app> --artifact URL`"
-            : snapshots.map((s) => renderApp(s, new Date())).join("\n\n")
-          if (watch && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H")
-          process.stdout.write(`${text}\n${watch && !process.stdout.isTTY ? "---\n" : ""}`)
-        })
+        : redraw(
+          `${heard === undefined ? "" : `${heard}\n\n`}${
+            snapshots.length === 0
+              ? "no apps yet: create one with `sacar app set <app> --artifact URL`"
+              : snapshots.map((s) => renderApp(s, new Date())).join("\n\n")
+          }`
+        )
     if (app !== undefined) {
       const exists = await runWithConsul(
         "status",
@@ -69,10 +82,39 @@ export const main = (argv: string[]): Promise<number> =>
           return 0
         }
         // Level-based: a wake-up only means "look again"; the whole picture is re-read.
-        yield* watchPrefix(app === undefined ? keys.root : keys.app(app), { wait: "5m" }).pipe(
-          Stream.runForEach(() => readAll(keys, app).pipe(Effect.flatMap(show), Effect.catch(() => Effect.void)))
-        )
-        return 0
+        // A blocking query returns at least every WATCH_WAIT, so "last heard" stays
+        // fresh while Consul answers; when it stops, the table goes and a sentence says so.
+        const consul = yield* Consul
+        const prefix = app === undefined ? keys.root : keys.app(app)
+        let index = 0
+        let lastHeard: Date | undefined
+        let failures = 0
+        while (true) {
+          const round = yield* Effect.result(
+            Effect.gen(function*() {
+              const answer = yield* consul.list(prefix, { index, wait: WATCH_WAIT })
+              const snapshots = yield* readAll(keys, app)
+              return { index: answer.index, snapshots }
+            })
+          )
+          if (round._tag === "Success") {
+            index = round.success.index
+            lastHeard = new Date()
+            failures = 0
+            yield* show(
+              round.success.snapshots,
+              `as of ${clock(lastHeard)}: Consul at ${consul.address} answered (redrawn on every change)`
+            )
+            continue
+          }
+          const since = lastHeard === undefined ? "never answered" : `last heard from it at ${clock(lastHeard)}`
+          yield* redraw(
+            `Consul at ${consul.address} is unreachable (${round.failure.message}); ${since}. ` +
+              "Retrying; no table is shown until it answers again."
+          )
+          index = 0
+          yield* Effect.sleep(backoffDelay(failures++, 1_000, 10_000))
+        }
       })
     )
   })

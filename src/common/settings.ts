@@ -21,12 +21,6 @@ export const optionalSetting = (env: Env, name: string): string | undefined => {
   return present(value) ? value.trim() : undefined
 }
 
-export const requiredSetting = (env: Env, name: string, hint: string): string => {
-  const value = optionalSetting(env, name)
-  if (value === undefined) throw new SettingError({ variable: name, message: `${name} is not set: ${hint}` })
-  return value
-}
-
 /** A secret given either inline (`NAME`) or as a file (`NAME_FILE`, which wins). */
 export const secretSetting = (env: Env, name: string): string | undefined => {
   const file = optionalSetting(env, `${name}_FILE`)

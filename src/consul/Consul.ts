@@ -68,25 +68,39 @@ export type TxnResult =
 
 export interface SessionOptions {
   readonly name: string
-  /** Go duration, e.g. "15s"; Consul accepts 10s to 24h. */
+  /**
+   * Go duration, e.g. "15s"; Consul accepts its session_ttl_min (10s unless raised) to
+   * 24h. A TTL below the configured SACAR_SESSION_TTL_MIN is raised to it.
+   */
   readonly ttl: string
   readonly behavior: "release" | "delete"
   readonly lockDelay?: string
+  /**
+   * The Consul node the session belongs to (its health checks invalidate it, and the
+   * ACL rule `session "<node>"` is matched against it). Omitted: the agent's own node.
+   */
+  readonly node?: string
 }
 
 export interface SessionInfo {
   readonly id: string
   readonly name: string
+  readonly node: string
   readonly ttl: string
   readonly behavior: string
   readonly lockDelayNs: number
 }
 
-/** Consul could not be reached or answered with a server error: retry later. */
+/**
+ * Consul could not be reached, answered with a server error, or rate-limited the
+ * request (429): retry later, not before `retryAfterMs` when Consul said so.
+ */
 export class ConsulUnavailable extends Data.TaggedError("ConsulUnavailable")<{
   readonly address: string
   readonly operation: string
   readonly message: string
+  /** From a Retry-After header, when Consul sent one. */
+  readonly retryAfterMs?: number
 }> {}
 
 /** Consul refused the request (4xx other than a cas/lock refusal): a person must look. */
@@ -115,8 +129,11 @@ export class Consul extends Context.Service<Consul, {
   ) => Effect.Effect<boolean, ConsulError>
   readonly txn: (ops: ReadonlyArray<TxnOp>) => Effect.Effect<TxnResult, ConsulError>
   readonly createSession: (options: SessionOptions) => Effect.Effect<string, ConsulError>
-  /** false when the session is gone (expired or destroyed). */
-  readonly renewSession: (id: string) => Effect.Effect<boolean, ConsulError>
+  /**
+   * The TTL Consul now runs the session with (it may answer a larger one than was
+   * asked for); undefined when the session is gone (expired or destroyed).
+   */
+  readonly renewSession: (id: string) => Effect.Effect<string | undefined, ConsulError>
   readonly destroySession: (id: string) => Effect.Effect<void, ConsulError>
   readonly sessionInfo: (id: string) => Effect.Effect<SessionInfo | undefined, ConsulError>
   /** GET /v1/status/leader: readiness probes. */

@@ -1,3 +1,5 @@
+import type { ConsulError } from "./Consul.ts"
+
 /**
  * Retry pacing shared by the watch, lock and semaphore loops: exponential with
  * "equal jitter" (half fixed, half random), so many reconcilers that lost Consul at
@@ -11,3 +13,10 @@ export const backoffDelay = (attempt: number, baseMs: number, capMs = MAX_BACKOF
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt))
   return ceiling / 2 + Math.random() * (ceiling / 2)
 }
+
+/**
+ * The backoff delay, but never shorter than what Consul (or a proxy in front of it)
+ * asked for with Retry-After on a 429 or 503.
+ */
+export const retryDelay = (error: ConsulError, attempt: number, baseMs: number): number =>
+  Math.max(backoffDelay(attempt, baseMs), error._tag === "ConsulUnavailable" ? error.retryAfterMs ?? 0 : 0)

@@ -5,11 +5,15 @@
  * so a wrong path stops the process with one line instead of failing every request.
  */
 import { Data, Effect, Redacted } from "effect"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { parseDuration } from "../spec/duration.ts"
 
 export interface ConsulTls {
-  /** PEM contents of CONSUL_CACERT; undefined means the system roots. */
+  /** PEM contents of CONSUL_CACERT (or every file in CONSUL_CAPATH); undefined means the system roots. */
   readonly ca?: string
+  /** CONSUL_TLS_SERVER_NAME: the name to expect on the server's certificate (SNI too). */
+  readonly serverName?: string
   readonly cert?: string
   readonly key?: string
   /** false only when CONSUL_HTTP_SSL_VERIFY says so. */
@@ -21,7 +25,17 @@ export interface ConsulConfig {
   readonly address: string
   /** Sent as X-Consul-Token; Redacted so it cannot end up in a log line. */
   readonly token?: Redacted.Redacted<string>
+  /** CONSUL_HTTP_AUTH, "user[:password]", sent as HTTP basic auth. */
+  readonly httpAuth?: Redacted.Redacted<string>
+  /** CONSUL_NAMESPACE and CONSUL_PARTITION (Consul Enterprise), sent as ?ns= and ?partition=. */
+  readonly namespace?: string
+  readonly partition?: string
   readonly tls: ConsulTls
+  /**
+   * SACAR_SESSION_TTL_MIN: every session TTL Sacar asks for is raised to this, for
+   * clusters whose session_ttl_min is above Consul's default 10 s.
+   */
+  readonly sessionTtlMinMs?: number
   /** Bound on a non-blocking request (blocking reads get wait + wait/16 + this). Default 15 s. */
   readonly requestTimeoutMs?: number
 }
@@ -99,8 +113,51 @@ const checkPem = (variable: string, text: string): string => {
   return text
 }
 
+/** Every PEM file in a directory, as the Go api's CAPath does (files that are not PEM are skipped). */
+const readCaPath = (variable: string, dir: string): string => {
+  let names: Array<string>
+  try {
+    names = readdirSync(dir).sort()
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code
+    throw fail(variable, `cannot read the directory ${JSON.stringify(dir)}${code ? ` (${code})` : ""}`)
+  }
+  const pems = names.flatMap((name) => {
+    try {
+      const text = readFileSync(join(dir, name), "utf8")
+      return text.includes("-----BEGIN CERTIFICATE-----") ? [text] : []
+    } catch {
+      return [] // a subdirectory or an unreadable file, as Go's rootcerts skips them
+    }
+  })
+  if (pems.length === 0) throw fail(variable, `no PEM certificate in ${JSON.stringify(dir)}`)
+  return pems.join("\n")
+}
+
+/** Consul's session_ttl_min range: 1s (its floor for the setting) to 24h. */
+const parseSessionTtlMin = (text: string): number => {
+  const variable = "SACAR_SESSION_TTL_MIN"
+  const ms = parseDuration(text)
+  if (ms === undefined) throw fail(variable, `expected a duration such as 30s, got ${JSON.stringify(text)}`)
+  if (ms < 10_000 || ms > 24 * 3600_000) throw fail(variable, `must be between 10s and 24h, got ${text}`)
+  return ms
+}
+
+/** An Enterprise name: what Consul accepts for a namespace or partition. */
+const checkName = (variable: string, text: string): string => {
+  if (!/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,62}[a-zA-Z0-9])?$/.test(text)) {
+    throw fail(variable, `not a valid name: ${JSON.stringify(text)}`)
+  }
+  return text
+}
+
 const build = (env: Readonly<Record<string, string | undefined>>): ConsulConfig => {
-  const address = parseAddress(read(env, "CONSUL_HTTP_ADDR") ?? DEFAULT_CONSUL_ADDRESS)
+  const sslText = read(env, "CONSUL_HTTP_SSL")
+  const ssl = sslText === undefined ? undefined : parseBool("CONSUL_HTTP_SSL", sslText)
+  const given = parseAddress(read(env, "CONSUL_HTTP_ADDR") ?? DEFAULT_CONSUL_ADDRESS)
+  // As the Go api: CONSUL_HTTP_SSL=true makes the scheme https whatever the address says.
+  const address = ssl === true ? given.replace(/^http:/, "https:") : given
+  const plain = address.startsWith("http:")
 
   const tokenFile = read(env, "CONSUL_HTTP_TOKEN_FILE")
   const tokenText = tokenFile !== undefined
@@ -110,7 +167,9 @@ const build = (env: Readonly<Record<string, string | undefined>>): ConsulConfig 
       return direct === undefined ? undefined : checkToken("CONSUL_HTTP_TOKEN", direct)
     })()
 
-  const caPath = read(env, "CONSUL_CACERT")
+  const caFile = read(env, "CONSUL_CACERT")
+  const caDir = read(env, "CONSUL_CAPATH")
+  const serverName = read(env, "CONSUL_TLS_SERVER_NAME")
   const certPath = read(env, "CONSUL_CLIENT_CERT")
   const keyPath = read(env, "CONSUL_CLIENT_KEY")
   if (certPath !== undefined && keyPath === undefined)
@@ -118,9 +177,38 @@ const build = (env: Readonly<Record<string, string | undefined>>): ConsulConfig 
   if (keyPath !== undefined && certPath === undefined)
     throw fail("CONSUL_CLIENT_CERT", "must be set when CONSUL_CLIENT_KEY is set")
   const verifyText = read(env, "CONSUL_HTTP_SSL_VERIFY")
+  if (plain) {
+    // Settings that only mean something over TLS are a mistake next to a plain address,
+    // not something to drop silently: the operator meant to speak TLS.
+    const tlsOnly = [
+      "CONSUL_CACERT",
+      "CONSUL_CAPATH",
+      "CONSUL_CLIENT_CERT",
+      "CONSUL_CLIENT_KEY",
+      "CONSUL_TLS_SERVER_NAME"
+    ]
+      .find((name) => read(env, name) !== undefined)
+    if (tlsOnly !== undefined) {
+      throw fail(
+        tlsOnly,
+        `is set but Consul is reached over plain HTTP (${address}); use an https:// address or CONSUL_HTTP_SSL=true`
+      )
+    }
+  }
+  const httpAuth = read(env, "CONSUL_HTTP_AUTH")
+  if (httpAuth !== undefined && /[^\x20-\x7e]/.test(httpAuth))
+    throw fail("CONSUL_HTTP_AUTH", "contains characters that cannot be sent in an HTTP header")
+  const namespace = read(env, "CONSUL_NAMESPACE")
+  const partition = read(env, "CONSUL_PARTITION")
+  const ttlMinText = read(env, "SACAR_SESSION_TTL_MIN")
 
   const tls: ConsulTls = {
-    ...(caPath !== undefined ? { ca: checkPem("CONSUL_CACERT", readFile("CONSUL_CACERT", caPath)) } : {}),
+    ...(caFile !== undefined
+      ? { ca: checkPem("CONSUL_CACERT", readFile("CONSUL_CACERT", caFile)) }
+      : caDir !== undefined
+      ? { ca: readCaPath("CONSUL_CAPATH", caDir) }
+      : {}),
+    ...(serverName !== undefined ? { serverName } : {}),
     ...(certPath !== undefined
       ? { cert: checkPem("CONSUL_CLIENT_CERT", readFile("CONSUL_CLIENT_CERT", certPath)) }
       : {}),
@@ -130,6 +218,10 @@ const build = (env: Readonly<Record<string, string | undefined>>): ConsulConfig 
   return {
     address,
     ...(tokenText !== undefined ? { token: Redacted.make(tokenText, { label: "CONSUL_HTTP_TOKEN" }) } : {}),
+    ...(httpAuth !== undefined ? { httpAuth: Redacted.make(httpAuth, { label: "CONSUL_HTTP_AUTH" }) } : {}),
+    ...(namespace !== undefined ? { namespace: checkName("CONSUL_NAMESPACE", namespace) } : {}),
+    ...(partition !== undefined ? { partition: checkName("CONSUL_PARTITION", partition) } : {}),
+    ...(ttlMinText !== undefined ? { sessionTtlMinMs: parseSessionTtlMin(ttlMinText) } : {}),
     tls
   }
 }

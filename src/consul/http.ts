@@ -9,8 +9,7 @@ import { Effect, Layer, Redacted } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { parseDuration } from "../spec/duration.ts"
-import { consulConfigFromEnv } from "./config.ts"
-import type { ConsulConfig, ConsulConfigError } from "./config.ts"
+import type { ConsulConfig } from "./config.ts"
 import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
 import type {
   BlockingOptions,
@@ -121,6 +120,21 @@ const txnBody = (ops: ReadonlyArray<TxnOp>) =>
     return { KV: kv }
   }))
 
+/**
+ * Retry-After as seconds or an HTTP date (RFC 9110); undefined when absent or unreadable.
+ * Consul's rate limiter sends neither today, but proxies in front of it do.
+ */
+export const retryAfterMillis = (header: string | ReadonlyArray<string> | undefined, nowMs: number) => {
+  const text = (Array.isArray(header) ? header[0] : header)?.trim()
+  if (text === undefined || text === "") return undefined
+  if (/^\d+$/.test(text)) return Number(text) * 1000
+  const at = Date.parse(text)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs)
+}
+
+/** Go's duration text for whole milliseconds, as Consul parses it. */
+const goMillis = (ms: number) => ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
+
 /** Milliseconds from a Go duration Consul would accept, or the server's default. */
 const waitMillis = (wait: string | undefined) =>
   (wait === undefined ? undefined : parseDuration(wait)) ?? DEFAULT_WAIT_MS
@@ -130,6 +144,7 @@ const makeAgent = (config: ConsulConfig): http.Agent =>
     ? new https.Agent({
       keepAlive: true,
       ...(config.tls.ca !== undefined ? { ca: config.tls.ca } : {}),
+      ...(config.tls.serverName !== undefined ? { servername: config.tls.serverName } : {}),
       ...(config.tls.cert !== undefined ? { cert: config.tls.cert } : {}),
       ...(config.tls.key !== undefined ? { key: config.tls.key } : {}),
       rejectUnauthorized: config.tls.verify
@@ -143,7 +158,10 @@ export const makeConsul = (config: ConsulConfig) =>
       Effect.sync(() => a.destroy()))
     const transport = config.address.startsWith("https:") ? https : http
     const requestTimeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const sessionTtlMinMs = config.sessionTtlMinMs
     const address = config.address
+    // Sent on every request as the Go api does (its ns and partition query options).
+    const scope: Query = { ns: config.namespace, partition: config.partition }
 
     const unavailable = (operation: string, message: string) =>
       new ConsulUnavailable({ address, operation, message })
@@ -151,12 +169,14 @@ export const makeConsul = (config: ConsulConfig) =>
     const send = (req: Request): Effect.Effect<RawResponse, ConsulUnavailable> =>
       Effect.callback<RawResponse, ConsulUnavailable>((resume) => {
         const url = new URL(`${address}${req.path}`)
-        for (const [name, value] of Object.entries(req.query ?? {})) {
+        for (const [name, value] of Object.entries({ ...scope, ...req.query })) {
           if (value === undefined || value === false) continue
           url.searchParams.set(name, value === true ? "" : String(value))
         }
         const headers: Record<string, string> = {}
         if (config.token !== undefined) headers["X-Consul-Token"] = Redacted.value(config.token)
+        if (config.httpAuth !== undefined)
+          headers["Authorization"] = `Basic ${Buffer.from(Redacted.value(config.httpAuth)).toString("base64")}`
         if (req.body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(req.body))
         let settled = false
         let current: http.ClientRequest | undefined
@@ -216,11 +236,32 @@ export const makeConsul = (config: ConsulConfig) =>
         })
       })
 
+    /**
+     * The one rule for what is worth retrying: server errors (but not the caller's
+     * mistakes Consul answers with 500) and 429, which Consul 1.15+ answers when its
+     * rate limiter refuses a request and an agent answers past
+     * http_max_conns_per_client. Both become ConsulUnavailable, which every retry loop
+     * (watch, lock, semaphore, the reconciler's) already treats as "later".
+     */
     const refusal = (operation: string, res: RawResponse): ConsulError => {
       const text = oneLine(res.body)
       const message = text === "" ? `HTTP ${res.status}` : text
-      if (res.status >= 500 && !CALLER_MISTAKES_AS_500.some((re) => re.test(text)))
-        return unavailable(operation, `HTTP ${res.status}: ${message}`)
+      if (res.status === 429 || (res.status >= 500 && !CALLER_MISTAKES_AS_500.some((re) => re.test(text)))) {
+        const retryAfterMs = retryAfterMillis(res.headers["retry-after"], Date.now())
+        return new ConsulUnavailable({
+          address,
+          operation,
+          message: `HTTP ${res.status}: ${message}`,
+          ...(retryAfterMs !== undefined ? { retryAfterMs } : {})
+        })
+      }
+      if (res.status === 500 && /invalid session ttl/i.test(text)) {
+        return new ConsulRequestError({
+          operation,
+          status: res.status,
+          message: `${message} (this Consul's session_ttl_min is higher: set SACAR_SESSION_TTL_MIN to it)`
+        })
+      }
       return new ConsulRequestError({ operation, status: res.status, message })
     }
 
@@ -375,6 +416,14 @@ export const makeConsul = (config: ConsulConfig) =>
       )
     }
 
+    /** The TTL to ask for: the caller's, raised to SACAR_SESSION_TTL_MIN when that is set. */
+    const sessionTtl = (ttl: string) => {
+      const ms = parseDuration(ttl)
+      return sessionTtlMinMs !== undefined && ms !== undefined && ms > 0 && ms < sessionTtlMinMs
+        ? goMillis(sessionTtlMinMs)
+        : ttl
+    }
+
     const createSession = (options: SessionOptions) => {
       const operation = `session create ${options.name}`
       return call({
@@ -383,9 +432,10 @@ export const makeConsul = (config: ConsulConfig) =>
         path: "/v1/session/create",
         body: JSON.stringify({
           Name: options.name,
-          TTL: options.ttl,
+          TTL: sessionTtl(options.ttl),
           Behavior: options.behavior,
-          ...(options.lockDelay !== undefined ? { LockDelay: options.lockDelay } : {})
+          ...(options.lockDelay !== undefined ? { LockDelay: options.lockDelay } : {}),
+          ...(options.node !== undefined ? { Node: options.node } : {})
         }),
         timeoutMs: requestTimeoutMs
       }).pipe(
@@ -399,14 +449,24 @@ export const makeConsul = (config: ConsulConfig) =>
       )
     }
 
-    const renewSession = (id: string) =>
-      call({
-        operation: `session renew ${id}`,
+    const renewSession = (id: string) => {
+      const operation = `session renew ${id}`
+      return call({
+        operation,
         method: "PUT",
         path: `/v1/session/renew/${encodeURIComponent(id)}`,
         timeoutMs: requestTimeoutMs
-      }, [404])
-        .pipe(Effect.map((res) => res.status !== 404))
+      }, [404]).pipe(
+        Effect.flatMap((res) =>
+          res.status === 404
+            ? Effect.succeed(undefined)
+            : Effect.map(json(operation, res), (body) => {
+              const ttl = (Array.isArray(body) ? body[0] as { readonly TTL?: unknown } | undefined : undefined)?.TTL
+              return typeof ttl === "string" ? ttl : ""
+            })
+        )
+      )
+    }
 
     const destroySession = (id: string) =>
       call({
@@ -428,12 +488,13 @@ export const makeConsul = (config: ConsulConfig) =>
         Effect.flatMap((res) => res.status === 404 ? Effect.succeed([]) : json(operation, res)),
         Effect.map((body): SessionInfo | undefined => {
           const raw = (Array.isArray(body) ? body[0] : undefined) as
-            | { ID: string; Name?: string; TTL?: string; Behavior?: string; LockDelay?: number }
+            | { ID: string; Name?: string; Node?: string; TTL?: string; Behavior?: string; LockDelay?: number }
             | undefined
           if (raw === undefined) return undefined
           return {
             id: raw.ID,
             name: raw.Name ?? "",
+            node: raw.Node ?? "",
             ttl: raw.TTL ?? "",
             behavior: raw.Behavior ?? "",
             lockDelayNs: raw.LockDelay ?? 0
@@ -468,8 +529,3 @@ export const makeConsul = (config: ConsulConfig) =>
 
 /** The Consul service for an explicit configuration (tests, or an address from elsewhere). */
 export const consulLayer = (config: ConsulConfig): Layer.Layer<Consul> => Layer.effect(Consul, makeConsul(config))
-
-/** The Consul service configured from the CONSUL_* environment variables. */
-export const ConsulLive: Layer.Layer<Consul, ConsulConfigError> = Layer.unwrap(
-  Effect.map(Effect.suspend(() => consulConfigFromEnv()), consulLayer)
-)

@@ -5,9 +5,10 @@
  * `?acquire=<session>&flags=…` and given back with `?release=<session>`, and
  * whoever's session is on the key holds it.
  */
-import { Data, Effect } from "effect"
-import { backoffDelay } from "./backoff.ts"
-import { Consul } from "./Consul.ts"
+import { Clock, Data, Effect } from "effect"
+import { parseDuration } from "../spec/duration.ts"
+import { retryDelay } from "./backoff.ts"
+import { Consul, ConsulUnavailable } from "./Consul.ts"
 import type { ConsulError, ConsulRequestError, KvEntry } from "./Consul.ts"
 
 /** api.LockFlagValue, 0x2ddccbc058a50c18. */
@@ -108,7 +109,7 @@ export const acquireLock = (
       }
       const error = attempt.failure
       if (error._tag !== "ConsulUnavailable") return yield* Effect.fail(error)
-      const delayMs = backoffDelay(failures++, 250)
+      const delayMs = retryDelay(error, failures++, 250)
       yield* Effect.logWarning(`consul lock ${key}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
       yield* Effect.sleep(delayMs)
     }
@@ -131,19 +132,24 @@ export const releaseLock = (
   })
 
 export interface LockLostOptions {
-  /** Blocking wait per read; default "15s". */
+  /** Longest blocking wait per read; default "15s" (shortened to fit `unconfirmedForMs`). */
   readonly wait?: string
   /**
-   * How long Consul may stay unreachable before the lock is presumed lost (nobody can
-   * confirm it is still ours); default 15000 ms, the Go api's session TTL.
+   * How long Consul may leave ownership unconfirmed before the lock is presumed lost
+   * (nobody can say it is still ours); default 15000 ms, the Go api's session TTL.
+   * Pass the holder's session TTL: Consul may invalidate the session one TTL after
+   * its last renew, so a holder that waited longer could act after losing the lock.
    */
   readonly unconfirmedForMs?: number
 }
 
 /**
  * Completes (with a reason) when `sessionId` no longer holds `key`: the key's session
- * changed or it was deleted, or Consul could not confirm ownership for a while.
- * Reads are `?consistent`, as the Go api's monitor does. Never fails.
+ * changed or it was deleted, or Consul could not confirm ownership for
+ * `unconfirmedForMs`. Reads are `?consistent`, as the Go api's monitor does. Each
+ * blocking read waits at most half that time and is abandoned when it overruns its
+ * wait, so a read that hangs (a Consul that stopped answering) is noticed within
+ * `unconfirmedForMs`, not after the request timeout. Never fails.
  */
 export const watchLockLost = (
   key: string,
@@ -152,13 +158,33 @@ export const watchLockLost = (
 ): Effect.Effect<string, never, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    const wait = options.wait ?? "15s"
     const unconfirmedForMs = options.unconfirmedForMs ?? 15_000
+    const waitMs = Math.min(parseDuration(options.wait ?? "15s") ?? 15_000, Math.floor(unconfirmedForMs / 2))
+    const wait = `${Math.max(1, waitMs)}ms`
+    // Consul holds a blocking read for wait + up to wait/16; past that (and a little
+    // for the network) silence means trouble.
+    const readWithinMs = Math.ceil(waitMs * 17 / 16) + 500
     let index = 0
     let failures = 0
-    let confirmedAt = Date.now()
+    let confirmedAt = yield* Clock.currentTimeMillis
     while (true) {
-      const read = yield* Effect.result(consul.get(key, { index, wait, consistent: true }))
+      const leftMs = confirmedAt + unconfirmedForMs - (yield* Clock.currentTimeMillis)
+      const read = yield* Effect.result(
+        consul.get(key, { index, wait, consistent: true }).pipe(
+          Effect.timeoutOrElse({
+            duration: Math.max(leftMs, readWithinMs),
+            orElse: () =>
+              Effect.fail(
+                new ConsulUnavailable({
+                  address: consul.address,
+                  operation: `kv get ${key}`,
+                  message: "blocking read overran its wait"
+                })
+              )
+          })
+        )
+      )
+      const now = yield* Clock.currentTimeMillis
       if (read._tag === "Success") {
         failures = 0
         const holder = read.success.value?.session
@@ -169,14 +195,17 @@ export const watchLockLost = (
             ? `lock ${key} was released`
             : `lock ${key} is now held by session ${holder}`
         }
-        confirmedAt = Date.now()
+        confirmedAt = now
         index = read.success.index < index ? 0 : Math.max(1, read.success.index)
         continue
       }
-      if (Date.now() - confirmedAt >= unconfirmedForMs) {
+      if (now - confirmedAt >= unconfirmedForMs) {
         return `lock ${key} could not be confirmed for ${Math.round(unconfirmedForMs / 1000)}s: ${read.failure.message}`
       }
-      const delayMs = Math.min(backoffDelay(failures++, 250), Math.max(0, confirmedAt + unconfirmedForMs - Date.now()))
+      const delayMs = Math.min(
+        retryDelay(read.failure, failures++, 250),
+        Math.max(0, confirmedAt + unconfirmedForMs - now)
+      )
       yield* Effect.logWarning(
         `consul lock ${key}: monitor read failed, retrying in ${Math.round(delayMs)} ms: ${read.failure.message}`
       )

@@ -5,7 +5,9 @@
  * - coordination key `P/.lock`, no session, same flags, JSON
  *   `{"Limit":N,"Holders":{"<session>":true}}`, only ever changed by CAS.
  * A holder whose contender key no longer carries its session (the session died) is
- * pruned by the next contender. Sessions used here should have Behavior "delete", as
+ * pruned by the next contender that finds it gone. Unlike the Go api, a waiter never
+ * lists the prefix (O(waiters) per read) nor watches `.lock` (woken by every change):
+ * it reads `.lock` (O(limit)) and watches one holder's key (see waitOnHolder). Sessions used here should have Behavior "delete", as
  * the Go api's do, so a dead holder's contender key disappears with it.
  */
 import { Data, Effect } from "effect"
@@ -27,7 +29,7 @@ export class SemaphoreConflict extends Data.TaggedError("SemaphoreConflict")<{
 export interface SemaphoreOptions {
   /** Written into the contender key (e.g. the node name), for people reading KV. */
   readonly value?: string
-  /** Blocking wait while all slots are taken; default "15s". */
+  /** Blocking wait while all slots are taken; a dead holder is noticed within it. Default "10s". */
   readonly wait?: string
 }
 
@@ -86,7 +88,7 @@ export const acquireSemaphore = (
     const base = trimSlash(prefix)
     const lockKey = `${base}/${SEMAPHORE_LOCK_KEY}`
     const contenderKey = `${base}/${sessionId}`
-    const wait = options.wait ?? "15s"
+    const wait = options.wait ?? "10s"
     if (!Number.isInteger(limit) || limit < 1) {
       return yield* Effect.fail(
         new SemaphoreConflict({ prefix: base, message: `semaphore limit must be a positive integer, got ${limit}` })
@@ -109,28 +111,29 @@ export const acquireSemaphore = (
       () => release(base, sessionId)
     )
 
-    let index = 0
     let failures = 0
     while (true) {
       const attempt = yield* Effect.result(Effect.gen(function*() {
-        const read = yield* consul.list(`${base}/`, { index, wait })
-        index = read.index < index ? 0 : Math.max(1, read.index)
-        const lockEntry = read.value.find((e) => e.key === lockKey)
-        const current = yield* decodeCoordination(base, lockEntry)
-        const alive = new Set(
-          read.value.filter((e) => e.key !== lockKey && e.session !== undefined).map((e) => e.session)
-        )
-        const holders: Record<string, boolean> = {}
-        for (const holder of Object.keys(current.Holders)) if (alive.has(holder)) holders[holder] = true
-        if (holders[sessionId] === true && current.Limit === limit) return "acquired" as Step
-        const count = Object.keys(holders).length
-        // A different stored limit is only replaced once nobody holds a slot under it.
-        const effectiveLimit = count === 0 ? limit : current.Limit === 0 ? limit : current.Limit
-        if (current.Limit !== 0 && current.Limit !== limit && count > 0) return "wait"
-        if (count >= effectiveLimit) return "wait"
+        const read = yield* consul.get(lockKey)
+        const current = yield* decodeCoordination(base, read.value)
+        if (current.Holders[sessionId] === true && current.Limit === limit) return "acquired" as Step
+        let holders: Record<string, boolean> = { ...current.Holders }
+        delete holders[sessionId]
+        const fits = (count: number) =>
+          // A different stored limit is only replaced once nobody holds a slot under it.
+          (current.Limit === 0 || current.Limit === limit || count === 0) &&
+          count < (count === 0 || current.Limit === 0 ? limit : current.Limit)
+        if (!fits(Object.keys(holders).length)) {
+          const watched = yield* waitOnHolder(base, sessionId, Object.keys(holders), wait)
+          if (watched === "changed") return "wait"
+          // The watched holder died, or a whole wait passed without a change (another
+          // holder may have died): prune every dead holder, O(limit) keys.
+          holders = yield* liveHolders(base, holders)
+          if (!fits(Object.keys(holders).length)) return "wait"
+        }
         holders[sessionId] = true
         const ok = yield* consul.put(lockKey, JSON.stringify({ Limit: limit, Holders: holders }), {
-          cas: lockEntry?.modifyIndex ?? 0,
+          cas: read.value?.modifyIndex ?? 0,
           flags: SEMAPHORE_FLAGS
         })
         return ok ? "acquired" : "retry"
@@ -138,7 +141,6 @@ export const acquireSemaphore = (
       if (attempt._tag === "Success") {
         failures = 0
         if (attempt.success === "acquired") return
-        if (attempt.success === "retry") index = 0
         continue
       }
       const error = attempt.failure as ConsulError | SemaphoreConflict
@@ -147,6 +149,70 @@ export const acquireSemaphore = (
       yield* Effect.logWarning(`consul semaphore ${base}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
       yield* Effect.sleep(delayMs)
     }
+  })
+
+/** A stable choice among the holders, different for different waiters. */
+const pick = (sessionId: string, holders: ReadonlyArray<string>): string => {
+  let hash = 0
+  for (let i = 0; i < sessionId.length; i++) hash = (hash * 31 + sessionId.charCodeAt(i)) | 0
+  return [...holders].sort()[Math.abs(hash) % holders.length]!
+}
+
+/**
+ * While the slots are full, a waiter watches the contender key of one holder (chosen
+ * by its own session, so waiters spread over the holders) and tries again when that
+ * holder gives its slot back, dies (the key goes with its session) or `wait` passes.
+ * Watching `.lock` instead, as the Go api does, would wake every waiter at every
+ * change: O(fleet) wake-ups per waiter through a rollout instead of O(fleet / limit).
+ * "dead" when the holder's key is already gone or no longer carries its session,
+ * "quiet" when the whole wait passed without a change.
+ */
+const waitOnHolder = (
+  base: string,
+  sessionId: string,
+  holders: ReadonlyArray<string>,
+  wait: string
+): Effect.Effect<"changed" | "dead" | "quiet", ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const holder = pick(sessionId, holders)
+    const key = `${base}/${holder}`
+    const { value: entry } = yield* consul.get(key)
+    if (entry === undefined || entry.session !== holder) return "dead"
+    const after = yield* consul.get(key, { index: entry.modifyIndex, wait })
+    return after.value?.modifyIndex === entry.modifyIndex && after.value.session === holder ? "quiet" : "changed"
+  })
+
+/** Consul's transactions take at most 64 operations. */
+const TXN_MAX_OPS = 64
+
+/**
+ * The holders whose contender key still carries their session, read in transactions
+ * of `get-tree` on each holder's own key (a missing one reads as nothing, not as an
+ * error): as many keys as the limit, never the whole prefix.
+ */
+const liveHolders = (
+  base: string,
+  holders: Record<string, boolean>
+): Effect.Effect<Record<string, boolean>, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const ids = Object.keys(holders)
+    const alive: Record<string, boolean> = {}
+    for (let i = 0; i < ids.length; i += TXN_MAX_OPS) {
+      const chunk = ids.slice(i, i + TXN_MAX_OPS)
+      const result = yield* consul.txn(chunk.map((id) => ({ verb: "get-tree" as const, key: `${base}/${id}` })))
+      // A refused read-only transaction says nothing about liveness: keep the holders.
+      if (!result.ok) {
+        for (const id of chunk) alive[id] = true
+        continue
+      }
+      for (const entry of result.entries) {
+        const id = entry.key.slice(base.length + 1)
+        if (holders[id] === true && entry.session === id) alive[id] = true
+      }
+    }
+    return alive
   })
 
 const RELEASE_WITHIN = "5 seconds"

@@ -1,12 +1,17 @@
 /**
  * A Consul session tied to a Scope: created now, renewed every TTL/2 by a fiber of
- * that scope, destroyed (best-effort, bounded) when the scope closes. The renewal
- * follows the Go api's RenewPeriodic: failures are retried every second until a TTL
- * has passed since the last good renewal, and a renew answered "not found" means the
- * session is gone; either way `lost` completes, so holders of locks under this
- * session can stop acting as holders.
+ * that scope, destroyed (best-effort, bounded) when the scope closes.
+ *
+ * Loss is judged by the session's TTL, not by a request timeout: Consul may invalidate
+ * a session as early as one TTL after the last renew it received (its timer runs for
+ * TTL x 2, and servers may be ahead of us), so every renew is bounded by the time the
+ * session has left, and once a TTL has passed since the last good renewal `lost`
+ * completes, whatever the request in flight is doing. A renew answered "not found"
+ * means the session is gone. The renewal follows the TTL Consul returns (a server
+ * may run it with a larger one than was asked for). Holders of locks under this
+ * session race their work against `lost` and stop acting as holders.
  */
-import { Deferred, Effect } from "effect"
+import { Clock, Deferred, Effect } from "effect"
 import type { Scope } from "effect"
 import { parseDuration } from "../spec/duration.ts"
 import { Consul } from "./Consul.ts"
@@ -27,7 +32,7 @@ export const openSession = (
 ): Effect.Effect<ManagedSession, ConsulError, Consul | Scope.Scope> =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    const ttlMs = parseDuration(options.ttl)
+    const requestedTtlMs = parseDuration(options.ttl)
     const id = yield* Effect.acquireRelease(
       consul.createSession(options),
       (id) =>
@@ -40,29 +45,42 @@ export const openSession = (
           )
         )
     )
+    const name = `session ${id} (${options.name})`
     const lost = yield* Deferred.make<string>()
-    if (ttlMs === undefined) return { id, lost: Deferred.await(lost) }
+    if (requestedTtlMs === undefined || requestedTtlMs <= 0) return { id, lost: Deferred.await(lost) }
 
-    const renewEveryMs = ttlMs / 2
     const renewLoop = Effect.gen(function*() {
-      let lastGood = Date.now()
-      let delayMs = renewEveryMs
+      // Until Consul says otherwise the TTL is the one asked for; a larger one answered
+      // by a renew (SACAR_SESSION_TTL_MIN, a server's own minimum) is taken from then on.
+      let ttlMs = requestedTtlMs
+      let lastGood = yield* Clock.currentTimeMillis
+      let delayMs = ttlMs / 2
       while (true) {
         yield* Effect.sleep(delayMs)
-        const result = yield* Effect.result(consul.renewSession(id))
-        if (result._tag === "Success") {
-          if (!result.success) return `session ${id} (${options.name}) is gone (expired or destroyed)`
-          lastGood = Date.now()
-          delayMs = renewEveryMs
+        const leftMs = lastGood + ttlMs - (yield* Clock.currentTimeMillis)
+        if (leftMs <= 0) return `${name} was not renewed within its TTL (${ttlMs / 1000}s): presumed expired`
+        const result = yield* Effect.result(
+          consul.renewSession(id).pipe(
+            Effect.timeoutOrElse({
+              duration: leftMs,
+              orElse: () => Effect.succeed("no answer" as const)
+            })
+          )
+        )
+        const answer = result._tag === "Success" ? result.success : "no answer"
+        if (answer === undefined) return `${name} is gone (expired or destroyed)`
+        if (answer !== "no answer") {
+          lastGood = yield* Clock.currentTimeMillis
+          const answered = parseDuration(answer)
+          if (answered !== undefined && answered > 0) ttlMs = answered
+          delayMs = ttlMs / 2
           continue
         }
-        if (Date.now() - lastGood >= ttlMs) {
-          return `session ${id} (${options.name}) could not be renewed for ${options.ttl}: ${result.failure.message}`
-        }
-        yield* Effect.logWarning(
-          `consul session ${id} (${options.name}): renew failed, retrying: ${result.failure.message}`
-        )
-        delayMs = RETRY_MS
+        const why = result._tag === "Failure" ? result.failure.message : `no answer within the ${leftMs} ms it had left`
+        const remainingMs = lastGood + ttlMs - (yield* Clock.currentTimeMillis)
+        if (remainingMs <= 0) return `${name} could not be renewed within its TTL (${ttlMs / 1000}s): ${why}`
+        yield* Effect.logWarning(`consul ${name}: renew failed, retrying: ${why}`)
+        delayMs = Math.min(RETRY_MS, remainingMs)
       }
     })
     yield* renewLoop.pipe(

@@ -1,12 +1,19 @@
 /**
  * Blocking-query loops as streams, following Consul's client rules for blocking
  * queries: start at index 0, emit the first result and then only when the index
- * moves, reset to 0 when it goes backwards, keep it >= 1, never spin (a server that
- * answers at once without a new index gets a burst of 2 and then ever slower polling,
- * up to 15 s), and back off with jitter on errors. Errors are logged, never end the
- * stream; interrupting the stream aborts the request in flight.
+ * moves, reset to 0 when it goes backwards, keep it >= 1, never spin, and back off
+ * with jitter on errors. Errors are logged, never end the stream; interrupting the
+ * stream aborts the request in flight.
+ *
+ * Two limits keep a watch from loading Consul, as its blocking-query documentation
+ * asks:
+ * - answers that change keep coming (a prefix that churns) go through a token bucket:
+ *   a burst of 2, then one read per `minInterval` — a single change is seen at once,
+ *   a storm of changes becomes polling at a bounded rate;
+ * - answers that come back at once without a new index (a server that does not
+ *   block) get a burst of 2 and then ever slower polling, up to 15 s.
  */
-import { Effect, Stream } from "effect"
+import { Clock, Effect, Stream } from "effect"
 import { parseDuration } from "../spec/duration.ts"
 import { backoffDelay } from "./backoff.ts"
 import { Consul } from "./Consul.ts"
@@ -18,11 +25,22 @@ export { backoffDelay }
 export interface WatchOptions {
   /** Blocking wait per request, a Go duration; default "5m" (Consul's own default). */
   readonly wait?: string
+  /** Refill period of the token bucket, in ms: at most one read per this while churning. Default 1000. */
+  readonly minIntervalMs?: number
+  /**
+   * The refill period while the answer is empty (a missing key, an empty prefix), in ms;
+   * default 5 000. Consul reports the whole KV table's index for those, and wakes them
+   * on writes near the key, so they churn whenever anything nearby is written: polling
+   * them slower bounds that, while a key appearing in a quiet spell is still seen at once.
+   */
+  readonly emptyMinIntervalMs?: number
 }
 
 const DEFAULT_WAIT = "5m"
-/** Answers that come back at once without a new index get this many free retries. */
+/** Token bucket capacity, and the free retries of answers without a new index. */
 const BURST = 2
+const DEFAULT_MIN_INTERVAL_MS = 1_000
+const DEFAULT_EMPTY_MIN_INTERVAL_MS = 5_000
 const POLL_BASE_MS = 1_000
 const ERROR_BASE_MS = 250
 
@@ -34,9 +52,18 @@ export interface WatchState {
   readonly emittedIndex: number | undefined
   /** Consecutive answers that came back without a new index. */
   readonly idleStreak: number
+  /** Tokens in the bucket at `tokensAt` (ms); every answer takes one. */
+  readonly tokens: number
+  readonly tokensAt: number
 }
 
-export const initialWatchState: WatchState = { requestIndex: 0, emittedIndex: undefined, idleStreak: 0 }
+export const initialWatchState: WatchState = {
+  requestIndex: 0,
+  emittedIndex: undefined,
+  idleStreak: 0,
+  tokens: BURST,
+  tokensAt: 0
+}
 
 export interface WatchStep {
   readonly state: WatchState
@@ -48,34 +75,49 @@ export interface WatchStep {
 /**
  * `blocked` says the server held the request for a good part of the wait: an
  * unchanged answer after a real wait is normal, only quick ones count as spinning.
+ * `now` (ms) refills the token bucket; `minIntervalMs` is its refill period.
  */
-export const nextWatchStep = (state: WatchState, index: number, blocked: boolean): WatchStep => {
+export const nextWatchStep = (
+  state: WatchState,
+  index: number,
+  blocked: boolean,
+  now: number,
+  minIntervalMs: number = DEFAULT_MIN_INTERVAL_MS
+): WatchStep => {
   const wentBackwards = index < state.requestIndex
   // A changed index is news, whichever way it moved (after a reset it may be lower).
   const emit = state.emittedIndex === undefined || index !== state.emittedIndex
   const idleStreak = emit || blocked ? 0 : state.idleStreak + 1
-  const delayMs = idleStreak <= BURST ? 0 : backoffDelay(idleStreak - BURST - 1, POLL_BASE_MS)
+  const backoffMs = idleStreak <= BURST ? 0 : backoffDelay(idleStreak - BURST - 1, POLL_BASE_MS)
+  // The next read spends a token; without one it waits for the refill.
+  const refilled = Math.min(BURST, state.tokens + Math.max(0, now - state.tokensAt) / minIntervalMs)
+  const bucketMs = refilled >= 1 ? 0 : (1 - refilled) * minIntervalMs
   return {
     state: {
       requestIndex: wentBackwards ? 0 : Math.max(1, index),
       emittedIndex: emit ? index : state.emittedIndex,
-      idleStreak
+      idleStreak,
+      // Below zero when this read waits for its token: that token is spent already.
+      tokens: refilled - 1,
+      tokensAt: now
     },
     emit,
-    delayMs
+    delayMs: Math.max(backoffMs, bucketMs)
   }
 }
 
 /**
  * Repeats `read` as a blocking query and emits its results by the rules above. `same`
  * can suppress an emission whose content did not change (a missing key's index is
- * the whole KV table's, so it moves on every write anywhere).
+ * the whole KV table's, so it moves on every write anywhere); `empty` says an answer
+ * is such a one, paced by `emptyMinIntervalMs`.
  */
 export const watchBlocking = <A>(
   describe: string,
-  wait: string,
+  options: WatchOptions,
   read: (index: number, wait: string) => Effect.Effect<Indexed<A>, ConsulError, Consul>,
-  same: (previous: A, next: A) => boolean = () => false
+  same: (previous: A, next: A) => boolean = () => false,
+  empty: (value: A) => boolean = () => false
 ): Stream.Stream<Indexed<A>, never, Consul> =>
   Stream.suspend(() => {
     // Fresh state per run, so one stream value can be run more than once.
@@ -83,11 +125,16 @@ export const watchBlocking = <A>(
     let failures = 0
     let last: { readonly value: A } | undefined
     let startedAt = 0
+    const wait = options.wait ?? DEFAULT_WAIT
     const waitMs = parseDuration(wait) ?? 5 * 60_000
-    const step: Effect.Effect<Indexed<A>, never, Consul> = Effect.suspend(() => {
-      startedAt = Date.now()
-      return read(state.requestIndex, wait)
-    }).pipe(
+    const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS
+    const emptyMinIntervalMs = options.emptyMinIntervalMs ?? DEFAULT_EMPTY_MIN_INTERVAL_MS
+    const step: Effect.Effect<Indexed<A>, never, Consul> = Clock.currentTimeMillis.pipe(
+      Effect.flatMap((now) => {
+        startedAt = now
+        return read(state.requestIndex, wait)
+      })
+    ).pipe(
       Effect.matchEffect({
         onFailure: (error) => {
           const delayMs = backoffDelay(failures++, ERROR_BASE_MS)
@@ -97,20 +144,34 @@ export const watchBlocking = <A>(
               Effect.andThen(step)
             )
         },
-        onSuccess: (result) => {
-          failures = 0
-          const blocked = state.requestIndex > 0 && Date.now() - startedAt >= waitMs / 2
-          const next = nextWatchStep(state, result.index, blocked)
-          state = next.state
-          if (next.emit && !(last !== undefined && same(last.value, result.value))) {
-            last = { value: result.value }
-            return Effect.succeed(result)
-          }
-          return (next.delayMs > 0 ? Effect.sleep(next.delayMs) : Effect.void).pipe(Effect.andThen(step))
-        }
+        onSuccess: (result) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            failures = 0
+            const blocked = state.requestIndex > 0 && now - startedAt >= waitMs / 2
+            const interval = empty(result.value) ? emptyMinIntervalMs : minIntervalMs
+            const next = nextWatchStep(state, result.index, blocked, now, interval)
+            state = next.state
+            pause = next.delayMs
+            if (next.emit && !(last !== undefined && same(last.value, result.value))) {
+              last = { value: result.value }
+              return Effect.succeed(result)
+            }
+            return Effect.sleep(takePause()).pipe(Effect.andThen(step))
+          })
       })
     )
-    return Stream.fromEffectRepeat(step)
+    // The pause the bucket asks for is taken before the next read, after the emitted
+    // result has been handled, so a single change is never delayed.
+    let pause = 0
+    const takePause = () => {
+      const ms = pause
+      pause = 0
+      return ms
+    }
+    return Stream.fromEffectRepeat(Effect.suspend(() => {
+      const ms = takePause()
+      return ms > 0 ? Effect.sleep(ms).pipe(Effect.andThen(step)) : step
+    }))
   })
 
 /** Every entry under `prefix`, re-emitted whenever the prefix's index moves. */
@@ -120,8 +181,10 @@ export const watchPrefix = (
 ): Stream.Stream<Indexed<ReadonlyArray<KvEntry>>, never, Consul> => {
   return watchBlocking(
     `prefix ${prefix}`,
-    options.wait ?? DEFAULT_WAIT,
-    (index, wait) => Consul.use((c) => c.list(prefix, { index, wait }))
+    options,
+    (index, wait) => Consul.use((c) => c.list(prefix, { index, wait })),
+    undefined,
+    (entries) => entries.length === 0
   )
 }
 
@@ -135,8 +198,9 @@ export const watchKey = (
 ): Stream.Stream<Indexed<KvEntry | undefined>, never, Consul> => {
   return watchBlocking(
     `key ${key}`,
-    options.wait ?? DEFAULT_WAIT,
+    options,
     (index, wait) => Consul.use((c) => c.get(key, { index, wait })),
-    (previous, next) => previous === undefined && next === undefined
+    (previous, next) => previous === undefined && next === undefined,
+    (entry) => entry === undefined
   )
 }

@@ -19,6 +19,7 @@ import { GitHub } from "../github/GitHub.ts"
 import { type Keys, makeKeys } from "../spec/keys.ts"
 import { type ListenError, type Listening, serve, type ServeOptions } from "./http/server.ts"
 import { Metrics } from "./metrics.ts"
+import { makePageFeed } from "./page/feed.ts"
 import { reporter } from "./report/index.ts"
 import { admission, makeRouter } from "./routes.ts"
 import { type ControllerSettings, controllerSettingsFromEnv } from "./settings.ts"
@@ -62,21 +63,27 @@ export const startServer = (
   settings: ControllerSettings,
   parts: ControllerParts,
   options: Partial<Omit<ServeOptions, "host" | "port">> = {}
-): Effect.Effect<Listening, ListenError, Consul | Scope.Scope> => {
-  const deps = {
-    keys: parts.keys,
-    metrics: parts.metrics,
-    webhookSecret: settings.webhookSecret,
-    previousWebhookSecret: settings.previousWebhookSecret,
-    notifyToken: settings.notifyToken,
-    readToken: settings.readToken,
-    githubAppId: settings.githubAppId
-  }
-  return serve(
-    { ...options, admit: admission(deps), host: settings.listen.host, port: settings.listen.port },
-    makeRouter(deps)
-  )
-}
+): Effect.Effect<Listening, ListenError, Consul | Scope.Scope> =>
+  Effect.gen(function*() {
+    const pageFeed = yield* makePageFeed(parts.keys)
+    const deps = {
+      keys: parts.keys,
+      metrics: parts.metrics,
+      webhookSecret: settings.webhookSecret,
+      previousWebhookSecret: settings.previousWebhookSecret,
+      notifyToken: settings.notifyToken,
+      readToken: settings.readToken,
+      githubAppId: settings.githubAppId,
+      pageFeed
+    }
+    const listening = yield* serve(
+      { ...options, admit: admission(deps), host: settings.listen.host, port: settings.listen.port },
+      makeRouter(deps)
+    )
+    // Runs before the server's own close: held page updates answer at once instead of holding the shutdown.
+    yield* Effect.addFinalizer(() => pageFeed.release)
+    return listening
+  })
 
 const describeModes = (config: ControllerConfig) =>
   Effect.gen(function*() {

@@ -15,6 +15,8 @@ import type { Admission } from "./http/server.ts"
 import { MAX_BODY_BYTES } from "./http/server.ts"
 import { header, type HttpRequest, type HttpResponse, json, jsonError, type RequestHead, text } from "./http/types.ts"
 import type { Metrics } from "./metrics.ts"
+import { handlePage, isPagePath } from "./page/endpoint.ts"
+import type { PageFeed } from "./page/feed.ts"
 import { handleWebhook, WEBHOOKS_OFF } from "./webhook/endpoint.ts"
 
 export interface RouteDeps {
@@ -25,6 +27,8 @@ export interface RouteDeps {
   readonly notifyToken: Redacted.Redacted<string> | undefined
   readonly readToken?: Redacted.Redacted<string> | undefined
   readonly githubAppId: string | undefined
+  /** The status page's data (src/controller/page); without it `/` is not served. */
+  readonly pageFeed?: PageFeed
 }
 
 /** A notify body is a sha, a URL and a checksum: a few hundred bytes. */
@@ -114,6 +118,8 @@ export const makeRouter = (deps: RouteDeps) => (req: HttpRequest): Effect.Effect
       ? handleWebhook({ ...deps, secrets: webhookSecrets(deps) }, req)
       : Effect.succeed(methodNotAllowed("POST"))
   }
+  if (deps.pageFeed !== undefined && isPagePath(path))
+    return handlePage({ token: deps.readToken, feed: deps.pageFeed }, req)
   const v1 = /^\/v1\/apps(?:\/([^/]+))?(\/releases)?\/?$/.exec(path)
   if (v1 !== null) {
     const app = v1[1] === undefined ? undefined : safeDecode(v1[1])

@@ -30,9 +30,33 @@ export const demoMarkerKey = (keys: Keys): string => `${keys.root}_demo`
 /** The prefix holds data the demo did not write. */
 export class PrefixRefused extends Error {}
 
+/** The Consul at CONSUL_HTTP_ADDR does not answer; the message says which and what to do. */
+export class ConsulGone extends Error {}
+
+/**
+ * The sentence for a CONSUL_HTTP_ADDR that does not answer. The demo tells people to
+ * export that variable, so the usual cause is a shell still pointing at an earlier
+ * demo's embedded Consul, which stopped with it.
+ */
+export const consulGoneMessage = (address: string, reason: string, earlierDemoAddress: string | undefined): string => {
+  const local = /^https?:\/\/(127\.|localhost|\[::1\])/.test(address)
+  const earlier = earlierDemoAddress === address
+    ? "it is an earlier demo's Consul (the one the last run in this folder started), which stopped with it"
+    : local
+    ? "it looks like an earlier demo's (the demo prints `export CONSUL_HTTP_ADDR=...`), which stopped with it"
+    : "is it running, and is the address right?"
+  return `cannot reach the Consul at ${address} (CONSUL_HTTP_ADDR): ${reason}; ${earlier}. ` +
+    "To start afresh with the demo's own Consul: `unset CONSUL_HTTP_ADDR SACAR_PREFIX; npx sacar demo`"
+}
+
 const REQUEST_TIMEOUT_MS = 10_000
 
-export async function openConsul(choice: ConsulChoice, env: NodeJS.ProcessEnv, dir: string): Promise<DemoConsul> {
+export async function openConsul(
+  choice: ConsulChoice,
+  env: NodeJS.ProcessEnv,
+  dir: string,
+  earlierDemoAddress?: string
+): Promise<DemoConsul> {
   const keys = makeKeys(choice.prefix)
   let config: ConsulConfig
   let closeServer = async () => {}
@@ -59,6 +83,8 @@ export async function openConsul(choice: ConsulChoice, env: NodeJS.ProcessEnv, d
     return demo
   } catch (cause) {
     await demo.close()
+    if (cause instanceof Error && "_tag" in cause && cause._tag === "ConsulUnavailable")
+      throw new ConsulGone(consulGoneMessage(config.address, cause.message, earlierDemoAddress))
     throw cause
   }
 }

@@ -3,13 +3,19 @@
  * wipe) removes it all. A marker file says the folder is the demo's: a folder without
  * it is only used when empty, so `--dir ~/src` cannot wipe someone's work.
  */
+import { readFileSync } from "node:fs"
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import { isAlive } from "../process/alive.ts"
 import { killLeftovers } from "./leftovers.ts"
 
 export const DEMO_NODES = ["demo-1", "demo-2", "demo-3"] as const
 
 const MARKER = ".sacar-demo"
+/** The running demo's own pid: a second run in the folder refuses instead of killing it. */
+const PID_FILE = "demo.pid"
+/** The Consul the run used, so the next run can tell a dead CONSUL_HTTP_ADDR is an earlier demo's. */
+export const CONSUL_ADDRESS_FILE = "consul-address"
 
 export interface DemoFolder {
   readonly dir: string
@@ -19,6 +25,7 @@ export interface DemoFolder {
   readonly pids: string
   readonly nodeRoot: (node: string) => string
   readonly log: (name: string) => string
+  readonly consulAddress: string
 }
 
 export const demoFolder = (dir: string): DemoFolder => ({
@@ -27,7 +34,8 @@ export const demoFolder = (dir: string): DemoFolder => ({
   logs: join(dir, "logs"),
   pids: join(dir, "pids"),
   nodeRoot: (node) => join(dir, "nodes", node),
-  log: (name) => join(dir, "logs", `${name}.log`)
+  log: (name) => join(dir, "logs", `${name}.log`),
+  consulAddress: join(dir, CONSUL_ADDRESS_FILE)
 })
 
 /** The folder holds something the demo did not write: refusing is the only safe answer. */
@@ -39,6 +47,18 @@ const entries = async (dir: string): Promise<string[] | undefined> => {
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === "ENOENT") return undefined
     throw cause
+  }
+}
+
+/** The pid of a `sacar demo` still running out of the folder, if there is one (Linux: /proc). */
+const runningDemo = async (dir: string): Promise<number | undefined> => {
+  const pid = Number((await readFile(join(dir, PID_FILE), "utf8").catch(() => "")).trim())
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !isAlive(pid)) return undefined
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+    return args.includes("demo") ? pid : undefined
+  } catch {
+    return undefined
   }
 }
 
@@ -55,6 +75,12 @@ export async function prepareFolder(folder: DemoFolder): Promise<{ leftovers: nu
         `${folder.dir} is not empty and was not made by sacar demo; pick another --dir or empty it`
       )
     }
+    const running = await runningDemo(folder.dir)
+    if (running !== undefined) {
+      throw new FolderRefused(
+        `a demo is already running in ${folder.dir} (pid ${running}); stop it first (Ctrl-C in its terminal, or kill ${running}), or give this one another --dir`
+      )
+    }
     const pids = await readFile(folder.pids, "utf8").catch(() => "")
     leftovers = await killLeftovers(pids, folder.dir)
   }
@@ -67,5 +93,6 @@ export async function prepareFolder(folder: DemoFolder): Promise<{ leftovers: nu
     `made by sacar demo at ${new Date().toISOString()}; wiped by the next run\n`
   )
   await writeFile(folder.pids, "")
+  await writeFile(join(folder.dir, PID_FILE), `${process.pid}\n`)
   return { leftovers }
 }

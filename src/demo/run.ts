@@ -5,8 +5,9 @@
  * 2 a folder or prefix the demo must not touch, 130 interrupted.
  */
 import { readFileSync } from "node:fs"
+import { readFile, writeFile } from "node:fs/promises"
 import { tail } from "./components.ts"
-import { type DemoConsul, openConsul, PrefixRefused } from "./consul.ts"
+import { ConsulGone, type DemoConsul, openConsul, PrefixRefused } from "./consul.ts"
 import { type Display, liveDisplay, plainDisplay } from "./display.ts"
 import { demoFolder, FolderRefused, prepareFolder } from "./folder.ts"
 import { killProcessesUsing } from "./leftovers.ts"
@@ -100,6 +101,8 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
   )
 
   try {
+    // Read before the wipe: the address an earlier run's Consul had, to explain a dead CONSUL_HTTP_ADDR.
+    const earlierAddress = (await readFile(folder.consulAddress, "utf8").catch(() => "")).trim() || undefined
     const { leftovers } = await prepareFolder(folder)
     owned = true
     watchdog = startWatchdog(folder.dir, folder.pids)
@@ -110,7 +113,8 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     )
     if (leftovers > 0) display.say(`(stopped ${leftovers} processes an earlier run left behind)`)
     stop.signal.throwIfAborted()
-    consul = await openConsul(chooseConsul(io.env), io.env, folder.dir)
+    consul = await openConsul(chooseConsul(io.env), io.env, folder.dir, earlierAddress)
+    await writeFile(folder.consulAddress, `${consul.address}\n`)
     stop.signal.throwIfAborted()
     const stage: Stage = { options, folder, consul, supervisor, display, signal: stop.signal, env: io.env, cwd: io.cwd }
     const result = await walkThrough(stage)
@@ -129,6 +133,10 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     if (reason instanceof FolderRefused || reason instanceof PrefixRefused) {
       io.err.write(`sacar demo: ${reason.message}\n`)
       return 2
+    }
+    if (reason instanceof ConsulGone) {
+      io.err.write(`sacar demo: ${reason.message}\n`)
+      return 1
     }
     const message = reason instanceof Error ? reason.message : String(reason)
     io.err.write(

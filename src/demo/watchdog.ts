@@ -38,9 +38,9 @@ if (import.meta.main) {
   process.on("SIGINT", () => {})
   process.on("SIGHUP", () => {})
   process.stdin.resume()
-  process.stdin.on("close", async () => {
-    const pids = await readFile(pidsFile, "utf8").catch(() => "")
-    await killLeftovers(pids, dir)
-    process.exit(0)
+  process.stdin.on("close", () => {
+    void readFile(pidsFile, "utf8").catch(() => "").then((pids) => killLeftovers(pids, dir)).finally(() =>
+      process.exit(0)
+    )
   })
 }

@@ -60,7 +60,9 @@ export async function blockingQuery<T extends { index: number }>(
     const outcome = await nextRelevantChange(store, res, deadline, (c) => mayMove(c, result))
     if (outcome === "closed") return undefined
     result = query()
-    if (outcome === "timeout" || BigInt(result.index) > params.minIndex) return result
+    // An index that went backwards (tombstones reaped) is an answer too: the client must
+    // see it to reset to 0, as Consul's blocking-query rule asks.
+    if (outcome === "timeout" || BigInt(result.index) !== params.minIndex) return result
   }
 }
 

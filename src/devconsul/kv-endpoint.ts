@@ -2,6 +2,8 @@
 // release) and DELETE (recurse, cas), following agent/kvs_endpoint.go.
 
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { enforce, permissionDenied } from "./acl-endpoint.ts"
+import type { RequestAccess } from "./acl-endpoint.ts"
 import { blockingQuery, parseBlocking } from "./blocking.ts"
 import {
   HttpError,
@@ -35,6 +37,7 @@ export function entryJson(e: KvEntry, withValue = true): Record<string, unknown>
 
 export async function handleKv(
   store: Store,
+  access: RequestAccess,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -43,14 +46,33 @@ export async function handleKv(
   const consistency = readOptions(url)
   const blocking = parseBlocking(url)
   const q = url.searchParams
+  access.checkKey(key)
+  const { authz } = access
+  // As agent/consul/kvs_endpoint.go: a listing needs `list` on the prefix when
+  // enable_key_list_policy is on, and is otherwise filtered to what the token may read.
+  const listing = () => {
+    if (access.keyListPolicy) enforce(authz, "key", key, "list")
+  }
+  const readable = (k: string) => authz.allowed("key", k, "read")
   switch (req.method) {
     case "GET":
-      if (q.has("keys")) return getKeys(store, res, url, key, consistency, blocking)
-      if (q.has("recurse")) return getTree(store, res, key, consistency, blocking)
+      if (q.has("keys")) {
+        listing()
+        return getKeys(store, res, url, key, consistency, blocking, readable)
+      }
+      if (q.has("recurse")) {
+        listing()
+        return getTree(store, res, key, consistency, blocking, readable)
+      }
+      enforce(authz, "key", key, "read")
       return getOne(store, res, url, key, consistency, blocking)
     case "PUT":
+      enforce(authz, "key", key, "write")
       return put(store, req, res, url, key)
     case "DELETE":
+      if (url.searchParams.has("recurse")) {
+        if (!authz.keyWritePrefix(key)) throw permissionDenied(authz, "key", "write", key)
+      } else enforce(authz, "key", key, "write")
       return del(store, res, url, key)
     default:
       throw methodNotAllowed(req.method)
@@ -113,7 +135,8 @@ async function getTree(
   res: ServerResponse,
   prefix: string,
   consistency: Consistency,
-  blocking: Blocking
+  blocking: Blocking,
+  readable: (key: string) => boolean
 ): Promise<void> {
   const result = await blockingQuery(
     store,
@@ -128,8 +151,15 @@ async function getTree(
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
-  if (result.entries.length === 0) return sendEmpty(res, 404, meta)
-  sendJsonText(res, 200, result.body, meta)
+  const entries = result.entries.filter((e) => readable(e.key))
+  if (entries.length === 0) return sendEmpty(res, 404, meta)
+  // The shared body serves every watcher when nothing was filtered out (always without ACLs).
+  sendJsonText(
+    res,
+    200,
+    entries.length === result.entries.length ? result.body : JSON.stringify(entries.map((e) => entryJson(e))),
+    meta
+  )
 }
 
 async function getKeys(
@@ -138,7 +168,8 @@ async function getKeys(
   url: URL,
   prefix: string,
   consistency: Consistency,
-  blocking: Blocking
+  blocking: Blocking,
+  readable: (key: string) => boolean
 ): Promise<void> {
   // Consul accepts its historic misspelling too; the correct spelling wins.
   const q = url.searchParams
@@ -152,8 +183,9 @@ async function getKeys(
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
-  if (result.keys.length === 0 && prefix !== "") return sendEmpty(res, 404, meta)
-  sendJson(res, 200, result.keys, meta)
+  const keys = result.keys.filter(readable)
+  if (keys.length === 0 && prefix !== "") return sendEmpty(res, 404, meta)
+  sendJson(res, 200, keys, meta)
 }
 
 function listKeys(store: Store, prefix: string, separator: string) {

@@ -1,6 +1,8 @@
 // dev-consul: an in-memory server for the part of Consul's HTTP API that Sacar uses
-// (KV, blocking queries, sessions, txn, status). For the demo and tests, never for
-// production: there is no persistence, no ACL enforcement, one datacenter, one node.
+// (KV, blocking queries, sessions, txn, status, ACLs). For the demo and tests, never for
+// production: there is no persistence, one datacenter, one agent. The paths only a
+// production Consul takes (ACLs, faults, late session expiry, tombstone reaping,
+// refused keys) are off unless asked for: see acl-endpoint.ts and production.ts.
 
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:http"
@@ -8,9 +10,13 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { hostname } from "node:os"
 import { setFlagsFromString } from "node:v8"
+import { Acl } from "./acl-endpoint.ts"
+import type { AclOptions } from "./acl-endpoint.ts"
 import { handleAgent, handleStatus } from "./agent-endpoint.ts"
 import { HttpError, sendText } from "./http.ts"
 import { handleKv } from "./kv-endpoint.ts"
+import { Production } from "./production.ts"
+import type { ProductionSettings } from "./production.ts"
 import { handleSession } from "./session-endpoint.ts"
 import { Store } from "./store.ts"
 import { handleTxn } from "./txn-endpoint.ts"
@@ -22,6 +28,10 @@ export interface DevConsulOptions {
   readonly port?: number
   /** Node name sessions default to and /v1/agent/self reports; default the host name. */
   readonly nodeName?: string
+  /** ACLs enforced as Consul's acl stanza configures them; undefined: no ACLs (the default). */
+  readonly acl?: AclOptions
+  /** Production paths on from the start (they can also be switched at run time). */
+  readonly production?: ProductionSettings
 }
 
 export interface DevConsul {
@@ -30,6 +40,8 @@ export interface DevConsul {
   readonly port: number
   /** The state, for benchmarks that count waiters; tests should talk HTTP. */
   readonly store: Store
+  /** The node name sessions default to. */
+  readonly nodeName: string
   close(): Promise<void>
 }
 
@@ -48,12 +60,18 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
   const host = options.host ?? "127.0.0.1"
   const store = new Store()
   const node = { name: options.nodeName ?? hostname(), id: randomUUID() }
+  const context: Context = {
+    store,
+    node,
+    acl: new Acl(options.acl),
+    production: new Production(store, options.production)
+  }
 
   const server = createServer(
     // Blocking queries may legitimately hold a request for 10 minutes plus jitter.
     { requestTimeout: 0, keepAliveTimeout: 65_000 },
     (req, res) => {
-      route(store, node, req, res).catch((err: unknown) => fail(res, err))
+      route(context, req, res).catch((err: unknown) => fail(res, err))
     }
   )
   await new Promise<void>((resolve, reject) => {
@@ -71,6 +89,7 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
     url: `http://${urlHost}:${port}`,
     port,
     store,
+    nodeName: node.name,
     close: () =>
       new Promise<void>((resolve) => {
         store.close()
@@ -80,12 +99,15 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
   }
 }
 
-async function route(
-  store: Store,
-  node: { name: string; id: string },
-  req: IncomingMessage,
-  res: ServerResponse
-): Promise<void> {
+interface Context {
+  readonly store: Store
+  readonly node: { readonly name: string; readonly id: string }
+  readonly acl: Acl
+  readonly production: Production
+}
+
+async function route(context: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { store, node, acl, production } = context
   const url = new URL(req.url ?? "/", "http://dev-consul")
   let path: string
   try {
@@ -101,13 +123,26 @@ async function route(
     res.end()
     return
   }
-  // Tokens (X-Consul-Token, Authorization: Bearer, ?token=) are accepted and ignored.
-  if (path.startsWith("/v1/kv/") || path === "/v1/kv")
-    return handleKv(store, req, res, url, path.slice("/v1/kv/".length))
-  if (path.startsWith("/v1/session/"))
-    return handleSession(store, node.name, req, res, url, path.slice("/v1/session/".length))
-  if (path === "/v1/txn") return handleTxn(store, req, res, url)
+  if (path.startsWith("/v1/dev-consul/")) return production.handle(req, res, path.slice("/v1/dev-consul/".length))
   if (path.startsWith("/v1/status/")) return handleStatus(req, res, path.slice("/v1/status/".length))
+  const authz = acl.authorize(req, url)
+  if (path.startsWith("/v1/acl/")) return acl.handle(req, res, url, path.slice("/v1/acl/".length), authz)
+  const access = { authz, keyListPolicy: acl.keyListPolicy, checkKey: (key: string) => production.checkKey(key) }
+  if (path.startsWith("/v1/kv/") || path === "/v1/kv") {
+    const fault = production.maybeFault(res)
+    if (fault !== undefined) return fault
+    return handleKv(store, access, req, res, url, path.slice("/v1/kv/".length))
+  }
+  if (path.startsWith("/v1/session/")) {
+    const fault = production.maybeFault(res)
+    if (fault !== undefined) return fault
+    return handleSession(store, access, node.name, req, res, url, path.slice("/v1/session/".length))
+  }
+  if (path === "/v1/txn") {
+    const fault = production.maybeFault(res)
+    if (fault !== undefined) return fault
+    return handleTxn(store, access, req, res, url)
+  }
   if (path.startsWith("/v1/agent/")) return handleAgent(req, res, path.slice("/v1/agent/".length), node)
   throw new HttpError(404, "404 page not found")
 }

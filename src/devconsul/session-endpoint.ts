@@ -2,6 +2,8 @@
 // and the server-side checks in agent/consul/session_endpoint.go.
 
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { enforce } from "./acl-endpoint.ts"
+import type { RequestAccess } from "./acl-endpoint.ts"
 import { blockingQuery, parseBlocking } from "./blocking.ts"
 import { formatGoDuration, parseGoDuration } from "./duration.ts"
 import { HttpError, methodNotAllowed, queryMeta, readBody, readOptions, sendJson } from "./http.ts"
@@ -32,6 +34,7 @@ export function sessionJson(s: Session): Record<string, unknown> {
 
 export async function handleSession(
   store: Store,
+  access: RequestAccess,
   nodeName: string,
   req: IncomingMessage,
   res: ServerResponse,
@@ -43,6 +46,11 @@ export async function handleSession(
   const arg = slash < 0 ? "" : rest.slice(slash + 1)
   const consistency = readOptions(url)
   const blocking = parseBlocking(url)
+  /** Destroy and renew need write on the session's node. */
+  const writable = (id: string) => {
+    const s = store.getSession(id)
+    if (s !== undefined) enforce(access.authz, "session", s.node, "write")
+  }
   const expect = (method: string) => {
     if (req.method !== method) throw methodNotAllowed(req.method)
   }
@@ -57,24 +65,30 @@ export async function handleSession(
       (change) => change.sessions
     )
     if (result === undefined) return
-    sendJson(res, 200, result.sessions.map(sessionJson), queryMeta(result.index, consistency))
+    // Sessions the token may not read (by their node) are filtered out, as Consul does.
+    const visible = result.sessions.filter((s) => access.authz.allowed("session", s.node, "read"))
+    sendJson(res, 200, visible.map(sessionJson), queryMeta(result.index, consistency))
   }
 
   switch (verb) {
     case "create": {
       expect("PUT")
       const body = await readBody(req, MAX_BODY)
-      const session = store.createSession(sessionSpec(body, nodeName))
+      const spec = sessionSpec(body, nodeName)
+      enforce(access.authz, "session", spec.node, "write")
+      const session = store.createSession(spec)
       return sendJson(res, 200, { ID: session.id })
     }
     case "destroy":
       expect("PUT")
       requireId(arg)
+      writable(arg)
       store.destroySession(arg)
       return sendJson(res, 200, true)
     case "renew": {
       expect("PUT")
       requireId(arg)
+      writable(arg)
       const session = store.renewSession(arg)
       if (session === undefined) throw new HttpError(404, `Session id '${arg}' not found`)
       return sendJson(res, 200, [sessionJson(session)])

@@ -62,6 +62,12 @@ export class Store {
   /** Read results (with their serialised bodies) valid until the next write. */
   readonly #memo = new Map<string, unknown>()
   readonly #now: () => number
+  /**
+   * How many TTLs after the last renew a session is invalidated. Consul runs the timer
+   * for TTL x 2 (SessionTTLMultiplier); dev-consul defaults to 1, the earliest a real
+   * server may, so a client that renews too late fails here first. 2 is Consul's own.
+   */
+  sessionTtlMultiplier = 1
 
   constructor(now: () => number = Date.now) {
     this.#now = now
@@ -147,7 +153,7 @@ export class Store {
   #emit(change: Change): void {
     this.#memo.clear()
     // Listeners unsubscribe themselves while we iterate; iterate a copy.
-    for (const l of [...this.#listeners]) l(change)
+    for (const l of Array.from(this.#listeners)) l(change)
   }
 
   // ---- KV writes ------------------------------------------------------------
@@ -219,13 +225,35 @@ export class Store {
     this.#emit({ kvKeys: held.map((e) => e.key), sessions: true })
   }
 
-  // Consul runs the timer for TTL x 2; dev-consul expires at TTL, the earliest a
-  // real server may, so a client that renews too late fails here first.
+  /**
+   * Invalidates every session bound to `node`'s health (its NodeChecks include
+   * serfHealth, the default), as Consul does when the node's agent fails or restarts.
+   * Returns how many went.
+   */
+  failNode(node: string): number {
+    const bound = [...this.#sessions.values()].filter((s) => s.node === node && s.nodeChecks.includes("serfHealth"))
+    for (const s of bound) this.destroySession(s.id)
+    return bound.length
+  }
+
+  /**
+   * Forgets every tombstone, as Consul's reaper does once tombstone_gc_ttl has passed:
+   * from now on a prefix whose newest change was a delete reports a lower index (or the
+   * table's), so its index can go backwards. Watchers of the reaped keys are woken to see
+   * it. Returns how many were reaped.
+   */
+  reapTombstones(): number {
+    const reaped = [...this.#tombstones.keys()]
+    this.#tombstones.clear()
+    if (reaped.length > 0) this.#emit({ kvKeys: reaped, sessions: false })
+    return reaped.length
+  }
+
   #armTtl(session: Session): void {
     if (session.ttlMs <= 0) return
     const old = this.#sessionTimers.get(session.id)
     if (old !== undefined) clearTimeout(old)
-    const timer = setTimeout(() => this.destroySession(session.id), session.ttlMs)
+    const timer = setTimeout(() => this.destroySession(session.id), session.ttlMs * this.sessionTtlMultiplier)
     timer.unref()
     this.#sessionTimers.set(session.id, timer)
   }

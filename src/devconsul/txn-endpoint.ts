@@ -4,6 +4,8 @@
 // back and answers 409.
 
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { permissionDenied } from "./acl-endpoint.ts"
+import type { RequestAccess } from "./acl-endpoint.ts"
 import { HttpError, methodNotAllowed, readBody, readOptions, sendJson } from "./http.ts"
 import { field, parseJsonExact } from "./json.ts"
 import { entryJson, KV_MAX_VALUE_SIZE } from "./kv-endpoint.ts"
@@ -32,16 +34,36 @@ interface TxnError {
 
 type TxnReply = { Results: unknown[]; Errors: null } | { Results: null; Errors: TxnError[] }
 
-export async function handleTxn(store: Store, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+export async function handleTxn(
+  store: Store,
+  access: RequestAccess,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL
+): Promise<void> {
   if (req.method !== "PUT") throw methodNotAllowed(req.method)
   readOptions(url)
   const ops = decodeOps(await readBody(req, TXN_MAX_REQ_LEN))
+  for (const op of ops) access.checkKey(op.key)
+  const { authz } = access
 
   const readOnly = ops.every((op) => READ_VERBS.has(op.verb))
   // Lock-delay is the leader's check before the write is applied.
   const preErrors: TxnError[] = []
   ops.forEach((op, i) => {
-    if (op.key === "" && op.verb !== "delete-tree") preErrors.push({ OpIndex: i, What: "Must provide key" })
+    // ACLs first, as kvsPreApply vets each op: gets are filtered on the way out, checks
+    // need read, a tree delete needs write on everything under it, the rest need write.
+    const denied = op.verb === "get" || op.verb === "get-or-empty" || op.verb === "get-tree"
+      ? false
+      : op.verb.startsWith("check-")
+      ? !authz.allowed("key", op.key, "read")
+      : op.verb === "delete-tree"
+      ? !authz.keyWritePrefix(op.key)
+      : !authz.allowed("key", op.key, "write")
+    if (denied) {
+      const permission = op.verb.startsWith("check-") ? "read" : "write"
+      preErrors.push({ OpIndex: i, What: permissionDenied(authz, "key", permission, op.key).message })
+    } else if (op.key === "" && op.verb !== "delete-tree") preErrors.push({ OpIndex: i, What: "Must provide key" })
     else if (op.verb === "lock" && store.lockDelayActive(op.key)) {
       preErrors.push({ OpIndex: i, What: `failed to lock key ${JSON.stringify(op.key)} due to lock delay` })
     }
@@ -67,7 +89,12 @@ export async function handleTxn(store: Store, req: IncomingMessage, res: ServerR
     res.setHeader("X-Consul-KnownLeader", "true")
     res.setHeader("X-Consul-LastContact", "0")
   }
-  sendJson(res, outcome.Errors === null ? 200 : 409, outcome)
+  if (outcome.Errors !== null) return sendJson(res, 409, outcome)
+  const readable = outcome.Results.filter((r) => {
+    const key = (r as { KV?: { Key?: string } }).KV?.Key
+    return key === undefined || authz.allowed("key", key, "read")
+  })
+  sendJson(res, 200, { Results: readable, Errors: null })
 }
 
 function applyOp(tx: KvTxn, op: KvOp): unknown[] {
@@ -185,17 +212,17 @@ function decodeOps(body: Buffer): KvOp[] {
       throw new HttpError(
         413,
         `Value for key ${
-          JSON.stringify(String(field(o, "Key") ?? ""))
+          JSON.stringify(text(field(o, "Key"), "Key", i))
         } is too large (${value.length} > ${KV_MAX_VALUE_SIZE} bytes)`
       )
     }
     return {
-      verb: String(field(o, "Verb") ?? ""),
-      key: String(field(o, "Key") ?? ""),
+      verb: text(field(o, "Verb"), "Verb", i),
+      key: text(field(o, "Key"), "Key", i),
       value,
       flags: uint(field(o, "Flags"), "Flags", i),
       index: uint(field(o, "Index"), "Index", i),
-      session: String(field(o, "Session") ?? "")
+      session: text(field(o, "Session"), "Session", i)
     }
   })
 }
@@ -207,6 +234,14 @@ function decodeValue(v: unknown, i: number): Buffer | null {
   }
   const b = Buffer.from(v, "base64")
   return b.length > 0 ? b : null
+}
+
+// Go's decoder refuses a number or object where a string field stands; so do we, rather
+// than turning it into "[object Object]".
+function text(v: unknown, name: string, i: number): string {
+  if (v === undefined || v === null) return ""
+  if (typeof v === "string") return v
+  throw new HttpError(400, `Failed to parse body: operation ${i}: ${name} must be a string`)
 }
 
 function uint(v: unknown, name: string, i: number): bigint {

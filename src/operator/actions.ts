@@ -3,21 +3,26 @@
  * the contract, so anything here can also be done with `consul kv put`. The CLI is
  * a thin layer of argument parsing over these.
  */
-import { Effect, Result } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
-import { checkArtifactUrl } from "../spec/artifact.ts"
-import { decodeDocument, encodeDocument } from "../spec/decode.ts"
-import { AppConfig, LockDoc, PinDoc, ReleaseSpec } from "../spec/documents.ts"
+import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
+import { decodeDocument, encodeDocument, explain } from "../spec/decode.ts"
+import { AppConfig, LockDoc, lockInForce, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
 import { type AppSnapshot, readApp } from "../state/snapshot.ts"
 import { readLock, writeDeploy } from "../state/writes.ts"
-import { CommandFailed } from "./errors.ts"
+import { CommandFailed, InvalidRequest } from "./errors.ts"
+import { resolveSha } from "./sha.ts"
 
 type Encoded<A> = { readonly [K in keyof A]?: unknown }
 
-/** Validates `value` against `schema` (defaults applied) and writes it pretty-printed. */
+/**
+ * Validates `value` against `schema` (defaults applied) and writes it pretty-printed.
+ * Unlike a reader, the CLI refuses fields the schema does not know: a typo such as
+ * "maxParalel" carried into KV would otherwise be ignored by every node, silently.
+ */
 const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
   schema: S,
   what: string,
@@ -28,6 +33,14 @@ const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
   Effect.gen(function*() {
     const decoded = decodeDocument(schema, what, key, JSON.stringify(value))
     if (Result.isFailure(decoded)) return yield* new CommandFailed({ message: decoded.failure.message })
+    const strict = Schema.decodeUnknownResult(schema)(value, { errors: "all", onExcessProperty: "error" })
+    if (Result.isFailure(strict)) {
+      return yield* new CommandFailed({
+        message: `${key}: ${
+          explain(what, strict.failure, value)
+        }; remove the field with \`consul kv put\` and run again`
+      })
+    }
     const consul = yield* Consul
     const ok = yield* consul.put(key, encodeDocument(schema as never, decoded.success as never), options)
     if (!ok)
@@ -45,6 +58,15 @@ const requireApp = (keys: Keys, app: string) =>
       })
     }
     return snapshot
+  })
+
+/** The full sha a typed prefix names among the app's releases, deploy target and node records. */
+export const findSha = (keys: Keys, app: string, text: string) =>
+  Effect.gen(function*() {
+    const snapshot = yield* requireApp(keys, app)
+    const resolved = resolveSha(snapshot, text)
+    if (Result.isFailure(resolved)) return yield* new CommandFailed({ message: resolved.failure })
+    return resolved.success
   })
 
 export type AppPatch = { -readonly [K in keyof AppConfig]?: AppConfig[K] }
@@ -77,18 +99,27 @@ export const createRelease = (
   options: { artifact?: string; sha256?: string; by: string }
 ) =>
   Effect.gen(function*() {
-    yield* requireApp(keys, app)
-    if (options.artifact !== undefined) {
-      const checked = checkArtifactUrl(options.artifact)
+    const snapshot = yield* requireApp(keys, app)
+    // --sha256 alone checks the tarball the app's template names for this sha.
+    const template = snapshot.config?.artifact
+    if (options.sha256 !== undefined && options.artifact === undefined && template === undefined) {
+      return yield* new InvalidRequest({
+        message: `${app} has no artifact template; give --artifact URL with --sha256`
+      })
+    }
+    const url = options.artifact ??
+      (options.sha256 !== undefined && template !== undefined ? expandArtifact(template, app, sha) : undefined)
+    if (url !== undefined) {
+      const checked = checkArtifactUrl(url)
       if (Result.isFailure(checked)) return yield* new CommandFailed({ message: checked.failure.message })
     }
     const consul = yield* Consul
     const existed = (yield* consul.get(keys.release(app, sha))).value !== undefined
-    const artifact = options.artifact === undefined
+    const artifact = url === undefined
       ? undefined
       : options.sha256 === undefined
-      ? options.artifact
-      : { url: options.artifact, sha256: options.sha256 }
+      ? url
+      : { url, sha256: options.sha256 }
     const spec = yield* writeDocument(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
       ...(artifact !== undefined ? { artifact } : {}),
       createdAt: new Date().toISOString(),
@@ -124,27 +155,32 @@ export const requestDeploy = (
   })
 
 /**
- * The release to roll back to: the one the nodes had live before the current
- * deploy target. Nodes record it as `previous`; the most common answer among nodes
- * whose `current` is the target wins, so one lagging node cannot pick it.
+ * The release to roll back to. When the deploy target went live somewhere, the one
+ * the nodes had live before it: they record it as `previous`. When it went live
+ * nowhere (it failed in pre-deploy or on the first node), what the nodes still have
+ * live. Either way the most common answer among the nodes wins, so one lagging node
+ * cannot pick it.
  */
 export const rollbackTarget = (snapshot: AppSnapshot): Result.Result<string, string> => {
   const target = snapshot.deploy?.spec.sha
   if (target === undefined)
     return Result.fail(`${snapshot.app} has never been deployed, so there is nothing to roll back to`)
-  const votes = new Map<string, number>()
-  for (const status of Object.values(snapshot.statuses)) {
-    if (status.current === target && status.previous) votes.set(status.previous, (votes.get(status.previous) ?? 0) + 1)
+  const statuses = Object.values(snapshot.statuses)
+  const mostCommon = (shas: ReadonlyArray<string | null | undefined>): string | undefined => {
+    const votes = new Map<string, number>()
+    for (const sha of shas) if (sha && sha !== target) votes.set(sha, (votes.get(sha) ?? 0) + 1)
+    return [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0]
   }
-  const best = [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]
-  if (best === undefined || best[0] === target) {
+  const before = mostCommon(statuses.filter((s) => s.current === target).map((s) => s.previous))
+    ?? mostCommon(statuses.map((s) => s.current))
+  if (before === undefined) {
     return Result.fail(
-      `no node of ${snapshot.app} records a release live before ${
+      `no node of ${snapshot.app} has or had a release live other than ${
         shortSha(target)
       }; deploy a sha explicitly with \`sacar deploy\``
     )
   }
-  return Result.succeed(best[0])
+  return Result.succeed(before)
 }
 
 /** Deploys the previously live release and pins the app there (auto-deploy pauses). */
@@ -161,10 +197,29 @@ export const rollback = (keys: Keys, app: string, by: string) =>
     return { sha, from: snapshot.deploy?.spec.sha }
   })
 
-export const lockApp = (keys: Keys, app: string, lock: { by: string; reason: string; until?: string }) =>
+/**
+ * Locks the app. A lock in force that someone else holds is theirs, with their reason:
+ * replacing it takes `force`, and the answer says whose lock was replaced.
+ */
+export const lockApp = (
+  keys: Keys,
+  app: string,
+  lock: { by: string; reason: string; until?: string },
+  options: { force: boolean } = { force: false }
+) =>
   Effect.gen(function*() {
-    yield* requireApp(keys, app)
-    return yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
+    const snapshot = yield* requireApp(keys, app)
+    const held = snapshot.lock
+    const theirs = held !== undefined && held.by !== lock.by && lockInForce(held, new Date()) ? held : undefined
+    if (theirs !== undefined && !options.force) {
+      return yield* new CommandFailed({
+        message: `${app} is already locked by ${theirs.by}: ${theirs.reason}${
+          theirs.until ? ` (until ${theirs.until})` : ""
+        }; \`sacar lock ${app} -m REASON --force\` replaces their lock and reason`
+      })
+    }
+    const written = yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
+    return { lock: written, replaced: theirs }
   })
 
 /** Deletes a key; says whether there was anything to delete. */

@@ -2,3 +2,9 @@ import { Data } from "effect"
 
 /** An operator command could not do what was asked; `message` says why and what to do. */
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}
+
+/**
+ * What was asked cannot mean anything for this app (a usage error that only the app's
+ * documents reveal, such as --sha256 for an app without an artifact template): exit 2.
+ */
+export class InvalidRequest extends Data.TaggedError("InvalidRequest")<{ readonly message: string }> {}

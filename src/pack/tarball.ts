@@ -25,11 +25,17 @@ export function byPath(a: Entry, b: Entry): number {
   return Buffer.compare(Buffer.from(a.path, "utf8"), Buffer.from(b.path, "utf8"))
 }
 
-export async function writeTarball(entries: ReadonlyArray<Entry>, out: string, mtime: Date): Promise<Written> {
+/** `level`: gzip's; 9 by default. The dist tarball uses 6: its Node binary packs 3x faster for 0.6% more bytes. */
+export async function writeTarball(
+  entries: ReadonlyArray<Entry>,
+  out: string,
+  mtime: Date,
+  level = 9
+): Promise<Written> {
   const sorted = [...entries].sort(byPath)
   const partial = `${out}.partial-${process.pid}`
   try {
-    await pipeline(tarStream(sorted, mtime), createGzip({ level: 9 }), createWriteStream(partial))
+    await pipeline(tarStream(sorted, mtime), createGzip({ level }), createWriteStream(partial))
     const fh = await open(partial, "r+")
     try {
       await fh.write(Buffer.from([GZIP_OS_UNIX]), 0, 1, GZIP_OS_OFFSET)

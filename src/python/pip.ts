@@ -18,6 +18,24 @@ export class PipUnavailable extends Data.TaggedError("PipUnavailable")<{
   readonly message: string
 }> {}
 
+/**
+ * How every release's requirements are installed (run in the release directory).
+ * `--no-compile`: the installed files are byte-compiled afterwards on every core
+ * (compile.ts), with the same result.
+ */
+export const PIP_ARGS = [
+  "install",
+  "--no-compile",
+  "--isolated",
+  "--disable-pip-version-check",
+  "--no-input",
+  "--no-index",
+  "--find-links",
+  "wheels",
+  "-r",
+  "requirements.txt"
+] as const
+
 const exists = (path: string) => Effect.promise(() => access(path).then(() => true, () => false))
 
 /**

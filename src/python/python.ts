@@ -3,7 +3,8 @@
  * to install into them. A service so tests and the loop can swap it, though the real
  * one only needs PATH.
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
+import { stat } from "node:fs/promises"
 import { findInterpreter, listVersions } from "./interpreter.ts"
 import type { Interpreter, PythonNotFound } from "./interpreter.ts"
 import { sharedPip } from "./pip.ts"
@@ -26,9 +27,36 @@ export class Python extends Context.Service<Python, {
   static readonly layer: Layer.Layer<Python> = Layer.sync(Python, () => makePython(process.env.PATH ?? ""))
 }
 
+/** How long a resolved interpreter is trusted without looking at PATH again. */
+const RESOLVED_TTL_MS = 60_000
+
+/**
+ * Resolving runs every candidate interpreter once, a cost each release would pay; so
+ * an answer is kept for a minute, and only while its executable is unchanged.
+ */
+const memoisedResolve = (searchPath: string): Python["Service"]["resolve"] => {
+  const known = new Map<string, { readonly interpreter: Interpreter; readonly mtimeMs: number; readonly at: number }>()
+  const mtimeOf = (path: string) => Effect.promise(() => stat(path).then((s) => s.mtimeMs, () => undefined))
+  return (request) =>
+    Effect.gen(function*() {
+      const key = JSON.stringify([request.version ?? null, request.fallback])
+      const now = yield* Clock.currentTimeMillis
+      const hit = known.get(key)
+      if (
+        hit !== undefined && now - hit.at < RESOLVED_TTL_MS && (yield* mtimeOf(hit.interpreter.path)) === hit.mtimeMs
+      ) {
+        return hit.interpreter
+      }
+      const interpreter = yield* findInterpreter(request, searchPath)
+      const mtimeMs = yield* mtimeOf(interpreter.path)
+      if (mtimeMs !== undefined) known.set(key, { interpreter, mtimeMs, at: now })
+      return interpreter
+    })
+}
+
 export const makePython = (searchPath: string): Python["Service"] =>
   Python.of({
-    resolve: (request) => findInterpreter(request, searchPath),
+    resolve: memoisedResolve(searchPath),
     listVersions: (fallback) => listVersions(searchPath, fallback),
     pip: sharedPip
   })

@@ -4,7 +4,9 @@
  * 2. the run-once pre-deploy has succeeded somewhere in the cluster (predeploy.ts);
  * 3. a slot of the app's semaphore (`sacar/<app>/locks/deploy/`, Go api layout,
  *    `maxParallel` slots) is taken;
- * 4. no node has failed this generation (else: halted, `bin/deploy` never starts);
+ * 4. no node has failed this generation (else: halted, `bin/deploy` never starts): one
+ *    read of `sacar/<app>/locks/halt/<generation>`, which the first node to fail the
+ *    generation creates before giving back its slot — one key, whatever the fleet;
  * 5. `bin/deploy` runs, bounded by `deployTimeout`;
  * 6. `previous` then `current` are switched atomically;
  * 7. the status (`live`, or `failed` with the log tail) is written before the slot is
@@ -14,19 +16,18 @@
  * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
  * moves to a release whose ready marker is there.
  */
-import { Effect, Result, Schedule } from "effect"
+import { Effect, Result, Schedule, Schema } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
-import { decodeDocument } from "../spec/decode.ts"
-import { NodeStatus } from "../spec/documents.ts"
+import { decodeDocument, encodeDocument } from "../spec/decode.ts"
 import type { AppConfig, DeployPhase, DeployStatus } from "../spec/documents.ts"
 import { durationMillis, formatDuration } from "../spec/duration.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
 import { appDir, isReady, observeDisk, switchLink } from "./disk.ts"
 import { sessionName } from "./membership.ts"
-import { haltReason } from "./plan.ts"
+import { HALTED_PREFIX, haltReason } from "./plan.ts"
 import type { PeerDeploy } from "./plan.ts"
 import { predeploy } from "./predeploy.ts"
 import { groupFile, runScript } from "./scripts.ts"
@@ -48,20 +49,55 @@ export interface DeployInput {
 
 const nowIso = () => new Date().toISOString()
 
-const peersOf = (keys: Keys, app: string) =>
+/** What `locks/halt/<generation>` holds: the node whose failure halts the rollout, and why. */
+const HaltDoc = Schema.Struct({ node: Schema.String, message: Schema.String })
+
+/**
+ * The halt record of a generation as a peer list for `haltReason` (empty or one). A
+ * record that does not decode still halts: something failed, the key says where.
+ */
+const haltOf = (keys: Keys, app: string, generation: number) =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    const { value: entries } = yield* consul.list(keys.statuses(app))
-    const peers: PeerDeploy[] = []
-    for (const entry of entries) {
-      const decoded = decodeDocument(NodeStatus, "NodeStatus", entry.key, entry.value)
-      if (Result.isSuccess(decoded) && decoded.success.deploy !== null) {
-        const { generation, phase, message } = decoded.success.deploy
-        peers.push({ node: decoded.success.node, generation, phase, message })
-      }
-    }
-    return peers
+    const { value: entry } = yield* consul.get(keys.halt(app, generation))
+    if (entry === undefined) return []
+    const decoded = decodeDocument(HaltDoc, "halt record", entry.key, entry.value)
+    const doc = Result.isSuccess(decoded) ? decoded.success : { node: "another node", message: decoded.failure.message }
+    const peer: PeerDeploy = { node: doc.node, generation, phase: "failed", message: doc.message }
+    return [peer]
   })
+
+/**
+ * Records that `node` failed `generation`, unless a failure is recorded already (the
+ * first one is the root cause; nodes halted by it point there). Written before the
+ * slot is given back, so the next holder's halt check sees it.
+ */
+export const recordHalt = (keys: Keys, app: string, generation: number, node: string, message: string) =>
+  Consul.use((consul) => consul.put(keys.halt(app, generation), encodeDocument(HaltDoc, { node, message }), { cas: 0 }))
+    .pipe(
+      Effect.asVoid,
+      Effect.catch((error) => Effect.logWarning(`cannot record the halt of generation ${generation}: ${error.message}`))
+    )
+
+/** Generations kept besides the newest: a node that has not yet seen a new DeploySpec may still read them. */
+const KEEP_OLD_GENERATIONS = 1
+
+/**
+ * Removes run-once and halt records of all but the newest generations before
+ * `generation` (generations are ModifyIndexes: ordered, not consecutive). Done by the
+ * node that ran the pre-deploy, so once per generation.
+ */
+const removeOldGenerations = (keys: Keys, app: string, generation: number) =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    for (const prefix of [keys.predeploys(app), keys.halts(app)]) {
+      const older = (yield* consul.keys(prefix))
+        .map((key) => ({ key, generation: Number(key.slice(prefix.length)) }))
+        .filter((g) => Number.isInteger(g.generation) && g.generation < generation)
+        .sort((a, b) => b.generation - a.generation)
+      for (const { key } of older.slice(KEEP_OLD_GENERATIONS)) yield* consul.delete(key)
+    }
+  }).pipe(Effect.catch((error) => Effect.logWarning(`cannot remove old deploy records of ${app}: ${error.message}`)))
 
 export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul> => {
   const { app, sha, generation, node, root, keys, status } = input
@@ -83,7 +119,11 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       }
     }))
   const fail = (message: string, log?: string) =>
-    report("failed", message, log === undefined || log === "" ? {} : { log }).pipe(Effect.andThen(status.flush))
+    (message.startsWith(HALTED_PREFIX) ? Effect.void : recordHalt(keys, app, generation, node, message)).pipe(
+      Effect.andThen(report("failed", message, log === undefined || log === "" ? {} : { log })),
+      Effect.andThen(status.flush),
+      Effect.andThen(Effect.logWarning(`deploy ${app} ${sha} generation ${generation}: failed: ${message}`))
+    )
 
   const body = Effect.gen(function*() {
     yield* report("waiting", `deploying ${shortSha(sha)} (generation ${generation})`)
@@ -103,6 +143,12 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       groupFile: groupFile(appDir(root, app), "pre-deploy"),
       onProgress: (message) => report("predeploy", message)
     })
+    yield* Effect.logInfo(
+      `pre-deploy ${app} ${sha} generation ${generation}: ${
+        pre._tag === "Failed" ? "failed" : "succeeded"
+      } on ${pre.doc.node}`
+    )
+    if (pre.doc.node === node) yield* removeOldGenerations(keys, app, generation)
     if (pre._tag === "Failed") {
       return yield* fail(
         `pre-deploy failed on ${pre.doc.node}: ${pre.doc.message ?? "bin/pre-deploy failed"}`,
@@ -116,11 +162,12 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
         name: sessionName("deploy", node),
         ttl: DEPLOY_SESSION_TTL,
         behavior: "delete",
-        lockDelay: "0s"
+        lockDelay: "0s",
+        node
       })
       yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, { value: node })
 
-      const halted = haltReason(node, generation, yield* peersOf(keys, app))
+      const halted = haltReason(node, generation, yield* haltOf(keys, app, generation))
       if (halted !== undefined) return yield* fail(halted)
 
       yield* report("deploying", "running bin/deploy")
@@ -140,6 +187,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
         ran.success.log === "" ? {} : { log: ran.success.log }
       )
       yield* status.flush
+      yield* Effect.logInfo(`deploy ${app} ${sha} generation ${generation}: live in ${took}`)
     }))
   })
 
@@ -157,6 +205,6 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
     Effect.catchDefect((defect) =>
       fail(`deploy could not complete: ${defect instanceof Error ? defect.message : String(defect)}`)
     ),
-    Effect.annotateLogs({ app, sha, generation })
+    Effect.annotateLogs({ app, sha, generation, node })
   )
 }

@@ -9,7 +9,7 @@ import { Result } from "effect"
 import type { KvEntry } from "../consul/Consul.ts"
 import { decodeDocument } from "../spec/decode.ts"
 import { AppConfig, DeploySpec, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
-import type { Keys } from "../spec/keys.ts"
+import { type Keys, misnamedRelease } from "../spec/keys.ts"
 import type { AppDesired, WantedDeploy, WantedRelease } from "./plan.ts"
 
 export interface Snapshot {
@@ -22,6 +22,8 @@ interface AppEntries {
   config?: KvEntry
   deploy?: KvEntry
   releases: KvEntry[]
+  /** Keys under releases/ that are not a sha: nothing prepares them, so they are reported. */
+  misnamed: string[]
   ownStatus?: KvEntry
 }
 
@@ -39,7 +41,7 @@ export const readSnapshot = (
   const entriesOf = (app: string) => {
     let found = byApp.get(app)
     if (found === undefined) {
-      found = { releases: [] }
+      found = { releases: [], misnamed: [] }
       byApp.set(app, found)
     }
     return found
@@ -59,6 +61,11 @@ export const readSnapshot = (
       case "status":
         if (parsed.node === node) entriesOf(parsed.app).ownStatus = entry
         break
+      case "other": {
+        const misnamed = misnamedRelease(keys, entry.key)
+        if (misnamed !== undefined) entriesOf(misnamed.app).misnamed.push(misnamed.message)
+        break
+      }
     }
   }
   for (const app of lastGood.keys()) {
@@ -83,6 +90,7 @@ export const readSnapshot = (
           : config.failure.message
       )
 
+    errors.push(...found.misnamed)
     const releases = new Map<string, WantedRelease>()
     for (const entry of found.releases) {
       const parsed = keys.parse(entry.key)

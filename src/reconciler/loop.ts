@@ -1,7 +1,7 @@
 /**
- * The reconciler's loop: one blocking-query watch over the whole KV prefix wakes a
- * reconcile; the reconcile reads desired state (the latest snapshot of the prefix)
- * and observed state (each served app's disk and its in-memory status and work in
+ * The reconciler's loop: blocking-query watches on the desired state of the apps this
+ * node serves (desired-watch.ts) wake a reconcile; the reconcile reads desired state
+ * (the latest entries those watches hold) and observed state (each served app's disk and its in-memory status and work in
  * flight), asks `plan` what to do, and carries the actions out. Wake-ups carry no
  * meaning and coalesce; work finishing and a periodic tick wake it too, so whatever
  * was missed is picked up on the next pass.
@@ -11,16 +11,15 @@
  * stops) interrupts them, which kills their child processes, and flushes the status.
  * Nothing an app does can end the loop: every action is isolated and logged.
  */
-import { Cause, Effect, Exit, Fiber, Queue, Ref, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Fiber, Queue, Scope } from "effect"
 import type { ArtifactStore } from "../artifacts/store.ts"
 import { Consul } from "../consul/Consul.ts"
-import type { KvEntry } from "../consul/Consul.ts"
-import { watchPrefix } from "../consul/watch.ts"
 import { Python } from "../python/python.ts"
 import type { AppConfig, NodeStatus } from "../spec/documents.ts"
 import { makeKeys } from "../spec/keys.ts"
 import type { Keys } from "../spec/keys.ts"
-import { runDeploy } from "./deploy.ts"
+import { recordHalt, runDeploy } from "./deploy.ts"
+import { watchDesired } from "./desired-watch.ts"
 import { readSnapshot } from "./desired.ts"
 import type { Snapshot } from "./desired.ts"
 import { appDir, observeDisk, removeRelease, tidyLinks } from "./disk.ts"
@@ -37,7 +36,8 @@ import { readMarker } from "./steps/markers.ts"
 
 /** Disk can change behind the loop's back (an operator, a crash's leftovers). */
 const RESYNC_EVERY = "15 seconds"
-const WATCH_WAIT = "30s"
+// Consul's own default: an idle watch costs one request per 5 minutes.
+const WATCH_WAIT = "5m"
 
 interface PreparingFiber extends Preparing {
   readonly fiber: Fiber.Fiber<void>
@@ -57,6 +57,8 @@ export interface LoopOptions {
   readonly settings: ReconcilerSettings
   /** For tests; the default coalesces status writes to one per 400 ms per app. */
   readonly statusIntervalMs?: number
+  /** For tests; how often new apps are looked for (default 10 s). */
+  readonly discoverEveryMs?: number
 }
 
 const nowIso = () => new Date().toISOString()
@@ -100,14 +102,16 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
 
     const wake = yield* Queue.sliding<void>(1)
     const poke = Queue.offer(wake, undefined).pipe(Effect.asVoid)
-    const latest = yield* Ref.make<ReadonlyArray<KvEntry> | undefined>(undefined)
     const lastGood = new Map<string, AppConfig>()
     const apps = new Map<string, AppRuntime>()
 
-    yield* watchPrefix(keys.root, { wait: WATCH_WAIT }).pipe(
-      Stream.runForEach((result) => Ref.set(latest, result.value).pipe(Effect.andThen(poke))),
-      Effect.forkScoped
-    )
+    const desiredWatch = yield* watchDesired({
+      keys,
+      node,
+      changed: poke,
+      watch: { wait: WATCH_WAIT },
+      ...(options.discoverEveryMs === undefined ? {} : { discoverEveryMs: options.discoverEveryMs })
+    })
     yield* Effect.forever(Effect.sleep(RESYNC_EVERY).pipe(Effect.andThen(poke))).pipe(Effect.forkScoped)
 
     // ---------------------------------------------------------------- actions
@@ -228,7 +232,13 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           return runtime.status.update((s) => {
             const { error: _old, ...rest } = s
             return action.error === undefined ? rest : { ...rest, error: action.error }
-          })
+          }).pipe(
+            Effect.andThen(
+              action.error === undefined
+                ? Effect.void
+                : Effect.logWarning(`${action.app}: ${action.error}`, { app: action.app })
+            )
+          )
         case "SetLinks":
           return runtime.status.update((s) => ({ ...s, current: action.current, previous: action.previous }))
         case "Prepare":
@@ -258,14 +268,17 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
             })
           })
         case "FailRelease":
-          return setRelease(runtime, action.sha, {
+          return Effect.logWarning(`prepare ${action.app} ${action.sha}: failed: ${action.message}`, {
+            app: action.app,
+            sha: action.sha
+          }).pipe(Effect.andThen(setRelease(runtime, action.sha, {
             phase: "failed",
             attempt: action.attempt,
             specIndex: action.specIndex,
             steps: {},
             message: action.message,
             finishedAt: nowIso()
-          })
+          })))
         case "Cancel":
           return cancelPrepare(runtime, action.sha)
         case "RemoveRelease":
@@ -312,24 +325,50 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
               startedAt: nowIso()
             }
           }))
-        case "FailDeploy":
+        case "AdoptLive":
           return runtime.status.update((s) => ({
             ...s,
             deploy: {
               generation: action.generation,
               sha: action.sha,
-              phase: "failed",
-              message: action.message,
+              phase: "live",
+              message: "already live in current when this node began serving the app; bin/deploy not run again",
               finishedAt: nowIso()
             }
-          })).pipe(Effect.andThen(runtime.status.flush))
+          })).pipe(
+            Effect.andThen(runtime.status.flush),
+            Effect.andThen(
+              Effect.logInfo(
+                `deploy ${action.app} ${action.sha} generation ${action.generation}: live (already current)`,
+                { app: action.app, sha: action.sha, generation: action.generation }
+              )
+            )
+          )
+        case "FailDeploy":
+          return Effect.logWarning(
+            `deploy ${action.app} ${action.sha} generation ${action.generation}: failed: ${action.message}`,
+            { app: action.app, sha: action.sha, generation: action.generation }
+          ).pipe(
+            Effect.andThen(recordHalt(keys, action.app, action.generation, node, action.message)),
+            Effect.andThen(runtime.status.update((s) => ({
+              ...s,
+              deploy: {
+                generation: action.generation,
+                sha: action.sha,
+                phase: "failed",
+                message: action.message,
+                finishedAt: nowIso()
+              }
+            }))),
+            Effect.andThen(runtime.status.flush)
+          )
       }
     }
 
     // ---------------------------------------------------------------- one pass
 
     const reconcile = Effect.gen(function*() {
-      const entries = yield* Ref.get(latest)
+      const entries = yield* desiredWatch.entries
       if (entries === undefined) return
       const snapshot = readSnapshot(keys, node, entries, lastGood)
       const desired: NodeDesired = { node, concurrency: settings.concurrency, apps: snapshot.apps }

@@ -18,6 +18,7 @@ import { watchLockLost } from "../consul/lock.ts"
 import { openSession } from "../consul/session.ts"
 import { encodeDocument } from "../spec/decode.ts"
 import { NodeRegistration } from "../spec/documents.ts"
+import { parseDuration } from "../spec/duration.ts"
 import type { Keys } from "../spec/keys.ts"
 
 export const REGISTRATION_TTL = "15s"
@@ -74,15 +75,14 @@ export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, 
   })
   const once = Effect.scoped(
     Effect.gen(function*() {
-      const session = yield* openSession({
-        name,
-        ttl: options.ttl ?? REGISTRATION_TTL,
-        behavior: "delete",
-        lockDelay: "0s"
-      })
+      const ttl = options.ttl ?? REGISTRATION_TTL
+      const session = yield* openSession({ name, ttl, behavior: "delete", lockDelay: "0s", node: options.node })
       yield* acquireForNode(key, registration, session.id, name)
       yield* Effect.logInfo(`registered ${key}`)
-      const reason = yield* Effect.raceFirst(session.lost, watchLockLost(key, session.id))
+      const reason = yield* Effect.raceFirst(
+        session.lost,
+        watchLockLost(key, session.id, { unconfirmedForMs: parseDuration(ttl) ?? 15_000 })
+      )
       yield* Effect.logWarning(`registration lost (${reason}); registering again`)
     })
   )

@@ -14,7 +14,8 @@
  * - work for a release that is no longer wanted is cancelled and its directory
  *   removed; on disk the node keeps what is wanted plus `current` and `previous`;
  * - each deploy generation runs once to `live` or `failed`; one interrupted by a crash
- *   (its status still says waiting, predeploy or deploying) runs again.
+ *   (its status still says waiting, predeploy or deploying) runs again; a node with no
+ *   record of any deploy whose `current` already is the target records it live as is.
  */
 import type { AppConfig, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
@@ -139,6 +140,8 @@ export type Action =
   /** Drop a release's entry from the status: not wanted and not on disk any more. */
   | { readonly _tag: "ForgetRelease"; readonly app: string; readonly sha: string }
   | { readonly _tag: "StartDeploy"; readonly app: string; readonly generation: number; readonly sha: string }
+  /** The target is already live in `current` and this node has no record of the deploy (it serves the app again): record it live, run nothing. */
+  | { readonly _tag: "AdoptLive"; readonly app: string; readonly generation: number; readonly sha: string }
   | { readonly _tag: "CancelDeploy"; readonly app: string; readonly generation: number; readonly reason: string }
   | {
     readonly _tag: "DeployWaiting"
@@ -297,6 +300,12 @@ const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, act
   if (recorded !== null && recorded.generation > target.generation) return
 
   const { sha, generation } = target
+  // No record of any deploy (the app is served again, its status was withdrawn) and the
+  // target already live here: running bin/deploy again would restart a live service.
+  if (recorded === null && observed.disk.current === sha && observed.disk.releases.get(sha)?.ready === true) {
+    actions.push({ _tag: "AdoptLive", app, generation, sha })
+    return
+  }
   if (observed.disk.releases.get(sha)?.ready === true) {
     actions.push({ _tag: "StartDeploy", app, generation, sha })
     return

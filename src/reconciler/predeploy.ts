@@ -11,9 +11,12 @@
  *   result written in between is never overwritten), run the script, and write the
  *   result while giving the lock back (`?release`), which wakes everyone waiting.
  *
- * The runner's session has a short TTL (10s, Consul's minimum) and a small lock-delay,
- * so after a kill -9 another node takes over within seconds; a successor of the dead
- * runner on the same node destroys the dead session at once.
+ * The runner's session has a short TTL (10s, Consul's minimum) and a lock-delay of the
+ * same length: the runner stops within one TTL of its last renewal (session.ts), so
+ * when Consul invalidates the session (between one and two TTLs after that renewal)
+ * no other node may take the lock before the runner has stopped. After a kill -9
+ * another node takes over within about three TTLs; a successor of the dead runner on
+ * the same node destroys the dead session at once.
  */
 import { Effect, Result, Schedule } from "effect"
 import { Consul } from "../consul/Consul.ts"
@@ -27,7 +30,6 @@ import { runScript } from "./scripts.ts"
 import type { ScriptContext } from "./steps/environment.ts"
 
 export const PREDEPLOY_SESSION_TTL = "10s"
-export const PREDEPLOY_LOCK_DELAY = "1s"
 
 export type PredeployOutcome =
   | { readonly _tag: "Succeeded"; readonly doc: PredeployDoc }
@@ -140,7 +142,9 @@ const takeTurn = (
         name: ownName,
         ttl: PREDEPLOY_SESSION_TTL,
         behavior: "release",
-        lockDelay: PREDEPLOY_LOCK_DELAY
+        // At least the TTL: see the comment at the top.
+        lockDelay: PREDEPLOY_SESSION_TTL,
+        node
       })
       const running: PredeployDoc = {
         generation: input.generation,

@@ -4,9 +4,14 @@
  * step skips itself when its result is already on disk, so running again after a
  * crash at any point converges on the same release; the `ready` marker is written
  * last, under the lock, only after every step has completed.
+ *
+ * What is on disk is trusted only for the attempt that made it: a release directory
+ * whose recorded source (url and sha256, written at extraction) differs from the
+ * spec's, or whose last attempt failed, is removed and the release starts clean, so a
+ * retry fetches and checks what the spec says now.
  */
 import { Effect } from "effect"
-import { rm, stat } from "node:fs/promises"
+import { rename, rm, stat } from "node:fs/promises"
 import { isAbsolute } from "node:path"
 import { ArtifactStore } from "../artifacts/store.ts"
 import { Python } from "../python/python.ts"
@@ -17,14 +22,15 @@ import type { ReleaseError, Step } from "./steps/errors.ts"
 import { extract } from "./steps/extract.ts"
 import type { ExtractLimits } from "./steps/extract.ts"
 import { install } from "./steps/install.ts"
-import { releasePaths } from "./steps/layout.ts"
+import { releasePaths, temporaryName } from "./steps/layout.ts"
+import type { ReleasePaths } from "./steps/layout.ts"
 import { lockRelease, recordChild } from "./steps/lock.ts"
-import { readMarker, writeMarker } from "./steps/markers.ts"
+import { hasMarker, readMarker, writeMarker } from "./steps/markers.ts"
 import { runPrepare } from "./steps/prepare.ts"
+import { templateStore } from "./steps/reuse.ts"
 import { ensureVenv } from "./steps/venv.ts"
 
 export type { ReleaseError, Step } from "./steps/errors.ts"
-export { STEPS } from "./steps/errors.ts"
 
 export interface PrepareReleaseInput {
   readonly app: string
@@ -44,18 +50,30 @@ export interface PrepareReleaseInput {
 
 export type StepEvent =
   | { readonly _tag: "Started" }
-  | { readonly _tag: "Finished"; readonly ms: number; readonly skipped: boolean }
+  | {
+    readonly _tag: "Finished"
+    readonly ms: number
+    readonly skipped: boolean
+    /** The release whose installed dependencies this one copied instead of running pip. */
+    readonly reusedFrom?: string
+  }
   | { readonly _tag: "Failed"; readonly ms: number; readonly error: ReleaseError }
 
 /** Called as each step starts, finishes or fails; the loop turns these into NodeStatus. */
 export type ReportStep = (step: Step, event: StepEvent) => Effect.Effect<void>
+
+/** A step's duration; `reusedFrom` on the step whose work was copied from another release. */
+export interface StepTime {
+  readonly ms: number
+  readonly reusedFrom?: string
+}
 
 export interface PreparedRelease {
   readonly dir: string
   readonly venv: string
   readonly python: { readonly path: string; readonly version: string }
   /** Per-step durations of the run that made the release ready. */
-  readonly steps: Partial<Record<Step, { readonly ms: number }>>
+  readonly steps: Partial<Record<Step, StepTime>>
   readonly ms: number
   /** e.g. `prepared in 41.2s` */
   readonly message: string
@@ -65,7 +83,7 @@ export interface PreparedRelease {
 
 interface ReadyMarker {
   readonly python: { readonly path: string; readonly version: string }
-  readonly steps: Partial<Record<Step, { readonly ms: number }>>
+  readonly steps: Partial<Record<Step, StepTime>>
   readonly ms: number
   readonly message: string
 }
@@ -84,6 +102,44 @@ const validate = (input: PrepareReleaseInput): LocalFailure | undefined => {
   return undefined
 }
 
+interface Source {
+  readonly url: string
+  readonly sha256: string | null
+}
+
+const sourceOf = (input: PrepareReleaseInput): Source => ({
+  url: input.artifact.url,
+  sha256: input.artifact.sha256?.toLowerCase() ?? null
+})
+
+const sameSource = (recorded: unknown, wanted: Source) =>
+  typeof recorded === "object" && recorded !== null &&
+  (recorded as Source).url === wanted.url && (recorded as Source).sha256 === wanted.sha256
+
+/**
+ * Remove what an earlier attempt left, under the release's lock (a live preparer of
+ * the same release makes this one wait). The directory is renamed away first, so a
+ * crash part-way leaves a dead writer's leftover, not half a release.
+ */
+const startClean = (paths: ReleasePaths) =>
+  Effect.scoped(Effect.gen(function*() {
+    yield* lockRelease(paths.lock)
+    const gone = temporaryName(paths.dir, "tmp")
+    yield* Effect.tryPromise({
+      try: () => rename(paths.dir, gone),
+      catch: (cause) =>
+        new LocalFailure({
+          step: "download",
+          retryable: false,
+          log: "",
+          message: `cannot move the earlier attempt's ${paths.dir} away to start again: ${String(cause)}`
+        })
+    })
+    yield* Effect.promise(() =>
+      Promise.all([rm(gone, { recursive: true, force: true }), rm(paths.tarball, { force: true })])
+    )
+  }))
+
 export const prepareRelease = (
   input: PrepareReleaseInput,
   report: ReportStep
@@ -94,11 +150,11 @@ export const prepareRelease = (
     const paths = releasePaths(input.root, input.app, input.sha)
     const started = performance.now()
     const deadline = Date.now() + input.prepareTimeoutMs
-    const steps: Partial<Record<Step, { ms: number }>> = {}
+    const steps: Partial<Record<Step, StepTime>> = {}
     let current: Step = "download"
     let stepStarted = started
 
-    const step = <A extends { readonly skipped: boolean }, E extends ReleaseError, R>(
+    const step = <A extends { readonly skipped: boolean; readonly reusedFrom?: string }, E extends ReleaseError, R>(
       name: Step,
       work: Effect.Effect<A, E, R>
     ) =>
@@ -112,8 +168,9 @@ export const prepareRelease = (
           )
         )
         const ms = Math.round(performance.now() - stepStarted)
-        steps[name] = { ms }
-        yield* report(name, { _tag: "Finished", ms, skipped: result.skipped })
+        const reused = result.reusedFrom === undefined ? {} : { reusedFrom: result.reusedFrom }
+        steps[name] = { ms, ...reused }
+        yield* report(name, { _tag: "Finished", ms, skipped: result.skipped, ...reused })
         return result
       })
 
@@ -123,12 +180,25 @@ export const prepareRelease = (
         return { dir: paths.dir, venv: paths.venv, ...ready, alreadyReady: true } satisfies PreparedRelease
       }
 
-      const extracted = yield* Effect.promise(() => stat(paths.dir).then((s) => s.isDirectory(), () => false))
+      const source = sourceOf(input)
+      const isExtracted = Effect.promise(() => stat(paths.dir).then((s) => s.isDirectory(), () => false))
+      if (
+        (yield* isExtracted) &&
+        ((yield* hasMarker(paths.meta, "failed")) || !sameSource(yield* readMarker(paths.meta, "source"), source))
+      ) {
+        yield* startClean(paths)
+      }
+      const extracted = yield* isExtracted
       yield* step(
         "download",
         extracted
           ? Effect.succeed({ skipped: true, bytes: 0 })
-          : download({ url: input.artifact.url, sha256: input.artifact.sha256, dest: paths.tarball })
+          : download({
+            url: input.artifact.url,
+            sha256: input.artifact.sha256,
+            dest: paths.tarball,
+            cache: paths.artifactCache
+          })
       )
       yield* step(
         "extract",
@@ -147,6 +217,7 @@ export const prepareRelease = (
       )
       // Unpacked and renamed into place: the tarball is no longer needed.
       yield* Effect.promise(() => rm(paths.tarball, { force: true }))
+      if (!extracted) yield* writeMarker(paths.meta, "source", source, "extract")
 
       return yield* Effect.scoped(Effect.gen(function*() {
         const { holder } = yield* step(
@@ -161,6 +232,7 @@ export const prepareRelease = (
             // Best effort: without it a crash leaves the command to finish on its own.
           }
         }
+        const templates = templateStore(input.root)
         const venv = yield* step(
           "venv",
           ensureVenv({
@@ -168,6 +240,8 @@ export const prepareRelease = (
             venv: paths.venv,
             meta: paths.meta,
             defaultPython: input.defaultPython,
+            templates,
+            pipCache: input.pipCache ?? paths.pipCache,
             onSpawn
           })
         )
@@ -179,6 +253,11 @@ export const prepareRelease = (
             meta: paths.meta,
             interpreter: venv.interpreter,
             pipCache: input.pipCache ?? paths.pipCache,
+            templates,
+            root: input.root,
+            app: input.app,
+            sha: input.sha,
+            dependencies: venv.dependencies,
             onSpawn
           })
         )
@@ -227,6 +306,14 @@ export const prepareRelease = (
           )
         }
       }),
+      // The next attempt (a rewritten spec) must not build on this one's leftovers.
+      Effect.tapError((error) =>
+        error.retryable
+          ? Effect.void
+          : writeMarker(paths.meta, "failed", { at: new Date().toISOString(), step: error.step }, error.step).pipe(
+            Effect.ignore
+          )
+      ),
       Effect.withSpan("prepareRelease", { attributes: { app: input.app, sha: input.sha } })
     )
   })

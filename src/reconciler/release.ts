@@ -54,7 +54,9 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
     }))
       .pipe(Effect.andThen(status.flush))
   const failed = (message: string, log: string) =>
-    finish({ phase: "failed", message, steps: {}, ...(log === "" ? {} : { log }) })
+    finish({ phase: "failed", message, steps: {}, ...(log === "" ? {} : { log }) }).pipe(
+      Effect.andThen(Effect.logWarning(`prepare ${app} ${sha}: failed: ${message}`))
+    )
 
   const artifact = resolveArtifact(app, sha, input.spec, input.config)
   if (Result.isFailure(artifact)) return failed(artifact.failure.message, "")
@@ -98,7 +100,7 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
       Effect.matchCauseEffect({
         onSuccess: (prepared) =>
           finish({ phase: "ready", message: prepared.message, steps: prepared.steps }).pipe(
-            Effect.andThen(Effect.logInfo(`ready: ${prepared.message}`))
+            Effect.andThen(Effect.logInfo(`prepare ${app} ${sha}: ready: ${prepared.message}`))
           ),
         onFailure: (cause) => {
           if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
@@ -132,6 +134,6 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
     steps: {}
   })).pipe(
     Effect.andThen(run(RETRY_FIRST_MS)),
-    Effect.annotateLogs({ app, sha })
+    Effect.annotateLogs({ app, sha, node: input.node })
   )
 }

@@ -69,8 +69,12 @@ export const decodeDocument = <S extends Schema.Top & { readonly DecodingService
     : Result.fail(new DocumentError({ key, message: `${key}: ${explain(what, decoded.failure, json)}` }))
 }
 
-/** Documents are written pretty-printed: people read them in the Consul UI. */
+/**
+ * Documents are written compact: every watcher of a key downloads every write of it,
+ * and indentation is a quarter of a NodeStatus. The Consul UI and `consul kv get | jq`
+ * format JSON for people; `sacar status` reads them for you.
+ */
 export const encodeDocument = <S extends Schema.Top & { readonly EncodingServices: never }>(
   schema: S,
   value: S["Type"]
-): string => `${JSON.stringify(Schema.encodeSync(schema)(value), null, 2)}\n`
+): string => JSON.stringify(Schema.encodeSync(schema)(value))

@@ -98,7 +98,11 @@ export const DEPLOY_PHASES = ["waiting", "predeploy", "deploying", "live", "fail
 export const DeployPhase = Schema.Literals(DEPLOY_PHASES)
 export type DeployPhase = typeof DeployPhase.Type
 
-export const StepTiming = Schema.Struct({ ms: Schema.Number })
+export const StepTiming = Schema.Struct({
+  ms: Schema.Number,
+  /** On `install`: the release on this node whose installed dependencies were copied instead of running pip. */
+  reusedFrom: Schema.optionalKey(Sha)
+})
 
 export const ReleaseStatus = Schema.Struct({
   phase: ReleasePhase,

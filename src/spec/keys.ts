@@ -38,6 +38,11 @@ export interface Keys {
   readonly locks: (app: string) => string
   readonly deploySemaphore: (app: string) => string
   readonly predeploy: (app: string, generation: number) => string
+  /** Run-once locks of every generation: old ones are removed once a newer one ran. */
+  readonly predeploys: (app: string) => string
+  /** The first failure of a deploy generation: what halts the nodes after it. */
+  readonly halt: (app: string, generation: number) => string
+  readonly halts: (app: string) => string
   readonly nodes: string
   readonly node: (node: string) => string
   readonly leader: string
@@ -85,9 +90,33 @@ export const makeKeys = (prefix: string = DEFAULT_PREFIX): Keys => {
     locks: (app) => `${p}/${app}/locks/`,
     deploySemaphore: (app) => `${p}/${app}/locks/deploy`,
     predeploy: (app, generation) => `${p}/${app}/locks/predeploy/${generation}`,
+    predeploys: (app) => `${p}/${app}/locks/predeploy/`,
+    halt: (app, generation) => `${p}/${app}/locks/halt/${generation}`,
+    halts: (app) => `${p}/${app}/locks/halt/`,
     nodes: `${p}/_nodes/`,
     node: (node) => `${p}/_nodes/${node}`,
     leader: `${p}/_controller/leader`,
     parse
+  }
+}
+
+/**
+ * A key under `<app>/releases/` whose last part is not a full sha (`consul kv put
+ * sacar/shop/releases/1ff1a40 '{}'`): nothing acts on it, so it is reported instead of
+ * ignored, as one sentence naming the key and the fix.
+ */
+export const misnamedRelease = (keys: Keys, key: string): { app: string; message: string } | undefined => {
+  if (!key.startsWith(keys.root)) return undefined
+  const parts = key.slice(keys.root.length).split("/")
+  const [app, folder, name] = parts
+  if (parts.length !== 3 || folder !== "releases" || app === undefined || !isAppName(app)) return undefined
+  if (name === undefined || name === "" || isSha(name)) return undefined
+  return {
+    app,
+    message: `${key}: ${
+      JSON.stringify(name)
+    } is not a full commit sha (40 lowercase hex characters), so no node prepares it; write the ReleaseSpec under ${
+      keys.releases(app)
+    }<full sha> and delete this key`
   }
 }

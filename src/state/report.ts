@@ -9,16 +9,19 @@ export const appExists = (s: AppSnapshot): boolean =>
   s.config !== undefined || s.releases.length > 0 || Object.keys(s.statuses).length > 0 || s.problems.length > 0 ||
   s.deploy !== undefined
 
-export const toReport = (s: AppSnapshot): unknown =>
-  Schema.encodeSync(AppStatusReport)({
-    app: s.app,
-    config: s.config ?? null,
-    releases: s.releases.map((r) => ({ sha: r.sha, modifyIndex: r.modifyIndex, spec: r.spec })),
-    deploy: s.deploy ?? null,
-    expectedNodes: [...s.expectedNodes],
-    nodes: { ...s.statuses },
-    lock: s.lock ?? null,
-    locked: s.lock !== undefined && lockInForce(s.lock, new Date()),
-    pin: s.pin ?? null,
-    problems: [...s.problems]
-  })
+/** The report as values (the status page renders these). */
+export const reportOf = (s: AppSnapshot): AppStatusReport => ({
+  app: s.app,
+  config: s.config ?? null,
+  releases: s.releases.map((r) => ({ sha: r.sha, modifyIndex: r.modifyIndex, spec: r.spec })),
+  deploy: s.deploy ?? null,
+  expectedNodes: [...s.expectedNodes],
+  nodes: { ...s.statuses },
+  lock: s.lock ?? null,
+  locked: s.lock !== undefined && lockInForce(s.lock, new Date()),
+  pin: s.pin ?? null,
+  problems: [...s.problems]
+})
+
+/** The report as JSON, encoded by its schema. */
+export const toReport = (s: AppSnapshot): unknown => Schema.encodeSync(AppStatusReport)(reportOf(s))

@@ -7,10 +7,10 @@
 import { Effect, Result } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry } from "../consul/Consul.ts"
-import { decodeDocument } from "../spec/decode.ts"
+import { decodeDocument, type DocumentError } from "../spec/decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
-import type { Keys } from "../spec/keys.ts"
+import { type Keys, misnamedRelease } from "../spec/keys.ts"
 import { isAppName } from "../spec/names.ts"
 
 export interface ReleaseEntry {
@@ -36,13 +36,37 @@ export interface AppSnapshot {
   readonly index: number
 }
 
+/**
+ * Decoded documents by key, reused while the key's ModifyIndex is the same. A watcher
+ * that rebuilds snapshots on every change (the status page) keeps one, so a write to
+ * one node's status decodes that document only.
+ */
+export type DecodeMemo = Map<
+  string,
+  { readonly modifyIndex: number; readonly decoded: Result.Result<unknown, DocumentError> }
+>
+
+const decodeMemo = (
+  memo: DecodeMemo | undefined,
+  schema: Parameters<typeof decodeDocument>[0],
+  what: string,
+  entry: KvEntry
+): Result.Result<unknown, DocumentError> => {
+  const known = memo?.get(entry.key)
+  if (known !== undefined && known.modifyIndex === entry.modifyIndex) return known.decoded
+  const decoded = decodeDocument(schema, what, entry.key, entry.value)
+  memo?.set(entry.key, { modifyIndex: entry.modifyIndex, decoded })
+  return decoded
+}
+
 const decodeInto = <A>(
   problems: string[],
   schema: Parameters<typeof decodeDocument>[0],
   what: string,
-  entry: KvEntry
+  entry: KvEntry,
+  memo?: DecodeMemo
 ): A | undefined => {
-  const decoded = decodeDocument(schema, what, entry.key, entry.value)
+  const decoded = decodeMemo(memo, schema, what, entry)
   if (Result.isSuccess(decoded)) return decoded.success as A
   problems.push(decoded.failure.message)
   return undefined
@@ -60,7 +84,8 @@ export const snapshotFrom = (
   app: string,
   appEntries: ReadonlyArray<KvEntry>,
   nodeEntries: ReadonlyArray<KvEntry>,
-  index: number
+  index: number,
+  memo?: DecodeMemo
 ): AppSnapshot => {
   const problems: string[] = []
   let config: AppConfig | undefined
@@ -71,31 +96,33 @@ export const snapshotFrom = (
   const statuses: Record<string, NodeStatus> = {}
   for (const entry of appEntries) {
     const parsed = keys.parse(entry.key)
+    const misnamed = misnamedRelease(keys, entry.key)
+    if (misnamed?.app === app) problems.push(misnamed.message)
     if (!("app" in parsed) || parsed.app !== app) continue
     switch (parsed.kind) {
       case "config":
-        config = decodeInto(problems, AppConfig, "AppConfig", entry)
+        config = decodeInto(problems, AppConfig, "AppConfig", entry, memo)
         break
       case "release": {
-        const spec = decodeInto<ReleaseSpec>(problems, ReleaseSpec, "ReleaseSpec", entry)
+        const spec = decodeInto<ReleaseSpec>(problems, ReleaseSpec, "ReleaseSpec", entry, memo)
         if (spec !== undefined) releases.push({ sha: parsed.sha, spec, modifyIndex: entry.modifyIndex })
         break
       }
       case "deploy": {
-        const spec = decodeInto<DeploySpec>(problems, DeploySpec, "DeploySpec", entry)
+        const spec = decodeInto<DeploySpec>(problems, DeploySpec, "DeploySpec", entry, memo)
         if (spec !== undefined) deploy = { spec, generation: entry.modifyIndex }
         break
       }
       case "status": {
-        const status = decodeInto<NodeStatus>(problems, NodeStatus, "NodeStatus", entry)
+        const status = decodeInto<NodeStatus>(problems, NodeStatus, "NodeStatus", entry, memo)
         if (status !== undefined) statuses[parsed.node] = status
         break
       }
       case "lock":
-        lock = decodeInto(problems, LockDoc, "LockDoc", entry)
+        lock = decodeInto(problems, LockDoc, "LockDoc", entry, memo)
         break
       case "pin":
-        pin = decodeInto(problems, PinDoc, "PinDoc", entry)
+        pin = decodeInto(problems, PinDoc, "PinDoc", entry, memo)
         break
     }
   }
@@ -104,7 +131,7 @@ export const snapshotFrom = (
   for (const entry of nodeEntries) {
     const parsed = keys.parse(entry.key)
     if (parsed.kind !== "node") continue
-    const registration = decodeDocument(NodeRegistration, "NodeRegistration", entry.key, entry.value)
+    const registration = decodeMemo(memo, NodeRegistration, "NodeRegistration", entry)
     if (Result.isSuccess(registration) && matchesAny(parsed.node, globs)) expectedNodes.push(parsed.node)
   }
   releases.sort(newestFirst)

@@ -20,6 +20,12 @@ const age = (iso: string | undefined, now: Date): string => {
     : `${Math.floor(s / 86_400)}d`
 }
 
+/** How many of a failing step's last lines the table shows; `sacar logs` shows all of them. */
+const LOG_LINES = 5
+
+const logTail = (log: string | undefined): string[] =>
+  (log ?? "").trimEnd().split("\n").filter((l) => l.trim() !== "").slice(-LOG_LINES).map((l) => `      | ${l}`)
+
 const grid = (rows: ReadonlyArray<ReadonlyArray<string>>): string[] => {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)))
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd())
@@ -56,30 +62,56 @@ export const renderApp = (s: AppSnapshot, now: Date): string => {
   for (const p of s.problems) lines.push(`  problem: ${p}`)
   const nodes = [...new Set([...s.expectedNodes, ...Object.keys(s.statuses)])].sort()
   for (const [node, status] of Object.entries(s.statuses)) if (status.error) lines.push(`  ${node}: ${status.error}`)
-  if (s.releases.length === 0) lines.push("  no releases")
+  // A sha the nodes know of without a ReleaseSpec (deployed directly, or its spec deleted)
+  // still gets its row: it may be live everywhere.
+  const specless = [
+    ...new Set([
+      ...(s.deploy !== undefined ? [s.deploy.spec.sha] : []),
+      ...nodes.flatMap((n) => {
+        const st = s.statuses[n]
+        return [...(st?.current ? [st.current] : []), ...Object.keys(st?.releases ?? {})]
+      })
+    ])
+  ].filter((sha) => !s.releases.some((r) => r.sha === sha))
+  const rowShas = [
+    ...s.releases.map((r) => ({ sha: r.sha, label: shortSha(r.sha), createdAt: r.spec.createdAt })),
+    ...specless.map((sha) => ({ sha, label: `${shortSha(sha)} (no ReleaseSpec)`, createdAt: undefined }))
+  ]
+  if (rowShas.length === 0) lines.push("  no releases")
   else {
     const header = ["RELEASE", "AGE", ...nodes.map((n) => (s.expectedNodes.includes(n) ? n : `${n} (gone)`))]
-    const rows = s.releases.map((r) => [
-      shortSha(r.sha),
-      age(r.spec.createdAt, now),
+    const rows = rowShas.map((r) => [
+      r.label,
+      age(r.createdAt, now),
       ...nodes.map((n) => {
         const rs = s.statuses[n]?.releases[r.sha]
         if (rs === undefined) return "-"
         const took = Object.values(rs.steps).reduce((sum, step) => sum + step.ms, 0)
+        // Dependencies copied from an earlier release on the node instead of installed.
+        const reused = rs.steps.install?.reusedFrom
         return rs.phase === "ready" || rs.phase === "failed"
-          ? `${rs.phase} ${formatDuration(took)}`
+          ? `${rs.phase} ${formatDuration(took)}${reused === undefined ? "" : ` (deps of ${shortSha(reused)})`}`
           : `${rs.phase} ${age(rs.startedAt, now)}`
       })
     ])
     lines.push(...grid([header, ...rows]).map((l) => `  ${l}`))
-    const failures = s.releases.flatMap((r) =>
+    const failures = rowShas.flatMap((r) =>
       nodes.flatMap((n) => {
         const rs = s.statuses[n]?.releases[r.sha]
-        return rs?.phase === "failed" ? [`  ${shortSha(r.sha)} on ${n}: ${rs.message ?? "failed"}`] : []
+        return rs?.phase === "failed"
+          ? [`  ${shortSha(r.sha)} on ${n}: ${rs.message ?? "failed"}`, ...logTail(rs.log)]
+          : []
       })
     )
     lines.push(...failures)
   }
+  // The full sha of what is live, for the commands that take one and for `git show`.
+  const liveOn = new Map<string, string[]>()
+  for (const n of nodes) {
+    const current = s.statuses[n]?.current
+    if (current) liveOn.set(current, [...(liveOn.get(current) ?? []), n])
+  }
+  for (const [sha, on] of liveOn) lines.push(`  live: ${sha} on ${on.join(", ")}`)
   if (nodes.length > 0) {
     const rows = nodes.map((n) => {
       const st = s.statuses[n]
@@ -94,6 +126,10 @@ export const renderApp = (s: AppSnapshot, now: Date): string => {
       ]
     })
     lines.push(...grid([["NODE", "CURRENT", "DEPLOY", ""], ...rows]).map((l) => `  ${l}`))
+    for (const n of nodes) {
+      const d = s.statuses[n]?.deploy
+      if (d?.phase === "failed" && d.log) lines.push(`  ${n}: bin/deploy's last lines:`, ...logTail(d.log))
+    }
   }
   return lines.join("\n")
 }

@@ -205,7 +205,8 @@ describe("operator commands against Consul", { concurrency: true }, () => {
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
     try {
       const waitFor = async (re: RegExp) => {
-        for (let i = 0; i < 100 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100))
+        // A deadline, not a sleep: a child `sacar` can take many seconds to start on a loaded machine.
+        for (let i = 0; i < 600 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100))
         assert.match(out, re)
       }
       await waitFor(/no releases/)
@@ -228,6 +229,7 @@ describe("operator commands against Consul", { concurrency: true }, () => {
       [["deploy", "shop", SHA_A, "--frobnicate"], /Unknown option '--frobnicate'/],
       [["lock", "shop"], /needs a reason/],
       [["lock", "shop", "-m", "x", "--until", "tomorrow"], /--until must be an ISO 8601 time/],
+      [["app", "set", "shop", "--prepare-timeout", "soon"], /--prepare-timeout must be a duration/],
       [["rollback"], /missing <app>/],
       [["unpin", "a", "b"], /unexpected argument "b"/],
       [["status", "a", "b"], /unexpected argument "b"/],
@@ -238,10 +240,6 @@ describe("operator commands against Consul", { concurrency: true }, () => {
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`)
       assert.match(r.stderr, message, args.join(" "))
     }))
-    assert.deepEqual(await kvKeys(prefix), [])
-    const bad = await sacar("app", "set", "shop", "--prepare-timeout", "soon")
-    assert.equal(bad.code, 1)
-    assert.match(bad.stderr, /field "prepareTimeout": expected a duration/)
     assert.deepEqual(await kvKeys(prefix), [])
   })
 

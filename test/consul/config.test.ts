@@ -10,6 +10,7 @@ import { consulConfigFromEnv } from "../../src/consul/config.ts"
 import type { ConsulConfig, ConsulConfigError } from "../../src/consul/config.ts"
 
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+const TLS = { CONSUL_HTTP_ADDR: "https://consul:8501" }
 
 const ok = (env: Record<string, string>): ConsulConfig => {
   const exit = Effect.runSyncExit(consulConfigFromEnv(env))
@@ -97,18 +98,18 @@ test("TLS files are read at start-up; client cert and key come together", (t) =>
   assert.equal(c.tls.cert, PEM)
   assert.equal(c.tls.key, PEM)
 
-  assert.match(bad({ CONSUL_CACERT: join(dir, "missing.pem") }).message, /^CONSUL_CACERT: cannot read/)
-  assert.match(bad({ CONSUL_CACERT: join(dir, "junk") }).message, /^CONSUL_CACERT: .*not PEM/)
+  assert.match(bad({ ...TLS, CONSUL_CACERT: join(dir, "missing.pem") }).message, /^CONSUL_CACERT: cannot read/)
+  assert.match(bad({ ...TLS, CONSUL_CACERT: join(dir, "junk") }).message, /^CONSUL_CACERT: .*not PEM/)
   assert.match(
-    bad({ CONSUL_CLIENT_CERT: join(dir, "cert.pem") }).message,
+    bad({ ...TLS, CONSUL_CLIENT_CERT: join(dir, "cert.pem") }).message,
     /^CONSUL_CLIENT_KEY: must be set when CONSUL_CLIENT_CERT is set$/
   )
   assert.match(
-    bad({ CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message,
+    bad({ ...TLS, CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message,
     /^CONSUL_CLIENT_CERT: must be set when CONSUL_CLIENT_KEY is set$/
   )
   assert.match(
-    bad({ CONSUL_CLIENT_CERT: join(dir, "gone"), CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message,
+    bad({ ...TLS, CONSUL_CLIENT_CERT: join(dir, "gone"), CONSUL_CLIENT_KEY: join(dir, "key.pem") }).message,
     /^CONSUL_CLIENT_CERT: cannot read/
   )
 })
@@ -119,4 +120,61 @@ test("CONSUL_HTTP_SSL_VERIFY takes Go booleans", () => {
   assert.equal(ok({ CONSUL_HTTP_SSL_VERIFY: "true" }).tls.verify, true)
   const e = bad({ CONSUL_HTTP_SSL_VERIFY: "nope" })
   assert.equal(e.message, "CONSUL_HTTP_SSL_VERIFY: expected true or false, got \"nope\"")
+})
+
+test("CONSUL_HTTP_SSL=true speaks TLS to a host:port (the usual 127.0.0.1:8501 setup)", () => {
+  assert.equal(ok({ CONSUL_HTTP_ADDR: "127.0.0.1:8501", CONSUL_HTTP_SSL: "true" }).address, "https://127.0.0.1:8501")
+  assert.equal(ok({ CONSUL_HTTP_ADDR: "http://consul:8501", CONSUL_HTTP_SSL: "1" }).address, "https://consul:8501")
+  assert.equal(ok({ CONSUL_HTTP_ADDR: "https://consul:8501", CONSUL_HTTP_SSL: "false" }).address, "https://consul:8501")
+  assert.equal(bad({ CONSUL_HTTP_SSL: "yes" }).message, "CONSUL_HTTP_SSL: expected true or false, got \"yes\"")
+})
+
+test("TLS settings next to a plain http address are an error naming the variable, not dropped", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "consul-tls-"))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, "ca.pem"), PEM)
+  for (
+    const [name, value] of [
+      ["CONSUL_CACERT", join(dir, "ca.pem")],
+      ["CONSUL_CAPATH", dir],
+      ["CONSUL_TLS_SERVER_NAME", "consul.internal"]
+    ]
+  ) {
+    assert.match(
+      bad({ CONSUL_HTTP_ADDR: "127.0.0.1:8500", [name!]: value! }).message,
+      new RegExp(`^${name}: .*plain HTTP`)
+    )
+  }
+})
+
+test("CONSUL_CAPATH, CONSUL_TLS_SERVER_NAME, CONSUL_HTTP_AUTH, CONSUL_NAMESPACE/PARTITION are read as the Consul CLI does", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "consul-capath-"))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, "a.pem"), PEM)
+  writeFileSync(join(dir, "README"), "not a certificate")
+  const c = ok({
+    ...TLS,
+    CONSUL_CAPATH: dir,
+    CONSUL_TLS_SERVER_NAME: "consul.internal",
+    CONSUL_HTTP_AUTH: "ops:s3cret",
+    CONSUL_NAMESPACE: "team-a",
+    CONSUL_PARTITION: "default"
+  })
+  assert.equal(c.tls.ca, PEM)
+  assert.equal(c.tls.serverName, "consul.internal")
+  assert.equal(Redacted.value(c.httpAuth!), "ops:s3cret")
+  assert.ok(!JSON.stringify(c).includes("s3cret"), "the password never shows in the config's text")
+  assert.equal(c.namespace, "team-a")
+  assert.equal(c.partition, "default")
+  const empty = mkdtempSync(join(tmpdir(), "consul-capath-empty-"))
+  t.after(() => rmSync(empty, { recursive: true, force: true }))
+  assert.match(bad({ ...TLS, CONSUL_CAPATH: empty }).message, /^CONSUL_CAPATH: no PEM certificate/)
+  assert.match(bad({ CONSUL_NAMESPACE: "bad name" }).message, /^CONSUL_NAMESPACE: not a valid name/)
+})
+
+test("SACAR_SESSION_TTL_MIN: a duration from 10s to 24h", () => {
+  assert.equal(ok({ SACAR_SESSION_TTL_MIN: "30s" }).sessionTtlMinMs, 30_000)
+  assert.equal(ok({}).sessionTtlMinMs, undefined)
+  assert.match(bad({ SACAR_SESSION_TTL_MIN: "5s" }).message, /^SACAR_SESSION_TTL_MIN: must be between 10s and 24h/)
+  assert.match(bad({ SACAR_SESSION_TTL_MIN: "soon" }).message, /^SACAR_SESSION_TTL_MIN: expected a duration/)
 })

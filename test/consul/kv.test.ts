@@ -133,7 +133,7 @@ test("a blocking get that times out returns the unchanged value", async (t) => {
   assert.equal(again.value?.value, "same")
 })
 
-test("sessions: create, info, renew, destroy; renew of a gone session is false", async (t) => {
+test("sessions: create, info, renew, destroy; renew answers the TTL, and undefined once the session is gone", async (t) => {
   const { consul, prefix, run } = await consulForTest(t)
   const id = await run(consul.createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "delete", lockDelay: "1s" }))
   const info = await run(consul.sessionInfo(id))
@@ -141,10 +141,10 @@ test("sessions: create, info, renew, destroy; renew of a gone session is false",
   assert.equal(info?.name, `${prefix}-s`)
   assert.equal(info?.behavior, "delete")
   assert.equal(info?.lockDelayNs, 1_000_000_000)
-  assert.equal(await run(consul.renewSession(id)), true)
+  assert.equal(await run(consul.renewSession(id)), "10s")
   await run(consul.destroySession(id))
   assert.equal(await run(consul.sessionInfo(id)), undefined)
-  assert.equal(await run(consul.renewSession(id)), false)
+  assert.equal(await run(consul.renewSession(id)), undefined)
 })
 
 test("a bad request is a ConsulRequestError carrying Consul's message", async (t) => {

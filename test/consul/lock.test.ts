@@ -74,7 +74,7 @@ test("acquireLock waits out the lock-delay after the holder's session dies", asy
 })
 
 test("watchLockLost reports a destroyed session", async (t) => {
-  const { cleanup, consul, prefix, run } = await consulForTest(t)
+  const { consul, prefix, run } = await consulForTest(t)
   const key = `${prefix}/monitored`
   const a = await run(consul.createSession({ name: "a", ttl: "30s", behavior: "release", lockDelay: "0s" }))
   assert.equal(await run(tryLock(key, a)), true)
@@ -141,7 +141,7 @@ test("acquireLock is interruptible while waiting and fails for a dead session", 
 })
 
 test("a scoped session plus acquireLock is the leader-election shape", async (t) => {
-  const { cleanup, consul, prefix, run } = await consulForTest(t)
+  const { consul, prefix, run } = await consulForTest(t)
   const key = `${prefix}/_controller/leader`
   const heldBy = await run(Effect.gen(function*() {
     const id = yield* session({ name: "controller", ttl: "15s", behavior: "release", lockDelay: "0s" })

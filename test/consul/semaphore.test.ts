@@ -4,6 +4,7 @@
 import { Effect, Exit } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
+import { Consul } from "../../src/consul/Consul.ts"
 import { tryLock } from "../../src/consul/lock.ts"
 import { acquireSemaphore, SEMAPHORE_FLAGS } from "../../src/consul/semaphore.ts"
 import { consulForTest, eventually, sleep } from "./support.ts"
@@ -49,9 +50,11 @@ test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or
     assert.equal(contender?.flags, "16210313421097356768")
   }
 
-  // Releasing (closing s1's scope) hands its slot to s3.
+  // Releasing (closing s1's scope) hands its slot to s3. A waiter watches one holder's
+  // key (not `.lock`, which would wake every waiter at every change); if it watches s2,
+  // s1's release is seen at the end of its blocking wait (10 s here).
   await h1.interrupt()
-  await eventually(() => holding.has(s3), 5_000, "s3 after s1 released")
+  await eventually(() => holding.has(s3), 15_000, "s3 after s1 released")
   const afterRelease = (await run(consul.list(`${sem}/`))).value
   assert.equal(afterRelease.find((e) => e.key === `${sem}/${s1}`), undefined)
   const doc2 = JSON.parse(afterRelease.find((e) => e.key === `${sem}/.lock`)!.value!) as {
@@ -66,7 +69,9 @@ test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or
   await sleep(300)
   assert.equal(holding.has(s4), false)
   await run(consul.destroySession(s2)) // its contender key is deleted with it
-  await eventually(() => holding.has(s4), 5_000, "s4 after s2's session died")
+  // A death is seen at once by a waiter watching that holder, else at the end of its
+  // blocking wait (10 s here), when it checks every holder's key.
+  await eventually(() => holding.has(s4), 15_000, "s4 after s2's session died")
   const doc3 = JSON.parse((await run(consul.get(`${sem}/.lock`))).value!.value!) as { Holders: Record<string, boolean> }
   assert.deepEqual(Object.keys(doc3.Holders).sort(), [s3, s4].sort())
   await h3.interrupt()
@@ -111,4 +116,47 @@ test("a lock and a semaphore on the same key conflict, as with `consul lock`", a
   assert.match(reason.error.message, /flags/)
   // ...and the contender key it made on the way is gone again.
   assert.equal((await run(consul.get(`${prefix}/${a}`))).value, undefined)
+})
+
+test("a waiter's reads cost O(limit), not O(waiters): 16 waiters on one slot read a few entries per handoff", async (t) => {
+  const { cleanup, consul, prefix, run } = await consulForTest(t)
+  const sem = `${prefix}/shop/locks/deploy`
+  const waiters = 16
+  const ids = await run(
+    Effect.all(
+      Array.from(
+        { length: waiters },
+        (_, i) => consul.createSession({ name: `w${i}`, ttl: "30s", behavior: "delete", lockDelay: "0s" })
+      )
+    )
+  )
+  cleanup(Effect.all(ids.map((id) => consul.destroySession(id))))
+  // Every KV entry any contender is sent, whatever the call (get, list, txn).
+  let entriesRead = 0
+  const counting = Consul.of({
+    ...consul,
+    get: (key, options) =>
+      Effect.tap(consul.get(key, options), (r) => Effect.sync(() => entriesRead += r.value ? 1 : 0)),
+    list: (p, options) => Effect.tap(consul.list(p, options), (r) => Effect.sync(() => entriesRead += r.value.length)),
+    txn: (ops) => Effect.tap(consul.txn(ops), (r) => Effect.sync(() => entriesRead += r.ok ? r.entries.length : 0))
+  })
+  // Each contender holds the slot briefly and gives it back: 16 handoffs in a row.
+  let held = 0
+  await run(
+    Effect.forEach(ids, (id) =>
+      Effect.scoped(Effect.gen(function*() {
+        yield* acquireSemaphore(sem, id, 1, { value: id, wait: "10s" })
+        held++
+        yield* Effect.sleep("50 millis")
+      })).pipe(Effect.provideService(Consul, counting)), { concurrency: "unbounded" })
+  )
+  assert.equal(held, waiters)
+  // The Go recipe lists every contender's key at every wake-up: about waiters² / 2
+  // entries per waiter over the rollout (here ~2000 in all). Reading `.lock` and one
+  // holder's key keeps it to a few entries per waiter per handoff.
+  const perWaiterPerHandoff = entriesRead / waiters / waiters
+  assert.ok(
+    perWaiterPerHandoff <= 4,
+    `${entriesRead} entries read: ${perWaiterPerHandoff.toFixed(1)} per waiter per handoff`
+  )
 })

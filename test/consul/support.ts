@@ -26,8 +26,11 @@ export interface Forked<A, E> {
   readonly exit: Promise<Exit.Exit<A, E>>
 }
 
-export async function consulForTest(t: TestContext): Promise<ConsulForTest> {
-  const server = await startConsul()
+export async function consulForTest(
+  t: TestContext,
+  devConsul: Parameters<typeof startConsul>[0] = {}
+): Promise<ConsulForTest> {
+  const server = await startConsul(devConsul)
   const runtime = ManagedRuntime.make(consulLayer({ address: server.addr, tls: { verify: true } }))
   const forked: Array<Fiber.Fiber<unknown, unknown>> = []
   const cleanups: Array<Effect.Effect<unknown, unknown, Consul>> = []

@@ -12,36 +12,58 @@ import { sendKv, startStub } from "./stub.ts"
 import { consulForTest, eventually, sleep } from "./support.ts"
 
 test("the index rules: emit first and on moves, reset when backwards, keep >= 1, limit quick repeats", () => {
-  let s = nextWatchStep(initialWatchState, 0, false)
+  // Reads far apart in time, so the token bucket is always full here.
+  let clock = 0
+  const later = () => (clock += 60_000)
+  let s = nextWatchStep(initialWatchState, 0, false, later())
   assert.equal(s.emit, true)
   assert.equal(s.state.requestIndex, 1) // never 0 once there is an answer
-  s = nextWatchStep(s.state, 10, false)
+  s = nextWatchStep(s.state, 10, false, later())
   assert.equal(s.emit, true)
   assert.equal(s.state.requestIndex, 10)
-  s = nextWatchStep(s.state, 10, true) // a blocking read that timed out
+  s = nextWatchStep(s.state, 10, true, later()) // a blocking read that timed out
   assert.equal(s.emit, false)
   assert.equal(s.delayMs, 0)
-  s = nextWatchStep(s.state, 4, false) // backwards: news, and start over from 0
+  s = nextWatchStep(s.state, 4, false, later()) // backwards: news, and start over from 0
   assert.equal(s.emit, true)
   assert.equal(s.state.requestIndex, 0)
-  s = nextWatchStep(s.state, 4, false) // the reset read: same as emitted, no news
+  s = nextWatchStep(s.state, 4, false, later()) // the reset read: same as emitted, no news
   assert.equal(s.emit, false)
   assert.equal(s.state.requestIndex, 4)
   // Quick answers without news: a burst of two, then growing pauses up to 15 s.
-  let q = nextWatchStep(nextWatchStep(initialWatchState, 3, false).state, 3, false)
+  let q = nextWatchStep(nextWatchStep(initialWatchState, 3, false, later()).state, 3, false, later())
   assert.equal(q.delayMs, 0)
-  q = nextWatchStep(q.state, 3, false)
+  q = nextWatchStep(q.state, 3, false, later())
   assert.equal(q.delayMs, 0)
   const delays: Array<number> = []
   for (let i = 0; i < 10; i++) {
-    q = nextWatchStep(q.state, 3, false)
+    q = nextWatchStep(q.state, 3, false, later())
     delays.push(q.delayMs)
   }
   assert.ok(delays[0]! >= 500 && delays[0]! <= 1_000)
   assert.ok(delays.every((d) => d > 0 && d <= 15_000))
   assert.ok(delays[9]! >= 7_500)
   // News resets the limiter.
-  assert.equal(nextWatchStep(q.state, 4, false).delayMs, 0)
+  assert.equal(nextWatchStep(q.state, 4, false, later()).delayMs, 0)
+})
+
+test("the token bucket: a burst of two changed answers at once, then one per interval", () => {
+  let s = nextWatchStep(initialWatchState, 5, false, 1_000, 1_000)
+  assert.equal(s.delayMs, 0) // the first answer
+  s = nextWatchStep(s.state, 6, false, 1_000, 1_000)
+  assert.equal(s.emit, true)
+  assert.equal(s.delayMs, 0) // the second: still within the burst
+  s = nextWatchStep(s.state, 7, false, 1_000, 1_000)
+  assert.equal(s.emit, true)
+  assert.equal(s.delayMs, 1_000) // the bucket is empty: wait for one token
+  s = nextWatchStep(s.state, 8, false, 2_000, 1_000)
+  assert.equal(s.delayMs, 1_000) // still churning: one read per interval
+  s = nextWatchStep(s.state, 9, false, 3_000, 1_000)
+  assert.equal(s.delayMs, 1_000)
+  // A quiet spell refills the bucket: the next change is read at once again.
+  s = nextWatchStep(s.state, 10, false, 60_000, 1_000)
+  assert.equal(s.delayMs, 0)
+  assert.equal(nextWatchStep(s.state, 11, false, 60_000, 1_000).delayMs, 0)
 })
 
 const collect = <A>(stream: Stream.Stream<A, never, Consul>, into: Array<A>, layer: Layer.Layer<Consul>) =>
@@ -92,7 +114,9 @@ test("watchKey emits a missing key once, then its value, then its deletion", asy
   await sleep(300)
   assert.equal(seen.length, 1)
   await run(consul.put(key, "v"))
-  await eventually(() => seen.at(-1)!.value?.value === "v", 5_000, "the value")
+  // The unrelated writes spent the burst of a watch on a missing key, which is then
+  // paced at one read per 5 s (emptyMinIntervalMs): seen within that.
+  await eventually(() => seen.at(-1)!.value?.value === "v", 8_000, "the value")
   await run(consul.delete(key))
   await eventually(() => seen.at(-1)!.value === undefined, 5_000, "the deletion")
 })
@@ -202,4 +226,24 @@ test("interrupting a watch aborts its blocking read", async (t) => {
   await eventually(() => stub.requests.length === 2, 3_000, "the blocking read")
   await Effect.runPromise(Fiber.interrupt(fiber))
   await eventually(() => closed === 1, 2_000, "the socket to close")
+})
+
+test("a watch whose answers keep changing degrades into polling at a bounded rate (token bucket, burst 2)", async (t) => {
+  // Every answer comes back at once with a new index: a prefix that churns.
+  let index = 10
+  const stub = await startStub(t, (_req, res) => sendKv(res, ++index, [{ key: "p/k", value: String(index) }]))
+  const seen: Array<Indexed<ReadonlyArray<KvEntry>>> = []
+  const fiber = collect(
+    watchPrefix("p/", { wait: "5m" }),
+    seen,
+    consulLayer({ address: stub.addr, tls: { verify: true } })
+  )
+  await sleep(3_000)
+  await Effect.runPromise(Fiber.interrupt(fiber))
+  // The first read, a burst of two, then about one a second: never a spin.
+  assert.ok(stub.requests.length >= 4, `only ${stub.requests.length} requests in 3 s`)
+  assert.ok(stub.requests.length <= 7, `${stub.requests.length} requests in 3 s`)
+  // Each answer was news and was emitted: the limit paces the reads, it drops nothing.
+  // (the last request may still have been in flight when the watch was stopped).
+  assert.ok(seen.length >= stub.requests.length - 1, `${seen.length} emitted of ${stub.requests.length} answers`)
 })

@@ -58,7 +58,14 @@ test("the folder: laid out fresh, a previous run's wiped, anyone else's refused"
   const base = await tempDir(t)
   const folder = demoFolder(join(base, ".demo"))
   assert.deepEqual(await prepareFolder(folder), { leftovers: 0 })
-  assert.deepEqual((await readdir(folder.dir)).sort(), [".sacar-demo", "artifacts", "logs", "nodes", "pids"])
+  assert.deepEqual((await readdir(folder.dir)).sort(), [
+    ".sacar-demo",
+    "artifacts",
+    "demo.pid",
+    "logs",
+    "nodes",
+    "pids"
+  ])
   assert.deepEqual((await readdir(join(folder.dir, "nodes"))).sort(), ["demo-1", "demo-2", "demo-3"])
   await writeFile(join(folder.logs, "old.log"), "from the last run")
   await writeFile(folder.pids, "999999999 demo-1\n")

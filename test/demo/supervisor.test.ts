@@ -77,7 +77,7 @@ test("children are listed in the pids file, log to their file and stop on SIGTER
 test("a child that ignores SIGTERM is killed after the grace, with the group it leads", async (t) => {
   const { dir, supervisor, start } = await setup(t, 500)
   const stubborn = await start("stubborn", IGNORES_TERM)
-  const parent = await start("parent", WITH_GRANDCHILD)
+  await start("parent", WITH_GRANDCHILD)
   await logged(join(dir, "stubborn.log"), /up/)
   const grandchild = Number((await logged(join(dir, "parent.log"), /grandchild (\d+)/))[1])
   assert.ok(isAlive(grandchild))

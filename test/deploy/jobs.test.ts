@@ -2,6 +2,7 @@ import assert from "node:assert/strict"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { test } from "node:test"
+import { distTop } from "../../src/bundle/entries.ts"
 import { blocks, type Body, deepBlocks, deployDir, hclFiles, labelled, parseHcl, seconds, theJob } from "./hcl.ts"
 
 const controllerFile = join(deployDir, "sacar-controller.nomad.hcl")
@@ -130,4 +131,55 @@ test("the secret check catches a token written into env", async () => {
   assert.notEqual(elsewhere, text)
   const problems = secretProblems(...theJob(await parseHcl(controllerFile, elsewhere)))
   assert.ok(problems.some((p) => p.includes("/etc/notify-token is outside secrets/")), problems.join("; "))
+})
+
+/** What a job file does to get Sacar itself: problems, none when it fetches the dist tarball checked by sha256. */
+function artifactProblems(file: Body, version: string): string[] {
+  const problems: string[] = []
+  const [, job] = theJob(file)
+  const variables = Object.fromEntries(labelled(file, "variable"))
+  if (variables.sacar_version?.default !== version)
+    problems.push(`variable sacar_version defaults to ${String(variables.sacar_version?.default)}, not ${version}`)
+  if (variables.sacar_url === undefined || "default" in variables.sacar_url)
+    problems.push("sacar_url must be a variable without a default (where the operator uploaded the tarball)")
+  const condition = blocks(variables.sacar_sha256 ?? {}, "validation")[0]?.condition
+  if (typeof condition !== "string" || !condition.includes("^[0-9a-f]{64}$"))
+    problems.push("sacar_sha256 must be validated as 64 hex characters")
+  if (blocks(job, "meta")[0]?.sacar_version !== "${var.sacar_version}")
+    problems.push("meta.sacar_version must follow the variable, so a new version rolls the job")
+  for (const [taskName, task] of labelled(job, "group").flatMap(([, g]) => labelled(g, "task"))) {
+    const artifacts = blocks(task, "artifact")
+    if (artifacts.length !== 1) {
+      problems.push(`${taskName}: ${artifacts.length} artifact stanzas, not 1`)
+      continue
+    }
+    const artifact = artifacts[0]!
+    if (artifact.source !== "${var.sacar_url}") problems.push(`${taskName}: artifact source ${String(artifact.source)}`)
+    if (artifact.destination !== "local") problems.push(`${taskName}: unpacked into ${String(artifact.destination)}`)
+    const checksum = blocks(artifact, "options")[0]?.checksum
+    if (checksum !== "sha256:${var.sacar_sha256}") problems.push(`${taskName}: checksum ${String(checksum)}`)
+    const command = blocks(task, "config")[0]?.command
+    const expected = `\${NOMAD_TASK_DIR}/${distTop("${var.sacar_version}")}/sacar`
+    if (command !== expected) problems.push(`${taskName}: runs ${String(command)}, not ${expected}`)
+  }
+  return problems
+}
+
+for (const file of [controllerFile, reconcilerFile]) {
+  test(`${file.split("/").pop()}: fetches Sacar's dist tarball with an artifact stanza checked by sha256`, async () => {
+    const { version } = JSON.parse(await readFile(join(deployDir, "..", "package.json"), "utf8")) as { version: string }
+    assert.deepEqual(artifactProblems(await parseHcl(file), version), [])
+  })
+}
+
+test("the artifact check catches a missing checksum and a command outside the tarball", async () => {
+  const text = await readFile(reconcilerFile, "utf8")
+  const unchecked = text.replace("checksum = \"sha256:${var.sacar_sha256}\"", "")
+  const local = text.replace(/command = "[^"]*"/, "command = \"/usr/local/lib/sacar/node_modules/.bin/node\"")
+  assert.notEqual(unchecked, text)
+  assert.notEqual(local, text)
+  assert.deepEqual(artifactProblems(await parseHcl(reconcilerFile, unchecked), "0.1.0"), [
+    "reconciler: checksum undefined"
+  ])
+  assert.match(artifactProblems(await parseHcl(reconcilerFile, local), "0.1.0").join(), /runs \/usr\/local\/lib\/sacar/)
 })

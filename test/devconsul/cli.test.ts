@@ -58,3 +58,50 @@ test("dev-consul --help prints usage and exits 0", async () => {
   assert.equal(await help.exit, 0)
   assert.match(help.out(), /--listen HOST:PORT/)
 })
+
+test("dev-consul --acl-default-policy deny --acl-initial-management-token T --acl-enable-key-list-policy enforces tokens", async (t) => {
+  const run = runCli([
+    "--listen",
+    "127.0.0.1:0",
+    "--acl-default-policy",
+    "deny",
+    "--acl-initial-management-token",
+    "root",
+    "--acl-enable-key-list-policy"
+  ])
+  t.after(() => run.child.kill("SIGKILL"))
+  const deadline = Date.now() + 15_000
+  let url: string | undefined
+  while (url === undefined && Date.now() < deadline) {
+    url = /dev-consul listening on (http:\/\/\S+)/.exec(run.out())?.[1]
+    if (url === undefined) await new Promise((r) => setTimeout(r, 50))
+  }
+  assert.ok(url !== undefined, `no URL printed; stderr: ${run.err()}`)
+  assert.match(run.out(), /ACLs on, default policy deny/)
+  assert.equal((await fetch(`${url}/v1/kv/k`, { method: "PUT", body: "v" })).status, 403)
+  const policy = await fetch(`${url}/v1/acl/policy`, {
+    method: "PUT",
+    headers: { "X-Consul-Token": "root" },
+    body: JSON.stringify({ Name: "kv-read", Rules: "key_prefix \"\" { policy = \"read\" }" })
+  })
+  assert.equal(policy.status, 200)
+  const token = await fetch(`${url}/v1/acl/token`, {
+    method: "PUT",
+    headers: { "X-Consul-Token": "root" },
+    body: JSON.stringify({ Policies: [{ Name: "kv-read" }] })
+  })
+  const { SecretID } = (await token.json()) as { SecretID: string }
+  assert.equal((await fetch(`${url}/v1/kv/k`, { headers: { "X-Consul-Token": SecretID } })).status, 404)
+  assert.equal((await fetch(`${url}/v1/kv/?recurse`, { headers: { "X-Consul-Token": SecretID } })).status, 403)
+  run.child.kill("SIGTERM")
+  assert.equal(await run.exit, 0)
+})
+
+test("dev-consul refuses ACL flags it cannot honour with exit 2", async () => {
+  const noToken = runCli(["--acl-default-policy", "deny"])
+  assert.equal(await noToken.exit, 2)
+  assert.match(noToken.err(), /--acl-initial-management-token is required/)
+  const badPolicy = runCli(["--acl-default-policy", "maybe", "--acl-initial-management-token", "x"])
+  assert.equal(await badPolicy.exit, 2)
+  assert.match(badPolicy.err(), /allow or deny/)
+})

@@ -163,7 +163,7 @@ test(
   "failover: SIGKILL the leading controller mid-release; the other finishes the check run, with one check run created",
   { timeout: 150_000 },
   async (t) => {
-    const { consul, github, prefix, nodes, env } = await world(t, ["web-1", "web-2"])
+    const { github, nodes, env } = await world(t, ["web-1", "web-2"])
     const a = await startController(env)
     t.after(async () => {
       await a.stop()

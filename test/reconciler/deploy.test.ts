@@ -147,6 +147,15 @@ describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
     // Redeploying the live release: the previous release dir is that same release.
     const second = evs.filter((e) => e.what === "deploy-start").slice(3)
     for (const e of second) assert.match(e.extra, new RegExp(`releases/${c.sha}$`))
+
+    // A third generation: the node that runs its pre-deploy removes the run-once record
+    // of the first; the newest two are kept (a node may not have seen the newest yet).
+    const third = await deploy(c.kv, c.sha)
+    for (const n of c.nodes)
+      assert.equal((await deploySettled(c.kv, "shop", n.node, third, SETTLE_MS, c.dump)).phase, "live")
+    assert.equal(await c.kv.json(`shop/locks/predeploy/${generation}`), undefined)
+    assert.equal((await c.kv.json(`shop/locks/predeploy/${again}`)).phase, "succeeded")
+    assert.equal((await c.kv.json(`shop/locks/predeploy/${third}`)).phase, "succeeded")
   })
 
   test("maxParallel 3: bin/deploy runs on the nodes at the same time", async (t) => {

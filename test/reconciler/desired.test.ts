@@ -117,3 +117,15 @@ describe("reconcilerSettings", () => {
     }
   })
 })
+
+describe("a ReleaseSpec under a key that is not a sha", () => {
+  test("is reported in the app's errors (the status error every node writes), naming the key", () => {
+    const snap = readSnapshot(keys, "web-1", [
+      entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz" }),
+      entry("sacar/shop/releases/1ff1a40", {})
+    ], new Map())
+    const shop = snap.apps.get("shop")!
+    assert.equal(shop.releases.size, 0)
+    assert.match(shop.errors.join("\n"), /^sacar\/shop\/releases\/1ff1a40: "1ff1a40" is not a full commit sha/)
+  })
+})

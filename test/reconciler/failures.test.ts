@@ -2,7 +2,7 @@
 // the same reconciler keeps serving another app (issue 3, "Must show").
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
-import { readdir, stat } from "node:fs/promises"
+import { readdir, readFile, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { gzipSync } from "node:zlib"
@@ -169,9 +169,9 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
       60_000,
       node.output
     )
-    // The release dir is still there from the first attempt: the steps that completed are skipped
-    // (extracted files are kept), and bin/prepare (no marker yet) runs again from the old tarball's files.
-    assert.ok(retried.phase === "ready" || retried.phase === "failed")
+    // A retry after `failed` starts clean: the new artifact is fetched and its bin/prepare runs, not the old one's.
+    assert.equal(retried.phase, "ready", JSON.stringify(retried))
+    assert.doesNotMatch(await readFile(join(root, "shop", "releases", sha, "bin", "prepare"), "utf8"), /exit 3/)
     assert.equal(node.child.exitCode, null, "the reconciler is still running")
   })
 

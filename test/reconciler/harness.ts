@@ -3,7 +3,7 @@
 // ones are as easy as good ones), KV written with plain HTTP as `consul kv put` does.
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -362,5 +362,3 @@ export const slowServer = async (
   const port = (server.address() as { port: number }).port
   return { url: `http://127.0.0.1:${port}/release.tgz`, requests: () => requests }
 }
-
-export const ensureDir = (path: string) => mkdir(path, { recursive: true })

@@ -414,3 +414,30 @@ describe("halting a rollout", () => {
     assert.equal(reason, `${HALTED_PREFIX}web-1 failed: boom`)
   })
 })
+
+describe("serving an app again", () => {
+  test("a node that serves an app again does not redeploy what is already live in its current", () => {
+    // `--nodes ''` then the old list: the node unserved the app (its status withdrawn)
+    // and serves it again with the target's release still live in `current`.
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A } })
+    const actions = run(node({ shop: app }), {
+      shop: observedApp({ disk: disk([A], { current: A }), status: status({ releases: { [A]: rs("ready", 1) } }) })
+    })
+    assert.deepEqual(actions.filter((a) => a._tag !== "SetLinks"), [
+      { _tag: "AdoptLive", app: "shop", generation: 50, sha: A }
+    ])
+  })
+
+  test("a node without a record whose current is another release deploys the target", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)), deploy: { generation: 50, sha: A } })
+    const actions = run(node({ shop: app }), {
+      shop: observedApp({
+        disk: disk([A, B], { current: B }),
+        status: status({ releases: { [A]: rs("ready", 1), [B]: rs("ready", 2) } })
+      })
+    })
+    assert.deepEqual(actions.filter((a) => a._tag !== "SetLinks"), [
+      { _tag: "StartDeploy", app: "shop", generation: 50, sha: A }
+    ])
+  })
+})

@@ -233,3 +233,14 @@ for (const { what, schema, key, raw, expect } of bad) {
     assert.ok(!decoded.failure.message.includes("\n"), "one line")
   })
 }
+
+test("documents are written compact: no indentation, no trailing newline", () => {
+  const text = encodeDocument(NodeStatus, {
+    node: "web-1",
+    updatedAt: "2026-11-27T10:00:00Z",
+    releases: { ["a".repeat(40)]: { phase: "ready", attempt: 1, steps: { download: { ms: 12 } } } },
+    current: null,
+    deploy: null
+  })
+  assert.equal(text, JSON.stringify(JSON.parse(text)))
+})

@@ -71,7 +71,13 @@ const readyAfterRerun = async (
     "import pkg0, pkg5; print(pkg0.VALUE + pkg5.VALUE)"
   ])
   assert.equal(stdout.trim(), "5")
-  assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "prepared", "ready", "venv"])
+  assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), [
+    "installed",
+    "prepared",
+    "ready",
+    "source",
+    "venv"
+  ])
   // No partial downloads, extraction directories or tarball left beside the release.
   assert.deepEqual(await readdir(join(prepare.root, prepare.app, "releases")), [prepare.sha])
   return release

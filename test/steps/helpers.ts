@@ -1,9 +1,10 @@
 /** Shared set-up for the step tests: a scratch SACAR_ROOT, real services, a report log. */
 import { Effect, Exit, Layer } from "effect"
+import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { mkdtemp, readdir, rm } from "node:fs/promises"
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { join, relative } from "node:path"
+import { dirname, join, relative } from "node:path"
 import { after } from "node:test"
 import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
 import { Python } from "../../src/python/python.ts"
@@ -56,7 +57,7 @@ export const failureOf = (exit: Exit.Exit<unknown, ReleaseError>): ReleaseError 
   if (!Exit.isFailure(exit)) throw new Error("expected the release to fail, it succeeded")
   const reason = exit.cause.reasons.find((r) => r._tag === "Fail")
   if (!reason || reason._tag !== "Fail")
-    throw new Error(`expected a typed failure, got ${exit.cause.reasons.map((r) => r._tag)}`)
+    throw new Error(`expected a typed failure, got ${exit.cause.reasons.map((r) => r._tag).join(", ")}`)
   return reason.error
 }
 
@@ -100,3 +101,19 @@ export const waitEnded = async (pid: number, ms = 5000): Promise<boolean> => {
   }
   return hasEnded(pid)
 }
+
+/**
+ * A RECORD with each hash and size replaced by whether it matches the file now: files
+ * that name their venv differ between venvs, and so do their hashes.
+ */
+export const checkedRecord = async (record: string, text: string) =>
+  (await Promise.all(
+    text.split("\r\n").map(async (row) => {
+      const [path, hash, size] = row.split(",")
+      if (!hash) return row
+      const data = await readFile(join(dirname(dirname(record)), path!))
+      const ok = hash === `sha256=${createHash("sha256").update(data).digest("base64url")}` &&
+        Number(size) === data.length
+      return `${path},${ok ? "<matches>" : "<stale>"}`
+    })
+  )).join("\r\n")

@@ -92,7 +92,13 @@ echo prepared
     assert.ok(!JSON.stringify(env).includes("secret"))
 
     // Markers and no leftovers: the tarball is gone once unpacked.
-    assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "prepared", "ready", "venv"])
+    assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), [
+      "installed",
+      "prepared",
+      "ready",
+      "source",
+      "venv"
+    ])
     assert.deepEqual(await readdir(join(root, "shop", "releases")), [SHA])
 
     // Running again finds it ready and does nothing.
@@ -229,7 +235,7 @@ echo prepared
     const pid = Number(await readFile(join(release, "script-pid"), "utf8"))
     await Effect.runPromise(Fiber.interrupt(fiber))
     assert.ok(await waitEnded(pid), `bin/prepare (pid ${pid}) is still running`)
-    assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "venv"])
+    assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "source", "venv"])
   })
 
   test("two preparers of one release at once: bin/prepare runs once, the other is told to come back", async (t) => {

@@ -8,6 +8,7 @@ import { accessSync, constants } from "node:fs"
 import { createServer } from "node:net"
 import { delimiter, join } from "node:path"
 import { startDevConsul } from "../../src/devconsul/server.ts"
+import type { DevConsulOptions } from "../../src/devconsul/server.ts"
 
 export interface TestConsul {
   /** http://host:port, no trailing slash. */
@@ -17,14 +18,18 @@ export interface TestConsul {
   close(): Promise<void>
 }
 
-export async function startConsul(): Promise<TestConsul> {
+/**
+ * `devConsul` configures the in-process dev-consul (ACLs, production paths); a real
+ * Consul is used as it is, so tests that need those switch on `real` and skip.
+ */
+export async function startConsul(devConsul: Omit<DevConsulOptions, "host" | "port"> = {}): Promise<TestConsul> {
   const fromEnv = process.env.CONSUL_HTTP_ADDR
   if (fromEnv !== undefined && fromEnv !== "") {
     return { addr: normaliseAddr(fromEnv), real: true, close: async () => {} }
   }
   const binary = findOnPath("consul")
   if (binary !== undefined) return startConsulAgent(binary)
-  const dev = await startDevConsul({ host: "127.0.0.1", port: 0 })
+  const dev = await startDevConsul({ ...devConsul, host: "127.0.0.1", port: 0 })
   return { addr: dev.url, real: false, close: () => dev.close() }
 }
 

@@ -13,7 +13,7 @@ const digest = (text: string) => createHash("sha256").update(text, "utf8").diges
 /** Which token a route takes, by the variable that sets it. */
 export type TokenName = "SACAR_NOTIFY_TOKEN" | "SACAR_READ_TOKEN"
 
-const off = (name: TokenName) =>
+export const tokenOff = (name: TokenName) =>
   `this endpoint is off: the controller has no ${name} (or ${name}_FILE); set one and restart`
 
 /** undefined when the request may go on; otherwise the answer to send (401, or 503 when off). */
@@ -22,7 +22,7 @@ export const checkBearer = (
   req: RequestHead,
   name: TokenName = "SACAR_NOTIFY_TOKEN"
 ): HttpResponse | undefined => {
-  if (token === undefined) return jsonError(503, off(name))
+  if (token === undefined) return jsonError(503, tokenOff(name))
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header(req, "authorization") ?? "")
   if (match === null) {
     return {

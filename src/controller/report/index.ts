@@ -16,11 +16,6 @@ import { pruneDeliveries } from "../webhook/deliveries.ts"
 import { DEFAULT_LEADER_TTL, DEFAULT_LOCK_DELAY, defaultIdentity, whileLeader } from "./leader.ts"
 import { reportLoop } from "./loop.ts"
 
-export { whileLeader } from "./leader.ts"
-export { COALESCE_MS, reportLoop } from "./loop.ts"
-export { checkRunName, digestOf, render, toCommitStatus } from "./render.ts"
-export type { CheckView, RenderInput } from "./render.ts"
-
 export interface ReporterOptions {
   readonly keys: Keys
   /** SACAR_PUBLIC_URL without a trailing slash: check runs link to `<url>/v1/apps/<app>`. */

@@ -1,6 +1,8 @@
 /**
- * The report loop, run by the leader. One blocking-query watch over `<prefix>/` keeps
- * the latest Snapshot; two workers recompute from it whenever it changes, or when a
+ * The report loop, run by the leader. Blocking-query watches split by what changes
+ * together — one per app over `<prefix>/<app>/`, one over `<prefix>/_nodes/` — keep
+ * the latest Snapshot (a status write refetches its own app's keys, not every app's);
+ * new apps are found by a keys-only listing every few seconds. Two workers recompute from it whenever it changes, or when a
  * time they asked for comes (a coalescing window ends, a retry is due, a release
  * reaches its prepareTimeout), or once a minute regardless. Level-based: a wake-up
  * carries no meaning, each pass reads the whole snapshot, so missed or duplicated
@@ -9,11 +11,13 @@
  * The workers are separate so GitHub being slow or down (calls retried for up to a
  * minute and a half) never delays auto-deploy and retention, which only touch KV.
  */
-import { Effect, Queue, Stream } from "effect"
+import { Effect, Fiber, Queue, Stream } from "effect"
+import type { KvEntry } from "../../consul/Consul.ts"
 import { Consul } from "../../consul/Consul.ts"
 import { watchPrefix } from "../../consul/watch.ts"
 import type { GitHubShape } from "../../github/GitHub.ts"
 import type { Keys } from "../../spec/keys.ts"
+import { isAppName } from "../../spec/names.ts"
 import type { Metrics } from "../metrics.ts"
 import { autoDeploy, decideAutoDeploy } from "./autodeploy.ts"
 import { githubPass, newMemory } from "./github-report.ts"
@@ -25,6 +29,74 @@ import type { Snapshot } from "./snapshot.ts"
 export const COALESCE_MS = 2_000
 const RESYNC_MS = 60_000
 const KV_RETRY_MS = 5_000
+/** How often new apps are looked for (a keys-only listing of the prefix). */
+const DISCOVER_EVERY_MS = 5_000
+
+/**
+ * Every entry under `keys.root` that a Snapshot reads, kept up to date by one watch per
+ * group of keys that changes together; `changed` is called with the index and the
+ * entries after each change (and once every group has answered at least once).
+ */
+const watchTree = (
+  keys: Keys,
+  changed: (index: number, entries: ReadonlyArray<KvEntry>) => Effect.Effect<void>
+): Effect.Effect<never, never, Consul> =>
+  Effect.scoped(Effect.gen(function*() {
+    const consul = yield* Consul
+    const groups = new Map<string, { fiber: Fiber.Fiber<void>; entries?: ReadonlyArray<KvEntry>; index: number }>()
+    let discovered = false
+    const emit = Effect.suspend(() => {
+      if (!discovered) return Effect.void
+      let index = 0
+      const entries: Array<KvEntry> = []
+      for (const group of groups.values()) {
+        if (group.entries === undefined) return Effect.void
+        index = Math.max(index, group.index)
+        entries.push(...group.entries)
+      }
+      return changed(index, entries)
+    })
+    const follow = (prefix: string) =>
+      Effect.gen(function*() {
+        const group: { fiber: Fiber.Fiber<void>; entries?: ReadonlyArray<KvEntry>; index: number } = {
+          fiber: undefined as never,
+          index: 0
+        }
+        groups.set(prefix, group)
+        group.fiber = yield* watchPrefix(prefix).pipe(
+          Stream.runForEach((result) =>
+            Effect.suspend(() => {
+              group.entries = result.value
+              group.index = result.index
+              return emit
+            })
+          ),
+          Effect.forkScoped
+        )
+      })
+    yield* follow(keys.nodes)
+    const discover = Effect.gen(function*() {
+      const listed = yield* consul.keys(keys.root, "/")
+      const apps = new Set(
+        listed.filter((k) => k.endsWith("/")).map((k) => k.slice(keys.root.length, -1)).filter(isAppName).map((a) =>
+          keys.app(a)
+        )
+      )
+      for (const prefix of apps) if (!groups.has(prefix)) yield* follow(prefix)
+      for (const [prefix, group] of groups) {
+        if (prefix === keys.nodes || apps.has(prefix)) continue
+        groups.delete(prefix)
+        yield* Fiber.interrupt(group.fiber)
+      }
+      if (!discovered) {
+        discovered = true
+        yield* emit
+      }
+    }).pipe(Effect.catch((error) => Effect.logWarning(`report loop: cannot list the apps: ${error.message}`)))
+    return yield* Effect.forever(
+      discover.pipe(Effect.andThen(Effect.suspend(() => Effect.sleep(discovered ? DISCOVER_EVERY_MS : 1_000))))
+    )
+  }))
 
 export interface ReportLoopOptions {
   readonly keys: Keys
@@ -128,21 +200,17 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
         yield* Effect.logInfo("report loop: no GitHub configured (KV-only): auto-deploy and retention only")
       }
 
-      return yield* watchPrefix(keys.root).pipe(
-        Stream.runForEach((result) =>
-          Effect.gen(function*() {
-            const snapshot = readSnapshot(keys, result.index, result.value)
-            for (const problem of snapshot.problems) {
-              if (problemsLogged.has(problem)) continue
-              problemsLogged.add(problem)
-              yield* Effect.logWarning(`report loop: ${problem}`)
-            }
-            latest = { snapshot, at: Date.now() }
-            if (metrics !== undefined) releaseGauge(metrics, snapshot)
-            for (const wake of wakes) yield* Queue.offer(wake, undefined)
-          })
-        ),
-        Effect.andThen(Effect.never)
-      )
+      return yield* watchTree(keys, (index, entries) =>
+        Effect.gen(function*() {
+          const snapshot = readSnapshot(keys, index, entries)
+          for (const problem of snapshot.problems) {
+            if (problemsLogged.has(problem)) continue
+            problemsLogged.add(problem)
+            yield* Effect.logWarning(`report loop: ${problem}`)
+          }
+          latest = { snapshot, at: Date.now() }
+          if (metrics !== undefined) releaseGauge(metrics, snapshot)
+          for (const wake of wakes) yield* Queue.offer(wake, undefined)
+        }))
     })
   )

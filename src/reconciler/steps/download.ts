@@ -2,29 +2,42 @@
  * Step 1: the tarball, downloaded next to the releases. Skipped when the tarball is
  * already there (and still matches the checksum, when one is given). Leftover partial
  * files of dead writers are removed first.
+ *
+ * An artifact with a sha256 is kept in a per-node cache (`$SACAR_ROOT/.sacar/artifacts/
+ * <sha256>.tgz`, the newest few), so the same bytes are not fetched twice: a retry, or
+ * another sha built from the same artifact. Cached files are hard links (a tarball is
+ * only ever read, and removed by unlinking) and are checked against the sha256 again
+ * before use.
  */
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
-import { mkdir, readdir, rm, stat } from "node:fs/promises"
+import { link, mkdir, readdir, rename, rm, stat } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { pipeline } from "node:stream/promises"
 import { ArtifactStore } from "../../artifacts/store.ts"
 import { isAlive } from "../../process/alive.ts"
 import { ArtifactUnavailable, localFailure } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
-import { temporaryOwner } from "./layout.ts"
+import { temporaryName, temporaryOwner } from "./layout.ts"
 
 export interface DownloadInput {
   readonly url: string
   readonly sha256?: string | undefined
   /** Where the tarball goes (`releasePaths(...).tarball`). */
   readonly dest: string
+  /** The node's artifact cache (`releasePaths(...).artifactCache`); none when omitted. */
+  readonly cache?: string
 }
+
+/** How many artifacts the cache keeps, newest first. */
+const CACHED_ARTIFACTS = 8
 
 export interface DownloadResult {
   readonly skipped: boolean
   readonly bytes: number
+  /** Taken from the node's cache instead of fetched. */
+  readonly cached?: boolean
 }
 
 const fileSha256 = (path: string) =>
@@ -65,6 +78,14 @@ export const download = (
       }
       yield* Effect.promise(() => rm(input.dest, { force: true }))
     }
+    const expected = input.sha256?.toLowerCase()
+    const cached = input.cache === undefined || expected === undefined
+      ? undefined
+      : join(input.cache, `${expected}.tgz`)
+    if (cached !== undefined && (yield* fromCache(cached, input.dest, expected!))) {
+      const size = yield* Effect.promise(() => stat(input.dest).then((s) => s.size))
+      return { skipped: false, bytes: size, cached: true }
+    }
     const store = yield* ArtifactStore
     const got = yield* store.download(input.url, input.dest, { sha256: input.sha256 }).pipe(
       Effect.mapError((error) =>
@@ -78,5 +99,35 @@ export const download = (
         })
       )
     )
+    if (cached !== undefined) yield* intoCache(input.dest, cached)
     return { skipped: false, bytes: got.bytes }
   })
+
+/** Link the cached artifact to `dest` if it is there and still has its sha256. */
+const fromCache = (cached: string, dest: string, sha256: string): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    if (!(yield* Effect.promise(() => stat(cached).then((s) => s.isFile(), () => false)))) return false
+    if ((yield* fileSha256(cached)) !== sha256) {
+      yield* Effect.promise(() => rm(cached, { force: true }))
+      return false
+    }
+    return yield* Effect.promise(() => link(cached, dest).then(() => true, () => false))
+  })
+
+/** Keep `file` in the cache as `cached` (one rename, so never half there), and only the newest few. */
+const intoCache = (file: string, cached: string): Effect.Effect<void> =>
+  Effect.promise(async () => {
+    const dir = dirname(cached)
+    await mkdir(dir, { recursive: true })
+    const temp = temporaryName(cached, "tmp")
+    await link(file, temp)
+    await rename(temp, cached)
+    const entries = await Promise.all(
+      (await readdir(dir)).filter((n) => /^[0-9a-f]{64}\.tgz$/.test(n)).map(async (name) => ({
+        name,
+        at: await stat(join(dir, name)).then((s) => s.mtimeMs, () => 0)
+      }))
+    )
+    entries.sort((a, b) => b.at - a.at)
+    await Promise.all(entries.slice(CACHED_ARTIFACTS).map((e) => rm(join(dir, e.name), { force: true })))
+  }).pipe(Effect.catchCause(() => Effect.void))

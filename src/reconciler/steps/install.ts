@@ -2,17 +2,25 @@
  * Step 5: `pip install --no-index --find-links wheels -r requirements.txt` into the
  * venv, with the shared pip, isolated from every pip setting of the node. A crash
  * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
+ * What pip installed is then kept as a template (reuse.ts) before bin/prepare can
+ * change the venv, for the next release with the same dependencies. When the venv
+ * step copied such a template, the marker is already there and says from which release.
  */
 import { Effect } from "effect"
 import { access } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
+import { compileInstalled } from "../../python/compile.ts"
+import { PIP_ARGS } from "../../python/pip.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
+import { dependencyDigest } from "./dependencies.ts"
+import type { DependencyDigest } from "./dependencies.ts"
 import { pipEnvironment } from "./environment.ts"
 import { type CommandFailed, commandFailed, PythonUnavailable } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
-import { hasMarker, writeMarker } from "./markers.ts"
+import { readMarker, writeMarker } from "./markers.ts"
+import { saveTemplate } from "./reuse.ts"
 
 export interface InstallInput {
   readonly releaseDir: string
@@ -24,25 +32,32 @@ export interface InstallInput {
   readonly timeoutMs?: number
   /** Told each command's pid, so the lock can name what is running. */
   readonly onSpawn?: (pid: number) => void
+  /** Where installed dependencies are kept for reuse (`templateStore(root)`). */
+  readonly templates: string
+  /** SACAR_ROOT */
+  readonly root: string
+  /** The release, named in the template it leaves. */
+  readonly app: string
+  readonly sha: string
+  /** Worked out by the venv step, when it ran. */
+  readonly dependencies?: DependencyDigest | undefined
 }
 
-export const PIP_ARGS = [
-  "install",
-  "--isolated",
-  "--disable-pip-version-check",
-  "--no-input",
-  "--no-index",
-  "--find-links",
-  "wheels",
-  "-r",
-  "requirements.txt"
-] as const
+export interface InstallResult {
+  readonly skipped: boolean
+  /** The release whose installed dependencies the venv step copied. */
+  readonly reusedFrom?: string
+}
 
 export const install = (
   input: InstallInput
-): Effect.Effect<{ readonly skipped: boolean }, CommandFailed | PythonUnavailable | LocalFailure, Python> =>
+): Effect.Effect<InstallResult, CommandFailed | PythonUnavailable | LocalFailure, Python> =>
   Effect.gen(function*() {
-    if (yield* hasMarker(input.meta, "installed")) return { skipped: true }
+    const done = yield* readMarker(input.meta, "installed")
+    if (done !== undefined) {
+      const reusedFrom = (done as { reusedFrom?: unknown }).reusedFrom
+      return typeof reusedFrom === "string" ? { skipped: true, reusedFrom } : { skipped: true }
+    }
     // A release without requirements.txt has nothing to install; its venv is still made.
     const requirements = yield* Effect.promise(() =>
       access(join(input.releaseDir, "requirements.txt")).then(() => true, () => false)
@@ -65,7 +80,7 @@ export const install = (
     )
     yield* runProcess({
       command: join(input.venv, "bin", "python"),
-      args: [join(pip, "pip"), ...PIP_ARGS],
+      args: ["-I", join(pip, "pip"), ...PIP_ARGS],
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv),
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
@@ -78,6 +93,32 @@ export const install = (
             : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`)
       )
     )
-    yield* writeMarker(input.meta, "installed", { at: new Date().toISOString() }, "install")
+    yield* compileInstalled({
+      venvPython: join(input.venv, "bin", "python"),
+      cwd: input.releaseDir,
+      env: pipEnvironment(input.venv),
+      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+    }).pipe(
+      Effect.mapError((error) =>
+        commandFailed("install", "byte-compiling the installed files", error, (e) =>
+          `byte-compiling what pip installed failed: ${e.message}`)
+      )
+    )
+    const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
+    if (dependencies._tag === "Reusable") {
+      yield* saveTemplate({
+        store: input.templates,
+        root: input.root,
+        digest: dependencies.digest,
+        venv: input.venv,
+        from: { app: input.app, sha: input.sha },
+        ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+      })
+    }
+    yield* writeMarker(input.meta, "installed", {
+      at: new Date().toISOString(),
+      ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
+    }, "install")
     return { skipped: false }
   })

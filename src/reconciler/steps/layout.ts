@@ -18,6 +18,8 @@ export interface ReleasePaths {
   readonly tarball: string
   /** Shared, unpacked pip (see src/python/pip.ts). */
   readonly pipCache: string
+  /** Downloaded artifacts by sha256 (see steps/download.ts). */
+  readonly artifactCache: string
 }
 
 export const releasePaths = (root: string, app: string, sha: string): ReleasePaths => {
@@ -31,7 +33,8 @@ export const releasePaths = (root: string, app: string, sha: string): ReleasePat
     meta,
     lock: join(meta, "lock"),
     tarball: join(releasesDir, `.${sha}.tgz`),
-    pipCache: join(root, ".sacar", "pip")
+    pipCache: join(root, ".sacar", "pip"),
+    artifactCache: join(root, ".sacar", "artifacts")
   }
 }
 

@@ -10,9 +10,13 @@ import { localFailure } from "./errors.ts"
 import type { LocalFailure, Step } from "./errors.ts"
 import { temporaryName } from "./layout.ts"
 
-export type Marker = "venv" | "installed" | "prepared" | "ready"
+/**
+ * `source`: the artifact (url, sha256) the release was extracted from; `failed`: an
+ * attempt ended in a failure a person must fix, so the next attempt starts clean.
+ */
+export type Marker = "source" | "venv" | "installed" | "prepared" | "ready" | "failed"
 
-export const readMarker = (meta: string, marker: Marker): Effect.Effect<unknown | undefined> =>
+export const readMarker = (meta: string, marker: Marker): Effect.Effect<unknown> =>
   Effect.promise(() =>
     readFile(join(meta, marker), "utf8").then(
       (text) => {

@@ -28,7 +28,12 @@ export const scriptCommand = (script: string): Effect.Effect<ScriptCommand | und
     if (await access(script, constants.X_OK).then(() => true, () => false)) return { command: script, args: [] }
     const handle = await open(script, "r")
     const head = Buffer.alloc(256)
-    const { bytesRead } = await handle.read(head, 0, head.length, 0).finally(() => handle.close())
+    let bytesRead: number
+    try {
+      ;({ bytesRead } = await handle.read(head, 0, head.length, 0))
+    } finally {
+      await handle.close()
+    }
     const first = head.subarray(0, bytesRead).toString("utf8").split("\n")[0] ?? ""
     if (!first.startsWith("#!")) return { command: "/bin/sh", args: [script] }
     // Like the kernel: the interpreter, then at most one argument.

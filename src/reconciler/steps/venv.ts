@@ -1,9 +1,11 @@
 /**
  * Step 4: the release's virtual environment, `<release>/.venv`, made without pip (pip
  * comes from the shared copy, see src/python/pip.ts). The interpreter is the one the
- * release's `python-version` names, else the node's default. A venv without its marker
- * is a crash's leftover and is rebuilt, and so is one whose interpreter has gone
- * (which also voids the install and prepare that built on it).
+ * release's `python-version` names, else the node's default. When an earlier release
+ * on this node installed the same dependencies with the same interpreter, the venv is
+ * a copy of what its install left (reuse.ts) and the install step has nothing to do.
+ * A venv without its marker is a crash's leftover and is rebuilt, and so is one whose
+ * interpreter has gone (which also voids the install and prepare that built on it).
  */
 import { Effect } from "effect"
 import { access, readFile, rm } from "node:fs/promises"
@@ -11,10 +13,13 @@ import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
+import { dependencyDigest } from "./dependencies.ts"
+import type { DependencyDigest } from "./dependencies.ts"
 import { pipEnvironment } from "./environment.ts"
 import { type CommandFailed, commandFailed, localFailure, PythonUnavailable } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { readMarker, removeMarkers, writeMarker } from "./markers.ts"
+import { copyTemplate, findTemplate } from "./reuse.ts"
 
 export interface VenvInput {
   readonly releaseDir: string
@@ -26,11 +31,19 @@ export interface VenvInput {
   readonly timeoutMs?: number
   /** Told each command's pid, so the lock can name what is running. */
   readonly onSpawn?: (pid: number) => void
+  /** Where installed dependencies are kept for reuse (`templateStore(root)`). */
+  readonly templates: string
+  /** Where the shared pip is unpacked: done while the venv is made, for the install step. */
+  readonly pipCache: string
 }
 
 export interface VenvResult {
   readonly skipped: boolean
   readonly interpreter: Interpreter
+  /** Undefined when the venv was already there (install works it out again). */
+  readonly dependencies?: DependencyDigest
+  /** The release whose installed dependencies were copied, if any (install reports it). */
+  readonly copiedFrom?: string
 }
 
 const isInterpreter = (value: unknown): value is Interpreter =>
@@ -56,7 +69,8 @@ export const ensureVenv = (
     // Half-made, or its interpreter went away: start over, and so must what built on it.
     yield* removeMarkers(input.meta, ["ready", "prepared", "installed", "venv"])
     yield* Effect.tryPromise({
-      try: () => rm(input.venv, { recursive: true, force: true }),
+      // A crashed run's command, killed as the lock was taken over, may take a moment to stop writing.
+      try: () => rm(input.venv, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }),
       catch: (cause) => localFailure("venv", `cannot remove the unfinished ${input.venv}`, cause)
     })
 
@@ -73,9 +87,33 @@ export const ensureVenv = (
         })
       )
     )
-    yield* runProcess({
+    const dependencies = yield* dependencyDigest(input.releaseDir, interpreter)
+    if (dependencies._tag === "Reusable") {
+      const template = yield* findTemplate(input.templates, dependencies.digest)
+      if (template !== undefined) {
+        const copied = yield* Effect.result(copyTemplate({
+          template,
+          venv: input.venv,
+          ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+        }))
+        if (copied._tag === "Success") {
+          // The install marker first: a venv marker without it would send pip over the copy.
+          yield* writeMarker(input.meta, "installed", {
+            at: new Date().toISOString(),
+            digest: dependencies.digest,
+            reusedFrom: template.from.sha
+          }, "venv")
+          yield* writeMarker(input.meta, "venv", interpreter, "venv")
+          return { skipped: false, interpreter, dependencies, copiedFrom: template.from.sha }
+        }
+        yield* Effect.logWarning(`not reusing the dependencies of ${template.from.sha}: ${copied.failure}`)
+        yield* Effect.promise(() => rm(input.venv, { recursive: true, force: true }))
+      }
+    }
+    const makeVenv = runProcess({
       command: interpreter.path,
-      args: ["-m", "venv", "--without-pip", input.venv],
+      // -I: a release's own top-level module (a logging.py) must not shadow the stdlib venv imports.
+      args: ["-I", "-m", "venv", "--without-pip", input.venv],
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv),
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
@@ -86,6 +124,12 @@ export const ensureVenv = (
           `creating the venv with Python ${interpreter.version} failed: ${e.message}`)
       )
     )
+    // Both cores: the shared pip is unpacked (on a node's first release) while the venv is
+    // made; the install step finds it there. Its failure is the install step's to report.
+    const unpackPip = dependencies._tag === "NoRequirements"
+      ? Effect.void
+      : python.pip(interpreter, input.pipCache).pipe(Effect.ignore)
+    yield* Effect.all([makeVenv, unpackPip], { concurrency: 2 })
     yield* writeMarker(input.meta, "venv", interpreter, "venv")
-    return { skipped: false, interpreter }
+    return { skipped: false, interpreter, dependencies }
   })

@@ -1,0 +1,504 @@
+// What Sacar costs Consul as the fleet grows: simulated nodes in one process, each the
+// reconciler's own loop (`runReconciler`: the same watches, reads, sessions, semaphore
+// and status writes as `sacar reconciler`), with only the Python steps stubbed (a fake
+// interpreter whose venv's `bin/python` is /bin/true, no requirements, no scripts), all
+// against one dev-consul in a child process that counts what it serves. Each run goes
+// through one release and one deploy of every app.
+//
+//   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--no-write]
+//
+// Per run: requests and bytes Consul served per node, blocking queries held per node
+// when idle, the fleet process's peak RSS, dev-consul's CPU, and the time from the
+// ReleaseSpec write to each node taking the release up (p50, p99, last: when the node
+// sends the first status write that carries the release). Ratios against the first run, and the exponent of total bytes against nodes.
+// A real `sacar reconciler` process is measured apart for its own RSS.
+// Appends to docs/benchmarks.md under "## scale" unless --no-write.
+
+import { Effect, Exit, Fiber, Layer, References, Scope } from "effect"
+import { execFileSync, fork, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import type { Server } from "node:http"
+import type { Socket } from "node:net"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { ArtifactStore } from "../src/artifacts/store.ts"
+import { Consul } from "../src/consul/Consul.ts"
+import { consulLayer } from "../src/consul/http.ts"
+import { startDevConsul, tuneHeapForWatchers } from "../src/devconsul/server.ts"
+import { Python } from "../src/python/python.ts"
+import { runReconciler } from "../src/reconciler/loop.ts"
+import { makeKeys } from "../src/spec/keys.ts"
+
+const HERE = fileURLToPath(import.meta.url)
+const ROOT = join(HERE, "..", "..")
+const PREFIX = "sacar"
+const keys = makeKeys(PREFIX)
+const SHA = "5ca1ab1e".repeat(5)
+/** Released and deployed during warm-up: the measured release is an app's next one, not its first. */
+const PREVIOUS = "0ddba11a".repeat(5)
+
+// ---- child: dev-consul that counts what it serves ---------------------------------
+
+type ToConsul = { type: "stats" } | { type: "reset" }
+interface ConsulStats {
+  readonly requests: number
+  readonly bytes: number
+  readonly cpuMs: number
+  readonly rssMiB: number
+  /** The biggest kinds of request: [kind, {requests, body bytes}]. */
+  readonly byKind: ReadonlyArray<readonly [string, { readonly requests: number; readonly bytes: number }]>
+}
+
+async function consulHost(): Promise<void> {
+  tuneHeapForWatchers()
+  const dev = await startDevConsul({ port: 0, nodeName: "bench" })
+  let requests = 0
+  let closedBytes = 0
+  const open = new Set<Socket>()
+  let baseBytes = 0
+  let baseCpu = process.cpuUsage()
+  // dev-consul does not hand out its http.Server; it is this process's only listening handle.
+  const handles = (process as unknown as { _getActiveHandles(): Array<unknown> })._getActiveHandles()
+  const listener = handles.find((h) => (h as { listening?: boolean }).listening === true) as Server
+  listener.on("connection", (socket: Socket) => {
+    open.add(socket)
+    socket.on("close", () => {
+      closedBytes += socket.bytesWritten
+      open.delete(socket)
+    })
+  })
+  // Body bytes by what was asked, to see where the traffic goes.
+  const byKind = new Map<string, { requests: number; bytes: number }>()
+  const kindOf = (url: string) => {
+    const path = url.split("?")[0]!.replace(/^\/v1\/kv\/sacar\//, "kv/")
+      .replace(/^kv\/app\d+\//, "kv/<app>/")
+      .replace(/\/status\/[^/]+$/, "/status/<node>")
+      .replace(/\/releases\/[0-9a-f]{40}$/, "/releases/<sha>")
+      .replace(/\/locks\/deploy\/[0-9a-f-]{36}$/, "/locks/deploy/<session>")
+      .replace(/\/locks\/(predeploy|halt)\/\d+$/, "/locks/$1/<generation>")
+      .replace(/^kv\/_nodes\/.+$/, "kv/_nodes/<node>")
+      .replace(/^\/v1\/session\/(renew|info|destroy)\/.+$/, "/v1/session/$1/<id>")
+    const blocking = /[?&]index=[1-9]/.test(url) ? " (blocking)" : ""
+    return `${url.startsWith("/v1/kv") ? "" : ""}${path}${blocking}`
+  }
+  listener.on("request", (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+    requests++
+    const kind = kindOf(req.url ?? "")
+    const write = res.write.bind(res)
+    const end = res.end.bind(res)
+    let bytes = 0
+    const add = (chunk: unknown) => {
+      if (typeof chunk === "string") bytes += Buffer.byteLength(chunk)
+      else if (chunk instanceof Uint8Array) bytes += chunk.length
+    }
+    res.write = ((chunk: unknown, ...rest: Array<never>) => {
+      add(chunk)
+      return write(chunk as never, ...rest)
+    }) as typeof res.write
+    res.end = ((chunk?: unknown, ...rest: Array<never>) => {
+      if (typeof chunk !== "function") add(chunk)
+      return end(chunk as never, ...rest)
+    }) as typeof res.end
+    res.on("finish", () => {
+      const k = byKind.get(kind) ?? { requests: 0, bytes: 0 }
+      k.requests++
+      k.bytes += bytes
+      byKind.set(kind, k)
+    })
+  })
+  const bytesNow = () => {
+    let sum = closedBytes
+    for (const s of open) sum += s.bytesWritten
+    return sum
+  }
+  process.on("message", (msg: ToConsul) => {
+    if (msg.type === "reset") {
+      requests = 0
+      byKind.clear()
+      baseBytes = bytesNow()
+      baseCpu = process.cpuUsage()
+      process.send!({ type: "reset-done" })
+    } else {
+      const cpu = process.cpuUsage(baseCpu)
+      const stats: ConsulStats = {
+        requests,
+        bytes: bytesNow() - baseBytes,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        rssMiB: process.memoryUsage().rss / 2 ** 20,
+        byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 8)
+      }
+      process.send!({ type: "stats", stats })
+    }
+  })
+  process.send!({ type: "ready", url: dev.url })
+}
+
+// ---- main: the fleet ----------------------------------------------------------------
+
+interface Run {
+  readonly nodes: number
+  readonly apps: number
+}
+
+interface RunResult extends Run {
+  readonly requestsPerNode: number
+  readonly bytesPerNode: number
+  readonly totalBytes: number
+  readonly blockingPerNode: number
+  readonly fleetPeakMiB: number
+  readonly consulCpuMs: number
+  readonly startedP50: number
+  readonly startedP99: number
+  readonly startedMax: number
+  readonly releaseMs: number
+  readonly deployMs: number
+  readonly byKind: ConsulStats["byKind"]
+}
+
+const ask = <T>(child: ChildProcess, msg: ToConsul, reply: string): Promise<T> =>
+  new Promise((resolve) => {
+    const on = (m: { type: string } & T) => {
+      if (m.type !== reply) return
+      child.off("message", on)
+      resolve(m)
+    }
+    child.on("message", on)
+    child.send(msg)
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(50)
+  }
+}
+
+const peakRssMiB = (pid: number | "self"): number => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0") / 1024
+}
+
+/** A stand-in interpreter: `-m venv --without-pip DIR` makes DIR/bin/python, which is /bin/true. */
+const makeFakePython = (dir: string): string => {
+  const path = join(dir, "fake-python")
+  writeFileSync(
+    path,
+    `#!/bin/sh\n# fake-python -m venv --without-pip DIR\nfor last; do :; done\nmkdir -p "$last/bin" && ln -sf /bin/true "$last/bin/python"\n`
+  )
+  chmodSync(path, 0o755)
+  return path
+}
+
+const stubPython = (fakePython: string, pipDir: string): Layer.Layer<Python> =>
+  Layer.succeed(
+    Python,
+    Python.of({
+      resolve: () => Effect.succeed({ path: fakePython, version: "3.12.0", minor: "3.12", bundledPip: undefined }),
+      listVersions: () => Effect.succeed(["3.12"]),
+      pip: () => Effect.succeed(pipDir)
+    })
+  )
+
+async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, work: string): Promise<RunResult> {
+  const appNames = Array.from({ length: run.apps }, (_, i) => `app${i}`)
+  const nodeNames = Array.from({ length: run.nodes }, (_, i) => `node-${i}`)
+  const dir = mkdtempSync(join(work, `run-${run.nodes}x${run.apps}-`))
+  const artifacts = join(dir, "artifacts")
+  mkdirSync(join(artifacts, "src"), { recursive: true })
+  writeFileSync(join(artifacts, "src", "app.py"), "print('hello')\n")
+  execFileSync("tar", ["czf", join(artifacts, `${SHA}.tgz`), "-C", join(artifacts, "src"), "."])
+  execFileSync("tar", ["czf", join(artifacts, `${PREVIOUS}.tgz`), "-C", join(artifacts, "src"), "."])
+  const fakePython = makeFakePython(dir)
+  mkdirSync(join(dir, "pip"), { recursive: true })
+  const python = stubPython(fakePython, join(dir, "pip"))
+
+  // What each node's status says, seen as it writes it (the fleet's own clock).
+  const started = new Map<string, number>()
+  const ready = new Set<string>()
+  const live = new Set<string>()
+  const warm = new Set<string>()
+  let blockingInFlight = 0
+  const watchStatus = (node: string, key: string, value: string) => {
+    const parsed = keys.parse(key)
+    if (parsed.kind !== "status") return
+    const doc = JSON.parse(value) as {
+      releases?: Record<string, { phase: string }>
+      deploy?: { phase: string; sha: string } | null
+    }
+    const release = doc.releases?.[SHA]
+    const id = `${parsed.app}/${node}`
+    if (process.env["SCALE_TRACE"] === node) console.error(`${Date.now()} ${node} status ${release?.phase}`)
+    // The node has taken the release up: it is in its status (pending while a slot is busy).
+    if (release !== undefined && !started.has(id)) started.set(id, Date.now())
+    if (release?.phase === "ready") ready.add(id)
+    if (doc.deploy?.sha === SHA && doc.deploy.phase === "live") live.add(id)
+    if (doc.deploy?.sha === PREVIOUS && doc.deploy.phase === "live") warm.add(id)
+  }
+  const nodeConsul = (node: string): Layer.Layer<Consul> =>
+    Layer.effect(
+      Consul,
+      Effect.gen(function*() {
+        const c = yield* Consul
+        const blocking = <A, E>(index: number | undefined, effect: Effect.Effect<A, E>) =>
+          index === undefined || index === 0 ? effect : Effect.suspend(() => {
+            blockingInFlight++
+            return effect.pipe(Effect.ensuring(Effect.sync(() => blockingInFlight--)))
+          })
+        return Consul.of({
+          ...c,
+          get: (key, options) => blocking(options?.index, c.get(key, options)),
+          list: (prefix, options) => blocking(options?.index, c.list(prefix, options)),
+          put: (key, value, options) => {
+            watchStatus(node, key, value)
+            return c.put(key, value, options)
+          }
+        })
+      })
+    ).pipe(Layer.provide(consulLayer({ address: consulUrl, tls: { verify: true } })))
+
+  const admin = consulLayer({ address: consulUrl, tls: { verify: true } })
+  const put = (key: string, value: unknown) =>
+    Effect.runPromise(Consul.use((c) => c.put(key, JSON.stringify(value))).pipe(Effect.provide(admin)))
+
+  const maxParallel = Math.max(1, Math.floor(run.nodes / 10))
+  for (const app of appNames) {
+    await put(keys.config(app), {
+      artifact: `file://${artifacts}/{sha}.tgz`,
+      nodes: ["node-*"],
+      maxParallel,
+      deployTimeout: "60s"
+    })
+    await put(keys.release(app, PREVIOUS), { createdAt: new Date(Date.now() - 60_000).toISOString() })
+    await put(keys.deploy(app), { sha: PREVIOUS, requestedBy: "bench warm-up" })
+  }
+
+  // A thousand nodes logging would measure the terminal; errors still show.
+  const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
+  const scope = Effect.runSync(Scope.make())
+  const fibers: Array<Fiber.Fiber<never, never>> = []
+  for (const node of nodeNames) {
+    const root = join(dir, "nodes", node)
+    mkdirSync(root, { recursive: true })
+    fibers.push(Effect.runFork(
+      runReconciler({ settings: { node, root, concurrency: 2, python: "3.12", prefix: PREFIX } }).pipe(
+        Effect.provide(Layer.mergeAll(nodeConsul(node), ArtifactStore.layer, python, quiet)),
+        Scope.provide(scope)
+      )
+    ))
+    // Start-up in small steps, as a fleet does; a thousand at once is a thundering herd of its own.
+    if (fibers.length % 50 === 0) await sleep(50)
+  }
+  const everyStatus = run.nodes * run.apps
+  // Warm-up: every node serves every app with the previous release live.
+  await waitFor(() => warm.size >= everyStatus, 30 * 60_000, "the warm-up deploy on every node")
+  await sleep(5_000) // let start-up settle, and the watches' token buckets refill
+  await ask(consulChild, { type: "reset" }, "reset-done")
+
+  // One release of every app.
+  const t0 = Date.now()
+  if (process.env["SCALE_TRACE"] !== undefined) console.error(`${t0} ReleaseSpec write`)
+  for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
+  await waitFor(() => ready.size >= everyStatus, 20 * 60_000, "every node ready")
+  const releaseMs = Date.now() - t0
+  const latencies = [...started.values()].map((t) => t - t0).sort((a, b) => a - b)
+
+  // One deploy of every app.
+  const t1 = Date.now()
+  for (const app of appNames) await put(keys.deploy(app), { sha: SHA, requestedBy: "bench" })
+  await waitFor(() => live.size >= everyStatus, 30 * 60_000, "every node live")
+  const deployMs = Date.now() - t1
+  await sleep(3_000) // trailing writes count too
+  const blockingPerNode = blockingInFlight / run.nodes
+  const { stats } = await ask<{ stats: ConsulStats }>(consulChild, { type: "stats" }, "stats")
+
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await Effect.runPromise(Fiber.interruptAll(fibers))
+  rmSync(dir, { recursive: true, force: true })
+  return {
+    ...run,
+    requestsPerNode: stats.requests / run.nodes,
+    bytesPerNode: stats.bytes / run.nodes,
+    totalBytes: stats.bytes,
+    blockingPerNode,
+    fleetPeakMiB: peakRssMiB("self"),
+    consulCpuMs: stats.cpuMs,
+    startedP50: percentile(latencies, 50),
+    startedP99: percentile(latencies, 99),
+    startedMax: latencies.at(-1) ?? NaN,
+    releaseMs,
+    deployMs,
+    byKind: stats.byKind
+  }
+}
+
+/** Peak and idle RSS of one real `sacar reconciler` through a release and a deploy. */
+async function realReconcilerRss(consulUrl: string, work: string): Promise<{ idleMiB: number; peakMiB: number }> {
+  const dir = mkdtempSync(join(work, "real-"))
+  const artifacts = join(dir, "artifacts")
+  mkdirSync(join(artifacts, "src"), { recursive: true })
+  writeFileSync(join(artifacts, "src", "app.py"), "print('hello')\n")
+  execFileSync("tar", ["czf", join(artifacts, `${SHA}.tgz`), "-C", join(artifacts, "src"), "."])
+  const admin = consulLayer({ address: consulUrl, tls: { verify: true } })
+  const put = (key: string, value: unknown) =>
+    Effect.runPromise(Consul.use((c) => c.put(key, JSON.stringify(value))).pipe(Effect.provide(admin)))
+  const get = (key: string) => Effect.runPromise(Consul.use((c) => c.get(key)).pipe(Effect.provide(admin)))
+  await put(keys.config("solo"), { artifact: `file://${artifacts}/{sha}.tgz`, nodes: ["real-*"] })
+  const child = spawn(process.execPath, [join(ROOT, "bin", "sacar.ts"), "reconciler"], {
+    env: {
+      ...process.env,
+      CONSUL_HTTP_ADDR: consulUrl,
+      SACAR_NODE: "real-1",
+      SACAR_ROOT: join(dir, "root"),
+      SACAR_LOG_LEVEL: "warn"
+    },
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  try {
+    const status = async () => {
+      const entry = (await get(keys.status("solo", "real-1"))).value
+      return entry?.value === null || entry === undefined ? undefined : JSON.parse(entry.value) as {
+        releases: Record<string, { phase: string }>
+        deploy: { phase: string } | null
+      }
+    }
+    const until = async (check: (s: Awaited<ReturnType<typeof status>>) => boolean, what: string) => {
+      const deadline = Date.now() + 180_000
+      while (!check(await status())) {
+        if (Date.now() > deadline) throw new Error(`real reconciler: timed out waiting for ${what}`)
+        await sleep(200)
+      }
+    }
+    await until((s) => s !== undefined, "its status")
+    await put(keys.release("solo", SHA), {})
+    await until((s) => s?.releases[SHA]?.phase === "ready", "the release")
+    await put(keys.deploy("solo"), { sha: SHA })
+    await until((s) => s?.deploy?.phase === "live", "the deploy")
+    await sleep(5_000)
+    const idleMiB = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1]) / 1024
+    return { idleMiB, peakMiB: peakRssMiB(child.pid!) }
+  } finally {
+    child.kill("SIGTERM")
+    await new Promise((resolve) => child.once("exit", resolve))
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const row = (r: RunResult, base: RunResult) =>
+  `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
+    (r.bytesPerNode / base.bytesPerNode).toFixed(2)
+  } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms | ${
+    (r.releaseMs / 1000).toFixed(1)
+  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleetPeakMiB.toFixed(0)} MiB | ${
+    (r.consulCpuMs / 1000).toFixed(1)
+  } s |`
+
+const fmtBytes = (n: number) => n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
+
+async function main(): Promise<void> {
+  const runsArg = process.argv.find((a) => a.startsWith("--runs="))?.slice("--runs=".length) ?? "10,100,1000,100x50"
+  const runs: Run[] = runsArg.split(",").map((r) => {
+    const [nodes, apps] = r.split("x")
+    return { nodes: Number(nodes), apps: Number(apps ?? "1") }
+  })
+  const write = !process.argv.includes("--no-write")
+  const work = mkdtempSync(join(tmpdir(), "sacar-scale-"))
+  const results: RunResult[] = []
+  let real: { idleMiB: number; peakMiB: number } | undefined
+  try {
+    for (const run of runs) {
+      // A fresh dev-consul per run: nothing of the previous run's KV or watchers.
+      const consulChild = fork(HERE, ["--consul-host"], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      const { url } = await new Promise<{ url: string }>((resolve) =>
+        consulChild.once("message", (m) => resolve(m as { url: string }))
+      )
+      try {
+        const started = Date.now()
+        const result = await runOnce(url, consulChild, run, work)
+        results.push(result)
+        console.error(
+          `${run.nodes} nodes x ${run.apps} apps: ${result.requestsPerNode.toFixed(1)} requests and ${
+            fmtBytes(result.bytesPerNode)
+          } per node; started p50 ${result.startedP50} ms p99 ${result.startedP99} ms (${
+            Math.round((Date.now() - started) / 1000)
+          } s)`
+        )
+        // Each row as soon as it is measured: a long run stopped half-way still says something.
+        console.error(`row: ${row(result, results[0]!)}`)
+        for (const [kind, k] of result.byKind) {
+          console.error(
+            `    ${kind}: ${(k.requests / run.nodes).toFixed(1)} requests, ${fmtBytes(k.bytes / run.nodes)} per node`
+          )
+        }
+        if (real === undefined) {
+          real = await realReconcilerRss(url, work)
+          console.error(`real reconciler: peak ${real.peakMiB.toFixed(0)} MiB, idle ${real.idleMiB.toFixed(0)} MiB`)
+        }
+      } finally {
+        consulChild.kill("SIGTERM")
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+  report(results, real, write)
+  process.exit(0)
+}
+
+function report(
+  results: ReadonlyArray<RunResult>,
+  real: { idleMiB: number; peakMiB: number } | undefined,
+  write: boolean
+) {
+  const base = results[0]!
+  const single = results.filter((r) => r.apps === 1)
+  // Least squares of log(total bytes) on log(nodes), over the one-app runs.
+  let exponent = NaN
+  if (single.length >= 2) {
+    const xs = single.map((r) => Math.log(r.nodes))
+    const ys = single.map((r) => Math.log(r.totalBytes))
+    const mx = xs.reduce((a, b) => a + b, 0) / xs.length
+    const my = ys.reduce((a, b) => a + b, 0) / ys.length
+    let num = 0
+    let den = 0
+    for (let i = 0; i < xs.length; i++) {
+      num += (xs[i]! - mx) * (ys[i]! - my)
+      den += (xs[i]! - mx) ** 2
+    }
+    exponent = num / den
+  }
+  const lines = [
+    "",
+    "## scale",
+    "",
+    `Run ${new Date().toISOString()} on ${cpus().length} cores, load average ${
+      loadavg().map((l) => l.toFixed(1)).join(" ")
+    } (a machine shared with other work). \`node_modules/.bin/node bench/scale.ts\`.`,
+    "Simulated nodes are `runReconciler` in one process with the Python steps stubbed. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live.",
+    "",
+    "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...results.map((r) => row(r, base)),
+    "",
+    `Exponent of total bytes served against nodes (one app): ${exponent.toFixed(2)} (1.00 is linear).`,
+    real === undefined
+      ? ""
+      : `One real \`sacar reconciler\` through a release and a deploy: peak RSS ${
+        real.peakMiB.toFixed(0)
+      } MiB, idle afterwards ${real.idleMiB.toFixed(0)} MiB.`,
+    ""
+  ]
+  const text = lines.join("\n")
+  console.log(text)
+  if (write) appendFileSync(join(ROOT, "docs", "benchmarks.md"), text)
+}
+
+if (process.argv.includes("--consul-host")) await consulHost()
+else await main()

@@ -1,0 +1,120 @@
+// What goes into the dist tarball, under one top folder `sacar-<version>-linux-x64/`:
+// Sacar's tracked source (bin/, src/, package.json, package-lock.json, README.md),
+// the production packages of package-lock.json copied from node_modules (the `node`
+// package among them: the Node 24 runtime), `node_modules/.bin/node`, and the `sacar`
+// entry script. Modes are normalised (755 for executables and folders, 644 otherwise)
+// so the bytes do not depend on the checkout's umask.
+import { spawnSync } from "node:child_process"
+import { lstat, readdir, readFile, readlink } from "node:fs/promises"
+import { join, posix } from "node:path"
+import { type Entry, mode } from "../pack/files.ts"
+import { DistError } from "./errors.ts"
+
+/** The source Sacar runs from; tests, docs and benchmarks stay behind. */
+const SOURCE = ["bin", "src", "package.json", "package-lock.json", "README.md"]
+
+interface LockPackage {
+  readonly dev?: boolean
+  readonly devOptional?: boolean
+  readonly link?: boolean
+}
+
+/** `node_modules/...` folders of the packages installed without --omit=dev only. */
+export const productionPackages = (lock: { readonly packages?: Record<string, LockPackage> }): string[] =>
+  Object.entries(lock.packages ?? {})
+    .filter(([path, p]) => path.startsWith("node_modules/") && p.dev !== true && p.devOptional !== true)
+    .map(([path]) => path)
+    .sort()
+
+const trackedSource = (root: string): string[] => {
+  const git = spawnSync("git", ["ls-files", "-z", "--", ...SOURCE], { cwd: root, encoding: "utf8" })
+  if (git.status !== 0) {
+    throw new DistError({
+      problem: `cannot list Sacar's tracked files with git in ${root}: ${git.stderr.trim() || git.error?.message}`
+    })
+  }
+  return git.stdout.split("\0").filter((p) => p !== "").sort()
+}
+
+const fileEntry = async (source: string, path: string): Promise<Entry> => {
+  const st = await lstat(source)
+  if (st.isSymbolicLink()) return { type: "symlink", path, mode: mode.symlink, target: await readlink(source) }
+  if (!st.isFile()) throw new DistError({ problem: `${source} is neither a file nor a link` })
+  return { type: "file", path, source, size: st.size, mode: st.mode & 0o111 ? mode.executable : mode.plain }
+}
+
+/** Everything under `dir` as entries below `path`, leaving out `skip` (a nested node_modules). */
+const tree = async (dir: string, path: string, skip: (name: string) => boolean): Promise<Entry[]> => {
+  const out: Entry[] = [{ type: "dir", path, mode: mode.dir }]
+  for (const name of (await readdir(dir)).sort()) {
+    if (skip(name)) continue
+    const source = join(dir, name)
+    const st = await lstat(source)
+    if (st.isDirectory()) out.push(...(await tree(source, posix.join(path, name), () => false)))
+    else out.push(await fileEntry(source, posix.join(path, name)))
+  }
+  return out
+}
+
+/** Folders that contain the given entries' paths, so extraction needs no implicit ones. */
+const parentDirs = (entries: ReadonlyArray<Entry>): Entry[] => {
+  const dirs = new Set<string>()
+  for (const e of entries) {
+    for (let p = posix.dirname(e.path); p !== "." && p !== "/"; p = posix.dirname(p)) dirs.add(p)
+  }
+  const have = new Set(entries.filter((e) => e.type === "dir").map((e) => e.path))
+  return [...dirs].filter((d) => !have.has(d)).map((d) => ({ type: "dir", path: d, mode: mode.dir }))
+}
+
+/** The tarball's top folder; the Nomad jobs run `<top>/sacar` from where they unpack it. */
+export const distTop = (version: string): string => `sacar-${version}-linux-x64`
+
+export const entryScript = (version: string): string =>
+  `#!/bin/sh
+# Sacar ${version} for linux-x64, with its own Node runtime and dependencies in this folder.
+here=$(dirname "$(readlink -f "$0")")
+exec "$here/node_modules/node/bin/node" "$here/bin/sacar.ts" "$@"
+`
+
+export interface DistInputs {
+  /** The repository checkout (package.json, node_modules). */
+  readonly root: string
+  /** The top folder inside the tarball. */
+  readonly top: string
+  /** The entry script, already written to a file. */
+  readonly script: string
+}
+
+export const distEntries = async (inputs: DistInputs): Promise<Entry[]> => {
+  const { root, top } = inputs
+  const entries: Entry[] = [{ type: "dir", path: top, mode: mode.dir }]
+  for (const path of trackedSource(root)) entries.push(await fileEntry(join(root, path), posix.join(top, path)))
+  const lock = JSON.parse(await readFile(join(root, "package-lock.json"), "utf8")) as {
+    packages?: Record<string, LockPackage>
+  }
+  for (const pkg of productionPackages(lock)) {
+    const source = join(root, pkg)
+    const present = await lstat(source).then((s) => s.isDirectory(), () => false)
+    if (!present) {
+      throw new DistError({ problem: `${pkg} is in package-lock.json but not installed: run \`npm ci\` first` })
+    }
+    // A package's own node_modules holds its nested packages, listed in the lock on their own;
+    // the `node` package's holds the platform binary's installer output, left out (bin/node is the runtime).
+    entries.push(...(await tree(source, posix.join(top, pkg), (name) => name === "node_modules")))
+  }
+  entries.push({
+    type: "symlink",
+    path: posix.join(top, "node_modules/.bin/node"),
+    mode: mode.symlink,
+    target: "../node/bin/node"
+  })
+  const script = await lstat(inputs.script)
+  entries.push({
+    type: "file",
+    path: posix.join(top, "sacar"),
+    source: inputs.script,
+    size: script.size,
+    mode: mode.executable
+  })
+  return [...entries, ...parentDirs(entries)]
+}

@@ -1,0 +1,8 @@
+// What can stop `make dist`, with what a person does about it.
+import { Data } from "effect"
+
+export class DistError extends Data.TaggedError("DistError")<{ readonly problem: string }> {
+  override get message(): string {
+    return `make dist: ${this.problem}`
+  }
+}

@@ -1,0 +1,106 @@
+// `make dist`'s builder, run twice: the same bytes both times, a tarball that unpacks
+// into a folder whose `sacar` runs with the Node it carries (not this machine's), the
+// production packages only, and the checksum file the Nomad jobs' artifact stanza uses.
+import assert from "node:assert/strict"
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, before, describe, it } from "node:test"
+import { buildDist, type Dist } from "../../src/bundle/build.ts"
+import { productionPackages } from "../../src/bundle/entries.ts"
+import { randomPrefix, startConsul } from "../support/consul.ts"
+
+const ROOT = join(import.meta.dirname, "..", "..")
+
+describe("make dist", { timeout: 900_000 }, () => {
+  let work: string
+  let first: Dist
+  let second: Dist
+  let top: string
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), "sacar-dist-test-"))
+    first = await buildDist(ROOT, join(work, "a"))
+    second = await buildDist(ROOT, join(work, "b"))
+    const unpacked = join(work, "unpacked")
+    const tar = spawnSync("sh", ["-c", `mkdir -p "$1" && tar -xzf "$2" -C "$1"`, "sh", unpacked, first.path])
+    assert.equal(tar.status, 0, String(tar.stderr))
+    top = join(unpacked, `sacar-${first.version}-linux-x64`)
+  }, { timeout: 900_000 })
+
+  after(async () => {
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  it("gives the same bytes twice, named by version, with its sha256 next to it", async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as { version: string }
+    assert.match(first.path, new RegExp(`/sacar-${version.replace(/\./g, "\\.")}-linux-x64\\.tar\\.gz$`))
+    assert.ok((await readFile(first.path)).equals(await readFile(second.path)), "two builds, different bytes")
+    assert.equal(first.sha256, second.sha256)
+    assert.equal(await readFile(`${first.path}.sha256`, "utf8"), `${first.sha256}  sacar-${version}-linux-x64.tar.gz\n`)
+  })
+
+  it("runs `sacar --version` from the unpacked folder with the Node it ships", () => {
+    // An environment without this machine's node on PATH: the entry script must not need it.
+    const env = { PATH: "/usr/bin:/bin", HOME: tmpdir() }
+    const version = spawnSync(join(top, "sacar"), ["--version"], { encoding: "utf8", env })
+    assert.equal(version.status, 0, version.stderr)
+    assert.equal(version.stdout, `${first.version}\n`)
+    const runtime = spawnSync(join(top, "node_modules/.bin/node"), ["--version"], { encoding: "utf8", env })
+    assert.match(runtime.stdout, /^v24\./)
+    // A command that loads the dependencies (effect, the Consul client) answers too.
+    const help = spawnSync(join(top, "sacar"), ["status", "--help"], { encoding: "utf8", env })
+    assert.equal(help.status, 0, help.stderr)
+    assert.match(help.stdout, /sacar status/)
+  })
+
+  it("runs the packed reconciler, whose node registration carries the version", async () => {
+    const consul = await startConsul()
+    const prefix = randomPrefix()
+    const root = join(work, "node-root")
+    const child = spawn(join(top, "sacar"), ["reconciler"], {
+      env: {
+        PATH: "/usr/bin:/bin",
+        HOME: tmpdir(),
+        CONSUL_HTTP_ADDR: consul.addr,
+        SACAR_PREFIX: prefix,
+        SACAR_NODE: "dist-1",
+        SACAR_ROOT: root
+      },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+    const exited = new Promise((r) => child.once("exit", r))
+    try {
+      const deadline = Date.now() + 60_000
+      let registration: { version?: string } | undefined
+      while (registration === undefined && Date.now() < deadline && child.exitCode === null) {
+        const res = await fetch(`${consul.addr}/v1/kv/${prefix}/_nodes/dist-1?raw=true`)
+        if (res.ok) registration = (await res.json()) as { version?: string }
+        else await new Promise((r) => setTimeout(r, 200))
+      }
+      assert.ok(registration !== undefined, `no registration within 60 s:\n${output}`)
+      assert.equal(registration.version, first.version)
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+      await consul.close()
+    }
+  })
+
+  it("carries the production packages and none of the development ones", async () => {
+    const lock = JSON.parse(await readFile(join(ROOT, "package-lock.json"), "utf8"))
+    const production = productionPackages(lock)
+    assert.ok(production.includes("node_modules/effect") && production.includes("node_modules/node"))
+    for (const pkg of production) assert.ok(existsSync(join(top, pkg, "package.json")), `${pkg} is in the tarball`)
+    for (const dev of ["typescript", "playwright-core", "dprint", "@types/node", "consul"]) {
+      assert.ok(!existsSync(join(top, "node_modules", dev)), `${dev} is a development dependency`)
+    }
+    assert.ok(!existsSync(join(top, "test")), "no tests")
+    assert.ok(existsSync(join(top, "src/reconciler/plan.ts")))
+  })
+})

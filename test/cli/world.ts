@@ -1,0 +1,61 @@
+/**
+ * One Consul per test file, a fresh KV prefix per test, and `sacar` run as users run
+ * it (a child process) against that prefix, plus the raw KV reads and writes a test
+ * uses to play the part of a reconciler or of `consul kv put`.
+ */
+import assert from "node:assert/strict"
+import { after, before } from "node:test"
+import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { runSacar } from "../support/sacar.ts"
+
+export const SHA_A = "a".repeat(40)
+export const SHA_B = "b".repeat(40)
+
+let consul: TestConsul | undefined
+before(async () => {
+  consul = await startConsul()
+})
+after(() => consul?.close())
+
+export const consulAddr = (): string => {
+  if (consul === undefined) throw new Error("Consul is not started yet (call from inside a test)")
+  return consul.addr
+}
+
+export const kvGet = async (key: string): Promise<string | undefined> => {
+  const res = await fetch(`${consulAddr()}/v1/kv/${key}?raw`)
+  return res.status === 404 ? undefined : res.text()
+}
+
+export const kvPut = async (key: string, value: string): Promise<void> => {
+  const res = await fetch(`${consulAddr()}/v1/kv/${key}`, { method: "PUT", body: value })
+  assert.equal(res.status, 200)
+}
+
+export const kvKeys = async (prefix: string): Promise<string[]> => {
+  const res = await fetch(`${consulAddr()}/v1/kv/${prefix}/?keys`)
+  return res.status === 404 ? [] : ((await res.json()) as string[])
+}
+
+/** A NodeStatus as a reconciler writes it, with the fields a test cares about. */
+export const nodeStatus = (node: string, fields: Record<string, unknown>): string =>
+  JSON.stringify({ node, updatedAt: new Date().toISOString(), releases: {}, current: null, deploy: null, ...fields })
+
+/** A fresh prefix and a `sacar` bound to it. */
+export const world = () => {
+  const prefix = randomPrefix()
+  const env = () => ({ CONSUL_HTTP_ADDR: consulAddr(), SACAR_PREFIX: prefix, SACAR_USER: "alice" })
+  return {
+    prefix,
+    env,
+    sacar: (...args: string[]) => runSacar(args, env()),
+    /** The same command run by another person. */
+    sacarAs: (user: string, ...args: string[]) => runSacar(args, { ...env(), SACAR_USER: user })
+  }
+}
+
+/** An expected failure is one or two plain lines: never a stack trace. */
+export const assertNoStack = (stderr: string, what: string): void => {
+  assert.doesNotMatch(stderr, /\n\s+at .+[:(]\d+/, `${what} printed a stack trace:\n${stderr}`)
+  assert.doesNotMatch(stderr, /unexpected failure/, `${what}: ${stderr}`)
+}

@@ -1,0 +1,54 @@
+// What the controller's report loop reads when nodes write their status: only the
+// keys of the app that changed, never every app's.
+import { Effect, Layer } from "effect"
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { Consul } from "../../src/consul/Consul.ts"
+import { reportLoop } from "../../src/controller/report/loop.ts"
+import { makeKeys } from "../../src/spec/keys.ts"
+import { consulForTest, eventually, sleep } from "../consul/support.ts"
+
+test("a NodeStatus write refetches only its own app's keys", async (t) => {
+  const { consul, prefix, fork, run } = await consulForTest(t)
+  const keys = makeKeys(prefix)
+  // Entries the loop is sent by every listing, by the prefix it listed.
+  const listed = new Map<string, number>()
+  const counting = Layer.succeed(Consul, {
+    ...consul,
+    list: (p, options) =>
+      Effect.tap(
+        consul.list(p, options),
+        (r) => Effect.sync(() => listed.set(p, (listed.get(p) ?? 0) + r.value.length))
+      )
+  })
+  const status = (app: string, node: string, phase: string) =>
+    run(consul.put(
+      keys.status(app, node),
+      JSON.stringify({
+        node,
+        updatedAt: new Date().toISOString(),
+        releases: { ["a".repeat(40)]: { phase, attempt: 1, steps: {} } },
+        current: null,
+        deploy: null
+      })
+    ))
+  for (const app of ["quiet", "busy"]) {
+    await run(consul.put(keys.config(app), JSON.stringify({ artifact: "file:///x/{sha}.tgz" })))
+    await run(consul.put(keys.release(app, "a".repeat(40)), JSON.stringify({})))
+    for (let n = 0; n < 10; n++) await status(app, `web-${n}`, "ready")
+  }
+
+  const loop = fork(
+    reportLoop({ keys, github: undefined, publicUrl: undefined, metrics: undefined }).pipe(Effect.provide(counting))
+  )
+  t.after(() => loop.interrupt())
+  await eventually(() => (listed.get(keys.app("quiet")) ?? 0) > 0, 20_000, "the loop to read the quiet app")
+  await sleep(1_000)
+  listed.clear()
+
+  for (let i = 0; i < 20; i++) await status("busy", `web-${i % 10}`, i % 2 === 0 ? "install" : "ready")
+  await eventually(() => (listed.get(keys.app("busy")) ?? 0) > 0, 10_000, "the loop to see the busy app change")
+  await sleep(1_500)
+  const elsewhere = [...listed].filter(([p]) => p !== keys.app("busy") && p !== keys.nodes)
+  assert.deepEqual(elsewhere, [], "status writes of one app made the loop read other keys")
+})

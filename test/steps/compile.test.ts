@@ -1,0 +1,80 @@
+/**
+ * pip with `--no-compile` followed by compileInstalled must leave what pip with its own
+ * byte-compilation leaves: the same files, the same RECORDs, the same bytecode.
+ */
+import { Effect } from "effect"
+import assert from "node:assert/strict"
+import { execFile } from "node:child_process"
+import { readdir, readFile } from "node:fs/promises"
+import { join, relative } from "node:path"
+import { describe, test } from "node:test"
+import { promisify } from "node:util"
+import { compileInstalled } from "../../src/python/compile.ts"
+import { PIP_ARGS } from "../../src/python/pip.ts"
+import { makePython } from "../../src/python/python.ts"
+import { pipEnvironment } from "../../src/reconciler/steps/environment.ts"
+import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
+import { checkedRecord, PIP_CACHE, scratch } from "./helpers.ts"
+
+const exec = promisify(execFile)
+
+/** Every file under `venv`: its bytes with the venv's path as `<venv>`; bytecode without the source's time and size. */
+const contents = async (venv: string) => {
+  const files = new Map<string, string>()
+  for (const entry of await readdir(venv, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue
+    const path = join(entry.parentPath, entry.name)
+    const data = await readFile(path)
+    const body = path.endsWith(".pyc")
+      ? Buffer.concat([data.subarray(0, 8), data.subarray(16)]).toString("latin1")
+      : entry.name === "RECORD"
+      ? await checkedRecord(path, data.toString("utf8"))
+      : data.toString("latin1")
+    files.set(relative(venv, path), body.replaceAll(venv, "<venv>"))
+  }
+  return files
+}
+
+describe("byte-compiling after pip", () => {
+  test("pip --no-compile then compileInstalled gives what pip's own compilation gives", async (t) => {
+    const dir = await scratch(t)
+    await buildReleaseTarball(join(dir, "app.tgz"), {
+      // Enough files (over 100) that compileInstalled compiles in a pool of processes.
+      wheels: [...smallWheels(6), {
+        name: "many",
+        version: "1.0",
+        modules: Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`many/m${i}.py`, `X = ${i}\n`]))
+      }, {
+        name: "tool",
+        version: "1.0",
+        modules: {
+          "tool/__init__.py": "def main():\n    return 0\n",
+          "tool/sub/deep.py": "X = 'deep'\n",
+          "tool/data.txt": "not python\n",
+          "tool-1.0.dist-info/entry_points.txt": "[console_scripts]\ntool = tool:main\n"
+        }
+      }]
+    })
+    await exec("tar", ["xzf", join(dir, "app.tgz"), "-C", dir])
+    const python = makePython(process.env.PATH ?? "")
+    const interpreter = await Effect.runPromise(python.resolve({ fallback: "python3" }))
+    const pip = join(await Effect.runPromise(python.pip(interpreter, PIP_CACHE)), "pip")
+    // Two venvs at paths of one length, so files naming them compare byte for byte.
+    const [byPip, bySacar] = [join(dir, "a", ".venv"), join(dir, "b", ".venv")]
+    for (const venv of [byPip, bySacar]) await exec(interpreter.path, ["-I", "-m", "venv", "--without-pip", venv])
+    const pipArgs = PIP_ARGS.filter((a) => a !== "--no-compile")
+    await exec(join(byPip, "bin", "python"), [pip, ...pipArgs], { cwd: dir, env: pipEnvironment(byPip) })
+    await exec(join(bySacar, "bin", "python"), [pip, ...PIP_ARGS], { cwd: dir, env: pipEnvironment(bySacar) })
+    await Effect.runPromise(
+      compileInstalled({ venvPython: join(bySacar, "bin", "python"), cwd: dir, env: pipEnvironment(bySacar) })
+    )
+
+    const [expected, actual] = [await contents(byPip), await contents(bySacar)]
+    assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort())
+    for (const [path, body] of expected) assert.equal(actual.get(path), body, path)
+    assert.ok(
+      [...expected.keys()].some((p) => p.endsWith("deep.cpython-" + interpreter.minor.replace(".", "") + ".pyc"))
+    )
+    assert.ok([...expected.keys()].some((p) => p.endsWith("tool-1.0.dist-info/RECORD")))
+  })
+})
