@@ -14,7 +14,8 @@
  * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
  * moves to a release whose ready marker is there.
  */
-import { Effect, Result, Schedule } from "effect"
+import { Clock, Effect, Result, Schedule } from "effect"
+import { join } from "node:path"
 import { Consul } from "../consul/Consul.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
@@ -24,13 +25,16 @@ import type { AppConfig, DeployPhase, DeployStatus } from "../spec/documents.ts"
 import { durationMillis, formatDuration } from "../spec/duration.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
+import { readLock } from "./desired.ts"
 import { appDir, isReady, observeDisk, switchLink } from "./disk.ts"
 import { sessionName } from "./membership.ts"
-import { haltReason } from "./plan.ts"
+import type { AppDisk } from "./plan.ts"
+import { frozenBy, haltReason } from "./plan.ts"
 import type { PeerDeploy } from "./plan.ts"
 import { predeploy } from "./predeploy.ts"
 import { groupFile, runScript } from "./scripts.ts"
 import type { StatusWriter } from "./status.ts"
+import type { ScriptContext } from "./steps/environment.ts"
 import { releasePaths } from "./steps/layout.ts"
 
 export const DEPLOY_SESSION_TTL = "10s"
@@ -44,6 +48,8 @@ export interface DeployInput {
   readonly generation: number
   readonly sha: string
   readonly status: StatusWriter
+  /** The DeploySpec is forced: it goes through a lock. */
+  readonly force: boolean
 }
 
 const nowIso = () => new Date().toISOString()
@@ -85,33 +91,32 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
   const fail = (message: string, log?: string) =>
     report("failed", message, log === undefined || log === "" ? {} : { log }).pipe(Effect.andThen(status.flush))
 
-  const body = Effect.gen(function*() {
-    yield* report("waiting", `deploying ${shortSha(sha)} (generation ${generation})`)
-    yield* status.flush
-    if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is not ready on this node`)
+  /** A freeze in force now, read from Consul, with the index to wait on for its change. */
+  const freezeNow = Effect.gen(function*() {
+    const consul = yield* Consul
+    const read = yield* consul.get(keys.lock(app))
+    const lock = read.value === undefined ? undefined : readLock(read.value)
+    const message = frozenBy(lock, input.force, yield* Clock.currentTimeMillis)
+    const until = lock !== undefined && "doc" in lock && lock.doc.until !== undefined
+      ? Date.parse(lock.doc.until)
+      : undefined
+    return message === undefined ? undefined : { message, index: read.index, until }
+  })
 
-    const before = yield* observeDisk(root, app)
-    const previousDir = before.current === null ? "" : releasePaths(root, app, before.current).dir
-    const context = { app, sha, node, releaseDir: paths.dir, venv: paths.venv, previousReleaseDir: previousDir }
-
-    yield* report("predeploy", "waiting for the pre-deploy")
-    const pre = yield* predeploy({
-      key: keys.predeploy(app, generation),
-      generation,
-      context,
-      timeoutMs,
-      groupFile: groupFile(appDir(root, app), "pre-deploy"),
-      onProgress: (message) => report("predeploy", message)
+  /** Returns when the lock key changes or its `until` passes (a blocking query, at most 30s). */
+  const untilLockChanges = (index: number) =>
+    Effect.gen(function*() {
+      const consul = yield* Consul
+      const now = yield* Clock.currentTimeMillis
+      const found = yield* freezeNow
+      const leftMs = found?.until === undefined ? 30_000 : Math.min(30_000, Math.max(1_000, found.until - now))
+      yield* consul.get(keys.lock(app), { index, wait: `${Math.ceil(leftMs / 1000)}s` })
     })
-    if (pre._tag === "Failed") {
-      return yield* fail(
-        `pre-deploy failed on ${pre.doc.node}: ${pre.doc.message ?? "bin/pre-deploy failed"}`,
-        pre.doc.log
-      )
-    }
 
-    yield* report("waiting", `waiting for a deploy slot (maxParallel ${input.config.maxParallel})`)
-    yield* Effect.scoped(Effect.gen(function*() {
+  /** Steps 3 to 7 holding a slot; returns the freeze found instead of running bin/deploy, if any. */
+  const withSlot = (context: ScriptContext, before: AppDisk) =>
+    Effect.scoped(Effect.gen(function*() {
+      yield* report("waiting", `waiting for a deploy slot (maxParallel ${input.config.maxParallel})`)
       const session = yield* openSession({
         name: sessionName("deploy", node),
         ttl: DEPLOY_SESSION_TTL,
@@ -122,6 +127,8 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
 
       const halted = haltReason(node, generation, yield* peersOf(keys, app))
       if (halted !== undefined) return yield* fail(halted)
+      const frozen = yield* freezeNow
+      if (frozen !== undefined) return frozen
 
       yield* report("deploying", "running bin/deploy")
       const ran = yield* Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy")))
@@ -140,7 +147,43 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
         ran.success.log === "" ? {} : { log: ran.success.log }
       )
       yield* status.flush
+      return undefined
     }))
+
+  const body = Effect.gen(function*() {
+    yield* report("waiting", `deploying ${shortSha(sha)} (generation ${generation})`)
+    yield* status.flush
+    if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is not ready on this node`)
+
+    const before = yield* observeDisk(root, app)
+    const previousDir = before.current === null ? "" : releasePaths(root, app, before.current).dir
+    const context = { app, sha, node, releaseDir: paths.dir, venv: paths.venv, previousReleaseDir: previousDir }
+
+    yield* report("predeploy", "waiting for the pre-deploy")
+    const pre = yield* predeploy({
+      key: keys.predeploy(app, generation),
+      generation,
+      context,
+      timeoutMs,
+      groupFile: groupFile(appDir(root, app), "pre-deploy"),
+      resultFile: join(appDir(root, app), ".pre-deploy.result"),
+      onProgress: (message) => report("predeploy", message)
+    })
+    if (pre._tag === "Failed") {
+      return yield* fail(
+        `pre-deploy failed on ${pre.doc.node}: ${pre.doc.message ?? "bin/pre-deploy failed"}`,
+        pre.doc.log
+      )
+    }
+
+    while (true) {
+      const frozen = yield* withSlot(context, before)
+      if (frozen === undefined) return
+      // Locked between the plan's look and the slot: wait without holding the slot.
+      yield* report("waiting", frozen.message)
+      yield* status.flush
+      yield* untilLockChanges(frozen.index)
+    }
   })
 
   return body.pipe(

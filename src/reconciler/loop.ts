@@ -11,7 +11,7 @@
  * stops) interrupts them, which kills their child processes, and flushes the status.
  * Nothing an app does can end the loop: every action is isolated and logged.
  */
-import { Cause, Effect, Exit, Fiber, Queue, Ref, Scope, Stream } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Queue, Ref, Scope, Stream } from "effect"
 import type { ArtifactStore } from "../artifacts/store.ts"
 import { Consul } from "../consul/Consul.ts"
 import type { KvEntry } from "../consul/Consul.ts"
@@ -26,8 +26,8 @@ import type { Snapshot } from "./desired.ts"
 import { appDir, observeDisk, removeRelease, tidyLinks } from "./disk.ts"
 import { keepRegistered, sessionName } from "./membership.ts"
 import { plan } from "./plan.ts"
-import type { Action, AppObserved, NodeDesired, Preparing, WantedDeploy } from "./plan.ts"
-import { runRelease } from "./release.ts"
+import type { Action, AppObserved, NodeDesired, Preparing, Retrying, WantedDeploy } from "./plan.ts"
+import { nextRetryMs, RETRY_FIRST_MS, runRelease } from "./release.ts"
 import { endOrphan, groupFile } from "./scripts.ts"
 import type { ReconcilerSettings } from "./settings.ts"
 import { emptyStatus, makeStatusWriter } from "./status.ts"
@@ -48,6 +48,8 @@ interface AppRuntime {
   readonly scope: Scope.Closeable
   readonly status: StatusWriter
   readonly preparing: Map<string, PreparingFiber>
+  /** Releases waiting to try again, with the pause to use after their next failure. */
+  readonly retrying: Map<string, Retrying & { readonly nextMs: number }>
   deploying: (WantedDeploy & { readonly fiber: Fiber.Fiber<void> }) | undefined
 }
 
@@ -133,7 +135,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         yield* endOrphan(groupFile(appDir(root, app), "pre-deploy"), "pre-deploy")
         yield* endOrphan(groupFile(appDir(root, app), "deploy"), "deploy")
         yield* freeDeadSlots(keys, app, node)
-        apps.set(app, { app, scope, status, preparing: new Map(), deploying: undefined })
+        apps.set(app, { app, scope, status, preparing: new Map(), retrying: new Map(), deploying: undefined })
         yield* Effect.logInfo(`serving ${app}`)
       })
 
@@ -150,6 +152,9 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         const config = lastGood.get(action.app)
         if (config === undefined) return
         const { sha } = action
+        const waited = runtime.retrying.get(sha)
+        const retryMs = waited !== undefined && waited.specIndex === action.specIndex ? waited.nextMs : RETRY_FIRST_MS
+        runtime.retrying.delete(sha)
         const work = runRelease({
           app: action.app,
           sha,
@@ -160,8 +165,17 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           spec: action.spec,
           specIndex: action.specIndex,
           attempt: action.attempt,
-          status: runtime.status
+          status: runtime.status,
+          retryMs
         }).pipe(
+          Effect.flatMap((outcome) =>
+            outcome._tag === "Done" ? Effect.void : Effect.gen(function*() {
+              const at = (yield* Clock.currentTimeMillis) + outcome.ms
+              runtime.retrying.set(sha, { specIndex: action.specIndex, at, nextMs: nextRetryMs(outcome.ms) })
+              // Its time coming is a reason to look again, like any other.
+              yield* fork(runtime, Effect.sleep(outcome.ms).pipe(Effect.andThen(poke)))
+            })
+          ),
           Effect.ensuring(
             Effect.sync(() => {
               const entry = runtime.preparing.get(sha)
@@ -195,7 +209,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         )
       })
 
-    const startDeploy = (runtime: AppRuntime, action: Extract<Action, { _tag: "StartDeploy" }>) =>
+    const startDeploy = (runtime: AppRuntime, action: Extract<Action, { _tag: "StartDeploy" }>, snapshot: Snapshot) =>
       Effect.gen(function*() {
         const config = lastGood.get(action.app)
         if (config === undefined) return
@@ -203,7 +217,16 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         yield* Effect.logInfo(`deploying ${action.app} ${action.sha} (generation ${action.generation})`)
         const fiber = yield* fork(
           runtime,
-          runDeploy({ keys, node, root, app: action.app, config, ...target, status: runtime.status }).pipe(
+          runDeploy({
+            keys,
+            node,
+            root,
+            app: action.app,
+            config,
+            ...target,
+            force: snapshot.apps.get(action.app)?.deploy?.force === true,
+            status: runtime.status
+          }).pipe(
             Effect.ensuring(
               Effect.sync(() => {
                 if (runtime.deploying?.generation === target.generation) runtime.deploying = undefined
@@ -273,12 +296,13 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
             Effect.tap(() => Effect.logInfo(`removed release ${action.sha} of ${action.app} from disk`))
           )
         case "ForgetRelease":
+          runtime.retrying.delete(action.sha)
           return runtime.status.update((s) => {
             const { [action.sha]: _gone, ...releases } = s.releases
             return { ...s, releases }
           })
         case "StartDeploy":
-          return startDeploy(runtime, action)
+          return startDeploy(runtime, action, snapshot)
         case "CancelDeploy": {
           const running = runtime.deploying
           if (running === undefined) return Effect.void
@@ -332,13 +356,19 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
       const entries = yield* Ref.get(latest)
       if (entries === undefined) return
       const snapshot = readSnapshot(keys, node, entries, lastGood)
-      const desired: NodeDesired = { node, concurrency: settings.concurrency, apps: snapshot.apps }
+      const desired: NodeDesired = {
+        node,
+        concurrency: settings.concurrency,
+        apps: snapshot.apps,
+        now: yield* Clock.currentTimeMillis
+      }
       const observed = new Map<string, AppObserved>()
       for (const runtime of apps.values()) {
         observed.set(runtime.app, {
           disk: yield* observeDisk(root, runtime.app),
           status: yield* runtime.status.get,
           preparing: runtime.preparing,
+          retrying: runtime.retrying,
           deploying: runtime.deploying
         })
       }

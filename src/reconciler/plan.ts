@@ -16,7 +16,8 @@
  * - each deploy generation runs once to `live` or `failed`; one interrupted by a crash
  *   (its status still says waiting, predeploy or deploying) runs again.
  */
-import type { AppConfig, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
+import { lockInForce } from "../spec/documents.ts"
+import type { AppConfig, LockDoc, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
 import { shortSha } from "../spec/names.ts"
 
@@ -36,7 +37,12 @@ export interface WantedRelease {
 export interface WantedDeploy {
   readonly generation: number
   readonly sha: string
+  /** The DeploySpec says `force`: it goes through a lock (`sacar deploy --force`, rollback). */
+  readonly force?: boolean
 }
+
+/** `<app>/lock` as read: a LockDoc, or why the value there does not decode. */
+export type AppLock = { readonly doc: LockDoc } | { readonly unreadable: string }
 
 export interface AppDesired {
   readonly app: string
@@ -49,6 +55,8 @@ export interface AppDesired {
   /** ReleaseSpecs by sha. */
   readonly releases: ReadonlyMap<string, WantedRelease>
   readonly deploy: WantedDeploy | undefined
+  /** The app's freeze, when the key exists. */
+  readonly lock?: AppLock | undefined
 }
 
 // ---------------------------------------------------------------------------------
@@ -71,11 +79,20 @@ export interface Preparing {
   readonly cancelling: boolean
 }
 
+/** A release whose last attempt failed in a way that may heal: it waits, holding no slot. */
+export interface Retrying {
+  readonly specIndex: number
+  /** When it may be prepared again (ms since the epoch). */
+  readonly at: number
+}
+
 export interface AppObserved {
   readonly disk: AppDisk
   /** This node's status for the app as last recorded (what the status writer holds). */
   readonly status: NodeStatus
   readonly preparing: ReadonlyMap<string, Preparing>
+  /** Releases waiting to try again, by sha. */
+  readonly retrying?: ReadonlyMap<string, Retrying>
   /** The deploy fiber in flight, if any. */
   readonly deploying: WantedDeploy | undefined
 }
@@ -85,6 +102,8 @@ export interface NodeDesired {
   /** SACAR_CONCURRENCY: releases prepared at once on this node, all apps together. */
   readonly concurrency: number
   readonly apps: ReadonlyMap<string, AppDesired>
+  /** The time of this pass (ms since the epoch), for locks with an end. */
+  readonly now: number
 }
 
 export interface NodeObserved {
@@ -207,6 +226,7 @@ const planReleases = (
   app: string,
   desired: AppDesired,
   observed: AppObserved,
+  now: number,
   actions: Action[],
   candidates: Candidate[]
 ) => {
@@ -239,6 +259,10 @@ const planReleases = (
       continue
     }
     if (recorded?.phase === "failed" && sameSpec) continue
+    // Waiting to try again (the artifact store down): its time has not come, and it
+    // takes no slot meanwhile. A rewritten spec does not wait.
+    const retry = observed.retrying?.get(sha)
+    if (retry !== undefined && retry.specIndex === specIndex && retry.at > now) continue
 
     // Fresh (1), a retry after failure or of a ready release whose directory vanished
     // (+1), or the continuation of one a crash or restart interrupted (same attempt).
@@ -273,7 +297,22 @@ const planReleases = (
 
 const TERMINAL_DEPLOY = new Set(["live", "failed"])
 
-const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, actions: Action[]) => {
+/**
+ * Why a deploy must not run now: the app is locked and the DeploySpec is not forced.
+ * A lock whose value does not decode holds too (someone meant to freeze); one past
+ * its `until` does not.
+ */
+export const frozenBy = (lock: AppLock | undefined, force: boolean, now: number): string | undefined => {
+  if (lock === undefined || force) return undefined
+  if ("unreadable" in lock) return `deploys are locked (${lock.unreadable}); waiting until the lock is fixed or removed`
+  const { doc } = lock
+  if (!lockInForce(doc, new Date(now))) return undefined
+  return `locked by ${doc.by}${
+    doc.until === undefined ? "" : ` until ${doc.until}`
+  }: ${doc.reason}; waiting (\`sacar unlock\` or a forced deploy goes on)`
+}
+
+const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, now: number, actions: Action[]) => {
   const target = desired.deploy
   const running = observed.deploying
   if (running !== undefined) {
@@ -297,6 +336,13 @@ const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, act
   if (recorded !== null && recorded.generation > target.generation) return
 
   const { sha, generation } = target
+  const frozen = frozenBy(desired.lock, target.force === true, now)
+  if (frozen !== undefined) {
+    if (!(recorded?.generation === generation && recorded.phase === "waiting" && recorded.message === frozen)) {
+      actions.push({ _tag: "DeployWaiting", app, generation, sha, message: frozen })
+    }
+    return
+  }
   if (observed.disk.releases.get(sha)?.ready === true) {
     actions.push({ _tag: "StartDeploy", app, generation, sha })
     return
@@ -362,8 +408,8 @@ export const plan = (desired: NodeDesired, observed: NodeObserved): ReadonlyArra
     // to trust: report the error and touch nothing.
     if (wanted.config === undefined) continue
 
-    planReleases(app, wanted, runtime, actions, candidates)
-    planDeploy(app, wanted, runtime, actions)
+    planReleases(app, wanted, runtime, desired.now, actions, candidates)
+    planDeploy(app, wanted, runtime, desired.now, actions)
   }
 
   candidates.sort(newestFirst)

@@ -17,11 +17,12 @@ export interface StatusWriter {
   readonly get: Effect.Effect<NodeStatus>
   /** Changes the status; written within the interval. */
   readonly update: (f: (status: NodeStatus) => NodeStatus) => Effect.Effect<void>
-  /** Writes the latest state now (retrying a few times); done once Consul has it. */
+  /** Writes the latest state now; done once Consul has it (retried while Consul is unreachable). */
   readonly flush: Effect.Effect<void>
 }
 
 export const STATUS_INTERVAL_MS = 400
+const FLUSH_RETRY = Schedule.min([Schedule.exponential("300 millis"), Schedule.spaced("5 seconds")])
 
 const nowIso = () => new Date().toISOString()
 
@@ -81,9 +82,12 @@ export const makeStatusWriter = (options: {
       }
     }).pipe(Effect.forkScoped)
 
+    // Until Consul has it: a deploy's failure must be seen by the next node's halt check
+    // before this node gives back its slot, however long Consul takes to come back.
     const flush = writeOnce.pipe(
-      Effect.retry({ times: 5, schedule: Schedule.spaced("300 millis") }),
-      Effect.catch((error) => Effect.logWarning(`cannot write ${options.key}: ${error.message}`))
+      Effect.tapError((error) => Effect.logWarning(`cannot write ${options.key}, retrying: ${error.message}`)),
+      Effect.retry({ schedule: FLUSH_RETRY, while: (error) => error._tag === "ConsulUnavailable" }),
+      Effect.catch((error) => Effect.logError(`cannot write ${options.key}: ${error.message}`))
     )
     yield* Effect.addFinalizer(() => flush.pipe(Effect.timeout("3 seconds"), Effect.ignore))
 

@@ -83,10 +83,13 @@ const disk = (ready: string[], opts: { current?: string; previous?: string; part
   previous: opts.previous ?? null
 })
 
+const NOW = Date.parse("2026-12-01T12:00:00Z")
+
 const node = (apps: Record<string, AppDesired>, concurrency = 2, name = "web-1"): NodeDesired => ({
   node: name,
   concurrency,
-  apps: new Map(Object.entries(apps))
+  apps: new Map(Object.entries(apps)),
+  now: NOW
 })
 
 const run = (desired: NodeDesired, apps: Record<string, AppObserved>) =>
@@ -411,5 +414,99 @@ describe("halting a rollout", () => {
       { node: "web-2", generation: 50, phase: "failed", message: `${HALTED_PREFIX}web-1 failed: boom` }
     ])
     assert.equal(reason, `${HALTED_PREFIX}web-1 failed: boom`)
+  })
+})
+
+describe("a freeze", () => {
+  const lock = (until?: string) => ({
+    doc: { by: "alice", reason: "black friday", at: "2026-12-01T09:00:00Z", ...(until === undefined ? {} : { until }) }
+  })
+  const ready = () => observedApp({ disk: disk([A]), status: status({ releases: { [A]: rs("ready", 1) } }) })
+
+  test("a deploy written during a lock waits and says who locked it and why", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A }, lock: lock() })
+    const actions = run(node({ shop: app }), { shop: ready() })
+    assert.equal(actions.length, 1)
+    const waiting = actions[0]!
+    assert.ok(waiting._tag === "DeployWaiting", JSON.stringify(actions))
+    assert.match(waiting.message, /^locked by alice: black friday/)
+  })
+
+  test("the waiting message is written once, not on every pass", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A }, lock: lock() })
+    const [first] = run(node({ shop: app }), { shop: ready() })
+    assert.ok(first?._tag === "DeployWaiting")
+    const shown = observedApp({
+      disk: disk([A]),
+      status: status({
+        releases: { [A]: rs("ready", 1) },
+        deploy: { generation: 50, sha: A, phase: "waiting", message: first.message }
+      })
+    })
+    assert.deepEqual(run(node({ shop: app }), { shop: shown }), [])
+  })
+
+  test("a forced DeploySpec goes through the lock", () => {
+    const app = desiredApp({
+      releases: releasesOf(spec(A, 1)),
+      deploy: { generation: 50, sha: A, force: true },
+      lock: lock()
+    })
+    assert.deepEqual(run(node({ shop: app }), { shop: ready() }), [{
+      _tag: "StartDeploy",
+      app: "shop",
+      generation: 50,
+      sha: A
+    }])
+  })
+
+  test("a lock past its end no longer holds; one still ahead does", () => {
+    const expired = desiredApp({
+      releases: releasesOf(spec(A, 1)),
+      deploy: { generation: 50, sha: A },
+      lock: lock("2026-12-01T11:00:00Z")
+    })
+    assert.deepEqual(tags(run(node({ shop: expired }), { shop: ready() })), ["StartDeploy a"])
+    const ahead = { ...expired, lock: lock("2026-12-01T13:00:00Z") }
+    const actions = run(node({ shop: ahead }), { shop: ready() })
+    assert.ok(actions[0]?._tag === "DeployWaiting" && /until 2026-12-01T13:00:00Z/.test(actions[0].message))
+  })
+
+  test("a lock that does not decode holds, naming the problem", () => {
+    const app = desiredApp({
+      releases: releasesOf(spec(A, 1)),
+      deploy: { generation: 50, sha: A },
+      lock: { unreadable: "sacar/shop/lock: reason is missing" }
+    })
+    const actions = run(node({ shop: app }), { shop: ready() })
+    assert.ok(actions[0]?._tag === "DeployWaiting" && /reason is missing/.test(actions[0].message))
+  })
+})
+
+describe("releases waiting to try again", () => {
+  test("one waiting holds no slot: another release is prepared meanwhile, and it is prepared again when its time comes", () => {
+    const app = desiredApp({
+      releases: releasesOf(spec(A, 1, "2026-12-01T10:00:00Z"), spec(B, 2, "2026-12-01T09:00:00Z"))
+    })
+    const observed = (at: number) =>
+      observedApp({
+        status: status({ releases: { [A]: rs("download", 1, 1, "GET failed: 503; trying again in 10s") } }),
+        retrying: new Map([[A, { specIndex: 1, at }]])
+      })
+    assert.deepEqual(tags(run(node({ shop: app }, 1), { shop: observed(NOW + 10_000) })), ["Prepare b"])
+    const due = run(node({ shop: app }, 1), { shop: observed(NOW - 1) })
+    assert.deepEqual(tags(due), ["Prepare a", "Queue b"])
+    assert.equal((due[0] as Extract<Action, { _tag: "Prepare" }>).attempt, 1)
+  })
+
+  test("a rewritten spec does not wait", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 7)) })
+    const actions = run(node({ shop: app }, 1), {
+      shop: observedApp({
+        status: status({ releases: { [A]: rs("download", 1) } }),
+        retrying: new Map([[A, { specIndex: 1, at: NOW + 60_000 }]])
+      })
+    })
+    assert.deepEqual(tags(actions), ["Prepare a"])
   })
 })
