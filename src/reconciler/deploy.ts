@@ -17,6 +17,7 @@
 import { Clock, Effect, Result, Schedule } from "effect"
 import { join } from "node:path"
 import { Consul } from "../consul/Consul.ts"
+import { slotLost } from "../consul/semaphore-loss.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
 import { decodeDocument } from "../spec/decode.ts"
@@ -131,7 +132,18 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       if (frozen !== undefined) return frozen
 
       yield* report("deploying", "running bin/deploy")
-      const ran = yield* Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy")))
+      // A slot lost (the session destroyed or expired, an agent restart) stops bin/deploy:
+      // another node may take the slot, and maxParallel must hold.
+      const raced = yield* Effect.raceFirst(
+        Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy"))),
+        Effect.raceFirst(session.lost, slotLost(keys.deploySemaphore(app), session.id)).pipe(
+          Effect.map((reason) => ({ _tag: "Lost" as const, reason }))
+        )
+      )
+      if (raced._tag === "Lost") {
+        return yield* fail(`deploy slot lost while bin/deploy ran (${raced.reason}); bin/deploy was stopped`)
+      }
+      const ran = raced
       if (Result.isFailure(ran)) return yield* fail(ran.failure.message, ran.failure.log)
 
       if (!(yield* isReady(root, app, sha)))

@@ -50,7 +50,7 @@ interface AppRuntime {
   readonly preparing: Map<string, PreparingFiber>
   /** Releases waiting to try again, with the pause to use after their next failure. */
   readonly retrying: Map<string, Retrying & { readonly nextMs: number }>
-  deploying: (WantedDeploy & { readonly fiber: Fiber.Fiber<void> }) | undefined
+  deploying: (WantedDeploy & { readonly fiber: Fiber.Fiber<void>; readonly cancelling?: boolean }) | undefined
 }
 
 type Services = Consul | ArtifactStore | Python
@@ -305,8 +305,9 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           return startDeploy(runtime, action, snapshot)
         case "CancelDeploy": {
           const running = runtime.deploying
-          if (running === undefined) return Effect.void
-          runtime.deploying = undefined
+          if (running === undefined || running.cancelling === true) return Effect.void
+          // Still in flight until its fiber has ended (its own `ensuring` forgets it).
+          runtime.deploying = { ...running, cancelling: true }
           // The stopped generation is closed as failed, so it is not resumed on a restart.
           const close = runtime.status.update((s) =>
             s.deploy !== null && s.deploy.generation === action.generation && s.deploy.phase !== "live" &&

@@ -93,8 +93,8 @@ export interface AppObserved {
   readonly preparing: ReadonlyMap<string, Preparing>
   /** Releases waiting to try again, by sha. */
   readonly retrying?: ReadonlyMap<string, Retrying>
-  /** The deploy fiber in flight, if any. */
-  readonly deploying: WantedDeploy | undefined
+  /** The deploy fiber in flight, if any; `cancelling` while it is being stopped. */
+  readonly deploying: (WantedDeploy & { readonly cancelling?: boolean }) | undefined
 }
 
 export interface NodeDesired {
@@ -316,6 +316,9 @@ const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, now
   const target = desired.deploy
   const running = observed.deploying
   if (running !== undefined) {
+    // The old run must be gone before the next starts: it may still be killing its
+    // bin/deploy, removing its process record or switching `current`.
+    if (running.cancelling === true) return
     if (target === undefined) {
       actions.push({ _tag: "CancelDeploy", app, generation: running.generation, reason: "the DeploySpec was deleted" })
     } else if (running.generation !== target.generation) {

@@ -371,6 +371,15 @@ describe("deploys", () => {
     assert.deepEqual(tags(newer), ["CancelDeploy"])
   })
 
+  test("a superseded deploy being stopped is waited for: nothing starts until it is gone", () => {
+    const base = { disk: disk([A, B]), status: status({ releases: { [A]: rs("ready", 1), [B]: rs("ready", 2) } }) }
+    const actions = run(
+      node({ shop: desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)), deploy: deploying(51, B) }) }),
+      { shop: observedApp({ ...base, deploying: { ...deploying(50, A), cancelling: true } }) }
+    )
+    assert.deepEqual(actions, [])
+  })
+
   test("a deploy whose release failed to prepare fails, naming the release", () => {
     const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: deploying(50, A) })
     const actions = run(node({ shop: app }), {
