@@ -75,7 +75,7 @@ export const ensureVenv = (
     )
     yield* runProcess({
       command: interpreter.path,
-      args: ["-m", "venv", "--without-pip", input.venv],
+      args: ["-I", "-m", "venv", "--without-pip", input.venv],
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv),
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
