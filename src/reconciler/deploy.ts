@@ -153,11 +153,8 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       const after = yield* observeDisk(root, app)
       yield* status.update((s) => ({ ...s, current: after.current, previous: after.previous }))
       const took = formatDuration(Date.parse(nowIso()) - Date.parse(startedAt))
-      yield* report(
-        "live",
-        `live in ${took}; ${ran.success.message}`,
-        ran.success.log === "" ? {} : { log: ran.success.log }
-      )
+      // A live deploy's output is not kept: the status stays small, failures keep theirs.
+      yield* report("live", `live in ${took}; ${ran.success.message}`)
       yield* status.flush
       return undefined
     }))

@@ -23,7 +23,7 @@ import type { Keys } from "../spec/keys.ts"
 import { runDeploy } from "./deploy.ts"
 import { readSnapshot } from "./desired.ts"
 import type { Snapshot } from "./desired.ts"
-import { appDir, observeDisk, removeRelease, tidyLinks } from "./disk.ts"
+import { appDir, observeDisk, pruneUnserved, removeRelease, tidyLinks } from "./disk.ts"
 import { keepRegistered, sessionName } from "./membership.ts"
 import { plan } from "./plan.ts"
 import type { Action, AppObserved, NodeDesired, Preparing, Retrying, WantedDeploy } from "./plan.ts"
@@ -144,6 +144,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         apps.delete(runtime.app)
         yield* Scope.close(runtime.scope, Exit.void)
         yield* consul.delete(keys.status(runtime.app, node)).pipe(Effect.ignore)
+        yield* pruneUnserved(root, runtime.app).pipe(Effect.catch((e) => Effect.logWarning(e.message)))
         yield* Effect.logInfo(`no longer serving ${runtime.app}: ${reason}`)
       })
 
@@ -295,6 +296,17 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           return removeRelease(root, action.app, action.sha).pipe(
             Effect.tap(() => Effect.logInfo(`removed release ${action.sha} of ${action.app} from disk`))
           )
+        case "DropLogs":
+          return runtime.status.update((s) => {
+            const releases = { ...s.releases }
+            for (const sha of action.shas) {
+              const entry = releases[sha]
+              if (entry === undefined) continue
+              const { log: _dropped, ...rest } = entry
+              releases[sha] = rest
+            }
+            return { ...s, releases }
+          })
         case "ForgetRelease":
           runtime.retrying.delete(action.sha)
           return runtime.status.update((s) => {

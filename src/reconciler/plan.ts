@@ -155,6 +155,8 @@ export type Action =
   /** Interrupt the preparation of a release no longer wanted, then remove its directory. */
   | { readonly _tag: "Cancel"; readonly app: string; readonly sha: string }
   | { readonly _tag: "RemoveRelease"; readonly app: string; readonly sha: string }
+  /** Drop the log tails of older failures from the status, keeping it small. */
+  | { readonly _tag: "DropLogs"; readonly app: string; readonly shas: ReadonlyArray<string> }
   /** Drop a release's entry from the status: not wanted and not on disk any more. */
   | { readonly _tag: "ForgetRelease"; readonly app: string; readonly sha: string }
   | { readonly _tag: "StartDeploy"; readonly app: string; readonly generation: number; readonly sha: string }
@@ -284,13 +286,31 @@ const planReleases = (
   if (disk.previous !== null) keep.add(disk.previous)
   if (observed.deploying !== undefined) keep.add(observed.deploying.sha)
 
+  // A release that failed for good keeps its status entry (so it is not tried again
+  // until its spec is rewritten) but not its files: months of failed branch builds
+  // must not fill the disk.
+  const failedForGood = (sha: string) => {
+    const recorded = status.releases[sha]
+    return recorded?.phase === "failed" && recorded.specIndex === wanted.get(sha)?.specIndex &&
+      !preparing.has(sha) && sha !== disk.current && sha !== disk.previous && sha !== observed.deploying?.sha
+  }
   for (const sha of disk.releases.keys()) {
-    if (!keep.has(sha)) actions.push({ _tag: "RemoveRelease", app, sha })
+    if (!keep.has(sha) || failedForGood(sha)) actions.push({ _tag: "RemoveRelease", app, sha })
   }
   for (const sha of Object.keys(status.releases)) {
     if (!keep.has(sha)) actions.push({ _tag: "ForgetRelease", app, sha })
   }
+
+  // Only the newest failures keep their log tail in the status document.
+  const withLogs = Object.entries(status.releases)
+    .filter(([sha, r]) => r.phase === "failed" && r.log !== undefined && keep.has(sha))
+    .sort(([, a], [, b]) => (b.finishedAt ?? "").localeCompare(a.finishedAt ?? ""))
+  const stale = withLogs.slice(KEEP_FAILED_LOGS).map(([sha]) => sha)
+  if (stale.length > 0) actions.push({ _tag: "DropLogs", app, shas: stale })
 }
+
+/** Failed releases whose log tail stays in the status; older ones keep only their message. */
+export const KEEP_FAILED_LOGS = 5
 
 // ---------------------------------------------------------------------------------
 // Deploys

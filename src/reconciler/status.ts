@@ -26,6 +26,29 @@ const FLUSH_RETRY = Schedule.min([Schedule.exponential("300 millis"), Schedule.s
 
 const nowIso = () => new Date().toISOString()
 
+/** Consul refuses values over 512 KiB; a status document stays far below that. */
+export const STATUS_BUDGET_BYTES = 128 * 1024
+const MESSAGE_MAX_CHARS = 1024
+
+/**
+ * The status as written: unchanged when within the budget, else without the releases'
+ * log tails and with long messages cut, so the node's status never freezes at
+ * Consul's limit (the plan already keeps logs only for the newest failures).
+ */
+export const withinBudget = (status: NodeStatus): NodeStatus => {
+  if (Buffer.byteLength(encodeDocument(NodeStatus, status)) <= STATUS_BUDGET_BYTES) return status
+  const cut = (message: string | undefined) =>
+    message === undefined || message.length <= MESSAGE_MAX_CHARS
+      ? {}
+      : { message: `${message.slice(0, MESSAGE_MAX_CHARS)}…` }
+  const releases: Record<string, NodeStatus["releases"][string]> = {}
+  for (const [sha, entry] of Object.entries(status.releases)) {
+    const { log: _dropped, ...rest } = entry
+    releases[sha] = { ...rest, ...cut(rest.message) }
+  }
+  return { ...status, releases }
+}
+
 /** Comparable content, without the time of the write. */
 const content = (status: NodeStatus) => JSON.stringify({ ...status, updatedAt: "" })
 
@@ -64,7 +87,7 @@ export const makeStatusWriter = (options: {
         const status = yield* Ref.get(state)
         const text = content(status)
         if (text === written) return
-        yield* consul.put(options.key, encodeDocument(NodeStatus, { ...status, updatedAt: nowIso() }))
+        yield* consul.put(options.key, encodeDocument(NodeStatus, withinBudget({ ...status, updatedAt: nowIso() })))
         written = text
       })
     )

@@ -1,7 +1,7 @@
 // The reconciler's decisions, as a pure function: no Consul, no disk, no clock.
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { HALTED_PREFIX, haltReason, plan } from "../../src/reconciler/plan.ts"
+import { HALTED_PREFIX, haltReason, KEEP_FAILED_LOGS, plan } from "../../src/reconciler/plan.ts"
 import type {
   Action,
   AppDesired,
@@ -160,11 +160,11 @@ describe("preparing releases", () => {
     assert.deepEqual(actions, [{ _tag: "AdoptReady", app: "shop", sha: A, specIndex: 7 }])
   })
 
-  test("a failed release with the same spec index is left alone", () => {
+  test("a failed release with the same spec index is not tried again (its files go)", () => {
     const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 7)) }) }), {
       shop: observedApp({ disk: disk([], { partial: [A] }), status: status({ releases: { [A]: rs("failed", 7, 2) } }) })
     })
-    assert.deepEqual(actions, [])
+    assert.deepEqual(tags(actions), ["RemoveRelease a"])
   })
 
   test("a failed release whose spec was rewritten is retried with the next attempt", () => {
@@ -517,5 +517,42 @@ describe("releases waiting to try again", () => {
       })
     })
     assert.deepEqual(tags(actions), ["Prepare a"])
+  })
+})
+
+describe("bounded disk and status", () => {
+  test("a release failed for good loses its files but keeps its entry, so it is not tried again", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)) })
+    const actions = run(node({ shop: app }), {
+      shop: observedApp({
+        disk: disk([B], { current: B, partial: [A] }),
+        status: status({ releases: { [A]: rs("failed", 1), [B]: rs("ready", 2) }, current: B })
+      })
+    })
+    assert.deepEqual(tags(actions), ["RemoveRelease a"])
+  })
+
+  test("a failed release that is current or previous keeps its files", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)) })
+    const actions = run(node({ shop: app }), {
+      shop: observedApp({
+        disk: disk([], { current: A, partial: [A] }),
+        status: status({ releases: { [A]: rs("failed", 1) }, current: A })
+      })
+    })
+    assert.deepEqual(tags(actions), [])
+  })
+
+  test("only the newest failures keep their log tail in the status", () => {
+    const shas = Array.from({ length: 8 }, (_, i) => String(i).repeat(40))
+    const releases: Record<string, ReleaseStatus> = {}
+    shas.forEach((s, i) => {
+      releases[s] = { ...rs("failed", i + 1), log: "x".repeat(4096), finishedAt: `2026-12-01T10:0${i}:00Z` }
+    })
+    const app = desiredApp({ releases: releasesOf(...shas.map((s, i) => spec(s, i + 1))) })
+    const actions = run(node({ shop: app }), { shop: observedApp({ status: status({ releases }) }) })
+    const drop = actions.find((a) => a._tag === "DropLogs")
+    assert.ok(drop?._tag === "DropLogs", JSON.stringify(actions))
+    assert.deepEqual([...drop.shas].sort(), shas.slice(0, 8 - KEEP_FAILED_LOGS).sort())
   })
 })
