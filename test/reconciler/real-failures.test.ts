@@ -90,11 +90,18 @@ describe("the reconciler under real failures", { concurrency: true, timeout: SUI
     const { addr } = await consul()
     const dir = await tempDir(t, "tree")
     const marker = markerFor(t, "prepare")
-    const artifact = await writeTarball(
-      dir,
-      "tree.tgz",
-      releaseEntries({ prepare: `${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}` })
-    )
+    // No requirements: only a venv before bin/prepare, so it starts well within the timeout.
+    const artifact = await writeTarball(dir, "tree.tgz", [
+      { name: "./", type: "dir" },
+      { name: "./bin/", type: "dir" },
+      {
+        name: "./bin/prepare",
+        mode: 0o755,
+        content: `#!/bin/sh
+${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
+`
+      }
+    ])
     await kv.put("shop/config", appConfig(artifact.url, { prepareTimeout: "20s" }))
     const r = startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root") })
 
