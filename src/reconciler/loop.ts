@@ -296,14 +296,14 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           return removeRelease(root, action.app, action.sha).pipe(
             Effect.tap(() => Effect.logInfo(`removed release ${action.sha} of ${action.app} from disk`))
           )
-        case "DropLogs":
+        case "CompactFailures":
           return runtime.status.update((s) => {
             const releases = { ...s.releases }
             for (const sha of action.shas) {
               const entry = releases[sha]
               if (entry === undefined) continue
-              const { log: _dropped, ...rest } = entry
-              releases[sha] = rest
+              const { log: _log, startedAt: _startedAt, ...rest } = entry
+              releases[sha] = { ...rest, steps: {} }
             }
             return { ...s, releases }
           })

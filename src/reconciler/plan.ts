@@ -155,8 +155,8 @@ export type Action =
   /** Interrupt the preparation of a release no longer wanted, then remove its directory. */
   | { readonly _tag: "Cancel"; readonly app: string; readonly sha: string }
   | { readonly _tag: "RemoveRelease"; readonly app: string; readonly sha: string }
-  /** Drop the log tails of older failures from the status, keeping it small. */
-  | { readonly _tag: "DropLogs"; readonly app: string; readonly shas: ReadonlyArray<string> }
+  /** Drop the details (log tail, step times) of older failures from the status, keeping it small. */
+  | { readonly _tag: "CompactFailures"; readonly app: string; readonly shas: ReadonlyArray<string> }
   /** Drop a release's entry from the status: not wanted and not on disk any more. */
   | { readonly _tag: "ForgetRelease"; readonly app: string; readonly sha: string }
   | { readonly _tag: "StartDeploy"; readonly app: string; readonly generation: number; readonly sha: string }
@@ -301,15 +301,18 @@ const planReleases = (
     if (!keep.has(sha)) actions.push({ _tag: "ForgetRelease", app, sha })
   }
 
-  // Only the newest failures keep their log tail in the status document.
-  const withLogs = Object.entries(status.releases)
-    .filter(([sha, r]) => r.phase === "failed" && r.log !== undefined && keep.has(sha))
+  // Only the newest failures keep their details (log tail, step times) in the status
+  // document; older ones keep what a person and the plan need: phase, message, attempt.
+  const stale = Object.entries(status.releases)
+    .filter(([sha, r]) => r.phase === "failed" && keep.has(sha))
     .sort(([, a], [, b]) => (b.finishedAt ?? "").localeCompare(a.finishedAt ?? ""))
-  const stale = withLogs.slice(KEEP_FAILED_LOGS).map(([sha]) => sha)
-  if (stale.length > 0) actions.push({ _tag: "DropLogs", app, shas: stale })
+    .slice(KEEP_FAILED_LOGS)
+    .filter(([, r]) => r.log !== undefined || r.startedAt !== undefined || Object.keys(r.steps).length > 0)
+    .map(([sha]) => sha)
+  if (stale.length > 0) actions.push({ _tag: "CompactFailures", app, shas: stale })
 }
 
-/** Failed releases whose log tail stays in the status; older ones keep only their message. */
+/** Failed releases that keep their log tail and step times in the status. */
 export const KEEP_FAILED_LOGS = 5
 
 // ---------------------------------------------------------------------------------
