@@ -46,6 +46,50 @@ const DEFAULT_KILL_GRACE_MS = 5000
 // After the main process exits, a grandchild may still hold the output pipes open.
 const PIPE_DRAIN_MS = 200
 
+const GROUP_POLL_MS = 50
+// After SIGKILL the kernel needs a moment to reap; a zombie nobody reaps must not hang us.
+const AFTER_KILL_MS = 1000
+
+/** Whether any process of the group `pgid` still exists. */
+export const groupAlive = (pgid: number): boolean => {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    // The group is already gone.
+  }
+}
+
+const waitGone = (pgid: number, withinMs: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const deadline = performance.now() + withinMs
+    const look = () => {
+      if (!groupAlive(pgid)) return resolve(true)
+      if (performance.now() >= deadline) return resolve(false)
+      setTimeout(look, GROUP_POLL_MS)
+    }
+    look()
+  })
+
+/**
+ * SIGTERM to every process of the group, SIGKILL to whatever is left after `graceMs`,
+ * whether or not the group's leader is still there. Resolves once the group is gone.
+ */
+export const endProcessGroup = async (pgid: number, graceMs: number): Promise<void> => {
+  signalGroup(pgid, "SIGTERM")
+  if (await waitGone(pgid, graceMs)) return
+  signalGroup(pgid, "SIGKILL")
+  await waitGone(pgid, AFTER_KILL_MS)
+}
+
 const display = (command: string, args: ReadonlyArray<string>) => [command, ...args].join(" ")
 
 /**
@@ -68,33 +112,22 @@ export const runProcess = (options: RunOptions): Effect.Effect<RunResult, Proces
     if (child.pid !== undefined) options.onSpawn?.(child.pid)
     let exited = false
     let timedOut = false
-    let killTimer: NodeJS.Timeout | undefined
     const onExit: Array<() => void> = []
-
-    const signalGroup = (signal: NodeJS.Signals) => {
-      if (child.pid === undefined) return
-      try {
-        process.kill(-child.pid, signal)
-      } catch {
-        // The group is already gone.
-      }
-    }
-    const terminate = () => {
-      signalGroup("SIGTERM")
-      killTimer ??= setTimeout(() => signalGroup("SIGKILL"), grace)
-    }
+    let ending: Promise<void> | undefined
+    // The whole group is ended, not only its leader: a grandchild that handles or ignores
+    // SIGTERM must not outlive the step because the leader was quick to exit.
+    const endGroup = () => (ending ??= child.pid === undefined ? Promise.resolve() : endProcessGroup(child.pid, grace))
 
     child.stdout.on("data", (chunk: Buffer) => tail.write(chunk))
     child.stderr.on("data", (chunk: Buffer) => tail.write(chunk))
 
     const timeoutTimer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
       timedOut = true
-      terminate()
+      void endGroup()
     }, options.timeoutMs)
 
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null) => {
       if (timeoutTimer) clearTimeout(timeoutTimer)
-      if (killTimer) clearTimeout(killTimer)
       const ms = Math.round(performance.now() - started)
       const text = tail.toString()
       if (timedOut) {
@@ -149,18 +182,17 @@ export const runProcess = (options: RunOptions): Effect.Effect<RunResult, Proces
         clearTimeout(drain)
         child.stdout.destroy()
         child.stderr.destroy()
-        finish(code, signal)
+        // Whatever the leader left behind in its group goes with it, before the result.
+        if (child.pid !== undefined && groupAlive(child.pid)) void endGroup().then(() => finish(code, signal))
+        else finish(code, signal)
       }
       const drain = setTimeout(settle, PIPE_DRAIN_MS)
       child.once("close", settle)
     })
 
     return Effect.callback<void>((done) => {
-      if (exited) {
-        signalGroup("SIGKILL") // leftovers of a finished main process
-        return done(Effect.void)
-      }
-      onExit.push(() => done(Effect.void))
-      terminate()
+      const ended = endGroup()
+      if (exited) return done(Effect.promise(() => ended))
+      onExit.push(() => done(Effect.promise(() => ended)))
     })
   })

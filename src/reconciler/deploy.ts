@@ -16,8 +16,10 @@
  * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
  * moves to a release whose ready marker is there.
  */
-import { Effect, Result, Schedule, Schema } from "effect"
+import { Clock, Effect, Result, Schedule, Schema } from "effect"
+import { join } from "node:path"
 import { Consul } from "../consul/Consul.ts"
+import { slotLost } from "../consul/semaphore-loss.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
@@ -25,13 +27,16 @@ import type { AppConfig, DeployPhase, DeployStatus } from "../spec/documents.ts"
 import { durationMillis, formatDuration } from "../spec/duration.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
+import { readLock } from "./desired.ts"
 import { appDir, isReady, observeDisk, switchLink } from "./disk.ts"
 import { sessionName } from "./membership.ts"
-import { HALTED_PREFIX, haltReason } from "./plan.ts"
+import type { AppDisk } from "./plan.ts"
+import { frozenBy, HALTED_PREFIX, haltReason } from "./plan.ts"
 import type { PeerDeploy } from "./plan.ts"
 import { predeploy } from "./predeploy.ts"
 import { groupFile, runScript } from "./scripts.ts"
 import type { StatusWriter } from "./status.ts"
+import type { ScriptContext } from "./steps/environment.ts"
 import { releasePaths } from "./steps/layout.ts"
 
 export const DEPLOY_SESSION_TTL = "10s"
@@ -45,6 +50,8 @@ export interface DeployInput {
   readonly generation: number
   readonly sha: string
   readonly status: StatusWriter
+  /** The DeploySpec is forced: it goes through a lock. */
+  readonly force: boolean
 }
 
 const nowIso = () => new Date().toISOString()
@@ -125,6 +132,75 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       Effect.andThen(Effect.logWarning(`deploy ${app} ${sha} generation ${generation}: failed: ${message}`))
     )
 
+  /** A freeze in force now, read from Consul, with the index to wait on for its change. */
+  const freezeNow = Effect.gen(function*() {
+    const consul = yield* Consul
+    const read = yield* consul.get(keys.lock(app))
+    const lock = read.value === undefined ? undefined : readLock(read.value)
+    const message = frozenBy(lock, input.force, yield* Clock.currentTimeMillis)
+    const until = lock !== undefined && "doc" in lock && lock.doc.until !== undefined
+      ? Date.parse(lock.doc.until)
+      : undefined
+    return message === undefined ? undefined : { message, index: read.index, until }
+  })
+
+  /** Returns when the lock key changes or its `until` passes (a blocking query, at most 30s). */
+  const untilLockChanges = (index: number) =>
+    Effect.gen(function*() {
+      const consul = yield* Consul
+      const now = yield* Clock.currentTimeMillis
+      const found = yield* freezeNow
+      const leftMs = found?.until === undefined ? 30_000 : Math.min(30_000, Math.max(1_000, found.until - now))
+      yield* consul.get(keys.lock(app), { index, wait: `${Math.ceil(leftMs / 1000)}s` })
+    })
+
+  /** Steps 3 to 7 holding a slot; returns the freeze found instead of running bin/deploy, if any. */
+  const withSlot = (context: ScriptContext, before: AppDisk) =>
+    Effect.scoped(Effect.gen(function*() {
+      yield* report("waiting", `waiting for a deploy slot (maxParallel ${input.config.maxParallel})`)
+      const session = yield* openSession({
+        name: sessionName("deploy", node),
+        ttl: DEPLOY_SESSION_TTL,
+        behavior: "delete",
+        lockDelay: "0s",
+        node
+      })
+      yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, { value: node })
+
+      const halted = haltReason(node, generation, yield* haltOf(keys, app, generation))
+      if (halted !== undefined) return yield* fail(halted)
+      const frozen = yield* freezeNow
+      if (frozen !== undefined) return frozen
+
+      yield* report("deploying", "running bin/deploy")
+      // A slot lost (the session destroyed or expired, an agent restart) stops bin/deploy:
+      // another node may take the slot, and maxParallel must hold.
+      const raced = yield* Effect.raceFirst(
+        Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy"))),
+        Effect.raceFirst(session.lost, slotLost(keys.deploySemaphore(app), session.id)).pipe(
+          Effect.map((reason) => ({ _tag: "Lost" as const, reason }))
+        )
+      )
+      if (raced._tag === "Lost") {
+        return yield* fail(`deploy slot lost while bin/deploy ran (${raced.reason}); bin/deploy was stopped`)
+      }
+      const ran = raced
+      if (Result.isFailure(ran)) return yield* fail(ran.failure.message, ran.failure.log)
+
+      if (!(yield* isReady(root, app, sha)))
+        return yield* fail(`release ${shortSha(sha)} is no longer ready on this node; current not switched`)
+      if (before.current !== null && before.current !== sha) yield* switchLink(root, app, "previous", before.current)
+      yield* switchLink(root, app, "current", sha)
+      const after = yield* observeDisk(root, app)
+      yield* status.update((s) => ({ ...s, current: after.current, previous: after.previous }))
+      const took = formatDuration(Date.parse(nowIso()) - Date.parse(startedAt))
+      // A live deploy's output is not kept: the status stays small, failures keep theirs.
+      yield* report("live", `live in ${took}; ${ran.success.message}`)
+      yield* status.flush
+      yield* Effect.logInfo(`deploy ${app} ${sha} generation ${generation}: live in ${took}`)
+      return undefined
+    }))
+
   const body = Effect.gen(function*() {
     yield* report("waiting", `deploying ${shortSha(sha)} (generation ${generation})`)
     yield* status.flush
@@ -141,6 +217,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       context,
       timeoutMs,
       groupFile: groupFile(appDir(root, app), "pre-deploy"),
+      resultFile: join(appDir(root, app), ".pre-deploy.result"),
       onProgress: (message) => report("predeploy", message)
     })
     yield* Effect.logInfo(
@@ -156,39 +233,14 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       )
     }
 
-    yield* report("waiting", `waiting for a deploy slot (maxParallel ${input.config.maxParallel})`)
-    yield* Effect.scoped(Effect.gen(function*() {
-      const session = yield* openSession({
-        name: sessionName("deploy", node),
-        ttl: DEPLOY_SESSION_TTL,
-        behavior: "delete",
-        lockDelay: "0s",
-        node
-      })
-      yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, { value: node })
-
-      const halted = haltReason(node, generation, yield* haltOf(keys, app, generation))
-      if (halted !== undefined) return yield* fail(halted)
-
-      yield* report("deploying", "running bin/deploy")
-      const ran = yield* Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy")))
-      if (Result.isFailure(ran)) return yield* fail(ran.failure.message, ran.failure.log)
-
-      if (!(yield* isReady(root, app, sha)))
-        return yield* fail(`release ${shortSha(sha)} is no longer ready on this node; current not switched`)
-      if (before.current !== null && before.current !== sha) yield* switchLink(root, app, "previous", before.current)
-      yield* switchLink(root, app, "current", sha)
-      const after = yield* observeDisk(root, app)
-      yield* status.update((s) => ({ ...s, current: after.current, previous: after.previous }))
-      const took = formatDuration(Date.parse(nowIso()) - Date.parse(startedAt))
-      yield* report(
-        "live",
-        `live in ${took}; ${ran.success.message}`,
-        ran.success.log === "" ? {} : { log: ran.success.log }
-      )
+    while (true) {
+      const frozen = yield* withSlot(context, before)
+      if (frozen === undefined) return
+      // Locked between the plan's look and the slot: wait without holding the slot.
+      yield* report("waiting", frozen.message)
       yield* status.flush
-      yield* Effect.logInfo(`deploy ${app} ${sha} generation ${generation}: live in ${took}`)
-    }))
+      yield* untilLockChanges(frozen.index)
+    }
   })
 
   return body.pipe(

@@ -8,9 +8,16 @@
 import { Result } from "effect"
 import type { KvEntry } from "../consul/Consul.ts"
 import { decodeDocument } from "../spec/decode.ts"
-import { AppConfig, DeploySpec, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
+import { AppConfig, DeploySpec, LockDoc, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
 import { type Keys, misnamedRelease } from "../spec/keys.ts"
-import type { AppDesired, WantedDeploy, WantedRelease } from "./plan.ts"
+import type { AppDesired, AppLock, WantedDeploy, WantedRelease } from "./plan.ts"
+
+/** The app's lock key as the plan sees it; an empty value (a deleted-then-touched key) is no lock. */
+export const readLock = (entry: KvEntry): AppLock | undefined => {
+  if (entry.value === null || entry.value.trim() === "") return undefined
+  const decoded = decodeDocument(LockDoc, "LockDoc", entry.key, entry.value)
+  return Result.isSuccess(decoded) ? { doc: decoded.success } : { unreadable: decoded.failure.message }
+}
 
 export interface Snapshot {
   readonly apps: ReadonlyMap<string, AppDesired>
@@ -21,6 +28,7 @@ export interface Snapshot {
 interface AppEntries {
   config?: KvEntry
   deploy?: KvEntry
+  lock?: KvEntry
   releases: KvEntry[]
   /** Keys under releases/ that are not a sha: nothing prepares them, so they are reported. */
   misnamed: string[]
@@ -54,6 +62,9 @@ export const readSnapshot = (
         break
       case "deploy":
         entriesOf(parsed.app).deploy = entry
+        break
+      case "lock":
+        entriesOf(parsed.app).lock = entry
         break
       case "release":
         entriesOf(parsed.app).releases.push(entry)
@@ -107,11 +118,25 @@ export const readSnapshot = (
     let deploy: WantedDeploy | undefined
     if (found.deploy !== undefined) {
       const spec = decodeDocument(DeploySpec, "DeploySpec", found.deploy.key, found.deploy.value)
-      if (Result.isSuccess(spec)) deploy = { generation: found.deploy.modifyIndex, sha: spec.success.sha }
-      else errors.push(spec.failure.message)
+      if (Result.isSuccess(spec)) {
+        deploy = {
+          generation: found.deploy.modifyIndex,
+          sha: spec.success.sha,
+          ...(spec.success.force === true ? { force: true } : {})
+        }
+      } else errors.push(spec.failure.message)
     }
 
-    apps.set(app, { app, config: lastGood.get(app), configPresent: true, errors, releases, deploy })
+    const lock = found.lock === undefined ? undefined : readLock(found.lock)
+    apps.set(app, {
+      app,
+      config: lastGood.get(app),
+      configPresent: true,
+      errors,
+      releases,
+      deploy,
+      ...(lock === undefined ? {} : { lock })
+    })
   }
   return { apps, ownStatus }
 }

@@ -113,3 +113,15 @@ export const tidyLinks = (root: string, app: string): Effect.Effect<void> =>
     )
     await emptyTrash(root, app)
   })
+
+/**
+ * An app this node no longer serves keeps only what may be running: the releases
+ * `current` and `previous` point at. Everything else of it is removed.
+ */
+export const pruneUnserved = (root: string, app: string): Effect.Effect<void, Error> =>
+  Effect.gen(function*() {
+    const disk = yield* observeDisk(root, app)
+    for (const sha of disk.releases.keys()) {
+      if (sha !== disk.current && sha !== disk.previous) yield* removeRelease(root, app, sha)
+    }
+  })

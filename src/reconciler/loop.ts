@@ -11,7 +11,7 @@
  * stops) interrupts them, which kills their child processes, and flushes the status.
  * Nothing an app does can end the loop: every action is isolated and logged.
  */
-import { Cause, Effect, Exit, Fiber, Queue, Scope } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Queue, Scope } from "effect"
 import type { ArtifactStore } from "../artifacts/store.ts"
 import { Consul } from "../consul/Consul.ts"
 import { Python } from "../python/python.ts"
@@ -22,11 +22,11 @@ import { recordHalt, runDeploy } from "./deploy.ts"
 import { watchDesired } from "./desired-watch.ts"
 import { readSnapshot } from "./desired.ts"
 import type { Snapshot } from "./desired.ts"
-import { appDir, observeDisk, removeRelease, tidyLinks } from "./disk.ts"
+import { appDir, observeDisk, pruneUnserved, removeRelease, tidyLinks } from "./disk.ts"
 import { keepRegistered, sessionName } from "./membership.ts"
 import { plan } from "./plan.ts"
-import type { Action, AppObserved, NodeDesired, Preparing, WantedDeploy } from "./plan.ts"
-import { runRelease } from "./release.ts"
+import type { Action, AppObserved, NodeDesired, Preparing, Retrying, WantedDeploy } from "./plan.ts"
+import { nextRetryMs, RETRY_FIRST_MS, runRelease } from "./release.ts"
 import { endOrphan, groupFile } from "./scripts.ts"
 import type { ReconcilerSettings } from "./settings.ts"
 import { emptyStatus, makeStatusWriter } from "./status.ts"
@@ -48,7 +48,9 @@ interface AppRuntime {
   readonly scope: Scope.Closeable
   readonly status: StatusWriter
   readonly preparing: Map<string, PreparingFiber>
-  deploying: (WantedDeploy & { readonly fiber: Fiber.Fiber<void> }) | undefined
+  /** Releases waiting to try again, with the pause to use after their next failure. */
+  readonly retrying: Map<string, Retrying & { readonly nextMs: number }>
+  deploying: (WantedDeploy & { readonly fiber: Fiber.Fiber<void>; readonly cancelling?: boolean }) | undefined
 }
 
 type Services = Consul | ArtifactStore | Python
@@ -137,7 +139,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         yield* endOrphan(groupFile(appDir(root, app), "pre-deploy"), "pre-deploy")
         yield* endOrphan(groupFile(appDir(root, app), "deploy"), "deploy")
         yield* freeDeadSlots(keys, app, node)
-        apps.set(app, { app, scope, status, preparing: new Map(), deploying: undefined })
+        apps.set(app, { app, scope, status, preparing: new Map(), retrying: new Map(), deploying: undefined })
         yield* Effect.logInfo(`serving ${app}`)
       })
 
@@ -146,6 +148,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         apps.delete(runtime.app)
         yield* Scope.close(runtime.scope, Exit.void)
         yield* consul.delete(keys.status(runtime.app, node)).pipe(Effect.ignore)
+        yield* pruneUnserved(root, runtime.app).pipe(Effect.catch((e) => Effect.logWarning(e.message)))
         yield* Effect.logInfo(`no longer serving ${runtime.app}: ${reason}`)
       })
 
@@ -154,6 +157,9 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         const config = lastGood.get(action.app)
         if (config === undefined) return
         const { sha } = action
+        const waited = runtime.retrying.get(sha)
+        const retryMs = waited !== undefined && waited.specIndex === action.specIndex ? waited.nextMs : RETRY_FIRST_MS
+        runtime.retrying.delete(sha)
         const work = runRelease({
           app: action.app,
           sha,
@@ -164,8 +170,17 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           spec: action.spec,
           specIndex: action.specIndex,
           attempt: action.attempt,
-          status: runtime.status
+          status: runtime.status,
+          retryMs
         }).pipe(
+          Effect.flatMap((outcome) =>
+            outcome._tag === "Done" ? Effect.void : Effect.gen(function*() {
+              const at = (yield* Clock.currentTimeMillis) + outcome.ms
+              runtime.retrying.set(sha, { specIndex: action.specIndex, at, nextMs: nextRetryMs(outcome.ms) })
+              // Its time coming is a reason to look again, like any other.
+              yield* fork(runtime, Effect.sleep(outcome.ms).pipe(Effect.andThen(poke)))
+            })
+          ),
           Effect.ensuring(
             Effect.sync(() => {
               const entry = runtime.preparing.get(sha)
@@ -199,7 +214,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         )
       })
 
-    const startDeploy = (runtime: AppRuntime, action: Extract<Action, { _tag: "StartDeploy" }>) =>
+    const startDeploy = (runtime: AppRuntime, action: Extract<Action, { _tag: "StartDeploy" }>, snapshot: Snapshot) =>
       Effect.gen(function*() {
         const config = lastGood.get(action.app)
         if (config === undefined) return
@@ -207,7 +222,16 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
         yield* Effect.logInfo(`deploying ${action.app} ${action.sha} (generation ${action.generation})`)
         const fiber = yield* fork(
           runtime,
-          runDeploy({ keys, node, root, app: action.app, config, ...target, status: runtime.status }).pipe(
+          runDeploy({
+            keys,
+            node,
+            root,
+            app: action.app,
+            config,
+            ...target,
+            force: snapshot.apps.get(action.app)?.deploy?.force === true,
+            status: runtime.status
+          }).pipe(
             Effect.ensuring(
               Effect.sync(() => {
                 if (runtime.deploying?.generation === target.generation) runtime.deploying = undefined
@@ -285,17 +309,30 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
           return removeRelease(root, action.app, action.sha).pipe(
             Effect.tap(() => Effect.logInfo(`removed release ${action.sha} of ${action.app} from disk`))
           )
+        case "CompactFailures":
+          return runtime.status.update((s) => {
+            const releases = { ...s.releases }
+            for (const sha of action.shas) {
+              const entry = releases[sha]
+              if (entry === undefined) continue
+              const { log: _log, startedAt: _startedAt, ...rest } = entry
+              releases[sha] = { ...rest, steps: {} }
+            }
+            return { ...s, releases }
+          })
         case "ForgetRelease":
+          runtime.retrying.delete(action.sha)
           return runtime.status.update((s) => {
             const { [action.sha]: _gone, ...releases } = s.releases
             return { ...s, releases }
           })
         case "StartDeploy":
-          return startDeploy(runtime, action)
+          return startDeploy(runtime, action, snapshot)
         case "CancelDeploy": {
           const running = runtime.deploying
-          if (running === undefined) return Effect.void
-          runtime.deploying = undefined
+          if (running === undefined || running.cancelling === true) return Effect.void
+          // Still in flight until its fiber has ended (its own `ensuring` forgets it).
+          runtime.deploying = { ...running, cancelling: true }
           // The stopped generation is closed as failed, so it is not resumed on a restart.
           const close = runtime.status.update((s) =>
             s.deploy !== null && s.deploy.generation === action.generation && s.deploy.phase !== "live" &&
@@ -371,13 +408,19 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
       const entries = yield* desiredWatch.entries
       if (entries === undefined) return
       const snapshot = readSnapshot(keys, node, entries, lastGood)
-      const desired: NodeDesired = { node, concurrency: settings.concurrency, apps: snapshot.apps }
+      const desired: NodeDesired = {
+        node,
+        concurrency: settings.concurrency,
+        apps: snapshot.apps,
+        now: yield* Clock.currentTimeMillis
+      }
       const observed = new Map<string, AppObserved>()
       for (const runtime of apps.values()) {
         observed.set(runtime.app, {
           disk: yield* observeDisk(root, runtime.app),
           status: yield* runtime.status.get,
           preparing: runtime.preparing,
+          retrying: runtime.retrying,
           deploying: runtime.deploying
         })
       }

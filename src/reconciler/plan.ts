@@ -17,7 +17,8 @@
  *   (its status still says waiting, predeploy or deploying) runs again; a node with no
  *   record of any deploy whose `current` already is the target records it live as is.
  */
-import type { AppConfig, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
+import { lockInForce } from "../spec/documents.ts"
+import type { AppConfig, LockDoc, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
 import { shortSha } from "../spec/names.ts"
 
@@ -37,7 +38,12 @@ export interface WantedRelease {
 export interface WantedDeploy {
   readonly generation: number
   readonly sha: string
+  /** The DeploySpec says `force`: it goes through a lock (`sacar deploy --force`, rollback). */
+  readonly force?: boolean
 }
+
+/** `<app>/lock` as read: a LockDoc, or why the value there does not decode. */
+export type AppLock = { readonly doc: LockDoc } | { readonly unreadable: string }
 
 export interface AppDesired {
   readonly app: string
@@ -50,6 +56,8 @@ export interface AppDesired {
   /** ReleaseSpecs by sha. */
   readonly releases: ReadonlyMap<string, WantedRelease>
   readonly deploy: WantedDeploy | undefined
+  /** The app's freeze, when the key exists. */
+  readonly lock?: AppLock | undefined
 }
 
 // ---------------------------------------------------------------------------------
@@ -72,13 +80,22 @@ export interface Preparing {
   readonly cancelling: boolean
 }
 
+/** A release whose last attempt failed in a way that may heal: it waits, holding no slot. */
+export interface Retrying {
+  readonly specIndex: number
+  /** When it may be prepared again (ms since the epoch). */
+  readonly at: number
+}
+
 export interface AppObserved {
   readonly disk: AppDisk
   /** This node's status for the app as last recorded (what the status writer holds). */
   readonly status: NodeStatus
   readonly preparing: ReadonlyMap<string, Preparing>
-  /** The deploy fiber in flight, if any. */
-  readonly deploying: WantedDeploy | undefined
+  /** Releases waiting to try again, by sha. */
+  readonly retrying?: ReadonlyMap<string, Retrying>
+  /** The deploy fiber in flight, if any; `cancelling` while it is being stopped. */
+  readonly deploying: (WantedDeploy & { readonly cancelling?: boolean }) | undefined
 }
 
 export interface NodeDesired {
@@ -86,6 +103,8 @@ export interface NodeDesired {
   /** SACAR_CONCURRENCY: releases prepared at once on this node, all apps together. */
   readonly concurrency: number
   readonly apps: ReadonlyMap<string, AppDesired>
+  /** The time of this pass (ms since the epoch), for locks with an end. */
+  readonly now: number
 }
 
 export interface NodeObserved {
@@ -137,6 +156,8 @@ export type Action =
   /** Interrupt the preparation of a release no longer wanted, then remove its directory. */
   | { readonly _tag: "Cancel"; readonly app: string; readonly sha: string }
   | { readonly _tag: "RemoveRelease"; readonly app: string; readonly sha: string }
+  /** Drop the details (log tail, step times) of older failures from the status, keeping it small. */
+  | { readonly _tag: "CompactFailures"; readonly app: string; readonly shas: ReadonlyArray<string> }
   /** Drop a release's entry from the status: not wanted and not on disk any more. */
   | { readonly _tag: "ForgetRelease"; readonly app: string; readonly sha: string }
   | { readonly _tag: "StartDeploy"; readonly app: string; readonly generation: number; readonly sha: string }
@@ -210,6 +231,7 @@ const planReleases = (
   app: string,
   desired: AppDesired,
   observed: AppObserved,
+  now: number,
   actions: Action[],
   candidates: Candidate[]
 ) => {
@@ -242,6 +264,10 @@ const planReleases = (
       continue
     }
     if (recorded?.phase === "failed" && sameSpec) continue
+    // Waiting to try again (the artifact store down): its time has not come, and it
+    // takes no slot meanwhile. A rewritten spec does not wait.
+    const retry = observed.retrying?.get(sha)
+    if (retry !== undefined && retry.specIndex === specIndex && retry.at > now) continue
 
     // Fresh (1), a retry after failure or of a ready release whose directory vanished
     // (+1), or the continuation of one a crash or restart interrupted (same attempt).
@@ -263,23 +289,62 @@ const planReleases = (
   if (disk.previous !== null) keep.add(disk.previous)
   if (observed.deploying !== undefined) keep.add(observed.deploying.sha)
 
+  // A release that failed for good keeps its status entry (so it is not tried again
+  // until its spec is rewritten) but not its files: months of failed branch builds
+  // must not fill the disk.
+  const failedForGood = (sha: string) => {
+    const recorded = status.releases[sha]
+    return recorded?.phase === "failed" && recorded.specIndex === wanted.get(sha)?.specIndex &&
+      !preparing.has(sha) && sha !== disk.current && sha !== disk.previous && sha !== observed.deploying?.sha
+  }
   for (const sha of disk.releases.keys()) {
-    if (!keep.has(sha)) actions.push({ _tag: "RemoveRelease", app, sha })
+    if (!keep.has(sha) || failedForGood(sha)) actions.push({ _tag: "RemoveRelease", app, sha })
   }
   for (const sha of Object.keys(status.releases)) {
     if (!keep.has(sha)) actions.push({ _tag: "ForgetRelease", app, sha })
   }
+
+  // Only the newest failures keep their details (log tail, step times) in the status
+  // document; older ones keep what a person and the plan need: phase, message, attempt.
+  const stale = Object.entries(status.releases)
+    .filter(([sha, r]) => r.phase === "failed" && keep.has(sha))
+    .sort(([, a], [, b]) => (b.finishedAt ?? "").localeCompare(a.finishedAt ?? ""))
+    .slice(KEEP_FAILED_LOGS)
+    .filter(([, r]) => r.log !== undefined || r.startedAt !== undefined || Object.keys(r.steps).length > 0)
+    .map(([sha]) => sha)
+  if (stale.length > 0) actions.push({ _tag: "CompactFailures", app, shas: stale })
 }
+
+/** Failed releases that keep their log tail and step times in the status. */
+export const KEEP_FAILED_LOGS = 5
 
 // ---------------------------------------------------------------------------------
 // Deploys
 
 const TERMINAL_DEPLOY = new Set(["live", "failed"])
 
-const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, actions: Action[]) => {
+/**
+ * Why a deploy must not run now: the app is locked and the DeploySpec is not forced.
+ * A lock whose value does not decode holds too (someone meant to freeze); one past
+ * its `until` does not.
+ */
+export const frozenBy = (lock: AppLock | undefined, force: boolean, now: number): string | undefined => {
+  if (lock === undefined || force) return undefined
+  if ("unreadable" in lock) return `deploys are locked (${lock.unreadable}); waiting until the lock is fixed or removed`
+  const { doc } = lock
+  if (!lockInForce(doc, new Date(now))) return undefined
+  return `locked by ${doc.by}${
+    doc.until === undefined ? "" : ` until ${doc.until}`
+  }: ${doc.reason}; waiting (\`sacar unlock\` or a forced deploy goes on)`
+}
+
+const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, now: number, actions: Action[]) => {
   const target = desired.deploy
   const running = observed.deploying
   if (running !== undefined) {
+    // The old run must be gone before the next starts: it may still be killing its
+    // bin/deploy, removing its process record or switching `current`.
+    if (running.cancelling === true) return
     if (target === undefined) {
       actions.push({ _tag: "CancelDeploy", app, generation: running.generation, reason: "the DeploySpec was deleted" })
     } else if (running.generation !== target.generation) {
@@ -304,6 +369,13 @@ const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, act
   // target already live here: running bin/deploy again would restart a live service.
   if (recorded === null && observed.disk.current === sha && observed.disk.releases.get(sha)?.ready === true) {
     actions.push({ _tag: "AdoptLive", app, generation, sha })
+    return
+  }
+  const frozen = frozenBy(desired.lock, target.force === true, now)
+  if (frozen !== undefined) {
+    if (!(recorded?.generation === generation && recorded.phase === "waiting" && recorded.message === frozen)) {
+      actions.push({ _tag: "DeployWaiting", app, generation, sha, message: frozen })
+    }
     return
   }
   if (observed.disk.releases.get(sha)?.ready === true) {
@@ -371,8 +443,8 @@ export const plan = (desired: NodeDesired, observed: NodeObserved): ReadonlyArra
     // to trust: report the error and touch nothing.
     if (wanted.config === undefined) continue
 
-    planReleases(app, wanted, runtime, actions, candidates)
-    planDeploy(app, wanted, runtime, actions)
+    planReleases(app, wanted, runtime, desired.now, actions, candidates)
+    planDeploy(app, wanted, runtime, desired.now, actions)
   }
 
   candidates.sort(newestFirst)

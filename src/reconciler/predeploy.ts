@@ -18,9 +18,10 @@
  * another node takes over within about three TTLs; a successor of the dead runner on
  * the same node destroys the dead session at once.
  */
-import { Effect, Result, Schedule } from "effect"
+import { Data, Effect, Result, Schedule } from "effect"
+import { readFileSync, writeFileSync } from "node:fs"
 import { Consul } from "../consul/Consul.ts"
-import type { ConsulError } from "../consul/Consul.ts"
+import type { ConsulError, KvEntry } from "../consul/Consul.ts"
 import { LOCK_FLAGS } from "../consul/lock.ts"
 import { openSession } from "../consul/session.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
@@ -42,6 +43,8 @@ export interface PredeployInput {
   readonly timeoutMs: number
   /** Where the running script's process group is recorded (see scripts.ts). */
   readonly groupFile: string
+  /** Where this node keeps a finished result until Consul has it (`$SACAR_ROOT/<app>/.pre-deploy.result`). */
+  readonly resultFile?: string
   /** Called when this node starts waiting on another's run, or starts its own. */
   readonly onProgress: (message: string) => Effect.Effect<void>
 }
@@ -53,7 +56,6 @@ type Turn = { readonly _tag: "Done"; readonly outcome: PredeployOutcome } | { re
 /** This node's run, once it holds the lock. Returns Again when the lock was lost mid-run. */
 const runHolding = (input: PredeployInput, sessionId: string, lost: Effect.Effect<string>, running: PredeployDoc) =>
   Effect.gen(function*() {
-    const consul = yield* Consul
     yield* input.onProgress(
       running.attempt > 1
         ? `running bin/pre-deploy (attempt ${running.attempt}: the node that ran it before died)`
@@ -87,18 +89,110 @@ const runHolding = (input: PredeployInput, sessionId: string, lost: Effect.Effec
         log: raced.r.failure.log
       }
     // The result must land: a lost write would make another node run it again.
-    const recorded = yield* consul.put(input.key, encodeDocument(PredeployDoc, finished), {
-      release: sessionId,
-      flags: LOCK_FLAGS
-    }).pipe(
-      Effect.retry({ times: 10, schedule: Schedule.spaced("500 millis"), while: (e) => e._tag === "ConsulUnavailable" })
-    )
+    remember(input.resultFile, finished)
+    const recorded = yield* recordResult(input.key, finished, running, sessionId, lost)
     if (!recorded) return { _tag: "Again" } as Turn
     return {
       _tag: "Done",
       outcome: { _tag: finished.phase === "succeeded" ? "Succeeded" : "Failed", doc: finished }
     } as Turn
   })
+
+/** The run that wrote `running` is the one `doc` describes, still unfinished. */
+const sameRun = (doc: PredeployDoc | undefined, running: PredeployDoc) =>
+  doc !== undefined && doc.phase === "running" && doc.generation === running.generation &&
+  doc.node === running.node && doc.attempt === running.attempt && doc.startedAt === running.startedAt
+
+const decodeEntry = (entry: KvEntry | undefined): PredeployDoc | undefined => {
+  if (entry === undefined) return undefined
+  const decoded = decodeDocument(PredeployDoc, "pre-deploy record", entry.key, entry.value)
+  return Result.isSuccess(decoded) ? decoded.success : undefined
+}
+
+/** Consul trouble while a finished result waits to be recorded: look again every second, for as long as it takes. */
+const RECORD_RETRY = Schedule.spaced("1 second")
+
+/**
+ * Writes a finished run's result until Consul has it. While the session lives, with
+ * `?release=` (the usual way, freeing the lock); once the session is gone (a Consul
+ * outage outlasting it), by check-and-set against the `running` document this run
+ * wrote, so that nobody who took over since is overwritten. False only when someone
+ * else moved the key on: the result can no longer be recorded.
+ */
+const recordResult = (
+  key: string,
+  finished: PredeployDoc,
+  running: PredeployDoc,
+  sessionId: string,
+  lost: Effect.Effect<string>
+): Effect.Effect<boolean, never, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const value = encodeDocument(PredeployDoc, finished)
+    const held = yield* Effect.raceFirst(
+      consul.put(key, value, { release: sessionId, flags: LOCK_FLAGS }).pipe(
+        Effect.retry({ schedule: RECORD_RETRY, while: (e) => e._tag === "ConsulUnavailable" }),
+        Effect.result
+      ),
+      lost.pipe(Effect.as(undefined))
+    )
+    if (held !== undefined && Result.isSuccess(held) && held.success) return true
+
+    const casOnce = Effect.gen(function*() {
+      const { value: entry } = yield* consul.get(key)
+      const doc = decodeEntry(entry)
+      if (
+        doc !== undefined && doc.phase !== "running" && doc.node === finished.node && doc.attempt === finished.attempt
+      )
+        return true // an earlier write landed after all
+      if (entry === undefined || !sameRun(doc, running)) return false
+      if (entry.session !== undefined && entry.session !== sessionId) return false
+      const ok = entry.session === sessionId
+        ? yield* consul.put(key, value, { release: sessionId, flags: LOCK_FLAGS })
+        : yield* consul.put(key, value, { cas: entry.modifyIndex, flags: LOCK_FLAGS })
+      return ok ? true : yield* Effect.fail(new ResultNotRecorded())
+    })
+    return yield* casOnce.pipe(
+      Effect.tapError((e) =>
+        Effect.logWarning(`pre-deploy result for ${key} not recorded yet: ${e.message}; retrying`)
+      ),
+      Effect.retry({ schedule: RECORD_RETRY, while: (e) => e._tag !== "ConsulRequestError" }),
+      Effect.catch((e) =>
+        Effect.logError(`pre-deploy result for ${key} could not be recorded: ${e.message}`).pipe(Effect.as(false))
+      )
+    )
+  })
+
+/** The key changed between the read and the check-and-set: read again. */
+class ResultNotRecorded extends Data.TaggedError("ResultNotRecorded")<{}> {
+  override get message() {
+    return "the key changed while writing"
+  }
+}
+
+/** Keeps a finished result on disk until the next generation, for a restart before it was recorded. */
+const remember = (file: string | undefined, doc: PredeployDoc): void => {
+  if (file === undefined) return
+  try {
+    writeFileSync(file, JSON.stringify(doc) + "\n")
+  } catch {
+    // Best effort: without it a restart runs bin/pre-deploy again, as before.
+  }
+}
+
+/** This node's remembered result for the run `running` describes, if it finished. */
+const remembered = (file: string | undefined, running: PredeployDoc): PredeployDoc | undefined => {
+  if (file === undefined) return undefined
+  try {
+    const doc = JSON.parse(readFileSync(file, "utf8")) as PredeployDoc
+    return doc.phase !== "running" && doc.generation === running.generation && doc.node === running.node &&
+        doc.attempt === running.attempt && doc.startedAt === running.startedAt
+      ? doc
+      : undefined
+  } catch {
+    return undefined
+  }
+}
 
 const takeTurn = (
   input: PredeployInput,
@@ -134,6 +228,18 @@ const takeTurn = (
       }
       yield* input.onProgress(`waiting for bin/pre-deploy, running on ${doc?.node ?? "another node"}`)
       return { turn: { _tag: "Again" }, index: next }
+    }
+
+    // A run of this node finished before its result reached Consul (a restart or an
+    // outage in between): record that result instead of running the script again.
+    const finished = doc === undefined || entry === undefined ? undefined : remembered(input.resultFile, doc)
+    if (finished !== undefined && entry !== undefined) {
+      yield* Effect.logInfo(`pre-deploy of generation ${input.generation} finished here before; recording its result`)
+      const ok = yield* consul.put(input.key, encodeDocument(PredeployDoc, finished), {
+        cas: entry.modifyIndex,
+        flags: LOCK_FLAGS
+      })
+      return { turn: { _tag: "Again" }, index: ok ? next : 0 }
     }
 
     // Free: take it, unless it changed since this read.

@@ -28,14 +28,29 @@ export interface ReleaseInput {
   readonly specIndex: number
   readonly attempt: number
   readonly status: StatusWriter
+  /** The pause before trying again should this run fail in a way that may heal. */
+  readonly retryMs: number
 }
 
-const RETRY_FIRST_MS = 5_000
+/** How a preparation ended: done (ready or failed), or to be tried again after a pause. */
+export type ReleaseOutcome = { readonly _tag: "Done" } | { readonly _tag: "RetryIn"; readonly ms: number }
+
+export const RETRY_FIRST_MS = 5_000
 const RETRY_MAX_MS = 5 * 60_000
+
+/** The pause after the one that just ran out: doubling, capped at 5 minutes. */
+export const nextRetryMs = (ms: number) => Math.min(RETRY_MAX_MS, ms * 2)
+
+const DONE: ReleaseOutcome = { _tag: "Done" }
 
 const nowIso = () => new Date().toISOString()
 
-export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, ArtifactStore | Python> => {
+/**
+ * Prepares once. A failure that may heal is not waited out here: the release keeps its
+ * step and a message saying when it is tried again, and the outcome asks the loop to
+ * plan it again after the pause, so the wait holds no SACAR_CONCURRENCY slot.
+ */
+export const runRelease = (input: ReleaseInput): Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> => {
   const { app, sha, status } = input
   const startedAt = nowIso()
   const update = (f: (r: ReleaseStatus) => ReleaseStatus) =>
@@ -59,7 +74,7 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
     )
 
   const artifact = resolveArtifact(app, sha, input.spec, input.config)
-  if (Result.isFailure(artifact)) return failed(artifact.failure.message, "")
+  if (Result.isFailure(artifact)) return failed(artifact.failure.message, "").pipe(Effect.as(DONE))
 
   const attemptOnce = prepareRelease(
     {
@@ -95,35 +110,33 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
     }
   )
 
-  const run = (retryMs: number): Effect.Effect<void, never, ArtifactStore | Python> =>
-    attemptOnce.pipe(
-      Effect.matchCauseEffect({
-        onSuccess: (prepared) =>
-          finish({ phase: "ready", message: prepared.message, steps: prepared.steps }).pipe(
-            Effect.andThen(Effect.logInfo(`prepare ${app} ${sha}: ready: ${prepared.message}`))
-          ),
-        onFailure: (cause) => {
-          if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
-          const error = Cause.findErrorOption(cause)
-          if (error._tag === "None") {
-            const text = Cause.pretty(cause).split("\n")[0] ?? "unexpected error"
-            return Effect.logError(`preparing ${app} ${sha} died`, Cause.pretty(cause)).pipe(
-              Effect.andThen(failed(`internal error while preparing: ${text}`, ""))
-            )
-          }
-          const e: ReleaseError = error.value
-          if (!e.retryable) return failed(e.message, e.log)
-          return update((r) => ({
-            ...r,
-            message: `${e.message}; trying again in ${formatDuration(retryMs)}`,
-            ...(e.log === "" ? {} : { log: e.log })
-          })).pipe(
-            Effect.andThen(Effect.sleep(retryMs)),
-            Effect.andThen(run(Math.min(RETRY_MAX_MS, retryMs * 2)))
+  const run: Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> = attemptOnce.pipe(
+    Effect.matchCauseEffect({
+      onSuccess: (prepared) =>
+        finish({ phase: "ready", message: prepared.message, steps: prepared.steps }).pipe(
+          Effect.andThen(Effect.logInfo(`prepare ${app} ${sha}: ready: ${prepared.message}`)),
+          Effect.as(DONE)
+        ),
+      onFailure: (cause) => {
+        if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
+        const error = Cause.findErrorOption(cause)
+        if (error._tag === "None") {
+          const text = Cause.pretty(cause).split("\n")[0] ?? "unexpected error"
+          return Effect.logError(`preparing ${app} ${sha} died`, Cause.pretty(cause)).pipe(
+            Effect.andThen(failed(`internal error while preparing: ${text}`, "")),
+            Effect.as(DONE)
           )
         }
-      })
-    )
+        const e: ReleaseError = error.value
+        if (!e.retryable) return failed(e.message, e.log).pipe(Effect.as(DONE))
+        return update((r) => ({
+          ...r,
+          message: `${e.message}; trying again in ${formatDuration(input.retryMs)}`,
+          ...(e.log === "" ? {} : { log: e.log })
+        })).pipe(Effect.as<ReleaseOutcome>({ _tag: "RetryIn", ms: input.retryMs }))
+      }
+    })
+  )
 
   return update(() => ({
     phase: "pending",
@@ -133,7 +146,7 @@ export const runRelease = (input: ReleaseInput): Effect.Effect<void, never, Arti
     startedAt,
     steps: {}
   })).pipe(
-    Effect.andThen(run(RETRY_FIRST_MS)),
+    Effect.andThen(run),
     Effect.annotateLogs({ app, sha, node: input.node })
   )
 }

@@ -11,13 +11,12 @@
 import { Data, Effect } from "effect"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { isAlive } from "../process/alive.ts"
-import { runProcess } from "../process/run.ts"
+import { endProcessGroup, runProcess } from "../process/run.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { scriptEnvironment } from "./steps/environment.ts"
 import type { ScriptContext } from "./steps/environment.ts"
 import { scriptCommand } from "./steps/prepare.ts"
-import { processStartTime } from "./steps/processes.ts"
+import { processStartTime, recordedGroupAlive } from "./steps/processes.ts"
 
 export type DeployScript = "pre-deploy" | "deploy"
 
@@ -56,22 +55,11 @@ export const endOrphan = (groupFile: string, script: DeployScript): Effect.Effec
       return
     }
     const { pid, processStart } = recorded
-    const same = () => isAlive(pid) && (processStart === undefined || processStartTime(pid) === processStart)
-    if (typeof pid !== "number" || !same()) return
+    if (typeof pid !== "number" || !recordedGroupAlive(pid, processStart)) return
     yield* Effect.logWarning(
-      `bin/${script} of an earlier run (pid ${pid}) is still running; ending it before running again`
+      `bin/${script} of an earlier run (group ${pid}) is still running; ending it before running again`
     )
-    const signal = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-pid, sig)
-      } catch {
-        // gone
-      }
-    }
-    signal("SIGTERM")
-    const deadline = Date.now() + KILL_GRACE_MS
-    while (same() && Date.now() < deadline) yield* Effect.sleep(100)
-    signal("SIGKILL")
+    yield* Effect.promise(() => endProcessGroup(pid, KILL_GRACE_MS))
   })
 
 export const runScript = (

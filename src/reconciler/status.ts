@@ -17,13 +17,37 @@ export interface StatusWriter {
   readonly get: Effect.Effect<NodeStatus>
   /** Changes the status; written within the interval. */
   readonly update: (f: (status: NodeStatus) => NodeStatus) => Effect.Effect<void>
-  /** Writes the latest state now (retrying a few times); done once Consul has it. */
+  /** Writes the latest state now; done once Consul has it (retried while Consul is unreachable). */
   readonly flush: Effect.Effect<void>
 }
 
 export const STATUS_INTERVAL_MS = 400
+const FLUSH_RETRY = Schedule.min([Schedule.exponential("300 millis"), Schedule.spaced("5 seconds")])
 
 const nowIso = () => new Date().toISOString()
+
+/** Consul refuses values over 512 KiB; a status document stays far below that. */
+export const STATUS_BUDGET_BYTES = 128 * 1024
+const MESSAGE_MAX_CHARS = 1024
+
+/**
+ * The status as written: unchanged when within the budget, else without the releases'
+ * log tails and with long messages cut, so the node's status never freezes at
+ * Consul's limit (the plan already keeps logs only for the newest failures).
+ */
+export const withinBudget = (status: NodeStatus): NodeStatus => {
+  if (Buffer.byteLength(encodeDocument(NodeStatus, status)) <= STATUS_BUDGET_BYTES) return status
+  const cut = (message: string | undefined) =>
+    message === undefined || message.length <= MESSAGE_MAX_CHARS
+      ? {}
+      : { message: `${message.slice(0, MESSAGE_MAX_CHARS)}…` }
+  const releases: Record<string, NodeStatus["releases"][string]> = {}
+  for (const [sha, entry] of Object.entries(status.releases)) {
+    const { log: _dropped, ...rest } = entry
+    releases[sha] = { ...rest, ...cut(rest.message) }
+  }
+  return { ...status, releases }
+}
 
 /** Comparable content, without the time of the write. */
 const content = (status: NodeStatus) => JSON.stringify({ ...status, updatedAt: "" })
@@ -63,7 +87,7 @@ export const makeStatusWriter = (options: {
         const status = yield* Ref.get(state)
         const text = content(status)
         if (text === written) return
-        yield* consul.put(options.key, encodeDocument(NodeStatus, { ...status, updatedAt: nowIso() }))
+        yield* consul.put(options.key, encodeDocument(NodeStatus, withinBudget({ ...status, updatedAt: nowIso() })))
         written = text
       })
     )
@@ -81,9 +105,12 @@ export const makeStatusWriter = (options: {
       }
     }).pipe(Effect.forkScoped)
 
+    // Until Consul has it: a deploy's failure must be seen by the next node's halt check
+    // before this node gives back its slot, however long Consul takes to come back.
     const flush = writeOnce.pipe(
-      Effect.retry({ times: 5, schedule: Schedule.spaced("300 millis") }),
-      Effect.catch((error) => Effect.logWarning(`cannot write ${options.key}: ${error.message}`))
+      Effect.tapError((error) => Effect.logWarning(`cannot write ${options.key}, retrying: ${error.message}`)),
+      Effect.retry({ schedule: FLUSH_RETRY, while: (error) => error._tag === "ConsulUnavailable" }),
+      Effect.catch((error) => Effect.logError(`cannot write ${options.key}: ${error.message}`))
     )
     yield* Effect.addFinalizer(() => flush.pipe(Effect.timeout("3 seconds"), Effect.ignore))
 

@@ -330,14 +330,16 @@ fi`
     }
     // The controller's retention deletes old specs; the deploy target and #8 (failed) stay wanted.
     for (let i = 0; i < 8; i++) await kv.delete(`shop/releases/${shas[i]}`)
+    // A release failed for good keeps its status entry (it is not retried) but not its files.
     const expected = [shas[7]!, shas[8]!, shas[9]!].sort()
+    const expectedOnDisk = [shas[7]!, shas[9]!].sort()
     await waitFor(
       "retention on disk and in the status",
       async () => {
         const onDisk = (await readdir(join(root, "shop", "releases"))).sort()
         const status = await kv.status("shop", "solo")
         const recorded = Object.keys(status?.releases ?? {}).sort()
-        return JSON.stringify(onDisk) === JSON.stringify(expected) &&
+        return JSON.stringify(onDisk) === JSON.stringify(expectedOnDisk) &&
             JSON.stringify(recorded) === JSON.stringify(expected)
           ? true
           : undefined
@@ -350,13 +352,17 @@ fi`
     assert.equal(status.previous, shas[7])
     assert.equal(status.releases[shas[8]!].phase, "failed")
 
-    // The failed one's spec goes too: only current and previous remain.
+    // The failed one's spec goes too: its status entry goes with it.
     await kv.delete(`shop/releases/${shas[8]}`)
     await waitFor(
       "the failed release to go",
       async () => {
         const onDisk = (await readdir(join(root, "shop", "releases"))).sort()
-        return JSON.stringify(onDisk) === JSON.stringify([shas[7]!, shas[9]!].sort()) ? true : undefined
+        const recorded = Object.keys((await kv.status("shop", "solo"))?.releases ?? {}).sort()
+        return JSON.stringify(onDisk) === JSON.stringify(expectedOnDisk) &&
+            JSON.stringify(recorded) === JSON.stringify(expectedOnDisk)
+          ? true
+          : undefined
       },
       60_000,
       node.output

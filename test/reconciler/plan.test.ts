@@ -1,7 +1,7 @@
 // The reconciler's decisions, as a pure function: no Consul, no disk, no clock.
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { HALTED_PREFIX, haltReason, plan } from "../../src/reconciler/plan.ts"
+import { HALTED_PREFIX, haltReason, KEEP_FAILED_LOGS, plan } from "../../src/reconciler/plan.ts"
 import type {
   Action,
   AppDesired,
@@ -84,10 +84,13 @@ const disk = (ready: string[], opts: { current?: string; previous?: string; part
   previous: opts.previous ?? null
 })
 
+const NOW = Date.parse("2026-12-01T12:00:00Z")
+
 const node = (apps: Record<string, AppDesired>, concurrency = 2, name = "web-1"): NodeDesired => ({
   node: name,
   concurrency,
-  apps: new Map(Object.entries(apps))
+  apps: new Map(Object.entries(apps)),
+  now: NOW
 })
 
 const run = (desired: NodeDesired, apps: Record<string, AppObserved>) =>
@@ -158,11 +161,11 @@ describe("preparing releases", () => {
     assert.deepEqual(actions, [{ _tag: "AdoptReady", app: "shop", sha: A, specIndex: 7 }])
   })
 
-  test("a failed release with the same spec index is left alone", () => {
+  test("a failed release with the same spec index is not tried again (its files go)", () => {
     const actions = run(node({ shop: desiredApp({ releases: releasesOf(spec(A, 7)) }) }), {
       shop: observedApp({ disk: disk([], { partial: [A] }), status: status({ releases: { [A]: rs("failed", 7, 2) } }) })
     })
-    assert.deepEqual(actions, [])
+    assert.deepEqual(tags(actions), ["RemoveRelease a"])
   })
 
   test("a failed release whose spec was rewritten is retried with the next attempt", () => {
@@ -369,6 +372,15 @@ describe("deploys", () => {
     assert.deepEqual(tags(newer), ["CancelDeploy"])
   })
 
+  test("a superseded deploy being stopped is waited for: nothing starts until it is gone", () => {
+    const base = { disk: disk([A, B]), status: status({ releases: { [A]: rs("ready", 1), [B]: rs("ready", 2) } }) }
+    const actions = run(
+      node({ shop: desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)), deploy: deploying(51, B) }) }),
+      { shop: observedApp({ ...base, deploying: { ...deploying(50, A), cancelling: true } }) }
+    )
+    assert.deepEqual(actions, [])
+  })
+
   test("a deploy whose release failed to prepare fails, naming the release", () => {
     const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: deploying(50, A) })
     const actions = run(node({ shop: app }), {
@@ -439,5 +451,136 @@ describe("serving an app again", () => {
     assert.deepEqual(actions.filter((a) => a._tag !== "SetLinks"), [
       { _tag: "StartDeploy", app: "shop", generation: 50, sha: A }
     ])
+  })
+})
+
+describe("a freeze", () => {
+  const lock = (until?: string) => ({
+    doc: { by: "alice", reason: "black friday", at: "2026-12-01T09:00:00Z", ...(until === undefined ? {} : { until }) }
+  })
+  const ready = () => observedApp({ disk: disk([A]), status: status({ releases: { [A]: rs("ready", 1) } }) })
+
+  test("a deploy written during a lock waits and says who locked it and why", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A }, lock: lock() })
+    const actions = run(node({ shop: app }), { shop: ready() })
+    assert.equal(actions.length, 1)
+    const waiting = actions[0]!
+    assert.ok(waiting._tag === "DeployWaiting", JSON.stringify(actions))
+    assert.match(waiting.message, /^locked by alice: black friday/)
+  })
+
+  test("the waiting message is written once, not on every pass", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A }, lock: lock() })
+    const [first] = run(node({ shop: app }), { shop: ready() })
+    assert.ok(first?._tag === "DeployWaiting")
+    const shown = observedApp({
+      disk: disk([A]),
+      status: status({
+        releases: { [A]: rs("ready", 1) },
+        deploy: { generation: 50, sha: A, phase: "waiting", message: first.message }
+      })
+    })
+    assert.deepEqual(run(node({ shop: app }), { shop: shown }), [])
+  })
+
+  test("a forced DeploySpec goes through the lock", () => {
+    const app = desiredApp({
+      releases: releasesOf(spec(A, 1)),
+      deploy: { generation: 50, sha: A, force: true },
+      lock: lock()
+    })
+    assert.deepEqual(run(node({ shop: app }), { shop: ready() }), [{
+      _tag: "StartDeploy",
+      app: "shop",
+      generation: 50,
+      sha: A
+    }])
+  })
+
+  test("a lock past its end no longer holds; one still ahead does", () => {
+    const expired = desiredApp({
+      releases: releasesOf(spec(A, 1)),
+      deploy: { generation: 50, sha: A },
+      lock: lock("2026-12-01T11:00:00Z")
+    })
+    assert.deepEqual(tags(run(node({ shop: expired }), { shop: ready() })), ["StartDeploy a"])
+    const ahead = { ...expired, lock: lock("2026-12-01T13:00:00Z") }
+    const actions = run(node({ shop: ahead }), { shop: ready() })
+    assert.ok(actions[0]?._tag === "DeployWaiting" && /until 2026-12-01T13:00:00Z/.test(actions[0].message))
+  })
+
+  test("a lock that does not decode holds, naming the problem", () => {
+    const app = desiredApp({
+      releases: releasesOf(spec(A, 1)),
+      deploy: { generation: 50, sha: A },
+      lock: { unreadable: "sacar/shop/lock: reason is missing" }
+    })
+    const actions = run(node({ shop: app }), { shop: ready() })
+    assert.ok(actions[0]?._tag === "DeployWaiting" && /reason is missing/.test(actions[0].message))
+  })
+})
+
+describe("releases waiting to try again", () => {
+  test("one waiting holds no slot: another release is prepared meanwhile, and it is prepared again when its time comes", () => {
+    const app = desiredApp({
+      releases: releasesOf(spec(A, 1, "2026-12-01T10:00:00Z"), spec(B, 2, "2026-12-01T09:00:00Z"))
+    })
+    const observed = (at: number) =>
+      observedApp({
+        status: status({ releases: { [A]: rs("download", 1, 1, "GET failed: 503; trying again in 10s") } }),
+        retrying: new Map([[A, { specIndex: 1, at }]])
+      })
+    assert.deepEqual(tags(run(node({ shop: app }, 1), { shop: observed(NOW + 10_000) })), ["Prepare b"])
+    const due = run(node({ shop: app }, 1), { shop: observed(NOW - 1) })
+    assert.deepEqual(tags(due), ["Prepare a", "Queue b"])
+    assert.equal((due[0] as Extract<Action, { _tag: "Prepare" }>).attempt, 1)
+  })
+
+  test("a rewritten spec does not wait", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 7)) })
+    const actions = run(node({ shop: app }, 1), {
+      shop: observedApp({
+        status: status({ releases: { [A]: rs("download", 1) } }),
+        retrying: new Map([[A, { specIndex: 1, at: NOW + 60_000 }]])
+      })
+    })
+    assert.deepEqual(tags(actions), ["Prepare a"])
+  })
+})
+
+describe("bounded disk and status", () => {
+  test("a release failed for good loses its files but keeps its entry, so it is not tried again", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1), spec(B, 2)) })
+    const actions = run(node({ shop: app }), {
+      shop: observedApp({
+        disk: disk([B], { current: B, partial: [A] }),
+        status: status({ releases: { [A]: rs("failed", 1), [B]: rs("ready", 2) }, current: B })
+      })
+    })
+    assert.deepEqual(tags(actions), ["RemoveRelease a"])
+  })
+
+  test("a failed release that is current or previous keeps its files", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)) })
+    const actions = run(node({ shop: app }), {
+      shop: observedApp({
+        disk: disk([], { current: A, partial: [A] }),
+        status: status({ releases: { [A]: rs("failed", 1) }, current: A })
+      })
+    })
+    assert.deepEqual(tags(actions), [])
+  })
+
+  test("only the newest failures keep their log tail in the status", () => {
+    const shas = Array.from({ length: 8 }, (_, i) => String(i).repeat(40))
+    const releases: Record<string, ReleaseStatus> = {}
+    shas.forEach((s, i) => {
+      releases[s] = { ...rs("failed", i + 1), log: "x".repeat(4096), finishedAt: `2026-12-01T10:0${i}:00Z` }
+    })
+    const app = desiredApp({ releases: releasesOf(...shas.map((s, i) => spec(s, i + 1))) })
+    const actions = run(node({ shop: app }), { shop: observedApp({ status: status({ releases }) }) })
+    const drop = actions.find((a) => a._tag === "CompactFailures")
+    assert.ok(drop?._tag === "CompactFailures", JSON.stringify(actions))
+    assert.deepEqual([...drop.shas].sort(), shas.slice(0, 8 - KEEP_FAILED_LOGS).sort())
   })
 })

@@ -87,6 +87,52 @@ describe("runProcess", { concurrency: true }, () => {
     assert.equal(await isRunning(marker), false)
   })
 
+  // The leader honours TERM and exits at once; its child ignores TERM. The group must
+  // still be killed after the grace, not abandoned when the leader is gone.
+  const leaderExitsChildStays = (marker: string) =>
+    `sh -c "trap '' TERM; sleep 60 # ${marker}
+" & wait`
+
+  test("a timeout kills a grandchild that ignores SIGTERM after its leader exited", async () => {
+    const marker = `sacar-orphan-timeout-${process.pid}-${Date.now()}`
+    const exit = await Effect.runPromiseExit(runProcess({
+      command: "sh",
+      args: ["-c", leaderExitsChildStays(marker)],
+      env,
+      timeoutMs: 500,
+      killGraceMs: 300
+    }))
+    assert.ok(Exit.isFailure(exit))
+    assert.equal(await isRunning(marker), false)
+  })
+
+  test("interruption kills a grandchild that ignores SIGTERM after its leader exited", async () => {
+    const marker = `sacar-orphan-interrupt-${process.pid}-${Date.now()}`
+    const fiber = Effect.runFork(
+      runProcess({ command: "sh", args: ["-c", leaderExitsChildStays(marker)], env, killGraceMs: 300 })
+    )
+    const deadline = Date.now() + 5000
+    while (!(await isRunning(marker)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(await isRunning(marker), true)
+    await Effect.runPromise(Fiber.interrupt(fiber))
+    assert.equal(await isRunning(marker), false)
+  })
+
+  test("what a successful command left running in its group does not outlive it", async () => {
+    const marker = `sacar-leftover-${process.pid}-${Date.now()}`
+    await Effect.runPromise(runProcess({
+      command: "sh",
+      args: [
+        "-c",
+        `sh -c "trap '' TERM; sleep 60 # ${marker}
+" >/dev/null 2>&1 & sleep 0.3; exit 0`
+      ],
+      env,
+      killGraceMs: 300
+    }))
+    assert.equal(await isRunning(marker), false)
+  })
+
   test("output is bounded however much the child writes", async () => {
     const before = process.memoryUsage().rss
     const result = await Effect.runPromise(

@@ -191,6 +191,30 @@ export const hostileTarballs = (): ReadonlyArray<HostileCase> => {
       }, { path: "./inner/file", content: "x" }])
     },
     {
+      // Each link alone stays inside textually; through the first, the second reaches "/".
+      name: "symlink chain out",
+      entry: "./t",
+      problem: /outside the release/,
+      bytes: rawTarball([
+        innocent,
+        { path: "./a/b/c/d/e/f/g/", type: "directory" },
+        { path: "./a/b/c/d/e/f/g/s", type: "symlink", linkpath: "../../../../../../.." },
+        { path: "./t", type: "symlink", linkpath: "a/b/c/d/e/f/g/s/../../../../../../../.." }
+      ])
+    },
+    {
+      // The first link is harmless when written; a later link beneath its path makes it escape.
+      name: "symlink made to escape by a later link",
+      entry: "./x",
+      problem: /outside the release/,
+      bytes: rawTarball([
+        innocent,
+        { path: "./x", type: "symlink", linkpath: "a/b/c/s/../../.." },
+        { path: "./a/b/c/", type: "directory" },
+        { path: "./a/b/c/s", type: "symlink", linkpath: "../.." }
+      ])
+    },
+    {
       name: "hard link",
       entry: "./passwd",
       problem: /hard link/,

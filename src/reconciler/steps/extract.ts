@@ -8,7 +8,6 @@
 import { Effect } from "effect"
 import { createReadStream } from "node:fs"
 import { mkdir, rename, rm, stat } from "node:fs/promises"
-import { posix } from "node:path"
 import { Unpack } from "tar"
 import type { ReadEntry } from "tar"
 import { removeLeftovers } from "./download.ts"
@@ -53,9 +52,47 @@ const normalise = (raw: string): { path: string } | { problem: string } => {
   return { path: segments.join("/") }
 }
 
+// As the kernel: a path through more links than this is refused (ELOOP).
+const MAX_LINK_HOPS = 40
+
+/**
+ * Where the relative link `target`, written at `dir`, leads once every link of the
+ * archive on its way is followed as the kernel would (a link is replaced by its
+ * target before a following ".." applies): the path inside the release, or why not.
+ */
+export const resolveLink = (
+  dir: ReadonlyArray<string>,
+  target: string,
+  links: ReadonlyMap<string, string>
+): { path: string } | { problem: "outside" | "loop" } => {
+  const stack = [...dir]
+  const queue = target.split("/")
+  let hops = 0
+  while (queue.length > 0) {
+    const part = queue.shift()!
+    if (part === "" || part === ".") continue
+    if (part === "..") {
+      if (stack.length === 0) return { problem: "outside" }
+      stack.pop()
+      continue
+    }
+    stack.push(part)
+    const through = links.get(stack.join("/"))
+    if (through === undefined) continue
+    if (++hops > MAX_LINK_HOPS) return { problem: "loop" }
+    if (through.startsWith("/")) return { problem: "outside" }
+    stack.pop()
+    queue.unshift(...through.split("/"))
+  }
+  return { path: stack.join("/") }
+}
+
 export class EntryJudge {
   readonly #limits: ExtractLimits
-  readonly #symlinks = new Set<string>()
+  /** Every symbolic link kept so far, path -> target. */
+  readonly #symlinks = new Map<string, string>()
+  /** The entry name each link was written under, for messages. */
+  readonly #linkNames = new Map<string, string>()
   entries = 0
   bytes = 0
 
@@ -95,14 +132,33 @@ export class EntryJudge {
       if (target === "" || target.startsWith("/")) {
         return `entry ${name} is a symbolic link to ${JSON.stringify(target)}, outside the release`
       }
-      const resolved = posix.normalize(posix.join(posix.dirname(path), target))
-      if (resolved === ".." || resolved.startsWith("../")) {
-        return `entry ${name} is a symbolic link to ${JSON.stringify(target)}, outside the release`
-      }
-      this.#symlinks.add(path)
+      this.#symlinks.set(path, target)
+      this.#linkNames.set(path, entry.path)
+      const problem = this.#linkProblem(path, target)
+      if (problem !== undefined) return `entry ${name} ${problem}`
     } else {
       // A later entry may replace an earlier link with a real file or directory.
       this.#symlinks.delete(path)
+    }
+    return undefined
+  }
+
+  #linkProblem(path: string, target: string): string | undefined {
+    const resolved = resolveLink(path.split("/").slice(0, -1), target, this.#symlinks)
+    if (!("problem" in resolved)) return undefined
+    return resolved.problem === "loop"
+      ? `is a symbolic link to ${JSON.stringify(target)} that goes through more than ${MAX_LINK_HOPS} links`
+      : `is a symbolic link to ${JSON.stringify(target)}, outside the release (following the archive's links)`
+  }
+
+  /**
+   * Every link judged again against the archive's final set of links: a later link can
+   * make an earlier, harmless one lead outside. Call once all entries are in.
+   */
+  finalLinks(): string | undefined {
+    for (const [path, target] of this.#symlinks) {
+      const problem = this.#linkProblem(path, target)
+      if (problem !== undefined) return `entry ${JSON.stringify(this.#linkNames.get(path) ?? path)} ${problem}`
     }
     return undefined
   }
@@ -131,6 +187,7 @@ const unpackInto = (tarball: string, staging: string, judge: EntryJudge, signal:
       settled = true
       signal.removeEventListener("abort", stop)
       source.destroy()
+      refused ??= failure === undefined ? judge.finalLinks() : undefined
       if (refused !== undefined) reject(new Refused(refused))
       else if (failure !== undefined) reject(failure)
       else resolve()

@@ -15,7 +15,7 @@ import { isAlive } from "../../process/alive.ts"
 import { localFailure, ReleaseBusy } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { temporaryName } from "./layout.ts"
-import { processStartTime } from "./processes.ts"
+import { processStartTime, recordedGroupAlive } from "./processes.ts"
 
 export interface LockHolder {
   readonly pid: number
@@ -84,8 +84,7 @@ const takeOver = async (file: string, stale: LockHolder): Promise<void> => {
 /** A dead holder's commands outlive it (they run in their own process groups): end them. */
 const killOrphans = (stale: LockHolder) => {
   const child = stale.child
-  if (child === undefined || !isAlive(child.pid)) return
-  if (child.processStart !== undefined && processStartTime(child.pid) !== child.processStart) return
+  if (child === undefined || !recordedGroupAlive(child.pid, child.processStart)) return
   try {
     process.kill(-child.pid, "SIGKILL")
   } catch {

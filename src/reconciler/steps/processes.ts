@@ -1,5 +1,6 @@
 /** When a process on this host started, to notice a recycled pid. */
 import { readFileSync } from "node:fs"
+import { groupAlive } from "../../process/run.ts"
 
 /** The kernel's start time of `pid` (clock ticks since boot), to notice a recycled pid. */
 export const processStartTime = (pid: number): string | undefined => {
@@ -11,4 +12,18 @@ export const processStartTime = (pid: number): string | undefined => {
   } catch {
     return undefined
   }
+}
+
+/**
+ * Whether the process group a run recorded (its leader's pid and start time) still has
+ * processes. The leader may be gone while its children live on: the group is looked
+ * up by its id, not by the leader. A leader pid now held by another process (a
+ * different start time) means the group is gone: Linux does not hand out a pid that
+ * is still some group's id.
+ */
+export const recordedGroupAlive = (pid: number, processStart: string | undefined): boolean => {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  const leaderStart = processStartTime(pid)
+  if (leaderStart !== undefined && processStart !== undefined && leaderStart !== processStart) return false
+  return groupAlive(pid)
 }

@@ -1,0 +1,32 @@
+/**
+ * Noticing that a semaphore slot (semaphore.ts) is lost while it is held, as the Go
+ * api's semaphore tells its holder: the contender key `<prefix>/<session>` is deleted
+ * or no longer carries the session (the session was destroyed, expired, or a person
+ * removed the key). Watched with blocking queries; the holder races its work against it.
+ */
+import { Effect } from "effect"
+import { Consul } from "./Consul.ts"
+
+const WATCH_WAIT = "30s"
+const RETRY_MS = 1_000
+
+/** Completes, with the reason, once `sessionId` no longer holds its slot under `prefix`. Never fails. */
+export const slotLost = (prefix: string, sessionId: string): Effect.Effect<string, never, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const key = `${prefix.replace(/\/+$/, "")}/${sessionId}`
+    let index = 0
+    while (true) {
+      const read = yield* Effect.result(consul.get(key, { index, wait: WATCH_WAIT }))
+      if (read._tag === "Failure") {
+        // Consul unreachable: the session's own renewal decides when that means loss.
+        index = 0
+        yield* Effect.sleep(RETRY_MS)
+        continue
+      }
+      const entry = read.success.value
+      if (entry === undefined) return `the slot's key ${key} was deleted`
+      if (entry.session !== sessionId) return `the slot's key ${key} is no longer held by session ${sessionId}`
+      index = read.success.index < index ? 0 : Math.max(1, read.success.index)
+    }
+  })
