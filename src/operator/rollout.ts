@@ -4,6 +4,7 @@
  * expected node reports the generation live, failed as soon as one node reports it
  * failed (the rollout halts there), and superseded when the DeploySpec moved on.
  */
+import { HALTED_PREFIX } from "../reconciler/plan.ts"
 import { shortSha } from "../spec/names.ts"
 import type { AppSnapshot } from "../state/snapshot.ts"
 
@@ -27,6 +28,10 @@ export interface Rollout {
   readonly outcome: RolloutOutcome
 }
 
+/** The node a "rollout halted: <node> failed: ..." message names. */
+const haltedBy = (n: NodeProgress): string | undefined =>
+  n.message?.startsWith(HALTED_PREFIX) ? /^(\S+) failed/.exec(n.message.slice(HALTED_PREFIX.length))?.[1] : undefined
+
 export const rolloutOf = (s: AppSnapshot, generation: number): Rollout => {
   const nodes = s.expectedNodes.map((node): NodeProgress => {
     const d = s.statuses[node]?.deploy
@@ -38,11 +43,14 @@ export const rolloutOf = (s: AppSnapshot, generation: number): Rollout => {
   if (current !== undefined && current > generation) return { nodes, outcome: { _tag: "Superseded", by: current } }
   // A node that halted because another failed points at that node: report the root cause first.
   const failed = nodes.filter((n) => n.phase === "failed")
-    .sort((a, b) =>
-      Number(a.message?.startsWith("rollout halted") ?? false) -
-      Number(b.message?.startsWith("rollout halted") ?? false)
-    )
-  if (failed.length > 0) return { nodes, outcome: { _tag: "Failed", failed } }
+    .sort((a, b) => Number(haltedBy(a) !== undefined) - Number(haltedBy(b) !== undefined))
+  // Only halted nodes so far, naming a node whose own failure is not read yet: it is
+  // on its way (the failing node records it before the halt), so wait for the cause.
+  const causeAhead = failed.length > 0 && failed.every((n) => {
+    const cause = nodes.find((other) => other.node === haltedBy(n))
+    return cause !== undefined && cause.phase !== "failed"
+  })
+  if (failed.length > 0 && !causeAhead) return { nodes, outcome: { _tag: "Failed", failed } }
   if (nodes.length === 0) return { nodes, outcome: { _tag: "NoNodes" } }
   if (nodes.every((n) => n.phase === "live")) return { nodes, outcome: { _tag: "Live" } }
   return { nodes, outcome: { _tag: "Running" } }

@@ -126,9 +126,13 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       }
     }))
   const fail = (message: string, log?: string) =>
-    (message.startsWith(HALTED_PREFIX) ? Effect.void : recordHalt(keys, app, generation, node, message)).pipe(
-      Effect.andThen(report("failed", message, log === undefined || log === "" ? {} : { log })),
+    // The node's own failure first, then the halt others read: whoever is halted by it
+    // can already find the failure it names.
+    report("failed", message, log === undefined || log === "" ? {} : { log }).pipe(
       Effect.andThen(status.flush),
+      Effect.andThen(
+        message.startsWith(HALTED_PREFIX) ? Effect.void : recordHalt(keys, app, generation, node, message)
+      ),
       Effect.andThen(Effect.logWarning(`deploy ${app} ${sha} generation ${generation}: failed: ${message}`))
     )
 

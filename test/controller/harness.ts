@@ -51,7 +51,7 @@ export const controllerEnv = (options: ControllerEnv): Record<string, string> =>
   ...options.extra
 })
 
-export const startController = (env: Record<string, string>, timeoutMs = 20_000): Promise<RunningController> =>
+export const startController = (env: Record<string, string>, timeoutMs = 60_000): Promise<RunningController> =>
   new Promise((resolve, reject) => {
     const child = spawn(NODE, [SACAR, "controller"], { env, stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
@@ -94,7 +94,7 @@ export const startController = (env: Record<string, string>, timeoutMs = 20_000)
 /** Runs `sacar controller` to completion (for start-up failures); returns code and stderr. */
 export const runControllerToExit = (
   env: Record<string, string>,
-  timeoutMs = 20_000
+  timeoutMs = 60_000
 ): Promise<{ code: number | null; stderr: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(NODE, [SACAR, "controller"], { env, stdio: ["ignore", "pipe", "pipe"] })

@@ -35,7 +35,14 @@ export const blocksOf = (root: string, file: string): Block[] => {
     const lines = commandLines(m[2]!)
     if (lines.length === 0 || /[─│┌└▶◀]/.test(m[2]!)) continue
     if (lang !== "" && !["sh", "bash", "shell", "console"].includes(lang)) continue
-    if (lines.every((l) => l.startsWith("sacar ") && /[[<|]/.test(l))) {
+    // A command list: `sacar ...` usage lines, each perhaps followed by indented prose.
+    const raw = m[2]!.split("\n").filter((l) => l.trim() !== "")
+    if (
+      raw.every((l) =>
+        (l.startsWith("sacar ") && /[[<|]|^sacar --version$/.test(l)) ||
+        (/^\s/.test(l) && !l.trim().startsWith("sacar "))
+      )
+    ) {
       blocks.push({ where, kind: "synopsis", lines })
       continue
     }

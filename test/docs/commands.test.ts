@@ -34,11 +34,16 @@ const SKIPPED: ReadonlyArray<{ readonly match: string | RegExp; readonly reason:
   { match: "nomad ", reason: "no Nomad cluster here; test/deploy checks the job files and the ACL policies" },
   { match: "consul acl", reason: "needs a Consul with ACLs and a management token; test/deploy/acl.test.ts" },
   {
-    match: "render-reconciler-policy",
-    reason: "per-node ACL policies for a Nomad cluster; test/deploy/acl.test.ts",
+    match: "render-policy.sh",
+    reason: "per-node ACL policies loaded into a Consul with ACLs, for a Nomad cluster; test/deploy/acl-e2e.test.ts",
     block: true
   },
-  { match: "git clone", reason: "installs Sacar on a node from the network, under /usr/local", block: true },
+  {
+    match: "linux-x64.tar.gz",
+    reason:
+      "builds, uploads or installs Sacar's tarball (under /usr/local); test/bundle/dist.test.ts builds and runs it",
+    block: true
+  },
   { match: "sacar controller", reason: "a long-running component with secrets' files; test/controller starts it" },
   { match: "sacar.example.com", reason: "a placeholder host; test/controller/notify.test.ts posts the same body" },
   {
@@ -182,7 +187,7 @@ test("the command lists name real commands, and each option is in that command's
   const help = new Map<string, string>()
   for (const line of synopses) {
     for (const part of line.split(/\s{3,}/)) {
-      const m = /^sacar ([a-z-]+)/.exec(part.trim())
+      const m = /^sacar ([a-z][a-z-]*)/.exec(part.trim())
       if (m === null) continue
       const name = m[1]!
       if (!help.has(name)) {
