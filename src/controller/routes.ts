@@ -34,6 +34,8 @@ export interface RouteDeps {
 /** A notify body is a sha, a URL and a checksum: a few hundred bytes. */
 const NOTIFY_MAX_BYTES = 64 * 1024
 
+const PAGE_LOGIN_MAX_BYTES = 4 * 1024
+
 const RELEASES_PATH = /^\/v1\/apps\/[^/]+\/releases\/?$/
 
 /** The body limit and early answer of each route, before a byte of the body is read. */
@@ -57,6 +59,8 @@ export const admission = (deps: RouteDeps) => (head: RequestHead): Admission => 
     }
     return { maxBodyBytes: NOTIFY_MAX_BYTES }
   }
+  // The status page's sign-in form: a token, form-encoded.
+  if (head.method === "POST" && head.path === "/page/login") return { maxBodyBytes: PAGE_LOGIN_MAX_BYTES }
   return { maxBodyBytes: 0 }
 }
 

@@ -25,8 +25,8 @@ export interface PageDeps {
   readonly feed: PageFeed
 }
 
-/** Below the server's 20 s handler timeout, so a held request ends as an answer. */
-export const HOLD_MS = 15_000
+/** Below the server's 8 s handler timeout (src/controller/http/server.ts), so a held request ends as an answer, not a 503. */
+export const HOLD_MS = 6_000
 /** The pause EventSource takes before asking again after an update. */
 const RETRY_MS = 1_000
 
