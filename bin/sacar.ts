@@ -28,4 +28,12 @@ if (load === undefined) {
   process.exit(2)
 }
 const { main } = await load()
-process.exitCode = await main(rest)
+try {
+  process.exitCode = await main(rest)
+} catch (error) {
+  // A setting the command read before anything else (SACAR_PREFIX): one line, exit 2.
+  const { SettingError } = await import("../src/common/settings.ts")
+  if (!(error instanceof SettingError)) throw error
+  process.stderr.write(`sacar ${name}: ${error.message}\n`)
+  process.exitCode = 2
+}

@@ -6,7 +6,7 @@
  */
 import { Effect, Layer } from "effect"
 import { userInfo } from "node:os"
-import { optionalSetting } from "../common/settings.ts"
+import { optionalSetting, prefixSetting } from "../common/settings.ts"
 import { type ConsulConfigError, consulConfigFromEnv } from "../consul/config.ts"
 import type { Consul, ConsulError } from "../consul/Consul.ts"
 import { consulLayer } from "../consul/http.ts"
@@ -16,7 +16,7 @@ import { UsageError } from "./args.ts"
 
 const CLI_TIMEOUT_MS = 5_000
 
-export const cliKeys = (): Keys => makeKeys(optionalSetting(process.env, "SACAR_PREFIX") ?? "sacar")
+export const cliKeys = (): Keys => makeKeys(prefixSetting(process.env))
 
 /** Who is asking, for `requestedBy` and `by` fields. */
 export const operatorName = (): string => {

@@ -84,3 +84,23 @@ export const listenSetting = (env: Env, name: string, fallback: string): { host:
   }
   return { host: match[1] === "" ? "0.0.0.0" : match[1]!.replace(/^\[|\]$/g, ""), port }
 }
+
+const PREFIX_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/
+
+/**
+ * SACAR_PREFIX, the KV prefix every component and the CLI share: one check for all, so
+ * a prefix one of them would refuse is never used by another.
+ */
+export const prefixSetting = (env: Env): string => {
+  const prefix = (optionalSetting(env, "SACAR_PREFIX") ?? "sacar").replace(/\/+$/, "")
+  if (!PREFIX_PATTERN.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) {
+    throw new SettingError({
+      variable: "SACAR_PREFIX",
+      message:
+        `SACAR_PREFIX must be a KV path such as "sacar" or "team/sacar" (A-Z, a-z, 0-9, '_', '.', '-' segments joined by '/'), got ${
+          JSON.stringify(env.SACAR_PREFIX)
+        }`
+    })
+  }
+  return prefix
+}

@@ -5,8 +5,14 @@
  * a stray log of the settings object prints `<redacted>`.
  */
 import { Redacted } from "effect"
-import { type Env, listenSetting, optionalSetting, secretSetting, SettingError } from "../common/settings.ts"
-import { DEFAULT_PREFIX } from "../spec/keys.ts"
+import {
+  type Env,
+  listenSetting,
+  optionalSetting,
+  prefixSetting,
+  secretSetting,
+  SettingError
+} from "../common/settings.ts"
 
 export interface ControllerSettings {
   readonly listen: { readonly host: string; readonly port: number }
@@ -26,8 +32,6 @@ export interface ControllerSettings {
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:8080"
-
-const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/
 
 /** Throws SettingError (exit 2) naming the variable that is wrong. */
 export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
@@ -51,13 +55,7 @@ export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
     }
     publicUrl = url.toString().replace(/\/+$/, "")
   }
-  const prefix = (optionalSetting(env, "SACAR_PREFIX") ?? DEFAULT_PREFIX).replace(/\/+$/, "")
-  if (!PREFIX_PATTERN.test(prefix)) {
-    throw new SettingError({
-      variable: "SACAR_PREFIX",
-      message: `SACAR_PREFIX must be a KV path such as "sacar" or "team/sacar", got ${JSON.stringify(prefix)}`
-    })
-  }
+  const prefix = prefixSetting(env)
   const webhookSecret = secretSetting(env, "GITHUB_WEBHOOK_SECRET")
   const previousWebhookSecret = secretSetting(env, "GITHUB_WEBHOOK_SECRET_PREVIOUS")
   const notifyToken = secretSetting(env, "SACAR_NOTIFY_TOKEN")

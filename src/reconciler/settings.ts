@@ -4,9 +4,8 @@
  */
 import { hostname } from "node:os"
 import { isAbsolute } from "node:path"
-import { intSetting, optionalSetting, SettingError } from "../common/settings.ts"
+import { intSetting, optionalSetting, prefixSetting, SettingError } from "../common/settings.ts"
 import type { Env } from "../common/settings.ts"
-import { DEFAULT_PREFIX } from "../spec/keys.ts"
 import { isNodeName } from "../spec/names.ts"
 
 export interface ReconcilerSettings {
@@ -45,16 +44,6 @@ export const reconcilerSettings = (env: Env): ReconcilerSettings => {
   }
   const concurrency = intSetting(env, "SACAR_CONCURRENCY", 2, 1)
   const python = optionalSetting(env, "SACAR_PYTHON") ?? "python3"
-  const prefix = (optionalSetting(env, "SACAR_PREFIX") ?? DEFAULT_PREFIX).replace(/\/+$/, "")
-  if (
-    prefix === "" || prefix.startsWith("/") || /(^|\/)\.\.?(\/|$)/.test(prefix) || !/^[A-Za-z0-9_./-]+$/.test(prefix)
-  ) {
-    throw new SettingError({
-      variable: "SACAR_PREFIX",
-      message: `SACAR_PREFIX must be a KV path of A-Z, a-z, 0-9, '_', '.', '-' segments joined by '/', got ${
-        JSON.stringify(env.SACAR_PREFIX)
-      }`
-    })
-  }
+  const prefix = prefixSetting(env)
   return { node, root: root.replace(/(.)\/+$/, "$1"), concurrency, python, prefix }
 }

@@ -1,6 +1,7 @@
 /** Settings that would hurt are refused before anything is written. */
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
+import { runSacar } from "../support/sacar.ts"
 import { assertNoStack, kvGet, kvKeys, kvPut, SHA_A, world } from "./world.ts"
 
 describe("settings that would hurt are refused", { concurrency: true }, () => {
@@ -13,6 +14,21 @@ describe("settings that would hurt are refused", { concurrency: true }, () => {
       assert.match(r.stderr, /--nodes needs at least one node name or glob/)
     }
     assert.deepEqual(JSON.parse((await kvGet(`${prefix}/shop/config`))!).nodes, ["web-*"])
+  })
+
+  test("a SACAR_PREFIX the components would refuse is refused by the CLI too: exit 2, one line, nothing written", async () => {
+    const { prefix, env } = world()
+    for (const bad of ["../sacar", "/sacar", "sacar/../other", "with space"]) {
+      const r = await runSacar(["app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz"], {
+        ...env(),
+        SACAR_PREFIX: bad
+      })
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`)
+      assert.match(r.stderr, /^sacar app: SACAR_PREFIX must be a KV path/)
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr)
+      assertNoStack(r.stderr, `SACAR_PREFIX=${bad}`)
+    }
+    assert.deepEqual(await kvKeys(prefix), [])
   })
 
   test("a bad duration is a usage error: exit 2, nothing written", async () => {
