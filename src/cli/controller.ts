@@ -1,7 +1,7 @@
 /**
  * `sacar controller`: the long-running component that takes GitHub webhooks and CI
  * notifications and (as leader) reports to GitHub. All configuration comes from the
- * environment (contract section 2); the only options are --help.
+ * environment (docs/contract.md §2); the only options are --help.
  */
 import { runComponent } from "../common/main.ts"
 import { controllerProgram } from "../controller/main.ts"

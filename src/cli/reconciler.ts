@@ -1,6 +1,6 @@
 /**
  * `sacar reconciler`: the per-machine component (a Nomad system job). All
- * configuration comes from the environment (contract section 2); the only option is
+ * configuration comes from the environment (docs/contract.md §2); the only option is
  * --help.
  */
 import { setFlagsFromString } from "node:v8"

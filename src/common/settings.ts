@@ -1,6 +1,6 @@
 /**
  * Reading the environment. A missing or malformed setting stops the process at
- * start-up with one line naming the variable and exit code 2 (contract section 2);
+ * start-up with one line naming the variable and exit code 2 (docs/contract.md §2);
  * `SettingError` carries exactly that line. Secrets are read here and nowhere else,
  * so nothing downstream is tempted to log the environment.
  */

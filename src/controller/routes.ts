@@ -1,5 +1,5 @@
 /**
- * The controller's endpoints (contract section 5), matched by method and path. Health
+ * The controller's endpoints (docs/contract.md §5), matched by method and path. Health
  * and metrics need no auth; `POST /v1` needs the notify token and `GET /v1` the read
  * token; the webhook carries its own proof (the signature). `admission` decides, from
  * the method, path and headers alone, how large a body each route may send and

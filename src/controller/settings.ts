@@ -1,5 +1,5 @@
 /**
- * The controller's own settings (contract section 2), read once at start-up. Consul's
+ * The controller's own settings (docs/contract.md §2), read once at start-up. Consul's
  * CONSUL_* variables and GitHub's GITHUB_API_URL / GITHUB_APP_* / GITHUB_TOKEN are read
  * by their own modules; this file covers the inbound side. Secrets stay `Redacted`, so
  * a stray log of the settings object prints `<redacted>`.

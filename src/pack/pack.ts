@@ -1,5 +1,5 @@
 // `sacar pack`: turns a Python project into the release tarball the reconcilers install
-// (CONTRACT section 4): wheels/*.whl, requirements.txt, bin/*, python-version, the app.
+// (docs/contract.md §4): wheels/*.whl, requirements.txt, bin/*, python-version, the app.
 import { access, constants, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, dirname, join, resolve } from "node:path"

@@ -1,5 +1,5 @@
 /**
- * The reconciler's settings (contract section 2). Each one is checked here, at
+ * The reconciler's settings (docs/contract.md §2). Each one is checked here, at
  * start-up, so a mistake stops the process with one line naming the variable.
  */
 import { hostname } from "node:os"

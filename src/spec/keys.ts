@@ -1,5 +1,5 @@
 /**
- * The KV layout (contract section 3) in one place: builders for every key and a
+ * The KV layout (docs/contract.md §3) in one place: builders for every key and a
  * parser that turns a key seen in a watch back into what it means. Everything else
  * speaks in these terms and never concatenates key strings itself.
  */

@@ -236,7 +236,7 @@ const workflowRun: Handler = (ctx, body) =>
     )
   })
 
-/** The check run's app: its name is `sacar/<app>` (contract section 5). */
+/** The check run's app: its name is `sacar/<app>` (docs/contract.md §5). */
 const appOfCheckRun = (
   apps: ReadonlyArray<KnownApp>,
   name: string,

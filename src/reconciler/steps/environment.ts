@@ -24,7 +24,7 @@ export interface ScriptContext {
   readonly previousReleaseDir?: string | undefined
 }
 
-/** For bin/prepare, bin/pre-deploy and bin/deploy (contract section 4). */
+/** For bin/prepare, bin/pre-deploy and bin/deploy (docs/contract.md §4). */
 export const scriptEnvironment = (context: ScriptContext): Record<string, string> => ({
   ...base(context.venv),
   COMMIT_SHA: context.sha,

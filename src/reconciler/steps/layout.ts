@@ -1,5 +1,5 @@
 /**
- * Where a release lives on disk (contract section 4) and the hidden files Sacar keeps
+ * Where a release lives on disk (docs/contract.md §4) and the hidden files Sacar keeps
  * beside and inside it. Temporary names carry the writer's pid, so a later run can
  * tell a dead writer's leftovers from a live writer's work in progress.
  */
