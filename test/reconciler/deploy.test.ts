@@ -159,7 +159,9 @@ describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
   })
 
   test("maxParallel 3: bin/deploy runs on the nodes at the same time", async (t) => {
-    const c = await cluster(t, { deploy: RECORDING_DEPLOY(2) }, { maxParallel: 3 })
+    // 6 s each: long enough that a node reacting a few seconds late on a loaded machine
+    // still overlaps; with one slot at a time they could never overlap.
+    const c = await cluster(t, { deploy: RECORDING_DEPLOY(6) }, { maxParallel: 3 })
     const generation = await deploy(c.kv, c.sha)
     for (const n of c.nodes)
       assert.equal((await deploySettled(c.kv, "shop", n.node, generation, SETTLE_MS, c.dump)).phase, "live")
