@@ -11,6 +11,7 @@ import * as https from "node:https"
 import { parseDuration } from "../spec/duration.ts"
 import type { ConsulConfig } from "./config.ts"
 import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
+import { keyRefusal } from "./key-rules.ts"
 import type {
   BlockingOptions,
   ConsulError,
@@ -41,6 +42,8 @@ interface Request {
   readonly query?: Query
   readonly body?: string
   readonly timeoutMs: number
+  /** The KV keys the request names, so a refused key can be named in the error. */
+  readonly keys?: ReadonlyArray<string>
 }
 
 /** Keys go in the path; encode each segment but keep the slashes Consul splits on. */
@@ -101,8 +104,39 @@ const CALLER_MISTAKES_AS_500 = [
   /invalid session/i,
   /session .* not found/i,
   /invalid session ttl/i,
-  /missing (key|session)/i
+  /missing (key|session)/i,
+  // A session on a node the catalog does not have, or bound to a check it lacks.
+  /missing node registration/i,
+  /missing check .* registration/i,
+  /check .* is in critical state/i
 ]
+
+/**
+ * Consul creates a session only on a node in its catalog, bound to checks that node has
+ * (serfHealth by default, which a node's own agent registers). Sessions are created on
+ * SACAR_NODE, so this is what an operator sees when that is not the node name of the
+ * Consul agent the component talks to.
+ */
+const unknownNode = (error: ConsulError, node: string | undefined): ConsulError =>
+  error._tag === "ConsulRequestError" && /missing node registration|missing check .* registration/i.test(error.message)
+    ? new ConsulRequestError({
+      operation: error.operation,
+      status: error.status,
+      message: `${error.message}: Consul's catalog has no node ${
+        node === undefined ? "for this agent" : JSON.stringify(node)
+      } with a serfHealth check. SACAR_NODE must be the node name of the Consul agent Sacar talks to ` +
+        "(its node_name, as `consul members` lists it); a node's agent registers it"
+    })
+    : error
+
+/** The first of `keys` Consul 1.21.6+ refuses, with why. */
+const refusedKey = (keys: ReadonlyArray<string>) => {
+  for (const key of keys) {
+    const why = keyRefusal(key)
+    if (why !== undefined) return { key, why }
+  }
+  return undefined
+}
 
 const flagsText = (flags: string | bigint) => {
   const text = typeof flags === "bigint" ? flags.toString() : flags
@@ -243,7 +277,8 @@ export const makeConsul = (config: ConsulConfig) =>
      * http_max_conns_per_client. Both become ConsulUnavailable, which every retry loop
      * (watch, lock, semaphore, the reconciler's) already treats as "later".
      */
-    const refusal = (operation: string, res: RawResponse): ConsulError => {
+    const refusal = (req: Request, res: RawResponse): ConsulError => {
+      const { operation } = req
       const text = oneLine(res.body)
       const message = text === "" ? `HTTP ${res.status}` : text
       if (res.status === 429 || (res.status >= 500 && !CALLER_MISTAKES_AS_500.some((re) => re.test(text)))) {
@@ -262,6 +297,15 @@ export const makeConsul = (config: ConsulConfig) =>
           message: `${message} (this Consul's session_ttl_min is higher: set SACAR_SESSION_TTL_MIN to it)`
         })
       }
+      const refused = res.status === 400 ? refusedKey(req.keys ?? []) : undefined
+      if (refused !== undefined) {
+        return new ConsulRequestError({
+          operation,
+          status: res.status,
+          message: `Consul refused the key ${JSON.stringify(refused.key)}, which ${refused.why} ` +
+            `(Consul 1.21.6+ refuses such keys): ${message}`
+        })
+      }
       return new ConsulRequestError({ operation, status: res.status, message })
     }
 
@@ -276,7 +320,7 @@ export const makeConsul = (config: ConsulConfig) =>
       Effect.flatMap(send(req), (res) =>
         (res.status >= 200 && res.status < 300) || accept.includes(res.status)
           ? Effect.succeed(res)
-          : Effect.fail(refusal(req.operation, res)))
+          : Effect.fail(refusal(req, res)))
 
     const blockingRequest = (
       operation: string,
@@ -322,7 +366,7 @@ export const makeConsul = (config: ConsulConfig) =>
 
     const get = (key: string, options?: BlockingOptions) => {
       const operation = `kv get ${key}`
-      return call(blockingRequest(operation, `/v1/kv/${encodeKey(key)}`, {}, options), [404]).pipe(
+      return call({ ...blockingRequest(operation, `/v1/kv/${encodeKey(key)}`, {}, options), keys: [key] }, [404]).pipe(
         Effect.flatMap(fromConsul(operation)),
         Effect.flatMap((res) =>
           Effect.map(
@@ -335,7 +379,10 @@ export const makeConsul = (config: ConsulConfig) =>
 
     const list = (prefix: string, options?: BlockingOptions) => {
       const operation = `kv list ${prefix}`
-      return call(blockingRequest(operation, `/v1/kv/${encodeKey(prefix)}`, { recurse: true }, options), [404]).pipe(
+      return call(
+        { ...blockingRequest(operation, `/v1/kv/${encodeKey(prefix)}`, { recurse: true }, options), keys: [prefix] },
+        [404]
+      ).pipe(
         Effect.flatMap(fromConsul(operation)),
         Effect.flatMap((res) => Effect.map(entries(operation, res), (value) => ({ value, index: indexOf(res) })))
       )
@@ -348,7 +395,8 @@ export const makeConsul = (config: ConsulConfig) =>
         method: "GET",
         path: `/v1/kv/${encodeKey(prefix)}`,
         query: { keys: true, separator },
-        timeoutMs: requestTimeoutMs
+        timeoutMs: requestTimeoutMs,
+        keys: [prefix]
       }, [404]).pipe(
         Effect.flatMap(fromConsul(operation)),
         Effect.flatMap((res) =>
@@ -372,7 +420,8 @@ export const makeConsul = (config: ConsulConfig) =>
             path: `/v1/kv/${encodeKey(key)}`,
             query: { flags, cas: options?.cas, acquire: options?.acquire, release: options?.release },
             body: value,
-            timeoutMs: requestTimeoutMs
+            timeoutMs: requestTimeoutMs,
+            keys: [key]
           })
         ),
         // Anything but a literal true is a refusal: callers re-read when it matters.
@@ -386,7 +435,8 @@ export const makeConsul = (config: ConsulConfig) =>
         method: "DELETE",
         path: `/v1/kv/${encodeKey(key)}`,
         query: { recurse: options?.recurse, cas: options?.cas },
-        timeoutMs: requestTimeoutMs
+        timeoutMs: requestTimeoutMs,
+        keys: [key]
       }).pipe(Effect.map((res) => res.body.trim() === "true"))
 
     const txn = (ops: ReadonlyArray<TxnOp>) => {
@@ -396,7 +446,14 @@ export const makeConsul = (config: ConsulConfig) =>
         catch: (error) => new ConsulRequestError({ operation, status: 0, message: (error as Error).message })
       }).pipe(
         Effect.flatMap((body) =>
-          call({ operation, method: "PUT", path: "/v1/txn", body, timeoutMs: requestTimeoutMs }, [409])
+          call({
+            operation,
+            method: "PUT",
+            path: "/v1/txn",
+            body,
+            timeoutMs: requestTimeoutMs,
+            keys: ops.map((op) => op.key)
+          }, [409])
         ),
         Effect.flatMap((res) =>
           Effect.map(json(operation, res), (parsed): TxnResult => {
@@ -439,6 +496,7 @@ export const makeConsul = (config: ConsulConfig) =>
         }),
         timeoutMs: requestTimeoutMs
       }).pipe(
+        Effect.mapError((error) => unknownNode(error, options.node)),
         Effect.flatMap((res) => json(operation, res)),
         Effect.flatMap((body) => {
           const id = (body as { readonly ID?: unknown } | null)?.ID

@@ -55,6 +55,8 @@ export interface RequestAccess {
   readonly keyListPolicy: boolean
   /** Throws 400 for a key the running Consul version refuses. */
   readonly checkKey: (key: string) => void
+  /** Throws 500 for a session Consul would refuse on `node` (unregistered, missing check). */
+  readonly checkSessionNode: (node: string, checks: ReadonlyArray<string>) => void
 }
 
 /** `Permission denied` as Consul 1.21 words it (acl/errors.go PermissionDeniedByACL). */

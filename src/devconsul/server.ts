@@ -17,6 +17,8 @@ import { HttpError, sendText } from "./http.ts"
 import { handleKv } from "./kv-endpoint.ts"
 import { Production } from "./production.ts"
 import type { ProductionSettings } from "./production.ts"
+import { Catalog } from "./catalog.ts"
+import { handleCatalog } from "./catalog-endpoint.ts"
 import { handleSession } from "./session-endpoint.ts"
 import { Store } from "./store.ts"
 import { handleTxn } from "./txn-endpoint.ts"
@@ -60,11 +62,15 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
   const host = options.host ?? "127.0.0.1"
   const store = new Store()
   const node = { name: options.nodeName ?? hostname(), id: randomUUID() }
+  // The agent's own node is in the catalog with its serfHealth check, as a Consul agent's is.
+  const catalog = new Catalog()
+  catalog.register(node.name, "127.0.0.1", [["serfHealth", "passing"]])
   const context: Context = {
     store,
     node,
+    catalog,
     acl: new Acl(options.acl),
-    production: new Production(store, options.production)
+    production: new Production(store, catalog, options.production)
   }
 
   const server = createServer(
@@ -102,12 +108,13 @@ export async function startDevConsul(options: DevConsulOptions = {}): Promise<De
 interface Context {
   readonly store: Store
   readonly node: { readonly name: string; readonly id: string }
+  readonly catalog: Catalog
   readonly acl: Acl
   readonly production: Production
 }
 
 async function route(context: Context, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { store, node, acl, production } = context
+  const { store, node, catalog, acl, production } = context
   const url = new URL(req.url ?? "/", "http://dev-consul")
   let path: string
   try {
@@ -127,7 +134,12 @@ async function route(context: Context, req: IncomingMessage, res: ServerResponse
   if (path.startsWith("/v1/status/")) return handleStatus(req, res, path.slice("/v1/status/".length))
   const authz = acl.authorize(req, url)
   if (path.startsWith("/v1/acl/")) return acl.handle(req, res, url, path.slice("/v1/acl/".length), authz)
-  const access = { authz, keyListPolicy: acl.keyListPolicy, checkKey: (key: string) => production.checkKey(key) }
+  const access = {
+    authz,
+    keyListPolicy: acl.keyListPolicy,
+    checkKey: (key: string) => production.checkKey(key),
+    checkSessionNode: (name: string, checks: ReadonlyArray<string>) => production.checkSessionNode(name, checks)
+  }
   if (path.startsWith("/v1/kv/") || path === "/v1/kv") {
     const fault = production.maybeFault(res)
     if (fault !== undefined) return fault
@@ -142,6 +154,9 @@ async function route(context: Context, req: IncomingMessage, res: ServerResponse
     const fault = production.maybeFault(res)
     if (fault !== undefined) return fault
     return handleTxn(store, access, req, res, url)
+  }
+  if (path.startsWith("/v1/catalog/")) {
+    return handleCatalog(catalog, store, access, req, res, path.slice("/v1/catalog/".length))
   }
   if (path.startsWith("/v1/agent/")) return handleAgent(req, res, path.slice("/v1/agent/".length), node)
   throw new HttpError(404, "404 page not found")

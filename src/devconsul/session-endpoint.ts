@@ -76,6 +76,7 @@ export async function handleSession(
       const body = await readBody(req, MAX_BODY)
       const spec = sessionSpec(body, nodeName)
       enforce(access.authz, "session", spec.node, "write")
+      access.checkSessionNode(spec.node, spec.nodeChecks)
       const session = store.createSession(spec)
       return sendJson(res, 200, { ID: session.id })
     }
@@ -163,8 +164,8 @@ function sessionSpec(body: Buffer, nodeName: string): Omit<Session, "id" | "crea
   const serviceChecks = field(raw, "ServiceChecks")
   return {
     name: str("Name"),
-    // dev-consul is a single agent that stands in for every machine of a demo, so it
-    // accepts any node name where Consul would require a registered node.
+    // Any node name unless RequireNodeRegistration is on: Consul requires it to be in
+    // the catalog (see catalog.ts).
     node: str("Node") || nodeName,
     lockDelayNs: lockDelay(field(raw, "LockDelay")),
     behavior,
