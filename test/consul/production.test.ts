@@ -10,6 +10,8 @@ import type { TestContext } from "node:test"
 import { acquireLock, watchLockLost } from "../../src/consul/lock.ts"
 import { openSession } from "../../src/consul/session.ts"
 import { watchPrefix } from "../../src/consul/watch.ts"
+import type { ConsulRequestError } from "../../src/consul/Consul.ts"
+import { registerConsulNodes } from "../support/consul.ts"
 import { consulForTest, eventually } from "./support.ts"
 
 const settings = async (addr: string, body: Record<string, unknown>) => {
@@ -146,4 +148,33 @@ test("a prefix whose tombstones are reaped goes back in index; its watcher reset
   // The watcher reset to 0 and still sees what happens next.
   await run(consul.put(`${prefix}/c`, "3"))
   await eventually(() => seen.at(-1)?.keys === `${prefix}/a,${prefix}/c`, 5_000, "the write after the reap")
+})
+
+test("a key Consul 1.21.6+ refuses: a ConsulRequestError naming the key and why, on KV and in a txn", async (t) => {
+  const { consul, prefix, real, run } = await production(t, { production: { refuseKeys: true } })
+  if (real) return
+  const put = await run(Effect.flip(consul.put(`${prefix}/trail `, "v")))
+  assert.equal(put._tag, "ConsulRequestError")
+  assert.equal((put as ConsulRequestError).status, 400)
+  assert.match(put.message, new RegExp(`^Consul refused the key "${prefix}/trail ", which has leading or trailing`))
+  const txn = await run(Effect.flip(consul.txn([
+    { verb: "set", key: `${prefix}/ok`, value: "1" },
+    { verb: "get", key: `${prefix}/../elsewhere` }
+  ])))
+  assert.equal(txn._tag, "ConsulRequestError")
+  assert.match(txn.message, new RegExp(`^Consul refused the key "${prefix}/\\.\\./elsewhere", which contains`))
+})
+
+test("a session on a node Consul's catalog lacks: a ConsulRequestError telling the operator to fix SACAR_NODE", async (t) => {
+  const { addr, consul, prefix, real, run } = await production(t, { production: { requireNodeRegistration: true } })
+  if (real) return
+  const refused = await run(Effect.flip(
+    consul.createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "release", node: "web-404" })
+  ))
+  assert.equal(refused._tag, "ConsulRequestError", "not retried as if Consul were unavailable")
+  assert.match(refused.message, /^Missing node registration: Consul's catalog has no node "web-404"/)
+  assert.match(refused.message, /SACAR_NODE must be the node name of the Consul agent Sacar talks to/)
+  // Registered as a node's agent registers itself, the same session is created.
+  await registerConsulNodes(addr, ["web-404"])
+  assert.ok(await run(consul.createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "release", node: "web-404" })))
 })

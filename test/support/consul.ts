@@ -119,3 +119,29 @@ async function startConsulAgent(binary: string): Promise<TestConsul> {
   await close()
   throw new Error(`consul agent -dev did not elect a leader within 30s:\n${output}`)
 }
+
+/**
+ * Registers made-up node names (web-1, node-1 ...) in Consul's catalog as a node's own
+ * agent registers itself, with a passing serfHealth check: Sacar creates its sessions on
+ * SACAR_NODE, and Consul refuses a session on a node its catalog lacks ("Missing node
+ * registration") or bound to a check the node lacks. dev-consul accepts any node unless
+ * RequireNodeRegistration is on; a real Consul always checks. Registering again is
+ * harmless. On a real Consul the leader deregisters (reaps) such nodes at its next
+ * reconcile (every 60 s) because no agent of that name is a serf member; see
+ * docs/dev-consul.md.
+ */
+export async function registerConsulNodes(addr: string, nodes: ReadonlyArray<string>, token?: string): Promise<void> {
+  for (const node of nodes) {
+    const res = await fetch(`${addr}/v1/catalog/register`, {
+      method: "PUT",
+      headers: token === undefined ? {} : { "X-Consul-Token": token },
+      body: JSON.stringify({
+        Node: node,
+        Address: "127.0.0.1",
+        Check: { CheckID: "serfHealth", Name: "Serf Health Status", Status: "passing" }
+      })
+    })
+    const text = await res.text()
+    if (!res.ok) throw new Error(`registering node ${node} in Consul's catalog: ${res.status} ${text}`)
+  }
+}
