@@ -11,7 +11,6 @@ import * as https from "node:https"
 import { parseDuration } from "../spec/duration.ts"
 import type { ConsulConfig } from "./config.ts"
 import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
-import { keyRefusal } from "./key-rules.ts"
 import type {
   BlockingOptions,
   ConsulError,
@@ -22,6 +21,7 @@ import type {
   TxnOp,
   TxnResult
 } from "./Consul.ts"
+import { keyRefusal } from "./key-rules.ts"
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 15_000
 /** What Consul uses when a blocking read names no wait (default_query_time). */
@@ -122,9 +122,10 @@ const unknownNode = (error: ConsulError, node: string | undefined): ConsulError 
     ? new ConsulRequestError({
       operation: error.operation,
       status: error.status,
-      message: `${error.message}: Consul's catalog has no node ${
-        node === undefined ? "for this agent" : JSON.stringify(node)
-      } with a serfHealth check. SACAR_NODE must be the node name of the Consul agent Sacar talks to ` +
+      message:
+        `${error.message}: Consul's catalog has no node ${
+          node === undefined ? "for this agent" : JSON.stringify(node)
+        } with a serfHealth check. SACAR_NODE must be the node name of the Consul agent Sacar talks to ` +
         "(its node_name, as `consul members` lists it); a node's agent registers it"
     })
     : error

@@ -17,11 +17,11 @@
 //   PUT /v1/dev-consul/tombstones/reap
 
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { keyRefusal } from "../consul/key-rules.ts"
+import type { Catalog } from "./catalog.ts"
 import { HttpError, methodNotAllowed, readBody, sendJson } from "./http.ts"
 import { field } from "./json.ts"
-import type { Catalog } from "./catalog.ts"
 import type { Store } from "./store.ts"
-import { keyRefusal } from "../consul/key-rules.ts"
 
 export type FaultStatus = 429 | 503 | "hang"
 

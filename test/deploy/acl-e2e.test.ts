@@ -22,7 +22,7 @@ import {
   waitFor,
   writeTarball
 } from "../reconciler/harness.ts"
-import { startConsul } from "../support/consul.ts"
+import { registerConsulNodes, startConsul } from "../support/consul.ts"
 import { runSacar } from "../support/sacar.ts"
 import { deployDir } from "./hcl.ts"
 
@@ -69,13 +69,16 @@ test(
   async (t) => {
     const consul = await startConsul({
       nodeName: AGENT_NODE,
-      acl: { defaultPolicy: "deny", initialManagementToken: MANAGEMENT, enableKeyListPolicy: true }
+      acl: { defaultPolicy: "deny", initialManagementToken: MANAGEMENT, enableKeyListPolicy: true },
+      // As in production: sessions only on nodes in the catalog (each node's agent registers it).
+      production: { requireNodeRegistration: true }
     })
     t.after(() => consul.close())
     if (consul.real) return t.skip("needs dev-consul's ACL setup; a real Consul keeps its own")
     const addr = consul.addr
     const prefix = `t-${randomBytes(6).toString("hex")}`
     const nodes = ["web-1", "web-2"]
+    await registerConsulNodes(addr, nodes, MANAGEMENT)
 
     const tokens = {
       controller: await tokenFor(

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { TestContext } from "node:test"
 import { gzipSync } from "node:zlib"
-import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { randomPrefix, registerConsulNodes, startConsul, type TestConsul } from "../support/consul.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import { wheelBytes, wheelFilename, type WheelSpec } from "../support/wheels.ts"
 
@@ -201,6 +201,16 @@ export interface ReconcilerOptions {
 }
 
 export const startReconciler = (t: TestContext | undefined, options: ReconcilerOptions): Reconciler => {
+  // Its sessions are created on SACAR_NODE, which a real Consul must have in its catalog.
+  // Registered alongside the start (Node's start-up takes far longer than this request;
+  // a reconciler that still loses the race retries its session): a failure shows in the
+  // output, for a test whose Consul refuses it (ACLs) registers the node itself.
+  let output = ""
+  void registerConsulNodes(options.addr, [options.node], options.env?.["CONSUL_HTTP_TOKEN"]).catch(
+    (error: unknown) => {
+      output += `test harness: ${(error as Error).message}\n`
+    }
+  )
   const child = spawn(process.execPath, [SACAR_BIN, "reconciler"], {
     env: childEnv({
       SACAR_NODE: options.node,
@@ -212,7 +222,6 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
     }),
     stdio: ["ignore", "pipe", "pipe"]
   })
-  let output = ""
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d))
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d))
   const exited = new Promise<number | null>((resolve) =>
