@@ -1,6 +1,6 @@
 /** file:// bodies (and the node's cached artifacts), opened before the caller prepares anything for them. */
-import { createReadStream } from "node:fs"
 import { once } from "node:events"
+import { createReadStream } from "node:fs"
 import type { Readable } from "node:stream"
 
 /** Resolves once the file is open, so a missing file fails here, not half-way through a transfer. */

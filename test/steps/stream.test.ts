@@ -7,7 +7,7 @@
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdir, readdir, readFile, readlink, lstat, writeFile } from "node:fs/promises"
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises"
 import { createServer } from "node:http"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"

@@ -217,7 +217,9 @@ export const extract = (input: ExtractInput): Effect.Effect<ExtractResult, Archi
       catch: (cause) => localFailure("extract", `cannot move the unpacked release into ${input.dest}`, cause)
     }).pipe(
       // Another reconciler finished the same release first: theirs is identical.
-      Effect.catch((error) => isDirectory(input.dest).pipe(Effect.flatMap((there) => there ? Effect.void : Effect.fail(error))))
+      Effect.catch((error) =>
+        isDirectory(input.dest).pipe(Effect.flatMap((there) => there ? Effect.void : Effect.fail(error)))
+      )
     )
     return { skipped: false, entries: unpacking.judge.entries, bytes: unpacking.judge.bytes }
   })
