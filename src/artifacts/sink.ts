@@ -1,99 +1,32 @@
 /**
- * Streams a body into `<dest>.<owner>.partial`, hashing as it goes, and renames it to
- * `dest` only when it is complete and matches the expected sha256. The partial name
- * carries the writer's pid so concurrent writers never share a file and a later run
- * can recognise leftovers of a dead one.
+ * Where the bytes of one download attempt go. The store makes a fresh sink for every
+ * attempt, so a retry starts clean: a failed, interrupted or mismatched attempt is
+ * discarded whole, and only an attempt whose bytes were complete and matched the
+ * sha256 is committed.
  */
-import { Effect } from "effect"
-import { createHash, randomBytes } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { createWriteStream } from "node:fs"
 import { rename, rm } from "node:fs/promises"
-import { Transform } from "node:stream"
-import type { Readable } from "node:stream"
-import { pipeline } from "node:stream/promises"
-import { DownloadError, transportError } from "./errors.ts"
+import type { Writable } from "node:stream"
 
-export interface Downloaded {
-  readonly bytes: number
-  readonly sha256: string
+export interface Sink {
+  /** Receives the body, in order; ended when the body ended. */
+  readonly writable: Writable
+  /** The bytes were complete and matched: make the result visible. */
+  readonly commit: () => Promise<void>
+  /** The attempt failed or did not match: leave nothing behind. */
+  readonly discard: () => Promise<void>
 }
 
-/** Opens the body; the signal aborts the request (interruption, or a stall). */
-export type OpenBody = (signal: AbortSignal) => Promise<Readable>
-
+/** The name carries the writer's pid so a later run can recognise a dead writer's leftovers. */
 export const partialPath = (dest: string): string => `${dest}.${process.pid}-${randomBytes(4).toString("hex")}.partial`
 
-class Stalled extends Error {}
-
-export const writeVerified = (options: {
-  readonly url: string
-  readonly dest: string
-  readonly sha256?: string | undefined
-  readonly stallMs: number
-  readonly open: OpenBody
-}): Effect.Effect<Downloaded, DownloadError> => {
-  const { url, dest } = options
+/** The bytes as a file: written to `<dest>.<pid>-<rand>.partial`, renamed to `dest` on commit. */
+export const fileSink = (dest: string): Sink => {
   const partial = partialPath(dest)
-  const transfer = Effect.tryPromise({
-    try: async (interrupt) => {
-      const stall = new AbortController()
-      let timer = setTimeout(() => stall.abort(new Stalled()), options.stallMs)
-      const poke = () => {
-        clearTimeout(timer)
-        timer = setTimeout(() => stall.abort(new Stalled()), options.stallMs)
-      }
-      const signal = AbortSignal.any([interrupt, stall.signal])
-      const hash = createHash("sha256")
-      let bytes = 0
-      try {
-        const body = await options.open(signal)
-        const meter = new Transform({
-          transform(chunk: Buffer, _enc, callback) {
-            poke()
-            hash.update(chunk)
-            bytes += chunk.length
-            callback(null, chunk)
-          }
-        })
-        await pipeline(body, meter, createWriteStream(partial, { flags: "wx", mode: 0o644 }), { signal })
-      } catch (error) {
-        if (stall.signal.aborted && !interrupt.aborted) {
-          throw new DownloadError({ url, retryable: true, message: `${url}: no data for ${options.stallMs} ms` })
-        }
-        throw error
-      } finally {
-        clearTimeout(timer)
-      }
-      return { bytes, sha256: hash.digest("hex") }
-    },
-    catch: (error) => {
-      if (!(error instanceof DownloadError)) return transportError(url, error)
-      // A gs:// download fails at its media URL: name both.
-      return error.url === url ? error : new DownloadError({
-        url,
-        retryable: error.retryable,
-        ...(error.status === undefined ? {} : { status: error.status }),
-        message: `${url}: ${error.message}`
-      })
-    }
-  })
-
-  return Effect.gen(function*() {
-    const got = yield* transfer
-    const expected = options.sha256?.toLowerCase()
-    if (expected !== undefined && got.sha256 !== expected) {
-      return yield* new DownloadError({
-        url,
-        retryable: false,
-        message: `${url}: checksum mismatch: expected sha256 ${expected}, got ${got.sha256} (${got.bytes} bytes)`
-      })
-    }
-    yield* Effect.tryPromise({
-      try: () => rename(partial, dest),
-      catch: (error) => transportError(url, error)
-    })
-    return got
-  }).pipe(
-    Effect.onExit((exit) => exit._tag === "Success" ? Effect.void : Effect.promise(() => rm(partial, { force: true })))
-  )
+  return {
+    writable: createWriteStream(partial, { flags: "wx", mode: 0o644 }),
+    commit: () => rename(partial, dest),
+    discard: () => rm(partial, { force: true })
+  }
 }

@@ -1,18 +1,18 @@
 /**
- * ArtifactStore: fetch a release tarball from gs://, https://, http:// or file:// to a
- * local file, verified, with transient failures retried on a capped, jittered
- * exponential backoff. Interrupting a download aborts the transfer and leaves no file.
+ * ArtifactStore: stream a release tarball from gs://, https://, http:// or file:// into
+ * a sink (a file, or the release's extraction), verified, with transient failures
+ * retried on a capped, jittered exponential backoff. Each attempt gets a fresh sink;
+ * interrupting a download aborts the transfer and discards the sink.
  */
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
-import { createReadStream } from "node:fs"
 import { DownloadError } from "./errors.ts"
+import { openFile } from "./file.ts"
 import type { GcsClient } from "./gcs.ts"
 import { fetchBody } from "./http.ts"
-import { writeVerified } from "./sink.ts"
-import type { Downloaded, OpenBody } from "./sink.ts"
+import type { Sink } from "./sink.ts"
+import { transferVerified } from "./transfer.ts"
+import type { OpenBody, Transferred } from "./transfer.ts"
 import { parseArtifactUrl } from "./url.ts"
-
-export type { Downloaded } from "./sink.ts"
 
 export interface DownloadOptions {
   /** Lowercase hex; a mismatch fails for good. */
@@ -36,12 +36,15 @@ export const defaultRetryPolicy: RetryPolicy = {
 }
 
 export class ArtifactStore extends Context.Service<ArtifactStore, {
-  /** Download `url` to `destFile` (written as `destFile.<pid>-<rand>.partial`, renamed when verified). */
-  readonly download: (
+  /**
+   * Stream `url` into a sink made for each attempt (`fileSink(dest)` for a plain file),
+   * committed only when the body is complete and matches `sha256`.
+   */
+  readonly fetch: <S extends Sink>(
     url: string,
-    destFile: string,
+    sink: () => Promise<S>,
     options?: DownloadOptions
-  ) => Effect.Effect<Downloaded, DownloadError>
+  ) => Effect.Effect<Transferred<S>, DownloadError>
 }>()("sacar/ArtifactStore") {
   /** Google credentials and STORAGE_EMULATOR_HOST come from the environment when the layer is built. */
   static readonly layer: Layer.Layer<ArtifactStore> = Layer.sync(ArtifactStore, () => makeArtifactStore())
@@ -71,22 +74,22 @@ export const makeArtifactStore = (options: {
       case "Http":
         return (signal) => fetchBody(location.url.href, signal)
       case "File":
-        return async (signal) => createReadStream(location.path, { signal })
+        return (signal) => openFile(location.path, signal)
     }
   }
 
-  const download = (url: string, destFile: string, downloadOptions: DownloadOptions = {}) => {
+  const fetchInto = <S extends Sink>(url: string, sink: () => Promise<S>, downloadOptions: DownloadOptions = {}) => {
     const open = opener(url)
     if (open instanceof DownloadError) return Effect.fail(open)
-    return writeVerified({ url, dest: destFile, sha256: downloadOptions.sha256, stallMs: policy.stallMs, open }).pipe(
+    return transferVerified({ url, sha256: downloadOptions.sha256, stallMs: policy.stallMs, open, sink }).pipe(
       Effect.tapError((error) =>
         error.retryable
           ? Effect.logWarning("artifact download failed, will retry", { url, error: error.message })
           : Effect.void
       ),
       Effect.retry({ schedule, while: (error) => error.retryable }),
-      Effect.withSpan("ArtifactStore.download", { attributes: { url } })
+      Effect.withSpan("ArtifactStore.fetch", { attributes: { url } })
     )
   }
-  return ArtifactStore.of({ download })
+  return ArtifactStore.of({ fetch: fetchInto })
 }

@@ -135,9 +135,7 @@ const startClean = (paths: ReleasePaths) =>
           message: `cannot move the earlier attempt's ${paths.dir} away to start again: ${String(cause)}`
         })
     })
-    yield* Effect.promise(() =>
-      Promise.all([rm(gone, { recursive: true, force: true }), rm(paths.tarball, { force: true })])
-    )
+    yield* Effect.promise(() => rm(gone, { recursive: true, force: true }))
   }))
 
 export const prepareRelease = (
@@ -188,36 +186,25 @@ export const prepareRelease = (
       ) {
         yield* startClean(paths)
       }
-      const extracted = yield* isExtracted
-      yield* step(
-        "download",
-        extracted
-          ? Effect.succeed({ skipped: true, bytes: 0 })
-          : download({
-            url: input.artifact.url,
-            sha256: input.artifact.sha256,
-            dest: paths.tarball,
-            cache: paths.artifactCache
-          })
-      )
-      yield* step(
-        "extract",
-        extract({
-          tarball: paths.tarball,
-          dest: paths.dir,
-          ...(input.extractLimits === undefined ? {} : { limits: input.extractLimits })
-        }).pipe(
-          // A refused archive is not kept: a corrected upload under the same URL must be fetched again.
-          Effect.tapError((error) =>
-            error._tag === "ArchiveRejected"
-              ? Effect.promise(() => rm(paths.tarball, { force: true }))
-              : Effect.void
+      if (yield* isExtracted) {
+        yield* step("download", Effect.succeed({ skipped: true }))
+        yield* step("extract", Effect.succeed({ skipped: true }))
+      } else {
+        // One pass: the download unpacks as it goes; extract moves the result into place.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const fetched = yield* step(
+            "download",
+            download({
+              url: input.artifact.url,
+              sha256: input.artifact.sha256,
+              dest: paths.dir,
+              cache: paths.artifactCache,
+              limits: input.extractLimits
+            })
           )
-        )
-      )
-      // Unpacked and renamed into place: the tarball is no longer needed.
-      yield* Effect.promise(() => rm(paths.tarball, { force: true }))
-      if (!extracted) yield* writeMarker(paths.meta, "source", source, "extract")
+          yield* step("extract", extract({ unpacked: fetched.unpacked, dest: paths.dir, source }))
+        }))
+      }
 
       return yield* Effect.scoped(Effect.gen(function*() {
         const { holder } = yield* step(

@@ -8,7 +8,9 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { pathToFileURL } from "node:url"
 import { DownloadError } from "../../src/artifacts/errors.ts"
+import { fileSink } from "../../src/artifacts/sink.ts"
 import { makeArtifactStore } from "../../src/artifacts/store.ts"
+import type { DownloadOptions } from "../../src/artifacts/store.ts"
 import { startFakeGcs } from "../support/gcs.ts"
 
 // Every gs:// download in this file goes to the fake server, as an operator's emulator would.
@@ -21,6 +23,11 @@ process.on("unhandledRejection", (reason) => void fatal.push(reason))
 process.on("uncaughtException", (error) => void fatal.push(error))
 
 const store = makeArtifactStore({ retry: { baseDelay: "10 millis", maxDelay: "50 millis", retries: 4, stallMs: 5000 } })
+/** The store streaming into a plain file: what it wrote, verified. */
+const download = (url: string, dest: string, options?: DownloadOptions) =>
+  store.fetch(url, async () => fileSink(dest), options).pipe(
+    Effect.map(({ bytes, sha256 }) => ({ bytes, sha256 }))
+  )
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex")
 
 const scratch = async (t: { after: (f: () => Promise<void>) => void }) => {
@@ -48,7 +55,7 @@ test("gs:// downloads through STORAGE_EMULATOR_HOST and verifies the checksum", 
   const data = Buffer.from("a".repeat(100_000))
   gcs.put("builds", "shop/abc.tgz", data)
   const dest = join(dir, "abc.tgz")
-  const got = await Effect.runPromise(store.download("gs://builds/shop/abc.tgz", dest, { sha256: sha256(data) }))
+  const got = await Effect.runPromise(download("gs://builds/shop/abc.tgz", dest, { sha256: sha256(data) }))
   assert.deepEqual(got, { bytes: data.length, sha256: sha256(data) })
   assert.deepEqual(await readFile(dest), data)
   assert.deepEqual(await readdir(dir), ["abc.tgz"])
@@ -60,7 +67,7 @@ test("two 503s, then success", async (t) => {
   gcs.put("builds", "retry.tgz", "third time lucky")
   const before = gcs.requests.length
   gcs.failNext(2, 503)
-  const got = await Effect.runPromise(store.download("gs://builds/retry.tgz", join(dir, "retry.tgz")))
+  const got = await Effect.runPromise(download("gs://builds/retry.tgz", join(dir, "retry.tgz")))
   assert.equal(got.bytes, "third time lucky".length)
   assert.deepEqual(gcs.requests.slice(before).map((r) => r.status), [503, 503, 200])
   assert.deepEqual(fatal, [])
@@ -69,7 +76,7 @@ test("two 503s, then success", async (t) => {
 test("404 fails at once, not retryable", async (t) => {
   const dir = await scratch(t)
   const before = gcs.requests.length
-  const error = failure(await Effect.runPromiseExit(store.download("gs://builds/missing.tgz", join(dir, "m.tgz"))))
+  const error = failure(await Effect.runPromiseExit(download("gs://builds/missing.tgz", join(dir, "m.tgz"))))
   assert.equal(error.retryable, false)
   assert.equal(error.status, 404)
   assert.match(error.message, /not found/)
@@ -83,7 +90,7 @@ test("a checksum mismatch fails for good and leaves no file", async (t) => {
   const before = gcs.requests.length
   const error = failure(
     await Effect.runPromiseExit(
-      store.download("gs://builds/bad.tgz", join(dir, "bad.tgz"), { sha256: "0".repeat(64) })
+      download("gs://builds/bad.tgz", join(dir, "bad.tgz"), { sha256: "0".repeat(64) })
     )
   )
   assert.equal(error.retryable, false)
@@ -97,7 +104,7 @@ test("retries stop after the policy's limit with a retryable error", async (t) =
   gcs.put("builds", "down.tgz", "x")
   const before = gcs.requests.length
   gcs.failNext(5, 503)
-  const error = failure(await Effect.runPromiseExit(store.download("gs://builds/down.tgz", join(dir, "d.tgz"))))
+  const error = failure(await Effect.runPromiseExit(download("gs://builds/down.tgz", join(dir, "d.tgz"))))
   assert.equal(error.retryable, true)
   assert.equal(error.status, 503)
   assert.equal(gcs.requests.length - before, 5)
@@ -109,7 +116,7 @@ test("interrupting a slow gs:// download neither crashes the process nor leaves 
   gcs.put("builds", "slow.tgz", data)
   gcs.throttle({ chunkBytes: 1000, delayMs: 20 })
   t.after(() => gcs.throttle(undefined))
-  const fiber = Effect.runFork(store.download("gs://builds/slow.tgz", join(dir, "slow.tgz")))
+  const fiber = Effect.runFork(download("gs://builds/slow.tgz", join(dir, "slow.tgz")))
   // Interrupt mid-body, once bytes are flowing...
   await new Promise((resolve) => setTimeout(resolve, 300))
   assert.ok((await readdir(dir)).some((f) => f.endsWith(".partial")), "the transfer had started")
@@ -117,7 +124,7 @@ test("interrupting a slow gs:// download neither crashes the process nor leaves 
   // ...and once more before any response has arrived.
   gcs.delayHeaders(500)
   t.after(() => gcs.delayHeaders(0))
-  const early = Effect.runFork(store.download("gs://builds/slow.tgz", join(dir, "slow2.tgz")))
+  const early = Effect.runFork(download("gs://builds/slow.tgz", join(dir, "slow2.tgz")))
   await new Promise((resolve) => setTimeout(resolve, 100))
   await Effect.runPromise(Fiber.interrupt(early))
   await new Promise((resolve) => setTimeout(resolve, 800))
@@ -128,20 +135,20 @@ test("interrupting a slow gs:// download neither crashes the process nor leaves 
 test("https:// and file:// sources, bad URLs", async (t) => {
   const dir = await scratch(t)
   gcs.put("web", "a.tgz", "over http")
-  await Effect.runPromise(store.download(`${gcs.url}/b/web/o/a.tgz?alt=media`, join(dir, "h.tgz")))
+  await Effect.runPromise(download(`${gcs.url}/b/web/o/a.tgz?alt=media`, join(dir, "h.tgz")))
   assert.equal(await readFile(join(dir, "h.tgz"), "utf8"), "over http")
 
   const source = join(dir, "source.tgz")
   await writeFile(source, "local bytes")
-  const got = await Effect.runPromise(store.download(pathToFileURL(source).href, join(dir, "f.tgz")))
+  const got = await Effect.runPromise(download(pathToFileURL(source).href, join(dir, "f.tgz")))
   assert.equal(got.sha256, sha256(Buffer.from("local bytes")))
 
   const missing = failure(
-    await Effect.runPromiseExit(store.download(pathToFileURL(join(dir, "nope")).href, join(dir, "n.tgz")))
+    await Effect.runPromiseExit(download(pathToFileURL(join(dir, "nope")).href, join(dir, "n.tgz")))
   )
   assert.equal(missing.retryable, false)
   for (const url of ["ftp://x/y", "not a url", "gs://bucket-only"]) {
-    const bad = failure(await Effect.runPromiseExit(store.download(url, join(dir, "b.tgz"))))
+    const bad = failure(await Effect.runPromiseExit(download(url, join(dir, "b.tgz"))))
     assert.equal(bad.retryable, false, url)
   }
   assert.deepEqual((await readdir(dir)).sort(), ["f.tgz", "h.tgz", "source.tgz"])

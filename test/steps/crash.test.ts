@@ -90,7 +90,7 @@ echo done >> "$SACAR_RELEASE_DIR/prepare-runs"
 `
 
 describe("crash safety", { concurrency: true }, () => {
-  test("kill -9 during a slow gs:// download, then again: ready", async (t) => {
+  test("kill -9 during a slow gs:// download, half unpacked, then again: ready", async (t) => {
     const dir = await scratch(t)
     const gcs = await startFakeGcs()
     t.after(() => gcs.close())
@@ -104,15 +104,23 @@ describe("crash safety", { concurrency: true }, () => {
     const first = startChild(t, prepare, env)
     await first.waitFor((l) => l.step === "download" && l.event === "Started")
     const releases = join(prepare.root, "shop", "releases")
-    // Wait until bytes are on disk, then kill.
-    for (let i = 0; i < 100 && !(await readdir(releases).catch(() => [])).some((f) => f.endsWith(".partial")); i++) {
-      await new Promise((r) => setTimeout(r, 50))
+    const cache = join(prepare.root, ".sacar", "artifacts")
+    // Wait until the stream is half-way: entries unpacked, the cache file partly written.
+    const midStream = async () => {
+      const staging = (await readdir(releases).catch(() => [])).filter((f) => f.endsWith(".extract"))
+      const unpacked = await Promise.all(staging.map((s) => readdir(join(releases, s)).catch(() => [])))
+      const partial = (await readdir(cache).catch(() => [])).some((f) => f.endsWith(".partial"))
+      return partial && unpacked.some((entries) => entries.length > 0)
     }
-    assert.ok((await readdir(releases)).some((f) => f.endsWith(".partial")))
+    for (let i = 0; i < 100 && !(await midStream()); i++) await new Promise((r) => setTimeout(r, 50))
+    assert.ok(await midStream(), "the download was not caught half-way through")
+    assert.ok(!first.lines.some((l) => l.step === "download" && l.event === "Finished"), "the download ended")
     first.kill9()
     await first.exited
     gcs.throttle(undefined)
     await readyAfterRerun(t, prepare, env)
+    // The dead run's partial cache file is gone; the verified artifact is cached.
+    assert.deepEqual(await readdir(cache), [`${tarball.sha256}.tgz`])
   })
 
   test("kill -9 during install, then again: ready with a whole venv", async (t) => {

@@ -1,51 +1,57 @@
 /**
- * Step 1: the tarball, downloaded next to the releases. Skipped when the tarball is
- * already there (and still matches the checksum, when one is given). Leftover partial
- * files of dead writers are removed first.
+ * Step 1: the artifact, streamed straight into extraction. In one pass the bytes are
+ * hashed, unpacked into a staging directory beside the release and, when the spec
+ * gives a sha256, written to the node's artifact cache (`$SACAR_ROOT/.sacar/artifacts/
+ * <sha256>.tgz`, the newest few). The step ends when the bytes end and their digest
+ * matched; the extract step then moves the staging directory into place. A mismatch
+ * leaves neither a staging directory nor a cache entry.
  *
- * An artifact with a sha256 is kept in a per-node cache (`$SACAR_ROOT/.sacar/artifacts/
- * <sha256>.tgz`, the newest few), so the same bytes are not fetched twice: a retry, or
- * another sha built from the same artifact. Cached files are hard links (a tarball is
- * only ever read, and removed by unlinking) and are checked against the sha256 again
- * before use.
+ * An artifact already in the cache is unpacked from there instead of fetched: a retry,
+ * or another sha built from the same artifact. Its digest is checked again as it is
+ * read; a cached file whose bytes changed is removed and the artifact fetched.
  */
 import { Effect } from "effect"
-import { createHash } from "node:crypto"
-import { createReadStream } from "node:fs"
-import { link, mkdir, readdir, rename, rm, stat } from "node:fs/promises"
+import type { Scope } from "effect"
+import { mkdir, readdir, rm, stat } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
-import { pipeline } from "node:stream/promises"
+import { pathToFileURL } from "node:url"
+import type { DownloadError } from "../../artifacts/errors.ts"
+import { openFile } from "../../artifacts/file.ts"
 import { ArtifactStore } from "../../artifacts/store.ts"
+import { transferVerified } from "../../artifacts/transfer.ts"
 import { isAlive } from "../../process/alive.ts"
 import { ArtifactUnavailable, localFailure } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
-import { temporaryName, temporaryOwner } from "./layout.ts"
+import { defaultExtractLimits } from "./extract.ts"
+import type { ExtractLimits } from "./extract.ts"
+import { temporaryOwner } from "./layout.ts"
+import { releaseSink, removeStaging } from "./release-sink.ts"
+import type { ReleaseSink } from "./release-sink.ts"
 
 export interface DownloadInput {
   readonly url: string
   readonly sha256?: string | undefined
-  /** Where the tarball goes (`releasePaths(...).tarball`). */
+  /** The release directory (`releasePaths(...).dir`); the staging directory goes beside it. */
   readonly dest: string
   /** The node's artifact cache (`releasePaths(...).artifactCache`); none when omitted. */
   readonly cache?: string
+  readonly limits?: ExtractLimits | undefined
 }
 
 /** How many artifacts the cache keeps, newest first. */
 const CACHED_ARTIFACTS = 8
 
+// A cached file is local: a read that stalls this long is a broken disk, not a slow network.
+const CACHE_STALL_MS = 60_000
+
 export interface DownloadResult {
   readonly skipped: boolean
   readonly bytes: number
-  /** Taken from the node's cache instead of fetched. */
-  readonly cached?: boolean
+  /** Unpacked from the node's cache instead of fetched. */
+  readonly cached: boolean
+  /** The unpacked, not yet renamed, release; removed when the scope closes unless moved into place. */
+  readonly unpacked: ReleaseSink
 }
-
-const fileSha256 = (path: string) =>
-  Effect.promise(async () => {
-    const hash = createHash("sha256")
-    await pipeline(createReadStream(path), hash)
-    return hash.digest("hex")
-  })
 
 /** Temporary files beside `target` whose writer is dead. */
 export const removeLeftovers = (target: string): Effect.Effect<void> =>
@@ -61,67 +67,69 @@ export const removeLeftovers = (target: string): Effect.Effect<void> =>
     }))
   })
 
+const unavailable = (url: string, error: DownloadError) =>
+  new ArtifactUnavailable({
+    step: "download",
+    url,
+    ...(error.status === undefined ? {} : { status: error.status }),
+    retryable: error.retryable,
+    log: "",
+    message: error.message
+  })
+
 export const download = (
   input: DownloadInput
-): Effect.Effect<DownloadResult, ArtifactUnavailable | LocalFailure, ArtifactStore> =>
+): Effect.Effect<DownloadResult, ArtifactUnavailable | LocalFailure, ArtifactStore | Scope.Scope> =>
   Effect.gen(function*() {
     yield* Effect.tryPromise({
       try: () => mkdir(dirname(input.dest), { recursive: true }),
       catch: (cause) => localFailure("download", `cannot create ${dirname(input.dest)}`, cause)
     })
     yield* removeLeftovers(input.dest)
-    const existing = yield* Effect.promise(() => stat(input.dest).catch(() => undefined))
-    if (existing?.isFile()) {
-      const expected = input.sha256?.toLowerCase()
-      if (expected === undefined || (yield* fileSha256(input.dest)) === expected) {
-        return { skipped: true, bytes: existing.size }
-      }
-      yield* Effect.promise(() => rm(input.dest, { force: true }))
-    }
+    const limits = input.limits ?? defaultExtractLimits
     const expected = input.sha256?.toLowerCase()
     const cached = input.cache === undefined || expected === undefined
       ? undefined
       : join(input.cache, `${expected}.tgz`)
-    if (cached !== undefined && (yield* fromCache(cached, input.dest, expected!))) {
-      const size = yield* Effect.promise(() => stat(input.dest).then((s) => s.size))
-      return { skipped: false, bytes: size, cached: true }
-    }
-    const store = yield* ArtifactStore
-    const got = yield* store.download(input.url, input.dest, { sha256: input.sha256 }).pipe(
-      Effect.mapError((error) =>
-        new ArtifactUnavailable({
-          step: "download",
-          url: input.url,
-          ...(error.status === undefined ? {} : { status: error.status }),
-          retryable: error.retryable,
-          log: "",
-          message: error.message
-        })
+    if (cached !== undefined) yield* removeLeftovers(cached)
+
+    // Held until the scope closes: the extract step renames it away when all went well.
+    const keep = <E, R>(transfer: Effect.Effect<{ readonly bytes: number; readonly sink: ReleaseSink }, E, R>) =>
+      Effect.acquireRelease(transfer, (got) => Effect.promise(() => removeStaging(got.sink.staging)), {
+        interruptible: true
+      })
+
+    if (cached !== undefined && (yield* Effect.promise(() => stat(cached).then((s) => s.isFile(), () => false)))) {
+      const hit = yield* keep(transferVerified({
+        url: pathToFileURL(cached).href,
+        sha256: expected,
+        stallMs: CACHE_STALL_MS,
+        open: (signal) => openFile(cached, signal),
+        sink: () => releaseSink({ dest: input.dest, limits })
+      })).pipe(
+        Effect.catch((error) =>
+          Effect.logWarning("a cached artifact could not be used; fetching it again", { error: error.message }).pipe(
+            Effect.andThen(Effect.promise(() => rm(cached, { force: true }))),
+            Effect.as(undefined)
+          )
+        )
       )
-    )
-    if (cached !== undefined) yield* intoCache(input.dest, cached)
-    return { skipped: false, bytes: got.bytes }
-  })
-
-/** Link the cached artifact to `dest` if it is there and still has its sha256. */
-const fromCache = (cached: string, dest: string, sha256: string): Effect.Effect<boolean> =>
-  Effect.gen(function*() {
-    if (!(yield* Effect.promise(() => stat(cached).then((s) => s.isFile(), () => false)))) return false
-    if ((yield* fileSha256(cached)) !== sha256) {
-      yield* Effect.promise(() => rm(cached, { force: true }))
-      return false
+      if (hit !== undefined) return { skipped: false, bytes: hit.bytes, cached: true, unpacked: hit.sink }
     }
-    return yield* Effect.promise(() => link(cached, dest).then(() => true, () => false))
+
+    const store = yield* ArtifactStore
+    const got = yield* keep(
+      store.fetch(input.url, () => releaseSink({ dest: input.dest, cacheFile: cached, limits }), {
+        sha256: input.sha256
+      })
+    ).pipe(Effect.mapError((error) => unavailable(input.url, error)))
+    if (cached !== undefined) yield* pruneCache(dirname(cached))
+    return { skipped: false, bytes: got.bytes, cached: false, unpacked: got.sink }
   })
 
-/** Keep `file` in the cache as `cached` (one rename, so never half there), and only the newest few. */
-const intoCache = (file: string, cached: string): Effect.Effect<void> =>
+/** Only the newest few artifacts stay in the cache. */
+const pruneCache = (dir: string): Effect.Effect<void> =>
   Effect.promise(async () => {
-    const dir = dirname(cached)
-    await mkdir(dir, { recursive: true })
-    const temp = temporaryName(cached, "tmp")
-    await link(file, temp)
-    await rename(temp, cached)
     const entries = await Promise.all(
       (await readdir(dir)).filter((n) => /^[0-9a-f]{64}\.tgz$/.test(n)).map(async (name) => ({
         name,

@@ -1,19 +1,21 @@
 /**
- * Step 2: the tarball unpacked into `releases/<sha>`. Every entry is judged before
- * anything of it is written (node-tar's `filter` runs ahead of its own checks, which
- * stay on as a second line in strict mode); the first refused entry aborts the whole
- * extraction. Unpacking happens in a temporary directory next to the release and is
- * renamed into place only when complete, so `releases/<sha>` existing means it is whole.
+ * Step 2: the release moved into place. The download step has already unpacked the
+ * artifact into a staging directory beside the release as its bytes arrived
+ * (steps/unpack.ts), judging every entry by the rules below; this step waits for the
+ * last files to be written, judges the archive's links once more as a whole, records
+ * the artifact's source and renames the staging directory to `releases/<sha>`, so
+ * `releases/<sha>` existing means it is whole. The first refused entry fails the
+ * whole extraction, and nothing of it is kept.
  */
 import { Effect } from "effect"
-import { createReadStream } from "node:fs"
-import { mkdir, rename, rm, stat } from "node:fs/promises"
-import { Unpack } from "tar"
+import { mkdir, rename, stat } from "node:fs/promises"
+import { join } from "node:path"
 import type { ReadEntry } from "tar"
-import { removeLeftovers } from "./download.ts"
 import { ArchiveRejected, localFailure } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
-import { RESERVED_TOP_LEVEL, temporaryName } from "./layout.ts"
+import { RESERVED_TOP_LEVEL } from "./layout.ts"
+import { writeMarker } from "./markers.ts"
+import type { ReleaseSink } from "./release-sink.ts"
 
 export interface ExtractLimits {
   /** Sum of the entries' sizes. */
@@ -24,10 +26,12 @@ export interface ExtractLimits {
 export const defaultExtractLimits: ExtractLimits = { maxBytes: 2 * 1024 ** 3, maxEntries: 100_000 }
 
 export interface ExtractInput {
-  readonly tarball: string
-  /** `releases/<sha>`; must not exist yet unless a previous run completed it. */
+  /** What the download step unpacked. */
+  readonly unpacked: ReleaseSink
+  /** `releases/<sha>`; must not exist yet unless another run completed it. */
   readonly dest: string
-  readonly limits?: ExtractLimits
+  /** Recorded as the `source` marker, inside the release before it appears. */
+  readonly source: unknown
 }
 
 export interface ExtractResult {
@@ -164,52 +168,6 @@ export class EntryJudge {
   }
 }
 
-// After a parse error node-tar may still be finishing files it had started.
-const SETTLE_AFTER_ERROR_MS = 500
-
-const unpackInto = (tarball: string, staging: string, judge: EntryJudge, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    let refused: string | undefined
-    let failure: unknown
-    let settled = false
-    const unpack: Unpack = new Unpack({
-      cwd: staging,
-      strict: true,
-      preserveOwner: false,
-      // Once one entry is refused the rest is only read past, never written, so the
-      // extraction ends on its own and nothing is still being written when the caller
-      // removes the staging directory.
-      filter: (_path, entry) => refused === undefined && (refused = judge.judge(entry as ReadEntry)) === undefined
-    })
-    const source = createReadStream(tarball)
-    const settle = () => {
-      if (settled) return
-      settled = true
-      signal.removeEventListener("abort", stop)
-      source.destroy()
-      refused ??= failure === undefined ? judge.finalLinks() : undefined
-      if (refused !== undefined) reject(new Refused(refused))
-      else if (failure !== undefined) reject(failure)
-      else resolve()
-    }
-    const fail = (error: unknown) => {
-      failure ??= error
-      source.unpipe(unpack)
-      setTimeout(settle, SETTLE_AFTER_ERROR_MS)
-    }
-    function stop() {
-      fail(new Error("interrupted"))
-      unpack.abort(new Error("interrupted"))
-    }
-    signal.addEventListener("abort", stop, { once: true })
-    unpack.on("error", fail)
-    unpack.on("close", settle)
-    source.on("error", fail)
-    source.pipe(unpack)
-  })
-
-class Refused extends Error {}
-
 const describeCorruption = (error: unknown): string => {
   const code = (error as { code?: unknown }).code
   const text = error instanceof Error ? error.message : String(error)
@@ -219,68 +177,49 @@ const describeCorruption = (error: unknown): string => {
   return `the artifact could not be unpacked: ${text}`
 }
 
-const removeStaging = (staging: string) =>
-  Effect.promise(() =>
-    rm(staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch(() => undefined)
-  ).pipe(
-    Effect.tap(() =>
-      Effect.promise(() => stat(staging).then(() => true, () => false)).pipe(
-        Effect.flatMap((left) =>
-          left
-            ? Effect.logWarning("could not remove an extraction directory; the next run will", { staging })
-            : Effect.void
-        )
-      )
-    )
-  )
+const isDirectory = (path: string) => Effect.promise(() => stat(path).then((s) => s.isDirectory(), () => false))
 
 export const extract = (input: ExtractInput): Effect.Effect<ExtractResult, ArchiveRejected | LocalFailure> =>
   Effect.gen(function*() {
-    if (yield* Effect.promise(() => stat(input.dest).then((s) => s.isDirectory(), () => false))) {
-      return { skipped: true, entries: 0, bytes: 0 }
+    const { staging, unpacking } = input.unpacked
+    const outcome = yield* Effect.promise(() => unpacking.outcome)
+    if (outcome._tag === "Refused") {
+      const entry = /entry ("(?:[^"\\]|\\.)*")/.exec(outcome.reason)?.[1]
+      return yield* new ArchiveRejected({
+        step: "extract",
+        retryable: false,
+        log: "",
+        ...(entry === undefined ? {} : { entry: JSON.parse(entry) as string }),
+        message: `refused: ${outcome.reason}; nothing was written outside the release`
+      })
     }
-    yield* removeLeftovers(input.dest)
-    const staging = temporaryName(input.dest, "extract")
-    const judge = new EntryJudge(input.limits ?? defaultExtractLimits)
-    return yield* Effect.gen(function*() {
-      yield* Effect.tryPromise({
-        try: () => mkdir(staging, { mode: 0o755 }),
-        catch: (cause) => localFailure("extract", `cannot create ${staging}`, cause)
+    if (outcome._tag === "Broken") {
+      const code = (outcome.error as { code?: unknown }).code
+      if (code === "ENOSPC" || code === "EACCES" || code === "EROFS" || code === "EMFILE") {
+        return yield* localFailure("extract", `cannot unpack into ${staging}`, outcome.error)
+      }
+      return yield* new ArchiveRejected({
+        step: "extract",
+        retryable: false,
+        log: "",
+        message: describeCorruption(outcome.error)
       })
-      yield* Effect.tryPromise({
-        try: (signal) => unpackInto(input.tarball, staging, judge, signal),
-        catch: (error) => {
-          if (error instanceof Refused) {
-            const entry = /entry ("(?:[^"\\]|\\.)*")/.exec(error.message)?.[1]
-            return new ArchiveRejected({
-              step: "extract",
-              retryable: false,
-              log: "",
-              ...(entry === undefined ? {} : { entry: JSON.parse(entry) as string }),
-              message: `refused: ${error.message}; nothing was written outside the release`
-            })
-          }
-          const code = (error as { code?: unknown }).code
-          if (code === "ENOSPC" || code === "EACCES" || code === "EROFS" || code === "EMFILE") {
-            return localFailure("extract", `cannot unpack into ${staging}`, error)
-          }
-          return new ArchiveRejected({ step: "extract", retryable: false, log: "", message: describeCorruption(error) })
-        }
-      })
-      yield* Effect.tryPromise({
-        try: async () => {
-          await mkdir(`${staging}/.sacar`, { mode: 0o755 })
-          await rename(staging, input.dest)
-        },
-        catch: (cause) => localFailure("extract", `cannot move the unpacked release into ${input.dest}`, cause)
-      }).pipe(
-        // Another reconciler finished the same release first: theirs is identical.
-        Effect.catch((error) =>
-          Effect.promise(() => stat(input.dest).then((s) => s.isDirectory(), () => false)).pipe(
-            Effect.flatMap((there) => there ? Effect.void : Effect.fail(error))
-          )
-        )
+    }
+    const meta = join(staging, ".sacar")
+    yield* Effect.tryPromise({
+      try: () => mkdir(meta, { mode: 0o755 }),
+      catch: (cause) => localFailure("extract", `cannot create ${meta}`, cause)
+    })
+    // Written before the rename, so a release never appears without its source.
+    yield* writeMarker(meta, "source", input.source, "extract")
+    yield* Effect.tryPromise({
+      try: () => rename(staging, input.dest),
+      catch: (cause) => localFailure("extract", `cannot move the unpacked release into ${input.dest}`, cause)
+    }).pipe(
+      // Another reconciler finished the same release first: theirs is identical.
+      Effect.catch((error) =>
+        isDirectory(input.dest).pipe(Effect.flatMap((there) => there ? Effect.void : Effect.fail(error)))
       )
-      return { skipped: false, entries: judge.entries, bytes: judge.bytes }
-    }).pipe(Effect.ensuring(removeStaging(staging)))
+    )
+    return { skipped: false, entries: unpacking.judge.entries, bytes: unpacking.judge.bytes }
   })

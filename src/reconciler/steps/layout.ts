@@ -14,8 +14,6 @@ export interface ReleasePaths {
   /** `<dir>/.sacar`: markers and the lock. */
   readonly meta: string
   readonly lock: string
-  /** The downloaded tarball, next to the releases, gone once extracted. */
-  readonly tarball: string
   /** Shared, unpacked pip (see src/python/pip.ts). */
   readonly pipCache: string
   /** Downloaded artifacts by sha256 (see steps/download.ts). */
@@ -32,7 +30,6 @@ export const releasePaths = (root: string, app: string, sha: string): ReleasePat
     venv: join(dir, ".venv"),
     meta,
     lock: join(meta, "lock"),
-    tarball: join(releasesDir, `.${sha}.tgz`),
     pipCache: join(root, ".sacar", "pip"),
     artifactCache: join(root, ".sacar", "artifacts")
   }
