@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
-import { eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
+import { assertNothingLeft, eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
 
 interface Run {
   readonly child: ReturnType<typeof spawn>
@@ -48,20 +48,6 @@ const cleanup = (run: Run, dir: string) => async () => {
       // gone
     }
   }
-}
-
-const assertNothingLeft = async (dir: string) => {
-  const pids = await loggedPids(join(dir, "pids"))
-  assert.deepEqual(pids.map((p) => p.name).sort(), ["controller", "demo-1", "demo-2", "demo-3"])
-  // The demo waits for its children before it exits, so this holds at once; the short
-  // grace only absorbs the kernel's reaping of a just-killed process.
-  assert.ok(
-    await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000),
-    `still alive: ${pids.filter((p) => isAlive(p.pid)).map((p) => `${p.pid} ${p.name}`).join(", ")}`
-  )
-  // The watchdog (src/demo/watchdog.ts) names the folder too; it leaves right after the demo.
-  await eventually(() => processesMentioning(dir).length === 0, 2_000)
-  assert.deepEqual(processesMentioning(dir), [], `processes still using ${dir}`)
 }
 
 test(
@@ -134,40 +120,5 @@ test(
       await eventually(() => pids.every((p) => !isAlive(p.pid)) && processesMentioning(dir).length === 0, 15_000),
       `left running: ${JSON.stringify(processesMentioning(dir))}`
     )
-  }
-)
-
-test(
-  "--keep-running keeps everything up for the printed commands, and Ctrl-C then exits 0",
-  { timeout: 180_000 },
-  async (t) => {
-    const dir = await tempDir(t)
-    const run = startDemo(dir, ["--keep-running"])
-    t.after(cleanup(run, dir))
-    const up = await Promise.race([
-      eventually(() => /^Everything stays up until Ctrl-C/m.test(run.output().stdout), 150_000),
-      run.exited.then(() => false)
-    ])
-    assert.ok(up, `the walk-through did not finish:\n${run.output().stdout}\n${run.output().stderr}`)
-    const stdout = run.output().stdout
-    const [, consul, prefix] = /^ {2}export CONSUL_HTTP_ADDR=(\S+)(?: SACAR_PREFIX=(\S+))?$/m.exec(stdout) ?? []
-    const controller = /^ {2}controller: {2}(http:\/\/\S+)\/healthz/m.exec(stdout)?.[1]
-    assert.ok(consul && prefix && controller, stdout)
-
-    // The commands the demo suggests work against what it keeps running.
-    const status = await runSacar(["status", "shop", "--json"], { CONSUL_HTTP_ADDR: consul, SACAR_PREFIX: prefix })
-    assert.equal(status.code, 0, status.stderr)
-    const report = JSON.parse(status.stdout) as { apps: Array<{ nodes: Record<string, { current: string | null }> }> }
-    const sha = /^commit\s+([0-9a-f]{40})\b/m.exec(stdout)?.[1]
-    assert.deepEqual(Object.entries(report.apps[0]!.nodes).map(([n, s]) => [n, s.current]).sort(), [["demo-1", sha], [
-      "demo-2",
-      sha
-    ], ["demo-3", sha]])
-    assert.equal((await fetch(`${controller}/healthz`)).status, 200)
-
-    run.child.kill("SIGINT")
-    const { code } = await run.exited
-    assert.equal(code, 0, run.output().stderr)
-    await assertNothingLeft(dir)
   }
 )

@@ -6,6 +6,9 @@
  * real values. What cannot run here is in SKIPPED, each with its reason; the test
  * checks that list stays short and that every entry still matches a command.
  * Synopsis blocks (README's command list) are checked against each command's --help.
+ * The same demo, run with --keep-running as docs/demo.md suggests, also shows that the
+ * commands it prints work and that Ctrl-C ends it cleanly: one demo for both, since
+ * each costs the suite a controller, three reconcilers and three prepares.
  */
 import assert from "node:assert/strict"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -15,6 +18,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, test } from "node:test"
 import { fileURLToPath } from "node:url"
+import { assertNothingLeft } from "../demo/processes.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
 import { type Block, blocksOf, docFiles } from "./blocks.ts"
 
@@ -205,7 +209,18 @@ test("the command lists name real commands, and each option is in that command's
   assert.ok(synopses.some((l) => l.includes("--wait")), "deploy --wait is in the command list")
 })
 
-test("Ctrl-C ends a --keep-running demo with the exit code docs/demo.md gives", async () => {
+test("--keep-running keeps everything up for the commands it prints", async () => {
+  const status = await runSacar(["status", "shop", "--json"], { CONSUL_HTTP_ADDR: values.addr })
+  assert.equal(status.code, 0, status.stderr)
+  const report = JSON.parse(status.stdout) as { apps: Array<{ nodes: Record<string, { current: string | null }> }> }
+  assert.deepEqual(
+    Object.entries(report.apps[0]!.nodes).map(([n, s]) => [n, s.current]).sort(),
+    [["demo-1", values.sha], ["demo-2", values.sha], ["demo-3", values.sha]]
+  )
+  assert.equal((await fetch(`${values.controller}/healthz`)).status, 200)
+})
+
+test("Ctrl-C ends a --keep-running demo with the exit code docs/demo.md gives, leaving nothing running", async () => {
   const doc = await readFile(join(ROOT, "docs", "demo.md"), "utf8")
   assert.match(
     doc,
@@ -213,4 +228,5 @@ test("Ctrl-C ends a --keep-running demo with the exit code docs/demo.md gives", 
   )
   demo!.kill("SIGINT")
   assert.equal(await demoExit, 0, demoOut)
+  await assertNothingLeft(join(dir, ".demo"))
 })
