@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
-import { readdir, readFile, writeFile } from "node:fs/promises"
+import { readdir, readFile, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
@@ -162,15 +162,31 @@ echo done >> prepare-runs
     assert.equal(await readFile(join(release, "prepare-runs"), "utf8"), "run\nrun\ndone\n")
   })
 
-  test("kill -9 right after extraction, then again: ready", async (t) => {
+  test("kill -9 right after extraction, then again: the extracted release is kept and goes on to ready", async (t) => {
     const dir = await scratch(t)
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6) })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
     const first = startChild(t, prepare)
-    await first.waitFor((l) => l.step === "lock" && l.event === "Finished")
+    await first.waitFor((l) => l.step === "extract" && l.event === "Finished")
     first.kill9()
     await first.exited
-    await writeFile(join(dir, "marker"), "")
+    // Killed before the lock step: the release is extracted and nothing after it ran.
+    const release = join(prepare.root, prepare.app, "releases", prepare.sha)
+    assert.deepEqual(await readdir(join(release, ".sacar")), ["source"])
+    const extracted = await stat(join(release, "requirements.txt"))
+
+    const again = startChild(t, prepare)
+    assert.equal(await again.exited, 0, JSON.stringify(again.lines))
+    assert.deepEqual(again.lines.find((l) => l.step === "extract" && l.event === "Finished"), {
+      step: "extract",
+      event: "Finished",
+      skipped: true
+    }, "the second run extracted again")
+    assert.equal(
+      (await stat(join(release, "requirements.txt"))).ino,
+      extracted.ino,
+      "the extracted files were replaced"
+    )
     await readyAfterRerun(t, prepare)
   })
 })

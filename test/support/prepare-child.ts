@@ -14,7 +14,13 @@ const input = JSON.parse(process.argv[2] ?? "{}") as PrepareReleaseInput
 const say = (line: unknown) => process.stdout.write(JSON.stringify(line) + "\n")
 
 const exit = await Effect.runPromiseExit(
-  prepareRelease(input, (step, event) => Effect.sync(() => say({ step, event: event._tag }))).pipe(
+  prepareRelease(
+    input,
+    (step, event) =>
+      Effect.sync(() =>
+        say({ step, event: event._tag, ...(event._tag === "Finished" ? { skipped: event.skipped } : {}) })
+      )
+  ).pipe(
     Effect.provide(Layer.mergeAll(ArtifactStore.layer, Python.layer))
   )
 )
