@@ -175,6 +175,10 @@ describe("SACAR_RUN_AS, the app's code as that user", { skip }, () => {
     )
     assert.deepEqual(await ownedByOthers(paths.meta, 0), [], "markers and the lock are root's")
     assert.deepEqual(await ownedByOthers(join(root, ".sacar"), 0), [], "the shared pip and the templates are root's")
+    assert.ok(
+      (await readdir(PIP_CACHE, { recursive: true })).some((p) => /pip\/_internal\/__pycache__\/.*\.pyc$/.test(p)),
+      "the shared pip was compiled as root: its user-run installs cannot keep bytecode there"
+    )
     assert.ok((await readdir(templateStore(root))).length > 0, "the installed venv was kept for reuse")
 
     // Same dependencies: the venv is a copy of the template, and still the user's.
