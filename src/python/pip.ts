@@ -60,7 +60,12 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
     yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
       const env = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
-      yield* runProcess({ command: interpreter.path, args: ["-m", "zipfile", "-e", wheel, staging], env, timeoutMs: 60_000 })
+      yield* runProcess({
+        command: interpreter.path,
+        args: ["-m", "zipfile", "-e", wheel, staging],
+        env,
+        timeoutMs: 60_000
+      })
       // -d: tracebacks name where the files will be, not the staging directory.
       yield* runProcess({
         command: interpreter.path,

@@ -64,9 +64,16 @@ describe("byte-compiling after pip", () => {
     for (const venv of [byPip, bySacar]) await exec(interpreter.path, ["-I", "-m", "venv", "--without-pip", venv])
     const pipArgs = PIP_ARGS.filter((a) => a !== "--no-compile")
     await exec(join(byPip, "bin", "python"), [pip, ...pipArgs], { cwd: dir, env: pipEnvironment(byPip, undefined) })
-    await exec(join(bySacar, "bin", "python"), [pip, ...PIP_ARGS], { cwd: dir, env: pipEnvironment(bySacar, undefined) })
+    await exec(join(bySacar, "bin", "python"), [pip, ...PIP_ARGS], {
+      cwd: dir,
+      env: pipEnvironment(bySacar, undefined)
+    })
     await Effect.runPromise(
-      compileInstalled({ venvPython: join(bySacar, "bin", "python"), cwd: dir, env: pipEnvironment(bySacar, undefined) })
+      compileInstalled({
+        venvPython: join(bySacar, "bin", "python"),
+        cwd: dir,
+        env: pipEnvironment(bySacar, undefined)
+      })
     )
 
     const [expected, actual] = [await contents(byPip), await contents(bySacar)]

@@ -90,7 +90,9 @@ const pipWheel = (): string | undefined => {
     "import glob, os, ensurepip; print(*glob.glob(os.path.join(os.path.dirname(ensurepip.__file__), '_bundled', 'pip-*.whl')))"
   ], { encoding: "utf8" }).trim()
   if (bundled !== "") return bundled.split(" ").at(-1)
-  const debian = existsSync(DEBIAN_PIP_WHEELS) ? readdirSync(DEBIAN_PIP_WHEELS).filter((f) => /^pip-.*\.whl$/.test(f)) : []
+  const debian = existsSync(DEBIAN_PIP_WHEELS)
+    ? readdirSync(DEBIAN_PIP_WHEELS).filter((f) => /^pip-.*\.whl$/.test(f))
+    : []
   return debian.length === 0 ? undefined : join(DEBIAN_PIP_WHEELS, debian.at(-1)!)
 }
 
@@ -143,7 +145,9 @@ describe("SACAR_RUN_AS, the app's code as that user", { skip }, () => {
         "set -e",
         "id -u > prepared-by",
         "echo \"$HOME $USER\" > prepare-env",
-        `python -I ${join(PIP_CACHE, basename(wheel ?? "", ".whl"))}/pip install -q --no-index --find-links wheels extra`,
+        `python -I ${
+          join(PIP_CACHE, basename(wheel ?? "", ".whl"))
+        }/pip install -q --no-index --find-links wheels extra`,
         "if touch .sacar/planted 2>/dev/null; then echo yes; else echo no; fi > could-write-sacar"
       ].join("\n") + "\n",
       files: {
