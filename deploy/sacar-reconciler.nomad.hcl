@@ -100,6 +100,9 @@ job "sacar-reconciler" {
         SACAR_ROOT             = "/var/lib/sacar"
         SACAR_CONCURRENCY      = "2"
         SACAR_PYTHON           = "python3"
+        # Run the apps' venv, pip and bin/* as this user instead of root, who then owns
+        # each release (docs/operations.md "Who runs the app's scripts"):
+        # SACAR_RUN_AS         = "app"
         CONSUL_HTTP_ADDR       = "http://127.0.0.1:8500"
         CONSUL_HTTP_TOKEN_FILE = "${NOMAD_SECRETS_DIR}/consul-token"
         SACAR_LOG_FORMAT       = "json"

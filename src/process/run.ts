@@ -17,6 +17,11 @@ export interface RunOptions {
   /** How long a SIGTERMed group gets before SIGKILL. */
   readonly killGraceMs?: number
   readonly tailBytes?: number
+  /**
+   * Run as this uid and gid instead of our own (needs root). Supplementary groups are
+   * dropped. Ending the group still works: root may signal any process.
+   */
+  readonly user?: { readonly uid: number; readonly gid: number } | undefined
   /** Called with the child's pid (= its process group id) once it runs. */
   readonly onSpawn?: (pid: number) => void
 }
@@ -107,7 +112,8 @@ export const runProcess = (options: RunOptions): Effect.Effect<RunResult, Proces
       cwd: options.cwd,
       env: { ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
-      detached: true
+      detached: true,
+      ...(options.user === undefined ? {} : { uid: options.user.uid, gid: options.user.gid })
     })
     if (child.pid !== undefined) options.onSpawn?.(child.pid)
     let exited = false

@@ -55,6 +55,8 @@ export const compileInstalled = (options: {
   readonly venvPython: string
   readonly cwd: string
   readonly env: Readonly<Record<string, string>>
+  /** Whom to run as (SACAR_RUN_AS); the reconciler's own user when undefined. */
+  readonly user?: { readonly uid: number; readonly gid: number } | undefined
   readonly timeoutMs?: number
   readonly onSpawn?: (pid: number) => void
 }): Effect.Effect<void, ProcessFailed | ProcessTimedOut> =>
@@ -63,6 +65,7 @@ export const compileInstalled = (options: {
     args: ["-I", "-c", SCRIPT],
     cwd: options.cwd,
     env: options.env,
+    user: options.user,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(options.onSpawn === undefined ? {} : { onSpawn: options.onSpawn })
   }).pipe(Effect.asVoid)

@@ -3,8 +3,10 @@
  * one that bootstraps pip through ensurepip, and installing into it with the
  * interpreter's bundled pip gives the same result. Running pip straight from the
  * bundled wheel (a zip) recompiles pip on every run, because nothing can cache
- * bytecode inside a zip; so the wheel is unpacked once into a cache directory, where
- * Python keeps pip's bytecode between runs.
+ * bytecode inside a zip; so the wheel is unpacked once into a cache directory and
+ * byte-compiled there before it is put in place. Compiled up front, not as pip first
+ * runs: with SACAR_RUN_AS pip runs as an app's user, who may read the shared copy but
+ * not write it (a planted `.pyc` would run in every other app's installs).
  */
 import { Data, Effect } from "effect"
 import { randomBytes } from "node:crypto"
@@ -57,11 +59,19 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
     const staging = `${target}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
     yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
+      const env = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
       yield* runProcess({
         command: interpreter.path,
         args: ["-m", "zipfile", "-e", wheel, staging],
-        env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
+        env,
         timeoutMs: 60_000
+      })
+      // -d: tracebacks name where the files will be, not the staging directory.
+      yield* runProcess({
+        command: interpreter.path,
+        args: ["-I", "-m", "compileall", "-q", "-j", "0", "-d", target, staging],
+        env,
+        timeoutMs: 120_000
       })
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
         // Someone else unpacked the same wheel first; theirs is as good as ours.

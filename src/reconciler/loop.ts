@@ -99,7 +99,11 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
       root,
       prefix: settings.prefix,
       concurrency: settings.concurrency,
-      pythons
+      pythons,
+      // Who the app's code runs as (SACAR_RUN_AS), so the log says it when permissions puzzle someone.
+      runAs: settings.runAs === undefined
+        ? "the reconciler's user"
+        : `${settings.runAs.name} (uid ${settings.runAs.uid}, gid ${settings.runAs.gid})`
     })
 
     const wake = yield* Queue.sliding<void>(1)

@@ -12,6 +12,7 @@ import type { Env } from "../common/settings.ts"
 import { consulConfigFromEnv } from "../consul/config.ts"
 import { consulLayer } from "../consul/http.ts"
 import { Python } from "../python/python.ts"
+import { AppUser } from "./app-user.ts"
 import { runReconciler } from "./loop.ts"
 import { reconcilerSettings } from "./settings.ts"
 
@@ -29,6 +30,7 @@ export const reconcilerProgram = (env: Env): Effect.Effect<void, SettingError> =
       Effect.provide(consulLayer(consul)),
       Effect.provide(ArtifactStore.layer),
       Effect.provide(Python.layer),
+      Effect.provideService(AppUser, settings.runAs),
       Effect.annotateLogs({ node: settings.node }),
       Effect.provide(logging)
     )

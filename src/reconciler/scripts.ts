@@ -13,6 +13,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { endProcessGroup, runProcess } from "../process/run.ts"
 import { formatDuration } from "../spec/duration.ts"
+import { AppUser } from "./app-user.ts"
 import { scriptEnvironment } from "./steps/environment.ts"
 import type { ScriptContext } from "./steps/environment.ts"
 import { scriptCommand } from "./steps/prepare.ts"
@@ -73,11 +74,13 @@ export const runScript = (
     const command = yield* scriptCommand(join(context.releaseDir, "bin", script))
     if (command === undefined) return { ran: false, ms: 0, log: "", message: `no bin/${script} in the release` }
     yield* endOrphan(recordIn, script)
+    const user = yield* AppUser
     const result = yield* runProcess({
       command: command.command,
       args: command.args,
       cwd: context.releaseDir,
-      env: scriptEnvironment(context),
+      env: scriptEnvironment(context, user),
+      user,
       timeoutMs,
       onSpawn: (pid) => {
         try {

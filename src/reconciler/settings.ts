@@ -7,6 +7,8 @@ import { isAbsolute } from "node:path"
 import { intSetting, optionalSetting, prefixSetting, SettingError } from "../common/settings.ts"
 import type { Env } from "../common/settings.ts"
 import { isNodeName } from "../spec/names.ts"
+import { resolveRunAs } from "./app-user.ts"
+import type { RunAs } from "./app-user.ts"
 
 export interface ReconcilerSettings {
   readonly node: string
@@ -14,6 +16,8 @@ export interface ReconcilerSettings {
   readonly concurrency: number
   readonly python: string
   readonly prefix: string
+  /** SACAR_RUN_AS: who runs the app's scripts and pip; undefined for the reconciler's own user. */
+  readonly runAs?: RunAs | undefined
 }
 
 /** The host name up to its first dot when the whole name is not a valid node name. */
@@ -45,5 +49,9 @@ export const reconcilerSettings = (env: Env): ReconcilerSettings => {
   const concurrency = intSetting(env, "SACAR_CONCURRENCY", 2, 1)
   const python = optionalSetting(env, "SACAR_PYTHON") ?? "python3"
   const prefix = prefixSetting(env)
-  return { node, root: root.replace(/(.)\/+$/, "$1"), concurrency, python, prefix }
+  const runAsValue = optionalSetting(env, "SACAR_RUN_AS")
+  const runAs = runAsValue === undefined
+    ? undefined
+    : resolveRunAs(runAsValue, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 })
+  return { node, root: root.replace(/(.)\/+$/, "$1"), concurrency, python, prefix, runAs }
 }

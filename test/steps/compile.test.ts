@@ -63,10 +63,17 @@ describe("byte-compiling after pip", () => {
     const [byPip, bySacar] = [join(dir, "a", ".venv"), join(dir, "b", ".venv")]
     for (const venv of [byPip, bySacar]) await exec(interpreter.path, ["-I", "-m", "venv", "--without-pip", venv])
     const pipArgs = PIP_ARGS.filter((a) => a !== "--no-compile")
-    await exec(join(byPip, "bin", "python"), [pip, ...pipArgs], { cwd: dir, env: pipEnvironment(byPip) })
-    await exec(join(bySacar, "bin", "python"), [pip, ...PIP_ARGS], { cwd: dir, env: pipEnvironment(bySacar) })
+    await exec(join(byPip, "bin", "python"), [pip, ...pipArgs], { cwd: dir, env: pipEnvironment(byPip, undefined) })
+    await exec(join(bySacar, "bin", "python"), [pip, ...PIP_ARGS], {
+      cwd: dir,
+      env: pipEnvironment(bySacar, undefined)
+    })
     await Effect.runPromise(
-      compileInstalled({ venvPython: join(bySacar, "bin", "python"), cwd: dir, env: pipEnvironment(bySacar) })
+      compileInstalled({
+        venvPython: join(bySacar, "bin", "python"),
+        cwd: dir,
+        env: pipEnvironment(bySacar, undefined)
+      })
     )
 
     const [expected, actual] = [await contents(byPip), await contents(bySacar)]

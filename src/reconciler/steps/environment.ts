@@ -4,12 +4,15 @@
  * reconciler never reach an app's scripts or pip.
  */
 import { join } from "node:path"
+import type { RunAs } from "../app-user.ts"
 
 export const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-const base = (venv: string): Record<string, string> => ({
+/** `user`: SACAR_RUN_AS, whose home and name the child gets instead of the reconciler's. */
+const base = (venv: string, user: RunAs | undefined): Record<string, string> => ({
   PATH: `${join(venv, "bin")}:${SYSTEM_PATH}`,
-  HOME: process.env.HOME ?? "/",
+  HOME: user?.home ?? process.env.HOME ?? "/",
+  ...(user === undefined ? {} : { USER: user.name, LOGNAME: user.name }),
   LANG: process.env.LANG ?? "C.UTF-8",
   VIRTUAL_ENV: venv
 })
@@ -25,8 +28,8 @@ export interface ScriptContext {
 }
 
 /** For bin/prepare, bin/pre-deploy and bin/deploy (docs/contract.md §4). */
-export const scriptEnvironment = (context: ScriptContext): Record<string, string> => ({
-  ...base(context.venv),
+export const scriptEnvironment = (context: ScriptContext, user: RunAs | undefined): Record<string, string> => ({
+  ...base(context.venv, user),
   COMMIT_SHA: context.sha,
   SACAR_APP: context.app,
   SACAR_NODE: context.node,
@@ -35,8 +38,8 @@ export const scriptEnvironment = (context: ScriptContext): Record<string, string
 })
 
 /** For venv creation and pip: no index, no config files, no prompts. */
-export const pipEnvironment = (venv: string): Record<string, string> => ({
-  ...base(venv),
+export const pipEnvironment = (venv: string, user: RunAs | undefined): Record<string, string> => ({
+  ...base(venv, user),
   PIP_CONFIG_FILE: "/dev/null",
   PIP_NO_INDEX: "1",
   PIP_DISABLE_PIP_VERSION_CHECK: "1",

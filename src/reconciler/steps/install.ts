@@ -14,6 +14,7 @@ import { compileInstalled } from "../../python/compile.ts"
 import { PIP_ARGS } from "../../python/pip.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
+import { AppUser } from "../app-user.ts"
 import { dependencyDigest } from "./dependencies.ts"
 import type { DependencyDigest } from "./dependencies.ts"
 import { pipEnvironment } from "./environment.ts"
@@ -78,11 +79,14 @@ export const install = (
         })
       )
     )
+    // The app's user installs into its own venv; the shared pip it reads is not its to change.
+    const user = yield* AppUser
     yield* runProcess({
       command: join(input.venv, "bin", "python"),
       args: ["-I", join(pip, "pip"), ...PIP_ARGS],
       cwd: input.releaseDir,
-      env: pipEnvironment(input.venv),
+      env: pipEnvironment(input.venv, user),
+      user,
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(
@@ -96,7 +100,8 @@ export const install = (
     yield* compileInstalled({
       venvPython: join(input.venv, "bin", "python"),
       cwd: input.releaseDir,
-      env: pipEnvironment(input.venv),
+      env: pipEnvironment(input.venv, user),
+      user,
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(

@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { access, constants, open } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
+import { AppUser } from "../app-user.ts"
 import { scriptEnvironment } from "./environment.ts"
 import type { ScriptContext } from "./environment.ts"
 import { type CommandFailed, commandFailed } from "./errors.ts"
@@ -58,11 +59,13 @@ export const runPrepare = (
     if (yield* hasMarker(input.meta, "prepared")) return { skipped: true, ran: false }
     const script = yield* scriptCommand(join(input.releaseDir, "bin", "prepare"))
     if (script !== undefined) {
+      const user = yield* AppUser
       yield* runProcess({
         command: script.command,
         args: script.args,
         cwd: input.releaseDir,
-        env: scriptEnvironment(input),
+        env: scriptEnvironment(input, user),
+        user,
         timeoutMs: input.timeoutMs,
         ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
       }).pipe(

@@ -34,8 +34,10 @@ import {
 } from "node:fs/promises"
 import { dirname, join, relative, resolve } from "node:path"
 import { runProcess } from "../../process/run.ts"
+import type { RunAs } from "../app-user.ts"
 import { removeLeftovers } from "./download.ts"
 import { temporaryName } from "./layout.ts"
+import { giveTree } from "./ownership.ts"
 
 /** Where the templates live: `$SACAR_ROOT/.sacar/venvs`. */
 export const templateStore = (root: string): string => join(root, ".sacar", "venvs")
@@ -69,11 +71,16 @@ export const findTemplate = (store: string, digest: string): Effect.Effect<Templ
     return { ...meta, venv: join(dir, "venv") }
   })
 
-/** `cp -a`: modes and times kept (pip's bytecode is checked against its source's mtime), links kept as links. */
+/**
+ * `cp -a`: modes and times kept (pip's bytecode is checked against its source's mtime),
+ * links kept as links. The owner is not kept: a template is the reconciler's whoever
+ * installed it (with SACAR_RUN_AS one app's user must not be able to change what
+ * another app's release will copy), and a copy is given to its release's user after.
+ */
 const copyTree = (from: string, to: string, onSpawn?: (pid: number) => void) =>
   runProcess({
     command: "cp",
-    args: ["-a", "--reflink=auto", "--", from, to],
+    args: ["-a", "--no-preserve=ownership", "--reflink=auto", "--", from, to],
     env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
     timeoutMs: 300_000,
     ...(onSpawn === undefined ? {} : { onSpawn })
@@ -176,6 +183,8 @@ const isBytecode = (path: string) => path.endsWith(".pyc")
 export const copyTemplate = (input: {
   readonly template: Template
   readonly venv: string
+  /** SACAR_RUN_AS: who gets the copy; the reconciler keeps it when undefined. */
+  readonly owner?: RunAs | undefined
   readonly onSpawn?: (pid: number) => void
 }): Effect.Effect<void, string> =>
   Effect.gen(function*() {
@@ -223,6 +232,7 @@ export const copyTemplate = (input: {
       },
       catch: (cause) => `rewriting the copied venv failed: ${String(cause)}`
     })
+    yield* giveTree(venv, input.owner, "venv").pipe(Effect.mapError((error) => error.message))
   })
 
 /** A RECORD's rows: `path,sha256=<urlsafe b64>,size`, paths relative to the folder holding the dist-info. */

@@ -6,6 +6,8 @@
  * a copy of what its install left (reuse.ts) and the install step has nothing to do.
  * A venv without its marker is a crash's leftover and is rebuilt, and so is one whose
  * interpreter has gone (which also voids the install and prepare that built on it).
+ * With SACAR_RUN_AS the release is first given to that user (ownership.ts), and the
+ * venv is made by that user.
  */
 import { Effect } from "effect"
 import { access, readFile, rm } from "node:fs/promises"
@@ -13,12 +15,14 @@ import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
+import { AppUser } from "../app-user.ts"
 import { dependencyDigest } from "./dependencies.ts"
 import type { DependencyDigest } from "./dependencies.ts"
 import { pipEnvironment } from "./environment.ts"
 import { type CommandFailed, commandFailed, localFailure, PythonUnavailable } from "./errors.ts"
 import type { LocalFailure } from "./errors.ts"
 import { readMarker, removeMarkers, writeMarker } from "./markers.ts"
+import { giveRelease } from "./ownership.ts"
 import { copyTemplate, findTemplate } from "./reuse.ts"
 
 export interface VenvInput {
@@ -62,6 +66,8 @@ export const ensureVenv = (
   input: VenvInput
 ): Effect.Effect<VenvResult, PythonUnavailable | CommandFailed | LocalFailure, Python> =>
   Effect.gen(function*() {
+    const user = yield* AppUser
+    yield* giveRelease(input.releaseDir, user, "venv")
     const made = yield* readMarker(input.meta, "venv")
     if (isInterpreter(made) && (yield* exists(join(input.venv, "bin", "python")))) {
       return { skipped: true, interpreter: made }
@@ -94,6 +100,7 @@ export const ensureVenv = (
         const copied = yield* Effect.result(copyTemplate({
           template,
           venv: input.venv,
+          owner: user,
           ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
         }))
         if (copied._tag === "Success") {
@@ -115,7 +122,8 @@ export const ensureVenv = (
       // -I: a release's own top-level module (a logging.py) must not shadow the stdlib venv imports.
       args: ["-I", "-m", "venv", "--without-pip", input.venv],
       cwd: input.releaseDir,
-      env: pipEnvironment(input.venv),
+      env: pipEnvironment(input.venv, user),
+      user,
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }).pipe(
