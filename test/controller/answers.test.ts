@@ -65,7 +65,11 @@ test("a delivery signed with GITHUB_WEBHOOK_SECRET_PREVIOUS is accepted; one sig
   const old = randomSha()
   const byOld = await sendWebhook(url, OLD_SECRET, "push", pushTo(old))
   assert.equal(byOld.status, 200, byOld.body)
-  assert.equal((await getJson(consul.addr, `${prefix}/shop/github/${old}`))?.sha, old, "acted on: the commit is recorded")
+  assert.equal(
+    (await getJson(consul.addr, `${prefix}/shop/github/${old}`))?.sha,
+    old,
+    "acted on: the commit is recorded"
+  )
 
   const current = randomSha()
   const byNew = await sendWebhook(url, NEW_SECRET, "push", pushTo(current))

@@ -2,8 +2,8 @@
 // with simulated nodes (registrations + NodeStatus writes, no reconcilers).
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { randomPrefix, startConsul } from "../support/consul.ts"
 import { DEFAULT_PRUNING } from "../../src/controller/report/pruning.ts"
+import { randomPrefix, startConsul } from "../support/consul.ts"
 import { startFakeGitHub } from "../support/fake-github/index.ts"
 import type { FakeGitHub } from "../support/fake-github/index.ts"
 import { examplePayload, sendWebhook } from "../support/fake-github/index.ts"

@@ -225,7 +225,13 @@ describe("GitHubRecords without a release: removed SACAR_RECORD_TTL after their 
     reported: { digest: "d", at: ago(hoursAgo), status: "completed", conclusion: "neutral" }
   })
   const cases: ReadonlyArray<
-    { name: string; record: Partial<GitHubRecord>; hasRelease?: boolean; runEnded?: boolean; expiry: number | undefined }
+    {
+      name: string
+      record: Partial<GitHubRecord>
+      hasRelease?: boolean
+      runEnded?: boolean
+      expiry: number | undefined
+    }
   > = [
     { name: "run ended neutral 169h ago", record: neutral(169), expiry: NOW - HOUR },
     {
@@ -238,8 +244,18 @@ describe("GitHubRecords without a release: removed SACAR_RECORD_TTL after their 
       record: { ...neutral(300), refused: { reason: "locked", by: "alice", at: ago(1) } },
       expiry: NOW - HOUR + RECORD_TTL
     },
-    { name: "its run is still open (it is ended, neutral, first)", record: neutral(300), runEnded: false, expiry: undefined },
-    { name: "the commit has a release (retention's business)", record: neutral(300), hasRelease: true, expiry: undefined },
+    {
+      name: "its run is still open (it is ended, neutral, first)",
+      record: neutral(300),
+      runEnded: false,
+      expiry: undefined
+    },
+    {
+      name: "the commit has a release (retention's business)",
+      record: neutral(300),
+      hasRelease: true,
+      expiry: undefined
+    },
     {
       name: "it mirrors a GitHub Deployment",
       record: { ...neutral(300), deployment: { generation: 3, id: 9 } },
