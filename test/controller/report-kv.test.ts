@@ -92,6 +92,11 @@ test("retention keeps the newest keepReleases ready releases, the deploy target,
   assert.deepEqual([...releasesToRemove(app, nodes)].sort(), [sha(1), sha(6)].sort())
 })
 
+test("retention keeps the pinned release (pinned at sha 1, beyond keepReleases)", () => {
+  const { app, nodes } = snapshotOf({ releases: [1, 2, 3, 4], ready: { "web-1": [1, 2, 3, 4] }, keep: 2, pin: true })
+  assert.deepEqual([...releasesToRemove(app, nodes)], [sha(2)])
+})
+
 test("retention removes nothing when no node is expected (nothing ever became ready)", () => {
   const { app } = snapshotOf({ releases: [1, 2, 3, 4], ready: { "web-1": [1, 2, 3, 4] }, keep: 1 })
   assert.deepEqual(releasesToRemove(app, new Set()), [])
