@@ -6,6 +6,7 @@
  */
 import { Data } from "effect"
 import { readFileSync } from "node:fs"
+import { parseDuration } from "../spec/duration.ts"
 
 export class SettingError extends Data.TaggedError("SettingError")<{
   readonly variable: string
@@ -52,6 +53,26 @@ export const intSetting = (env: Env, name: string, fallback: number, min = 1): n
     })
   }
   return value
+}
+
+/**
+ * A Go-style duration ("72h", "30m", "1h30m": the form of every duration in the
+ * contract), in milliseconds; at least `minMs`, so a typo such as "0s" cannot turn a
+ * time-to-live into "delete at once".
+ */
+export const durationSetting = (env: Env, name: string, fallbackMs: number, minMs = 1000): number => {
+  const raw = optionalSetting(env, name)
+  if (raw === undefined) return fallbackMs
+  const ms = parseDuration(raw)
+  if (ms === undefined || ms < minMs) {
+    throw new SettingError({
+      variable: name,
+      message: `${name} must be a duration of at least ${minMs / 1000}s such as "72h" or "30m", got ${
+        JSON.stringify(raw)
+      }`
+    })
+  }
+  return ms
 }
 
 export const choiceSetting = <const C extends string>(

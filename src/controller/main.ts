@@ -122,7 +122,12 @@ export const runController = (config: ControllerConfig): Effect.Effect<never, Li
     const parts: ControllerParts = { keys: makeKeys(config.settings.prefix), metrics: new Metrics() }
     yield* describeModes(config)
     yield* startServer(config.settings, parts)
-    const report = reporter({ keys: parts.keys, metrics: parts.metrics, publicUrl: config.settings.publicUrl })
+    const report = reporter({
+      keys: parts.keys,
+      metrics: parts.metrics,
+      publicUrl: config.settings.publicUrl,
+      pruning: config.settings.pruning
+    })
     // Without GitHub settings the leader still auto-deploys and applies retention.
     yield* Effect.forkScoped(
       config.github === undefined ? report : report.pipe(Effect.provide(GitHub.layerFrom(config.github)))

@@ -6,6 +6,7 @@
  */
 import { Redacted } from "effect"
 import {
+  durationSetting,
   type Env,
   listenSetting,
   optionalSetting,
@@ -13,6 +14,7 @@ import {
   secretSetting,
   SettingError
 } from "../common/settings.ts"
+import { DEFAULT_PRUNING, type PruningSettings } from "./report/pruning.ts"
 
 export interface ControllerSettings {
   readonly listen: { readonly host: string; readonly port: number }
@@ -29,6 +31,8 @@ export interface ControllerSettings {
   readonly readToken: Redacted.Redacted<string> | undefined
   /** GITHUB_APP_ID, to recognise the Deployments this App created itself. */
   readonly githubAppId: string | undefined
+  /** SACAR_FAILED_RELEASE_TTL, SACAR_RECORD_TTL, SACAR_ARTIFACT_WAIT (report/pruning.ts). */
+  readonly pruning: PruningSettings
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -78,6 +82,11 @@ export const controllerSettingsFromEnv = (env: Env): ControllerSettings => {
       : Redacted.make(previousWebhookSecret, { label: "GITHUB_WEBHOOK_SECRET_PREVIOUS" }),
     notifyToken: notifyToken === undefined ? undefined : Redacted.make(notifyToken, { label: "SACAR_NOTIFY_TOKEN" }),
     readToken: readToken === undefined ? undefined : Redacted.make(readToken, { label: "SACAR_READ_TOKEN" }),
-    githubAppId: optionalSetting(env, "GITHUB_APP_ID")
+    githubAppId: optionalSetting(env, "GITHUB_APP_ID"),
+    pruning: {
+      failedReleaseTtlMs: durationSetting(env, "SACAR_FAILED_RELEASE_TTL", DEFAULT_PRUNING.failedReleaseTtlMs),
+      recordTtlMs: durationSetting(env, "SACAR_RECORD_TTL", DEFAULT_PRUNING.recordTtlMs),
+      artifactWaitMs: durationSetting(env, "SACAR_ARTIFACT_WAIT", DEFAULT_PRUNING.artifactWaitMs)
+    }
   }
 }

@@ -4,6 +4,7 @@ import { Schema } from "effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { decideAutoDeploy } from "../../src/controller/report/autodeploy.ts"
+import { DEFAULT_PRUNING } from "../../src/controller/report/pruning.ts"
 import { releasesToRemove } from "../../src/controller/report/retention.ts"
 import type { AppSnapshot } from "../../src/controller/report/snapshot.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
@@ -89,6 +90,11 @@ test("retention keeps the newest keepReleases ready releases, the deploy target,
   })
   // Ready, newest first: 9, 8 kept; 6 and 1 removed; 5 (target, current), 3 and 2 (previous) kept.
   assert.deepEqual([...releasesToRemove(app, nodes)].sort(), [sha(1), sha(6)].sort())
+})
+
+test("retention keeps the pinned release (pinned at sha 1, beyond keepReleases)", () => {
+  const { app, nodes } = snapshotOf({ releases: [1, 2, 3, 4], ready: { "web-1": [1, 2, 3, 4] }, keep: 2, pin: true })
+  assert.deepEqual([...releasesToRemove(app, nodes)], [sha(2)])
 })
 
 test("retention removes nothing when no node is expected (nothing ever became ready)", () => {
@@ -188,6 +194,43 @@ test("KV-only leader: auto-deploys each ready release once, holds while locked, 
     "auto-deploy after unlock",
     async () => (await getJson(consul.addr, `${prefix}/shop/deploy`))?.sha === held
   )
+})
+
+test("KV-only leader: a failed release past SACAR_FAILED_RELEASE_TTL is removed with its record; one inside it stays", {
+  timeout: 60_000
+}, async (t) => {
+  const consul = await startConsul()
+  t.after(() => consul.close())
+  const prefix = randomPrefix()
+  const node = await registerNode(consul.addr, prefix, "web-1")
+  t.after(() => node.stop())
+  await putKv(consul.addr, `${prefix}/shop/config`, { artifact: "file:///srv/{sha}.tgz" })
+  const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString()
+  const stale = randomSha()
+  const recent = randomSha()
+  for (const [sha, minutesAgo] of [[stale, 120], [recent, 10]] as const) {
+    await putKv(consul.addr, `${prefix}/shop/releases/${sha}`, { createdAt: at(minutesAgo + 5) })
+    await putKv(consul.addr, `${prefix}/shop/github/${sha}`, { repo: "acme/shop", sha, createdAt: at(minutesAgo + 5) })
+    await node.status("shop", {
+      releases: { [sha]: { phase: "failed", message: "install: pip exited 1", finishedAt: at(minutesAgo) } }
+    })
+  }
+  const running = startReporter({
+    consul: consul.addr,
+    prefix,
+    pruning: { ...DEFAULT_PRUNING, failedReleaseTtlMs: 3_600_000 }
+  })
+  t.after(() => running.stop())
+
+  const keysLeft = async () => [...(await listPrefix(consul.addr, prefix)).keys()]
+  const left = await eventually("the stale failed release is removed", async () => {
+    const keys = await keysLeft()
+    return keys.includes(`${prefix}/shop/releases/${stale}`) ? undefined : keys
+  })
+  assert.ok(!left.includes(`${prefix}/shop/github/${stale}`), "its record went with it")
+  // Both were judged in the same pass; another minute's passes would judge them alike.
+  assert.ok(left.includes(`${prefix}/shop/releases/${recent}`), "failed 10 minutes ago: inside its TTL")
+  assert.ok(left.includes(`${prefix}/shop/github/${recent}`))
 })
 
 test("leader election: one leader at a time; when it stops, the other takes over", { timeout: 60_000 }, async (t) => {

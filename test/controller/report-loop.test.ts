@@ -2,6 +2,7 @@
 // with simulated nodes (registrations + NodeStatus writes, no reconcilers).
 import assert from "node:assert/strict"
 import { test } from "node:test"
+import { DEFAULT_PRUNING } from "../../src/controller/report/pruning.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 import { startFakeGitHub } from "../support/fake-github/index.ts"
 import type { FakeGitHub } from "../support/fake-github/index.ts"
@@ -140,6 +141,34 @@ test("a release walks from queued to ready, then a deploy to live, mirrored to o
   assert.deepEqual(w.github.violations, [])
   assert.ok(running.metrics.get("sacar_github_requests_total", { operation: "createCheckRun", status: "201" }) === 1)
   assert.equal(running.metrics.get("sacar_leader"), 1)
+})
+
+test("a commit whose artifact never comes: queued, neutral after SACAR_ARTIFACT_WAIT, its record pruned SACAR_RECORD_TTL after that", async (t) => {
+  const w = await world(t, ["web-1"])
+  await putKv(w.consul, `${w.prefix}/shop/config`, appConfig())
+  const running = w.start({
+    pruning: { ...DEFAULT_PRUNING, artifactWaitMs: 3_000, recordTtlMs: 2_000 }
+  })
+  await eventually("leadership", () => running.metrics.get("sacar_leader") === 1)
+  const sha = randomSha()
+  const key = `${w.prefix}/shop/github/${sha}`
+  await putKv(w.consul, key, record(sha))
+
+  const neutral = await eventually("the run ends neutral", () => {
+    const r = onlyRun(w.github, sha)
+    return r?.conclusion === "neutral" ? r : undefined
+  })
+  const endedAt = Date.now()
+  assert.equal(neutral.output.title, "No build artifact arrived")
+  await eventually("the record is pruned", async () => (await getJson(w.consul, key)) === undefined, 20_000)
+  assert.ok(Date.now() - endedAt >= 1_000, "pruned a record TTL after the run ended, not at once")
+  const run = onlyRun(w.github, sha)!
+  assert.deepEqual(
+    run.history.map((h) => [h.body["status"], h.body["conclusion"]]),
+    [["queued", undefined], ["completed", "neutral"]],
+    "one run: created queued, then completed neutral; nothing after"
+  )
+  assert.deepEqual(w.github.violations, [])
 })
 
 test("a failed node and a halted deploy are named in the check run and the deployment status", async (t) => {

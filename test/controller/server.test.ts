@@ -125,7 +125,8 @@ describe("controller: process, health and lifecycle", () => {
       [{ GITHUB_WEBHOOK_SECRET_FILE: "/nonexistent/secret" }, /GITHUB_WEBHOOK_SECRET_FILE/],
       [{ GITHUB_APP_ID: "12345" }, /GITHUB_APP_PRIVATE_KEY/],
       [{ GITHUB_API_URL: "not a url", GITHUB_TOKEN: "t" }, /GITHUB_API_URL/],
-      [{ CONSUL_HTTP_ADDR: "ftp://consul" }, /CONSUL_HTTP_ADDR/]
+      [{ CONSUL_HTTP_ADDR: "ftp://consul" }, /CONSUL_HTTP_ADDR/],
+      [{ SACAR_FAILED_RELEASE_TTL: "3 days" }, /SACAR_FAILED_RELEASE_TTL/]
     ]
     for (const [extra, pattern] of cases) {
       const { code, stderr } = await runControllerToExit({ ...base, ...extra })

@@ -7,6 +7,7 @@ import { jsonLogger } from "../../src/common/logging.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { Metrics } from "../../src/controller/metrics.ts"
 import { reporter } from "../../src/controller/report/index.ts"
+import type { PruningSettings } from "../../src/controller/report/pruning.ts"
 import type { GitHubTuning } from "../../src/github/config.ts"
 import { GitHub } from "../../src/github/GitHub.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
@@ -45,6 +46,8 @@ export interface ReporterSetup {
   readonly lockDelay?: string
   readonly identity?: string
   readonly logLevel?: "Debug" | "Info" | "Warn" | "Error" | "None"
+  /** TTLs short enough for a test (default: the controller's own defaults). */
+  readonly pruning?: PruningSettings
 }
 
 export interface RunningReporter {
@@ -70,7 +73,8 @@ const program = (setup: ReporterSetup, metrics: Metrics) =>
       metrics,
       leaderTtl: setup.ttl ?? "10s",
       lockDelay: setup.lockDelay ?? "1s",
-      identity: setup.identity
+      identity: setup.identity,
+      pruning: setup.pruning
     })
   ).pipe(
     Effect.provide(layerFor(setup)),

@@ -18,6 +18,8 @@ export interface ReleasePatch {
   readonly message?: string
   readonly steps?: Readonly<Record<string, { readonly ms: number }>>
   readonly log?: string
+  /** When the attempt ended, as a reconciler writes it (ISO 8601). */
+  readonly finishedAt?: string
 }
 
 export interface StatusPatch {

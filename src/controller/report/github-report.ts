@@ -13,15 +13,17 @@ import { Effect } from "effect"
 import { Consul } from "../../consul/Consul.ts"
 import type { GitHubError } from "../../github/errors.ts"
 import type { GitHubShape } from "../../github/GitHub.ts"
-import { durationMillis } from "../../spec/duration.ts"
+import { durationMillis, formatDuration } from "../../spec/duration.ts"
 import type { GitHubRecord } from "../../spec/github-record.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
 import type { Metrics } from "../metrics.ts"
 import { phaseOf, updateGap } from "./pacing.ts"
+import { recordExpiry } from "./pruning.ts"
+import type { PruningSettings } from "./pruning.ts"
 import { readRecord, updateRecord } from "./records.ts"
 import type { DeployState } from "./release-view.ts"
-import { checkRunName, digestOf, prepareDeadline, render, toCommitStatus } from "./render.ts"
+import { artifactDeadline, checkRunName, digestOf, prepareDeadline, render, toCommitStatus } from "./render.ts"
 import type { CheckView, CommitStatusView } from "./render.ts"
 import type { AppSnapshot, Snapshot } from "./snapshot.ts"
 import { appFacts, commitTargets } from "./targets.ts"
@@ -65,6 +67,8 @@ export interface GitHubPassOptions {
   readonly metrics: Metrics | undefined
   readonly memory: ReporterMemory
   readonly now: () => number
+  /** SACAR_RECORD_TTL and SACAR_ARTIFACT_WAIT (pruning.ts). */
+  readonly pruning: Pick<PruningSettings, "recordTtlMs" | "artifactWaitMs">
 }
 
 type Failure = { readonly _tag: "GitHubError"; readonly message: string } | {
@@ -463,23 +467,22 @@ const guarded = (
     )
   })
 
-/** A commit's record with no release lives this long once its run has ended. */
-export const RECORD_TTL_MS = 7 * 24 * 3600_000
-
-/** Pure: the record of a commit that never got a release, whose run ended, and that is older than RECORD_TTL_MS. */
-export const recordToPrune = (target: CommitTarget, now: number): boolean => {
-  const doc = target.record.doc
-  const created = Date.parse(doc.createdAt)
-  return !target.input.hasRelease && doc.deployment === undefined && doc.reported?.status === "completed" &&
-    Number.isFinite(created) && now - created >= RECORD_TTL_MS
-}
+/** Whether a commit's run has ended on GitHub: its check run completed; in token mode, nothing is left to send. */
+const runEnded = (options: GitHubPassOptions, target: CommitTarget, view: CheckView): boolean =>
+  options.github.mode === "app" ? target.record.doc.reported?.status === "completed" : view.status === "completed"
 
 /** Deletes the record unless it changed since the snapshot (a webhook that just touched it wins). */
 const pruneRecord = (options: GitHubPassOptions, target: CommitTarget) =>
   Effect.gen(function*() {
     const key = options.keys.github(target.app, target.sha)
     const result = yield* (yield* Consul).txn([{ verb: "delete-cas", key, index: target.record.modifyIndex }])
-    if (result.ok) yield* Effect.logInfo(`pruned ${key}: no release came and its check run has ended`)
+    if (result.ok) {
+      yield* Effect.logInfo(
+        `pruned ${key}: no release came, its check run ended, and nothing happened for ${
+          formatDuration(options.pruning.recordTtlMs)
+        }`
+      )
+    }
   }).pipe(Effect.catch((e) => Effect.logWarning(`record not pruned: ${e.message}`)))
 
 /** One pass over a snapshot; returns the earliest time something needs another look. */
@@ -495,15 +498,20 @@ export const githubPass = (
       memory.firstSeen.set(key, at)
       return at
     }
-    const targets = commitTargets(snapshot, now, options.publicUrl, firstSeen)
+    const targets = commitTargets(snapshot, now, options.publicUrl, firstSeen, options.pruning.artifactWaitMs)
+      .map((target) => ({ target, view: render(target.input) }))
     const wakes: Array<number | undefined> = []
     const checks = yield* Effect.forEach(
       targets,
-      (target) => {
-        const view = render(target.input)
-        // A release still preparing turns timed_out at its deadline: look again then.
-        if (view.status !== "completed" && target.input.hasRelease) {
-          wakes.push(prepareDeadline(target.input, durationMillis(target.config.prepareTimeout)))
+      ({ target, view }) => {
+        // A release still preparing turns timed_out at its deadline, a commit waiting
+        // for its artifact stops waiting at its own: look again then.
+        if (view.status !== "completed") {
+          wakes.push(
+            target.input.hasRelease
+              ? prepareDeadline(target.input, durationMillis(target.config.prepareTimeout))
+              : artifactDeadline(target.input)
+          )
         }
         const what = `${checkRunName(target.app)} on ${shortSha(target.sha)}`
         if (options.github.mode === "app")
@@ -525,8 +533,11 @@ export const githubPass = (
       (app) => guarded(options, `deployment/${app}`, `deployment of ${app}`, mirrorDeployment(options, snapshot, app)),
       { concurrency: 4 }
     )
-    for (const target of targets) {
-      if (recordToPrune(target, now)) yield* pruneRecord(options, target)
+    for (const { target, view } of targets) {
+      const expiry = recordExpiry(target, runEnded(options, target, view), options.pruning.recordTtlMs)
+      if (expiry === undefined) continue
+      if (expiry <= now) yield* pruneRecord(options, target)
+      else wakes.push(expiry)
     }
     const future = [...wakes, ...checks, ...deployments].filter((t): t is number => t !== undefined && t > now - 1)
     return future.length === 0 ? undefined : Math.min(...future)

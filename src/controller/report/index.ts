@@ -1,7 +1,8 @@
 /**
  * The controller's reporting side, as one effect the controller's main forks:
  * leader election, then (only while leading) the report loop that mirrors what the
- * nodes observed to GitHub, auto-deploys and applies ReleaseSpec retention.
+ * nodes observed to GitHub, auto-deploys, applies ReleaseSpec retention and prunes
+ * what nothing else would delete (pruning.ts).
  *
  * GitHub is optional: without GITHUB_APP_ID/GITHUB_TOKEN (the KV-only demo) the
  * leader still auto-deploys and applies retention, and simply reports nothing.
@@ -15,6 +16,7 @@ import type { Metrics } from "../metrics.ts"
 import { pruneDeliveries } from "../webhook/deliveries.ts"
 import { DEFAULT_LEADER_TTL, DEFAULT_LOCK_DELAY, defaultIdentity, whileLeader } from "./leader.ts"
 import { reportLoop } from "./loop.ts"
+import type { PruningSettings } from "./pruning.ts"
 
 export interface ReporterOptions {
   readonly keys: Keys
@@ -28,6 +30,8 @@ export interface ReporterOptions {
   readonly identity?: string | undefined
   /** Minimum gap between two updates of one check run; default 2 s. */
   readonly coalesceMs?: number | undefined
+  /** SACAR_FAILED_RELEASE_TTL, SACAR_RECORD_TTL, SACAR_ARTIFACT_WAIT; default DEFAULT_PRUNING. */
+  readonly pruning?: PruningSettings | undefined
 }
 
 /** While leading: delivery marks older than three days go, once an hour (webhook/deliveries.ts). */
@@ -64,7 +68,8 @@ export const reporter = (options: ReporterOptions): Effect.Effect<never, never, 
           github,
           publicUrl: options.publicUrl,
           metrics,
-          coalesceMs: options.coalesceMs
+          coalesceMs: options.coalesceMs,
+          pruning: options.pruning
         })
       )
     )

@@ -11,16 +11,19 @@
  * The workers are separate so GitHub being slow or down (calls retried for up to a
  * minute and a half) never delays auto-deploy and retention, which only touch KV.
  */
-import { Effect, Fiber, Queue, Stream } from "effect"
+import { Clock, Effect, Fiber, Queue, Stream } from "effect"
 import type { KvEntry } from "../../consul/Consul.ts"
 import { Consul } from "../../consul/Consul.ts"
 import { watchPrefix } from "../../consul/watch.ts"
 import type { GitHubShape } from "../../github/GitHub.ts"
+import { formatDuration } from "../../spec/duration.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName } from "../../spec/names.ts"
 import type { Metrics } from "../metrics.ts"
 import { autoDeploy, decideAutoDeploy } from "./autodeploy.ts"
 import { githubPass, newMemory } from "./github-report.ts"
+import { DEFAULT_PRUNING, failedReleasesToPrune } from "./pruning.ts"
+import type { PruningSettings } from "./pruning.ts"
 import { expectedNodes, releaseView } from "./release-view.ts"
 import { releasesToRemove, removeRelease } from "./retention.ts"
 import { readSnapshot } from "./snapshot.ts"
@@ -106,6 +109,8 @@ export interface ReportLoopOptions {
   readonly metrics: Metrics | undefined
   /** Minimum gap between two updates of one check run; default 2 s. */
   readonly coalesceMs?: number | undefined
+  /** The TTLs of pruning.ts; default DEFAULT_PRUNING. */
+  readonly pruning?: PruningSettings | undefined
 }
 
 interface Latest {
@@ -114,15 +119,21 @@ interface Latest {
   readonly at: number
 }
 
-/** Auto-deploy and retention for every app; returns when to look again. */
-const kvPass = (keys: Keys, snapshot: Snapshot) =>
+/** Auto-deploy, retention and the pruning of failed releases for every app; returns when to look again. */
+const kvPass = (keys: Keys, pruning: PruningSettings, snapshot: Snapshot) =>
   Effect.gen(function*() {
-    const now = new Date()
+    const now = new Date(yield* Clock.currentTimeMillis)
+    const ttl = formatDuration(pruning.failedReleaseTtlMs)
     for (const app of snapshot.apps.values()) {
       if (app.config === undefined) continue
       const decision = decideAutoDeploy(app, snapshot.nodes, now)
       if (decision.kind === "deploy") yield* autoDeploy(keys, app, decision.sha, now)
-      for (const sha of releasesToRemove(app, snapshot.nodes)) yield* removeRelease(keys, app, sha)
+      for (const sha of releasesToRemove(app, snapshot.nodes)) {
+        yield* removeRelease(keys, app, sha, `beyond keepReleases ${app.config.keepReleases}`)
+      }
+      for (const sha of failedReleasesToPrune(app, snapshot.nodes, now.getTime(), pruning.failedReleaseTtlMs)) {
+        yield* removeRelease(keys, app, sha, `failed, and nothing happened to it for ${ttl}`)
+      }
     }
     return undefined as number | undefined
   }).pipe(
@@ -184,7 +195,8 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
           yield* Effect.forkScoped(run)
         })
 
-      yield* worker("kv", (snapshot) => kvPass(keys, snapshot))
+      const pruning = options.pruning ?? DEFAULT_PRUNING
+      yield* worker("kv", (snapshot) => kvPass(keys, pruning, snapshot))
       if (options.github !== undefined) {
         const passOptions = {
           keys,
@@ -193,7 +205,8 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
           coalesceMs: options.coalesceMs ?? COALESCE_MS,
           metrics,
           memory: newMemory(),
-          now: () => Date.now()
+          now: () => Date.now(),
+          pruning
         }
         yield* worker("github", (snapshot) => githubPass(passOptions, snapshot))
       } else {

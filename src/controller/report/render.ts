@@ -53,10 +53,13 @@ export interface RenderInput {
   readonly publicUrl: string | undefined
   /** When the commit was first recorded (GitHubRecord createdAt), ms: a wait for its artifact ends. */
   readonly waitingSince?: number | undefined
+  /** SACAR_ARTIFACT_WAIT: a commit whose artifact has not come within this long stops waiting (neutral). */
+  readonly artifactWaitMs: number
 }
 
-/** A commit whose artifact has not come within this long stops waiting (its run ends neutral). */
-export const ARTIFACT_WAIT_MS = 24 * 3600_000
+/** Milliseconds at which a commit without a release stops waiting for its artifact, or undefined. */
+export const artifactDeadline = (input: Pick<RenderInput, "waitingSince" | "artifactWaitMs">): number | undefined =>
+  input.waitingSince === undefined ? undefined : input.waitingSince + input.artifactWaitMs
 
 export interface CheckView {
   readonly status: CheckRunStatus
@@ -220,14 +223,15 @@ export const render = (input: RenderInput): CheckView => {
         actions: [PREPARE_ACTION]
       }
     }
-    if (input.waitingSince !== undefined && input.now - input.waitingSince >= ARTIFACT_WAIT_MS) {
+    const waitEnds = artifactDeadline(input)
+    if (waitEnds !== undefined && input.now >= waitEnds) {
       return {
         ...base,
         status: "completed",
         conclusion: "neutral",
         title: "No build artifact arrived",
         summary: truncateBytes(
-          `No release of \`${app}\` at \`${shortSha(sha)}\` within ${ARTIFACT_WAIT_MS / 3600_000} hours; ` +
+          `No release of \`${app}\` at \`${shortSha(sha)}\` within ${formatDuration(input.artifactWaitMs)}; ` +
             "Sacar stopped waiting. Press **Prepare** to prepare it from the artifact template."
         ),
         actions: [PREPARE_ACTION]

@@ -3,8 +3,10 @@
  * on every expected node and remove older ready ones, never removing
  *   - the deploy target (the current DeploySpec's sha),
  *   - any node's `current` or `previous` release (rollback needs it on disk),
+ *   - the pinned release,
  *   - a release that is not ready everywhere (still preparing, or failed: a person
- *     may retry it; failures do not count against keepReleases).
+ *     may retry it; failures do not count against keepReleases). Failed releases go
+ *     after their own TTL (pruning.ts).
  * Reconcilers delete from disk what is no longer desired, under the same rule.
  *
  * A removed release's GitHubRecord goes with it, in the same transaction: its check
@@ -18,6 +20,7 @@ import { Consul } from "../../consul/Consul.ts"
 import type { TxnOp } from "../../consul/Consul.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
+import { protectedReleases } from "./pruning.ts"
 import { expectedNodes, releaseView } from "./release-view.ts"
 import type { AppSnapshot } from "./snapshot.ts"
 
@@ -30,18 +33,15 @@ export const releasesToRemove = (app: AppSnapshot, nodes: ReadonlySet<string>): 
     .filter(([sha]) => releaseView(sha, expected, app.statuses).allReady)
     .sort(([, a], [, b]) => b.createIndex - a.createIndex)
     .map(([sha]) => sha)
-  const kept = new Set<string>()
-  if (app.deploy !== undefined) kept.add(app.deploy.doc.sha)
-  for (const status of app.statuses.values()) {
-    if (status.current !== null) kept.add(status.current)
-    if (status.previous !== undefined && status.previous !== null) kept.add(status.previous)
-    if (status.deploy !== null) kept.add(status.deploy.sha)
-  }
+  const kept = protectedReleases(app)
   return ready.slice(config.keepReleases).filter((sha) => !kept.has(sha))
 }
 
-/** Deletes one release (and its record) unless either changed since the snapshot. */
-export const removeRelease = (keys: Keys, app: AppSnapshot, sha: string) =>
+/**
+ * Deletes one release (and its record) unless either changed since the snapshot: a
+ * retry or a webhook that just touched them wins. `why` ends the log line.
+ */
+export const removeRelease = (keys: Keys, app: AppSnapshot, sha: string, why: string) =>
   Effect.gen(function*() {
     const release = app.releases.get(sha)
     if (release === undefined) return false
@@ -51,9 +51,7 @@ export const removeRelease = (keys: Keys, app: AppSnapshot, sha: string) =>
       ops.push({ verb: "delete-cas", key: keys.github(app.app, sha), index: record.modifyIndex })
     const result = yield* (yield* Consul).txn(ops)
     if (result.ok) {
-      yield* Effect.logInfo(
-        `retention: removed release ${app.app} ${shortSha(sha)} (beyond keepReleases ${app.config?.keepReleases})`
-      )
+      yield* Effect.logInfo(`removed release ${app.app} ${shortSha(sha)}: ${why}`)
       return true
     }
     return false

@@ -56,7 +56,8 @@ export const commitTargets = (
   snapshot: Snapshot,
   now: number,
   publicUrl: string | undefined,
-  firstSeen: (key: string) => number
+  firstSeen: (key: string) => number,
+  artifactWaitMs: number
 ): ReadonlyArray<CommitTarget> => {
   const out: CommitTarget[] = []
   for (const app of snapshot.apps.values()) {
@@ -87,7 +88,8 @@ export const commitTargets = (
           autoDeployedAt: record.doc.autoDeployedAt,
           now,
           publicUrl,
-          waitingSince: Date.parse(record.doc.createdAt) || undefined
+          waitingSince: Date.parse(record.doc.createdAt) || undefined,
+          artifactWaitMs
         }
       })
     }
