@@ -173,6 +173,18 @@ test("the skip list is short, justified, and every entry still matches a documen
   assert.ok(ran.length > all.length - ran.length, `${ran.length} run, ${all.length - ran.length} skipped`)
 })
 
+// Before the documented commands, which reconfigure the demo's app.
+test("--keep-running keeps everything up for the commands it prints", async () => {
+  const status = await runSacar(["status", "shop", "--json"], { CONSUL_HTTP_ADDR: values.addr })
+  assert.equal(status.code, 0, status.stderr)
+  const report = JSON.parse(status.stdout) as { apps: Array<{ nodes: Record<string, { current: string | null }> }> }
+  assert.deepEqual(
+    Object.entries(report.apps[0]!.nodes).map(([n, s]) => [n, s.current]).sort(),
+    [["demo-1", values.sha], ["demo-2", values.sha], ["demo-3", values.sha]]
+  )
+  assert.equal((await fetch(`${values.controller}/healthz`)).status, 200)
+})
+
 test("every documented command runs against the demo", { timeout: 900_000 }, async () => {
   await mkdir(join(dir, "tmp"), { recursive: true })
   const failures: string[] = []
@@ -207,17 +219,6 @@ test("the command lists name real commands, and each option is in that command's
   }
   for (const name of ["logs", "deploy"]) assert.ok(help.has(name), `the command list names sacar ${name}`)
   assert.ok(synopses.some((l) => l.includes("--wait")), "deploy --wait is in the command list")
-})
-
-test("--keep-running keeps everything up for the commands it prints", async () => {
-  const status = await runSacar(["status", "shop", "--json"], { CONSUL_HTTP_ADDR: values.addr })
-  assert.equal(status.code, 0, status.stderr)
-  const report = JSON.parse(status.stdout) as { apps: Array<{ nodes: Record<string, { current: string | null }> }> }
-  assert.deepEqual(
-    Object.entries(report.apps[0]!.nodes).map(([n, s]) => [n, s.current]).sort(),
-    [["demo-1", values.sha], ["demo-2", values.sha], ["demo-3", values.sha]]
-  )
-  assert.equal((await fetch(`${values.controller}/healthz`)).status, 200)
 })
 
 test("Ctrl-C ends a --keep-running demo with the exit code docs/demo.md gives, leaving nothing running", async () => {
