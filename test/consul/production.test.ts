@@ -99,6 +99,24 @@ test("a lock monitor whose reads hang reports the lock lost within unconfirmedFo
   assert.ok(at - hungAt <= 2_125 + 4_000 + 500, `noticed after ${at - hungAt} ms`)
 })
 
+test("a session Consul expires at twice its TTL: alive past the TTL without renewals, gone by 2×TTL", async (t) => {
+  const { addr, consul, prefix, real, run } = await production(t)
+  if (real) return
+  await settings(addr, { SessionTTLMultiplier: 2 })
+  const created = Date.now()
+  const id = await run(consul.createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "delete", lockDelay: "0s" }))
+  assert.equal(await run(consul.put(`${prefix}/held`, "v", { acquire: id })), true)
+  // Past the TTL (10 s), never renewed: a production Consul still honours it.
+  await new Promise((r) => setTimeout(r, 14_000))
+  assert.equal((await run(consul.sessionInfo(id)))?.id, id, "expired at 1×TTL")
+  assert.equal((await run(consul.get(`${prefix}/held`))).value?.session, id, "its lock was released at 1×TTL")
+  // By 2×TTL (and a little for the timer) it is gone, and its key with it.
+  await eventually(async () => (await run(consul.sessionInfo(id))) === undefined, 10_000, "the session to expire")
+  const after = Date.now() - created
+  assert.ok(after >= 19_000 && after <= 24_000, `expired ${after} ms after creation`)
+  assert.equal((await run(consul.get(`${prefix}/held`))).value, undefined)
+})
+
 test("a session invalidated with its node: the holder notices within its TTL and the lock is released", async (t) => {
   const { addr, consul, fork, prefix, real, run } = await production(t)
   if (real) return
