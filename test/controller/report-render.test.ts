@@ -6,11 +6,12 @@ import { RECORD_TTL_MS, recordToPrune } from "../../src/controller/report/github
 import { deployView, releaseView } from "../../src/controller/report/release-view.ts"
 import { ARTIFACT_WAIT_MS, digestOf, render, toCommitStatus } from "../../src/controller/report/render.ts"
 import type { RenderInput } from "../../src/controller/report/render.ts"
-import type { AppSnapshot, PredeployView } from "../../src/controller/report/snapshot.ts"
+import type { AppSnapshot } from "../../src/controller/report/snapshot.ts"
 import type { CommitTarget } from "../../src/controller/report/targets.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
 import type { NodeStatus, ReleaseStatus } from "../../src/spec/documents.ts"
 import type { GitHubRecord } from "../../src/spec/github-record.ts"
+import type { PredeployView } from "../../src/spec/tree.ts"
 
 const SHA = "a".repeat(40)
 const NOW = Date.parse("2026-11-27T10:05:00Z")
