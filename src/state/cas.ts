@@ -76,4 +76,3 @@ export const casUpdateGuarded = (
       message: `${key}: changed by someone else ${CAS_ATTEMPTS} times in a row; not written`
     })
   })
-

@@ -26,7 +26,6 @@ export class DeployNotWritten
   extends Data.TaggedError("DeployNotWritten")<{ readonly key: string; readonly message: string }>
 {}
 
-
 export type LockState =
   | { readonly locked: false; readonly guard: TxnOp }
   | { readonly locked: true; readonly reason: string; readonly guard: TxnOp }
@@ -184,7 +183,6 @@ export const retryRelease = (
     Effect.catchTag("GuardFailed", () => Effect.succeed("repeat" as const))
   )
 }
-
 
 export type DeployOutcome =
   | { readonly kind: "deployed"; readonly generation: number }
