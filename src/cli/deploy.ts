@@ -1,6 +1,6 @@
 import { Effect, Option, Stream } from "effect"
 import { watchPrefix } from "../consul/watch.ts"
-import { findSha, requestDeploy } from "../operator/actions.ts"
+import { deploySha, findSha } from "../operator/actions.ts"
 import { failureReport, type NodeProgress, progressLines, rolloutOf } from "../operator/rollout.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
@@ -91,7 +91,7 @@ export const main = (argv: string[]): Promise<number> =>
       "deploy",
       Effect.gen(function*() {
         const sha = yield* findSha(keys, app, typed)
-        const { prepared, generation } = yield* requestDeploy(keys, app, sha, {
+        const { prepared, generation } = yield* deploySha(keys, app, sha, {
           by: operatorName(),
           force,
           ...(reason !== undefined ? { reason } : {})

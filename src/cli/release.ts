@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { createRelease, findSha } from "../operator/actions.ts"
+import { findSha, releaseSha } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
 import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
 import { cliKeys, operatorName, runWithConsul, say } from "./run.ts"
@@ -34,7 +34,7 @@ export const main = (argv: string[]): Promise<number> =>
       "release",
       Effect.gen(function*() {
         const sha = yield* findSha(keys, app, typed)
-        const { existed } = yield* createRelease(keys, app, sha, {
+        const { existed } = yield* releaseSha(keys, app, sha, {
           by: operatorName(),
           ...(artifact !== undefined ? { artifact } : {}),
           ...(sha256 !== undefined ? { sha256 } : {})

@@ -11,7 +11,7 @@ import { readFile, readlink, rename } from "node:fs/promises"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Consul } from "../consul/Consul.ts"
-import { createRelease, requestDeploy, setApp } from "../operator/actions.ts"
+import { deploySha, releaseSha, setApp } from "../operator/actions.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
 import { type AppSnapshot, readApp, snapshotFrom } from "../state/snapshot.ts"
@@ -247,7 +247,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   const prepareStarted = Date.now()
   await consulDo(
     stage,
-    createRelease(keys, DEMO_APP, release.sha, { artifact: release.url, sha256: release.sha256, by: "sacar demo" })
+    releaseSha(keys, DEMO_APP, release.sha, { artifact: release.url, sha256: release.sha256, by: "sacar demo" })
   )
   display.say(label("release", `${release.sha}  (${keys.release(DEMO_APP, release.sha)}): every node prepares it`))
   const detail = display.live ? "milestones" : "every"
@@ -262,7 +262,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   display.say(label("prepared", `on all ${DEMO_NODES.length} nodes in ${since(prepareStarted)}`))
 
   const deployStarted = Date.now()
-  await consulDo(stage, requestDeploy(keys, DEMO_APP, release.sha, { by: "sacar demo", force: false }))
+  await consulDo(stage, deploySha(keys, DEMO_APP, release.sha, { by: "sacar demo", force: false }))
   const generation = (await consulDo(stage, readApp(keys, DEMO_APP))).deploy?.generation
   if (generation === undefined)
     throw new DemoFailed(`${keys.deploy(DEMO_APP)} was written but cannot be read back; see ${p(folder.logs)}/`)

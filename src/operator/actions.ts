@@ -12,24 +12,23 @@ import { AppConfig, LockDoc, lockInForce, PinDoc, ReleaseSpec } from "../spec/do
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
 import { type AppSnapshot, readApp } from "../state/snapshot.ts"
-import { readLock, writeDeploy } from "../state/writes.ts"
+import { createRelease, requestDeploy } from "../state/writes.ts"
 import { CommandFailed, InvalidRequest } from "./errors.ts"
 import { resolveSha } from "./sha.ts"
 
 type Encoded<A> = { readonly [K in keyof A]?: unknown }
 
 /**
- * Validates `value` against `schema` (defaults applied) and writes it pretty-printed.
- * Unlike a reader, the CLI refuses fields the schema does not know: a typo such as
- * "maxParalel" carried into KV would otherwise be ignored by every node, silently.
+ * Validates `value` against `schema` (defaults applied). Unlike a reader, the CLI
+ * refuses fields the schema does not know: a typo such as "maxParalel" carried into
+ * KV would otherwise be ignored by every node, silently.
  */
-const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
+const validated = <S extends Parameters<typeof decodeDocument>[0]>(
   schema: S,
   what: string,
   key: string,
-  value: Encoded<S["Type"]>,
-  options?: { cas?: number }
-): Effect.Effect<S["Type"], ConsulError | CommandFailed, Consul> =>
+  value: Encoded<S["Type"]>
+): Effect.Effect<S["Type"], CommandFailed> =>
   Effect.gen(function*() {
     const decoded = decodeDocument(schema, what, key, JSON.stringify(value))
     if (Result.isFailure(decoded)) return yield* new CommandFailed({ message: decoded.failure.message })
@@ -41,11 +40,24 @@ const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
         }; remove the field with \`consul kv put\` and run again`
       })
     }
+    return decoded.success
+  })
+
+/** Writes `value` once `validated`; with `cas`, only if the key is as read. */
+const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
+  schema: S,
+  what: string,
+  key: string,
+  value: Encoded<S["Type"]>,
+  options?: { cas?: number }
+): Effect.Effect<S["Type"], ConsulError | CommandFailed, Consul> =>
+  Effect.gen(function*() {
+    const doc = yield* validated(schema, what, key, value)
     const consul = yield* Consul
-    const ok = yield* consul.put(key, encodeDocument(schema as never, decoded.success as never), options)
+    const ok = yield* consul.put(key, encodeDocument(schema as never, doc as never), options)
     if (!ok)
       return yield* new CommandFailed({ message: `${key} changed while it was being written; run the command again` })
-    return decoded.success
+    return doc
   })
 
 const requireApp = (keys: Keys, app: string) =>
@@ -92,7 +104,12 @@ export const setApp = (keys: Keys, app: string, patch: AppPatch) =>
     return { created, config }
   })
 
-export const createRelease = (
+/**
+ * `sacar release`: writes the ReleaseSpec of `sha`, replacing one that exists (so
+ * nodes whose attempt failed try again). With --sha256 alone, the checksum is of the
+ * tarball the app's template names.
+ */
+export const releaseSha = (
   keys: Keys,
   app: string,
   sha: string,
@@ -100,7 +117,6 @@ export const createRelease = (
 ) =>
   Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
-    // --sha256 alone checks the tarball the app's template names for this sha.
     const template = snapshot.config?.artifact
     if (options.sha256 !== undefined && options.artifact === undefined && template === undefined) {
       return yield* new InvalidRequest({
@@ -113,23 +129,23 @@ export const createRelease = (
       const checked = checkArtifactUrl(url)
       if (Result.isFailure(checked)) return yield* new CommandFailed({ message: checked.failure.message })
     }
-    const consul = yield* Consul
-    const existed = (yield* consul.get(keys.release(app, sha))).value !== undefined
     const artifact = url === undefined
       ? undefined
       : options.sha256 === undefined
       ? url
       : { url, sha256: options.sha256 }
-    const spec = yield* writeDocument(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
+    const spec = yield* validated(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
       ...(artifact !== undefined ? { artifact } : {}),
       createdAt: new Date().toISOString(),
       source: "cli",
       requestedBy: options.by
     })
-    return { existed, spec }
+    const written = yield* createRelease(keys, app, sha, spec, { replace: true })
+    return { existed: written !== "created", spec }
   })
 
-export const requestDeploy = (
+/** `sacar deploy`: refused while the app is locked, unless `force`. */
+export const deploySha = (
   keys: Keys,
   app: string,
   sha: string,
@@ -137,21 +153,20 @@ export const requestDeploy = (
 ) =>
   Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
-    const lock = yield* readLock(keys, app)
-    if (lock.locked && !options.force) {
-      return yield* new CommandFailed({
-        message: `${lock.reason}; \`sacar unlock ${app}\` lifts it, \`sacar deploy --force\` deploys through it`
-      })
-    }
-    const generation = yield* writeDeploy(keys, app, {
+    const outcome = yield* requestDeploy(keys, app, {
       sha,
       requestedBy: options.by,
-      requestedAt: new Date().toISOString(),
-      ...(options.force ? { force: true } : {}),
-      ...(options.reason !== undefined ? { reason: options.reason } : {})
+      force: options.force,
+      reason: options.reason
     })
+    if (outcome.kind !== "deployed") {
+      const reason = outcome.kind === "refused" ? outcome.reason : `${app}: the deploy was not written`
+      return yield* new CommandFailed({
+        message: `${reason}; \`sacar unlock ${app}\` lifts it, \`sacar deploy --force\` deploys through it`
+      })
+    }
     const prepared = snapshot.releases.some((r) => r.sha === sha)
-    return { generation, prepared, snapshot }
+    return { generation: outcome.generation, prepared, snapshot }
   })
 
 /**
@@ -193,7 +208,7 @@ export const rollback = (keys: Keys, app: string, by: string) =>
     const now = new Date().toISOString()
     yield* writeDocument(PinDoc, "PinDoc", keys.pin(app), { sha, by, reason: "rollback", at: now })
     // A rollback restores a known-good state, so it goes through a lock, on the record.
-    yield* writeDeploy(keys, app, { sha, requestedBy: by, requestedAt: now, force: true, reason: "rollback" })
+    yield* requestDeploy(keys, app, { sha, requestedBy: by, force: true, reason: "rollback" })
     return { sha, from: snapshot.deploy?.spec.sha }
   })
 

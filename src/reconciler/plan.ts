@@ -21,6 +21,7 @@ import { lockInForce } from "../spec/documents.ts"
 import type { AppConfig, LockDoc, NodeStatus, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
 import { shortSha } from "../spec/names.ts"
+import { type DatedRelease, newestFirst } from "../spec/tree.ts"
 
 // ---------------------------------------------------------------------------------
 // Desired state (from Consul)
@@ -210,21 +211,16 @@ interface Candidate {
   readonly urgent: boolean
 }
 
-const createdAtMs = (release: WantedRelease): number | undefined => {
-  const at = release.spec?.createdAt
-  if (at === undefined) return undefined
-  const ms = Date.parse(at)
-  return Number.isNaN(ms) ? undefined : ms
-}
+const dated = (release: WantedRelease): DatedRelease => ({
+  sha: release.sha,
+  modifyIndex: release.specIndex,
+  createdAt: release.spec?.createdAt
+})
 
-/** Newest first: by createdAt when both have one, else by ModifyIndex; the deploy target before all. */
-export const newestFirst = (a: Candidate, b: Candidate): number => {
+/** The deploy target before all, then the one order of releases (spec/tree.ts `newestFirst`). */
+const candidateOrder = (a: Candidate, b: Candidate): number => {
   if (a.urgent !== b.urgent) return a.urgent ? -1 : 1
-  const ta = createdAtMs(a.release)
-  const tb = createdAtMs(b.release)
-  if (ta !== undefined && tb !== undefined && ta !== tb) return tb - ta
-  if (a.release.specIndex !== b.release.specIndex) return b.release.specIndex - a.release.specIndex
-  return a.release.sha < b.release.sha ? -1 : a.release.sha > b.release.sha ? 1 : 0
+  return newestFirst(dated(a.release), dated(b.release))
 }
 
 const planReleases = (
@@ -447,7 +443,7 @@ export const plan = (desired: NodeDesired, observed: NodeObserved): ReadonlyArra
     planDeploy(app, wanted, runtime, desired.now, actions)
   }
 
-  candidates.sort(newestFirst)
+  candidates.sort(candidateOrder)
   let free = Math.max(0, desired.concurrency - inFlight)
   for (const c of candidates) {
     const { sha, specIndex } = c.release

@@ -1,90 +1,30 @@
 /**
- * Writes to desired state that the controller and the operator commands share: a
- * cas read-modify-write, the lock check every deploy request goes through, and the
- * DeploySpec write that yields the new generation.
- *
- * A write may carry guards: transaction operations (a check on the lock key, a
- * delivery mark created with cas=0) that Consul applies in the same transaction, so
- * the write happens only if every guard holds at that moment. Which guard failed is
- * told back (`GuardFailed.guard`), so a caller can tell "the lock changed" from "this
- * delivery was already acted on".
+ * Every write of desired state (ReleaseSpec, DeploySpec), for the controller's
+ * webhooks and endpoints and for the operator commands alike: creating a release
+ * never overwrites one unless asked to (cas=0), a retry rewrites it so failed nodes
+ * try again, and a deploy request goes through the app's lock in the same
+ * transaction as the DeploySpec it writes.
  */
 import { Data, Effect, Result } from "effect"
 import { Consul } from "../consul/Consul.ts"
-import type { ConsulError, KvEntry, TxnOp, TxnResult } from "../consul/Consul.ts"
+import type { ConsulError, TxnOp } from "../consul/Consul.ts"
+import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
-import { DeploySpec, LockDoc, lockInForce } from "../spec/documents.ts"
+import { DeploySpec, LockDoc, lockInForce, ReleaseSpec } from "../spec/documents.ts"
+import type { AppConfig } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
+import { casUpdateGuarded, describeErrors, failedGuard, GuardFailed, WriteConflict } from "./cas.ts"
+import { type CommitSeen, recordCommit } from "./github-records.ts"
 
-/** Another writer kept winning the cas race; the caller answers 503 and GitHub may redeliver. */
-export class WriteConflict
-  extends Data.TaggedError("WriteConflict")<{ readonly key: string; readonly message: string }>
-{}
+/** The app cannot get a release from a webhook: no artifact template, or one that expands to a bad URL. */
+export class NoArtifact extends Data.TaggedError("NoArtifact")<{ readonly app: string; readonly message: string }> {}
 
-/** A guard of the write did not hold (index into the guards given); nothing was written. */
-export class GuardFailed extends Data.TaggedError("GuardFailed")<{
-  readonly key: string
-  readonly guard: number
-  readonly message: string
-}> {}
+const now = () => new Date().toISOString()
 
 /** Consul refused the DeploySpec transaction for a reason that is not a guard: nothing was written. */
 export class DeployNotWritten
   extends Data.TaggedError("DeployNotWritten")<{ readonly key: string; readonly message: string }>
 {}
-
-const CAS_ATTEMPTS = 8
-
-/** The guard (index into `guards`) that failed in a transaction whose first `offset` ops are the write itself. */
-const failedGuard = (result: TxnResult, offset: number): number | undefined => {
-  if (result.ok) return undefined
-  const op = result.errors.map((e) => e.opIndex).find((i) => i >= offset)
-  return op === undefined ? undefined : op - offset
-}
-
-const describeErrors = (result: TxnResult) =>
-  result.ok ? "" : result.errors.map((e) => `op ${e.opIndex}: ${e.what}`).join("; ")
-
-/**
- * Read-modify-write of one key under cas. `next` sees the current entry (undefined
- * when absent) and returns the new value, or undefined to leave the key alone.
- */
-export const casUpdate = (
-  key: string,
-  next: (current: KvEntry | undefined) => string | undefined
-): Effect.Effect<"written" | "unchanged", ConsulError | WriteConflict, Consul> =>
-  casUpdateGuarded(key, next, []).pipe(Effect.catchTag("GuardFailed", (e) => Effect.die(e)))
-
-/** casUpdate whose write and `guards` go in one transaction. */
-export const casUpdateGuarded = (
-  key: string,
-  next: (current: KvEntry | undefined) => string | undefined,
-  guards: ReadonlyArray<TxnOp>
-): Effect.Effect<"written" | "unchanged", ConsulError | WriteConflict | GuardFailed, Consul> =>
-  Effect.gen(function*() {
-    const consul = yield* Consul
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const current = (yield* consul.get(key)).value
-      const value = next(current)
-      if (value === undefined || value === current?.value) return "unchanged" as const
-      const index = current?.modifyIndex ?? 0
-      if (guards.length === 0) {
-        if (yield* consul.put(key, value, { cas: index })) return "written" as const
-      } else {
-        const result = yield* consul.txn([{ verb: "cas", key, value, index }, ...guards])
-        if (result.ok) return "written" as const
-        const guard = failedGuard(result, 1)
-        if (guard !== undefined) {
-          return yield* new GuardFailed({ key, guard, message: `${key} not written: ${describeErrors(result)}` })
-        }
-      }
-      yield* Effect.sleep(10 * (attempt + 1))
-    }
-    return yield* new WriteConflict({
-      key,
-      message: `${key}: changed by someone else ${CAS_ATTEMPTS} times in a row; not written`
-    })
-  })
 
 export type LockState =
   | { readonly locked: false; readonly guard: TxnOp }
@@ -139,4 +79,184 @@ export const writeDeploy = (
     // A Consul that does not echo the entry: read the index back.
     const entry = (yield* consul.get(key)).value
     return entry?.modifyIndex ?? 0
+  })
+
+// ---------------------------------------------------------------------------------
+// ReleaseSpec
+
+export interface ReleaseOrigin {
+  readonly ref?: string | undefined
+  readonly source: string
+  readonly requestedBy?: string | undefined
+}
+
+/** The ReleaseSpec a webhook writes: the app's artifact template filled in for `sha`. */
+export const releaseFromTemplate = (
+  app: string,
+  config: AppConfig,
+  sha: string,
+  origin: ReleaseOrigin
+): Result.Result<ReleaseSpec, NoArtifact> => {
+  if (config.artifact === undefined) {
+    return Result.fail(
+      new NoArtifact({
+        app,
+        message: `${app} has no "artifact" template in its AppConfig; use sacar notify or sacar release with --artifact`
+      })
+    )
+  }
+  const url = expandArtifact(config.artifact, app, sha)
+  const checked = checkArtifactUrl(url)
+  if (Result.isFailure(checked))
+    return Result.fail(new NoArtifact({ app, message: `${app}: ${checked.failure.message}` }))
+  return Result.succeed({
+    artifact: checked.success,
+    ...(origin.ref !== undefined ? { ref: origin.ref } : {}),
+    createdAt: now(),
+    source: origin.source,
+    ...(origin.requestedBy !== undefined ? { requestedBy: origin.requestedBy } : {})
+  })
+}
+
+/** The release of `sha` as it is now; undefined when absent. One that does not decode counts as `{}`. */
+export const readRelease = (
+  keys: Keys,
+  app: string,
+  sha: string
+): Effect.Effect<ReleaseSpec | undefined, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const key = keys.release(app, sha)
+    const entry = (yield* (yield* Consul).get(key)).value
+    if (entry === undefined) return undefined
+    const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, entry.value)
+    return Result.isSuccess(decoded) ? decoded.success : {}
+  })
+
+/**
+ * Writes the release. A webhook or `sacar notify` never overwrites one (cas=0:
+ * "exists"); `sacar release` replaces it (`replace`), which also makes failed nodes
+ * try again.
+ */
+export const createRelease = (
+  keys: Keys,
+  app: string,
+  sha: string,
+  spec: ReleaseSpec,
+  options: { readonly replace?: boolean } = {}
+): Effect.Effect<"created" | "exists" | "replaced", ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const key = keys.release(app, sha)
+    const value = encodeDocument(ReleaseSpec, spec)
+    if (yield* consul.put(key, value, { cas: 0 })) return "created" as const
+    if (options.replace !== true) return "exists" as const
+    yield* consul.put(key, value)
+    return "replaced" as const
+  })
+
+/**
+ * Writes the release again so nodes whose attempt failed try once more: reconcilers
+ * retry when the key's ModifyIndex moves, and Consul only moves it when the bytes
+ * change, so the rewrite carries a fresh `createdAt` and who asked. What the release
+ * is (artifact, checksum, ref) is kept. Absent: written from `fresh`.
+ */
+export const retryRelease = (
+  keys: Keys,
+  app: string,
+  sha: string,
+  fresh: ReleaseSpec,
+  requestedBy: string | undefined,
+  delivery?: TxnOp
+): Effect.Effect<"written" | "unchanged" | "repeat", ConsulError | WriteConflict, Consul> => {
+  const key = keys.release(app, sha)
+  return casUpdateGuarded(key, (entry) => {
+    if (entry === undefined) return encodeDocument(ReleaseSpec, fresh)
+    const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, entry.value)
+    const kept: ReleaseSpec = Result.isSuccess(decoded) ? decoded.success : fresh
+    return encodeDocument(ReleaseSpec, {
+      ...kept,
+      createdAt: now(),
+      ...(requestedBy !== undefined ? { requestedBy } : {})
+    })
+  }, delivery === undefined ? [] : [delivery]).pipe(
+    // The only guard is the delivery mark: it exists, so this delivery already acted.
+    Effect.catchTag("GuardFailed", () => Effect.succeed("repeat" as const))
+  )
+}
+
+export type DeployOutcome =
+  | { readonly kind: "deployed"; readonly generation: number }
+  | { readonly kind: "refused"; readonly reason: string }
+  /** The delivery that asked already acted (a redelivery): nothing written. */
+  | { readonly kind: "repeat" }
+
+export interface DeployRequest {
+  readonly sha: string
+  readonly requestedBy: string
+  /** `sacar deploy --force` and `sacar rollback`: deploys through a lock, on the record. */
+  readonly force?: boolean | undefined
+  readonly reason?: string | undefined
+  /** The commit on GitHub that asked: a refusal is kept in its record so the check run can say why. */
+  readonly commit?: CommitSeen | undefined
+  /** Ties the new generation to the GitHub Deployment that asked, so the leader reports on it. */
+  readonly deploymentId?: number | undefined
+  /** The delivery's mark (webhook/deliveries.ts), created in the same transaction as the DeploySpec. */
+  readonly delivery?: TxnOp | undefined
+}
+
+const LOCK_ATTEMPTS = 4
+
+/**
+ * Someone asked to deploy `sha`. A lock turns it down unless `force`; a pin does not
+ * (pins only pause auto-deploy). The lock is checked again inside the DeploySpec's
+ * transaction (its key absent, or unchanged since read), so a `sacar lock` between the
+ * read and the write stops the deploy; the decision is then made again from the new lock.
+ */
+export const requestDeploy = (keys: Keys, app: string, request: DeployRequest) =>
+  Effect.gen(function*() {
+    const { commit } = request
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+      const lock = yield* readLock(keys, app)
+      if (lock.locked && request.force !== true) {
+        if (commit !== undefined) {
+          yield* recordCommit(keys, app, commit, (r) => ({
+            ...r,
+            refused: { reason: lock.reason, by: request.requestedBy, at: now() }
+          }))
+        }
+        return { kind: "refused", reason: lock.reason } satisfies DeployOutcome as DeployOutcome
+      }
+      // A forced deploy goes through whatever lock there is, so only the delivery guards it.
+      const lockGuards = request.force === true ? [] : [lock.guard]
+      const guards = request.delivery === undefined ? lockGuards : [...lockGuards, request.delivery]
+      const spec: DeploySpec = {
+        sha: request.sha,
+        requestedBy: request.requestedBy,
+        requestedAt: now(),
+        ...(request.force === true ? { force: true } : {}),
+        ...(request.reason !== undefined ? { reason: request.reason } : {})
+      }
+      const written = yield* writeDeploy(keys, app, spec, guards).pipe(
+        Effect.map((generation) => ({ generation })),
+        Effect.catchTag("GuardFailed", (e) => Effect.succeed({ guard: e.guard }))
+      )
+      if ("guard" in written) {
+        if (written.guard === lockGuards.length) return { kind: "repeat" } satisfies DeployOutcome as DeployOutcome
+        continue // the lock changed since it was read: decide again
+      }
+      const { generation } = written
+      if (commit !== undefined) {
+        // An earlier refusal no longer applies once a deploy went through.
+        const { deploymentId } = request
+        yield* recordCommit(keys, app, commit, ({ refused: _refused, ...r }) =>
+          deploymentId === undefined ? r : { ...r, deployment: { generation, id: deploymentId } })
+      }
+      return { kind: "deployed", generation } satisfies DeployOutcome as DeployOutcome
+    }
+    return yield* new WriteConflict({
+      key: keys.lock(app),
+      message: `${
+        keys.lock(app)
+      } changed ${LOCK_ATTEMPTS} times while a deploy of ${app} was being written; not written`
+    })
   })

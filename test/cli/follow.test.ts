@@ -48,11 +48,18 @@ const startSacar = (args: string[], env: Record<string, string>) => {
   return { out, waitFor, stop, finished }
 }
 
-const register = (prefix: string, node: string) =>
-  kvPut(
-    `${prefix}/_nodes/${node}`,
+/** Held by a session, as a reconciler registers: only such a registration is a live node. */
+const register = async (prefix: string, node: string) => {
+  const created = await fetch(`${consulAddr()}/v1/session/create`, {
+    method: "PUT",
+    body: JSON.stringify({ Name: `follow ${node}`, Behavior: "delete", LockDelay: "0s" })
+  })
+  const { ID } = (await created.json()) as { ID: string }
+  await kvPut(
+    `${prefix}/_nodes/${node}?acquire=${ID}`,
     JSON.stringify({ node, version: "0.1.0", startedAt: new Date().toISOString(), root: "/r" })
   )
+}
 
 /** The generation the child's DeploySpec write got (its ModifyIndex), once it is there. */
 const generationOf = (prefix: string): Promise<number> =>

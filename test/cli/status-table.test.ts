@@ -35,8 +35,10 @@ const node = (name: string, fields: Record<string, unknown>) =>
     deploy: null,
     ...fields
   })
-const registered = (name: string) =>
-  entry(`sacar/_nodes/${name}`, { node: name, version: "0.1.0", startedAt: "2026-11-27T08:00:00Z", root: "/r" })
+const registered = (name: string) => ({
+  ...entry(`sacar/_nodes/${name}`, { node: name, version: "0.1.0", startedAt: "2026-11-27T08:00:00Z", root: "/r" }),
+  session: `session-${name}`
+})
 const snapshot = (entries: KvEntry[]) =>
   snapshotFrom(keys, "shop", entries, [registered("web-1"), registered("web-2")], index)
 const config = entry("sacar/shop/config", { artifact: "file:///srv/{sha}.tgz" })

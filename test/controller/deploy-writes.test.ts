@@ -5,9 +5,8 @@ import assert from "node:assert/strict"
 import { after, before, describe, it } from "node:test"
 import { Consul } from "../../src/consul/Consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
-import { requestDeploy } from "../../src/controller/desired.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
-import { writeDeploy } from "../../src/state/writes.ts"
+import { requestDeploy, writeDeploy } from "../../src/state/writes.ts"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
 import { getJson, putKv, randomSha } from "./harness.ts"
 
@@ -57,7 +56,10 @@ describe("deploy writes", () => {
     }))
     const sha = randomSha()
     const outcome = await Effect.runPromise(
-      requestDeploy(keys, app, { repo: "acme/shop", sha }, "mallory").pipe(Effect.provide(layer), Effect.result)
+      requestDeploy(keys, app, { sha, requestedBy: "mallory", commit: { repo: "acme/shop", sha } }).pipe(
+        Effect.provide(layer),
+        Effect.result
+      )
     )
     assert.ok(lockedMeanwhile, "the test's lock was written")
     assert.equal(await getJson(consul.addr, keys.deploy(app)), undefined, "no DeploySpec through a lock")

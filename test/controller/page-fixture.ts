@@ -20,6 +20,20 @@ const kvIndex = async (consul: string, key: string): Promise<number> => {
   return entry!.ModifyIndex
 }
 
+/** A live registration is held by the node's session (docs/contract.md §3), as the reconciler writes it. */
+const register = async (consul: string, prefix: string, node: string): Promise<void> => {
+  const created = await fetch(`${consul}/v1/session/create`, {
+    method: "PUT",
+    body: JSON.stringify({ Name: `page ${node}`, Behavior: "delete", LockDelay: "0s" })
+  })
+  const { ID } = (await created.json()) as { ID: string }
+  await putKv(
+    consul,
+    `${prefix}/_nodes/${node}?acquire=${ID}`,
+    { node, version: "0.1.0", startedAt: at(600), root: "/srv" }
+  )
+}
+
 export const nodeStatus = (
   node: string,
   releases: Record<string, unknown>,
@@ -32,7 +46,7 @@ export const seedPage = async (consul: string, prefix: string): Promise<PageFixt
   const oldSha = randomSha()
   const logLine = "ERROR: could not find a version that satisfies flask==99"
   for (const node of ["web-1", "web-2", "web-3"]) {
-    await putKv(consul, `${prefix}/_nodes/${node}`, { node, version: "0.1.0", startedAt: at(600), root: "/srv" })
+    await register(consul, prefix, node)
   }
   await putKv(consul, `${prefix}/shop/config`, { repo: "acme/shop", nodes: ["web-*"], maxParallel: 1 })
   await putKv(consul, `${prefix}/shop/releases/${oldSha}`, { createdAt: at(3600) })

@@ -31,7 +31,8 @@ const world = () => {
         modifyIndex: index++,
         createIndex: 1,
         flags: 0,
-        session: undefined
+        // Registrations are held by the node's session: only those count as live.
+        session: key.includes("/_nodes/") ? "session" : undefined
       } as unknown as KvEntry
     )
   for (let n = 0; n < NODES; n++)

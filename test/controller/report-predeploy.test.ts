@@ -1,8 +1,8 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { readPredeploy } from "../../src/controller/report/snapshot.ts"
 import { encodeDocument } from "../../src/spec/decode.ts"
 import { PredeployDoc } from "../../src/spec/predeploy.ts"
+import { readPredeploy } from "../../src/spec/tree.ts"
 
 const KEY = "sacar/shop/locks/predeploy/41"
 const SHA = "c".repeat(40)

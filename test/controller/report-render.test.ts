@@ -5,9 +5,10 @@ import { test } from "node:test"
 import { deployView, releaseView } from "../../src/controller/report/release-view.ts"
 import { digestOf, render, toCommitStatus } from "../../src/controller/report/render.ts"
 import type { RenderInput } from "../../src/controller/report/render.ts"
-import type { AppSnapshot, PredeployView } from "../../src/controller/report/snapshot.ts"
+import type { AppSnapshot } from "../../src/controller/report/snapshot.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
 import type { NodeStatus, ReleaseStatus } from "../../src/spec/documents.ts"
+import type { PredeployView } from "../../src/spec/tree.ts"
 
 const SHA = "a".repeat(40)
 const NOW = Date.parse("2026-11-27T10:05:00Z")

@@ -16,8 +16,9 @@ import { watchPrefix } from "../../consul/watch.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName } from "../../spec/names.ts"
 import type { AppStatusReport } from "../../spec/status-report.ts"
+import type { DecodeMemo } from "../../spec/tree.ts"
 import { appExists, reportOf } from "../../state/report.ts"
-import { type DecodeMemo, snapshotFrom } from "../../state/snapshot.ts"
+import { snapshotFrom } from "../../state/snapshot.ts"
 
 export interface PageApp {
   readonly report: AppStatusReport

@@ -7,7 +7,8 @@
 import type { AppConfig, DeployStatus, NodeStatus, ReleasePhase, ReleaseStatus } from "../../spec/documents.ts"
 import { STEP_NAMES } from "../../spec/documents.ts"
 import { matchesAny } from "../../spec/glob.ts"
-import type { AppSnapshot, PredeployView } from "./snapshot.ts"
+import type { PredeployView } from "../../spec/tree.ts"
+import type { AppSnapshot } from "./snapshot.ts"
 
 /** The live registered nodes matching the app's `nodes` globs, sorted. */
 export const expectedNodes = (config: AppConfig, liveNodes: ReadonlySet<string>): ReadonlyArray<string> =>

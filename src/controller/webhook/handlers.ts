@@ -19,18 +19,11 @@ import { explain } from "../../spec/decode.ts"
 import type { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isSha, shortSha } from "../../spec/names.ts"
-import type { DeployNotWritten, WriteConflict } from "../../state/writes.ts"
+import type { WriteConflict } from "../../state/cas.ts"
+import { type CommitSeen, readRecord, recordCommit } from "../../state/github-records.ts"
+import type { DeployNotWritten } from "../../state/writes.ts"
+import { createRelease, readRelease, releaseFromTemplate, requestDeploy, retryRelease } from "../../state/writes.ts"
 import { appsForRepo, type KnownApp } from "../apps.ts"
-import type { CommitSeen } from "../desired.ts"
-import {
-  createRelease,
-  readRecord,
-  readRelease,
-  recordCommit,
-  releaseFromTemplate,
-  requestDeploy,
-  retryRelease
-} from "../desired.ts"
 import { deliveryGuard } from "./deliveries.ts"
 import { CheckRunPayload, CheckSuitePayload, DeploymentPayload, PushPayload, WorkflowRunPayload } from "./payloads.ts"
 
@@ -302,7 +295,12 @@ const checkRun: Handler = (ctx, body, delivery) =>
         : { result: "handled", apps: { [app.name]: `release ${short} written for ${by}` } }
     }
     if (identifier === "deploy") {
-      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, { delivery: guardOf(ctx, delivery, app.name) })
+      const outcome = yield* requestDeploy(ctx.keys, app.name, {
+        sha: seen.sha,
+        requestedBy: by,
+        commit: seen,
+        delivery: guardOf(ctx, delivery, app.name)
+      })
       if (outcome.kind === "repeat") return { result: "repeat", apps: { [app.name]: REPEAT } }
       return outcome.kind === "refused"
         ? {
@@ -386,7 +384,10 @@ const deployment: Handler = (ctx, body, delivery) =>
     for (const app of apps.filter((a) => a.config.environment === d.environment && a.config.githubDeployments)) {
       const record = yield* readRecord(ctx.keys, app.name, d.sha)
       if (record?.deployment?.id === d.id) continue
-      const outcome = yield* requestDeploy(ctx.keys, app.name, seen, by, {
+      const outcome = yield* requestDeploy(ctx.keys, app.name, {
+        sha: seen.sha,
+        requestedBy: by,
+        commit: seen,
         deploymentId: d.id,
         delivery: guardOf(ctx, delivery, app.name)
       })
