@@ -96,6 +96,25 @@ export const readPredeploy = (generation: number, key: string, raw: string | nul
 
 const RANK: Record<PredeployView["state"], number> = { unknown: 0, running: 1, succeeded: 2, failed: 3 }
 
+/**
+ * Joins Snapshots read from disjoint groups of keys (one per app, one of the node
+ * registrations): the report loop decodes each group when it changes and keeps the
+ * others as they were.
+ */
+export const joinSnapshots = (parts: Iterable<Snapshot>): Snapshot => {
+  let index = 0
+  const apps = new Map<string, AppSnapshot>()
+  const nodes = new Set<string>()
+  const problems: string[] = []
+  for (const part of parts) {
+    index = Math.max(index, part.index)
+    for (const [name, app] of part.apps) apps.set(name, app)
+    for (const node of part.nodes) nodes.add(node)
+    problems.push(...part.problems)
+  }
+  return { index, apps, nodes, problems }
+}
+
 export const readSnapshot = (keys: Keys, index: number, entries: ReadonlyArray<KvEntry>): Snapshot => {
   const apps = new Map<string, MutableApp>()
   const nodes = new Set<string>()
