@@ -223,7 +223,9 @@ const main = async () => {
     ms(sorted.at(-1)!)
   } | ${ms(percentile([...lastNode].sort((a, b) => a - b), 50))} | ${percentile(sortedBase, 50).toFixed(1)} / ${
     sortedBase.at(-1)!.toFixed(1)
-  } ms | ${ms(percentile(sortedReached, 50))} / ${ms(sortedReached.at(-1)!)} | ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)} |\n`
+  } ms | ${ms(percentile(sortedReached, 50))} / ${ms(sortedReached.at(-1)!)} | ${Math.min(...load).toFixed(1)}-${
+    Math.max(...load).toFixed(1)
+  } |\n`
   const header = "| nodes | rounds | write -> node's status shows it, median | p99 | max | last node, median " +
     "| baseline: plain watcher on releases/, median / max | the node's first status PUT reaches Consul, median / max " +
     "| load average (1 min) |\n|---|---|---|---|---|---|---|---|---|\n"
@@ -231,9 +233,9 @@ const main = async () => {
   if (WRITE) {
     appendFileSync(
       join(ROOT, "docs", "benchmarks.md"),
-      `\n## latency\n\n\`node_modules/.bin/node bench/latency.ts --nodes=${NODES} --rounds=${ROUNDS}\` on ${
-        cpus().length
-      } cores, ${new Date().toISOString().slice(0, 10)}.\n\n${header}${row}`
+      `\n## latency\n\n\`node_modules/.bin/node bench/latency.ts --nodes=${NODES} --rounds=${ROUNDS}\` on ${cpus().length} cores, ${
+        new Date().toISOString().slice(0, 10)
+      }.\n\n${header}${row}`
     )
   }
   await cleanup()

@@ -63,7 +63,10 @@ test("a status write in one app decodes and renders that app only, and the loop'
   const counting = Layer.succeed(Consul, {
     ...consul,
     list: (p, options) =>
-      Effect.tap(consul.list(p, options), () => Effect.sync(() => reads.push({ prefix: p, stale: options?.stale === true })))
+      Effect.tap(
+        consul.list(p, options),
+        () => Effect.sync(() => reads.push({ prefix: p, stale: options?.stale === true }))
+      )
   })
   // No app has a repo, so no GitHub call is ever made; the pass still renders each app.
   const github = { mode: "app" } as unknown as GitHubShape
@@ -108,11 +111,15 @@ test("a status write in one app decodes and renders that app only, and the loop'
     "the loop to render the busy app again"
   )
   await sleep(1_500)
-  assert.deepEqual({
-    decodes: count("sacar_report_decodes_total", "quiet"),
-    renders: count("sacar_report_renders_total", "quiet"),
-    kvPasses: count("sacar_report_passes_total", "quiet", "kv")
-  }, quietBefore, "status writes in busy made the loop decode or render quiet")
+  assert.deepEqual(
+    {
+      decodes: count("sacar_report_decodes_total", "quiet"),
+      renders: count("sacar_report_renders_total", "quiet"),
+      kvPasses: count("sacar_report_passes_total", "quiet", "kv")
+    },
+    quietBefore,
+    "status writes in busy made the loop decode or render quiet"
+  )
   assert.ok(count("sacar_report_decodes_total", "busy") > 1)
 
   const watched = reads.filter((r) => r.prefix === keys.nodes || r.prefix.startsWith(keys.root))

@@ -1,9 +1,9 @@
 // The status writer: coalesced writes, flush on demand and at the end, retries after
 // a failed write. Consul is a fake service recording PUTs.
 import { Effect, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { TestClock } from "effect/testing"
 import { Consul, ConsulUnavailable } from "../../src/consul/Consul.ts"
 import { emptyStatus, makeStatusWriter } from "../../src/reconciler/status.ts"
 

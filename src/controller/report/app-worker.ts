@@ -14,10 +14,10 @@ import type { Changed } from "./watch-tree.ts"
 
 const RESYNC_MS = 60_000
 /** A change waits this long for others before the passes run. */
-export const DEBOUNCE_MS = 50
+const DEBOUNCE_MS = 50
 
 /** One app's pass; returns when it needs another look (ms), or undefined. Absent apps must be handled (they went). */
-export type AppPass = (snapshot: Snapshot, app: string) => Effect.Effect<number | undefined, never, Consul>
+type AppPass = (snapshot: Snapshot, app: string) => Effect.Effect<number | undefined, never, Consul>
 
 export interface AppWorker {
   /** Marks apps changed and wakes the worker; `at` is when the snapshot was delivered. */
@@ -51,7 +51,11 @@ export const startAppWorker = (name: string, pass: AppPass, metrics: Metrics | u
           if (next === undefined) due.delete(app)
           else due.set(app, next)
         }), { concurrency: 4, discard: true })
-      metrics?.set("sacar_reconcile_lag_seconds", { loop: name }, ((yield* Clock.currentTimeMillis) - current.at) / 1000)
+      metrics?.set(
+        "sacar_reconcile_lag_seconds",
+        { loop: name },
+        ((yield* Clock.currentTimeMillis) - current.at) / 1000
+      )
     })
 
     yield* Effect.gen(function*() {

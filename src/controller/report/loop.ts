@@ -98,7 +98,9 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
           memory: newMemory(),
           now: () => Date.now()
         }
-        workers.push(yield* startAppWorker("github", (snapshot, app) => githubPass(passOptions, snapshot, app), metrics))
+        workers.push(
+          yield* startAppWorker("github", (snapshot, app) => githubPass(passOptions, snapshot, app), metrics)
+        )
       } else {
         yield* Effect.logInfo("report loop: no GitHub configured (KV-only): auto-deploy and retention only")
       }
