@@ -33,6 +33,12 @@ export interface BlockingOptions {
   readonly wait?: string
   /** `?consistent`: the leader confirms it still leads before answering (lock monitoring). */
   readonly consistent?: boolean
+  /**
+   * `?stale`: any server answers from its own copy, which may lag the leader by a little
+   * (X-Consul-LastContact). For reads that only show things, never for one that decides a
+   * write (docs/decisions.md, "Stale reads").
+   */
+  readonly stale?: boolean
 }
 
 export interface PutOptions {

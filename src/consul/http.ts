@@ -338,7 +338,8 @@ export const makeConsul = (config: ConsulConfig) =>
         query: {
           ...query,
           ...(blocking ? { index: options.index, wait: options.wait } : {}),
-          consistent: options?.consistent
+          consistent: options?.consistent,
+          stale: options?.stale
         },
         // Consul holds a blocking read for up to wait + wait/16; only then is silence a failure.
         timeoutMs: blocking ? waitMs + Math.ceil(waitMs / 16) + requestTimeoutMs : requestTimeoutMs

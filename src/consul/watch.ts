@@ -34,6 +34,8 @@ export interface WatchOptions {
    * them slower bounds that, while a key appearing in a quiet spell is still seen at once.
    */
   readonly emptyMinIntervalMs?: number
+  /** Read with `?stale` (any server answers): for watches that only show things. */
+  readonly stale?: boolean
 }
 
 const DEFAULT_WAIT = "5m"
@@ -174,6 +176,8 @@ export const watchBlocking = <A>(
     }))
   })
 
+const staleRead = (options: WatchOptions) => (options.stale === true ? { stale: true } : {})
+
 /** Every entry under `prefix`, re-emitted whenever the prefix's index moves. */
 export const watchPrefix = (
   prefix: string,
@@ -182,7 +186,7 @@ export const watchPrefix = (
   return watchBlocking(
     `prefix ${prefix}`,
     options,
-    (index, wait) => Consul.use((c) => c.list(prefix, { index, wait })),
+    (index, wait) => Consul.use((c) => c.list(prefix, { index, wait, ...staleRead(options) })),
     undefined,
     (entries) => entries.length === 0
   )
@@ -199,7 +203,7 @@ export const watchKey = (
   return watchBlocking(
     `key ${key}`,
     options,
-    (index, wait) => Consul.use((c) => c.get(key, { index, wait })),
+    (index, wait) => Consul.use((c) => c.get(key, { index, wait, ...staleRead(options) })),
     (previous, next) => previous === undefined && next === undefined,
     (entry) => entry === undefined
   )

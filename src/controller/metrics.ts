@@ -35,6 +35,13 @@ export class Metrics {
     )
     this.describe("sacar_releases", "gauge", "Releases by app and phase, as last seen by the leader.")
     this.describe("sacar_leader", "gauge", "1 when this replica holds the leader lock.")
+    this.describe(
+      "sacar_report_decodes_total",
+      "counter",
+      "Times the leader decoded an app's documents (once per change of that app's keys)."
+    )
+    this.describe("sacar_report_passes_total", "counter", "Report passes over one app, by loop (kv, github).")
+    this.describe("sacar_report_renders_total", "counter", "Times the leader rendered an app's check runs.")
   }
 
   describe(name: string, type: Family["type"], help: string): void {

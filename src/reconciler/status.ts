@@ -5,8 +5,14 @@
  * into at most one write per interval, and `flush` writes at once when another node
  * must see the state now (a deploy failure before giving back its slot). A write that
  * fails is retried; the newest state always wins, nothing is queued per change.
+ *
+ * Coalescing protects Consul from bursts, not from the first change: a change that
+ * comes an interval or more after the last write is written at once (a release
+ * taken up after a quiet spell reaches Consul without waiting), and only changes that
+ * follow a write closely wait for the interval to end. An update that changes
+ * nothing writes nothing and starts no interval.
  */
-import { Effect, Queue, Ref, Schedule, Semaphore } from "effect"
+import { Clock, Effect, Queue, Ref, Schedule, Semaphore } from "effect"
 import type { Scope } from "effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
@@ -81,6 +87,8 @@ export const makeStatusWriter = (options: {
     const dirty = yield* Queue.sliding<void>(1)
     if (!options.stored) yield* Queue.offer(dirty, undefined)
     const writing = yield* Semaphore.make(1)
+    /** When the last write went out (ms, Clock); a change within an interval of it waits. */
+    let lastWriteAt = -Infinity
 
     const writeOnce: Effect.Effect<void, ConsulError> = writing.withPermit(
       Effect.gen(function*() {
@@ -89,19 +97,21 @@ export const makeStatusWriter = (options: {
         if (text === written) return
         yield* consul.put(options.key, encodeDocument(NodeStatus, withinBudget({ ...status, updatedAt: nowIso() })))
         written = text
+        lastWriteAt = yield* Clock.currentTimeMillis
       })
     )
     yield* Effect.gen(function*() {
       while (true) {
         yield* Queue.take(dirty)
+        const waitMs = lastWriteAt + intervalMs - (yield* Clock.currentTimeMillis)
+        // Within an interval of the last write: a burst, written once at the interval's end.
+        if (waitMs > 0) yield* Effect.sleep(waitMs)
         const result = yield* Effect.result(writeOnce)
         if (result._tag === "Failure") {
           yield* Effect.logWarning(`cannot write ${options.key}, will retry: ${result.failure.message}`)
           yield* Queue.offer(dirty, undefined)
           yield* Effect.sleep(1000)
-          continue
         }
-        yield* Effect.sleep(intervalMs)
       }
     }).pipe(Effect.forkScoped)
 

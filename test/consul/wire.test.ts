@@ -80,3 +80,15 @@ test("429 is transient and keeps Retry-After; a TTL below the cluster's minimum 
   assert.equal(ttl._tag, "ConsulRequestError")
   assert.match(ttl.message, /SACAR_SESSION_TTL_MIN/)
 })
+
+test("a watch asked to read stale sends ?stale; other reads leave the consistency mode to Consul", async (t) => {
+  const { seen, address } = await stub(t, () => [200, "[]"])
+  const config: ConsulConfig = { address, tls: { verify: true } }
+  await use(config, (c) => c.list("sacar/shop/", { index: 3, wait: "1s", stale: true }))
+  await use(config, (c) => c.get("sacar/shop/deploy", { index: 3, wait: "1s" }))
+  const [stale, plain] = seen.map((s) => new URL(s.url, "http://x").searchParams)
+  assert.equal(stale!.has("stale"), true)
+  assert.equal(stale!.get("index"), "3")
+  assert.equal(plain!.has("stale"), false)
+  assert.equal(plain!.has("consistent"), false)
+})

@@ -1,6 +1,7 @@
 // The status writer: coalesced writes, flush on demand and at the end, retries after
 // a failed write. Consul is a fake service recording PUTs.
 import { Effect, Layer } from "effect"
+import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { Consul, ConsulUnavailable } from "../../src/consul/Consul.ts"
@@ -115,4 +116,41 @@ test("a status Consul does not have yet is written at once", async () => {
   )
   assert.equal(puts.length, 1)
   assert.deepEqual(JSON.parse(puts[0]!.value).releases, {})
+})
+
+test("the first change after a quiet spell is written at once; a burst right after a write waits for the interval", async () => {
+  const puts: Array<{ key: string; value: string }> = []
+  const phase = (p: "pending" | "download" | "extract") => (s: ReturnType<typeof emptyStatus>) => ({
+    ...s,
+    releases: { [A]: { phase: p, attempt: 1, steps: {} } }
+  })
+  // The clock only moves when the test moves it: "at once" means without any time passing.
+  const settle = Effect.gen(function*() {
+    for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+  })
+  await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: true, intervalMs: 400 })
+      yield* writer.update(phase("pending"))
+      yield* settle
+      assert.equal(puts.length, 1, "the first change is written without waiting")
+
+      yield* writer.update(phase("download"))
+      yield* writer.update(phase("extract"))
+      yield* settle
+      assert.equal(puts.length, 1, "changes right after a write wait for the interval")
+      yield* TestClock.adjust(400)
+      yield* settle
+      assert.equal(puts.length, 2, "the burst is one write at the end of the interval")
+      assert.equal(JSON.parse(puts[1]!.value).releases[A].phase, "extract")
+
+      // A quiet spell, then an update that changes nothing and one that does, at the same moment.
+      yield* TestClock.adjust(5_000)
+      yield* writer.update((s) => s)
+      yield* settle
+      yield* writer.update(phase("pending"))
+      yield* settle
+      assert.equal(puts.length, 3, "an update that changed nothing does not hold back the next change")
+    })).pipe(Effect.provide(Layer.merge(fakeConsul(puts), TestClock.layer())))
+  )
 })

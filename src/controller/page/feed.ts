@@ -1,6 +1,6 @@
 /**
  * What the status page reads: one blocking-query watch over `<prefix>/` per controller
- * process (the same kind of watch the report loop runs), started by the first page
+ * process, read with `?stale`, started by the first page
  * request and kept until the server's scope ends. Every browser is served from it, so
  * a hundred open pages cost Consul nothing more than one, and nobody polls the nodes.
  *
@@ -129,7 +129,8 @@ export const makePageFeed = (keys: Keys): Effect.Effect<PageFeed, never, Consul 
     let started = false
     let released = false
 
-    const watch = watchPrefix(keys.root).pipe(
+    // `?stale`: the page only shows; any server may answer (docs/decisions.md, "Stale reads").
+    const watch = watchPrefix(keys.root, { stale: true }).pipe(
       Stream.runForEach((result) =>
         Effect.gen(function*() {
           latest = nextPageState(keys, cache, result.index, result.value)

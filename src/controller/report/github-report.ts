@@ -485,20 +485,66 @@ const pruneRecord = (options: GitHubPassOptions, target: CommitTarget) =>
     }
   }).pipe(Effect.catch((e) => Effect.logWarning(`record not pruned: ${e.message}`)))
 
-/** One pass over a snapshot; returns the earliest time something needs another look. */
+/**
+ * Forgets what this term remembers about `app` that no longer exists in it (commits
+ * whose record and release went, older deploy generations), so the memory follows
+ * apps × commits kept, not the history.
+ */
+const forgetGone = (memory: ReporterMemory, name: string, app: AppSnapshot | undefined) => {
+  const shas = new Set([...(app?.github.keys() ?? []), ...(app?.releases.keys() ?? [])])
+  const generations = new Set<number>()
+  if (app?.deploy !== undefined) generations.add(app.deploy.generation)
+  for (const { doc } of app?.github.values() ?? []) {
+    if (doc.deployment !== undefined) generations.add(doc.deployment.generation)
+  }
+  const prefix = `${name}/`
+  for (const key of memory.sent.keys()) {
+    if (key.startsWith(prefix) && !shas.has(key.slice(prefix.length))) memory.sent.delete(key)
+  }
+  for (const key of memory.failures.keys()) {
+    const [kind, keyApp, rest] = key.split("/")
+    if (keyApp !== name) continue
+    if (kind === "deployment" ? app === undefined : !shas.has(rest ?? "")) memory.failures.delete(key)
+  }
+  for (const key of memory.firstSeen.keys()) {
+    const parts = key.split("/")
+    if (parts[0] === "deploy" && parts[1] === name) {
+      if (!generations.has(Number(parts[2]))) memory.firstSeen.delete(key)
+    } else if (parts[0] === name && app?.releases.get(parts[1] ?? "")?.modifyIndex !== Number(parts[2])) {
+      memory.firstSeen.delete(key)
+    }
+  }
+  for (const key of memory.deployments.keys()) {
+    if (key.startsWith(prefix) && !generations.has(Number(key.slice(prefix.length)))) memory.deployments.delete(key)
+  }
+}
+
+/** One pass over one app of a snapshot; returns the earliest time it needs another look. */
 export const githubPass = (
   options: GitHubPassOptions,
-  snapshot: Snapshot
+  snapshot: Snapshot,
+  name: string
 ): Effect.Effect<number | undefined, never, Consul> =>
   Effect.gen(function*() {
     const { memory } = options
+    const app = snapshot.apps.get(name)
+    forgetGone(memory, name, app)
+    if (app === undefined) return undefined
+    options.metrics?.inc("sacar_report_renders_total", { app: name })
     const now = options.now()
     const firstSeen = (key: string) => {
       const at = memory.firstSeen.get(key) ?? now
       memory.firstSeen.set(key, at)
       return at
     }
-    const targets = commitTargets(snapshot, now, options.publicUrl, firstSeen, options.pruning.artifactWaitMs)
+    const targets = commitTargets(
+      app,
+      snapshot.nodes,
+      now,
+      options.publicUrl,
+      firstSeen,
+      options.pruning.artifactWaitMs
+    )
       .map((target) => ({ target, view: render(target.input) }))
     const wakes: Array<number | undefined> = []
     const checks = yield* Effect.forEach(
@@ -528,10 +574,11 @@ export const githubPass = (
       },
       { concurrency: 4 }
     )
-    const deployments = yield* Effect.forEach(
-      [...snapshot.apps.keys()],
-      (app) => guarded(options, `deployment/${app}`, `deployment of ${app}`, mirrorDeployment(options, snapshot, app)),
-      { concurrency: 4 }
+    const deployment = yield* guarded(
+      options,
+      `deployment/${name}`,
+      `deployment of ${name}`,
+      mirrorDeployment(options, snapshot, name)
     )
     for (const { target, view } of targets) {
       const expiry = recordExpiry(target, runEnded(options, target, view), options.pruning.recordTtlMs)
@@ -539,6 +586,6 @@ export const githubPass = (
       if (expiry <= now) yield* pruneRecord(options, target)
       else wakes.push(expiry)
     }
-    const future = [...wakes, ...checks, ...deployments].filter((t): t is number => t !== undefined && t > now - 1)
+    const future = [...wakes, ...checks, deployment].filter((t): t is number => t !== undefined && t > now - 1)
     return future.length === 0 ? undefined : Math.min(...future)
   })

@@ -56,6 +56,25 @@ const decodedMap = <K, A>(docs: ReadonlyMap<K, KvDocument<A>>): Map<K, Versioned
   return out
 }
 
+/**
+ * Joins Snapshots read from disjoint groups of keys (one per app, one of the node
+ * registrations): the report loop decodes each group when it changes and keeps the
+ * others as they were.
+ */
+export const joinSnapshots = (parts: Iterable<Snapshot>): Snapshot => {
+  let index = 0
+  const apps = new Map<string, AppSnapshot>()
+  const nodes = new Set<string>()
+  const problems: string[] = []
+  for (const part of parts) {
+    index = Math.max(index, part.index)
+    for (const [name, app] of part.apps) apps.set(name, app)
+    for (const node of part.nodes) nodes.add(node)
+    problems.push(...part.problems)
+  }
+  return { index, apps, nodes, problems }
+}
+
 export const readSnapshot = (keys: Keys, index: number, entries: ReadonlyArray<KvEntry>): Snapshot => {
   const tree = readTree(keys, entries)
   const apps = new Map<string, AppSnapshot>()

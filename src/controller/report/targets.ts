@@ -1,6 +1,6 @@
 /**
- * What the reporter reports on, derived from one Snapshot: for every repo-backed app,
- * each commit that has a GitHubRecord, with the render input for its check run.
+ * What the reporter reports on, derived from one app of a Snapshot: for a repo-backed
+ * app, each commit that has a GitHubRecord, with the render input for its check run.
  * Pure; the loop adds only the clock and its memory of when releases were first seen.
  */
 import { lockInForce } from "../../spec/documents.ts"
@@ -9,7 +9,7 @@ import type { GitHubRecord } from "../../spec/github-record.ts"
 import { deployView, expectedNodes, releaseView } from "./release-view.ts"
 import type { DeployView } from "./release-view.ts"
 import type { RenderInput } from "./render.ts"
-import type { AppSnapshot, Snapshot, Versioned } from "./snapshot.ts"
+import type { AppSnapshot, Versioned } from "./snapshot.ts"
 
 export interface CommitTarget {
   readonly app: string
@@ -52,47 +52,47 @@ export const appFacts = (app: AppSnapshot, config: AppConfig, nodes: ReadonlySet
   return { expected, deploy: deployView(app, expected) }
 }
 
+/** The commits of one app that have a GitHubRecord, each with its render input. */
 export const commitTargets = (
-  snapshot: Snapshot,
+  app: AppSnapshot,
+  nodes: ReadonlySet<string>,
   now: number,
   publicUrl: string | undefined,
   firstSeen: (key: string) => number,
   artifactWaitMs: number
 ): ReadonlyArray<CommitTarget> => {
   const out: CommitTarget[] = []
-  for (const app of snapshot.apps.values()) {
-    const config = app.config
-    if (config === undefined || config.repo === undefined) continue
-    const facts = appFacts(app, config, snapshot.nodes)
-    const lock = app.lock !== undefined && lockInForce(app.lock, new Date(now)) ? app.lock : undefined
-    for (const [sha, record] of app.github) {
-      const release = app.releases.get(sha)
-      const deploy = facts.deploy?.sha === sha ? facts.deploy : undefined
-      out.push({
+  const config = app.config
+  if (config === undefined || config.repo === undefined) return out
+  const facts = appFacts(app, config, nodes)
+  const lock = app.lock !== undefined && lockInForce(app.lock, new Date(now)) ? app.lock : undefined
+  for (const [sha, record] of app.github) {
+    const release = app.releases.get(sha)
+    const deploy = facts.deploy?.sha === sha ? facts.deploy : undefined
+    out.push({
+      app: app.app,
+      sha,
+      config,
+      record,
+      input: {
         app: app.app,
         sha,
         config,
-        record,
-        input: {
-          app: app.app,
-          sha,
-          config,
-          branch: branchOf(record.doc, release?.doc),
-          hasRelease: release !== undefined || deploy !== undefined,
-          release: releaseView(sha, facts.expected, app.statuses),
-          startedAt: preparingSince(app.app, sha, release, firstSeen),
-          deploy,
-          lock,
-          pin: app.pin,
-          refused: record.doc.refused,
-          autoDeployedAt: record.doc.autoDeployedAt,
-          now,
-          publicUrl,
-          waitingSince: Date.parse(record.doc.createdAt) || undefined,
-          artifactWaitMs
-        }
-      })
-    }
+        branch: branchOf(record.doc, release?.doc),
+        hasRelease: release !== undefined || deploy !== undefined,
+        release: releaseView(sha, facts.expected, app.statuses),
+        startedAt: preparingSince(app.app, sha, release, firstSeen),
+        deploy,
+        lock,
+        pin: app.pin,
+        refused: record.doc.refused,
+        autoDeployedAt: record.doc.autoDeployedAt,
+        now,
+        publicUrl,
+        waitingSince: Date.parse(record.doc.createdAt) || undefined,
+        artifactWaitMs
+      }
+    })
   }
   return out
 }

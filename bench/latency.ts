@@ -1,0 +1,244 @@
+// How fast a ReleaseSpec reaches the nodes: 20 real `sacar reconciler` processes on one
+// machine (spawned as the end-to-end tests spawn them), one app, against dev-consul.
+// Each round writes a new ReleaseSpec and measures, for every node, the time from the
+// write to the first answer of the bench's blocking query on `<app>/status/` that shows
+// the release in that node's status (any phase: the node has taken it up). The artifact
+// is served by an HTTP server that never answers, so the download is still running when
+// the status is seen and no Python step runs; the round ends by deleting the ReleaseSpec
+// (the nodes cancel the download) and waiting for the statuses to drop it.
+//
+//   node_modules/.bin/node bench/latency.ts [--nodes=20] [--rounds=10] [--gap-ms=2000] [--no-write]
+//
+// Baseline, measured in the same rounds: a plain blocking query on `<app>/releases/`
+// (what each node watches), from the write to its answer. Appends to docs/benchmarks.md
+// under "## latency" unless --no-write.
+
+import { spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:http"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { startDevConsul } from "../src/devconsul/server.ts"
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url))
+const SACAR = join(ROOT, "bin", "sacar.ts")
+const PREFIX = "sacar"
+const APP = "latency"
+
+const arg = (name: string, fallback: number) => {
+  const hit = process.argv.find((a) => a.startsWith(`--${name}=`))
+  return hit === undefined ? fallback : Number(hit.slice(name.length + 3))
+}
+const NODES = arg("nodes", 20)
+const ROUNDS = arg("rounds", 10)
+const GAP_MS = arg("gap-ms", 2_000)
+const WRITE = !process.argv.includes("--no-write")
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sha = () => randomBytes(20).toString("hex")
+
+interface Entry {
+  readonly Key: string
+  readonly Value: string | null
+}
+
+/** One blocking read: the entries under `prefix` and the index, after `index` moves. */
+const list = async (addr: string, prefix: string, index: number): Promise<{ entries: Entry[]; index: number }> => {
+  const res = await fetch(`${addr}/v1/kv/${prefix}?recurse&index=${index}&wait=30s`)
+  const next = Number(res.headers.get("x-consul-index") ?? "0")
+  const entries = res.status === 404 ? [] : ((await res.json()) as Entry[])
+  return { entries, index: next }
+}
+
+const decode = (value: string | null) => value === null ? "" : Buffer.from(value, "base64").toString("utf8")
+
+/** Calls `onAnswer` with every answer of a blocking query on `prefix`, until `stop()`. */
+const follow = (addr: string, prefix: string, onAnswer: (entries: Entry[], at: number) => void) => {
+  let running = true
+  const done = (async () => {
+    let index = 0
+    while (running) {
+      try {
+        const answer = await list(addr, prefix, index)
+        onAnswer(answer.entries, performance.now())
+        index = answer.index < index ? 0 : answer.index
+      } catch {
+        await sleep(100)
+      }
+    }
+  })()
+  return {
+    stop: () => {
+      running = false
+      return done
+    }
+  }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+const main = async () => {
+  const dev = await startDevConsul({ port: 0, host: "127.0.0.1", nodeName: "bench" })
+  const addr = dev.url
+  // dev-consul does not hand out its http.Server; it is this process's only listener so far.
+  const handles = (process as unknown as { _getActiveHandles(): Array<unknown> })._getActiveHandles()
+  const listener = handles.find((h) => (h as { listening?: boolean }).listening === true) as Server
+  // When each node's status PUT reached Consul, to tell the nodes' delay from the bench's watch.
+  let onPut: ((node: string, at: number) => void) | undefined
+  listener.on("request", (req: IncomingMessage) => {
+    const m = req.method === "PUT" ? /\/status\/([^/?]+)/.exec(req.url ?? "") : null
+    if (m !== null) onPut?.(m[1]!, performance.now())
+  })
+  const put = async (key: string, value: string) => {
+    const res = await fetch(`${addr}/v1/kv/${PREFIX}/${key}`, { method: "PUT", body: value })
+    if (!res.ok) throw new Error(`PUT ${key}: ${res.status}`)
+  }
+  const del = (key: string) => fetch(`${addr}/v1/kv/${PREFIX}/${key}`, { method: "DELETE" })
+
+  // An artifact that never arrives: the download holds until the ReleaseSpec goes.
+  const held = new Set<ServerResponse>()
+  const artifacts = createServer((_req, res) => {
+    held.add(res)
+    res.on("close", () => held.delete(res))
+  })
+  await new Promise<void>((resolve) => artifacts.listen(0, "127.0.0.1", resolve))
+  const port = (artifacts.address() as { port: number }).port
+  await put(`${APP}/config`, JSON.stringify({ artifact: `http://127.0.0.1:${port}/{sha}.tgz`, nodes: ["*"] }))
+
+  const root = mkdtempSync(join(tmpdir(), "sacar-latency-"))
+  const children: ChildProcess[] = []
+  const cleanup = async () => {
+    for (const child of children) if (child.exitCode === null) child.kill("SIGKILL")
+    for (const res of held) res.destroy()
+    artifacts.closeAllConnections()
+    artifacts.close()
+    await dev.close()
+    rmSync(root, { recursive: true, force: true })
+  }
+  process.on("SIGINT", () => void cleanup().then(() => process.exit(130)))
+
+  for (let n = 0; n < NODES; n++) {
+    const node = `node-${String(n).padStart(2, "0")}`
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SACAR_NODE: node,
+      SACAR_ROOT: join(root, node),
+      SACAR_PREFIX: PREFIX,
+      CONSUL_HTTP_ADDR: addr,
+      SACAR_LOG_LEVEL: "warn",
+      SACAR_LOG_FORMAT: "json"
+    }
+    children.push(spawn(process.execPath, [SACAR, "reconciler"], { env, stdio: ["ignore", "ignore", "inherit"] }))
+  }
+
+  // Every node writes its (empty) status once it serves the app.
+  const statuses = new Map<string, { releases?: Record<string, unknown> }>()
+  let onStatus: ((at: number) => void) | undefined
+  const statusWatch = follow(addr, `${PREFIX}/${APP}/status/`, (entries, at) => {
+    statuses.clear()
+    for (const e of entries) {
+      try {
+        statuses.set(e.Key.split("/").pop()!, JSON.parse(decode(e.Value)))
+      } catch {
+        // A value that does not parse shows nothing.
+      }
+    }
+    onStatus?.(at)
+  })
+  const started = performance.now()
+  while (statuses.size < NODES) {
+    if (performance.now() - started > 180_000) throw new Error(`only ${statuses.size} of ${NODES} nodes started`)
+    await sleep(200)
+  }
+  process.stdout.write(`${NODES} reconcilers serving after ${((performance.now() - started) / 1000).toFixed(1)} s\n`)
+  await sleep(3_000)
+
+  let onRelease: ((at: number) => void) | undefined
+  const releaseWatch = follow(addr, `${PREFIX}/${APP}/releases/`, (_entries, at) => onRelease?.(at))
+
+  const perNode: number[] = []
+  const lastNode: number[] = []
+  const baseline: number[] = []
+  const reached: number[] = []
+  const load: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const release = sha()
+    const seen = new Map<string, number>()
+    let woke: number | undefined
+    let t0 = 0
+    const all = Promise.withResolvers<void>()
+    const check = (at: number) => {
+      for (const [node, status] of statuses) {
+        if (!seen.has(node) && status.releases?.[release] !== undefined) seen.set(node, at - t0)
+      }
+      if (seen.size === NODES) all.resolve()
+    }
+    onStatus = check
+    onRelease = (at) => (woke ??= at - t0)
+    const puts = new Map<string, number>()
+    onPut = (node, at) => {
+      if (!puts.has(node)) puts.set(node, at - t0)
+    }
+    load.push(loadavg()[0]!)
+    t0 = performance.now()
+    await put(`${APP}/releases/${release}`, "{}")
+    const timeout = setTimeout(() => all.reject(new Error(`round ${round}: ${seen.size} of ${NODES} nodes`)), 30_000)
+    await all.promise
+    clearTimeout(timeout)
+    const times = [...seen.values()]
+    onPut = undefined
+    reached.push(...puts.values())
+    perNode.push(...times)
+    lastNode.push(Math.max(...times))
+    if (woke !== undefined) baseline.push(woke)
+    process.stdout.write(
+      `round ${round + 1}: baseline ${woke?.toFixed(1)} ms, nodes median ${
+        percentile([...times].sort((a, b) => a - b), 50).toFixed(0)
+      } ms, last ${Math.max(...times).toFixed(0)} ms; first status PUTs reached Consul at ${
+        [...puts.values()].sort((a, b) => a - b).map((x) => x.toFixed(0)).join(" ")
+      }\n`
+    )
+    onStatus = undefined
+    await del(`${APP}/releases/${release}`)
+    const gone = performance.now()
+    while ([...statuses.values()].some((s) => s.releases?.[release] !== undefined)) {
+      if (performance.now() - gone > 30_000) throw new Error(`round ${round}: the release stayed in the statuses`)
+      await sleep(100)
+    }
+    await sleep(GAP_MS)
+  }
+  onRelease = undefined
+  await Promise.race([Promise.all([statusWatch.stop(), releaseWatch.stop()]), sleep(100)])
+
+  const sorted = [...perNode].sort((a, b) => a - b)
+  const sortedBase = [...baseline].sort((a, b) => a - b)
+  const sortedReached = [...reached].sort((a, b) => a - b)
+  const ms = (x: number) => `${x.toFixed(0)} ms`
+  const row = `| ${NODES} | ${ROUNDS} | ${ms(percentile(sorted, 50))} | ${ms(percentile(sorted, 99))} | ${
+    ms(sorted.at(-1)!)
+  } | ${ms(percentile([...lastNode].sort((a, b) => a - b), 50))} | ${percentile(sortedBase, 50).toFixed(1)} / ${
+    sortedBase.at(-1)!.toFixed(1)
+  } ms | ${ms(percentile(sortedReached, 50))} / ${ms(sortedReached.at(-1)!)} | ${Math.min(...load).toFixed(1)}-${
+    Math.max(...load).toFixed(1)
+  } |\n`
+  const header = "| nodes | rounds | write -> node's status shows it, median | p99 | max | last node, median " +
+    "| baseline: plain watcher on releases/, median / max | the node's first status PUT reaches Consul, median / max " +
+    "| load average (1 min) |\n|---|---|---|---|---|---|---|---|---|\n"
+  process.stdout.write(`\n${header}${row}`)
+  if (WRITE) {
+    appendFileSync(
+      join(ROOT, "docs", "benchmarks.md"),
+      `\n## latency\n\n\`node_modules/.bin/node bench/latency.ts --nodes=${NODES} --rounds=${ROUNDS}\` on ${cpus().length} cores, ${
+        new Date().toISOString().slice(0, 10)
+      }.\n\n${header}${row}`
+    )
+  }
+  await cleanup()
+}
+
+await main()
