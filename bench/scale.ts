@@ -14,7 +14,12 @@
 // A real `sacar reconciler` process is measured apart for its own RSS.
 // Appends to docs/benchmarks.md under "## scale" unless --no-write.
 
-import { Effect, Exit, Fiber, Layer, References, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import * as Scope from "effect/Scope"
 import { execFileSync, fork, spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"

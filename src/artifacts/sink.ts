@@ -4,7 +4,7 @@
  * carries the writer's pid so concurrent writers never share a file and a later run
  * can recognise leftovers of a dead one.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash, randomBytes } from "node:crypto"
 import { createWriteStream } from "node:fs"
 import { rename, rm } from "node:fs/promises"

@@ -3,7 +3,11 @@
  * local file, verified, with transient failures retried on a capped, jittered
  * exponential backoff. Interrupting a download aborts the transfer and leaves no file.
  */
-import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { createReadStream } from "node:fs"
 import { DownloadError } from "./errors.ts"
 import type { GcsClient } from "./gcs.ts"

@@ -4,7 +4,7 @@
  * or no longer carries the session (the session was destroyed, expired, or a person
  * removed the key). Watched with blocking queries; the holder races its work against it.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Consul } from "./Consul.ts"
 
 const WATCH_WAIT = "30s"

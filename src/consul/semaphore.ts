@@ -3,8 +3,11 @@
  * handful of requests of a few hundred bytes whatever the number of contenders
  * (docs/decisions.md, "Deploy slots: queues, not a shared holder list").
  *
- * The prefix holds `limit` lanes, `P/<lane>/`; a contender's lane is its session's
- * hash modulo `limit`. Each lane is a FIFO queue that admits one holder at a time:
+ * The prefix holds `limit` lanes, `P/<lane>/`, dealt round-robin: a contender takes a
+ * ticket, the LockIndex of `P/ticket` after locking and unlocking it in one transaction
+ * (Consul counts acquisitions; never refused, so no retries however many arrive at
+ * once), and queues in lane `ticket mod limit`. So `limit` contenders arriving on a
+ * free semaphore all hold at once. Each lane is a FIFO queue that admits one holder at a time:
  * - `P/<lane>/tail`: the session that queued last (a plain value, no session);
  * - `P/<lane>/<session>`: the contender, held by its session (Behavior "delete", so a
  *   dead contender's key goes with it), `{"node":…,"holding":bool}`.
@@ -20,8 +23,10 @@
  *   still there, which becomes the predecessor; none left means the lane is free.
  * So a lane never has two holders, and `limit` lanes never more than `limit`.
  */
-import { Data, Effect } from "effect"
-import type { Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { backoffDelay } from "./backoff.ts"
 import { Consul } from "./Consul.ts"
 import type { ConsulError, KvEntry } from "./Consul.ts"
@@ -48,12 +53,6 @@ interface Contender {
 
 const trimSlash = (prefix: string) => prefix.replace(/\/+$/, "")
 
-/** The lane of a session: a stable hash of it modulo the limit. */
-export const laneOf = (sessionId: string, limit: number): number => {
-  let hash = 0
-  for (let i = 0; i < sessionId.length; i++) hash = (hash * 31 + sessionId.charCodeAt(i)) | 0
-  return Math.abs(hash) % limit
-}
 
 const decodeContender = (entry: KvEntry): Contender => {
   try {
@@ -90,7 +89,8 @@ export const acquireSemaphore = (
         new SemaphoreConflict({ prefix: base, message: `semaphore limit must be a positive integer, got ${limit}` })
       )
     }
-    const lane = `${base}/${laneOf(sessionId, limit)}`
+    const ticket = yield* takeTicket(base, sessionId)
+    const lane = `${base}/${ticket % limit}`
     const tailKey = `${lane}/${TAIL}`
     const ownKey = `${lane}/${sessionId}`
 
@@ -145,6 +145,28 @@ export const acquireSemaphore = (
       Effect.retry({ times: 5, while: (e) => e._tag === "ConsulUnavailable" })
     )
     return ownKey
+  })
+
+/** The next ticket under `base`: how many times `base/ticket` has been locked, this time included. */
+const takeTicket = (base: string, sessionId: string): Effect.Effect<number, ConsulError | SemaphoreConflict, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const key = `${base}/ticket`
+    const result = yield* consul.txn([
+      { verb: "lock", key, value: "", session: sessionId },
+      { verb: "unlock", key, value: "", session: sessionId }
+    ]).pipe(
+      Effect.retry({
+        schedule: Schedule.exponential("250 millis"),
+        while: (e) => e._tag === "ConsulUnavailable"
+      })
+    )
+    const locked = result.ok ? result.entries.find((e) => e.key === key) : undefined
+    if (locked === undefined) {
+      const why = result.ok ? "no entry in the answer" : result.errors.map((e) => e.what).join("; ")
+      return yield* Effect.fail(new SemaphoreConflict({ prefix: base, message: `could not take a ticket: ${why}` }))
+    }
+    return locked.lockIndex
   })
 
 /**

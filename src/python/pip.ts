@@ -6,7 +6,8 @@
  * bytecode inside a zip; so the wheel is unpacked once into a cache directory, where
  * Python keeps pip's bytecode between runs.
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { access, mkdir, rename, rm } from "node:fs/promises"
 import { basename, join } from "node:path"

@@ -16,7 +16,11 @@
  * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
  * moves to a release whose ready marker is there.
  */
-import { Clock, Effect, Result, Schedule, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { Consul } from "../consul/Consul.ts"
 import { slotLost } from "../consul/semaphore-loss.ts"

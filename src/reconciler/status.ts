@@ -6,8 +6,12 @@
  * must see the state now (a deploy failure before giving back its slot). A write that
  * fails is retried; the newest state always wins, nothing is queued per change.
  */
-import { Effect, Queue, Ref, Schedule, Semaphore } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Semaphore from "effect/Semaphore"
+import type * as Scope from "effect/Scope"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
 import { encodeDocument } from "../spec/decode.ts"

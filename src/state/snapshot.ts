@@ -4,7 +4,8 @@
  * are kept as `problems` (one sentence each) instead of failing the whole read: the
  * CLI and the status endpoint must still show the rest.
  */
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry } from "../consul/Consul.ts"
 import { decodeDocument, type DocumentError } from "../spec/decode.ts"

@@ -9,7 +9,9 @@
  * told back (`GuardFailed.guard`), so a caller can tell "the lock changed" from "this
  * delivery was already acted on".
  */
-import { Data, Effect, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry, TxnOp, TxnResult } from "../consul/Consul.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"

@@ -9,7 +9,7 @@
  * only ever read, and removed by unlinking) and are checked against the sha256 again
  * before use.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { link, mkdir, readdir, rename, rm, stat } from "node:fs/promises"

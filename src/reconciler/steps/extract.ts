@@ -5,7 +5,7 @@
  * extraction. Unpacking happens in a temporary directory next to the release and is
  * renamed into place only when complete, so `releases/<sha>` existing means it is whole.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createReadStream } from "node:fs"
 import { mkdir, rename, rm, stat } from "node:fs/promises"
 import { Unpack } from "tar"

@@ -7,7 +7,7 @@
  * A venv without its marker is a crash's leftover and is rebuilt, and so is one whose
  * interpreter has gone (which also voids the install and prepare that built on it).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { access, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
