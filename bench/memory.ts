@@ -1,8 +1,8 @@
 // What an idle reconciler costs in memory, next to a bare Node process measured in the
 // same run: a real `sacar reconciler` serving one app against dev-consul, through a
 // release (real venv, real tarball) and a deploy, then left idle for 10 s.
-// Started twice with the same NODE_COMPILE_CACHE folder, as the dist's entry script
-// does: the first start (empty cache) strips every TypeScript file and keeps Node's
+// Started as the dist's entry script starts it (its Node options, and twice with the
+// same NODE_COMPILE_CACHE folder): the first start (empty cache) strips every TypeScript file and keeps Node's
 // type stripper in memory; a restart reads the cached code and never loads it.
 //
 //   node_modules/.bin/node bench/memory.ts [--no-write]
@@ -16,6 +16,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { RECONCILER_NODE_OPTIONS } from "../src/bundle/entries.ts"
 import { startDevConsul } from "../src/devconsul/server.ts"
 import { makeKeys } from "../src/spec/keys.ts"
 
@@ -58,7 +59,8 @@ async function main(): Promise<void> {
     const bare = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" })
     const cache = join(work, "compile-cache")
     const start = () =>
-      spawn(process.execPath, [join(ROOT, "bin", "sacar.ts"), "reconciler"], {
+      // As the dist's entry script starts it (src/bundle/entries.ts).
+      spawn(process.execPath, [...RECONCILER_NODE_OPTIONS, join(ROOT, "bin", "sacar.ts"), "reconciler"], {
         env: {
           ...process.env,
           CONSUL_HTTP_ADDR: dev.url,

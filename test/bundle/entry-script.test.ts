@@ -19,7 +19,21 @@ test("the entry script sets NODE_COMPILE_CACHE under TMPDIR unless it is set alr
   writeFileSync(fakeNode, "#!/bin/sh\necho \"$NODE_COMPILE_CACHE $*\"\n")
   chmodSync(fakeNode, 0o755)
   const run = (env: Record<string, string>) =>
-    execFileSync("sh", [join(dir, "sacar"), "reconciler"], { env: { PATH: "/usr/bin:/bin", ...env } }).toString()
-  assert.equal(run({ TMPDIR: "/var/tmp" }), `/var/tmp/node-compile-cache ${join(dir, "bin", "sacar.ts")} reconciler\n`)
+    execFileSync("sh", [join(dir, "sacar"), "status"], { env: { PATH: "/usr/bin:/bin", ...env } }).toString()
+  assert.equal(run({ TMPDIR: "/var/tmp" }), `/var/tmp/node-compile-cache ${join(dir, "bin", "sacar.ts")} status\n`)
   assert.equal(run({ NODE_COMPILE_CACHE: "/srv/cache" }).split(" ")[0], "/srv/cache")
+})
+
+test("the entry script starts a reconciler with a small young generation, other commands without", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sacar-entry-"))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, "sacar"), entryScript("0.0.0"))
+  mkdirSync(join(dir, "node_modules", "node", "bin"), { recursive: true })
+  const fakeNode = join(dir, "node_modules", "node", "bin", "node")
+  writeFileSync(fakeNode, "#!/bin/sh\necho \"$*\"\n")
+  chmodSync(fakeNode, 0o755)
+  const run = (...args: string[]) =>
+    execFileSync("sh", [join(dir, "sacar"), ...args], { env: { PATH: "/usr/bin:/bin" } }).toString().trim()
+  assert.equal(run("reconciler"), `--max-semi-space-size=1 ${join(dir, "bin", "sacar.ts")} reconciler`)
+  assert.equal(run("status", "shop"), `${join(dir, "bin", "sacar.ts")} status shop`)
 })
