@@ -95,13 +95,21 @@ async function main(): Promise<void> {
       await kv("PUT", keys.deploy("solo"), { sha: SHA })
       await until((s) => s?.deploy?.phase === "live", "the deploy")
       await sleep(IDLE_MS)
-      rows.push({ run: "first start (empty compile cache), after a release and a deploy", idle: rssMiB(child.pid!), peak: rssMiB(child.pid!, "VmHWM") })
+      rows.push({
+        run: "first start (empty compile cache), after a release and a deploy",
+        idle: rssMiB(child.pid!),
+        peak: rssMiB(child.pid!, "VmHWM")
+      })
       await stop(child)
       // A restart: the same node, its app live, the compile cache filled by the first start.
       child = start()
       await sleep(IDLE_MS)
       await until((s) => s?.deploy?.phase === "live", "the restart to settle")
-      rows.push({ run: "restart (compile cache warm), idle serving the live app", idle: rssMiB(child.pid!), peak: rssMiB(child.pid!, "VmHWM") })
+      rows.push({
+        run: "restart (compile cache warm), idle serving the live app",
+        idle: rssMiB(child.pid!),
+        peak: rssMiB(child.pid!, "VmHWM")
+      })
     } finally {
       await stop(child)
     }
@@ -122,7 +130,9 @@ async function main(): Promise<void> {
       "|---|---|---|---|",
       `| bare \`node -e\` (same run) | ${bareMiB.toFixed(0)} MiB | | |`,
       ...rows.map((r) =>
-        `| reconciler, ${r.run} | ${r.idle.toFixed(0)} MiB | ${r.peak.toFixed(0)} MiB | +${(r.idle - bareMiB).toFixed(0)} MiB |`
+        `| reconciler, ${r.run} | ${r.idle.toFixed(0)} MiB | ${r.peak.toFixed(0)} MiB | +${
+          (r.idle - bareMiB).toFixed(0)
+        } MiB |`
       ),
       ""
     ]

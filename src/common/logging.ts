@@ -7,8 +7,8 @@
 import * as Cause from "effect/Cause"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as References from "effect/References"
 import type * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 import { choiceSetting, type Env } from "./settings.ts"
 
 const LEVELS = ["debug", "info", "warn", "error"] as const

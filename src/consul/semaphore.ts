@@ -53,7 +53,6 @@ interface Contender {
 
 const trimSlash = (prefix: string) => prefix.replace(/\/+$/, "")
 
-
 const decodeContender = (entry: KvEntry): Contender => {
   try {
     const parsed = JSON.parse(entry.value ?? "") as Partial<Contender>
@@ -137,7 +136,9 @@ export const acquireSemaphore = (
         continue
       }
       const delayMs = backoffDelay(failures++, 250)
-      yield* Effect.logWarning(`consul semaphore ${lane}: ${step.failure.message}; retrying in ${Math.round(delayMs)} ms`)
+      yield* Effect.logWarning(
+        `consul semaphore ${lane}: ${step.failure.message}; retrying in ${Math.round(delayMs)} ms`
+      )
       yield* Effect.sleep(delayMs)
     }
     // Marked for whoever queued behind: a key that goes after this says the lane is free.
@@ -193,7 +194,9 @@ const enqueue = (
       if (result._tag === "Failure") {
         if (result.failure._tag !== "ConsulUnavailable") return yield* Effect.fail(result.failure)
         const delayMs = backoffDelay(failures++, 250)
-        yield* Effect.logWarning(`consul semaphore ${lane}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`)
+        yield* Effect.logWarning(
+          `consul semaphore ${lane}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`
+        )
         yield* Effect.sleep(delayMs)
         continue
       }
