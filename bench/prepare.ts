@@ -19,7 +19,8 @@
 // Appends the figures, the step breakdown and the load average to docs/benchmarks.md
 // under "## prepare" unless --no-write.
 
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { execFile } from "node:child_process"
 import { copyFile, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises"

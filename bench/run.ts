@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-const BENCHES = ["consul-watch.ts", "prepare.ts", "github-requests.ts", "scale.ts", "latency.ts"]
+const BENCHES = ["consul-watch.ts", "prepare.ts", "github-requests.ts", "scale.ts", "latency.ts", "memory.ts"]
 let failed = 0
 for (const bench of BENCHES) {
   process.stdout.write(`\n== ${bench}\n`)

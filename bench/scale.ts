@@ -11,11 +11,16 @@
 // when idle, the fleet process's peak RSS, dev-consul's CPU, and the time from the
 // ReleaseSpec write to each node taking the release up (p50, p99, last: when the node
 // sends the first status write that carries the release). Ratios against the first run, and the exponent of total bytes against nodes.
-// A real `sacar reconciler` process is measured apart for its own RSS.
+// A real `sacar reconciler` process is measured apart for its own RSS (bench/memory.ts).
 // Appends to docs/benchmarks.md under "## scale" unless --no-write.
 
-import { Effect, Exit, Fiber, Layer, References, Scope } from "effect"
-import { execFileSync, fork, spawn } from "node:child_process"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as References from "effect/References"
+import * as Scope from "effect/Scope"
+import { execFileSync, fork } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import type { Server } from "node:http"
@@ -76,7 +81,8 @@ async function consulHost(): Promise<void> {
       .replace(/^kv\/app\d+\//, "kv/<app>/")
       .replace(/\/status\/[^/]+$/, "/status/<node>")
       .replace(/\/releases\/[0-9a-f]{40}$/, "/releases/<sha>")
-      .replace(/\/locks\/deploy\/[0-9a-f-]{36}$/, "/locks/deploy/<session>")
+      .replace(/\/locks\/deploy\/\d+\/[0-9a-f-]{36}$/, "/locks/deploy/<lane>/<session>")
+      .replace(/\/locks\/deploy\/\d+\/tail$/, "/locks/deploy/<lane>/tail")
       .replace(/\/locks\/(predeploy|halt)\/\d+$/, "/locks/$1/<generation>")
       .replace(/^kv\/_nodes\/.+$/, "kv/_nodes/<node>")
       .replace(/^\/v1\/session\/(renew|info|destroy)\/.+$/, "/v1/session/$1/<id>")
@@ -339,58 +345,6 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
   }
 }
 
-/** Peak and idle RSS of one real `sacar reconciler` through a release and a deploy. */
-async function realReconcilerRss(consulUrl: string, work: string): Promise<{ idleMiB: number; peakMiB: number }> {
-  const dir = mkdtempSync(join(work, "real-"))
-  const artifacts = join(dir, "artifacts")
-  mkdirSync(join(artifacts, "src"), { recursive: true })
-  writeFileSync(join(artifacts, "src", "app.py"), "print('hello')\n")
-  execFileSync("tar", ["czf", join(artifacts, `${SHA}.tgz`), "-C", join(artifacts, "src"), "."])
-  const admin = consulLayer({ address: consulUrl, tls: { verify: true } })
-  const put = (key: string, value: unknown) =>
-    Effect.runPromise(Consul.use((c) => c.put(key, JSON.stringify(value))).pipe(Effect.provide(admin)))
-  const get = (key: string) => Effect.runPromise(Consul.use((c) => c.get(key)).pipe(Effect.provide(admin)))
-  await put(keys.config("solo"), { artifact: `file://${artifacts}/{sha}.tgz`, nodes: ["real-*"] })
-  const child = spawn(process.execPath, [join(ROOT, "bin", "sacar.ts"), "reconciler"], {
-    env: {
-      ...process.env,
-      CONSUL_HTTP_ADDR: consulUrl,
-      SACAR_NODE: "real-1",
-      SACAR_ROOT: join(dir, "root"),
-      SACAR_LOG_LEVEL: "warn"
-    },
-    stdio: ["ignore", "ignore", "inherit"]
-  })
-  try {
-    const status = async () => {
-      const entry = (await get(keys.status("solo", "real-1"))).value
-      return entry?.value === null || entry === undefined ? undefined : JSON.parse(entry.value) as {
-        releases: Record<string, { phase: string }>
-        deploy: { phase: string } | null
-      }
-    }
-    const until = async (check: (s: Awaited<ReturnType<typeof status>>) => boolean, what: string) => {
-      const deadline = Date.now() + 180_000
-      while (!check(await status())) {
-        if (Date.now() > deadline) throw new Error(`real reconciler: timed out waiting for ${what}`)
-        await sleep(200)
-      }
-    }
-    await until((s) => s !== undefined, "its status")
-    await put(keys.release("solo", SHA), {})
-    await until((s) => s?.releases[SHA]?.phase === "ready", "the release")
-    await put(keys.deploy("solo"), { sha: SHA })
-    await until((s) => s?.deploy?.phase === "live", "the deploy")
-    await sleep(5_000)
-    const idleMiB = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1]) / 1024
-    return { idleMiB, peakMiB: peakRssMiB(child.pid!) }
-  } finally {
-    child.kill("SIGTERM")
-    await new Promise((resolve) => child.once("exit", resolve))
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-
 const row = (r: RunResult, base: RunResult) =>
   `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
     (r.bytesPerNode / base.bytesPerNode).toFixed(2)
@@ -411,7 +365,6 @@ async function main(): Promise<void> {
   const write = !process.argv.includes("--no-write")
   const work = mkdtempSync(join(tmpdir(), "sacar-scale-"))
   const results: RunResult[] = []
-  let real: { idleMiB: number; peakMiB: number } | undefined
   try {
     for (const run of runs) {
       // A fresh dev-consul per run: nothing of the previous run's KV or watchers.
@@ -437,10 +390,6 @@ async function main(): Promise<void> {
             `    ${kind}: ${(k.requests / run.nodes).toFixed(1)} requests, ${fmtBytes(k.bytes / run.nodes)} per node`
           )
         }
-        if (real === undefined) {
-          real = await realReconcilerRss(url, work)
-          console.error(`real reconciler: peak ${real.peakMiB.toFixed(0)} MiB, idle ${real.idleMiB.toFixed(0)} MiB`)
-        }
       } finally {
         consulChild.kill("SIGTERM")
       }
@@ -448,15 +397,11 @@ async function main(): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
-  report(results, real, write)
+  report(results, write)
   process.exit(0)
 }
 
-function report(
-  results: ReadonlyArray<RunResult>,
-  real: { idleMiB: number; peakMiB: number } | undefined,
-  write: boolean
-) {
+function report(results: ReadonlyArray<RunResult>, write: boolean) {
   const base = results[0]!
   const single = results.filter((r) => r.apps === 1)
   // Least squares of log(total bytes) on log(nodes), over the one-app runs.
@@ -488,11 +433,7 @@ function report(
     ...results.map((r) => row(r, base)),
     "",
     `Exponent of total bytes served against nodes (one app): ${exponent.toFixed(2)} (1.00 is linear).`,
-    real === undefined
-      ? ""
-      : `One real \`sacar reconciler\` through a release and a deploy: peak RSS ${
-        real.peakMiB.toFixed(0)
-      } MiB, idle afterwards ${real.idleMiB.toFixed(0)} MiB.`,
+    "A real reconciler's own memory: bench/memory.ts.",
     ""
   ]
   const text = lines.join("\n")

@@ -4,7 +4,11 @@
  * retried on a capped, jittered exponential backoff. Each attempt gets a fresh sink;
  * interrupting a download aborts the transfer and discards the sink.
  */
-import { Context, Duration, Effect, Layer, Schedule } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { DownloadError } from "./errors.ts"
 import { openFile } from "./file.ts"
 import type { GcsClient } from "./gcs.ts"

@@ -3,7 +3,7 @@
  * sink is committed only when the body is complete and matches the expected sha256;
  * otherwise (a failure, an interruption, a stall, a mismatch) it is discarded.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { Transform } from "node:stream"
 import type { Readable } from "node:stream"

@@ -1,5 +1,5 @@
 // What can stop `make dist`, with what a person does about it.
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 export class DistError extends Data.TaggedError("DistError")<{ readonly problem: string }> {
   override get message(): string {

@@ -1,4 +1,5 @@
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { type AppPatch, setApp } from "../operator/actions.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
 import { parseDuration } from "../spec/duration.ts"

@@ -1,4 +1,6 @@
-import { Effect, Option, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { watchPrefix } from "../consul/watch.ts"
 import { deploySha, findSha } from "../operator/actions.ts"
 import { failureReport, type NodeProgress, progressLines, rolloutOf } from "../operator/rollout.ts"

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { lockApp } from "../operator/actions.ts"
 import { parseDuration } from "../spec/duration.ts"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"

@@ -1,4 +1,5 @@
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { watchPrefix } from "../consul/watch.ts"
 import { findSha } from "../operator/actions.ts"
 import { CommandFailed } from "../operator/errors.ts"

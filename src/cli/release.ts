@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { findSha, releaseSha } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
 import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"

@@ -1,5 +1,5 @@
 /** `sacar unlock` and `sacar unpin`: the same shape, deleting one document. */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { removeKey } from "../operator/actions.ts"
 import type { Keys } from "../spec/keys.ts"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"

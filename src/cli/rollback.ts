@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { rollback } from "../operator/actions.ts"
 import { shortSha } from "../spec/names.ts"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"

@@ -4,7 +4,8 @@
  * minutes), the KV prefix from SACAR_PREFIX, and one mapping from failures to exit
  * codes: usage and configuration 2, everything else 1, each as one line.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { userInfo } from "node:os"
 import { optionalSetting, prefixSetting } from "../common/settings.ts"
 import { type ConsulConfigError, consulConfigFromEnv } from "../consul/config.ts"

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { backoffDelay } from "../consul/backoff.ts"
 import { Consul } from "../consul/Consul.ts"
 import type { Keys } from "../spec/keys.ts"

@@ -4,8 +4,11 @@
  * with `Effect.annotateLogs({ app, sha, node, step })` become top-level keys, so a
  * log search for one release is a field match.
  */
-import { Cause, Layer, Logger, References } from "effect"
-import type { LogLevel } from "effect"
+import * as Cause from "effect/Cause"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import type * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 import { choiceSetting, type Env } from "./settings.ts"
 
 const LEVELS = ["debug", "info", "warn", "error"] as const

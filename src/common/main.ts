@@ -3,7 +3,10 @@
  * scope closes (children killed, sessions destroyed, servers closed) before exit.
  * A second signal exits at once, for the operator whose shutdown is stuck.
  */
-import { Cause, Effect, Exit, Fiber } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 
 /** Any configuration error (ours or the Consul layer's) names the variable it is about. */
 const isSettingError = (e: unknown): e is { message: string; variable: string } =>

@@ -4,7 +4,7 @@
  * `SettingError` carries exactly that line. Secrets are read here and nowhere else,
  * so nothing downstream is tempted to log the environment.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import { readFileSync } from "node:fs"
 import { parseDuration } from "../spec/duration.ts"
 

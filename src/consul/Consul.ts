@@ -5,8 +5,9 @@
  * higher-level pieces (watch, session, lock, semaphore) live in their own files and
  * are built from these primitives.
  */
-import { Context, Data } from "effect"
-import type { Effect } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
 
 export interface KvEntry {
   readonly key: string

@@ -4,7 +4,9 @@
  * Files named by variables (token, CA, client certificate) are read here, at start-up,
  * so a wrong path stops the process with one line instead of failing every request.
  */
-import { Data, Effect, Redacted } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseDuration } from "../spec/duration.ts"

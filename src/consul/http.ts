@@ -5,7 +5,9 @@
  * rounds flags above 2^53, and it reports refusals and 404s inconsistently. See
  * docs/consul-layer.md and the "Consul client" section of docs/decisions.md.
  */
-import { Effect, Layer, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as http from "node:http"
 import * as https from "node:https"
 import { parseDuration } from "../spec/duration.ts"

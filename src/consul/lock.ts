@@ -5,7 +5,9 @@
  * `?acquire=<session>&flags=…` and given back with `?release=<session>`, and
  * whoever's session is on the key holds it.
  */
-import { Clock, Data, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { parseDuration } from "../spec/duration.ts"
 import { retryDelay } from "./backoff.ts"
 import { Consul, ConsulUnavailable } from "./Consul.ts"

@@ -1,20 +1,19 @@
 /**
  * Noticing that a semaphore slot (semaphore.ts) is lost while it is held, as the Go
- * api's semaphore tells its holder: the contender key `<prefix>/<session>` is deleted
+ * api's semaphore tells its holder: the contender key (what acquireSemaphore returned) is deleted
  * or no longer carries the session (the session was destroyed, expired, or a person
  * removed the key). Watched with blocking queries; the holder races its work against it.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Consul } from "./Consul.ts"
 
 const WATCH_WAIT = "30s"
 const RETRY_MS = 1_000
 
-/** Completes, with the reason, once `sessionId` no longer holds its slot under `prefix`. Never fails. */
-export const slotLost = (prefix: string, sessionId: string): Effect.Effect<string, never, Consul> =>
+/** Completes, with the reason, once `sessionId` no longer holds the slot `key`. Never fails. */
+export const slotLost = (key: string, sessionId: string): Effect.Effect<string, never, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    const key = `${prefix.replace(/\/+$/, "")}/${sessionId}`
     let index = 0
     while (true) {
       const read = yield* Effect.result(consul.get(key, { index, wait: WATCH_WAIT }))

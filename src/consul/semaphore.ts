@@ -1,26 +1,39 @@
 /**
- * A counting semaphore laid out exactly like the Go api's `Semaphore`
- * (api/semaphore.go), so `consul lock -n=N <prefix>` and Sacar share slots:
- * - contender key `P/<session>`, held by that session, flags 16210313421097356768;
- * - coordination key `P/.lock`, no session, same flags, JSON
- *   `{"Limit":N,"Holders":{"<session>":true}}`, only ever changed by CAS.
- * A holder whose contender key no longer carries its session (the session died) is
- * pruned by the next contender that finds it gone. Unlike the Go api, a waiter never
- * lists the prefix (O(waiters) per read) nor watches `.lock` (woken by every change):
- * it reads `.lock` (O(limit)) and watches one holder's key (see waitOnHolder). Sessions used here should have Behavior "delete", as
- * the Go api's do, so a dead holder's contender key disappears with it.
+ * Deploy slots: at most `limit` holders under a prefix, and each contender costs a
+ * handful of requests of a few hundred bytes whatever the number of contenders
+ * (docs/decisions.md, "Deploy slots: queues, not a shared holder list").
+ *
+ * The prefix holds `limit` lanes, `P/<lane>/`, dealt round-robin: a contender takes a
+ * ticket, the LockIndex of `P/ticket` after locking and unlocking it in one transaction
+ * (Consul counts acquisitions; never refused, so no retries however many arrive at
+ * once), and queues in lane `ticket mod limit`. So `limit` contenders arriving on a
+ * free semaphore all hold at once. Each lane is a FIFO queue that admits one holder at a time:
+ * - `P/<lane>/tail`: the session that queued last (a plain value, no session);
+ * - `P/<lane>/<session>`: the contender, held by its session (Behavior "delete", so a
+ *   dead contender's key goes with it), `{"node":…,"holding":bool}`.
+ * Queueing is one transaction: read `tail`, create the own key, set `tail` to itself.
+ * Consul applies it atomically, so it is a swap that is never refused: a burst of N
+ * contenders costs N transactions, not the N² compare-and-set retries of a counter or
+ * of the Go api's `.lock` document. The previous tail is the predecessor; a contender
+ * watches only the predecessor's key and holds the lane once that key is gone:
+ * - gone after saying `holding`: the predecessor held the lane only once everything
+ *   queued before it was gone, so the lane is free;
+ * - gone without being seen holding (it died or gave up while waiting, or it was quick):
+ *   one listing of the lane finds the newest contender queued before this one that is
+ *   still there, which becomes the predecessor; none left means the lane is free.
+ * So a lane never has two holders, and `limit` lanes never more than `limit`.
  */
-import { Data, Effect } from "effect"
-import type { Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { backoffDelay } from "./backoff.ts"
 import { Consul } from "./Consul.ts"
 import type { ConsulError, KvEntry } from "./Consul.ts"
 
-/** api.SemaphoreFlagValue, 0xe0f69a2baa414de0. */
-export const SEMAPHORE_FLAGS = "16210313421097356768"
-export const SEMAPHORE_LOCK_KEY = ".lock"
+const TAIL = "tail"
 
-/** Something under the prefix is not a semaphore's (wrong flags or an unreadable .lock). */
+/** A contender's key could not be made (a refused transaction), or the limit is not a positive integer. */
 export class SemaphoreConflict extends Data.TaggedError("SemaphoreConflict")<{
   readonly prefix: string
   readonly message: string
@@ -29,218 +42,203 @@ export class SemaphoreConflict extends Data.TaggedError("SemaphoreConflict")<{
 export interface SemaphoreOptions {
   /** Written into the contender key (e.g. the node name), for people reading KV. */
   readonly value?: string
-  /** Blocking wait while all slots are taken; a dead holder is noticed within it. Default "10s". */
+  /** Longest blocking wait on the predecessor's key. Default "5m": its end is a re-read, nothing more. */
   readonly wait?: string
 }
 
-interface Coordination {
-  readonly Limit: number
-  readonly Holders: Record<string, boolean>
+interface Contender {
+  readonly node: string
+  readonly holding: boolean
 }
 
 const trimSlash = (prefix: string) => prefix.replace(/\/+$/, "")
 
-const decodeCoordination = (
-  prefix: string,
-  entry: KvEntry | undefined
-): Effect.Effect<Coordination, SemaphoreConflict> => {
-  if (entry === undefined) return Effect.succeed({ Limit: 0, Holders: {} })
-  // Flags 0 is a hand-written key (`consul kv put`); anything else belongs to someone else.
-  if (entry.flags !== SEMAPHORE_FLAGS && entry.flags !== "0") {
-    return Effect.fail(
-      new SemaphoreConflict({
-        prefix,
-        message:
-          `${entry.key} is not a semaphore's: its flags are ${entry.flags}, expected ${SEMAPHORE_FLAGS} (is it a lock from \`consul lock -n=1\`?)`
-      })
-    )
-  }
-  if (entry.value === null || entry.value === "") return Effect.succeed({ Limit: 0, Holders: {} })
+const decodeContender = (entry: KvEntry): Contender => {
   try {
-    const parsed = JSON.parse(entry.value) as Partial<Coordination>
-    if (typeof parsed.Limit !== "number" || typeof parsed.Holders !== "object" || parsed.Holders === null)
-      throw new Error("shape")
-    return Effect.succeed({ Limit: parsed.Limit, Holders: { ...parsed.Holders } })
+    const parsed = JSON.parse(entry.value ?? "") as Partial<Contender>
+    return { node: String(parsed.node ?? ""), holding: parsed.holding === true }
   } catch {
-    return Effect.fail(
-      new SemaphoreConflict({ prefix, message: `${entry.key} does not hold {"Limit":N,"Holders":{…}}` })
-    )
+    return { node: "", holding: false }
   }
 }
 
-type Step = "acquired" | "wait" | "retry"
+const contenderValue = (node: string, holding: boolean) => JSON.stringify({ node, holding })
 
 /**
- * Takes one of `limit` slots under `prefix` for `sessionId`, blocking until one is
- * free; the slot is given back when the Scope closes (also when interrupted while
- * waiting). Consul outages while waiting are retried with backoff. When the stored
- * limit differs from `limit` (the app's maxParallel changed), it waits until the old
- * holders are gone and then adopts the new limit, rather than exceeding either.
+ * Takes one of `limit` slots under `prefix` for `sessionId`, blocking until its turn;
+ * returns the key it holds (watch it with `slotLost`). The slot is given back when the
+ * Scope closes, also when interrupted while waiting. Consul outages while waiting are
+ * retried with backoff. Contenders that disagree on `limit` (the app's maxParallel
+ * changed mid-rollout) queue in different lane sets until the older ones are done, so
+ * for that while up to the larger of the two limits plus the old holders may run.
  */
 export const acquireSemaphore = (
   prefix: string,
   sessionId: string,
   limit: number,
   options: SemaphoreOptions = {}
-): Effect.Effect<void, ConsulError | SemaphoreConflict, Consul | Scope.Scope> =>
+): Effect.Effect<string, ConsulError | SemaphoreConflict, Consul | Scope.Scope> =>
   Effect.gen(function*() {
     const consul = yield* Consul
     const base = trimSlash(prefix)
-    const lockKey = `${base}/${SEMAPHORE_LOCK_KEY}`
-    const contenderKey = `${base}/${sessionId}`
-    const wait = options.wait ?? "10s"
+    const wait = options.wait ?? "5m"
+    const node = options.value ?? ""
     if (!Number.isInteger(limit) || limit < 1) {
       return yield* Effect.fail(
         new SemaphoreConflict({ prefix: base, message: `semaphore limit must be a positive integer, got ${limit}` })
       )
     }
+    const ticket = yield* takeTicket(base, sessionId)
+    const lane = `${base}/${ticket % limit}`
+    const tailKey = `${lane}/${TAIL}`
+    const ownKey = `${lane}/${sessionId}`
 
-    yield* Effect.acquireRelease(
-      Effect.flatMap(
-        consul.put(contenderKey, options.value ?? "", { acquire: sessionId, flags: SEMAPHORE_FLAGS }),
-        (ok) =>
-          ok
-            ? Effect.void
-            : Effect.fail(
-              new SemaphoreConflict({
-                prefix: base,
-                message: `could not create contender key ${contenderKey} with session ${sessionId}`
-              })
-            )
-      ),
-      () => release(base, sessionId)
+    const queued = yield* Effect.acquireRelease(
+      enqueue(lane, sessionId, node),
+      () => release(lane, sessionId)
     )
 
+    let predecessor = queued.predecessor
+    // The predecessor's value as last seen: whether it was holding when its key went.
+    let seen: Contender | undefined
     let failures = 0
-    while (true) {
-      const attempt = yield* Effect.result(Effect.gen(function*() {
-        const read = yield* consul.get(lockKey)
-        const current = yield* decodeCoordination(base, read.value)
-        if (current.Holders[sessionId] === true && current.Limit === limit) return "acquired" as Step
-        let holders: Record<string, boolean> = { ...current.Holders }
-        delete holders[sessionId]
-        const fits = (count: number) =>
-          // A different stored limit is only replaced once nobody holds a slot under it.
-          (current.Limit === 0 || current.Limit === limit || count === 0) &&
-          count < (count === 0 || current.Limit === 0 ? limit : current.Limit)
-        if (!fits(Object.keys(holders).length)) {
-          const watched = yield* waitOnHolder(base, sessionId, Object.keys(holders), wait)
-          if (watched === "changed") return "wait"
-          // The watched holder died, or a whole wait passed without a change (another
-          // holder may have died): prune every dead holder, O(limit) keys.
-          holders = yield* liveHolders(base, holders)
-          if (!fits(Object.keys(holders).length)) return "wait"
+    while (predecessor !== undefined) {
+      const step = yield* Effect.result(Effect.gen(function*() {
+        const key = `${lane}/${predecessor}`
+        const read = yield* consul.get(key)
+        const entry = read.value
+        if (entry !== undefined && entry.session === predecessor) {
+          seen = decodeContender(entry)
+          const after = yield* consul.get(key, { index: entry.modifyIndex, wait })
+          const next = after.value
+          if (next !== undefined && next.session === predecessor) {
+            seen = decodeContender(next)
+            return "waiting" as const
+          }
         }
-        holders[sessionId] = true
-        const ok = yield* consul.put(lockKey, JSON.stringify({ Limit: limit, Holders: holders }), {
-          cas: read.value?.modifyIndex ?? 0,
-          flags: SEMAPHORE_FLAGS
-        })
-        return ok ? "acquired" : "retry"
+        if (seen?.holding === true) return "free" as const
+        // Gone unseen holding: find who queued before this contender and is still there.
+        const { value: entries } = yield* consul.list(`${lane}/`)
+        let newest: KvEntry | undefined
+        for (const e of entries) {
+          if (e.key === tailKey || e.key === ownKey || e.session === undefined) continue
+          if (e.createIndex >= queued.createIndex) continue
+          if (newest === undefined || e.createIndex > newest.createIndex) newest = e
+        }
+        if (newest === undefined) return "free" as const
+        predecessor = newest.key.slice(lane.length + 1)
+        seen = decodeContender(newest)
+        return "waiting" as const
       }))
-      if (attempt._tag === "Success") {
+      if (step._tag === "Success") {
         failures = 0
-        if (attempt.success === "acquired") return
+        if (step.success === "free") break
         continue
       }
-      const error = attempt.failure as ConsulError | SemaphoreConflict
-      if (error._tag !== "ConsulUnavailable") return yield* Effect.fail(error)
       const delayMs = backoffDelay(failures++, 250)
-      yield* Effect.logWarning(`consul semaphore ${base}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
+      yield* Effect.logWarning(
+        `consul semaphore ${lane}: ${step.failure.message}; retrying in ${Math.round(delayMs)} ms`
+      )
       yield* Effect.sleep(delayMs)
     }
+    // Marked for whoever queued behind: a key that goes after this says the lane is free.
+    yield* consul.put(ownKey, contenderValue(node, true), { acquire: sessionId }).pipe(
+      Effect.retry({ times: 5, while: (e) => e._tag === "ConsulUnavailable" })
+    )
+    return ownKey
   })
 
-/** A stable choice among the holders, different for different waiters. */
-const pick = (sessionId: string, holders: ReadonlyArray<string>): string => {
-  let hash = 0
-  for (let i = 0; i < sessionId.length; i++) hash = (hash * 31 + sessionId.charCodeAt(i)) | 0
-  return [...holders].sort()[Math.abs(hash) % holders.length]!
-}
+/** The next ticket under `base`: how many times `base/ticket` has been locked, this time included. */
+const takeTicket = (base: string, sessionId: string): Effect.Effect<number, ConsulError | SemaphoreConflict, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const key = `${base}/ticket`
+    const result = yield* consul.txn([
+      { verb: "lock", key, value: "", session: sessionId },
+      { verb: "unlock", key, value: "", session: sessionId }
+    ]).pipe(
+      Effect.retry({
+        schedule: Schedule.exponential("250 millis"),
+        while: (e) => e._tag === "ConsulUnavailable"
+      })
+    )
+    const locked = result.ok ? result.entries.find((e) => e.key === key) : undefined
+    if (locked === undefined) {
+      const why = result.ok ? "no entry in the answer" : result.errors.map((e) => e.what).join("; ")
+      return yield* Effect.fail(new SemaphoreConflict({ prefix: base, message: `could not take a ticket: ${why}` }))
+    }
+    return locked.lockIndex
+  })
 
 /**
- * While the slots are full, a waiter watches the contender key of one holder (chosen
- * by its own session, so waiters spread over the holders) and tries again when that
- * holder gives its slot back, dies (the key goes with its session) or `wait` passes.
- * Watching `.lock` instead, as the Go api does, would wake every waiter at every
- * change: O(fleet) wake-ups per waiter through a rollout instead of O(fleet / limit).
- * "dead" when the holder's key is already gone or no longer carries its session,
- * "quiet" when the whole wait passed without a change.
+ * One transaction: the previous tail, the own key held by the session, the tail set to
+ * the session. `get-tree` on the tail key reads nothing rather than failing when there
+ * is no tail (session ids are hex: none starts with "tail").
  */
-const waitOnHolder = (
-  base: string,
+const enqueue = (
+  lane: string,
   sessionId: string,
-  holders: ReadonlyArray<string>,
-  wait: string
-): Effect.Effect<"changed" | "dead" | "quiet", ConsulError, Consul> =>
+  node: string
+): Effect.Effect<{ predecessor: string | undefined; createIndex: number }, ConsulError | SemaphoreConflict, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    const holder = pick(sessionId, holders)
-    const key = `${base}/${holder}`
-    const { value: entry } = yield* consul.get(key)
-    if (entry === undefined || entry.session !== holder) return "dead"
-    const after = yield* consul.get(key, { index: entry.modifyIndex, wait })
-    return after.value?.modifyIndex === entry.modifyIndex && after.value.session === holder ? "quiet" : "changed"
-  })
-
-/** Consul's transactions take at most 64 operations. */
-const TXN_MAX_OPS = 64
-
-/**
- * The holders whose contender key still carries their session, read in transactions
- * of `get-tree` on each holder's own key (a missing one reads as nothing, not as an
- * error): as many keys as the limit, never the whole prefix.
- */
-const liveHolders = (
-  base: string,
-  holders: Record<string, boolean>
-): Effect.Effect<Record<string, boolean>, ConsulError, Consul> =>
-  Effect.gen(function*() {
-    const consul = yield* Consul
-    const ids = Object.keys(holders)
-    const alive: Record<string, boolean> = {}
-    for (let i = 0; i < ids.length; i += TXN_MAX_OPS) {
-      const chunk = ids.slice(i, i + TXN_MAX_OPS)
-      const result = yield* consul.txn(chunk.map((id) => ({ verb: "get-tree" as const, key: `${base}/${id}` })))
-      // A refused read-only transaction says nothing about liveness: keep the holders.
-      if (!result.ok) {
-        for (const id of chunk) alive[id] = true
+    const tailKey = `${lane}/${TAIL}`
+    const ownKey = `${lane}/${sessionId}`
+    let failures = 0
+    while (true) {
+      const result = yield* Effect.result(consul.txn([
+        { verb: "get-tree", key: tailKey },
+        { verb: "lock", key: ownKey, value: contenderValue(node, false), session: sessionId },
+        { verb: "set", key: tailKey, value: sessionId }
+      ]))
+      if (result._tag === "Failure") {
+        if (result.failure._tag !== "ConsulUnavailable") return yield* Effect.fail(result.failure)
+        const delayMs = backoffDelay(failures++, 250)
+        yield* Effect.logWarning(
+          `consul semaphore ${lane}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`
+        )
+        yield* Effect.sleep(delayMs)
         continue
       }
-      for (const entry of result.entries) {
-        const id = entry.key.slice(base.length + 1)
-        if (holders[id] === true && entry.session === id) alive[id] = true
+      if (!result.success.ok) {
+        return yield* Effect.fail(
+          new SemaphoreConflict({
+            prefix: lane,
+            message: `could not queue ${ownKey}: ${result.success.errors.map((e) => e.what).join("; ")}`
+          })
+        )
       }
+      const previous = result.success.entries.find((e) => e.key === tailKey && e.value !== null)
+      const own = result.success.entries.find((e) => e.key === ownKey)
+      const predecessor = previous?.value === undefined || previous.value === null || previous.value === sessionId
+        ? undefined
+        : previous.value
+      return { predecessor, createIndex: own?.createIndex ?? Number.MAX_SAFE_INTEGER }
     }
-    return alive
   })
 
 const RELEASE_WITHIN = "5 seconds"
 
-/** CAS-removes the session from .lock, then deletes its contender key; best-effort, bounded. */
-const release = (base: string, sessionId: string): Effect.Effect<void, never, Consul> =>
+/**
+ * Deletes the own key, then the tail if it still names this session (compare-and-set
+ * on its index, so a contender that queued meanwhile keeps its predecessor link);
+ * best-effort and bounded: a dead session's key goes with it anyway.
+ */
+const release = (lane: string, sessionId: string): Effect.Effect<void, never, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    const lockKey = `${base}/${SEMAPHORE_LOCK_KEY}`
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const { value: entry } = yield* consul.get(lockKey)
-      if (entry === undefined || entry.value === null) break
-      const current = yield* decodeCoordination(base, entry)
-      if (current.Holders[sessionId] === undefined) break
-      const holders = { ...current.Holders }
-      delete holders[sessionId]
-      const ok = yield* consul.put(lockKey, JSON.stringify({ Limit: current.Limit, Holders: holders }), {
-        cas: entry.modifyIndex,
-        flags: SEMAPHORE_FLAGS
-      })
-      if (ok) break
-    }
-    yield* consul.delete(`${base}/${sessionId}`)
+    const tailKey = `${lane}/${TAIL}`
+    const result = yield* consul.txn([
+      { verb: "delete", key: `${lane}/${sessionId}` },
+      { verb: "get-tree", key: tailKey }
+    ])
+    const tail = result.ok ? result.entries.find((e) => e.key === tailKey) : undefined
+    if (tail !== undefined && tail.value === sessionId) yield* consul.delete(tailKey, { cas: tail.modifyIndex })
   }).pipe(
     Effect.timeout(RELEASE_WITHIN),
     Effect.catch((error) =>
       Effect.logWarning(
-        `consul semaphore ${base}: releasing the slot of ${sessionId} failed (it frees when the session ends): ${error.message}`
+        `consul semaphore ${lane}: releasing the slot of ${sessionId} failed (it frees when the session ends): ${error.message}`
       )
     )
   )

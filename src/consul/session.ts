@@ -11,8 +11,10 @@
  * may run it with a larger one than was asked for). Holders of locks under this
  * session race their work against `lost` and stop acting as holders.
  */
-import { Clock, Deferred, Effect } from "effect"
-import type { Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { parseDuration } from "../spec/duration.ts"
 import { Consul } from "./Consul.ts"
 import type { ConsulError, SessionOptions } from "./Consul.ts"

@@ -13,7 +13,9 @@
  * - answers that come back at once without a new index (a server that does not
  *   block) get a burst of 2 and then ever slower polling, up to 15 s.
  */
-import { Clock, Effect, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { parseDuration } from "../spec/duration.ts"
 import { backoffDelay } from "./backoff.ts"
 import { Consul } from "./Consul.ts"

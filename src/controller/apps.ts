@@ -3,7 +3,8 @@
  * on every request: a webhook is rare next to the cost of a stale answer after an
  * operator's `sacar app set`, and one `keys` plus a few `get`s is cheap.
  */
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
 import { decodeDocument } from "../spec/decode.ts"

@@ -5,8 +5,8 @@
  * accepting, requests in flight finish (or are cut after the grace), the reporter
  * gives up the leader lock, and Consul's connections close.
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { loggingLayer } from "../common/logging.ts"
 import { type Env, SettingError } from "../common/settings.ts"
 import { consulConfigFromEnv } from "../consul/config.ts"

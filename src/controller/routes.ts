@@ -5,7 +5,8 @@
  * the method, path and headers alone, how large a body each route may send and
  * answers what can be answered without reading it (a missing or wrong token).
  */
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { Consul } from "../consul/Consul.ts"
 import type { Keys } from "../spec/keys.ts"
 import { checkBearer } from "./api/bearer.ts"

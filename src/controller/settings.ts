@@ -4,7 +4,7 @@
  * by their own modules; this file covers the inbound side. Secrets stay `Redacted`, so
  * a stray log of the settings object prints `<redacted>`.
  */
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import {
   durationSetting,
   type Env,

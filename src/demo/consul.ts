@@ -4,7 +4,8 @@
  * only if it says so: the prefix must be empty or hold the demo's own marker key
  * (left by an earlier run), so a prefix with anyone else's data is never cleared.
  */
-import { Effect, ManagedRuntime } from "effect"
+import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import { consulConfigFromEnv } from "../consul/config.ts"
 import type { ConsulConfig } from "../consul/config.ts"
 import { Consul } from "../consul/Consul.ts"

@@ -5,7 +5,7 @@
  * that died), and every process goes through the Supervisor, so whoever owns the
  * stage can always stop everything.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { readFile, readlink, rename } from "node:fs/promises"
 import { join } from "node:path"

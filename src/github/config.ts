@@ -1,4 +1,5 @@
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { createPrivateKey } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { GitHubConfigError } from "./errors.ts"

@@ -3,7 +3,9 @@
  * the contract, so anything here can also be done with `consul kv put`. The CLI is
  * a thin layer of argument parsing over these.
  */
-import { Effect, Result, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"

@@ -1,4 +1,4 @@
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** An operator command could not do what was asked; `message` says why and what to do. */
 export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}

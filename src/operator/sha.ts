@@ -4,7 +4,7 @@
  * nodes record (as git, gh and nomad do). A full sha is taken as it is: deploying a
  * commit that has no release yet is allowed.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import { isSha } from "../spec/names.ts"
 import type { AppSnapshot } from "../state/snapshot.ts"
 

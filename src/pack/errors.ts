@@ -1,5 +1,5 @@
 // What can stop `sacar pack`, each carrying what a person needs to fix it.
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** The project directory is missing something the tarball layout needs. */
 export class ProjectInvalid extends Data.TaggedError("ProjectInvalid")<{

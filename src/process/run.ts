@@ -3,7 +3,8 @@
  * timeout or an interruption takes down everything it started (pip's builds, a
  * script's background jobs), with only the tail of its combined output kept.
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import { DEFAULT_TAIL_BYTES, TailBuffer } from "./tail.ts"
 

@@ -8,7 +8,7 @@
  * `operations/install/wheel.py`). The installed result is the same, byte for byte apart
  * from the times in bytecode headers; test/steps/compile.test.ts compares the two.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ProcessFailed, ProcessTimedOut } from "../process/run.ts"
 import { runProcess } from "../process/run.ts"
 

@@ -4,7 +4,8 @@
  * selected. So every candidate is run once, and what is used afterwards is the real
  * executable it reports (no shim, and no dependence on the caller's environment).
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { access, constants, readdir } from "node:fs/promises"
 import { delimiter, join } from "node:path"
 import { runProcess } from "../process/run.ts"

@@ -8,7 +8,8 @@
  * runs: with SACAR_RUN_AS pip runs as an app's user, who may read the shared copy but
  * not write it (a planted `.pyc` would run in every other app's installs).
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { access, mkdir, rename, rm } from "node:fs/promises"
 import { basename, join } from "node:path"

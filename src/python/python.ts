@@ -3,7 +3,10 @@
  * to install into them. A service so tests and the loop can swap it, though the real
  * one only needs PATH.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { stat } from "node:fs/promises"
 import { findInterpreter, listVersions } from "./interpreter.ts"
 import type { Interpreter, PythonNotFound } from "./interpreter.ts"

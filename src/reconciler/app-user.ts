@@ -7,7 +7,7 @@
  * reconciler with one line instead of failing every release later. Only root may
  * switch to another user; asking for it without root is refused at start as well.
  */
-import { Context } from "effect"
+import * as Context from "effect/Context"
 import { execFileSync } from "node:child_process"
 import { SettingError } from "../common/settings.ts"
 

@@ -2,8 +2,8 @@
  * One deploy generation on this node, from `waiting` to `live` or `failed`:
  * 1. the release is ready (the plan only starts a deploy then; checked again here);
  * 2. the run-once pre-deploy has succeeded somewhere in the cluster (predeploy.ts);
- * 3. a slot of the app's semaphore (`sacar/<app>/locks/deploy/`, Go api layout,
- *    `maxParallel` slots) is taken;
+ * 3. a slot of the app's semaphore (`sacar/<app>/locks/deploy/`, `maxParallel` FIFO
+ *    lanes, consul/semaphore.ts) is taken;
  * 4. no node has failed this generation (else: halted, `bin/deploy` never starts): one
  *    read of `sacar/<app>/locks/halt/<generation>`, which the first node to fail the
  *    generation creates before giving back its slot — one key, whatever the fleet;
@@ -16,7 +16,11 @@
  * runs the generation again: `bin/deploy` must be idempotent. `current` only ever
  * moves to a release whose ready marker is there.
  */
-import { Clock, Effect, Result, Schedule, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { Consul } from "../consul/Consul.ts"
 import { slotLost } from "../consul/semaphore-loss.ts"
@@ -169,7 +173,9 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
         lockDelay: "0s",
         node
       })
-      yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, { value: node })
+      const slot = yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, {
+        value: node
+      })
 
       const halted = haltReason(node, generation, yield* haltOf(keys, app, generation))
       if (halted !== undefined) return yield* fail(halted)
@@ -181,7 +187,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       // another node may take the slot, and maxParallel must hold.
       const raced = yield* Effect.raceFirst(
         Effect.result(runScript("deploy", context, timeoutMs, groupFile(appDir(root, app), "deploy"))),
-        Effect.raceFirst(session.lost, slotLost(keys.deploySemaphore(app), session.id)).pipe(
+        Effect.raceFirst(session.lost, slotLost(slot, session.id)).pipe(
           Effect.map((reason) => ({ _tag: "Lost" as const, reason }))
         )
       )

@@ -19,8 +19,12 @@
  * hand them over. An app whose watches have not all answered yet is left out, so a
  * plan never sees a served app without its releases (it would remove them from disk).
  */
-import { Effect, Fiber, Result, Schedule, Stream } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { Consul } from "../consul/Consul.ts"
 import type { KvEntry } from "../consul/Consul.ts"
 import { watchKey, watchPrefix } from "../consul/watch.ts"

@@ -5,7 +5,7 @@
  * the deploy generation. Values that do not decode become messages naming the key,
  * never exceptions. Pure, apart from remembering the last good AppConfig per app.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type { KvEntry } from "../consul/Consul.ts"
 import type { AppConfig, LockDoc, NodeStatus } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"

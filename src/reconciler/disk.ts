@@ -8,7 +8,7 @@
  * Directories are removed by first renaming them into `<app>/.trash/`, so a half-
  * removed release can never look ready.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { mkdir, readdir, readlink, rename, rm, stat, symlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"

@@ -11,7 +11,13 @@
  * stops) interrupts them, which kills their child processes, and flushes the status.
  * Nothing an app does can end the loop: every action is isolated and logged.
  */
-import { Cause, Clock, Effect, Exit, Fiber, Queue, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import type { ArtifactStore } from "../artifacts/store.ts"
 import { Consul } from "../consul/Consul.ts"
 import { Python } from "../python/python.ts"

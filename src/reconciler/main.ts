@@ -4,7 +4,7 @@
  * Python provided. Interruption (SIGTERM via runComponent) closes the scope: work in
  * flight is interrupted, child processes are killed, sessions are destroyed.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ArtifactStore } from "../artifacts/store.ts"
 import { loggingLayer } from "../common/logging.ts"
 import { SettingError } from "../common/settings.ts"

@@ -9,8 +9,8 @@
  * reconciler that died (kill -9, a reboot): its session is destroyed instead of
  * waiting out its TTL.
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { SACAR_VERSION } from "../common/version.ts"
 import { backoffDelay } from "../consul/backoff.ts"
 import { Consul } from "../consul/Consul.ts"

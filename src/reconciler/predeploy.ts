@@ -18,7 +18,10 @@
  * another node takes over within about three TTLs; a successor of the dead runner on
  * the same node destroys the dead session at once.
  */
-import { Data, Effect, Result, Schedule } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
 import { readFileSync, writeFileSync } from "node:fs"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry } from "../consul/Consul.ts"

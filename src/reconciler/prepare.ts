@@ -10,7 +10,7 @@
  * spec's, or whose last attempt failed, is removed and the release starts clean, so a
  * retry fetches and checks what the spec says now.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { rename, rm, stat } from "node:fs/promises"
 import { isAbsolute } from "node:path"
 import { ArtifactStore } from "../artifacts/store.ts"

@@ -7,7 +7,9 @@
  * itself (the artifact store down, another process on the release) is retried here
  * with a growing pause, the status saying so.
  */
-import { Cause, Effect, Result } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import type { ArtifactStore } from "../artifacts/store.ts"
 import type { Python } from "../python/python.ts"
 import { resolveArtifact } from "../spec/artifact.ts"

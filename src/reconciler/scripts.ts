@@ -8,7 +8,8 @@
  * node first ends a recorded group that is still alive: a re-run never overlaps the
  * orphan of a dead run.
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { endProcessGroup, runProcess } from "../process/run.ts"

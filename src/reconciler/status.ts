@@ -12,8 +12,13 @@
  * follow a write closely wait for the interval to end. An update that changes
  * nothing writes nothing and starts no interval.
  */
-import { Clock, Effect, Queue, Ref, Schedule, Semaphore } from "effect"
-import type { Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError } from "../consul/Consul.ts"
 import { encodeDocument } from "../spec/decode.ts"

@@ -2,7 +2,8 @@
  * Where a release's tarball comes from: the ReleaseSpec's own artifact when it has
  * one, otherwise the app's template with `{app}`, `{sha}` and `{short}` filled in.
  */
-import { Data, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import type { AppConfig, ArtifactRef, ReleaseSpec } from "./documents.ts"
 import { shortSha } from "./names.ts"
 

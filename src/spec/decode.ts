@@ -3,7 +3,10 @@
  * sentence naming the key, the field and what was wrong, e.g.
  * `sacar/shop/config: "maxParallel" must be a number, got "two"`.
  */
-import { Data, Result, Schema, SchemaIssue } from "effect"
+import * as Data from "effect/Data"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 
 export class DocumentError extends Data.TaggedError("DocumentError")<{
   readonly key: string

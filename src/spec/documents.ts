@@ -7,7 +7,8 @@
  * must not stop a deploy, and an older reconciler must accept a newer controller's
  * documents during a rolling upgrade.
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { DurationString } from "./duration.ts"
 import { NodeName, Sha } from "./names.ts"
 

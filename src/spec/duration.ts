@@ -3,7 +3,7 @@
  * write in Nomad and Consul. Documents keep the string so they stay readable in the
  * Consul UI; code turns it into milliseconds with `durationMillis`.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/y

@@ -5,7 +5,7 @@
  * runs nor misses an update. Written with cas so replicas never lose each other's
  * fields.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { Sha } from "./names.ts"
 
 export const ReportedState = Schema.Struct({

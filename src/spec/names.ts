@@ -3,7 +3,7 @@
  * node is checked against these before it is used to build a key or a path on disk,
  * so a hostile name can never climb out of `SACAR_ROOT` or out of the KV prefix.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const APP_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/
 export const SHA_PATTERN = /^[0-9a-f]{40}$/

@@ -8,7 +8,8 @@
  * to take the lock runs it again. `succeeded` lets every node go on to `bin/deploy`;
  * `failed` stops the whole rollout.
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { NodeName, Sha } from "./names.ts"
 
 export const PREDEPLOY_PHASES = ["running", "succeeded", "failed"] as const

@@ -3,7 +3,7 @@
  * the app's documents as they are in KV, grouped, so scripts decode them with the
  * same schemas Sacar uses.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "./documents.ts"
 import { AppName, Sha } from "./names.ts"
 

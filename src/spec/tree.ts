@@ -8,7 +8,7 @@
  * A value that does not decode is kept as a failed `Result` on its key (and a
  * problem, one sentence naming the key), never thrown: one typo must not hide the rest.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type { KvEntry } from "../consul/Consul.ts"
 import { decodeDocument, type DocumentError } from "./decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "./documents.ts"

@@ -8,7 +8,8 @@
  * told back (`GuardFailed.guard`), so a caller can tell "the lock changed" from "this
  * delivery was already acted on".
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry, TxnOp, TxnResult } from "../consul/Consul.ts"
 

@@ -5,7 +5,8 @@
  * the other writers' fields. A record that does not decode reads as absent and is
  * replaced: the leader cannot use it either.
  */
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry } from "../consul/Consul.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"

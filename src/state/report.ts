@@ -1,5 +1,5 @@
 /** Snapshot -> the JSON report of `sacar status --json` and `GET /v1/apps/<app>`. */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { lockInForce } from "../spec/documents.ts"
 import { AppStatusReport } from "../spec/status-report.ts"
 import type { AppSnapshot } from "./snapshot.ts"

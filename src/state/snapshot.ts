@@ -4,7 +4,7 @@
  * are kept as `problems` (one sentence each) instead of failing the whole read: the
  * CLI and the status endpoint must still show the rest.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, KvEntry } from "../consul/Consul.ts"
 import type { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../spec/documents.ts"

@@ -5,7 +5,9 @@
  * try again, and a deploy request goes through the app's lock in the same
  * transaction as the DeploySpec it writes.
  */
-import { Data, Effect, Result } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { Consul } from "../consul/Consul.ts"
 import type { ConsulError, TxnOp } from "../consul/Consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"

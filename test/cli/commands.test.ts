@@ -1,4 +1,5 @@
-import { Result, Schema } from "effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { decodeDocument } from "../../src/spec/decode.ts"

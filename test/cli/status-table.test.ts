@@ -2,7 +2,7 @@
  * What `sacar status` and `sacar rollback` make of an app's documents: pure functions
  * over a snapshot built from KV entries, so each case is the exact KV a person would see.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import type { KvEntry } from "../../src/consul/Consul.ts"

@@ -1,6 +1,8 @@
 // CONSUL_* variables: what each accepts, and the one-line error naming it otherwise.
 
-import { Effect, Exit, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"

@@ -1,6 +1,7 @@
 // The Consul layer's KV, transaction and status calls against startConsul().
 
-import { Effect, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { consulForTest } from "./support.ts"

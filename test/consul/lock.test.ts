@@ -1,11 +1,11 @@
 // Locks in the Go api's layout: mutual exclusion, lock-delay, release, loss, and
 // agreement with what `consul lock` writes and expects.
 
-import { Effect, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { acquireLock, LOCK_FLAGS, releaseLock, tryLock, watchLockLost } from "../../src/consul/lock.ts"
-import { SEMAPHORE_FLAGS } from "../../src/consul/semaphore.ts"
 import { session } from "../../src/consul/session.ts"
 import { consulForTest, eventually, sleep } from "./support.ts"
 
@@ -111,6 +111,8 @@ test("interop with the Go layout: flags read back exactly, a `consul lock` holde
 
   // A semaphore's coordination key is not a lock (consul lock -n=2 on the same prefix).
   const semKey = `${prefix}/sem/.lock`
+  // api.SemaphoreFlagValue, what `consul lock -n=2` writes.
+  const SEMAPHORE_FLAGS = "16210313421097356768"
   await run(consul.put(semKey, "{\"Limit\":2,\"Holders\":{}}", { flags: SEMAPHORE_FLAGS }))
   const conflict = await run(Effect.exit(tryLock(semKey, ours)))
   assert.ok(Exit.isFailure(conflict))

@@ -3,7 +3,10 @@
 // election, sessions Consul expires at twice their TTL or with their node, tombstones
 // reaped under a watcher. These need dev-consul's switches; against a real Consul
 // (CONSUL_HTTP_ADDR) they skip.
-import { Clock, Deferred, Effect, Stream } from "effect"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { TestContext } from "node:test"

@@ -1,7 +1,8 @@
 // Sessions tied to a scope: renewed while the scope is open, destroyed when it closes,
 // and `lost` completing when the session disappears underneath.
 
-import { Deferred, Effect } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { acquireLock, LOCK_FLAGS } from "../../src/consul/lock.ts"

@@ -1,9 +1,11 @@
 // A Consul service for one test: startConsul() (real Consul or dev-consul), the
 // layer under test on top, a random KV prefix, and everything closed after the test.
 
-import { Effect, Fiber, ManagedRuntime } from "effect"
-import type { Exit } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import type * as Scope from "effect/Scope"
 import type { TestContext } from "node:test"
 import { Consul } from "../../src/consul/Consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"

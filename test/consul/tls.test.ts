@@ -1,7 +1,8 @@
 // https: CONSUL_CACERT, a client certificate and CONSUL_HTTP_SSL_VERIFY=false,
 // against an https stub that requires a client certificate from the test CA.
 
-import { Effect, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:https"

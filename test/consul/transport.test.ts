@@ -1,7 +1,10 @@
 // The HTTP transport's contract, checked against a stub server: interruption aborts
 // the request, errors are classified, the token header is sent, sockets are reused.
 
-import { Effect, Exit, Fiber, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
 import assert from "node:assert/strict"
 import { createServer } from "node:net"
 import { test } from "node:test"

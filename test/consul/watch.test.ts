@@ -1,7 +1,10 @@
 // watchPrefix / watchKey: Consul's blocking-query client rules, against startConsul()
 // for behaviour and against a stub for the failure modes (errors, spinning, resets).
 
-import { Effect, Fiber, Layer, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { Indexed, KvEntry } from "../../src/consul/Consul.ts"

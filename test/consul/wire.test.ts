@@ -1,6 +1,7 @@
 // What the client puts on the wire for the settings of the Consul CLI's variables and
 // for sessions, seen by a stub that records each request.
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import assert from "node:assert/strict"
 import { createServer } from "node:http"
 import type { IncomingHttpHeaders } from "node:http"

@@ -1,7 +1,11 @@
 // What the controller's HTTP side answers to anyone who asks, in-process (no `sacar`
 // process): both webhook secrets during a rotation, and no Consul address or error
 // text in /readyz or in a webhook's error answer when Consul is down.
-import { Effect, Fiber, Layer, Logger, References } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 import assert from "node:assert/strict"
 import { createServer } from "node:net"
 import { test } from "node:test"

@@ -1,6 +1,6 @@
 // Delivery marks (src/controller/webhook/deliveries.ts): created with cas=0 so a second
 // write with the same delivery fails, and pruned after their time.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { after, before, describe, it } from "node:test"
 import { Consul } from "../../src/consul/Consul.ts"

@@ -1,6 +1,7 @@
 // The DeploySpec write a webhook causes: the lock decision and the write are one Consul
 // transaction, and a transaction Consul refuses is an error, never a generation.
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import assert from "node:assert/strict"
 import { after, before, describe, it } from "node:test"
 import { Consul } from "../../src/consul/Consul.ts"

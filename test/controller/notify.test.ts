@@ -1,6 +1,6 @@
 // The notify endpoint (CI says an artifact is ready) and the status endpoints, against
 // a real controller process and Consul.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import assert from "node:assert/strict"
 import { after, before, describe, it } from "node:test"
 import { AppStatusReport } from "../../src/spec/status-report.ts"

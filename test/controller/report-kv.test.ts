@@ -1,6 +1,6 @@
 // The leader's KV duties, with no GitHub configured (the demo's setup): leader
 // election, auto-deploy (held by a lock or a pin) and ReleaseSpec retention.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { decideAutoDeploy } from "../../src/controller/report/autodeploy.ts"

@@ -1,6 +1,6 @@
 // What the leader remembers between passes follows what the app still has (its
 // commits and deploy generations), not the history of every commit it ever reported.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { Consul } from "../../src/consul/Consul.ts"

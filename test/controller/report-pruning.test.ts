@@ -1,6 +1,6 @@
 // The leader's pruning decisions (report/pruning.ts), as pure functions: which failed
 // releases and which GitHubRecords go, from one snapshot and a time. No Consul, no clock.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { failedReleasesToPrune, recordExpiry } from "../../src/controller/report/pruning.ts"

@@ -1,5 +1,5 @@
 // render(): the check run a commit should show, from documents alone (no I/O).
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { deployView, releaseView } from "../../src/controller/report/release-view.ts"

@@ -1,6 +1,7 @@
 // What the controller's report loop reads when nodes write their status: only the
 // keys of the app that changed, never every app's.
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { Consul } from "../../src/consul/Consul.ts"

@@ -1,7 +1,8 @@
 // The controller's pure decisions, without a server: which workflow runs count as the
 // build, which Deployments are Sacar's own mirror, what a notify body may hold, and the
 // bearer check.
-import { Redacted, Schema } from "effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
 import { checkBearer } from "../../src/controller/api/bearer.ts"

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
+import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import { assertNothingLeft, eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
 
 interface Run {

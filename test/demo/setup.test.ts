@@ -1,6 +1,6 @@
 // The demo's set-up rules: options, which Consul and prefix, the folder it may wipe,
 // the prefix it may clear, and the text that tells the operator what to try next.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"

@@ -1,4 +1,5 @@
-import { Effect, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { GitHubError } from "../../src/github/errors.ts"

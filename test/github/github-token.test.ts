@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { fake, SHA, tokenConfig, withGitHub } from "./setup.ts"

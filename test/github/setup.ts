@@ -1,5 +1,6 @@
 // Shared by the GitHub tests: keys, a fake GitHub, and a GitHub service pointed at it.
-import { Effect, Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { generateKeyPairSync } from "node:crypto"
 import type { TestContext } from "node:test"
 import type { GitHubConfig, GitHubTuning } from "../../src/github/config.ts"

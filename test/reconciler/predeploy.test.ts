@@ -1,6 +1,6 @@
 // The run-once pre-deploy protocol in-process against a real Consul API (dev-consul or
 // CONSUL_HTTP_ADDR): many contenders, one run; a dead runner's record is taken over.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"

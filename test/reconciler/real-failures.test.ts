@@ -309,7 +309,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     )
     const holder = await waitFor("the slot's session", async () => {
       for (const key of await kv.keys("shop/locks/deploy/")) {
-        if (key.endsWith("/.lock")) continue
+        if (key.endsWith("/tail")) continue
         const entry = await kv.raw(key.slice(kv.prefix.length + 1))
         if (entry?.session !== undefined) return entry.session
       }

@@ -1,6 +1,7 @@
 // The status writer: coalesced writes, flush on demand and at the end, retries after
 // a failed write. Consul is a fake service recording PUTs.
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"

@@ -2,7 +2,8 @@
 // app it does not serve must not be woken by that app's status writes. In-process
 // reconciler, every read it makes counted at the Consul service.
 
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import assert from "node:assert/strict"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"

@@ -1,4 +1,4 @@
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { decodeDocument, encodeDocument } from "../../src/spec/decode.ts"

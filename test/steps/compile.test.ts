@@ -2,7 +2,7 @@
  * pip with `--no-compile` followed by compileInstalled must leave what pip with its own
  * byte-compilation leaves: the same files, the same RECORDs, the same bytecode.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { readdir, readFile } from "node:fs/promises"

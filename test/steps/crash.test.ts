@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
-import { readdir, readFile, stat, writeFile } from "node:fs/promises"
+import { readdir, readFile, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { describe, test } from "node:test"

@@ -1,5 +1,7 @@
 /** Shared set-up for the step tests: a scratch SACAR_ROOT, real services, a report log. */
-import { Effect, Exit, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"

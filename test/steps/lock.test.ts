@@ -1,4 +1,5 @@
-import { Effect, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import { access, mkdir, readFile, writeFile } from "node:fs/promises"

@@ -1,4 +1,5 @@
-import { Effect, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { access, readdir, readFile, writeFile } from "node:fs/promises"

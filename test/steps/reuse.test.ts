@@ -3,7 +3,8 @@
  * pip installed on the node: it must equal a fresh install, name its own venv, and
  * stay independent of the release it came from.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
 import { access, readdir, readFile, rm } from "node:fs/promises"

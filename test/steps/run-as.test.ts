@@ -4,7 +4,9 @@
  * the reconciler's and out of the app's reach. Switching users needs root; as another
  * user the tests that switch are skipped (the setting's checks still run).
  */
-import { Effect, Exit, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"

@@ -1,4 +1,6 @@
-import { Effect, Exit, Fiber } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { describe, test } from "node:test"

@@ -4,7 +4,9 @@
  * Exit code 0 when the release is ready, 1 when it failed. A test kills it with
  * SIGKILL at a chosen event and runs it again.
  */
-import { Effect, Exit, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import { ArtifactStore } from "../../src/artifacts/store.ts"
 import { Python } from "../../src/python/python.ts"
 import { prepareRelease } from "../../src/reconciler/prepare.ts"

@@ -1,7 +1,12 @@
 // The controller's reporter (leader election + report loop) on its own, in-process, for
 // tests and the benchmark that need it without the HTTP side: a short leader TTL and
 // lock-delay, and optionally GitHub client tuning with short waits.
-import { Effect, Fiber, Layer, Logger, Redacted, References } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
 import { generateKeyPairSync } from "node:crypto"
 import { jsonLogger } from "../../src/common/logging.ts"
 import { consulLayer } from "../../src/consul/http.ts"

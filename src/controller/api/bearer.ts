@@ -4,7 +4,7 @@
  * holds cannot read every app. Both sides are hashed before the constant-time
  * compare, so neither the token's content nor its length leaks through timing.
  */
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { header, type HttpResponse, jsonError, type RequestHead } from "../http/types.ts"
 

@@ -4,7 +4,8 @@
  * 200, and a notification that names a different artifact for a commit that already
  * has a release answers 409 rather than silently changing what nodes download.
  */
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { Consul } from "../../consul/Consul.ts"
 import { checkArtifactUrl, expandArtifact, resolveArtifact } from "../../spec/artifact.ts"
 import { decodeDocument, encodeDocument } from "../../spec/decode.ts"

@@ -4,7 +4,7 @@
  * that do not decode are listed in `problems` instead of failing the answer: this is
  * where an operator looks when something is wrong.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Consul, ConsulError } from "../../consul/Consul.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName } from "../../spec/names.ts"

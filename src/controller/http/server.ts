@@ -8,7 +8,11 @@
  * signatures), and a graceful close when the scope ends: no new connections,
  * requests in flight finish, and whatever is still open after the grace is cut.
  */
-import { Cause, Data, Effect, Exit, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import type { HttpRequest, HttpResponse, RequestHead } from "./types.ts"

@@ -11,7 +11,9 @@
  * and its per-request timeout, costs nothing while nothing changes, and paces a
  * browser to at most one update per RETRY_MS however fast the nodes write.
  */
-import { Clock, Effect, type Redacted } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import { checkBearer, tokenOff } from "../api/bearer.ts"
 import { header, type HttpRequest, type HttpResponse, text } from "../http/types.ts"
 import type { PageFeed, PageState } from "./feed.ts"

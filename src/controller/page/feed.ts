@@ -10,7 +10,10 @@
  * registrations do. `changedAt` records the watch index at which an app last
  * changed, so a browser that has seen index N is sent only the apps changed after N.
  */
-import { Deferred, Effect, Scope, Stream } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Consul, KvEntry } from "../../consul/Consul.ts"
 import { watchPrefix } from "../../consul/watch.ts"
 import type { Keys } from "../../spec/keys.ts"

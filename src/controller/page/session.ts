@@ -6,7 +6,7 @@
  * it stops working after SESSION_HOURS, and rotating the token signs every browser out.
  * Nothing is stored: any replica checks any cookie.
  */
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import { header, type HttpRequest } from "../http/types.ts"
 

@@ -6,7 +6,9 @@
  * is one round of passes. Level-based: a pass reads the app's whole current state,
  * never the event that woke it, so missed or duplicated wake-ups are harmless.
  */
-import { Clock, Effect, Queue } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import type { Consul } from "../../consul/Consul.ts"
 import type { Metrics } from "../metrics.ts"
 import type { Snapshot } from "./snapshot.ts"

@@ -11,7 +11,7 @@
  * created after the current DeploySpec was written, so an operator's later deploy or
  * rollback is never overridden by an older ready release.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Consul } from "../../consul/Consul.ts"
 import type { TxnOp } from "../../consul/Consul.ts"
 import { encodeDocument } from "../../spec/decode.ts"

@@ -9,7 +9,7 @@
  * stopped; this replica's memory of its own recent sends covers the moment before
  * its record writes come back through the watch.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Consul } from "../../consul/Consul.ts"
 import type { GitHubError } from "../../github/errors.ts"
 import type { GitHubShape } from "../../github/GitHub.ts"

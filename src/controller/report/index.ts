@@ -7,8 +7,10 @@
  * GitHub is optional: without GITHUB_APP_ID/GITHUB_TOKEN (the KV-only demo) the
  * leader still auto-deploys and applies retention, and simply reports nothing.
  */
-import { Effect, Option, Schedule } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import { Consul } from "../../consul/Consul.ts"
 import { GitHub } from "../../github/GitHub.ts"
 import type { Keys } from "../../spec/keys.ts"

@@ -9,7 +9,7 @@
  * within TTL + lock-delay. A leader that stops cleanly releases the lock first, which
  * skips the lock-delay.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { hostname } from "node:os"
 import { Consul } from "../../consul/Consul.ts"
 import { acquireLock, releaseLock, watchLockLost } from "../../consul/lock.ts"

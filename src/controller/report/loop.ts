@@ -8,7 +8,8 @@
  * The workers are separate so GitHub being slow or down (calls retried for up to a
  * minute and a half) never delays auto-deploy and retention, which only touch KV.
  */
-import { Clock, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import type { Consul } from "../../consul/Consul.ts"
 import type { GitHubShape } from "../../github/GitHub.ts"
 import { formatDuration } from "../../spec/duration.ts"

@@ -15,7 +15,7 @@
  * Deploy button still works: the webhook recreates the record, and deploying a sha
  * without a ReleaseSpec prepares it first.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Consul } from "../../consul/Consul.ts"
 import type { TxnOp } from "../../consul/Consul.ts"
 import type { Keys } from "../../spec/keys.ts"

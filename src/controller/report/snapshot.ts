@@ -6,7 +6,7 @@
  * by the loop), never thrown: one operator's typo must not stop reports for every
  * other app.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import type { KvEntry } from "../../consul/Consul.ts"
 import type { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../../spec/documents.ts"
 import type { GitHubRecord } from "../../spec/github-record.ts"

@@ -10,7 +10,9 @@
  * (auto-deploy, retention, record updates) are guarded by check-and-set in Consul
  * (docs/decisions.md, "Stale reads").
  */
-import { Effect, Fiber, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
 import type { KvEntry } from "../../consul/Consul.ts"
 import { Consul } from "../../consul/Consul.ts"
 import { watchPrefix } from "../../consul/watch.ts"

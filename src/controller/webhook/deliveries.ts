@@ -7,7 +7,9 @@
  * pruned by the leader after DELIVERY_TTL_MS, far longer than GitHub keeps offering
  * redelivery of a recent delivery in practice.
  */
-import { Effect, Result, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { Consul } from "../../consul/Consul.ts"
 import type { ConsulError, TxnOp } from "../../consul/Consul.ts"
 import { decodeDocument, encodeDocument } from "../../spec/decode.ts"

@@ -5,8 +5,8 @@
  * Errors are logged in full but answered in general terms: the caller may be anyone
  * on the network, and Consul's address or error text is none of its business.
  */
-import { Effect } from "effect"
-import type { Redacted } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type { Consul } from "../../consul/Consul.ts"
 import { header, type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"

@@ -11,7 +11,10 @@
  * in the app's environment with task `deploy`. What builds a release: a successful
  * run of the `buildWorkflow` file, triggered by a push to the repository itself.
  */
-import { Data, Effect, Result, Schema } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import { basename } from "node:path"
 import type { Consul } from "../../consul/Consul.ts"
 import type { ConsulError } from "../../consul/Consul.ts"

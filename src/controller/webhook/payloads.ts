@@ -4,7 +4,7 @@
  * nullable here, and nothing beyond what a handler needs is required, so a payload
  * that grows new fields (or a GHES one that lacks some) still decodes.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 const Login = Schema.Struct({ login: Schema.String })
 /** A deployment's creator: `type` is "Bot" for a GitHub App or Actions' token. */

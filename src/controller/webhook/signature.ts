@@ -7,7 +7,7 @@
  * and GITHUB_WEBHOOK_SECRET_PREVIOUS): GitHub signs with the new one as soon as it is
  * saved, deliveries already queued carry the old one.
  */
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import { createHmac, timingSafeEqual } from "node:crypto"
 
 export type SignatureCheck = { readonly ok: true } | { readonly ok: false; readonly error: string }

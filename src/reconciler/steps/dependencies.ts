@@ -10,7 +10,7 @@
  * (`.`, `-e .`, `./vendor/x`, `pkg @ https://...`), another file (`-r`, `-c`), or any
  * other option than `--hash`. Those releases always run pip.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { readdir, readFile } from "node:fs/promises"

@@ -10,8 +10,8 @@
  * or another sha built from the same artifact. Its digest is checked again as it is
  * read; a cached file whose bytes changed is removed and the artifact fetched.
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { mkdir, readdir, rm, stat } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { pathToFileURL } from "node:url"

@@ -5,7 +5,7 @@
  * reconciler holding the release) or a person has to act (a bad tarball, a checksum
  * mismatch, a missing wheel, a failing bin/prepare).
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import type { ProcessFailed, ProcessTimedOut } from "../../process/run.ts"
 
 export type Step = "download" | "extract" | "lock" | "venv" | "install" | "prepare"

@@ -7,7 +7,7 @@
  * `releases/<sha>` existing means it is whole. The first refused entry fails the
  * whole extraction, and nothing of it is kept.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { mkdir, rename, stat } from "node:fs/promises"
 import { join } from "node:path"
 import type { ReadEntry } from "tar"

@@ -6,7 +6,7 @@
  * change the venv, for the next release with the same dependencies. When the venv
  * step copied such a template, the marker is already there and says from which release.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { access } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"

@@ -6,8 +6,8 @@
  * left by a dead process on this host is taken over; one held by a live process
  * means `ReleaseBusy`, to be retried later. The lock goes when the scope closes.
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { renameSync, writeFileSync } from "node:fs"
 import { link, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"

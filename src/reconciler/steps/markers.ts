@@ -3,7 +3,7 @@
  * rename) after the work it stands for has finished, so after a crash a marker is
  * either absent or whole. A step that finds its marker skips itself.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { open, readFile, rename, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { localFailure } from "./errors.ts"

@@ -6,7 +6,7 @@
  * or break the lock. Everything above the release (`current`, the pid and result
  * files, the shared pip, templates and downloads) is never handed over.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { lchown, readdir, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"

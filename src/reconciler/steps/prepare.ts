@@ -6,7 +6,7 @@
  * interpreter of its `#!` line, or `sh` without one, which is what exec would have done.
  * No `bin/prepare` means nothing to do.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { access, constants, open } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"

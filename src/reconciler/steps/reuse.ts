@@ -17,7 +17,7 @@
  * reader sees a whole one or none; a dead writer's staging directory is removed by
  * the next writer.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import {
   mkdir,

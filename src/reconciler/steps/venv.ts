@@ -9,7 +9,7 @@
  * With SACAR_RUN_AS the release is first given to that user (ownership.ts), and the
  * venv is made by that user.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { access, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
