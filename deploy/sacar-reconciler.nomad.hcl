@@ -97,6 +97,8 @@ job "sacar-reconciler" {
 
       env {
         SACAR_NODE             = "${node.unique.name}"
+        # The Consul agent's own name for this machine: its sessions are created there.
+        SACAR_CONSUL_NODE      = "${attr.unique.consul.name}"
         SACAR_ROOT             = "/var/lib/sacar"
         SACAR_CONCURRENCY      = "2"
         SACAR_PYTHON           = "python3"

@@ -145,4 +145,9 @@ export class Consul extends Context.Service<Consul, {
   readonly sessionInfo: (id: string) => Effect.Effect<SessionInfo | undefined, ConsulError>
   /** GET /v1/status/leader: readiness probes. */
   readonly leader: () => Effect.Effect<string, ConsulError>
+  /**
+   * GET /v1/agent/self: the node name of the agent this client talks to; undefined for
+   * a server without the agent API (dev-consul).
+   */
+  readonly agentNode: () => Effect.Effect<string | undefined, ConsulError>
 }>()("sacar/Consul") {}

@@ -38,6 +38,11 @@ export interface ConsulConfig {
    * clusters whose session_ttl_min is above Consul's default 10 s.
    */
   readonly sessionTtlMinMs?: number
+  /**
+   * The Consul node a session is created on when its caller names none (the reconciler:
+   * SACAR_CONSUL_NODE, else SACAR_NODE). Undefined: the agent's own node.
+   */
+  readonly sessionNode?: string
   /** Bound on a non-blocking request (blocking reads get wait + wait/16 + this). Default 15 s. */
   readonly requestTimeoutMs?: number
 }

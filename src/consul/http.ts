@@ -115,9 +115,9 @@ const CALLER_MISTAKES_AS_500 = [
 
 /**
  * Consul creates a session only on a node in its catalog, bound to checks that node has
- * (serfHealth by default, which a node's own agent registers). Sessions are created on
- * SACAR_NODE, so this is what an operator sees when that is not the node name of the
- * Consul agent the component talks to.
+ * (serfHealth by default, which a node's own agent registers). The reconciler's sessions
+ * are created on SACAR_CONSUL_NODE (default SACAR_NODE), so this is what an operator sees
+ * when that is not the node name of the Consul agent it talks to.
  */
 const unknownNode = (error: ConsulError, node: string | undefined): ConsulError =>
   error._tag === "ConsulRequestError" && /missing node registration|missing check .* registration/i.test(error.message)
@@ -127,8 +127,9 @@ const unknownNode = (error: ConsulError, node: string | undefined): ConsulError 
       message:
         `${error.message}: Consul's catalog has no node ${
           node === undefined ? "for this agent" : JSON.stringify(node)
-        } with a serfHealth check. SACAR_NODE must be the node name of the Consul agent Sacar talks to ` +
-        "(its node_name, as `consul members` lists it); a node's agent registers it"
+        } with a serfHealth check. The reconciler creates its sessions on SACAR_CONSUL_NODE (default SACAR_NODE), ` +
+        "which must be the node name of the Consul agent it talks to (its node_name, as `consul members` lists it; " +
+        "in a Nomad job, ${attr.unique.consul.name}); a node's agent registers it"
     })
     : error
 
@@ -487,6 +488,7 @@ export const makeConsul = (config: ConsulConfig) =>
 
     const createSession = (options: SessionOptions) => {
       const operation = `session create ${options.name}`
+      const node = options.node ?? config.sessionNode
       return call({
         operation,
         method: "PUT",
@@ -496,11 +498,11 @@ export const makeConsul = (config: ConsulConfig) =>
           TTL: sessionTtl(options.ttl),
           Behavior: options.behavior,
           ...(options.lockDelay !== undefined ? { LockDelay: options.lockDelay } : {}),
-          ...(options.node !== undefined ? { Node: options.node } : {})
+          ...(node !== undefined ? { Node: node } : {})
         }),
         timeoutMs: requestTimeoutMs
       }).pipe(
-        Effect.mapError((error) => unknownNode(error, options.node)),
+        Effect.mapError((error) => unknownNode(error, node)),
         Effect.flatMap((res) => json(operation, res)),
         Effect.flatMap((body) => {
           const id = (body as { readonly ID?: unknown } | null)?.ID
@@ -573,6 +575,20 @@ export const makeConsul = (config: ConsulConfig) =>
       )
     }
 
+    const agentNode = () => {
+      const operation = "agent self"
+      return call({ operation, method: "GET", path: "/v1/agent/self", timeoutMs: requestTimeoutMs }).pipe(
+        Effect.flatMap((res) => json(operation, res)),
+        Effect.map((body) => {
+          const name = (body as { readonly Config?: { readonly NodeName?: unknown } } | null)?.Config?.NodeName
+          return typeof name === "string" && name !== "" ? name : undefined
+        }),
+        Effect.catchIf((error) =>
+          error._tag === "ConsulRequestError" && error.status === 404, () =>
+          Effect.succeed(undefined))
+      )
+    }
+
     return Consul.of({
       address,
       get,
@@ -585,7 +601,8 @@ export const makeConsul = (config: ConsulConfig) =>
       renewSession,
       destroySession,
       sessionInfo,
-      leader
+      leader,
+      agentNode
     })
   })
 

@@ -16,6 +16,11 @@ export interface ComponentEnv {
   readonly prefix: string
   /** The demo's own environment, passed on (PATH, CONSUL_HTTP_TOKEN, SACAR_PYTHON ...). */
   readonly base: NodeJS.ProcessEnv
+  /**
+   * A real Consul's agent node: the demo's three made-up nodes share one agent, whose
+   * catalog has only its own node, so their sessions are created there.
+   */
+  readonly consulNode?: string | undefined
 }
 
 /**
@@ -29,6 +34,7 @@ const componentEnv = (env: ComponentEnv, extra: Record<string, string>): NodeJS.
   for (const [k, v] of Object.entries(env.base)) {
     if (
       k === "NODE_TEST_CONTEXT" || k === "SACAR_LISTEN" || k === "SACAR_NODE" || k === "SACAR_ROOT" ||
+      k === "SACAR_CONSUL_NODE" ||
       k.startsWith("GITHUB_")
     ) continue
     out[k] = v
@@ -54,7 +60,11 @@ export const startReconciler = (
     name: node,
     command: process.execPath,
     args: [SACAR_BIN, "reconciler"],
-    env: componentEnv(env, { SACAR_NODE: node, SACAR_ROOT: root }),
+    env: componentEnv(env, {
+      SACAR_NODE: node,
+      SACAR_ROOT: root,
+      ...(env.consulNode === undefined ? {} : { SACAR_CONSUL_NODE: env.consulNode })
+    }),
     logFile
   })
 

@@ -211,7 +211,15 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   )
 
   // The components boot while the example is packed: both take a moment, neither needs the other.
-  const componentEnv: ComponentEnv = { consul: consul.address, prefix: keys.prefix, base: stage.env }
+  const consulNode = consul.embedded
+    ? undefined
+    : await consulDo(
+      stage,
+      Effect.gen(function*() {
+        return yield* (yield* Consul).agentNode()
+      })
+    )
+  const componentEnv: ComponentEnv = { consul: consul.address, prefix: keys.prefix, base: stage.env, consulNode }
   const controller = await startController(supervisor, componentEnv, folder.log("controller"))
   for (const node of DEMO_NODES) {
     const child = await startReconciler(supervisor, componentEnv, node, folder.nodeRoot(node), folder.log(node))

@@ -170,8 +170,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
         name: sessionName("deploy", node),
         ttl: DEPLOY_SESSION_TTL,
         behavior: "delete",
-        lockDelay: "0s",
-        node
+        lockDelay: "0s"
       })
       const slot = yield* acquireSemaphore(keys.deploySemaphore(app), session.id, input.config.maxParallel, {
         value: node

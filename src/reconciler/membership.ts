@@ -76,7 +76,7 @@ export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, 
   const once = Effect.scoped(
     Effect.gen(function*() {
       const ttl = options.ttl ?? REGISTRATION_TTL
-      const session = yield* openSession({ name, ttl, behavior: "delete", lockDelay: "0s", node: options.node })
+      const session = yield* openSession({ name, ttl, behavior: "delete", lockDelay: "0s" })
       yield* acquireForNode(key, registration, session.id, name)
       yield* Effect.logInfo(`registered ${key}`)
       const reason = yield* Effect.raceFirst(

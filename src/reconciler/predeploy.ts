@@ -252,8 +252,7 @@ const takeTurn = (
         ttl: PREDEPLOY_SESSION_TTL,
         behavior: "release",
         // At least the TTL: see the comment at the top.
-        lockDelay: PREDEPLOY_SESSION_TTL,
-        node
+        lockDelay: PREDEPLOY_SESSION_TTL
       })
       const running: PredeployDoc = {
         generation: input.generation,

@@ -18,6 +18,8 @@ export interface ReconcilerSettings {
   readonly prefix: string
   /** SACAR_RUN_AS: who runs the app's scripts and pip; undefined for the reconciler's own user. */
   readonly runAs?: RunAs | undefined
+  /** SACAR_CONSUL_NODE: the Consul node its sessions are created on (default: `node`). */
+  readonly consulNode?: string | undefined
 }
 
 /** The host name up to its first dot when the whole name is not a valid node name. */
@@ -53,5 +55,13 @@ export const reconcilerSettings = (env: Env): ReconcilerSettings => {
   const runAs = runAsValue === undefined
     ? undefined
     : resolveRunAs(runAsValue, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 })
-  return { node, root: root.replace(/(.)\/+$/, "$1"), concurrency, python, prefix, runAs }
+  // Nomad's node name and the Consul agent's need not be the same; sessions must be on the latter.
+  const consulNode = optionalSetting(env, "SACAR_CONSUL_NODE") ?? node
+  if (!isNodeName(consulNode)) {
+    throw new SettingError({
+      variable: "SACAR_CONSUL_NODE",
+      message: `SACAR_CONSUL_NODE must be a Consul node name, got ${JSON.stringify(consulNode)}`
+    })
+  }
+  return { node, consulNode, root: root.replace(/(.)\/+$/, "$1"), concurrency, python, prefix, runAs }
 }

@@ -6,11 +6,14 @@
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { TestContext } from "node:test"
+import { Consul } from "../../src/consul/Consul.ts"
 import type { ConsulRequestError } from "../../src/consul/Consul.ts"
+import { consulLayer } from "../../src/consul/http.ts"
 import { acquireLock, watchLockLost } from "../../src/consul/lock.ts"
 import { openSession } from "../../src/consul/session.ts"
 import { watchPrefix } from "../../src/consul/watch.ts"
@@ -198,4 +201,18 @@ test("a session on a node Consul's catalog lacks: a ConsulRequestError telling t
   // Registered as a node's agent registers itself, the same session is created.
   await registerConsulNodes(addr, ["web-404"])
   assert.ok(await run(consul.createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "release", node: "web-404" })))
+})
+
+test("sessions are created on the configured session node (SACAR_CONSUL_NODE) unless the caller names one", async (t) => {
+  const { addr, consul, prefix, real, run } = await production(t)
+  if (real) return
+  await settings(addr, { RequireNodeRegistration: true })
+  await registerConsulNodes(addr, ["agent-7"])
+  const onAgent = ManagedRuntime.make(consulLayer({ address: addr, tls: { verify: true }, sessionNode: "agent-7" }))
+  t.after(() => onAgent.dispose())
+  const id = await onAgent.runPromise(Effect.gen(function*() {
+    return yield* (yield* Consul).createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "delete" })
+  }))
+  assert.equal((await run(consul.sessionInfo(id)))?.node, "agent-7")
+  await run(consul.destroySession(id))
 })

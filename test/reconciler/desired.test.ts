@@ -79,20 +79,31 @@ describe("readSnapshot", () => {
 describe("reconcilerSettings", () => {
   test("defaults and overrides", () => {
     const s = reconcilerSettings({ SACAR_NODE: "web-1" })
-    assert.deepEqual(s, { node: "web-1", root: "/var/lib/sacar", concurrency: 2, python: "python3", prefix: "sacar" })
+    assert.deepEqual(s, {
+      node: "web-1",
+      consulNode: "web-1",
+      root: "/var/lib/sacar",
+      concurrency: 2,
+      python: "python3",
+      prefix: "sacar",
+      runAs: undefined
+    })
     const t = reconcilerSettings({
       SACAR_NODE: "db.1",
       SACAR_ROOT: "/srv/sacar/",
       SACAR_CONCURRENCY: "4",
       SACAR_PYTHON: "python3.12",
-      SACAR_PREFIX: "team/sacar/"
+      SACAR_PREFIX: "team/sacar/",
+      SACAR_CONSUL_NODE: "ip-10-0-1-7"
     })
     assert.deepEqual(t, {
       node: "db.1",
+      consulNode: "ip-10-0-1-7",
       root: "/srv/sacar",
       concurrency: 4,
       python: "python3.12",
-      prefix: "team/sacar"
+      prefix: "team/sacar",
+      runAs: undefined
     })
   })
 
@@ -105,7 +116,8 @@ describe("reconcilerSettings", () => {
         ["SACAR_CONCURRENCY", "0"],
         ["SACAR_CONCURRENCY", "two"],
         ["SACAR_PREFIX", "/sacar"],
-        ["SACAR_PREFIX", "a/../b"]
+        ["SACAR_PREFIX", "a/../b"],
+        ["SACAR_CONSUL_NODE", "two words"]
       ] as const
     ) {
       assert.throws(() => reconcilerSettings({ SACAR_NODE: "web-1", [variable]: value }), (e: unknown) => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { TestContext } from "node:test"
 import { gzipSync } from "node:zlib"
-import { randomPrefix, registerConsulNodes, startConsul, type TestConsul } from "../support/consul.ts"
+import { agentNodeOf, randomPrefix, registerConsulNodes, startConsul, type TestConsul } from "../support/consul.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import { wheelBytes, wheelFilename, type WheelSpec } from "../support/wheels.ts"
 
@@ -201,16 +201,20 @@ export interface ReconcilerOptions {
 }
 
 export const startReconciler = (t: TestContext | undefined, options: ReconcilerOptions): Reconciler => {
-  // Its sessions are created on SACAR_NODE, which a real Consul must have in its catalog.
-  // Registered alongside the start (Node's start-up takes far longer than this request;
-  // a reconciler that still loses the race retries its session): a failure shows in the
-  // output, for a test whose Consul refuses it (ACLs) registers the node itself.
+  // Its sessions are created on SACAR_CONSUL_NODE (default SACAR_NODE), which Consul must
+  // have in its catalog. On a real Consul that is the agent's own node. On dev-consul the
+  // made-up name is registered alongside the start (Node's start-up takes far longer than
+  // this request; a reconciler that still loses the race retries its session): a failure
+  // shows in the output, for a test whose Consul refuses it (ACLs) registers it itself.
   let output = ""
-  void registerConsulNodes(options.addr, [options.node], options.env?.["CONSUL_HTTP_TOKEN"]).catch(
-    (error: unknown) => {
-      output += `test harness: ${(error as Error).message}\n`
-    }
-  )
+  const agentNode = agentNodeOf(options.addr)
+  if (agentNode === undefined) {
+    void registerConsulNodes(options.addr, [options.node], options.env?.["CONSUL_HTTP_TOKEN"]).catch(
+      (error: unknown) => {
+        output += `test harness: ${(error as Error).message}\n`
+      }
+    )
+  }
   const child = spawn(process.execPath, [SACAR_BIN, "reconciler"], {
     env: childEnv({
       SACAR_NODE: options.node,
@@ -218,6 +222,7 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
       SACAR_PREFIX: options.prefix,
       CONSUL_HTTP_ADDR: options.addr,
       SACAR_LOG_LEVEL: "info",
+      ...(agentNode === undefined ? {} : { SACAR_CONSUL_NODE: agentNode }),
       ...options.env
     }),
     stdio: ["ignore", "pipe", "pipe"]

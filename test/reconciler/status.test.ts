@@ -33,7 +33,8 @@ const fakeConsul = (puts: Array<{ key: string; value: string }>, failFirst = 0) 
       renewSession: unused,
       destroySession: unused,
       sessionInfo: unused,
-      leader: unused
+      leader: unused,
+      agentNode: unused
     })
   )
 }

@@ -19,16 +19,33 @@ export interface TestConsul {
 }
 
 /**
+ * The node name of a real Consul's agent, by address: reconcilers started against it
+ * create their sessions there (SACAR_CONSUL_NODE), since their made-up SACAR_NODE
+ * names (web-1 ...) are not in its catalog and its leader reaps any such registration.
+ */
+const agentNodes = new Map<string, string>()
+export const agentNodeOf = (addr: string): string | undefined => agentNodes.get(addr)
+
+async function withAgentNode(consul: TestConsul): Promise<TestConsul> {
+  const res = await fetch(`${consul.addr}/v1/agent/self`, {
+    headers: process.env.CONSUL_HTTP_TOKEN ? { "X-Consul-Token": process.env.CONSUL_HTTP_TOKEN } : {}
+  })
+  const self = res.ok ? ((await res.json()) as { Config?: { NodeName?: string } }) : undefined
+  if (self?.Config?.NodeName !== undefined) agentNodes.set(consul.addr, self.Config.NodeName)
+  return consul
+}
+
+/**
  * `devConsul` configures the in-process dev-consul (ACLs, production paths); a real
  * Consul is used as it is, so tests that need those switch on `real` and skip.
  */
 export async function startConsul(devConsul: Omit<DevConsulOptions, "host" | "port"> = {}): Promise<TestConsul> {
   const fromEnv = process.env.CONSUL_HTTP_ADDR
   if (fromEnv !== undefined && fromEnv !== "") {
-    return { addr: normaliseAddr(fromEnv), real: true, close: async () => {} }
+    return withAgentNode({ addr: normaliseAddr(fromEnv), real: true, close: async () => {} })
   }
   const binary = findOnPath("consul")
-  if (binary !== undefined) return startConsulAgent(binary)
+  if (binary !== undefined) return withAgentNode(await startConsulAgent(binary))
   const dev = await startDevConsul({ ...devConsul, host: "127.0.0.1", port: 0 })
   return { addr: dev.url, real: false, close: () => dev.close() }
 }
