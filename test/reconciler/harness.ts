@@ -10,6 +10,7 @@ import { join } from "node:path"
 import type { TestContext } from "node:test"
 import { gzipSync } from "node:zlib"
 import { randomPrefix, registerConsulNodes, startConsul, type TestConsul } from "../support/consul.ts"
+import { nodePython, seedPipCache } from "../support/node-python.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import { wheelBytes, wheelFilename, type WheelSpec } from "../support/wheels.ts"
 
@@ -76,21 +77,31 @@ export interface AppScripts {
   readonly deploy?: string
 }
 
-/** Entries of a well-formed release: the wheels, requirements, and the given scripts. */
+/**
+ * Entries of a well-formed release: the wheels, requirements, and the given scripts.
+ * `requirements: false`: no requirements.txt and no wheels, so preparing it makes the
+ * venv and never runs pip (for tests about what happens around the install).
+ */
 export const releaseEntries = (
   scripts: AppScripts,
-  options: { pythonVersion?: string; wheels?: ReadonlyArray<WheelSpec>; requirements?: string } = {}
+  options: { pythonVersion?: string; wheels?: ReadonlyArray<WheelSpec>; requirements?: string | false } = {}
 ): TarEntry[] => {
   const wheels = options.wheels ?? WHEELS
   const script = (body: string): TarEntry["content"] => `#!/bin/sh\nset -e\n${body}\n`
-  const entries: TarEntry[] = [
-    { name: "./", type: "dir" },
-    { name: "./wheels/", type: "dir" },
-    ...wheels.map((w) => ({ name: `./wheels/${wheelFilename(w)}`, content: wheelBytes(w) })),
-    { name: "./requirements.txt", content: options.requirements ?? "greeting==2.1\n" },
-    { name: "./app.py", content: "from greeting import hello\nprint(hello('world'))\n" },
-    { name: "./bin/", type: "dir" }
-  ]
+  const entries: TarEntry[] = options.requirements === false
+    ? [
+      { name: "./", type: "dir" },
+      { name: "./app.py", content: "print('hello world')\n" },
+      { name: "./bin/", type: "dir" }
+    ]
+    : [
+      { name: "./", type: "dir" },
+      { name: "./wheels/", type: "dir" },
+      ...wheels.map((w) => ({ name: `./wheels/${wheelFilename(w)}`, content: wheelBytes(w) })),
+      { name: "./requirements.txt", content: options.requirements ?? "greeting==2.1\n" },
+      { name: "./app.py", content: "from greeting import hello\nprint(hello('world'))\n" },
+      { name: "./bin/", type: "dir" }
+    ]
   if (scripts.prepare !== undefined)
     entries.push({ name: "./bin/prepare", content: script(scripts.prepare), mode: 0o755 })
   if (scripts.preDeploy !== undefined)
@@ -198,7 +209,15 @@ export interface ReconcilerOptions {
   readonly node: string
   readonly root: string
   readonly env?: Record<string, string>
+  /**
+   * A node that has never prepared a release: its root has no shared pip yet. By
+   * default a new root starts as a node's does after its first release, with the
+   * shared pip unpacked and compiled (test/support/node-python.ts).
+   */
+  readonly firstUse?: boolean
 }
+
+const python = await nodePython()
 
 export const startReconciler = (t: TestContext | undefined, options: ReconcilerOptions): Reconciler => {
   // Its sessions are created on SACAR_NODE, which a real Consul must have in its catalog.
@@ -206,6 +225,7 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
   // a reconciler that still loses the race retries its session): a failure shows in the
   // output, for a test whose Consul refuses it (ACLs) registers the node itself.
   let output = ""
+  if (options.firstUse !== true) seedPipCache(python, join(options.root, ".sacar", "pip"))
   void registerConsulNodes(options.addr, [options.node], options.env?.["CONSUL_HTTP_TOKEN"]).catch(
     (error: unknown) => {
       output += `test harness: ${(error as Error).message}\n`
@@ -218,6 +238,8 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
       SACAR_PREFIX: options.prefix,
       CONSUL_HTTP_ADDR: options.addr,
       SACAR_LOG_LEVEL: "info",
+      // The test run's python3 and the system: not a developer's pyenv shims, each run at start-up.
+      PATH: python.path,
       ...options.env
     }),
     stdio: ["ignore", "pipe", "pipe"]
