@@ -279,15 +279,22 @@ export const tempDir = async (t: TestContext, label: string): Promise<string> =>
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Polls `probe` until it returns something other than undefined. */
+/**
+ * Polls `probe` until it returns something other than undefined: every 100 ms at first,
+ * less often the longer it takes, up to every 500 ms (each poll is an HTTP request to
+ * the Consul this process serves, and a test waits for minutes in all). `everyMs`: a
+ * fixed interval instead, for a probe that also samples what it sees.
+ */
 export const waitFor = async <T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 60_000,
-  dump?: () => string
+  dump?: () => string,
+  everyMs?: number
 ): Promise<T> => {
   const deadline = Date.now() + timeoutMs
   let last: unknown
+  let interval = everyMs ?? 100
   while (Date.now() < deadline) {
     try {
       const value = await probe()
@@ -295,7 +302,8 @@ export const waitFor = async <T>(
     } catch (error) {
       last = error
     }
-    await sleep(150)
+    await sleep(interval)
+    if (everyMs === undefined) interval = Math.min(500, interval * 1.25)
   }
   throw new Error(
     `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${dump ? `\n${dump()}` : ""}`

@@ -15,12 +15,12 @@
  * node's first release asks for a fresh node instead.
  */
 import { Effect } from "effect"
-import { execFile, execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { existsSync, mkdirSync } from "node:fs"
+import { existsSync, linkSync, mkdirSync, readdirSync } from "node:fs"
 import { access, mkdir, rename, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { basename, dirname, join } from "node:path"
+import { basename, dirname, join, relative } from "node:path"
 import { promisify } from "node:util"
 import { findInterpreter, type Interpreter } from "../../src/python/interpreter.ts"
 import { SYSTEM_PATH } from "../../src/reconciler/steps/environment.ts"
@@ -95,13 +95,27 @@ export const nodePython = (): Promise<NodePython> => (memo ??= (async () => {
   return { interpreter, path: `${dirname(interpreter.path)}:${SYSTEM_PATH}`, pipSeed }
 })())
 
+/** The seed's directories and files, relative, listed once per process. */
+let seedTree: { readonly dirs: ReadonlyArray<string>; readonly files: ReadonlyArray<string> } | undefined
+
 /**
  * Makes `pipCache` (a node's `$SACAR_ROOT/.sacar/pip`, or a step test's cache) hold the
- * shared pip as after a node's first release: hard links, a few milliseconds. A cache
- * that is already there is left as it is.
+ * shared pip as after a node's first release: a hard-linked copy, as `cp -al` makes, but
+ * in this process (a thousand links, some milliseconds; spawning `cp` from a test
+ * process that also serves dev-consul would stall it). A cache already there is kept.
  */
 export const seedPipCache = (python: NodePython, pipCache: string): void => {
-  if (python.pipSeed === undefined || existsSync(pipCache)) return
-  mkdirSync(dirname(pipCache), { recursive: true })
-  execFileSync("cp", ["-al", python.pipSeed, pipCache])
+  const seed = python.pipSeed
+  if (seed === undefined || existsSync(pipCache)) return
+  if (seedTree === undefined) {
+    const dirs: Array<string> = []
+    const files: Array<string> = []
+    for (const entry of readdirSync(seed, { recursive: true, withFileTypes: true })) {
+      ;(entry.isDirectory() ? dirs : files).push(relative(seed, join(entry.parentPath, entry.name)))
+    }
+    seedTree = { dirs: dirs.sort(), files }
+  }
+  mkdirSync(pipCache, { recursive: true })
+  for (const dir of seedTree.dirs) mkdirSync(join(pipCache, dir), { recursive: true })
+  for (const file of seedTree.files) linkSync(join(seed, file), join(pipCache, file))
 }
