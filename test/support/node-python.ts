@@ -17,7 +17,7 @@
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { existsSync, linkSync, mkdirSync, readdirSync } from "node:fs"
+import { cpSync, existsSync, linkSync, mkdirSync, readdirSync } from "node:fs"
 import { access, mkdir, rename, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, dirname, join, relative } from "node:path"
@@ -117,5 +117,10 @@ export const seedPipCache = (python: NodePython, pipCache: string): void => {
   }
   mkdirSync(pipCache, { recursive: true })
   for (const dir of seedTree.dirs) mkdirSync(join(pipCache, dir), { recursive: true })
-  for (const file of seedTree.files) linkSync(join(seed, file), join(pipCache, file))
+  try {
+    for (const file of seedTree.files) linkSync(join(seed, file), join(pipCache, file))
+  } catch {
+    // Another file system than os.tmpdir()'s: a plain copy (timestamps kept, so the bytecode stays valid).
+    cpSync(seed, pipCache, { recursive: true, force: true, preserveTimestamps: true })
+  }
 }
