@@ -179,7 +179,7 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "cfg")
-    const artifact = await writeTarball(dir, "app.tgz", releaseEntries({}))
+    const artifact = await writeTarball(dir, "app.tgz", releaseEntries({}, { requirements: false }))
     await kv.put("cfg/config", appConfig(artifact.url))
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root: join(dir, "root") })
     const first = randomSha()

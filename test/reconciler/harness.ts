@@ -10,6 +10,7 @@ import { join } from "node:path"
 import type { TestContext } from "node:test"
 import { gzipSync } from "node:zlib"
 import { agentNodeOf, randomPrefix, registerConsulNodes, startConsul, type TestConsul } from "../support/consul.ts"
+import { nodePython, seedPipCache } from "../support/node-python.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import { wheelBytes, wheelFilename, type WheelSpec } from "../support/wheels.ts"
 
@@ -76,21 +77,31 @@ export interface AppScripts {
   readonly deploy?: string
 }
 
-/** Entries of a well-formed release: the wheels, requirements, and the given scripts. */
+/**
+ * Entries of a well-formed release: the wheels, requirements, and the given scripts.
+ * `requirements: false`: no requirements.txt and no wheels, so preparing it makes the
+ * venv and never runs pip (for tests about what happens around the install).
+ */
 export const releaseEntries = (
   scripts: AppScripts,
-  options: { pythonVersion?: string; wheels?: ReadonlyArray<WheelSpec>; requirements?: string } = {}
+  options: { pythonVersion?: string; wheels?: ReadonlyArray<WheelSpec>; requirements?: string | false } = {}
 ): TarEntry[] => {
   const wheels = options.wheels ?? WHEELS
   const script = (body: string): TarEntry["content"] => `#!/bin/sh\nset -e\n${body}\n`
-  const entries: TarEntry[] = [
-    { name: "./", type: "dir" },
-    { name: "./wheels/", type: "dir" },
-    ...wheels.map((w) => ({ name: `./wheels/${wheelFilename(w)}`, content: wheelBytes(w) })),
-    { name: "./requirements.txt", content: options.requirements ?? "greeting==2.1\n" },
-    { name: "./app.py", content: "from greeting import hello\nprint(hello('world'))\n" },
-    { name: "./bin/", type: "dir" }
-  ]
+  const entries: TarEntry[] = options.requirements === false
+    ? [
+      { name: "./", type: "dir" },
+      { name: "./app.py", content: "print('hello world')\n" },
+      { name: "./bin/", type: "dir" }
+    ]
+    : [
+      { name: "./", type: "dir" },
+      { name: "./wheels/", type: "dir" },
+      ...wheels.map((w) => ({ name: `./wheels/${wheelFilename(w)}`, content: wheelBytes(w) })),
+      { name: "./requirements.txt", content: options.requirements ?? "greeting==2.1\n" },
+      { name: "./app.py", content: "from greeting import hello\nprint(hello('world'))\n" },
+      { name: "./bin/", type: "dir" }
+    ]
   if (scripts.prepare !== undefined)
     entries.push({ name: "./bin/prepare", content: script(scripts.prepare), mode: 0o755 })
   if (scripts.preDeploy !== undefined)
@@ -198,7 +209,15 @@ export interface ReconcilerOptions {
   readonly node: string
   readonly root: string
   readonly env?: Record<string, string>
+  /**
+   * A node that has never prepared a release: its root has no shared pip yet. By
+   * default a new root starts as a node's does after its first release, with the
+   * shared pip unpacked and compiled (test/support/node-python.ts).
+   */
+  readonly firstUse?: boolean
 }
+
+const python = await nodePython()
 
 export const startReconciler = (t: TestContext | undefined, options: ReconcilerOptions): Reconciler => {
   // Its sessions are created on SACAR_CONSUL_NODE (default SACAR_NODE), which Consul must
@@ -207,6 +226,7 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
   // this request; a reconciler that still loses the race retries its session): a failure
   // shows in the output, for a test whose Consul refuses it (ACLs) registers it itself.
   let output = ""
+  if (options.firstUse !== true) seedPipCache(python, join(options.root, ".sacar", "pip"))
   const agentNode = agentNodeOf(options.addr)
   if (agentNode === undefined) {
     void registerConsulNodes(options.addr, [options.node], options.env?.["CONSUL_HTTP_TOKEN"]).catch(
@@ -223,6 +243,8 @@ export const startReconciler = (t: TestContext | undefined, options: ReconcilerO
       CONSUL_HTTP_ADDR: options.addr,
       SACAR_LOG_LEVEL: "info",
       ...(agentNode === undefined ? {} : { SACAR_CONSUL_NODE: agentNode }),
+      // The test run's python3 and the system: not a developer's pyenv shims, each run at start-up.
+      PATH: python.path,
       ...options.env
     }),
     stdio: ["ignore", "pipe", "pipe"]
@@ -262,15 +284,22 @@ export const tempDir = async (t: TestContext, label: string): Promise<string> =>
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Polls `probe` until it returns something other than undefined. */
+/**
+ * Polls `probe` until it returns something other than undefined: every 100 ms at first,
+ * less often the longer it takes, up to every 500 ms (each poll is an HTTP request to
+ * the Consul this process serves, and a test waits for minutes in all). `everyMs`: a
+ * fixed interval instead, for a probe that also samples what it sees.
+ */
 export const waitFor = async <T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 60_000,
-  dump?: () => string
+  dump?: () => string,
+  everyMs?: number
 ): Promise<T> => {
   const deadline = Date.now() + timeoutMs
   let last: unknown
+  let interval = everyMs ?? 100
   while (Date.now() < deadline) {
     try {
       const value = await probe()
@@ -278,7 +307,8 @@ export const waitFor = async <T>(
     } catch (error) {
       last = error
     }
-    await sleep(150)
+    await sleep(interval)
+    if (everyMs === undefined) interval = Math.min(500, interval * 1.25)
   }
   throw new Error(
     `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${dump ? `\n${dump()}` : ""}`

@@ -66,7 +66,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
       "slow.tgz",
       releaseEntries({
         prepare: `sleep 300 &\necho $! > "${dir}/grandchild.pid"\necho $$ > "${dir}/prepare.pid"\nwait`
-      })
+      }, { requirements: false })
     )
     await kv.put("shop/config", appConfig(artifact.url))
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root: join(dir, "root") })
@@ -111,7 +111,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
       releaseEntries({
         prepare:
           `if [ ! -e "${dir}/once" ]; then touch "${dir}/once"; sleep 300 & echo $! > "${dir}/grandchild.pid"; wait; fi`
-      })
+      }, { requirements: false })
     )
     await kv.put("shop/config", appConfig(artifact.url))
     const root = join(dir, "root")
@@ -143,7 +143,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "member")
-    const artifact = await writeTarball(dir, "m.tgz", releaseEntries({}))
+    const artifact = await writeTarball(dir, "m.tgz", releaseEntries({}, { requirements: false }))
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "web-7", root: join(dir, "root") })
     await waitFor("registration", () => kv.raw("_nodes/web-7"), SETTLE_MS, node.output)
     await kv.put("shop/config", appConfig(artifact.url, { nodes: ["db-*"] }))
@@ -184,7 +184,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const artifact = await writeTarball(
       dir,
       "i.tgz",
-      releaseEntries({ deploy: `echo "$COMMIT_SHA" > "${dir}/deployed"` })
+      releaseEntries({ deploy: `echo "$COMMIT_SHA" > "${dir}/deployed"` }, { requirements: false })
     )
     await kv.put("shop/config", appConfig(`file://${dir}/{short}.tgz`))
     const sha = randomSha()
@@ -303,8 +303,16 @@ fi`
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "retain")
-    const good = await writeTarball(dir, "good.tgz", releaseEntries({ prepare: "true", deploy: "true" }))
-    const bad = await writeTarball(dir, "bad.tgz", releaseEntries({ prepare: "echo no; exit 1" }))
+    const good = await writeTarball(
+      dir,
+      "good.tgz",
+      releaseEntries({ prepare: "true", deploy: "true" }, { requirements: false })
+    )
+    const bad = await writeTarball(
+      dir,
+      "bad.tgz",
+      releaseEntries({ prepare: "echo no; exit 1" }, { requirements: false })
+    )
     await kv.put("shop/config", appConfig(good.url))
     const root = join(dir, "root")
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })

@@ -45,7 +45,7 @@ test("prepare and deploy outcomes are logged with app, sha and node; serving aga
     "good.tgz",
     releaseEntries({
       deploy: `echo ran >> ${deploys}\nif [ -e ${dir}/fail ]; then echo "port 8000 already in use"; exit 3; fi`
-    })
+    }, { requirements: false })
   )
   await kv.put("shop/config", appConfig(good.url, { deployTimeout: "60s" }))
   const node = startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "web-1") })

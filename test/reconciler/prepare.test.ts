@@ -35,8 +35,9 @@ describe("preparing a release", { concurrency: true, timeout: SUITE_MS }, () => 
       })
     )
     await kv.put("shop/config", appConfig(`file://${dir}/{sha}.tgz`))
+    // web-1 has never prepared a release (it unpacks the shared pip); web-2 has, as most nodes have.
     const nodes = [
-      startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root1") }),
+      startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root1"), firstUse: true }),
       startReconciler(t, { addr, prefix: kv.prefix, node: "web-2", root: join(dir, "root2") })
     ]
     const sha = randomSha()

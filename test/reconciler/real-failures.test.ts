@@ -146,7 +146,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
       "shop.tgz",
       releaseEntries({
         deploy: `if [ ! -e ${dir}/first ]; then touch ${dir}/first; ${stubbornGrandchild(marker)}; fi`
-      })
+      }, { requirements: false })
     )
     await kv.put("shop/config", appConfig(artifact.url, { deployTimeout: "5m" }))
     const r = startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root") })
@@ -176,7 +176,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const down = `http://127.0.0.1:${(server.address() as { port: number }).port}/shop.tgz`
-    const good = await writeTarball(dir, "good.tgz", releaseEntries({}))
+    const good = await writeTarball(dir, "good.tgz", releaseEntries({}, { requirements: false }))
     await kv.put("shop/config", appConfig(good.url))
     const r = startReconciler(t, {
       addr,
@@ -212,7 +212,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     const artifact = await writeTarball(
       dir,
       "shop.tgz",
-      releaseEntries({ deploy: `echo "$COMMIT_SHA" >> ${dir}/deploys.log` })
+      releaseEntries({ deploy: `echo "$COMMIT_SHA" >> ${dir}/deploys.log` }, { requirements: false })
     )
     await kv.put("shop/config", appConfig(artifact.url))
     const r = startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root") })
@@ -272,7 +272,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     const artifact = await writeTarball(
       dir,
       "shop.tgz",
-      releaseEntries({ preDeploy: `echo run >> ${dir}/pre-deploy.log`, deploy: "true" })
+      releaseEntries({ preDeploy: `echo run >> ${dir}/pre-deploy.log`, deploy: "true" }, { requirements: false })
     )
     await kv.put("shop/config", appConfig(artifact.url))
     const r = startReconciler(t, { addr: proxy.addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root") })
@@ -294,7 +294,11 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     const { addr } = await consul()
     const dir = await tempDir(t, "slot")
     const marker = markerFor(t, "slot")
-    const artifact = await writeTarball(dir, "shop.tgz", releaseEntries({ deploy: `sh -c "sleep 300 # ${marker}"` }))
+    const artifact = await writeTarball(
+      dir,
+      "shop.tgz",
+      releaseEntries({ deploy: `sh -c "sleep 300 # ${marker}"` }, { requirements: false })
+    )
     await kv.put("shop/config", appConfig(artifact.url, { deployTimeout: "10m" }))
     const r = startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root") })
     const sha = randomSha()

@@ -12,12 +12,14 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
 import { startFakeGcs } from "../support/gcs.ts"
+import { nodePython } from "../support/node-python.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
 import { input, scratch, SHA, waitEnded } from "./helpers.ts"
 
 const exec = promisify(execFile)
 const NODE = process.execPath
 const CHILD = fileURLToPath(new URL("../support/prepare-child.ts", import.meta.url))
+const python = await nodePython()
 
 interface Child {
   readonly lines: Array<Record<string, unknown>>
@@ -32,7 +34,8 @@ const startChild = (
   env: Record<string, string> = {}
 ): Child => {
   const child = spawn(NODE, [CHILD, JSON.stringify(prepare)], {
-    env: { ...process.env, ...env },
+    // PATH: the test run's python3 without pyenv shims, as a node has (node-python.ts).
+    env: { ...process.env, PATH: python.path, ...env },
     stdio: ["ignore", "pipe", "inherit"]
   })
   t.after(() => void child.kill("SIGKILL"))

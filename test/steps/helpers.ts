@@ -18,6 +18,7 @@ import type {
   Step,
   StepEvent
 } from "../../src/reconciler/prepare.ts"
+import { nodePython, seedPipCache } from "../support/node-python.ts"
 
 export const SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -27,10 +28,12 @@ export const scratch = async (t: { after: (f: () => Promise<void>) => void }, na
   return dir
 }
 
-// One shared pip per test file, as on a node: unpacking and compiling it per test would dominate.
+// One shared pip per test file, as on a node that has prepared before: unpacked and
+// compiled once per machine, hard-linked here (test/support/node-python.ts).
 const pipCacheRoot = await mkdtemp(join(tmpdir(), "sacar-pip-cache-"))
 after(() => rm(pipCacheRoot, { recursive: true, force: true }))
 export const PIP_CACHE = join(pipCacheRoot, "pip")
+seedPipCache(await nodePython(), PIP_CACHE)
 
 export const Services = Layer.mergeAll(
   Layer.succeed(

@@ -4,13 +4,17 @@
  * Exit code 0 when the release is ready, 1 when it failed. A test kills it with
  * SIGKILL at a chosen event and runs it again.
  */
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import { ArtifactStore } from "../../src/artifacts/store.ts"
-import { Python } from "../../src/python/python.ts"
-import { prepareRelease } from "../../src/reconciler/prepare.ts"
+import { enableCompileCache } from "node:module"
 import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
+
+// As bin/sacar.ts does, for the modules loaded after it: the crash tests start this often.
+enableCompileCache()
+const Effect = await import("effect/Effect")
+const Exit = await import("effect/Exit")
+const Layer = await import("effect/Layer")
+const { ArtifactStore } = await import("../../src/artifacts/store.ts")
+const { Python } = await import("../../src/python/python.ts")
+const { prepareRelease } = await import("../../src/reconciler/prepare.ts")
 
 const input = JSON.parse(process.argv[2] ?? "{}") as PrepareReleaseInput
 const say = (line: unknown) => process.stdout.write(JSON.stringify(line) + "\n")
