@@ -79,7 +79,14 @@ describe("readSnapshot", () => {
 describe("reconcilerSettings", () => {
   test("defaults and overrides", () => {
     const s = reconcilerSettings({ SACAR_NODE: "web-1" })
-    assert.deepEqual(s, { node: "web-1", root: "/var/lib/sacar", concurrency: 2, python: "python3", prefix: "sacar" })
+    assert.deepEqual(s, {
+      node: "web-1",
+      root: "/var/lib/sacar",
+      concurrency: 2,
+      python: "python3",
+      prefix: "sacar",
+      runAs: undefined
+    })
     const t = reconcilerSettings({
       SACAR_NODE: "db.1",
       SACAR_ROOT: "/srv/sacar/",
@@ -92,7 +99,8 @@ describe("reconcilerSettings", () => {
       root: "/srv/sacar",
       concurrency: 4,
       python: "python3.12",
-      prefix: "team/sacar"
+      prefix: "team/sacar",
+      runAs: undefined
     })
   })
 
