@@ -49,7 +49,6 @@ test("a pass forgets what it remembered about commits and generations the app no
     coalesceMs: 2_000,
     metrics: undefined,
     memory,
-    now: () => 100,
     pruning: DEFAULT_PRUNING
   }
   // No GitHub or Consul call is made for an app without a repo.

@@ -109,7 +109,6 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
           coalesceMs: options.coalesceMs ?? COALESCE_MS,
           metrics,
           memory: newMemory(),
-          now: () => Date.now(),
           pruning
         }
         workers.push(
