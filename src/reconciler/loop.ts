@@ -1,6 +1,6 @@
 /**
  * The reconciler's loop: blocking-query watches on the desired state of the apps this
- * node serves (desired-watch.ts) wake a reconcile; the reconcile reads desired state
+ * node serves (watch-desired.ts) wake a reconcile; the reconcile reads desired state
  * (the latest entries those watches hold) and observed state (each served app's disk
  * and its in-memory status and work in flight), asks `plan` what to do, and hands the
  * actions to the app runtimes (actions.ts), which carry them out. Wake-ups carry no
@@ -21,13 +21,13 @@ import type { AppConfig } from "../spec/documents.ts"
 import { makeKeys } from "../spec/keys.ts"
 import { makeAppRuntimes } from "./actions.ts"
 import type { Services } from "./actions.ts"
-import { watchDesired } from "./desired-watch.ts"
-import { readSnapshot } from "./desired.ts"
 import { observeDisk } from "./disk.ts"
 import { keepRegistered } from "./membership.ts"
 import { plan } from "./plan.ts"
 import type { AppObserved, NodeDesired } from "./plan.ts"
+import { readSnapshot } from "./read-desired.ts"
 import type { ReconcilerSettings } from "./settings.ts"
+import { watchDesired } from "./watch-desired.ts"
 
 /** Disk can change behind the loop's back (an operator, a crash's leftovers). */
 const RESYNC_EVERY = "15 seconds"

@@ -9,7 +9,7 @@
  * problem, one sentence naming the key), never thrown: one typo must not hide the rest.
  */
 import * as Result from "effect/Result"
-import type { KvEntry } from "../consul/Consul.ts"
+import type { KvEntry } from "../consul/consul.ts"
 import { decodeDocument, type DocumentError } from "./decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "./documents.ts"
 import { GitHubRecord } from "./github-record.ts"

@@ -5,8 +5,8 @@
  * CLI and the status endpoint must still show the rest.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "../consul/Consul.ts"
-import type { ConsulError, KvEntry } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
+import type { ConsulError, KvEntry } from "../consul/consul.ts"
 import type { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
 import type { Keys } from "../spec/keys.ts"

@@ -9,8 +9,8 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { ArtifactStore } from "../../src/artifacts/store.ts"
 import { Python } from "../../src/python/python.ts"
-import { prepareRelease } from "../../src/reconciler/prepare.ts"
-import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
+import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
+import type { PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
 
 const input = JSON.parse(process.argv[2] ?? "{}") as PrepareReleaseInput
 const say = (line: unknown) => process.stdout.write(JSON.stringify(line) + "\n")

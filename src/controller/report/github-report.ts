@@ -12,9 +12,9 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { Consul } from "../../consul/Consul.ts"
+import { Consul } from "../../consul/consul.ts"
 import type { GitHubError } from "../../github/errors.ts"
-import type { GitHubShape } from "../../github/GitHub.ts"
+import type { GitHubShape } from "../../github/github.ts"
 import { durationMillis, formatDuration } from "../../spec/duration.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"

@@ -10,8 +10,8 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type { Consul } from "../../consul/Consul.ts"
-import type { GitHubShape } from "../../github/GitHub.ts"
+import type { Consul } from "../../consul/consul.ts"
+import type { GitHubShape } from "../../github/github.ts"
 import { formatDuration } from "../../spec/duration.ts"
 import type { Keys } from "../../spec/keys.ts"
 import type { Metrics } from "../metrics.ts"

@@ -16,8 +16,8 @@
  * without a ReleaseSpec prepares it first.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "../../consul/Consul.ts"
-import type { TxnOp } from "../../consul/Consul.ts"
+import { Consul } from "../../consul/consul.ts"
+import type { TxnOp } from "../../consul/consul.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
 import { protectedReleases } from "./pruning.ts"

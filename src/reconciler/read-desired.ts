@@ -6,7 +6,7 @@
  * never exceptions. Pure, apart from remembering the last good AppConfig per app.
  */
 import * as Result from "effect/Result"
-import type { KvEntry } from "../consul/Consul.ts"
+import type { KvEntry } from "../consul/consul.ts"
 import type { AppConfig, LockDoc, NodeStatus } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 import { decodedOr, decodeLock, type KvDocument, readTree } from "../spec/tree.ts"
