@@ -27,7 +27,7 @@ import { appDir, pruneUnserved, removeRelease, tidyLinks } from "./disk.ts"
 import { sessionName } from "./membership.ts"
 import type { Action, Preparing, Retrying, WantedDeploy } from "./plan.ts"
 import { nextRetryMs, RETRY_FIRST_MS, runRelease } from "./preparation.ts"
-import type { Snapshot } from "./read-desired.ts"
+import type { DesiredSnapshot } from "./read-desired.ts"
 import { endOrphan, groupFile } from "./scripts.ts"
 import type { ReconcilerSettings } from "./settings.ts"
 import { emptyStatus, makeStatusWriter } from "./status.ts"
@@ -53,7 +53,7 @@ export interface AppRuntimes {
   /** The apps served now, by name. */
   readonly apps: ReadonlyMap<string, AppRuntime>
   /** Carries out one action of the plan; long work is forked into the app's fibers. */
-  readonly execute: (action: Action, snapshot: Snapshot) => Effect.Effect<void, unknown, Services>
+  readonly execute: (action: Action, snapshot: DesiredSnapshot) => Effect.Effect<void, unknown, Services>
 }
 
 export interface AppRuntimesOptions {
@@ -97,7 +97,7 @@ export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppR
     const run = <R>(runtime: AppRuntime, key: string, effect: Effect.Effect<void, never, R>) =>
       FiberMap.run(runtime.fibers, key, effect, { startImmediately: false })
 
-    const serve = (app: string, snapshot: Snapshot) =>
+    const serve = (app: string, snapshot: DesiredSnapshot) =>
       Effect.gen(function*() {
         const scope = yield* Scope.fork(mainScope, "sequential")
         const own = snapshot.ownStatus.get(app)
@@ -194,7 +194,11 @@ export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppR
         )
       })
 
-    const startDeploy = (runtime: AppRuntime, action: Extract<Action, { _tag: "StartDeploy" }>, snapshot: Snapshot) =>
+    const startDeploy = (
+      runtime: AppRuntime,
+      action: Extract<Action, { _tag: "StartDeploy" }>,
+      snapshot: DesiredSnapshot
+    ) =>
       Effect.gen(function*() {
         const config = lastGood.get(action.app)
         if (config === undefined) return
@@ -256,7 +260,7 @@ export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppR
     const setDeploy = (runtime: AppRuntime, deploy: NonNullable<NodeStatus["deploy"]>) =>
       runtime.status.update((s) => ({ ...s, deploy }))
 
-    const execute = (action: Action, snapshot: Snapshot): Effect.Effect<void, unknown, Services> => {
+    const execute = (action: Action, snapshot: DesiredSnapshot): Effect.Effect<void, unknown, Services> => {
       if (action._tag === "Serve") return serve(action.app, snapshot)
       const runtime = apps.get(action.app)
       if (runtime === undefined) return Effect.void

@@ -37,7 +37,7 @@ import type { AppDisk } from "./plan.ts"
 import { frozenBy, HALTED_PREFIX, haltReason } from "./plan.ts"
 import type { PeerDeploy } from "./plan.ts"
 import { predeploy } from "./predeploy.ts"
-import { readLock } from "./read-desired.ts"
+import { readAppLock } from "./read-desired.ts"
 import { groupFile, runScript } from "./scripts.ts"
 import type { StatusWriter } from "./status.ts"
 import type { ScriptContext } from "./steps/environment.ts"
@@ -144,7 +144,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
   const freezeNow = Effect.gen(function*() {
     const consul = yield* Consul
     const read = yield* consul.get(keys.lock(app))
-    const lock = read.value === undefined ? undefined : readLock(read.value)
+    const lock = read.value === undefined ? undefined : readAppLock(read.value)
     const message = frozenBy(lock, input.force, yield* Clock.currentTimeMillis)
     const until = lock !== undefined && "doc" in lock && lock.doc.until !== undefined
       ? Date.parse(lock.doc.until)

@@ -25,7 +25,7 @@ import { observeDisk } from "./disk.ts"
 import { keepRegistered } from "./membership.ts"
 import { plan } from "./plan.ts"
 import type { AppObserved, NodeDesired } from "./plan.ts"
-import { readSnapshot } from "./read-desired.ts"
+import { readDesired } from "./read-desired.ts"
 import type { ReconcilerSettings } from "./settings.ts"
 import { watchDesired } from "./watch-desired.ts"
 
@@ -92,7 +92,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
     const reconcile = Effect.gen(function*() {
       const entries = yield* desiredWatch.entries
       if (entries === undefined) return
-      const snapshot = readSnapshot(keys, node, entries, lastGood)
+      const snapshot = readDesired(keys, node, entries, lastGood)
       const desired: NodeDesired = {
         node,
         concurrency: settings.concurrency,

@@ -41,7 +41,7 @@ export const releasesToRemove = (app: AppSnapshot, nodes: ReadonlySet<string>): 
  * Deletes one release (and its record) unless either changed since the snapshot: a
  * retry or a webhook that just touched them wins. `why` ends the log line.
  */
-export const removeRelease = (keys: Keys, app: AppSnapshot, sha: string, why: string) =>
+export const deleteReleaseSpec = (keys: Keys, app: AppSnapshot, sha: string, why: string) =>
   Effect.gen(function*() {
     const release = app.releases.get(sha)
     if (release === undefined) return false
