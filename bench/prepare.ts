@@ -30,9 +30,9 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import { ArtifactStore } from "../src/artifacts/store.ts"
 import { makePython, Python } from "../src/python/python.ts"
-import { prepareRelease } from "../src/reconciler/prepare.ts"
-import type { PreparedRelease } from "../src/reconciler/prepare.ts"
 import { STEPS } from "../src/reconciler/steps/errors.ts"
+import { prepareRelease } from "../src/reconciler/steps/pipeline.ts"
+import type { PreparedRelease } from "../src/reconciler/steps/pipeline.ts"
 import { buildReleaseTarball, smallWheels } from "../test/support/tarballs.ts"
 
 const exec = promisify(execFile)

@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { watchPrefix } from "../consul/watch.ts"
 import { findSha } from "../operator/actions.ts"
-import { CommandFailed } from "../operator/errors.ts"
+import { RequestRefused } from "../operator/errors.ts"
 import { type LogFilter, logRecords } from "../operator/logs.ts"
 import { isNodeName } from "../spec/names.ts"
 import { appExists } from "../state/report.ts"
@@ -47,7 +47,7 @@ export const main = (argv: string[]): Promise<number> =>
       "logs",
       Effect.gen(function*() {
         if (!appExists(yield* readApp(keys, app)))
-          return yield* new CommandFailed({ message: `app ${app} does not exist (no ${keys.config(app)})` })
+          return yield* new RequestRefused({ message: `app ${app} does not exist (no ${keys.config(app)})` })
         const filter: LogFilter = { node, sha: typed === undefined ? undefined : yield* findSha(keys, app, typed) }
         const printed = new Map<string, string>()
         const show = Effect.gen(function*() {

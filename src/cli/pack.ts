@@ -103,5 +103,6 @@ function usage(io: Io, problem: string): number {
 
 function isPackError(e: unknown): e is PackError {
   const tag = (e as { _tag?: unknown } | null)?._tag
-  return tag === "ProjectInvalid" || tag === "PythonUnavailable" || tag === "WheelBuildFailed" || tag === "BadSetting"
+  return tag === "ProjectInvalid" || tag === "BuildPythonUnavailable" || tag === "WheelBuildFailed" ||
+    tag === "BadSetting"
 }

@@ -9,9 +9,9 @@ import * as Layer from "effect/Layer"
 import { userInfo } from "node:os"
 import { optionalSetting, prefixSetting } from "../common/settings.ts"
 import { type ConsulConfigError, consulConfigFromEnv } from "../consul/config.ts"
-import type { Consul, ConsulError } from "../consul/Consul.ts"
+import type { Consul, ConsulError } from "../consul/consul.ts"
 import { consulLayer } from "../consul/http.ts"
-import { CommandFailed, InvalidRequest } from "../operator/errors.ts"
+import { InvalidRequest, RequestRefused } from "../operator/errors.ts"
 import { type Keys, makeKeys } from "../spec/keys.ts"
 import { UsageError } from "./args.ts"
 
@@ -30,7 +30,7 @@ export const operatorName = (): string => {
   }
 }
 
-type CliError = ConsulError | ConsulConfigError | CommandFailed | InvalidRequest | UsageError
+type CliError = ConsulError | ConsulConfigError | RequestRefused | InvalidRequest | UsageError
 
 export const runWithConsul = async (
   command: string,
@@ -56,7 +56,7 @@ export const runWithConsul = async (
             return line(`cannot reach Consul at ${error.address}: ${error.message} (set CONSUL_HTTP_ADDR)`, 1)
           case "ConsulRequestError":
             return line(`Consul refused ${error.operation}: ${error.status} ${error.message}`, 1)
-          case "CommandFailed":
+          case "RequestRefused":
             return line(error.message, 1)
           case "InvalidRequest":
             return line(`${error.message}\nRun \`sacar ${command} --help\` for usage.`, 2)

@@ -1,6 +1,6 @@
 import * as Effect from "effect/Effect"
 import { backoffDelay } from "../consul/backoff.ts"
-import { Consul } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
 import type { Keys } from "../spec/keys.ts"
 import { appExists, toReport } from "../state/report.ts"
 import { listApps, readApp } from "../state/snapshot.ts"

@@ -1,4 +1,4 @@
-import type { ConsulError } from "./Consul.ts"
+import type { ConsulError } from "./consul.ts"
 
 /**
  * Retry pacing shared by the watch, lock and semaphore loops: exponential with

@@ -12,7 +12,7 @@ import * as http from "node:http"
 import * as https from "node:https"
 import { parseDuration } from "../spec/duration.ts"
 import type { ConsulConfig } from "./config.ts"
-import { Consul, ConsulRequestError, ConsulUnavailable } from "./Consul.ts"
+import { Consul, ConsulRequestError, ConsulUnavailable } from "./consul.ts"
 import type {
   BlockingOptions,
   ConsulError,
@@ -22,7 +22,7 @@ import type {
   SessionOptions,
   TxnOp,
   TxnResult
-} from "./Consul.ts"
+} from "./consul.ts"
 import { keyRefusal } from "./key-rules.ts"
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 15_000

@@ -10,8 +10,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { parseDuration } from "../spec/duration.ts"
 import { retryDelay } from "./backoff.ts"
-import { Consul, ConsulUnavailable } from "./Consul.ts"
-import type { ConsulError, ConsulRequestError, KvEntry } from "./Consul.ts"
+import { Consul, ConsulUnavailable } from "./consul.ts"
+import type { ConsulError, ConsulRequestError, KvEntry } from "./consul.ts"
 
 /** api.LockFlagValue, 0x2ddccbc058a50c18. */
 export const LOCK_FLAGS = "3304740253564472344"

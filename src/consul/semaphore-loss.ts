@@ -5,7 +5,7 @@
  * removed the key). Watched with blocking queries; the holder races its work against it.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "./Consul.ts"
+import { Consul } from "./consul.ts"
 
 const WATCH_WAIT = "30s"
 const RETRY_MS = 1_000

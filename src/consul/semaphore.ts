@@ -28,8 +28,8 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { backoffDelay } from "./backoff.ts"
-import { Consul } from "./Consul.ts"
-import type { ConsulError, KvEntry } from "./Consul.ts"
+import { Consul } from "./consul.ts"
+import type { ConsulError, KvEntry } from "./consul.ts"
 
 const TAIL = "tail"
 

@@ -16,8 +16,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { parseDuration } from "../spec/duration.ts"
-import { Consul } from "./Consul.ts"
-import type { ConsulError, SessionOptions } from "./Consul.ts"
+import { Consul } from "./consul.ts"
+import type { ConsulError, SessionOptions } from "./consul.ts"
 
 export interface ManagedSession {
   readonly id: string

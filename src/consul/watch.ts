@@ -18,8 +18,8 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { parseDuration } from "../spec/duration.ts"
 import { backoffDelay } from "./backoff.ts"
-import { Consul } from "./Consul.ts"
-import type { ConsulError, Indexed, KvEntry } from "./Consul.ts"
+import { Consul } from "./consul.ts"
+import type { ConsulError, Indexed, KvEntry } from "./consul.ts"
 
 // Other modules took the retry pacing from here before it had its own file.
 export { backoffDelay }

@@ -5,8 +5,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import { Consul } from "../consul/Consul.ts"
-import type { ConsulError } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
+import type { ConsulError } from "../consul/consul.ts"
 import { decodeDocument } from "../spec/decode.ts"
 import { AppConfig } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"

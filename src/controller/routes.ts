@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { Consul } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
 import type { Keys } from "../spec/keys.ts"
 import { checkBearer } from "./api/bearer.ts"
 import { handleNotify } from "./api/notify.ts"

@@ -89,7 +89,8 @@ export async function controllerUrl(child: Child, timeoutMs: number, signal: Abo
     const match = LISTENING.exec(text)
     if (match) return (match[1] ?? match[2])!
     const exit = child.exit()
-    if (exit !== undefined) throw new Error(`the controller ${describeExit(exit)} before listening:\n${tail(text, 15)}`)
+    if (exit !== undefined)
+      throw new Error(`the controller ${describeExit(exit)} before listening:\n${lastLines(text, 15)}`)
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(
@@ -116,7 +117,7 @@ export async function readText(path: string, maxBytes = 256 * 1024): Promise<str
 }
 
 /** The last `lines` lines of `text`, indented, for failure messages. */
-export const tail = (text: string, lines: number): string =>
+export const lastLines = (text: string, lines: number): string =>
   text
     .trimEnd()
     .split("\n")

@@ -7,7 +7,7 @@ import { STEP_NAMES } from "../spec/documents.ts"
 import type { DeployStatus, ReleaseStatus } from "../spec/documents.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
-import type { AppSnapshot } from "../state/snapshot.ts"
+import type { AppState } from "../state/snapshot.ts"
 
 export interface NodeView {
   readonly node: string
@@ -30,7 +30,7 @@ export interface Watched {
 }
 
 export const nodeViews = (
-  snapshot: AppSnapshot,
+  snapshot: AppState,
   watched: Watched,
   nodes: ReadonlyArray<string>,
   currentLinks: Readonly<Record<string, string | undefined>>

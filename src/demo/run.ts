@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs"
 import { readFile, writeFile } from "node:fs/promises"
-import { tail } from "./components.ts"
+import { lastLines } from "./components.ts"
 import { ConsulGone, type DemoConsul, openConsul, PrefixRefused } from "./consul.ts"
 import { type Display, liveDisplay, plainDisplay } from "./display.ts"
 import { demoFolder, FolderRefused, prepareFolder } from "./folder.ts"
@@ -83,7 +83,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     stop.abort(
       new DemoFailed(
         `${child.name} (pid ${child.pid}) ${describeExit(exit)}${
-          log.trim() ? `; the end of ${shownPath(child.logFile, io.cwd)}:\n${tail(log, 15)}` : ""
+          log.trim() ? `; the end of ${shownPath(child.logFile, io.cwd)}:\n${lastLines(log, 15)}` : ""
         }`
       )
     )

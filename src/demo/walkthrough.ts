@@ -10,12 +10,19 @@ import { createHash } from "node:crypto"
 import { readFile, readlink, rename } from "node:fs/promises"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Consul } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
 import { deploySha, releaseSha, setApp } from "../operator/actions.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
-import { type AppSnapshot, readApp, snapshotFrom } from "../state/snapshot.ts"
-import { type ComponentEnv, controllerUrl, readText, startController, startReconciler, tail } from "./components.ts"
+import { type AppState, readApp, snapshotFrom } from "../state/snapshot.ts"
+import {
+  type ComponentEnv,
+  controllerUrl,
+  lastLines,
+  readText,
+  startController,
+  startReconciler
+} from "./components.ts"
 import type { DemoConsul } from "./consul.ts"
 import type { Display } from "./display.ts"
 import { packShopExample } from "./example.ts"
@@ -106,7 +113,7 @@ export async function packRelease(folder: DemoFolder, env: NodeJS.ProcessEnv): P
   } catch (cause) {
     throw new DemoFailed(
       `packing examples/shop failed: ${(cause as Error).message}${
-        logged.length ? `\n${tail(logged.join("\n"), 10)}` : ""
+        logged.length ? `\n${lastLines(logged.join("\n"), 10)}` : ""
       }`
     )
   }
@@ -155,7 +162,7 @@ const readOnce = (stage: Stage, index: number, wait: string) =>
  */
 export async function follow(
   stage: Stage,
-  watched: (snapshot: AppSnapshot) => Watched | undefined,
+  watched: (snapshot: AppState) => Watched | undefined,
   decide: (views: ReadonlyArray<NodeView>, watched: Watched) => Outcome,
   detail: "every" | "milestones",
   seen: ReadonlyArray<NodeView> = []
@@ -183,10 +190,10 @@ export async function follow(
 
 const failureText = async (stage: Stage, outcome: Extract<Outcome, { kind: "failed" }>): Promise<string> => {
   const parts = [`${outcome.node}: ${outcome.message}`]
-  if (outcome.log) parts.push(`  output of the failing step:\n${tail(outcome.log, 20)}`)
+  if (outcome.log) parts.push(`  output of the failing step:\n${lastLines(outcome.log, 20)}`)
   const logFile = stage.folder.log(outcome.node)
   const log = await readText(logFile)
-  if (log.trim() !== "") parts.push(`  the end of ${shownPath(logFile, stage.cwd)}:\n${tail(log, 10)}`)
+  if (log.trim() !== "") parts.push(`  the end of ${shownPath(logFile, stage.cwd)}:\n${lastLines(log, 10)}`)
   return parts.join("\n")
 }
 

@@ -16,13 +16,13 @@ import {
   sendJsonText
 } from "./http.ts"
 import { exactUint, parseUint64 } from "./json.ts"
-import type { Applied, KvEntry, Store } from "./store.ts"
+import type { Applied, Store, StoreEntry } from "./store.ts"
 
 /** Consul's default `limits.kv_max_value_size`. */
 export const KV_MAX_VALUE_SIZE = 512 * 1024
 
 /** A KV entry in Consul's JSON shape (`Session` omitted when unheld). */
-export function entryJson(e: KvEntry, withValue = true): Record<string, unknown> {
+export function entryJson(e: StoreEntry, withValue = true): Record<string, unknown> {
   const out: Record<string, unknown> = {
     LockIndex: e.lockIndex,
     Key: e.key,

@@ -7,7 +7,7 @@
 
 import { randomUUID } from "node:crypto"
 
-export interface KvEntry {
+export interface StoreEntry {
   readonly key: string
   readonly flags: bigint
   /** null for an empty value, as Consul returns `"Value": null`. */
@@ -51,7 +51,7 @@ export class Store {
   #index = 0
   #kvIndex = 0
   #sessionsIndex = 0
-  readonly #entries = new Map<string, KvEntry>()
+  readonly #entries = new Map<string, StoreEntry>()
   /** key -> index of its deletion; kept so a prefix's index never goes backwards. */
   readonly #tombstones = new Map<string, number>()
   /** key -> epoch ms until which `acquire` is refused. */
@@ -84,7 +84,7 @@ export class Store {
     return this.#sessionsIndex
   }
 
-  getEntry(key: string): KvEntry | undefined {
+  getEntry(key: string): StoreEntry | undefined {
     return this.#entries.get(key)
   }
 
@@ -93,8 +93,8 @@ export class Store {
    * highest ModifyIndex of its entries and tombstones, or (`own: false`) the table
    * index when nothing was ever under the prefix.
    */
-  list(prefix: string): { index: number; own: boolean; entries: KvEntry[] } {
-    const entries: KvEntry[] = []
+  list(prefix: string): { index: number; own: boolean; entries: StoreEntry[] } {
+    const entries: StoreEntry[] = []
     let index = 0
     for (const e of this.#entries.values()) {
       if (e.key.startsWith(prefix)) {
@@ -267,20 +267,20 @@ export class Store {
 }
 
 /** Outcome of a KV verb that may refuse without being an error (cas, lock, unlock). */
-export type Applied = { ok: true; entry: KvEntry | undefined } | { ok: false }
+export type Applied = { ok: true; entry: StoreEntry | undefined } | { ok: false }
 
 /** The KV verbs of Consul's state store, run inside one transaction at one index. */
 export class KvTxn {
   readonly index: number
   readonly changedKeys = new Set<string>()
-  readonly #entries: Map<string, KvEntry>
+  readonly #entries: Map<string, StoreEntry>
   readonly #tombstones: Map<string, number>
   readonly #sessions: ReadonlyMap<string, Session>
   readonly #undo: Array<() => void> = []
 
   constructor(
     index: number,
-    entries: Map<string, KvEntry>,
+    entries: Map<string, StoreEntry>,
     tombstones: Map<string, number>,
     sessions: ReadonlyMap<string, Session>
   ) {
@@ -290,7 +290,7 @@ export class KvTxn {
     this.#sessions = sessions
   }
 
-  get(key: string): KvEntry | undefined {
+  get(key: string): StoreEntry | undefined {
     return this.#entries.get(key)
   }
 
@@ -298,7 +298,7 @@ export class KvTxn {
     return this.#sessions.has(id)
   }
 
-  list(prefix: string): KvEntry[] {
+  list(prefix: string): StoreEntry[] {
     return [...this.#entries.values()]
       .filter((e) => e.key.startsWith(prefix))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
@@ -308,7 +308,7 @@ export class KvTxn {
    * Plain set: keeps the current holder; an identical entry is left untouched. LockIndex
    * becomes 0, as in Consul's kvsSetTxn, which stores the request's (zero) LockIndex.
    */
-  set(key: string, value: Buffer | null, flags: bigint): KvEntry {
+  set(key: string, value: Buffer | null, flags: bigint): StoreEntry {
     const existing = this.#entries.get(key)
     return this.#put({ key, value, flags, lockIndex: 0, session: existing?.session }, existing)
   }
@@ -381,11 +381,11 @@ export class KvTxn {
   }
 
   #put(
-    next: Pick<KvEntry, "key" | "value" | "flags" | "lockIndex" | "session">,
-    existing: KvEntry | undefined
-  ): KvEntry {
+    next: Pick<StoreEntry, "key" | "value" | "flags" | "lockIndex" | "session">,
+    existing: StoreEntry | undefined
+  ): StoreEntry {
     if (existing !== undefined && sameContent(existing, next)) return existing
-    const entry: KvEntry = {
+    const entry: StoreEntry = {
       ...next,
       createIndex: existing?.createIndex ?? this.index,
       modifyIndex: this.index
@@ -400,7 +400,7 @@ export class KvTxn {
   }
 }
 
-function sameContent(a: Pick<KvEntry, "key" | "value" | "flags" | "lockIndex" | "session">, b: typeof a): boolean {
+function sameContent(a: Pick<StoreEntry, "key" | "value" | "flags" | "lockIndex" | "session">, b: typeof a): boolean {
   const av = a.value ?? Buffer.alloc(0)
   const bv = b.value ?? Buffer.alloc(0)
   return a.key === b.key && a.flags === b.flags && a.lockIndex === b.lockIndex && a.session === b.session &&

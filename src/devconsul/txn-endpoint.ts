@@ -9,7 +9,7 @@ import type { RequestAccess } from "./acl-endpoint.ts"
 import { HttpError, methodNotAllowed, readBody, readOptions, sendJson } from "./http.ts"
 import { field, parseJsonExact } from "./json.ts"
 import { entryJson, KV_MAX_VALUE_SIZE } from "./kv-endpoint.ts"
-import type { KvEntry, KvTxn, Store } from "./store.ts"
+import type { KvTxn, Store, StoreEntry } from "./store.ts"
 
 /** Consul 1.14+ (PR 14599). */
 export const TXN_MAX_OPS = 128
@@ -100,7 +100,7 @@ export async function handleTxn(
 function applyOp(tx: KvTxn, op: KvOp): unknown[] {
   const k = JSON.stringify(op.key)
   const stale = (what: string) => new Error(`failed to ${what} key ${k}, index is stale`)
-  const blank = (e: KvEntry | undefined) => (e === undefined ? [] : [{ KV: entryJson(e, false) }])
+  const blank = (e: StoreEntry | undefined) => (e === undefined ? [] : [{ KV: entryJson(e, false) }])
   switch (op.verb) {
     case "set":
       return blank(tx.set(op.key, op.value, op.flags))

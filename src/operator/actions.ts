@@ -6,16 +6,16 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { Consul } from "../consul/Consul.ts"
-import type { ConsulError } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
+import type { ConsulError } from "../consul/consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
 import { decodeDocument, encodeDocument, explain } from "../spec/decode.ts"
 import { AppConfig, LockDoc, lockInForce, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
-import { type AppSnapshot, readApp } from "../state/snapshot.ts"
+import { type AppState, readApp } from "../state/snapshot.ts"
 import { createRelease, requestDeploy } from "../state/writes.ts"
-import { CommandFailed, InvalidRequest } from "./errors.ts"
+import { InvalidRequest, RequestRefused } from "./errors.ts"
 import { resolveSha } from "./sha.ts"
 
 type Encoded<A> = { readonly [K in keyof A]?: unknown }
@@ -30,13 +30,13 @@ const validated = <S extends Parameters<typeof decodeDocument>[0]>(
   what: string,
   key: string,
   value: Encoded<S["Type"]>
-): Effect.Effect<S["Type"], CommandFailed> =>
+): Effect.Effect<S["Type"], RequestRefused> =>
   Effect.gen(function*() {
     const decoded = decodeDocument(schema, what, key, JSON.stringify(value))
-    if (Result.isFailure(decoded)) return yield* new CommandFailed({ message: decoded.failure.message })
+    if (Result.isFailure(decoded)) return yield* new RequestRefused({ message: decoded.failure.message })
     const strict = Schema.decodeUnknownResult(schema)(value, { errors: "all", onExcessProperty: "error" })
     if (Result.isFailure(strict)) {
-      return yield* new CommandFailed({
+      return yield* new RequestRefused({
         message: `${key}: ${
           explain(what, strict.failure, value)
         }; remove the field with \`consul kv put\` and run again`
@@ -52,13 +52,13 @@ const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
   key: string,
   value: Encoded<S["Type"]>,
   options?: { cas?: number }
-): Effect.Effect<S["Type"], ConsulError | CommandFailed, Consul> =>
+): Effect.Effect<S["Type"], ConsulError | RequestRefused, Consul> =>
   Effect.gen(function*() {
     const doc = yield* validated(schema, what, key, value)
     const consul = yield* Consul
     const ok = yield* consul.put(key, encodeDocument(schema as never, doc as never), options)
     if (!ok)
-      return yield* new CommandFailed({ message: `${key} changed while it was being written; run the command again` })
+      return yield* new RequestRefused({ message: `${key} changed while it was being written; run the command again` })
     return doc
   })
 
@@ -67,7 +67,7 @@ const requireApp = (keys: Keys, app: string) =>
     const snapshot = yield* readApp(keys, app)
     if (snapshot.config === undefined) {
       const bad = snapshot.problems.find((p) => p.startsWith(keys.config(app)))
-      return yield* new CommandFailed({
+      return yield* new RequestRefused({
         message: bad ?? `app ${app} does not exist: create it with \`sacar app set ${app} --artifact URL\``
       })
     }
@@ -79,7 +79,7 @@ export const findSha = (keys: Keys, app: string, text: string) =>
   Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
     const resolved = resolveSha(snapshot, text)
-    if (Result.isFailure(resolved)) return yield* new CommandFailed({ message: resolved.failure })
+    if (Result.isFailure(resolved)) return yield* new RequestRefused({ message: resolved.failure })
     return resolved.success
   })
 
@@ -129,7 +129,7 @@ export const releaseSha = (
       (options.sha256 !== undefined && template !== undefined ? expandArtifact(template, app, sha) : undefined)
     if (url !== undefined) {
       const checked = checkArtifactUrl(url)
-      if (Result.isFailure(checked)) return yield* new CommandFailed({ message: checked.failure.message })
+      if (Result.isFailure(checked)) return yield* new RequestRefused({ message: checked.failure.message })
     }
     const artifact = url === undefined
       ? undefined
@@ -163,7 +163,7 @@ export const deploySha = (
     })
     if (outcome.kind !== "deployed") {
       const reason = outcome.kind === "refused" ? outcome.reason : `${app}: the deploy was not written`
-      return yield* new CommandFailed({
+      return yield* new RequestRefused({
         message: `${reason}; \`sacar unlock ${app}\` lifts it, \`sacar deploy --force\` deploys through it`
       })
     }
@@ -178,7 +178,7 @@ export const deploySha = (
  * live. Either way the most common answer among the nodes wins, so one lagging node
  * cannot pick it.
  */
-export const rollbackTarget = (snapshot: AppSnapshot): Result.Result<string, string> => {
+export const rollbackTarget = (snapshot: AppState): Result.Result<string, string> => {
   const target = snapshot.deploy?.spec.sha
   if (target === undefined)
     return Result.fail(`${snapshot.app} has never been deployed, so there is nothing to roll back to`)
@@ -205,7 +205,7 @@ export const rollback = (keys: Keys, app: string, by: string) =>
   Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
     const target = rollbackTarget(snapshot)
-    if (Result.isFailure(target)) return yield* new CommandFailed({ message: target.failure })
+    if (Result.isFailure(target)) return yield* new RequestRefused({ message: target.failure })
     const sha = target.success
     const now = new Date().toISOString()
     yield* writeDocument(PinDoc, "PinDoc", keys.pin(app), { sha, by, reason: "rollback", at: now })
@@ -229,7 +229,7 @@ export const lockApp = (
     const held = snapshot.lock
     const theirs = held !== undefined && held.by !== lock.by && lockInForce(held, new Date()) ? held : undefined
     if (theirs !== undefined && !options.force) {
-      return yield* new CommandFailed({
+      return yield* new RequestRefused({
         message: `${app} is already locked by ${theirs.by}: ${theirs.reason}${
           theirs.until ? ` (until ${theirs.until})` : ""
         }; \`sacar lock ${app} -m REASON --force\` replaces their lock and reason`

@@ -1,7 +1,7 @@
 import * as Data from "effect/Data"
 
 /** An operator command could not do what was asked; `message` says why and what to do. */
-export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly message: string }> {}
+export class RequestRefused extends Data.TaggedError("RequestRefused")<{ readonly message: string }> {}
 
 /**
  * What was asked cannot mean anything for this app (a usage error that only the app's

@@ -5,7 +5,7 @@
  * following is re-reading and printing the records that changed.
  */
 import { shortSha } from "../spec/names.ts"
-import type { AppSnapshot } from "../state/snapshot.ts"
+import type { AppState } from "../state/snapshot.ts"
 
 export interface LogRecord {
   /** Identifies the record across reads: printed again only when its text changes. */
@@ -21,7 +21,7 @@ export interface LogFilter {
 const body = (log: string | undefined): string[] =>
   (log ?? "").trimEnd().split("\n").filter((l) => l !== "").map((l) => `  ${l}`)
 
-export const logRecords = (s: AppSnapshot, filter: LogFilter): ReadonlyArray<LogRecord> => {
+export const logRecords = (s: AppState, filter: LogFilter): ReadonlyArray<LogRecord> => {
   const records: LogRecord[] = []
   for (const node of Object.keys(s.statuses).sort()) {
     if (filter.node !== undefined && node !== filter.node) continue

@@ -6,7 +6,7 @@
  */
 import { HALTED_PREFIX } from "../reconciler/plan.ts"
 import { shortSha } from "../spec/names.ts"
-import type { AppSnapshot } from "../state/snapshot.ts"
+import type { AppState } from "../state/snapshot.ts"
 
 export interface NodeProgress {
   readonly node: string
@@ -32,7 +32,7 @@ export interface Rollout {
 const haltedBy = (n: NodeProgress): string | undefined =>
   n.message?.startsWith(HALTED_PREFIX) ? /^(\S+) failed/.exec(n.message.slice(HALTED_PREFIX.length))?.[1] : undefined
 
-export const rolloutOf = (s: AppSnapshot, generation: number): Rollout => {
+export const rolloutOf = (s: AppState, generation: number): Rollout => {
   const nodes = s.expectedNodes.map((node): NodeProgress => {
     const d = s.statuses[node]?.deploy
     if (d === undefined || d === null || d.generation < generation) return { node, phase: "not started" }

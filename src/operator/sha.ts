@@ -6,12 +6,12 @@
  */
 import * as Result from "effect/Result"
 import { isSha } from "../spec/names.ts"
-import type { AppSnapshot } from "../state/snapshot.ts"
+import type { AppState } from "../state/snapshot.ts"
 
 export const MIN_PREFIX = 7
 
 /** Every sha the app knows of, releases first. */
-export const knownShas = (s: AppSnapshot): ReadonlyArray<string> => {
+export const knownShas = (s: AppState): ReadonlyArray<string> => {
   const all = new Set<string>(s.releases.map((r) => r.sha))
   if (s.deploy !== undefined) all.add(s.deploy.spec.sha)
   for (const status of Object.values(s.statuses)) {
@@ -23,7 +23,7 @@ export const knownShas = (s: AppSnapshot): ReadonlyArray<string> => {
 }
 
 /** The full sha `text` names in the app, or a sentence saying why it names none. */
-export const resolveSha = (s: AppSnapshot, text: string): Result.Result<string, string> => {
+export const resolveSha = (s: AppState, text: string): Result.Result<string, string> => {
   const prefix = text.toLowerCase()
   if (isSha(prefix)) return Result.succeed(prefix)
   if (!/^[0-9a-f]+$/.test(prefix) || prefix.length < MIN_PREFIX || prefix.length > 40)

@@ -12,7 +12,7 @@ export class ProjectInvalid extends Data.TaggedError("ProjectInvalid")<{
 }
 
 /** The interpreter asked for cannot be run. */
-export class PythonUnavailable extends Data.TaggedError("PythonUnavailable")<{
+export class BuildPythonUnavailable extends Data.TaggedError("BuildPythonUnavailable")<{
   readonly command: string
   readonly detail: string
 }> {
@@ -42,4 +42,4 @@ export class BadSetting extends Data.TaggedError("BadSetting")<{
   }
 }
 
-export type PackError = ProjectInvalid | PythonUnavailable | WheelBuildFailed | BadSetting
+export type PackError = ProjectInvalid | BuildPythonUnavailable | WheelBuildFailed | BadSetting

@@ -1,8 +1,8 @@
 // Chooses the interpreter that builds the wheels, and asks it which wheel tags it accepts.
-import { ProjectInvalid, PythonUnavailable } from "./errors.ts"
+import { BuildPythonUnavailable, ProjectInvalid } from "./errors.ts"
 import { isRunFailure, run } from "./run.ts"
 
-export interface Python {
+export interface BuildPython {
   /** what was run, e.g. `python3.11` */
   readonly command: string
   /** major.minor, e.g. `3.11` */
@@ -43,19 +43,19 @@ const PROBE = [
   "    pass"
 ].join("\n")
 
-export async function findPython(version: string | undefined, env: NodeJS.ProcessEnv): Promise<Python> {
+export async function findPython(version: string | undefined, env: NodeJS.ProcessEnv): Promise<BuildPython> {
   const command = version === undefined ? "python3" : `python${version}`
   const result = await run(command, ["-c", PROBE], { env })
   if (isRunFailure(result)) {
     const detail = result.spawnError.code === "ENOENT" ? "not found on PATH" : result.spawnError.message
-    throw new PythonUnavailable({ command, detail })
+    throw new BuildPythonUnavailable({ command, detail })
   }
   if (result.exitCode !== 0) {
-    throw new PythonUnavailable({ command, detail: result.stderr.trim() || `exit code ${result.exitCode}` })
+    throw new BuildPythonUnavailable({ command, detail: result.stderr.trim() || `exit code ${result.exitCode}` })
   }
   const [actual = "", ...tags] = result.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "")
   if (version !== undefined && actual !== version) {
-    throw new PythonUnavailable({ command, detail: `it reports Python ${actual}, not ${version}` })
+    throw new BuildPythonUnavailable({ command, detail: `it reports Python ${actual}, not ${version}` })
   }
   return { command, version: actual, tags }
 }

@@ -1,7 +1,7 @@
 // Runs a child process to completion, collecting its output.
 import { spawn } from "node:child_process"
 
-export interface RunResult {
+export interface CommandResult {
   readonly exitCode: number | null
   readonly stdout: string
   readonly stderr: string
@@ -15,7 +15,7 @@ export function run(
   command: string,
   args: ReadonlyArray<string>,
   options: { readonly cwd?: string; readonly env?: NodeJS.ProcessEnv }
-): Promise<RunResult | RunFailure> {
+): Promise<CommandResult | RunFailure> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] })
     const out: Buffer[] = []
@@ -31,12 +31,12 @@ export function run(
   })
 }
 
-export function isRunFailure(r: RunResult | RunFailure): r is RunFailure {
+export function isRunFailure(r: CommandResult | RunFailure): r is RunFailure {
   return "spawnError" in r
 }
 
 /** The last `max` bytes of a log, cut at a line start. */
-export function tail(text: string, max = 4096): string {
+export function tailChars(text: string, max = 4096): string {
   if (text.length <= max) return text.trimEnd()
   const cut = text.slice(-max)
   const nl = cut.indexOf("\n")

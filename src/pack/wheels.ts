@@ -2,11 +2,11 @@
 import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { WheelBuildFailed } from "./errors.ts"
-import type { Python } from "./python.ts"
-import { isRunFailure, run, tail } from "./run.ts"
+import type { BuildPython } from "./python.ts"
+import { isRunFailure, run, tailChars } from "./run.ts"
 
 export interface WheelOptions {
-  readonly python: Python
+  readonly python: BuildPython
   readonly projectDir: string
   readonly outDir: string
   readonly findLinks: ReadonlyArray<string>
@@ -27,7 +27,7 @@ const KEPT_PIP_VARIABLES = new Set([
   "PIP_RETRIES"
 ])
 
-export function pipEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function wheelBuildEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(base)) {
     if (!k.startsWith("PIP_") || KEPT_PIP_VARIABLES.has(k)) env[k] = v
@@ -64,10 +64,14 @@ export async function buildWheels(o: WheelOptions, env: NodeJS.ProcessEnv): Prom
   if (namesNothing(requirements)) return []
   const args = pipWheelArgs(o)
   const command = `${o.python.command} ${args.join(" ")}`
-  const result = await run(o.python.command, args, { cwd: o.projectDir, env: pipEnvironment(env) })
+  const result = await run(o.python.command, args, { cwd: o.projectDir, env: wheelBuildEnvironment(env) })
   if (isRunFailure(result)) throw new WheelBuildFailed({ command, exitCode: null, log: result.spawnError.message })
   if (result.exitCode !== 0) {
-    throw new WheelBuildFailed({ command, exitCode: result.exitCode, log: tail(`${result.stdout}\n${result.stderr}`) })
+    throw new WheelBuildFailed({
+      command,
+      exitCode: result.exitCode,
+      log: tailChars(`${result.stdout}\n${result.stderr}`)
+    })
   }
   return (await readdir(o.outDir)).filter((f) => f.endsWith(".whl")).sort()
 }

@@ -22,7 +22,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
-import { Consul } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
 import { slotLost } from "../consul/semaphore-loss.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
@@ -31,13 +31,13 @@ import type { AppConfig, DeployPhase, DeployStatus } from "../spec/documents.ts"
 import { durationMillis, formatDuration } from "../spec/duration.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
-import { readLock } from "./desired.ts"
 import { appDir, isReady, observeDisk, switchLink } from "./disk.ts"
 import { sessionName } from "./membership.ts"
 import type { AppDisk } from "./plan.ts"
 import { frozenBy, HALTED_PREFIX, haltReason } from "./plan.ts"
 import type { PeerDeploy } from "./plan.ts"
 import { predeploy } from "./predeploy.ts"
+import { readAppLock } from "./read-desired.ts"
 import { groupFile, runScript } from "./scripts.ts"
 import type { StatusWriter } from "./status.ts"
 import type { ScriptContext } from "./steps/environment.ts"
@@ -144,7 +144,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
   const freezeNow = Effect.gen(function*() {
     const consul = yield* Consul
     const read = yield* consul.get(keys.lock(app))
-    const lock = read.value === undefined ? undefined : readLock(read.value)
+    const lock = read.value === undefined ? undefined : readAppLock(read.value)
     const message = frozenBy(lock, input.force, yield* Clock.currentTimeMillis)
     const until = lock !== undefined && "doc" in lock && lock.doc.until !== undefined
       ? Date.parse(lock.doc.until)

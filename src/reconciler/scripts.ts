@@ -17,7 +17,7 @@ import { formatDuration } from "../spec/duration.ts"
 import { AppUser } from "./app-user.ts"
 import { scriptEnvironment } from "./steps/environment.ts"
 import type { ScriptContext } from "./steps/environment.ts"
-import { scriptCommand } from "./steps/prepare.ts"
+import { scriptCommand } from "./steps/prepare-script.ts"
 import { processStartTime, recordedGroupAlive } from "./steps/processes.ts"
 
 export type DeployScript = "pre-deploy" | "deploy"

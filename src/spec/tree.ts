@@ -9,7 +9,7 @@
  * problem, one sentence naming the key), never thrown: one typo must not hide the rest.
  */
 import * as Result from "effect/Result"
-import type { KvEntry } from "../consul/Consul.ts"
+import type { KvEntry } from "../consul/consul.ts"
 import { decodeDocument, type DocumentError } from "./decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeRegistration, NodeStatus, PinDoc, ReleaseSpec } from "./documents.ts"
 import { GitHubRecord } from "./github-record.ts"
@@ -56,7 +56,7 @@ export interface AppTree {
 
 export interface Tree {
   readonly apps: ReadonlyMap<string, AppTree>
-  /** Live registered nodes (see `isAlive`), by name. */
+  /** Live registered nodes (see `isLiveRegistration`), by name. */
   readonly nodes: ReadonlyMap<string, NodeRegistration>
   /** The apps' problems and those of live registrations, in the order the keys came. */
   readonly problems: ReadonlyArray<string>
@@ -108,7 +108,7 @@ const createdAtMs = (at: string | undefined): number => {
  * Consul delete it when the session dies, so a key no session holds (written by hand,
  * or left by a Consul that lost its sessions) says nothing about the node being alive.
  */
-export const isAlive = (entry: KvEntry): boolean => entry.session !== undefined
+export const isLiveRegistration = (entry: KvEntry): boolean => entry.session !== undefined
 
 /**
  * The app's lock key: an empty value (a deleted-then-touched key) is no lock, as the
@@ -204,7 +204,7 @@ export const readTree = (keys: Keys, entries: ReadonlyArray<KvEntry>, memo?: Dec
     const parsed = keys.parse(entry.key)
     switch (parsed.kind) {
       case "node": {
-        if (!isAlive(entry)) break
+        if (!isLiveRegistration(entry)) break
         const registration = document<NodeRegistration>(NodeRegistration, "NodeRegistration", entry, memo)
         if (Result.isSuccess(registration.decoded)) nodes.set(parsed.node, registration.decoded.success)
         else problems.push(registration.decoded.failure.message)

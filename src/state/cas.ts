@@ -10,8 +10,8 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import { Consul } from "../consul/Consul.ts"
-import type { ConsulError, KvEntry, TxnOp, TxnResult } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
+import type { ConsulError, KvEntry, TxnOp, TxnResult } from "../consul/consul.ts"
 
 /** Another writer kept winning the cas race; the caller answers 503 and GitHub may redeliver. */
 export class WriteConflict

@@ -7,8 +7,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import { Consul } from "../consul/Consul.ts"
-import type { ConsulError, KvEntry } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
+import type { ConsulError, KvEntry } from "../consul/consul.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
 import { GitHubRecord } from "../spec/github-record.ts"
 import type { Keys } from "../spec/keys.ts"

@@ -2,15 +2,15 @@
 import * as Schema from "effect/Schema"
 import { lockInForce } from "../spec/documents.ts"
 import { AppStatusReport } from "../spec/status-report.ts"
-import type { AppSnapshot } from "./snapshot.ts"
+import type { AppState } from "./snapshot.ts"
 
 /** An app that has nothing at all in KV does not exist (a typo, or a removed app). */
-export const appExists = (s: AppSnapshot): boolean =>
+export const appExists = (s: AppState): boolean =>
   s.config !== undefined || s.releases.length > 0 || Object.keys(s.statuses).length > 0 || s.problems.length > 0 ||
   s.deploy !== undefined
 
 /** The report as values (the status page renders these). */
-export const reportOf = (s: AppSnapshot): AppStatusReport => ({
+export const reportOf = (s: AppState): AppStatusReport => ({
   app: s.app,
   config: s.config ?? null,
   releases: s.releases.map((r) => ({ sha: r.sha, modifyIndex: r.modifyIndex, spec: r.spec })),
@@ -24,4 +24,4 @@ export const reportOf = (s: AppSnapshot): AppStatusReport => ({
 })
 
 /** The report as JSON, encoded by its schema. */
-export const toReport = (s: AppSnapshot): unknown => Schema.encodeSync(AppStatusReport)(reportOf(s))
+export const toReport = (s: AppState): unknown => Schema.encodeSync(AppStatusReport)(reportOf(s))

@@ -5,8 +5,8 @@
  * CLI and the status endpoint must still show the rest.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "../consul/Consul.ts"
-import type { ConsulError, KvEntry } from "../consul/Consul.ts"
+import { Consul } from "../consul/consul.ts"
+import type { ConsulError, KvEntry } from "../consul/consul.ts"
 import type { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import { matchesAny } from "../spec/glob.ts"
 import type { Keys } from "../spec/keys.ts"
@@ -20,7 +20,7 @@ export interface ReleaseEntry {
   readonly modifyIndex: number
 }
 
-export interface AppSnapshot {
+export interface AppState {
   readonly app: string
   readonly config: AppConfig | undefined
   /** Newest first (spec/tree.ts `newestFirst`); only specs that decode. */
@@ -44,7 +44,7 @@ export const snapshotFrom = (
   nodeEntries: ReadonlyArray<KvEntry>,
   index: number,
   memo?: DecodeMemo
-): AppSnapshot => {
+): AppState => {
   const tree = readTree(keys, [...appEntries, ...nodeEntries], memo)
   const found = tree.apps.get(app)
   const config = decodedOr(found?.config)
@@ -74,7 +74,7 @@ export const snapshotFrom = (
   }
 }
 
-export const readApp = (keys: Keys, app: string): Effect.Effect<AppSnapshot, ConsulError, Consul> =>
+export const readApp = (keys: Keys, app: string): Effect.Effect<AppState, ConsulError, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
     const [appEntries, nodeEntries] = yield* Effect.all([consul.list(keys.app(app)), consul.list(keys.nodes)], {

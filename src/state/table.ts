@@ -5,7 +5,7 @@
 import { lockInForce } from "../spec/documents.ts"
 import { formatDuration } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
-import type { AppSnapshot } from "./snapshot.ts"
+import type { AppState } from "./snapshot.ts"
 
 const age = (iso: string | undefined, now: Date): string => {
   const at = iso === undefined ? NaN : Date.parse(iso)
@@ -31,7 +31,7 @@ const grid = (rows: ReadonlyArray<ReadonlyArray<string>>): string[] => {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd())
 }
 
-export const renderApp = (s: AppSnapshot, now: Date): string => {
+export const renderApp = (s: AppState, now: Date): string => {
   const lines: string[] = []
   const c = s.config
   const about = c === undefined

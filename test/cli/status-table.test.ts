@@ -5,7 +5,7 @@
 import * as Result from "effect/Result"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import type { KvEntry } from "../../src/consul/Consul.ts"
+import type { KvEntry } from "../../src/consul/consul.ts"
 import { rollbackTarget } from "../../src/operator/actions.ts"
 import { resolveSha } from "../../src/operator/sha.ts"
 import { makeKeys } from "../../src/spec/keys.ts"

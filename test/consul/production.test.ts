@@ -11,8 +11,8 @@ import * as Stream from "effect/Stream"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { TestContext } from "node:test"
-import { Consul } from "../../src/consul/Consul.ts"
-import type { ConsulRequestError } from "../../src/consul/Consul.ts"
+import { Consul } from "../../src/consul/consul.ts"
+import type { ConsulRequestError } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { acquireLock, watchLockLost } from "../../src/consul/lock.ts"
 import { openSession } from "../../src/consul/session.ts"
@@ -197,7 +197,10 @@ test("a session on a node Consul's catalog lacks: a ConsulRequestError telling t
   ))
   assert.equal(refused._tag, "ConsulRequestError", "not retried as if Consul were unavailable")
   assert.match(refused.message, /^Missing node registration: Consul's catalog has no node "web-404"/)
-  assert.match(refused.message, /SACAR_CONSUL_NODE \(default SACAR_NODE\), which must be the node name of the Consul agent/)
+  assert.match(
+    refused.message,
+    /SACAR_CONSUL_NODE \(default SACAR_NODE\), which must be the node name of the Consul agent/
+  )
   // Registered as a node's agent registers itself, the same session is created.
   await registerConsulNodes(addr, ["web-404"])
   assert.ok(await run(consul.createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "release", node: "web-404" })))

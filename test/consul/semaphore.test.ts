@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Consul } from "../../src/consul/Consul.ts"
+import { Consul } from "../../src/consul/consul.ts"
 import { acquireSemaphore } from "../../src/consul/semaphore.ts"
 import { consulForTest, eventually, sleep } from "./support.ts"
 import type { ConsulForTest } from "./support.ts"

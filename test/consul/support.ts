@@ -7,7 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as Scope from "effect/Scope"
 import type { TestContext } from "node:test"
-import { Consul } from "../../src/consul/Consul.ts"
+import { Consul } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 

@@ -11,7 +11,7 @@ import { test } from "node:test"
 import type { TestContext } from "node:test"
 import type { TLSSocket } from "node:tls"
 import { consulConfigFromEnv } from "../../src/consul/config.ts"
-import { Consul } from "../../src/consul/Consul.ts"
+import { Consul } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { sendKv } from "./stub.ts"
 

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from "node:http"
 import type { AddressInfo } from "node:net"
 import { test } from "node:test"
 import type { ConsulConfig } from "../../src/consul/config.ts"
-import { Consul } from "../../src/consul/Consul.ts"
+import { Consul } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 
 interface Seen {

@@ -3,7 +3,7 @@
 import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { after, before, describe, it } from "node:test"
-import { Consul } from "../../src/consul/Consul.ts"
+import { Consul } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { deliveriesPrefix, deliveryGuard, pruneDeliveries } from "../../src/controller/webhook/deliveries.ts"
 import { makeKeys } from "../../src/spec/keys.ts"

@@ -5,7 +5,7 @@
 // a change makes the page redecode every app on every write.
 import assert from "node:assert/strict"
 import { describe, it } from "node:test"
-import type { KvEntry } from "../../src/consul/Consul.ts"
+import type { KvEntry } from "../../src/consul/consul.ts"
 import { emptyPageCache, nextPageState } from "../../src/controller/page/feed.ts"
 import { appSection, pageHtml } from "../../src/controller/page/html.ts"
 import { appView, summaryOf } from "../../src/controller/page/view.ts"

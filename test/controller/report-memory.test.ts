@@ -3,11 +3,11 @@
 import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Consul } from "../../src/consul/Consul.ts"
+import { Consul } from "../../src/consul/consul.ts"
 import { githubPass, newMemory } from "../../src/controller/report/github-report.ts"
 import { DEFAULT_PRUNING } from "../../src/controller/report/pruning.ts"
 import type { Snapshot } from "../../src/controller/report/snapshot.ts"
-import type { GitHubShape } from "../../src/github/GitHub.ts"
+import type { GitHubShape } from "../../src/github/github.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
 
 const OLD = "0".repeat(40)
@@ -49,7 +49,6 @@ test("a pass forgets what it remembered about commits and generations the app no
     coalesceMs: 2_000,
     metrics: undefined,
     memory,
-    now: () => 100,
     pruning: DEFAULT_PRUNING
   }
   // No GitHub or Consul call is made for an app without a repo.

@@ -13,7 +13,7 @@ import {
   stepTimes
 } from "../../src/demo/progress.ts"
 import type { NodeStatus, ReleaseStatus } from "../../src/spec/documents.ts"
-import type { AppSnapshot } from "../../src/state/snapshot.ts"
+import type { AppState } from "../../src/state/snapshot.ts"
 
 const SHA = "a".repeat(40)
 const OTHER = "b".repeat(40)
@@ -39,7 +39,7 @@ const status = (node: string, fields: Partial<NodeStatus> = {}): NodeStatus => (
   ...fields
 })
 
-const snapshot = (statuses: NodeStatus[], expected = NODES): AppSnapshot => ({
+const snapshot = (statuses: NodeStatus[], expected = NODES): AppState => ({
   app: "shop",
   config: undefined,
   releases: [],

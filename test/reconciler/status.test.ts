@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { Consul, ConsulUnavailable } from "../../src/consul/Consul.ts"
+import { Consul, ConsulUnavailable } from "../../src/consul/consul.ts"
 import { emptyStatus, makeStatusWriter } from "../../src/reconciler/status.ts"
 
 const fakeConsul = (puts: Array<{ key: string; value: string }>, failFirst = 0) => {

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import type { KvEntry } from "../../src/consul/Consul.ts"
+import type { KvEntry } from "../../src/consul/consul.ts"
 import { readSnapshot as reportSnapshot } from "../../src/controller/report/snapshot.ts"
-import { readSnapshot as nodeSnapshot } from "../../src/reconciler/desired.ts"
+import { readDesired as nodeSnapshot } from "../../src/reconciler/read-desired.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
 import { newestFirst } from "../../src/spec/tree.ts"
 import { snapshotFrom } from "../../src/state/snapshot.ts"

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import type { NodeStatus, ReleaseSpec } from "../../src/spec/documents.ts"
-import type { AppSnapshot } from "../../src/state/snapshot.ts"
+import type { AppState } from "../../src/state/snapshot.ts"
 import { renderApp } from "../../src/state/table.ts"
 
 const OLD = "1".repeat(40)
@@ -22,10 +22,10 @@ describe("the status table", () => {
         }
       }
     } as NodeStatus)
-    const snapshot: AppSnapshot = {
+    const snapshot: AppState = {
       app: "shop",
       config: undefined,
-      releases: [{ sha: NEW, spec: {} as ReleaseSpec } as AppSnapshot["releases"][number]],
+      releases: [{ sha: NEW, spec: {} as ReleaseSpec } as AppState["releases"][number]],
       deploy: undefined,
       statuses: { "web-1": status(true), "web-2": { ...status(false), node: "web-2" } },
       expectedNodes: ["web-1", "web-2"],

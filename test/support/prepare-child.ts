@@ -5,7 +5,7 @@
  * SIGKILL at a chosen event and runs it again.
  */
 import { enableCompileCache } from "node:module"
-import type { PrepareReleaseInput } from "../../src/reconciler/prepare.ts"
+import type { PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
 
 // As bin/sacar.ts does, for the modules loaded after it: the crash tests start this often.
 enableCompileCache()
@@ -14,7 +14,7 @@ const Exit = await import("effect/Exit")
 const Layer = await import("effect/Layer")
 const { ArtifactStore } = await import("../../src/artifacts/store.ts")
 const { Python } = await import("../../src/python/python.ts")
-const { prepareRelease } = await import("../../src/reconciler/prepare.ts")
+const { prepareRelease } = await import("../../src/reconciler/steps/pipeline.ts")
 
 const input = JSON.parse(process.argv[2] ?? "{}") as PrepareReleaseInput
 const say = (line: unknown) => process.stdout.write(JSON.stringify(line) + "\n")

@@ -14,7 +14,7 @@ import { Metrics } from "../../src/controller/metrics.ts"
 import { reporter } from "../../src/controller/report/index.ts"
 import type { PruningSettings } from "../../src/controller/report/pruning.ts"
 import type { GitHubTuning } from "../../src/github/config.ts"
-import { GitHub } from "../../src/github/GitHub.ts"
+import { GitHub } from "../../src/github/github.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
 
 /** An RSA key pair for a fake GitHub App: PKCS#1 private (what GitHub issues), SPKI public. */

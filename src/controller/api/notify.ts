@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
-import { Consul } from "../../consul/Consul.ts"
+import { Consul } from "../../consul/consul.ts"
 import { checkArtifactUrl, expandArtifact, resolveArtifact } from "../../spec/artifact.ts"
 import { decodeDocument, encodeDocument } from "../../spec/decode.ts"
 import { AppConfig, ReleaseSpec } from "../../spec/documents.ts"

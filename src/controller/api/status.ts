@@ -5,7 +5,7 @@
  * where an operator looks when something is wrong.
  */
 import * as Effect from "effect/Effect"
-import type { Consul, ConsulError } from "../../consul/Consul.ts"
+import type { Consul, ConsulError } from "../../consul/consul.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName } from "../../spec/names.ts"
 import { appExists, toReport } from "../../state/report.ts"

@@ -6,7 +6,7 @@
 import { formatDuration } from "../../spec/duration.ts"
 import { shortSha } from "../../spec/names.ts"
 import { GRID_MAX_NODES } from "./view.ts"
-import type { AppView, CellView, DeployView, FailureView, ReleaseRow, ReleaseSummary } from "./view.ts"
+import type { AppView, CellView, FailureView, PageDeployView, ReleaseRow, ReleaseSummary } from "./view.ts"
 
 /** Nodes of a big deploy listed by name (those not live yet) before "and N more". */
 const DEPLOY_NAMED = 40
@@ -69,7 +69,7 @@ const releaseRow = (r: ReleaseRow, now: Date): string =>
     ago(r.createdAt, now)
   }</th>${r.summary === undefined ? r.cells.map((c) => cell(c, now)).join("") : summaryCell(r.summary)}</tr>`
 
-const deploySection = (app: string, d: DeployView, now: Date): string => {
+const deploySection = (app: string, d: PageDeployView, now: Date): string => {
   const counts = Object.entries(d.counts).filter(([, n]) => n > 0).map(([p, n]) => `${n} ${p}`).join(", ")
   const state = d.inProgress ? "in progress" : d.counts.failed > 0 ? "finished with failures" : "done"
   // Past GRID_MAX_NODES the live nodes are counted, not listed: the ones still moving are what matter.

@@ -66,7 +66,7 @@ export interface DeployNode {
   readonly finishedAt: string | undefined
 }
 
-export interface DeployView {
+export interface PageDeployView {
   readonly sha: string
   readonly generation: number
   readonly requestedBy: string | undefined
@@ -92,7 +92,7 @@ export interface AppView {
   readonly about: ReadonlyArray<string>
   readonly lock: { readonly by: string; readonly reason: string; readonly until: string | undefined } | undefined
   readonly pin: { readonly sha: string; readonly by: string; readonly reason: string } | undefined
-  readonly deploy: DeployView | undefined
+  readonly deploy: PageDeployView | undefined
   /** Expected nodes first, then nodes that report but no longer match (marked gone). */
   readonly nodes: ReadonlyArray<{ readonly node: string; readonly gone: boolean; readonly current: string | null }>
   readonly releases: ReadonlyArray<ReleaseRow>
@@ -108,7 +108,7 @@ const stepOrder = (name: string): number => {
   return i === -1 ? STEP_NAMES.length : i
 }
 
-const deployView = (report: AppStatusReport, nodes: ReadonlyArray<string>): DeployView | undefined => {
+const deployView = (report: AppStatusReport, nodes: ReadonlyArray<string>): PageDeployView | undefined => {
   if (report.deploy === null) return undefined
   const { spec, generation } = report.deploy
   const rows: DeployNode[] = nodes.map((node) => {

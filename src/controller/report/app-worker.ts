@@ -9,7 +9,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
-import type { Consul } from "../../consul/Consul.ts"
+import type { Consul } from "../../consul/consul.ts"
 import type { Metrics } from "../metrics.ts"
 import type { Snapshot } from "./snapshot.ts"
 import type { Changed } from "./watch-tree.ts"

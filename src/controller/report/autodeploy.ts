@@ -12,8 +12,8 @@
  * rollback is never overridden by an older ready release.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "../../consul/Consul.ts"
-import type { TxnOp } from "../../consul/Consul.ts"
+import { Consul } from "../../consul/consul.ts"
+import type { TxnOp } from "../../consul/consul.ts"
 import { encodeDocument } from "../../spec/decode.ts"
 import { DeploySpec, lockInForce } from "../../spec/documents.ts"
 import { GitHubRecord } from "../../spec/github-record.ts"

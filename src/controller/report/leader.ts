@@ -11,7 +11,7 @@
  */
 import * as Effect from "effect/Effect"
 import { hostname } from "node:os"
-import { Consul } from "../../consul/Consul.ts"
+import { Consul } from "../../consul/consul.ts"
 import { acquireLock, releaseLock, watchLockLost } from "../../consul/lock.ts"
 import { openSession } from "../../consul/session.ts"
 import { backoffDelay } from "../../consul/watch.ts"

@@ -10,8 +10,8 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import type { Consul } from "../../consul/Consul.ts"
-import type { GitHubShape } from "../../github/GitHub.ts"
+import type { Consul } from "../../consul/consul.ts"
+import type { GitHubShape } from "../../github/github.ts"
 import { formatDuration } from "../../spec/duration.ts"
 import type { Keys } from "../../spec/keys.ts"
 import type { Metrics } from "../metrics.ts"
@@ -22,7 +22,7 @@ import { githubPass, newMemory } from "./github-report.ts"
 import { DEFAULT_PRUNING, failedReleasesToPrune } from "./pruning.ts"
 import type { PruningSettings } from "./pruning.ts"
 import { expectedNodes, releaseView } from "./release-view.ts"
-import { releasesToRemove, removeRelease } from "./retention.ts"
+import { deleteReleaseSpec, releasesToRemove } from "./retention.ts"
 import type { Snapshot } from "./snapshot.ts"
 import { watchTree } from "./watch-tree.ts"
 
@@ -50,11 +50,11 @@ const kvPass = (keys: Keys, pruning: PruningSettings, snapshot: Snapshot, name: 
     const decision = decideAutoDeploy(app, snapshot.nodes, now)
     if (decision.kind === "deploy") yield* autoDeploy(keys, app, decision.sha, now)
     for (const sha of releasesToRemove(app, snapshot.nodes)) {
-      yield* removeRelease(keys, app, sha, `beyond keepReleases ${app.config.keepReleases}`)
+      yield* deleteReleaseSpec(keys, app, sha, `beyond keepReleases ${app.config.keepReleases}`)
     }
     const ttl = formatDuration(pruning.failedReleaseTtlMs)
     for (const sha of failedReleasesToPrune(app, snapshot.nodes, now.getTime(), pruning.failedReleaseTtlMs)) {
-      yield* removeRelease(keys, app, sha, `failed, and nothing happened to it for ${ttl}`)
+      yield* deleteReleaseSpec(keys, app, sha, `failed, and nothing happened to it for ${ttl}`)
     }
     return undefined as number | undefined
   }).pipe(
@@ -109,7 +109,6 @@ export const reportLoop = (options: ReportLoopOptions): Effect.Effect<never, nev
           coalesceMs: options.coalesceMs ?? COALESCE_MS,
           metrics,
           memory: newMemory(),
-          now: () => Date.now(),
           pruning
         }
         workers.push(

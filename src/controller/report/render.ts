@@ -6,7 +6,7 @@
  * that reason; only finished step times are shown.
  */
 import { createHash } from "node:crypto"
-import type { CheckRunAction, CheckRunConclusion, CheckRunStatus, CommitState } from "../../github/GitHub.ts"
+import type { CheckRunAction, CheckRunConclusion, CheckRunStatus, CommitState } from "../../github/github.ts"
 import { truncateBytes } from "../../github/limits.ts"
 import type { AppConfig, LockDoc, PinDoc } from "../../spec/documents.ts"
 import { STEP_NAMES } from "../../spec/documents.ts"

@@ -16,8 +16,8 @@
  * without a ReleaseSpec prepares it first.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "../../consul/Consul.ts"
-import type { TxnOp } from "../../consul/Consul.ts"
+import { Consul } from "../../consul/consul.ts"
+import type { TxnOp } from "../../consul/consul.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
 import { protectedReleases } from "./pruning.ts"
@@ -41,7 +41,7 @@ export const releasesToRemove = (app: AppSnapshot, nodes: ReadonlySet<string>): 
  * Deletes one release (and its record) unless either changed since the snapshot: a
  * retry or a webhook that just touched them wins. `why` ends the log line.
  */
-export const removeRelease = (keys: Keys, app: AppSnapshot, sha: string, why: string) =>
+export const deleteReleaseSpec = (keys: Keys, app: AppSnapshot, sha: string, why: string) =>
   Effect.gen(function*() {
     const release = app.releases.get(sha)
     if (release === undefined) return false

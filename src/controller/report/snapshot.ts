@@ -7,7 +7,7 @@
  * other app.
  */
 import * as Result from "effect/Result"
-import type { KvEntry } from "../../consul/Consul.ts"
+import type { KvEntry } from "../../consul/consul.ts"
 import type { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../../spec/documents.ts"
 import type { GitHubRecord } from "../../spec/github-record.ts"
 import type { Keys } from "../../spec/keys.ts"

@@ -10,8 +10,8 @@
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { Consul } from "../../consul/Consul.ts"
-import type { ConsulError, TxnOp } from "../../consul/Consul.ts"
+import { Consul } from "../../consul/consul.ts"
+import type { ConsulError, TxnOp } from "../../consul/consul.ts"
 import { decodeDocument, encodeDocument } from "../../spec/decode.ts"
 import type { Keys } from "../../spec/keys.ts"
 

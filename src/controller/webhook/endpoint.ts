@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import type { Consul } from "../../consul/Consul.ts"
+import type { Consul } from "../../consul/consul.ts"
 import { header, type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"
 import { HANDLERS, type WebhookContext } from "./handlers.ts"

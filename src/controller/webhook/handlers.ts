@@ -16,8 +16,8 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { basename } from "node:path"
-import type { Consul } from "../../consul/Consul.ts"
-import type { ConsulError } from "../../consul/Consul.ts"
+import type { Consul } from "../../consul/consul.ts"
+import type { ConsulError } from "../../consul/consul.ts"
 import { explain } from "../../spec/decode.ts"
 import type { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
@@ -46,7 +46,7 @@ export interface Delivery {
  * The answer to a delivery: `handled` (200), `ignored` (202), `refused` (200, a lock
  * said no) or `repeat` (200: this delivery already acted, nothing was done again).
  */
-export interface Outcome {
+export interface WebhookOutcome {
   readonly result: "handled" | "ignored" | "refused" | "repeat"
   readonly reason?: string
   /** What happened per app, in words, e.g. `{"shop": "release 1a2b3c4 created"}`. */
@@ -57,14 +57,18 @@ export interface Outcome {
 export class PayloadError extends Data.TaggedError("PayloadError")<{ readonly message: string }> {}
 
 type HandlerError = PayloadError | ConsulError | WriteConflict | DeployNotWritten
-type Handler = (ctx: WebhookContext, body: unknown, delivery: Delivery) => Effect.Effect<Outcome, HandlerError, Consul>
+type Handler = (
+  ctx: WebhookContext,
+  body: unknown,
+  delivery: Delivery
+) => Effect.Effect<WebhookOutcome, HandlerError, Consul>
 
 const guardOf = (ctx: WebhookContext, delivery: Delivery, app: string) =>
   deliveryGuard(ctx.keys, delivery.id, delivery.event, app, new Date())
 
 const REPEAT = "this delivery already acted; a redelivery does nothing again"
 
-const ignored = (reason: string): Outcome => ({ result: "ignored", reason, apps: {} })
+const ignored = (reason: string): WebhookOutcome => ({ result: "ignored", reason, apps: {} })
 
 const decode = <S extends Schema.Top & { readonly DecodingServices: never }>(
   schema: S,
@@ -93,7 +97,7 @@ const noApp = (fullName: string) => ignored(`no app has repo ${fullName} in its 
 
 const branchRef = (branch: string | null | undefined) => (branch ? `refs/heads/${branch}` : undefined)
 
-const outcomeOf = (apps: Record<string, string>, none: string): Outcome =>
+const outcomeOf = (apps: Record<string, string>, none: string): WebhookOutcome =>
   Object.keys(apps).length === 0 ? ignored(none) : { result: "handled", apps }
 
 /** push to an app's branch: remember the commit; the leader opens its check run. */

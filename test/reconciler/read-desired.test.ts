@@ -2,8 +2,8 @@
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { SettingError } from "../../src/common/settings.ts"
-import type { KvEntry } from "../../src/consul/Consul.ts"
-import { readSnapshot } from "../../src/reconciler/desired.ts"
+import type { KvEntry } from "../../src/consul/consul.ts"
+import { readDesired } from "../../src/reconciler/read-desired.ts"
 import { reconcilerSettings } from "../../src/reconciler/settings.ts"
 import type { AppConfig } from "../../src/spec/documents.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
@@ -21,10 +21,10 @@ const entry = (key: string, value: unknown, modifyIndex = 10): KvEntry => ({
   lockIndex: 0
 })
 
-describe("readSnapshot", () => {
+describe("readDesired", () => {
   test("config, releases with their ModifyIndex, and the deploy generation", () => {
     const lastGood = new Map<string, AppConfig>()
-    const snap = readSnapshot(keys, "web-1", [
+    const snap = readDesired(keys, "web-1", [
       entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", nodes: ["web-*"] }),
       entry(`sacar/shop/releases/${A}`, { createdAt: "2026-11-27T10:00:00Z" }, 21),
       entry(`sacar/shop/releases/${B}`, "{oops", 22),
@@ -47,25 +47,25 @@ describe("readSnapshot", () => {
 
   test("a config that stops decoding keeps the last good one and says so; a deleted one is forgotten", () => {
     const lastGood = new Map<string, AppConfig>()
-    readSnapshot(
+    readDesired(
       keys,
       "web-1",
       [entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: 3 })],
       lastGood
     )
-    const snap = readSnapshot(keys, "web-1", [
+    const snap = readDesired(keys, "web-1", [
       entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", maxParallel: "two" })
     ], lastGood)
     const shop = snap.apps.get("shop")!
     assert.equal(shop.config?.maxParallel, 3)
     assert.equal(shop.errors.length, 1)
     assert.match(shop.errors[0]!, /^sacar\/shop\/config: .*maxParallel.*"two".*last AppConfig that decoded/)
-    readSnapshot(keys, "web-1", [], lastGood)
+    readDesired(keys, "web-1", [], lastGood)
     assert.equal(lastGood.size, 0)
   })
 
   test("a DeploySpec that does not decode is an app error; no config means no app", () => {
-    const snap = readSnapshot(keys, "web-1", [
+    const snap = readDesired(keys, "web-1", [
       entry("sacar/shop/config", {}),
       entry("sacar/shop/deploy", { sha: "main" }),
       entry(`sacar/blog/releases/${A}`, {})
@@ -132,7 +132,7 @@ describe("reconcilerSettings", () => {
 
 describe("a ReleaseSpec under a key that is not a sha", () => {
   test("is reported in the app's errors (the status error every node writes), naming the key", () => {
-    const snap = readSnapshot(keys, "web-1", [
+    const snap = readDesired(keys, "web-1", [
       entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz" }),
       entry("sacar/shop/releases/1ff1a40", {})
     ], new Map())

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import { prepareRelease } from "../../src/reconciler/prepare.ts"
+import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
 import { failureOf, input, run, scratch, Services, SHA, successOf, waitEnded } from "./helpers.ts"
 

@@ -6,7 +6,7 @@
  * never exceptions. Pure, apart from remembering the last good AppConfig per app.
  */
 import * as Result from "effect/Result"
-import type { KvEntry } from "../consul/Consul.ts"
+import type { KvEntry } from "../consul/consul.ts"
 import type { AppConfig, LockDoc, NodeStatus } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 import { decodedOr, decodeLock, type KvDocument, readTree } from "../spec/tree.ts"
@@ -20,9 +20,9 @@ const asAppLock = (lock: KvDocument<LockDoc> | undefined): AppLock | undefined =
     : { unreadable: lock.decoded.failure.message }
 
 /** The app's lock key as the plan sees it; an empty value (a deleted-then-touched key) is no lock. */
-export const readLock = (entry: KvEntry): AppLock | undefined => asAppLock(decodeLock(entry))
+export const readAppLock = (entry: KvEntry): AppLock | undefined => asAppLock(decodeLock(entry))
 
-export interface Snapshot {
+export interface DesiredSnapshot {
   readonly apps: ReadonlyMap<string, AppDesired>
   /** This node's own status per app as last written (when it decodes): where a restart resumes. */
   readonly ownStatus: ReadonlyMap<string, NodeStatus>
@@ -32,12 +32,12 @@ export interface Snapshot {
  * `lastGood` is updated in place: an AppConfig that decodes replaces it, a deleted
  * config forgets it, one that does not decode leaves it as it was.
  */
-export const readSnapshot = (
+export const readDesired = (
   keys: Keys,
   node: string,
   entries: ReadonlyArray<KvEntry>,
   lastGood: Map<string, AppConfig>
-): Snapshot => {
+): DesiredSnapshot => {
   const tree = readTree(keys, entries)
   for (const app of lastGood.keys()) {
     if (tree.apps.get(app)?.config === undefined) lastGood.delete(app)

@@ -1,6 +1,6 @@
 /**
  * One release's preparation on this node, as the status sees it: `prepareRelease`
- * (prepare.ts, the steps) does the work; this turns its step events into the
+ * (steps/pipeline.ts, the steps) does the work; this turns its step events into the
  * release's NodeStatus entry (phase, per-step ms, message, log tail, attempt, spec
  * index, times) and decides what a failure means. A failure a person must fix ends
  * in `failed` (retried only when the ReleaseSpec is rewritten); one that may heal by
@@ -15,9 +15,9 @@ import type { Python } from "../python/python.ts"
 import { resolveArtifact } from "../spec/artifact.ts"
 import type { AppConfig, ReleaseSpec, ReleaseStatus } from "../spec/documents.ts"
 import { durationMillis, formatDuration } from "../spec/duration.ts"
-import { prepareRelease } from "./prepare.ts"
-import type { ReleaseError } from "./prepare.ts"
 import type { StatusWriter } from "./status.ts"
+import { prepareRelease } from "./steps/pipeline.ts"
+import type { ReleaseError } from "./steps/pipeline.ts"
 
 export interface ReleaseInput {
   readonly app: string
