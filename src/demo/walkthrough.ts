@@ -30,7 +30,6 @@ import { DEMO_NODES, type DemoFolder } from "./folder.ts"
 import { DEMO_DIR_VARIABLE } from "./leftovers.ts"
 import { nextSteps, shownPath } from "./next-steps.ts"
 import type { DemoOptions } from "./options.ts"
-import { seedSharedPip } from "./pip.ts"
 import type { Supervisor } from "./processes.ts"
 import {
   changeLines,
@@ -228,9 +227,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
       })
     )
   const componentEnv: ComponentEnv = { consul: consul.address, prefix: keys.prefix, base: stage.env, consulNode }
-  const seeding = seedSharedPip(stage.env, DEMO_NODES.map((node) => folder.nodeRoot(node))).catch(() => undefined)
   const controller = await startController(supervisor, componentEnv, folder.log("controller"))
-  await seeding
   for (const node of DEMO_NODES) {
     const child = await startReconciler(supervisor, componentEnv, node, folder.nodeRoot(node), folder.log(node))
     display.say(label("reconciler", `${node} (pid ${child.pid}), root ${p(folder.nodeRoot(node))}`))
