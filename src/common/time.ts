@@ -8,6 +8,3 @@ import * as Effect from "effect/Effect"
 
 /** Now, as an ISO-8601 timestamp (what documents in KV carry). */
 export const nowIso: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
-
-/** Now, as a Date (for lockInForce and the renderers that take one). */
-export const nowDate: Effect.Effect<Date> = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))

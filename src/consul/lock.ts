@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import { consulRetry } from "../common/retry.ts"
 import { parseDuration } from "../spec/duration.ts"
 import { Consul, ConsulUnavailable, isTransient } from "./Consul.ts"
-import type { ConsulError, ConsulRequestError, KvEntry } from "./Consul.ts"
+import type { ConsulError, KvEntry } from "./Consul.ts"
 
 /** api.LockFlagValue, 0x2ddccbc058a50c18. */
 export const LOCK_FLAGS = "3304740253564472344"
