@@ -12,6 +12,9 @@ export class DownloadError extends Data.TaggedError("DownloadError")<{
   readonly status?: number
 }> {}
 
+/** Worth trying again (`downloadRetry`, common/retry.ts): what may heal by itself. */
+export const isTransient = (error: DownloadError): boolean => error.retryable
+
 export const isRetryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408
 
 export const httpStatusError = (url: string, status: number, statusText: string): DownloadError =>

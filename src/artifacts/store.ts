@@ -8,8 +8,8 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
-import { DownloadError } from "./errors.ts"
+import { downloadRetry } from "../common/retry.ts"
+import { DownloadError, isTransient } from "./errors.ts"
 import { openFile } from "./file.ts"
 import type { GcsClient } from "./gcs.ts"
 import { fetchBody } from "./http.ts"
@@ -62,10 +62,7 @@ export const makeArtifactStore = (options: {
   // The Google client (and its ~35 MiB of modules) is loaded on the first gs:// URL:
   // a node whose apps use https:// or file:// never pays for it.
   let gcs: Promise<GcsClient> | undefined = options.gcs === undefined ? undefined : Promise.resolve(options.gcs)
-  const backoff = Schedule.min([Schedule.exponential(policy.baseDelay), Schedule.spaced(policy.maxDelay)]).pipe(
-    Schedule.jittered
-  )
-  const schedule = Schedule.max([backoff, Schedule.recurs(policy.retries)])
+  const schedule = downloadRetry(policy)
 
   const opener = (url: string): OpenBody | DownloadError => {
     const location = parseArtifactUrl(url)
@@ -87,11 +84,11 @@ export const makeArtifactStore = (options: {
     if (open instanceof DownloadError) return Effect.fail(open)
     return transferVerified({ url, sha256: downloadOptions.sha256, stallMs: policy.stallMs, open, sink }).pipe(
       Effect.tapError((error) =>
-        error.retryable
+        isTransient(error)
           ? Effect.logWarning("artifact download failed, will retry", { url, error: error.message })
           : Effect.void
       ),
-      Effect.retry({ schedule, while: (error) => error.retryable }),
+      Effect.retry({ schedule, while: isTransient }),
       Effect.withSpan("ArtifactStore.fetch", { attributes: { url } })
     )
   }

@@ -1,5 +1,6 @@
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { backoffDelay } from "../consul/backoff.ts"
+import { backoff } from "../common/retry.ts"
 import { Consul } from "../consul/consul.ts"
 import type { Keys } from "../spec/keys.ts"
 import { appExists, toReport } from "../state/report.ts"
@@ -27,6 +28,7 @@ examples:
 
 /** How long one blocking read waits for a change: also how often "as of" moves on without one. */
 const WATCH_WAIT = "30s"
+const STATUS_WATCH_RETRY = backoff("1 second", "10 seconds")
 
 const clock = (at: Date): string => at.toISOString().slice(11, 19) + " UTC"
 
@@ -88,33 +90,30 @@ export const main = (argv: string[]): Promise<number> =>
         const prefix = app === undefined ? keys.root : keys.app(app)
         let index = 0
         let lastHeard: Date | undefined
-        let failures = 0
-        while (true) {
-          const round = yield* Effect.result(
-            Effect.gen(function*() {
-              const answer = yield* consul.list(prefix, { index, wait: WATCH_WAIT })
-              const snapshots = yield* readAll(keys, app)
-              return { index: answer.index, snapshots }
-            })
+        const round = Effect.gen(function*() {
+          const answer = yield* consul.list(prefix, { index, wait: WATCH_WAIT })
+          const snapshots = yield* readAll(keys, app)
+          index = answer.index
+          lastHeard = new Date(yield* Clock.currentTimeMillis)
+          yield* show(
+            snapshots,
+            `as of ${clock(lastHeard)}: Consul at ${consul.address} answered (redrawn on every change)`
           )
-          if (round._tag === "Success") {
-            index = round.success.index
-            lastHeard = new Date()
-            failures = 0
-            yield* show(
-              round.success.snapshots,
-              `as of ${clock(lastHeard)}: Consul at ${consul.address} answered (redrawn on every change)`
+        })
+        // A watch: every answer redraws; Consul's silence is said on screen and retried
+        // on the CLI's own backoff (1 s doubling to 10 s: a person is watching).
+        return yield* round.pipe(
+          Effect.tapError((error) => {
+            index = 0
+            const since = lastHeard === undefined ? "never answered" : `last heard from it at ${clock(lastHeard)}`
+            return redraw(
+              `Consul at ${consul.address} is unreachable (${error.message}); ${since}. ` +
+                "Retrying; no table is shown until it answers again."
             )
-            continue
-          }
-          const since = lastHeard === undefined ? "never answered" : `last heard from it at ${clock(lastHeard)}`
-          yield* redraw(
-            `Consul at ${consul.address} is unreachable (${round.failure.message}); ${since}. ` +
-              "Retrying; no table is shown until it answers again."
-          )
-          index = 0
-          yield* Effect.sleep(backoffDelay(failures++, 1_000, 10_000))
-        }
+          }),
+          Effect.retry(STATUS_WATCH_RETRY),
+          Effect.forever
+        )
       })
     )
   })

@@ -119,6 +119,9 @@ export class ConsulRequestError extends Data.TaggedError("ConsulRequestError")<{
 
 export type ConsulError = ConsulUnavailable | ConsulRequestError
 
+/** Worth trying again later (with `consulRetry`, common/retry.ts): Consul unreachable, 5xx, 429. */
+export const isTransient = (error: { readonly _tag: string }): boolean => error._tag === "ConsulUnavailable"
+
 export class Consul extends Context.Service<Consul, {
   readonly address: string
   readonly get: (key: string, options?: BlockingOptions) => Effect.Effect<Indexed<KvEntry | undefined>, ConsulError>

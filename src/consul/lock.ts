@@ -7,11 +7,13 @@
  */
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import { consulRetry } from "../common/retry.ts"
 import { parseDuration } from "../spec/duration.ts"
-import { retryDelay } from "./backoff.ts"
-import { Consul, ConsulUnavailable } from "./consul.ts"
-import type { ConsulError, ConsulRequestError, KvEntry } from "./consul.ts"
+import { Consul, ConsulUnavailable, isTransient } from "./consul.ts"
+import type { ConsulError, KvEntry } from "./consul.ts"
 
 /** api.LockFlagValue, 0x2ddccbc058a50c18. */
 export const LOCK_FLAGS = "3304740253564472344"
@@ -73,48 +75,45 @@ export const acquireLock = (
   key: string,
   sessionId: string,
   options: LockOptions = {}
-): Effect.Effect<void, ConsulRequestError | LockConflict, Consul> =>
+): Effect.Effect<void, ConsulError | LockConflict, Consul> =>
   Effect.gen(function*() {
     const consul = yield* Consul
     const wait = options.wait ?? "15s"
     const lockDelayRetryMs = options.lockDelayRetryMs ?? 5_000
     let index = 0
-    let failures = 0
-    while (true) {
-      const attempt = yield* Effect.result(Effect.gen(function*() {
-        const read = yield* consul.get(key, { index, wait })
-        // Index rules as in watch.ts: never backwards, never 0 once we have one.
-        index = read.index < index ? 0 : Math.max(1, read.index)
-        const entry = read.value
-        yield* checkFlags(key, entry)
-        if (entry?.session === sessionId) return "held" as const
-        if (entry?.session !== undefined) return "wait" as const
-        if (yield* consul.put(key, options.value ?? "", { acquire: sessionId, flags: LOCK_FLAGS }))
-          return "held" as const
-        // Refused while free: either someone took it just now, or a lock-delay is on.
-        const again = yield* consul.get(key)
-        if (again.value?.session === sessionId) return "held" as const
-        if (again.value?.session !== undefined) {
-          index = again.index
-          return "wait" as const
-        }
-        return "delay" as const
-      }))
-      if (attempt._tag === "Success") {
-        failures = 0
-        if (attempt.success === "held") return
-        if (attempt.success === "delay") {
-          index = 0
-          yield* Effect.sleep(lockDelayRetryMs)
-        }
-        continue
+    const attempt = Effect.gen(function*() {
+      const read = yield* consul.get(key, { index, wait })
+      // Index rules as in watch.ts: never backwards, never 0 once we have one.
+      index = read.index < index ? 0 : Math.max(1, read.index)
+      const entry = read.value
+      yield* checkFlags(key, entry)
+      if (entry?.session === sessionId) return "held" as const
+      if (entry?.session !== undefined) return "wait" as const
+      if (yield* consul.put(key, options.value ?? "", { acquire: sessionId, flags: LOCK_FLAGS }))
+        return "held" as const
+      // Refused while free: either someone took it just now, or a lock-delay is on.
+      const again = yield* consul.get(key)
+      if (again.value?.session === sessionId) return "held" as const
+      if (again.value?.session !== undefined) {
+        index = again.index
+        return "wait" as const
       }
-      const error = attempt.failure
-      if (error._tag !== "ConsulUnavailable") return yield* Effect.fail(error)
-      const delayMs = retryDelay(error, failures++, 250)
-      yield* Effect.logWarning(`consul lock ${key}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
-      yield* Effect.sleep(delayMs)
-    }
+      return "delay" as const
+    })
+    yield* attempt.pipe(
+      Effect.tapError((error) =>
+        isTransient(error) ? Effect.logWarning(`consul lock ${key}: ${error.message}; retrying`) : Effect.void
+      ),
+      Effect.retry({ schedule: consulRetry, while: isTransient }),
+      Effect.tap((outcome) =>
+        outcome === "delay"
+          ? Effect.sync(() => {
+            index = 0
+          }).pipe(Effect.andThen(Effect.sleep(lockDelayRetryMs)))
+          : Effect.void
+      ),
+      Effect.repeat({ until: (outcome) => outcome === "held" })
+    )
   })
 
 /**
@@ -167,50 +166,60 @@ export const watchLockLost = (
     // for the network) silence means trouble.
     const readWithinMs = Math.ceil(waitMs * 17 / 16) + 500
     let index = 0
-    let failures = 0
     let confirmedAt = yield* Clock.currentTimeMillis
-    while (true) {
+    const leftMs = Effect.map(Clock.currentTimeMillis, (now) => confirmedAt + unconfirmedForMs - now)
+    // Still ours (undefined) or the reason it is not.
+    const confirm = Effect.gen(function*() {
       const leftMs = confirmedAt + unconfirmedForMs - (yield* Clock.currentTimeMillis)
-      const read = yield* Effect.result(
-        consul.get(key, { index, wait, consistent: true }).pipe(
-          Effect.timeoutOrElse({
-            duration: Math.max(leftMs, readWithinMs),
-            orElse: () =>
-              Effect.fail(
-                new ConsulUnavailable({
-                  address: consul.address,
-                  operation: `kv get ${key}`,
-                  message: "blocking read overran its wait"
-                })
-              )
-          })
+      const read = yield* consul.get(key, { index, wait, consistent: true }).pipe(
+        Effect.timeoutOrElse({
+          duration: Math.max(leftMs, readWithinMs),
+          orElse: () =>
+            Effect.fail(
+              new ConsulUnavailable({
+                address: consul.address,
+                operation: `kv get ${key}`,
+                message: "blocking read overran its wait"
+              })
+            )
+        })
+      )
+      const holder = read.value?.session
+      if (holder !== sessionId) {
+        return read.value === undefined
+          ? `lock ${key} was deleted`
+          : holder === undefined
+          ? `lock ${key} was released`
+          : `lock ${key} is now held by session ${holder}`
+      }
+      confirmedAt = yield* Clock.currentTimeMillis
+      index = read.index < index ? 0 : Math.max(1, read.index)
+      return undefined
+    })
+    // Any failed read is tried again, never sleeping past the time ownership may stay
+    // unconfirmed; once that has passed the failure is the answer.
+    const reason = yield* confirm.pipe(
+      Effect.retry({
+        schedule: consulRetry.pipe(
+          Schedule.modifyDelay(({ duration }) =>
+            Effect.map(leftMs, (left) => Math.min(Duration.toMillis(duration), Math.max(0, left)))
+          )
+        ),
+        while: (error) =>
+          Effect.map(leftMs, (left) => left > 0).pipe(
+            Effect.tap((again) =>
+              again
+                ? Effect.logWarning(`consul lock ${key}: monitor read failed, retrying: ${error.message}`)
+                : Effect.void
+            )
+          )
+      }),
+      Effect.repeat({ until: (reason) => reason !== undefined }),
+      Effect.catch((error) =>
+        Effect.succeed(
+          `lock ${key} could not be confirmed for ${Math.round(unconfirmedForMs / 1000)}s: ${error.message}`
         )
       )
-      const now = yield* Clock.currentTimeMillis
-      if (read._tag === "Success") {
-        failures = 0
-        const holder = read.success.value?.session
-        if (holder !== sessionId) {
-          return read.success.value === undefined
-            ? `lock ${key} was deleted`
-            : holder === undefined
-            ? `lock ${key} was released`
-            : `lock ${key} is now held by session ${holder}`
-        }
-        confirmedAt = now
-        index = read.success.index < index ? 0 : Math.max(1, read.success.index)
-        continue
-      }
-      if (now - confirmedAt >= unconfirmedForMs) {
-        return `lock ${key} could not be confirmed for ${Math.round(unconfirmedForMs / 1000)}s: ${read.failure.message}`
-      }
-      const delayMs = Math.min(
-        retryDelay(read.failure, failures++, 250),
-        Math.max(0, confirmedAt + unconfirmedForMs - now)
-      )
-      yield* Effect.logWarning(
-        `consul lock ${key}: monitor read failed, retrying in ${Math.round(delayMs)} ms: ${read.failure.message}`
-      )
-      yield* Effect.sleep(delayMs)
-    }
+    )
+    return reason ?? `lock ${key}: no reason`
   })

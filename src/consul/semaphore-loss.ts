@@ -15,17 +15,22 @@ export const slotLost = (key: string, sessionId: string): Effect.Effect<string, 
   Effect.gen(function*() {
     const consul = yield* Consul
     let index = 0
-    while (true) {
-      const read = yield* Effect.result(consul.get(key, { index, wait: WATCH_WAIT }))
-      if (read._tag === "Failure") {
-        // Consul unreachable: the session's own renewal decides when that means loss.
-        index = 0
-        yield* Effect.sleep(RETRY_MS)
-        continue
-      }
-      const entry = read.success.value
-      if (entry === undefined) return `the slot's key ${key} was deleted`
-      if (entry.session !== sessionId) return `the slot's key ${key} is no longer held by session ${sessionId}`
-      index = read.success.index < index ? 0 : Math.max(1, read.success.index)
-    }
+    // One blocking read: the reason the slot is lost, or undefined while it is held.
+    const look = Effect.suspend(() => consul.get(key, { index, wait: WATCH_WAIT })).pipe(
+      Effect.map((read) => {
+        const entry = read.value
+        if (entry === undefined) return `the slot's key ${key} was deleted`
+        if (entry.session !== sessionId) return `the slot's key ${key} is no longer held by session ${sessionId}`
+        index = read.index < index ? 0 : Math.max(1, read.index)
+        return undefined
+      }),
+      // Consul unreachable: the session's own renewal decides when that means loss.
+      Effect.catch(() =>
+        Effect.sync(() => {
+          index = 0
+        }).pipe(Effect.andThen(Effect.sleep(RETRY_MS)), Effect.as(undefined))
+      )
+    )
+    const reason = yield* look.pipe(Effect.repeat({ until: (r) => r !== undefined }))
+    return reason ?? `the slot's key ${key} is lost`
   })

@@ -25,10 +25,9 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import { backoffDelay } from "./backoff.ts"
-import { Consul } from "./consul.ts"
+import { consulRetry } from "../common/retry.ts"
+import { Consul, isTransient } from "./consul.ts"
 import type { ConsulError, KvEntry } from "./consul.ts"
 
 const TAIL = "tail"
@@ -101,46 +100,40 @@ export const acquireSemaphore = (
     let predecessor = queued.predecessor
     // The predecessor's value as last seen: whether it was holding when its key went.
     let seen: Contender | undefined
-    let failures = 0
-    while (predecessor !== undefined) {
-      const step = yield* Effect.result(Effect.gen(function*() {
-        const key = `${lane}/${predecessor}`
-        const read = yield* consul.get(key)
-        const entry = read.value
-        if (entry !== undefined && entry.session === predecessor) {
-          seen = decodeContender(entry)
-          const after = yield* consul.get(key, { index: entry.modifyIndex, wait })
-          const next = after.value
-          if (next !== undefined && next.session === predecessor) {
-            seen = decodeContender(next)
-            return "waiting" as const
-          }
+    const step = Effect.gen(function*() {
+      if (predecessor === undefined) return "free" as const
+      const key = `${lane}/${predecessor}`
+      const read = yield* consul.get(key)
+      const entry = read.value
+      if (entry !== undefined && entry.session === predecessor) {
+        seen = decodeContender(entry)
+        const after = yield* consul.get(key, { index: entry.modifyIndex, wait })
+        const next = after.value
+        if (next !== undefined && next.session === predecessor) {
+          seen = decodeContender(next)
+          return "waiting" as const
         }
-        if (seen?.holding === true) return "free" as const
-        // Gone unseen holding: find who queued before this contender and is still there.
-        const { value: entries } = yield* consul.list(`${lane}/`)
-        let newest: KvEntry | undefined
-        for (const e of entries) {
-          if (e.key === tailKey || e.key === ownKey || e.session === undefined) continue
-          if (e.createIndex >= queued.createIndex) continue
-          if (newest === undefined || e.createIndex > newest.createIndex) newest = e
-        }
-        if (newest === undefined) return "free" as const
-        predecessor = newest.key.slice(lane.length + 1)
-        seen = decodeContender(newest)
-        return "waiting" as const
-      }))
-      if (step._tag === "Success") {
-        failures = 0
-        if (step.success === "free") break
-        continue
       }
-      const delayMs = backoffDelay(failures++, 250)
-      yield* Effect.logWarning(
-        `consul semaphore ${lane}: ${step.failure.message}; retrying in ${Math.round(delayMs)} ms`
-      )
-      yield* Effect.sleep(delayMs)
-    }
+      if (seen?.holding === true) return "free" as const
+      // Gone unseen holding: find who queued before this contender and is still there.
+      const { value: entries } = yield* consul.list(`${lane}/`)
+      let newest: KvEntry | undefined
+      for (const e of entries) {
+        if (e.key === tailKey || e.key === ownKey || e.session === undefined) continue
+        if (e.createIndex >= queued.createIndex) continue
+        if (newest === undefined || e.createIndex > newest.createIndex) newest = e
+      }
+      if (newest === undefined) return "free" as const
+      predecessor = newest.key.slice(lane.length + 1)
+      seen = decodeContender(newest)
+      return "waiting" as const
+    })
+    // Any failure here is Consul's to heal: the contender keeps its place meanwhile.
+    yield* step.pipe(
+      Effect.tapError((error) => Effect.logWarning(`consul semaphore ${lane}: ${error.message}; retrying`)),
+      Effect.retry(consulRetry),
+      Effect.repeat({ until: (s) => s === "free" })
+    )
     // Marked for whoever queued behind: a key that goes after this says the lane is free.
     yield* consul.put(ownKey, contenderValue(node, true), { acquire: sessionId }).pipe(
       Effect.retry({ times: 5, while: (e) => e._tag === "ConsulUnavailable" })
@@ -157,10 +150,7 @@ const takeTicket = (base: string, sessionId: string): Effect.Effect<number, Cons
       { verb: "lock", key, value: "", session: sessionId },
       { verb: "unlock", key, value: "", session: sessionId }
     ]).pipe(
-      Effect.retry({
-        schedule: Schedule.exponential("250 millis"),
-        while: (e) => e._tag === "ConsulUnavailable"
-      })
+      Effect.retry({ schedule: consulRetry, while: isTransient })
     )
     const locked = result.ok ? result.entries.find((e) => e.key === key) : undefined
     if (locked === undefined) {
@@ -184,37 +174,30 @@ const enqueue = (
     const consul = yield* Consul
     const tailKey = `${lane}/${TAIL}`
     const ownKey = `${lane}/${sessionId}`
-    let failures = 0
-    while (true) {
-      const result = yield* Effect.result(consul.txn([
-        { verb: "get-tree", key: tailKey },
-        { verb: "lock", key: ownKey, value: contenderValue(node, false), session: sessionId },
-        { verb: "set", key: tailKey, value: sessionId }
-      ]))
-      if (result._tag === "Failure") {
-        if (result.failure._tag !== "ConsulUnavailable") return yield* Effect.fail(result.failure)
-        const delayMs = backoffDelay(failures++, 250)
-        yield* Effect.logWarning(
-          `consul semaphore ${lane}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`
-        )
-        yield* Effect.sleep(delayMs)
-        continue
-      }
-      if (!result.success.ok) {
-        return yield* Effect.fail(
-          new SemaphoreConflict({
-            prefix: lane,
-            message: `could not queue ${ownKey}: ${result.success.errors.map((e) => e.what).join("; ")}`
-          })
-        )
-      }
-      const previous = result.success.entries.find((e) => e.key === tailKey && e.value !== null)
-      const own = result.success.entries.find((e) => e.key === ownKey)
-      const predecessor = previous?.value === undefined || previous.value === null || previous.value === sessionId
-        ? undefined
-        : previous.value
-      return { predecessor, createIndex: own?.createIndex ?? Number.MAX_SAFE_INTEGER }
+    const result = yield* consul.txn([
+      { verb: "get-tree", key: tailKey },
+      { verb: "lock", key: ownKey, value: contenderValue(node, false), session: sessionId },
+      { verb: "set", key: tailKey, value: sessionId }
+    ]).pipe(
+      Effect.tapError((error) =>
+        isTransient(error) ? Effect.logWarning(`consul semaphore ${lane}: ${error.message}; retrying`) : Effect.void
+      ),
+      Effect.retry({ schedule: consulRetry, while: isTransient })
+    )
+    if (!result.ok) {
+      return yield* Effect.fail(
+        new SemaphoreConflict({
+          prefix: lane,
+          message: `could not queue ${ownKey}: ${result.errors.map((e) => e.what).join("; ")}`
+        })
+      )
     }
+    const previous = result.entries.find((e) => e.key === tailKey && e.value !== null)
+    const own = result.entries.find((e) => e.key === ownKey)
+    const predecessor = previous?.value === undefined || previous.value === null || previous.value === sessionId
+      ? undefined
+      : previous.value
+    return { predecessor, createIndex: own?.createIndex ?? Number.MAX_SAFE_INTEGER }
   })
 
 const RELEASE_WITHIN = "5 seconds"

@@ -15,6 +15,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import { SESSION_RENEW_RETRY_MS } from "../common/retry.ts"
 import { parseDuration } from "../spec/duration.ts"
 import { Consul } from "./consul.ts"
 import type { ConsulError, SessionOptions } from "./consul.ts"
@@ -25,7 +26,6 @@ export interface ManagedSession {
   readonly lost: Effect.Effect<string>
 }
 
-const RETRY_MS = 1_000
 const DESTROY_WITHIN = "5 seconds"
 
 /** Creates the session and keeps it alive for the life of the enclosing Scope. */
@@ -82,7 +82,7 @@ export const openSession = (
         const remainingMs = lastGood + ttlMs - (yield* Clock.currentTimeMillis)
         if (remainingMs <= 0) return `${name} could not be renewed within its TTL (${ttlMs / 1000}s): ${why}`
         yield* Effect.logWarning(`consul ${name}: renew failed, retrying: ${why}`)
-        delayMs = Math.min(RETRY_MS, remainingMs)
+        delayMs = Math.min(SESSION_RENEW_RETRY_MS, remainingMs)
       }
     })
     yield* renewLoop.pipe(

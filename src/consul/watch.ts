@@ -16,13 +16,10 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { backoffDelay, CONSUL_BACKOFF_CAP_MS, consulRetry } from "../common/retry.ts"
 import { parseDuration } from "../spec/duration.ts"
-import { backoffDelay } from "./backoff.ts"
 import { Consul } from "./consul.ts"
 import type { ConsulError, Indexed, KvEntry } from "./consul.ts"
-
-// Other modules took the retry pacing from here before it had its own file.
-export { backoffDelay }
 
 export interface WatchOptions {
   /** Blocking wait per request, a Go duration; default "5m" (Consul's own default). */
@@ -46,7 +43,6 @@ const BURST = 2
 const DEFAULT_MIN_INTERVAL_MS = 1_000
 const DEFAULT_EMPTY_MIN_INTERVAL_MS = 5_000
 const POLL_BASE_MS = 1_000
-const ERROR_BASE_MS = 250
 
 /** The decision one answer leads to, kept pure so the rules can be tested without a server. */
 export interface WatchState {
@@ -92,7 +88,7 @@ export const nextWatchStep = (
   // A changed index is news, whichever way it moved (after a reset it may be lower).
   const emit = state.emittedIndex === undefined || index !== state.emittedIndex
   const idleStreak = emit || blocked ? 0 : state.idleStreak + 1
-  const backoffMs = idleStreak <= BURST ? 0 : backoffDelay(idleStreak - BURST - 1, POLL_BASE_MS)
+  const backoffMs = idleStreak <= BURST ? 0 : backoffDelay(idleStreak - BURST - 1, POLL_BASE_MS, CONSUL_BACKOFF_CAP_MS)
   // The next read spends a token; without one it waits for the refill.
   const refilled = Math.min(BURST, state.tokens + Math.max(0, now - state.tokensAt) / minIntervalMs)
   const bucketMs = refilled >= 1 ? 0 : (1 - refilled) * minIntervalMs
@@ -126,43 +122,37 @@ export const watchBlocking = <A>(
   Stream.suspend(() => {
     // Fresh state per run, so one stream value can be run more than once.
     let state = initialWatchState
-    let failures = 0
     let last: { readonly value: A } | undefined
     let startedAt = 0
     const wait = options.wait ?? DEFAULT_WAIT
     const waitMs = parseDuration(wait) ?? 5 * 60_000
     const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS
     const emptyMinIntervalMs = options.emptyMinIntervalMs ?? DEFAULT_EMPTY_MIN_INTERVAL_MS
-    const step: Effect.Effect<Indexed<A>, never, Consul> = Clock.currentTimeMillis.pipe(
+    // Any failure is retried (a watch never ends), paced like every Consul retry.
+    const readRetrying = Clock.currentTimeMillis.pipe(
       Effect.flatMap((now) => {
         startedAt = now
         return read(state.requestIndex, wait)
-      })
-    ).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => {
-          const delayMs = backoffDelay(failures++, ERROR_BASE_MS)
-          return Effect.logWarning(`consul watch ${describe}: ${error.message}; retrying in ${Math.round(delayMs)} ms`)
-            .pipe(
-              Effect.andThen(Effect.sleep(delayMs)),
-              Effect.andThen(step)
-            )
-        },
-        onSuccess: (result) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            failures = 0
-            const blocked = state.requestIndex > 0 && now - startedAt >= waitMs / 2
-            const interval = empty(result.value) ? emptyMinIntervalMs : minIntervalMs
-            const next = nextWatchStep(state, result.index, blocked, now, interval)
-            state = next.state
-            pause = next.delayMs
-            if (next.emit && !(last !== undefined && same(last.value, result.value))) {
-              last = { value: result.value }
-              return Effect.succeed(result)
-            }
-            return Effect.sleep(takePause()).pipe(Effect.andThen(step))
-          })
-      })
+      }),
+      Effect.tapError((error) => Effect.logWarning(`consul watch ${describe}: ${error.message}; retrying`)),
+      Effect.retry(consulRetry),
+      Effect.orDie // consulRetry never gives up
+    )
+    const step: Effect.Effect<Indexed<A>, never, Consul> = readRetrying.pipe(
+      Effect.flatMap((result) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const blocked = state.requestIndex > 0 && now - startedAt >= waitMs / 2
+          const interval = empty(result.value) ? emptyMinIntervalMs : minIntervalMs
+          const next = nextWatchStep(state, result.index, blocked, now, interval)
+          state = next.state
+          pause = next.delayMs
+          if (next.emit && !(last !== undefined && same(last.value, result.value))) {
+            last = { value: result.value }
+            return Effect.succeed(result)
+          }
+          return Effect.sleep(takePause()).pipe(Effect.andThen(step))
+        })
+      )
     )
     // The pause the bucket asks for is taken before the next read, after the emitted
     // result has been handled, so a single change is never delayed.

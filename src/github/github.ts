@@ -3,10 +3,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
+import { githubRetry } from "../common/retry.ts"
 import type { GitHubConfig, GitHubTuning } from "./config.ts"
 import { defaultTuning, githubConfigFromEnv } from "./config.ts"
-import { GitHubConfigError, GitHubError } from "./errors.ts"
+import { GitHubConfigError, GitHubError, isTransient } from "./errors.ts"
 import type { CheckRunAction } from "./limits.ts"
 import { checkActions, sanitizeTitle, STATUS_DESCRIPTION_MAX, truncateBytes, truncateChars } from "./limits.ts"
 import type { ClientShared, OctokitLog, SacarOctokit } from "./octokit.ts"
@@ -276,14 +276,10 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
   ): Effect.Effect<A, GitHubError> =>
     create.pipe(
       Effect.catch((first) =>
-        first.retryable
+        isTransient(first)
           ? Effect.flatMap(find, (found) => (found === undefined ? create : Effect.succeed(found))).pipe(
             Effect.delay(Duration.millis(tuning.retryBaseMs)),
-            Effect.retry({
-              schedule: Schedule.exponential(Duration.millis(tuning.retryBaseMs)),
-              times: Math.max(0, tuning.retries - 1),
-              while: (e: GitHubError) => e.retryable
-            })
+            Effect.retry({ schedule: githubRetry(tuning.retryBaseMs, tuning.retries - 1), while: isTransient })
           )
           : Effect.fail(first)
       )

@@ -22,7 +22,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
-import { Consul } from "../consul/consul.ts"
+import { Consul, isTransient } from "../consul/consul.ts"
 import { slotLost } from "../consul/semaphore-loss.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
@@ -242,14 +242,19 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       )
     }
 
-    while (true) {
-      const frozen = yield* withSlot(context, before)
-      if (frozen === undefined) return
-      // Locked between the plan's look and the slot: wait without holding the slot.
-      yield* report("waiting", frozen.message)
-      yield* status.flush
-      yield* untilLockChanges(frozen.index)
-    }
+    // Locked between the plan's look and the slot: wait without holding the slot, then
+    // take it again; done once a turn with the slot was not frozen.
+    yield* withSlot(context, before).pipe(
+      Effect.tap((frozen) =>
+        frozen === undefined
+          ? Effect.void
+          : report("waiting", frozen.message).pipe(
+            Effect.andThen(status.flush),
+            Effect.andThen(untilLockChanges(frozen.index))
+          )
+      ),
+      Effect.repeat({ until: (frozen) => frozen === undefined })
+    )
   })
 
   return body.pipe(
@@ -258,7 +263,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
     Effect.tapError((error) => Effect.logWarning(`deploy of ${app} generation ${generation}: ${error.message}`)),
     Effect.retry({
       schedule: Schedule.spaced("2 seconds"),
-      while: (error) => "_tag" in error && error._tag === "ConsulUnavailable"
+      while: (error) => "_tag" in error && isTransient(error)
     }),
     // A semaphore conflict, Consul refusing, the disk refusing: report and stop; a new
     // generation (or a restart) tries again.

@@ -11,8 +11,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import { sessionTermRetry } from "../common/retry.ts"
 import { SACAR_VERSION } from "../common/version.ts"
-import { backoffDelay } from "../consul/backoff.ts"
 import { Consul } from "../consul/consul.ts"
 import { watchLockLost } from "../consul/lock.ts"
 import { openSession } from "../consul/session.ts"
@@ -86,19 +86,13 @@ export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, 
       yield* Effect.logWarning(`registration lost (${reason}); registering again`)
     })
   )
-  return Effect.gen(function*() {
-    let failures = 0
-    while (true) {
-      const result = yield* Effect.result(once)
-      if (result._tag === "Success") {
-        failures = 0
-        continue
-      }
-      const delayMs = backoffDelay(failures++, 500)
-      yield* Effect.logWarning(
-        `cannot register ${key}: ${result.failure.message}; retrying in ${Math.round(delayMs)} ms`
-      )
-      yield* Effect.sleep(delayMs)
-    }
-  }).pipe(Effect.forkScoped, Effect.asVoid)
+  // A term that ended by losing the registration starts the next at once (and the
+  // backoff afresh); one that failed waits on sessionTermRetry.
+  return once.pipe(
+    Effect.tapError((error) => Effect.logWarning(`cannot register ${key}: ${error.message}; retrying`)),
+    Effect.retry(sessionTermRetry),
+    Effect.forever,
+    Effect.forkScoped,
+    Effect.asVoid
+  )
 }

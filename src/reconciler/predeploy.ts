@@ -23,7 +23,9 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { readFileSync, writeFileSync } from "node:fs"
-import { Consul } from "../consul/consul.ts"
+import { consulWriteRetry } from "../common/retry.ts"
+import { nowIso } from "../common/time.ts"
+import { Consul, isTransient } from "../consul/consul.ts"
 import type { ConsulError, KvEntry } from "../consul/consul.ts"
 import { LOCK_FLAGS } from "../consul/lock.ts"
 import { openSession } from "../consul/session.ts"
@@ -52,8 +54,6 @@ export interface PredeployInput {
   readonly onProgress: (message: string) => Effect.Effect<void>
 }
 
-const nowIso = () => new Date().toISOString()
-
 type Turn = { readonly _tag: "Done"; readonly outcome: PredeployOutcome } | { readonly _tag: "Again" }
 
 /** This node's run, once it holds the lock. Returns Again when the lock was lost mid-run. */
@@ -76,18 +76,19 @@ const runHolding = (input: PredeployInput, sessionId: string, lost: Effect.Effec
       )
       return { _tag: "Again" } as Turn
     }
+    const finishedAt = yield* nowIso
     const finished: PredeployDoc = Result.isSuccess(raced.r)
       ? {
         ...running,
         phase: "succeeded",
-        finishedAt: nowIso(),
+        finishedAt,
         message: raced.r.success.message,
         log: raced.r.success.log
       }
       : {
         ...running,
         phase: "failed",
-        finishedAt: nowIso(),
+        finishedAt,
         message: raced.r.failure.message,
         log: raced.r.failure.log
       }
@@ -134,7 +135,7 @@ const recordResult = (
     const value = encodeDocument(PredeployDoc, finished)
     const held = yield* Effect.raceFirst(
       consul.put(key, value, { release: sessionId, flags: LOCK_FLAGS }).pipe(
-        Effect.retry({ schedule: RECORD_RETRY, while: (e) => e._tag === "ConsulUnavailable" }),
+        Effect.retry({ schedule: RECORD_RETRY, while: isTransient }),
         Effect.result
       ),
       lost.pipe(Effect.as(undefined))
@@ -259,7 +260,7 @@ const takeTurn = (
         sha,
         phase: "running",
         node,
-        startedAt: nowIso(),
+        startedAt: yield* nowIso,
         attempt: (doc?.attempt ?? 0) + 1
       }
       const taken = yield* consul.txn([
@@ -287,19 +288,27 @@ const takeTurn = (
 /** Waits for, or runs, the pre-deploy of one generation; Consul outages are retried. */
 export const predeploy = (input: PredeployInput): Effect.Effect<PredeployOutcome, never, Consul> =>
   Effect.gen(function*() {
+    // The index a turn hands to the next (a blocking read's); a failure starts over at 0.
     let index = 0
-    let failures = 0
-    while (true) {
-      const attempt = yield* Effect.result(takeTurn(input, index))
-      if (Result.isFailure(attempt)) {
-        failures += 1
-        yield* Effect.logWarning(`pre-deploy of generation ${input.generation}: ${attempt.failure.message}; retrying`)
-        yield* Effect.sleep(Math.min(5_000, 250 * 2 ** Math.min(failures, 5)))
-        index = 0
-        continue
-      }
-      failures = 0
-      if (attempt.success.turn._tag === "Done") return attempt.success.turn.outcome
-      index = attempt.success.index
-    }
+    const done = yield* Effect.suspend(() => takeTurn(input, index)).pipe(
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          index = 0
+        }).pipe(
+          Effect.andThen(
+            Effect.logWarning(`pre-deploy of generation ${input.generation}: ${error.message}; retrying`)
+          )
+        )
+      ),
+      Effect.retry(consulWriteRetry),
+      Effect.tap((turn) =>
+        Effect.sync(() => {
+          index = turn.index
+        })
+      ),
+      Effect.repeat({ until: (turn) => turn.turn._tag === "Done" }),
+      Effect.orDie // consulWriteRetry never gives up
+    )
+    if (done.turn._tag !== "Done") return yield* Effect.die("a pre-deploy turn ended without an outcome")
+    return done.turn.outcome
   })

@@ -16,10 +16,11 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import { Consul } from "../consul/consul.ts"
+import { consulWriteRetry } from "../common/retry.ts"
+import { nowIso } from "../common/time.ts"
+import { Consul, isTransient } from "../consul/consul.ts"
 import type { ConsulError } from "../consul/consul.ts"
 import { encodeDocument } from "../spec/decode.ts"
 import { NodeStatus } from "../spec/documents.ts"
@@ -33,9 +34,6 @@ export interface StatusWriter {
 }
 
 export const STATUS_INTERVAL_MS = 400
-const FLUSH_RETRY = Schedule.min([Schedule.exponential("300 millis"), Schedule.spaced("5 seconds")])
-
-const nowIso = () => new Date().toISOString()
 
 /** Consul refuses values over 512 KiB; a status document stays far below that. */
 export const STATUS_BUDGET_BYTES = 128 * 1024
@@ -65,7 +63,8 @@ const content = (status: NodeStatus) => JSON.stringify({ ...status, updatedAt: "
 
 export const emptyStatus = (node: string): NodeStatus => ({
   node,
-  updatedAt: nowIso(),
+  // A constructor outside Effect: every write replaces it with the Clock's time.
+  updatedAt: new Date().toISOString(),
   releases: {},
   current: null,
   deploy: null
@@ -100,31 +99,35 @@ export const makeStatusWriter = (options: {
         const status = yield* Ref.get(state)
         const text = content(status)
         if (text === written) return
-        yield* consul.put(options.key, encodeDocument(NodeStatus, withinBudget({ ...status, updatedAt: nowIso() })))
+        yield* consul.put(
+          options.key,
+          encodeDocument(NodeStatus, withinBudget({ ...status, updatedAt: yield* nowIso }))
+        )
         written = text
         lastWriteAt = yield* Clock.currentTimeMillis
       })
     )
+    // The writer's main loop: one write per wake-up, at most one per interval.
     yield* Effect.gen(function*() {
-      while (true) {
-        yield* Queue.take(dirty)
-        const waitMs = lastWriteAt + intervalMs - (yield* Clock.currentTimeMillis)
-        // Within an interval of the last write: a burst, written once at the interval's end.
-        if (waitMs > 0) yield* Effect.sleep(waitMs)
-        const result = yield* Effect.result(writeOnce)
-        if (result._tag === "Failure") {
-          yield* Effect.logWarning(`cannot write ${options.key}, will retry: ${result.failure.message}`)
-          yield* Queue.offer(dirty, undefined)
-          yield* Effect.sleep(1000)
-        }
-      }
-    }).pipe(Effect.forkScoped)
+      yield* Queue.take(dirty)
+      const waitMs = lastWriteAt + intervalMs - (yield* Clock.currentTimeMillis)
+      // Within an interval of the last write: a burst, written once at the interval's end.
+      if (waitMs > 0) yield* Effect.sleep(waitMs)
+      yield* writeOnce.pipe(
+        Effect.catch((error) =>
+          Effect.logWarning(`cannot write ${options.key}, will retry: ${error.message}`).pipe(
+            Effect.andThen(Queue.offer(dirty, undefined)),
+            Effect.andThen(Effect.sleep(1000))
+          )
+        )
+      )
+    }).pipe(Effect.forever, Effect.forkScoped)
 
     // Until Consul has it: a deploy's failure must be seen by the next node's halt check
     // before this node gives back its slot, however long Consul takes to come back.
     const flush = writeOnce.pipe(
       Effect.tapError((error) => Effect.logWarning(`cannot write ${options.key}, retrying: ${error.message}`)),
-      Effect.retry({ schedule: FLUSH_RETRY, while: (error) => error._tag === "ConsulUnavailable" }),
+      Effect.retry({ schedule: consulWriteRetry, while: isTransient }),
       Effect.catch((error) => Effect.logError(`cannot write ${options.key}: ${error.message}`))
     )
     yield* Effect.addFinalizer(() => flush.pipe(Effect.timeout("3 seconds"), Effect.ignore))

@@ -1,34 +1,76 @@
 // Sessions tied to a scope: renewed while the scope is open, destroyed when it closes,
 // and `lost` completing when the session disappears underneath.
 
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { test } from "node:test"
+import { Consul, ConsulUnavailable } from "../../src/consul/consul.ts"
+import type { ConsulError } from "../../src/consul/consul.ts"
 import { acquireLock, LOCK_FLAGS } from "../../src/consul/lock.ts"
 import { openSession, session } from "../../src/consul/session.ts"
-import { consulForTest, eventually, sleep } from "./support.ts"
+import { consulForTest, eventually } from "./support.ts"
 
-test("a renewed session keeps its key past the TTL; an unrenewed one loses it", async (t) => {
-  const { consul, fork, prefix, run } = await consulForTest(t)
-  const ready = await run(Deferred.make<string>())
-  fork(Effect.gen(function*() {
-    const id = yield* session({ name: `${prefix}-renewed`, ttl: "10s", behavior: "delete" })
-    assert.equal(yield* consul.put(`${prefix}/renewed`, "alive", { acquire: id }), true)
-    yield* Deferred.succeed(ready, id)
-    yield* Effect.never
-  }))
-  const renewedId = await run(Deferred.await(ready))
-  const bareId = await run(consul.createSession({ name: `${prefix}-bare`, ttl: "10s", behavior: "delete" }))
-  assert.equal(await run(consul.put(`${prefix}/bare`, "alive", { acquire: bareId })), true)
+// On TestClock, against a stand-in Consul that answers renewals as told: the renewal's
+// pacing and the TTL rule for `lost`, without waiting out a real TTL. (dev-consul's own
+// expiry of unrenewed sessions is test/devconsul/session.test.ts's.)
+const sessionConsul = (renewals: Array<number>, answer: () => Effect.Effect<string | undefined, ConsulError>) => {
+  const unused = () => Effect.die("not used by sessions")
+  return Layer.succeed(
+    Consul,
+    Consul.of({
+      address: "fake",
+      get: unused,
+      list: unused,
+      keys: unused,
+      put: unused,
+      delete: unused,
+      txn: unused,
+      createSession: () => Effect.succeed("s-1"),
+      renewSession: () =>
+        Clock.currentTimeMillis.pipe(
+          Effect.tap((now) => Effect.sync(() => renewals.push(now))),
+          Effect.andThen(Effect.suspend(answer))
+        ),
+      destroySession: () => Effect.void,
+      sessionInfo: unused,
+      leader: unused,
+      agentNode: unused
+    })
+  )
+}
 
-  // Consul expires a session between TTL and 2×TTL after its last renewal.
-  await sleep(22_500)
-  assert.equal((await run(consul.get(`${prefix}/bare`))).value, undefined)
-  assert.equal(await run(consul.sessionInfo(bareId)), undefined)
-  const kept = (await run(consul.get(`${prefix}/renewed`))).value
-  assert.equal(kept?.session, renewedId)
-  assert.equal((await run(consul.sessionInfo(renewedId)))?.id, renewedId)
+test("a session is renewed every TTL/2 and stays; unanswered renewals mean lost one TTL later", async () => {
+  const renewals: Array<number> = []
+  let up = true
+  const down = new ConsulUnavailable({ address: "fake", operation: "renew", message: "down" })
+  const reason = await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const s = yield* openSession({ name: "t", ttl: "10s", behavior: "delete" })
+      const lost = yield* Effect.forkChild(s.lost)
+      yield* TestClock.adjust("25 seconds")
+      assert.deepEqual(renewals, [5_000, 10_000, 15_000, 20_000, 25_000])
+      assert.equal(lost.pollUnsafe(), undefined)
+      up = false
+      // Last good renewal at 25 s: retried every second, presumed gone at 35 s.
+      yield* TestClock.adjust("9 seconds")
+      assert.equal(lost.pollUnsafe(), undefined)
+      yield* TestClock.adjust("1 second")
+      return yield* Fiber.join(lost)
+    })).pipe(
+      Effect.provide(Layer.merge(
+        sessionConsul(renewals, () => (up ? Effect.succeed("10s") : Effect.fail(down))),
+        TestClock.layer()
+      ))
+    )
+  )
+  assert.match(reason, /not renewed within its TTL/)
+  // The next renewal at TTL/2, then again every second until the TTL is up.
+  assert.deepEqual(renewals.filter((at) => at > 25_000), [30_000, 31_000, 32_000, 33_000, 34_000])
 })
 
 test("closing the scope destroys the session, which releases its lock", async (t) => {

@@ -60,20 +60,19 @@ export const startAppWorker = (name: string, pass: AppPass, metrics: Metrics | u
       )
     })
 
+    // The worker's main loop: wait for a change or the next due time, then a round.
     yield* Effect.gen(function*() {
-      while (true) {
-        const now = yield* Clock.currentTimeMillis
-        let until = resyncAt
-        for (const at of due.values()) until = Math.min(until, at)
-        const waitMs = latest === undefined ? Infinity : until - now
-        // A change has offered to `wake` already, so this returns at once for it.
-        if (waitMs > 0) {
-          const woken = yield* Queue.take(wake).pipe(Effect.timeoutOption(Math.max(1, Math.min(waitMs, RESYNC_MS))))
-          if (woken._tag === "Some") yield* Effect.sleep(DEBOUNCE_MS)
-        }
-        yield* round
+      const now = yield* Clock.currentTimeMillis
+      let until = resyncAt
+      for (const at of due.values()) until = Math.min(until, at)
+      const waitMs = latest === undefined ? Infinity : until - now
+      // A change has offered to `wake` already, so this returns at once for it.
+      if (waitMs > 0) {
+        const woken = yield* Queue.take(wake).pipe(Effect.timeoutOption(Math.max(1, Math.min(waitMs, RESYNC_MS))))
+        if (woken._tag === "Some") yield* Effect.sleep(DEBOUNCE_MS)
       }
-    }).pipe(Effect.forkScoped)
+      yield* round
+    }).pipe(Effect.forever, Effect.forkScoped)
 
     const worker: AppWorker = {
       changed: (what, snapshot, at) =>

@@ -11,10 +11,10 @@
  */
 import * as Effect from "effect/Effect"
 import { hostname } from "node:os"
+import { sessionTermRetry } from "../../common/retry.ts"
 import { Consul } from "../../consul/consul.ts"
 import { acquireLock, releaseLock, watchLockLost } from "../../consul/lock.ts"
 import { openSession } from "../../consul/session.ts"
-import { backoffDelay } from "../../consul/watch.ts"
 import { parseDuration } from "../../spec/duration.ts"
 
 export interface LeaderOptions {
@@ -71,16 +71,9 @@ export const whileLeader = <R>(
   options: LeaderOptions,
   work: Effect.Effect<never, never, R>
 ): Effect.Effect<never, never, R | Consul> =>
-  Effect.gen(function*() {
-    let failures = 0
-    while (true) {
-      const result = yield* Effect.result(term(options, work))
-      if (result._tag === "Success") {
-        failures = 0
-        continue
-      }
-      const delayMs = backoffDelay(failures++, 500, 10_000)
-      yield* Effect.logWarning(`leader: ${result.failure.message}; trying again in ${Math.round(delayMs)} ms`)
-      yield* Effect.sleep(delayMs)
-    }
-  })
+  term(options, work).pipe(
+    Effect.tapError((error) => Effect.logWarning(`leader: ${error.message}; trying again`)),
+    Effect.retry(sessionTermRetry),
+    Effect.orDie, // sessionTermRetry never gives up
+    Effect.forever
+  )
