@@ -42,8 +42,6 @@ export interface Change {
   readonly sessions: boolean
 }
 
-export type ChangeListener = (change: Change) => void
-
 /**
  * The writes a blocking query waits for: those to one key, those under a prefix ("" is
  * every KV write: what a missing key or a never-used prefix waits for, since it reports
@@ -71,7 +69,6 @@ export class Store {
   readonly #lockDelays = new Map<string, number>()
   readonly #sessions = new Map<string, Session>()
   readonly #sessionTimers = new Map<string, NodeJS.Timeout>()
-  readonly #listeners = new Set<ChangeListener>()
   /** Waiters by interest (see `Interest`); each set is woken whole, then forgotten by its members. */
   readonly #byKey = new Map<string, Set<() => void>>()
   readonly #byPrefix = new Map<string, Set<() => void>>()
@@ -159,11 +156,6 @@ export class Store {
 
   // ---- change notification ------------------------------------------------
 
-  subscribe(listener: ChangeListener): () => void {
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
-  }
-
   /** Calls `wake` at the next write that `interest` covers; returns the unsubscribe. */
   waitFor(interest: Interest, wake: () => void): () => void {
     const set = interest.kind === "sessions"
@@ -182,7 +174,7 @@ export class Store {
   }
 
   get listenerCount(): number {
-    return this.#listeners.size + this.#waiters
+    return this.#waiters
   }
 
   #emit(change: Change): void {
@@ -200,7 +192,6 @@ export class Store {
       }
     }
     for (const set of woken) for (const wake of Array.from(set)) wake()
-    if (this.#listeners.size > 0) { for (const l of Array.from(this.#listeners)) l(change) }
   }
 
   // ---- KV writes ------------------------------------------------------------
@@ -309,7 +300,6 @@ export class Store {
   close(): void {
     for (const t of this.#sessionTimers.values()) clearTimeout(t)
     this.#sessionTimers.clear()
-    this.#listeners.clear()
     this.#byKey.clear()
     this.#byPrefix.clear()
     this.#onSessions.clear()
