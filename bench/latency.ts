@@ -113,6 +113,14 @@ const main = async () => {
   const root = mkdtempSync(join(tmpdir(), "sacar-latency-"))
   const children: ChildProcess[] = []
   const cleanup = async () => {
+    // SIGTERM first: a reconciler run with --cpu-prof writes its profile as it exits.
+    const exited = children.filter((c) => c.exitCode === null).map((c) =>
+      new Promise<void>((resolve) => {
+        c.once("exit", () => resolve())
+        c.kill("SIGTERM")
+      })
+    )
+    await Promise.race([Promise.all(exited), sleep(5_000)])
     for (const child of children) if (child.exitCode === null) child.kill("SIGKILL")
     for (const res of held) res.destroy()
     artifacts.closeAllConnections()

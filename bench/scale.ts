@@ -7,8 +7,12 @@
 //
 //   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--no-write]
 //
+// The controller's report loop (KV-only: no GitHub) runs in a process of its own against
+// the same dev-consul, its requests told apart by the token it sends.
+//
 // Per run: requests and bytes Consul served per node, blocking queries held per node
-// when idle, the fleet process's peak RSS, dev-consul's CPU, and the time from the
+// when idle, the fleet process's and the controller's peak RSS, the controller's
+// requests and CPU, dev-consul's CPU, and the time from the
 // ReleaseSpec write to each node taking the release up (p50, p99, last: when the node
 // sends the first status write that carries the release). Ratios against the first run, and the exponent of total bytes against nodes.
 // A real `sacar reconciler` process is measured apart for its own RSS (bench/memory.ts).
@@ -18,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import { execFileSync, fork } from "node:child_process"
@@ -31,6 +36,7 @@ import { fileURLToPath } from "node:url"
 import { ArtifactStore } from "../src/artifacts/store.ts"
 import { Consul } from "../src/consul/consul.ts"
 import { consulLayer } from "../src/consul/http.ts"
+import { reportLoop } from "../src/controller/report/loop.ts"
 import { startDevConsul, tuneHeapForWatchers } from "../src/devconsul/server.ts"
 import { Python } from "../src/python/python.ts"
 import { runReconciler } from "../src/reconciler/loop.ts"
@@ -43,6 +49,8 @@ const keys = makeKeys(PREFIX)
 const SHA = "5ca1ab1e".repeat(5)
 /** Released and deployed during warm-up: the measured release is an app's next one, not its first. */
 const PREVIOUS = "0ddba11a".repeat(5)
+/** The token the bench's controller sends (dev-consul runs without ACLs and ignores it): how its requests are counted apart. */
+const CONTROLLER_TOKEN = "bench-controller"
 
 // ---- child: dev-consul that counts what it serves ---------------------------------
 
@@ -52,13 +60,18 @@ interface ConsulStats {
   readonly bytes: number
   readonly cpuMs: number
   readonly rssMiB: number
+  /** What the controller asked, within `requests` and `bytes`. */
+  readonly controllerRequests?: number
+  readonly controllerBytes?: number
   /** The biggest kinds of request: [kind, {requests, body bytes}]. */
   readonly byKind: ReadonlyArray<readonly [string, { readonly requests: number; readonly bytes: number }]>
 }
 
 async function consulHost(): Promise<void> {
   tuneHeapForWatchers()
-  const dev = await startDevConsul({ port: 0, nodeName: "bench" })
+  // Sessions end at twice their TTL without renewal, as in a production Consul (its
+  // SessionTTLMultiplier): a simulated node starved of CPU renews late, a real one would not.
+  const dev = await startDevConsul({ port: 0, nodeName: "bench", production: { sessionTtlMultiplier: 2 } })
   let requests = 0
   let closedBytes = 0
   const open = new Set<Socket>()
@@ -89,8 +102,12 @@ async function consulHost(): Promise<void> {
     const blocking = /[?&]index=[1-9]/.test(url) ? " (blocking)" : ""
     return `${url.startsWith("/v1/kv") ? "" : ""}${path}${blocking}`
   }
+  let controllerRequests = 0
+  let controllerBytes = 0
   listener.on("request", (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
     requests++
+    const fromController = req.headers["x-consul-token"] === CONTROLLER_TOKEN
+    if (fromController) controllerRequests++
     const kind = kindOf(req.url ?? "")
     const write = res.write.bind(res)
     const end = res.end.bind(res)
@@ -108,6 +125,7 @@ async function consulHost(): Promise<void> {
       return end(chunk as never, ...rest)
     }) as typeof res.end
     res.on("finish", () => {
+      if (fromController) controllerBytes += bytes
       const k = byKind.get(kind) ?? { requests: 0, bytes: 0 }
       k.requests++
       k.bytes += bytes
@@ -122,6 +140,8 @@ async function consulHost(): Promise<void> {
   process.on("message", (msg: ToConsul) => {
     if (msg.type === "reset") {
       requests = 0
+      controllerRequests = 0
+      controllerBytes = 0
       byKind.clear()
       baseBytes = bytesNow()
       baseCpu = process.cpuUsage()
@@ -133,12 +153,37 @@ async function consulHost(): Promise<void> {
         bytes: bytesNow() - baseBytes,
         cpuMs: (cpu.user + cpu.system) / 1000,
         rssMiB: process.memoryUsage().rss / 2 ** 20,
+        controllerRequests,
+        controllerBytes,
         byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 8)
       }
       process.send!({ type: "stats", stats })
     }
   })
   process.send!({ type: "ready", url: dev.url })
+}
+
+// ---- child: the controller's report loop, KV-only ---------------------------------
+
+async function controllerHost(url: string): Promise<void> {
+  const consul = consulLayer({ address: url, tls: { verify: true }, token: Redacted.make(CONTROLLER_TOKEN) })
+  const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
+  Effect.runFork(
+    reportLoop({ keys, github: undefined, publicUrl: undefined, metrics: undefined }).pipe(
+      Effect.provide(Layer.merge(consul, quiet))
+    )
+  )
+  let base = process.cpuUsage()
+  process.on("message", (msg: ToConsul) => {
+    if (msg.type === "reset") {
+      base = process.cpuUsage()
+      process.send!({ type: "reset-done" })
+    } else {
+      const cpu = process.cpuUsage(base)
+      process.send!({ type: "stats", cpuMs: (cpu.user + cpu.system) / 1000, peakMiB: peakRssMiB("self") })
+    }
+  })
+  process.send!({ type: "ready" })
 }
 
 // ---- main: the fleet ----------------------------------------------------------------
@@ -155,6 +200,10 @@ interface RunResult extends Run {
   readonly blockingPerNode: number
   readonly fleetPeakMiB: number
   readonly consulCpuMs: number
+  readonly controllerRequests: number
+  readonly controllerKiB: number
+  readonly controllerCpuMs: number
+  readonly controllerPeakMiB: number
   readonly startedP50: number
   readonly startedP99: number
   readonly startedMax: number
@@ -213,7 +262,13 @@ const stubPython = (fakePython: string, pipDir: string): Layer.Layer<Python> =>
     })
   )
 
-async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, work: string): Promise<RunResult> {
+async function runOnce(
+  consulUrl: string,
+  consulChild: ChildProcess,
+  controller: ChildProcess,
+  run: Run,
+  work: string
+): Promise<RunResult> {
   const appNames = Array.from({ length: run.apps }, (_, i) => `app${i}`)
   const nodeNames = Array.from({ length: run.nodes }, (_, i) => `node-${i}`)
   const dir = mkdtempSync(join(work, `run-${run.nodes}x${run.apps}-`))
@@ -307,6 +362,7 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
   await waitFor(() => warm.size >= everyStatus, 30 * 60_000, "the warm-up deploy on every node")
   await sleep(5_000) // let start-up settle, and the watches' token buckets refill
   await ask(consulChild, { type: "reset" }, "reset-done")
+  await ask(controller, { type: "reset" }, "reset-done")
 
   // One release of every app.
   const t0 = Date.now()
@@ -324,18 +380,24 @@ async function runOnce(consulUrl: string, consulChild: ChildProcess, run: Run, w
   await sleep(3_000) // trailing writes count too
   const blockingPerNode = blockingInFlight / run.nodes
   const { stats } = await ask<{ stats: ConsulStats }>(consulChild, { type: "stats" }, "stats")
+  const ctl = await ask<{ cpuMs: number; peakMiB: number }>(controller, { type: "stats" }, "stats")
 
   await Effect.runPromise(Scope.close(scope, Exit.void))
   await Effect.runPromise(Fiber.interruptAll(fibers))
   rmSync(dir, { recursive: true, force: true })
   return {
     ...run,
-    requestsPerNode: stats.requests / run.nodes,
-    bytesPerNode: stats.bytes / run.nodes,
-    totalBytes: stats.bytes,
+    // The nodes' own traffic; the controller's is reported apart.
+    requestsPerNode: (stats.requests - (stats.controllerRequests ?? 0)) / run.nodes,
+    bytesPerNode: (stats.bytes - (stats.controllerBytes ?? 0)) / run.nodes,
+    totalBytes: stats.bytes - (stats.controllerBytes ?? 0),
     blockingPerNode,
     fleetPeakMiB: peakRssMiB("self"),
     consulCpuMs: stats.cpuMs,
+    controllerRequests: stats.controllerRequests ?? NaN,
+    controllerKiB: (stats.controllerBytes ?? NaN) / 1024,
+    controllerCpuMs: ctl.cpuMs,
+    controllerPeakMiB: ctl.peakMiB,
     startedP50: percentile(latencies, 50),
     startedP99: percentile(latencies, 99),
     startedMax: latencies.at(-1) ?? NaN,
@@ -352,7 +414,9 @@ const row = (r: RunResult, base: RunResult) =>
     (r.releaseMs / 1000).toFixed(1)
   } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleetPeakMiB.toFixed(0)} MiB | ${
     (r.consulCpuMs / 1000).toFixed(1)
-  } s |`
+  } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB, ${
+    (r.controllerCpuMs / 1000).toFixed(1)
+  } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB |`
 
 const fmtBytes = (n: number) => n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
 
@@ -372,9 +436,11 @@ async function main(): Promise<void> {
       const { url } = await new Promise<{ url: string }>((resolve) =>
         consulChild.once("message", (m) => resolve(m as { url: string }))
       )
+      const controller = fork(HERE, ["--controller-host", url], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      await new Promise((resolve) => controller.once("message", resolve))
       try {
         const started = Date.now()
-        const result = await runOnce(url, consulChild, run, work)
+        const result = await runOnce(url, consulChild, controller, run, work)
         results.push(result)
         console.error(
           `${run.nodes} nodes x ${run.apps} apps: ${result.requestsPerNode.toFixed(1)} requests and ${
@@ -391,6 +457,7 @@ async function main(): Promise<void> {
           )
         }
       } finally {
+        controller.kill("SIGTERM")
         consulChild.kill("SIGTERM")
       }
     }
@@ -428,8 +495,8 @@ function report(results: ReadonlyArray<RunResult>, write: boolean) {
     } (a machine shared with other work). \`node_modules/.bin/node bench/scale.ts\`.`,
     "Simulated nodes are `runReconciler` in one process with the Python steps stubbed. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live.",
     "",
-    "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU | controller: requests, bytes, CPU, peak RSS |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
     ...results.map((r) => row(r, base)),
     "",
     `Exponent of total bytes served against nodes (one app): ${exponent.toFixed(2)} (1.00 is linear).`,
@@ -441,5 +508,9 @@ function report(results: ReadonlyArray<RunResult>, write: boolean) {
   if (write) appendFileSync(join(ROOT, "docs", "benchmarks.md"), text)
 }
 
+// SIGUSR2 ends a process cleanly, so `--cpu-prof` writes its profile for a run stopped half-way.
+process.on("SIGUSR2", () => process.exit(130))
+const controllerAt = process.argv.indexOf("--controller-host")
 if (process.argv.includes("--consul-host")) await consulHost()
+else if (controllerAt >= 0) await controllerHost(process.argv[controllerAt + 1]!)
 else await main()

@@ -1,13 +1,14 @@
 // Blocking queries: `?index=N&wait=D` holds a read until its result index passes N or
-// the wait (plus Consul's jitter) runs out. Each held request is one listener on the
-// store's change notifier, asked "could this change move your index?", so thousands
-// of watchers cost one function call each per write, and nothing polls.
+// the wait (plus Consul's jitter) runs out. Each held request waits in the store for
+// the writes that could move its index (one key, a prefix, the sessions), so a write
+// wakes only the requests it concerns, whatever else thousands of clients hold, and
+// nothing polls.
 
 import type { ServerResponse } from "node:http"
 import { parseGoDuration } from "./duration.ts"
 import { HttpError } from "./http.ts"
 import { parseUint64 } from "./json.ts"
-import type { Change, Store } from "./store.ts"
+import type { Interest, Store } from "./store.ts"
 
 const DEFAULT_WAIT_MS = 5 * 60_000
 const MAX_WAIT_MS = 10 * 60_000
@@ -40,16 +41,16 @@ export function parseBlocking(url: URL): BlockingParams {
 }
 
 /**
- * Runs `query` until its index exceeds `minIndex`, waiting for changes that `mayMove`
- * says are relevant. Returns the last result at the deadline, or undefined when the
- * client went away (nothing should be written then).
+ * Runs `query` until its index exceeds `minIndex`, waiting for the writes that
+ * `interest` says could move the current result's index. Returns the last result at
+ * the deadline, or undefined when the client went away (nothing should be written then).
  */
 export async function blockingQuery<T extends { index: number }>(
   store: Store,
   res: ServerResponse,
   params: BlockingParams,
   query: () => T,
-  mayMove: (change: Change, current: T) => boolean
+  interest: (current: T) => Interest
 ): Promise<T | undefined> {
   let result = query()
   if (params.minIndex === 0n || BigInt(result.index) > params.minIndex) return result
@@ -57,7 +58,7 @@ export async function blockingQuery<T extends { index: number }>(
   const jitter = Math.random() * (params.waitMs / JITTER_FRACTION)
   const deadline = Date.now() + params.waitMs + jitter
   while (true) {
-    const outcome = await nextRelevantChange(store, res, deadline, (c) => mayMove(c, result))
+    const outcome = await nextRelevantChange(store, res, deadline, interest(result))
     if (outcome === "closed") return undefined
     result = query()
     // An index that went backwards (tombstones reaped) is an answer too: the client must
@@ -70,7 +71,7 @@ function nextRelevantChange(
   store: Store,
   res: ServerResponse,
   deadline: number,
-  relevant: (change: Change) => boolean
+  interest: Interest
 ): Promise<"changed" | "timeout" | "closed"> {
   return new Promise((resolve) => {
     const finish = (outcome: "changed" | "timeout" | "closed") => {
@@ -80,9 +81,7 @@ function nextRelevantChange(
       resolve(outcome)
     }
     const onClose = () => finish("closed")
-    const unsubscribe = store.subscribe((change) => {
-      if (relevant(change)) finish("changed")
-    })
+    const unsubscribe = store.waitFor(interest, () => finish("changed"))
     const timer = setTimeout(() => finish("timeout"), Math.max(0, deadline - Date.now()))
     res.on("close", onClose)
     if (res.destroyed) finish("closed")

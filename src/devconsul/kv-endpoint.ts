@@ -16,7 +16,7 @@ import {
   sendJsonText
 } from "./http.ts"
 import { exactUint, parseUint64 } from "./json.ts"
-import type { Applied, Store, StoreEntry } from "./store.ts"
+import type { Applied, Interest, Store, StoreEntry } from "./store.ts"
 
 /** Consul's default `limits.kv_max_value_size`. */
 export const KV_MAX_VALUE_SIZE = 512 * 1024
@@ -105,7 +105,7 @@ async function getOne(
         }
       }),
     // A missing key reports the whole table's index, so any KV write may move it.
-    (change, current) => change.kvKeys.includes(key) || (current.entry === undefined && change.kvKeys.length > 0)
+    (current) => current.entry === undefined ? ANY_KV : { kind: "key", key }
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
@@ -202,9 +202,11 @@ function listKeys(store: Store, prefix: string, separator: string) {
   return { index: list.index, own: list.own, keys }
 }
 
+const ANY_KV: Interest = { kind: "prefix", prefix: "" }
+
+/** A prefix with entries or tombstones moves with writes under it; one without, with the table's. */
 function prefixMayMove(prefix: string) {
-  return (change: { kvKeys: readonly string[] }, current: { own: boolean }): boolean =>
-    change.kvKeys.length > 0 && (!current.own || change.kvKeys.some((k) => k.startsWith(prefix)))
+  return (current: { own: boolean }): Interest => current.own ? { kind: "prefix", prefix } : ANY_KV
 }
 
 async function put(store: Store, req: IncomingMessage, res: ServerResponse, url: URL, key: string): Promise<void> {

@@ -62,7 +62,7 @@ export async function handleSession(
       res,
       blocking,
       () => ({ index: store.sessionsIndex, sessions: select() }),
-      (change) => change.sessions
+      () => ({ kind: "sessions" })
     )
     if (result === undefined) return
     // Sessions the token may not read (by their node) are filtered out, as Consul does.

@@ -42,7 +42,18 @@ export interface Change {
   readonly sessions: boolean
 }
 
-export type ChangeListener = (change: Change) => void
+/**
+ * The writes a blocking query waits for: those to one key, those under a prefix ("" is
+ * every KV write: what a missing key or a never-used prefix waits for, since it reports
+ * the table's index), or session creations and destructions. The store keeps its
+ * waiters by interest, so a write calls only the waiters it concerns: with a thousand
+ * nodes each holding a few blocking queries, a write costs the few it wakes, not a call
+ * per waiter.
+ */
+export type Interest =
+  | { readonly kind: "key"; readonly key: string }
+  | { readonly kind: "prefix"; readonly prefix: string }
+  | { readonly kind: "sessions" }
 
 /** Consul caps enforced lock-delay at 60s whatever the session asked for. */
 const MAX_LOCK_DELAY_MS = 60_000
@@ -58,7 +69,11 @@ export class Store {
   readonly #lockDelays = new Map<string, number>()
   readonly #sessions = new Map<string, Session>()
   readonly #sessionTimers = new Map<string, NodeJS.Timeout>()
-  readonly #listeners = new Set<ChangeListener>()
+  /** Waiters by interest (see `Interest`); each set is woken whole, then forgotten by its members. */
+  readonly #byKey = new Map<string, Set<() => void>>()
+  readonly #byPrefix = new Map<string, Set<() => void>>()
+  readonly #onSessions = new Set<() => void>()
+  #waiters = 0
   /** Read results (with their serialised bodies) valid until the next write. */
   readonly #memo = new Map<string, unknown>()
   readonly #now: () => number
@@ -141,19 +156,42 @@ export class Store {
 
   // ---- change notification ------------------------------------------------
 
-  subscribe(listener: ChangeListener): () => void {
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
+  /** Calls `wake` at the next write that `interest` covers; returns the unsubscribe. */
+  waitFor(interest: Interest, wake: () => void): () => void {
+    const set = interest.kind === "sessions"
+      ? this.#onSessions
+      : interest.kind === "key"
+      ? bucket(this.#byKey, interest.key)
+      : bucket(this.#byPrefix, interest.prefix)
+    set.add(wake)
+    this.#waiters++
+    return () => {
+      if (!set.delete(wake)) return
+      this.#waiters--
+      if (set.size === 0 && interest.kind === "key") this.#byKey.delete(interest.key)
+      else if (set.size === 0 && interest.kind === "prefix") this.#byPrefix.delete(interest.prefix)
+    }
   }
 
   get listenerCount(): number {
-    return this.#listeners.size
+    return this.#waiters
   }
 
   #emit(change: Change): void {
     this.#memo.clear()
-    // Listeners unsubscribe themselves while we iterate; iterate a copy.
-    for (const l of Array.from(this.#listeners)) l(change)
+    // Waiters unsubscribe themselves when woken; collect first, then wake.
+    const woken: Array<Set<() => void>> = []
+    if (change.sessions) woken.push(this.#onSessions)
+    if (change.kvKeys.length > 0) {
+      for (const key of change.kvKeys) {
+        const set = this.#byKey.get(key)
+        if (set !== undefined) woken.push(set)
+      }
+      for (const [prefix, set] of this.#byPrefix) {
+        if (prefix === "" || change.kvKeys.some((k) => k.startsWith(prefix))) woken.push(set)
+      }
+    }
+    for (const set of woken) for (const wake of Array.from(set)) wake()
   }
 
   // ---- KV writes ------------------------------------------------------------
@@ -262,8 +300,17 @@ export class Store {
   close(): void {
     for (const t of this.#sessionTimers.values()) clearTimeout(t)
     this.#sessionTimers.clear()
-    this.#listeners.clear()
+    this.#byKey.clear()
+    this.#byPrefix.clear()
+    this.#onSessions.clear()
+    this.#waiters = 0
   }
+}
+
+const bucket = (map: Map<string, Set<() => void>>, name: string): Set<() => void> => {
+  let set = map.get(name)
+  if (set === undefined) map.set(name, set = new Set())
+  return set
 }
 
 /** Outcome of a KV verb that may refuse without being an error (cas, lock, unlock). */

@@ -45,7 +45,9 @@ const MESSAGE_MAX_CHARS = 1024
  * Consul's limit (the plan already keeps logs only for the newest failures).
  */
 export const withinBudget = (status: NodeStatus): NodeStatus => {
-  if (Buffer.byteLength(encodeDocument(NodeStatus, status)) <= STATUS_BUDGET_BYTES) return status
+  // The JSON of the status as it is in memory: what the Schema encodes (strings, numbers,
+  // records) is the same text, without running the encoder on every update to measure it.
+  if (Buffer.byteLength(JSON.stringify(status)) <= STATUS_BUDGET_BYTES) return status
   const cut = (message: string | undefined) =>
     message === undefined || message.length <= MESSAGE_MAX_CHARS
       ? {}
