@@ -37,6 +37,23 @@ export const durationMillis = (text: string): number => {
   return ms
 }
 
+/**
+ * How long ago `iso` was, in its largest whole unit ("42s", "5m", "3h", "2d"), as
+ * `sacar status` and the status page show ages; undefined for a missing or bad time.
+ */
+export const roughAge = (iso: string | undefined, now: Date): string | undefined => {
+  const at = iso === undefined ? NaN : Date.parse(iso)
+  if (Number.isNaN(at)) return undefined
+  const s = Math.max(0, Math.round((now.getTime() - at) / 1000))
+  return s < 60
+    ? `${s}s`
+    : s < 3600
+    ? `${Math.floor(s / 60)}m`
+    : s < 86_400
+    ? `${Math.floor(s / 3600)}h`
+    : `${Math.floor(s / 86_400)}d`
+}
+
 /** The inverse, for messages: 61500 -> "1m1.5s". */
 export const formatDuration = (ms: number): string => {
   if (ms < 1000) return `${Math.round(ms)}ms`

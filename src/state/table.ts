@@ -3,22 +3,11 @@
  * so it is tested on its own and redrawn as often as a watch wakes.
  */
 import { lockInForce } from "../spec/documents.ts"
-import { formatDuration } from "../spec/duration.ts"
+import { formatDuration, roughAge } from "../spec/duration.ts"
 import { shortSha } from "../spec/names.ts"
 import type { AppState } from "./snapshot.ts"
 
-const age = (iso: string | undefined, now: Date): string => {
-  const at = iso === undefined ? NaN : Date.parse(iso)
-  if (Number.isNaN(at)) return "-"
-  const s = Math.max(0, Math.round((now.getTime() - at) / 1000))
-  return s < 60
-    ? `${s}s`
-    : s < 3600
-    ? `${Math.floor(s / 60)}m`
-    : s < 86_400
-    ? `${Math.floor(s / 3600)}h`
-    : `${Math.floor(s / 86_400)}d`
-}
+const age = (iso: string | undefined, now: Date): string => roughAge(iso, now) ?? "-"
 
 /** How many of a failing step's last lines the table shows; `sacar logs` shows all of them. */
 const LOG_LINES = 5

@@ -3,7 +3,7 @@
  * `esc`: documents are written by operators, CI and `consul kv put`, and a script's
  * log tail can contain anything.
  */
-import { formatDuration } from "../../spec/duration.ts"
+import { formatDuration, roughAge } from "../../spec/duration.ts"
 import { shortSha } from "../../spec/names.ts"
 import { GRID_MAX_NODES } from "./view.ts"
 import type { AppView, CellView, FailureView, PageDeployView, ReleaseRow, ReleaseSummary } from "./view.ts"
@@ -22,18 +22,9 @@ const ESCAPES: Readonly<Record<string, string>> = {
 export const esc = (text: string): string => text.replace(/[&<>"']/g, (c) => ESCAPES[c]!)
 
 const ago = (iso: string | undefined, now: Date): string => {
-  const at = iso === undefined ? NaN : Date.parse(iso)
-  if (Number.isNaN(at)) return ""
-  const s = Math.max(0, Math.round((now.getTime() - at) / 1000))
-  const text = s < 60
-    ? `${s}s`
-    : s < 3600
-    ? `${Math.floor(s / 60)}m`
-    : s < 86_400
-    ? `${Math.floor(s / 3600)}h`
-    : `${Math.floor(s / 86_400)}d`
+  const text = roughAge(iso, now)
   // The page's script keeps the text current from `datetime`; without JS it is the age at render.
-  return `<time datetime="${esc(iso!)}">${text} ago</time>`
+  return text === undefined ? "" : `<time datetime="${esc(iso!)}">${text} ago</time>`
 }
 
 const sha = (full: string): string => `<code title="${esc(full)}">${esc(shortSha(full))}</code>`
