@@ -349,10 +349,11 @@ async function runOnce(
     const root = join(dir, "nodes", node)
     mkdirSync(root, { recursive: true })
     fibers.push(Effect.runFork(
-      runReconciler({ settings: { node, root, concurrency: 2, python: "3.12", prefix: PREFIX } }).pipe(
-        Effect.provide(Layer.mergeAll(nodeConsul(node), ArtifactStore.layer, python, quiet)),
-        Scope.provide(scope)
-      )
+      runReconciler({ settings: { node, consulNode: node, root, concurrency: 2, python: "3.12", prefix: PREFIX } })
+        .pipe(
+          Effect.provide(Layer.mergeAll(nodeConsul(node), ArtifactStore.layer, python, quiet)),
+          Scope.provide(scope)
+        )
     ))
     // Start-up in small steps, as a fleet does; a thousand at once is a thundering herd of its own.
     if (fibers.length % 50 === 0) await sleep(50)

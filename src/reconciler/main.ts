@@ -27,7 +27,7 @@ export const reconcilerProgram = (env: Env): Effect.Effect<void, SettingError> =
       Effect.mapError((e) => new SettingError({ variable: e.variable, message: e.message }))
     )
     return yield* Effect.scoped(runReconciler({ settings })).pipe(
-      Effect.provide(consulLayer({ ...consul, sessionNode: settings.consulNode ?? settings.node })),
+      Effect.provide(consulLayer({ ...consul, sessionNode: settings.consulNode })),
       Effect.provide(ArtifactStore.layer),
       Effect.provide(Python.layer),
       Effect.provideService(AppUser, settings.runAs),

@@ -19,7 +19,7 @@ export interface ReconcilerSettings {
   /** SACAR_RUN_AS: who runs the app's scripts and pip; undefined for the reconciler's own user. */
   readonly runAs?: RunAs | undefined
   /** SACAR_CONSUL_NODE: the Consul node its sessions are created on (default: `node`). */
-  readonly consulNode?: string | undefined
+  readonly consulNode: string
 }
 
 /** The host name up to its first dot when the whole name is not a valid node name. */

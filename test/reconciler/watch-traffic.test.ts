@@ -40,7 +40,7 @@ test("a node idle in an app it does not serve sees no wake-ups from other nodes'
 
   const reconciler = fork(
     runReconciler({
-      settings: { node: "idle-1", root, concurrency: 1, python: "3", prefix },
+      settings: { node: "idle-1", consulNode: "idle-1", root, concurrency: 1, python: "3", prefix },
       discoverEveryMs: 60 * 60_000
     }).pipe(
       Effect.provide(Layer.mergeAll(counting, ArtifactStore.layer, Python.layer))
