@@ -35,9 +35,8 @@ export interface RepoTarget {
   readonly installationId?: number | undefined
 }
 
-export interface CreateCheckRunInput extends RepoTarget {
-  readonly name: string
-  readonly headSha: string
+/** What a check run shows, on create and on update. */
+interface CheckRunContent {
   readonly status: CheckRunStatus
   /** Required when status is "completed". */
   readonly conclusion?: CheckRunConclusion | undefined
@@ -45,20 +44,18 @@ export interface CreateCheckRunInput extends RepoTarget {
   readonly summary: string
   readonly text?: string | undefined
   readonly detailsUrl?: string | undefined
-  readonly externalId?: string | undefined
+  /** On update, omitted: the run keeps its buttons; []: they are removed. */
   readonly actions?: ReadonlyArray<CheckRunAction> | undefined
 }
 
-export interface UpdateCheckRunInput extends RepoTarget {
+export interface CreateCheckRunInput extends RepoTarget, CheckRunContent {
+  readonly name: string
+  readonly headSha: string
+  readonly externalId?: string | undefined
+}
+
+export interface UpdateCheckRunInput extends RepoTarget, CheckRunContent {
   readonly checkRunId: number
-  readonly status: CheckRunStatus
-  readonly conclusion?: CheckRunConclusion | undefined
-  readonly title: string
-  readonly summary: string
-  readonly text?: string | undefined
-  readonly detailsUrl?: string | undefined
-  /** Omitted: the run keeps its buttons; []: they are removed. */
-  readonly actions?: ReadonlyArray<CheckRunAction> | undefined
 }
 
 export interface CreateDeploymentInput extends RepoTarget {
