@@ -81,14 +81,18 @@ export const install = (
     )
     // The app's user installs into its own venv; the shared pip it reads is not its to change.
     const user = yield* AppUser
-    yield* runProcess({
-      command: join(input.venv, "bin", "python"),
-      args: ["-I", join(pip, "pip"), ...PIP_ARGS],
+    // pip and the byte-compile run alike: in the release, as the app's user, under the step's limit.
+    const inVenv = {
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv, user),
       user,
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+    }
+    yield* runProcess({
+      command: join(input.venv, "bin", "python"),
+      args: ["-I", join(pip, "pip"), ...PIP_ARGS],
+      ...inVenv
     }).pipe(
       Effect.mapError((error) =>
         commandFailed("install", `pip ${PIP_ARGS.join(" ")}`, error, (e) =>
@@ -97,14 +101,7 @@ export const install = (
             : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`)
       )
     )
-    yield* compileInstalled({
-      venvPython: join(input.venv, "bin", "python"),
-      cwd: input.releaseDir,
-      env: pipEnvironment(input.venv, user),
-      user,
-      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
-      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
-    }).pipe(
+    yield* compileInstalled({ venvPython: join(input.venv, "bin", "python"), ...inVenv }).pipe(
       Effect.mapError((error) =>
         commandFailed("install", "byte-compiling the installed files", error, (e) =>
           `byte-compiling what pip installed failed: ${e.message}`)
