@@ -6,6 +6,7 @@
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import { describe, test } from "node:test"
+import type { TestContext } from "node:test"
 import { startDevConsul } from "../../src/devconsul/server.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
 import { assertNoStack, consulAddr, kvGet, kvPut, nodeStatus, SHA_A, SHA_B, world } from "./world.ts"
@@ -75,17 +76,23 @@ const deployed = (generation: number, sha: string, phase: string, extra: Record<
   ...extra
 })
 
+/**
+ * Two registered nodes of shop and `sacar deploy shop <SHA_A> --wait` running, not
+ * through runSacar's queue: the follower must run while the test plays the nodes.
+ */
+const followDeploy = async (t: TestContext) => {
+  const { prefix, sacar, env } = world()
+  assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
+  await register(prefix, "web-1")
+  await register(prefix, "web-2")
+  const follower = startSacar(["deploy", "shop", SHA_A, "--wait"], env())
+  t.after(follower.stop)
+  return { prefix, generation: await generationOf(prefix), waiting: follower.finished }
+}
+
 describe("failures that explain themselves", { concurrency: true }, () => {
   test("deploy --wait exits 0 once live on every node, following node by node", async (t) => {
-    const { prefix, sacar, env } = world()
-    assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
-    await register(prefix, "web-1")
-    await register(prefix, "web-2")
-    // Not through runSacar's queue: the follower must be running while the test plays the nodes.
-    const follower = startSacar(["deploy", "shop", SHA_A, "--wait"], env())
-    t.after(follower.stop)
-    const waiting = follower.finished
-    const generation = await generationOf(prefix)
+    const { prefix, generation, waiting } = await followDeploy(t)
     await kvPut(
       `${prefix}/shop/status/web-1`,
       nodeStatus("web-1", { deploy: deployed(generation, SHA_A, "deploying") })
@@ -106,15 +113,7 @@ describe("failures that explain themselves", { concurrency: true }, () => {
   })
 
   test("deploy --wait exits 1 when a node fails, printing what failed and the end of its output", async (t) => {
-    const { prefix, sacar, env } = world()
-    assert.equal((await sacar("app", "set", "shop", "--artifact", "file:///srv/{sha}.tgz")).code, 0)
-    await register(prefix, "web-1")
-    await register(prefix, "web-2")
-    // Not through runSacar's queue: the follower must be running while the test plays the nodes.
-    const follower = startSacar(["deploy", "shop", SHA_A, "--wait"], env())
-    t.after(follower.stop)
-    const waiting = follower.finished
-    const generation = await generationOf(prefix)
+    const { prefix, generation, waiting } = await followDeploy(t)
     await kvPut(
       `${prefix}/shop/status/web-2`,
       nodeStatus("web-2", {
