@@ -8,8 +8,21 @@ import { Consul } from "../../src/consul/consul.ts"
 import { Metrics } from "../../src/controller/metrics.ts"
 import { reportLoop } from "../../src/controller/report/loop.ts"
 import type { GitHubShape } from "../../src/github/github.ts"
-import { makeKeys } from "../../src/spec/keys.ts"
+import { type Keys, makeKeys } from "../../src/spec/keys.ts"
 import { consulForTest, eventually, sleep } from "../consul/support.ts"
+
+/** A node's status with one release in `phase`, as a reconciler writes it. */
+const putStatus = (consul: Consul["Service"], keys: Keys, app: string, node: string, phase: string) =>
+  consul.put(
+    keys.status(app, node),
+    JSON.stringify({
+      node,
+      updatedAt: new Date().toISOString(),
+      releases: { ["a".repeat(40)]: { phase, attempt: 1, steps: {} } },
+      current: null,
+      deploy: null
+    })
+  )
 
 test("a NodeStatus write refetches only its own app's keys", async (t) => {
   const { consul, prefix, fork, run } = await consulForTest(t)
@@ -24,17 +37,7 @@ test("a NodeStatus write refetches only its own app's keys", async (t) => {
         (r) => Effect.sync(() => listed.set(p, (listed.get(p) ?? 0) + r.value.length))
       )
   })
-  const status = (app: string, node: string, phase: string) =>
-    run(consul.put(
-      keys.status(app, node),
-      JSON.stringify({
-        node,
-        updatedAt: new Date().toISOString(),
-        releases: { ["a".repeat(40)]: { phase, attempt: 1, steps: {} } },
-        current: null,
-        deploy: null
-      })
-    ))
+  const status = (app: string, node: string, phase: string) => run(putStatus(consul, keys, app, node, phase))
   for (const app of ["quiet", "busy"]) {
     await run(consul.put(keys.config(app), JSON.stringify({ artifact: "file:///x/{sha}.tgz" })))
     await run(consul.put(keys.release(app, "a".repeat(40)), JSON.stringify({})))
@@ -74,17 +77,7 @@ test("a status write in one app decodes and renders that app only, and the loop'
   const metrics = new Metrics()
   const count = (name: string, app: string, loop?: string) =>
     metrics.get(name, loop === undefined ? { app } : { app, loop })
-  const status = (app: string, node: string, phase: string) =>
-    run(consul.put(
-      keys.status(app, node),
-      JSON.stringify({
-        node,
-        updatedAt: new Date().toISOString(),
-        releases: { ["a".repeat(40)]: { phase, attempt: 1, steps: {} } },
-        current: null,
-        deploy: null
-      })
-    ))
+  const status = (app: string, node: string, phase: string) => run(putStatus(consul, keys, app, node, phase))
   for (const app of ["quiet", "busy"]) {
     await run(consul.put(keys.config(app), JSON.stringify({ artifact: "file:///x/{sha}.tgz" })))
     for (let n = 0; n < 5; n++) await status(app, `web-${n}`, "ready")
