@@ -14,6 +14,7 @@ import {
   consul,
   freshKv,
   randomSha,
+  releaseEntries,
   startReconciler,
   tempDir,
   waitFor,
@@ -35,11 +36,13 @@ describe("bounded disk and status", () => {
     const { addr } = await consul()
     const dir = await tempDir(t, "bounded")
     const root = join(dir, "root")
-    // No requirements: each attempt is a venv and a bin/prepare printing 8 KiB, then failing.
+    // Each attempt: the app's dependencies, then a bin/prepare printing 8 KiB and failing.
+    // The same requirements every time, as a real app's branch builds have: the first
+    // releases install them with pip, and the rest get a copy of that venv
+    // (steps/reuse.ts) instead of making their own: one Python start less each.
     const artifact = await writeTarball(dir, "failing.tgz", [
-      { name: "./", type: "dir" },
+      ...releaseEntries({}),
       { name: "./payload.bin", content: Buffer.alloc(256 * 1024, 7) },
-      { name: "./bin/", type: "dir" },
       {
         name: "./bin/prepare",
         mode: 0o755,
