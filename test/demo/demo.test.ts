@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
+import { nodePython } from "../support/node-python.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import { assertNothingLeft, eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
 
@@ -17,9 +18,14 @@ interface Run {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+// The PATH of a machine with its Pythons installed normally, as test nodes get (see
+// test/support/node-python.ts): each of the demo's reconcilers runs every pythonX.Y on
+// its PATH once at start-up, and a developer's pyenv shims make that about 3 CPU-seconds.
+const python = await nodePython()
+
 const startDemo = (dir: string, args: string[] = []): Run => {
   const child = spawn(process.execPath, [SACAR_BIN, "demo", "--dir", dir, ...args], {
-    env: childEnv({ SACAR_PREFIX: randomPrefix() }),
+    env: childEnv({ SACAR_PREFIX: randomPrefix(), PATH: python.path }),
     stdio: ["ignore", "pipe", "pipe"]
   })
   let stdout = ""
