@@ -19,6 +19,8 @@ import { join } from "node:path"
 import { after, before, test } from "node:test"
 import { fileURLToPath } from "node:url"
 import { assertNothingLeft } from "../demo/processes.ts"
+import { nodePython } from "../support/node-python.ts"
+import { sacarInOne } from "../support/sacar-in-one.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
 import { type Block, blocksOf, docFiles } from "./blocks.ts"
 
@@ -89,7 +91,9 @@ before(async () => {
   await writeFile(join(bin, "consul"), `#!/bin/sh\nexec "${node}" "${CONSUL_SHIM}" "$@"\n`)
   for (const f of ["sacar", "npx", "consul"]) await chmod(join(bin, f), 0o755)
 
-  const env = childEnv({ CONSUL_HTTP_ADDR: undefined, SACAR_PREFIX: undefined })
+  // The demo's reconcilers run every pythonX.Y on their PATH at start-up: a PATH with the
+  // machine's Pythons, as test nodes get, not a developer's pyenv shims (3 CPU-s each).
+  const env = childEnv({ CONSUL_HTTP_ADDR: undefined, SACAR_PREFIX: undefined, PATH: (await nodePython()).path })
   delete env.CONSUL_HTTP_ADDR
   delete env.SACAR_PREFIX
   demo = spawn(process.execPath, [SACAR_BIN, "demo", "--keep-running", "--dir", join(dir, ".demo")], {
@@ -198,6 +202,11 @@ test("every documented command runs against the demo", { timeout: 900_000 }, asy
   assert.equal(demo?.exitCode, null, `the demo is still up:\n${demoOut}`)
 })
 
+// Each command's --help, asked of one child: about fifteen commands, each of which would
+// otherwise start a process of its own (the commands above run as processes already).
+const helpTexts = sacarInOne()
+after(() => helpTexts.close())
+
 test("the command lists name real commands, and each option is in that command's --help", async () => {
   const synopses = blocks.filter((b) => b.kind === "synopsis").flatMap((b) => b.lines)
   assert.ok(synopses.length > 5)
@@ -208,7 +217,7 @@ test("the command lists name real commands, and each option is in that command's
       if (m === null) continue
       const name = m[1]!
       if (!help.has(name)) {
-        const r = await runSacar([name, "--help"])
+        const r = await helpTexts.run([name, "--help"])
         assert.equal(r.code, 0, `sacar ${name} --help: ${r.stderr}`)
         help.set(name, r.stdout)
       }
