@@ -1,12 +1,15 @@
 /**
- * One Consul per test file, a fresh KV prefix per test, and `sacar` run as users run
- * it (a child process) against that prefix, plus the raw KV reads and writes a test
- * uses to play the part of a reconciler or of `consul kv put`.
+ * One Consul per test file, a fresh KV prefix per test, and `sacar` against that
+ * prefix, plus the raw KV reads and writes a test uses to play the part of a
+ * reconciler or of `consul kv put`. The commands a test runs to completion and checks
+ * (output, exit code, what they wrote) share one child process (sacar-in-one.ts); what
+ * only a process shows (following, signals, an unreachable Consul) uses `runSacar` or
+ * its own child.
  */
 import assert from "node:assert/strict"
 import { after, before } from "node:test"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
-import { runSacar } from "../support/sacar.ts"
+import { sacarInOne } from "../support/sacar-in-one.ts"
 
 export const SHA_A = "a".repeat(40)
 export const SHA_B = "b".repeat(40)
@@ -16,6 +19,8 @@ before(async () => {
   consul = await startConsul()
 })
 after(() => consul?.close())
+const inOne = sacarInOne()
+after(() => inOne.close())
 
 export const consulAddr = (): string => {
   if (consul === undefined) throw new Error("Consul is not started yet (call from inside a test)")
@@ -48,9 +53,9 @@ export const world = () => {
   return {
     prefix,
     env,
-    sacar: (...args: string[]) => runSacar(args, env()),
+    sacar: (...args: string[]) => inOne.run(args, env()),
     /** The same command run by another person. */
-    sacarAs: (user: string, ...args: string[]) => runSacar(args, { ...env(), SACAR_USER: user })
+    sacarAs: (user: string, ...args: string[]) => inOne.run(args, { ...env(), SACAR_USER: user })
   }
 }
 
