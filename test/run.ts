@@ -11,23 +11,20 @@ import { run } from "node:test"
 import { spec } from "node:test/reporters"
 
 /**
- * The files that take longest (CPU-seconds, each run alone), longest first. node's
- * runner starts files in the order given; on two cores the suite ends when its last
- * file does, so a long file started last would run on alone while everything else has
- * finished. Started first, the short files fill the gaps beside them. Matched by the end
- * of the path, so a file moved to another folder only loses its place in the queue.
+ * The files that take longest (each run alone on a busy 2-core machine), longest first.
+ * node's runner starts files in the order given; the suite ends when its last file does,
+ * so a long file started late would run on alone after everything else has finished.
+ * Started first, the short files fill the gaps beside them. Matched by the end of the
+ * path, so a file moved to another folder only loses its place in the queue.
  */
 const LONGEST_FIRST = [
   "docs/commands.test.ts",
-  "bounded.test.ts",
-  "demo/demo.test.ts",
-  "bundle/dist.test.ts",
-  "cli/commands.test.ts",
-  "reconciler/deploy.test.ts",
-  "reconciler/lifecycle.test.ts",
   "pack/pack.test.ts",
-  "cli/follow.test.ts",
-  "cli/refusals.test.ts",
+  "reconciler/lifecycle.test.ts",
+  "demo/demo.test.ts",
+  "reconciler/deploy.test.ts",
+  "bounded.test.ts",
+  "bundle/dist.test.ts",
   "real-failures.test.ts"
 ]
 
