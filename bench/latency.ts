@@ -7,7 +7,7 @@
 // the status is seen and no Python step runs; the round ends by deleting the ReleaseSpec
 // (the nodes cancel the download) and waiting for the statuses to drop it.
 //
-//   node_modules/.bin/node bench/latency.ts [--nodes=20] [--rounds=10] [--gap-ms=2000] [--no-write]
+//   node_modules/.bin/node bench/latency.ts [--nodes=20] [--rounds=10] [--gap-ms=2000] [--used-app] [--no-write]
 //
 // Baseline, measured in the same rounds: a plain blocking query on `<app>/releases/`
 // (what each node watches), from the write to its answer. Appends to docs/benchmarks.md
@@ -38,6 +38,14 @@ const NODES = arg("nodes", 20)
 const ROUNDS = arg("rounds", 10)
 const GAP_MS = arg("gap-ms", 2_000)
 const WRITE = !process.argv.includes("--no-write")
+/**
+ * The app has had a release before (one written and deleted before the nodes start):
+ * `releases/` then has a tombstone and its own index. Without one (a brand-new app) an
+ * empty prefix reports the whole KV table's index, so every node's status write wakes
+ * every node's `releases/` watch, which paces such empty answers at one read per 5 s
+ * (src/consul/watch.ts): the first ReleaseSpec after the nodes start can wait for that.
+ */
+const USED_APP = process.argv.includes("--used-app")
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const sha = () => randomBytes(20).toString("hex")
@@ -116,6 +124,11 @@ const main = async () => {
   await new Promise<void>((resolve) => artifacts.listen(0, "127.0.0.1", resolve))
   const port = (artifacts.address() as { port: number }).port
   await put(`${APP}/config`, JSON.stringify({ artifact: `http://127.0.0.1:${port}/{sha}.tgz`, nodes: ["*"] }))
+  if (USED_APP) {
+    const earlier = sha()
+    await put(`${APP}/releases/${earlier}`, "{}")
+    await del(`${APP}/releases/${earlier}`)
+  }
 
   const root = mkdtempSync(join(tmpdir(), "sacar-latency-"))
   const children: ChildProcess[] = []
