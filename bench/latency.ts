@@ -7,21 +7,25 @@
 // the status is seen and no Python step runs; the round ends by deleting the ReleaseSpec
 // (the nodes cancel the download) and waiting for the statuses to drop it.
 //
-//   node_modules/.bin/node bench/latency.ts [--nodes=20] [--rounds=10] [--gap-ms=2000] [--no-write]
+//   node_modules/.bin/node bench/latency.ts [--nodes=20] [--rounds=10] [--gap-ms=2000] [--used-app] [--no-write]
 //
 // Baseline, measured in the same rounds: a plain blocking query on `<app>/releases/`
-// (what each node watches), from the write to its answer. Appends to docs/benchmarks.md
+// (what each node watches), from the write to its answer. The reconcilers start as the
+// dist's entry script starts them (its Node options, NODE_COMPILE_CACHE); each node's
+// CPU (user + system, /proc) is reported per reaction over rounds 2..N, and for the
+// first round (its first reaction compiles the preparation path) on its own. Appends to docs/benchmarks.md
 // under "## latency" unless --no-write.
 
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { appendFileSync, mkdtempSync, rmSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { RECONCILER_NODE_OPTIONS } from "../src/bundle/entries.ts"
 import { startDevConsul } from "../src/devconsul/server.ts"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
@@ -37,6 +41,14 @@ const NODES = arg("nodes", 20)
 const ROUNDS = arg("rounds", 10)
 const GAP_MS = arg("gap-ms", 2_000)
 const WRITE = !process.argv.includes("--no-write")
+/**
+ * The app has had a release before (one written and deleted before the nodes start):
+ * `releases/` then has a tombstone and its own index. Without one (a brand-new app) an
+ * empty prefix reports the whole KV table's index, so every node's status write wakes
+ * every node's `releases/` watch, which paces such empty answers at one read per 5 s
+ * (src/consul/watch.ts): the first ReleaseSpec after the nodes start can wait for that.
+ */
+const USED_APP = process.argv.includes("--used-app")
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const sha = () => randomBytes(20).toString("hex")
@@ -79,6 +91,12 @@ const follow = (addr: string, prefix: string, onAnswer: (entries: Entry[], at: n
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms (clock ticks of 10 ms). */
+const cpuMs = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 
@@ -109,6 +127,11 @@ const main = async () => {
   await new Promise<void>((resolve) => artifacts.listen(0, "127.0.0.1", resolve))
   const port = (artifacts.address() as { port: number }).port
   await put(`${APP}/config`, JSON.stringify({ artifact: `http://127.0.0.1:${port}/{sha}.tgz`, nodes: ["*"] }))
+  if (USED_APP) {
+    const earlier = sha()
+    await put(`${APP}/releases/${earlier}`, "{}")
+    await del(`${APP}/releases/${earlier}`)
+  }
 
   const root = mkdtempSync(join(tmpdir(), "sacar-latency-"))
   const children: ChildProcess[] = []
@@ -138,10 +161,18 @@ const main = async () => {
       SACAR_ROOT: join(root, node),
       SACAR_PREFIX: PREFIX,
       CONSUL_HTTP_ADDR: addr,
-      SACAR_LOG_LEVEL: "warn",
-      SACAR_LOG_FORMAT: "json"
+      SACAR_LOG_LEVEL: process.env["BENCH_LOG_LEVEL"] ?? "warn",
+      SACAR_LOG_FORMAT: "json",
+      // As the dist's entry script starts a reconciler (src/bundle/entries.ts): the same
+      // compile cache folder, set before Node starts, so the entry file is cached too.
+      NODE_COMPILE_CACHE: process.env["NODE_COMPILE_CACHE"] ?? join(tmpdir(), "node-compile-cache")
     }
-    children.push(spawn(process.execPath, [SACAR, "reconciler"], { env, stdio: ["ignore", "ignore", "inherit"] }))
+    children.push(
+      spawn(process.execPath, [...RECONCILER_NODE_OPTIONS, SACAR, "reconciler"], {
+        env,
+        stdio: ["ignore", "ignore", "inherit"]
+      })
+    )
   }
 
   // Every node writes its (empty) status once it serves the app.
@@ -169,12 +200,17 @@ const main = async () => {
   let onRelease: ((at: number) => void) | undefined
   const releaseWatch = follow(addr, `${PREFIX}/${APP}/releases/`, (_entries, at) => onRelease?.(at))
 
+  // The nodes' CPU over rounds 2..N (start-up and the first round excluded): a round is
+  // two reactions, the write and the delete.
+  let cpuBefore: number[] = []
+  const cpuAtStart = children.map((c) => cpuMs(c.pid!))
   const perNode: number[] = []
   const lastNode: number[] = []
   const baseline: number[] = []
   const reached: number[] = []
   const load: number[] = []
   for (let round = 0; round < ROUNDS; round++) {
+    if (round === 1) cpuBefore = children.map((c) => cpuMs(c.pid!))
     const release = sha()
     const seen = new Map<string, number>()
     let woke: number | undefined
@@ -221,6 +257,11 @@ const main = async () => {
     await sleep(GAP_MS)
   }
   onRelease = undefined
+  // The first round after start: what compiling the code of a reaction costs on top.
+  const cpuFirstRound = cpuBefore.map((c, i) => c - cpuAtStart[i]!).sort((a, b) => a - b)
+  const cpuPerReaction = children.map((c, i) => (cpuMs(c.pid!) - cpuBefore[i]!) / (2 * (ROUNDS - 1))).sort((a, b) =>
+    a - b
+  )
   await Promise.race([Promise.all([statusWatch.stop(), releaseWatch.stop()]), sleep(100)])
 
   const sorted = [...perNode].sort((a, b) => a - b)
@@ -229,14 +270,19 @@ const main = async () => {
   const ms = (x: number) => `${x.toFixed(0)} ms`
   const row = `| ${NODES} | ${ROUNDS} | ${ms(percentile(sorted, 50))} | ${ms(percentile(sorted, 99))} | ${
     ms(sorted.at(-1)!)
-  } | ${ms(percentile([...lastNode].sort((a, b) => a - b), 50))} | ${percentile(sortedBase, 50).toFixed(1)} / ${
-    sortedBase.at(-1)!.toFixed(1)
-  } ms | ${ms(percentile(sortedReached, 50))} / ${ms(sortedReached.at(-1)!)} | ${Math.min(...load).toFixed(1)}-${
-    Math.max(...load).toFixed(1)
-  } |\n`
+  } | ${ms(percentile([...lastNode].sort((a, b) => a - b), 50))} | ${ms(lastNode[0]!)} | ${
+    percentile(sortedBase, 50).toFixed(1)
+  } / ${sortedBase.at(-1)!.toFixed(1)} ms | ${ms(percentile(sortedReached, 50))} / ${ms(sortedReached.at(-1)!)} | ${
+    percentile(cpuPerReaction, 50).toFixed(1)
+  } / ${cpuPerReaction.at(-1)!.toFixed(1)} ms | ${percentile(cpuFirstRound, 50).toFixed(0)} ms | ${
+    Math.min(...load).toFixed(1)
+  }-${Math.max(...load).toFixed(1)} |\n`
   const header = "| nodes | rounds | write -> node's status shows it, median | p99 | max | last node, median " +
+    "| last node, first round " +
     "| baseline: plain watcher on releases/, median / max | the node's first status PUT reaches Consul, median / max " +
-    "| load average (1 min) |\n|---|---|---|---|---|---|---|---|---|\n"
+    "| one node's CPU per reaction (write or delete, rounds 2-N), median / max " +
+    "| one node's CPU in the first round (its two reactions), median | load average (1 min) |\n" +
+    "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
   process.stdout.write(`\n${header}${row}`)
   if (WRITE) {
     appendFileSync(

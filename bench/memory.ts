@@ -2,8 +2,11 @@
 // same run: a real `sacar reconciler` serving one app against dev-consul, through a
 // release (real venv, real tarball) and a deploy, then left idle for 10 s.
 // Started as the dist's entry script starts it (its Node options, and twice with the
-// same NODE_COMPILE_CACHE folder): the first start (empty cache) strips every TypeScript file and keeps Node's
-// type stripper in memory; a restart reads the cached code and never loads it.
+// same NODE_COMPILE_CACHE folder), from the JavaScript the dist ships (src/bundle/
+// javascript.ts, written to a scratch folder next to this checkout's node_modules), and
+// for comparison from the TypeScript source: there the first start (empty cache) strips
+// every file and keeps Node's type stripper in memory, and only a restart reads the
+// cached code without loading it.
 //
 //   node_modules/.bin/node bench/memory.ts [--no-write]
 //
@@ -12,11 +15,20 @@
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { execFileSync } from "node:child_process"
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { RECONCILER_NODE_OPTIONS } from "../src/bundle/entries.ts"
+import { RECONCILER_NODE_OPTIONS, writeJavaScriptSource } from "../src/bundle/entries.ts"
 import { startDevConsul } from "../src/devconsul/server.ts"
 import { makeKeys } from "../src/spec/keys.ts"
 
@@ -57,61 +69,73 @@ async function main(): Promise<void> {
 
     // The baseline: Node itself, doing nothing, in the same run on the same machine.
     const bare = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" })
-    const cache = join(work, "compile-cache")
-    const start = () =>
-      // As the dist's entry script starts it (src/bundle/entries.ts).
-      spawn(process.execPath, [...RECONCILER_NODE_OPTIONS, join(ROOT, "bin", "sacar.ts"), "reconciler"], {
-        env: {
-          ...process.env,
-          CONSUL_HTTP_ADDR: dev.url,
-          SACAR_NODE: "real-1",
-          SACAR_ROOT: join(work, "root"),
-          SACAR_LOG_LEVEL: "warn",
-          NODE_COMPILE_CACHE: cache
-        },
-        stdio: ["ignore", "ignore", "inherit"]
-      })
-    const status = async () => {
-      const text = await kv("GET", keys.status("solo", "real-1"))
-      return text === undefined ? undefined : JSON.parse(text) as {
-        releases: Record<string, { phase: string }>
-        deploy: { phase: string } | null
-      }
-    }
-    const until = async (check: (s: Awaited<ReturnType<typeof status>>) => boolean, what: string) => {
-      const deadline = Date.now() + 300_000
-      while (!check(await status())) {
-        if (Date.now() > deadline) throw new Error(`reconciler: timed out waiting for ${what}`)
-        await sleep(200)
-      }
-    }
-
+    // The dist's source: Sacar's JavaScript, its package.json ("type": "module", the
+    // version) and the checkout's packages.
+    const installed = join(work, "installed")
+    await writeJavaScriptSource(ROOT, installed)
+    copyFileSync(join(ROOT, "package.json"), join(installed, "package.json"))
+    symlinkSync(join(ROOT, "node_modules"), join(installed, "node_modules"))
+    const forms = [
+      { name: "as installed (JavaScript)", entry: join(installed, "bin", "sacar.js") },
+      { name: "from the TypeScript source", entry: join(ROOT, "bin", "sacar.ts") }
+    ]
     const rows: Array<{ run: string; idle: number; peak: number }> = []
-    let child = start()
-    try {
-      await until((s) => s !== undefined, "its status")
-      await kv("PUT", keys.release("solo", SHA), {})
-      await until((s) => s?.releases[SHA]?.phase === "ready", "the release")
-      await kv("PUT", keys.deploy("solo"), { sha: SHA })
-      await until((s) => s?.deploy?.phase === "live", "the deploy")
-      await sleep(IDLE_MS)
-      rows.push({
-        run: "first start (empty compile cache), after a release and a deploy",
-        idle: rssMiB(child.pid!),
-        peak: rssMiB(child.pid!, "VmHWM")
-      })
-      await stop(child)
-      // A restart: the same node, its app live, the compile cache filled by the first start.
-      child = start()
-      await sleep(IDLE_MS)
-      await until((s) => s?.deploy?.phase === "live", "the restart to settle")
-      rows.push({
-        run: "restart (compile cache warm), idle serving the live app",
-        idle: rssMiB(child.pid!),
-        peak: rssMiB(child.pid!, "VmHWM")
-      })
-    } finally {
-      await stop(child)
+    for (const [n, form] of forms.entries()) {
+      const node = `real-${n + 1}`
+      const cache = join(work, `compile-cache-${n}`)
+      const start = () =>
+        // As the dist's entry script starts it (src/bundle/entries.ts).
+        spawn(process.execPath, [...RECONCILER_NODE_OPTIONS, form.entry, "reconciler"], {
+          env: {
+            ...process.env,
+            CONSUL_HTTP_ADDR: dev.url,
+            SACAR_NODE: node,
+            SACAR_ROOT: join(work, `root-${n}`),
+            SACAR_LOG_LEVEL: "warn",
+            NODE_COMPILE_CACHE: cache
+          },
+          stdio: ["ignore", "ignore", "inherit"]
+        })
+      const status = async () => {
+        const text = await kv("GET", keys.status("solo", node))
+        return text === undefined ? undefined : JSON.parse(text) as {
+          releases: Record<string, { phase: string }>
+          deploy: { phase: string } | null
+        }
+      }
+      const until = async (check: (s: Awaited<ReturnType<typeof status>>) => boolean, what: string) => {
+        const deadline = Date.now() + 300_000
+        while (!check(await status())) {
+          if (Date.now() > deadline) throw new Error(`reconciler: timed out waiting for ${what}`)
+          await sleep(200)
+        }
+      }
+      let child = start()
+      try {
+        await until((s) => s !== undefined, "its status")
+        if (n === 0) await kv("PUT", keys.release("solo", SHA), {})
+        await until((s) => s?.releases[SHA]?.phase === "ready", "the release")
+        if (n === 0) await kv("PUT", keys.deploy("solo"), { sha: SHA })
+        await until((s) => s?.deploy?.phase === "live", "the deploy")
+        await sleep(IDLE_MS)
+        rows.push({
+          run: `${form.name}, first start (empty compile cache), after a release and a deploy`,
+          idle: rssMiB(child.pid!),
+          peak: rssMiB(child.pid!, "VmHWM")
+        })
+        await stop(child)
+        // A restart: the same node, its app live, the compile cache filled by the first start.
+        child = start()
+        await sleep(IDLE_MS)
+        await until((s) => s?.deploy?.phase === "live", "the restart to settle")
+        rows.push({
+          run: `${form.name}, restart (compile cache warm), idle serving the live app`,
+          idle: rssMiB(child.pid!),
+          peak: rssMiB(child.pid!, "VmHWM")
+        })
+      } finally {
+        await stop(child)
+      }
     }
     const bareMiB = rssMiB(bare.pid!)
     await stop(bare)

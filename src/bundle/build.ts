@@ -67,7 +67,7 @@ export const buildDist = async (
   try {
     const script = join(work, "sacar")
     await writeFile(script, entryScript(version))
-    const entries = await distEntries({ root, top, script })
+    const entries = await distEntries({ root, top, script, work: join(work, "javascript") })
     await mkdir(outDir, { recursive: true })
     const out = join(outDir, `${top}.tar.gz`)
     const written = await writeTarball(entries, out, entryTime(process.env), gzipLevel)

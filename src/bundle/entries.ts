@@ -1,14 +1,16 @@
 // What goes into the dist tarball, under one top folder `sacar-<version>-linux-x64/`:
-// Sacar's tracked source (bin/, src/, package.json, package-lock.json, README.md),
+// Sacar's tracked source (bin/, src/, package.json, package-lock.json, README.md), the
+// `.ts` files of bin/ and src/ as plain JavaScript (javascript.ts),
 // the production packages of package-lock.json copied from node_modules (the `node`
 // package among them: the Node 24 runtime), `node_modules/.bin/node`, and the `sacar`
 // entry script. Modes are normalised (755 for executables and folders, 644 otherwise)
 // so the bytes do not depend on the checkout's umask.
 import { spawnSync } from "node:child_process"
-import { lstat, readdir, readFile, readlink } from "node:fs/promises"
-import { join, posix } from "node:path"
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from "node:fs/promises"
+import { dirname, join, posix } from "node:path"
 import { type Entry, mode } from "../pack/files.ts"
 import { DistError } from "./errors.ts"
+import { javaScriptPath, toJavaScript } from "./javascript.ts"
 
 /** The source Sacar runs from; tests, docs and benchmarks stay behind. */
 const SOURCE = ["bin", "src", "package.json", "package-lock.json", "README.md"]
@@ -41,6 +43,36 @@ const fileEntry = async (source: string, path: string): Promise<Entry> => {
   if (st.isSymbolicLink()) return { type: "symlink", path, mode: mode.symlink, target: await readlink(source) }
   if (!st.isFile()) throw new DistError({ problem: `${source} is neither a file nor a link` })
   return { type: "file", path, source, size: st.size, mode: st.mode & 0o111 ? mode.executable : mode.plain }
+}
+
+/** Sacar's own TypeScript, which the dist ships as JavaScript. */
+const isShippedTypeScript = (path: string) => /^(bin|src)\/.*\.ts$/.test(path)
+
+export interface JavaScriptFile {
+  /** Inside the checkout, `.js` for a stripped `.ts`. */
+  readonly path: string
+  /** Where the stripped text was written. */
+  readonly file: string
+  readonly size: number
+  readonly executable: boolean
+}
+
+/**
+ * Writes every tracked `.ts` file of bin/ and src/ as JavaScript under `into` (same
+ * relative paths, `.js` names): what the dist runs, and what bench/memory.ts starts.
+ */
+export const writeJavaScriptSource = async (root: string, into: string): Promise<JavaScriptFile[]> => {
+  const out: JavaScriptFile[] = []
+  for (const path of trackedSource(root).filter(isShippedTypeScript)) {
+    const source = join(root, path)
+    const text = toJavaScript(await readFile(source, "utf8"), path)
+    const file = join(into, javaScriptPath(path))
+    await mkdir(dirname(file), { recursive: true })
+    await writeFile(file, text)
+    const st = await lstat(source)
+    out.push({ path: javaScriptPath(path), file, size: Buffer.byteLength(text), executable: (st.mode & 0o111) !== 0 })
+  }
+  return out
 }
 
 /** Everything under `dir` as entries below `path`, leaving out `skip` (a nested node_modules). */
@@ -81,13 +113,13 @@ export const entryScript = (version: string): string =>
   `#!/bin/sh
 # Sacar ${version} for linux-x64, with its own Node runtime and dependencies in this folder.
 here=$(dirname "$(readlink -f "$0")")
-# The compiled code of every module, kept between runs: with it a restart never loads
-# Node's TypeScript stripper (about 18 MiB of a reconciler's memory). bin/sacar.ts
-# enables the same folder, but only once the entry itself has been stripped.
+# The compiled code of every module, kept between runs: a restart skips parsing and
+# compiling them again. The source is plain JavaScript (types stripped when the
+# tarball was built), so Node's TypeScript stripper is never loaded.
 export NODE_COMPILE_CACHE="\${NODE_COMPILE_CACHE:-\${TMPDIR:-/tmp}/node-compile-cache}"
 flags=""
 [ "$1" = reconciler ] && flags="${RECONCILER_NODE_OPTIONS.join(" ")}"
-exec "$here/node_modules/node/bin/node" $flags "$here/bin/sacar.ts" "$@"
+exec "$here/node_modules/node/bin/node" $flags "$here/bin/sacar.js" "$@"
 `
 
 export interface DistInputs {
@@ -97,12 +129,25 @@ export interface DistInputs {
   readonly top: string
   /** The entry script, already written to a file. */
   readonly script: string
+  /** A scratch folder for the stripped JavaScript the tarball takes its source from. */
+  readonly work: string
 }
 
 export const distEntries = async (inputs: DistInputs): Promise<Entry[]> => {
   const { root, top } = inputs
   const entries: Entry[] = [{ type: "dir", path: top, mode: mode.dir }]
-  for (const path of trackedSource(root)) entries.push(await fileEntry(join(root, path), posix.join(top, path)))
+  for (const path of trackedSource(root).filter((p) => !isShippedTypeScript(p))) {
+    entries.push(await fileEntry(join(root, path), posix.join(top, path)))
+  }
+  for (const js of await writeJavaScriptSource(root, inputs.work)) {
+    entries.push({
+      type: "file",
+      path: posix.join(top, js.path),
+      source: js.file,
+      size: js.size,
+      mode: js.executable ? mode.executable : mode.plain
+    })
+  }
   const lock = JSON.parse(await readFile(join(root, "package-lock.json"), "utf8")) as {
     packages?: Record<string, LockPackage>
   }

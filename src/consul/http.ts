@@ -48,6 +48,16 @@ interface Request {
   readonly keys?: ReadonlyArray<string>
 }
 
+/**
+ * A query value as URLSearchParams writes it (application/x-www-form-urlencoded):
+ * encodeURIComponent, plus the characters it leaves alone, and spaces as `+`.
+ */
+const encodeQueryValue = (value: string) =>
+  encodeURIComponent(value).replace(
+    /[!'()~]|%20/g,
+    (c) => c === "%20" ? "+" : `%${c.charCodeAt(0).toString(16).toUpperCase()}`
+  )
+
 /** Keys go in the path; encode each segment but keep the slashes Consul splits on. */
 const encodeKey = (key: string) => key.split("/").map(encodeURIComponent).join("/")
 
@@ -204,18 +214,51 @@ export const makeConsul = (config: ConsulConfig) =>
     const unavailable = (operation: string, message: string) =>
       new ConsulUnavailable({ address, operation, message })
 
+    // What every request shares, worked out once: every node sends several requests per
+    // reaction (each watch answer is followed by the next blocking read), and a URL
+    // object with its search params per request was a visible part of a reaction's CPU.
+    const base = new URL(address)
+    const target = {
+      protocol: base.protocol,
+      hostname: base.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: base.port,
+      basePath: base.pathname.replace(/\/$/, "")
+    }
+    const baseHeaders: Readonly<Record<string, string>> = {
+      ...(config.token !== undefined ? { "X-Consul-Token": Redacted.value(config.token) } : {}),
+      ...(config.httpAuth !== undefined
+        ? { Authorization: `Basic ${Buffer.from(Redacted.value(config.httpAuth)).toString("base64")}` }
+        : {})
+    }
+    /** The path and query as URLSearchParams would write them: `name=` for a flag, nothing for absent or false. */
+    const pathWithQuery = (req: Request) => {
+      let query = ""
+      const add = (q: Query | undefined) => {
+        if (q === undefined) return
+        for (const name in q) {
+          const value = q[name]
+          if (value === undefined || value === false) continue
+          query += `${query === "" ? "?" : "&"}${name}=${value === true ? "" : encodeQueryValue(String(value))}`
+        }
+      }
+      add(scope)
+      add(req.query)
+      return `${target.basePath}${req.path}${query}`
+    }
+
     const send = (req: Request): Effect.Effect<RawResponse, ConsulUnavailable> =>
       Effect.callback<RawResponse, ConsulUnavailable>((resume) => {
-        const url = new URL(`${address}${req.path}`)
-        for (const [name, value] of Object.entries({ ...scope, ...req.query })) {
-          if (value === undefined || value === false) continue
-          url.searchParams.set(name, value === true ? "" : String(value))
+        const options: http.RequestOptions = {
+          protocol: target.protocol,
+          hostname: target.hostname,
+          port: target.port,
+          path: pathWithQuery(req),
+          method: req.method,
+          agent,
+          headers: req.body === undefined
+            ? baseHeaders
+            : { ...baseHeaders, "Content-Length": String(Buffer.byteLength(req.body)) }
         }
-        const headers: Record<string, string> = {}
-        if (config.token !== undefined) headers["X-Consul-Token"] = Redacted.value(config.token)
-        if (config.httpAuth !== undefined)
-          headers["Authorization"] = `Basic ${Buffer.from(Redacted.value(config.httpAuth)).toString("base64")}`
-        if (req.body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(req.body))
         let settled = false
         let current: http.ClientRequest | undefined
         let timer: NodeJS.Timeout | undefined
@@ -227,7 +270,7 @@ export const makeConsul = (config: ConsulConfig) =>
         }
         const attempt = (retryOnStaleSocket: boolean) => {
           let responded = false
-          const r = transport.request(url, { method: req.method, agent, headers })
+          const r = transport.request(options)
           current = r
           r.on("response", (res) => {
             responded = true

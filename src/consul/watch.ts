@@ -170,7 +170,12 @@ export const watchBlocking = <A>(
 
 const staleRead = (options: WatchOptions) => (options.stale === true ? { stale: true } : {})
 
-/** Every entry under `prefix`, re-emitted whenever the prefix's index moves. */
+/**
+ * Every entry under `prefix`, re-emitted whenever the prefix's index moves. While the
+ * prefix is empty Consul reports the whole KV table's index (as for a missing key), so
+ * repeated "still empty" answers are not emitted: each would wake the consumer (a
+ * node's reconcile pass) for every write nearby.
+ */
 export const watchPrefix = (
   prefix: string,
   options: WatchOptions = {}
@@ -179,7 +184,7 @@ export const watchPrefix = (
     `prefix ${prefix}`,
     options,
     (index, wait) => Consul.use((c) => c.list(prefix, { index, wait, ...staleRead(options) })),
-    undefined,
+    (previous, next) => previous.length === 0 && next.length === 0,
     (entries) => entries.length === 0
   )
 }

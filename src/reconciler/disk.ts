@@ -10,7 +10,8 @@
  */
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import { mkdir, readdir, readlink, rename, rm, stat, symlink } from "node:fs/promises"
+import { readdirSync, readlinkSync, statSync } from "node:fs"
+import { mkdir, readdir, rename, rm, stat, symlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { isSha } from "../spec/names.ts"
 import type { AppDisk, DiskRelease } from "./plan.ts"
@@ -23,35 +24,48 @@ const trashDir = (root: string, app: string) => join(root, app, ".trash")
 
 const exists = (path: string) => stat(path).then(() => true, () => false)
 
-/** The sha a link points at, when it points at a release directory. */
-const readReleaseLink = async (root: string, app: string, name: LinkName): Promise<string | null> => {
+/** What `read` returns, or `fallback` when the entry went away in between (or cannot be read). */
+const orElse = <A>(read: () => A, fallback: A): A => {
   try {
-    const target = await readlink(join(appDir(root, app), name))
-    const sha = basename(target)
-    return isSha(sha) && basename(dirname(target)) === "releases" ? sha : null
+    return read()
   } catch {
-    return null
+    return fallback
   }
 }
 
+/** The sha a link points at, when it points at a release directory. */
+const releaseLinkTarget = (path: string): string | null =>
+  orElse(() => {
+    const target = readlinkSync(path)
+    const sha = basename(target)
+    return isSha(sha) && basename(dirname(target)) === "releases" ? sha : null
+  }, null)
+
+/**
+ * One look at `<app>/`: a readdir of the app folder, then only what it shows exists
+ * (the releases folder, the links), each ready marker by a stat that does not throw
+ * when the marker is missing. What cannot be read counts as absent, as before.
+ * The loop runs this on every pass, so it is synchronous and exception-free: these are
+ * a handful of local metadata calls (microseconds each), and going through the thread
+ * pool with a promise and an ENOENT exception per missing link cost more CPU than the
+ * calls themselves (a tenth of a reaction's CPU, bench/latency.ts).
+ */
 export const observeDisk = (root: string, app: string): Effect.Effect<AppDisk> =>
-  Effect.promise(async () => {
+  Effect.sync(() => {
     const releases = new Map<string, DiskRelease>()
-    let names: string[] = []
-    try {
-      names = await readdir(join(appDir(root, app), "releases"))
-    } catch {
-      // No releases directory yet.
+    let current: string | null = null
+    let previous: string | null = null
+    const dir = appDir(root, app)
+    for (const entry of orElse(() => readdirSync(dir, { withFileTypes: true }), [])) {
+      if (entry.name === "current" && entry.isSymbolicLink()) current = releaseLinkTarget(join(dir, "current"))
+      else if (entry.name === "previous" && entry.isSymbolicLink()) previous = releaseLinkTarget(join(dir, "previous"))
+      else if (entry.name === "releases" && entry.isDirectory()) {
+        for (const sha of orElse(() => readdirSync(join(dir, "releases")), []).filter(isSha)) {
+          const marker = join(releasePaths(root, app, sha).meta, "ready")
+          releases.set(sha, { ready: orElse(() => statSync(marker, { throwIfNoEntry: false }) !== undefined, false) })
+        }
+      }
     }
-    await Promise.all(
-      names.filter(isSha).map(async (sha) => {
-        releases.set(sha, { ready: await exists(join(releasePaths(root, app, sha).meta, "ready")) })
-      })
-    )
-    const [current, previous] = await Promise.all([
-      readReleaseLink(root, app, "current"),
-      readReleaseLink(root, app, "previous")
-    ])
     return { releases, current, previous }
   })
 

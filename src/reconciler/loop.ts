@@ -19,6 +19,7 @@ import type * as Scope from "effect/Scope"
 import { Python } from "../python/python.ts"
 import type { AppConfig } from "../spec/documents.ts"
 import { makeKeys } from "../spec/keys.ts"
+import type { DecodeMemo } from "../spec/tree.ts"
 import { makeAppRuntimes } from "./actions.ts"
 import type { Services } from "./actions.ts"
 import { observeDisk } from "./disk.ts"
@@ -69,6 +70,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
     const wake = yield* Queue.sliding<void>(1)
     const poke = Queue.offer(wake, undefined).pipe(Effect.asVoid)
     const lastGood = new Map<string, AppConfig>()
+    const decoded: DecodeMemo = new Map()
 
     const desiredWatch = yield* watchDesired({
       keys,
@@ -92,7 +94,7 @@ export const runReconciler = (options: LoopOptions): Effect.Effect<never, never,
     const reconcile = Effect.gen(function*() {
       const entries = yield* desiredWatch.entries
       if (entries === undefined) return
-      const snapshot = readDesired(keys, node, entries, lastGood)
+      const snapshot = readDesired(keys, node, entries, lastGood, decoded)
       const desired: NodeDesired = {
         node,
         concurrency: settings.concurrency,

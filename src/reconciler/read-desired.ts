@@ -9,7 +9,7 @@ import * as Result from "effect/Result"
 import type { KvEntry } from "../consul/consul.ts"
 import type { AppConfig, LockDoc, NodeStatus } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
-import { decodedOr, decodeLock, type KvDocument, readTree } from "../spec/tree.ts"
+import { decodedOr, decodeLock, type DecodeMemo, type KvDocument, readTree } from "../spec/tree.ts"
 import type { AppDesired, AppLock, WantedDeploy, WantedRelease } from "./plan.ts"
 
 const asAppLock = (lock: KvDocument<LockDoc> | undefined): AppLock | undefined =>
@@ -30,15 +30,24 @@ export interface DesiredSnapshot {
 
 /**
  * `lastGood` is updated in place: an AppConfig that decodes replaces it, a deleted
- * config forgets it, one that does not decode leaves it as it was.
+ * config forgets it, one that does not decode leaves it as it was. `memo`, when given,
+ * keeps each document decoded while its ModifyIndex stays the same: a pass woken by
+ * one changed key decodes that key only (the loop runs one per wake-up, and the
+ * Schema decoder was a tenth of a reaction's CPU). Keys no longer present are dropped
+ * from it, so it holds what the node watches and nothing more.
  */
 export const readDesired = (
   keys: Keys,
   node: string,
   entries: ReadonlyArray<KvEntry>,
-  lastGood: Map<string, AppConfig>
+  lastGood: Map<string, AppConfig>,
+  memo?: DecodeMemo
 ): DesiredSnapshot => {
-  const tree = readTree(keys, entries)
+  const tree = readTree(keys, entries, memo)
+  if (memo !== undefined && memo.size > entries.length) {
+    const present = new Set(entries.map((e) => e.key))
+    for (const key of memo.keys()) if (!present.has(key)) memo.delete(key)
+  }
   for (const app of lastGood.keys()) {
     if (tree.apps.get(app)?.config === undefined) lastGood.delete(app)
   }

@@ -22,8 +22,7 @@ import { consulWriteRetry } from "../common/retry.ts"
 import { nowIso } from "../common/time.ts"
 import { Consul, isTransient } from "../consul/consul.ts"
 import type { ConsulError } from "../consul/consul.ts"
-import { encodeDocument } from "../spec/decode.ts"
-import { NodeStatus } from "../spec/documents.ts"
+import type { NodeStatus } from "../spec/documents.ts"
 
 export interface StatusWriter {
   readonly get: Effect.Effect<NodeStatus>
@@ -101,10 +100,10 @@ export const makeStatusWriter = (options: {
         const status = yield* Ref.get(state)
         const text = content(status)
         if (text === written) return
-        yield* consul.put(
-          options.key,
-          encodeDocument(NodeStatus, withinBudget({ ...status, updatedAt: yield* nowIso }))
-        )
+        // NodeStatus's encoded form is its in-memory form (strings, numbers, records and
+        // null, no transformation), so JSON.stringify writes the bytes Schema's encoder
+        // would, without running it on every write (status.test.ts checks the two agree).
+        yield* consul.put(options.key, JSON.stringify(withinBudget({ ...status, updatedAt: yield* nowIso })))
         written = text
         lastWriteAt = yield* Clock.currentTimeMillis
       })

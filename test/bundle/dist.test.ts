@@ -78,7 +78,9 @@ describe("make dist", { timeout: 900_000 }, () => {
         CONSUL_HTTP_ADDR: consul.addr,
         SACAR_PREFIX: prefix,
         SACAR_NODE: "dist-1",
-        SACAR_ROOT: root
+        SACAR_ROOT: root,
+        // The installed product is plain JavaScript: it must run with Node's type stripping off.
+        NODE_OPTIONS: "--no-experimental-strip-types"
       },
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -103,6 +105,19 @@ describe("make dist", { timeout: 900_000 }, () => {
     }
   })
 
+  it("ships Sacar's source as JavaScript, which runs with Node's type stripping turned off", () => {
+    const shipped = spawnSync("find", [join(top, "bin"), join(top, "src"), "-type", "f"], { encoding: "utf8" })
+    const files = shipped.stdout.split("\n").filter((f) => f !== "")
+    assert.deepEqual(files.filter((f) => f.endsWith(".ts")), [], "no TypeScript file left to strip at run time")
+    assert.ok(files.some((f) => f.endsWith("/src/reconciler/plan.js")))
+    // Without the stripper a `.ts` module cannot load at all: every command must still answer.
+    const env = { PATH: "/usr/bin:/bin", HOME: tmpdir(), NODE_OPTIONS: "--no-experimental-strip-types" }
+    for (const args of [["--version"], ["status", "--help"], ["reconciler", "--help"]]) {
+      const ran = spawnSync(join(top, "sacar"), args, { encoding: "utf8", env })
+      assert.equal(ran.status, 0, `sacar ${args.join(" ")}: ${ran.stderr}`)
+    }
+  })
+
   it("carries the production packages and none of the development ones", async () => {
     const lock = JSON.parse(await readFile(join(ROOT, "package-lock.json"), "utf8"))
     const production = productionPackages(lock)
@@ -112,6 +127,6 @@ describe("make dist", { timeout: 900_000 }, () => {
       assert.ok(!existsSync(join(top, "node_modules", dev)), `${dev} is a development dependency`)
     }
     assert.ok(!existsSync(join(top, "test")), "no tests")
-    assert.ok(existsSync(join(top, "src/reconciler/plan.ts")))
+    assert.ok(existsSync(join(top, "src/reconciler/plan.js")))
   })
 })

@@ -1,5 +1,5 @@
-// The dist's entry script turns Node's compile cache on before Node starts, so that a
-// restarted reconciler never loads the TypeScript stripper (bench/memory.ts).
+// The dist's entry script starts the shipped JavaScript (bin/sacar.js) with Node's compile
+// cache on, set before Node starts, and the reconciler with its own Node options.
 
 import assert from "node:assert/strict"
 import { execFileSync } from "node:child_process"
@@ -20,7 +20,7 @@ test("the entry script sets NODE_COMPILE_CACHE under TMPDIR unless it is set alr
   chmodSync(fakeNode, 0o755)
   const run = (env: Record<string, string>) =>
     execFileSync("sh", [join(dir, "sacar"), "status"], { env: { PATH: "/usr/bin:/bin", ...env } }).toString()
-  assert.equal(run({ TMPDIR: "/var/tmp" }), `/var/tmp/node-compile-cache ${join(dir, "bin", "sacar.ts")} status\n`)
+  assert.equal(run({ TMPDIR: "/var/tmp" }), `/var/tmp/node-compile-cache ${join(dir, "bin", "sacar.js")} status\n`)
   assert.equal(run({ NODE_COMPILE_CACHE: "/srv/cache" }).split(" ")[0], "/srv/cache")
 })
 
@@ -34,6 +34,6 @@ test("the entry script starts a reconciler with a small young generation, other 
   chmodSync(fakeNode, 0o755)
   const run = (...args: string[]) =>
     execFileSync("sh", [join(dir, "sacar"), ...args], { env: { PATH: "/usr/bin:/bin" } }).toString().trim()
-  assert.equal(run("reconciler"), `--max-semi-space-size=1 ${join(dir, "bin", "sacar.ts")} reconciler`)
-  assert.equal(run("status", "shop"), `${join(dir, "bin", "sacar.ts")} status shop`)
+  assert.equal(run("reconciler"), `--max-semi-space-size=1 ${join(dir, "bin", "sacar.js")} reconciler`)
+  assert.equal(run("status", "shop"), `${join(dir, "bin", "sacar.js")} status shop`)
 })

@@ -124,6 +124,23 @@ test("watchKey emits a missing key once, then its value, then its deletion", asy
   await eventually(() => seen.at(-1)!.value === undefined, 5_000, "the deletion")
 })
 
+test("an empty prefix woken by writes elsewhere is emitted once, not at every wake-up", async (t) => {
+  // What Consul does with an empty prefix: it reports the KV table's index, so every
+  // write nearby (another node's status) answers the blocking read with a new index.
+  let index = 10
+  const stub = await startStub(t, (_req, res) => setTimeout(() => sendKv(res, index += 1, []), 20))
+  const seen: Array<Indexed<ReadonlyArray<KvEntry>>> = []
+  const fiber = collect(
+    watchPrefix("p/", { wait: "2s", emptyMinIntervalMs: 50 }),
+    seen,
+    consulLayer({ address: stub.addr, tls: { verify: true } })
+  )
+  t.after(() => Effect.runPromise(Fiber.interrupt(fiber)))
+  await eventually(() => stub.requests.length >= 6, 10_000, "six answers")
+  assert.equal(seen.length, 1, `${seen.length} emissions of the same empty prefix`)
+  assert.deepEqual(seen[0]!.value, [])
+})
+
 test("a watch does not spin against a server that answers 500, and recovers when it is back", async (t) => {
   let healthy = false
   const stub = await startStub(t, (_req, res, url) => {

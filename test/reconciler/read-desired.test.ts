@@ -7,6 +7,7 @@ import { readDesired } from "../../src/reconciler/read-desired.ts"
 import { reconcilerSettings } from "../../src/reconciler/settings.ts"
 import type { AppConfig } from "../../src/spec/documents.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
+import type { DecodeMemo } from "../../src/spec/tree.ts"
 
 const keys = makeKeys("sacar")
 const A = "a".repeat(40)
@@ -43,6 +44,38 @@ describe("readDesired", () => {
     assert.deepEqual(shop.deploy, { generation: 30, sha: A })
     assert.equal(snap.ownStatus.get("shop")?.node, "web-1")
     assert.equal(lastGood.size, 1)
+  })
+
+  test("a document whose ModifyIndex did not change is not decoded again; a gone key is forgotten", () => {
+    const lastGood = new Map<string, AppConfig>()
+    const memo: DecodeMemo = new Map()
+    const config = entry("sacar/shop/config", { artifact: "file:///b/{sha}.tgz", nodes: ["web-*"] })
+    const first = readDesired(
+      keys,
+      "web-1",
+      [config, entry(`sacar/shop/releases/${A}`, { ref: "main" }, 21)],
+      lastGood,
+      memo
+    )
+    const again = readDesired(
+      keys,
+      "web-1",
+      [config, entry(`sacar/shop/releases/${A}`, { ref: "main" }, 21)],
+      lastGood,
+      memo
+    )
+    // The same decoded object: the second pass ran no decoder for it.
+    assert.equal(again.apps.get("shop")!.releases.get(A)!.spec, first.apps.get("shop")!.releases.get(A)!.spec)
+    const changed = readDesired(
+      keys,
+      "web-1",
+      [config, entry(`sacar/shop/releases/${A}`, { ref: "next" }, 22)],
+      lastGood,
+      memo
+    )
+    assert.deepEqual(changed.apps.get("shop")!.releases.get(A)!.spec?.ref, "next", "a new ModifyIndex is decoded")
+    readDesired(keys, "web-1", [config], lastGood, memo)
+    assert.deepEqual([...memo.keys()], ["sacar/shop/config"], "the deleted ReleaseSpec is no longer held")
   })
 
   test("a config that stops decoding keeps the last good one and says so; a deleted one is forgotten", () => {

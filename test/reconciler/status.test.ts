@@ -7,6 +7,8 @@ import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { Consul, ConsulUnavailable } from "../../src/consul/consul.ts"
 import { emptyStatus, makeStatusWriter } from "../../src/reconciler/status.ts"
+import { encodeDocument } from "../../src/spec/decode.ts"
+import { NodeStatus } from "../../src/spec/documents.ts"
 
 const fakeConsul = (puts: Array<{ key: string; value: string }>, failFirst = 0) => {
   let failures = failFirst
@@ -155,4 +157,46 @@ test("the first change after a quiet spell is written at once; a burst right aft
       assert.equal(puts.length, 3, "an update that changed nothing does not hold back the next change")
     })).pipe(Effect.provide(Layer.merge(fakeConsul(puts), TestClock.layer())))
   )
+})
+
+test("the written document is the Schema encoding of the status, every field set", async () => {
+  const puts: Array<{ key: string; value: string }> = []
+  const full: NodeStatus = {
+    node: "web-1",
+    updatedAt: "2026-12-02T05:00:00.000Z",
+    releases: {
+      [A]: {
+        phase: "failed",
+        message: "pip failed",
+        attempt: 2,
+        specIndex: 7,
+        startedAt: "2026-12-02T04:59:00.000Z",
+        finishedAt: "2026-12-02T05:00:00.000Z",
+        steps: { download: { ms: 12 }, install: { ms: 3400, reusedFrom: "b".repeat(40) } },
+        log: "Traceback…\n"
+      }
+    },
+    current: A,
+    previous: null,
+    deploy: {
+      generation: 9,
+      sha: A,
+      phase: "failed",
+      message: "health check failed",
+      startedAt: "2026-12-02T04:59:30.000Z",
+      finishedAt: "2026-12-02T05:00:00.000Z",
+      log: "tail"
+    },
+    error: "config does not decode"
+  }
+  await Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function*() {
+        const writer = yield* makeStatusWriter({ key: "sacar/shop/status/web-1", initial: full, stored: false })
+        yield* writer.flush
+      })
+    ).pipe(Effect.provide(fakeConsul(puts)))
+  )
+  const written = JSON.parse(puts[0]!.value) as NodeStatus
+  assert.equal(puts[0]!.value, encodeDocument(NodeStatus, { ...full, updatedAt: written.updatedAt }))
 })
