@@ -3,9 +3,11 @@
  * the contract, so anything here can also be done with `consul kv put`. The CLI is
  * a thin layer of argument parsing over these.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { nowIso } from "../common/time.ts"
 import { Consul } from "../consul/consul.ts"
 import type { ConsulError } from "../consul/consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
@@ -138,7 +140,7 @@ export const releaseSha = (
       : { url, sha256: options.sha256 }
     const spec = yield* validated(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
       ...(artifact !== undefined ? { artifact } : {}),
-      createdAt: new Date().toISOString(),
+      createdAt: yield* nowIso,
       source: "cli",
       requestedBy: options.by
     })
@@ -207,8 +209,7 @@ export const rollback = (keys: Keys, app: string, by: string) =>
     const target = rollbackTarget(snapshot)
     if (Result.isFailure(target)) return yield* new RequestRefused({ message: target.failure })
     const sha = target.success
-    const now = new Date().toISOString()
-    yield* writeDocument(PinDoc, "PinDoc", keys.pin(app), { sha, by, reason: "rollback", at: now })
+    yield* writeDocument(PinDoc, "PinDoc", keys.pin(app), { sha, by, reason: "rollback", at: yield* nowIso })
     // A rollback restores a known-good state, so it goes through a lock, on the record.
     yield* requestDeploy(keys, app, { sha, requestedBy: by, force: true, reason: "rollback" })
     return { sha, from: snapshot.deploy?.spec.sha }
@@ -227,7 +228,8 @@ export const lockApp = (
   Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
     const held = snapshot.lock
-    const theirs = held !== undefined && held.by !== lock.by && lockInForce(held, new Date()) ? held : undefined
+    const now = yield* Clock.currentTimeMillis
+    const theirs = held !== undefined && held.by !== lock.by && lockInForce(held, new Date(now)) ? held : undefined
     if (theirs !== undefined && !options.force) {
       return yield* new RequestRefused({
         message: `${app} is already locked by ${theirs.by}: ${theirs.reason}${
@@ -235,7 +237,10 @@ export const lockApp = (
         }; \`sacar lock ${app} -m REASON --force\` replaces their lock and reason`
       })
     }
-    const written = yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
+    const written = yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), {
+      ...lock,
+      at: new Date(now).toISOString()
+    })
     return { lock: written, replaced: theirs }
   })
 
