@@ -118,6 +118,15 @@ export const githubRetry = (baseMs: number, retries: number) =>
   Schedule.max([Schedule.exponential(Duration.millis(baseMs)), Schedule.recurs(Math.max(0, retries))])
 
 /**
+ * `sacar notify` while the controller restarts: 500 ms doubling to 10 s, jittered, as
+ * long as the next try starts within `budgetMs` (its --timeout) of the first.
+ */
+export const notifyRetry = (budgetMs: number): Schedule.Schedule<Duration.Duration> =>
+  backoff("500 millis", "10 seconds").pipe(
+    Schedule.while(({ elapsed, duration }) => elapsed + Duration.toMillis(duration) <= budgetMs)
+  )
+
+/**
  * Artifact downloads: `baseDelay` doubling up to `maxDelay`, jittered ±20 %, at most
  * `retries` times; what is retryable is the DownloadError's `retryable`.
  */
