@@ -1,9 +1,10 @@
 /**
- * Every write of desired state (ReleaseSpec, DeploySpec), for the controller's
- * webhooks and endpoints and for the operator commands alike: creating a release
- * never overwrites one unless asked to (cas=0), a retry rewrites it so failed nodes
- * try again, and a deploy request goes through the app's lock in the same
- * transaction as the DeploySpec it writes.
+ * Every write of desired state (ReleaseSpec, DeploySpec, AppConfig, lock, pin), for
+ * the controller's webhooks, endpoints and leader and for the operator commands alike:
+ * creating a release never overwrites one unless asked to (cas=0), a retry rewrites it
+ * so failed nodes try again, a deploy request goes through the app's lock in the same
+ * transaction as the DeploySpec it writes, and auto-deploy and retention write only
+ * over what they decided from (cas). The decisions stay with the callers.
  */
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
@@ -14,8 +15,7 @@ import { Consul } from "../consul/consul.ts"
 import type { ConsulError, TxnOp } from "../consul/consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
 import { decodeDocument, type DocumentError, encodeDocument } from "../spec/decode.ts"
-import { DeploySpec, LockDoc, lockInForce, ReleaseSpec } from "../spec/documents.ts"
-import type { AppConfig } from "../spec/documents.ts"
+import { AppConfig, DeploySpec, LockDoc, lockInForce, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import { GitHubRecord } from "../spec/github-record.ts"
 import type { Keys } from "../spec/keys.ts"
 import { casUpdateGuarded, describeErrors, failedGuard, GuardFailed, WriteConflict } from "./cas.ts"
@@ -345,4 +345,36 @@ export const requestDeploy = (keys: Keys, app: string, request: DeployRequest) =
         keys.lock(app)
       } changed ${LOCK_ATTEMPTS} times while a deploy of ${app} was being written; not written`
     })
+  })
+
+// ---------------------------------------------------------------------------------
+// AppConfig, lock and pin: what operators write (operator/actions.ts validates first)
+
+/**
+ * Writes the app's config; only if the key is still at `cas` (0: absent), so two
+ * `sacar app set` at once cannot lose each other's fields. Says whether it was written.
+ */
+export const putAppConfig = (
+  keys: Keys,
+  app: string,
+  config: AppConfig,
+  cas: number
+): Effect.Effect<boolean, ConsulError, Consul> =>
+  Consul.use((consul) => consul.put(keys.config(app), encodeDocument(AppConfig, config), { cas }))
+
+/** Locks the app (`sacar lock`): deploys are refused with `lock.reason` until it is removed or `until` passes. */
+export const putLock = (keys: Keys, app: string, lock: LockDoc): Effect.Effect<boolean, ConsulError, Consul> =>
+  Consul.use((consul) => consul.put(keys.lock(app), encodeDocument(LockDoc, lock)))
+
+/** Pins the app at `pin.sha` (`sacar rollback`): auto-deploy pauses until it is removed. */
+export const putPin = (keys: Keys, app: string, pin: PinDoc): Effect.Effect<boolean, ConsulError, Consul> =>
+  Consul.use((consul) => consul.put(keys.pin(app), encodeDocument(PinDoc, pin)))
+
+/** Deletes a document (`sacar unlock`, `sacar unpin`); says whether there was anything to delete. */
+export const removeDocument = (key: string): Effect.Effect<boolean, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const existed = (yield* consul.get(key)).value !== undefined
+    if (existed) yield* consul.delete(key)
+    return existed
   })
