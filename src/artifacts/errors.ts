@@ -13,7 +13,7 @@ export class DownloadError extends Data.TaggedError("DownloadError")<{
 }> {}
 
 /** Worth trying again (`downloadRetry`, common/retry.ts): what may heal by itself. */
-export const isTransient = (error: DownloadError): boolean => error.retryable
+export const isTransientDownload = (error: DownloadError): boolean => error.retryable
 
 export const isRetryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408
 

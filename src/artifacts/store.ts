@@ -9,7 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { downloadRetry } from "../common/retry.ts"
-import { DownloadError, isTransient } from "./errors.ts"
+import { DownloadError, isTransientDownload } from "./errors.ts"
 import { openFile } from "./file.ts"
 import type { GcsClient } from "./gcs.ts"
 import { fetchBody } from "./http.ts"
@@ -84,11 +84,11 @@ export const makeArtifactStore = (options: {
     if (open instanceof DownloadError) return Effect.fail(open)
     return transferVerified({ url, sha256: downloadOptions.sha256, stallMs: policy.stallMs, open, sink }).pipe(
       Effect.tapError((error) =>
-        isTransient(error)
+        isTransientDownload(error)
           ? Effect.logWarning("artifact download failed, will retry", { url, error: error.message })
           : Effect.void
       ),
-      Effect.retry({ schedule, while: isTransient }),
+      Effect.retry({ schedule, while: isTransientDownload }),
       Effect.withSpan("ArtifactStore.fetch", { attributes: { url } })
     )
   }

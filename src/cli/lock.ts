@@ -45,6 +45,7 @@ export const main = (argv: string[]): Promise<number> =>
     const app = appArg(appText)
     const reason = parsed.values.message?.trim()
     if (!reason) throw new UsageError("a lock needs a reason: -m REASON")
+    // Argument parsing, before any Effect runs: a bad or past --until is a usage error.
     const until = parsed.values.until === undefined ? undefined : parseUntil(parsed.values.until, new Date())
     const keys = cliKeys()
     return runWithConsul(

@@ -4,6 +4,11 @@
  * the controller's own refusals (400, 401, 404, 409) are final and printed as it
  * gave them.
  */
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import { notifyRetry } from "../common/retry.ts"
 import { secretSetting, SettingError } from "../common/settings.ts"
 import { parseDuration } from "../spec/duration.ts"
 import { appArg, parseCommand, shaArg, UsageError, withUsage } from "./args.ts"
@@ -30,7 +35,50 @@ const OPTIONS = {
   timeout: { type: "string" }
 } as const
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** No answer, or a 5xx, 408 or 429: the controller may be restarting, worth another try. */
+class ControllerUnanswered extends Data.TaggedError("ControllerUnanswered")<{ readonly message: string }> {}
+
+/** One POST; the exit code once the controller has answered for good. */
+const post = (url: URL, token: string, body: string, app: string, sha: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body,
+        signal: AbortSignal.timeout(15_000)
+      })
+      return { res, text: await res.text() }
+    },
+    catch: (cause) => {
+      const c = cause as Error & { cause?: { code?: string } }
+      return new ControllerUnanswered({ message: c.cause?.code ?? c.message })
+    }
+  }).pipe(Effect.flatMap(({ res, text }) =>
+    Effect.suspend(() => {
+      let message = text
+      try {
+        const parsedBody = JSON.parse(text) as { error?: string }
+        if (typeof parsedBody.error === "string")
+          message = parsedBody.error
+      } catch {
+        // not JSON: show the text as it came
+      }
+      if (res.status === 200 || res.status === 201) {
+        process.stdout.write(
+          `${res.status === 201 ? "release created" : "release already known"}: ${app} ${sha.slice(0, 7)}\n`
+        )
+        return Effect.succeed(0)
+      }
+      if (res.status < 500 && res.status !== 429 && res.status !== 408) {
+        process.stderr.write(
+          `sacar notify: the controller refused (${res.status}): ${message.trim() || res.statusText}\n`
+        )
+        return Effect.succeed(1)
+      }
+      return Effect.fail(new ControllerUnanswered({ message: `${res.status} ${message.trim().slice(0, 200)}` }))
+    })
+  ))
 
 export const main = (argv: string[]): Promise<number> =>
   withUsage("notify", async () => {
@@ -79,48 +127,28 @@ export const main = (argv: string[]): Promise<number> =>
       ...(v.sha256 !== undefined ? { sha256: v.sha256 } : {}),
       ...(v.ref !== undefined ? { ref: v.ref } : {})
     })
-    const deadline = Date.now() + budget
-    for (let attempt = 0;; attempt++) {
-      let problem: string
-      try {
-        const res = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-          body,
-          signal: AbortSignal.timeout(15_000)
-        })
-        const text = await res.text()
-        let message = text
-        try {
-          const parsedBody = JSON.parse(text) as { error?: string }
-          if (typeof parsedBody.error === "string")
-            message = parsedBody.error
-        } catch {
-          // not JSON: show the text as it came
-        }
-        if (res.status === 200 || res.status === 201) {
-          process.stdout.write(
-            `${res.status === 201 ? "release created" : "release already known"}: ${app} ${sha.slice(0, 7)}\n`
+    let attempts = 0
+    return Effect.runPromise(
+      post(url, token, body, app, sha).pipe(
+        Effect.tapError(() => Effect.sync(() => attempts++)),
+        Effect.retry(
+          notifyRetry(budget).pipe(
+            Schedule.setInputType<ControllerUnanswered>(),
+            Schedule.tap(({ input, duration }) =>
+              Effect.sync(() =>
+                process.stderr.write(
+                  `sacar notify: ${input.message}; retrying in ${(Duration.toMillis(duration) / 1000).toFixed(1)}s\n`
+                )
+              )
+            )
           )
-          return 0
-        }
-        if (res.status < 500 && res.status !== 429 && res.status !== 408) {
-          process.stderr.write(
-            `sacar notify: the controller refused (${res.status}): ${message.trim() || res.statusText}\n`
-          )
-          return 1
-        }
-        problem = `${res.status} ${message.trim().slice(0, 200)}`
-      } catch (cause) {
-        const c = cause as Error & { cause?: { code?: string } }
-        problem = c.cause?.code ?? c.message
-      }
-      const delay = Math.min(10_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2)
-      if (Date.now() + delay > deadline) {
-        process.stderr.write(`sacar notify: gave up after ${attempt + 1} attempts: ${problem}\n`)
-        return 1
-      }
-      process.stderr.write(`sacar notify: ${problem}; retrying in ${(delay / 1000).toFixed(1)}s\n`)
-      await sleep(delay)
-    }
+        ),
+        Effect.catch((e) =>
+          Effect.sync(() => {
+            process.stderr.write(`sacar notify: gave up after ${attempts} attempts: ${e.message}\n`)
+            return 1
+          })
+        )
+      )
+    )
   })

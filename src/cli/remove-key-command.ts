@@ -1,7 +1,7 @@
 /** `sacar unlock` and `sacar unpin`: the same shape, deleting one document. */
 import * as Effect from "effect/Effect"
-import { removeKey } from "../operator/actions.ts"
 import type { Keys } from "../spec/keys.ts"
+import { removeDocument } from "../state/writes.ts"
 import { appArg, parseCommand, UsageError, withUsage } from "./args.ts"
 import { cliKeys, runWithConsul, say } from "./run.ts"
 
@@ -23,7 +23,7 @@ export const removeKeyCommand = (spec: {
     return runWithConsul(
       spec.name,
       Effect.gen(function*() {
-        const existed = yield* removeKey(spec.key(keys, app))
+        const existed = yield* removeDocument(spec.key(keys, app))
         yield* say(existed ? spec.done(app) : spec.absent(app))
         return 0
       })

@@ -53,15 +53,18 @@ export const main = (argv: string[]): Promise<number> =>
         process.stdout.write(`${text}\n${watch && !process.stdout.isTTY ? "---\n" : ""}`)
       })
     const show = (snapshots: ReadonlyArray<Parameters<typeof toReport>[0]>, heard?: string) =>
-      json
-        ? writeJson({ apps: snapshots.map(toReport) })
-        : redraw(
-          `${heard === undefined ? "" : `${heard}\n\n`}${
-            snapshots.length === 0
-              ? "no apps yet: create one with `sacar app set <app> --artifact URL`"
-              : snapshots.map((s) => renderApp(s, new Date())).join("\n\n")
-          }`
-        )
+      Effect.flatMap(Clock.currentTimeMillis, (ms) => {
+        const now = new Date(ms)
+        return json
+          ? writeJson({ apps: snapshots.map((s) => toReport(s, now)) })
+          : redraw(
+            `${heard === undefined ? "" : `${heard}\n\n`}${
+              snapshots.length === 0
+                ? "no apps yet: create one with `sacar app set <app> --artifact URL`"
+                : snapshots.map((s) => renderApp(s, now)).join("\n\n")
+            }`
+          )
+      })
     if (app !== undefined) {
       const exists = await runWithConsul(
         "status",

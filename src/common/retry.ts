@@ -1,8 +1,9 @@
 /**
  * How Sacar waits before trying again, as values: the one backoff formula and the few
  * named schedules built on it. Each service says what is worth retrying with its own
- * `isTransient` (next to its errors: `consul/Consul.ts`, `github/GitHub.ts`,
- * `artifacts/errors.ts`); a loop pairs the two with `Effect.retry({ schedule, while })`.
+ * predicate next to its errors (`isTransientConsulError` in consul/consul.ts,
+ * `isTransientGitHubError` in github/errors.ts, `isTransientDownload` in
+ * artifacts/errors.ts); a loop pairs the two with `Effect.retry({ schedule, while })`.
  * Delays are slept through `Clock` and jitter is drawn from `Random`, so tests run them
  * on `TestClock` (docs/decisions.md, "Retries and time are values").
  */
@@ -37,7 +38,7 @@ export const backoff = (base: Duration.Input, cap: Duration.Input): Schedule.Sch
 export const CONSUL_BACKOFF_CAP_MS = 15_000
 
 /**
- * Transient Consul errors (`isTransient` in consul/Consul.ts): 250 ms doubling to
+ * Transient Consul errors (`isTransientConsulError`): 250 ms doubling to
  * 15 s, jittered, and never sooner than a 429/503's Retry-After. The lock, the
  * semaphore, the watch's error pacing and the reconciler's Consul writes use it.
  */
@@ -63,6 +64,35 @@ interface RetryAfter {
  */
 export const sessionTermRetry: Schedule.Schedule<Duration.Duration> = backoff("500 millis", "10 seconds")
 
+/** One try at taking a key with a session, and so how soon to try again. */
+export type AcquireAttempt =
+  | "acquired"
+  /** Held by a dead predecessor's session, which was just destroyed: again at once. */
+  | "predecessor-freed"
+  /** Free but refused: the last holder's lock-delay has not run out. */
+  | "lock-delay"
+  /** Held by another live session: a person must act (two processes with one name). */
+  | "held"
+
+const ACQUIRE_DELAY_MS: Record<AcquireAttempt, number> = {
+  "acquired": 0,
+  "predecessor-freed": 0,
+  "lock-delay": 1_000,
+  "held": 5_000
+}
+
+/**
+ * Taking a key with a session (the node's registration) until it is taken: the pause
+ * is what the last try found (`AcquireAttempt`), not a backoff; a lock-delay ends
+ * after seconds, and a key held by someone else is looked at again every 5 s so
+ * the node registers as soon as the other process stops.
+ */
+export const acquireRetry: Schedule.Schedule<number, AcquireAttempt> = Schedule.forever.pipe(
+  Schedule.setInputType<AcquireAttempt>(),
+  Schedule.while(({ input }) => input !== "acquired"),
+  Schedule.modifyDelay(({ input }) => Effect.succeed(ACQUIRE_DELAY_MS[input]))
+)
+
 /**
  * A session renew that failed: again every second, never past the time the session
  * has left (the caller stops at its TTL; consul/session.ts).
@@ -86,6 +116,15 @@ export const consulWriteRetry: Schedule.Schedule<Duration.Duration> = Schedule.m
  */
 export const githubRetry = (baseMs: number, retries: number) =>
   Schedule.max([Schedule.exponential(Duration.millis(baseMs)), Schedule.recurs(Math.max(0, retries))])
+
+/**
+ * `sacar notify` while the controller restarts: 500 ms doubling to 10 s, jittered, as
+ * long as the next try starts within `budgetMs` (its --timeout) of the first.
+ */
+export const notifyRetry = (budgetMs: number): Schedule.Schedule<Duration.Duration> =>
+  backoff("500 millis", "10 seconds").pipe(
+    Schedule.while(({ elapsed, duration }) => elapsed + Duration.toMillis(duration) <= budgetMs)
+  )
 
 /**
  * Artifact downloads: `baseDelay` doubling up to `maxDelay`, jittered ±20 %, at most

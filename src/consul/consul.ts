@@ -120,7 +120,7 @@ export class ConsulRequestError extends Data.TaggedError("ConsulRequestError")<{
 export type ConsulError = ConsulUnavailable | ConsulRequestError
 
 /** Worth trying again later (with `consulRetry`, common/retry.ts): Consul unreachable, 5xx, 429. */
-export const isTransient = (error: { readonly _tag: string }): boolean => error._tag === "ConsulUnavailable"
+export const isTransientConsulError = (error: { readonly _tag: string }): boolean => error._tag === "ConsulUnavailable"
 
 export class Consul extends Context.Service<Consul, {
   readonly address: string

@@ -5,6 +5,7 @@
  * rounds flags above 2^53, and it reports refusals and 404s inconsistently. See
  * docs/consul-layer.md and the "Consul client" section of docs/decisions.md.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -324,12 +325,12 @@ export const makeConsul = (config: ConsulConfig) =>
      * http_max_conns_per_client. Both become ConsulUnavailable, which every retry loop
      * (watch, lock, semaphore, the reconciler's) already treats as "later".
      */
-    const refusal = (req: Request, res: RawResponse): ConsulError => {
+    const refusal = (req: Request, res: RawResponse, now: number): ConsulError => {
       const { operation } = req
       const text = oneLine(res.body)
       const message = text === "" ? `HTTP ${res.status}` : text
       if (res.status === 429 || (res.status >= 500 && !CALLER_MISTAKES_AS_500.some((re) => re.test(text)))) {
-        const retryAfterMs = retryAfterMillis(res.headers["retry-after"], Date.now())
+        const retryAfterMs = retryAfterMillis(res.headers["retry-after"], now)
         return new ConsulUnavailable({
           address,
           operation,
@@ -367,7 +368,7 @@ export const makeConsul = (config: ConsulConfig) =>
       Effect.flatMap(send(req), (res) =>
         (res.status >= 200 && res.status < 300) || accept.includes(res.status)
           ? Effect.succeed(res)
-          : Effect.fail(refusal(req, res)))
+          : Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(refusal(req, res, now))))
 
     const blockingRequest = (
       operation: string,

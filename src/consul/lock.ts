@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { consulRetry } from "../common/retry.ts"
 import { parseDuration } from "../spec/duration.ts"
-import { Consul, ConsulUnavailable, isTransient } from "./consul.ts"
+import { Consul, ConsulUnavailable, isTransientConsulError } from "./consul.ts"
 import type { ConsulError, KvEntry } from "./consul.ts"
 
 /** api.LockFlagValue, 0x2ddccbc058a50c18. */
@@ -102,9 +102,11 @@ export const acquireLock = (
     })
     yield* attempt.pipe(
       Effect.tapError((error) =>
-        isTransient(error) ? Effect.logWarning(`consul lock ${key}: ${error.message}; retrying`) : Effect.void
+        isTransientConsulError(error)
+          ? Effect.logWarning(`consul lock ${key}: ${error.message}; retrying`)
+          : Effect.void
       ),
-      Effect.retry({ schedule: consulRetry, while: isTransient }),
+      Effect.retry({ schedule: consulRetry, while: isTransientConsulError }),
       Effect.tap((outcome) =>
         outcome === "delay"
           ? Effect.sync(() => {

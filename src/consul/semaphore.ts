@@ -27,7 +27,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { consulRetry } from "../common/retry.ts"
-import { Consul, isTransient } from "./consul.ts"
+import { Consul, isTransientConsulError } from "./consul.ts"
 import type { ConsulError, KvEntry } from "./consul.ts"
 
 const TAIL = "tail"
@@ -150,7 +150,7 @@ const takeTicket = (base: string, sessionId: string): Effect.Effect<number, Cons
       { verb: "lock", key, value: "", session: sessionId },
       { verb: "unlock", key, value: "", session: sessionId }
     ]).pipe(
-      Effect.retry({ schedule: consulRetry, while: isTransient })
+      Effect.retry({ schedule: consulRetry, while: isTransientConsulError })
     )
     const locked = result.ok ? result.entries.find((e) => e.key === key) : undefined
     if (locked === undefined) {
@@ -180,9 +180,11 @@ const enqueue = (
       { verb: "set", key: tailKey, value: sessionId }
     ]).pipe(
       Effect.tapError((error) =>
-        isTransient(error) ? Effect.logWarning(`consul semaphore ${lane}: ${error.message}; retrying`) : Effect.void
+        isTransientConsulError(error)
+          ? Effect.logWarning(`consul semaphore ${lane}: ${error.message}; retrying`)
+          : Effect.void
       ),
-      Effect.retry({ schedule: consulRetry, while: isTransient })
+      Effect.retry({ schedule: consulRetry, while: isTransientConsulError })
     )
     if (!result.ok) {
       return yield* Effect.fail(

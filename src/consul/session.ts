@@ -57,6 +57,9 @@ export const openSession = (
       let ttlMs = requestedTtlMs
       let lastGood = yield* Clock.currentTimeMillis
       let delayMs = ttlMs / 2
+      // A loop rather than Effect.repeat with a Schedule: each pause is decided by the
+      // answer before it (the TTL Consul returned, the time the session has left), state
+      // a Schedule would only carry back in. It sleeps through Clock (TestClock-tested).
       while (true) {
         yield* Effect.sleep(delayMs)
         const leftMs = lastGood + ttlMs - (yield* Clock.currentTimeMillis)

@@ -82,8 +82,8 @@ const LISTENING = /"msg":"listening on (http:\/\/[^"\s]+)"|listening on (http:\/
 
 /** Reads the controller's log until it says where it listens; fails if it exits first. */
 export async function controllerUrl(child: Child, timeoutMs: number, signal: AbortSignal): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
     signal.throwIfAborted()
     const text = await readText(child.logFile)
     const match = LISTENING.exec(text)

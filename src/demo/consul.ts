@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import { nowIso } from "../common/time.ts"
 import { consulConfigFromEnv } from "../consul/config.ts"
 import type { ConsulConfig } from "../consul/config.ts"
 import { Consul } from "../consul/consul.ts"
@@ -107,5 +108,5 @@ export const claimPrefix = (keys: Keys, dir: string): Effect.Effect<void, Consul
       )
     }
     if (present.length > 0) yield* consul.delete(keys.root, { recurse: true })
-    yield* consul.put(marker, JSON.stringify({ by: "sacar demo", dir, at: new Date().toISOString() }))
+    yield* consul.put(marker, JSON.stringify({ by: "sacar demo", dir, at: yield* nowIso }))
   })

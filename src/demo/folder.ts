@@ -90,6 +90,7 @@ export async function prepareFolder(folder: DemoFolder): Promise<{ leftovers: nu
   for (const node of DEMO_NODES) await mkdir(folder.nodeRoot(node), { recursive: true })
   await writeFile(
     join(folder.dir, MARKER),
+    // Plain async setup before any Effect runs; a note for a person browsing the folder.
     `made by sacar demo at ${new Date().toISOString()}; wiped by the next run\n`
   )
   await writeFile(folder.pids, "")

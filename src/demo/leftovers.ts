@@ -37,8 +37,8 @@ export async function killLeftovers(pidsFile: string, dir: string, graceMs = 3_0
     .map((line) => Number(line.trim().split(/\s+/)[0]))
     .filter((pid) => Number.isInteger(pid) && pid > 1 && isAlive(pid) && belongsTo(pid, dir))
   for (const pid of pids) signal(pid, "SIGTERM")
-  const deadline = Date.now() + graceMs
-  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  const deadline = performance.now() + graceMs
+  while (pids.some(isAlive) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100))
   for (const pid of pids.filter(isAlive)) signal(pid, "SIGKILL")
   // Their scripts run in groups of their own and would outlive them.
   if (pids.length > 0) killProcessesUsing(dir)

@@ -59,7 +59,9 @@ export interface Stage {
 /** A failure of the walk-through, with what a person needs to see (exit 1). */
 export class DemoFailed extends Error {}
 
-const since = (t0: number) => formatDuration(Date.now() - t0)
+// The walk-through is plain async code driving child processes, not an Effect program:
+// its stopwatch is the monotonic performance.now(), and its table's "ago" is the wall clock.
+const since = (t0: number) => formatDuration(performance.now() - t0)
 const label = (what: string, text: string) => `${what.padEnd(11)}${text}`
 
 /** Resolves with `promise`, or rejects with the abort reason as soon as `signal` fires. */
@@ -181,7 +183,7 @@ export async function follow(
       if (lines.length > 0) stage.display.say(lines.join("\n"))
     }
     before = views
-    stage.display.table(renderTable(views, w, new Date()))
+    stage.display.table(renderTable(views, w, new Date())) // plain async: see `since`
     const outcome = decide(views, w)
     if (outcome.kind !== "waiting") return { outcome, views }
   }
@@ -204,7 +206,7 @@ export interface WalkResult {
 }
 
 export async function walkThrough(stage: Stage): Promise<WalkResult> {
-  const t0 = Date.now()
+  const t0 = performance.now()
   const { display, folder, consul, supervisor, signal } = stage
   const p = (path: string) => shownPath(path, stage.cwd)
   const keys = consul.keys
@@ -232,7 +234,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
     const child = await startReconciler(supervisor, componentEnv, node, folder.nodeRoot(node), folder.log(node))
     display.say(label("reconciler", `${node} (pid ${child.pid}), root ${p(folder.nodeRoot(node))}`))
   }
-  const packStarted = Date.now()
+  const packStarted = performance.now()
   // pip takes a few seconds; on a terminal a ticking line says so.
   const ticker = display.live
     ? setInterval(() => display.table([`  packing examples/shop (pip, offline) ${since(packStarted)}`]), 250)
@@ -259,7 +261,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
     label("app", `${DEMO_APP}: artifact ${release.template}, nodes demo-*, maxParallel 1  (${keys.config(DEMO_APP)})`)
   )
 
-  const prepareStarted = Date.now()
+  const prepareStarted = performance.now()
   await consulDo(
     stage,
     releaseSha(keys, DEMO_APP, release.sha, { artifact: release.url, sha256: release.sha256, by: "sacar demo" })
@@ -276,7 +278,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   display.freeze()
   display.say(label("prepared", `on all ${DEMO_NODES.length} nodes in ${since(prepareStarted)}`))
 
-  const deployStarted = Date.now()
+  const deployStarted = performance.now()
   await consulDo(stage, deploySha(keys, DEMO_APP, release.sha, { by: "sacar demo", force: false }))
   const generation = (await consulDo(stage, readApp(keys, DEMO_APP))).deploy?.generation
   if (generation === undefined)
@@ -301,7 +303,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
   display.say(
     label("live", `on all ${DEMO_NODES.length} nodes in ${since(deployStarted)}; the walk-through took ${since(t0)}`)
   )
-  return { sha: release.sha, controllerUrl: url, tookMs: Date.now() - t0, views: deployed.views }
+  return { sha: release.sha, controllerUrl: url, tookMs: Math.round(performance.now() - t0), views: deployed.views }
 }
 
 /** The made-up commit id the next steps suggest for a second release of the same tarball. */

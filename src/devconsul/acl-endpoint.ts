@@ -4,6 +4,7 @@
 // tokens managed through the same HTTP API `consul acl policy create` and
 // `consul acl token create` call (agent/acl_endpoint.go): /v1/acl/policy,
 // /v1/acl/policies, /v1/acl/token, /v1/acl/token/self, /v1/acl/tokens.
+// dev-consul is a plain node:http server, not an Effect program: its times are `Date`'s.
 
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"

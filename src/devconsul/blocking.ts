@@ -44,6 +44,8 @@ export function parseBlocking(url: URL): BlockingParams {
  * Runs `query` until its index exceeds `minIndex`, waiting for the writes that
  * `interest` says could move the current result's index. Returns the last result at
  * the deadline, or undefined when the client went away (nothing should be written then).
+ * Plain async inside dev-consul's node:http server (not an Effect program): the deadline
+ * is `Date`'s, and the loop waits on store events, not on a retry schedule.
  */
 export async function blockingQuery<T extends { index: number }>(
   store: Store,

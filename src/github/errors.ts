@@ -14,7 +14,7 @@ export class GitHubError extends Data.TaggedError("GitHubError")<{
 }> {}
 
 /** Worth trying again later (`githubRetry`, common/retry.ts): no answer, 429, 5xx, a rate limit. */
-export const isTransient = (error: GitHubError): boolean => error.retryable
+export const isTransientGitHubError = (error: GitHubError): boolean => error.retryable
 
 /** A GitHub setting in the environment is missing or malformed; `variable` names it. */
 export class GitHubConfigError extends Data.TaggedError("GitHubConfigError")<{

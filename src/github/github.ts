@@ -1,3 +1,4 @@
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -6,7 +7,7 @@ import * as Redacted from "effect/Redacted"
 import { githubRetry } from "../common/retry.ts"
 import type { GitHubConfig, GitHubTuning } from "./config.ts"
 import { defaultTuning, githubConfigFromEnv } from "./config.ts"
-import { GitHubConfigError, GitHubError, isTransient } from "./errors.ts"
+import { GitHubConfigError, GitHubError, isTransientGitHubError } from "./errors.ts"
 import type { CheckRunAction } from "./limits.ts"
 import { checkActions, sanitizeTitle, STATUS_DESCRIPTION_MAX, truncateBytes, truncateChars } from "./limits.ts"
 import type { ClientShared, OctokitLog, SacarOctokit } from "./octokit.ts"
@@ -154,9 +155,9 @@ const outputOf = (i: { title: string; summary: string; text?: string | undefined
   ...(i.text !== undefined ? { text: truncateBytes(i.text) } : {})
 })
 
-const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
+const makeService = (config: GitHubConfig, log: OctokitLog, clock: Clock.Clock): GitHubShape => {
   const tuning: GitHubTuning = { ...defaultTuning, ...config.tuning }
-  const shared: ClientShared = makeClientShared(config.apiUrl, tuning, log)
+  const shared: ClientShared = makeClientShared(config.apiUrl, tuning, log, () => clock.currentTimeMillisUnsafe())
   const auth = config.auth
 
   const call = <A>(operation: string, run: (signal: AbortSignal) => Promise<A>) =>
@@ -273,10 +274,13 @@ const makeService = (config: GitHubConfig, log: OctokitLog): GitHubShape => {
   ): Effect.Effect<A, GitHubError> =>
     create.pipe(
       Effect.catch((first) =>
-        isTransient(first)
+        isTransientGitHubError(first)
           ? Effect.flatMap(find, (found) => (found === undefined ? create : Effect.succeed(found))).pipe(
             Effect.delay(Duration.millis(tuning.retryBaseMs)),
-            Effect.retry({ schedule: githubRetry(tuning.retryBaseMs, tuning.retries - 1), while: isTransient })
+            Effect.retry({
+              schedule: githubRetry(tuning.retryBaseMs, tuning.retries - 1),
+              while: isTransientGitHubError
+            })
           )
           : Effect.fail(first)
       )
@@ -464,14 +468,19 @@ const effectLog = Effect.gen(function*() {
 export class GitHub extends Context.Service<GitHub, GitHubShape>()("sacar/GitHub") {
   /** A service for a given configuration (tests pass the fake's URL and short tuning). */
   static readonly layerFrom = (config: GitHubConfig): Layer.Layer<GitHub> =>
-    Layer.effect(GitHub, Effect.map(effectLog, (log) => GitHub.of(makeService(config, log))))
+    Layer.effect(
+      GitHub,
+      Effect.gen(function*() {
+        return GitHub.of(makeService(config, yield* effectLog, yield* Clock.Clock))
+      })
+    )
 
   /** A service configured from the process environment (see config.ts for the variables). */
   static readonly layer: Layer.Layer<GitHub, GitHubConfigError> = Layer.effect(
     GitHub,
     Effect.gen(function*() {
       const config = yield* githubConfigFromEnv(process.env)
-      return GitHub.of(makeService(config, yield* effectLog))
+      return GitHub.of(makeService(config, yield* effectLog, yield* Clock.Clock))
     })
   )
 }

@@ -29,12 +29,20 @@ export interface ClientShared {
   readonly log: OctokitLog
   readonly throttleId: string
   readonly writeQueue: Bottleneck.Group
+  /** The time now (ms): the service's `Clock`, read from inside Octokit's callbacks. */
+  readonly now: () => number
 }
 
-export const makeClientShared = (baseUrl: string, tuning: GitHubTuning, log: OctokitLog): ClientShared => ({
+export const makeClientShared = (
+  baseUrl: string,
+  tuning: GitHubTuning,
+  log: OctokitLog,
+  now: () => number
+): ClientShared => ({
   baseUrl,
   tuning,
   log,
+  now,
   throttleId: `sacar-github-${randomUUID()}`,
   writeQueue: new Bottleneck.Group({ maxConcurrent: 1, minTime: tuning.writeIntervalMs })
 })
@@ -54,14 +62,14 @@ const EXPIRY_MARGIN_MS = 5 * 60_000
  * one reads the expiry auth-app stores in the value (third `|` field) and forgets the
  * token shortly before it, so shorter-lived tokens (GHES policies, tests) are renewed.
  */
-export const makeTokenCache = () => {
+export const makeTokenCache = (now: () => number) => {
   const entries = new Map<string, string>()
   return {
     get: (key: string): string | undefined => {
       const value = entries.get(key)
       if (value === undefined) return undefined
       const expiresAt = Date.parse(value.split("|")[2] ?? "")
-      if (!Number.isFinite(expiresAt) || expiresAt - Date.now() < EXPIRY_MARGIN_MS) {
+      if (!Number.isFinite(expiresAt) || expiresAt - now() < EXPIRY_MARGIN_MS) {
         entries.delete(key)
         return undefined
       }
@@ -129,7 +137,7 @@ export const appClient = (
       appId: app.appId,
       privateKey: app.privateKey,
       ...(app.installationId !== undefined ? { installationId: app.installationId } : {}),
-      cache: makeTokenCache(),
+      cache: makeTokenCache(shared.now),
       log: shared.log
     }
   })

@@ -3,18 +3,20 @@
  * the contract, so anything here can also be done with `consul kv put`. The CLI is
  * a thin layer of argument parsing over these.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { nowIso } from "../common/time.ts"
 import { Consul } from "../consul/consul.ts"
 import type { ConsulError } from "../consul/consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
-import { decodeDocument, encodeDocument, explain } from "../spec/decode.ts"
+import { decodeDocument, explain } from "../spec/decode.ts"
 import { AppConfig, LockDoc, lockInForce, PinDoc, ReleaseSpec } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
 import { shortSha } from "../spec/names.ts"
 import { type AppState, readApp } from "../state/snapshot.ts"
-import { createRelease, requestDeploy } from "../state/writes.ts"
+import { createRelease, putAppConfig, putLock, putPin, requestDeploy } from "../state/writes.ts"
 import { InvalidRequest, RequestRefused } from "./errors.ts"
 import { resolveSha } from "./sha.ts"
 
@@ -45,19 +47,17 @@ const validated = <S extends Parameters<typeof decodeDocument>[0]>(
     return decoded.success
   })
 
-/** Writes `value` once `validated`; with `cas`, only if the key is as read. */
-const writeDocument = <S extends Parameters<typeof decodeDocument>[0]>(
+/** Writes `value` once `validated`, through `put` (a writer of state/writes.ts); refused when the key changed meanwhile. */
+const writeValidated = <S extends Parameters<typeof decodeDocument>[0]>(
   schema: S,
   what: string,
   key: string,
   value: Encoded<S["Type"]>,
-  options?: { cas?: number }
+  put: (doc: S["Type"]) => Effect.Effect<boolean, ConsulError, Consul>
 ): Effect.Effect<S["Type"], ConsulError | RequestRefused, Consul> =>
   Effect.gen(function*() {
     const doc = yield* validated(schema, what, key, value)
-    const consul = yield* Consul
-    const ok = yield* consul.put(key, encodeDocument(schema as never, doc as never), options)
-    if (!ok)
+    if (!(yield* put(doc)))
       return yield* new RequestRefused({ message: `${key} changed while it was being written; run the command again` })
     return doc
   })
@@ -100,9 +100,13 @@ export const setApp = (keys: Keys, app: string, patch: AppPatch) =>
       }
     }
     const created = existing === undefined
-    const config = yield* writeDocument(AppConfig, "AppConfig", key, { ...base, ...patch }, {
-      cas: existing?.modifyIndex ?? 0
-    })
+    const config = yield* writeValidated(
+      AppConfig,
+      "AppConfig",
+      key,
+      { ...base, ...patch },
+      (config) => putAppConfig(keys, app, config, existing?.modifyIndex ?? 0)
+    )
     return { created, config }
   })
 
@@ -138,7 +142,7 @@ export const releaseSha = (
       : { url, sha256: options.sha256 }
     const spec = yield* validated(ReleaseSpec, "ReleaseSpec", keys.release(app, sha), {
       ...(artifact !== undefined ? { artifact } : {}),
-      createdAt: new Date().toISOString(),
+      createdAt: yield* nowIso,
       source: "cli",
       requestedBy: options.by
     })
@@ -207,8 +211,13 @@ export const rollback = (keys: Keys, app: string, by: string) =>
     const target = rollbackTarget(snapshot)
     if (Result.isFailure(target)) return yield* new RequestRefused({ message: target.failure })
     const sha = target.success
-    const now = new Date().toISOString()
-    yield* writeDocument(PinDoc, "PinDoc", keys.pin(app), { sha, by, reason: "rollback", at: now })
+    yield* writeValidated(
+      PinDoc,
+      "PinDoc",
+      keys.pin(app),
+      { sha, by, reason: "rollback", at: yield* nowIso },
+      (pin) => putPin(keys, app, pin)
+    )
     // A rollback restores a known-good state, so it goes through a lock, on the record.
     yield* requestDeploy(keys, app, { sha, requestedBy: by, force: true, reason: "rollback" })
     return { sha, from: snapshot.deploy?.spec.sha }
@@ -227,7 +236,8 @@ export const lockApp = (
   Effect.gen(function*() {
     const snapshot = yield* requireApp(keys, app)
     const held = snapshot.lock
-    const theirs = held !== undefined && held.by !== lock.by && lockInForce(held, new Date()) ? held : undefined
+    const now = yield* Clock.currentTimeMillis
+    const theirs = held !== undefined && held.by !== lock.by && lockInForce(held, new Date(now)) ? held : undefined
     if (theirs !== undefined && !options.force) {
       return yield* new RequestRefused({
         message: `${app} is already locked by ${theirs.by}: ${theirs.reason}${
@@ -235,15 +245,12 @@ export const lockApp = (
         }; \`sacar lock ${app} -m REASON --force\` replaces their lock and reason`
       })
     }
-    const written = yield* writeDocument(LockDoc, "LockDoc", keys.lock(app), { ...lock, at: new Date().toISOString() })
+    const written = yield* writeValidated(
+      LockDoc,
+      "LockDoc",
+      keys.lock(app),
+      { ...lock, at: new Date(now).toISOString() },
+      (doc) => putLock(keys, app, doc)
+    )
     return { lock: written, replaced: theirs }
-  })
-
-/** Deletes a key; says whether there was anything to delete. */
-export const removeKey = (key: string) =>
-  Effect.gen(function*() {
-    const consul = yield* Consul
-    const existed = (yield* consul.get(key)).value !== undefined
-    if (existed) yield* consul.delete(key)
-    return existed
   })

@@ -18,6 +18,7 @@ import * as Exit from "effect/Exit"
 import * as FiberMap from "effect/FiberMap"
 import * as Scope from "effect/Scope"
 import type { ArtifactStore } from "../artifacts/store.ts"
+import { nowIso } from "../common/time.ts"
 import { Consul } from "../consul/consul.ts"
 import type { Python } from "../python/python.ts"
 import type { AppConfig, NodeStatus } from "../spec/documents.ts"
@@ -67,8 +68,6 @@ export interface AppRuntimesOptions {
   readonly statusIntervalMs?: number | undefined
 }
 
-const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
-
 /** Sessions of an earlier run of this node still holding deploy slots: free them now. */
 const freeDeadSlots = (keys: Keys, app: string, node: string) =>
   Effect.gen(function*() {
@@ -101,7 +100,7 @@ export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppR
       Effect.gen(function*() {
         const scope = yield* Scope.fork(mainScope, "sequential")
         const own = snapshot.ownStatus.get(app)
-        const initial: NodeStatus = own ?? emptyStatus(node)
+        const initial: NodeStatus = own ?? emptyStatus(node, yield* nowIso)
         const status = yield* Scope.provide(scope)(
           makeStatusWriter({
             key: keys.status(app, node),

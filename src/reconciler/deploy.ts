@@ -22,7 +22,8 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { join } from "node:path"
-import { Consul, isTransient } from "../consul/consul.ts"
+import { nowIso } from "../common/time.ts"
+import { Consul, isTransientConsulError } from "../consul/consul.ts"
 import { slotLost } from "../consul/semaphore-loss.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
@@ -57,8 +58,6 @@ export interface DeployInput {
   /** The DeploySpec is forced: it goes through a lock. */
   readonly force: boolean
 }
-
-const nowIso = () => new Date().toISOString()
 
 /** What `locks/halt/<generation>` holds: the node whose failure halts the rollout, and why. */
 const HaltDoc = Schema.Struct({ node: Schema.String, message: Schema.String })
@@ -110,25 +109,28 @@ const removeOldGenerations = (keys: Keys, app: string, generation: number) =>
     }
   }).pipe(Effect.catch((error) => Effect.logWarning(`cannot remove old deploy records of ${app}: ${error.message}`)))
 
-export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul> => {
+export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul> =>
+  Effect.flatMap(nowIso, (startedAt) => deploySince(input, startedAt))
+
+const deploySince = (input: DeployInput, startedAt: string): Effect.Effect<void, never, Consul> => {
   const { app, sha, generation, node, root, keys, status } = input
   const paths = releasePaths(root, app, sha)
   const timeoutMs = durationMillis(input.config.deployTimeout)
-  const startedAt = nowIso()
 
   const report = (phase: DeployPhase, message: string, extra: Partial<DeployStatus> = {}) =>
-    status.update((s) => ({
-      ...s,
-      deploy: {
-        generation,
-        sha,
-        phase,
-        message,
-        startedAt,
-        ...(phase === "live" || phase === "failed" ? { finishedAt: nowIso() } : {}),
-        ...extra
-      }
-    }))
+    Effect.flatMap(nowIso, (at) =>
+      status.update((s) => ({
+        ...s,
+        deploy: {
+          generation,
+          sha,
+          phase,
+          message,
+          startedAt,
+          ...(phase === "live" || phase === "failed" ? { finishedAt: at } : {}),
+          ...extra
+        }
+      })))
   const fail = (message: string, log?: string) =>
     // The node's own failure first, then the halt others read: whoever is halted by it
     // can already find the failure it names.
@@ -202,7 +204,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
       yield* switchLink(root, app, "current", sha)
       const after = yield* observeDisk(root, app)
       yield* status.update((s) => ({ ...s, current: after.current, previous: after.previous }))
-      const took = formatDuration(Date.parse(nowIso()) - Date.parse(startedAt))
+      const took = formatDuration((yield* Clock.currentTimeMillis) - Date.parse(startedAt))
       // A live deploy's output is not kept: the status stays small, failures keep theirs.
       yield* report("live", `live in ${took}; ${ran.success.message}`)
       yield* status.flush
@@ -263,7 +265,7 @@ export const runDeploy = (input: DeployInput): Effect.Effect<void, never, Consul
     Effect.tapError((error) => Effect.logWarning(`deploy of ${app} generation ${generation}: ${error.message}`)),
     Effect.retry({
       schedule: Schedule.spaced("2 seconds"),
-      while: (error) => "_tag" in error && isTransient(error)
+      while: (error) => "_tag" in error && isTransientConsulError(error)
     }),
     // A semaphore conflict, Consul refusing, the disk refusing: report and stop; a new
     // generation (or a restart) tries again.

@@ -11,7 +11,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { sessionTermRetry } from "../common/retry.ts"
+import { acquireRetry, sessionTermRetry } from "../common/retry.ts"
+import { nowIso } from "../common/time.ts"
 import { SACAR_VERSION } from "../common/version.ts"
 import { Consul } from "../consul/consul.ts"
 import { watchLockLost } from "../consul/lock.ts"
@@ -26,33 +27,33 @@ export const REGISTRATION_TTL = "15s"
 /** The name every session this node opens carries, so a successor can recognise it. */
 export const sessionName = (purpose: string, node: string) => `sacar ${purpose} on ${node}`
 
-const RETRY_WHILE_HELD_MS = 5_000
-
-/** Takes `key` for `sessionId`; a key held by a dead predecessor's session is freed first. */
-export const acquireForNode = (key: string, value: string, sessionId: string, ownName: string) =>
+/** One try at taking `key` for `sessionId`; a key held by a dead predecessor's session is freed. */
+const tryAcquire = (key: string, value: string, sessionId: string, ownName: string) =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    while (true) {
-      if (yield* consul.put(key, value, { acquire: sessionId })) return
-      const { value: entry } = yield* consul.get(key)
-      const holder = entry?.session
-      if (holder !== undefined && holder !== sessionId) {
-        const info = yield* consul.sessionInfo(holder)
-        if (info?.name === ownName) {
-          yield* Effect.logInfo(`${key} is held by session ${holder} of an earlier run of this node; destroying it`)
-          yield* consul.destroySession(holder)
-          continue
-        }
-        if (info !== undefined) {
-          yield* Effect.logWarning(
-            `${key} is held by session ${holder} (${info.name}): is another reconciler running with this SACAR_NODE?`
-          )
-        }
+    if (yield* consul.put(key, value, { acquire: sessionId })) return "acquired" as const
+    const { value: entry } = yield* consul.get(key)
+    const holder = entry?.session
+    if (holder === undefined) return "lock-delay" as const
+    if (holder !== sessionId) {
+      const info = yield* consul.sessionInfo(holder)
+      if (info?.name === ownName) {
+        yield* Effect.logInfo(`${key} is held by session ${holder} of an earlier run of this node; destroying it`)
+        yield* consul.destroySession(holder)
+        return "predecessor-freed" as const
       }
-      // Free but refused: a lock-delay after the previous holder's session ended.
-      yield* Effect.sleep(holder === undefined ? 1_000 : RETRY_WHILE_HELD_MS)
+      if (info !== undefined) {
+        yield* Effect.logWarning(
+          `${key} is held by session ${holder} (${info.name}): is another reconciler running with this SACAR_NODE?`
+        )
+      }
     }
+    return "held" as const
   })
+
+/** Takes `key` for `sessionId`, trying again on `acquireRetry` until it is taken. */
+export const acquireForNode = (key: string, value: string, sessionId: string, ownName: string) =>
+  tryAcquire(key, value, sessionId, ownName).pipe(Effect.repeat(acquireRetry), Effect.asVoid)
 
 export interface MembershipOptions {
   readonly keys: Keys
@@ -63,13 +64,19 @@ export interface MembershipOptions {
 }
 
 /** Starts keeping the registration, in the background, for the life of the enclosing scope. */
-export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, never, Consul | Scope.Scope> => {
+export const keepRegistered = (options: MembershipOptions): Effect.Effect<void, never, Consul | Scope.Scope> =>
+  Effect.flatMap(nowIso, (startedAt) => registerSince(options, startedAt))
+
+const registerSince = (
+  options: MembershipOptions,
+  startedAt: string
+): Effect.Effect<void, never, Consul | Scope.Scope> => {
   const key = options.keys.node(options.node)
   const name = sessionName("reconciler", options.node)
   const registration = encodeDocument(NodeRegistration, {
     node: options.node,
     version: SACAR_VERSION,
-    startedAt: new Date().toISOString(),
+    startedAt,
     root: options.root,
     pythons: options.pythons
   })

@@ -25,7 +25,7 @@ import * as Schedule from "effect/Schedule"
 import { readFileSync, writeFileSync } from "node:fs"
 import { consulWriteRetry } from "../common/retry.ts"
 import { nowIso } from "../common/time.ts"
-import { Consul, isTransient } from "../consul/consul.ts"
+import { Consul, isTransientConsulError } from "../consul/consul.ts"
 import type { ConsulError, KvEntry } from "../consul/consul.ts"
 import { LOCK_FLAGS } from "../consul/lock.ts"
 import { openSession } from "../consul/session.ts"
@@ -135,7 +135,7 @@ const recordResult = (
     const value = encodeDocument(PredeployDoc, finished)
     const held = yield* Effect.raceFirst(
       consul.put(key, value, { release: sessionId, flags: LOCK_FLAGS }).pipe(
-        Effect.retry({ schedule: RECORD_RETRY, while: isTransient }),
+        Effect.retry({ schedule: RECORD_RETRY, while: isTransientConsulError }),
         Effect.result
       ),
       lost.pipe(Effect.as(undefined))

@@ -11,6 +11,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { ArtifactStore } from "../artifacts/store.ts"
+import { nowIso } from "../common/time.ts"
 import type { Python } from "../python/python.ts"
 import { resolveArtifact } from "../spec/artifact.ts"
 import type { AppConfig, ReleaseSpec, ReleaseStatus } from "../spec/documents.ts"
@@ -45,30 +46,34 @@ export const nextRetryMs = (ms: number) => Math.min(RETRY_MAX_MS, ms * 2)
 
 const DONE: ReleaseOutcome = { _tag: "Done" }
 
-const nowIso = () => new Date().toISOString()
-
 /**
  * Prepares once. A failure that may heal is not waited out here: the release keeps its
  * step and a message saying when it is tried again, and the outcome asks the loop to
  * plan it again after the pause, so the wait holds no SACAR_CONCURRENCY slot.
  */
-export const runRelease = (input: ReleaseInput): Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> => {
+export const runRelease = (input: ReleaseInput): Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> =>
+  Effect.flatMap(nowIso, (startedAt) => releaseSince(input, startedAt))
+
+const releaseSince = (
+  input: ReleaseInput,
+  startedAt: string
+): Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> => {
   const { app, sha, status } = input
-  const startedAt = nowIso()
   const update = (f: (r: ReleaseStatus) => ReleaseStatus) =>
     status.update((s) => {
       const before = s.releases[sha] ?? { phase: "pending", attempt: input.attempt, steps: {} }
       return { ...s, releases: { ...s.releases, [sha]: f(before) } }
     })
   const finish = (entry: Omit<ReleaseStatus, "attempt" | "specIndex" | "startedAt" | "finishedAt">) =>
-    update((r) => ({
-      ...entry,
-      steps: { ...r.steps, ...entry.steps },
-      attempt: input.attempt,
-      specIndex: input.specIndex,
-      startedAt: r.startedAt ?? startedAt,
-      finishedAt: nowIso()
-    }))
+    Effect.flatMap(nowIso, (finishedAt) =>
+      update((r) => ({
+        ...entry,
+        steps: { ...r.steps, ...entry.steps },
+        attempt: input.attempt,
+        specIndex: input.specIndex,
+        startedAt: r.startedAt ?? startedAt,
+        finishedAt
+      })))
       .pipe(Effect.andThen(status.flush))
   const failed = (message: string, log: string) =>
     finish({ phase: "failed", message, steps: {}, ...(log === "" ? {} : { log }) }).pipe(

@@ -20,7 +20,7 @@ import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { consulWriteRetry } from "../common/retry.ts"
 import { nowIso } from "../common/time.ts"
-import { Consul, isTransient } from "../consul/consul.ts"
+import { Consul, isTransientConsulError } from "../consul/consul.ts"
 import type { ConsulError } from "../consul/consul.ts"
 import type { NodeStatus } from "../spec/documents.ts"
 
@@ -62,10 +62,9 @@ export const withinBudget = (status: NodeStatus): NodeStatus => {
 /** Comparable content, without the time of the write. */
 const content = (status: NodeStatus) => JSON.stringify({ ...status, updatedAt: "" })
 
-export const emptyStatus = (node: string): NodeStatus => ({
+export const emptyStatus = (node: string, updatedAt: string): NodeStatus => ({
   node,
-  // A constructor outside Effect: every write replaces it with the Clock's time.
-  updatedAt: new Date().toISOString(),
+  updatedAt,
   releases: {},
   current: null,
   deploy: null
@@ -128,7 +127,7 @@ export const makeStatusWriter = (options: {
     // before this node gives back its slot, however long Consul takes to come back.
     const flush = writeOnce.pipe(
       Effect.tapError((error) => Effect.logWarning(`cannot write ${options.key}, retrying: ${error.message}`)),
-      Effect.retry({ schedule: consulWriteRetry, while: isTransient }),
+      Effect.retry({ schedule: consulWriteRetry, while: isTransientConsulError }),
       Effect.catch((error) => Effect.logError(`cannot write ${options.key}: ${error.message}`))
     )
     yield* Effect.addFinalizer(() => flush.pipe(Effect.timeout("3 seconds"), Effect.ignore))

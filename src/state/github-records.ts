@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import { nowIso } from "../common/time.ts"
 import { Consul } from "../consul/consul.ts"
 import type { ConsulError, KvEntry } from "../consul/consul.ts"
 import { decodeDocument, encodeDocument } from "../spec/decode.ts"
@@ -84,17 +85,18 @@ export const recordCommit = (
   seen: CommitSeen,
   change: (record: GitHubRecord) => GitHubRecord = (record) => record
 ) =>
-  updateRecord(keys, app, seen.sha, (existing) => {
-    const base: GitHubRecord = existing ?? { repo: seen.repo, sha: seen.sha, createdAt: new Date().toISOString() }
-    // Fill what the record lacks; what a delivery says never erases what is known,
-    // except a push to the deploy branch, which settles the commit's branch.
-    const settles = seen.onDeployBranch === true
-    return change({
-      ...base,
-      ...((base.ref === undefined || settles) && seen.ref !== undefined ? { ref: seen.ref } : {}),
-      ...((base.branch === undefined || settles) && seen.branch !== undefined ? { branch: seen.branch } : {}),
-      ...(base.installationId === undefined && seen.installationId !== undefined
-        ? { installationId: seen.installationId }
-        : {})
-    })
-  })
+  Effect.flatMap(nowIso, (now) =>
+    updateRecord(keys, app, seen.sha, (existing) => {
+      const base: GitHubRecord = existing ?? { repo: seen.repo, sha: seen.sha, createdAt: now }
+      // Fill what the record lacks; what a delivery says never erases what is known,
+      // except a push to the deploy branch, which settles the commit's branch.
+      const settles = seen.onDeployBranch === true
+      return change({
+        ...base,
+        ...((base.ref === undefined || settles) && seen.ref !== undefined ? { ref: seen.ref } : {}),
+        ...((base.branch === undefined || settles) && seen.branch !== undefined ? { branch: seen.branch } : {}),
+        ...(base.installationId === undefined && seen.installationId !== undefined
+          ? { installationId: seen.installationId }
+          : {})
+      })
+    }))

@@ -9,8 +9,8 @@ export const appExists = (s: AppState): boolean =>
   s.config !== undefined || s.releases.length > 0 || Object.keys(s.statuses).length > 0 || s.problems.length > 0 ||
   s.deploy !== undefined
 
-/** The report as values (the status page renders these). */
-export const reportOf = (s: AppState): AppStatusReport => ({
+/** The report as values (the status page renders these); `now` decides whether the lock is in force. */
+export const reportOf = (s: AppState, now: Date): AppStatusReport => ({
   app: s.app,
   config: s.config ?? null,
   releases: s.releases.map((r) => ({ sha: r.sha, modifyIndex: r.modifyIndex, spec: r.spec })),
@@ -18,10 +18,10 @@ export const reportOf = (s: AppState): AppStatusReport => ({
   expectedNodes: [...s.expectedNodes],
   nodes: { ...s.statuses },
   lock: s.lock ?? null,
-  locked: s.lock !== undefined && lockInForce(s.lock, new Date()),
+  locked: s.lock !== undefined && lockInForce(s.lock, now),
   pin: s.pin ?? null,
   problems: [...s.problems]
 })
 
 /** The report as JSON, encoded by its schema. */
-export const toReport = (s: AppState): unknown => Schema.encodeSync(AppStatusReport)(reportOf(s))
+export const toReport = (s: AppState, now: Date): unknown => Schema.encodeSync(AppStatusReport)(reportOf(s, now))

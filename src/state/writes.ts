@@ -1,27 +1,28 @@
 /**
- * Every write of desired state (ReleaseSpec, DeploySpec), for the controller's
- * webhooks and endpoints and for the operator commands alike: creating a release
- * never overwrites one unless asked to (cas=0), a retry rewrites it so failed nodes
- * try again, and a deploy request goes through the app's lock in the same
- * transaction as the DeploySpec it writes.
+ * Every write of desired state (ReleaseSpec, DeploySpec, AppConfig, lock, pin), for
+ * the controller's webhooks, endpoints and leader and for the operator commands alike:
+ * creating a release never overwrites one unless asked to (cas=0), a retry rewrites it
+ * so failed nodes try again, a deploy request goes through the app's lock in the same
+ * transaction as the DeploySpec it writes, and auto-deploy and retention write only
+ * over what they decided from (cas). The decisions stay with the callers.
  */
+import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import { nowIso } from "../common/time.ts"
 import { Consul } from "../consul/consul.ts"
 import type { ConsulError, TxnOp } from "../consul/consul.ts"
 import { checkArtifactUrl, expandArtifact } from "../spec/artifact.ts"
-import { decodeDocument, encodeDocument } from "../spec/decode.ts"
-import { DeploySpec, LockDoc, lockInForce, ReleaseSpec } from "../spec/documents.ts"
-import type { AppConfig } from "../spec/documents.ts"
+import { decodeDocument, type DocumentError, encodeDocument } from "../spec/decode.ts"
+import { AppConfig, DeploySpec, LockDoc, lockInForce, PinDoc, ReleaseSpec } from "../spec/documents.ts"
+import { GitHubRecord } from "../spec/github-record.ts"
 import type { Keys } from "../spec/keys.ts"
 import { casUpdateGuarded, describeErrors, failedGuard, GuardFailed, WriteConflict } from "./cas.ts"
 import { type CommitSeen, recordCommit } from "./github-records.ts"
 
 /** The app cannot get a release from a webhook: no artifact template, or one that expands to a bad URL. */
 export class NoArtifact extends Data.TaggedError("NoArtifact")<{ readonly app: string; readonly message: string }> {}
-
-const now = () => new Date().toISOString()
 
 /** Consul refused the DeploySpec transaction for a reason that is not a guard: nothing was written. */
 export class DeployNotWritten
@@ -49,7 +50,7 @@ export const readLock = (keys: Keys, app: string): Effect.Effect<LockState, Cons
     if (Result.isFailure(decoded))
       return { locked: true, reason: `${decoded.failure.message} (treated as locked)`, guard }
     const lock = decoded.success
-    if (!lockInForce(lock, new Date())) return { locked: false, guard }
+    if (!lockInForce(lock, new Date(yield* Clock.currentTimeMillis))) return { locked: false, guard }
     const until = lock.until === undefined ? "" : ` until ${lock.until}`
     return { locked: true, reason: `${app} is locked by ${lock.by}${until}: ${lock.reason}`, guard }
   })
@@ -87,6 +88,8 @@ export const writeDeploy = (
 // ReleaseSpec
 
 export interface ReleaseOrigin {
+  /** When it was asked for (the ReleaseSpec's `createdAt`). */
+  readonly at: string
   readonly ref?: string | undefined
   readonly source: string
   readonly requestedBy?: string | undefined
@@ -114,7 +117,7 @@ export const releaseFromTemplate = (
   return Result.succeed({
     artifact: checked.success,
     ...(origin.ref !== undefined ? { ref: origin.ref } : {}),
-    createdAt: now(),
+    createdAt: origin.at,
     source: origin.source,
     ...(origin.requestedBy !== undefined ? { requestedBy: origin.requestedBy } : {})
   })
@@ -156,6 +159,55 @@ export const createRelease = (
     return "replaced" as const
   })
 
+/** What `createOrReadRelease` found: its release written, or the one already there (as decoded). */
+export type ReleaseCreation =
+  | { readonly _tag: "Created" }
+  | { readonly _tag: "Exists"; readonly existing: Result.Result<ReleaseSpec, DocumentError> }
+  /** Deleted each time between the refused create and the read: someone is busy with the key. */
+  | { readonly _tag: "Churning" }
+
+const CREATE_ATTEMPTS = 3
+
+/**
+ * Creates the release unless one exists (cas=0), and otherwise reads the one that does,
+ * so the caller (`POST /v1/apps/<app>/releases`) can tell a repeat from a conflict.
+ */
+export const createOrReadRelease = (
+  keys: Keys,
+  app: string,
+  sha: string,
+  spec: ReleaseSpec
+): Effect.Effect<ReleaseCreation, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const key = keys.release(app, sha)
+    for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+      if (yield* consul.put(key, encodeDocument(ReleaseSpec, spec), { cas: 0 })) return { _tag: "Created" } as const
+      const existing = (yield* consul.get(key)).value
+      if (existing === undefined) continue // deleted between the two calls: try again
+      return { _tag: "Exists", existing: decodeDocument(ReleaseSpec, "ReleaseSpec", key, existing.value) } as const
+    }
+    return { _tag: "Churning" } as const
+  })
+
+/**
+ * Removes a release and its GitHubRecord in one transaction, each only if unchanged
+ * since read (`releaseIndex`, `recordIndex`): a retry or a webhook that just touched
+ * them wins. Says whether they went.
+ */
+export const pruneRelease = (
+  keys: Keys,
+  app: string,
+  sha: string,
+  indexes: { readonly release: number; readonly record?: number | undefined }
+): Effect.Effect<boolean, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const ops: TxnOp[] = [{ verb: "delete-cas", key: keys.release(app, sha), index: indexes.release }]
+    if (indexes.record !== undefined)
+      ops.push({ verb: "delete-cas", key: keys.github(app, sha), index: indexes.record })
+    return (yield* (yield* Consul).txn(ops)).ok
+  })
+
 /**
  * Writes the release again so nodes whose attempt failed try once more: reconcilers
  * retry when the key's ModifyIndex moves, and Consul only moves it when the bytes
@@ -171,19 +223,20 @@ export const retryRelease = (
   delivery?: TxnOp
 ): Effect.Effect<"written" | "unchanged" | "repeat", ConsulError | WriteConflict, Consul> => {
   const key = keys.release(app, sha)
-  return casUpdateGuarded(key, (entry) => {
-    if (entry === undefined) return encodeDocument(ReleaseSpec, fresh)
-    const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, entry.value)
-    const kept: ReleaseSpec = Result.isSuccess(decoded) ? decoded.success : fresh
-    return encodeDocument(ReleaseSpec, {
-      ...kept,
-      createdAt: now(),
-      ...(requestedBy !== undefined ? { requestedBy } : {})
-    })
-  }, delivery === undefined ? [] : [delivery]).pipe(
-    // The only guard is the delivery mark: it exists, so this delivery already acted.
-    Effect.catchTag("GuardFailed", () => Effect.succeed("repeat" as const))
-  )
+  return Effect.flatMap(nowIso, (at) =>
+    casUpdateGuarded(key, (entry) => {
+      if (entry === undefined) return encodeDocument(ReleaseSpec, fresh)
+      const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, entry.value)
+      const kept: ReleaseSpec = Result.isSuccess(decoded) ? decoded.success : fresh
+      return encodeDocument(ReleaseSpec, {
+        ...kept,
+        createdAt: at,
+        ...(requestedBy !== undefined ? { requestedBy } : {})
+      })
+    }, delivery === undefined ? [] : [delivery])).pipe(
+      // The only guard is the delivery mark: it exists, so this delivery already acted.
+      Effect.catchTag("GuardFailed", () => Effect.succeed("repeat" as const))
+    )
 }
 
 export type DeployOutcome =
@@ -206,6 +259,36 @@ export interface DeployRequest {
   readonly delivery?: TxnOp | undefined
 }
 
+/**
+ * Auto-deploy's write: the DeploySpec under cas on the deploy key's index the decision
+ * was made from (0: none), and with it the commit's GitHubRecord under cas on its own
+ * index, in one transaction. Says whether it was written: an operator's deploy or
+ * rollback, or another write of the record, meanwhile wins.
+ */
+export const requestAutoDeploy = (
+  keys: Keys,
+  app: string,
+  deploy: { readonly spec: DeploySpec; readonly index: number },
+  record?: { readonly doc: GitHubRecord; readonly index: number }
+): Effect.Effect<boolean, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const ops: TxnOp[] = [{
+      verb: "cas",
+      key: keys.deploy(app),
+      index: deploy.index,
+      value: encodeDocument(DeploySpec, deploy.spec)
+    }]
+    if (record !== undefined) {
+      ops.push({
+        verb: "cas",
+        key: keys.github(app, deploy.spec.sha),
+        index: record.index,
+        value: encodeDocument(GitHubRecord, record.doc)
+      })
+    }
+    return (yield* (yield* Consul).txn(ops)).ok
+  })
+
 const LOCK_ATTEMPTS = 4
 
 /**
@@ -221,9 +304,10 @@ export const requestDeploy = (keys: Keys, app: string, request: DeployRequest) =
       const lock = yield* readLock(keys, app)
       if (lock.locked && request.force !== true) {
         if (commit !== undefined) {
+          const at = yield* nowIso
           yield* recordCommit(keys, app, commit, (r) => ({
             ...r,
-            refused: { reason: lock.reason, by: request.requestedBy, at: now() }
+            refused: { reason: lock.reason, by: request.requestedBy, at }
           }))
         }
         return { kind: "refused", reason: lock.reason } satisfies DeployOutcome as DeployOutcome
@@ -234,7 +318,7 @@ export const requestDeploy = (keys: Keys, app: string, request: DeployRequest) =
       const spec: DeploySpec = {
         sha: request.sha,
         requestedBy: request.requestedBy,
-        requestedAt: now(),
+        requestedAt: yield* nowIso,
         ...(request.force === true ? { force: true } : {}),
         ...(request.reason !== undefined ? { reason: request.reason } : {})
       }
@@ -261,4 +345,36 @@ export const requestDeploy = (keys: Keys, app: string, request: DeployRequest) =
         keys.lock(app)
       } changed ${LOCK_ATTEMPTS} times while a deploy of ${app} was being written; not written`
     })
+  })
+
+// ---------------------------------------------------------------------------------
+// AppConfig, lock and pin: what operators write (operator/actions.ts validates first)
+
+/**
+ * Writes the app's config; only if the key is still at `cas` (0: absent), so two
+ * `sacar app set` at once cannot lose each other's fields. Says whether it was written.
+ */
+export const putAppConfig = (
+  keys: Keys,
+  app: string,
+  config: AppConfig,
+  cas: number
+): Effect.Effect<boolean, ConsulError, Consul> =>
+  Consul.use((consul) => consul.put(keys.config(app), encodeDocument(AppConfig, config), { cas }))
+
+/** Locks the app (`sacar lock`): deploys are refused with `lock.reason` until it is removed or `until` passes. */
+export const putLock = (keys: Keys, app: string, lock: LockDoc): Effect.Effect<boolean, ConsulError, Consul> =>
+  Consul.use((consul) => consul.put(keys.lock(app), encodeDocument(LockDoc, lock)))
+
+/** Pins the app at `pin.sha` (`sacar rollback`): auto-deploy pauses until it is removed. */
+export const putPin = (keys: Keys, app: string, pin: PinDoc): Effect.Effect<boolean, ConsulError, Consul> =>
+  Consul.use((consul) => consul.put(keys.pin(app), encodeDocument(PinDoc, pin)))
+
+/** Deletes a document (`sacar unlock`, `sacar unpin`); says whether there was anything to delete. */
+export const removeDocument = (key: string): Effect.Effect<boolean, ConsulError, Consul> =>
+  Effect.gen(function*() {
+    const consul = yield* Consul
+    const existed = (yield* consul.get(key)).value !== undefined
+    if (existed) yield* consul.delete(key)
+    return existed
   })

@@ -82,14 +82,14 @@ describe("status page at 50 apps x 100 nodes", () => {
   it("rebuilds only what changed, and renders the page and a live update quickly", () => {
     const { keys, entries, next } = world()
     const cache = emptyPageCache()
-    const cold = time(() => nextPageState(keys, cache, 1000, entries))
+    const cold = time(() => nextPageState(keys, cache, 1000, entries, new Date()))
     assert.equal(cold.value.apps.length, APPS)
 
     // One node of one app reports: only that app is decoded again.
     const i = entries.findIndex((e) => e.key === `sacar/app-7/status/${node(60)}`)
     const changed = { ...entries[i]!, modifyIndex: next() }
     const after = entries.with(i, changed)
-    const warm = time(() => nextPageState(keys, cache, 2000, after))
+    const warm = time(() => nextPageState(keys, cache, 2000, after, new Date()))
     const moved = warm.value.apps.filter((a) => a.changedAt === 2000).map((a) => a.report.app)
     assert.deepEqual(moved, ["app-7"])
 

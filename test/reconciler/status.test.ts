@@ -50,7 +50,7 @@ describe("status writer", () => {
       Effect.scoped(Effect.gen(function*() {
         const writer = yield* makeStatusWriter({
           key: "sacar/shop/status/web-1",
-          initial: emptyStatus("web-1"),
+          initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
           stored: true,
           intervalMs: 300
         })
@@ -80,7 +80,7 @@ describe("status writer", () => {
       Effect.scoped(Effect.gen(function*() {
         const writer = yield* makeStatusWriter({
           key: "k",
-          initial: emptyStatus("web-1"),
+          initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
           stored: true,
           intervalMs: 50
         })
@@ -97,7 +97,7 @@ describe("status writer", () => {
       Effect.scoped(Effect.gen(function*() {
         const writer = yield* makeStatusWriter({
           key: "k",
-          initial: emptyStatus("web-1"),
+          initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
           stored: true,
           intervalMs: 10_000
         })
@@ -114,7 +114,12 @@ test("a status Consul does not have yet is written at once", async () => {
   const puts: Array<{ key: string; value: string }> = []
   await Effect.runPromise(
     Effect.scoped(Effect.gen(function*() {
-      yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: false, intervalMs: 50 })
+      yield* makeStatusWriter({
+        key: "k",
+        initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
+        stored: false,
+        intervalMs: 50
+      })
       yield* Effect.sleep(100)
     })).pipe(Effect.provide(fakeConsul(puts)))
   )
@@ -134,7 +139,12 @@ test("the first change after a quiet spell is written at once; a burst right aft
   })
   await Effect.runPromise(
     Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({ key: "k", initial: emptyStatus("web-1"), stored: true, intervalMs: 400 })
+      const writer = yield* makeStatusWriter({
+        key: "k",
+        initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
+        stored: true,
+        intervalMs: 400
+      })
       yield* writer.update(phase("pending"))
       yield* settle
       assert.equal(puts.length, 1, "the first change is written without waiting")

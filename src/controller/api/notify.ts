@@ -6,13 +6,16 @@
  */
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import { nowIso } from "../../common/time.ts"
 import { Consul } from "../../consul/consul.ts"
 import { checkArtifactUrl, expandArtifact, resolveArtifact } from "../../spec/artifact.ts"
-import { decodeDocument, encodeDocument } from "../../spec/decode.ts"
-import { AppConfig, ReleaseSpec } from "../../spec/documents.ts"
+import { decodeDocument } from "../../spec/decode.ts"
+import { AppConfig } from "../../spec/documents.ts"
+import type { ReleaseSpec } from "../../spec/documents.ts"
 import type { ArtifactRef } from "../../spec/documents.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName, shortSha } from "../../spec/names.ts"
+import { createOrReadRelease } from "../../state/writes.ts"
 import { type HttpRequest, type HttpResponse, json, jsonError } from "../http/types.ts"
 import type { Metrics } from "../metrics.ts"
 import { artifactRefusal } from "./artifact-policy.ts"
@@ -124,48 +127,46 @@ export const handleNotify = (
     const spec: ReleaseSpec = {
       artifact: parsed.sha256 === undefined ? wanted.url : wanted,
       ...(parsed.ref !== undefined ? { ref: parsed.ref } : {}),
-      createdAt: new Date().toISOString(),
+      createdAt: yield* nowIso,
       source: "notify"
     }
     const key = keys.release(app, parsed.sha)
     const short = shortSha(parsed.sha)
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (yield* consul.put(key, encodeDocument(ReleaseSpec, spec), { cas: 0 })) {
-        yield* Effect.logInfo("release created by notify", { app, sha: parsed.sha })
-        return answer("created", json(201, { app, sha: parsed.sha, key, created: true, artifact: wanted }))
-      }
-      const existing = (yield* consul.get(key)).value
-      if (existing === undefined) continue // deleted between the two calls: try again
-      const decoded = decodeDocument(ReleaseSpec, "ReleaseSpec", key, existing.value)
-      if (Result.isFailure(decoded)) {
-        return answer(
-          "conflict",
-          jsonError(409, `release ${short} exists but ${decoded.failure.message}; delete ${key} to replace it`)
-        )
-      }
-      const have = resolveArtifact(
-        app,
-        parsed.sha,
-        decoded.success,
-        Result.isSuccess(config) ? config.success : undefined
-      )
-      if (Result.isSuccess(have) && sameArtifact(have.success, wanted)) {
-        return answer("exists", json(200, { app, sha: parsed.sha, key, created: false, artifact: wanted }))
-      }
-      const haveText = Result.isSuccess(have) ? describeArtifact(have.success) : have.failure.message
+    const written = yield* createOrReadRelease(keys, app, parsed.sha, spec)
+    if (written._tag === "Churning")
+      return answer("error", jsonError(503, `release ${short} of ${app} kept changing while it was written; try again`))
+    if (written._tag === "Created") {
+      yield* Effect.logInfo("release created by notify", { app, sha: parsed.sha })
+      return answer("created", json(201, { app, sha: parsed.sha, key, created: true, artifact: wanted }))
+    }
+    const decoded = written.existing
+    if (Result.isFailure(decoded)) {
       return answer(
         "conflict",
-        jsonError(
-          409,
-          `release ${short} of ${app} already exists with a different artifact: ${haveText}; delete ${key} first to replace it`,
-          {
-            existing: Result.isSuccess(have) ? have.success : null,
-            requested: wanted
-          }
-        )
+        jsonError(409, `release ${short} exists but ${decoded.failure.message}; delete ${key} to replace it`)
       )
     }
-    return answer("error", jsonError(503, `release ${short} of ${app} kept changing while it was written; try again`))
+    const have = resolveArtifact(
+      app,
+      parsed.sha,
+      decoded.success,
+      Result.isSuccess(config) ? config.success : undefined
+    )
+    if (Result.isSuccess(have) && sameArtifact(have.success, wanted)) {
+      return answer("exists", json(200, { app, sha: parsed.sha, key, created: false, artifact: wanted }))
+    }
+    const haveText = Result.isSuccess(have) ? describeArtifact(have.success) : have.failure.message
+    return answer(
+      "conflict",
+      jsonError(
+        409,
+        `release ${short} of ${app} already exists with a different artifact: ${haveText}; delete ${key} first to replace it`,
+        {
+          existing: Result.isSuccess(have) ? have.success : null,
+          requested: wanted
+        }
+      )
+    )
   }).pipe(
     Effect.catchTags({
       ConsulUnavailable: (e) =>

@@ -4,6 +4,7 @@
  * that do not decode are listed in `problems` instead of failing the answer: this is
  * where an operator looks when something is wrong.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Consul, ConsulError } from "../../consul/consul.ts"
 import type { Keys } from "../../spec/keys.ts"
@@ -16,8 +17,9 @@ export const handleAppStatus = (keys: Keys, app: string): Effect.Effect<HttpResp
   Effect.gen(function*() {
     if (!isAppName(app)) return jsonError(404, `no app ${JSON.stringify(app)}: not a valid app name`)
     const snapshot = yield* readApp(keys, app)
+    const now = new Date(yield* Clock.currentTimeMillis)
     return appExists(snapshot)
-      ? json(200, toReport(snapshot))
+      ? json(200, toReport(snapshot, now))
       : jsonError(404, `no app ${JSON.stringify(app)} under ${keys.prefix}/`)
   })
 
@@ -25,5 +27,6 @@ export const handleAppList = (keys: Keys): Effect.Effect<HttpResponse, ConsulErr
   Effect.gen(function*() {
     const names = yield* appNames(keys)
     const snapshots = yield* Effect.forEach(names, (name) => readApp(keys, name), { concurrency: 4 })
-    return json(200, { apps: snapshots.filter(appExists).map(toReport) })
+    const now = new Date(yield* Clock.currentTimeMillis)
+    return json(200, { apps: snapshots.filter(appExists).map((s) => toReport(s, now)) })
   })

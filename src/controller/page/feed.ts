@@ -10,6 +10,7 @@
  * registrations do. `changedAt` records the watch index at which an app last
  * changed, so a browser that has seen index N is sent only the apps changed after N.
  */
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
@@ -82,7 +83,8 @@ export const nextPageState = (
   keys: Keys,
   cache: PageCache,
   index: number,
-  entries: ReadonlyArray<KvEntry>
+  entries: ReadonlyArray<KvEntry>,
+  now: Date
 ): PageState => {
   const { byApp, nodes } = group(keys, entries)
   const nodesSignature = signatureOf(nodes, "")
@@ -102,7 +104,7 @@ export const nextPageState = (
     }
     const snapshot = snapshotFrom(keys, name, appEntries, nodes, index, cache.memo)
     if (!appExists(snapshot)) continue
-    const fresh: Cached = { report: reportOf(snapshot), changedAt: index, signature }
+    const fresh: Cached = { report: reportOf(snapshot, now), changedAt: index, signature }
     cache.apps.set(name, fresh)
     apps.push(fresh)
   }
@@ -136,7 +138,7 @@ export const makePageFeed = (keys: Keys): Effect.Effect<PageFeed, never, Consul 
     const watch = watchPrefix(keys.root, { stale: true }).pipe(
       Stream.runForEach((result) =>
         Effect.gen(function*() {
-          latest = nextPageState(keys, cache, result.index, result.value)
+          latest = nextPageState(keys, cache, result.index, result.value, new Date(yield* Clock.currentTimeMillis))
           const previous = changed
           changed = yield* Deferred.make<void>()
           yield* Deferred.succeed(previous, undefined)

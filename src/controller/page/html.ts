@@ -141,7 +141,10 @@ ol.nodes{display:flex;flex-wrap:wrap;gap:4px;list-style:none;padding:0;margin:0}
 small.steps{color:#555} pre{background:#111;color:#ddd;padding:.6em;overflow-x:auto;max-height:20em} #state.live{color:#8f8} #state.lost{color:#f88}
 `
 
-/** Keeps ages current and applies the updates the controller sends (see events.ts). */
+/**
+ * Keeps ages current and applies the updates the controller sends (see events.ts).
+ * It runs in the browser, so its time is the browser's `Date`.
+ */
 const SCRIPT = `
 (() => {
   const state = document.getElementById("state")

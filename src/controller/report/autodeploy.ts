@@ -12,13 +12,11 @@
  * rollback is never overridden by an older ready release.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "../../consul/consul.ts"
-import type { TxnOp } from "../../consul/consul.ts"
-import { encodeDocument } from "../../spec/decode.ts"
-import { DeploySpec, lockInForce } from "../../spec/documents.ts"
-import { GitHubRecord } from "../../spec/github-record.ts"
+import { lockInForce } from "../../spec/documents.ts"
+import type { GitHubRecord } from "../../spec/github-record.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
+import { requestAutoDeploy } from "../../state/writes.ts"
 import { expectedNodes, releaseView } from "./release-view.ts"
 import type { AppSnapshot } from "./snapshot.ts"
 import { branchOf } from "./targets.ts"
@@ -58,16 +56,9 @@ export const decideAutoDeploy = (app: AppSnapshot, nodes: ReadonlySet<string>, n
 /** Writes the DeploySpec for `sha` if nobody changed the deploy key or the record meanwhile. */
 export const autoDeploy = (keys: Keys, app: AppSnapshot, sha: string, now: Date) =>
   Effect.gen(function*() {
-    const consul = yield* Consul
     const at = now.toISOString()
-    const ops: TxnOp[] = [{
-      verb: "cas",
-      key: keys.deploy(app.app),
-      index: app.deploy?.modifyIndex ?? 0,
-      value: encodeDocument(DeploySpec, { sha, requestedBy: AUTO_DEPLOY_BY, requestedAt: at })
-    }]
     const repo = app.config?.repo
-    if (repo !== undefined) {
+    const recordOf = (repo: string) => {
       const record = app.github.get(sha)
       const release = app.releases.get(sha)?.doc
       const base: GitHubRecord = record?.doc ?? {
@@ -76,15 +67,15 @@ export const autoDeploy = (keys: Keys, app: AppSnapshot, sha: string, now: Date)
         createdAt: at,
         ...(release?.ref !== undefined ? { ref: release.ref } : {})
       }
-      ops.push({
-        verb: "cas",
-        key: keys.github(app.app, sha),
-        index: record?.modifyIndex ?? 0,
-        value: encodeDocument(GitHubRecord, { ...base, autoDeployedAt: at })
-      })
+      return { doc: { ...base, autoDeployedAt: at }, index: record?.modifyIndex ?? 0 }
     }
-    const result = yield* consul.txn(ops)
-    if (result.ok) {
+    const written = yield* requestAutoDeploy(
+      keys,
+      app.app,
+      { spec: { sha, requestedBy: AUTO_DEPLOY_BY, requestedAt: at }, index: app.deploy?.modifyIndex ?? 0 },
+      repo === undefined ? undefined : recordOf(repo)
+    )
+    if (written) {
       yield* Effect.logInfo(`auto-deploy: ${app.app} ${shortSha(sha)} is ready on every node; DeploySpec written`)
       return true
     }

@@ -7,6 +7,7 @@
  * GitHub is optional: without GITHUB_APP_ID/GITHUB_TOKEN (the KV-only demo) the
  * leader still auto-deploys and applies retention, and simply reports nothing.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -38,7 +39,7 @@ export interface ReporterOptions {
 
 /** While leading: delivery marks older than three days go, once an hour (webhook/deliveries.ts). */
 const pruneDeliveriesHourly = (keys: Keys) =>
-  Effect.suspend(() => pruneDeliveries(keys, new Date())).pipe(
+  Effect.flatMap(Clock.currentTimeMillis, (now) => pruneDeliveries(keys, new Date(now))).pipe(
     Effect.tap((
       n
     ) => (n > 0 ? Effect.logInfo(`pruned ${n} webhook delivery marks older than three days`) : Effect.void)),

@@ -12,6 +12,7 @@
 import * as Effect from "effect/Effect"
 import { hostname } from "node:os"
 import { sessionTermRetry } from "../../common/retry.ts"
+import { nowIso } from "../../common/time.ts"
 import { Consul } from "../../consul/consul.ts"
 import { acquireLock, releaseLock, watchLockLost } from "../../consul/lock.ts"
 import { openSession } from "../../consul/session.ts"
@@ -43,7 +44,7 @@ const term = <R>(options: LeaderOptions, work: Effect.Effect<never, never, R>) =
         behavior: "release",
         lockDelay: options.lockDelay
       })
-      const value = JSON.stringify({ holder: options.identity, session: session.id, since: new Date().toISOString() })
+      const value = JSON.stringify({ holder: options.identity, session: session.id, since: yield* nowIso })
       const delayMs = parseDuration(options.lockDelay) ?? 15_000
       yield* acquireLock(options.key, session.id, {
         value,

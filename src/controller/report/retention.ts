@@ -16,10 +16,9 @@
  * without a ReleaseSpec prepares it first.
  */
 import * as Effect from "effect/Effect"
-import { Consul } from "../../consul/consul.ts"
-import type { TxnOp } from "../../consul/consul.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { shortSha } from "../../spec/names.ts"
+import { pruneRelease } from "../../state/writes.ts"
 import { protectedReleases } from "./pruning.ts"
 import { expectedNodes, releaseView } from "./release-view.ts"
 import type { AppSnapshot } from "./snapshot.ts"
@@ -45,12 +44,11 @@ export const deleteReleaseSpec = (keys: Keys, app: AppSnapshot, sha: string, why
   Effect.gen(function*() {
     const release = app.releases.get(sha)
     if (release === undefined) return false
-    const ops: TxnOp[] = [{ verb: "delete-cas", key: keys.release(app.app, sha), index: release.modifyIndex }]
-    const record = app.github.get(sha)
-    if (record !== undefined)
-      ops.push({ verb: "delete-cas", key: keys.github(app.app, sha), index: record.modifyIndex })
-    const result = yield* (yield* Consul).txn(ops)
-    if (result.ok) {
+    const removed = yield* pruneRelease(keys, app.app, sha, {
+      release: release.modifyIndex,
+      record: app.github.get(sha)?.modifyIndex
+    })
+    if (removed) {
       yield* Effect.logInfo(`removed release ${app.app} ${shortSha(sha)}: ${why}`)
       return true
     }

@@ -11,11 +11,13 @@
  * in the app's environment with task `deploy`. What builds a release: a successful
  * run of the `buildWorkflow` file, triggered by a push to the repository itself.
  */
+import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { basename } from "node:path"
+import { nowIso } from "../../common/time.ts"
 import type { Consul } from "../../consul/consul.ts"
 import type { ConsulError } from "../../consul/consul.ts"
 import { explain } from "../../spec/decode.ts"
@@ -64,7 +66,7 @@ type Handler = (
 ) => Effect.Effect<WebhookOutcome, HandlerError, Consul>
 
 const guardOf = (ctx: WebhookContext, delivery: Delivery, app: string) =>
-  deliveryGuard(ctx.keys, delivery.id, delivery.event, app, new Date())
+  Effect.map(Clock.currentTimeMillis, (ms) => deliveryGuard(ctx.keys, delivery.id, delivery.event, app, new Date(ms)))
 
 const REPEAT = "this delivery already acted; a redelivery does nothing again"
 
@@ -165,7 +167,7 @@ const checkSuite: Handler = (ctx, body, delivery) =>
         seen.sha,
         release,
         by,
-        guardOf(ctx, delivery, app.name)
+        yield* guardOf(ctx, delivery, app.name)
       )
       done[app.name] = retried === "repeat" ? REPEAT : `release ${shortSha(seen.sha)} retried for ${by}`
     }
@@ -212,7 +214,11 @@ const workflowRun: Handler = (ctx, body) =>
     for (const app of apps) {
       const wanted = app.config.buildWorkflow
       if (wanted === undefined || app.config.branch !== branch || !workflowMatches(wanted, path)) continue
-      const spec = releaseFromTemplate(app.name, app.config, run.head_sha, { ref: branchRef(branch), source: "github" })
+      const spec = releaseFromTemplate(app.name, app.config, run.head_sha, {
+        at: yield* nowIso,
+        ref: branchRef(branch),
+        source: "github"
+      })
       if (Result.isFailure(spec)) {
         yield* Effect.logWarning(spec.failure.message, { app: app.name, sha: run.head_sha })
         done[app.name] = `not released: ${spec.failure.message}`
@@ -254,12 +260,13 @@ const freshRelease = (
   config: AppConfig,
   sha: string,
   ref: string | undefined,
-  requestedBy: string
+  requestedBy: string,
+  at: string
 ): ReleaseSpec => {
-  const spec = releaseFromTemplate(app, config, sha, { ref, source: "github", requestedBy })
+  const spec = releaseFromTemplate(app, config, sha, { at, ref, source: "github", requestedBy })
   return Result.isSuccess(spec)
     ? spec.success
-    : { ...(ref !== undefined ? { ref } : {}), createdAt: new Date().toISOString(), source: "github", requestedBy }
+    : { ...(ref !== undefined ? { ref } : {}), createdAt: at, source: "github", requestedBy }
 }
 
 /** check_run requested_action (prepare, deploy) and rerequested (retry the release). */
@@ -293,9 +300,9 @@ const checkRun: Handler = (ctx, body, delivery) =>
         ctx.keys,
         app.name,
         run.head_sha,
-        freshRelease(app.name, app.config, run.head_sha, seen.ref, by),
+        freshRelease(app.name, app.config, run.head_sha, seen.ref, by, yield* nowIso),
         by,
-        guardOf(ctx, delivery, app.name)
+        yield* guardOf(ctx, delivery, app.name)
       )
       return written === "repeat"
         ? { result: "repeat", apps: { [app.name]: REPEAT } }
@@ -306,7 +313,7 @@ const checkRun: Handler = (ctx, body, delivery) =>
         sha: seen.sha,
         requestedBy: by,
         commit: seen,
-        delivery: guardOf(ctx, delivery, app.name)
+        delivery: yield* guardOf(ctx, delivery, app.name)
       })
       if (outcome.kind === "repeat") return { result: "repeat", apps: { [app.name]: REPEAT } }
       return outcome.kind === "refused"
@@ -396,7 +403,7 @@ const deployment: Handler = (ctx, body, delivery) =>
         requestedBy: by,
         commit: seen,
         deploymentId: d.id,
-        delivery: guardOf(ctx, delivery, app.name)
+        delivery: yield* guardOf(ctx, delivery, app.name)
       })
       if (outcome.kind === "repeat") continue
       if (outcome.kind === "refused") {

@@ -9,6 +9,7 @@
 import * as Effect from "effect/Effect"
 import { access } from "node:fs/promises"
 import { join } from "node:path"
+import { nowIso } from "../../common/time.ts"
 import { runProcess } from "../../process/run.ts"
 import { compileInstalled } from "../../python/compile.ts"
 import { PIP_ARGS } from "../../python/pip.ts"
@@ -64,7 +65,7 @@ export const install = (
       access(join(input.releaseDir, "requirements.txt")).then(() => true, () => false)
     )
     if (!requirements) {
-      yield* writeMarker(input.meta, "installed", { at: new Date().toISOString(), requirements: false }, "install")
+      yield* writeMarker(input.meta, "installed", { at: yield* nowIso, requirements: false }, "install")
       return { skipped: false }
     }
     const python = yield* Python
@@ -119,7 +120,7 @@ export const install = (
       })
     }
     yield* writeMarker(input.meta, "installed", {
-      at: new Date().toISOString(),
+      at: yield* nowIso,
       ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
     }, "install")
     return { skipped: false }

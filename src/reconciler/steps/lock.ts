@@ -67,6 +67,7 @@ const sameHolder = (a: LockHolder | undefined, b: LockHolder) =>
 const takeOver = async (file: string, stale: LockHolder): Promise<void> => {
   const guard = `${file}.takeover`
   if (!(await createExclusive(guard, String(process.pid)))) {
+    // The file's mtime is the filesystem's wall clock, so its age is measured against the same clock.
     const age = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0)
     if (age > STALE_GUARD_MS) await rm(guard, { force: true })
     return
@@ -113,6 +114,7 @@ const attempt = async (file: string): Promise<Attempt> => {
   const me: LockHolder = {
     pid: process.pid,
     host: hostname(),
+    // Part of the holder's identity in the lock file (plain async, shared with other processes), not a time Sacar waits on.
     startedAt: new Date().toISOString(),
     processStart: processStartTime(process.pid)
   }

@@ -10,10 +10,12 @@
  * spec's, or whose last attempt failed, is removed and the release starts clean, so a
  * retry fetches and checks what the spec says now.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { rename, rm, stat } from "node:fs/promises"
 import { isAbsolute } from "node:path"
 import { ArtifactStore } from "../../artifacts/store.ts"
+import { nowIso } from "../../common/time.ts"
 import { Python } from "../../python/python.ts"
 import { isAppName, isNodeName, isSha } from "../../spec/names.ts"
 import { download } from "./download.ts"
@@ -147,7 +149,6 @@ export const prepareRelease = (
     if (invalid) return Effect.fail(invalid)
     const paths = releasePaths(input.root, input.app, input.sha)
     const started = performance.now()
-    const deadline = Date.now() + input.prepareTimeoutMs
     const steps: Partial<Record<Step, StepTime>> = {}
     let current: Step = "download"
     let stepStarted = started
@@ -173,6 +174,7 @@ export const prepareRelease = (
       })
 
     const pipeline = Effect.gen(function*() {
+      const deadline = (yield* Clock.currentTimeMillis) + input.prepareTimeoutMs
       const ready = (yield* readMarker(paths.meta, "ready")) as ReadyMarker | undefined
       if (ready !== undefined && typeof ready === "object" && ready.python !== undefined) {
         return { dir: paths.dir, venv: paths.venv, ...ready, alreadyReady: true } satisfies PreparedRelease
@@ -257,7 +259,7 @@ export const prepareRelease = (
             releaseDir: paths.dir,
             venv: paths.venv,
             meta: paths.meta,
-            timeoutMs: Math.max(1, deadline - Date.now()),
+            timeoutMs: Math.max(1, deadline - (yield* Clock.currentTimeMillis)),
             onSpawn
           })
         )
@@ -297,9 +299,10 @@ export const prepareRelease = (
       Effect.tapError((error) =>
         error.retryable
           ? Effect.void
-          : writeMarker(paths.meta, "failed", { at: new Date().toISOString(), step: error.step }, error.step).pipe(
-            Effect.ignore
-          )
+          : Effect.flatMap(nowIso, (at) => writeMarker(paths.meta, "failed", { at, step: error.step }, error.step))
+            .pipe(
+              Effect.ignore
+            )
       ),
       Effect.withSpan("prepareRelease", { attributes: { app: input.app, sha: input.sha } })
     )

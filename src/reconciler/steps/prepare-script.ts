@@ -9,6 +9,7 @@
 import * as Effect from "effect/Effect"
 import { access, constants, open } from "node:fs/promises"
 import { join } from "node:path"
+import { nowIso } from "../../common/time.ts"
 import { runProcess } from "../../process/run.ts"
 import { AppUser } from "../app-user.ts"
 import { scriptEnvironment } from "./environment.ts"
@@ -79,6 +80,6 @@ export const runPrepare = (
         )
       )
     }
-    yield* writeMarker(input.meta, "prepared", { at: new Date().toISOString(), ran: script !== undefined }, "prepare")
+    yield* writeMarker(input.meta, "prepared", { at: yield* nowIso, ran: script !== undefined }, "prepare")
     return { skipped: false, ran: script !== undefined }
   })

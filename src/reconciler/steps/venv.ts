@@ -12,6 +12,7 @@
 import * as Effect from "effect/Effect"
 import { access, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
+import { nowIso } from "../../common/time.ts"
 import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
@@ -106,7 +107,7 @@ export const ensureVenv = (
         if (copied._tag === "Success") {
           // The install marker first: a venv marker without it would send pip over the copy.
           yield* writeMarker(input.meta, "installed", {
-            at: new Date().toISOString(),
+            at: yield* nowIso,
             digest: dependencies.digest,
             reusedFrom: template.from.sha
           }, "venv")
