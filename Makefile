@@ -14,7 +14,8 @@ bench: node_modules/.installed
 	$(NODE) bench/run.ts
 
 # The guardrails CI runs before the tests: types, lint (oxlint with type information for
-# floating promises; knip for unused exports, files and dependencies) and formatting
+# floating promises; knip for unused exports, files and dependencies; tools/names.ts for
+# a name exported from two modules or an error tag used twice) and formatting
 # (dprint's plugins, through tools/format.ts).
 check: typecheck lint
 	$(NODE) tools/format.ts --check
@@ -25,6 +26,7 @@ typecheck: node_modules/.installed
 lint: node_modules/.installed
 	node_modules/.bin/oxlint --type-aware --deny-warnings
 	node_modules/.bin/knip --no-progress
+	$(NODE) tools/names.ts
 
 format: node_modules/.installed
 	$(NODE) tools/format.ts
