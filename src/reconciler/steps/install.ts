@@ -1,6 +1,7 @@
 /**
  * Step 5: `pip install --no-index --find-links wheels -r requirements.txt` into the
- * venv, with the shared pip, isolated from every pip setting of the node. A crash
+ * venv, with the shared pip, isolated from every pip setting of the node (and, on a
+ * node's first release, the shared pip's byte-compilation beside it). A crash
  * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
  * What pip installed is then kept as a template (reuse.ts) before bin/prepare can
  * change the venv, for the next release with the same dependencies. When the venv
@@ -11,7 +12,7 @@ import { access } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
 import { compileInstalled } from "../../python/compile.ts"
-import { PIP_ARGS } from "../../python/pip.ts"
+import { compileSharedPip, PIP_ARGS } from "../../python/pip.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
 import { AppUser } from "../app-user.ts"
@@ -89,7 +90,7 @@ export const install = (
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }
-    yield* runProcess({
+    const runPip = runProcess({
       command: join(input.venv, "bin", "python"),
       args: ["-I", join(pip, "pip"), ...PIP_ARGS],
       ...inVenv
@@ -101,6 +102,12 @@ export const install = (
             : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`)
       )
     )
+    // On a node's first release the shared pip is compiled (as the reconciler) on the core
+    // pip leaves idle; pip meanwhile runs from source. Without bytecode pip is only slower.
+    const compilePip = compileSharedPip(input.interpreter, pip, input.onSpawn).pipe(
+      Effect.catch((error) => Effect.logWarning(error.message))
+    )
+    yield* Effect.all([runPip, compilePip], { concurrency: 2 })
     yield* compileInstalled({ venvPython: join(input.venv, "bin", "python"), ...inVenv }).pipe(
       Effect.mapError((error) =>
         commandFailed("install", "byte-compiling the installed files", error, (e) =>
