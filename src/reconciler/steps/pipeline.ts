@@ -11,6 +11,7 @@
  * retry fetches and checks what the spec says now.
  */
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { rename, rm, stat } from "node:fs/promises"
 import { isAbsolute } from "node:path"
 import { ArtifactStore } from "../../artifacts/store.ts"
@@ -27,7 +28,7 @@ import type { ReleasePaths } from "./layout.ts"
 import { lockRelease, recordChild } from "./lock.ts"
 import { hasMarker, readMarker, writeMarker } from "./markers.ts"
 import { runPrepare } from "./prepare-script.ts"
-import { templateStore } from "./reuse.ts"
+import { makeSpare, templateStore } from "./reuse.ts"
 import { ensureVenv } from "./venv.ts"
 
 export type { ReleaseError, Step } from "./errors.ts"
@@ -248,6 +249,13 @@ export const prepareRelease = (
             onSpawn
           })
         )
+        // Beside bin/prepare, on the other core: the next release's copy of these dependencies.
+        const dependencies = venv.dependencies
+        const spare = yield* Effect.forkScoped(
+          dependencies?._tag === "Reusable"
+            ? makeSpare({ store: templates, digest: dependencies.digest, onSpawn })
+            : Effect.void
+        )
         yield* step(
           "prepare",
           runPrepare({
@@ -261,6 +269,7 @@ export const prepareRelease = (
             onSpawn
           })
         )
+        yield* Fiber.join(spare)
         const ms = Math.round(performance.now() - started)
         const marker: ReadyMarker = {
           python: { path: venv.interpreter.path, version: venv.interpreter.version },
