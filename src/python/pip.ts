@@ -107,11 +107,7 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
  * running meanwhile reads a whole `.pyc` or none). One worker: it runs beside pip,
  * which keeps the other core busy.
  */
-export const compileSharedPip = (
-  interpreter: Interpreter,
-  dir: string,
-  onSpawn?: (pid: number) => void
-): Effect.Effect<void, PipUnavailable> =>
+export const compileSharedPip = (interpreter: Interpreter, dir: string): Effect.Effect<void, PipUnavailable> =>
   Effect.gen(function*() {
     const marker = join(dir, COMPILED_MARKER)
     if (yield* exists(marker)) return
@@ -119,8 +115,7 @@ export const compileSharedPip = (
       command: interpreter.path,
       args: ["-I", "-m", "compileall", "-q", dir],
       env: TOOL_ENV,
-      timeoutMs: 300_000,
-      ...(onSpawn === undefined ? {} : { onSpawn })
+      timeoutMs: 300_000
     })
     yield* Effect.tryPromise(() => writeFile(marker, ""))
   }).pipe(

@@ -104,7 +104,9 @@ export const install = (
     )
     // On a node's first release the shared pip is compiled (as the reconciler) on the core
     // pip leaves idle; pip meanwhile runs from source. Without bytecode pip is only slower.
-    const compilePip = compileSharedPip(input.interpreter, pip, input.onSpawn).pipe(
+    // Not recorded in the lock, which names the one command a takeover must end (pip): a
+    // compile outliving a crash only writes whole bytecode files.
+    const compilePip = compileSharedPip(input.interpreter, pip).pipe(
       Effect.catch((error) => Effect.logWarning(error.message))
     )
     yield* Effect.all([runPip, compilePip], { concurrency: 2 })

@@ -250,10 +250,12 @@ export const prepareRelease = (
           })
         )
         // Beside bin/prepare, on the other core: the next release's copy of these dependencies.
+        // Not recorded in the lock, which names the one command a takeover must end
+        // (bin/prepare); a copy outliving a crash only fills a staging directory.
         const dependencies = venv.dependencies
         const spare = yield* Effect.forkScoped(
           dependencies?._tag === "Reusable"
-            ? makeSpare({ store: templates, digest: dependencies.digest, onSpawn })
+            ? makeSpare({ store: templates, digest: dependencies.digest })
             : Effect.void
         )
         yield* step(

@@ -149,17 +149,13 @@ export const saveTemplate = (input: {
  * cannot reach it: it copies the template, never a release. Best effort: without a
  * spare the next release copies the template itself.
  */
-export const makeSpare = (input: {
-  readonly store: string
-  readonly digest: string
-  readonly onSpawn?: (pid: number) => void
-}): Effect.Effect<void> =>
+export const makeSpare = (input: { readonly store: string; readonly digest: string }): Effect.Effect<void> =>
   Effect.gen(function*() {
     const template = yield* findTemplate(input.store, input.digest)
     if (template === undefined || (yield* exists(template.spare))) return
     yield* removeLeftovers(template.spare)
     const staging = temporaryName(template.spare, "tmp")
-    yield* copyTree(template.venv, staging, input.onSpawn).pipe(
+    yield* copyTree(template.venv, staging).pipe(
       // Another preparer's spare may have appeared meanwhile; one is enough.
       Effect.andThen(Effect.promise(() => rename(staging, template.spare).catch(() => undefined))),
       Effect.ensuring(Effect.promise(() => rm(staging, { recursive: true, force: true })))
