@@ -8,6 +8,8 @@
  * step copied such a template, the marker is already there and says from which release.
  */
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import { access } from "node:fs/promises"
 import { join } from "node:path"
 import { runProcess } from "../../process/run.ts"
@@ -49,11 +51,13 @@ export interface InstallResult {
   readonly skipped: boolean
   /** The release whose installed dependencies the venv step copied. */
   readonly reusedFrom?: string
+  /** The shared pip's byte-compilation, still running: joined before the release is ready. */
+  readonly compilingPip?: Fiber.Fiber<void>
 }
 
 export const install = (
   input: InstallInput
-): Effect.Effect<InstallResult, CommandFailed | PythonUnavailable | LocalFailure, Python> =>
+): Effect.Effect<InstallResult, CommandFailed | PythonUnavailable | LocalFailure, Python | Scope.Scope> =>
   Effect.gen(function*() {
     const done = yield* readMarker(input.meta, "installed")
     if (done !== undefined) {
@@ -109,11 +113,18 @@ export const install = (
     const compilePip = compileSharedPip(input.interpreter, pip).pipe(
       Effect.catch((error) => Effect.logWarning(error.message))
     )
-    yield* Effect.all([runPip, compilePip], { concurrency: 2 })
+    // Forked, not awaited here: what follows (the parallel compile of what pip installed,
+    // the template) does not need it, and on a busy machine it may take longer than pip.
+    const compilingPip = yield* Effect.forkScoped(compilePip)
+    yield* runPip
     yield* compileInstalled({ venvPython: join(input.venv, "bin", "python"), ...inVenv }).pipe(
       Effect.mapError((error) =>
-        commandFailed("install", "byte-compiling the installed files", error, (e) =>
-          `byte-compiling what pip installed failed: ${e.message}`)
+        commandFailed(
+          "install",
+          "byte-compiling the installed files",
+          error,
+          (e) => `byte-compiling what pip installed failed: ${e.message}`
+        )
       )
     )
     const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
@@ -131,5 +142,5 @@ export const install = (
       at: new Date().toISOString(),
       ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
     }, "install")
-    return { skipped: false }
+    return { skipped: false, compilingPip }
   })

@@ -233,7 +233,7 @@ export const prepareRelease = (
             onSpawn
           })
         )
-        yield* step(
+        const installed = yield* step(
           "install",
           install({
             releaseDir: paths.dir,
@@ -272,6 +272,7 @@ export const prepareRelease = (
           })
         )
         yield* Fiber.join(spare)
+        if (installed.compilingPip !== undefined) yield* Fiber.join(installed.compilingPip)
         const ms = Math.round(performance.now() - started)
         const marker: ReadyMarker = {
           python: { path: venv.interpreter.path, version: venv.interpreter.version },
