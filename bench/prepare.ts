@@ -12,6 +12,7 @@
 //     template, nothing cached), from a file:// URL;
 //   - reused: a second release into that same root, same wheels and requirements, a
 //     changed app module, another sha (so another artifact).
+// Cold and reused share one Python service, as one reconciler's releases do.
 // Ratios are median(cold) / median(plain) and median(reused) / median(plain).
 //
 //   node_modules/.bin/node bench/prepare.ts [--rounds N] [--no-write]
@@ -87,7 +88,6 @@ try {
     l.endsWith(".whl")
   ).length
 
-  const services = Layer.mergeAll(ArtifactStore.layer, Python.layer)
   const plainScript = join(work, "plain.sh")
   await writeFile(
     plainScript,
@@ -105,7 +105,15 @@ try {
   )
 
   let counter = 0
-  const sacar = async (root: string, artifact: (typeof artifacts)[number]) => {
+  // One Python service per node, as one reconciler holds one for its life: a node looks
+  // its interpreter up once (src/python/python.ts keeps it for a minute), not per release.
+  const nodeServices = () =>
+    Layer.mergeAll(ArtifactStore.layer, Layer.succeed(Python, makePython(process.env.PATH ?? "")))
+  const sacar = async (
+    root: string,
+    artifact: (typeof artifacts)[number],
+    services: ReturnType<typeof nodeServices>
+  ) => {
     const sha = (++counter).toString(16).padStart(40, "0")
     const started = performance.now()
     const prepared: PreparedRelease = await Effect.runPromise(
@@ -141,13 +149,14 @@ try {
   const steps = { cold: [] as Array<PreparedRelease["steps"]>, reused: [] as Array<PreparedRelease["steps"]> }
   for (let round = 0; round < rounds; round++) {
     const root = join(work, `node-${round}`)
+    const services = nodeServices()
     const cold = async () => {
-      const r = await sacar(root, artifacts[0]!)
+      const r = await sacar(root, artifacts[0]!, services)
       times.cold.push(r.ms)
       steps.cold.push(r.prepared.steps)
     }
     const reused = async () => {
-      const r = await sacar(root, artifacts[1]!)
+      const r = await sacar(root, artifacts[1]!, services)
       if (r.prepared.steps.install?.reusedFrom === undefined) throw new Error("the second release did not reuse")
       times.reused.push(r.ms)
       steps.reused.push(r.prepared.steps)

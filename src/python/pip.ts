@@ -3,15 +3,19 @@
  * one that bootstraps pip through ensurepip, and installing into it with the
  * interpreter's bundled pip gives the same result. Running pip straight from the
  * bundled wheel (a zip) recompiles pip on every run, because nothing can cache
- * bytecode inside a zip; so the wheel is unpacked once into a cache directory and
- * byte-compiled there before it is put in place. Compiled up front, not as pip first
+ * bytecode inside a zip; so the wheel is unpacked once into a cache directory.
+ *
+ * The unpacked copy is byte-compiled by the reconciler (compileSharedPip), not as pip
  * runs: with SACAR_RUN_AS pip runs as an app's user, who may read the shared copy but
- * not write it (a planted `.pyc` would run in every other app's installs).
+ * not write it (a planted `.pyc` would run in every other app's installs). That
+ * compile is not waited for before pip's first run: pip runs from source (Python
+ * compiles what it imports in memory), and the compile runs beside it on the other
+ * core, which a single-threaded pip leaves idle. See docs/decisions.md.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import { access, mkdir, rename, rm } from "node:fs/promises"
+import { access, mkdir, rename, rm, writeFile } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { runProcess } from "../process/run.ts"
 import type { Interpreter } from "./interpreter.ts"
@@ -24,11 +28,14 @@ export class PipUnavailable extends Data.TaggedError("PipUnavailable")<{
 /**
  * How every release's requirements are installed (run in the release directory).
  * `--no-compile`: the installed files are byte-compiled afterwards on every core
- * (compile.ts), with the same result.
+ * (compile.ts), with the same result. `--no-warn-conflicts`: the venv starts empty, so
+ * what is installed is exactly what pip's resolver chose as one consistent set, and the
+ * check pip runs afterwards (7% of its time with 31 wheels) could only repeat it.
  */
 export const PIP_ARGS = [
   "install",
   "--no-compile",
+  "--no-warn-conflicts",
   "--isolated",
   "--disable-pip-version-check",
   "--no-input",
@@ -38,6 +45,11 @@ export const PIP_ARGS = [
   "-r",
   "requirements.txt"
 ] as const
+
+const TOOL_ENV = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
+
+/** Written into the unpacked pip once all of it is compiled. */
+export const COMPILED_MARKER = ".sacar-compiled"
 
 const exists = (path: string) => Effect.promise(() => access(path).then(() => true, () => false))
 
@@ -60,19 +72,11 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
     const staging = `${target}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
     yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
-      const env = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
       yield* runProcess({
         command: interpreter.path,
         args: ["-m", "zipfile", "-e", wheel, staging],
-        env,
+        env: TOOL_ENV,
         timeoutMs: 60_000
-      })
-      // -d: tracebacks name where the files will be, not the staging directory.
-      yield* runProcess({
-        command: interpreter.path,
-        args: ["-I", "-m", "compileall", "-q", "-j", "0", "-d", target, staging],
-        env,
-        timeoutMs: 120_000
       })
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
         // Someone else unpacked the same wheel first; theirs is as good as ours.
@@ -95,3 +99,30 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
     )
     return target
   })
+
+/**
+ * Byte-compile the shared pip at `dir` (from sharedPip), as the reconciler, once: a
+ * marker says it is done, and a run cut short leaves none, so the next one finishes it
+ * (compileall skips what is already compiled; its writes are atomic renames, so pip
+ * running meanwhile reads a whole `.pyc` or none). One worker: it runs beside pip,
+ * which keeps the other core busy.
+ */
+export const compileSharedPip = (interpreter: Interpreter, dir: string): Effect.Effect<void, PipUnavailable> =>
+  Effect.gen(function*() {
+    const marker = join(dir, COMPILED_MARKER)
+    if (yield* exists(marker)) return
+    yield* runProcess({
+      command: interpreter.path,
+      args: ["-I", "-m", "compileall", "-q", dir],
+      env: TOOL_ENV,
+      timeoutMs: 300_000
+    })
+    yield* Effect.tryPromise(() => writeFile(marker, ""))
+  }).pipe(
+    Effect.mapError((error) =>
+      new PipUnavailable({
+        interpreter: interpreter.path,
+        message: `could not byte-compile the shared pip in ${dir}: ${error.message}`
+      })
+    )
+  )

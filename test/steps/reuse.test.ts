@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
-import { access, readdir, readFile, rm } from "node:fs/promises"
+import { access, readdir, readFile, rm, stat } from "node:fs/promises"
 import { join, relative } from "node:path"
 import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
@@ -17,6 +17,7 @@ import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
 import { makePython, Python } from "../../src/python/python.ts"
 import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
 import type { PreparedRelease, PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
+import { templateStore } from "../../src/reconciler/steps/reuse.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
 import type { WheelSpec } from "../support/wheels.ts"
 import { checkedRecord, input, PIP_CACHE, run, scratch, successOf } from "./helpers.ts"
@@ -147,6 +148,30 @@ mkdir "$site/extra" && echo 'X = 1' > "$site/extra/__init__.py"
     await assertWorks(join(release(root, shaOf(3)), ".venv"))
     await rm(release(root, shaOf(3)), { recursive: true, force: true })
     await assertWorks(join(release(root, shaOf(2)), ".venv"))
+  })
+
+  test("a release takes the spare copy made beside the previous one's bin/prepare by a rename, and leaves a new one for the next", async (t) => {
+    const dir = await scratch(t)
+    const root = join(dir, "root")
+    const one = await buildReleaseTarball(join(dir, "one.tgz"), { wheels: WHEELS })
+    const two = await buildReleaseTarball(join(dir, "two.tgz"), { wheels: WHEELS, files: { "app.py": "\n" } })
+    await prepareFrom(root, one, shaOf(1))
+    const store = templateStore(root)
+    const [digest] = (await readdir(store)).filter((name) => /^[0-9a-f]{64}$/.test(name))
+    const spare = join(store, digest!, "spare")
+    const template = join(store, digest!, "venv")
+    const before = await stat(spare)
+    const templateFiles = await venvFiles(template)
+    assert.deepEqual(await venvFiles(spare), templateFiles, "the spare is a whole copy of the template")
+
+    const second = await prepareFrom(root, two, shaOf(2))
+    assert.equal(second.steps.install?.reusedFrom, shaOf(1))
+    const venv = join(release(root, shaOf(2)), ".venv")
+    assert.equal((await stat(venv)).ino, before.ino, "the second release's venv is the spare, renamed")
+    await assertWorks(venv)
+    assert.notEqual((await stat(spare)).ino, before.ino, "a new spare waits for the next release")
+    assert.deepEqual(await venvFiles(spare), templateFiles)
+    assert.deepEqual(await venvFiles(template), templateFiles, "the template is unchanged")
   })
 
   test("a changed wheel under the same file name is not reused", async (t) => {

@@ -17,6 +17,7 @@ import { pathToFileURL } from "node:url"
 import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
 import { EXIT_USAGE, runComponent } from "../../src/common/main.ts"
 import { runProcess } from "../../src/process/run.ts"
+import { COMPILED_MARKER } from "../../src/python/pip.ts"
 import { makePython, Python } from "../../src/python/python.ts"
 import { AppUser, resolveRunAs } from "../../src/reconciler/app-user.ts"
 import type { RunAs } from "../../src/reconciler/app-user.ts"
@@ -205,6 +206,47 @@ describe("SACAR_RUN_AS, the app's code as that user", { skip }, () => {
     assert.equal(ran.ran, true)
     assert.equal(await read("deployed-by"), String(user.uid))
     assert.equal(await read("could-write-app-dir"), "no", "the app cannot switch current or write the pid files")
+  })
+
+  test("a node's first release: the user's pip runs before the shared pip is compiled, never writes into it, and the reconciler compiles all of it", async (t) => {
+    assert.ok(wheel, `${PYTHON} has no pip wheel (ensurepip's or ${DEBIAN_PIP_WHEELS})`)
+    const root = await scratch(t, "sacar-run-as-fresh-")
+    await chmod(root, 0o755)
+    const pipCache = join(root, ".sacar", "pip")
+    const tarball = await buildReleaseTarball(join(root, "artifact.tgz"), {
+      wheels: [GREETING],
+      requirements: ["greeting==1.0.0"]
+    })
+    const bytecode = async () =>
+      (await readdir(pipCache, { recursive: true }).catch(() => [] as Array<string>)).filter((p) => p.endsWith(".pyc"))
+    let afterVenv: Array<string> | undefined
+    const exit = await Effect.runPromiseExit(
+      prepareRelease(
+        input(root, pathToFileURL(tarball.path).href, { sha: "3".repeat(40), pipCache }),
+        (step, event) =>
+          step === "venv" && event._tag === "Finished"
+            ? Effect.promise(async () => void (afterVenv = await bytecode()))
+            : Effect.void
+      ).pipe(Effect.provideService(AppUser, user), Effect.provide(services))
+    )
+    const paths = releasePaths(root, "shop", "3".repeat(40))
+    successOf(exit)
+    assert.deepEqual(afterVenv, [], "the venv step unpacked pip and did not wait for its compilation")
+    execFileSync(join(paths.venv, "bin", "python"), ["-c", "import greeting"], { uid: user.uid, gid: user.gid })
+    const unpacked = join(pipCache, basename(wheel ?? "", ".whl"))
+    const sources = (await readdir(unpacked, { recursive: true })).filter((p) => p.endsWith(".py"))
+    const compiled = new Set(await bytecode())
+    const missing = sources.filter((source) => {
+      const name = basename(source, ".py")
+      const cache = join(dirname(source), "__pycache__")
+      return ![...compiled].some((p) =>
+        dirname(p) === join(basename(unpacked), cache) && basename(p).startsWith(`${name}.`)
+      )
+    })
+    assert.ok(sources.length > 100)
+    assert.deepEqual(missing, [], "every module of the shared pip has its bytecode")
+    assert.ok(existsSync(join(unpacked, COMPILED_MARKER)))
+    assert.deepEqual(await ownedByOthers(pipCache, 0), [], "the shared pip is root's, bytecode included")
   })
 
   test("a timed-out command of the user's is killed with everything it started", async () => {

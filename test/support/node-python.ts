@@ -8,8 +8,8 @@
  * system directories instead, as a node with its Pythons installed normally has.
  *
  * pip: a node's first release unpacks the interpreter's bundled pip into
- * `$SACAR_ROOT/.sacar/pip` and its first run byte-compiles pip (src/python/pip.ts),
- * about 3 CPU-seconds. That happens once in a node's life; so a test node starts as one
+ * `$SACAR_ROOT/.sacar/pip` and byte-compiles it beside its first pip run
+ * (src/python/pip.ts), about 3 CPU-seconds. That happens once in a node's life; so a test node starts as one
  * that has prepared before, with a hard-linked copy of a pip unpacked and compiled once
  * per machine (under os.tmpdir(), keyed by interpreter and wheel). A test about a
  * node's first release asks for a fresh node instead.
@@ -18,11 +18,12 @@ import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import { cpSync, existsSync, linkSync, mkdirSync, readdirSync } from "node:fs"
-import { access, mkdir, rename, rm, stat } from "node:fs/promises"
+import { access, mkdir, rename, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, dirname, join, relative } from "node:path"
 import { promisify } from "node:util"
 import { findInterpreter, type Interpreter } from "../../src/python/interpreter.ts"
+import { COMPILED_MARKER } from "../../src/python/pip.ts"
 import { SYSTEM_PATH } from "../../src/reconciler/steps/environment.ts"
 
 const exec = promisify(execFile)
@@ -52,7 +53,9 @@ const pythonEnv = (): Record<string, string> =>
  */
 const seedPip = async (interpreter: Interpreter, wheel: string): Promise<string> => {
   const { size, mtimeMs } = await stat(wheel)
-  const key = createHash("sha256").update(JSON.stringify([interpreter.path, interpreter.version, wheel, size, mtimeMs]))
+  const key = createHash("sha256").update(
+    JSON.stringify([interpreter.path, interpreter.version, wheel, size, mtimeMs, COMPILED_MARKER])
+  )
     .digest("hex").slice(0, 16)
   const seed = join(tmpdir(), `sacar-test-pip-${key}`)
   const ready = join(seed, basename(wheel, ".whl"), "pip", "__main__.py")
@@ -75,6 +78,7 @@ const seedPip = async (interpreter: Interpreter, wheel: string): Promise<string>
       await exec(interpreter.path, ["-m", "zipfile", "-e", wheel, target], { env })
       // What pip's first run would compile, and the rest of it: all of pip, on every core.
       await exec(interpreter.path, ["-m", "compileall", "-q", "-j", "0", target], { env, maxBuffer: 16 << 20 })
+      await writeFile(join(target, COMPILED_MARKER), "")
       await rm(seed, { recursive: true, force: true })
       await rename(staging, seed)
       return seed

@@ -1,18 +1,21 @@
 /**
  * Step 5: `pip install --no-index --find-links wheels -r requirements.txt` into the
- * venv, with the shared pip, isolated from every pip setting of the node. A crash
+ * venv, with the shared pip, isolated from every pip setting of the node (and, on a
+ * node's first release, the shared pip's byte-compilation beside it). A crash
  * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
  * What pip installed is then kept as a template (reuse.ts) before bin/prepare can
  * change the venv, for the next release with the same dependencies. When the venv
  * step copied such a template, the marker is already there and says from which release.
  */
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import { access } from "node:fs/promises"
 import { join } from "node:path"
 import { nowIso } from "../../common/time.ts"
 import { runProcess } from "../../process/run.ts"
 import { compileInstalled } from "../../python/compile.ts"
-import { PIP_ARGS } from "../../python/pip.ts"
+import { compileSharedPip, PIP_ARGS } from "../../python/pip.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
 import { AppUser } from "../app-user.ts"
@@ -49,11 +52,13 @@ export interface InstallResult {
   readonly skipped: boolean
   /** The release whose installed dependencies the venv step copied. */
   readonly reusedFrom?: string
+  /** The shared pip's byte-compilation, still running: joined before the release is ready. */
+  readonly compilingPip?: Fiber.Fiber<void>
 }
 
 export const install = (
   input: InstallInput
-): Effect.Effect<InstallResult, CommandFailed | PythonUnavailable | LocalFailure, Python> =>
+): Effect.Effect<InstallResult, CommandFailed | PythonUnavailable | LocalFailure, Python | Scope.Scope> =>
   Effect.gen(function*() {
     const done = yield* readMarker(input.meta, "installed")
     if (done !== undefined) {
@@ -90,7 +95,7 @@ export const install = (
       ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
       ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
     }
-    yield* runProcess({
+    const runPip = runProcess({
       command: join(input.venv, "bin", "python"),
       args: ["-I", join(pip, "pip"), ...PIP_ARGS],
       ...inVenv
@@ -102,10 +107,25 @@ export const install = (
             : `pip install failed (exit code ${e.exitCode}); a wheel named in requirements.txt may be missing from wheels/ or built for another Python (see the log)`)
       )
     )
+    // On a node's first release the shared pip is compiled (as the reconciler) on the core
+    // pip leaves idle; pip meanwhile runs from source. Without bytecode pip is only slower.
+    // Not recorded in the lock, which names the one command a takeover must end (pip): a
+    // compile outliving a crash only writes whole bytecode files.
+    const compilePip = compileSharedPip(input.interpreter, pip).pipe(
+      Effect.catch((error) => Effect.logWarning(error.message))
+    )
+    // Forked, not awaited here: what follows (the parallel compile of what pip installed,
+    // the template) does not need it, and on a busy machine it may take longer than pip.
+    const compilingPip = yield* Effect.forkScoped(compilePip)
+    yield* runPip
     yield* compileInstalled({ venvPython: join(input.venv, "bin", "python"), ...inVenv }).pipe(
       Effect.mapError((error) =>
-        commandFailed("install", "byte-compiling the installed files", error, (e) =>
-          `byte-compiling what pip installed failed: ${e.message}`)
+        commandFailed(
+          "install",
+          "byte-compiling the installed files",
+          error,
+          (e) => `byte-compiling what pip installed failed: ${e.message}`
+        )
       )
     )
     const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
@@ -123,5 +143,5 @@ export const install = (
       at: yield* nowIso,
       ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
     }, "install")
-    return { skipped: false }
+    return { skipped: false, compilingPip }
   })

@@ -12,6 +12,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { rename, rm, stat } from "node:fs/promises"
 import { isAbsolute } from "node:path"
 import { ArtifactStore } from "../../artifacts/store.ts"
@@ -29,7 +30,7 @@ import type { ReleasePaths } from "./layout.ts"
 import { lockRelease, recordChild } from "./lock.ts"
 import { hasMarker, readMarker, writeMarker } from "./markers.ts"
 import { runPrepare } from "./prepare-script.ts"
-import { templateStore } from "./reuse.ts"
+import { makeSpare, templateStore } from "./reuse.ts"
 import { ensureVenv } from "./venv.ts"
 
 export type { ReleaseError, Step } from "./errors.ts"
@@ -234,7 +235,7 @@ export const prepareRelease = (
             onSpawn
           })
         )
-        yield* step(
+        const installed = yield* step(
           "install",
           install({
             releaseDir: paths.dir,
@@ -250,6 +251,15 @@ export const prepareRelease = (
             onSpawn
           })
         )
+        // Beside bin/prepare, on the other core: the next release's copy of these dependencies.
+        // Not recorded in the lock, which names the one command a takeover must end
+        // (bin/prepare); a copy outliving a crash only fills a staging directory.
+        const dependencies = venv.dependencies
+        const spare = yield* Effect.forkScoped(
+          dependencies?._tag === "Reusable"
+            ? makeSpare({ store: templates, digest: dependencies.digest })
+            : Effect.void
+        )
         yield* step(
           "prepare",
           runPrepare({
@@ -263,6 +273,8 @@ export const prepareRelease = (
             onSpawn
           })
         )
+        yield* Fiber.join(spare)
+        if (installed.compilingPip !== undefined) yield* Fiber.join(installed.compilingPip)
         const ms = Math.round(performance.now() - started)
         const marker: ReadyMarker = {
           python: { path: venv.interpreter.path, version: venv.interpreter.version },

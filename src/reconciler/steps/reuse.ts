@@ -45,6 +45,8 @@ export const templateStore = (root: string): string => join(root, ".sacar", "ven
 export interface Template {
   /** The template's venv, to be copied. */
   readonly venv: string
+  /** A copy of `venv` made ahead, which one release takes by renaming it (makeSpare). */
+  readonly spare: string
   /** The release whose install made it. */
   readonly from: { readonly app: string; readonly sha: string }
   /** The venv path the files were installed under. */
@@ -55,7 +57,7 @@ export interface Template {
   readonly records: ReadonlyArray<string>
 }
 
-const isTemplate = (value: unknown): value is Omit<Template, "venv"> =>
+const isTemplate = (value: unknown): value is Omit<Template, "venv" | "spare"> =>
   typeof value === "object" && value !== null && typeof (value as Template).prefix === "string" &&
   Array.isArray((value as Template).rewrite) && Array.isArray((value as Template).records) &&
   typeof (value as Template).from?.sha === "string"
@@ -68,7 +70,7 @@ export const findTemplate = (store: string, digest: string): Effect.Effect<Templ
       () => undefined
     )
     if (!isTemplate(meta)) return undefined
-    return { ...meta, venv: join(dir, "venv") }
+    return { ...meta, venv: join(dir, "venv"), spare: join(dir, "spare") }
   })
 
 /**
@@ -128,7 +130,7 @@ export const saveTemplate = (input: {
     const copy = join(staging, "venv")
     const rewrite = yield* Effect.promise(() => namingFiles(copy, Buffer.from(input.venv)))
     const records = yield* Effect.promise(() => recordsListing(copy, rewrite))
-    const meta: Omit<Template, "venv"> = { from: input.from, prefix: input.venv, rewrite, records }
+    const meta: Omit<Template, "venv" | "spare"> = { from: input.from, prefix: input.venv, rewrite, records }
     yield* Effect.promise(() => writeFile(join(staging, "template.json"), JSON.stringify(meta) + "\n"))
     // Another release with the same dependencies may have won the race; theirs is as good.
     yield* Effect.promise(() => rename(staging, target).catch(() => undefined))
@@ -139,6 +141,31 @@ export const saveTemplate = (input: {
     Effect.asVoid
   )
 }
+
+/**
+ * Make the template's spare: a whole copy of its venv, put in place by one rename, so
+ * that the next release with these dependencies takes it by a rename of its own
+ * instead of copying while it waits (copyTemplate). Run beside bin/prepare, which
+ * cannot reach it: it copies the template, never a release. Best effort: without a
+ * spare the next release copies the template itself.
+ */
+export const makeSpare = (input: { readonly store: string; readonly digest: string }): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const template = yield* findTemplate(input.store, input.digest)
+    if (template === undefined || (yield* exists(template.spare))) return
+    yield* removeLeftovers(template.spare)
+    const staging = temporaryName(template.spare, "tmp")
+    yield* copyTree(template.venv, staging).pipe(
+      // Another preparer's spare may have appeared meanwhile; one is enough.
+      Effect.andThen(Effect.promise(() => rename(staging, template.spare).catch(() => undefined))),
+      Effect.ensuring(Effect.promise(() => rm(staging, { recursive: true, force: true })))
+    )
+  }).pipe(
+    Effect.catchCause((cause) => Effect.logWarning("could not make a spare copy for reuse", { cause })),
+    Effect.asVoid
+  )
+
+const exists = (path: string) => Effect.promise(() => stat(path).then(() => true, () => false))
 
 /**
  * Remove the templates no release on the node was installed with (their `installed`
@@ -175,7 +202,8 @@ const unfit = (template: Template, venv: string, binaries: ReadonlyArray<string>
 const isBytecode = (path: string) => path.endsWith(".pyc")
 
 /**
- * Copy `template` into `venv` (which must not exist) and make it name `venv`. Fails
+ * Copy `template` into `venv` (which must not exist), or take its spare, and make it
+ * name `venv`. Fails
  * (and the caller runs pip instead) when the template went away or cannot be
  * rewritten; a crash half-way leaves a venv without its marker, which the venv step
  * removes.
@@ -207,9 +235,13 @@ export const copyTemplate = (input: {
       const problem = unfit(template, venv, files.filter((f) => f.binary).map((f) => f.path))
       if (problem !== undefined) return yield* Effect.fail(problem)
     }
-    yield* copyTree(template.venv, venv, input.onSpawn).pipe(
-      Effect.mapError((error) => `copying ${template.venv} failed: ${error.message}`)
-    )
+    // The spare, if there is one, is taken whole by one rename; else the template is copied.
+    const tookSpare = yield* Effect.promise(() => rename(template.spare, venv).then(() => true, () => false))
+    if (!tookSpare) {
+      yield* copyTree(template.venv, venv, input.onSpawn).pipe(
+        Effect.mapError((error) => `copying ${template.venv} failed: ${error.message}`)
+      )
+    }
     yield* Effect.tryPromise({
       try: async () => {
         // Hundreds of files (every bytecode file names its source): many at once, on libuv's threads.
