@@ -10,8 +10,9 @@ import type { AppSnapshot } from "../../src/controller/report/snapshot.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
 import type { NodeStatus } from "../../src/spec/documents.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { startReporter } from "../support/reporter.ts"
-import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
+import { prepareOn, registerNode } from "../support/simulated-nodes.ts"
 import { getJson, listPrefix, putKv, randomSha } from "./harness.ts"
 
 const sha = (n: number) => n.toString(16).padStart(40, "0")

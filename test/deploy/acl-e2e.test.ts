@@ -13,17 +13,11 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { promisify } from "node:util"
 import { controllerEnv, startController } from "../controller/harness.ts"
-import {
-  randomSha,
-  releaseEntries,
-  SETTLE_MS,
-  startReconciler,
-  tempDir,
-  waitFor,
-  writeTarball
-} from "../reconciler/harness.ts"
+import { randomSha, releaseEntries, SETTLE_MS, startReconciler, tempDir } from "../reconciler/harness.ts"
 import { registerConsulNodes, startConsul } from "../support/consul.ts"
+import { eventually } from "../support/eventually.ts"
 import { runSacar } from "../support/sacar.ts"
+import { writeTarball } from "../support/tarballs.ts"
 import { deployDir } from "./hcl.ts"
 
 const run = promisify(execFile)
@@ -133,7 +127,7 @@ test(
     })
     assert.equal(notified.status, 201, await notified.text())
     for (const node of nodes) {
-      const phase = await waitFor(
+      const phase = await eventually(
         `${node} to prepare ${sha.slice(0, 7)}`,
         async () => {
           const r = (await status(node))?.releases?.[sha]
@@ -149,7 +143,7 @@ test(
     const deployed = await runSacar(["deploy", "shop", sha], operatorEnv)
     assert.equal(deployed.code, 0, deployed.stderr + deployed.stdout)
     for (const node of nodes) {
-      const phase = await waitFor(
+      const phase = await eventually(
         `${node} to deploy ${sha.slice(0, 7)}`,
         async () => {
           const s = await status(node)

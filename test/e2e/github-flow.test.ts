@@ -10,9 +10,10 @@ import assert from "node:assert/strict"
 import { test, type TestContext } from "node:test"
 import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { examplePayload, sendWebhook, startFakeGitHub } from "../support/fake-github/index.ts"
 import { appKeyPair } from "../support/reporter.ts"
-import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
+import { prepareOn, registerNode } from "../support/simulated-nodes.ts"
 import type { SimulatedNode } from "../support/simulated-nodes.ts"
 
 const REPO = "acme/shop"
@@ -203,8 +204,7 @@ test(
     await eventually(
       "controller b takes over",
       () => leads(b.url),
-      60_000,
-      500
+      60_000
     )
     const tookOverMs = Date.now() - killedAt
     // Session TTL 15 s (dev-consul expires at the TTL) + lock-delay 15 s, plus a lock retry.

@@ -8,17 +8,9 @@ import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { promisify } from "node:util"
 import { KEEP_FAILED_LOGS } from "../../src/reconciler/plan.ts"
-import {
-  appConfig,
-  closeConsul,
-  consul,
-  freshKv,
-  randomSha,
-  startReconciler,
-  tempDir,
-  waitFor,
-  writeTarball
-} from "./harness.ts"
+import { eventually } from "../support/eventually.ts"
+import { writeTarball } from "../support/tarballs.ts"
+import { appConfig, closeConsul, consul, freshKv, randomSha, startReconciler, tempDir } from "./harness.ts"
 
 after(closeConsul)
 
@@ -61,7 +53,7 @@ describe("bounded disk and status", () => {
     }
 
     let largest = 0
-    const status = await waitFor(
+    const status = await eventually(
       "every release to fail",
       async () => {
         const raw = await kv.raw("shop/status/web-1")
@@ -78,7 +70,7 @@ describe("bounded disk and status", () => {
     for (const sha of shas.slice(-3)) assert.match(status.releases[sha].message, /exit code 3/)
 
     // The files of failed releases go; give the last removals a pass or two.
-    const names = await waitFor(
+    const names = await eventually(
       "the failed releases' files to be removed",
       async () => {
         const left = await readdir(join(root, "shop", "releases")).catch(() => [] as string[])
@@ -90,7 +82,7 @@ describe("bounded disk and status", () => {
     const { stdout } = await exec("du", ["-sb", join(root, "shop")])
     const diskBytes = Number(stdout.split("\t")[0])
     // Once the last failures are compacted, at most the newest keep their logs.
-    const { statusBytes, logs } = await waitFor(
+    const { statusBytes, logs } = await eventually(
       "the status to settle",
       async () => {
         const raw = (await kv.raw("shop/status/web-1"))!

@@ -11,10 +11,11 @@ import { describe, test } from "node:test"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import type { PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { startFakeGcs } from "../support/gcs.ts"
 import { nodePython } from "../support/node-python.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { input, scratch, SHA, waitEnded } from "./helpers.ts"
+import { hasEnded, input, scratch, SHA } from "./helpers.ts"
 
 const exec = promisify(execFile)
 const NODE = process.execPath
@@ -24,7 +25,7 @@ const python = await nodePython()
 interface Child {
   readonly lines: Array<Record<string, unknown>>
   readonly exited: Promise<number | null>
-  readonly waitFor: (match: (line: Record<string, unknown>) => boolean) => Promise<void>
+  readonly untilLogged: (match: (line: Record<string, unknown>) => boolean) => Promise<void>
   readonly kill9: () => void
 }
 
@@ -50,7 +51,7 @@ const startChild = (
   return {
     lines,
     exited,
-    waitFor: (match) =>
+    untilLogged: (match) =>
       lines.some(match) ? Promise.resolve() : new Promise<void>((resolve, reject) => {
         waiters.push({ match, resolve })
         void exited.then(() => reject(new Error(`the child exited before that event; saw ${JSON.stringify(lines)}`)))
@@ -105,7 +106,7 @@ describe("crash safety", { concurrency: true }, () => {
     })
     const env = { STORAGE_EMULATOR_HOST: gcs.url }
     const first = startChild(t, prepare, env)
-    await first.waitFor((l) => l.step === "download" && l.event === "Started")
+    await first.untilLogged((l) => l.step === "download" && l.event === "Started")
     const releases = join(prepare.root, "shop", "releases")
     const cache = join(prepare.root, ".sacar", "artifacts")
     // Wait until the stream is half-way: entries unpacked, the cache file partly written.
@@ -115,8 +116,7 @@ describe("crash safety", { concurrency: true }, () => {
       const partial = (await readdir(cache).catch(() => [])).some((f) => f.endsWith(".partial"))
       return partial && unpacked.some((entries) => entries.length > 0)
     }
-    for (let i = 0; i < 100 && !(await midStream()); i++) await new Promise((r) => setTimeout(r, 50))
-    assert.ok(await midStream(), "the download was not caught half-way through")
+    await eventually("the download half-way through", midStream, 30_000)
     assert.ok(!first.lines.some((l) => l.step === "download" && l.event === "Finished"), "the download ended")
     first.kill9()
     await first.exited
@@ -131,8 +131,8 @@ describe("crash safety", { concurrency: true }, () => {
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(30), prepare: PREPARE })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
     const first = startChild(t, prepare)
-    await first.waitFor((l) => l.step === "install" && l.event === "Started")
-    await new Promise((r) => setTimeout(r, 400))
+    await first.untilLogged((l) => l.step === "install" && l.event === "Started")
+    await sleep(400)
     assert.ok(
       !first.lines.some((l) => l.step === "install" && l.event === "Finished"),
       "install finished too soon to be interrupted"
@@ -154,14 +154,14 @@ echo done >> prepare-runs
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6), prepare: slowFirst })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
     const first = startChild(t, prepare)
-    await first.waitFor((l) => l.step === "prepare" && l.event === "Started")
-    await new Promise((r) => setTimeout(r, 500))
+    await first.untilLogged((l) => l.step === "prepare" && l.event === "Started")
+    await sleep(500)
     first.kill9()
     await first.exited
     const { release } = await readyAfterRerun(t, prepare)
     // The first run's script was killed when the lock was taken over: it never finished.
     const orphan = Number(await readFile(join(release, "first-pid"), "utf8"))
-    assert.ok(await waitEnded(orphan), `the orphaned bin/prepare (pid ${orphan}) is still running`)
+    await eventually(`the orphaned bin/prepare (pid ${orphan}) to end`, () => hasEnded(orphan), 5_000)
     assert.equal(await readFile(join(release, "prepare-runs"), "utf8"), "run\nrun\ndone\n")
   })
 
@@ -170,7 +170,7 @@ echo done >> prepare-runs
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6) })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
     const first = startChild(t, prepare)
-    await first.waitFor((l) => l.step === "extract" && l.event === "Finished")
+    await first.untilLogged((l) => l.step === "extract" && l.event === "Finished")
     first.kill9()
     await first.exited
     // Killed right after extraction: the release is extracted and no later step finished

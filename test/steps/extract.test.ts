@@ -39,7 +39,7 @@ describe("hostile tarballs", { concurrency: true }, () => {
   test("limits on entry count and total size", async (t) => {
     const dir = await scratch(t)
     const many = join(dir, "many.tgz")
-    await writeFile(many, rawTarball(Array.from({ length: 20 }, (_, i) => ({ path: `./f${i}`, content: "x" }))))
+    await writeFile(many, rawTarball(Array.from({ length: 20 }, (_, i) => ({ name: `./f${i}`, content: "x" }))))
     const tooMany = failureOf(
       (await run(input(join(dir, "a"), pathToFileURL(many).href, { extractLimits: { maxEntries: 10, maxBytes: 1e9 } })))
         .exit
@@ -48,7 +48,7 @@ describe("hostile tarballs", { concurrency: true }, () => {
     assert.match(tooMany.message, /more than 10 entries \(at entry "\.\/f10"\)/)
 
     const big = join(dir, "big.tgz")
-    await writeFile(big, rawTarball([{ path: "./big", content: "y".repeat(5000) }]))
+    await writeFile(big, rawTarball([{ name: "./big", content: "y".repeat(5000) }]))
     const tooBig = failureOf(
       (await run(input(join(dir, "b"), pathToFileURL(big).href, { extractLimits: { maxEntries: 10, maxBytes: 4096 } })))
         .exit
@@ -63,11 +63,11 @@ describe("hostile tarballs", { concurrency: true }, () => {
     await writeFile(
       source,
       rawTarball([
-        { path: "./requirements.txt", content: "\n" },
-        { path: "./app/", type: "directory" },
-        { path: "./app/real.txt", content: "real" },
-        { path: "./app/alias.txt", type: "symlink", linkpath: "real.txt" },
-        { path: "./top", type: "symlink", linkpath: "app/../app/real.txt" }
+        { name: "./requirements.txt", content: "\n" },
+        { name: "./app/", type: "dir" },
+        { name: "./app/real.txt", content: "real" },
+        { name: "./app/alias.txt", type: "symlink", linkname: "real.txt" },
+        { name: "./top", type: "symlink", linkname: "app/../app/real.txt" }
       ])
     )
     const root = join(dir, "root")

@@ -99,14 +99,6 @@ export const hasEnded = (pid: number): boolean => {
   }
 }
 
-/** Wait up to `ms` for `pid` to end. */
-export const waitEnded = async (pid: number, ms = 5000): Promise<boolean> => {
-  for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
-    if (hasEnded(pid)) return true
-  }
-  return hasEnded(pid)
-}
-
 /**
  * A RECORD with each hash and size replaced by whether it matches the file now: files
  * that name their venv differ between venvs, and so do their hashes.

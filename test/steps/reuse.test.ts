@@ -17,6 +17,7 @@ import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
 import { makePython, Python } from "../../src/python/python.ts"
 import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
 import type { PreparedRelease, PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
+import { eventually } from "../support/eventually.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
 import type { WheelSpec } from "../support/wheels.ts"
 import { checkedRecord, input, PIP_CACHE, run, scratch, successOf } from "./helpers.ts"
@@ -228,7 +229,7 @@ mkdir "$site/extra" && echo 'X = 1' > "$site/extra/__init__.py"
     await new Promise<void>((resolve) => lines.on("line", (l) => l.includes(`"venv","event":"Started"`) && resolve()))
     // Kill once the copy has begun: the venv directory exists, its marker does not.
     const exists = (p: string) => access(p).then(() => true, () => false)
-    while (!(await exists(join(target, ".venv", "lib")))) await new Promise((r) => setTimeout(r, 2))
+    await eventually("the venv copy to begin", () => exists(join(target, ".venv", "lib")), 60_000, undefined, 2)
     child.kill("SIGKILL")
     await exited
     assert.equal(await exists(join(target, ".sacar", "venv")), false, "the copy finished before the kill")

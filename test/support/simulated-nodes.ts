@@ -4,6 +4,8 @@
 // fetch against Consul's HTTP API, no Sacar code, so what the controller reads was
 // written independently of it.
 
+import { sleep } from "./eventually.ts"
+
 export interface SimulatedNode {
   readonly node: string
   readonly sessionId: string
@@ -105,31 +107,8 @@ export const prepareOn = async (node: SimulatedNode, app: string, sha: string, s
   await node.status(app, { releases: { [sha]: { phase: "pending" } } })
   for (const step of STEPS) {
     await node.status(app, { releases: { [sha]: { phase: step, steps: { ...steps } } } })
-    if (stepMs > 0) await new Promise((r) => setTimeout(r, stepMs))
+    if (stepMs > 0) await sleep(stepMs)
     steps[step] = { ms: 100 + Math.floor(Math.random() * 900) }
   }
   await node.status(app, { releases: { [sha]: { phase: "ready", message: "prepared", steps } } })
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-
-/** Polls `check` until it returns a value (not undefined/false) or the time is up. */
-export const eventually = async <A>(
-  what: string,
-  check: () => Promise<A | undefined | false> | A | undefined | false,
-  timeoutMs = 30_000,
-  everyMs = 200
-): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await check()
-      if (v !== undefined && v !== false) return v
-    } catch (e) {
-      last = e
-    }
-    await sleep(everyMs)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`)
 }
