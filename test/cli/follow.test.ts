@@ -9,6 +9,7 @@ import { describe, test } from "node:test"
 import type { TestContext } from "node:test"
 import { startDevConsul } from "../../src/devconsul/server.ts"
 import { eventually } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
 import { assertNoStack, consulAddr, kvGet, kvPut, nodeStatus, SHA_A, SHA_B, world } from "./world.ts"
 
@@ -47,23 +48,19 @@ const startSacar = (args: string[], env: Record<string, string>) => {
 
 /** Held by a session, as a reconciler registers: only such a registration is a live node. */
 const register = async (prefix: string, node: string) => {
-  const created = await fetch(`${consulAddr()}/v1/session/create`, {
-    method: "PUT",
-    body: JSON.stringify({ Name: `follow ${node}`, Behavior: "delete", LockDelay: "0s" })
-  })
-  const { ID } = (await created.json()) as { ID: string }
-  await kvPut(
-    `${prefix}/_nodes/${node}?acquire=${ID}`,
-    JSON.stringify({ node, version: "0.1.0", startedAt: new Date().toISOString(), root: "/r" })
-  )
+  const kv = new Kv(consulAddr(), prefix)
+  const session = await kv.createSession({ Name: `follow ${node}`, Behavior: "delete", LockDelay: "0s" })
+  const registration = { node, version: "0.1.0", startedAt: new Date().toISOString(), root: "/r" }
+  assert.equal(await kv.put(`_nodes/${node}`, registration, { acquire: session }), true, `registering ${node}`)
 }
 
 /** The generation the child's DeploySpec write got (its ModifyIndex), once it is there. */
 const generationOf = (prefix: string): Promise<number> =>
-  eventually("the DeploySpec", async () => {
-    const res = await fetch(`${consulAddr()}/v1/kv/${prefix}/shop/deploy`)
-    return res.status === 404 ? undefined : ((await res.json()) as Array<{ ModifyIndex: number }>)[0]!.ModifyIndex
-  }, CHILD_MS)
+  eventually(
+    "the DeploySpec",
+    async () => (await new Kv(consulAddr(), prefix).raw("shop/deploy"))?.modifyIndex,
+    CHILD_MS
+  )
 
 const deployed = (generation: number, sha: string, phase: string, extra: Record<string, unknown> = {}) => ({
   generation,
@@ -210,10 +207,7 @@ describe("failures that explain themselves", { concurrency: true }, () => {
     const own = await startDevConsul({ host: "127.0.0.1", port: 0 })
     let closed = false
     try {
-      await fetch(`${own.url}/v1/kv/sacar/shop/config`, {
-        method: "PUT",
-        body: JSON.stringify({ artifact: "file:///x/{sha}.tgz" })
-      })
+      await new Kv(own.url, "sacar").put("shop/config", { artifact: "file:///x/{sha}.tgz" })
       const watching = startSacar(["status", "shop", "--watch"], { CONSUL_HTTP_ADDR: own.url })
       try {
         await watching.printed(/as of \d\d:\d\d:\d\d UTC: Consul at http:\/\/127\.0\.0\.1:\d+ answered/)

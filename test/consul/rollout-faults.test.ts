@@ -5,9 +5,10 @@
 import assert from "node:assert/strict"
 import { join } from "node:path"
 import { test } from "node:test"
-import { appConfig, Kv, randomSha, releaseEntries, SETTLE_MS, startReconciler, tempDir } from "../reconciler/harness.ts"
+import { appConfig, randomSha, releaseEntries, SETTLE_MS, startReconciler, tempDir } from "../reconciler/harness.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 import { eventually } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
 import { writeTarball } from "../support/tarballs.ts"
 
 const settings = async (addr: string, body: Record<string, unknown>) => {

@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { after, describe, test, type TestContext } from "node:test"
 import { isAlive as alive } from "../../src/process/alive.ts"
 import { eventually } from "../support/eventually.ts"
+import { type Kv } from "../support/kv.ts"
 import { writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
@@ -14,7 +15,6 @@ import {
   consul,
   deploySettled,
   freshKv,
-  type Kv,
   randomSha,
   type Reconciler,
   releaseEntries,

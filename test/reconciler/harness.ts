@@ -10,6 +10,7 @@ import { join } from "node:path"
 import type { TestContext } from "node:test"
 import { agentNodeOf, randomPrefix, registerConsulNodes, startConsul, type TestConsul } from "../support/consul.ts"
 import { eventually } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
 import { nodePython, seedPipCache } from "../support/node-python.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
 import type { TarEntry } from "../support/tarballs.ts"
@@ -78,57 +79,6 @@ export const releaseEntries = (
 export const randomSha = () => randomBytes(20).toString("hex")
 
 // ------------------------------------------------------------------ Consul
-
-export class Kv {
-  readonly addr: string
-  readonly prefix: string
-  constructor(addr: string, prefix: string) {
-    this.addr = addr
-    this.prefix = prefix
-  }
-
-  key(rest: string) {
-    return `${this.prefix}/${rest}`
-  }
-
-  /** As `consul kv put KEY VALUE` does: a raw PUT. */
-  async put(rest: string, value: string | object): Promise<void> {
-    const body = typeof value === "string" ? value : JSON.stringify(value)
-    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}`, { method: "PUT", body })
-    if (!res.ok) throw new Error(`PUT ${rest}: ${res.status} ${await res.text()}`)
-  }
-
-  async delete(rest: string, recurse = false): Promise<void> {
-    await fetch(`${this.addr}/v1/kv/${this.key(rest)}${recurse ? "?recurse" : ""}`, { method: "DELETE" })
-  }
-
-  async raw(rest: string): Promise<{ value: string; session?: string; modifyIndex: number } | undefined> {
-    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}`)
-    if (res.status === 404) return undefined
-    const [entry] = (await res.json()) as Array<{ Value: string | null; Session?: string; ModifyIndex: number }>
-    if (entry === undefined) return undefined
-    return {
-      value: entry.Value === null ? "" : Buffer.from(entry.Value, "base64").toString("utf8"),
-      ...(entry.Session === undefined ? {} : { session: entry.Session }),
-      modifyIndex: entry.ModifyIndex
-    }
-  }
-
-  async json<T = any>(rest: string): Promise<T | undefined> {
-    const entry = await this.raw(rest)
-    return entry === undefined ? undefined : (JSON.parse(entry.value) as T)
-  }
-
-  async keys(rest: string): Promise<string[]> {
-    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}?keys`)
-    if (res.status === 404) return []
-    return (await res.json()) as string[]
-  }
-
-  status(app: string, node: string) {
-    return this.json<any>(`${app}/status/${node}`)
-  }
-}
 
 let shared: Promise<TestConsul> | undefined
 

@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { isAlive as alive } from "../../src/process/alive.ts"
 import { eventually } from "../support/eventually.ts"
+import { type Kv } from "../support/kv.ts"
 import { rawTarball, writeTarball } from "../support/tarballs.ts"
 import type { WheelSpec } from "../support/wheels.ts"
 import {
@@ -15,7 +16,6 @@ import {
   consul,
   deploySettled,
   freshKv,
-  type Kv,
   randomSha,
   releaseEntries,
   releaseSettled,

@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { after, describe, test, type TestContext } from "node:test"
 import { promisify } from "node:util"
 import { eventually, sleep } from "../support/eventually.ts"
+import { type Kv } from "../support/kv.ts"
 import { writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
@@ -17,7 +18,6 @@ import {
   consul,
   deploySettled,
   freshKv,
-  type Kv,
   randomSha,
   releaseEntries,
   releaseSettled,
@@ -319,7 +319,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
       }
       return undefined
     })
-    await fetch(`${addr}/v1/session/destroy/${holder}`, { method: "PUT" })
+    await kv.destroySession(holder)
 
     const settled = await deploySettled(kv, "shop", "web-1", generation, 60_000, r.output)
     assert.equal(settled.phase, "failed")
