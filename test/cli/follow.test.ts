@@ -11,7 +11,7 @@ import { startDevConsul } from "../../src/devconsul/server.ts"
 import { eventually } from "../support/eventually.ts"
 import { Kv } from "../support/kv.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
-import { assertNoStack, consulAddr, kvGet, kvPut, nodeStatus, SHA_A, SHA_B, world } from "./world.ts"
+import { assertNoStack, consulAddr, kvGet, kvPut, nodeStatus, SHA_A, SHA_B, world } from "./harness.ts"
 
 const OLD = "1ff1a40" + "1".repeat(33)
 const NEW = "050cf19" + "2".repeat(33)

@@ -8,7 +8,7 @@ import { test } from "node:test"
 import { acquireLock, LOCK_FLAGS, releaseLock, tryLock, watchLockLost } from "../../src/consul/lock.ts"
 import { session } from "../../src/consul/session.ts"
 import { eventually, sleep } from "../support/eventually.ts"
-import { consulForTest } from "./support.ts"
+import { consulForTest } from "./harness.ts"
 
 test("two sessions exclude each other; the waiter gets the lock when it is released", async (t) => {
   const { cleanup, consul, fork, prefix, run } = await consulForTest(t)

@@ -19,7 +19,7 @@ import { openSession } from "../../src/consul/session.ts"
 import { watchPrefix } from "../../src/consul/watch.ts"
 import { registerConsulNodes } from "../support/consul.ts"
 import { eventually, sleep } from "../support/eventually.ts"
-import { consulForTest } from "./support.ts"
+import { consulForTest } from "./harness.ts"
 
 const settings = async (addr: string, body: Record<string, unknown>) => {
   const res = await fetch(`${addr}/v1/dev-consul/settings`, { method: "PUT", body: JSON.stringify(body) })

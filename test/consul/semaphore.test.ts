@@ -8,8 +8,8 @@ import { test } from "node:test"
 import { Consul } from "../../src/consul/consul.ts"
 import { acquireSemaphore } from "../../src/consul/semaphore.ts"
 import { eventually, sleep } from "../support/eventually.ts"
-import { consulForTest } from "./support.ts"
-import type { ConsulForTest } from "./support.ts"
+import { consulForTest } from "./harness.ts"
+import type { ConsulForTest } from "./harness.ts"
 
 /** Sessions for contenders, destroyed after the test. */
 const sessions = async (c: ConsulForTest, count: number) => {

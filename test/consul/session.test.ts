@@ -14,7 +14,7 @@ import type { ConsulError } from "../../src/consul/consul.ts"
 import { acquireLock, LOCK_FLAGS } from "../../src/consul/lock.ts"
 import { openSession, session } from "../../src/consul/session.ts"
 import { eventually } from "../support/eventually.ts"
-import { consulForTest } from "./support.ts"
+import { consulForTest } from "./harness.ts"
 
 // On TestClock, against a stand-in Consul that answers renewals as told: the renewal's
 // pacing and the TTL rule for `lost`, without waiting out a real TTL. (dev-consul's own

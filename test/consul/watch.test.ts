@@ -12,8 +12,8 @@ import { Consul } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { initialWatchState, nextWatchStep, watchKey, watchPrefix } from "../../src/consul/watch.ts"
 import { eventually, sleep } from "../support/eventually.ts"
+import { consulForTest } from "./harness.ts"
 import { sendKv, startStub } from "./stub.ts"
-import { consulForTest } from "./support.ts"
 
 test("the index rules: emit first and on moves, reset when backwards, keep >= 1, limit quick repeats", () => {
   // Reads far apart in time, so the token bucket is always full here.

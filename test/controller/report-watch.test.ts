@@ -9,7 +9,7 @@ import { Metrics } from "../../src/controller/metrics.ts"
 import { reportLoop } from "../../src/controller/report/loop.ts"
 import type { GitHubShape } from "../../src/github/github.ts"
 import { type Keys, makeKeys } from "../../src/spec/keys.ts"
-import { consulForTest } from "../consul/support.ts"
+import { consulForTest } from "../consul/harness.ts"
 import { eventually, sleep } from "../support/eventually.ts"
 
 /** A node's status with one release in `phase`, as a reconciler writes it. */

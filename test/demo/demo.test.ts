@@ -10,7 +10,7 @@ import { test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
 import { eventually } from "../support/eventually.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
-import { assertNothingLeft, isAlive, loggedPids, processesMentioning } from "./processes.ts"
+import { assertNothingLeft, isAlive, loggedPids, processesMentioning } from "./harness.ts"
 
 interface Run {
   readonly child: ReturnType<typeof spawn>

@@ -10,7 +10,7 @@ import { runDemo } from "../../src/demo/run.ts"
 import { randomPrefix } from "../support/consul.ts"
 import { eventually } from "../support/eventually.ts"
 import { childEnv } from "../support/sacar.ts"
-import { isAlive, loggedPids, processesMentioning } from "./processes.ts"
+import { isAlive, loggedPids, processesMentioning } from "./harness.ts"
 
 test(
   "a walk-through over its time bound exits 1 with the reason and leaves nothing running",

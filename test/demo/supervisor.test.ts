@@ -10,7 +10,7 @@ import { killLeftovers, processesUsing } from "../../src/demo/leftovers.ts"
 import { type ChildExit, Supervisor } from "../../src/demo/processes.ts"
 import { eventually } from "../support/eventually.ts"
 import { childEnv } from "../support/sacar.ts"
-import { isAlive, processesMentioning } from "./processes.ts"
+import { isAlive, processesMentioning } from "./harness.ts"
 
 const setup = async (t: { after: (fn: () => Promise<void> | void) => void }, graceMs = 5_000) => {
   const dir = await mkdtemp(join(tmpdir(), "sacar-demo-sup-"))

@@ -7,8 +7,8 @@ import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
 import { hostPort } from "../support/consul.ts"
 import { eventually, sleep } from "../support/eventually.ts"
-import { consulIndex, consulSuite, withResponse } from "./client.ts"
-import type { KvItem } from "./client.ts"
+import { consulIndex, consulSuite, withResponse } from "./harness.ts"
+import type { KvItem } from "./harness.ts"
 
 describe("dev-consul blocking queries", { concurrency: true }, () => {
   const suite = consulSuite()

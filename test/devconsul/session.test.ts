@@ -5,8 +5,8 @@ import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
 import { eventually, sleep } from "../support/eventually.ts"
-import { consulSuite } from "./client.ts"
-import type { KvItem } from "./client.ts"
+import { consulSuite } from "./harness.ts"
+import type { KvItem } from "./harness.ts"
 
 describe("dev-consul sessions and locks", { concurrency: true }, () => {
   const suite = consulSuite()

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, test } from "node:test"
 import { fileURLToPath } from "node:url"
-import { assertNothingLeft } from "../demo/processes.ts"
+import { assertNothingLeft } from "../demo/harness.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
 import { type Block, blocksOf, docFiles } from "./blocks.ts"
 

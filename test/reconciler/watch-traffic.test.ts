@@ -14,7 +14,7 @@ import { Consul } from "../../src/consul/consul.ts"
 import { Python } from "../../src/python/python.ts"
 import { runReconciler } from "../../src/reconciler/loop.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
-import { consulForTest } from "../consul/support.ts"
+import { consulForTest } from "../consul/harness.ts"
 import { eventually, sleep } from "../support/eventually.ts"
 
 const HEX = "0123456789abcdef"

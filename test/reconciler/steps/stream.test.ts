@@ -14,9 +14,9 @@ import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { describe, test } from "node:test"
 import { promisify } from "node:util"
-import { eventually } from "../support/eventually.ts"
-import { rawTarball } from "../support/tarballs.ts"
-import { failureOf, input, run, scratch, SHA, successOf } from "./helpers.ts"
+import { eventually } from "../../support/eventually.ts"
+import { rawTarball } from "../../support/tarballs.ts"
+import { failureOf, input, run, scratch, SHA, successOf } from "./harness.ts"
 
 const exec = promisify(execFile)
 

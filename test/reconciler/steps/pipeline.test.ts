@@ -7,10 +7,10 @@ import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
-import { eventually } from "../support/eventually.ts"
-import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { failureOf, hasEnded, input, run, scratch, Services, SHA, successOf } from "./helpers.ts"
+import { prepareRelease } from "../../../src/reconciler/steps/pipeline.ts"
+import { eventually } from "../../support/eventually.ts"
+import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
+import { failureOf, hasEnded, input, run, scratch, Services, SHA, successOf } from "./harness.ts"
 
 const exec = promisify(execFile)
 

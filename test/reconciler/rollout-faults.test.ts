@@ -5,11 +5,11 @@
 import assert from "node:assert/strict"
 import { join } from "node:path"
 import { test } from "node:test"
-import { appConfig, randomSha, releaseEntries, SETTLE_MS, startReconciler, tempDir } from "../reconciler/harness.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
 import { eventually } from "../support/eventually.ts"
 import { Kv } from "../support/kv.ts"
 import { writeTarball } from "../support/tarballs.ts"
+import { appConfig, randomSha, releaseEntries, SETTLE_MS, startReconciler, tempDir } from "./harness.ts"
 
 const settings = async (addr: string, body: Record<string, unknown>) => {
   const res = await fetch(`${addr}/v1/dev-consul/settings`, { method: "PUT", body: JSON.stringify(body) })

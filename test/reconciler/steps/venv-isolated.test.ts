@@ -4,8 +4,8 @@ import { access } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
-import { buildReleaseTarball } from "../support/tarballs.ts"
-import { input, run, scratch, successOf } from "./helpers.ts"
+import { buildReleaseTarball } from "../../support/tarballs.ts"
+import { input, run, scratch, successOf } from "./harness.ts"
 
 describe("venv", () => {
   test("a release with its own top-level logging.py still gets its venv", async (t) => {

@@ -3,8 +3,8 @@ import { access, mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
-import { buildReleaseTarball, hostileTarballs, rawTarball } from "../support/tarballs.ts"
-import { failureOf, input, run, scratch, snapshot, successOf } from "./helpers.ts"
+import { buildReleaseTarball, hostileTarballs, rawTarball } from "../../support/tarballs.ts"
+import { failureOf, input, run, scratch, snapshot, successOf } from "./harness.ts"
 
 describe("hostile tarballs", { concurrency: true }, () => {
   for (const hostile of hostileTarballs()) {

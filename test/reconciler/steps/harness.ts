@@ -8,17 +8,17 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { after } from "node:test"
-import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
-import { Python } from "../../src/python/python.ts"
-import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
+import { ArtifactStore, makeArtifactStore } from "../../../src/artifacts/store.ts"
+import { Python } from "../../../src/python/python.ts"
+import { prepareRelease } from "../../../src/reconciler/steps/pipeline.ts"
 import type {
   PreparedRelease,
   PrepareReleaseInput,
   ReleaseError,
   Step,
   StepEvent
-} from "../../src/reconciler/steps/pipeline.ts"
-import { nodePython, seedPipCache } from "../support/node-python.ts"
+} from "../../../src/reconciler/steps/pipeline.ts"
+import { nodePython, seedPipCache } from "../../support/node-python.ts"
 
 export const SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -10,16 +10,16 @@ import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import type { PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
-import { eventually, sleep } from "../support/eventually.ts"
-import { startFakeGcs } from "../support/gcs.ts"
-import { nodePython } from "../support/node-python.ts"
-import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { hasEnded, input, scratch, SHA } from "./helpers.ts"
+import type { PrepareReleaseInput } from "../../../src/reconciler/steps/pipeline.ts"
+import { eventually, sleep } from "../../support/eventually.ts"
+import { startFakeGcs } from "../../support/gcs.ts"
+import { nodePython } from "../../support/node-python.ts"
+import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
+import { hasEnded, input, scratch, SHA } from "./harness.ts"
 
 const exec = promisify(execFile)
 const NODE = process.execPath
-const CHILD = fileURLToPath(new URL("../support/prepare-child.ts", import.meta.url))
+const CHILD = fileURLToPath(new URL("../../support/prepare-child.ts", import.meta.url))
 const python = await nodePython()
 
 interface Child {

@@ -13,17 +13,17 @@ import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
-import { makePython, Python } from "../../src/python/python.ts"
-import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
-import type { PreparedRelease, PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
-import { eventually } from "../support/eventually.ts"
-import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import type { WheelSpec } from "../support/wheels.ts"
-import { checkedRecord, input, PIP_CACHE, run, scratch, successOf } from "./helpers.ts"
+import { ArtifactStore, makeArtifactStore } from "../../../src/artifacts/store.ts"
+import { makePython, Python } from "../../../src/python/python.ts"
+import { prepareRelease } from "../../../src/reconciler/steps/pipeline.ts"
+import type { PreparedRelease, PrepareReleaseInput } from "../../../src/reconciler/steps/pipeline.ts"
+import { eventually } from "../../support/eventually.ts"
+import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
+import type { WheelSpec } from "../../support/wheels.ts"
+import { checkedRecord, input, PIP_CACHE, run, scratch, successOf } from "./harness.ts"
 
 const exec = promisify(execFile)
-const CHILD = fileURLToPath(new URL("../support/prepare-child.ts", import.meta.url))
+const CHILD = fileURLToPath(new URL("../../support/prepare-child.ts", import.meta.url))
 
 const shaOf = (n: number) => n.toString(16).padStart(40, "a")
 
