@@ -169,26 +169,43 @@ echo done >> prepare-runs
     const dir = await scratch(t)
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6) })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
+    const release = join(prepare.root, prepare.app, "releases", prepare.sha)
+    /** What the dead run left: extracted, and no later step finished (the kill may land while the lock, a millisecond's work, is taken). */
+    const leftExtracted = async (run: string) => {
+      const left = await readdir(join(release, ".sacar"))
+      assert.ok(left.includes("source"), `${run}: the extraction marker: ${left.join(", ")}`)
+      for (const later of ["venv", "installed", "prepared", "ready"]) {
+        assert.ok(!left.includes(later), `${run}: ${later} finished before the kill: ${left.join(", ")}`)
+      }
+    }
+
+    // First kill: right after this run extracted the release.
     const first = startChild(t, prepare)
     await first.untilLogged((l) => l.step === "extract" && l.event === "Finished")
     first.kill9()
     await first.exited
-    // Killed right after extraction: the release is extracted and no later step finished
-    // (the kill may land while the lock, which takes a millisecond, is being taken).
-    const release = join(prepare.root, prepare.app, "releases", prepare.sha)
-    const left = await readdir(join(release, ".sacar"))
-    assert.ok(left.includes("source"), `the extraction marker: ${left.join(", ")}`)
-    for (const later of ["venv", "installed", "prepared", "ready"]) {
-      assert.ok(!left.includes(later), `${later} finished before the kill: ${left.join(", ")}`)
-    }
+    await leftExtracted("first run")
     const extracted = await stat(join(release, "requirements.txt"))
 
+    // Second kill: right after the next run found the extraction done and kept it.
+    const second = startChild(t, prepare)
+    await second.untilLogged((l) => l.step === "extract" && l.event === "Finished")
+    second.kill9()
+    await second.exited
+    assert.deepEqual(second.lines.find((l) => l.step === "extract" && l.event === "Finished"), {
+      step: "extract",
+      event: "Finished",
+      skipped: true
+    }, "the second run extracted again")
+    await leftExtracted("second run")
+
+    // A third run goes on to ready on the same extracted files.
     const { lines } = await readyAfterRerun(t, prepare)
     assert.deepEqual(lines.find((l) => l.step === "extract" && l.event === "Finished"), {
       step: "extract",
       event: "Finished",
       skipped: true
-    }, "the second run extracted again")
+    }, "the third run extracted again")
     assert.equal(
       (await stat(join(release, "requirements.txt"))).ino,
       extracted.ino,
