@@ -1,5 +1,5 @@
 import assert from "node:assert/strict"
-import { access, mkdir, writeFile } from "node:fs/promises"
+import { access, mkdir, readFile, readlink, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
@@ -72,8 +72,9 @@ describe("hostile tarballs", { concurrency: true }, () => {
     )
     const root = join(dir, "root")
     const ready = successOf((await run(input(root, pathToFileURL(source).href))).exit)
-    await access(join(ready.dir, "app", "alias.txt"))
-    await access(join(ready.dir, "top"))
+    assert.equal(await readlink(join(ready.dir, "app", "alias.txt")), "real.txt")
+    assert.equal(await readlink(join(ready.dir, "top")), "app/../app/real.txt")
+    assert.equal(await readFile(join(ready.dir, "top"), "utf8"), "real", "the link resolves inside the release")
   })
 
   test("a tarball built the usual way (./ entries, node-tar) passes", async (t) => {
@@ -82,6 +83,7 @@ describe("hostile tarballs", { concurrency: true }, () => {
       requirements: null,
       files: { "app/x.py": "x = 1\n" }
     })
-    successOf((await run(input(join(dir, "root"), pathToFileURL(tarball.path).href))).exit)
+    const ready = successOf((await run(input(join(dir, "root"), pathToFileURL(tarball.path).href))).exit)
+    assert.equal(await readFile(join(ready.dir, "app", "x.py"), "utf8"), "x = 1\n")
   })
 })
