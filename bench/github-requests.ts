@@ -22,9 +22,10 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import { cpus } from "node:os"
 import { fileURLToPath } from "node:url"
 import { randomPrefix, startConsul } from "../test/support/consul.ts"
+import { sleep } from "../test/support/eventually.ts"
 import { startFakeGitHub } from "../test/support/fake-github/index.ts"
 import { appKeyPair, startReporter } from "../test/support/reporter.ts"
-import { registerNode, sleep, STEPS } from "../test/support/simulated-nodes.ts"
+import { registerNode, STEPS } from "../test/support/simulated-nodes.ts"
 import type { SimulatedNode } from "../test/support/simulated-nodes.ts"
 
 const QUICK = process.argv.includes("--quick")

@@ -6,7 +6,7 @@
  * a RECORD lists, and a row `<pyc path>,,` per compiled file added to that RECORD,
  * rows sorted and written with the csv module as pip writes them (pip 23's
  * `operations/install/wheel.py`). The installed result is the same, byte for byte apart
- * from the times in bytecode headers; test/steps/compile.test.ts compares the two.
+ * from the times in bytecode headers; test/python/compile.test.ts compares the two.
  */
 import * as Effect from "effect/Effect"
 import type { ProcessFailed, ProcessTimedOut } from "../process/run.ts"

@@ -13,6 +13,7 @@ import { DownloadError } from "../../src/artifacts/errors.ts"
 import { fileSink } from "../../src/artifacts/sink.ts"
 import { makeArtifactStore } from "../../src/artifacts/store.ts"
 import type { DownloadOptions } from "../../src/artifacts/store.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { startFakeGcs } from "../support/gcs.ts"
 
 // Every gs:// download in this file goes to the fake server, as an operator's emulator would.
@@ -120,16 +121,19 @@ test("interrupting a slow gs:// download neither crashes the process nor leaves 
   t.after(() => gcs.throttle(undefined))
   const fiber = Effect.runFork(download("gs://builds/slow.tgz", join(dir, "slow.tgz")))
   // Interrupt mid-body, once bytes are flowing...
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  assert.ok((await readdir(dir)).some((f) => f.endsWith(".partial")), "the transfer had started")
+  await eventually(
+    "the transfer to start",
+    async () => (await readdir(dir)).some((f) => f.endsWith(".partial")),
+    10_000
+  )
   await Effect.runPromise(Fiber.interrupt(fiber))
   // ...and once more before any response has arrived.
   gcs.delayHeaders(500)
   t.after(() => gcs.delayHeaders(0))
   const early = Effect.runFork(download("gs://builds/slow.tgz", join(dir, "slow2.tgz")))
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await sleep(100)
   await Effect.runPromise(Fiber.interrupt(early))
-  await new Promise((resolve) => setTimeout(resolve, 800))
+  await sleep(800)
   assert.deepEqual(fatal, [])
   assert.deepEqual(await readdir(dir), [])
 })

@@ -6,6 +6,7 @@ import { decodeDocument } from "../../src/spec/decode.ts"
 import { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../../src/spec/documents.ts"
 import { StatusReport } from "../../src/spec/status-report.ts"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { Kv } from "../support/kv.ts"
 import { sacarInOne } from "../support/sacar-in-one.ts"
 import { runSacar } from "../support/sacar.ts"
 
@@ -18,18 +19,9 @@ before(async () => {
 })
 after(() => consul.close())
 
-const kvGet = async (key: string): Promise<string | undefined> => {
-  const res = await fetch(`${consul.addr}/v1/kv/${key}?raw`)
-  return res.status === 404 ? undefined : res.text()
-}
-const kvPut = async (key: string, value: string) => {
-  const res = await fetch(`${consul.addr}/v1/kv/${key}`, { method: "PUT", body: value })
-  assert.equal(res.status, 200)
-}
-const kvKeys = async (prefix: string): Promise<string[]> => {
-  const res = await fetch(`${consul.addr}/v1/kv/${prefix}/?keys`)
-  return res.status === 404 ? [] : ((await res.json()) as string[])
-}
+const kvGet = (key: string) => new Kv(consul.addr).text(key)
+const kvPut = async (key: string, value: string) => assert.equal(await new Kv(consul.addr).put(key, value), true)
+const kvKeys = (prefix: string) => new Kv(consul.addr).keys(`${prefix}/`)
 const decoded = <S extends Parameters<typeof decodeDocument>[0]>(schema: S, raw: string | undefined): S["Type"] => {
   const r = decodeDocument(schema, "doc", "k", raw)
   assert.ok(Result.isSuccess(r), Result.isFailure(r) ? r.failure.message : "")

@@ -8,22 +8,16 @@ import { spawn } from "node:child_process"
 import { describe, test } from "node:test"
 import type { TestContext } from "node:test"
 import { startDevConsul } from "../../src/devconsul/server.ts"
+import { eventually } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
 import { childEnv, runSacar, SACAR_BIN } from "../support/sacar.ts"
-import { assertNoStack, consulAddr, kvGet, kvPut, nodeStatus, SHA_A, SHA_B, world } from "./world.ts"
+import { assertNoStack, consulAddr, kvGet, kvPut, nodeStatus, SHA_A, SHA_B, world } from "./harness.ts"
 
 const OLD = "1ff1a40" + "1".repeat(33)
 const NEW = "050cf19" + "2".repeat(33)
 
-/** Polls until `read` gives a value (the child wrote its key, the output arrived). */
-const eventually = async <A>(what: string, read: () => Promise<A | undefined> | A | undefined, ms = 240_000) => {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    const value = await read()
-    if (value !== undefined) return value
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** How long a child `sacar` may take to start and act on a loaded machine. */
+const CHILD_MS = 240_000
 
 /** A long-running `sacar` whose output the test reads as it comes. */
 const startSacar = (args: string[], env: Record<string, string>) => {
@@ -31,11 +25,14 @@ const startSacar = (args: string[], env: Record<string, string>) => {
   const out = { stdout: "", stderr: "" }
   child.stdout.setEncoding("utf8").on("data", (d: string) => (out.stdout += d))
   child.stderr.setEncoding("utf8").on("data", (d: string) => (out.stderr += d))
-  const waitFor = (re: RegExp, ms?: number) =>
-    eventually(`${args.join(" ")} to print ${re}`, () => (re.test(out.stdout) ? true : undefined), ms)
-      .catch((e: Error) => {
-        throw new Error(`${e.message}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`)
-      })
+  /** Waits until its output matches `re`. */
+  const printed = (re: RegExp, ms = CHILD_MS) =>
+    eventually(
+      `${args.join(" ")} to print ${re}`,
+      () => re.test(out.stdout),
+      ms,
+      () => `stdout: ${out.stdout}\nstderr: ${out.stderr}`
+    )
   /** Its exit code and output once it ends by itself. */
   const finished = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
     child.once("close", (code) => resolve({ code, ...out }))
@@ -46,28 +43,24 @@ const startSacar = (args: string[], env: Record<string, string>) => {
       child.once("close", () => resolve())
       child.kill("SIGINT")
     })
-  return { out, waitFor, stop, finished }
+  return { out, printed, stop, finished }
 }
 
 /** Held by a session, as a reconciler registers: only such a registration is a live node. */
 const register = async (prefix: string, node: string) => {
-  const created = await fetch(`${consulAddr()}/v1/session/create`, {
-    method: "PUT",
-    body: JSON.stringify({ Name: `follow ${node}`, Behavior: "delete", LockDelay: "0s" })
-  })
-  const { ID } = (await created.json()) as { ID: string }
-  await kvPut(
-    `${prefix}/_nodes/${node}?acquire=${ID}`,
-    JSON.stringify({ node, version: "0.1.0", startedAt: new Date().toISOString(), root: "/r" })
-  )
+  const kv = new Kv(consulAddr(), prefix)
+  const session = await kv.createSession({ Name: `follow ${node}`, Behavior: "delete", LockDelay: "0s" })
+  const registration = { node, version: "0.1.0", startedAt: new Date().toISOString(), root: "/r" }
+  assert.equal(await kv.put(`_nodes/${node}`, registration, { acquire: session }), true, `registering ${node}`)
 }
 
 /** The generation the child's DeploySpec write got (its ModifyIndex), once it is there. */
 const generationOf = (prefix: string): Promise<number> =>
-  eventually("the DeploySpec", async () => {
-    const res = await fetch(`${consulAddr()}/v1/kv/${prefix}/shop/deploy`)
-    return res.status === 404 ? undefined : ((await res.json()) as Array<{ ModifyIndex: number }>)[0]!.ModifyIndex
-  })
+  eventually(
+    "the DeploySpec",
+    async () => (await new Kv(consulAddr(), prefix).raw("shop/deploy"))?.modifyIndex,
+    CHILD_MS
+  )
 
 const deployed = (generation: number, sha: string, phase: string, extra: Record<string, unknown> = {}) => ({
   generation,
@@ -192,7 +185,7 @@ describe("failures that explain themselves", { concurrency: true }, () => {
     assert.doesNotMatch(all.stdout, /web-2/)
     const following = startSacar(["logs", "shop", "-f"], env())
     try {
-      await following.waitFor(/web-2 {2}prepare aaaaaaa {2}attempt 1 {2}ready/)
+      await following.printed(/web-2 {2}prepare aaaaaaa {2}attempt 1 {2}ready/)
       await kvPut(
         `${prefix}/shop/status/web-2`,
         nodeStatus("web-2", {
@@ -200,7 +193,7 @@ describe("failures that explain themselves", { concurrency: true }, () => {
           deploy: deployed(3, SHA_A, "failed", { message: "bin/deploy failed (exit code 3)", log: "boom" })
         })
       )
-      await following.waitFor(
+      await following.printed(
         /web-2 {2}deploy aaaaaaa {2}generation 3 {2}failed: bin\/deploy failed \(exit code 3\)\n {2}boom/
       )
       // Records that did not change are not printed again.
@@ -214,17 +207,14 @@ describe("failures that explain themselves", { concurrency: true }, () => {
     const own = await startDevConsul({ host: "127.0.0.1", port: 0 })
     let closed = false
     try {
-      await fetch(`${own.url}/v1/kv/sacar/shop/config`, {
-        method: "PUT",
-        body: JSON.stringify({ artifact: "file:///x/{sha}.tgz" })
-      })
+      await new Kv(own.url, "sacar").put("shop/config", { artifact: "file:///x/{sha}.tgz" })
       const watching = startSacar(["status", "shop", "--watch"], { CONSUL_HTTP_ADDR: own.url })
       try {
-        await watching.waitFor(/as of \d\d:\d\d:\d\d UTC: Consul at http:\/\/127\.0\.0\.1:\d+ answered/)
-        await watching.waitFor(/no releases/)
+        await watching.printed(/as of \d\d:\d\d:\d\d UTC: Consul at http:\/\/127\.0\.0\.1:\d+ answered/)
+        await watching.printed(/no releases/)
         await own.close()
         closed = true
-        await watching.waitFor(
+        await watching.printed(
           /Consul at http:\/\/127\.0\.0\.1:\d+ is unreachable \(.+\); last heard from it at \d\d:\d\d:\d\d UTC/
         )
         const afterGone = watching.out.stdout.slice(watching.out.stdout.lastIndexOf("is unreachable"))

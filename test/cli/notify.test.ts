@@ -3,6 +3,7 @@ import { createServer } from "node:net"
 import { after, before, describe, test } from "node:test"
 import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { sleep } from "../support/eventually.ts"
 import { runSacar } from "../support/sacar.ts"
 
 const TOKEN = "notify-token-for-tests"
@@ -76,7 +77,7 @@ describe("sacar notify against a running controller", { concurrency: true }, () 
     const port = await freePort()
     const sha = randomSha()
     const pending = notify(`http://127.0.0.1:${port}`, "shop", sha, TOKEN)
-    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    await sleep(3_000)
     const controller = await startController({
       ...controllerEnv({ consul: consul.addr, prefix, notifyToken: TOKEN }),
       SACAR_LISTEN: `127.0.0.1:${port}`

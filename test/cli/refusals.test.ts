@@ -2,7 +2,7 @@
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { runSacar } from "../support/sacar.ts"
-import { assertNoStack, kvGet, kvKeys, kvPut, SHA_A, world } from "./world.ts"
+import { assertNoStack, kvGet, kvKeys, kvPut, SHA_A, world } from "./harness.ts"
 
 describe("settings that would hurt are refused", { concurrency: true }, () => {
   test("an empty --nodes is refused (exit 2) and the config keeps its node list", async () => {

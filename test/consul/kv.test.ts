@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { consulForTest } from "./support.ts"
+import { consulForTest } from "./harness.ts"
 
 test("put, get, list, keys and delete round-trip UTF-8 values with indexes", async (t) => {
   const { consul, prefix, run } = await consulForTest(t)

@@ -7,7 +7,8 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import { acquireLock, LOCK_FLAGS, releaseLock, tryLock, watchLockLost } from "../../src/consul/lock.ts"
 import { session } from "../../src/consul/session.ts"
-import { consulForTest, eventually, sleep } from "./support.ts"
+import { eventually, sleep } from "../support/eventually.ts"
+import { consulForTest } from "./harness.ts"
 
 test("two sessions exclude each other; the waiter gets the lock when it is released", async (t) => {
   const { cleanup, consul, fork, prefix, run } = await consulForTest(t)
@@ -46,9 +47,9 @@ test("two sessions exclude each other; the waiter gets the lock when it is relea
 
   assert.equal(await run(releaseLock(key, b)), false) // not b's to release
   assert.equal(await run(releaseLock(key, a)), true)
-  await eventually(() => bHolds, 5_000, "b to take the lock")
+  await eventually("b to take the lock", () => bHolds, 5_000)
   assert.ok(Exit.isSuccess(await waiter.exit))
-  await eventually(() => aLost !== "", 5_000, "a's monitor to report the loss")
+  await eventually("a's monitor to report the loss", () => aLost !== "", 5_000)
   assert.match(aLost, /held by session|released/)
   const now = (await run(consul.get(key))).value
   assert.equal(now?.session, b)

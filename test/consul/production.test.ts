@@ -18,7 +18,8 @@ import { acquireLock, watchLockLost } from "../../src/consul/lock.ts"
 import { openSession } from "../../src/consul/session.ts"
 import { watchPrefix } from "../../src/consul/watch.ts"
 import { registerConsulNodes } from "../support/consul.ts"
-import { consulForTest, eventually } from "./support.ts"
+import { eventually, sleep } from "../support/eventually.ts"
+import { consulForTest } from "./harness.ts"
 
 const settings = async (addr: string, body: Record<string, unknown>) => {
   const res = await fetch(`${addr}/v1/dev-consul/settings`, { method: "PUT", body: JSON.stringify(body) })
@@ -89,7 +90,7 @@ test("a lock monitor whose reads hang reports the lock lost within unconfirmedFo
     return { reason, at: yield* Clock.currentTimeMillis }
   }))
   // Let the first read confirm ownership, then stop answering.
-  await new Promise((r) => setTimeout(r, 300))
+  await sleep(300)
   const hungAt = Date.now()
   await settings(addr, { FaultStatus: "hang", FaultShare: 1 })
   let outcome: { reason: string; at: number }
@@ -113,11 +114,11 @@ test("a session Consul expires at twice its TTL: alive past the TTL without rene
   const id = await run(consul.createSession({ name: `${prefix}-s`, ttl: "10s", behavior: "delete", lockDelay: "0s" }))
   assert.equal(await run(consul.put(`${prefix}/held`, "v", { acquire: id })), true)
   // Past the TTL (10 s), never renewed: a production Consul still honours it.
-  await new Promise((r) => setTimeout(r, 14_000))
+  await sleep(14_000)
   assert.equal((await run(consul.sessionInfo(id)))?.id, id, "expired at 1×TTL")
   assert.equal((await run(consul.get(`${prefix}/held`))).value?.session, id, "its lock was released at 1×TTL")
   // By 2×TTL (and a little for the timer) it is gone, and its key with it.
-  await eventually(async () => (await run(consul.sessionInfo(id))) === undefined, 10_000, "the session to expire")
+  await eventually("the session to expire", async () => (await run(consul.sessionInfo(id))) === undefined, 10_000)
   const after = Date.now() - created
   assert.ok(after >= 19_000 && after <= 24_000, `expired ${after} ms after creation`)
   assert.equal((await run(consul.get(`${prefix}/held`))).value, undefined)
@@ -164,14 +165,14 @@ test("a prefix whose tombstones are reaped goes back in index; its watcher reset
       (r) => Effect.sync(() => seen.push({ keys: r.value.map((e) => e.key).join(","), index: r.index }))
     )
   )
-  await eventually(() => seen.length >= 1, 5_000, "the first listing")
+  await eventually("the first listing", () => seen.length >= 1, 5_000)
   const before = seen.at(-1)!.index
   const res = await fetch(`${addr}/v1/dev-consul/tombstones/reap`, { method: "PUT" })
   assert.ok(((await res.json()) as { Reaped: number }).Reaped >= 1)
-  await eventually(() => seen.some((s) => s.index < before), 5_000, "the index to go backwards")
+  await eventually("the index to go backwards", () => seen.some((s) => s.index < before), 5_000)
   // The watcher reset to 0 and still sees what happens next.
   await run(consul.put(`${prefix}/c`, "3"))
-  await eventually(() => seen.at(-1)?.keys === `${prefix}/a,${prefix}/c`, 5_000, "the write after the reap")
+  await eventually("the write after the reap", () => seen.at(-1)?.keys === `${prefix}/a,${prefix}/c`, 5_000)
 })
 
 test("a key Consul 1.21.6+ refuses: a ConsulRequestError naming the key and why, on KV and in a txn", async (t) => {

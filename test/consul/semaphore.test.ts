@@ -7,8 +7,9 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import { Consul } from "../../src/consul/consul.ts"
 import { acquireSemaphore } from "../../src/consul/semaphore.ts"
-import { consulForTest, eventually, sleep } from "./support.ts"
-import type { ConsulForTest } from "./support.ts"
+import { eventually, sleep } from "../support/eventually.ts"
+import { consulForTest } from "./harness.ts"
+import type { ConsulForTest } from "./harness.ts"
 
 /** Sessions for contenders, destroyed after the test. */
 const sessions = async (c: ConsulForTest, count: number) => {
@@ -37,9 +38,9 @@ test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or
     }))
 
   const h1 = hold(s1)
-  await eventually(() => holding.has(s1), 5_000, "s1")
+  await eventually("s1", () => holding.has(s1), 5_000)
   hold(s2)
-  await eventually(() => holding.has(s2), 5_000, "s2")
+  await eventually("s2", () => holding.has(s2), 5_000)
   const h3 = hold(s3)
   await sleep(500)
   assert.deepEqual([...holding].sort(), [s1, s2].sort())
@@ -49,7 +50,7 @@ test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or
 
   // Releasing (closing s1's scope) hands its lane to s3 at once.
   await h1.interrupt()
-  await eventually(() => holding.has(s3), 5_000, "s3 after s1 released")
+  await eventually("s3 after s1 released", () => holding.has(s3), 5_000)
   assert.equal((await run(consul.get(`${sem}/1/${s1}`))).value, undefined)
 
   // A holder whose session dies frees its lane for the next in it: ticket 4 queues behind s2.
@@ -57,7 +58,7 @@ test("a limit of 2 admits 2 of 3 holders; the third gets in when one releases or
   await sleep(300)
   assert.equal(holding.has(s4), false)
   await run(consul.destroySession(s2)) // its key is deleted with it
-  await eventually(() => holding.has(s4), 5_000, "s4 after s2's session died")
+  await eventually("s4 after s2's session died", () => holding.has(s4), 5_000)
   await h3.interrupt()
 })
 
@@ -75,17 +76,17 @@ test("a waiter that dies in the queue does not let the one behind it in while th
       return yield* Effect.never
     }))
   const ha = hold(a)
-  await eventually(() => holding.has(a), 5_000, "a")
+  await eventually("a", () => holding.has(a), 5_000)
   hold(b)
-  await eventually(async () => (await c.run(consul.get(`${sem}/0/${b}`))).value !== undefined, 5_000, "b queued")
+  await eventually("b queued", async () => (await c.run(consul.get(`${sem}/0/${b}`))).value !== undefined, 5_000)
   hold(w)
-  await eventually(async () => (await c.run(consul.get(`${sem}/0/${w}`))).value !== undefined, 5_000, "w queued")
+  await eventually("w queued", async () => (await c.run(consul.get(`${sem}/0/${w}`))).value !== undefined, 5_000)
   // w's predecessor b dies while waiting: w must now wait for a, not take the lane.
   await c.run(consul.destroySession(b))
   await sleep(500)
   assert.deepEqual([...holding], [a])
   await ha.interrupt()
-  await eventually(() => holding.has(w), 5_000, "w after a released")
+  await eventually("w after a released", () => holding.has(w), 5_000)
 })
 
 test("a waiter interrupted before it gets a slot leaves no contender key behind", async (t) => {
@@ -104,9 +105,9 @@ test("a waiter interrupted before it gets a slot leaves no contender key behind"
       Effect.andThen(Effect.never)
     )
   )
-  await eventually(() => aHolds, 5_000, "a")
+  await eventually("a", () => aHolds, 5_000)
   const waiter = fork(acquireSemaphore(sem, b, 1))
-  await eventually(async () => (await run(consul.get(`${sem}/0/${b}`))).value !== undefined, 5_000, "b's key")
+  await eventually("b's key", async () => (await run(consul.get(`${sem}/0/${b}`))).value !== undefined, 5_000)
   await waiter.interrupt()
   assert.equal((await run(consul.get(`${sem}/0/${b}`))).value, undefined)
   assert.equal((await run(consul.get(`${sem}/0/${a}`))).value?.session, a)

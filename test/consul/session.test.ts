@@ -13,7 +13,8 @@ import { Consul, ConsulUnavailable } from "../../src/consul/consul.ts"
 import type { ConsulError } from "../../src/consul/consul.ts"
 import { acquireLock, LOCK_FLAGS } from "../../src/consul/lock.ts"
 import { openSession, session } from "../../src/consul/session.ts"
-import { consulForTest, eventually } from "./support.ts"
+import { eventually } from "../support/eventually.ts"
+import { consulForTest } from "./harness.ts"
 
 // On TestClock, against a stand-in Consul that answers renewals as told: the renewal's
 // pacing and the TTL rule for `lost`, without waiting out a real TTL. (dev-consul's own
@@ -105,7 +106,7 @@ test("lost completes when the session is destroyed from outside", async (t) => {
   void run(Deferred.await(reason)).then((r) => {
     why = r
   })
-  await eventually(() => why !== "", 8_000, "lost") // the next renewal, at TTL/2
+  await eventually("lost", () => why !== "", 8_000) // the next renewal, at TTL/2
   assert.match(why, /gone/)
   assert.ok(Date.now() - started < 8_000)
 })

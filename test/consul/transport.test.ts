@@ -11,8 +11,8 @@ import { test } from "node:test"
 import { Consul } from "../../src/consul/consul.ts"
 import type { ConsulError } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { sendKv, startStub } from "./stub.ts"
-import { eventually, sleep } from "./support.ts"
 
 const failureOf = <A>(exit: Exit.Exit<A, ConsulError>): ConsulError => {
   assert.ok(Exit.isFailure(exit), "expected a failure")
@@ -45,11 +45,11 @@ test("interrupting a blocking read aborts the HTTP request", async (t) => {
       Effect.provide(consulLayer({ address: stub.addr, tls: { verify: true } }))
     )
   )
-  await eventually(() => stub.requests.length === 1, 2_000, "the request")
+  await eventually("the request", () => stub.requests.length === 1, 2_000)
   assert.equal(stub.requests[0]!.url.searchParams.get("index"), "5")
   assert.equal(stub.requests[0]!.url.searchParams.get("wait"), "5m")
   await Effect.runPromise(Fiber.interrupt(fiber))
-  await eventually(() => closed, 2_000, "the server to see the connection close")
+  await eventually("the server to see the connection close", () => closed, 2_000)
 })
 
 test("5xx and network errors are ConsulUnavailable; 4xx are ConsulRequestError with Consul's text", async (t) => {
@@ -135,7 +135,7 @@ test("many blocking reads can be in flight at once from one layer", async (t) =>
       { concurrency: "unbounded" }
     )
   )
-  await eventually(() => stub.requests.length === 40, 5_000, "40 concurrent requests")
+  await eventually("40 concurrent requests", () => stub.requests.length === 40, 5_000)
   await sleep(50)
   for (const release of held) release()
   const exit = await run

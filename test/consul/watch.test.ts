@@ -11,8 +11,9 @@ import type { Indexed, KvEntry } from "../../src/consul/consul.ts"
 import { Consul } from "../../src/consul/consul.ts"
 import { consulLayer } from "../../src/consul/http.ts"
 import { initialWatchState, nextWatchStep, watchKey, watchPrefix } from "../../src/consul/watch.ts"
+import { eventually, sleep } from "../support/eventually.ts"
+import { consulForTest } from "./harness.ts"
 import { sendKv, startStub } from "./stub.ts"
-import { consulForTest, eventually, sleep } from "./support.ts"
 
 test("the index rules: emit first and on moves, reset when backwards, keep >= 1, limit quick repeats", () => {
   // Reads far apart in time, so the token bucket is always full here.
@@ -79,15 +80,15 @@ test("watchPrefix emits the current entries, then each change under the prefix",
   const seen: Array<Indexed<ReadonlyArray<KvEntry>>> = []
   const fiber = collect(watchPrefix(`${prefix}/app/`, { wait: "10s" }), seen, layer)
   t.after(() => Effect.runPromise(Fiber.interrupt(fiber)))
-  await eventually(() => seen.length === 1, 5_000, "the first emission")
+  await eventually("the first emission", () => seen.length === 1, 5_000)
   assert.deepEqual(seen[0]!.value.map((e) => [e.key, e.value]), [[`${prefix}/app/a`, "1"]])
 
   await run(consul.put(`${prefix}/app/b`, "2"))
-  await eventually(() => seen.at(-1)!.value.length === 2, 5_000, "b to appear")
+  await eventually("b to appear", () => seen.at(-1)!.value.length === 2, 5_000)
   await run(consul.put(`${prefix}/app/a`, "changed"))
-  await eventually(() => seen.at(-1)!.value[0]?.value === "changed", 5_000, "a to change")
+  await eventually("a to change", () => seen.at(-1)!.value[0]?.value === "changed", 5_000)
   await run(consul.delete(`${prefix}/app/a`))
-  await eventually(() => seen.at(-1)!.value.length === 1, 5_000, "a to go")
+  await eventually("a to go", () => seen.at(-1)!.value.length === 1, 5_000)
   assert.deepEqual(seen.at(-1)!.value.map((e) => e.key), [`${prefix}/app/b`])
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.index !== seen[i - 1]!.index)
 
@@ -108,7 +109,7 @@ test("watchKey emits a missing key once, then its value, then its deletion", asy
   const seen: Array<Indexed<KvEntry | undefined>> = []
   const fiber = collect(watchKey(key, { wait: "10s" }), seen, layer)
   t.after(() => Effect.runPromise(Fiber.interrupt(fiber)))
-  await eventually(() => seen.length === 1, 5_000, "the first emission")
+  await eventually("the first emission", () => seen.length === 1, 5_000)
   assert.equal(seen[0]!.value, undefined)
   // A missing key's index is the whole table's: unrelated writes move it, but
   // "still missing" is not news.
@@ -119,9 +120,9 @@ test("watchKey emits a missing key once, then its value, then its deletion", asy
   await run(consul.put(key, "v"))
   // The unrelated writes spent the burst of a watch on a missing key, which is then
   // paced at one read per 5 s (emptyMinIntervalMs): seen within that.
-  await eventually(() => seen.at(-1)!.value?.value === "v", 8_000, "the value")
+  await eventually("the value", () => seen.at(-1)!.value?.value === "v", 8_000)
   await run(consul.delete(key))
-  await eventually(() => seen.at(-1)!.value === undefined, 5_000, "the deletion")
+  await eventually("the deletion", () => seen.at(-1)!.value === undefined, 5_000)
 })
 
 test("an empty prefix woken by writes elsewhere is emitted once, not at every wake-up", async (t) => {
@@ -136,7 +137,7 @@ test("an empty prefix woken by writes elsewhere is emitted once, not at every wa
     consulLayer({ address: stub.addr, tls: { verify: true } })
   )
   t.after(() => Effect.runPromise(Fiber.interrupt(fiber)))
-  await eventually(() => stub.requests.length >= 6, 10_000, "six answers")
+  await eventually("six answers", () => stub.requests.length >= 6, 10_000)
   assert.equal(seen.length, 1, `${seen.length} emissions of the same empty prefix`)
   assert.deepEqual(seen[0]!.value, [])
 })
@@ -165,7 +166,7 @@ test("a watch does not spin against a server that answers 500, and recovers when
   assert.ok(stub.requests.length >= 2, `only ${stub.requests.length} requests`)
   assert.ok(stub.requests.length <= 8, `${stub.requests.length} requests in 3 s`)
   healthy = true
-  await eventually(() => seen.length === 1, 20_000, "recovery")
+  await eventually("recovery", () => seen.length === 1, 20_000)
   assert.equal(seen[0]!.index, 42)
   assert.equal(seen[0]!.value[0]?.value, "v")
 })
@@ -225,7 +226,7 @@ test("an index going backwards resets the watch to 0 and emits the new state", a
     consulLayer({ address: stub.addr, tls: { verify: true } })
   )
   t.after(() => Effect.runPromise(Fiber.interrupt(fiber)))
-  await eventually(() => seen.length === 3, 5_000, "three emissions")
+  await eventually("three emissions", () => seen.length === 3, 5_000)
   assert.deepEqual(seen.map((s) => [s.index, s.value[0]?.value]), [[100, "before"], [30, "restored"], [31, "after"]])
   const sent = stub.requests.map((r) => r.url.searchParams.get("index"))
   assert.deepEqual(sent.slice(0, 4), [null, "100", null, "30"])
@@ -243,9 +244,9 @@ test("interrupting a watch aborts its blocking read", async (t) => {
     seen,
     consulLayer({ address: stub.addr, tls: { verify: true } })
   )
-  await eventually(() => stub.requests.length === 2, 3_000, "the blocking read")
+  await eventually("the blocking read", () => stub.requests.length === 2, 3_000)
   await Effect.runPromise(Fiber.interrupt(fiber))
-  await eventually(() => closed === 1, 2_000, "the socket to close")
+  await eventually("the socket to close", () => closed === 1, 2_000)
 })
 
 test("a watch whose answers keep changing degrades into polling at a bounded rate (token bucket, burst 2)", async (t) => {

@@ -39,19 +39,28 @@ describe("controller: bad input writes nothing", () => {
     await consul?.close()
   })
 
-  /** Runs `act`, checks its status, that the body is a JSON error, and that KV did not change. */
-  const expectNothingWritten = async (act: () => Promise<{ status: number; body: string }>, status: number) => {
+  /**
+   * Runs `act` and reports what a test asserts on: the status, whether the body is a
+   * JSON error with a message, and which keys of the KV prefix changed (none, for any
+   * of these requests). The leader lock is left out (see `snapshot`).
+   */
+  const attempt = async (act: () => Promise<{ status: number; body: string }>) => {
     const before = await snapshot(consul.addr, prefix)
     const res = await act()
-    assert.equal(res.status, status, `status; body: ${res.body}`)
-    if (status >= 400) {
-      const parsed = JSON.parse(res.body) as { error?: unknown }
-      assert.equal(typeof parsed.error, "string", `a JSON error body, got ${res.body}`)
-      assert.ok((parsed.error as string).length > 0)
-    }
-    assert.deepEqual(await snapshot(consul.addr, prefix), before, "the KV prefix must not change")
-    return res
+    const after = await snapshot(consul.addr, prefix)
+    const writes = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k])
+    const error = (() => {
+      try {
+        return (JSON.parse(res.body) as { error?: unknown }).error
+      } catch {
+        return undefined
+      }
+    })()
+    const jsonError = typeof error === "string" && error.length > 0
+    return { outcome: { status: res.status, jsonError, writes: writes.sort() }, body: res.body }
   }
+  /** The outcome of a request turned away (or ignored, 202) without a write. */
+  const nothingWritten = (status: number) => ({ status, jsonError: status >= 400, writes: [] })
 
   const push = (overrides: { repo?: string; sha?: string } = {}) =>
     examplePayload("push", undefined, {
@@ -61,14 +70,18 @@ describe("controller: bad input writes nothing", () => {
     })
 
   it("rejects an unsigned webhook with 401", async () => {
-    const res = await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", push(), { signature: null }), 401)
+    const res = await attempt(() => sendWebhook(hook, SECRET, "push", push(), { signature: null }))
+    assert.deepEqual(res.outcome, nothingWritten(401), res.body)
     assert.match(res.body, /X-Hub-Signature-256/)
   })
 
   it("rejects a webhook signed with another secret with 401", async () => {
     const body = JSON.stringify(push())
     const signature = await sign("not-the-secret", body)
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 401)
+    assert.deepEqual(
+      (await attempt(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }))).outcome,
+      nothingWritten(401)
+    )
   })
 
   it("rejects malformed signatures with 401", async () => {
@@ -83,7 +96,10 @@ describe("controller: bad input writes nothing", () => {
         `sha1=${good.slice(7)}`
       ]
     ) {
-      await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 401)
+      assert.deepEqual(
+        (await attempt(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }))).outcome,
+        nothingWritten(401)
+      )
     }
   })
 
@@ -91,21 +107,24 @@ describe("controller: bad input writes nothing", () => {
     const body = JSON.stringify(push())
     const signature = await sign(SECRET, body)
     const truncated = body.slice(0, Math.floor(body.length / 2))
-    await expectNothingWritten(
-      () => sendWebhook(hook, SECRET, "push", undefined, { rawBody: truncated, signature }),
-      401
+    assert.deepEqual(
+      (await attempt(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: truncated, signature }))).outcome,
+      nothingWritten(401)
     )
   })
 
   it("rejects a body over 25 MB with 413 (Content-Length given)", async () => {
     const body = `{"pad":"${"x".repeat(LIMIT)}"}`
     const signature = await sign(SECRET, body)
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }), 413)
+    assert.deepEqual(
+      (await attempt(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }))).outcome,
+      nothingWritten(413)
+    )
   })
 
   it("rejects a chunked body that grows over 25 MB with 413", async () => {
-    await expectNothingWritten(
-      () =>
+    assert.deepEqual(
+      (await attempt(() =>
         new Promise((resolve, reject) => {
           const req = request(hook, {
             method: "POST",
@@ -131,75 +150,85 @@ describe("controller: bad input writes nothing", () => {
             req.end()
           }
           write()
-        }),
-      413
+        })
+      )).outcome,
+      nothingWritten(413)
     )
   })
 
   it("rejects a signed body that is not JSON with 400", async () => {
     const body = "{\"ref\": \"refs/heads/main\", \"after\": "
     const signature = await sign(SECRET, body)
-    const res = await expectNothingWritten(
-      () => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }),
-      400
-    )
+    const res = await attempt(() => sendWebhook(hook, SECRET, "push", undefined, { rawBody: body, signature }))
+    assert.deepEqual(res.outcome, nothingWritten(400), res.body)
     assert.match(res.body, /not JSON/)
   })
 
   it("rejects a signed push that lacks the fields a push has with 400", async () => {
     const payload = push()
     delete (payload as Record<string, unknown>)["after"]
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", payload), 400)
+    assert.deepEqual((await attempt(() => sendWebhook(hook, SECRET, "push", payload))).outcome, nothingWritten(400))
   })
 
   it("accepts but ignores events from unknown repositories (202)", async () => {
     const sha = randomSha()
-    await expectNothingWritten(() => sendWebhook(hook, SECRET, "push", push({ repo: "someone/else", sha })), 202)
-    await expectNothingWritten(
-      () =>
+    assert.deepEqual(
+      (await attempt(() => sendWebhook(hook, SECRET, "push", push({ repo: "someone/else", sha })))).outcome,
+      nothingWritten(202)
+    )
+    assert.deepEqual(
+      (await attempt(() =>
         sendWebhook(
           hook,
           SECRET,
           "check_suite",
           examplePayload("check_suite", "requested", { repo: "someone/else", sha })
-        ),
-      202
+        )
+      )).outcome,
+      nothingWritten(202)
     )
-    await expectNothingWritten(
-      () =>
+    assert.deepEqual(
+      (await attempt(() =>
         sendWebhook(
           hook,
           SECRET,
           "check_run",
           examplePayload("check_run", "requested_action", { repo: "someone/else", sha, requestedAction: "deploy" })
-        ),
-      202
+        )
+      )).outcome,
+      nothingWritten(202)
     )
-    await expectNothingWritten(
-      () =>
-        sendWebhook(hook, SECRET, "deployment", examplePayload("deployment", "created", { repo: "someone/else", sha })),
-      202
+    assert.deepEqual(
+      (await attempt(() =>
+        sendWebhook(hook, SECRET, "deployment", examplePayload("deployment", "created", { repo: "someone/else", sha }))
+      )).outcome,
+      nothingWritten(202)
     )
   })
 
   it("ignores events it does not act on with 202", async () => {
-    await expectNothingWritten(
-      () => sendWebhook(hook, SECRET, "issues", examplePayload("issues", "opened", { repo: "acme/shop" })),
-      202
+    assert.deepEqual(
+      (await attempt(() =>
+        sendWebhook(hook, SECRET, "issues", examplePayload("issues", "opened", { repo: "acme/shop" }))
+      )).outcome,
+      nothingWritten(202)
     )
-    await expectNothingWritten(
-      () =>
+    assert.deepEqual(
+      (await attempt(() =>
         sendWebhook(
           hook,
           SECRET,
           "check_suite",
           examplePayload("check_suite", "completed", { repo: "acme/shop", sha: randomSha() })
-        ),
-      202
+        )
+      )).outcome,
+      nothingWritten(202)
     )
-    await expectNothingWritten(
-      () => sendWebhook(hook, SECRET, "push", examplePayload("push", undefined, { repo: "acme/shop", deleted: true })),
-      202
+    assert.deepEqual(
+      (await attempt(() =>
+        sendWebhook(hook, SECRET, "push", examplePayload("push", undefined, { repo: "acme/shop", deleted: true }))
+      )).outcome,
+      nothingWritten(202)
     )
   })
 
@@ -213,27 +242,36 @@ describe("controller: bad input writes nothing", () => {
   }
 
   it("rejects a notify with a missing or wrong token with 401", async () => {
-    await expectNothingWritten(notify("shop", { sha: randomSha() }, null), 401)
-    await expectNothingWritten(notify("shop", { sha: randomSha() }, "wrong-token"), 401)
-    await expectNothingWritten(notify("shop", { sha: randomSha() }, `${TOKEN}x`), 401)
-    await expectNothingWritten(notify("shop", { sha: randomSha() }, TOKEN.slice(0, -1)), 401)
+    assert.deepEqual((await attempt(notify("shop", { sha: randomSha() }, null))).outcome, nothingWritten(401))
+    assert.deepEqual((await attempt(notify("shop", { sha: randomSha() }, "wrong-token"))).outcome, nothingWritten(401))
+    assert.deepEqual((await attempt(notify("shop", { sha: randomSha() }, `${TOKEN}x`))).outcome, nothingWritten(401))
+    assert.deepEqual(
+      (await attempt(notify("shop", { sha: randomSha() }, TOKEN.slice(0, -1)))).outcome,
+      nothingWritten(401)
+    )
   })
 
   it("rejects a notify with a bad sha or bad fields with 400", async () => {
-    await expectNothingWritten(notify("shop", { sha: "abc123" }), 400)
-    await expectNothingWritten(notify("shop", { sha: `${randomSha()}0` }), 400)
-    await expectNothingWritten(notify("shop", { sha: "g".repeat(40) }), 400)
-    await expectNothingWritten(notify("shop", {}), 400)
-    await expectNothingWritten(notify("shop", "not json"), 400)
-    await expectNothingWritten(notify("shop", [randomSha()]), 400)
-    await expectNothingWritten(notify("shop", { sha: randomSha(), artifact: "ftp://host/a.tgz" }), 400)
-    await expectNothingWritten(notify("shop", { sha: randomSha(), sha256: "abc" }), 400)
-    await expectNothingWritten(notify("shop", { sha: randomSha(), sha265: "a".repeat(64) }), 400)
+    assert.deepEqual((await attempt(notify("shop", { sha: "abc123" }))).outcome, nothingWritten(400))
+    assert.deepEqual((await attempt(notify("shop", { sha: `${randomSha()}0` }))).outcome, nothingWritten(400))
+    assert.deepEqual((await attempt(notify("shop", { sha: "g".repeat(40) }))).outcome, nothingWritten(400))
+    assert.deepEqual((await attempt(notify("shop", {}))).outcome, nothingWritten(400))
+    assert.deepEqual((await attempt(notify("shop", "not json"))).outcome, nothingWritten(400))
+    assert.deepEqual((await attempt(notify("shop", [randomSha()]))).outcome, nothingWritten(400))
+    assert.deepEqual(
+      (await attempt(notify("shop", { sha: randomSha(), artifact: "ftp://host/a.tgz" }))).outcome,
+      nothingWritten(400)
+    )
+    assert.deepEqual((await attempt(notify("shop", { sha: randomSha(), sha256: "abc" }))).outcome, nothingWritten(400))
+    assert.deepEqual(
+      (await attempt(notify("shop", { sha: randomSha(), sha265: "a".repeat(64) }))).outcome,
+      nothingWritten(400)
+    )
   })
 
   it("rejects a notify for an unknown app with 404", async () => {
-    await expectNothingWritten(notify("nosuchapp", { sha: randomSha() }), 404)
-    await expectNothingWritten(notify("Not_An_App", { sha: randomSha() }), 404)
+    assert.deepEqual((await attempt(notify("nosuchapp", { sha: randomSha() }))).outcome, nothingWritten(404))
+    assert.deepEqual((await attempt(notify("Not_An_App", { sha: randomSha() }))).outcome, nothingWritten(404))
   })
 
   it("rejects status reads without the read token (401), including with CI's notify token", async () => {

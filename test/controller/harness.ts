@@ -4,6 +4,7 @@
 // of the code under test.
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
+import { Kv, type KvEntry } from "../support/kv.ts"
 
 const ROOT = join(import.meta.dirname, "..", "..")
 const NODE = join(ROOT, "node_modules", ".bin", "node")
@@ -111,27 +112,11 @@ export const runControllerToExit = (
   })
 
 // ---------------------------------------------------------------------------------
-// KV, straight over Consul's HTTP API
-
-export interface KvValue {
-  readonly value: string
-  readonly modifyIndex: number
-}
+// KV, straight over Consul's HTTP API (test/support/kv.ts), by whole key
 
 /** Every key under `prefix/` with its value and ModifyIndex. */
-export const listPrefix = async (consul: string, prefix: string): Promise<Map<string, KvValue>> => {
-  const res = await fetch(`${consul}/v1/kv/${prefix}/?recurse=true`)
-  const out = new Map<string, KvValue>()
-  if (res.status === 404) return out
-  if (!res.ok) throw new Error(`list ${prefix}: ${res.status} ${await res.text()}`)
-  for (const e of (await res.json()) as Array<{ Key: string; Value: string | null; ModifyIndex: number }>) {
-    out.set(e.Key, {
-      value: e.Value === null ? "" : Buffer.from(e.Value, "base64").toString("utf8"),
-      modifyIndex: e.ModifyIndex
-    })
-  }
-  return out
-}
+export const listPrefix = (consul: string, prefix: string): Promise<Map<string, KvEntry>> =>
+  new Kv(consul).list(`${prefix}/`)
 
 /**
  * A comparable snapshot of the prefix: key -> index:value. The leader lock
@@ -148,19 +133,12 @@ export const snapshot = async (consul: string, prefix: string): Promise<Record<s
 }
 
 export const putKv = async (consul: string, key: string, value: unknown): Promise<void> => {
-  const res = await fetch(`${consul}/v1/kv/${key}`, {
-    method: "PUT",
-    body: typeof value === "string" ? value : JSON.stringify(value)
-  })
-  if (!res.ok || (await res.text()).trim() !== "true") throw new Error(`put ${key}: ${res.status}`)
+  if (!(await new Kv(consul).put(key, typeof value === "string" ? value : JSON.stringify(value)))) {
+    throw new Error(`put ${key}: Consul answered false`)
+  }
 }
 
-export const getJson = async (consul: string, key: string): Promise<any> => {
-  const res = await fetch(`${consul}/v1/kv/${key}?raw=true`)
-  if (res.status === 404) return undefined
-  if (!res.ok) throw new Error(`get ${key}: ${res.status}`)
-  return JSON.parse(await res.text())
-}
+export const getJson = (consul: string, key: string): Promise<any> => new Kv(consul).json(key)
 
 /** A random 40-hex commit sha. */
 export const randomSha = (): string =>

@@ -2,6 +2,7 @@
 // the middle of a deploy (one node live, one deploying, one whose prepare failed with
 // a log), and an app that is locked and pinned with an operator's text that must be
 // escaped.
+import { Kv } from "../support/kv.ts"
 import { putKv, randomSha } from "./harness.ts"
 
 export interface PageFixture {
@@ -14,24 +15,12 @@ export interface PageFixture {
 
 const at = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString()
 
-const kvIndex = async (consul: string, key: string): Promise<number> => {
-  const res = await fetch(`${consul}/v1/kv/${key}`)
-  const [entry] = (await res.json()) as Array<{ ModifyIndex: number }>
-  return entry!.ModifyIndex
-}
-
 /** A live registration is held by the node's session (docs/contract.md §3), as the reconciler writes it. */
 const register = async (consul: string, prefix: string, node: string): Promise<void> => {
-  const created = await fetch(`${consul}/v1/session/create`, {
-    method: "PUT",
-    body: JSON.stringify({ Name: `page ${node}`, Behavior: "delete", LockDelay: "0s" })
-  })
-  const { ID } = (await created.json()) as { ID: string }
-  await putKv(
-    consul,
-    `${prefix}/_nodes/${node}?acquire=${ID}`,
-    { node, version: "0.1.0", startedAt: at(600), root: "/srv" }
-  )
+  const kv = new Kv(consul, prefix)
+  const session = await kv.createSession({ Name: `page ${node}`, Behavior: "delete", LockDelay: "0s" })
+  const registration = { node, version: "0.1.0", startedAt: at(600), root: "/srv" }
+  if (!(await kv.put(`_nodes/${node}`, registration, { acquire: session }))) throw new Error(`registering ${node}`)
 }
 
 export const nodeStatus = (
@@ -52,7 +41,7 @@ export const seedPage = async (consul: string, prefix: string): Promise<PageFixt
   await putKv(consul, `${prefix}/shop/releases/${oldSha}`, { createdAt: at(3600) })
   await putKv(consul, `${prefix}/shop/releases/${newSha}`, { createdAt: at(120) })
   await putKv(consul, `${prefix}/shop/deploy`, { sha: newSha, requestedBy: "ana", requestedAt: at(30) })
-  const generation = await kvIndex(consul, `${prefix}/shop/deploy`)
+  const generation = (await new Kv(consul, prefix).raw("shop/deploy"))!.modifyIndex
   const ready = {
     phase: "ready",
     startedAt: at(100),

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict"
 import { after, before, describe, it } from "node:test"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { sleep } from "../support/eventually.ts"
 import { controllerEnv, putKv, type RunningController, snapshot, startController } from "./harness.ts"
 import { type PageFixture, seedPage } from "./page-fixture.ts"
 
@@ -160,5 +161,3 @@ describe("controller: the status page without a read token", () => {
     }
   })
 })
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

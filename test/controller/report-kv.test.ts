@@ -10,8 +10,10 @@ import type { AppSnapshot } from "../../src/controller/report/snapshot.ts"
 import { AppConfig } from "../../src/spec/documents.ts"
 import type { NodeStatus } from "../../src/spec/documents.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
+import { eventually, sleep } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
 import { startReporter } from "../support/reporter.ts"
-import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
+import { prepareOn, registerNode } from "../support/simulated-nodes.ts"
 import { getJson, listPrefix, putKv, randomSha } from "./harness.ts"
 
 const sha = (n: number) => n.toString(16).padStart(40, "0")
@@ -189,7 +191,7 @@ test("KV-only leader: auto-deploys each ready release once, holds while locked, 
   await sleep(2000)
   assert.equal((await getJson(consul.addr, `${prefix}/shop/deploy`)).sha, shas[3])
   // Unlocked: it goes out.
-  await fetch(`${consul.addr}/v1/kv/${prefix}/shop/lock`, { method: "DELETE" })
+  await new Kv(consul.addr, prefix).delete("shop/lock")
   await eventually(
     "auto-deploy after unlock",
     async () => (await getJson(consul.addr, `${prefix}/shop/deploy`))?.sha === held

@@ -4,12 +4,13 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import { DEFAULT_PRUNING } from "../../src/controller/report/pruning.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { startFakeGitHub } from "../support/fake-github/index.ts"
 import type { FakeGitHub } from "../support/fake-github/index.ts"
 import { examplePayload, sendWebhook } from "../support/fake-github/index.ts"
 import { appKeyPair, FAST_TUNING, startReporter } from "../support/reporter.ts"
 import type { ReporterSetup } from "../support/reporter.ts"
-import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
+import { prepareOn, registerNode } from "../support/simulated-nodes.ts"
 import type { SimulatedNode } from "../support/simulated-nodes.ts"
 import { controllerEnv, getJson, listPrefix, putKv, randomSha, startController } from "./harness.ts"
 
@@ -338,7 +339,7 @@ test(
     await eventually("the commit recorded", () => getJson(w.consul, `${w.prefix}/shop/github/${other}`))
     await sleep(5_000)
     assert.equal(onlyRun(w.github, sha)?.status, "queued", "nothing reached GitHub while it was down")
-    await eventually("success after the outage", () => onlyRun(w.github, sha)?.conclusion === "success", 120_000, 500)
+    await eventually("success after the outage", () => onlyRun(w.github, sha)?.conclusion === "success", 120_000)
     assert.ok(Date.now() - downAt >= 59_000)
     await eventually(
       "the commit pushed during the outage got its neutral run",

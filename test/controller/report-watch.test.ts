@@ -9,7 +9,8 @@ import { Metrics } from "../../src/controller/metrics.ts"
 import { reportLoop } from "../../src/controller/report/loop.ts"
 import type { GitHubShape } from "../../src/github/github.ts"
 import { type Keys, makeKeys } from "../../src/spec/keys.ts"
-import { consulForTest, eventually, sleep } from "../consul/support.ts"
+import { consulForTest } from "../consul/harness.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 
 /** A node's status with one release in `phase`, as a reconciler writes it. */
 const putStatus = (consul: Consul["Service"], keys: Keys, app: string, node: string, phase: string) =>
@@ -48,12 +49,12 @@ test("a NodeStatus write refetches only its own app's keys", async (t) => {
     reportLoop({ keys, github: undefined, publicUrl: undefined, metrics: undefined }).pipe(Effect.provide(counting))
   )
   t.after(() => loop.interrupt())
-  await eventually(() => (listed.get(keys.app("quiet")) ?? 0) > 0, 20_000, "the loop to read the quiet app")
+  await eventually("the loop to read the quiet app", () => (listed.get(keys.app("quiet")) ?? 0) > 0, 20_000)
   await sleep(1_000)
   listed.clear()
 
   for (let i = 0; i < 20; i++) await status("busy", `web-${i % 10}`, i % 2 === 0 ? "install" : "ready")
-  await eventually(() => (listed.get(keys.app("busy")) ?? 0) > 0, 10_000, "the loop to see the busy app change")
+  await eventually("the loop to see the busy app change", () => (listed.get(keys.app("busy")) ?? 0) > 0, 10_000)
   await sleep(1_500)
   const elsewhere = [...listed].filter(([p]) => p !== keys.app("busy") && p !== keys.nodes)
   assert.deepEqual(elsewhere, [], "status writes of one app made the loop read other keys")
@@ -86,9 +87,9 @@ test("a status write in one app decodes and renders that app only, and the loop'
   const loop = fork(reportLoop({ keys, github, publicUrl: undefined, metrics }).pipe(Effect.provide(counting)))
   t.after(() => loop.interrupt())
   await eventually(
+    "the loop to render both apps",
     () => count("sacar_report_renders_total", "quiet") > 0 && count("sacar_report_renders_total", "busy") > 0,
-    20_000,
-    "the loop to render both apps"
+    20_000
   )
   await sleep(500)
   const quietBefore = {
@@ -100,9 +101,9 @@ test("a status write in one app decodes and renders that app only, and the loop'
 
   for (let i = 0; i < 10; i++) await status("busy", `web-${i % 5}`, i % 2 === 0 ? "install" : "ready")
   await eventually(
+    "the loop to render the busy app again",
     () => count("sacar_report_renders_total", "busy") > busyRenders,
-    10_000,
-    "the loop to render the busy app again"
+    10_000
   )
   await sleep(1_500)
   assert.deepEqual(

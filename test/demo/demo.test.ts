@@ -8,9 +8,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
+import { eventually } from "../support/eventually.ts"
 import { nodePython } from "../support/node-python.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
-import { assertNothingLeft, eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
+import { assertNothingLeft, isAlive, loggedPids, processesMentioning } from "./harness.ts"
 
 interface Run {
   readonly child: ReturnType<typeof spawn>
@@ -88,7 +89,12 @@ test(
 /** Waits until the nodes prepare (pip at work under each reconciler), the busiest moment to interrupt. */
 const untilPreparing = async (run: Run) => {
   const reached = await Promise.race([
-    eventually(() => /^demo-\d\s+(venv|install)\b/m.test(run.output().stdout), 120_000),
+    eventually(
+      "the nodes to prepare",
+      () => /^demo-\d\s+(venv|install)\b/m.test(run.output().stdout),
+      120_000,
+      () => `${run.output().stdout}\n${run.output().stderr}`
+    ),
     run.exited.then(() => false)
   ])
   assert.ok(reached, `the demo never got to preparing:\n${run.output().stdout}\n${run.output().stderr}`)
@@ -122,9 +128,11 @@ test(
     const pids = await loggedPids(join(dir, "pids"))
     assert.equal(pids.length, 4)
     // The children get SIGTERM, then SIGKILL after the watchdog's grace (3 s).
-    assert.ok(
-      await eventually(() => pids.every((p) => !isAlive(p.pid)) && processesMentioning(dir).length === 0, 15_000),
-      `left running: ${JSON.stringify(processesMentioning(dir))}`
+    await eventually(
+      "the demo's processes to end",
+      () => pids.every((p) => !isAlive(p.pid)) && processesMentioning(dir).length === 0,
+      15_000,
+      () => `left running: ${JSON.stringify(processesMentioning(dir))}`
     )
   }
 )

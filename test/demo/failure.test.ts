@@ -8,8 +8,9 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { runDemo } from "../../src/demo/run.ts"
 import { randomPrefix } from "../support/consul.ts"
+import { eventually } from "../support/eventually.ts"
 import { childEnv } from "../support/sacar.ts"
-import { eventually, isAlive, loggedPids, processesMentioning } from "./processes.ts"
+import { isAlive, loggedPids, processesMentioning } from "./harness.ts"
 
 test(
   "a walk-through over its time bound exits 1 with the reason and leaves nothing running",
@@ -43,10 +44,12 @@ test(
     assert.match(err, /the walk-through did not finish within 2 s; see the logs in demo\/logs/)
     const pids = await loggedPids(join(dir, "pids"))
     assert.equal(pids.length, 4)
-    assert.ok(await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000))
-    assert.ok(
-      await eventually(() => processesMentioning(dir).length === 0, 2_000),
-      JSON.stringify(processesMentioning(dir))
+    await eventually("the demo's processes to end", () => pids.every((p) => !isAlive(p.pid)), 2_000)
+    await eventually(
+      `no process using ${dir}`,
+      () => processesMentioning(dir).length === 0,
+      2_000,
+      () => JSON.stringify(processesMentioning(dir))
     )
     assert.equal(process.listenerCount("SIGINT"), 0, "the demo's signal handlers are gone")
   }

@@ -8,8 +8,9 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { killLeftovers, processesUsing } from "../../src/demo/leftovers.ts"
 import { type ChildExit, Supervisor } from "../../src/demo/processes.ts"
+import { eventually } from "../support/eventually.ts"
 import { childEnv } from "../support/sacar.ts"
-import { eventually, isAlive, processesMentioning } from "./processes.ts"
+import { isAlive, processesMentioning } from "./harness.ts"
 
 const setup = async (t: { after: (fn: () => Promise<void> | void) => void }, graceMs = 5_000) => {
   const dir = await mkdtemp(join(tmpdir(), "sacar-demo-sup-"))
@@ -49,16 +50,12 @@ const WITH_GRANDCHILD = `
   process.on("SIGTERM", () => {})
   setInterval(() => {}, 1000)`
 
-const logged = async (file: string, pattern: RegExp) => {
-  let match: RegExpExecArray | null = null
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline && match === null) {
-    match = pattern.exec(await readFile(file, "utf8").catch(() => ""))
-    if (match === null) await new Promise((r) => setTimeout(r, 50))
-  }
-  assert.ok(match, `${file} never matched ${pattern}`)
-  return match
-}
+const logged = (file: string, pattern: RegExp) =>
+  eventually(
+    `${file} to match ${pattern}`,
+    async () => pattern.exec(await readFile(file, "utf8").catch(() => "")) ?? undefined,
+    10_000
+  )
 
 test("children are listed in the pids file, log to their file and stop on SIGTERM", async (t) => {
   const { dir, pidsFile, supervisor, start } = await setup(t)
@@ -84,7 +81,7 @@ test("a child that ignores SIGTERM is killed after the grace, with the group it 
   const killed = await supervisor.stopAll()
   assert.deepEqual(killed.sort(), ["parent", "stubborn"])
   assert.equal(stubborn.exit()?.signal, "SIGKILL")
-  assert.ok(await eventually(() => !isAlive(grandchild), 2_000), "the grandchild outlived its parent")
+  await eventually("the grandchild to end with its parent", () => !isAlive(grandchild), 2_000)
   assert.deepEqual(processesUsing(dir), [])
 })
 

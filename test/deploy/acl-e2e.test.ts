@@ -13,17 +13,12 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { promisify } from "node:util"
 import { controllerEnv, startController } from "../controller/harness.ts"
-import {
-  randomSha,
-  releaseEntries,
-  SETTLE_MS,
-  startReconciler,
-  tempDir,
-  waitFor,
-  writeTarball
-} from "../reconciler/harness.ts"
+import { randomSha, releaseEntries, SETTLE_MS, startReconciler, tempDir } from "../reconciler/harness.ts"
 import { registerConsulNodes, startConsul } from "../support/consul.ts"
+import { eventually } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
 import { runSacar } from "../support/sacar.ts"
+import { writeTarball } from "../support/tarballs.ts"
 import { deployDir } from "./hcl.ts"
 
 const run = promisify(execFile)
@@ -31,7 +26,10 @@ const MANAGEMENT = "management-token-for-tests"
 const NOTIFY = "notify-token-for-tests"
 const AGENT_NODE = "infra-1"
 
-/** A Consul HTTP call with a token; the status and the body's text. */
+/**
+ * A Consul HTTP call with a token; the status and the body's text. Raw on purpose: the
+ * tests check what Consul answers each token (403s), which the KV client would throw.
+ */
 const call = async (addr: string, token: string, method: string, path: string, body?: string) => {
   const res = await fetch(`${addr}${path}`, {
     method,
@@ -119,10 +117,7 @@ test(
     const dump = () =>
       [...reconcilers.map((r) => `--- ${r.node}\n${r.output()}`), `--- controller\n${controller.logs()}`].join("\n")
 
-    const status = async (node: string) => {
-      const res = await call(addr, MANAGEMENT, "GET", `/v1/kv/${prefix}/shop/status/${node}?raw`)
-      return res.status === 200 ? JSON.parse(res.text) as any : undefined
-    }
+    const status = (node: string) => new Kv(addr, prefix, MANAGEMENT).status("shop", node)
 
     // The controller writes the ReleaseSpec (notify), the nodes prepare it.
     const sha = randomSha()
@@ -133,7 +128,7 @@ test(
     })
     assert.equal(notified.status, 201, await notified.text())
     for (const node of nodes) {
-      const phase = await waitFor(
+      const phase = await eventually(
         `${node} to prepare ${sha.slice(0, 7)}`,
         async () => {
           const r = (await status(node))?.releases?.[sha]
@@ -149,7 +144,7 @@ test(
     const deployed = await runSacar(["deploy", "shop", sha], operatorEnv)
     assert.equal(deployed.code, 0, deployed.stderr + deployed.stdout)
     for (const node of nodes) {
-      const phase = await waitFor(
+      const phase = await eventually(
         `${node} to deploy ${sha.slice(0, 7)}`,
         async () => {
           const s = await status(node)

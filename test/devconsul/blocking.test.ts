@@ -6,8 +6,9 @@ import type { IncomingMessage } from "node:http"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
 import { hostPort } from "../support/consul.ts"
-import { consulIndex, consulSuite, withResponse } from "./client.ts"
-import type { KvItem } from "./client.ts"
+import { eventually, sleep } from "../support/eventually.ts"
+import { consulIndex, consulSuite, withResponse } from "./harness.ts"
+import type { KvItem } from "./harness.ts"
 
 describe("dev-consul blocking queries", { concurrency: true }, () => {
   const suite = consulSuite()
@@ -22,7 +23,7 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
     const waiting = suite.c.kv.get({ key, index: String(index), wait: "20s", ...withResponse() }) as Promise<
       [IncomingMessage, KvItem]
     >
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     await suite.c.kv.set(key, "v2")
     const [res, entry] = await waiting
     assert.equal(entry.Value, "v2")
@@ -41,7 +42,7 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
       wait: "20s",
       ...withResponse()
     }) as Promise<[IncomingMessage, KvItem[]]>
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     await suite.c.kv.set(`${p}/b`, "2")
     const [, entries] = await waiting
     assert.deepEqual(
@@ -57,12 +58,11 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
     const waiting = suite.c.kv.get({ key, index: String(consulIndex(res0)), wait: "20s" }) as Promise<
       KvItem | undefined
     >
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     await suite.c.kv.set(key, "here")
     // A missing key may wake on any KV write, so loop as a real watcher does.
-    let entry = await waiting
-    const deadline = Date.now() + 10_000
-    while (entry === undefined && Date.now() < deadline) entry = (await suite.c.kv.get(key)) as KvItem | undefined
+    const entry = (await waiting) ??
+      (await eventually("the created key", async () => (await suite.c.kv.get(key)) as KvItem | undefined, 10_000))
     assert.equal(entry?.Value, "here")
   })
 

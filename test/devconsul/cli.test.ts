@@ -6,6 +6,7 @@ import { spawn } from "node:child_process"
 import { once } from "node:events"
 import { test } from "node:test"
 import { fileURLToPath } from "node:url"
+import { eventually } from "../support/eventually.ts"
 
 const CLI = fileURLToPath(new URL("../../src/devconsul/cli.ts", import.meta.url))
 const RUN = `import(${
@@ -24,16 +25,19 @@ function runCli(args: string[]) {
   return { child, exit, out: () => stdout, err: () => stderr }
 }
 
+/** The URL the process prints once it listens. */
+const listening = (run: ReturnType<typeof runCli>) =>
+  eventually(
+    "dev-consul to print its URL",
+    () => /dev-consul listening on (http:\/\/\S+)/.exec(run.out())?.[1],
+    15_000,
+    () => `stderr: ${run.err()}`
+  )
+
 test("dev-consul listens, serves KV and stops on SIGTERM", async (t) => {
   const run = runCli(["--listen", "127.0.0.1:0"])
   t.after(() => run.child.kill("SIGKILL"))
-  const deadline = Date.now() + 15_000
-  let url: string | undefined
-  while (url === undefined && Date.now() < deadline) {
-    url = /dev-consul listening on (http:\/\/\S+)/.exec(run.out())?.[1]
-    if (url === undefined) await new Promise((r) => setTimeout(r, 50))
-  }
-  assert.ok(url !== undefined, `no URL printed; stderr: ${run.err()}`)
+  const url = await listening(run)
 
   const put = await fetch(`${url}/v1/kv/cli-test`, { method: "PUT", body: "v" })
   assert.equal(await put.json(), true)
@@ -70,13 +74,7 @@ test("dev-consul --acl-default-policy deny --acl-initial-management-token T --ac
     "--acl-enable-key-list-policy"
   ])
   t.after(() => run.child.kill("SIGKILL"))
-  const deadline = Date.now() + 15_000
-  let url: string | undefined
-  while (url === undefined && Date.now() < deadline) {
-    url = /dev-consul listening on (http:\/\/\S+)/.exec(run.out())?.[1]
-    if (url === undefined) await new Promise((r) => setTimeout(r, 50))
-  }
-  assert.ok(url !== undefined, `no URL printed; stderr: ${run.err()}`)
+  const url = await listening(run)
   assert.match(run.out(), /ACLs on, default policy deny/)
   assert.equal((await fetch(`${url}/v1/kv/k`, { method: "PUT", body: "v" })).status, 403)
   const policy = await fetch(`${url}/v1/acl/policy`, {

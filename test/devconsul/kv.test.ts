@@ -5,8 +5,8 @@ import assert from "node:assert/strict"
 import type { IncomingMessage } from "node:http"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { consulIndex, consulSuite, withResponse } from "./client.ts"
-import type { KvItem } from "./client.ts"
+import { consulIndex, consulSuite, withResponse } from "./harness.ts"
+import type { KvItem } from "./harness.ts"
 
 /** The Go api's lock flag; above 2^53, so it must travel as an exact decimal. */
 const LOCK_FLAG = 3304740253564472344n

@@ -2,32 +2,22 @@
 // minimum TTL (10s) and wait up to 2 x TTL plus slack, so they run concurrently.
 
 import assert from "node:assert/strict"
-import type { IncomingMessage } from "node:http"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { consulIndex, consulSuite, withResponse } from "./client.ts"
-import type { KvItem } from "./client.ts"
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { eventually, sleep } from "../support/eventually.ts"
+import { consulSuite } from "./harness.ts"
+import type { KvItem } from "./harness.ts"
 
 describe("dev-consul sessions and locks", { concurrency: true }, () => {
   const suite = consulSuite()
 
-  /** Blocks on the key until `done` holds for its entry (undefined when deleted). */
-  async function waitForKey(key: string, done: (e: KvItem | undefined) => boolean, withinMs: number) {
-    const deadline = Date.now() + withinMs
-    let [res, entry] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage, KvItem | undefined]
-    while (!done(entry)) {
-      const left = deadline - Date.now()
-      if (left <= 0) assert.fail(`${key} did not reach the expected state within ${withinMs} ms`)
-      ;[res, entry] = (await suite.c.kv.get({
-        key,
-        index: String(consulIndex(res)),
-        wait: `${Math.max(1, Math.ceil(left / 1000))}s`,
-        ...withResponse()
-      })) as [IncomingMessage, KvItem | undefined]
-    }
-    return entry
+  /** Waits until `done` holds for the key's entry (undefined when deleted), and returns the entry. */
+  const keyReaches = async (key: string, done: (e: KvItem | undefined) => boolean, withinMs: number) => {
+    const seen = await eventually(`${key} to reach the expected state`, async () => {
+      const entry = (await suite.c.kv.get(key)) as KvItem | undefined
+      return done(entry) ? { entry } : undefined
+    }, withinMs)
+    return seen.entry
   }
 
   test("create, info, renew, list and destroy", async () => {
@@ -117,13 +107,11 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
       assert.equal(released.Value, "a")
 
       assert.notEqual(await suite.c.kv.set({ key, value: "b", acquire: b }), true, "inside lock-delay")
-      const deadline = Date.now() + 10_000
-      let got = false
-      while (!got && Date.now() < deadline) {
-        await sleep(500)
-        got = (await suite.c.kv.set({ key, value: "b", acquire: b })) === true
-      }
-      assert.ok(got, "acquire succeeds once lock-delay has passed")
+      await eventually(
+        "the acquire to succeed once lock-delay has passed",
+        async () => (await suite.c.kv.set({ key, value: "b", acquire: b })) === true,
+        10_000
+      )
       assert.equal(((await suite.c.kv.get(key)) as KvItem).Session, b)
     } finally {
       await suite.c.session.destroy(b)
@@ -135,7 +123,7 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
     const s = (await suite.c.session.create({ ttl: "10s", behavior: "release", lockdelay: "0s" })).ID
     assert.equal(await suite.c.kv.set({ key, value: "held", acquire: s }), true)
     const started = Date.now()
-    const entry = await waitForKey(key, (e) => e !== undefined && e.Session === undefined, 35_000)
+    const entry = await keyReaches(key, (e) => e !== undefined && e.Session === undefined, 35_000)
     assert.equal(entry?.Value, "held", "the value stays")
     assert.ok(Date.now() - started >= 9_000, "not before the TTL")
     assert.equal(await suite.c.session.info(s), undefined)
@@ -145,7 +133,7 @@ describe("dev-consul sessions and locks", { concurrency: true }, () => {
     const key = `${randomPrefix()}/ttl-delete`
     const s = (await suite.c.session.create({ ttl: "10s", behavior: "delete", lockdelay: "0s" })).ID
     assert.equal(await suite.c.kv.set({ key, value: "held", acquire: s }), true)
-    await waitForKey(key, (e) => e === undefined, 35_000)
+    await keyReaches(key, (e) => e === undefined, 35_000)
     assert.equal(await suite.c.session.info(s), undefined)
   })
 

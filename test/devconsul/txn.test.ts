@@ -4,8 +4,8 @@
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
 import { randomPrefix } from "../support/consul.ts"
-import { b64, consulSuite } from "./client.ts"
-import type { KvItem } from "./client.ts"
+import { b64, consulSuite } from "./harness.ts"
+import type { KvItem } from "./harness.ts"
 
 type TxnFailure = Error & {
   statusCode?: number

@@ -7,6 +7,7 @@ import { Agent, request } from "node:http"
 import { test } from "node:test"
 import { startDevConsul } from "../../src/devconsul/server.ts"
 import { randomPrefix } from "../support/consul.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 
 function get(
   agent: Agent,
@@ -23,14 +24,6 @@ function get(
     req.on("error", reject)
     req.end()
   })
-}
-
-async function until(cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time")
-    await new Promise((r) => setTimeout(r, 10))
-  }
 }
 
 test("1000 blocked watchers all wake on one write", async (t) => {
@@ -50,10 +43,10 @@ test("1000 blocked watchers all wake on one write", async (t) => {
   )
   // A setup deadline, not a figure: 1000 requests reach the server in a few seconds on a
   // quiet machine, and took over 15 s with the rest of the suite on both cores.
-  await until(() => dev.store.listenerCount === 1000, 60_000)
+  await eventually("1000 blocked watchers", () => dev.store.listenerCount === 1000, 60_000)
   // A write elsewhere does not wake watchers of a prefix that has its own index.
   await fetch(`${dev.url}/v1/kv/other-${p}`, { method: "PUT", body: "x" })
-  await new Promise((r) => setTimeout(r, 50))
+  await sleep(50)
   assert.equal(dev.store.listenerCount, 1000)
 
   await fetch(`${dev.url}/v1/kv/${p}/new`, { method: "PUT", body: "1" })
@@ -80,8 +73,8 @@ test("a watcher that hangs up is forgotten", async (t) => {
   const pending = get(agent, `${dev.url}/v1/kv/${p}/k?index=${first.index}&wait=5m`, abort.signal).catch(() =>
     "aborted"
   )
-  await until(() => dev.store.listenerCount === 1, 5_000)
+  await eventually("the watcher to block", () => dev.store.listenerCount === 1, 5_000)
   abort.abort()
   assert.equal(await pending, "aborted")
-  await until(() => dev.store.listenerCount === 0, 5_000)
+  await eventually("the watcher to be gone", () => dev.store.listenerCount === 0, 5_000)
 })

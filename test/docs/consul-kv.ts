@@ -4,6 +4,8 @@
  * binary is not installed here. Anything else exits 127, so a doc command it cannot
  * run fails loudly instead of passing.
  */
+import { Kv } from "../support/kv.ts"
+
 const [group, verb, key, value] = process.argv.slice(2)
 const base = (process.env.CONSUL_HTTP_ADDR ?? "http://127.0.0.1:8500").replace(/\/+$/, "")
 const addr = /^[a-z]+:\/\//.test(base) ? base : `http://${base}`
@@ -11,21 +13,19 @@ if (group !== "kv" || key === undefined) {
   process.stderr.write(`consul ${process.argv.slice(2).join(" ")}: not supported by the docs test's consul shim\n`)
   process.exit(127)
 }
-const url = `${addr}/v1/kv/${key}`
+const kv = new Kv(addr)
 if (verb === "put") {
-  const res = await fetch(url, { method: "PUT", body: value ?? "" })
-  if (!res.ok || (await res.text()).trim() !== "true") process.exit(1)
+  if (!(await kv.put(key, value ?? ""))) process.exit(1)
   process.stdout.write(`Success! Data written to: ${key}\n`)
 } else if (verb === "get") {
-  const res = await fetch(`${url}?raw`)
-  if (res.status === 404) {
+  const text = await kv.text(key)
+  if (text === undefined) {
     process.stderr.write(`Error! No key exists at: ${key}\n`)
     process.exit(1)
   }
-  process.stdout.write(`${await res.text()}\n`)
+  process.stdout.write(`${text}\n`)
 } else if (verb === "delete") {
-  const res = await fetch(url, { method: "DELETE" })
-  if (!res.ok) process.exit(1)
+  await kv.delete(key)
   process.stdout.write(`Success! Deleted key: ${key}\n`)
 } else {
   process.stderr.write(`consul kv ${verb}: not supported by the docs test's consul shim\n`)

@@ -10,9 +10,11 @@ import assert from "node:assert/strict"
 import { test, type TestContext } from "node:test"
 import { controllerEnv, getJson, putKv, randomSha, startController } from "../controller/harness.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { examplePayload, sendWebhook, startFakeGitHub } from "../support/fake-github/index.ts"
+import { Kv } from "../support/kv.ts"
 import { appKeyPair } from "../support/reporter.ts"
-import { eventually, prepareOn, registerNode, sleep } from "../support/simulated-nodes.ts"
+import { prepareOn, registerNode } from "../support/simulated-nodes.ts"
 import type { SimulatedNode } from "../support/simulated-nodes.ts"
 
 const REPO = "acme/shop"
@@ -120,16 +122,12 @@ test("push → notify → nodes ready → Deploy button → requested_action →
     return d?.sha === sha ? d : undefined
   })
   assert.equal(deploy.requestedBy, "octocat")
-  const generation = (await fetch(`${consul.addr}/v1/kv/${prefix}/shop/deploy`).then((r) =>
-    r.json()
-  ) as Array<{ ModifyIndex: number }>)[0]!.ModifyIndex
+  const generation = (await new Kv(consul.addr, prefix).raw("shop/deploy"))!.modifyIndex
 
   for (const n of nodes)
     await n.status("shop", { deploy: { generation, sha, phase: "waiting" } })
   const inProgress = await eventually("deployment in_progress", () => {
-    const d = github.deployments().find((x) =>
-      x.sha === sha
-    )
+    const d = github.deployments().find((x) => x.sha === sha)
     return d?.statuses.some((s) => s.state === "in_progress") ? d : undefined
   })
   assert.equal(inProgress.environment, "production")
@@ -203,8 +201,7 @@ test(
     await eventually(
       "controller b takes over",
       () => leads(b.url),
-      60_000,
-      500
+      60_000
     )
     const tookOverMs = Date.now() - killedAt
     // Session TTL 15 s (dev-consul expires at the TTL) + lock-delay 15 s, plus a lock retry.

@@ -9,7 +9,7 @@ import { test } from "node:test"
 import { githubConfigFromEnv, hasGitHubConfig } from "../../src/github/config.ts"
 import { GitHubConfigError } from "../../src/github/errors.ts"
 import { GitHub } from "../../src/github/github.ts"
-import { fake, rsaKeys, SHA } from "./setup.ts"
+import { fake, rsaKeys, SHA } from "./harness.ts"
 
 const parse = (env: Record<string, string | undefined>) => Effect.runPromise(Effect.result(githubConfigFromEnv(env)))
 

@@ -6,7 +6,7 @@ import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { test } from "node:test"
 import { examplePayload, sendWebhook } from "../support/fake-github/index.ts"
-import { APP_ID, fake, rsaKeys, SHA } from "./setup.ts"
+import { APP_ID, fake, rsaKeys, SHA } from "./harness.ts"
 
 const TOKEN = "ghp_fake00000000000000000000000000000000"
 const keys = rsaKeys("pkcs8")

@@ -3,7 +3,7 @@ import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { GitHubError } from "../../src/github/errors.ts"
-import { APP_ID, appConfig, exitWithGitHub, fake, rsaKeys, SHA, withGitHub } from "./setup.ts"
+import { APP_ID, appConfig, exitWithGitHub, fake, rsaKeys, SHA, withGitHub } from "./harness.ts"
 
 const pkcs1 = rsaKeys("pkcs1")
 

@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { APP_ID, appConfig, fake, rsaKeys, SHA, tokenConfig, withGitHub } from "./setup.ts"
+import { APP_ID, appConfig, fake, rsaKeys, SHA, tokenConfig, withGitHub } from "./harness.ts"
 
 const keys = rsaKeys("pkcs1")
 const TOKEN = "ghp_resilience0000000000000000000000000"

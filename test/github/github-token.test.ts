@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { fake, SHA, tokenConfig, withGitHub } from "./setup.ts"
+import { fake, SHA, tokenConfig, withGitHub } from "./harness.ts"
 
 const TOKEN = "ghp_tokenmode000000000000000000000000000"
 

@@ -8,6 +8,8 @@ import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { promisify } from "node:util"
 import { KEEP_FAILED_LOGS } from "../../src/reconciler/plan.ts"
+import { eventually } from "../support/eventually.ts"
+import { writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
   closeConsul,
@@ -16,9 +18,7 @@ import {
   randomSha,
   releaseEntries,
   startReconciler,
-  tempDir,
-  waitFor,
-  writeTarball
+  tempDir
 } from "./harness.ts"
 
 after(closeConsul)
@@ -64,7 +64,7 @@ describe("bounded disk and status", () => {
     }
 
     let largest = 0
-    const status = await waitFor(
+    const status = await eventually(
       "every release to fail",
       async () => {
         const raw = await kv.raw("shop/status/web-1")
@@ -81,7 +81,7 @@ describe("bounded disk and status", () => {
     for (const sha of shas.slice(-3)) assert.match(status.releases[sha].message, /exit code 3/)
 
     // The files of failed releases go; give the last removals a pass or two.
-    const names = await waitFor(
+    const names = await eventually(
       "the failed releases' files to be removed",
       async () => {
         const left = await readdir(join(root, "shop", "releases")).catch(() => [] as string[])
@@ -93,7 +93,7 @@ describe("bounded disk and status", () => {
     const { stdout } = await exec("du", ["-sb", join(root, "shop")])
     const diskBytes = Number(stdout.split("\t")[0])
     // Once the last failures are compacted, at most the newest keep their logs.
-    const { statusBytes, logs } = await waitFor(
+    const { statusBytes, logs } = await eventually(
       "the status to settle",
       async () => {
         const raw = (await kv.raw("shop/status/web-1"))!

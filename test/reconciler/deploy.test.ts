@@ -6,13 +6,15 @@ import { readFile, readlink, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { after, describe, test, type TestContext } from "node:test"
 import { isAlive as alive } from "../../src/process/alive.ts"
+import { eventually } from "../support/eventually.ts"
+import { type Kv } from "../support/kv.ts"
+import { writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
   closeConsul,
   consul,
   deploySettled,
   freshKv,
-  type Kv,
   randomSha,
   type Reconciler,
   releaseEntries,
@@ -20,9 +22,7 @@ import {
   SETTLE_MS,
   startReconciler,
   SUITE_MS,
-  tempDir,
-  waitFor,
-  writeTarball
+  tempDir
 } from "./harness.ts"
 
 after(closeConsul)
@@ -231,7 +231,7 @@ echo "deploy-end $SACAR_NODE ${NOW}" >> "$LOG"`,
       preDeploy: RECORDING_PREDEPLOY
     }, { nodes: 2 })
     const generation = await deploy(c.kv, c.sha)
-    await waitFor(
+    await eventually(
       "web-1 in bin/deploy",
       async () => (await events(c.dir)).some((e) => e.what === "deploy-start" && e.node === "web-1") ? true : undefined,
       60_000,
@@ -243,7 +243,7 @@ echo "deploy-end $SACAR_NODE ${NOW}" >> "$LOG"`,
     assert.ok(alive(orphan), "the script outlives a kill -9 of its reconciler")
     const restarted = c.start("web-1")
     // The restarted reconciler ends the orphan before running bin/deploy again.
-    await waitFor(
+    await eventually(
       "the orphaned bin/deploy to be ended",
       async () => (alive(orphan) ? undefined : true),
       SETTLE_MS,
@@ -272,7 +272,7 @@ echo "predeploy-ok $SACAR_NODE ${NOW}" >> "$LOG"`,
       deploy: RECORDING_DEPLOY(0)
     }, { nodes: 2 })
     const generation = await deploy(c.kv, c.sha)
-    const holder = await waitFor(
+    const holder = await eventually(
       "the first pre-deploy run",
       async () => {
         try {
@@ -289,7 +289,7 @@ echo "predeploy-ok $SACAR_NODE ${NOW}" >> "$LOG"`,
     t.after(() => writeFile(join(c.dir, "stop"), "").catch(() => undefined))
     const orphan = Number(await readFile(join(c.dir, "orphan.pid"), "utf8"))
     c.nodes[index] = c.start(holder)
-    await waitFor(
+    await eventually(
       "the orphaned bin/pre-deploy to be ended",
       async () => (alive(orphan) ? undefined : true),
       SETTLE_MS,

@@ -5,7 +5,8 @@ import { randomBytes } from "node:crypto"
 import { readdir, readFile, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
-import { gzipSync } from "node:zlib"
+import { eventually } from "../support/eventually.ts"
+import { rawTarball, writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
   closeConsul,
@@ -17,10 +18,7 @@ import {
   SETTLE_MS,
   startReconciler,
   SUITE_MS,
-  tarBytes,
-  tempDir,
-  waitFor,
-  writeTarball
+  tempDir
 } from "./harness.ts"
 
 after(closeConsul)
@@ -63,7 +61,7 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
       {
         name: "corrupt gzip",
         spec: async () => {
-          const bytes = gzipSync(tarBytes(good))
+          const bytes = rawTarball(good)
           const a = await writeTarball(dir, "corrupt.tgz", Buffer.concat([bytes.subarray(0, 40), randomBytes(4000)]))
           return { artifact: a.url }
         },
@@ -160,7 +158,7 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
     const fixed = await writeTarball(dir, "fixed.tgz", good)
     const sha = shas.get("failing bin/prepare")!
     await kv.put(`shop/releases/${sha}`, { artifact: fixed.url })
-    const retried = await waitFor(
+    const retried = await eventually(
       "the retry",
       async () => {
         const r = (await kv.status("shop", "solo"))?.releases?.[sha]
@@ -187,7 +185,7 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
     assert.equal((await releaseSettled(kv, "cfg", "solo", first, SETTLE_MS, node.output)).phase, "ready")
 
     await kv.put("cfg/config", { artifact: artifact.url, maxParallel: "two" })
-    const error = await waitFor(
+    const error = await eventually(
       "the config error",
       async () => (await kv.status("cfg", "solo"))?.error,
       30_000,
@@ -205,7 +203,7 @@ describe("failing releases", { concurrency: true, timeout: SUITE_MS }, () => {
 
     // Fixed: the error goes away.
     await kv.put("cfg/config", appConfig(artifact.url))
-    await waitFor(
+    await eventually(
       "the error to clear",
       async () => ((await kv.status("cfg", "solo"))?.error === undefined ? true : undefined),
       30_000

@@ -2,57 +2,21 @@
 // Consul from test/support/consul.ts, release tarballs written byte by byte (so hostile
 // ones are as easy as good ones), KV written with plain HTTP as `consul kv put` does.
 import { type ChildProcess, spawn } from "node:child_process"
-import { createHash, randomBytes } from "node:crypto"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { randomBytes } from "node:crypto"
+import { mkdtemp, rm } from "node:fs/promises"
 import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { TestContext } from "node:test"
-import { gzipSync } from "node:zlib"
 import { agentNodeOf, randomPrefix, registerConsulNodes, startConsul, type TestConsul } from "../support/consul.ts"
+import { eventually } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
 import { nodePython, seedPipCache } from "../support/node-python.ts"
 import { childEnv, SACAR_BIN } from "../support/sacar.ts"
+import type { TarEntry } from "../support/tarballs.ts"
 import { wheelBytes, wheelFilename, type WheelSpec } from "../support/wheels.ts"
 
-// ------------------------------------------------------------------ tarballs
-
-export interface TarEntry {
-  readonly name: string
-  readonly type?: "file" | "dir" | "symlink" | "hardlink" | "chardev"
-  readonly content?: string | Buffer
-  readonly mode?: number
-  readonly linkname?: string
-}
-
-const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0") + "\0"
-
-const TYPEFLAG = { file: "0", hardlink: "1", symlink: "2", chardev: "3", dir: "5" } as const
-
-/** A ustar archive; names up to 100 bytes. */
-export const tarBytes = (entries: ReadonlyArray<TarEntry>): Buffer => {
-  const blocks: Buffer[] = []
-  for (const e of entries) {
-    const type = e.type ?? "file"
-    const data = type === "file" ? Buffer.from(e.content ?? "") : Buffer.alloc(0)
-    const header = Buffer.alloc(512)
-    header.write(e.name, 0, 100, "utf8")
-    header.write(octal(e.mode ?? (type === "dir" ? 0o755 : 0o644), 8), 100)
-    header.write(octal(0, 8), 108)
-    header.write(octal(0, 8), 116)
-    header.write(octal(data.length, 12), 124)
-    header.write(octal(1_700_000_000, 12), 136)
-    header.write("        ", 148)
-    header.write(TYPEFLAG[type], 156)
-    header.write(e.linkname ?? "", 157, 100, "utf8")
-    header.write("ustar\x0000", 257, "binary")
-    let sum = 0
-    for (const byte of header) sum += byte
-    header.write(octal(sum, 7) + " ", 148)
-    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512))
-  }
-  blocks.push(Buffer.alloc(1024))
-  return Buffer.concat(blocks)
-}
+// ------------------------------------------------------------------ releases
 
 export const WHEELS: ReadonlyArray<WheelSpec> = [
   {
@@ -112,77 +76,9 @@ export const releaseEntries = (
   return entries
 }
 
-export interface Artifact {
-  readonly path: string
-  readonly url: string
-  readonly sha256: string
-}
-
-export const writeTarball = async (
-  dir: string,
-  name: string,
-  entries: ReadonlyArray<TarEntry> | Buffer
-): Promise<Artifact> => {
-  const bytes = Buffer.isBuffer(entries) ? entries : gzipSync(tarBytes(entries))
-  const path = join(dir, name)
-  await writeFile(path, bytes)
-  return { path, url: `file://${path}`, sha256: createHash("sha256").update(bytes).digest("hex") }
-}
-
 export const randomSha = () => randomBytes(20).toString("hex")
 
 // ------------------------------------------------------------------ Consul
-
-export class Kv {
-  readonly addr: string
-  readonly prefix: string
-  constructor(addr: string, prefix: string) {
-    this.addr = addr
-    this.prefix = prefix
-  }
-
-  key(rest: string) {
-    return `${this.prefix}/${rest}`
-  }
-
-  /** As `consul kv put KEY VALUE` does: a raw PUT. */
-  async put(rest: string, value: string | object): Promise<void> {
-    const body = typeof value === "string" ? value : JSON.stringify(value)
-    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}`, { method: "PUT", body })
-    if (!res.ok) throw new Error(`PUT ${rest}: ${res.status} ${await res.text()}`)
-  }
-
-  async delete(rest: string, recurse = false): Promise<void> {
-    await fetch(`${this.addr}/v1/kv/${this.key(rest)}${recurse ? "?recurse" : ""}`, { method: "DELETE" })
-  }
-
-  async raw(rest: string): Promise<{ value: string; session?: string; modifyIndex: number } | undefined> {
-    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}`)
-    if (res.status === 404) return undefined
-    const [entry] = (await res.json()) as Array<{ Value: string | null; Session?: string; ModifyIndex: number }>
-    if (entry === undefined) return undefined
-    return {
-      value: entry.Value === null ? "" : Buffer.from(entry.Value, "base64").toString("utf8"),
-      ...(entry.Session === undefined ? {} : { session: entry.Session }),
-      modifyIndex: entry.ModifyIndex
-    }
-  }
-
-  async json<T = any>(rest: string): Promise<T | undefined> {
-    const entry = await this.raw(rest)
-    return entry === undefined ? undefined : (JSON.parse(entry.value) as T)
-  }
-
-  async keys(rest: string): Promise<string[]> {
-    const res = await fetch(`${this.addr}/v1/kv/${this.key(rest)}?keys`)
-    if (res.status === 404) return []
-    return (await res.json()) as string[]
-  }
-
-  status(app: string, node: string) {
-    return this.json<any>(`${app}/status/${node}`)
-  }
-}
 
 let shared: Promise<TestConsul> | undefined
 
@@ -282,39 +178,6 @@ export const tempDir = async (t: TestContext, label: string): Promise<string> =>
   return dir
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/**
- * Polls `probe` until it returns something other than undefined: every 100 ms at first,
- * less often the longer it takes, up to every 500 ms (each poll is an HTTP request to
- * the Consul this process serves, and a test waits for minutes in all). `everyMs`: a
- * fixed interval instead, for a probe that also samples what it sees.
- */
-export const waitFor = async <T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-  dump?: () => string,
-  everyMs?: number
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  let interval = everyMs ?? 100
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await sleep(interval)
-    if (everyMs === undefined) interval = Math.min(500, interval * 1.25)
-  }
-  throw new Error(
-    `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${dump ? `\n${dump()}` : ""}`
-  )
-}
-
 /** Generous: the e2e files run side by side on a small, shared machine. */
 export const SETTLE_MS = 240_000
 /** A whole e2e suite, whatever the runner's per-test default. */
@@ -329,7 +192,7 @@ export const releaseSettled = (
   timeoutMs = SETTLE_MS,
   dump?: () => string
 ) =>
-  waitFor(
+  eventually(
     `${node} to settle ${app} ${sha.slice(0, 7)}`,
     async () => {
       const s = await kv.status(app, node)
@@ -348,7 +211,7 @@ export const deploySettled = (
   timeoutMs = SETTLE_MS,
   dump?: () => string
 ) =>
-  waitFor(
+  eventually(
     `${node} to settle the deploy of ${app}`,
     async () => {
       const s = await kv.status(app, node)

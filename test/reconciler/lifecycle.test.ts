@@ -5,8 +5,10 @@ import { execFileSync } from "node:child_process"
 import { readdir, readFile, stat, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
-import { gzipSync } from "node:zlib"
 import { isAlive as alive } from "../../src/process/alive.ts"
+import { eventually } from "../support/eventually.ts"
+import { type Kv } from "../support/kv.ts"
+import { rawTarball, writeTarball } from "../support/tarballs.ts"
 import type { WheelSpec } from "../support/wheels.ts"
 import {
   appConfig,
@@ -14,7 +16,6 @@ import {
   consul,
   deploySettled,
   freshKv,
-  type Kv,
   randomSha,
   releaseEntries,
   releaseSettled,
@@ -22,11 +23,8 @@ import {
   slowServer,
   startReconciler,
   SUITE_MS,
-  tarBytes,
   tempDir,
-  waitFor,
-  WHEELS,
-  writeTarball
+  WHEELS
 } from "./harness.ts"
 
 after(closeConsul)
@@ -72,7 +70,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root: join(dir, "root") })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    const pids = await waitFor(
+    const pids = await eventually(
       "bin/prepare to start",
       async () => {
         try {
@@ -88,7 +86,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     )
     assert.ok(pids.every(alive))
     await kv.delete(`shop/releases/${sha}`)
-    await waitFor(
+    await eventually(
       "the release to be cleaned up",
       async () => {
         const gone = !(await exists(join(dir, "root", "shop", "releases", sha)))
@@ -118,7 +116,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    const pid = await waitFor(
+    const pid = await eventually(
       "bin/prepare to start",
       async () => {
         try {
@@ -132,7 +130,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
       node.output
     )
     assert.equal(await node.kill("SIGTERM"), 0, node.output())
-    await waitFor("the script's processes to be gone", async () => (alive(pid) ? undefined : true), 10_000)
+    await eventually("the script's processes to be gone", async () => (alive(pid) ? undefined : true), 10_000)
     assert.equal(await kv.raw("_nodes/solo"), undefined)
     assert.notEqual((await kv.status("shop", "solo"))?.releases?.[sha]?.phase, "ready")
     const again = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
@@ -145,15 +143,15 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const dir = await tempDir(t, "member")
     const artifact = await writeTarball(dir, "m.tgz", releaseEntries({}, { requirements: false }))
     const node = startReconciler(t, { addr, prefix: kv.prefix, node: "web-7", root: join(dir, "root") })
-    await waitFor("registration", () => kv.raw("_nodes/web-7"), SETTLE_MS, node.output)
+    await eventually("registration", () => kv.raw("_nodes/web-7"), SETTLE_MS, node.output)
     await kv.put("shop/config", appConfig(artifact.url, { nodes: ["db-*"] }))
     await kv.put("shop/deploy", "{not json")
     await kv.put("blog/config", appConfig(artifact.url, { nodes: ["web-?"] }))
     // blog is served (a status appears); shop is not this node's.
-    await waitFor("blog's status", () => kv.status("blog", "web-7"), 30_000, node.output)
+    await eventually("blog's status", () => kv.status("blog", "web-7"), 30_000, node.output)
     assert.equal(await kv.status("shop", "web-7"), undefined)
     await kv.put("shop/config", appConfig(artifact.url, { nodes: ["db-*", "web-7"] }))
-    const error = await waitFor(
+    const error = await eventually(
       "shop's status with the DeploySpec error",
       async () => (await kv.status("shop", "web-7"))?.error,
       30_000,
@@ -161,14 +159,14 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     )
     assert.match(error, new RegExp(`${kv.prefix}/shop/deploy: not valid JSON`))
     await kv.put("blog/config", appConfig(artifact.url, { nodes: ["db-*"] }))
-    await waitFor(
+    await eventually(
       "blog's status to be withdrawn",
       async () => ((await kv.status("blog", "web-7")) === undefined ? true : undefined),
       30_000,
       node.output
     )
     await kv.delete("shop/config")
-    await waitFor(
+    await eventually(
       "shop's status to be withdrawn",
       async () => ((await kv.status("shop", "web-7")) === undefined ? true : undefined),
       30_000,
@@ -206,14 +204,14 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "crash-dl")
-    const bytes = gzipSync(tarBytes(releaseEntries({ prepare: "true" })))
+    const bytes = rawTarball(releaseEntries({ prepare: "true" }))
     const server = await slowServer(t, bytes, Math.ceil(bytes.length / 40), 100)
     await kv.put("shop/config", appConfig(server.url))
     const root = join(dir, "root")
     const first = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    await waitFor(
+    await eventually(
       "the download",
       async () => ((await phaseOf(kv, "shop", "solo", sha)) === "download" && server.requests() > 0 ? true : undefined),
       SETTLE_MS,
@@ -245,7 +243,7 @@ describe("release lifecycle", { concurrency: 3, timeout: SUITE_MS }, () => {
     const first = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    await waitFor(
+    await eventually(
       "the install",
       async () => ((await phaseOf(kv, "shop", "solo", sha)) === "install" ? true : undefined),
       SETTLE_MS,
@@ -284,7 +282,7 @@ fi`
     const first = startReconciler(t, { addr, prefix: kv.prefix, node: "solo", root })
     const sha = randomSha()
     await kv.put(`shop/releases/${sha}`, {})
-    await waitFor(
+    await eventually(
       "bin/prepare",
       async () => ((await exists(join(dir, "first"))) ? true : undefined),
       SETTLE_MS,
@@ -341,7 +339,7 @@ fi`
     // A release failed for good keeps its status entry (it is not retried) but not its files.
     const expected = [shas[7]!, shas[8]!, shas[9]!].sort()
     const expectedOnDisk = [shas[7]!, shas[9]!].sort()
-    await waitFor(
+    await eventually(
       "retention on disk and in the status",
       async () => {
         const onDisk = (await readdir(join(root, "shop", "releases"))).sort()
@@ -362,7 +360,7 @@ fi`
 
     // The failed one's spec goes too: its status entry goes with it.
     await kv.delete(`shop/releases/${shas[8]}`)
-    await waitFor(
+    await eventually(
       "the failed release to go",
       async () => {
         const onDisk = (await readdir(join(root, "shop", "releases"))).sort()

@@ -5,6 +5,8 @@ import assert from "node:assert/strict"
 import { readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { after, test } from "node:test"
+import { eventually } from "../support/eventually.ts"
+import { writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
   closeConsul,
@@ -17,9 +19,7 @@ import {
   SETTLE_MS,
   startReconciler,
   SUITE_MS,
-  tempDir,
-  waitFor,
-  writeTarball
+  tempDir
 } from "./harness.ts"
 
 after(closeConsul)
@@ -65,7 +65,7 @@ test("prepare and deploy outcomes are logged with app, sha and node; serving aga
   const generation = (await kv.raw("shop/deploy"))!.modifyIndex
   assert.equal((await deploySettled(kv, "shop", "web-1", generation, SETTLE_MS, dump)).phase, "failed")
 
-  const outcomes = await waitFor(
+  const outcomes = await eventually(
     "the outcome lines",
     async () => {
       const out = node.output()
@@ -95,7 +95,7 @@ test("prepare and deploy outcomes are logged with app, sha and node; serving aga
   assert.equal((await deploySettled(kv, "shop", "web-1", fixed, SETTLE_MS, dump)).phase, "live")
   const runsBefore = (await readFile(deploys, "utf8")).split("\n").filter(Boolean).length
   await kv.put("shop/config", appConfig(good.url, { deployTimeout: "60s", nodes: ["elsewhere-*"] }))
-  await waitFor(
+  await eventually(
     "web-1 to withdraw its status",
     async () => ((await kv.status("shop", "web-1")) === undefined ? true : undefined),
     60_000,

@@ -9,7 +9,7 @@ import { predeploy } from "../../src/reconciler/predeploy.ts"
 import { encodeDocument } from "../../src/spec/decode.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
 import { PredeployDoc } from "../../src/spec/predeploy.ts"
-import { consulForTest } from "../consul/support.ts"
+import { consulForTest } from "../consul/harness.ts"
 import { tempDir } from "./harness.ts"
 
 const SHA = "c".repeat(40)

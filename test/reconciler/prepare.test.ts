@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process"
 import { readFile, readlink, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
+import { writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
   closeConsul,
@@ -15,8 +16,7 @@ import {
   SETTLE_MS,
   startReconciler,
   SUITE_MS,
-  tempDir,
-  writeTarball
+  tempDir
 } from "./harness.ts"
 import { consul } from "./harness.ts"
 

@@ -9,22 +9,22 @@ import { createServer, request, type Server } from "node:http"
 import { join } from "node:path"
 import { after, describe, test, type TestContext } from "node:test"
 import { promisify } from "node:util"
+import { eventually, sleep } from "../support/eventually.ts"
+import { type Kv } from "../support/kv.ts"
+import { writeTarball } from "../support/tarballs.ts"
 import {
   appConfig,
   closeConsul,
   consul,
   deploySettled,
   freshKv,
-  type Kv,
   randomSha,
   releaseEntries,
   releaseSettled,
   SETTLE_MS,
   startReconciler,
   SUITE_MS,
-  tempDir,
-  waitFor,
-  writeTarball
+  tempDir
 } from "./harness.ts"
 
 after(closeConsul)
@@ -108,14 +108,14 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     // Cancelled: the ReleaseSpec is deleted while bin/prepare runs.
     const cancelled = randomSha()
     await kv.put(`shop/releases/${cancelled}`, {})
-    await waitFor(
+    await eventually(
       "bin/prepare to start its grandchild",
       async () => (await pidsWith(`${marker}-${cancelled}`)).length > 0 ? true : undefined,
       SETTLE_MS,
       r.output
     )
     await kv.delete(`shop/releases/${cancelled}`)
-    await waitFor(
+    await eventually(
       "the cancelled release to leave the status",
       async () => {
         const s = await kv.status("shop", "web-1")
@@ -154,7 +154,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     await kv.put(`shop/releases/${sha}`, {})
     assert.equal((await releaseSettled(kv, "shop", "web-1", sha, SETTLE_MS, r.output)).phase, "ready")
     await deploy(kv, sha)
-    await waitFor(
+    await eventually(
       "bin/deploy to start its grandchild",
       async () => (await pidsWith(marker)).length > 0 ? true : undefined,
       SETTLE_MS,
@@ -187,7 +187,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     })
     const unreachable = randomSha()
     await kv.put(`shop/releases/${unreachable}`, { artifact: down })
-    await waitFor(
+    await eventually(
       "the release on the down host to wait for its retry",
       async () => {
         const rel = (await kv.status("shop", "web-1"))?.releases?.[unreachable]
@@ -224,7 +224,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
 
     const lock = { by: "alice", reason: "black friday freeze", at: new Date().toISOString() }
     const waitsLocked = async (generation: number) => {
-      const status = await waitFor(
+      const status = await eventually(
         "the deploy to wait for the lock",
         async () => {
           const s = await kv.status("shop", "web-1")
@@ -237,7 +237,7 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
         r.output
       )
       // Waiting, not deploying: a few passes later nothing has run.
-      await new Promise((resolve) => setTimeout(resolve, 2_000))
+      await sleep(2_000)
       assert.equal((await kv.status("shop", "web-1")).deploy.phase, "waiting")
       return status
     }
@@ -305,13 +305,13 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     await kv.put(`shop/releases/${sha}`, {})
     assert.equal((await releaseSettled(kv, "shop", "web-1", sha, SETTLE_MS, r.output)).phase, "ready")
     const generation = await deploy(kv, sha)
-    await waitFor(
+    await eventually(
       "bin/deploy to run",
       async () => (await pidsWith(marker)).length > 0 ? true : undefined,
       SETTLE_MS,
       r.output
     )
-    const holder = await waitFor("the slot's session", async () => {
+    const holder = await eventually("the slot's session", async () => {
       for (const key of await kv.keys("shop/locks/deploy/")) {
         if (key.endsWith("/tail")) continue
         const entry = await kv.raw(key.slice(kv.prefix.length + 1))
@@ -319,13 +319,17 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
       }
       return undefined
     })
-    await fetch(`${addr}/v1/session/destroy/${holder}`, { method: "PUT" })
+    await kv.destroySession(holder)
 
     const settled = await deploySettled(kv, "shop", "web-1", generation, 60_000, r.output)
     assert.equal(settled.phase, "failed")
     assert.match(settled.message, /slot lost/)
     assert.equal(settled.current, null)
-    await waitFor("bin/deploy to be gone", async () => (await pidsWith(marker)).length === 0 ? true : undefined, 15_000)
+    await eventually(
+      "bin/deploy to be gone",
+      async () => (await pidsWith(marker)).length === 0 ? true : undefined,
+      15_000
+    )
   })
 })
 

@@ -14,7 +14,8 @@ import { Consul } from "../../src/consul/consul.ts"
 import { Python } from "../../src/python/python.ts"
 import { runReconciler } from "../../src/reconciler/loop.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
-import { consulForTest, eventually, sleep } from "../consul/support.ts"
+import { consulForTest } from "../consul/harness.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 
 const HEX = "0123456789abcdef"
 const shaOf = (n: number) => Array.from({ length: 40 }, (_, i) => HEX[(n * 7 + i) % 16]).join("")
@@ -48,23 +49,19 @@ test("a node idle in an app it does not serve sees no wake-ups from other nodes'
   )
   t.after(() => reconciler.interrupt())
   await eventually(
+    "the node to register",
     async () => (await run(consul.get(keys.node("idle-1")))).value !== undefined,
-    20_000,
-    "the node to register"
+    20_000
   )
   // Let the start-up reads (discovery, the config watch's first answer) settle.
   let settled = -1
-  await eventually(
-    async () => {
-      const now = reads
-      const quiet = now === settled
-      settled = now
-      await sleep(300)
-      return quiet
-    },
-    20_000,
-    "the node's reads to settle"
-  )
+  await eventually("the node's reads to settle", async () => {
+    const now = reads
+    const quiet = now === settled
+    settled = now
+    await sleep(300)
+    return quiet
+  }, 20_000)
 
   const before = reads
   for (let i = 0; i < 40; i++) {
@@ -86,8 +83,8 @@ test("a node idle in an app it does not serve sees no wake-ups from other nodes'
   // The node still sees what concerns it at once: the app's config naming it.
   await run(consul.put(keys.config("busy"), JSON.stringify({ artifact: "file:///x/{sha}.tgz", nodes: ["*"] })))
   await eventually(
+    "the node to take the app up and write its status",
     async () => (await run(consul.get(keys.status("busy", "idle-1")))).value !== undefined,
-    10_000,
-    "the node to take the app up and write its status"
+    10_000
   )
 })

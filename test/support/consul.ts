@@ -9,6 +9,7 @@ import { createServer } from "node:net"
 import { delimiter, join } from "node:path"
 import { startDevConsul } from "../../src/devconsul/server.ts"
 import type { DevConsulOptions } from "../../src/devconsul/server.ts"
+import { eventually } from "./eventually.ts"
 
 export interface TestConsul {
   /** http://host:port, no trailing slash. */
@@ -122,19 +123,19 @@ async function startConsulAgent(binary: string): Promise<TestConsul> {
     await exited
   }
 
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`consul agent -dev exited early:\n${output}`)
-    try {
-      const res = await fetch(`${addr}/v1/status/leader`)
-      if (res.ok && ((await res.json()) as string) !== "") return { addr, real: true, close }
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200))
+  const leader = async () => {
+    const res = await fetch(`${addr}/v1/status/leader`)
+    return res.ok && ((await res.json()) as string) !== ""
   }
-  await close()
-  throw new Error(`consul agent -dev did not elect a leader within 30s:\n${output}`)
+  const exitedEarly = exited.then(() => Promise.reject(new Error(`consul agent -dev exited early:\n${output}`)))
+  exitedEarly.catch(() => {}) // once it is up, an exit is close()'s doing
+  try {
+    await Promise.race([eventually("consul agent -dev to elect a leader", leader, 30_000, () => output), exitedEarly])
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return { addr, real: true, close }
 }
 
 /**

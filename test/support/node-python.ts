@@ -25,6 +25,7 @@ import { promisify } from "node:util"
 import { findInterpreter, type Interpreter } from "../../src/python/interpreter.ts"
 import { COMPILED_MARKER } from "../../src/python/pip.ts"
 import { SYSTEM_PATH } from "../../src/reconciler/steps/environment.ts"
+import { eventually } from "./eventually.ts"
 
 const exec = promisify(execFile)
 
@@ -60,34 +61,38 @@ const seedPip = async (interpreter: Interpreter, wheel: string): Promise<string>
   const seed = join(tmpdir(), `sacar-test-pip-${key}`)
   const ready = join(seed, basename(wheel, ".whl"), "pip", "__main__.py")
   const lock = `${seed}.lock`
-  for (const deadline = Date.now() + 300_000; Date.now() < deadline;) {
-    if (await exists(ready)) return seed
-    const mine = await mkdir(lock).then(() => true, () => false)
-    if (!mine) {
-      // Someone else is building it; a lock left by a killed run is taken over after two minutes.
+  // Built already, or ours to build once we hold the lock; while someone else builds it,
+  // wait. A lock left by a killed run is taken over after two minutes.
+  const turn = await eventually(
+    `${seed} to be built, or its lock free`,
+    async () => {
+      if (await exists(ready)) return "built"
+      if (await mkdir(lock).then(() => true, () => false)) return "mine"
       const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0)
       if (age > 120_000) await rm(lock, { recursive: true, force: true })
-      await new Promise((r) => setTimeout(r, 250))
-      continue
-    }
-    const staging = `${seed}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
-    try {
-      if (await exists(ready)) return seed
-      const target = join(staging, basename(wheel, ".whl"))
-      const env = pythonEnv()
-      await exec(interpreter.path, ["-m", "zipfile", "-e", wheel, target], { env })
-      // What pip's first run would compile, and the rest of it: all of pip, on every core.
-      await exec(interpreter.path, ["-m", "compileall", "-q", "-j", "0", target], { env, maxBuffer: 16 << 20 })
-      await writeFile(join(target, COMPILED_MARKER), "")
-      await rm(seed, { recursive: true, force: true })
-      await rename(staging, seed)
-      return seed
-    } finally {
-      await rm(staging, { recursive: true, force: true })
-      await rm(lock, { recursive: true, force: true })
-    }
+      return undefined
+    },
+    300_000,
+    undefined,
+    250
+  )
+  if (turn === "built") return seed
+  const staging = `${seed}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
+  try {
+    if (await exists(ready)) return seed
+    const target = join(staging, basename(wheel, ".whl"))
+    const env = pythonEnv()
+    await exec(interpreter.path, ["-m", "zipfile", "-e", wheel, target], { env })
+    // What pip's first run would compile, and the rest of it: all of pip, on every core.
+    await exec(interpreter.path, ["-m", "compileall", "-q", "-j", "0", target], { env, maxBuffer: 16 << 20 })
+    await writeFile(join(target, COMPILED_MARKER), "")
+    await rm(seed, { recursive: true, force: true })
+    await rename(staging, seed)
+    return seed
+  } finally {
+    await rm(staging, { recursive: true, force: true })
+    await rm(lock, { recursive: true, force: true })
   }
-  throw new Error(`timed out waiting for ${seed} to be built`)
 }
 
 let memo: Promise<NodePython> | undefined

@@ -1,8 +1,11 @@
 // Nodes without reconcilers, for controller tests and the GitHub-requests benchmark:
 // each registers `<prefix>/_nodes/<node>` under its own Consul session (Behavior
 // delete, renewed) and writes its NodeStatus documents as a reconciler would. Plain
-// fetch against Consul's HTTP API, no Sacar code, so what the controller reads was
+// HTTP against Consul's API (./kv.ts), no Sacar code, so what the controller reads was
 // written independently of it.
+
+import { sleep } from "./eventually.ts"
+import { Kv } from "./kv.ts"
 
 export interface SimulatedNode {
   readonly node: string
@@ -34,27 +37,14 @@ export interface StatusPatch {
   } | null
 }
 
-const put = async (consul: string, path: string, body: string): Promise<string> => {
-  const res = await fetch(`${consul}${path}`, { method: "PUT", body })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`PUT ${path}: ${res.status} ${text}`)
-  return text
-}
-
 export const registerNode = async (
   consul: string,
   prefix: string,
   node: string,
   ttl = "10s"
 ): Promise<SimulatedNode> => {
-  const created = JSON.parse(
-    await put(
-      consul,
-      "/v1/session/create",
-      JSON.stringify({ Name: `sim ${node}`, TTL: ttl, Behavior: "delete", LockDelay: "0s" })
-    )
-  ) as { ID: string }
-  const sessionId = created.ID
+  const kv = new Kv(consul, prefix)
+  const sessionId = await kv.createSession({ Name: `sim ${node}`, TTL: ttl, Behavior: "delete", LockDelay: "0s" })
   const registration = {
     node,
     version: "0.1.0-sim",
@@ -62,11 +52,10 @@ export const registerNode = async (
     root: "/sim",
     pythons: ["3.12"]
   }
-  const ok = await put(consul, `/v1/kv/${prefix}/_nodes/${node}?acquire=${sessionId}`, JSON.stringify(registration))
-  if (ok.trim() !== "true") throw new Error(`could not register ${node}: ${ok}`)
-  const renew = setInterval(() => {
-    fetch(`${consul}/v1/session/renew/${sessionId}`, { method: "PUT" }).then((r) => r.arrayBuffer()).catch(() => {})
-  }, 3_000)
+  if (!(await kv.put(`_nodes/${node}`, registration, { acquire: sessionId }))) {
+    throw new Error(`could not register ${node}: Consul refused the acquire`)
+  }
+  const renew = setInterval(() => void kv.renewSession(sessionId).catch(() => {}), 3_000)
   renew.unref()
   const docs = new Map<string, Record<string, unknown>>()
   return {
@@ -87,11 +76,11 @@ export const registerNode = async (
         updatedAt: new Date().toISOString()
       }
       docs.set(app, doc)
-      await put(consul, `/v1/kv/${prefix}/${app}/status/${node}`, JSON.stringify(doc))
+      await kv.put(`${app}/status/${node}`, doc)
     },
     stop: async () => {
       clearInterval(renew)
-      await put(consul, `/v1/session/destroy/${sessionId}`, "").catch(() => "")
+      await kv.destroySession(sessionId).catch(() => {})
     }
   }
 }
@@ -105,31 +94,8 @@ export const prepareOn = async (node: SimulatedNode, app: string, sha: string, s
   await node.status(app, { releases: { [sha]: { phase: "pending" } } })
   for (const step of STEPS) {
     await node.status(app, { releases: { [sha]: { phase: step, steps: { ...steps } } } })
-    if (stepMs > 0) await new Promise((r) => setTimeout(r, stepMs))
+    if (stepMs > 0) await sleep(stepMs)
     steps[step] = { ms: 100 + Math.floor(Math.random() * 900) }
   }
   await node.status(app, { releases: { [sha]: { phase: "ready", message: "prepared", steps } } })
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-
-/** Polls `check` until it returns a value (not undefined/false) or the time is up. */
-export const eventually = async <A>(
-  what: string,
-  check: () => Promise<A | undefined | false> | A | undefined | false,
-  timeoutMs = 30_000,
-  everyMs = 200
-): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await check()
-      if (v !== undefined && v !== false) return v
-    } catch (e) {
-      last = e
-    }
-    await sleep(everyMs)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`)
 }

@@ -1,7 +1,8 @@
 /**
  * Release tarballs for tests: well-formed ones in the contract's layout (wheels built by
- * ./wheels.ts), and hostile ones written header by header, since node-tar will not
- * create entries that climb out, devices or setuid files.
+ * ./wheels.ts), and archives of exactly the entries a test lists (`rawTarball`,
+ * `writeTarball`), written header by header, since node-tar will not create entries
+ * that climb out, devices or setuid files. The only tar writer the tests have.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
@@ -72,31 +73,31 @@ export const smallWheels = (count: number, prefix = "pkg"): Array<WheelSpec> =>
     }
   }))
 
-// ---- raw ustar writing, for entries node-tar refuses to create ----
+// ---- the one ustar writer: exact entries, including those node-tar refuses to create ----
 
-export type RawType = "file" | "hardlink" | "symlink" | "chardev" | "blockdev" | "directory" | "fifo"
-
-export interface RawEntry {
-  readonly path: string
-  readonly type?: RawType
+export interface TarEntry {
+  readonly name: string
+  readonly type?: "file" | "dir" | "symlink" | "hardlink" | "chardev" | "blockdev" | "fifo"
+  /** A file's bytes; other types have none. */
+  readonly content?: string | Buffer
   readonly mode?: number
-  readonly content?: string
-  readonly linkpath?: string
+  /** A link's target. */
+  readonly linkname?: string
 }
 
-const TYPE_FLAG: Record<RawType, string> = {
+const TYPE_FLAG: Record<NonNullable<TarEntry["type"]>, string> = {
   file: "0",
   hardlink: "1",
   symlink: "2",
   chardev: "3",
   blockdev: "4",
-  directory: "5",
+  dir: "5",
   fifo: "6"
 }
 
 const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, "0") + "\0"
 
-const header = (entry: RawEntry, size: number): Buffer => {
+const header = (entry: TarEntry, size: number): Buffer => {
   const block = Buffer.alloc(512)
   const put = (text: string, offset: number, width: number) => {
     const bytes = Buffer.from(text, "utf8")
@@ -104,15 +105,15 @@ const header = (entry: RawEntry, size: number): Buffer => {
     bytes.copy(block, offset)
   }
   const type = entry.type ?? "file"
-  put(entry.path, 0, 100)
-  put(octal(entry.mode ?? (type === "directory" ? 0o755 : 0o644), 8), 100, 8)
+  put(entry.name, 0, 100)
+  put(octal(entry.mode ?? (type === "dir" ? 0o755 : 0o644), 8), 100, 8)
   put(octal(0, 8), 108, 8)
   put(octal(0, 8), 116, 8)
   put(octal(size, 12), 124, 12)
   put(octal(1_700_000_000, 12), 136, 12)
   put("        ", 148, 8)
   put(TYPE_FLAG[type], 156, 1)
-  put(entry.linkpath ?? "", 157, 100)
+  put(entry.linkname ?? "", 157, 100)
   put("ustar\0", 257, 6)
   put("00", 263, 2)
   put(octal(0, 8), 329, 8)
@@ -123,15 +124,32 @@ const header = (entry: RawEntry, size: number): Buffer => {
   return block
 }
 
-/** A gzip-compressed tar of exactly these entries. */
-export const rawTarball = (entries: ReadonlyArray<RawEntry>): Buffer => {
+/** A gzip-compressed tar of exactly these entries, in this order. */
+export const rawTarball = (entries: ReadonlyArray<TarEntry>): Buffer => {
   const blocks: Array<Buffer> = []
   for (const entry of entries) {
-    const data = Buffer.from(entry.type === undefined || entry.type === "file" ? entry.content ?? "" : "", "utf8")
+    const data = (entry.type ?? "file") === "file" ? Buffer.from(entry.content ?? "") : Buffer.alloc(0)
     blocks.push(header(entry, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512))
   }
   blocks.push(Buffer.alloc(1024))
   return gzipSync(Buffer.concat(blocks))
+}
+
+export interface Artifact extends Tarball {
+  /** Its file:// URL, as a DeploySpec's artifact names it. */
+  readonly url: string
+}
+
+/** Writes `dir/name`: these entries through `rawTarball`, or bytes as they are (a corrupt archive). */
+export const writeTarball = async (
+  dir: string,
+  name: string,
+  entries: ReadonlyArray<TarEntry> | Buffer
+): Promise<Artifact> => {
+  const bytes = Buffer.isBuffer(entries) ? entries : rawTarball(entries)
+  const path = join(dir, name)
+  await writeFile(path, bytes)
+  return { path, url: `file://${path}`, sha256: createHash("sha256").update(bytes).digest("hex") }
 }
 
 export interface HostileCase {
@@ -142,53 +160,53 @@ export interface HostileCase {
   readonly problem: RegExp
 }
 
-const innocent: RawEntry = { path: "./requirements.txt", content: "\n" }
+const innocent: TarEntry = { name: "./requirements.txt", content: "\n" }
 
 /** One archive per thing a release may not contain. */
 export const hostileTarballs = (): ReadonlyArray<HostileCase> => {
   // A real archive whose compressed middle is overwritten: the gzip header is fine, the data is not.
-  const corrupt = rawTarball([innocent, { path: "./data", content: randomBytes(8192).toString("hex") }])
+  const corrupt = rawTarball([innocent, { name: "./data", content: randomBytes(8192).toString("hex") }])
   corrupt.fill(0x5a, 100, 400)
   return [
     {
       name: "traversal",
       entry: "../x",
       problem: /\.\./,
-      bytes: rawTarball([innocent, { path: "../x", content: "escaped" }])
+      bytes: rawTarball([innocent, { name: "../x", content: "escaped" }])
     },
     {
       name: "nested traversal",
       entry: "./app/../../y",
       problem: /\.\./,
-      bytes: rawTarball([innocent, { path: "./app/../../y", content: "escaped" }])
+      bytes: rawTarball([innocent, { name: "./app/../../y", content: "escaped" }])
     },
     {
       name: "absolute path",
       entry: "/etc/sacar-test-evil",
       problem: /absolute/,
-      bytes: rawTarball([innocent, { path: "/etc/sacar-test-evil", content: "escaped" }])
+      bytes: rawTarball([innocent, { name: "/etc/sacar-test-evil", content: "escaped" }])
     },
     {
       name: "symlink out",
       entry: "./up",
       problem: /outside the release/,
-      bytes: rawTarball([innocent, { path: "./up", type: "symlink", linkpath: "../../.." }])
+      bytes: rawTarball([innocent, { name: "./up", type: "symlink", linkname: "../../.." }])
     },
     {
       name: "absolute symlink",
       entry: "./etc",
       problem: /outside the release/,
-      bytes: rawTarball([innocent, { path: "./etc", type: "symlink", linkpath: "/etc" }])
+      bytes: rawTarball([innocent, { name: "./etc", type: "symlink", linkname: "/etc" }])
     },
     {
       name: "write through symlink",
       entry: "./inner/file",
       problem: /beneath the symbolic link/,
-      bytes: rawTarball([innocent, { path: "./data", type: "directory" }, {
-        path: "./inner",
+      bytes: rawTarball([innocent, { name: "./data", type: "dir" }, {
+        name: "./inner",
         type: "symlink",
-        linkpath: "data"
-      }, { path: "./inner/file", content: "x" }])
+        linkname: "data"
+      }, { name: "./inner/file", content: "x" }])
     },
     {
       // Each link alone stays inside textually; through the first, the second reaches "/".
@@ -197,9 +215,9 @@ export const hostileTarballs = (): ReadonlyArray<HostileCase> => {
       problem: /outside the release/,
       bytes: rawTarball([
         innocent,
-        { path: "./a/b/c/d/e/f/g/", type: "directory" },
-        { path: "./a/b/c/d/e/f/g/s", type: "symlink", linkpath: "../../../../../../.." },
-        { path: "./t", type: "symlink", linkpath: "a/b/c/d/e/f/g/s/../../../../../../../.." }
+        { name: "./a/b/c/d/e/f/g/", type: "dir" },
+        { name: "./a/b/c/d/e/f/g/s", type: "symlink", linkname: "../../../../../../.." },
+        { name: "./t", type: "symlink", linkname: "a/b/c/d/e/f/g/s/../../../../../../../.." }
       ])
     },
     {
@@ -209,47 +227,47 @@ export const hostileTarballs = (): ReadonlyArray<HostileCase> => {
       problem: /outside the release/,
       bytes: rawTarball([
         innocent,
-        { path: "./x", type: "symlink", linkpath: "a/b/c/s/../../.." },
-        { path: "./a/b/c/", type: "directory" },
-        { path: "./a/b/c/s", type: "symlink", linkpath: "../.." }
+        { name: "./x", type: "symlink", linkname: "a/b/c/s/../../.." },
+        { name: "./a/b/c/", type: "dir" },
+        { name: "./a/b/c/s", type: "symlink", linkname: "../.." }
       ])
     },
     {
       name: "hard link",
       entry: "./passwd",
       problem: /hard link/,
-      bytes: rawTarball([innocent, { path: "./passwd", type: "hardlink", linkpath: "/etc/passwd" }])
+      bytes: rawTarball([innocent, { name: "./passwd", type: "hardlink", linkname: "/etc/passwd" }])
     },
     {
       name: "character device",
       entry: "./null",
       problem: /character device/,
-      bytes: rawTarball([innocent, { path: "./null", type: "chardev" }])
+      bytes: rawTarball([innocent, { name: "./null", type: "chardev" }])
     },
     {
       name: "block device",
       entry: "./disk",
       problem: /block device/,
-      bytes: rawTarball([innocent, { path: "./disk", type: "blockdev" }])
+      bytes: rawTarball([innocent, { name: "./disk", type: "blockdev" }])
     },
-    { name: "fifo", entry: "./pipe", problem: /fifo/, bytes: rawTarball([innocent, { path: "./pipe", type: "fifo" }]) },
+    { name: "fifo", entry: "./pipe", problem: /fifo/, bytes: rawTarball([innocent, { name: "./pipe", type: "fifo" }]) },
     {
       name: "setuid",
       entry: "./bin/su",
       problem: /setuid/,
-      bytes: rawTarball([innocent, { path: "./bin/su", mode: 0o4755, content: "#!/bin/sh\n" }])
+      bytes: rawTarball([innocent, { name: "./bin/su", mode: 0o4755, content: "#!/bin/sh\n" }])
     },
     {
       name: "setgid",
       entry: "./bin/sg",
       problem: /setgid/,
-      bytes: rawTarball([innocent, { path: "./bin/sg", mode: 0o2755, content: "#!/bin/sh\n" }])
+      bytes: rawTarball([innocent, { name: "./bin/sg", mode: 0o2755, content: "#!/bin/sh\n" }])
     },
     {
       name: "reserved marker",
       entry: "./.sacar/ready",
       problem: /reserved/,
-      bytes: rawTarball([innocent, { path: "./.sacar/ready", content: "{}" }])
+      bytes: rawTarball([innocent, { name: "./.sacar/ready", content: "{}" }])
     },
     { name: "corrupt gzip", entry: undefined, problem: /not a valid gzip-compressed tar/, bytes: corrupt },
     {

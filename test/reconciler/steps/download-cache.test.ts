@@ -4,8 +4,8 @@ import { readdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
-import { buildReleaseTarball } from "../support/tarballs.ts"
-import { failureOf, input, run, scratch, successOf } from "./helpers.ts"
+import { buildReleaseTarball } from "../../support/tarballs.ts"
+import { failureOf, input, run, scratch, successOf } from "./harness.ts"
 
 describe("the artifact cache", { concurrency: true }, () => {
   test("a second release of the same artifact (by sha256) is not fetched again", async (t) => {

@@ -7,9 +7,10 @@ import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
-import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { failureOf, input, run, scratch, Services, SHA, successOf, waitEnded } from "./helpers.ts"
+import { prepareRelease } from "../../../src/reconciler/steps/pipeline.ts"
+import { eventually } from "../../support/eventually.ts"
+import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
+import { failureOf, hasEnded, input, run, scratch, Services, SHA, successOf } from "./harness.ts"
 
 const exec = promisify(execFile)
 
@@ -232,13 +233,13 @@ echo prepared
         })).pipe(Effect.provide(Services))
     )
     await started
-    for (let i = 0; i < 100; i++) {
-      if (await access(join(release, "script-pid")).then(() => true, () => false)) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    const pid = Number(await readFile(join(release, "script-pid"), "utf8"))
+    const pid = await eventually(
+      "bin/prepare to write its pid",
+      async () => Number(await readFile(join(release, "script-pid"), "utf8")) || undefined,
+      5_000
+    )
     await Effect.runPromise(Fiber.interrupt(fiber))
-    assert.ok(await waitEnded(pid), `bin/prepare (pid ${pid}) is still running`)
+    await eventually(`bin/prepare (pid ${pid}) to end`, () => hasEnded(pid), 5_000)
     assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), ["installed", "source", "venv"])
   })
 

@@ -7,6 +7,7 @@ import { describe, test } from "node:test"
 import { promisify } from "node:util"
 import { runProcess } from "../../src/process/run.ts"
 import { lastBytes, TailBuffer } from "../../src/process/tail.ts"
+import { eventually } from "../support/eventually.ts"
 
 const exec = promisify(execFile)
 const env = { PATH: "/usr/bin:/bin" }
@@ -83,8 +84,7 @@ describe("runProcess", { concurrency: true }, () => {
       env,
       killGraceMs: 500
     }))
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    assert.equal(await isRunning(marker), true)
+    await eventually("the group to start", () => isRunning(marker), 5_000)
     await Effect.runPromise(Fiber.interrupt(fiber))
     assert.equal(await isRunning(marker), false)
   })
@@ -113,9 +113,7 @@ describe("runProcess", { concurrency: true }, () => {
     const fiber = Effect.runFork(
       runProcess({ command: "sh", args: ["-c", leaderExitsChildStays(marker)], env, killGraceMs: 300 })
     )
-    const deadline = Date.now() + 5000
-    while (!(await isRunning(marker)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-    assert.equal(await isRunning(marker), true)
+    await eventually("the grandchild to start", () => isRunning(marker), 5_000)
     await Effect.runPromise(Fiber.interrupt(fiber))
     assert.equal(await isRunning(marker), false)
   })

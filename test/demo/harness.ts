@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { isAlive } from "../../src/process/alive.ts"
+import { eventually } from "../support/eventually.ts"
 
 export { isAlive }
 
@@ -38,27 +39,23 @@ export function processesMentioning(text: string): Array<{ pid: number; cmdline:
   return found
 }
 
-/** Waits up to `ms` for `check` to hold, polling. */
-export async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (check()) return true
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return check()
-}
-
 /** Every process the demo in `dir` started (its pids file) and anything using the folder is gone. */
 export const assertNothingLeft = async (dir: string): Promise<void> => {
   const pids = await loggedPids(join(dir, "pids"))
   assert.deepEqual(pids.map((p) => p.name).sort(), ["controller", "demo-1", "demo-2", "demo-3"])
   // The demo waits for its children before it exits, so this holds at once; the short
   // grace only absorbs the kernel's reaping of a just-killed process.
-  assert.ok(
-    await eventually(() => pids.every((p) => !isAlive(p.pid)), 2_000),
-    `still alive: ${pids.filter((p) => isAlive(p.pid)).map((p) => `${p.pid} ${p.name}`).join(", ")}`
+  await eventually(
+    "the demo's processes to end",
+    () => pids.every((p) => !isAlive(p.pid)),
+    2_000,
+    () => `still alive: ${pids.filter((p) => isAlive(p.pid)).map((p) => `${p.pid} ${p.name}`).join(", ")}`
   )
   // The watchdog (src/demo/watchdog.ts) names the folder too; it leaves right after the demo.
-  await eventually(() => processesMentioning(dir).length === 0, 2_000)
-  assert.deepEqual(processesMentioning(dir), [], `processes still using ${dir}`)
+  await eventually(
+    `no process using ${dir}`,
+    () => processesMentioning(dir).length === 0,
+    2_000,
+    () => JSON.stringify(processesMentioning(dir))
+  )
 }

@@ -6,8 +6,8 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises"
 import { hostname } from "node:os"
 import { join } from "node:path"
 import { describe, test } from "node:test"
-import { lockRelease } from "../../src/reconciler/steps/lock.ts"
-import { scratch } from "./helpers.ts"
+import { lockRelease } from "../../../src/reconciler/steps/lock.ts"
+import { scratch } from "./harness.ts"
 
 const deadPid = async () => {
   const child = spawn("true")

@@ -10,8 +10,8 @@ import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { failureOf, input, run, scratch, SHA, successOf } from "./helpers.ts"
+import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
+import { failureOf, input, run, scratch, SHA, successOf } from "./harness.ts"
 
 const exec = promisify(execFile)
 

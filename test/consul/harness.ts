@@ -58,19 +58,3 @@ export async function consulForTest(
   const cleanup = (effect: Effect.Effect<unknown, unknown, Consul>) => void cleanups.push(effect)
   return { addr: server.addr, real: server.real, prefix: randomPrefix(), run, fork, cleanup, consul }
 }
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Polls `check` until it returns true or `ms` pass. */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  ms = 5_000,
-  what = "condition"
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await sleep(25)
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-}

@@ -1,7 +1,7 @@
 /** Which requirements files can be judged by their text and the wheels alone. */
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { requirementsReachOut } from "../../src/reconciler/steps/dependencies.ts"
+import { requirementsReachOut } from "../../../src/reconciler/steps/dependencies.ts"
 
 describe("requirementsReachOut", () => {
   test("pinned names, extras, markers, comments and --hash options stay within the wheels", () => {

@@ -10,21 +10,22 @@ import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
-import type { PrepareReleaseInput } from "../../src/reconciler/steps/pipeline.ts"
-import { startFakeGcs } from "../support/gcs.ts"
-import { nodePython } from "../support/node-python.ts"
-import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { input, scratch, SHA, waitEnded } from "./helpers.ts"
+import type { PrepareReleaseInput } from "../../../src/reconciler/steps/pipeline.ts"
+import { eventually, sleep } from "../../support/eventually.ts"
+import { startFakeGcs } from "../../support/gcs.ts"
+import { nodePython } from "../../support/node-python.ts"
+import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
+import { hasEnded, input, scratch, SHA } from "./harness.ts"
 
 const exec = promisify(execFile)
 const NODE = process.execPath
-const CHILD = fileURLToPath(new URL("../support/prepare-child.ts", import.meta.url))
+const CHILD = fileURLToPath(new URL("../../support/prepare-child.ts", import.meta.url))
 const python = await nodePython()
 
 interface Child {
   readonly lines: Array<Record<string, unknown>>
   readonly exited: Promise<number | null>
-  readonly waitFor: (match: (line: Record<string, unknown>) => boolean) => Promise<void>
+  readonly untilLogged: (match: (line: Record<string, unknown>) => boolean) => Promise<void>
   readonly kill9: () => void
 }
 
@@ -50,7 +51,7 @@ const startChild = (
   return {
     lines,
     exited,
-    waitFor: (match) =>
+    untilLogged: (match) =>
       lines.some(match) ? Promise.resolve() : new Promise<void>((resolve, reject) => {
         waiters.push({ match, resolve })
         void exited.then(() => reject(new Error(`the child exited before that event; saw ${JSON.stringify(lines)}`)))
@@ -59,31 +60,41 @@ const startChild = (
   }
 }
 
-const readyAfterRerun = async (
+/**
+ * Runs the release once more, to its end, and reports what a test asserts on: the exit
+ * code, the last line (the outcome), what the venv computes with two of the wheels, the
+ * release's markers and what else is left beside the release.
+ */
+const rerun = async (
   t: { after: (f: () => void) => void },
   prepare: PrepareReleaseInput,
   env: Record<string, string> = {}
 ) => {
   const again = startChild(t, prepare, env)
   const code = await again.exited
-  assert.equal(code, 0, JSON.stringify(again.lines))
-  assert.deepEqual(again.lines.at(-1), { outcome: "ready", alreadyReady: false })
   const release = join(prepare.root, prepare.app, "releases", prepare.sha)
-  const { stdout } = await exec(join(release, ".venv", "bin", "python"), [
+  const computed = await exec(join(release, ".venv", "bin", "python"), [
     "-c",
     "import pkg0, pkg5; print(pkg0.VALUE + pkg5.VALUE)"
-  ])
-  assert.equal(stdout.trim(), "5")
-  assert.deepEqual((await readdir(join(release, ".sacar"))).sort(), [
-    "installed",
-    "prepared",
-    "ready",
-    "source",
-    "venv"
-  ])
-  // No partial downloads, extraction directories or tarball left beside the release.
-  assert.deepEqual(await readdir(join(prepare.root, prepare.app, "releases")), [prepare.sha])
-  return { release, lines: again.lines }
+  ]).then(({ stdout }) => stdout.trim(), (error: Error) => error.message)
+  const outcome = {
+    code,
+    last: again.lines.at(-1),
+    computed,
+    markers: (await readdir(join(release, ".sacar")).catch(() => [])).sort(),
+    // No partial downloads, extraction directories or tarball beside the release.
+    releases: await readdir(join(prepare.root, prepare.app, "releases"))
+  }
+  return { outcome, release, lines: again.lines }
+}
+
+/** The outcome of a run that prepared the release from where the killed one left it. */
+const readyWithWholeVenv = {
+  code: 0,
+  last: { outcome: "ready", alreadyReady: false },
+  computed: "5",
+  markers: ["installed", "prepared", "ready", "source", "venv"],
+  releases: [SHA]
 }
 
 const PREPARE = `#!/bin/sh
@@ -105,7 +116,7 @@ describe("crash safety", { concurrency: true }, () => {
     })
     const env = { STORAGE_EMULATOR_HOST: gcs.url }
     const first = startChild(t, prepare, env)
-    await first.waitFor((l) => l.step === "download" && l.event === "Started")
+    await first.untilLogged((l) => l.step === "download" && l.event === "Started")
     const releases = join(prepare.root, "shop", "releases")
     const cache = join(prepare.root, ".sacar", "artifacts")
     // Wait until the stream is half-way: entries unpacked, the cache file partly written.
@@ -115,13 +126,12 @@ describe("crash safety", { concurrency: true }, () => {
       const partial = (await readdir(cache).catch(() => [])).some((f) => f.endsWith(".partial"))
       return partial && unpacked.some((entries) => entries.length > 0)
     }
-    for (let i = 0; i < 100 && !(await midStream()); i++) await new Promise((r) => setTimeout(r, 50))
-    assert.ok(await midStream(), "the download was not caught half-way through")
+    await eventually("the download half-way through", midStream, 30_000)
     assert.ok(!first.lines.some((l) => l.step === "download" && l.event === "Finished"), "the download ended")
     first.kill9()
     await first.exited
     gcs.throttle(undefined)
-    await readyAfterRerun(t, prepare, env)
+    assert.deepEqual((await rerun(t, prepare, env)).outcome, readyWithWholeVenv)
     // The dead run's partial cache file is gone; the verified artifact is cached.
     assert.deepEqual(await readdir(cache), [`${tarball.sha256}.tgz`])
   })
@@ -131,15 +141,15 @@ describe("crash safety", { concurrency: true }, () => {
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(30), prepare: PREPARE })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
     const first = startChild(t, prepare)
-    await first.waitFor((l) => l.step === "install" && l.event === "Started")
-    await new Promise((r) => setTimeout(r, 400))
+    await first.untilLogged((l) => l.step === "install" && l.event === "Started")
+    await sleep(400)
     assert.ok(
       !first.lines.some((l) => l.step === "install" && l.event === "Finished"),
       "install finished too soon to be interrupted"
     )
     first.kill9()
     await first.exited
-    await readyAfterRerun(t, prepare)
+    assert.deepEqual((await rerun(t, prepare)).outcome, readyWithWholeVenv)
   })
 
   test("kill -9 during bin/prepare, then again: the orphaned script is ended and prepare runs to completion", async (t) => {
@@ -154,14 +164,15 @@ echo done >> prepare-runs
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6), prepare: slowFirst })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
     const first = startChild(t, prepare)
-    await first.waitFor((l) => l.step === "prepare" && l.event === "Started")
-    await new Promise((r) => setTimeout(r, 500))
+    await first.untilLogged((l) => l.step === "prepare" && l.event === "Started")
+    await sleep(500)
     first.kill9()
     await first.exited
-    const { release } = await readyAfterRerun(t, prepare)
+    const { outcome, release } = await rerun(t, prepare)
+    assert.deepEqual(outcome, readyWithWholeVenv)
     // The first run's script was killed when the lock was taken over: it never finished.
     const orphan = Number(await readFile(join(release, "first-pid"), "utf8"))
-    assert.ok(await waitEnded(orphan), `the orphaned bin/prepare (pid ${orphan}) is still running`)
+    await eventually(`the orphaned bin/prepare (pid ${orphan}) to end`, () => hasEnded(orphan), 5_000)
     assert.equal(await readFile(join(release, "prepare-runs"), "utf8"), "run\nrun\ndone\n")
   })
 
@@ -169,26 +180,44 @@ echo done >> prepare-runs
     const dir = await scratch(t)
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(6) })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
+    const release = join(prepare.root, prepare.app, "releases", prepare.sha)
+    /** What the dead run left: extracted, and no later step finished (the kill may land while the lock, a millisecond's work, is taken). */
+    const leftExtracted = async (run: string) => {
+      const left = await readdir(join(release, ".sacar"))
+      assert.ok(left.includes("source"), `${run}: the extraction marker: ${left.join(", ")}`)
+      for (const later of ["venv", "installed", "prepared", "ready"]) {
+        assert.ok(!left.includes(later), `${run}: ${later} finished before the kill: ${left.join(", ")}`)
+      }
+    }
+
+    // First kill: right after this run extracted the release.
     const first = startChild(t, prepare)
-    await first.waitFor((l) => l.step === "extract" && l.event === "Finished")
+    await first.untilLogged((l) => l.step === "extract" && l.event === "Finished")
     first.kill9()
     await first.exited
-    // Killed right after extraction: the release is extracted and no later step finished
-    // (the kill may land while the lock, which takes a millisecond, is being taken).
-    const release = join(prepare.root, prepare.app, "releases", prepare.sha)
-    const left = await readdir(join(release, ".sacar"))
-    assert.ok(left.includes("source"), `the extraction marker: ${left.join(", ")}`)
-    for (const later of ["venv", "installed", "prepared", "ready"]) {
-      assert.ok(!left.includes(later), `${later} finished before the kill: ${left.join(", ")}`)
-    }
+    await leftExtracted("first run")
     const extracted = await stat(join(release, "requirements.txt"))
 
-    const { lines } = await readyAfterRerun(t, prepare)
-    assert.deepEqual(lines.find((l) => l.step === "extract" && l.event === "Finished"), {
+    // Second kill: right after the next run found the extraction done and kept it.
+    const second = startChild(t, prepare)
+    await second.untilLogged((l) => l.step === "extract" && l.event === "Finished")
+    second.kill9()
+    await second.exited
+    assert.deepEqual(second.lines.find((l) => l.step === "extract" && l.event === "Finished"), {
       step: "extract",
       event: "Finished",
       skipped: true
     }, "the second run extracted again")
+    await leftExtracted("second run")
+
+    // A third run goes on to ready on the same extracted files.
+    const { outcome, lines } = await rerun(t, prepare)
+    assert.deepEqual(outcome, readyWithWholeVenv)
+    assert.deepEqual(lines.find((l) => l.step === "extract" && l.event === "Finished"), {
+      step: "extract",
+      event: "Finished",
+      skipped: true
+    }, "the third run extracted again")
     assert.equal(
       (await stat(join(release, "requirements.txt"))).ino,
       extracted.ino,

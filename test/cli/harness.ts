@@ -9,6 +9,7 @@
 import assert from "node:assert/strict"
 import { after, before } from "node:test"
 import { randomPrefix, startConsul, type TestConsul } from "../support/consul.ts"
+import { Kv } from "../support/kv.ts"
 import { sacarInOne } from "../support/sacar-in-one.ts"
 
 export const SHA_A = "a".repeat(40)
@@ -27,20 +28,16 @@ export const consulAddr = (): string => {
   return consul.addr
 }
 
-export const kvGet = async (key: string): Promise<string | undefined> => {
-  const res = await fetch(`${consulAddr()}/v1/kv/${key}?raw`)
-  return res.status === 404 ? undefined : res.text()
-}
+/** The tests' Consul client (test/support/kv.ts) on this file's Consul, by whole key. */
+const kv = () => new Kv(consulAddr())
+
+export const kvGet = (key: string): Promise<string | undefined> => kv().text(key)
 
 export const kvPut = async (key: string, value: string): Promise<void> => {
-  const res = await fetch(`${consulAddr()}/v1/kv/${key}`, { method: "PUT", body: value })
-  assert.equal(res.status, 200)
+  assert.equal(await kv().put(key, value), true, `PUT ${key}`)
 }
 
-export const kvKeys = async (prefix: string): Promise<string[]> => {
-  const res = await fetch(`${consulAddr()}/v1/kv/${prefix}/?keys`)
-  return res.status === 404 ? [] : ((await res.json()) as string[])
-}
+export const kvKeys = (prefix: string): Promise<string[]> => kv().keys(`${prefix}/`)
 
 /** A NodeStatus as a reconciler writes it, with the fields a test cares about. */
 export const nodeStatus = (node: string, fields: Record<string, unknown>): string =>

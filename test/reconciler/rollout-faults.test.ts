@@ -5,18 +5,11 @@
 import assert from "node:assert/strict"
 import { join } from "node:path"
 import { test } from "node:test"
-import {
-  appConfig,
-  Kv,
-  randomSha,
-  releaseEntries,
-  SETTLE_MS,
-  startReconciler,
-  tempDir,
-  waitFor,
-  writeTarball
-} from "../reconciler/harness.ts"
 import { randomPrefix, startConsul } from "../support/consul.ts"
+import { eventually } from "../support/eventually.ts"
+import { Kv } from "../support/kv.ts"
+import { writeTarball } from "../support/tarballs.ts"
+import { appConfig, randomSha, releaseEntries, SETTLE_MS, startReconciler, tempDir } from "./harness.ts"
 
 const settings = async (addr: string, body: Record<string, unknown>) => {
   const res = await fetch(`${addr}/v1/dev-consul/settings`, { method: "PUT", body: JSON.stringify(body) })
@@ -27,7 +20,7 @@ const settings = async (addr: string, body: Record<string, unknown>) => {
 
 /** A write from the test itself, retried through the faults as any client would. */
 const putThrough = (kv: Kv, rest: string, value: object) =>
-  waitFor(`PUT ${rest}`, async () => {
+  eventually(`PUT ${rest}`, async () => {
     await kv.put(rest, value)
     return true
   }, 30_000)
@@ -51,14 +44,19 @@ test("429 and 503 bursts during a release and a deploy: every node ends live, no
     startReconciler(t, { addr, prefix: kv.prefix, node, root: join(dir, node) })
   )
   const dump = () => nodes.map((n) => `--- ${n.node}\n${n.output()}`).join("\n")
-  await waitFor("both nodes registered", async () => (await kv.keys("_nodes/")).length === 2 || undefined, 60_000, dump)
+  await eventually(
+    "both nodes registered",
+    async () => (await kv.keys("_nodes/")).length === 2 || undefined,
+    60_000,
+    dump
+  )
 
   // Release under rate limiting.
   const sha = randomSha()
   const before = (await settings(addr, { FaultStatus: 429, FaultShare: 0.25 })).Faulted
   await putThrough(kv, `shop/releases/${sha}`, { artifact: artifact.url, sha256: artifact.sha256 })
   for (const n of nodes) {
-    const phase = await waitFor(
+    const phase = await eventually(
       `${n.node} to prepare`,
       async () => {
         const r = (await kv.status("shop", n.node))?.releases?.[sha]
@@ -77,9 +75,12 @@ test("429 and 503 bursts during a release and a deploy: every node ends live, no
   const deployThrough = async (status: 429 | 503) => {
     const from = (await settings(addr, { FaultStatus: status })).Faulted
     await putThrough(kv, "shop/deploy", { sha, requestedBy: "test", requestedAt: new Date().toISOString() })
-    const generation = await waitFor("the DeploySpec's index", async () => (await kv.raw("shop/deploy"))?.modifyIndex)
+    const generation = await eventually(
+      "the DeploySpec's index",
+      async () => (await kv.raw("shop/deploy"))?.modifyIndex
+    )
     for (const n of nodes) {
-      const phase = await waitFor(
+      const phase = await eventually(
         `${n.node} to deploy generation ${generation} through ${status}s`,
         async () => {
           const d = (await kv.status("shop", n.node))?.deploy

@@ -13,8 +13,8 @@ import { compileInstalled } from "../../src/python/compile.ts"
 import { PIP_ARGS } from "../../src/python/pip.ts"
 import { makePython } from "../../src/python/python.ts"
 import { pipEnvironment } from "../../src/reconciler/steps/environment.ts"
+import { checkedRecord, PIP_CACHE, scratch } from "../reconciler/steps/harness.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
-import { checkedRecord, PIP_CACHE, scratch } from "./helpers.ts"
 
 const exec = promisify(execFile)
 

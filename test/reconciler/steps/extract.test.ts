@@ -1,10 +1,10 @@
 import assert from "node:assert/strict"
-import { access, mkdir, writeFile } from "node:fs/promises"
+import { access, mkdir, readFile, readlink, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, test } from "node:test"
 import { pathToFileURL } from "node:url"
-import { buildReleaseTarball, hostileTarballs, rawTarball } from "../support/tarballs.ts"
-import { failureOf, input, run, scratch, snapshot, successOf } from "./helpers.ts"
+import { buildReleaseTarball, hostileTarballs, rawTarball } from "../../support/tarballs.ts"
+import { failureOf, input, run, scratch, snapshot, successOf } from "./harness.ts"
 
 describe("hostile tarballs", { concurrency: true }, () => {
   for (const hostile of hostileTarballs()) {
@@ -39,7 +39,7 @@ describe("hostile tarballs", { concurrency: true }, () => {
   test("limits on entry count and total size", async (t) => {
     const dir = await scratch(t)
     const many = join(dir, "many.tgz")
-    await writeFile(many, rawTarball(Array.from({ length: 20 }, (_, i) => ({ path: `./f${i}`, content: "x" }))))
+    await writeFile(many, rawTarball(Array.from({ length: 20 }, (_, i) => ({ name: `./f${i}`, content: "x" }))))
     const tooMany = failureOf(
       (await run(input(join(dir, "a"), pathToFileURL(many).href, { extractLimits: { maxEntries: 10, maxBytes: 1e9 } })))
         .exit
@@ -48,7 +48,7 @@ describe("hostile tarballs", { concurrency: true }, () => {
     assert.match(tooMany.message, /more than 10 entries \(at entry "\.\/f10"\)/)
 
     const big = join(dir, "big.tgz")
-    await writeFile(big, rawTarball([{ path: "./big", content: "y".repeat(5000) }]))
+    await writeFile(big, rawTarball([{ name: "./big", content: "y".repeat(5000) }]))
     const tooBig = failureOf(
       (await run(input(join(dir, "b"), pathToFileURL(big).href, { extractLimits: { maxEntries: 10, maxBytes: 4096 } })))
         .exit
@@ -63,17 +63,18 @@ describe("hostile tarballs", { concurrency: true }, () => {
     await writeFile(
       source,
       rawTarball([
-        { path: "./requirements.txt", content: "\n" },
-        { path: "./app/", type: "directory" },
-        { path: "./app/real.txt", content: "real" },
-        { path: "./app/alias.txt", type: "symlink", linkpath: "real.txt" },
-        { path: "./top", type: "symlink", linkpath: "app/../app/real.txt" }
+        { name: "./requirements.txt", content: "\n" },
+        { name: "./app/", type: "dir" },
+        { name: "./app/real.txt", content: "real" },
+        { name: "./app/alias.txt", type: "symlink", linkname: "real.txt" },
+        { name: "./top", type: "symlink", linkname: "app/../app/real.txt" }
       ])
     )
     const root = join(dir, "root")
     const ready = successOf((await run(input(root, pathToFileURL(source).href))).exit)
-    await access(join(ready.dir, "app", "alias.txt"))
-    await access(join(ready.dir, "top"))
+    assert.equal(await readlink(join(ready.dir, "app", "alias.txt")), "real.txt")
+    assert.equal(await readlink(join(ready.dir, "top")), "app/../app/real.txt")
+    assert.equal(await readFile(join(ready.dir, "top"), "utf8"), "real", "the link resolves inside the release")
   })
 
   test("a tarball built the usual way (./ entries, node-tar) passes", async (t) => {
@@ -82,6 +83,7 @@ describe("hostile tarballs", { concurrency: true }, () => {
       requirements: null,
       files: { "app/x.py": "x = 1\n" }
     })
-    successOf((await run(input(join(dir, "root"), pathToFileURL(tarball.path).href))).exit)
+    const ready = successOf((await run(input(join(dir, "root"), pathToFileURL(tarball.path).href))).exit)
+    assert.equal(await readFile(join(ready.dir, "app", "x.py"), "utf8"), "x = 1\n")
   })
 })

@@ -8,17 +8,17 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { after } from "node:test"
-import { ArtifactStore, makeArtifactStore } from "../../src/artifacts/store.ts"
-import { Python } from "../../src/python/python.ts"
-import { prepareRelease } from "../../src/reconciler/steps/pipeline.ts"
+import { ArtifactStore, makeArtifactStore } from "../../../src/artifacts/store.ts"
+import { Python } from "../../../src/python/python.ts"
+import { prepareRelease } from "../../../src/reconciler/steps/pipeline.ts"
 import type {
   PreparedRelease,
   PrepareReleaseInput,
   ReleaseError,
   Step,
   StepEvent
-} from "../../src/reconciler/steps/pipeline.ts"
-import { nodePython, seedPipCache } from "../support/node-python.ts"
+} from "../../../src/reconciler/steps/pipeline.ts"
+import { nodePython, seedPipCache } from "../../support/node-python.ts"
 
 export const SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -97,14 +97,6 @@ export const hasEnded = (pid: number): boolean => {
   } catch {
     return true
   }
-}
-
-/** Wait up to `ms` for `pid` to end. */
-export const waitEnded = async (pid: number, ms = 5000): Promise<boolean> => {
-  for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
-    if (hasEnded(pid)) return true
-  }
-  return hasEnded(pid)
 }
 
 /**
