@@ -337,10 +337,37 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) =>
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
+/** CPU seconds a process has had (utime + stime, /proc/<pid>/stat), for progress lines. */
+const cpuSecondsOf = (pid: number | undefined): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
+
+async function waitFor(
+  check: () => boolean,
+  ms: number,
+  what: string,
+  progress: () => string = () => ""
+): Promise<void> {
+  const started = Date.now()
+  const deadline = started + ms
+  let next = started + 30_000
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${progress()}`)
+    if (Date.now() > next) {
+      // A long run says where it is: how far, and how much CPU each process has had.
+      next += 30_000
+      console.error(
+        `  ${Math.round((Date.now() - started) / 1000)} s waiting for ${what}: ${progress()}; load ${
+          loadavg()[0]!.toFixed(1)
+        }`
+      )
+    }
     await sleep(50)
   }
 }
@@ -412,8 +439,17 @@ async function runOnce(
       fleets.push(child)
     }
     const everyStatus = run.nodes * run.apps
+    const progress = () =>
+      `warm ${events.warm.size}, started ${events.started.size}, ready ${events.ready.size}, live ${events.live.size} of ${everyStatus}; CPU s: fleets ${
+        fleets.map((f) => cpuSecondsOf(f.pid).toFixed(0)).join("/")
+      }, dev-consul ${cpuSecondsOf(consulChild.pid).toFixed(0)}, controller ${cpuSecondsOf(controller.pid).toFixed(0)}`
     // Warm-up: every node serves every app with the previous release live.
-    await waitFor(() => events.warm.size >= everyStatus, 30 * 60_000, "the warm-up deploy on every node")
+    await waitFor(
+      () => events.warm.size >= everyStatus,
+      30 * 60_000,
+      "the warm-up deploy on every node",
+      progress
+    )
     await sleep(5_000) // let start-up settle, and the watches' token buckets refill
     await ask(consulChild, { type: "reset" }, "reset-done")
     await ask(controller, { type: "reset" }, "reset-done")
@@ -422,14 +458,14 @@ async function runOnce(
     // One release of every app.
     const t0 = Date.now()
     for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
-    await waitFor(() => events.ready.size >= everyStatus, 20 * 60_000, "every node ready")
+    await waitFor(() => events.ready.size >= everyStatus, 20 * 60_000, "every node ready", progress)
     const releaseMs = Date.now() - t0
     const latencies = [...events.started.values()].map((t) => t - t0).sort((a, b) => a - b)
 
     // One deploy of every app.
     const t1 = Date.now()
     for (const app of appNames) await put(keys.deploy(app), { sha: SHA, requestedBy: "bench" })
-    await waitFor(() => events.live.size >= everyStatus, 30 * 60_000, "every node live")
+    await waitFor(() => events.live.size >= everyStatus, 30 * 60_000, "every node live", progress)
     const deployMs = Date.now() - t1
     await sleep(3_000) // trailing writes count too
     const { stats } = await ask<{ stats: ConsulStats }>(consulChild, { type: "stats" }, "stats")
