@@ -7,7 +7,8 @@
 // cores run nodes and no process starves its nodes' session renewals. Each run goes
 // through one release and one deploy of every app.
 //
-//   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--fleets=N] [--no-write]
+//   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--fleets=N]
+//     [--session-ttl-min=SECONDS] [--no-write]
 //
 // The controller's report loop (KV-only: no GitHub) runs in a process of its own against
 // the same dev-consul, its requests told apart by the token it sends.
@@ -195,6 +196,13 @@ interface FleetConfig {
   /** The run's directory: node roots go under `nodes/`. */
   readonly dir: string
   readonly nodes: ReadonlyArray<string>
+  /**
+   * SACAR_SESSION_TTL_MIN for the nodes, or undefined for Sacar's own TTLs. On a machine
+   * shared with other work a thousand nodes may not renew a 10 s session in time, and a
+   * deploy slot lost halts the rollout (as it should); an operator of a large cluster
+   * may raise session TTLs the same way.
+   */
+  readonly sessionTtlMinMs: number | undefined
 }
 
 /** What a node's status said, as it wrote it: the moment is the fleet's clock (one machine, one clock). */
@@ -250,7 +258,11 @@ async function fleetHost(config: FleetConfig): Promise<void> {
           }
         })
       })
-    ).pipe(Layer.provide(consulLayer({ address: config.url, tls: { verify: true } })))
+    ).pipe(Layer.provide(consulLayer({
+      address: config.url,
+      tls: { verify: true },
+      ...(config.sessionTtlMinMs === undefined ? {} : { sessionTtlMinMs: config.sessionTtlMinMs })
+    })))
 
   // A thousand nodes logging would measure the terminal; errors still show.
   const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
@@ -319,6 +331,15 @@ interface RunResult extends Run {
   readonly deployMs: number
   readonly loadAverage: string
   readonly byKind: ConsulStats["byKind"]
+}
+
+/** Every child of the main process: a bench stopped with SIGTERM or ^C leaves none behind. */
+const children = new Set<ChildProcess>()
+const forkChild = (args: ReadonlyArray<string>): ChildProcess => {
+  const child = fork(HERE, [...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  children.add(child)
+  child.once("exit", () => children.delete(child))
+  return child
 }
 
 const ask = <T>(child: ChildProcess, msg: ToConsul | ToFleet, reply: string): Promise<T> =>
@@ -390,7 +411,8 @@ async function runOnce(
   controller: ChildProcess,
   run: Run,
   work: string,
-  forcedFleets: number | undefined
+  forcedFleets: number | undefined,
+  sessionTtlMinMs: number | undefined
 ): Promise<RunResult> {
   const appNames = Array.from({ length: run.apps }, (_, i) => `app${i}`)
   const nodeNames = Array.from({ length: run.nodes }, (_, i) => `node-${i}`)
@@ -428,10 +450,13 @@ async function runOnce(
   const fleets: Array<ChildProcess> = []
   try {
     for (let f = 0; f < count; f++) {
-      const config: FleetConfig = { url: consulUrl, dir, nodes: nodeNames.filter((_, i) => i % count === f) }
-      const child = fork(HERE, ["--fleet-host", JSON.stringify(config)], {
-        stdio: ["ignore", "inherit", "inherit", "ipc"]
-      })
+      const config: FleetConfig = {
+        url: consulUrl,
+        dir,
+        nodes: nodeNames.filter((_, i) => i % count === f),
+        sessionTtlMinMs
+      }
+      const child = forkChild(["--fleet-host", JSON.stringify(config)])
       child.on("message", (m: { type: string; what?: FleetEvent; id?: string; at?: number }) => {
         if (m.type === "event" && m.what !== undefined) events[m.what].set(m.id!, m.at!)
       })
@@ -542,20 +567,22 @@ async function main(): Promise<void> {
   const write = !process.argv.includes("--no-write")
   const fleetsArg = process.argv.find((a) => a.startsWith("--fleets="))?.slice("--fleets=".length)
   const forcedFleets = fleetsArg === undefined ? undefined : Number(fleetsArg)
+  const ttlArg = process.argv.find((a) => a.startsWith("--session-ttl-min="))?.slice("--session-ttl-min=".length)
+  const sessionTtlMinMs = ttlArg === undefined ? undefined : Number(ttlArg) * 1000
   const work = mkdtempSync(join(tmpdir(), "sacar-scale-"))
   const results: RunResult[] = []
   try {
     for (const run of runs) {
       // A fresh dev-consul per run: nothing of the previous run's KV or watchers.
-      const consulChild = fork(HERE, ["--consul-host"], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      const consulChild = forkChild(["--consul-host"])
       const { url } = await new Promise<{ url: string }>((resolve) =>
         consulChild.once("message", (m) => resolve(m as { url: string }))
       )
-      const controller = fork(HERE, ["--controller-host", url], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      const controller = forkChild(["--controller-host", url])
       await new Promise((resolve) => controller.once("message", resolve))
       try {
         const started = Date.now()
-        const result = await runOnce(url, consulChild, controller, run, work, forcedFleets)
+        const result = await runOnce(url, consulChild, controller, run, work, forcedFleets, sessionTtlMinMs)
         results.push(result)
         console.error(
           `${run.nodes} nodes x ${run.apps} apps: ${result.requestsPerNode.toFixed(1)} requests and ${
@@ -629,4 +656,12 @@ const fleetAt = process.argv.indexOf("--fleet-host")
 if (process.argv.includes("--consul-host")) await consulHost()
 else if (controllerAt >= 0) await controllerHost(process.argv[controllerAt + 1]!)
 else if (fleetAt >= 0) await fleetHost(JSON.parse(process.argv[fleetAt + 1]!) as FleetConfig)
-else await main()
+else {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      for (const child of children) child.kill("SIGKILL")
+      process.exit(130)
+    })
+  }
+  await main()
+}
