@@ -66,6 +66,8 @@ interface ConsulStats {
   /** What the controller asked, within `requests` and `bytes`. */
   readonly controllerRequests?: number
   readonly controllerBytes?: number
+  /** Request bodies the controller sent (its transactions' checks). */
+  readonly controllerSentBytes?: number
   /** The biggest kinds of request: [kind, {requests, body bytes}]. */
   readonly byKind: ReadonlyArray<readonly [string, { readonly requests: number; readonly bytes: number }]>
 }
@@ -107,10 +109,14 @@ async function consulHost(): Promise<void> {
   }
   let controllerRequests = 0
   let controllerBytes = 0
+  let controllerSentBytes = 0
   listener.on("request", (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
     requests++
     const fromController = req.headers["x-consul-token"] === CONTROLLER_TOKEN
-    if (fromController) controllerRequests++
+    if (fromController) {
+      controllerRequests++
+      controllerSentBytes += Number(req.headers["content-length"] ?? 0)
+    }
     const kind = kindOf(req.url ?? "")
     const write = res.write.bind(res)
     const end = res.end.bind(res)
@@ -145,6 +151,7 @@ async function consulHost(): Promise<void> {
       requests = 0
       controllerRequests = 0
       controllerBytes = 0
+      controllerSentBytes = 0
       byKind.clear()
       baseBytes = bytesNow()
       baseCpu = process.cpuUsage()
@@ -158,6 +165,7 @@ async function consulHost(): Promise<void> {
         rssMiB: process.memoryUsage().rss / 2 ** 20,
         controllerRequests,
         controllerBytes,
+        controllerSentBytes,
         byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 8)
       }
       process.send!({ type: "stats", stats })
@@ -322,6 +330,7 @@ interface RunResult extends Run {
   readonly consulCpuMs: number
   readonly controllerRequests: number
   readonly controllerKiB: number
+  readonly controllerSentKiB: number
   readonly controllerCpuMs: number
   readonly controllerPeakMiB: number
   readonly startedP50: number
@@ -512,6 +521,7 @@ async function runOnce(
       consulCpuMs: stats.cpuMs,
       controllerRequests: stats.controllerRequests ?? NaN,
       controllerKiB: (stats.controllerBytes ?? NaN) / 1024,
+      controllerSentKiB: (stats.controllerSentBytes ?? NaN) / 1024,
       controllerCpuMs: ctl.cpuMs,
       controllerPeakMiB: ctl.peakMiB,
       startedP50: percentile(latencies, 50),
@@ -547,12 +557,12 @@ const row = (r: RunResult, base: RunResult) =>
     r.fleetPeakSumMiB.toFixed(0)
   }), ${(r.fleetCpuMs / 1000).toFixed(1)} s CPU | ${
     (r.consulCpuMs / 1000).toFixed(1)
-  } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB, ${
+  } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB (sent ${r.controllerSentKiB.toFixed(0)} KiB), ${
     (r.controllerCpuMs / 1000).toFixed(1)
   } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB | ${r.loadAverage} |`
 
 const HEADER = [
-  "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes, CPU, peak RSS | load average at the end |",
+  "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | load average at the end |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|"
 ]
 
