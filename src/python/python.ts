@@ -19,7 +19,7 @@ export type { Interpreter, PythonNotFound } from "./interpreter.ts"
 export type { PipUnavailable } from "./pip.ts"
 
 /** How the venv's command runs: where, with what environment, as whom, for how long. */
-export type VenvProcess = Omit<RunOptions, "command" | "args">
+type VenvProcess = Omit<RunOptions, "command" | "args">
 
 export class Python extends Context.Service<Python, {
   /** `version` is a release's `python-version` (`3.11`); without it `fallback` (SACAR_PYTHON) is used. */

@@ -15,7 +15,7 @@ import { PipUnavailable } from "../../src/python/pip.ts"
 import { Python } from "../../src/python/python.ts"
 import type { Interpreter } from "../../src/python/python.ts"
 
-export const STAND_IN_INTERPRETER: Interpreter = {
+const STAND_IN_INTERPRETER: Interpreter = {
   path: "/bin/true",
   version: "3.12.0",
   minor: "3.12",
