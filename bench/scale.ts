@@ -1,17 +1,20 @@
-// What Sacar costs Consul as the fleet grows: simulated nodes in one process, each the
-// reconciler's own loop (`runReconciler`: the same watches, reads, sessions, semaphore
-// and status writes as `sacar reconciler`), with only the Python steps stubbed (a fake
-// interpreter whose venv's `bin/python` is /bin/true, no requirements, no scripts), all
-// against one dev-consul in a child process that counts what it serves. Each run goes
+// What Sacar costs Consul as the fleet grows: simulated nodes, each the reconciler's own
+// loop (`runReconciler`: the same watches, reads, sessions, semaphore and status writes
+// as `sacar reconciler`), with only the Python steps stubbed (test/support/python-stand-in.ts:
+// the venv is made in-process, its `bin/python` is /bin/true; no requirements, no
+// scripts), all against one dev-consul in a child process that counts what it serves.
+// The fleet is split over a few child processes (a few hundred node-apps each), so both
+// cores run nodes and no process starves its nodes' session renewals. Each run goes
 // through one release and one deploy of every app.
 //
-//   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--no-write]
+//   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--fleets=N]
+//     [--session-ttl-min=SECONDS] [--no-write]
 //
 // The controller's report loop (KV-only: no GitHub) runs in a process of its own against
 // the same dev-consul, its requests told apart by the token it sends.
 //
 // Per run: requests and bytes Consul served per node, blocking queries held per node
-// when idle, the fleet process's and the controller's peak RSS, the controller's
+// when idle, the fleet processes' and the controller's peak RSS and CPU, the controller's
 // requests and CPU, dev-consul's CPU, and the time from the
 // ReleaseSpec write to each node taking the release up (p50, p99, last: when the node
 // sends the first status write that carries the release). Ratios against the first run, and the exponent of total bytes against nodes.
@@ -27,7 +30,7 @@ import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import { execFileSync, fork } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import type { Server } from "node:http"
 import type { Socket } from "node:net"
 import { cpus, loadavg, tmpdir } from "node:os"
@@ -38,9 +41,9 @@ import { Consul } from "../src/consul/consul.ts"
 import { consulLayer } from "../src/consul/http.ts"
 import { reportLoop } from "../src/controller/report/loop.ts"
 import { startDevConsul, tuneHeapForWatchers } from "../src/devconsul/server.ts"
-import { Python } from "../src/python/python.ts"
 import { runReconciler } from "../src/reconciler/loop.ts"
 import { makeKeys } from "../src/spec/keys.ts"
+import { pythonStandInLayer } from "../test/support/python-stand-in.ts"
 
 const HERE = fileURLToPath(import.meta.url)
 const ROOT = join(HERE, "..", "..")
@@ -63,6 +66,8 @@ interface ConsulStats {
   /** What the controller asked, within `requests` and `bytes`. */
   readonly controllerRequests?: number
   readonly controllerBytes?: number
+  /** Request bodies the controller sent (its transactions' checks). */
+  readonly controllerSentBytes?: number
   /** The biggest kinds of request: [kind, {requests, body bytes}]. */
   readonly byKind: ReadonlyArray<readonly [string, { readonly requests: number; readonly bytes: number }]>
 }
@@ -104,10 +109,14 @@ async function consulHost(): Promise<void> {
   }
   let controllerRequests = 0
   let controllerBytes = 0
+  let controllerSentBytes = 0
   listener.on("request", (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
     requests++
     const fromController = req.headers["x-consul-token"] === CONTROLLER_TOKEN
-    if (fromController) controllerRequests++
+    if (fromController) {
+      controllerRequests++
+      controllerSentBytes += Number(req.headers["content-length"] ?? 0)
+    }
     const kind = kindOf(req.url ?? "")
     const write = res.write.bind(res)
     const end = res.end.bind(res)
@@ -142,6 +151,7 @@ async function consulHost(): Promise<void> {
       requests = 0
       controllerRequests = 0
       controllerBytes = 0
+      controllerSentBytes = 0
       byKind.clear()
       baseBytes = bytesNow()
       baseCpu = process.cpuUsage()
@@ -155,6 +165,7 @@ async function consulHost(): Promise<void> {
         rssMiB: process.memoryUsage().rss / 2 ** 20,
         controllerRequests,
         controllerBytes,
+        controllerSentBytes,
         byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 8)
       }
       process.send!({ type: "stats", stats })
@@ -186,106 +197,39 @@ async function controllerHost(url: string): Promise<void> {
   process.send!({ type: "ready" })
 }
 
-// ---- main: the fleet ----------------------------------------------------------------
+// ---- child: a share of the fleet ------------------------------------------------------
 
-interface Run {
-  readonly nodes: number
-  readonly apps: number
+interface FleetConfig {
+  readonly url: string
+  /** The run's directory: node roots go under `nodes/`. */
+  readonly dir: string
+  readonly nodes: ReadonlyArray<string>
+  /**
+   * SACAR_SESSION_TTL_MIN for the nodes, or undefined for Sacar's own TTLs. On a machine
+   * shared with other work a thousand nodes may not renew a 10 s session in time, and a
+   * deploy slot lost halts the rollout (as it should); an operator of a large cluster
+   * may raise session TTLs the same way.
+   */
+  readonly sessionTtlMinMs: number | undefined
 }
 
-interface RunResult extends Run {
-  readonly requestsPerNode: number
-  readonly bytesPerNode: number
-  readonly totalBytes: number
-  readonly blockingPerNode: number
-  readonly fleetPeakMiB: number
-  readonly consulCpuMs: number
-  readonly controllerRequests: number
-  readonly controllerKiB: number
-  readonly controllerCpuMs: number
-  readonly controllerPeakMiB: number
-  readonly startedP50: number
-  readonly startedP99: number
-  readonly startedMax: number
-  readonly releaseMs: number
-  readonly deployMs: number
-  readonly byKind: ConsulStats["byKind"]
+/** What a node's status said, as it wrote it: the moment is the fleet's clock (one machine, one clock). */
+type FleetEvent = "started" | "ready" | "live" | "warm"
+type ToFleet = { type: "stats" } | { type: "stop" }
+interface FleetStats {
+  readonly blocking: number
+  readonly cpuMs: number
+  readonly peakMiB: number
 }
 
-const ask = <T>(child: ChildProcess, msg: ToConsul, reply: string): Promise<T> =>
-  new Promise((resolve) => {
-    const on = (m: { type: string } & T) => {
-      if (m.type !== reply) return
-      child.off("message", on)
-      resolve(m)
-    }
-    child.on("message", on)
-    child.send(msg)
-  })
-
-const percentile = (sorted: ReadonlyArray<number>, p: number) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(50)
+async function fleetHost(config: FleetConfig): Promise<void> {
+  const seen = new Set<string>()
+  const tell = (what: FleetEvent, id: string) => {
+    const key = `${what} ${id}`
+    if (seen.has(key)) return
+    seen.add(key)
+    process.send!({ type: "event", what, id, at: Date.now() })
   }
-}
-
-const peakRssMiB = (pid: number | "self"): number => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8")
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0") / 1024
-}
-
-/** A stand-in interpreter: `-m venv --without-pip DIR` makes DIR/bin/python, which is /bin/true. */
-const makeFakePython = (dir: string): string => {
-  const path = join(dir, "fake-python")
-  writeFileSync(
-    path,
-    `#!/bin/sh\n# fake-python -m venv --without-pip DIR\nfor last; do :; done\nmkdir -p "$last/bin" && ln -sf /bin/true "$last/bin/python"\n`
-  )
-  chmodSync(path, 0o755)
-  return path
-}
-
-const stubPython = (fakePython: string, pipDir: string): Layer.Layer<Python> =>
-  Layer.succeed(
-    Python,
-    Python.of({
-      resolve: () => Effect.succeed({ path: fakePython, version: "3.12.0", minor: "3.12", bundledPip: undefined }),
-      listVersions: () => Effect.succeed(["3.12"]),
-      pip: () => Effect.succeed(pipDir)
-    })
-  )
-
-async function runOnce(
-  consulUrl: string,
-  consulChild: ChildProcess,
-  controller: ChildProcess,
-  run: Run,
-  work: string
-): Promise<RunResult> {
-  const appNames = Array.from({ length: run.apps }, (_, i) => `app${i}`)
-  const nodeNames = Array.from({ length: run.nodes }, (_, i) => `node-${i}`)
-  const dir = mkdtempSync(join(work, `run-${run.nodes}x${run.apps}-`))
-  const artifacts = join(dir, "artifacts")
-  mkdirSync(join(artifacts, "src"), { recursive: true })
-  writeFileSync(join(artifacts, "src", "app.py"), "print('hello')\n")
-  execFileSync("tar", ["czf", join(artifacts, `${SHA}.tgz`), "-C", join(artifacts, "src"), "."])
-  execFileSync("tar", ["czf", join(artifacts, `${PREVIOUS}.tgz`), "-C", join(artifacts, "src"), "."])
-  const fakePython = makeFakePython(dir)
-  mkdirSync(join(dir, "pip"), { recursive: true })
-  const python = stubPython(fakePython, join(dir, "pip"))
-
-  // What each node's status says, seen as it writes it (the fleet's own clock).
-  const started = new Map<string, number>()
-  const ready = new Set<string>()
-  const live = new Set<string>()
-  const warm = new Set<string>()
   let blockingInFlight = 0
   const watchStatus = (node: string, key: string, value: string) => {
     const parsed = keys.parse(key)
@@ -296,12 +240,11 @@ async function runOnce(
     }
     const release = doc.releases?.[SHA]
     const id = `${parsed.app}/${node}`
-    if (process.env["SCALE_TRACE"] === node) console.error(`${Date.now()} ${node} status ${release?.phase}`)
     // The node has taken the release up: it is in its status (pending while a slot is busy).
-    if (release !== undefined && !started.has(id)) started.set(id, Date.now())
-    if (release?.phase === "ready") ready.add(id)
-    if (doc.deploy?.sha === SHA && doc.deploy.phase === "live") live.add(id)
-    if (doc.deploy?.sha === PREVIOUS && doc.deploy.phase === "live") warm.add(id)
+    if (release !== undefined) tell("started", id)
+    if (release?.phase === "ready") tell("ready", id)
+    if (doc.deploy?.sha === SHA && doc.deploy.phase === "live") tell("live", id)
+    if (doc.deploy?.sha === PREVIOUS && doc.deploy.phase === "live") tell("warm", id)
   }
   const nodeConsul = (node: string): Layer.Layer<Consul> =>
     Layer.effect(
@@ -323,7 +266,171 @@ async function runOnce(
           }
         })
       })
-    ).pipe(Layer.provide(consulLayer({ address: consulUrl, tls: { verify: true } })))
+    ).pipe(Layer.provide(consulLayer({
+      address: config.url,
+      tls: { verify: true },
+      ...(config.sessionTtlMinMs === undefined ? {} : { sessionTtlMinMs: config.sessionTtlMinMs })
+    })))
+
+  // A thousand nodes logging would measure the terminal; errors still show.
+  const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
+  const scope = Effect.runSync(Scope.make())
+  const fibers: Array<Fiber.Fiber<never, never>> = []
+  let base = process.cpuUsage()
+  process.on("message", (msg: ToFleet) => {
+    if (msg.type === "stats") {
+      const cpu = process.cpuUsage(base)
+      base = process.cpuUsage()
+      const stats: FleetStats = {
+        blocking: blockingInFlight,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        peakMiB: peakRssMiB("self")
+      }
+      process.send!({ type: "stats", stats })
+    } else {
+      void Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.andThen(Fiber.interruptAll(fibers)))).then(
+        () => process.exit(0)
+      )
+    }
+  })
+  process.send!({ type: "ready" })
+  for (const node of config.nodes) {
+    const root = join(config.dir, "nodes", node)
+    mkdirSync(root, { recursive: true })
+    fibers.push(Effect.runFork(
+      runReconciler({ settings: { node, consulNode: node, root, concurrency: 2, python: "3.12", prefix: PREFIX } })
+        .pipe(
+          Effect.provide(Layer.mergeAll(nodeConsul(node), ArtifactStore.layer, pythonStandInLayer, quiet)),
+          Scope.provide(scope)
+        )
+    ))
+    // Start-up in small steps, as a fleet does; a thousand at once is a thundering herd of its own.
+    if (fibers.length % 25 === 0) await sleep(50)
+  }
+}
+
+// ---- main: the fleet ----------------------------------------------------------------
+
+interface Run {
+  readonly nodes: number
+  readonly apps: number
+}
+
+interface RunResult extends Run {
+  readonly fleets: number
+  readonly requestsPerNode: number
+  readonly bytesPerNode: number
+  readonly totalBytes: number
+  readonly blockingPerNode: number
+  /** The largest fleet process's peak RSS, and their sum. */
+  readonly fleetPeakMiB: number
+  readonly fleetPeakSumMiB: number
+  /** The fleet processes' CPU over the measured release and deploy. */
+  readonly fleetCpuMs: number
+  readonly consulCpuMs: number
+  readonly controllerRequests: number
+  readonly controllerKiB: number
+  readonly controllerSentKiB: number
+  readonly controllerCpuMs: number
+  readonly controllerPeakMiB: number
+  readonly startedP50: number
+  readonly startedP99: number
+  readonly startedMax: number
+  readonly releaseMs: number
+  readonly deployMs: number
+  readonly loadAverage: string
+  readonly byKind: ConsulStats["byKind"]
+}
+
+/** Every child of the main process: a bench stopped with SIGTERM or ^C leaves none behind. */
+const children = new Set<ChildProcess>()
+const forkChild = (args: ReadonlyArray<string>): ChildProcess => {
+  const child = fork(HERE, [...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  children.add(child)
+  child.once("exit", () => children.delete(child))
+  return child
+}
+
+const ask = <T>(child: ChildProcess, msg: ToConsul | ToFleet, reply: string): Promise<T> =>
+  new Promise((resolve) => {
+    const on = (m: { type: string } & T) => {
+      if (m.type !== reply) return
+      child.off("message", on)
+      resolve(m)
+    }
+    child.on("message", on)
+    child.send(msg)
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** CPU seconds a process has had (utime + stime, /proc/<pid>/stat), for progress lines. */
+const cpuSecondsOf = (pid: number | undefined): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
+
+async function waitFor(
+  check: () => boolean,
+  ms: number,
+  what: string,
+  progress: () => string = () => ""
+): Promise<void> {
+  const started = Date.now()
+  const deadline = started + ms
+  let next = started + 30_000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${progress()}`)
+    if (Date.now() > next) {
+      // A long run says where it is: how far, and how much CPU each process has had.
+      next += 30_000
+      console.error(
+        `  ${Math.round((Date.now() - started) / 1000)} s waiting for ${what}: ${progress()}; load ${
+          loadavg()[0]!.toFixed(1)
+        }`
+      )
+    }
+    await sleep(50)
+  }
+}
+
+const peakRssMiB = (pid: number | "self"): number => {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0") / 1024
+}
+
+/** Node-apps per fleet process: a few hundred keep a share of a core ahead of its nodes' renewals. */
+const NODE_APPS_PER_FLEET = 300
+const MAX_FLEETS = 4
+
+const fleetCount = (run: Run, forced: number | undefined) =>
+  forced ?? Math.min(MAX_FLEETS, Math.max(1, Math.ceil((run.nodes * run.apps) / NODE_APPS_PER_FLEET)))
+
+async function runOnce(
+  consulUrl: string,
+  consulChild: ChildProcess,
+  controller: ChildProcess,
+  run: Run,
+  work: string,
+  forcedFleets: number | undefined,
+  sessionTtlMinMs: number | undefined
+): Promise<RunResult> {
+  const appNames = Array.from({ length: run.apps }, (_, i) => `app${i}`)
+  const nodeNames = Array.from({ length: run.nodes }, (_, i) => `node-${i}`)
+  const dir = mkdtempSync(join(work, `run-${run.nodes}x${run.apps}-`))
+  const artifacts = join(dir, "artifacts")
+  mkdirSync(join(artifacts, "src"), { recursive: true })
+  writeFileSync(join(artifacts, "src", "app.py"), "print('hello')\n")
+  execFileSync("tar", ["czf", join(artifacts, `${SHA}.tgz`), "-C", join(artifacts, "src"), "."])
+  execFileSync("tar", ["czf", join(artifacts, `${PREVIOUS}.tgz`), "-C", join(artifacts, "src"), "."])
 
   const admin = consulLayer({ address: consulUrl, tls: { verify: true } })
   const put = (key: string, value: unknown) =>
@@ -341,70 +448,103 @@ async function runOnce(
     await put(keys.deploy(app), { sha: PREVIOUS, requestedBy: "bench warm-up" })
   }
 
-  // A thousand nodes logging would measure the terminal; errors still show.
-  const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
-  const scope = Effect.runSync(Scope.make())
-  const fibers: Array<Fiber.Fiber<never, never>> = []
-  for (const node of nodeNames) {
-    const root = join(dir, "nodes", node)
-    mkdirSync(root, { recursive: true })
-    fibers.push(Effect.runFork(
-      runReconciler({ settings: { node, consulNode: node, root, concurrency: 2, python: "3.12", prefix: PREFIX } })
-        .pipe(
-          Effect.provide(Layer.mergeAll(nodeConsul(node), ArtifactStore.layer, python, quiet)),
-          Scope.provide(scope)
-        )
-    ))
-    // Start-up in small steps, as a fleet does; a thousand at once is a thundering herd of its own.
-    if (fibers.length % 50 === 0) await sleep(50)
+  // What each node's status says, as its fleet process saw it written.
+  const events: Record<FleetEvent, Map<string, number>> = {
+    started: new Map(),
+    ready: new Map(),
+    live: new Map(),
+    warm: new Map()
   }
-  const everyStatus = run.nodes * run.apps
-  // Warm-up: every node serves every app with the previous release live.
-  await waitFor(() => warm.size >= everyStatus, 30 * 60_000, "the warm-up deploy on every node")
-  await sleep(5_000) // let start-up settle, and the watches' token buckets refill
-  await ask(consulChild, { type: "reset" }, "reset-done")
-  await ask(controller, { type: "reset" }, "reset-done")
+  const count = fleetCount(run, forcedFleets)
+  const fleets: Array<ChildProcess> = []
+  try {
+    for (let f = 0; f < count; f++) {
+      const config: FleetConfig = {
+        url: consulUrl,
+        dir,
+        nodes: nodeNames.filter((_, i) => i % count === f),
+        sessionTtlMinMs
+      }
+      const child = forkChild(["--fleet-host", JSON.stringify(config)])
+      child.on("message", (m: { type: string; what?: FleetEvent; id?: string; at?: number }) => {
+        if (m.type === "event" && m.what !== undefined) events[m.what].set(m.id!, m.at!)
+      })
+      await new Promise((resolve) => child.once("message", resolve))
+      fleets.push(child)
+    }
+    const everyStatus = run.nodes * run.apps
+    const progress = () =>
+      `warm ${events.warm.size}, started ${events.started.size}, ready ${events.ready.size}, live ${events.live.size} of ${everyStatus}; CPU s: fleets ${
+        fleets.map((f) => cpuSecondsOf(f.pid).toFixed(0)).join("/")
+      }, dev-consul ${cpuSecondsOf(consulChild.pid).toFixed(0)}, controller ${cpuSecondsOf(controller.pid).toFixed(0)}`
+    // Warm-up: every node serves every app with the previous release live.
+    await waitFor(
+      () => events.warm.size >= everyStatus,
+      30 * 60_000,
+      "the warm-up deploy on every node",
+      progress
+    )
+    await sleep(5_000) // let start-up settle, and the watches' token buckets refill
+    await ask(consulChild, { type: "reset" }, "reset-done")
+    await ask(controller, { type: "reset" }, "reset-done")
+    for (const fleet of fleets) await ask(fleet, { type: "stats" }, "stats")
 
-  // One release of every app.
-  const t0 = Date.now()
-  if (process.env["SCALE_TRACE"] !== undefined) console.error(`${t0} ReleaseSpec write`)
-  for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
-  await waitFor(() => ready.size >= everyStatus, 20 * 60_000, "every node ready")
-  const releaseMs = Date.now() - t0
-  const latencies = [...started.values()].map((t) => t - t0).sort((a, b) => a - b)
+    // One release of every app.
+    const t0 = Date.now()
+    for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
+    await waitFor(() => events.ready.size >= everyStatus, 20 * 60_000, "every node ready", progress)
+    const releaseMs = Date.now() - t0
+    const latencies = [...events.started.values()].map((t) => t - t0).sort((a, b) => a - b)
 
-  // One deploy of every app.
-  const t1 = Date.now()
-  for (const app of appNames) await put(keys.deploy(app), { sha: SHA, requestedBy: "bench" })
-  await waitFor(() => live.size >= everyStatus, 30 * 60_000, "every node live")
-  const deployMs = Date.now() - t1
-  await sleep(3_000) // trailing writes count too
-  const blockingPerNode = blockingInFlight / run.nodes
-  const { stats } = await ask<{ stats: ConsulStats }>(consulChild, { type: "stats" }, "stats")
-  const ctl = await ask<{ cpuMs: number; peakMiB: number }>(controller, { type: "stats" }, "stats")
-
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-  await Effect.runPromise(Fiber.interruptAll(fibers))
-  rmSync(dir, { recursive: true, force: true })
-  return {
-    ...run,
-    // The nodes' own traffic; the controller's is reported apart.
-    requestsPerNode: (stats.requests - (stats.controllerRequests ?? 0)) / run.nodes,
-    bytesPerNode: (stats.bytes - (stats.controllerBytes ?? 0)) / run.nodes,
-    totalBytes: stats.bytes - (stats.controllerBytes ?? 0),
-    blockingPerNode,
-    fleetPeakMiB: peakRssMiB("self"),
-    consulCpuMs: stats.cpuMs,
-    controllerRequests: stats.controllerRequests ?? NaN,
-    controllerKiB: (stats.controllerBytes ?? NaN) / 1024,
-    controllerCpuMs: ctl.cpuMs,
-    controllerPeakMiB: ctl.peakMiB,
-    startedP50: percentile(latencies, 50),
-    startedP99: percentile(latencies, 99),
-    startedMax: latencies.at(-1) ?? NaN,
-    releaseMs,
-    deployMs,
-    byKind: stats.byKind
+    // One deploy of every app.
+    const t1 = Date.now()
+    for (const app of appNames) await put(keys.deploy(app), { sha: SHA, requestedBy: "bench" })
+    await waitFor(() => events.live.size >= everyStatus, 30 * 60_000, "every node live", progress)
+    const deployMs = Date.now() - t1
+    await sleep(3_000) // trailing writes count too
+    const { stats } = await ask<{ stats: ConsulStats }>(consulChild, { type: "stats" }, "stats")
+    const ctl = await ask<{ cpuMs: number; peakMiB: number }>(controller, { type: "stats" }, "stats")
+    const fleetStats: Array<FleetStats> = []
+    for (const fleet of fleets)
+      fleetStats.push((await ask<{ stats: FleetStats }>(fleet, { type: "stats" }, "stats")).stats)
+    return {
+      ...run,
+      fleets: count,
+      // The nodes' own traffic; the controller's is reported apart.
+      requestsPerNode: (stats.requests - (stats.controllerRequests ?? 0)) / run.nodes,
+      bytesPerNode: (stats.bytes - (stats.controllerBytes ?? 0)) / run.nodes,
+      totalBytes: stats.bytes - (stats.controllerBytes ?? 0),
+      blockingPerNode: fleetStats.reduce((sum, f) => sum + f.blocking, 0) / run.nodes,
+      fleetPeakMiB: Math.max(...fleetStats.map((f) => f.peakMiB)),
+      fleetPeakSumMiB: fleetStats.reduce((sum, f) => sum + f.peakMiB, 0),
+      fleetCpuMs: fleetStats.reduce((sum, f) => sum + f.cpuMs, 0),
+      consulCpuMs: stats.cpuMs,
+      controllerRequests: stats.controllerRequests ?? NaN,
+      controllerKiB: (stats.controllerBytes ?? NaN) / 1024,
+      controllerSentKiB: (stats.controllerSentBytes ?? NaN) / 1024,
+      controllerCpuMs: ctl.cpuMs,
+      controllerPeakMiB: ctl.peakMiB,
+      startedP50: percentile(latencies, 50),
+      startedP99: percentile(latencies, 99),
+      startedMax: latencies.at(-1) ?? NaN,
+      releaseMs,
+      deployMs,
+      loadAverage: loadavg().map((l) => l.toFixed(1)).join(" "),
+      byKind: stats.byKind
+    }
+  } finally {
+    await Promise.all(fleets.map((fleet) =>
+      new Promise<void>((resolve) => {
+        if (fleet.exitCode !== null || fleet.signalCode !== null) return resolve()
+        const kill = setTimeout(() => fleet.kill("SIGKILL"), 30_000)
+        fleet.once("exit", () => {
+          clearTimeout(kill)
+          resolve()
+        })
+        fleet.send({ type: "stop" } satisfies ToFleet)
+      })
+    ))
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -413,11 +553,18 @@ const row = (r: RunResult, base: RunResult) =>
     (r.bytesPerNode / base.bytesPerNode).toFixed(2)
   } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms | ${
     (r.releaseMs / 1000).toFixed(1)
-  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleetPeakMiB.toFixed(0)} MiB | ${
+  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleets}: ${r.fleetPeakMiB.toFixed(0)} MiB (sum ${
+    r.fleetPeakSumMiB.toFixed(0)
+  }), ${(r.fleetCpuMs / 1000).toFixed(1)} s CPU | ${
     (r.consulCpuMs / 1000).toFixed(1)
-  } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB, ${
+  } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB (sent ${r.controllerSentKiB.toFixed(0)} KiB), ${
     (r.controllerCpuMs / 1000).toFixed(1)
-  } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB |`
+  } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB | ${r.loadAverage} |`
+
+const HEADER = [
+  "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | load average at the end |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|"
+]
 
 const fmtBytes = (n: number) => n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
 
@@ -428,20 +575,24 @@ async function main(): Promise<void> {
     return { nodes: Number(nodes), apps: Number(apps ?? "1") }
   })
   const write = !process.argv.includes("--no-write")
+  const fleetsArg = process.argv.find((a) => a.startsWith("--fleets="))?.slice("--fleets=".length)
+  const forcedFleets = fleetsArg === undefined ? undefined : Number(fleetsArg)
+  const ttlArg = process.argv.find((a) => a.startsWith("--session-ttl-min="))?.slice("--session-ttl-min=".length)
+  const sessionTtlMinMs = ttlArg === undefined ? undefined : Number(ttlArg) * 1000
   const work = mkdtempSync(join(tmpdir(), "sacar-scale-"))
   const results: RunResult[] = []
   try {
     for (const run of runs) {
       // A fresh dev-consul per run: nothing of the previous run's KV or watchers.
-      const consulChild = fork(HERE, ["--consul-host"], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      const consulChild = forkChild(["--consul-host"])
       const { url } = await new Promise<{ url: string }>((resolve) =>
         consulChild.once("message", (m) => resolve(m as { url: string }))
       )
-      const controller = fork(HERE, ["--controller-host", url], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      const controller = forkChild(["--controller-host", url])
       await new Promise((resolve) => controller.once("message", resolve))
       try {
         const started = Date.now()
-        const result = await runOnce(url, consulChild, controller, run, work)
+        const result = await runOnce(url, consulChild, controller, run, work, forcedFleets, sessionTtlMinMs)
         results.push(result)
         console.error(
           `${run.nodes} nodes x ${run.apps} apps: ${result.requestsPerNode.toFixed(1)} requests and ${
@@ -494,10 +645,9 @@ function report(results: ReadonlyArray<RunResult>, write: boolean) {
     `Run ${new Date().toISOString()} on ${cpus().length} cores, load average ${
       loadavg().map((l) => l.toFixed(1)).join(" ")
     } (a machine shared with other work). \`node_modules/.bin/node bench/scale.ts\`.`,
-    "Simulated nodes are `runReconciler` in one process with the Python steps stubbed. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live.",
+    "Simulated nodes are `runReconciler` in child processes (a few hundred node-apps each) with the Python steps stubbed in-process. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live.",
     "",
-    "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet process peak RSS | dev-consul CPU | controller: requests, bytes, CPU, peak RSS |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...HEADER,
     ...results.map((r) => row(r, base)),
     "",
     `Exponent of total bytes served against nodes (one app): ${exponent.toFixed(2)} (1.00 is linear).`,
@@ -512,6 +662,16 @@ function report(results: ReadonlyArray<RunResult>, write: boolean) {
 // SIGUSR2 ends a process cleanly, so `--cpu-prof` writes its profile for a run stopped half-way.
 process.on("SIGUSR2", () => process.exit(130))
 const controllerAt = process.argv.indexOf("--controller-host")
+const fleetAt = process.argv.indexOf("--fleet-host")
 if (process.argv.includes("--consul-host")) await consulHost()
 else if (controllerAt >= 0) await controllerHost(process.argv[controllerAt + 1]!)
-else await main()
+else if (fleetAt >= 0) await fleetHost(JSON.parse(process.argv[fleetAt + 1]!) as FleetConfig)
+else {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      for (const child of children) child.kill("SIGKILL")
+      process.exit(130)
+    })
+  }
+  await main()
+}

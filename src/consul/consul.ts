@@ -131,6 +131,15 @@ export class Consul extends Context.Service<Consul, {
     options?: BlockingOptions
   ) => Effect.Effect<Indexed<ReadonlyArray<KvEntry>>, ConsulError>
   readonly keys: (prefix: string, separator?: string) => Effect.Effect<ReadonlyArray<string>, ConsulError>
+  /**
+   * The keys under a prefix without their values (`?keys`), sorted, with the index: a
+   * blocking query that wakes like `list` but answers with names only, for a reader that
+   * fetches only what changed (the controller's report loop).
+   */
+  readonly listKeys: (
+    prefix: string,
+    options?: BlockingOptions
+  ) => Effect.Effect<Indexed<ReadonlyArray<string>>, ConsulError>
   /** false when a cas, acquire or release was refused. */
   readonly put: (key: string, value: string, options?: PutOptions) => Effect.Effect<boolean, ConsulError>
   readonly delete: (

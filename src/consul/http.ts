@@ -456,6 +456,24 @@ export const makeConsul = (config: ConsulConfig) =>
       )
     }
 
+    const listKeys = (prefix: string, options?: BlockingOptions) => {
+      const operation = `kv keys ${prefix}`
+      return call(
+        { ...blockingRequest(operation, `/v1/kv/${encodeKey(prefix)}`, { keys: true }, options), keys: [prefix] },
+        [404]
+      ).pipe(
+        Effect.flatMap(fromConsul(operation)),
+        Effect.flatMap((res) =>
+          res.status === 404
+            ? Effect.succeed({ value: [] as ReadonlyArray<string>, index: indexOf(res) })
+            : Effect.map(json(operation, res), (body) => ({
+              value: (Array.isArray(body) ? body.map(String) : []) as ReadonlyArray<string>,
+              index: indexOf(res)
+            }))
+        )
+      )
+    }
+
     const put = (key: string, value: string, options?: PutOptions) => {
       const operation = `kv put ${key}`
       return Effect.try({
@@ -638,6 +656,7 @@ export const makeConsul = (config: ConsulConfig) =>
       get,
       list,
       keys,
+      listKeys,
       put,
       delete: del,
       txn,

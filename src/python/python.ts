@@ -8,6 +8,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { stat } from "node:fs/promises"
+import { runProcess } from "../process/run.ts"
+import type { ProcessFailed, ProcessTimedOut, RunOptions } from "../process/run.ts"
 import { findInterpreter, listVersions } from "./interpreter.ts"
 import type { Interpreter, PythonNotFound } from "./interpreter.ts"
 import { sharedPip } from "./pip.ts"
@@ -15,6 +17,9 @@ import type { PipUnavailable } from "./pip.ts"
 
 export type { Interpreter, PythonNotFound } from "./interpreter.ts"
 export type { PipUnavailable } from "./pip.ts"
+
+/** How the venv's command runs: where, with what environment, as whom, for how long. */
+type VenvProcess = Omit<RunOptions, "command" | "args">
 
 export class Python extends Context.Service<Python, {
   /** `version` is a release's `python-version` (`3.11`); without it `fallback` (SACAR_PYTHON) is used. */
@@ -25,6 +30,16 @@ export class Python extends Context.Service<Python, {
   readonly listVersions: (fallback: string) => Effect.Effect<ReadonlyArray<string>>
   /** A directory `d` for `<venv>/bin/python d/pip ...`, unpacked once under `cacheDir`. */
   readonly pip: (interpreter: Interpreter, cacheDir: string) => Effect.Effect<string, PipUnavailable>
+  /**
+   * Makes a venv without pip at `venv` with `interpreter`. A service method, not a step
+   * of its own, so a stand-in (test/support/python-stand-in.ts) can make one without
+   * starting a process: a thousand simulated nodes in one process cannot afford a spawn each.
+   */
+  readonly createVenv: (
+    interpreter: Interpreter,
+    venv: string,
+    run: VenvProcess
+  ) => Effect.Effect<void, ProcessFailed | ProcessTimedOut>
 }>()("sacar/Python") {
   /** Searches the PATH the process had when the layer was built. */
   static readonly layer: Layer.Layer<Python> = Layer.sync(Python, () => makePython(process.env.PATH ?? ""))
@@ -61,5 +76,12 @@ export const makePython = (searchPath: string): Python["Service"] =>
   Python.of({
     resolve: memoisedResolve(searchPath),
     listVersions: (fallback) => listVersions(searchPath, fallback),
-    pip: sharedPip
+    pip: sharedPip,
+    createVenv: (interpreter, venv, run) =>
+      runProcess({
+        ...run,
+        command: interpreter.path,
+        // -I: a release's own top-level module (a logging.py) must not shadow the stdlib venv imports.
+        args: ["-I", "-m", "venv", "--without-pip", venv]
+      }).pipe(Effect.asVoid)
   })

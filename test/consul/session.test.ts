@@ -28,6 +28,7 @@ const sessionConsul = (renewals: Array<number>, answer: () => Effect.Effect<stri
       get: unused,
       list: unused,
       keys: unused,
+      listKeys: unused,
       put: unused,
       delete: unused,
       txn: unused,

@@ -28,15 +28,19 @@ const putStatus = (consul: Consul["Service"], keys: Keys, app: string, node: str
 test("a NodeStatus write refetches only its own app's keys", async (t) => {
   const { consul, prefix, fork, run } = await consulForTest(t)
   const keys = makeKeys(prefix)
-  // Entries the loop is sent by every listing, by the prefix it listed.
+  // Keys the loop is sent by every listing (with values or names only), and keys it
+  // checks or fetches in transactions, by the group of keys they belong to.
   const listed = new Map<string, number>()
+  const add = (p: string, n: number) => listed.set(p, (listed.get(p) ?? 0) + n)
+  const groupOf = (key: string) => {
+    const parsed = keys.parse(key)
+    return "app" in parsed ? keys.app(parsed.app) : keys.nodes
+  }
   const counting = Layer.succeed(Consul, {
     ...consul,
-    list: (p, options) =>
-      Effect.tap(
-        consul.list(p, options),
-        (r) => Effect.sync(() => listed.set(p, (listed.get(p) ?? 0) + r.value.length))
-      )
+    list: (p, options) => Effect.tap(consul.list(p, options), (r) => Effect.sync(() => add(p, r.value.length))),
+    listKeys: (p, options) => Effect.tap(consul.listKeys(p, options), (r) => Effect.sync(() => add(p, r.value.length))),
+    txn: (ops) => Effect.tap(consul.txn(ops), () => Effect.sync(() => ops.forEach((op) => add(groupOf(op.key), 1))))
   })
   const status = (app: string, node: string, phase: string) => run(putStatus(consul, keys, app, node, phase))
   for (const app of ["quiet", "busy"]) {
@@ -70,6 +74,11 @@ test("a status write in one app decodes and renders that app only, and the loop'
     list: (p, options) =>
       Effect.tap(
         consul.list(p, options),
+        () => Effect.sync(() => reads.push({ prefix: p, stale: options?.stale === true }))
+      ),
+    listKeys: (p, options) =>
+      Effect.tap(
+        consul.listKeys(p, options),
         () => Effect.sync(() => reads.push({ prefix: p, stale: options?.stale === true }))
       )
   })

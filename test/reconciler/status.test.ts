@@ -20,6 +20,7 @@ const fakeConsul = (puts: Array<{ key: string; value: string }>, failFirst = 0) 
       get: unused,
       list: unused,
       keys: unused,
+      listKeys: unused,
       put: (key, value) =>
         Effect.suspend(() => {
           if (failures > 0) {

@@ -11,7 +11,7 @@ import type { KvEntry } from "../../consul/consul.ts"
 import type { AppConfig, DeploySpec, LockDoc, NodeStatus, PinDoc, ReleaseSpec } from "../../spec/documents.ts"
 import type { GitHubRecord } from "../../spec/github-record.ts"
 import type { Keys } from "../../spec/keys.ts"
-import { decodedOr, type KvDocument, type PredeployView, readTree } from "../../spec/tree.ts"
+import { decodedOr, type DecodeMemo, type KvDocument, type PredeployView, readTree } from "../../spec/tree.ts"
 
 export interface Versioned<A> {
   readonly doc: A
@@ -75,8 +75,14 @@ export const joinSnapshots = (parts: Iterable<Snapshot>): Snapshot => {
   return { index, apps, nodes, problems }
 }
 
-export const readSnapshot = (keys: Keys, index: number, entries: ReadonlyArray<KvEntry>): Snapshot => {
-  const tree = readTree(keys, entries)
+/** `memo` keeps decoded documents between reads of the same group: only changed ones are decoded again. */
+export const readSnapshot = (
+  keys: Keys,
+  index: number,
+  entries: ReadonlyArray<KvEntry>,
+  memo?: DecodeMemo
+): Snapshot => {
+  const tree = readTree(keys, entries, memo)
   const apps = new Map<string, AppSnapshot>()
   for (const [app, a] of tree.apps) {
     const deploy = decodedOr(a.deploy)

@@ -1,11 +1,15 @@
 /**
- * What the report loop reads, split by what changes together: one blocking query per
- * app over `<prefix>/<app>/`, one over `<prefix>/_nodes/`, and a keys-only listing of
- * the prefix every few seconds to find apps that came or went. Each group is decoded
- * into its own Snapshot when its answer changes and kept as it is otherwise, so a
- * NodeStatus write decodes its own app's documents and no other app's.
+ * What the report loop reads, split by what changes together: one group of keys per
+ * app under `<prefix>/<app>/`, one under `<prefix>/_nodes/`, and a keys-only listing of
+ * the prefix every few seconds to find apps that came or went. Each group is read
+ * incrementally (incremental-read.ts: a keys-only blocking query, then only the keys
+ * whose ModifyIndex moved), so a NodeStatus write downloads that one status, not every
+ * node's; and each group is decoded into its own Snapshot when it changes, with a memo
+ * of the documents decoded before, so only the changed document is decoded again.
+ * `locks/` keys other than `locks/predeploy/` (the deploy slots, which churn through a
+ * rollout) are not read at all.
  *
- * The watches read with `?stale`: the report loop only shows what the nodes said
+ * The listings read with `?stale`: the report loop only shows what the nodes said
  * (check runs, deployment statuses, metrics), and the writes it decides from them
  * (auto-deploy, retention, record updates) are guarded by check-and-set in Consul
  * (docs/decisions.md, "Stale reads").
@@ -15,10 +19,11 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import type { KvEntry } from "../../consul/consul.ts"
 import { Consul } from "../../consul/consul.ts"
-import { watchPrefix } from "../../consul/watch.ts"
 import type { Keys } from "../../spec/keys.ts"
 import { isAppName } from "../../spec/names.ts"
+import type { DecodeMemo } from "../../spec/tree.ts"
 import type { Metrics } from "../metrics.ts"
+import { watchIncrementally } from "./incremental-read.ts"
 import { joinSnapshots, readSnapshot } from "./snapshot.ts"
 import type { Snapshot } from "./snapshot.ts"
 
@@ -34,6 +39,14 @@ interface Group {
   fiber: Fiber.Fiber<void> | undefined
   part: Snapshot | undefined
   signature: string
+  /** The group's documents as last decoded, by key and ModifyIndex. */
+  readonly memo: DecodeMemo
+}
+
+/** Whether the report loop reads `key`: everything but the deploy slots and halts under `locks/`. */
+const read = (keys: Keys, key: string): boolean => {
+  const parsed = keys.parse(key)
+  return parsed.kind !== "locks" || parsed.rest.startsWith("predeploy/")
 }
 
 /** The entries' keys, versions and holders: equal signatures, equal documents. */
@@ -76,9 +89,9 @@ export const watchTree = (
 
     const follow = (prefix: string, app: string | undefined) =>
       Effect.gen(function*() {
-        const group: Group = { app, fiber: undefined, part: undefined, signature: "" }
+        const group: Group = { app, fiber: undefined, part: undefined, signature: "", memo: new Map() }
         groups.set(prefix, group)
-        group.fiber = yield* watchPrefix(prefix, { stale: true }).pipe(
+        group.fiber = yield* watchIncrementally(prefix, (key) => read(keys, key)).pipe(
           Stream.runForEach((result) =>
             Effect.suspend(() => {
               // An empty prefix (no node registered yet) answers with the whole table's index
@@ -86,7 +99,12 @@ export const watchTree = (
               const signature = signatureOf(result.value)
               if (group.part !== undefined && signature === group.signature) return Effect.void
               group.signature = signature
-              group.part = readSnapshot(keys, result.index, result.value)
+              group.part = readSnapshot(keys, result.index, result.value, group.memo)
+              // The memo follows the keys there are now, not every key there ever was.
+              if (group.memo.size > result.value.length) {
+                const present = new Set(result.value.map((e) => e.key))
+                for (const key of group.memo.keys()) if (!present.has(key)) group.memo.delete(key)
+              }
               if (app !== undefined) metrics?.inc("sacar_report_decodes_total", { app })
               // The registrations decide every app's expected nodes.
               return emit(app === undefined ? { all: true } : { all: false, apps: new Set([app]) })

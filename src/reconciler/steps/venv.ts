@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import { access, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { nowIso } from "../../common/time.ts"
-import { runProcess } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
 import { AppUser } from "../app-user.ts"
@@ -118,10 +117,7 @@ export const ensureVenv = (
         yield* Effect.promise(() => rm(input.venv, { recursive: true, force: true }))
       }
     }
-    const makeVenv = runProcess({
-      command: interpreter.path,
-      // -I: a release's own top-level module (a logging.py) must not shadow the stdlib venv imports.
-      args: ["-I", "-m", "venv", "--without-pip", input.venv],
+    const makeVenv = python.createVenv(interpreter, input.venv, {
       cwd: input.releaseDir,
       env: pipEnvironment(input.venv, user),
       user,
