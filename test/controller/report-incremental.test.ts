@@ -11,7 +11,8 @@ import { consulLayer } from "../../src/consul/http.ts"
 import { Metrics } from "../../src/controller/metrics.ts"
 import { reportLoop } from "../../src/controller/report/loop.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
-import { consulForTest, eventually, sleep } from "../consul/support.ts"
+import { consulForTest } from "../consul/harness.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 
 /** A relay to `target` that counts the bytes the server sends back. */
 const countingRelay = async (target: string) => {
@@ -72,14 +73,14 @@ test("one node's status write does not make the controller download the other no
     )
   )
   t.after(() => loop.interrupt())
-  await eventually(() => decodes() > 0, 20_000, "the loop to read the app")
+  await eventually("the loop to read the app", () => decodes() > 0, 20_000)
   // The first read downloads every status once (base64 in JSON: 4/3 of the document).
   assert.ok(relay.served() > NODES * oneStatus, `first read: ${relay.served()} bytes`)
   await sleep(1_000)
 
   const before = { served: relay.served(), decodes: decodes() }
   await run(consul.put(keys.status("shop", "web-7"), statusOf("web-7", "install")))
-  await eventually(() => decodes() > before.decodes, 10_000, "the loop to see the status change")
+  await eventually("the loop to see the status change", () => decodes() > before.decodes, 10_000)
   await sleep(1_000) // anything the change still makes the loop read counts too
   const served = relay.served() - before.served
   t.diagnostic(`served after one status write: ${served} bytes (one status ${oneStatus}, all ${NODES * oneStatus})`)

@@ -67,7 +67,8 @@ const keyConsul = (holder: Holder, tries: Array<number>, destroyed: Array<string
             : undefined
         ),
       leader: unused,
-      agentNode: unused
+      agentNode: unused,
+      listKeys: unused
     })
   )
 }

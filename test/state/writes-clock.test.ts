@@ -42,7 +42,8 @@ const recordingConsul = (written: Map<string, string>) => {
       destroySession: unused,
       sessionInfo: unused,
       leader: unused,
-      agentNode: unused
+      agentNode: unused,
+      listKeys: unused
     })
   )
 }
