@@ -44,8 +44,14 @@ const exists = (path: string) => Effect.promise(() => access(path).then(() => tr
 /**
  * A directory `d` such that `<venv python> d/pip install ...` runs pip.
  * Safe to call concurrently: the unpacked copy appears by an atomic rename.
+ * `mark`: variables added to the unpacking processes' environment, so whoever started
+ * them can find them (the demo marks its processes with its folder).
  */
-export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Effect<string, PipUnavailable> =>
+export const sharedPip = (
+  interpreter: Interpreter,
+  cacheDir: string,
+  mark: Readonly<Record<string, string>> = {}
+): Effect.Effect<string, PipUnavailable> =>
   Effect.gen(function*() {
     const wheel = interpreter.bundledPip
     if (wheel === undefined) {
@@ -60,7 +66,7 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
     const staging = `${target}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
     yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
-      const env = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
+      const env = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8", ...mark }
       yield* runProcess({
         command: interpreter.path,
         args: ["-m", "zipfile", "-e", wheel, staging],
