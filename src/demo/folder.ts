@@ -24,6 +24,8 @@ export interface DemoFolder {
   /** The file listing every child's pid, read by the next run to kill leftovers. */
   readonly pids: string
   readonly nodeRoot: (node: string) => string
+  /** The pip every node's `.sacar/pip` links to (shared-pip.ts). */
+  readonly pip: string
   readonly log: (name: string) => string
   readonly consulAddress: string
 }
@@ -34,6 +36,7 @@ export const demoFolder = (dir: string): DemoFolder => ({
   logs: join(dir, "logs"),
   pids: join(dir, "pids"),
   nodeRoot: (node) => join(dir, "nodes", node),
+  pip: join(dir, "pip"),
   log: (name) => join(dir, "logs", `${name}.log`),
   consulAddress: join(dir, CONSUL_ADDRESS_FILE)
 })

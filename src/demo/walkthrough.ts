@@ -41,6 +41,7 @@ import {
   renderTable,
   type Watched
 } from "./progress.ts"
+import { linkNodesPip, unpackSharedPip } from "./shared-pip.ts"
 
 export const DEMO_APP = "shop"
 
@@ -230,6 +231,7 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
     )
   const componentEnv: ComponentEnv = { consul: consul.address, prefix: keys.prefix, base: stage.env, consulNode }
   const controller = await startController(supervisor, componentEnv, folder.log("controller"))
+  await linkNodesPip(folder)
   for (const node of DEMO_NODES) {
     const child = await startReconciler(supervisor, componentEnv, node, folder.nodeRoot(node), folder.log(node))
     display.say(label("reconciler", `${node} (pid ${child.pid}), root ${p(folder.nodeRoot(node))}`))
@@ -240,7 +242,11 @@ export async function walkThrough(stage: Stage): Promise<WalkResult> {
     ? setInterval(() => display.table([`  packing examples/shop (pip, offline) ${since(packStarted)}`]), 250)
     : undefined
   const [url, release] = await abortable(
-    Promise.all([controllerUrl(controller, 30_000, signal), packRelease(folder, stage.env)]),
+    Promise.all([
+      controllerUrl(controller, 30_000, signal),
+      packRelease(folder, stage.env),
+      unpackSharedPip(folder, stage.env, signal)
+    ]),
     signal
   )
     .finally(() => {

@@ -56,8 +56,14 @@ const exists = (path: string) => Effect.promise(() => access(path).then(() => tr
 /**
  * A directory `d` such that `<venv python> d/pip install ...` runs pip.
  * Safe to call concurrently: the unpacked copy appears by an atomic rename.
+ * `mark`: variables added to the unpacking processes' environment, so whoever started
+ * them can find them (the demo marks its processes with its folder).
  */
-export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Effect<string, PipUnavailable> =>
+export const sharedPip = (
+  interpreter: Interpreter,
+  cacheDir: string,
+  mark: Readonly<Record<string, string>> = {}
+): Effect.Effect<string, PipUnavailable> =>
   Effect.gen(function*() {
     const wheel = interpreter.bundledPip
     if (wheel === undefined) {
@@ -75,7 +81,7 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
       yield* runProcess({
         command: interpreter.path,
         args: ["-m", "zipfile", "-e", wheel, staging],
-        env: TOOL_ENV,
+        env: { ...TOOL_ENV, ...mark },
         timeoutMs: 60_000
       })
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
@@ -107,14 +113,18 @@ export const sharedPip = (interpreter: Interpreter, cacheDir: string): Effect.Ef
  * running meanwhile reads a whole `.pyc` or none). One worker: it runs beside pip,
  * which keeps the other core busy.
  */
-export const compileSharedPip = (interpreter: Interpreter, dir: string): Effect.Effect<void, PipUnavailable> =>
+export const compileSharedPip = (
+  interpreter: Interpreter,
+  dir: string,
+  mark: Readonly<Record<string, string>> = {}
+): Effect.Effect<void, PipUnavailable> =>
   Effect.gen(function*() {
     const marker = join(dir, COMPILED_MARKER)
     if (yield* exists(marker)) return
     yield* runProcess({
       command: interpreter.path,
       args: ["-I", "-m", "compileall", "-q", dir],
-      env: TOOL_ENV,
+      env: { ...TOOL_ENV, ...mark },
       timeoutMs: 300_000
     })
     yield* Effect.tryPromise(() => writeFile(marker, ""))
