@@ -108,7 +108,7 @@ describe("the download streamed into extraction", { concurrency: true }, () => {
       const staging = (await list(releases(root))).filter((name) => name.endsWith(".extract"))
       for (const name of staging) if ((await list(join(releases(root), name))).includes("first.txt")) return true
       return false
-    }, 5_000).finally(() => rest?.())
+    }).finally(() => rest?.())
     assert.ok(rest !== undefined, "the artifact was requested")
 
     const ready = successOf((await running).exit)
