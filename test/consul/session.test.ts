@@ -9,10 +9,11 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Consul, ConsulUnavailable } from "../../src/consul/consul.ts"
+import { ConsulUnavailable } from "../../src/consul/consul.ts"
 import type { ConsulError } from "../../src/consul/consul.ts"
 import { acquireLock, LOCK_FLAGS } from "../../src/consul/lock.ts"
 import { openSession, session } from "../../src/consul/session.ts"
+import { consulStandIn } from "../support/consul-stand-in.ts"
 import { eventually } from "../support/eventually.ts"
 import { consulForTest } from "./harness.ts"
 
@@ -20,30 +21,15 @@ import { consulForTest } from "./harness.ts"
 // pacing and the TTL rule for `lost`, without waiting out a real TTL. (dev-consul's own
 // expiry of unrenewed sessions is test/devconsul/session.test.ts's.)
 const sessionConsul = (renewals: Array<number>, answer: () => Effect.Effect<string | undefined, ConsulError>) => {
-  const unused = () => Effect.die("not used by sessions")
-  return Layer.succeed(
-    Consul,
-    Consul.of({
-      address: "fake",
-      get: unused,
-      list: unused,
-      keys: unused,
-      listKeys: unused,
-      put: unused,
-      delete: unused,
-      txn: unused,
-      createSession: () => Effect.succeed("s-1"),
-      renewSession: () =>
-        Clock.currentTimeMillis.pipe(
-          Effect.tap((now) => Effect.sync(() => renewals.push(now))),
-          Effect.andThen(Effect.suspend(answer))
-        ),
-      destroySession: () => Effect.void,
-      sessionInfo: unused,
-      leader: unused,
-      agentNode: unused
-    })
-  )
+  return consulStandIn("sessions", {
+    createSession: () => Effect.succeed("s-1"),
+    renewSession: () =>
+      Clock.currentTimeMillis.pipe(
+        Effect.tap((now) => Effect.sync(() => renewals.push(now))),
+        Effect.andThen(Effect.suspend(answer))
+      ),
+    destroySession: () => Effect.void
+  })
 }
 
 test("a session is renewed every TTL/2 and stays; unanswered renewals mean lost one TTL later", async () => {

@@ -8,8 +8,8 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { Consul } from "../../src/consul/consul.ts"
 import { acquireForNode } from "../../src/reconciler/membership.ts"
+import { consulStandIn } from "../support/consul-stand-in.ts"
 
 interface Holder {
   session: string | undefined
@@ -20,57 +20,43 @@ interface Holder {
 
 /** A key that `holder` holds (its session named `holder.name`); a put acquires only when free. */
 const keyConsul = (holder: Holder, tries: Array<number>, destroyed: Array<string>) => {
-  const unused = () => Effect.die("not used by acquireForNode")
-  return Layer.succeed(
-    Consul,
-    Consul.of({
-      address: "fake",
-      get: (key) =>
-        Effect.succeed({
-          index: 1,
-          value: {
-            key,
-            value: "",
-            flags: "0",
-            createIndex: 1,
-            modifyIndex: 1,
-            lockIndex: 1,
-            ...(holder.session === undefined ? {} : { session: holder.session })
+  return consulStandIn("acquireForNode", {
+    get: (key) =>
+      Effect.succeed({
+        index: 1,
+        value: {
+          key,
+          value: "",
+          flags: "0",
+          createIndex: 1,
+          modifyIndex: 1,
+          lockIndex: 1,
+          ...(holder.session === undefined ? {} : { session: holder.session })
+        }
+      }),
+    put: (_key, _value, options) =>
+      Clock.currentTimeMillis.pipe(
+        Effect.tap((now) => Effect.sync(() => tries.push(now))),
+        Effect.map(() => {
+          if (holder.session === undefined && (holder.lockDelayPuts ?? 0) > 0) {
+            holder.lockDelayPuts! -= 1
+            return false
           }
-        }),
-      list: unused,
-      keys: unused,
-      put: (_key, _value, options) =>
-        Clock.currentTimeMillis.pipe(
-          Effect.tap((now) => Effect.sync(() => tries.push(now))),
-          Effect.map(() => {
-            if (holder.session === undefined && (holder.lockDelayPuts ?? 0) > 0) {
-              holder.lockDelayPuts! -= 1
-              return false
-            }
-            return holder.session === undefined || holder.session === options?.acquire
-          })
-        ),
-      delete: unused,
-      txn: unused,
-      createSession: unused,
-      renewSession: unused,
-      destroySession: (id) =>
-        Effect.sync(() => {
-          destroyed.push(id)
-          if (holder.session === id) holder.session = undefined
-        }),
-      sessionInfo: (id) =>
-        Effect.succeed(
-          id === holder.session
-            ? { id, name: holder.name, node: "n", ttl: "15s", behavior: "delete", lockDelayNs: 0 }
-            : undefined
-        ),
-      leader: unused,
-      agentNode: unused,
-      listKeys: unused
-    })
-  )
+          return holder.session === undefined || holder.session === options?.acquire
+        })
+      ),
+    destroySession: (id) =>
+      Effect.sync(() => {
+        destroyed.push(id)
+        if (holder.session === id) holder.session = undefined
+      }),
+    sessionInfo: (id) =>
+      Effect.succeed(
+        id === holder.session
+          ? { id, name: holder.name, node: "n", ttl: "15s", behavior: "delete", lockDelayNs: 0 }
+          : undefined
+      )
+  })
 }
 
 const OWN_NAME = "sacar reconciler on web-1"

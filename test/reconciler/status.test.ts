@@ -5,41 +5,25 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { Consul, ConsulUnavailable } from "../../src/consul/consul.ts"
+import { ConsulUnavailable } from "../../src/consul/consul.ts"
 import { emptyStatus, makeStatusWriter } from "../../src/reconciler/status.ts"
 import { encodeDocument } from "../../src/spec/decode.ts"
 import { NodeStatus } from "../../src/spec/documents.ts"
+import { consulStandIn } from "../support/consul-stand-in.ts"
 
 const fakeConsul = (puts: Array<{ key: string; value: string }>, failFirst = 0) => {
   let failures = failFirst
-  const unused = () => Effect.die("not used by the status writer")
-  return Layer.succeed(
-    Consul,
-    Consul.of({
-      address: "fake",
-      get: unused,
-      list: unused,
-      keys: unused,
-      listKeys: unused,
-      put: (key, value) =>
-        Effect.suspend(() => {
-          if (failures > 0) {
-            failures -= 1
-            return Effect.fail(new ConsulUnavailable({ address: "fake", operation: "put", message: "down" }))
-          }
-          puts.push({ key, value })
-          return Effect.succeed(true)
-        }),
-      delete: unused,
-      txn: unused,
-      createSession: unused,
-      renewSession: unused,
-      destroySession: unused,
-      sessionInfo: unused,
-      leader: unused,
-      agentNode: unused
-    })
-  )
+  return consulStandIn("the status writer", {
+    put: (key, value) =>
+      Effect.suspend(() => {
+        if (failures > 0) {
+          failures -= 1
+          return Effect.fail(new ConsulUnavailable({ address: "fake", operation: "put", message: "down" }))
+        }
+        puts.push({ key, value })
+        return Effect.succeed(true)
+      })
+  })
 }
 
 const A = "a".repeat(40)

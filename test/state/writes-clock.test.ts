@@ -10,42 +10,28 @@ import { Consul } from "../../src/consul/consul.ts"
 import type { TxnOp } from "../../src/consul/consul.ts"
 import { makeKeys } from "../../src/spec/keys.ts"
 import { requestDeploy, retryRelease } from "../../src/state/writes.ts"
+import { consulStandIn } from "../support/consul-stand-in.ts"
 
 const AT = Date.parse("2030-01-01T00:00:00.000Z")
 
 /** A KV of `written` alone, recording what is written (puts and transactions' sets and cas). */
 const recordingConsul = (written: Map<string, string>) => {
-  const unused = () => Effect.die("not used by these writers")
   const apply = (op: TxnOp) => {
     if ((op.verb === "set" || op.verb === "cas") && op.value !== undefined) written.set(op.key, op.value)
   }
-  return Layer.succeed(
-    Consul,
-    Consul.of({
-      address: "fake",
-      get: (key) => {
-        const value = written.get(key)
-        return Effect.succeed({
-          index: 1,
-          value: value === undefined
-            ? undefined
-            : { key, value, flags: "0", createIndex: 1, modifyIndex: 1, lockIndex: 0 }
-        })
-      },
-      list: unused,
-      keys: unused,
-      put: (key, value) => Effect.sync(() => (written.set(key, value), true)),
-      delete: unused,
-      txn: (ops) => Effect.sync(() => (ops.forEach(apply), { ok: true as const, entries: [] })),
-      createSession: unused,
-      renewSession: unused,
-      destroySession: unused,
-      sessionInfo: unused,
-      leader: unused,
-      agentNode: unused,
-      listKeys: unused
-    })
-  )
+  return consulStandIn("these writers", {
+    get: (key) => {
+      const value = written.get(key)
+      return Effect.succeed({
+        index: 1,
+        value: value === undefined
+          ? undefined
+          : { key, value, flags: "0", createIndex: 1, modifyIndex: 1, lockIndex: 0 }
+      })
+    },
+    put: (key, value) => Effect.sync(() => (written.set(key, value), true)),
+    txn: (ops) => Effect.sync(() => (ops.forEach(apply), { ok: true as const, entries: [] }))
+  })
 }
 
 const onTestClock = <A, E>(written: Map<string, string>, effect: Effect.Effect<A, E, Consul>) =>
