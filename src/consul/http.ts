@@ -437,29 +437,15 @@ export const makeConsul = (config: ConsulConfig) =>
       )
     }
 
-    const keys = (prefix: string, separator?: string) => {
-      const operation = `kv keys ${prefix}`
-      return call({
-        operation,
-        method: "GET",
-        path: `/v1/kv/${encodeKey(prefix)}`,
-        query: { keys: true, separator },
-        timeoutMs: requestTimeoutMs,
-        keys: [prefix]
-      }, [404]).pipe(
-        Effect.flatMap(fromConsul(operation)),
-        Effect.flatMap((res) =>
-          res.status === 404
-            ? Effect.succeed<ReadonlyArray<string>>([])
-            : Effect.map(json(operation, res), (body) => (Array.isArray(body) ? body.map(String) : []))
-        )
-      )
-    }
-
-    const listKeys = (prefix: string, options?: BlockingOptions) => {
+    // One read of key names serves both: `keys` (optionally up to a separator) and the
+    // blocking `listKeys`, which also answers with the index to block on next.
+    const readKeys = (prefix: string, separator: string | undefined, options: BlockingOptions | undefined) => {
       const operation = `kv keys ${prefix}`
       return call(
-        { ...blockingRequest(operation, `/v1/kv/${encodeKey(prefix)}`, { keys: true }, options), keys: [prefix] },
+        {
+          ...blockingRequest(operation, `/v1/kv/${encodeKey(prefix)}`, { keys: true, separator }, options),
+          keys: [prefix]
+        },
         [404]
       ).pipe(
         Effect.flatMap(fromConsul(operation)),
@@ -473,6 +459,11 @@ export const makeConsul = (config: ConsulConfig) =>
         )
       )
     }
+
+    const keys = (prefix: string, separator?: string) =>
+      Effect.map(readKeys(prefix, separator, undefined), (answer) => answer.value)
+
+    const listKeys = (prefix: string, options?: BlockingOptions) => readKeys(prefix, undefined, options)
 
     const put = (key: string, value: string, options?: PutOptions) => {
       const operation = `kv put ${key}`
