@@ -15,8 +15,9 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import { access, mkdir, rename, rm, writeFile } from "node:fs/promises"
+import { mkdir, rename, rm, writeFile } from "node:fs/promises"
 import { basename, join } from "node:path"
+import { pathExists } from "../common/files.ts"
 import { runProcess } from "../process/run.ts"
 import type { Interpreter } from "./interpreter.ts"
 
@@ -51,8 +52,6 @@ const TOOL_ENV = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
 /** Written into the unpacked pip once all of it is compiled. */
 export const COMPILED_MARKER = ".sacar-compiled"
 
-const exists = (path: string) => Effect.promise(() => access(path).then(() => true, () => false))
-
 /**
  * A directory `d` such that `<venv python> d/pip install ...` runs pip.
  * Safe to call concurrently: the unpacked copy appears by an atomic rename.
@@ -74,7 +73,7 @@ export const sharedPip = (
       })
     }
     const target = join(cacheDir, basename(wheel, ".whl"))
-    if (yield* exists(join(target, "pip", "__main__.py"))) return target
+    if (yield* pathExists(join(target, "pip", "__main__.py"))) return target
     const staging = `${target}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
     yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
@@ -87,7 +86,7 @@ export const sharedPip = (
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
         // Someone else unpacked the same wheel first; theirs is as good as ours.
         Effect.catch(() =>
-          exists(join(target, "pip", "__main__.py")).pipe(
+          pathExists(join(target, "pip", "__main__.py")).pipe(
             Effect.flatMap((there) =>
               there ? Effect.void : Effect.fail(new Error(`cannot move ${staging} to ${target}`))
             )
@@ -120,7 +119,7 @@ export const compileSharedPip = (
 ): Effect.Effect<void, PipUnavailable> =>
   Effect.gen(function*() {
     const marker = join(dir, COMPILED_MARKER)
-    if (yield* exists(marker)) return
+    if (yield* pathExists(marker)) return
     yield* runProcess({
       command: interpreter.path,
       args: ["-I", "-m", "compileall", "-q", dir],

@@ -10,8 +10,8 @@
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import { access } from "node:fs/promises"
 import { join } from "node:path"
+import { pathExists } from "../../common/files.ts"
 import { nowIso } from "../../common/time.ts"
 import { runProcess } from "../../process/run.ts"
 import { compileInstalled } from "../../python/compile.ts"
@@ -66,9 +66,7 @@ export const install = (
       return typeof reusedFrom === "string" ? { skipped: true, reusedFrom } : { skipped: true }
     }
     // A release without requirements.txt has nothing to install; its venv is still made.
-    const requirements = yield* Effect.promise(() =>
-      access(join(input.releaseDir, "requirements.txt")).then(() => true, () => false)
-    )
+    const requirements = yield* pathExists(join(input.releaseDir, "requirements.txt"))
     if (!requirements) {
       yield* writeMarker(input.meta, "installed", { at: yield* nowIso, requirements: false }, "install")
       return { skipped: false }

@@ -33,6 +33,7 @@ import {
   writeFile
 } from "node:fs/promises"
 import { dirname, join, relative, resolve } from "node:path"
+import { pathExists } from "../../common/files.ts"
 import { runProcess } from "../../process/run.ts"
 import type { RunAs } from "../app-user.ts"
 import { removeLeftovers } from "./download.ts"
@@ -152,7 +153,7 @@ export const saveTemplate = (input: {
 export const makeSpare = (input: { readonly store: string; readonly digest: string }): Effect.Effect<void> =>
   Effect.gen(function*() {
     const template = yield* findTemplate(input.store, input.digest)
-    if (template === undefined || (yield* exists(template.spare))) return
+    if (template === undefined || (yield* pathExists(template.spare))) return
     yield* removeLeftovers(template.spare)
     const staging = temporaryName(template.spare, "tmp")
     yield* copyTree(template.venv, staging).pipe(
@@ -164,8 +165,6 @@ export const makeSpare = (input: { readonly store: string; readonly digest: stri
     Effect.catchCause((cause) => Effect.logWarning("could not make a spare copy for reuse", { cause })),
     Effect.asVoid
   )
-
-const exists = (path: string) => Effect.promise(() => stat(path).then(() => true, () => false))
 
 /**
  * Remove the templates no release on the node was installed with (their `installed`

@@ -10,8 +10,9 @@
  * venv is made by that user.
  */
 import * as Effect from "effect/Effect"
-import { access, readFile, rm } from "node:fs/promises"
+import { readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
+import { pathExists } from "../../common/files.ts"
 import { nowIso } from "../../common/time.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
@@ -54,8 +55,6 @@ const isInterpreter = (value: unknown): value is Interpreter =>
   typeof value === "object" && value !== null &&
   typeof (value as Interpreter).path === "string" && typeof (value as Interpreter).version === "string"
 
-const exists = (file: string) => Effect.promise(() => access(file).then(() => true, () => false))
-
 /** The release's `python-version`, if it has one. */
 export const requestedPython = (releaseDir: string): Effect.Effect<string | undefined> =>
   Effect.promise(() =>
@@ -69,7 +68,7 @@ export const ensureVenv = (
     const user = yield* AppUser
     yield* giveRelease(input.releaseDir, user, "venv")
     const made = yield* readMarker(input.meta, "venv")
-    if (isInterpreter(made) && (yield* exists(join(input.venv, "bin", "python")))) {
+    if (isInterpreter(made) && (yield* pathExists(join(input.venv, "bin", "python")))) {
       return { skipped: true, interpreter: made }
     }
     // Half-made, or its interpreter went away: start over, and so must what built on it.
