@@ -104,8 +104,8 @@ async function getOne(
           body: Buffer.from(entry !== undefined ? JSON.stringify([entryJson(entry)]) : "")
         }
       }),
-    // A missing key reports the whole table's index, so any KV write may move it.
-    (current) => current.entry === undefined ? ANY_KV : { kind: "key", key }
+    // A missing key reports the whole table's index; it is woken by writes near it.
+    (current) => current.entry === undefined ? nearby(key) : { kind: "key", key }
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
@@ -202,11 +202,23 @@ function listKeys(store: Store, prefix: string, separator: string) {
   return { index: list.index, own: list.own, keys }
 }
 
-const ANY_KV: Interest = { kind: "prefix", prefix: "" }
+/**
+ * What a missing key (or a prefix with nothing under it) waits for: writes in its
+ * folder, the key's path up to its last "/" (before a trailing one). It reports the
+ * whole table's index, so any write moves that, but Consul wakes it only through the
+ * watch of the nearest node of its radix tree, which holds the key's folder or lies
+ * below it: its own creation always wakes it, a write in another app's folder does
+ * not. Waking on every KV write instead made each write anywhere answer every
+ * watcher of a missing `lock` key in every app.
+ */
+export function nearby(key: string): Interest {
+  const end = key.endsWith("/") ? key.length - 1 : key.length
+  return { kind: "prefix", prefix: key.slice(0, key.lastIndexOf("/", end - 1) + 1) }
+}
 
-/** A prefix with entries or tombstones moves with writes under it; one without, with the table's. */
+/** A prefix with entries or tombstones moves with writes under it; one without, with writes near it. */
 function prefixMayMove(prefix: string) {
-  return (current: { own: boolean }): Interest => current.own ? { kind: "prefix", prefix } : ANY_KV
+  return (current: { own: boolean }): Interest => current.own ? { kind: "prefix", prefix } : nearby(prefix)
 }
 
 async function put(store: Store, req: IncomingMessage, res: ServerResponse, url: URL, key: string): Promise<void> {
