@@ -8,7 +8,9 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { acquireForNode } from "../../src/reconciler/membership.ts"
+import { acquireForNode, keepRegistered } from "../../src/reconciler/membership.ts"
+import { parseDuration } from "../../src/spec/duration.ts"
+import { makeKeys } from "../../src/spec/keys.ts"
 import { consulStandIn } from "../support/consul-stand-in.ts"
 
 interface Holder {
@@ -104,4 +106,42 @@ test("a free key refused for its lock-delay is tried again every second", async 
       assert.deepEqual(tries, [0, 1_000, 2_000])
     }).pipe(Effect.provide(Layer.merge(keyConsul(holder, tries, []), TestClock.layer())))
   )
+})
+
+test("a registered node that keeps its session reads its registration once per blocking wait, not every half TTL", async () => {
+  let session: string | undefined
+  const blockingReads: Array<number> = []
+  const consul = consulStandIn("keepRegistered", {
+    createSession: () => Effect.succeed("s1"),
+    renewSession: () => Effect.succeed("15s"),
+    destroySession: () => Effect.void,
+    put: (_key, _value, options) =>
+      Effect.sync(() => {
+        session = options?.acquire
+        return true
+      }),
+    // As Consul: a blocking read of a key that does not change is held for its wait.
+    get: (key, options) =>
+      Effect.gen(function*() {
+        if ((options?.index ?? 0) > 0) {
+          blockingReads.push(yield* Clock.currentTimeMillis)
+          yield* Effect.sleep(parseDuration(options?.wait ?? "5m") ?? 300_000)
+        }
+        return {
+          index: 7,
+          value: { key, value: "", flags: "0", createIndex: 7, modifyIndex: 7, lockIndex: 1, session }
+        }
+      })
+  })
+  await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      yield* keepRegistered({ keys: makeKeys("sacar"), node: "web-1", root: "/srv", pythons: [] })
+      // Ten minutes of an idle node whose session renews fine.
+      for (let i = 0; i < 600; i++) yield* TestClock.adjust("1 second")
+    })).pipe(Effect.provide(Layer.merge(consul, TestClock.layer())))
+  )
+  assert.equal(session, "s1")
+  // Loss is the session's to notice (renewed every 7.5 s) or the key's change (at once):
+  // re-reading the registration every 7.5 s (80 reads in 10 minutes) confirmed nothing more.
+  assert.ok(blockingReads.length <= 3, `blocking reads of the registration in 10 minutes: ${blockingReads.length}`)
 })
