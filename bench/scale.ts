@@ -8,7 +8,7 @@
 // through one release and one deploy of every app.
 //
 //   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--fleets=N]
-//     [--session-ttl-min=SECONDS] [--no-write]
+//     [--session-ttl-min=SECONDS] [--wave=NODE_APPS] [--no-write]
 //
 // The controller's report loop (KV-only: no GitHub) runs in a process of its own against
 // the same dev-consul, its requests told apart by the token it sends.
@@ -203,7 +203,6 @@ interface FleetConfig {
   readonly url: string
   /** The run's directory: node roots go under `nodes/`. */
   readonly dir: string
-  readonly nodes: ReadonlyArray<string>
   /**
    * SACAR_SESSION_TTL_MIN for the nodes, or undefined for Sacar's own TTLs. On a machine
    * shared with other work a thousand nodes may not renew a 10 s session in time, and a
@@ -215,7 +214,7 @@ interface FleetConfig {
 
 /** What a node's status said, as it wrote it: the moment is the fleet's clock (one machine, one clock). */
 type FleetEvent = "started" | "ready" | "live" | "warm"
-type ToFleet = { type: "stats" } | { type: "stop" }
+type ToFleet = { type: "stats" } | { type: "stop" } | { type: "start"; nodes: ReadonlyArray<string> }
 interface FleetStats {
   readonly blocking: number
   readonly cpuMs: number
@@ -287,26 +286,32 @@ async function fleetHost(config: FleetConfig): Promise<void> {
         peakMiB: peakRssMiB("self")
       }
       process.send!({ type: "stats", stats })
-    } else {
+    } else if (msg.type === "stop") {
       void Effect.runPromise(Scope.close(scope, Exit.void).pipe(Effect.andThen(Fiber.interruptAll(fibers)))).then(
         () => process.exit(0)
       )
     }
   })
-  process.send!({ type: "ready" })
-  for (const node of config.nodes) {
-    const root = join(config.dir, "nodes", node)
-    mkdirSync(root, { recursive: true })
-    fibers.push(Effect.runFork(
-      runReconciler({ settings: { node, consulNode: node, root, concurrency: 2, python: "3.12", prefix: PREFIX } })
-        .pipe(
-          Effect.provide(Layer.mergeAll(nodeConsul(node), ArtifactStore.layer, pythonStandInLayer, quiet)),
-          Scope.provide(scope)
-        )
-    ))
-    // Start-up in small steps, as a fleet does; a thousand at once is a thundering herd of its own.
-    if (fibers.length % 25 === 0) await sleep(50)
+  // Nodes start when the main process says so, a wave at a time (see `warmUp`).
+  const start = async (nodes: ReadonlyArray<string>) => {
+    for (const node of nodes) {
+      const root = join(config.dir, "nodes", node)
+      mkdirSync(root, { recursive: true })
+      fibers.push(Effect.runFork(
+        runReconciler({ settings: { node, consulNode: node, root, concurrency: 2, python: "3.12", prefix: PREFIX } })
+          .pipe(
+            Effect.provide(Layer.mergeAll(nodeConsul(node), ArtifactStore.layer, pythonStandInLayer, quiet)),
+            Scope.provide(scope)
+          )
+      ))
+      // Start-up in small steps, as a fleet does; a thousand at once is a thundering herd of its own.
+      if (fibers.length % 25 === 0) await sleep(50)
+    }
   }
+  process.on("message", (msg: ToFleet) => {
+    if (msg.type === "start") void start(msg.nodes).then(() => process.send!({ type: "started" }))
+  })
+  process.send!({ type: "ready" })
 }
 
 // ---- main: the fleet ----------------------------------------------------------------
@@ -340,13 +345,34 @@ interface RunResult extends Run {
   readonly deployMs: number
   readonly loadAverage: string
   readonly byKind: ConsulStats["byKind"]
+  readonly idle: IdleCost
 }
+
+/** The warm fleet with nothing to do, per node and second. */
+interface IdleCost {
+  readonly requestsPerNodeSecond: number
+  readonly bytesPerNodeSecond: number
+  readonly fleetCpuMsPerNodeSecond: number
+  readonly consulCpuMsPerSecond: number
+  readonly controllerCpuMsPerSecond: number
+  readonly byKind: ConsulStats["byKind"]
+}
+
+/** Long enough for every periodic request: renewals (7.5 s), the app listing (10 s), the resync pass (15 s). */
+const IDLE_MS = 20_000
 
 /** Every child of the main process: a bench stopped with SIGTERM or ^C leaves none behind. */
 const children = new Set<ChildProcess>()
 const forkChild = (args: ReadonlyArray<string>): ChildProcess => {
   const child = fork(HERE, [...args], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
   children.add(child)
+  // 100 nodes x 50 apps hold 20 000 blocking queries, one socket each, all on dev-consul:
+  // more than this machine's default limit of open files. Raised where allowed (root).
+  try {
+    execFileSync("prlimit", [`--pid=${child.pid}`, "--nofile=65536:65536"], { stdio: "ignore" })
+  } catch {
+    // Not allowed: the large runs may then fail to connect, and say so.
+  }
   child.once("exit", () => children.delete(child))
   return child
 }
@@ -421,7 +447,8 @@ async function runOnce(
   run: Run,
   work: string,
   forcedFleets: number | undefined,
-  sessionTtlMinMs: number | undefined
+  sessionTtlMinMs: number | undefined,
+  waveNodeApps: number
 ): Promise<RunResult> {
   const appNames = Array.from({ length: run.apps }, (_, i) => `app${i}`)
   const nodeNames = Array.from({ length: run.nodes }, (_, i) => `node-${i}`)
@@ -462,7 +489,6 @@ async function runOnce(
       const config: FleetConfig = {
         url: consulUrl,
         dir,
-        nodes: nodeNames.filter((_, i) => i % count === f),
         sessionTtlMinMs
       }
       const child = forkChild(["--fleet-host", JSON.stringify(config)])
@@ -477,14 +503,59 @@ async function runOnce(
       `warm ${events.warm.size}, started ${events.started.size}, ready ${events.ready.size}, live ${events.live.size} of ${everyStatus}; CPU s: fleets ${
         fleets.map((f) => cpuSecondsOf(f.pid).toFixed(0)).join("/")
       }, dev-consul ${cpuSecondsOf(consulChild.pid).toFixed(0)}, controller ${cpuSecondsOf(controller.pid).toFixed(0)}`
-    // Warm-up: every node serves every app with the previous release live.
-    await waitFor(
-      () => events.warm.size >= everyStatus,
-      30 * 60_000,
-      "the warm-up deploy on every node",
-      progress
-    )
+    // Warm-up, not measured: every node serves every app with the previous release live,
+    // as in a running cluster. The nodes start in waves of about `waveNodeApps`
+    // node-apps, each wave prepared and deployed before the next starts: a whole fleet
+    // preparing and deploying its first release at once is not what the bench measures,
+    // and on one machine it starves the first deploys' session renewals.
+    const perWave = Math.max(1, Math.floor(waveNodeApps / run.apps))
+    for (let from = 0; from < run.nodes; from += perWave) {
+      const wave = nodeNames.slice(from, from + perWave)
+      await Promise.all(
+        fleets.map((fleet, f) =>
+          ask(fleet, { type: "start", nodes: wave.filter((_, i) => (from + i) % count === f) }, "started")
+        )
+      )
+      await waitFor(
+        () => events.warm.size >= Math.min(run.nodes, from + perWave) * run.apps,
+        30 * 60_000,
+        `the warm-up deploy on nodes ${from}-${from + wave.length - 1}`,
+        progress
+      )
+    }
     await sleep(5_000) // let start-up settle, and the watches' token buckets refill
+
+    // Idle: what the warm fleet costs per second with nothing to do (session renewals,
+    // the app listing, the resync pass, blocking queries that time out).
+    await ask(consulChild, { type: "reset" }, "reset-done")
+    await ask(controller, { type: "reset" }, "reset-done")
+    for (const fleet of fleets) await ask(fleet, { type: "stats" }, "stats")
+    const idleStarted = Date.now()
+    await sleep(IDLE_MS)
+    const idleSeconds = (Date.now() - idleStarted) / 1000
+    const idle = (await ask<{ stats: ConsulStats }>(consulChild, { type: "stats" }, "stats")).stats
+    const idleFleetMs = (await Promise.all(
+      fleets.map((fleet) => ask<{ stats: FleetStats }>(fleet, { type: "stats" }, "stats"))
+    )).reduce((sum, r) => sum + r.stats.cpuMs, 0)
+    const idleCtl = await ask<{ cpuMs: number }>(controller, { type: "stats" }, "stats")
+    const idleCost: IdleCost = {
+      requestsPerNodeSecond: (idle.requests - (idle.controllerRequests ?? 0)) / run.nodes / idleSeconds,
+      bytesPerNodeSecond: (idle.bytes - (idle.controllerBytes ?? 0)) / run.nodes / idleSeconds,
+      fleetCpuMsPerNodeSecond: idleFleetMs / run.nodes / idleSeconds,
+      consulCpuMsPerSecond: idle.cpuMs / idleSeconds,
+      controllerCpuMsPerSecond: idleCtl.cpuMs / idleSeconds,
+      byKind: idle.byKind
+    }
+    console.error(
+      `  idle ${idleSeconds.toFixed(0)} s: per node and second ${idleCost.requestsPerNodeSecond.toFixed(2)} requests, ${
+        idleCost.bytesPerNodeSecond.toFixed(0)
+      } B, ${idleCost.fleetCpuMsPerNodeSecond.toFixed(2)} ms of fleet CPU; dev-consul ${
+        idleCost.consulCpuMsPerSecond.toFixed(0)
+      } ms CPU/s, controller ${idleCost.controllerCpuMsPerSecond.toFixed(0)} ms CPU/s`
+    )
+    for (const [kind, k] of idle.byKind) {
+      console.error(`    idle ${kind}: ${(k.requests / run.nodes / idleSeconds).toFixed(3)} requests/s per node`)
+    }
     await ask(consulChild, { type: "reset" }, "reset-done")
     await ask(controller, { type: "reset" }, "reset-done")
     for (const fleet of fleets) await ask(fleet, { type: "stats" }, "stats")
@@ -530,7 +601,8 @@ async function runOnce(
       releaseMs,
       deployMs,
       loadAverage: loadavg().map((l) => l.toFixed(1)).join(" "),
-      byKind: stats.byKind
+      byKind: stats.byKind,
+      idle: idleCost
     }
   } finally {
     await Promise.all(fleets.map((fleet) =>
@@ -579,6 +651,8 @@ async function main(): Promise<void> {
   const forcedFleets = fleetsArg === undefined ? undefined : Number(fleetsArg)
   const ttlArg = process.argv.find((a) => a.startsWith("--session-ttl-min="))?.slice("--session-ttl-min=".length)
   const sessionTtlMinMs = ttlArg === undefined ? undefined : Number(ttlArg) * 1000
+  const waveArg = process.argv.find((a) => a.startsWith("--wave="))?.slice("--wave=".length)
+  const waveNodeApps = waveArg === undefined ? 200 : Number(waveArg)
   const work = mkdtempSync(join(tmpdir(), "sacar-scale-"))
   const results: RunResult[] = []
   try {
@@ -592,7 +666,16 @@ async function main(): Promise<void> {
       await new Promise((resolve) => controller.once("message", resolve))
       try {
         const started = Date.now()
-        const result = await runOnce(url, consulChild, controller, run, work, forcedFleets, sessionTtlMinMs)
+        const result = await runOnce(
+          url,
+          consulChild,
+          controller,
+          run,
+          work,
+          forcedFleets,
+          sessionTtlMinMs,
+          waveNodeApps
+        )
         results.push(result)
         console.error(
           `${run.nodes} nodes x ${run.apps} apps: ${result.requestsPerNode.toFixed(1)} requests and ${
@@ -609,8 +692,8 @@ async function main(): Promise<void> {
           )
         }
       } finally {
-        controller.kill("SIGTERM")
-        consulChild.kill("SIGTERM")
+        controller.kill("SIGUSR2")
+        consulChild.kill("SIGUSR2")
       }
     }
   } finally {
