@@ -149,6 +149,11 @@ export class Consul extends Context.Service<Consul, {
   readonly txn: (ops: ReadonlyArray<TxnOp>) => Effect.Effect<TxnResult, ConsulError>
   readonly createSession: (options: SessionOptions) => Effect.Effect<string, ConsulError>
   /**
+   * SACAR_SESSION_TTL_MIN: every session is created with at least this TTL (the client's
+   * own TTLs are raised to it), so a session's clock starts from it. Undefined: as asked.
+   */
+  readonly sessionTtlMinMs?: number
+  /**
    * The TTL Consul now runs the session with (it may answer a larger one than was
    * asked for); undefined when the session is gone (expired or destroyed).
    */

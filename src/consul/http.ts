@@ -652,6 +652,7 @@ export const makeConsul = (config: ConsulConfig) =>
       delete: del,
       txn,
       createSession,
+      ...(sessionTtlMinMs === undefined ? {} : { sessionTtlMinMs }),
       renewSession,
       destroySession,
       sessionInfo,

@@ -34,7 +34,11 @@ export const openSession = (
 ): Effect.Effect<ManagedSession, ConsulError, Consul | Scope.Scope> =>
   Effect.gen(function*() {
     const consul = yield* Consul
-    const requestedTtlMs = parseDuration(options.ttl)
+    const askedTtlMs = parseDuration(options.ttl)
+    // The TTL the session is created with: the caller's, raised to SACAR_SESSION_TTL_MIN.
+    const requestedTtlMs = askedTtlMs !== undefined && askedTtlMs > 0
+      ? Math.max(askedTtlMs, consul.sessionTtlMinMs ?? 0)
+      : askedTtlMs
     const id = yield* Effect.acquireRelease(
       consul.createSession(options),
       (id) =>

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import { TestClock } from "effect/testing"
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { ConsulUnavailable } from "../../src/consul/consul.ts"
+import { Consul, ConsulUnavailable } from "../../src/consul/consul.ts"
 import type { ConsulError } from "../../src/consul/consul.ts"
 import { acquireLock, LOCK_FLAGS } from "../../src/consul/lock.ts"
 import { openSession, session } from "../../src/consul/session.ts"
@@ -59,6 +59,40 @@ test("a session is renewed every TTL/2 and stays; unanswered renewals mean lost 
   assert.match(reason, /not renewed within its TTL/)
   // The next renewal at TTL/2, then again every second until the TTL is up.
   assert.deepEqual(renewals.filter((at) => at > 25_000), [30_000, 31_000, 32_000, 33_000, 34_000])
+})
+
+test("with SACAR_SESSION_TTL_MIN, the session's clock starts from the raised TTL, not the one the caller named", async () => {
+  const renewals: Array<number> = []
+  const given = consulStandIn("sessions", {
+    createSession: () => Effect.succeed("s-1"),
+    // A renewal that never answers (a starved process, a slow server): the session is
+    // lost only when the TTL Consul was asked for (60 s) has passed, not the caller's 10 s.
+    renewSession: () =>
+      Clock.currentTimeMillis.pipe(
+        Effect.tap((now) => Effect.sync(() => renewals.push(now))),
+        Effect.andThen(Effect.never)
+      ),
+    destroySession: () => Effect.void
+  })
+  const raised = Layer.effect(
+    Consul,
+    Effect.gen(function*() {
+      const c = yield* Consul
+      return Consul.of({ ...c, sessionTtlMinMs: 60_000 })
+    })
+  ).pipe(Layer.provide(given))
+  const reason = await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const s = yield* openSession({ name: "t", ttl: "10s", behavior: "delete" })
+      const lost = yield* Effect.forkChild(s.lost)
+      yield* TestClock.adjust("59 seconds")
+      assert.equal(lost.pollUnsafe(), undefined, "still held within the 60 s Consul runs it with")
+      yield* TestClock.adjust("2 seconds")
+      return yield* Fiber.join(lost)
+    })).pipe(Effect.provide(Layer.merge(raised, TestClock.layer())))
+  )
+  assert.match(reason, /TTL \(60s\)/)
+  assert.equal(renewals[0], 30_000, "first renewal at half the raised TTL")
 })
 
 test("closing the scope destroys the session, which releases its lock", async (t) => {
