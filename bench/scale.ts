@@ -166,7 +166,7 @@ async function consulHost(): Promise<void> {
         controllerRequests,
         controllerBytes,
         controllerSentBytes,
-        byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 8)
+        byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes)
       }
       process.send!({ type: "stats", stats })
     }
@@ -631,11 +631,15 @@ const row = (r: RunResult, base: RunResult) =>
     (r.consulCpuMs / 1000).toFixed(1)
   } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB (sent ${r.controllerSentKiB.toFixed(0)} KiB), ${
     (r.controllerCpuMs / 1000).toFixed(1)
-  } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB | ${r.loadAverage} |`
+  } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB | ${r.idle.requestsPerNodeSecond.toFixed(2)} req, ${
+    r.idle.bytesPerNodeSecond.toFixed(0)
+  } B, ${r.idle.fleetCpuMsPerNodeSecond.toFixed(2)} ms CPU; dev-consul ${
+    r.idle.consulCpuMsPerSecond.toFixed(0)
+  } ms/s | ${r.loadAverage} |`
 
 const HEADER = [
-  "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | load average at the end |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | idle, per node and second: requests, bytes, fleet CPU; dev-consul CPU | load average at the end |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 ]
 
 const fmtBytes = (n: number) => n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
