@@ -147,7 +147,9 @@ export const watchBlocking = <A>(
       )
     )
     // The pause the bucket asks for is taken before the next read, after the emitted
-    // result has been handled, so a single change is never delayed.
+    // result has been handled, so a single change is never delayed. Without a pause the
+    // next read still yields first: the fibers the result woke (a node's reconcile pass
+    // and the status write it starts) go before it, not behind another request.
     let pause = 0
     const takePause = () => {
       const ms = pause
@@ -156,7 +158,7 @@ export const watchBlocking = <A>(
     }
     return Stream.fromEffectRepeat(Effect.suspend(() => {
       const ms = takePause()
-      return ms > 0 ? Effect.sleep(ms).pipe(Effect.andThen(step)) : step
+      return ms > 0 ? Effect.sleep(ms).pipe(Effect.andThen(step)) : Effect.yieldNow.pipe(Effect.andThen(step))
     }))
   })
 
