@@ -7,9 +7,13 @@
  *
  * Two limits keep a watch from loading Consul, as its blocking-query documentation
  * asks:
- * - answers that change keep coming (a prefix that churns) go through a token bucket:
- *   a burst of 2, then one read per `minInterval` — a single change is seen at once,
- *   a storm of changes becomes polling at a bounded rate;
+ * - every answer goes through a token bucket: a burst of 2, then one read per
+ *   `minInterval` (1 s). A prefix that churns becomes polling at that rate; a single
+ *   change after a quiet spell of two intervals is seen at once, one during a storm
+ *   within an interval. "Still empty" answers are paced the same way, not slower: an
+ *   empty prefix (a new app's `releases/`) reports the KV table's index, so Consul
+ *   answers it at every write nearby, and a slower pace only made the app's first
+ *   release wait for the end of it (docs/decisions.md, "What a node watches");
  * - answers that come back at once without a new index (a server that does not
  *   block) get a burst of 2 and then ever slower polling, up to 15 s.
  */
@@ -26,13 +30,6 @@ export interface WatchOptions {
   readonly wait?: string
   /** Refill period of the token bucket, in ms: at most one read per this while churning. Default 1000. */
   readonly minIntervalMs?: number
-  /**
-   * The refill period while the answer is empty (a missing key, an empty prefix), in ms;
-   * default 5 000. Consul reports the whole KV table's index for those, and wakes them
-   * on writes near the key, so they churn whenever anything nearby is written: polling
-   * them slower bounds that, while a key appearing in a quiet spell is still seen at once.
-   */
-  readonly emptyMinIntervalMs?: number
   /** Read with `?stale` (any server answers): for watches that only show things. */
   readonly stale?: boolean
 }
@@ -41,7 +38,6 @@ const DEFAULT_WAIT = "5m"
 /** Token bucket capacity, and the free retries of answers without a new index. */
 const BURST = 2
 const DEFAULT_MIN_INTERVAL_MS = 1_000
-const DEFAULT_EMPTY_MIN_INTERVAL_MS = 5_000
 const POLL_BASE_MS = 1_000
 
 /** The decision one answer leads to, kept pure so the rules can be tested without a server. */
@@ -108,16 +104,14 @@ export const nextWatchStep = (
 
 /**
  * Repeats `read` as a blocking query and emits its results by the rules above. `same`
- * can suppress an emission whose content did not change (a missing key's index is
- * the whole KV table's, so it moves on every write anywhere); `empty` says an answer
- * is such a one, paced by `emptyMinIntervalMs`.
+ * can suppress an emission whose content did not change (an empty prefix's index is
+ * the whole KV table's, so it moves on every write nearby).
  */
 export const watchBlocking = <A>(
   describe: string,
   options: WatchOptions,
   read: (index: number, wait: string) => Effect.Effect<Indexed<A>, ConsulError, Consul>,
-  same: (previous: A, next: A) => boolean = () => false,
-  empty: (value: A) => boolean = () => false
+  same: (previous: A, next: A) => boolean = () => false
 ): Stream.Stream<Indexed<A>, never, Consul> =>
   Stream.suspend(() => {
     // Fresh state per run, so one stream value can be run more than once.
@@ -127,7 +121,6 @@ export const watchBlocking = <A>(
     const wait = options.wait ?? DEFAULT_WAIT
     const waitMs = parseDuration(wait) ?? 5 * 60_000
     const minIntervalMs = options.minIntervalMs ?? DEFAULT_MIN_INTERVAL_MS
-    const emptyMinIntervalMs = options.emptyMinIntervalMs ?? DEFAULT_EMPTY_MIN_INTERVAL_MS
     // Any failure is retried (a watch never ends), paced like every Consul retry.
     const readRetrying = Clock.currentTimeMillis.pipe(
       Effect.flatMap((now) => {
@@ -142,8 +135,7 @@ export const watchBlocking = <A>(
       Effect.flatMap((result) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const blocked = state.requestIndex > 0 && now - startedAt >= waitMs / 2
-          const interval = empty(result.value) ? emptyMinIntervalMs : minIntervalMs
-          const next = nextWatchStep(state, result.index, blocked, now, interval)
+          const next = nextWatchStep(state, result.index, blocked, now, minIntervalMs)
           state = next.state
           pause = next.delayMs
           if (next.emit && !(last !== undefined && same(last.value, result.value))) {
@@ -155,7 +147,9 @@ export const watchBlocking = <A>(
       )
     )
     // The pause the bucket asks for is taken before the next read, after the emitted
-    // result has been handled, so a single change is never delayed.
+    // result has been handled, so a single change is never delayed. Without a pause the
+    // next read still yields first: the fibers the result woke (a node's reconcile pass
+    // and the status write it starts) go before it, not behind another request.
     let pause = 0
     const takePause = () => {
       const ms = pause
@@ -164,7 +158,7 @@ export const watchBlocking = <A>(
     }
     return Stream.fromEffectRepeat(Effect.suspend(() => {
       const ms = takePause()
-      return ms > 0 ? Effect.sleep(ms).pipe(Effect.andThen(step)) : step
+      return ms > 0 ? Effect.sleep(ms).pipe(Effect.andThen(step)) : Effect.yieldNow.pipe(Effect.andThen(step))
     }))
   })
 
@@ -172,9 +166,10 @@ const staleRead = (options: WatchOptions) => (options.stale === true ? { stale: 
 
 /**
  * Every entry under `prefix`, re-emitted whenever the prefix's index moves. While the
- * prefix is empty Consul reports the whole KV table's index (as for a missing key), so
- * repeated "still empty" answers are not emitted: each would wake the consumer (a
- * node's reconcile pass) for every write nearby.
+ * prefix is empty Consul reports the whole KV table's index and answers at every write
+ * nearby (its watch is the nearest existing node of its radix tree, usually the app's
+ * folder), so repeated "still empty" answers are not emitted: each would wake the
+ * consumer (a node's reconcile pass) for every write nearby.
  */
 export const watchPrefix = (
   prefix: string,
@@ -184,14 +179,15 @@ export const watchPrefix = (
     `prefix ${prefix}`,
     options,
     (index, wait) => Consul.use((c) => c.list(prefix, { index, wait, ...staleRead(options) })),
-    (previous, next) => previous.length === 0 && next.length === 0,
-    (entries) => entries.length === 0
+    (previous, next) => previous.length === 0 && next.length === 0
   )
 }
 
 /**
  * One key, re-emitted when its index moves. While the key is missing Consul reports
- * the whole KV table's index, so repeated "still missing" answers are not emitted.
+ * the whole KV table's index; since 1.12 a blocking read of a key still missing keeps
+ * waiting through writes nearby (agent/blockingquery), and answers "still missing" only
+ * when the table moved before the read arrived. Such answers are not emitted.
  */
 export const watchKey = (
   key: string,
@@ -201,7 +197,6 @@ export const watchKey = (
     `key ${key}`,
     options,
     (index, wait) => Consul.use((c) => c.get(key, { index, wait, ...staleRead(options) })),
-    (previous, next) => previous === undefined && next === undefined,
-    (entry) => entry === undefined
+    (previous, next) => previous === undefined && next === undefined
   )
 }

@@ -46,26 +46,37 @@ export function parseBlocking(url: URL): BlockingParams {
  * the deadline, or undefined when the client went away (nothing should be written then).
  * Plain async inside dev-consul's node:http server (not an Effect program): the deadline
  * is `Date`'s, and the loop waits on store events, not on a retry schedule.
+ *
+ * `notFound` marks a result Consul's endpoint reports as ErrNotFound (a missing key).
+ * Consul's blocking loop (agent/blockingquery, 1.12+) treats "not found again" after a
+ * wake-up as no change and keeps waiting, although the index it reports (the table's)
+ * moved: only the first run answers "still missing", when the table moved past the
+ * index the client sent. A missing key's watch therefore sleeps through writes nearby.
  */
 export async function blockingQuery<T extends { index: number }>(
   store: Store,
   res: ServerResponse,
   params: BlockingParams,
   query: () => T,
-  interest: (current: T) => Interest
+  interest: (current: T) => Interest,
+  notFound: (current: T) => boolean = () => false
 ): Promise<T | undefined> {
   let result = query()
   if (params.minIndex === 0n || BigInt(result.index) > params.minIndex) return result
 
   const jitter = Math.random() * (params.waitMs / JITTER_FRACTION)
   const deadline = Date.now() + params.waitMs + jitter
+  let missing = notFound(result)
   while (true) {
     const outcome = await nextRelevantChange(store, res, deadline, interest(result))
     if (outcome === "closed") return undefined
     result = query()
+    if (outcome === "timeout") return result
+    if (missing && notFound(result)) continue
+    missing = notFound(result)
     // An index that went backwards (tombstones reaped) is an answer too: the client must
     // see it to reset to 0, as Consul's blocking-query rule asks.
-    if (outcome === "timeout" || BigInt(result.index) !== params.minIndex) return result
+    if (BigInt(result.index) !== params.minIndex) return result
   }
 }
 

@@ -104,8 +104,10 @@ async function getOne(
           body: Buffer.from(entry !== undefined ? JSON.stringify([entryJson(entry)]) : "")
         }
       }),
-    // A missing key reports the whole table's index; it is woken by writes near it.
-    (current) => current.entry === undefined ? nearby(key) : { kind: "key", key }
+    // A missing key reports the whole table's index; it is woken by writes near it, and
+    // Consul then finds it still missing and keeps waiting (blocking.ts).
+    (current) => current.entry === undefined ? nearby(key) : { kind: "key", key },
+    (current) => current.entry === undefined
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)

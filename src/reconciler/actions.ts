@@ -27,7 +27,7 @@ import { recordHalt, runDeploy } from "./deploy.ts"
 import { appDir, pruneUnserved, removeRelease, tidyLinks } from "./disk.ts"
 import { sessionName } from "./membership.ts"
 import type { Action, Preparing, Retrying, WantedDeploy } from "./plan.ts"
-import { nextRetryMs, RETRY_FIRST_MS, runRelease } from "./preparation.ts"
+import { markStarting, nextRetryMs, RETRY_FIRST_MS, runRelease } from "./preparation.ts"
 import type { DesiredSnapshot } from "./read-desired.ts"
 import { endOrphan, groupFile } from "./scripts.ts"
 import type { ReconcilerSettings } from "./settings.ts"
@@ -137,7 +137,7 @@ export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppR
         const waited = runtime.retrying.get(sha)
         const retryMs = waited !== undefined && waited.specIndex === action.specIndex ? waited.nextMs : RETRY_FIRST_MS
         runtime.retrying.delete(sha)
-        const work = runRelease({
+        const input = {
           app: action.app,
           sha,
           node,
@@ -148,8 +148,13 @@ export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppR
           specIndex: action.specIndex,
           attempt: action.attempt,
           status: runtime.status,
-          retryMs
-        }).pipe(
+          retryMs,
+          startedAt: yield* nowIso
+        }
+        // Reported before the run's fiber starts: the PUT goes out now, ahead of the
+        // preparation's own work and of whatever else this pass does.
+        yield* markStarting(input)
+        const work = runRelease(input).pipe(
           Effect.flatMap((outcome) =>
             outcome._tag === "Done" ? Effect.void : Effect.gen(function*() {
               const at = (yield* Clock.currentTimeMillis) + outcome.ms

@@ -10,8 +10,8 @@
  */
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import { readdirSync, readlinkSync, statSync } from "node:fs"
-import { mkdir, readdir, rename, rm, stat, symlink } from "node:fs/promises"
+import { mkdirSync, readdirSync, readlinkSync, renameSync, statSync } from "node:fs"
+import { readdir, rename, rm, stat, symlink } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { isSha } from "../spec/names.ts"
 import type { AppDisk, DiskRelease } from "./plan.ts"
@@ -93,22 +93,32 @@ export const switchLink = (root: string, app: string, name: LinkName, sha: strin
 /**
  * Removes a release's directory and whatever its preparation left next to it (the
  * downloaded tarball, partial extractions). Only for releases nobody is preparing.
+ * Parking the entries in the trash is a few local metadata calls, made synchronously
+ * (as `observeDisk` does); only emptying the trash, a whole tree, goes through the
+ * thread pool, and only when something was parked.
  */
 export const removeRelease = (root: string, app: string, sha: string): Effect.Effect<void, Error> =>
-  Effect.tryPromise({
-    try: async () => {
-      const paths = releasePaths(root, app, sha)
-      const trash = trashDir(root, app)
-      await mkdir(trash, { recursive: true })
-      const names = await readdir(paths.releasesDir).catch(() => [] as string[])
+  Effect.suspend(() => {
+    const paths = releasePaths(root, app, sha)
+    const trash = trashDir(root, app)
+    let parked = 0
+    try {
+      const names = orElse(() => readdirSync(paths.releasesDir), [] as string[])
       for (const name of names) {
         if (name !== sha && !name.startsWith(`${sha}.`) && !name.startsWith(`.${sha}.`)) continue
-        const parked = join(trash, `${name}-${randomBytes(4).toString("hex")}`)
-        await rename(join(paths.releasesDir, name), parked).catch(() => undefined)
+        if (parked === 0) mkdirSync(trash, { recursive: true })
+        const to = join(trash, `${name}-${randomBytes(4).toString("hex")}`)
+        // An entry gone in between (removed by someone else) is removed all the same.
+        if (orElse(() => (renameSync(join(paths.releasesDir, name), to), true), false)) parked++
       }
-      await emptyTrash(root, app)
-    },
-    catch: (cause) => new Error(`cannot remove release ${sha} of ${app}: ${(cause as Error).message}`)
+    } catch (cause) {
+      return Effect.fail(new Error(`cannot remove release ${sha} of ${app}: ${(cause as Error).message}`))
+    }
+    if (parked === 0) return Effect.void
+    return Effect.tryPromise({
+      try: () => emptyTrash(root, app),
+      catch: (cause) => new Error(`cannot remove release ${sha} of ${app}: ${(cause as Error).message}`)
+    })
   })
 
 /** Leftovers of removals a crash interrupted. */

@@ -33,6 +33,8 @@ export interface ReleaseInput {
   readonly status: StatusWriter
   /** The pause before trying again should this run fail in a way that may heal. */
   readonly retryMs: number
+  /** When this run was taken up (the entry's `startedAt`, set by `markStarting`). */
+  readonly startedAt: string
 }
 
 /** How a preparation ended: done (ready or failed), or to be tried again after a pause. */
@@ -47,18 +49,34 @@ export const nextRetryMs = (ms: number) => Math.min(RETRY_MAX_MS, ms * 2)
 const DONE: ReleaseOutcome = { _tag: "Done" }
 
 /**
- * Prepares once. A failure that may heal is not waited out here: the release keeps its
- * step and a message saying when it is tried again, and the outcome asks the loop to
- * plan it again after the pause, so the wait holds no SACAR_CONCURRENCY slot.
+ * The release's entry as a run is taken up (pending, "starting"): the first thing the
+ * node reports about it, recorded by the action that starts the run before the run's
+ * own fiber does any work, so the status writer sends it at once (status.ts).
  */
-export const runRelease = (input: ReleaseInput): Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> =>
-  Effect.flatMap(nowIso, (startedAt) => releaseSince(input, startedAt))
+export const markStarting = (input: ReleaseInput): Effect.Effect<void> =>
+  input.status.update((s) => ({
+    ...s,
+    releases: {
+      ...s.releases,
+      [input.sha]: {
+        phase: "pending",
+        message: input.attempt > 1 ? `attempt ${input.attempt}` : "starting",
+        attempt: input.attempt,
+        specIndex: input.specIndex,
+        startedAt: input.startedAt,
+        steps: {}
+      }
+    }
+  }))
 
-const releaseSince = (
-  input: ReleaseInput,
-  startedAt: string
-): Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> => {
-  const { app, sha, status } = input
+/**
+ * Prepares once, after `markStarting`. A failure that may heal is not waited out here:
+ * the release keeps its step and a message saying when it is tried again, and the
+ * outcome asks the loop to plan it again after the pause, so the wait holds no
+ * SACAR_CONCURRENCY slot.
+ */
+export const runRelease = (input: ReleaseInput): Effect.Effect<ReleaseOutcome, never, ArtifactStore | Python> => {
+  const { app, sha, status, startedAt } = input
   const update = (f: (r: ReleaseStatus) => ReleaseStatus) =>
     status.update((s) => {
       const before = s.releases[sha] ?? { phase: "pending", attempt: input.attempt, steps: {} }
@@ -145,15 +163,5 @@ const releaseSince = (
     })
   )
 
-  return update(() => ({
-    phase: "pending",
-    message: input.attempt > 1 ? `attempt ${input.attempt}` : "starting",
-    attempt: input.attempt,
-    specIndex: input.specIndex,
-    startedAt,
-    steps: {}
-  })).pipe(
-    Effect.andThen(run),
-    Effect.annotateLogs({ app, sha, node: input.node })
-  )
+  return run.pipe(Effect.annotateLogs({ app, sha, node: input.node }))
 }

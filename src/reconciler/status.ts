@@ -7,10 +7,11 @@
  * fails is retried; the newest state always wins, nothing is queued per change.
  *
  * Coalescing protects Consul from bursts, not from the first change: a change that
- * comes an interval or more after the last write is written at once (a release
- * taken up after a quiet spell reaches Consul without waiting), and only changes that
- * follow a write closely wait for the interval to end. An update that changes
- * nothing writes nothing and starts no interval.
+ * comes an interval or more after the last write is written at once, by the update
+ * itself (its PUT is on its way before the caller's next step: a release taken up
+ * after a quiet spell reaches Consul before the node does anything else for it), and
+ * only changes that follow a write closely wait for the interval to end. An update
+ * that changes nothing writes nothing and starts no interval.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -85,6 +86,7 @@ export const makeStatusWriter = (options: {
 }): Effect.Effect<StatusWriter, never, Consul | Scope.Scope> =>
   Effect.gen(function*() {
     const consul = yield* Consul
+    const scope = yield* Effect.scope
     const intervalMs = options.intervalMs ?? STATUS_INTERVAL_MS
     const state = yield* Ref.make(options.initial)
     let written = options.stored ? content(options.initial) : ""
@@ -93,35 +95,54 @@ export const makeStatusWriter = (options: {
     const writing = yield* Semaphore.make(1)
     /** When the last write went out (ms, Clock); a change within an interval of it waits. */
     let lastWriteAt = -Infinity
+    /** A write is on its way: a change now waits for it and then for the interval. */
+    let inFlight = false
 
     const writeOnce: Effect.Effect<void, ConsulError> = writing.withPermit(
       Effect.gen(function*() {
         const status = yield* Ref.get(state)
         const text = content(status)
         if (text === written) return
+        inFlight = true
         // NodeStatus's encoded form is its in-memory form (strings, numbers, records and
         // null, no transformation), so JSON.stringify writes the bytes Schema's encoder
         // would, without running it on every write (status.test.ts checks the two agree).
         yield* consul.put(options.key, JSON.stringify(withinBudget({ ...status, updatedAt: yield* nowIso })))
         written = text
         lastWriteAt = yield* Clock.currentTimeMillis
-      })
+      }).pipe(Effect.ensuring(Effect.sync(() => inFlight = false)))
+    )
+    const writeOrRetryLater = writeOnce.pipe(
+      Effect.catch((error) =>
+        Effect.logWarning(`cannot write ${options.key}, will retry: ${error.message}`).pipe(
+          Effect.andThen(Queue.offer(dirty, undefined)),
+          Effect.andThen(Effect.sleep(1000))
+        )
+      )
     )
     // The writer's main loop: one write per wake-up, at most one per interval.
     yield* Effect.gen(function*() {
       yield* Queue.take(dirty)
+      // A write on its way (one an update started) ends first: the interval runs from it.
+      yield* writing.withPermit(Effect.void)
       const waitMs = lastWriteAt + intervalMs - (yield* Clock.currentTimeMillis)
       // Within an interval of the last write: a burst, written once at the interval's end.
       if (waitMs > 0) yield* Effect.sleep(waitMs)
-      yield* writeOnce.pipe(
-        Effect.catch((error) =>
-          Effect.logWarning(`cannot write ${options.key}, will retry: ${error.message}`).pipe(
-            Effect.andThen(Queue.offer(dirty, undefined)),
-            Effect.andThen(Effect.sleep(1000))
-          )
-        )
-      )
+      yield* writeOrRetryLater
     }).pipe(Effect.forever, Effect.forkScoped)
+
+    /**
+     * After a change: written at once by a fiber that starts right here and runs until
+     * its PUT is sent, when no write is on its way and the last one is an interval old;
+     * else left to the loop above. Both go through `writeOnce`, so the newest state wins
+     * and nothing is written twice.
+     */
+    const changed = Effect.gen(function*() {
+      if (content(yield* Ref.get(state)) === written) return
+      if (!inFlight && (yield* Clock.currentTimeMillis) >= lastWriteAt + intervalMs) {
+        yield* Effect.forkIn(writeOrRetryLater, scope, { startImmediately: true })
+      } else yield* Queue.offer(dirty, undefined)
+    })
 
     // Until Consul has it: a deploy's failure must be seen by the next node's halt check
     // before this node gives back its slot, however long Consul takes to come back.
@@ -134,7 +155,7 @@ export const makeStatusWriter = (options: {
 
     return {
       get: Ref.get(state),
-      update: (f) => Ref.update(state, f).pipe(Effect.andThen(Queue.offer(dirty, undefined)), Effect.asVoid),
+      update: (f) => Ref.update(state, f).pipe(Effect.andThen(changed)),
       flush
     }
   })

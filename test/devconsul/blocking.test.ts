@@ -66,6 +66,57 @@ describe("dev-consul blocking queries", { concurrency: true }, () => {
     assert.equal(entry?.Value, "here")
   })
 
+  test("a blocking get on a missing key keeps blocking through writes nearby, and wakes when it is created", async () => {
+    // Consul's blocking query (agent/blockingquery, since 1.12) runs the read again at each
+    // write near the key; a key still missing, as it was, is no change, so it keeps waiting.
+    // Only the first run answers at once, when the table moved past the index sent.
+    const p = randomPrefix()
+    const key = `${p}/lock`
+    await suite.c.kv.set(`${p}/config`, "c")
+    const [res0] = (await suite.c.kv.get({ key, ...withResponse() })) as [IncomingMessage]
+    assert.equal(res0.statusCode, 404)
+    // Writes elsewhere (other tests) may answer a first run at once: ask again, as a
+    // watcher does, until a read is held.
+    let index = consulIndex(res0)
+    let answered: number | undefined
+    let waiting: Promise<[IncomingMessage, KvItem | undefined]>
+    for (;;) {
+      const started = Date.now()
+      answered = undefined
+      waiting = (suite.c.kv.get({ key, index: String(index), wait: "20s", ...withResponse() }) as Promise<
+        [IncomingMessage, KvItem | undefined]
+      >).then((r) => {
+        answered = Date.now() - started
+        return r
+      })
+      await sleep(200)
+      if (answered === undefined) break
+      const [early] = await waiting
+      assert.equal(early.statusCode, 404)
+      index = consulIndex(early)
+    }
+    for (let i = 0; i < 5; i++) await suite.c.kv.set(`${p}/status/node-${i}`, "s")
+    await sleep(500)
+    assert.equal(answered, undefined, "a write near a missing key answered its blocking read")
+    await suite.c.kv.set(key, "locked")
+    const [res, entry] = await waiting
+    assert.equal(entry?.Value, "locked")
+    assert.ok(consulIndex(res) > index)
+
+    // The first run: an index the table has moved past answers at once, still missing.
+    const gone = `${p}/deploy`
+    const [stale] = (await suite.c.kv.get({ key: gone, ...withResponse() })) as [IncomingMessage]
+    await suite.c.kv.set(`${p}/status/node-9`, "s")
+    const t0 = Date.now()
+    const [again] =
+      (await suite.c.kv.get({ key: gone, index: String(consulIndex(stale)), wait: "20s", ...withResponse() })) as [
+        IncomingMessage
+      ]
+    assert.equal(again.statusCode, 404)
+    assert.ok(consulIndex(again) > consulIndex(stale))
+    assert.ok(Date.now() - t0 < 5_000, "the first run answered at once")
+  })
+
   test("the wait runs out with the same index when nothing changes", async () => {
     const key = `${randomPrefix()}/quiet`
     await suite.c.kv.set(key, "v")

@@ -154,6 +154,33 @@ test("the first change after a quiet spell is written at once; a burst right aft
   )
 })
 
+test("the first change after a quiet spell is sent by the update itself, before the caller's next step", async () => {
+  // A node that takes a release up reports it before doing anything else for it: the PUT
+  // must not wait for the writer's own fiber to be scheduled after the caller's work.
+  const puts: Array<{ key: string; value: string }> = []
+  await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const writer = yield* makeStatusWriter({
+        key: "k",
+        initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
+        stored: true,
+        intervalMs: 400
+      })
+      yield* writer.update((s) => ({ ...s, releases: { [A]: { phase: "pending", attempt: 1, steps: {} } } }))
+      assert.equal(puts.length, 1, "the PUT was not sent by the update")
+      assert.equal(JSON.parse(puts[0]!.value).releases[A].phase, "pending")
+      // Right after it, a burst still waits for the interval, and is written once.
+      yield* writer.update((s) => ({ ...s, releases: { [A]: { phase: "download", attempt: 1, steps: {} } } }))
+      yield* writer.update((s) => ({ ...s, releases: { [A]: { phase: "extract", attempt: 1, steps: {} } } }))
+      assert.equal(puts.length, 1)
+      yield* TestClock.adjust(400)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      assert.equal(puts.length, 2)
+      assert.equal(JSON.parse(puts[1]!.value).releases[A].phase, "extract")
+    })).pipe(Effect.provide(Layer.merge(fakeConsul(puts), TestClock.layer())))
+  )
+})
+
 test("the written document is the Schema encoding of the status, every field set", async () => {
   const puts: Array<{ key: string; value: string }> = []
   const full: NodeStatus = {

@@ -121,10 +121,7 @@ export const watchIncrementally = (
     return watchBlocking(
       `keys ${prefix}`,
       { ...options, stale: true },
-      (index, wait) => Consul.use((c) => c.listKeys(prefix, { index, wait, stale: true })),
-      undefined,
-      // An empty prefix answers at writes nearby: paced like every empty answer.
-      (names) => names.length === 0
+      (index, wait) => Consul.use((c) => c.listKeys(prefix, { index, wait, stale: true }))
     ).pipe(
       Stream.mapEffect((listed) =>
         refresh(listed).pipe(
