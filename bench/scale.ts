@@ -346,6 +346,8 @@ interface RunResult extends Run {
   readonly loadAverage: string
   readonly byKind: ConsulStats["byKind"]
   readonly idle: IdleCost
+  /** CPU seconds from the ReleaseSpec write to the last node taking it up. */
+  readonly takeUpCpu: { readonly fleets: number; readonly consul: number }
 }
 
 /** The warm fleet with nothing to do, per node and second. */
@@ -561,8 +563,16 @@ async function runOnce(
     for (const fleet of fleets) await ask(fleet, { type: "stats" }, "stats")
 
     // One release of every app.
+    const fleetCpuSeconds = () => fleets.reduce((sum, f) => sum + cpuSecondsOf(f.pid), 0)
+    const cpuAtWrite = { fleets: fleetCpuSeconds(), consul: cpuSecondsOf(consulChild.pid) }
     const t0 = Date.now()
     for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
+    // Where the time to the last take-up goes: the CPU the fleet and dev-consul had for it.
+    await waitFor(() => events.started.size >= everyStatus, 20 * 60_000, "every node taking the release up", progress)
+    const takeUpCpu = {
+      fleets: fleetCpuSeconds() - cpuAtWrite.fleets,
+      consul: cpuSecondsOf(consulChild.pid) - cpuAtWrite.consul
+    }
     await waitFor(() => events.ready.size >= everyStatus, 20 * 60_000, "every node ready", progress)
     const releaseMs = Date.now() - t0
     const latencies = [...events.started.values()].map((t) => t - t0).sort((a, b) => a - b)
@@ -602,7 +612,8 @@ async function runOnce(
       deployMs,
       loadAverage: loadavg().map((l) => l.toFixed(1)).join(" "),
       byKind: stats.byKind,
-      idle: idleCost
+      idle: idleCost,
+      takeUpCpu
     }
   } finally {
     await Promise.all(fleets.map((fleet) =>
