@@ -634,19 +634,19 @@ async function runOnce(
 const row = (r: RunResult, base: RunResult) =>
   `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
     (r.bytesPerNode / base.bytesPerNode).toFixed(2)
-  } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms | ${
-    (r.releaseMs / 1000).toFixed(1)
-  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleets}: ${r.fleetPeakMiB.toFixed(0)} MiB (sum ${
-    r.fleetPeakSumMiB.toFixed(0)
-  }), ${(r.fleetCpuMs / 1000).toFixed(1)} s CPU | ${
-    (r.consulCpuMs / 1000).toFixed(1)
-  } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB (sent ${r.controllerSentKiB.toFixed(0)} KiB), ${
-    (r.controllerCpuMs / 1000).toFixed(1)
-  } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB | ${r.idle.requestsPerNodeSecond.toFixed(2)} req, ${
-    r.idle.bytesPerNodeSecond.toFixed(0)
-  } B, ${r.idle.fleetCpuMsPerNodeSecond.toFixed(2)} ms CPU; dev-consul ${
-    r.idle.consulCpuMsPerSecond.toFixed(0)
-  } ms/s | ${r.loadAverage} |`
+  } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms (CPU meanwhile: fleets ${
+    r.takeUpCpu.fleets.toFixed(1)
+  } s, dev-consul ${r.takeUpCpu.consul.toFixed(1)} s) | ${(r.releaseMs / 1000).toFixed(1)} s | ${
+    (r.deployMs / 1000).toFixed(1)
+  } s | ${r.fleets}: ${r.fleetPeakMiB.toFixed(0)} MiB (sum ${r.fleetPeakSumMiB.toFixed(0)}), ${
+    (r.fleetCpuMs / 1000).toFixed(1)
+  } s CPU | ${(r.consulCpuMs / 1000).toFixed(1)} s | ${r.controllerRequests} req, ${
+    r.controllerKiB.toFixed(0)
+  } KiB (sent ${r.controllerSentKiB.toFixed(0)} KiB), ${(r.controllerCpuMs / 1000).toFixed(1)} s CPU, ${
+    r.controllerPeakMiB.toFixed(0)
+  } MiB | ${r.idle.requestsPerNodeSecond.toFixed(2)} req, ${r.idle.bytesPerNodeSecond.toFixed(0)} B, ${
+    r.idle.fleetCpuMsPerNodeSecond.toFixed(2)
+  } ms CPU; dev-consul ${r.idle.consulCpuMsPerSecond.toFixed(0)} ms/s | ${r.loadAverage} |`
 
 const HEADER = [
   "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | idle, per node and second: requests, bytes, fleet CPU; dev-consul CPU | load average at the end |",
