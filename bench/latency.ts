@@ -45,8 +45,9 @@ const WRITE = !process.argv.includes("--no-write")
  * The app has had a release before (one written and deleted before the nodes start):
  * `releases/` then has a tombstone and its own index. Without one (a brand-new app) an
  * empty prefix reports the whole KV table's index, so every node's status write wakes
- * every node's `releases/` watch, which paces such empty answers at one read per 5 s
- * (src/consul/watch.ts): the first ReleaseSpec after the nodes start can wait for that.
+ * every node's `releases/` watch, which its token bucket then paces like any churn
+ * (src/consul/watch.ts): the first ReleaseSpec right after the nodes start can wait up
+ * to about a second for that.
  */
 const USED_APP = process.argv.includes("--used-app")
 

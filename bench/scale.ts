@@ -346,6 +346,8 @@ interface RunResult extends Run {
   readonly loadAverage: string
   readonly byKind: ConsulStats["byKind"]
   readonly idle: IdleCost
+  /** CPU seconds from the ReleaseSpec write to the last node taking it up. */
+  readonly takeUpCpu: { readonly fleets: number; readonly consul: number }
 }
 
 /** The warm fleet with nothing to do, per node and second. */
@@ -361,6 +363,7 @@ interface IdleCost {
 /** Long enough for every periodic request: renewals (7.5 s), the app listing (10 s), the resync pass (15 s). */
 const IDLE_MS = 20_000
 
+let warnedNoFiles = false
 /** Every child of the main process: a bench stopped with SIGTERM or ^C leaves none behind. */
 const children = new Set<ChildProcess>()
 const forkChild = (args: ReadonlyArray<string>): ChildProcess => {
@@ -371,7 +374,9 @@ const forkChild = (args: ReadonlyArray<string>): ChildProcess => {
   try {
     execFileSync("prlimit", [`--pid=${child.pid}`, "--nofile=65536:65536"], { stdio: "ignore" })
   } catch {
-    // Not allowed: the large runs may then fail to connect, and say so.
+    // Not allowed (no CAP_SYS_RESOURCE): 100 x 50 then runs out of files in dev-consul.
+    if (!warnedNoFiles) console.error(`prlimit refused: children keep this machine's limit of open files`)
+    warnedNoFiles = true
   }
   child.once("exit", () => children.delete(child))
   return child
@@ -561,8 +566,16 @@ async function runOnce(
     for (const fleet of fleets) await ask(fleet, { type: "stats" }, "stats")
 
     // One release of every app.
+    const fleetCpuSeconds = () => fleets.reduce((sum, f) => sum + cpuSecondsOf(f.pid), 0)
+    const cpuAtWrite = { fleets: fleetCpuSeconds(), consul: cpuSecondsOf(consulChild.pid) }
     const t0 = Date.now()
     for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
+    // Where the time to the last take-up goes: the CPU the fleet and dev-consul had for it.
+    await waitFor(() => events.started.size >= everyStatus, 20 * 60_000, "every node taking the release up", progress)
+    const takeUpCpu = {
+      fleets: fleetCpuSeconds() - cpuAtWrite.fleets,
+      consul: cpuSecondsOf(consulChild.pid) - cpuAtWrite.consul
+    }
     await waitFor(() => events.ready.size >= everyStatus, 20 * 60_000, "every node ready", progress)
     const releaseMs = Date.now() - t0
     const latencies = [...events.started.values()].map((t) => t - t0).sort((a, b) => a - b)
@@ -602,7 +615,8 @@ async function runOnce(
       deployMs,
       loadAverage: loadavg().map((l) => l.toFixed(1)).join(" "),
       byKind: stats.byKind,
-      idle: idleCost
+      idle: idleCost,
+      takeUpCpu
     }
   } finally {
     await Promise.all(fleets.map((fleet) =>
@@ -623,19 +637,19 @@ async function runOnce(
 const row = (r: RunResult, base: RunResult) =>
   `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
     (r.bytesPerNode / base.bytesPerNode).toFixed(2)
-  } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms | ${
-    (r.releaseMs / 1000).toFixed(1)
-  } s | ${(r.deployMs / 1000).toFixed(1)} s | ${r.fleets}: ${r.fleetPeakMiB.toFixed(0)} MiB (sum ${
-    r.fleetPeakSumMiB.toFixed(0)
-  }), ${(r.fleetCpuMs / 1000).toFixed(1)} s CPU | ${
-    (r.consulCpuMs / 1000).toFixed(1)
-  } s | ${r.controllerRequests} req, ${r.controllerKiB.toFixed(0)} KiB (sent ${r.controllerSentKiB.toFixed(0)} KiB), ${
-    (r.controllerCpuMs / 1000).toFixed(1)
-  } s CPU, ${r.controllerPeakMiB.toFixed(0)} MiB | ${r.idle.requestsPerNodeSecond.toFixed(2)} req, ${
-    r.idle.bytesPerNodeSecond.toFixed(0)
-  } B, ${r.idle.fleetCpuMsPerNodeSecond.toFixed(2)} ms CPU; dev-consul ${
-    r.idle.consulCpuMsPerSecond.toFixed(0)
-  } ms/s | ${r.loadAverage} |`
+  } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms (CPU meanwhile: fleets ${
+    r.takeUpCpu.fleets.toFixed(1)
+  } s, dev-consul ${r.takeUpCpu.consul.toFixed(1)} s) | ${(r.releaseMs / 1000).toFixed(1)} s | ${
+    (r.deployMs / 1000).toFixed(1)
+  } s | ${r.fleets}: ${r.fleetPeakMiB.toFixed(0)} MiB (sum ${r.fleetPeakSumMiB.toFixed(0)}), ${
+    (r.fleetCpuMs / 1000).toFixed(1)
+  } s CPU | ${(r.consulCpuMs / 1000).toFixed(1)} s | ${r.controllerRequests} req, ${
+    r.controllerKiB.toFixed(0)
+  } KiB (sent ${r.controllerSentKiB.toFixed(0)} KiB), ${(r.controllerCpuMs / 1000).toFixed(1)} s CPU, ${
+    r.controllerPeakMiB.toFixed(0)
+  } MiB | ${r.idle.requestsPerNodeSecond.toFixed(2)} req, ${r.idle.bytesPerNodeSecond.toFixed(0)} B, ${
+    r.idle.fleetCpuMsPerNodeSecond.toFixed(2)
+  } ms CPU; dev-consul ${r.idle.consulCpuMsPerSecond.toFixed(0)} ms/s | ${r.loadAverage} |`
 
 const HEADER = [
   "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | idle, per node and second: requests, bytes, fleet CPU; dev-consul CPU | load average at the end |",

@@ -106,7 +106,7 @@ async function getOne(
       }),
     // A missing key reports the whole table's index; it is woken by writes near it, and
     // Consul then finds it still missing and keeps waiting (blocking.ts).
-    (current) => current.entry === undefined ? nearby(key) : { kind: "key", key },
+    (current) => current.entry === undefined ? nearby(store, key) : { kind: "key", key },
     (current) => current.entry === undefined
   )
   if (result === undefined) return
@@ -149,7 +149,7 @@ async function getTree(
         const list = store.list(prefix)
         return { ...list, body: Buffer.from(JSON.stringify(list.entries.map((e) => entryJson(e)))) }
       }),
-    prefixMayMove(prefix)
+    prefixMayMove(store, prefix)
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
@@ -181,7 +181,7 @@ async function getKeys(
     res,
     blocking,
     () => store.memo(`keys\0${separator}\0${prefix}`, () => listKeys(store, prefix, separator)),
-    prefixMayMove(prefix)
+    prefixMayMove(store, prefix)
   )
   if (result === undefined) return
   const meta = queryMeta(result.index, consistency)
@@ -205,22 +205,27 @@ function listKeys(store: Store, prefix: string, separator: string) {
 }
 
 /**
- * What a missing key (or a prefix with nothing under it) waits for: writes in its
- * folder, the key's path up to its last "/" (before a trailing one). It reports the
+ * What a missing key (or a prefix with nothing under it) waits for. It reports the
  * whole table's index, so any write moves that, but Consul wakes it only through the
- * watch of the nearest node of its radix tree, which holds the key's folder or lies
- * below it: its own creation always wakes it, a write in another app's folder does
- * not. Waking on every KV write instead made each write anywhere answer every
- * watcher of a missing `lock` key in every app.
+ * watch of the nearest node of its radix tree: the subtree of the existing keys that
+ * share the longest prefix with it. So a key that other keys extend (a missing
+ * `<app>/lock` beside `<app>/locks/…`) waits for writes under its own name, which is
+ * all that subtree can hold; any other waits for writes in its folder, its path up to
+ * its last "/" (Consul's node may lie higher, when nothing else is in the folder: a
+ * client takes every wake-up as "read again", never as news). Its own creation always
+ * wakes it; a write in another app's folder, or of another node's status, does not.
+ * Waking on every KV write instead made each write anywhere answer every watcher of a
+ * missing `lock` key in every app.
  */
-export function nearby(key: string): Interest {
+export function nearby(store: Store, key: string): Interest {
+  if (key !== "" && store.hasKeysUnder(key)) return { kind: "prefix", prefix: key }
   const end = key.endsWith("/") ? key.length - 1 : key.length
   return { kind: "prefix", prefix: key.slice(0, key.lastIndexOf("/", end - 1) + 1) }
 }
 
 /** A prefix with entries or tombstones moves with writes under it; one without, with writes near it. */
-function prefixMayMove(prefix: string) {
-  return (current: { own: boolean }): Interest => current.own ? { kind: "prefix", prefix } : nearby(prefix)
+function prefixMayMove(store: Store, prefix: string) {
+  return (current: { own: boolean }): Interest => current.own ? { kind: "prefix", prefix } : nearby(store, prefix)
 }
 
 async function put(store: Store, req: IncomingMessage, res: ServerResponse, url: URL, key: string): Promise<void> {

@@ -74,6 +74,12 @@ export class Store {
   readonly #byPrefix = new Map<string, Set<() => void>>()
   readonly #onSessions = new Set<() => void>()
   #waiters = 0
+  /**
+   * How many entries lie under each prefix `hasKeysUnder` was asked about, kept by every
+   * creation and deletion: a missing key's blocking query asks at each wake-up, a
+   * thousand times per write, and a scan of the table each time would be the cost.
+   */
+  readonly #countsUnder = new Map<string, number>()
   /** Read results (with their serialised bodies) valid until the next write. */
   readonly #memo = new Map<string, unknown>()
   readonly #now: () => number
@@ -125,6 +131,23 @@ export class Store {
     entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     const own = prefix !== "" && index !== 0
     return { index: index !== 0 ? index : this.#kvIndex, own, entries }
+  }
+
+  /** Whether some entry's key starts with `prefix`. */
+  hasKeysUnder(prefix: string): boolean {
+    let count = this.#countsUnder.get(prefix)
+    if (count === undefined) {
+      count = 0
+      for (const key of this.#entries.keys()) if (key.startsWith(prefix)) count++
+      this.#countsUnder.set(prefix, count)
+    }
+    return count > 0
+  }
+
+  #counted(key: string, delta: number): void {
+    for (const [prefix, count] of this.#countsUnder) {
+      if (key.startsWith(prefix)) this.#countsUnder.set(prefix, count + delta)
+    }
   }
 
   lockDelayActive(key: string): boolean {
@@ -207,6 +230,7 @@ export class Store {
       tx.rollback()
       return result
     }
+    for (const [key, delta] of tx.createdMinusDeleted) if (delta !== 0) this.#counted(key, delta)
     if (tx.changedKeys.size > 0) {
       this.#index = tx.index
       this.#kvIndex = tx.index
@@ -253,6 +277,7 @@ export class Store {
     for (const e of held) {
       if (session.behavior === "delete") {
         this.#entries.delete(e.key)
+        this.#counted(e.key, -1)
         this.#tombstones.set(e.key, index)
       } else {
         this.#entries.set(e.key, { ...e, session: undefined, modifyIndex: index })
@@ -320,6 +345,8 @@ export type Applied = { ok: true; entry: StoreEntry | undefined } | { ok: false 
 export class KvTxn {
   readonly index: number
   readonly changedKeys = new Set<string>()
+  /** Per key, +1 for a creation and -1 for a deletion in this transaction. */
+  readonly createdMinusDeleted = new Map<string, number>()
   readonly #entries: Map<string, StoreEntry>
   readonly #tombstones: Map<string, number>
   readonly #sessions: ReadonlyMap<string, Session>
@@ -401,6 +428,7 @@ export class KvTxn {
     this.#entries.delete(key)
     this.#tombstones.set(key, this.index)
     this.changedKeys.add(key)
+    this.createdMinusDeleted.set(key, (this.createdMinusDeleted.get(key) ?? 0) - 1)
     this.#undo.push(() => {
       this.#entries.set(key, existing)
       if (oldTomb === undefined) this.#tombstones.delete(key)
@@ -425,6 +453,7 @@ export class KvTxn {
     for (const undo of this.#undo.reverse()) undo()
     this.#undo.length = 0
     this.changedKeys.clear()
+    this.createdMinusDeleted.clear()
   }
 
   #put(
@@ -439,6 +468,8 @@ export class KvTxn {
     }
     this.#entries.set(entry.key, entry)
     this.changedKeys.add(entry.key)
+    if (existing === undefined)
+      this.createdMinusDeleted.set(entry.key, (this.createdMinusDeleted.get(entry.key) ?? 0) + 1)
     this.#undo.push(() => {
       if (existing === undefined) this.#entries.delete(entry.key)
       else this.#entries.set(entry.key, existing)
