@@ -5,12 +5,13 @@
  * bundled wheel (a zip) recompiles pip on every run, because nothing can cache
  * bytecode inside a zip; so the wheel is unpacked once into a cache directory.
  *
- * The unpacked copy is byte-compiled by the reconciler (compileSharedPip), not as pip
+ * The unpacked copy is byte-compiled by the reconciler as it is unpacked, not as pip
  * runs: with SACAR_RUN_AS pip runs as an app's user, who may read the shared copy but
- * not write it (a planted `.pyc` would run in every other app's installs). That
- * compile is not waited for before pip's first run: pip runs from source (Python
- * compiles what it imports in memory), and the compile runs beside it on the other
- * core, which a single-threaded pip leaves idle. See docs/decisions.md.
+ * not write it (a planted `.pyc` would run in every other app's installs). Unpacking
+ * and compiling are one pass on every core, before pip's first run: pip from an
+ * uncompiled copy compiles in its own single thread what it imports (about 1.5 CPU-s),
+ * while the core pip leaves idle is wanted for compiling the release's wheels beside
+ * it (src/python/compile.ts). See docs/decisions.md.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -53,8 +54,42 @@ const TOOL_ENV = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
 export const COMPILED_MARKER = ".sacar-compiled"
 
 /**
- * A directory `d` such that `<venv python> d/pip install ...` runs pip.
- * Safe to call concurrently: the unpacked copy appears by an atomic rename.
+ * Unpack the wheel (argv 1) into a staging directory (argv 2), compiling each `.py`
+ * as it comes out, the members dealt out among one worker per core; the bytecode names
+ * the files under the directory the staging one becomes (argv 3).
+ */
+const UNPACK_AND_COMPILE = String.raw`
+import concurrent.futures, multiprocessing, os, py_compile, sys, zipfile
+WHEEL, STAGING, TARGET = sys.argv[1:4]
+
+def unpack(members):
+    with zipfile.ZipFile(WHEEL) as z:
+        for name in members:
+            path = z.extract(name, STAGING)
+            if name.endswith(".py"):
+                py_compile.compile(path, dfile=os.path.join(TARGET, *name.split("/")), doraise=True)
+
+def main():
+    with zipfile.ZipFile(WHEEL) as z:
+        members = sorted(z.infolist(), key=lambda i: -i.file_size)
+    # The folders first: two workers making the same one would race (zipfile makes them unguarded).
+    for m in members:
+        folder = os.path.dirname(m.filename.rstrip("/")) if not m.is_dir() else m.filename
+        os.makedirs(os.path.join(STAGING, *folder.split("/")), exist_ok=True)
+    workers = os.cpu_count() or 1
+    shares = [[m.filename for m in members[i::workers]] for i in range(workers)]
+    # fork: the workers need unpack, which lives in this -c script, not an importable module.
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        list(pool.map(unpack, shares))
+    open(os.path.join(STAGING, "${COMPILED_MARKER}"), "w").close()
+
+main()
+`
+
+/**
+ * A directory `d` such that `<venv python> d/pip install ...` runs pip, compiled.
+ * Safe to call concurrently: the unpacked copy appears by an atomic rename, compiled
+ * and marked.
  * `mark`: variables added to the unpacking processes' environment, so whoever started
  * them can find them (the demo marks its processes with its folder).
  */
@@ -79,9 +114,9 @@ export const sharedPip = (
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
       yield* runProcess({
         command: interpreter.path,
-        args: ["-m", "zipfile", "-e", wheel, staging],
+        args: ["-I", "-c", UNPACK_AND_COMPILE, wheel, staging, target],
         env: { ...TOOL_ENV, ...mark },
-        timeoutMs: 60_000
+        timeoutMs: 300_000
       })
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
         // Someone else unpacked the same wheel first; theirs is as good as ours.
@@ -106,11 +141,12 @@ export const sharedPip = (
   })
 
 /**
- * Byte-compile the shared pip at `dir` (from sharedPip), as the reconciler, once: a
- * marker says it is done, and a run cut short leaves none, so the next one finishes it
- * (compileall skips what is already compiled; its writes are atomic renames, so pip
- * running meanwhile reads a whole `.pyc` or none). One worker: it runs beside pip,
- * which keeps the other core busy.
+ * Byte-compile the shared pip at `dir`, as the reconciler, once: for a copy unpacked
+ * without its bytecode (by an earlier version of Sacar, which compiled it beside pip
+ * and may have been cut short). The marker says it is done, and a run cut short
+ * leaves none, so the next one finishes it (compileall skips what is already
+ * compiled; its writes are atomic renames, so pip running meanwhile reads a whole
+ * `.pyc` or none). One worker: it runs beside pip.
  */
 export const compileSharedPip = (
   interpreter: Interpreter,

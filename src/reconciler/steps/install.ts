@@ -56,6 +56,8 @@ export interface InstallResult {
   readonly skipped: boolean
   /** The release whose installed dependencies the venv step copied. */
   readonly reusedFrom?: string
+  /** The rest of keeping the template (saveTemplate), for the pipeline to run beside bin/prepare. */
+  readonly keeping?: Effect.Effect<void>
   /** The shared pip's byte-compilation, still running: joined before the release is ready. */
   readonly compilingPip?: Fiber.Fiber<void>
 }
@@ -147,19 +149,17 @@ export const install = (
     )
     yield* removeBytecode
     const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
-    if (dependencies._tag === "Reusable") {
-      yield* saveTemplate({
-        store: input.templates,
-        root: input.root,
-        digest: dependencies.digest,
-        venv: input.venv,
-        from: { app: input.app, sha: input.sha },
-        ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
-      })
-    }
+    const keeping = dependencies._tag !== "Reusable" ? undefined : yield* saveTemplate({
+      store: input.templates,
+      root: input.root,
+      digest: dependencies.digest,
+      venv: input.venv,
+      from: { app: input.app, sha: input.sha },
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+    })
     yield* writeMarker(input.meta, "installed", {
       at: yield* nowIso,
       ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
     }, "install")
-    return { skipped: false, compilingPip }
+    return { skipped: false, compilingPip, ...(keeping === undefined ? {} : { keeping }) }
   })
