@@ -67,7 +67,8 @@ def unpack(members):
         for name in members:
             path = z.extract(name, STAGING)
             if name.endswith(".py"):
-                py_compile.compile(path, dfile=os.path.join(TARGET, *name.split("/")), doraise=True)
+                # As compileall: a file that does not compile keeps no bytecode (nor would it import).
+                py_compile.compile(path, dfile=os.path.join(TARGET, *name.split("/")), quiet=1)
 
 def main():
     with zipfile.ZipFile(WHEEL) as z:
