@@ -17,6 +17,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { mkdir, rename, rm, writeFile } from "node:fs/promises"
+import { availableParallelism } from "node:os"
 import { basename, join } from "node:path"
 import { pathExists } from "../common/files.ts"
 import { runProcess } from "../process/run.ts"
@@ -54,37 +55,28 @@ const TOOL_ENV = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
 export const COMPILED_MARKER = ".sacar-compiled"
 
 /**
- * Unpack the wheel (argv 1) into a staging directory (argv 2), compiling each `.py`
- * as it comes out, the members dealt out among one worker per core; the bytecode names
- * the files under the directory the staging one becomes (argv 3).
+ * Unpack share argv 4 of argv 5 of the wheel (argv 1) into a staging directory (argv 2),
+ * compiling each `.py` as it comes out; the bytecode names the files under the
+ * directory the staging one becomes (argv 3). One process per share, each started by
+ * the reconciler, rather than a pool inside one: with the kernel's autogroups (on by
+ * default) a session gets one share of a busy machine however many processes it forks,
+ * and the reconciler starts each command in a session of its own.
  */
 const UNPACK_AND_COMPILE = String.raw`
-import concurrent.futures, multiprocessing, os, py_compile, sys, zipfile
-WHEEL, STAGING, TARGET = sys.argv[1:4]
+import os, py_compile, sys, zipfile
+WHEEL, STAGING, TARGET, SHARE, SHARES = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 
-def unpack(members):
-    with zipfile.ZipFile(WHEEL) as z:
-        for name in members:
-            path = z.extract(name, STAGING)
-            if name.endswith(".py"):
-                # As compileall: a file that does not compile keeps no bytecode (nor would it import).
-                py_compile.compile(path, dfile=os.path.join(TARGET, *name.split("/")), quiet=1)
-
-def main():
-    with zipfile.ZipFile(WHEEL) as z:
-        members = sorted(z.infolist(), key=lambda i: -i.file_size)
-    # The folders first: two workers making the same one would race (zipfile makes them unguarded).
+with zipfile.ZipFile(WHEEL) as z:
+    members = sorted(z.infolist(), key=lambda i: (-i.file_size, i.filename))[SHARE::SHARES]
+    # The folders first, tolerating the other shares' (zipfile makes them unguarded).
     for m in members:
-        folder = os.path.dirname(m.filename.rstrip("/")) if not m.is_dir() else m.filename
+        folder = m.filename if m.is_dir() else os.path.dirname(m.filename)
         os.makedirs(os.path.join(STAGING, *folder.split("/")), exist_ok=True)
-    workers = os.cpu_count() or 1
-    shares = [[m.filename for m in members[i::workers]] for i in range(workers)]
-    # fork: the workers need unpack, which lives in this -c script, not an importable module.
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        list(pool.map(unpack, shares))
-    open(os.path.join(STAGING, "${COMPILED_MARKER}"), "w").close()
-
-main()
+    for m in members:
+        path = z.extract(m, STAGING)
+        if m.filename.endswith(".py"):
+            # As compileall: a file that does not compile keeps no bytecode (nor would it import).
+            py_compile.compile(path, dfile=os.path.join(TARGET, *m.filename.split("/")), quiet=1)
 `
 
 /**
@@ -113,12 +105,18 @@ export const sharedPip = (
     const staging = `${target}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
     yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
-      yield* runProcess({
-        command: interpreter.path,
-        args: ["-I", "-c", UNPACK_AND_COMPILE, wheel, staging, target],
-        env: { ...TOOL_ENV, ...mark },
-        timeoutMs: 300_000
-      })
+      const shares = availableParallelism()
+      yield* Effect.all(
+        Array.from({ length: shares }, (_, share) =>
+          runProcess({
+            command: interpreter.path,
+            args: ["-I", "-c", UNPACK_AND_COMPILE, wheel, staging, target, String(share), String(shares)],
+            env: { ...TOOL_ENV, ...mark },
+            timeoutMs: 300_000
+          })),
+        { concurrency: "unbounded" }
+      )
+      yield* Effect.tryPromise(() => writeFile(join(staging, COMPILED_MARKER), ""))
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
         // Someone else unpacked the same wheel first; theirs is as good as ours.
         Effect.catch(() =>
