@@ -5,17 +5,19 @@
  * bundled wheel (a zip) recompiles pip on every run, because nothing can cache
  * bytecode inside a zip; so the wheel is unpacked once into a cache directory.
  *
- * The unpacked copy is byte-compiled by the reconciler (compileSharedPip), not as pip
+ * The unpacked copy is byte-compiled by the reconciler as it is unpacked, not as pip
  * runs: with SACAR_RUN_AS pip runs as an app's user, who may read the shared copy but
- * not write it (a planted `.pyc` would run in every other app's installs). That
- * compile is not waited for before pip's first run: pip runs from source (Python
- * compiles what it imports in memory), and the compile runs beside it on the other
- * core, which a single-threaded pip leaves idle. See docs/decisions.md.
+ * not write it (a planted `.pyc` would run in every other app's installs). Unpacking
+ * and compiling are one pass on every core, before pip's first run: pip from an
+ * uncompiled copy compiles in its own single thread what it imports (about 1.5 CPU-s),
+ * while the core pip leaves idle is wanted for compiling the release's wheels beside
+ * it (src/python/compile.ts). See docs/decisions.md.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { mkdir, rename, rm, writeFile } from "node:fs/promises"
+import { availableParallelism } from "node:os"
 import { basename, join } from "node:path"
 import { pathExists } from "../common/files.ts"
 import { runProcess } from "../process/run.ts"
@@ -53,8 +55,34 @@ const TOOL_ENV = { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" }
 export const COMPILED_MARKER = ".sacar-compiled"
 
 /**
- * A directory `d` such that `<venv python> d/pip install ...` runs pip.
- * Safe to call concurrently: the unpacked copy appears by an atomic rename.
+ * Unpack share argv 4 of argv 5 of the wheel (argv 1) into a staging directory (argv 2),
+ * compiling each `.py` as it comes out; the bytecode names the files under the
+ * directory the staging one becomes (argv 3). One process per share, each started by
+ * the reconciler, rather than a pool inside one: with the kernel's autogroups (on by
+ * default) a session gets one share of a busy machine however many processes it forks,
+ * and the reconciler starts each command in a session of its own.
+ */
+const UNPACK_AND_COMPILE = String.raw`
+import os, py_compile, sys, zipfile
+WHEEL, STAGING, TARGET, SHARE, SHARES = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+
+with zipfile.ZipFile(WHEEL) as z:
+    members = sorted(z.infolist(), key=lambda i: (-i.file_size, i.filename))[SHARE::SHARES]
+    # The folders first, tolerating the other shares' (zipfile makes them unguarded).
+    for m in members:
+        folder = m.filename if m.is_dir() else os.path.dirname(m.filename)
+        os.makedirs(os.path.join(STAGING, *folder.split("/")), exist_ok=True)
+    for m in members:
+        path = z.extract(m, STAGING)
+        if m.filename.endswith(".py"):
+            # As compileall: a file that does not compile keeps no bytecode (nor would it import).
+            py_compile.compile(path, dfile=os.path.join(TARGET, *m.filename.split("/")), quiet=1)
+`
+
+/**
+ * A directory `d` such that `<venv python> d/pip install ...` runs pip, compiled.
+ * Safe to call concurrently: the unpacked copy appears by an atomic rename, compiled
+ * and marked.
  * `mark`: variables added to the unpacking processes' environment, so whoever started
  * them can find them (the demo marks its processes with its folder).
  */
@@ -77,12 +105,18 @@ export const sharedPip = (
     const staging = `${target}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`
     yield* Effect.gen(function*() {
       yield* Effect.promise(() => mkdir(cacheDir, { recursive: true }))
-      yield* runProcess({
-        command: interpreter.path,
-        args: ["-m", "zipfile", "-e", wheel, staging],
-        env: { ...TOOL_ENV, ...mark },
-        timeoutMs: 60_000
-      })
+      const shares = availableParallelism()
+      yield* Effect.all(
+        Array.from({ length: shares }, (_, share) =>
+          runProcess({
+            command: interpreter.path,
+            args: ["-I", "-c", UNPACK_AND_COMPILE, wheel, staging, target, String(share), String(shares)],
+            env: { ...TOOL_ENV, ...mark },
+            timeoutMs: 300_000
+          })),
+        { concurrency: "unbounded" }
+      )
+      yield* Effect.tryPromise(() => writeFile(join(staging, COMPILED_MARKER), ""))
       yield* Effect.tryPromise(() => rename(staging, target)).pipe(
         // Someone else unpacked the same wheel first; theirs is as good as ours.
         Effect.catch(() =>
@@ -106,11 +140,12 @@ export const sharedPip = (
   })
 
 /**
- * Byte-compile the shared pip at `dir` (from sharedPip), as the reconciler, once: a
- * marker says it is done, and a run cut short leaves none, so the next one finishes it
- * (compileall skips what is already compiled; its writes are atomic renames, so pip
- * running meanwhile reads a whole `.pyc` or none). One worker: it runs beside pip,
- * which keeps the other core busy.
+ * Byte-compile the shared pip at `dir`, as the reconciler, once: for a copy unpacked
+ * without its bytecode (by an earlier version of Sacar, which compiled it beside pip
+ * and may have been cut short). The marker says it is done, and a run cut short
+ * leaves none, so the next one finishes it (compileall skips what is already
+ * compiled; its writes are atomic renames, so pip running meanwhile reads a whole
+ * `.pyc` or none). One worker: it runs beside pip.
  */
 export const compileSharedPip = (
   interpreter: Interpreter,

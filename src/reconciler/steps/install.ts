@@ -8,13 +8,14 @@
  * step copied such a template, the marker is already there and says from which release.
  */
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
+import { rm } from "node:fs/promises"
 import { join } from "node:path"
 import { pathExists } from "../../common/files.ts"
 import { nowIso } from "../../common/time.ts"
 import { runProcess } from "../../process/run.ts"
-import { compileInstalled } from "../../python/compile.ts"
+import { compileInstalled, precompileWheels } from "../../python/compile.ts"
 import { compileSharedPip, PIP_ARGS } from "../../python/pip.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
@@ -26,6 +27,9 @@ import { type CommandFailed, commandFailed, PythonUnavailable } from "./errors.t
 import type { LocalFailure } from "./errors.ts"
 import { readMarker, writeMarker } from "./markers.ts"
 import { saveTemplate } from "./reuse.ts"
+
+/** Where the wheels' compiled code waits for pip to finish, inside the venv (compile.ts). */
+const BYTECODE_CACHE = ".sacar-bytecode"
 
 export interface InstallInput {
   readonly releaseDir: string
@@ -52,6 +56,8 @@ export interface InstallResult {
   readonly skipped: boolean
   /** The release whose installed dependencies the venv step copied. */
   readonly reusedFrom?: string
+  /** The rest of keeping the template (saveTemplate), for the pipeline to run beside bin/prepare. */
+  readonly keeping?: Effect.Effect<void>
   /** The shared pip's byte-compilation, still running: joined before the release is ready. */
   readonly compilingPip?: Fiber.Fiber<void>
 }
@@ -115,8 +121,23 @@ export const install = (
     // Forked, not awaited here: what follows (the parallel compile of what pip installed,
     // the template) does not need it, and on a busy machine it may take longer than pip.
     const compilingPip = yield* Effect.forkScoped(compilePip)
+    // The wheels' files compiled ahead, beside pip, into a cache the compile after pip
+    // takes from (compile.ts). Inside the venv, where the app's user may write; removed
+    // before the template is taken. A crash's leftover is removed here first, and an
+    // interrupted precompile (it ends with pip) only leaves less to take.
+    const venvPython = join(input.venv, "bin", "python")
+    const bytecode = join(input.venv, BYTECODE_CACHE)
+    const removeBytecode = Effect.promise(() => rm(bytecode, { recursive: true, force: true }))
+    yield* removeBytecode
+    const precompiling = yield* Effect.forkScoped(
+      // Not told to onSpawn: the lock names pip, the one command a takeover must end.
+      precompileWheels({ venvPython, ...inVenv, onSpawn: undefined, wheels: "wheels", cache: bytecode }).pipe(
+        Effect.catch((error) => Effect.logWarning(`compiling the wheels ahead failed: ${error.message}`))
+      )
+    )
     yield* runPip
-    yield* compileInstalled({ venvPython: join(input.venv, "bin", "python"), ...inVenv }).pipe(
+    yield* Fiber.interrupt(precompiling)
+    yield* compileInstalled({ venvPython, ...inVenv, cache: bytecode }).pipe(
       Effect.mapError((error) =>
         commandFailed(
           "install",
@@ -126,20 +147,19 @@ export const install = (
         )
       )
     )
+    yield* removeBytecode
     const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
-    if (dependencies._tag === "Reusable") {
-      yield* saveTemplate({
-        store: input.templates,
-        root: input.root,
-        digest: dependencies.digest,
-        venv: input.venv,
-        from: { app: input.app, sha: input.sha },
-        ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
-      })
-    }
+    const keeping = dependencies._tag !== "Reusable" ? undefined : yield* saveTemplate({
+      store: input.templates,
+      root: input.root,
+      digest: dependencies.digest,
+      venv: input.venv,
+      from: { app: input.app, sha: input.sha },
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+    })
     yield* writeMarker(input.meta, "installed", {
       at: yield* nowIso,
       ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
     }, "install")
-    return { skipped: false, compilingPip }
+    return { skipped: false, compilingPip, ...(keeping === undefined ? {} : { keeping }) }
   })

@@ -251,14 +251,20 @@ export const prepareRelease = (
             onSpawn
           })
         )
-        // Beside bin/prepare, on the other core: the next release's copy of these dependencies.
-        // Not recorded in the lock, which names the one command a takeover must end
-        // (bin/prepare); a copy outliving a crash only fills a staging directory.
+        // Beside bin/prepare, on the other core: the template's publishing (install took
+        // its copy before bin/prepare could change the venv) and the next release's copy of
+        // these dependencies. Not recorded in the lock, which names the one command a
+        // takeover must end (bin/prepare); a copy outliving a crash only fills a staging
+        // directory.
         const dependencies = venv.dependencies
         const spare = yield* Effect.forkScoped(
-          dependencies?._tag === "Reusable"
-            ? makeSpare({ store: templates, digest: dependencies.digest })
-            : Effect.void
+          (installed.keeping ?? Effect.void).pipe(
+            Effect.andThen(
+              dependencies?._tag === "Reusable"
+                ? makeSpare({ store: templates, digest: dependencies.digest })
+                : Effect.void
+            )
+          )
         )
         yield* step(
           "prepare",

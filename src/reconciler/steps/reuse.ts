@@ -17,6 +17,7 @@
  * reader sees a whole one or none; a dead writer's staging directory is removed by
  * the next writer.
  */
+import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import {
@@ -109,7 +110,12 @@ const namingFiles = async (dir: string, needle: Buffer): Promise<Array<Template[
 
 /**
  * Keep `venv` (just installed by pip, nothing else run in it) as the template for
- * `digest`. Best effort: without a template the next release runs pip, nothing worse.
+ * `digest`, in two parts: the copy, which must be taken before bin/prepare can change
+ * the venv, and the rest (finding the files that name the venv, which reads every file
+ * of the copy; the rename that publishes it; pruning), which only touches the copy and
+ * so runs beside bin/prepare. The returned effect is that rest. Best effort: without a
+ * template the next release runs pip, nothing worse; a crash between the two leaves a
+ * dead writer's staging directory, which the next writer removes.
  */
 export const saveTemplate = (input: {
   readonly store: string
@@ -119,15 +125,14 @@ export const saveTemplate = (input: {
   readonly venv: string
   readonly from: Template["from"]
   readonly onSpawn?: (pid: number) => void
-}): Effect.Effect<void> => {
+}): Effect.Effect<Effect.Effect<void>> => {
   const target = join(input.store, input.digest)
   const staging = temporaryName(target, "tmp")
-  return Effect.gen(function*() {
-    if ((yield* findTemplate(input.store, input.digest)) !== undefined) return
-    yield* Effect.promise(() => mkdir(input.store, { recursive: true }))
-    yield* removeLeftovers(target)
-    yield* Effect.promise(() => mkdir(staging))
-    yield* copyTree(input.venv, join(staging, "venv"), input.onSpawn)
+  const failed = (cause: Cause.Cause<unknown>) =>
+    Effect.logWarning("could not keep the venv for reuse", { venv: input.venv, cause }).pipe(
+      Effect.andThen(Effect.promise(() => rm(staging, { recursive: true, force: true })))
+    )
+  const finish = Effect.gen(function*() {
     const copy = join(staging, "venv")
     const rewrite = yield* Effect.promise(() => namingFiles(copy, Buffer.from(input.venv)))
     const records = yield* Effect.promise(() => recordsListing(copy, rewrite))
@@ -135,12 +140,17 @@ export const saveTemplate = (input: {
     yield* Effect.promise(() => writeFile(join(staging, "template.json"), JSON.stringify(meta) + "\n"))
     // Another release with the same dependencies may have won the race; theirs is as good.
     yield* Effect.promise(() => rename(staging, target).catch(() => undefined))
+    yield* Effect.promise(() => rm(staging, { recursive: true, force: true }))
     yield* pruneTemplates(input.store, input.root, input.digest)
-  }).pipe(
-    Effect.catchCause((cause) => Effect.logWarning("could not keep the venv for reuse", { venv: input.venv, cause })),
-    Effect.ensuring(Effect.promise(() => rm(staging, { recursive: true, force: true }))),
-    Effect.asVoid
-  )
+  }).pipe(Effect.catchCause(failed))
+  return Effect.gen(function*() {
+    if ((yield* findTemplate(input.store, input.digest)) !== undefined) return Effect.void
+    yield* Effect.promise(() => mkdir(input.store, { recursive: true }))
+    yield* removeLeftovers(target)
+    yield* Effect.promise(() => mkdir(staging))
+    yield* copyTree(input.venv, join(staging, "venv"), input.onSpawn)
+    return finish
+  }).pipe(Effect.catchCause((cause) => failed(cause).pipe(Effect.as(Effect.void))))
 }
 
 /**

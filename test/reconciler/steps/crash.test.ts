@@ -136,7 +136,7 @@ describe("crash safety", { concurrency: true }, () => {
     assert.deepEqual(await readdir(cache), [`${tarball.sha256}.tgz`])
   })
 
-  test("kill -9 during install, then again: ready with a whole venv", async (t) => {
+  test("kill -9 during install, then again: ready with a whole venv and no bytecode cache left in it", async (t) => {
     const dir = await scratch(t)
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(30), prepare: PREPARE })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
@@ -149,7 +149,10 @@ describe("crash safety", { concurrency: true }, () => {
     )
     first.kill9()
     await first.exited
-    assert.deepEqual((await rerun(t, prepare)).outcome, readyWithWholeVenv)
+    const again = await rerun(t, prepare)
+    assert.deepEqual(again.outcome, readyWithWholeVenv)
+    // What the killed run compiled beside pip is gone from the venv, as is the rerun's own.
+    assert.deepEqual((await readdir(join(again.release, ".venv"))).filter((n) => n.startsWith(".sacar")), [])
   })
 
   test("kill -9 during bin/prepare, then again: the orphaned script is ended and prepare runs to completion", async (t) => {
