@@ -33,6 +33,13 @@ const PROBE = [
   "print(json.dumps({'executable': sys.executable, 'version': platform.python_version(), 'pip': bundled[-1] if bundled else None}))"
 ].join("\n")
 
+/**
+ * `-S`: what the probe reports does not depend on site-packages, and skipping `site`
+ * makes the start ten times cheaper (0.01 instead of 0.1 CPU-s with pyenv's Python); a
+ * reconciler probes every Python on its PATH when it starts, and again for each release.
+ */
+const PROBE_ARGS = ["-S", "-c", PROBE]
+
 /** The parent's environment minus what changes how Python starts. */
 const probeEnv = (): Record<string, string> =>
   Object.fromEntries(
@@ -41,7 +48,7 @@ const probeEnv = (): Record<string, string> =>
 
 /** Run `candidate` and describe it, or say why it is unusable. */
 export const probe = (candidate: string): Effect.Effect<Interpreter, string> =>
-  runProcess({ command: candidate, args: ["-c", PROBE], env: probeEnv(), timeoutMs: 15_000, killGraceMs: 1000 }).pipe(
+  runProcess({ command: candidate, args: PROBE_ARGS, env: probeEnv(), timeoutMs: 15_000, killGraceMs: 1000 }).pipe(
     Effect.mapError((error) => `${candidate}: ${error.tail.trim().split("\n")[0] || error.message}`),
     Effect.flatMap(({ tail }) => {
       try {

@@ -129,4 +129,13 @@ describe("make dist", { timeout: 900_000 }, () => {
     assert.ok(!existsSync(join(top, "test")), "no tests")
     assert.ok(existsSync(join(top, "src/reconciler/plan.js")))
   })
+
+  it("leaves out the packages' files Node never loads: type declarations, source maps, TypeScript", () => {
+    const found = spawnSync("find", [join(top, "node_modules"), "-type", "f"], { encoding: "utf8" })
+    const files = found.stdout.split("\n").filter((f) => f !== "")
+    assert.deepEqual(files.filter((f) => /\.(?:[cm]?ts|map)$/.test(f)), [])
+    // What they describe is there: effect's modules, and no folder left empty by the rule.
+    assert.ok(files.some((f) => f.endsWith("/node_modules/effect/dist/Effect.js")))
+    assert.ok(!existsSync(join(top, "node_modules/effect/src")), "effect's TypeScript sources")
+  })
 })

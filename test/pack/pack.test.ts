@@ -2,7 +2,7 @@ import assert from "node:assert/strict"
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { test, type TestContext } from "node:test"
+import { after, test, type TestContext } from "node:test"
 import * as tar from "tar"
 import { buildExampleWheels } from "../../examples/wheels.ts"
 import { main } from "../../src/cli/pack.ts"
@@ -24,6 +24,20 @@ async function shopCopy(t: TestContext): Promise<{ project: string; wheels: stri
   await buildExampleWheels(wheels)
   return { project, wheels, root }
 }
+
+/**
+ * The example packed once for the file: the two tests that read a packed example share
+ * it (each `pip wheel` run costs a CPU-second), and the reproducibility test packs a
+ * second one of its own to compare with it.
+ */
+let examplePacked: Promise<{ path: string; sha256: string; size: number }> | undefined
+let packedDir: string | undefined
+const packedExample = () =>
+  examplePacked ??= mkdtemp(join(tmpdir(), "sacar-pack-test-")).then((dir) => {
+    packedDir = dir
+    return packExample(dir)
+  })
+after(() => packedDir === undefined ? undefined : rm(packedDir, { recursive: true, force: true }))
 
 async function runPack(argv: string[], env: NodeJS.ProcessEnv = process.env) {
   let stdout = ""
@@ -49,7 +63,7 @@ test("the example's committed wheels are exactly what examples/wheels.ts generat
 })
 
 test("packing the example twice gives byte-identical tarballs", async (t) => {
-  const a = await packExample(await tempDir(t))
+  const a = await packedExample()
   const b = await packExample(await tempDir(t))
   assert.match(a.sha256, /^[0-9a-f]{64}$/)
   assert.equal(a.sha256, b.sha256)
@@ -79,8 +93,8 @@ test("file times, permissions beyond the x bit and bytecode do not change the by
   assert.deepEqual(await readFile(join(root, "second.tgz")), await readFile(join(root, "first.tgz")))
 })
 
-test("the tarball holds the contract layout with normalised metadata, sorted", async (t) => {
-  const { path } = await packExample(await tempDir(t))
+test("the tarball holds the contract layout with normalised metadata, sorted", async () => {
+  const { path } = await packedExample()
   const entries = await listing(path)
   const names = [...entries.keys()]
   for (

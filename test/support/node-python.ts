@@ -10,17 +10,17 @@
  * pip: a node's first release unpacks the interpreter's bundled pip into
  * `$SACAR_ROOT/.sacar/pip` and byte-compiles it beside its first pip run
  * (src/python/pip.ts), about 3 CPU-seconds. That happens once in a node's life; so a test node starts as one
- * that has prepared before, with a hard-linked copy of a pip unpacked and compiled once
- * per machine (under os.tmpdir(), keyed by interpreter and wheel). A test about a
- * node's first release asks for a fresh node instead.
+ * that has prepared before, its pip a link to one unpacked and compiled once per machine
+ * (under os.tmpdir(), keyed by interpreter and wheel). A test about a node's first
+ * release asks for a fresh node instead.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { cpSync, existsSync, linkSync, mkdirSync, readdirSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from "node:fs"
 import { access, mkdir, rename, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { basename, dirname, join, relative } from "node:path"
+import { basename, dirname, join } from "node:path"
 import { promisify } from "node:util"
 import { findInterpreter, type Interpreter } from "../../src/python/interpreter.ts"
 import { COMPILED_MARKER } from "../../src/python/pip.ts"
@@ -104,32 +104,19 @@ export const nodePython = (): Promise<NodePython> => (memo ??= (async () => {
   return { interpreter, path: `${dirname(interpreter.path)}:${SYSTEM_PATH}`, pipSeed }
 })())
 
-/** The seed's directories and files, relative, listed once per process. */
-let seedTree: { readonly dirs: ReadonlyArray<string>; readonly files: ReadonlyArray<string> } | undefined
-
 /**
  * Makes `pipCache` (a node's `$SACAR_ROOT/.sacar/pip`, or a step test's cache) hold the
- * shared pip as after a node's first release: a hard-linked copy, as `cp -al` makes, but
- * in this process (a thousand links, some milliseconds; spawning `cp` from a test
- * process that also serves dev-consul would stall it). A cache already there is kept.
+ * shared pip as after a node's first release: a folder of its own with, for the seed's
+ * pip, a link to the seed's unpacked and compiled copy, as the demo's nodes share one
+ * (src/demo/shared-pip.ts). The node finds pip there and its compile marker, so it never
+ * writes into it; another interpreter's pip it unpacks beside the link, in its own folder.
+ * A link rather than a copy: a thousand hard links and a hundred folders per node cost
+ * the test process about 0.1 CPU-s of system time, for every reconciler a test starts.
+ * A cache already there is kept.
  */
 export const seedPipCache = (python: NodePython, pipCache: string): void => {
   const seed = python.pipSeed
   if (seed === undefined || existsSync(pipCache)) return
-  if (seedTree === undefined) {
-    const dirs: Array<string> = []
-    const files: Array<string> = []
-    for (const entry of readdirSync(seed, { recursive: true, withFileTypes: true })) {
-      ;(entry.isDirectory() ? dirs : files).push(relative(seed, join(entry.parentPath, entry.name)))
-    }
-    seedTree = { dirs: dirs.sort(), files }
-  }
   mkdirSync(pipCache, { recursive: true })
-  for (const dir of seedTree.dirs) mkdirSync(join(pipCache, dir), { recursive: true })
-  try {
-    for (const file of seedTree.files) linkSync(join(seed, file), join(pipCache, file))
-  } catch {
-    // Another file system than os.tmpdir()'s: a plain copy (timestamps kept, so the bytecode stays valid).
-    cpSync(seed, pipCache, { recursive: true, force: true, preserveTimestamps: true })
-  }
+  for (const name of readdirSync(seed)) symlinkSync(join(seed, name), join(pipCache, name))
 }
