@@ -28,6 +28,18 @@ const fakeConsul = (puts: Array<{ key: string; value: string }>, failFirst = 0) 
 
 const A = "a".repeat(40)
 
+const phase = (p: "pending" | "download" | "extract") => (s: ReturnType<typeof emptyStatus>) => ({
+  ...s,
+  releases: { [A]: { phase: p, attempt: 1, steps: {} } }
+})
+// Under TestClock the clock only moves when the test moves it: "at once" means without any time passing.
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+})
+/** A writer of key "k" whose status Consul already holds. */
+const storedWriter = (intervalMs: number) =>
+  makeStatusWriter({ key: "k", initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"), stored: true, intervalMs })
+
 describe("status writer", () => {
   test("many changes in one interval become one write; the final state is always written", async () => {
     const puts: Array<{ key: string; value: string }> = []
@@ -114,22 +126,9 @@ test("a status Consul does not have yet is written at once", async () => {
 
 test("the first change after a quiet spell is written at once; a burst right after a write waits for the interval", async () => {
   const puts: Array<{ key: string; value: string }> = []
-  const phase = (p: "pending" | "download" | "extract") => (s: ReturnType<typeof emptyStatus>) => ({
-    ...s,
-    releases: { [A]: { phase: p, attempt: 1, steps: {} } }
-  })
-  // The clock only moves when the test moves it: "at once" means without any time passing.
-  const settle = Effect.gen(function*() {
-    for (let i = 0; i < 20; i++) yield* Effect.yieldNow
-  })
   await Effect.runPromise(
     Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({
-        key: "k",
-        initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
-        stored: true,
-        intervalMs: 400
-      })
+      const writer = yield* storedWriter(400)
       yield* writer.update(phase("pending"))
       yield* settle
       assert.equal(puts.length, 1, "the first change is written without waiting")
@@ -160,21 +159,16 @@ test("the first change after a quiet spell is sent by the update itself, before 
   const puts: Array<{ key: string; value: string }> = []
   await Effect.runPromise(
     Effect.scoped(Effect.gen(function*() {
-      const writer = yield* makeStatusWriter({
-        key: "k",
-        initial: emptyStatus("web-1", "2026-01-01T00:00:00.000Z"),
-        stored: true,
-        intervalMs: 400
-      })
-      yield* writer.update((s) => ({ ...s, releases: { [A]: { phase: "pending", attempt: 1, steps: {} } } }))
+      const writer = yield* storedWriter(400)
+      yield* writer.update(phase("pending"))
       assert.equal(puts.length, 1, "the PUT was not sent by the update")
       assert.equal(JSON.parse(puts[0]!.value).releases[A].phase, "pending")
       // Right after it, a burst still waits for the interval, and is written once.
-      yield* writer.update((s) => ({ ...s, releases: { [A]: { phase: "download", attempt: 1, steps: {} } } }))
-      yield* writer.update((s) => ({ ...s, releases: { [A]: { phase: "extract", attempt: 1, steps: {} } } }))
+      yield* writer.update(phase("download"))
+      yield* writer.update(phase("extract"))
       assert.equal(puts.length, 1)
       yield* TestClock.adjust(400)
-      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      yield* settle
       assert.equal(puts.length, 2)
       assert.equal(JSON.parse(puts[1]!.value).releases[A].phase, "extract")
     })).pipe(Effect.provide(Layer.merge(fakeConsul(puts), TestClock.layer())))
