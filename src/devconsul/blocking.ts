@@ -66,14 +66,15 @@ export async function blockingQuery<T extends { index: number }>(
 
   const jitter = Math.random() * (params.waitMs / JITTER_FRACTION)
   const deadline = Date.now() + params.waitMs + jitter
-  let missing = notFound(result)
+  // Missing when the wait began: "still missing" is no change. Once found, the key's
+  // index is its own and moved past the client's, so the loop answers.
+  const missing = notFound(result)
   while (true) {
     const outcome = await nextRelevantChange(store, res, deadline, interest(result))
     if (outcome === "closed") return undefined
     result = query()
     if (outcome === "timeout") return result
     if (missing && notFound(result)) continue
-    missing = notFound(result)
     // An index that went backwards (tombstones reaped) is an answer too: the client must
     // see it to reset to 0, as Consul's blocking-query rule asks.
     if (BigInt(result.index) !== params.minIndex) return result
