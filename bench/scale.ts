@@ -619,7 +619,10 @@ async function runOnce(
       }
       await waitFor(() => doneIn(events.started, group), 20 * 60_000, "every node taking the release up", progress)
       // Where the time to the last take-up goes: the CPU the fleet and dev-consul had for it (first group).
-      takeUpCpu ??= { fleets: fleetCpuSeconds() - cpuAtWrite.fleets, consul: cpuSecondsOf(consulChild.pid) - cpuAtWrite.consul }
+      takeUpCpu ??= {
+        fleets: fleetCpuSeconds() - cpuAtWrite.fleets,
+        consul: cpuSecondsOf(consulChild.pid) - cpuAtWrite.consul
+      }
       await waitFor(() => doneIn(events.ready, group), 20 * 60_000, "every node ready", progress)
     }
     const releaseMs = Date.now() - t0
@@ -689,7 +692,9 @@ async function runOnce(
 const row = (r: RunResult, base: RunResult) =>
   `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
     (r.bytesPerNode / base.bytesPerNode).toFixed(2)
-  } | ${r.blockingPerNode.toFixed(1)} | ${r.idleConnectionsPerNode.toFixed(1)} / ${r.peakConnectionsPerNode.toFixed(1)}${
+  } | ${r.blockingPerNode.toFixed(1)} | ${r.idleConnectionsPerNode.toFixed(1)} / ${
+    r.peakConnectionsPerNode.toFixed(1)
+  }${
     r.dropped > 0 ? ` (${r.dropped} refused)` : ""
   } | ${r.appsAtOnce} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms (CPU meanwhile: fleets ${
     r.takeUpCpu.fleets.toFixed(1)

@@ -143,11 +143,16 @@ test("an idle node holds three blocking queries per app it serves (config, relea
       (await run(consul.get(keys.status("blog", "web-1")))).value !== undefined,
     20_000
   )
-  await eventually("the node's watches to hold their blocking reads", async () => {
-    if (JSON.stringify(heldNow()) !== JSON.stringify(expected)) return false
-    await sleep(500)
-    return JSON.stringify(heldNow()) === JSON.stringify(expected)
-  }, 20_000, () => JSON.stringify(heldNow()))
+  await eventually(
+    "the node's watches to hold their blocking reads",
+    async () => {
+      if (JSON.stringify(heldNow()) !== JSON.stringify(expected)) return false
+      await sleep(500)
+      return JSON.stringify(heldNow()) === JSON.stringify(expected)
+    },
+    20_000,
+    () => JSON.stringify(heldNow())
+  )
   // 2 served apps x 3, the config of the app it does not serve, the registration.
   assert.deepEqual(heldNow(), expected)
   assert.equal(everBlockedOn.has(keys.lock("shop")) || everBlockedOn.has(keys.lock("blog")), false)
