@@ -94,7 +94,12 @@ async function consulHost(): Promise<void> {
   // as an agent does past http_max_conns_per_client, instead of dying on EMFILE.
   listener.maxConnections = DEV_CONSUL_MAX_CONNECTIONS
   let dropped = 0
-  listener.on("drop", () => dropped++)
+  listener.on("drop", () => {
+    // Said as it happens: a run that stalls on refused connections shows it before it ends.
+    if (dropped % 1000 === 0)
+      console.error(`  dev-consul at ${DEV_CONSUL_MAX_CONNECTIONS} connections: refusing (${dropped + 1} so far)`)
+    dropped++
+  })
   let peakConnections = 0
   listener.on("connection", (socket: Socket) => {
     open.add(socket)
@@ -628,6 +633,12 @@ async function runOnce(
     const releaseMs = Date.now() - t0
     const latencies = [...events.started].map(([id, t]) => t - releasedAt.get(id.slice(0, id.indexOf("/")))!)
       .sort((a, b) => a - b)
+    // Said before the deploy: a deploy that halts still leaves the release's figures.
+    console.error(
+      `  release: taken up p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, last ${
+        latencies.at(-1)
+      } ms; all ready in ${(releaseMs / 1000).toFixed(1)} s`
+    )
 
     // One deploy of every app, in the same groups.
     const t1 = Date.now()
