@@ -1,5 +1,6 @@
 // What a node's watches cost Consul while other nodes work: a reconciler idle in an
-// app it does not serve must not be woken by that app's status writes. In-process
+// app it does not serve must not be woken by that app's status writes; and how many
+// blocking queries (connections to its agent) an idle node holds. In-process
 // reconciler, every read it makes counted at the Consul service.
 
 import * as Effect from "effect/Effect"
