@@ -74,7 +74,11 @@ interface Entry {
  * (undici) cost more CPU per request there than dev-consul's own handling of it.
  */
 const agent = new Agent({ keepAlive: true })
-const request = (url: string, method = "GET", body?: string): Promise<{ status: number; index: number; text: string }> =>
+const request = (
+  url: string,
+  method = "GET",
+  body?: string
+): Promise<{ status: number; index: number; text: string }> =>
   new Promise((resolve, reject) => {
     const req = httpRequest(url, { method, agent }, (res) => {
       const chunks: Buffer[] = []
@@ -314,9 +318,7 @@ const main = async () => {
     percentile(cpuPerReaction, 50).toFixed(1)
   } / ${cpuPerReaction.at(-1)!.toFixed(1)} ms | ${percentile(cpuFirstRound, 50).toFixed(0)} ms | ${
     percentile([...serverCpuPerRound].sort((a, b) => a - b), 50).toFixed(0)
-  } ms | ${
-    Math.min(...load).toFixed(1)
-  }-${Math.max(...load).toFixed(1)} |\n`
+  } ms | ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)} |\n`
   const header = "| nodes | rounds | write -> node's status shows it, median | p99 | max | last node, median " +
     "| last node, first round " +
     "| baseline: plain watcher on releases/, median / max | the node's first status PUT reaches Consul, median / max " +
