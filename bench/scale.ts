@@ -8,7 +8,7 @@
 // through one release and one deploy of every app.
 //
 //   node_modules/.bin/node bench/scale.ts [--runs=10,100,1000,100x50] [--fleets=N]
-//     [--session-ttl-min=SECONDS] [--wave=NODE_APPS] [--no-write]
+//     [--session-ttl-min=SECONDS] [--wave=NODE_APPS] [--apps-at-once=APPS] [--no-write]
 //
 // The controller's report loop (KV-only: no GitHub) runs in a process of its own against
 // the same dev-consul, its requests told apart by the token it sends.
@@ -70,6 +70,11 @@ interface ConsulStats {
   readonly controllerSentBytes?: number
   /** The biggest kinds of request: [kind, {requests, body bytes}]. */
   readonly byKind: ReadonlyArray<readonly [string, { readonly requests: number; readonly bytes: number }]>
+  /** Connections open at dev-consul: now, and the most at once since the last reset (blocking queries and kept-alive idle sockets alike). */
+  readonly connections: number
+  readonly peakConnections: number
+  /** Connections dev-consul closed at once because it was at `maxConnections` (see DEV_CONSUL_MAX_CONNECTIONS). */
+  readonly dropped: number
 }
 
 async function consulHost(): Promise<void> {
@@ -85,8 +90,20 @@ async function consulHost(): Promise<void> {
   // dev-consul does not hand out its http.Server; it is this process's only listening handle.
   const handles = (process as unknown as { _getActiveHandles(): Array<unknown> })._getActiveHandles()
   const listener = handles.find((h) => (h as { listening?: boolean }).listening === true) as Server
+  // Past this many sockets dev-consul closes new connections at once (the clients retry),
+  // as an agent does past http_max_conns_per_client, instead of dying on EMFILE.
+  listener.maxConnections = DEV_CONSUL_MAX_CONNECTIONS
+  let dropped = 0
+  listener.on("drop", () => {
+    // Said as it happens: a run that stalls on refused connections shows it before it ends.
+    if (dropped % 1000 === 0)
+      console.error(`  dev-consul at ${DEV_CONSUL_MAX_CONNECTIONS} connections: refusing (${dropped + 1} so far)`)
+    dropped++
+  })
+  let peakConnections = 0
   listener.on("connection", (socket: Socket) => {
     open.add(socket)
+    peakConnections = Math.max(peakConnections, open.size)
     socket.on("close", () => {
       closedBytes += socket.bytesWritten
       open.delete(socket)
@@ -155,6 +172,8 @@ async function consulHost(): Promise<void> {
       byKind.clear()
       baseBytes = bytesNow()
       baseCpu = process.cpuUsage()
+      peakConnections = open.size
+      dropped = 0
       process.send!({ type: "reset-done" })
     } else {
       const cpu = process.cpuUsage(baseCpu)
@@ -166,7 +185,10 @@ async function consulHost(): Promise<void> {
         controllerRequests,
         controllerBytes,
         controllerSentBytes,
-        byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes)
+        byKind: [...byKind].sort((a, b) => b[1].bytes - a[1].bytes),
+        connections: open.size,
+        peakConnections,
+        dropped
       }
       process.send!({ type: "stats", stats })
     }
@@ -348,6 +370,13 @@ interface RunResult extends Run {
   readonly idle: IdleCost
   /** CPU seconds from the ReleaseSpec write to the last node taking it up. */
   readonly takeUpCpu: { readonly fleets: number; readonly consul: number }
+  /** Apps whose ReleaseSpec (then DeploySpec) were written together, each group finished before the next. */
+  readonly appsAtOnce: number
+  /** Connections open at dev-consul per node (the controller's few included): at the end of the idle window, and the most at once during the release and deploy. */
+  readonly idleConnectionsPerNode: number
+  readonly peakConnectionsPerNode: number
+  /** Connections dev-consul refused, at its cap, during the idle window and the measured part. */
+  readonly dropped: number
 }
 
 /** The warm fleet with nothing to do, per node and second. */
@@ -360,10 +389,18 @@ interface IdleCost {
   readonly byKind: ConsulStats["byKind"]
 }
 
+/**
+ * This machine's hard limit of open files is 20 000 per process and cannot be raised
+ * here; dev-consul holds every node's connections. A margin is left for its own files.
+ */
+const DEV_CONSUL_MAX_CONNECTIONS = 19_500
+
 /** Long enough for every periodic request: renewals (7.5 s), the app listing (10 s), the resync pass (15 s). */
 const IDLE_MS = 20_000
 
 let warnedNoFiles = false
+/** The main process's scratch directory, removed also when the bench is stopped by a signal. */
+let workDir: string | undefined
 /** Every child of the main process: a bench stopped with SIGTERM or ^C leaves none behind. */
 const children = new Set<ChildProcess>()
 const forkChild = (args: ReadonlyArray<string>): ChildProcess => {
@@ -453,7 +490,8 @@ async function runOnce(
   work: string,
   forcedFleets: number | undefined,
   sessionTtlMinMs: number | undefined,
-  waveNodeApps: number
+  waveNodeApps: number,
+  appsAtOnce: number
 ): Promise<RunResult> {
   const appNames = Array.from({ length: run.apps }, (_, i) => `app${i}`)
   const nodeNames = Array.from({ length: run.nodes }, (_, i) => `node-${i}`)
@@ -565,25 +603,51 @@ async function runOnce(
     await ask(controller, { type: "reset" }, "reset-done")
     for (const fleet of fleets) await ask(fleet, { type: "stats" }, "stats")
 
-    // One release of every app.
+    // One release of every app, `appsAtOnce` apps at a time (each group ready before the
+    // next is written; all at once unless --apps-at-once).
+    const groups: Array<ReadonlyArray<string>> = []
+    for (let i = 0; i < appNames.length; i += appsAtOnce) groups.push(appNames.slice(i, i + appsAtOnce))
+    const doneIn = (events: Map<string, number>, group: ReadonlyArray<string>) => {
+      const apps = new Set(group)
+      let n = 0
+      for (const id of events.keys()) if (apps.has(id.slice(0, id.indexOf("/")))) n++
+      return n >= group.length * run.nodes
+    }
     const fleetCpuSeconds = () => fleets.reduce((sum, f) => sum + cpuSecondsOf(f.pid), 0)
     const cpuAtWrite = { fleets: fleetCpuSeconds(), consul: cpuSecondsOf(consulChild.pid) }
     const t0 = Date.now()
-    for (const app of appNames) await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
-    // Where the time to the last take-up goes: the CPU the fleet and dev-consul had for it.
-    await waitFor(() => events.started.size >= everyStatus, 20 * 60_000, "every node taking the release up", progress)
-    const takeUpCpu = {
-      fleets: fleetCpuSeconds() - cpuAtWrite.fleets,
-      consul: cpuSecondsOf(consulChild.pid) - cpuAtWrite.consul
+    /** When each app's ReleaseSpec was written: a node's take-up is timed from its app's write. */
+    const releasedAt = new Map<string, number>()
+    let takeUpCpu: { fleets: number; consul: number } | undefined
+    for (const group of groups) {
+      for (const app of group) {
+        releasedAt.set(app, Date.now())
+        await put(keys.release(app, SHA), { createdAt: new Date().toISOString() })
+      }
+      await waitFor(() => doneIn(events.started, group), 20 * 60_000, "every node taking the release up", progress)
+      // Where the time to the last take-up goes: the CPU the fleet and dev-consul had for it (first group).
+      takeUpCpu ??= {
+        fleets: fleetCpuSeconds() - cpuAtWrite.fleets,
+        consul: cpuSecondsOf(consulChild.pid) - cpuAtWrite.consul
+      }
+      await waitFor(() => doneIn(events.ready, group), 20 * 60_000, "every node ready", progress)
     }
-    await waitFor(() => events.ready.size >= everyStatus, 20 * 60_000, "every node ready", progress)
     const releaseMs = Date.now() - t0
-    const latencies = [...events.started.values()].map((t) => t - t0).sort((a, b) => a - b)
+    const latencies = [...events.started].map(([id, t]) => t - releasedAt.get(id.slice(0, id.indexOf("/")))!)
+      .sort((a, b) => a - b)
+    // Said before the deploy: a deploy that halts still leaves the release's figures.
+    console.error(
+      `  release: taken up p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, last ${
+        latencies.at(-1)
+      } ms; all ready in ${(releaseMs / 1000).toFixed(1)} s`
+    )
 
-    // One deploy of every app.
+    // One deploy of every app, in the same groups.
     const t1 = Date.now()
-    for (const app of appNames) await put(keys.deploy(app), { sha: SHA, requestedBy: "bench" })
-    await waitFor(() => events.live.size >= everyStatus, 30 * 60_000, "every node live", progress)
+    for (const group of groups) {
+      for (const app of group) await put(keys.deploy(app), { sha: SHA, requestedBy: "bench" })
+      await waitFor(() => doneIn(events.live, group), 30 * 60_000, "every node live", progress)
+    }
     const deployMs = Date.now() - t1
     await sleep(3_000) // trailing writes count too
     const { stats } = await ask<{ stats: ConsulStats }>(consulChild, { type: "stats" }, "stats")
@@ -616,7 +680,11 @@ async function runOnce(
       loadAverage: loadavg().map((l) => l.toFixed(1)).join(" "),
       byKind: stats.byKind,
       idle: idleCost,
-      takeUpCpu
+      takeUpCpu: takeUpCpu!,
+      appsAtOnce: Math.min(appsAtOnce, run.apps),
+      idleConnectionsPerNode: idle.connections / run.nodes,
+      peakConnectionsPerNode: stats.peakConnections / run.nodes,
+      dropped: stats.dropped + idle.dropped
     }
   } finally {
     await Promise.all(fleets.map((fleet) =>
@@ -637,7 +705,11 @@ async function runOnce(
 const row = (r: RunResult, base: RunResult) =>
   `| ${r.nodes} x ${r.apps} | ${r.requestsPerNode.toFixed(1)} | ${fmtBytes(r.bytesPerNode)} | ${
     (r.bytesPerNode / base.bytesPerNode).toFixed(2)
-  } | ${r.blockingPerNode.toFixed(1)} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms (CPU meanwhile: fleets ${
+  } | ${r.blockingPerNode.toFixed(1)} | ${r.idleConnectionsPerNode.toFixed(1)} / ${
+    r.peakConnectionsPerNode.toFixed(1)
+  }${
+    r.dropped > 0 ? ` (${r.dropped} refused)` : ""
+  } | ${r.appsAtOnce} | ${r.startedP50} / ${r.startedP99} / ${r.startedMax} ms (CPU meanwhile: fleets ${
     r.takeUpCpu.fleets.toFixed(1)
   } s, dev-consul ${r.takeUpCpu.consul.toFixed(1)} s) | ${(r.releaseMs / 1000).toFixed(1)} s | ${
     (r.deployMs / 1000).toFixed(1)
@@ -652,8 +724,8 @@ const row = (r: RunResult, base: RunResult) =>
   } ms CPU; dev-consul ${r.idle.consulCpuMsPerSecond.toFixed(0)} ms/s | ${r.loadAverage} |`
 
 const HEADER = [
-  "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | idle, per node and second: requests, bytes, fleet CPU; dev-consul CPU | load average at the end |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  "| nodes x apps | requests/node | bytes/node | x first run | blocking queries/node (idle) | connections/node at dev-consul: idle / peak | apps written at once | ReleaseSpec -> in the node's status, p50 / p99 / last | all ready | all live | fleet processes: peak RSS of the largest (sum), CPU | dev-consul CPU | controller: requests, response bytes (request bodies), CPU, peak RSS | idle, per node and second: requests, bytes, fleet CPU; dev-consul CPU | load average at the end |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 ]
 
 const fmtBytes = (n: number) => n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`
@@ -671,7 +743,10 @@ async function main(): Promise<void> {
   const sessionTtlMinMs = ttlArg === undefined ? undefined : Number(ttlArg) * 1000
   const waveArg = process.argv.find((a) => a.startsWith("--wave="))?.slice("--wave=".length)
   const waveNodeApps = waveArg === undefined ? 200 : Number(waveArg)
+  const atOnceArg = process.argv.find((a) => a.startsWith("--apps-at-once="))?.slice("--apps-at-once=".length)
+  const appsAtOnce = atOnceArg === undefined ? Number.POSITIVE_INFINITY : Number(atOnceArg)
   const work = mkdtempSync(join(tmpdir(), "sacar-scale-"))
+  workDir = work
   const results: RunResult[] = []
   try {
     for (const run of runs) {
@@ -692,7 +767,8 @@ async function main(): Promise<void> {
           work,
           forcedFleets,
           sessionTtlMinMs,
-          waveNodeApps
+          waveNodeApps,
+          appsAtOnce
         )
         results.push(result)
         console.error(
@@ -746,7 +822,7 @@ function report(results: ReadonlyArray<RunResult>, write: boolean) {
     `Run ${new Date().toISOString()} on ${cpus().length} cores, load average ${
       loadavg().map((l) => l.toFixed(1)).join(" ")
     } (a machine shared with other work). \`node_modules/.bin/node bench/scale.ts\`.`,
-    "Simulated nodes are `runReconciler` in child processes (a few hundred node-apps each) with the Python steps stubbed in-process. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live.",
+    "Simulated nodes are `runReconciler` in child processes (a few hundred node-apps each) with the Python steps stubbed in-process. Warm-up (not counted): each app's previous release is prepared and deployed everywhere. Measured: the next release and its deploy, on every node (maxParallel = nodes/10), until 3 s after the last node is live; with several apps, the ReleaseSpecs (then the DeploySpecs) of `apps written at once` apps together, each group finished before the next, and each take-up timed from its own app's write.",
     "",
     ...HEADER,
     ...results.map((r) => row(r, base)),
@@ -771,6 +847,8 @@ else {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.on(signal, () => {
       for (const child of children) child.kill("SIGKILL")
+      // process.exit skips main's `finally`: a stopped run's node roots (hundreds of MiB at 100 x 50) go too.
+      if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true })
       process.exit(130)
     })
   }

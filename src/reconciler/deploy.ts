@@ -1,6 +1,9 @@
 /**
  * One deploy generation on this node, from `waiting` to `live` or `failed`:
- * 1. the release is ready (the plan only starts a deploy then; checked again here);
+ * 1. the release is ready (the plan only starts a deploy then; checked again here),
+ *    and the app is not locked: the lock is read fresh here, and while it holds the
+ *    deploy waits on it with a blocking query, holding nothing else (the node does
+ *    not watch the lock otherwise: watch-desired.ts);
  * 2. the run-once pre-deploy has succeeded somewhere in the cluster (predeploy.ts);
  * 3. a slot of the app's semaphore (`sacar/<app>/locks/deploy/`, `maxParallel` FIFO
  *    lanes, consul/semaphore.ts) is taken;
@@ -24,6 +27,7 @@ import * as Schema from "effect/Schema"
 import { join } from "node:path"
 import { nowIso } from "../common/time.ts"
 import { Consul, isTransientConsulError } from "../consul/consul.ts"
+import type { ConsulError } from "../consul/consul.ts"
 import { slotLost } from "../consul/semaphore-loss.ts"
 import { acquireSemaphore } from "../consul/semaphore.ts"
 import { openSession } from "../consul/session.ts"
@@ -45,6 +49,17 @@ import type { ScriptContext } from "./steps/environment.ts"
 import { releasePaths } from "./steps/layout.ts"
 
 export const DEPLOY_SESSION_TTL = "10s"
+
+/** How long one blocking read of a freeze waits at most: Consul's default wait. */
+const FROZEN_WAIT_MS = 5 * 60_000
+
+interface Frozen {
+  readonly message: string
+  /** The lock key's index as read: the blocking read returns when it moves. */
+  readonly index: number
+  /** When the lock ends by itself (ms since the epoch), if it says. */
+  readonly until: number | undefined
+}
 
 export interface DeployInput {
   readonly keys: Keys
@@ -151,20 +166,42 @@ const deploySince = (input: DeployInput, startedAt: string): Effect.Effect<void,
     const until = lock !== undefined && "doc" in lock && lock.doc.until !== undefined
       ? Date.parse(lock.doc.until)
       : undefined
-    return message === undefined ? undefined : { message, index: read.index, until }
+    const frozen: Frozen | undefined = message === undefined ? undefined : { message, index: read.index, until }
+    return frozen
   })
 
-  /** Returns when the lock key changes or its `until` passes (a blocking query, at most 30s). */
-  const untilLockChanges = (index: number) =>
+  /**
+   * Returns when the lock key changes (a blocking query: an unlock is seen at once) or
+   * its `until` passes; otherwise after Consul's default wait of 5 minutes.
+   */
+  const untilLockChanges = (frozen: Frozen) =>
     Effect.gen(function*() {
       const consul = yield* Consul
-      const now = yield* Clock.currentTimeMillis
-      const found = yield* freezeNow
-      const leftMs = found?.until === undefined ? 30_000 : Math.min(30_000, Math.max(1_000, found.until - now))
-      yield* consul.get(keys.lock(app), { index, wait: `${Math.ceil(leftMs / 1000)}s` })
+      const leftMs = frozen.until === undefined
+        ? FROZEN_WAIT_MS
+        : Math.min(FROZEN_WAIT_MS, Math.max(1_000, frozen.until - (yield* Clock.currentTimeMillis)))
+      yield* consul.get(keys.lock(app), { index: frozen.index, wait: `${Math.ceil(leftMs / 1000)}s` })
     })
 
-  /** Steps 3 to 7 holding a slot; returns the freeze found instead of running bin/deploy, if any. */
+  /**
+   * Waits, holding no slot and no session, while the app is locked; each freeze is
+   * written to the status once, so `sacar status` says who locked it and why.
+   */
+  const whileFrozen = Effect.gen(function*() {
+    let shown: string | undefined
+    let frozen: Frozen | undefined = yield* freezeNow
+    while (frozen !== undefined) {
+      if (frozen.message !== shown) {
+        yield* report("waiting", frozen.message)
+        yield* status.flush
+        shown = frozen.message
+      }
+      yield* untilLockChanges(frozen)
+      frozen = yield* freezeNow
+    }
+  })
+
+  /** Steps 3 to 7 holding a slot; returns whether a freeze was found instead of running bin/deploy. */
   const withSlot = (context: ScriptContext, before: AppDisk) =>
     Effect.scoped(Effect.gen(function*() {
       yield* report("waiting", `waiting for a deploy slot (maxParallel ${input.config.maxParallel})`)
@@ -180,8 +217,9 @@ const deploySince = (input: DeployInput, startedAt: string): Effect.Effect<void,
 
       const halted = haltReason(node, generation, yield* haltOf(keys, app, generation))
       if (halted !== undefined) return yield* fail(halted)
+      // Locked while this node waited for the pre-deploy or the slot: give the slot back.
       const frozen = yield* freezeNow
-      if (frozen !== undefined) return frozen
+      if (frozen !== undefined) return true
 
       yield* report("deploying", "running bin/deploy")
       // A slot lost (the session destroyed or expired, an agent restart) stops bin/deploy:
@@ -209,10 +247,13 @@ const deploySince = (input: DeployInput, startedAt: string): Effect.Effect<void,
       yield* report("live", `live in ${took}; ${ran.success.message}`)
       yield* status.flush
       yield* Effect.logInfo(`deploy ${app} ${sha} generation ${generation}: live in ${took}`)
-      return undefined
+      return false
     }))
 
-  const body = Effect.gen(function*() {
+  // Typed so that Consul's tagged errors stay apart from the disk's plain ones (the retry below tells them apart).
+  const body: Effect.Effect<void, Error | ConsulError, Consul> = Effect.gen(function*() {
+    // A lock set before the deploy stops it before the pre-deploy (migrations) runs.
+    yield* whileFrozen
     yield* report("waiting", `deploying ${shortSha(sha)} (generation ${generation})`)
     yield* status.flush
     if (!(yield* isReady(root, app, sha))) return yield* fail(`release ${shortSha(sha)} is not ready on this node`)
@@ -244,19 +285,13 @@ const deploySince = (input: DeployInput, startedAt: string): Effect.Effect<void,
       )
     }
 
-    // Locked between the plan's look and the slot: wait without holding the slot, then
+    // Locked between the first look and the slot: wait without holding the slot, then
     // take it again; done once a turn with the slot was not frozen.
-    yield* withSlot(context, before).pipe(
-      Effect.tap((frozen) =>
-        frozen === undefined
-          ? Effect.void
-          : report("waiting", frozen.message).pipe(
-            Effect.andThen(status.flush),
-            Effect.andThen(untilLockChanges(frozen.index))
-          )
-      ),
-      Effect.repeat({ until: (frozen) => frozen === undefined })
-    )
+    let frozen: boolean | void = yield* withSlot(context, before)
+    while (frozen === true) {
+      yield* whileFrozen
+      frozen = yield* withSlot(context, before)
+    }
   })
 
   return body.pipe(

@@ -1,7 +1,8 @@
 /**
  * `sacar reconciler` from an environment: settings checked first (a bad one is a
  * SettingError: one line, exit 2), then the loop with Consul, the artifact store and
- * Python provided. Interruption (SIGTERM via runComponent) closes the scope: work in
+ * Python provided, and the node's set of fibers for work left for later releases
+ * (steps/later.ts). Interruption (SIGTERM via runComponent) closes the scope: work in
  * flight is interrupted, child processes are killed, sessions are destroyed.
  */
 import * as Effect from "effect/Effect"
@@ -15,6 +16,7 @@ import { Python } from "../python/python.ts"
 import { AppUser } from "./app-user.ts"
 import { runReconciler } from "./loop.ts"
 import { reconcilerSettings } from "./settings.ts"
+import { LaterWork, makeLaterWork } from "./steps/later.ts"
 
 const asSettingError = (variable: string) => (e: unknown) =>
   e instanceof SettingError ? e : new SettingError({ variable, message: `${variable}: ${String(e)}` })
@@ -26,7 +28,9 @@ export const reconcilerProgram = (env: Env): Effect.Effect<void, SettingError> =
     const consul = yield* consulConfigFromEnv(env).pipe(
       Effect.mapError((e) => new SettingError({ variable: e.variable, message: e.message }))
     )
-    return yield* Effect.scoped(runReconciler({ settings })).pipe(
+    return yield* Effect.scoped(
+      runReconciler({ settings }).pipe(Effect.provideServiceEffect(LaterWork, makeLaterWork))
+    ).pipe(
       Effect.provide(consulLayer({ ...consul, sessionNode: settings.consulNode })),
       Effect.provide(ArtifactStore.layer),
       Effect.provide(Python.layer),

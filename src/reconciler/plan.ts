@@ -57,8 +57,6 @@ export interface AppDesired {
   /** ReleaseSpecs by sha. */
   readonly releases: ReadonlyMap<string, WantedRelease>
   readonly deploy: WantedDeploy | undefined
-  /** The app's freeze, when the key exists. */
-  readonly lock?: AppLock | undefined
 }
 
 // ---------------------------------------------------------------------------------
@@ -104,7 +102,7 @@ export interface NodeDesired {
   /** SACAR_CONCURRENCY: releases prepared at once on this node, all apps together. */
   readonly concurrency: number
   readonly apps: ReadonlyMap<string, AppDesired>
-  /** The time of this pass (ms since the epoch), for locks with an end. */
+  /** The time of this pass (ms since the epoch), for releases waiting to try again. */
   readonly now: number
 }
 
@@ -322,7 +320,9 @@ const TERMINAL_DEPLOY = new Set(["live", "failed"])
 /**
  * Why a deploy must not run now: the app is locked and the DeploySpec is not forced.
  * A lock whose value does not decode holds too (someone meant to freeze); one past
- * its `until` does not.
+ * its `until` does not. Asked by the deploy itself (deploy.ts), which reads the lock
+ * fresh before its pre-deploy and under its slot: the node does not watch the lock, so
+ * the plan starts a deploy whatever the lock says.
  */
 export const frozenBy = (lock: AppLock | undefined, force: boolean, now: number): string | undefined => {
   if (lock === undefined || force) return undefined
@@ -334,7 +334,7 @@ export const frozenBy = (lock: AppLock | undefined, force: boolean, now: number)
   }: ${doc.reason}; waiting (\`sacar unlock\` or a forced deploy goes on)`
 }
 
-const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, now: number, actions: Action[]) => {
+const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, actions: Action[]) => {
   const target = desired.deploy
   const running = observed.deploying
   if (running !== undefined) {
@@ -365,13 +365,6 @@ const planDeploy = (app: string, desired: AppDesired, observed: AppObserved, now
   // target already live here: running bin/deploy again would restart a live service.
   if (recorded === null && observed.disk.current === sha && observed.disk.releases.get(sha)?.ready === true) {
     actions.push({ _tag: "AdoptLive", app, generation, sha })
-    return
-  }
-  const frozen = frozenBy(desired.lock, target.force === true, now)
-  if (frozen !== undefined) {
-    if (!(recorded?.generation === generation && recorded.phase === "waiting" && recorded.message === frozen)) {
-      actions.push({ _tag: "DeployWaiting", app, generation, sha, message: frozen })
-    }
     return
   }
   if (observed.disk.releases.get(sha)?.ready === true) {
@@ -440,7 +433,7 @@ export const plan = (desired: NodeDesired, observed: NodeObserved): ReadonlyArra
     if (wanted.config === undefined) continue
 
     planReleases(app, wanted, runtime, desired.now, actions, candidates)
-    planDeploy(app, wanted, runtime, desired.now, actions)
+    planDeploy(app, wanted, runtime, actions)
   }
 
   candidates.sort(candidateOrder)

@@ -4,23 +4,22 @@
  * every ReleaseSpec with its ModifyIndex, and the DeploySpec with its ModifyIndex as
  * the deploy generation. Values that do not decode become messages naming the key,
  * never exceptions. Pure, apart from remembering the last good AppConfig per app.
+ * The app's lock is not part of it: a deploy reads it when it is about to run
+ * (deploy.ts, `readAppLock`), since the node does not watch it.
  */
 import * as Result from "effect/Result"
 import type { KvEntry } from "../consul/consul.ts"
-import type { AppConfig, LockDoc, NodeStatus } from "../spec/documents.ts"
+import type { AppConfig, NodeStatus } from "../spec/documents.ts"
 import type { Keys } from "../spec/keys.ts"
-import { decodedOr, decodeLock, type DecodeMemo, type KvDocument, readTree } from "../spec/tree.ts"
+import { decodedOr, decodeLock, type DecodeMemo, readTree } from "../spec/tree.ts"
 import type { AppDesired, AppLock, WantedDeploy, WantedRelease } from "./plan.ts"
 
-const asAppLock = (lock: KvDocument<LockDoc> | undefined): AppLock | undefined =>
-  lock === undefined
-    ? undefined
-    : Result.isSuccess(lock.decoded)
-    ? { doc: lock.decoded.success }
-    : { unreadable: lock.decoded.failure.message }
-
-/** The app's lock key as the plan sees it; an empty value (a deleted-then-touched key) is no lock. */
-export const readAppLock = (entry: KvEntry): AppLock | undefined => asAppLock(decodeLock(entry))
+/** The app's lock key as a deploy sees it; an empty value (a deleted-then-touched key) is no lock. */
+export const readAppLock = (entry: KvEntry): AppLock | undefined => {
+  const lock = decodeLock(entry)
+  if (lock === undefined) return undefined
+  return Result.isSuccess(lock.decoded) ? { doc: lock.decoded.success } : { unreadable: lock.decoded.failure.message }
+}
 
 export interface DesiredSnapshot {
   readonly apps: ReadonlyMap<string, AppDesired>
@@ -90,16 +89,7 @@ export const readDesired = (
       } else errors.push(spec.failure.message)
     }
 
-    const lock = asAppLock(found.lock)
-    apps.set(app, {
-      app,
-      config: lastGood.get(app),
-      configPresent: true,
-      errors,
-      releases,
-      deploy,
-      ...(lock === undefined ? {} : { lock })
-    })
+    apps.set(app, { app, config: lastGood.get(app), configPresent: true, errors, releases, deploy })
   }
   return { apps, ownStatus }
 }

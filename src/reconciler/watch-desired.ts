@@ -10,10 +10,15 @@
  * - Each app's `config` is watched (one blocking query on one key that exists): the
  *   node must know whether its `nodes` name it.
  * - For an app whose config names this node (or does not decode: the node reports the
- *   error), three more blocking queries: `releases/` (prefix), `deploy` and `lock`
- *   (keys). `pin` only pauses the controller's auto-deploy, nothing on a node reads
- *   it, so it is not watched. The node's own status is read once, when the app is
- *   taken up: afterwards this node is its only writer and holds it in memory.
+ *   error), two more blocking queries: `releases/` (prefix) and `deploy` (key). The
+ *   node's own status is read once, when the app is taken up: afterwards this node is
+ *   its only writer and holds it in memory.
+ * - Not watched: `lock` matters only while a deploy is about to run here, so the deploy
+ *   reads it fresh before its pre-deploy and again under its slot, and blocks on it
+ *   only while it is frozen (deploy.ts). Watching it in every served app cost one
+ *   connection per app for a key that is nearly always missing: 201 connections for
+ *   a node in 50 apps, over a Consul agent's default `http_max_conns_per_client`.
+ *   `pin` only pauses the controller's auto-deploy; nothing on a node reads it.
  *
  * The entries are handed to `readSnapshot` exactly as the whole-prefix watch used to
  * hand them over. An app whose watches have not all answered yet is left out, so a
@@ -60,7 +65,6 @@ interface ServedWatches {
   readonly fibers: Array<Fiber.Fiber<void>>
   releases: Seen<ReadonlyArray<KvEntry>>
   deploy: Seen<KvEntry | undefined>
-  lock: Seen<KvEntry | undefined>
   ownStatus: Seen<KvEntry | undefined>
 }
 
@@ -100,13 +104,11 @@ export const watchDesired = (
           fibers: [],
           releases: UNSEEN,
           deploy: UNSEEN,
-          lock: UNSEEN,
           ownStatus: UNSEEN
         }
         served.fibers.push(
           yield* follow(watchPrefix(keys.releases(app), options.watch), (r) => served.releases = r.value),
           yield* follow(watchKey(keys.deploy(app), options.watch), (r) => served.deploy = r.value),
-          yield* follow(watchKey(keys.lock(app), options.watch), (r) => served.lock = r.value),
           // Read once: where a restarted node resumes. Retried like any read until it answers.
           yield* follow(
             Stream.fromEffect(
@@ -189,13 +191,9 @@ export const watchDesired = (
           out.push(watch.config)
           continue
         }
-        if (
-          served.releases === UNSEEN || served.deploy === UNSEEN || served.lock === UNSEEN ||
-          served.ownStatus === UNSEEN
-        ) continue
+        if (served.releases === UNSEEN || served.deploy === UNSEEN || served.ownStatus === UNSEEN) continue
         out.push(watch.config, ...served.releases)
         if (served.deploy !== undefined) out.push(served.deploy)
-        if (served.lock !== undefined) out.push(served.lock)
         if (served.ownStatus !== undefined) out.push(served.ownStatus)
       }
       return out

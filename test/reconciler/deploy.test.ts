@@ -6,7 +6,7 @@ import { readFile, readlink, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { after, describe, test, type TestContext } from "node:test"
 import { isAlive as alive } from "../../src/process/alive.ts"
-import { eventually } from "../support/eventually.ts"
+import { eventually, sleep } from "../support/eventually.ts"
 import { type Kv } from "../support/kv.ts"
 import { writeTarball } from "../support/tarballs.ts"
 import {
@@ -172,6 +172,53 @@ describe("deploys", { concurrency: 3, timeout: SUITE_MS }, () => {
     assert.ok(latestStart < earliestEnd, `expected all three to overlap: ${JSON.stringify(runs)}`)
     // No bin/pre-deploy in this release: recorded as succeeded all the same.
     assert.match((await c.kv.json(`shop/locks/predeploy/${generation}`)).message, /no bin\/pre-deploy/)
+  })
+
+  test("a lock written during a rollout stops the nodes that have not deployed yet; an unlock lets them go at once", async (t) => {
+    // bin/deploy waits for a gate file, so the test decides when the first node is done.
+    const gated =
+      `echo "deploy-start $SACAR_NODE ${NOW}" >> "$LOG"\nwhile [ ! -f "$DIR/go" ]; do sleep 0.1; done\necho "deploy-end $SACAR_NODE ${NOW}" >> "$LOG"`
+    const c = await cluster(t, { deploy: gated }, { nodes: 2, maxParallel: 1 })
+    const generation = await deploy(c.kv, c.sha)
+    const started = async () => (await events(c.dir)).filter((e) => e.what === "deploy-start")
+    const [first] = await eventually(
+      "one node's bin/deploy to start",
+      async () => {
+        const s = await started()
+        return s.length === 1 ? s : undefined
+      },
+      SETTLE_MS,
+      c.dump
+    )
+    const second = c.nodes.find((n) => n.node !== first!.node)!
+
+    // The second node's deploy is pending (waiting for the slot) when the lock is written.
+    await c.kv.put("shop/lock", { by: "alice", reason: "incident 4711", at: new Date().toISOString() })
+    await writeFile(join(c.dir, "go"), "")
+    assert.equal((await deploySettled(c.kv, "shop", first!.node, generation, SETTLE_MS, c.dump)).phase, "live")
+    await eventually(
+      "the second node to wait on the lock, saying why",
+      async () => {
+        const d = (await c.kv.status("shop", second.node))?.deploy
+        return d?.generation === generation && d.phase === "waiting" &&
+          /locked by alice.*incident 4711/.test(d.message ?? "")
+      },
+      SETTLE_MS,
+      c.dump
+    )
+    await sleep(2_000)
+    assert.equal((await c.kv.status("shop", second.node)).deploy.phase, "waiting")
+    assert.equal((await started()).length, 1, "bin/deploy ran on a node while the app was locked")
+
+    const unlockedAt = Date.now() / 1000
+    await c.kv.delete("shop/lock")
+    assert.equal((await deploySettled(c.kv, "shop", second.node, generation, SETTLE_MS, c.dump)).phase, "live")
+    const resumed = (await started()).find((e) => e.node === second.node)!
+    // Seen at once (a blocking read on the lock), not at the end of a wait.
+    assert.ok(
+      resumed.at - unlockedAt < 10,
+      `bin/deploy started ${(resumed.at - unlockedAt).toFixed(1)} s after the unlock`
+    )
   })
 
   test("a failing bin/deploy on one node halts the rollout", async (t) => {

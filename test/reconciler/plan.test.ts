@@ -1,7 +1,7 @@
 // The reconciler's decisions, as a pure function: no Consul, no disk, no clock.
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { HALTED_PREFIX, haltReason, KEEP_FAILED_LOGS, plan } from "../../src/reconciler/plan.ts"
+import { frozenBy, HALTED_PREFIX, haltReason, KEEP_FAILED_LOGS, plan } from "../../src/reconciler/plan.ts"
 import type {
   Action,
   AppDesired,
@@ -458,38 +458,11 @@ describe("a freeze", () => {
   const lock = (until?: string) => ({
     doc: { by: "alice", reason: "black friday", at: "2026-12-01T09:00:00Z", ...(until === undefined ? {} : { until }) }
   })
-  const ready = () => observedApp({ disk: disk([A]), status: status({ releases: { [A]: rs("ready", 1) } }) })
 
-  test("a deploy written during a lock waits and says who locked it and why", () => {
-    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A }, lock: lock() })
-    const actions = run(node({ shop: app }), { shop: ready() })
-    assert.equal(actions.length, 1)
-    const waiting = actions[0]!
-    assert.ok(waiting._tag === "DeployWaiting", JSON.stringify(actions))
-    assert.match(waiting.message, /^locked by alice: black friday/)
-  })
-
-  test("the waiting message is written once, not on every pass", () => {
-    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A }, lock: lock() })
-    const [first] = run(node({ shop: app }), { shop: ready() })
-    assert.ok(first?._tag === "DeployWaiting")
-    const shown = observedApp({
-      disk: disk([A]),
-      status: status({
-        releases: { [A]: rs("ready", 1) },
-        deploy: { generation: 50, sha: A, phase: "waiting", message: first.message }
-      })
-    })
-    assert.deepEqual(run(node({ shop: app }), { shop: shown }), [])
-  })
-
-  test("a forced DeploySpec goes through the lock", () => {
-    const app = desiredApp({
-      releases: releasesOf(spec(A, 1)),
-      deploy: { generation: 50, sha: A, force: true },
-      lock: lock()
-    })
-    assert.deepEqual(run(node({ shop: app }), { shop: ready() }), [{
+  test("the plan starts a deploy whatever the lock: the deploy reads the lock itself (the node does not watch it)", () => {
+    const app = desiredApp({ releases: releasesOf(spec(A, 1)), deploy: { generation: 50, sha: A } })
+    const ready = observedApp({ disk: disk([A]), status: status({ releases: { [A]: rs("ready", 1) } }) })
+    assert.deepEqual(run(node({ shop: app }), { shop: ready }), [{
       _tag: "StartDeploy",
       app: "shop",
       generation: 50,
@@ -497,26 +470,22 @@ describe("a freeze", () => {
     }])
   })
 
+  test("a lock holds a deploy and says who locked it and why", () => {
+    assert.match(frozenBy(lock(), false, NOW) ?? "", /^locked by alice: black friday; waiting/)
+  })
+
+  test("no lock, or a forced DeploySpec, goes on", () => {
+    assert.equal(frozenBy(undefined, false, NOW), undefined)
+    assert.equal(frozenBy(lock(), true, NOW), undefined)
+  })
+
   test("a lock past its end no longer holds; one still ahead does", () => {
-    const expired = desiredApp({
-      releases: releasesOf(spec(A, 1)),
-      deploy: { generation: 50, sha: A },
-      lock: lock("2026-12-01T11:00:00Z")
-    })
-    assert.deepEqual(tags(run(node({ shop: expired }), { shop: ready() })), ["StartDeploy a"])
-    const ahead = { ...expired, lock: lock("2026-12-01T13:00:00Z") }
-    const actions = run(node({ shop: ahead }), { shop: ready() })
-    assert.ok(actions[0]?._tag === "DeployWaiting" && /until 2026-12-01T13:00:00Z/.test(actions[0].message))
+    assert.equal(frozenBy(lock("2026-12-01T11:00:00Z"), false, NOW), undefined)
+    assert.match(frozenBy(lock("2026-12-01T13:00:00Z"), false, NOW) ?? "", /until 2026-12-01T13:00:00Z/)
   })
 
   test("a lock that does not decode holds, naming the problem", () => {
-    const app = desiredApp({
-      releases: releasesOf(spec(A, 1)),
-      deploy: { generation: 50, sha: A },
-      lock: { unreadable: "sacar/shop/lock: reason is missing" }
-    })
-    const actions = run(node({ shop: app }), { shop: ready() })
-    assert.ok(actions[0]?._tag === "DeployWaiting" && /reason is missing/.test(actions[0].message))
+    assert.match(frozenBy({ unreadable: "sacar/shop/lock: reason is missing" }, false, NOW) ?? "", /reason is missing/)
   })
 })
 

@@ -205,14 +205,17 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     assert.notEqual(waiting.phase, "failed", "a host that is down is retried, not a person's problem")
   })
 
-  test("a DeploySpec written during a lock waits and says why, then deploys when unlocked or forced", async (t) => {
+  test("a DeploySpec written during a lock waits and says why, runs not even its pre-deploy, then deploys when unlocked or forced", async (t) => {
     const kv = await freshKv()
     const { addr } = await consul()
     const dir = await tempDir(t, "freeze")
     const artifact = await writeTarball(
       dir,
       "shop.tgz",
-      releaseEntries({ deploy: `echo "$COMMIT_SHA" >> ${dir}/deploys.log` }, { requirements: false })
+      releaseEntries({
+        preDeploy: `echo "$COMMIT_SHA" >> ${dir}/pre-deploys.log`,
+        deploy: `echo "$COMMIT_SHA" >> ${dir}/deploys.log`
+      }, { requirements: false })
     )
     await kv.put("shop/config", appConfig(artifact.url))
     const r = startReconciler(t, { addr, prefix: kv.prefix, node: "web-1", root: join(dir, "root") })
@@ -246,6 +249,8 @@ ${stubbornGrandchild(`${marker}-$COMMIT_SHA`)}
     const g1 = await deploy(kv, first)
     const held = await waitsLocked(g1)
     assert.equal(held.current, null)
+    // The freeze holds the migrations too: the node reads the lock before the pre-deploy.
+    assert.equal(await exists(join(dir, "pre-deploys.log")), false)
     assert.equal(await exists(join(dir, "deploys.log")), false)
     await kv.delete("shop/lock")
     assert.equal((await deploySettled(kv, "shop", "web-1", g1, SETTLE_MS, r.output)).phase, "live")

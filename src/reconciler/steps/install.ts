@@ -3,8 +3,8 @@
  * venv, with the shared pip, isolated from every pip setting of the node (and, on a
  * node's first release, the shared pip's byte-compilation beside it). A crash
  * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
- * What pip installed is then kept as a template (reuse.ts) before bin/prepare can
- * change the venv, for the next release with the same dependencies. When the venv
+ * What pip installed is then marked to be kept as a template (reuse.ts) before
+ * bin/prepare can change the venv, for the next release with the same dependencies. When the venv
  * step copied such a template, the marker is already there and says from which release.
  */
 import * as Effect from "effect/Effect"
@@ -56,7 +56,7 @@ export interface InstallResult {
   readonly skipped: boolean
   /** The release whose installed dependencies the venv step copied. */
   readonly reusedFrom?: string
-  /** The rest of keeping the template (saveTemplate), for the pipeline to run beside bin/prepare. */
+  /** The rest of keeping the template (saveTemplate), for later (later.ts). */
   readonly keeping?: Effect.Effect<void>
   /** The shared pip's byte-compilation, still running: joined before the release is ready. */
   readonly compilingPip?: Fiber.Fiber<void>

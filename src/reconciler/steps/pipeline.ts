@@ -13,6 +13,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import { rename, rm, stat } from "node:fs/promises"
 import { isAbsolute } from "node:path"
 import { ArtifactStore } from "../../artifacts/store.ts"
@@ -25,6 +26,7 @@ import type { ReleaseError, Step } from "./errors.ts"
 import { extract } from "./extract.ts"
 import type { ExtractLimits } from "./extract.ts"
 import { install } from "./install.ts"
+import { LaterWork } from "./later.ts"
 import { releasePaths, temporaryName } from "./layout.ts"
 import type { ReleasePaths } from "./layout.ts"
 import { lockRelease, recordChild } from "./lock.ts"
@@ -251,21 +253,22 @@ export const prepareRelease = (
             onSpawn
           })
         )
-        // Beside bin/prepare, on the other core: the template's publishing (install took
-        // its copy before bin/prepare could change the venv) and the next release's copy of
-        // these dependencies. Not recorded in the lock, which names the one command a
-        // takeover must end (bin/prepare); a copy outliving a crash only fills a staging
-        // directory.
+        // For the releases after this one (later.ts): the template's copy and publishing,
+        // then the copy of it the next release with these dependencies takes. Not recorded
+        // in the lock, which names the one command a takeover must end (bin/prepare); a
+        // copy outliving a crash only fills a staging directory.
         const dependencies = venv.dependencies
-        const spare = yield* Effect.forkScoped(
-          (installed.keeping ?? Effect.void).pipe(
-            Effect.andThen(
-              dependencies?._tag === "Reusable"
-                ? makeSpare({ store: templates, digest: dependencies.digest })
-                : Effect.void
-            )
+        const later = (installed.keeping ?? Effect.void).pipe(
+          Effect.andThen(
+            dependencies?._tag === "Reusable"
+              ? makeSpare({ store: templates, digest: dependencies.digest })
+              : Effect.void
           )
         )
+        const node = yield* LaterWork
+        // Without a node to take it, beside bin/prepare on the other core, awaited below.
+        const beside = node === undefined ? yield* Effect.forkScoped(later) : undefined
+        if (node !== undefined) yield* FiberSet.run(node, later)
         yield* step(
           "prepare",
           runPrepare({
@@ -279,7 +282,7 @@ export const prepareRelease = (
             onSpawn
           })
         )
-        yield* Fiber.join(spare)
+        if (beside !== undefined) yield* Fiber.join(beside)
         if (installed.compilingPip !== undefined) yield* Fiber.join(installed.compilingPip)
         const ms = Math.round(performance.now() - started)
         const marker: ReadyMarker = {

@@ -1,14 +1,15 @@
 /**
- * Installed dependencies, reused between releases on one node. Right after pip has
- * installed a release's venv (before its bin/prepare can touch it), a copy of the venv
- * is kept in `$SACAR_ROOT/.sacar/venvs/<digest>` (digest: dependencies.ts), with the
- * list of its files that name the venv's own path. A later release with the same
+ * Installed dependencies, reused between releases on one node. What pip installed in
+ * a release's venv (not what its bin/prepare made of it: saveTemplate) is kept in
+ * `$SACAR_ROOT/.sacar/venvs/<digest>` (digest: dependencies.ts), with the list of its
+ * files that name the venv's own path. A later release with the same
  * digest gets a copy of that template, those files rewritten to name its own venv:
  * what pip would have installed, without running pip.
  *
  * Copies, not hard links: a hard link shares the inode, so a `bin/prepare` writing a
  * file in place (or a chmod) in one release would change the template and every other
- * release. `cp -a --reflink=auto` shares blocks copy-on-write where the filesystem can
+ * release (the links saveTemplate makes live only until the copy is taken, and are
+ * checked). `cp -a --reflink=auto` shares blocks copy-on-write where the filesystem can
  * (btrfs, XFS) and copies elsewhere; either way each release owns its files, and
  * removing any release (or the template) leaves the others whole. See
  * docs/decisions.md.
@@ -90,6 +91,26 @@ const copyTree = (from: string, to: string, onSpawn?: (pid: number) => void) =>
     ...(onSpawn === undefined ? {} : { onSpawn })
   })
 
+// Each inode under "$1", by number and change time (ctime: any write, chmod, link or
+// unlink moves it, and no one can set it back), into "$2": `find` lists two thousand
+// files in a few milliseconds.
+const LIST_INODES = String.raw`find "$1" -printf '%i %C@ %P\n' > "$2"`
+
+const shell = (script: string, args: ReadonlyArray<string>, onSpawn?: (pid: number) => void) =>
+  runProcess({
+    command: "sh",
+    args: ["-c", script, "sh", ...args],
+    env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
+    timeoutMs: 300_000,
+    ...(onSpawn === undefined ? {} : { onSpawn })
+  })
+
+/** `cp -al`: the same tree of directories, every file a hard link to the original's inode; then its inodes into `list`. */
+const linkTree = (from: string, to: string, list: string, onSpawn?: (pid: number) => void) =>
+  shell(`cp -a -l -- "$3" "$1" && ${LIST_INODES}`, [to, list, from], onSpawn)
+
+const listInodes = (dir: string, list: string) => shell(LIST_INODES, [dir, list])
+
 /** Every file and link under `dir` whose bytes (or target) contain `needle`. */
 const namingFiles = async (dir: string, needle: Buffer): Promise<Array<Template["rewrite"][number]>> => {
   const found: Array<Template["rewrite"][number]> = []
@@ -110,12 +131,19 @@ const namingFiles = async (dir: string, needle: Buffer): Promise<Array<Template[
 
 /**
  * Keep `venv` (just installed by pip, nothing else run in it) as the template for
- * `digest`, in two parts: the copy, which must be taken before bin/prepare can change
- * the venv, and the rest (finding the files that name the venv, which reads every file
- * of the copy; the rename that publishes it; pruning), which only touches the copy and
- * so runs beside bin/prepare. The returned effect is that rest. Best effort: without a
- * template the next release runs pip, nothing worse; a crash between the two leaves a
- * dead writer's staging directory, which the next writer removes.
+ * `digest`, in two parts. First, before bin/prepare can change the venv, a hard-linked
+ * copy of it and the change time of every inode: a few milliseconds, where a real copy
+ * would hold the release up. The returned effect is the rest, for later (later.ts): a
+ * real copy of the linked one, kept only if no inode changed since the links were made
+ * (a bin/prepare writing a file of the venv in place writes the linked inode too and
+ * moves its ctime, which no one can set back; removing one moves it too, through the
+ * link count: such a venv is not kept, and the next release runs pip; a file it adds,
+ * or replaces by a rename as pip does, leaves the linked inodes as pip wrote them);
+ * then finding the files that name the venv, the rename
+ * that publishes the template, and pruning. Best effort: without a template the next
+ * release runs pip, nothing worse; a crash leaves a dead writer's staging directory,
+ * which the next writer removes. Where links cannot be made (another filesystem) the
+ * venv is copied before bin/prepare instead.
  */
 export const saveTemplate = (input: {
   readonly store: string
@@ -128,29 +156,59 @@ export const saveTemplate = (input: {
 }): Effect.Effect<Effect.Effect<void>> => {
   const target = join(input.store, input.digest)
   const staging = temporaryName(target, "tmp")
+  const links = join(staging, "links")
+  const copy = join(staging, "venv")
+  const removeStaging = Effect.promise(() => rm(staging, { recursive: true, force: true }))
   const failed = (cause: Cause.Cause<unknown>) =>
-    Effect.logWarning("could not keep the venv for reuse", { venv: input.venv, cause }).pipe(
-      Effect.andThen(Effect.promise(() => rm(staging, { recursive: true, force: true })))
+    Effect.logWarning("could not keep the venv for reuse", { venv: input.venv, cause })
+  const before = join(staging, "inodes")
+  const after = join(staging, "inodes.after")
+  const finish = (linked: boolean) =>
+    Effect.gen(function*() {
+      if (linked) {
+        yield* copyTree(links, copy)
+        yield* listInodes(links, after)
+        const unchanged = yield* Effect.promise(async () => (await readFile(before)).equals(await readFile(after)))
+        if (!unchanged) {
+          yield* Effect.logInfo(
+            "not kept for reuse: the venv changed after pip installed it (bin/prepare wrote into it)",
+            { venv: input.venv }
+          )
+          return
+        }
+        yield* Effect.promise(() => rm(links, { recursive: true, force: true }))
+      }
+      const rewrite = yield* Effect.promise(() => namingFiles(copy, Buffer.from(input.venv)))
+      const records = yield* Effect.promise(() => recordsListing(copy, rewrite))
+      const meta: Omit<Template, "venv" | "spare"> = { from: input.from, prefix: input.venv, rewrite, records }
+      yield* Effect.promise(() => writeFile(join(staging, "template.json"), JSON.stringify(meta) + "\n"))
+      // Another release with the same dependencies may have won the race; theirs is as good.
+      yield* Effect.promise(() => rename(staging, target).catch(() => undefined))
+      yield* pruneTemplates(input.store, input.root, input.digest)
+    }).pipe(
+      Effect.catchCause(failed),
+      // Whatever happened (a rename leaves nothing to remove): also when the node stops.
+      Effect.ensuring(removeStaging)
     )
-  const finish = Effect.gen(function*() {
-    const copy = join(staging, "venv")
-    const rewrite = yield* Effect.promise(() => namingFiles(copy, Buffer.from(input.venv)))
-    const records = yield* Effect.promise(() => recordsListing(copy, rewrite))
-    const meta: Omit<Template, "venv" | "spare"> = { from: input.from, prefix: input.venv, rewrite, records }
-    yield* Effect.promise(() => writeFile(join(staging, "template.json"), JSON.stringify(meta) + "\n"))
-    // Another release with the same dependencies may have won the race; theirs is as good.
-    yield* Effect.promise(() => rename(staging, target).catch(() => undefined))
-    yield* Effect.promise(() => rm(staging, { recursive: true, force: true }))
-    yield* pruneTemplates(input.store, input.root, input.digest)
-  }).pipe(Effect.catchCause(failed))
   return Effect.gen(function*() {
     if ((yield* findTemplate(input.store, input.digest)) !== undefined) return Effect.void
     yield* Effect.promise(() => mkdir(input.store, { recursive: true }))
     yield* removeLeftovers(target)
     yield* Effect.promise(() => mkdir(staging))
-    yield* copyTree(input.venv, join(staging, "venv"), input.onSpawn)
-    return finish
-  }).pipe(Effect.catchCause((cause) => failed(cause).pipe(Effect.as(Effect.void))))
+    const linked = yield* linkTree(input.venv, links, before, input.onSpawn).pipe(
+      Effect.as(true),
+      Effect.catch(() =>
+        Effect.promise(() => rm(links, { recursive: true, force: true })).pipe(
+          Effect.andThen(copyTree(input.venv, copy, input.onSpawn)),
+          Effect.as(false)
+        )
+      )
+    )
+    return finish(linked)
+  }).pipe(
+    Effect.onError(() => removeStaging),
+    Effect.catchCause((cause) => failed(cause).pipe(Effect.as(Effect.void)))
+  )
 }
 
 /**

@@ -4,7 +4,10 @@
  * stay independent of the release it came from.
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
 import { access, readdir, readFile, rm, stat } from "node:fs/promises"
@@ -15,13 +18,15 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
 import { ArtifactStore, makeArtifactStore } from "../../../src/artifacts/store.ts"
 import { makePython, Python } from "../../../src/python/python.ts"
+import { LaterWork } from "../../../src/reconciler/steps/later.ts"
+import type { LaterWorkSet } from "../../../src/reconciler/steps/later.ts"
 import { prepareRelease } from "../../../src/reconciler/steps/pipeline.ts"
 import type { PreparedRelease, PrepareReleaseInput } from "../../../src/reconciler/steps/pipeline.ts"
 import { templateStore } from "../../../src/reconciler/steps/reuse.ts"
 import { eventually } from "../../support/eventually.ts"
 import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
 import type { WheelSpec } from "../../support/wheels.ts"
-import { checkedRecord, input, PIP_CACHE, run, scratch, successOf } from "./harness.ts"
+import { checkedRecord, input, PIP_CACHE, run, scratch, Services, successOf } from "./harness.ts"
 
 const exec = promisify(execFile)
 const CHILD = fileURLToPath(new URL("../../support/prepare-child.ts", import.meta.url))
@@ -170,6 +175,60 @@ mkdir "$site/extra" && echo 'X = 1' > "$site/extra/__init__.py"
       await howItRuns(join(release(root, shaOf(2)), ".venv")),
       worksAsItself(join(release(root, shaOf(2)), ".venv"))
     )
+  })
+
+  test("bin/prepare of the release a template comes from: a file it writes in place keeps that venv from being reused, one it adds is not carried", async (t) => {
+    const dir = await scratch(t)
+    const site = "site=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
+    const inPlace = `#!/bin/sh\nset -e\n${site}\necho 'VALUE = 99' >> "$site/pkg0/__init__.py"\n`
+    const adds = `#!/bin/sh\nset -e\n${site}\nmkdir "$site/extra" && echo 'X = 1' > "$site/extra/__init__.py"\n`
+    const check = "import pkg0, importlib.util; print(pkg0.VALUE, importlib.util.find_spec('extra') is not None)"
+    const valueIn = async (root: string, sha: string) =>
+      (await exec(join(release(root, sha), ".venv", "bin", "python"), ["-c", check])).stdout.trim()
+    const next = await buildReleaseTarball(join(dir, "next.tgz"), { wheels: WHEELS, files: { "app.py": "\n" } })
+    for (const [name, prepare, reused] of [["in-place", inPlace, false], ["adds", adds, true]] as const) {
+      const root = join(dir, name)
+      const first = await buildReleaseTarball(join(dir, `${name}.tgz`), { wheels: WHEELS, prepare })
+      await prepareFrom(root, first, shaOf(1))
+      assert.equal(await valueIn(root, shaOf(1)), name === "in-place" ? "99 False" : "0 True")
+      const second = await prepareFrom(root, next, shaOf(2))
+      assert.equal(second.steps.install?.reusedFrom, reused ? shaOf(1) : undefined, name)
+      assert.equal(await valueIn(root, shaOf(2)), "0 False", `${name}: what pip installed, nothing of bin/prepare's`)
+    }
+  })
+
+  test("on a node, keeping the template is left for later: the next release reuses it once done, and a node stopped meanwhile leaves no staging behind", async (t) => {
+    const dir = await scratch(t)
+    const one = await buildReleaseTarball(join(dir, "one.tgz"), { wheels: WHEELS })
+    const two = await buildReleaseTarball(join(dir, "two.tgz"), { wheels: WHEELS, files: { "app.py": "\n" } })
+    const onNode = async (root: string, tarball: { path: string }, sha: string, later: LaterWorkSet) =>
+      Effect.runPromise(
+        prepareRelease(input(root, pathToFileURL(tarball.path).href, { sha }), () => Effect.void).pipe(
+          Effect.provide(Services),
+          Effect.provideService(LaterWork, later)
+        )
+      )
+    const node = Effect.runSync(Scope.make())
+    const later = Effect.runSync(Scope.provide(node)(FiberSet.make<void, never>()))
+    const root = join(dir, "root")
+    await onNode(root, one, shaOf(1), later)
+    await Effect.runPromise(FiberSet.awaitEmpty(later))
+    const second = await onNode(root, two, shaOf(2), later)
+    assert.equal(second.steps.install?.reusedFrom, shaOf(1))
+    await Effect.runPromise(Scope.close(node, Exit.void))
+
+    // Stopped right after a first release was ready: the copy it left is ended and cleaned up.
+    const stopped = Effect.runSync(Scope.make())
+    const cut = join(dir, "cut")
+    await onNode(cut, one, shaOf(1), Effect.runSync(Scope.provide(stopped)(FiberSet.make<void, never>())))
+    await Effect.runPromise(Scope.close(stopped, Exit.void))
+    const store = await readdir(templateStore(cut)).catch(() => [] as Array<string>)
+    assert.deepEqual(store.filter((name) => name.endsWith(".tmp")), [])
+    const [digest] = store.filter((name) => /^[0-9a-f]{64}$/.test(name))
+    if (digest !== undefined) {
+      const kept = await readdir(join(templateStore(cut), digest))
+      assert.deepEqual(kept.filter((name) => name.endsWith(".tmp")), [], "no half-made spare")
+    }
   })
 
   test("a release takes the spare copy made beside the previous one's bin/prepare by a rename, and leaves a new one for the next", async (t) => {
