@@ -20,7 +20,7 @@ import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { createServer } from "node:http"
+import { Agent, createServer, request as httpRequest } from "node:http"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -51,6 +51,15 @@ const WRITE = !process.argv.includes("--no-write")
  */
 const USED_APP = process.argv.includes("--used-app")
 
+/**
+ * BENCH_CPU_PROF=<folder>: the first node runs with `--cpu-prof` into that folder (its
+ * profile is written as it exits), to see where a reaction's CPU goes; run the bench
+ * itself with `--cpu-prof` for dev-consul's side.
+ */
+const PROFILE_DIR = process.env["BENCH_CPU_PROF"]
+const profile = (n: number): string[] =>
+  PROFILE_DIR === undefined || n !== 0 ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`]
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const sha = () => randomBytes(20).toString("hex")
 
@@ -59,12 +68,38 @@ interface Entry {
   readonly Value: string | null
 }
 
+/**
+ * The bench's own requests, through node:http with one keep-alive Agent: its watchers
+ * share their process (and the machine's two cores) with dev-consul, and `fetch`
+ * (undici) cost more CPU per request there than dev-consul's own handling of it.
+ */
+const agent = new Agent({ keepAlive: true })
+const request = (
+  url: string,
+  method = "GET",
+  body?: string
+): Promise<{ status: number; index: number; text: string }> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, agent }, (res) => {
+      const chunks: Buffer[] = []
+      res.on("data", (chunk: Buffer) => chunks.push(chunk))
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          index: Number(res.headers["x-consul-index"] ?? "0"),
+          text: Buffer.concat(chunks).toString("utf8")
+        }))
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
+
 /** One blocking read: the entries under `prefix` and the index, after `index` moves. */
 const list = async (addr: string, prefix: string, index: number): Promise<{ entries: Entry[]; index: number }> => {
-  const res = await fetch(`${addr}/v1/kv/${prefix}?recurse&index=${index}&wait=30s`)
-  const next = Number(res.headers.get("x-consul-index") ?? "0")
-  const entries = res.status === 404 ? [] : ((await res.json()) as Entry[])
-  return { entries, index: next }
+  const res = await request(`${addr}/v1/kv/${prefix}?recurse&index=${index}&wait=30s`)
+  const entries = res.status === 404 ? [] : (JSON.parse(res.text) as Entry[])
+  return { entries, index: res.index }
 }
 
 const decode = (value: string | null) => value === null ? "" : Buffer.from(value, "base64").toString("utf8")
@@ -114,10 +149,10 @@ const main = async () => {
     if (m !== null) onPut?.(m[1]!, performance.now())
   })
   const put = async (key: string, value: string) => {
-    const res = await fetch(`${addr}/v1/kv/${PREFIX}/${key}`, { method: "PUT", body: value })
-    if (!res.ok) throw new Error(`PUT ${key}: ${res.status}`)
+    const res = await request(`${addr}/v1/kv/${PREFIX}/${key}`, "PUT", value)
+    if (res.status !== 200) throw new Error(`PUT ${key}: ${res.status}`)
   }
-  const del = (key: string) => fetch(`${addr}/v1/kv/${PREFIX}/${key}`, { method: "DELETE" })
+  const del = (key: string) => request(`${addr}/v1/kv/${PREFIX}/${key}`, "DELETE")
 
   // An artifact that never arrives: the download holds until the ReleaseSpec goes.
   const held = new Set<ServerResponse>()
@@ -149,6 +184,7 @@ const main = async () => {
     for (const res of held) res.destroy()
     artifacts.closeAllConnections()
     artifacts.close()
+    agent.destroy()
     await dev.close()
     rmSync(root, { recursive: true, force: true })
   }
@@ -169,7 +205,7 @@ const main = async () => {
       NODE_COMPILE_CACHE: process.env["NODE_COMPILE_CACHE"] ?? join(tmpdir(), "node-compile-cache")
     }
     children.push(
-      spawn(process.execPath, [...RECONCILER_NODE_OPTIONS, SACAR, "reconciler"], {
+      spawn(process.execPath, [...RECONCILER_NODE_OPTIONS, ...profile(n), SACAR, "reconciler"], {
         env,
         stdio: ["ignore", "ignore", "inherit"]
       })
@@ -210,6 +246,8 @@ const main = async () => {
   const baseline: number[] = []
   const reached: number[] = []
   const load: number[] = []
+  /** This process's CPU from the write until every node's status showed it: dev-consul's, and the bench's own watchers. */
+  const serverCpuPerRound: number[] = []
   for (let round = 0; round < ROUNDS; round++) {
     if (round === 1) cpuBefore = children.map((c) => cpuMs(c.pid!))
     const release = sha()
@@ -231,11 +269,14 @@ const main = async () => {
     }
     load.push(loadavg()[0]!)
     t0 = performance.now()
+    const serverCpu = process.cpuUsage()
     await put(`${APP}/releases/${release}`, "{}")
     const timeout = setTimeout(() => all.reject(new Error(`round ${round}: ${seen.size} of ${NODES} nodes`)), 30_000)
     await all.promise
     clearTimeout(timeout)
     const times = [...seen.values()]
+    const used = process.cpuUsage(serverCpu)
+    if (round > 0) serverCpuPerRound.push((used.user + used.system) / 1000)
     onPut = undefined
     reached.push(...puts.values())
     perNode.push(...times)
@@ -276,14 +317,16 @@ const main = async () => {
   } / ${sortedBase.at(-1)!.toFixed(1)} ms | ${ms(percentile(sortedReached, 50))} / ${ms(sortedReached.at(-1)!)} | ${
     percentile(cpuPerReaction, 50).toFixed(1)
   } / ${cpuPerReaction.at(-1)!.toFixed(1)} ms | ${percentile(cpuFirstRound, 50).toFixed(0)} ms | ${
-    Math.min(...load).toFixed(1)
-  }-${Math.max(...load).toFixed(1)} |\n`
+    percentile([...serverCpuPerRound].sort((a, b) => a - b), 50).toFixed(0)
+  } ms | ${Math.min(...load).toFixed(1)}-${Math.max(...load).toFixed(1)} |\n`
   const header = "| nodes | rounds | write -> node's status shows it, median | p99 | max | last node, median " +
     "| last node, first round " +
     "| baseline: plain watcher on releases/, median / max | the node's first status PUT reaches Consul, median / max " +
     "| one node's CPU per reaction (write or delete, rounds 2-N), median / max " +
-    "| one node's CPU in the first round (its two reactions), median | load average (1 min) |\n" +
-    "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    "| one node's CPU in the first round (its two reactions), median " +
+    "| dev-consul and the bench's watchers (one process): CPU from the write until every status showed it, rounds 2-N, median " +
+    "| load average (1 min) |\n" +
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
   process.stdout.write(`\n${header}${row}`)
   if (WRITE) {
     appendFileSync(

@@ -5,15 +5,19 @@
  * release is waited for; node:http is loaded already (the Consul client uses it).
  * The bytes are the artifact's as served: no Accept-Encoding is sent, nothing is decoded.
  */
+import { request as httpRequest } from "node:http"
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http"
+import { request as httpsRequest } from "node:https"
 import type { Readable } from "node:stream"
 import { httpStatusError } from "./errors.ts"
 
 /** As many as fetch follows. */
 const MAX_REDIRECTS = 20
 
-const get = async (url: URL, signal: AbortSignal, headers: OutgoingHttpHeaders): Promise<IncomingMessage> => {
-  const { request } = url.protocol === "https:" ? await import("node:https") : await import("node:http")
+// Both loaded already (the Consul client imports them): a static import, since a
+// dynamic one resolved the module through the ESM loader at the start of every download.
+const get = (url: URL, signal: AbortSignal, headers: OutgoingHttpHeaders): Promise<IncomingMessage> => {
+  const request = url.protocol === "https:" ? httpsRequest : httpRequest
   return new Promise((resolve, reject) => {
     const req = request(url, { headers, signal }, resolve)
     req.on("error", reject)

@@ -39,14 +39,16 @@ export const transferVerified = <S extends Sink>(options: {
     let sink: S | undefined
     const transfer = Effect.tryPromise({
       try: async (interrupt) => {
-        const stall = new AbortController()
-        let timer = setTimeout(() => stall.abort(new Stalled()), options.stallMs)
-        const poke = () => {
-          clearTimeout(timer)
-          timer = setTimeout(() => stall.abort(new Stalled()), options.stallMs)
-        }
-        const signal = AbortSignal.any([interrupt, stall.signal])
-        const hash = createHash("sha256")
+        // One controller for both reasons to stop (interruption, a stall): every node
+        // starts a download as it takes a release up, so its start is kept to what a
+        // transfer needs (no combined signal, the hash made once there is a body).
+        const abort = new AbortController()
+        const stalled = () => abort.abort(new Stalled())
+        const onInterrupt = () => abort.abort(interrupt.reason)
+        if (interrupt.aborted) onInterrupt()
+        else interrupt.addEventListener("abort", onInterrupt, { once: true })
+        const timer = setTimeout(stalled, options.stallMs)
+        const signal = abort.signal
         let bytes = 0
         try {
           const body = await options.open(signal)
@@ -54,24 +56,26 @@ export const transferVerified = <S extends Sink>(options: {
             body.destroy()
             throw error
           })
+          const hash = createHash("sha256")
           const meter = new Transform({
             transform(chunk: Buffer, _enc, callback) {
-              poke()
+              timer.refresh()
               hash.update(chunk)
               bytes += chunk.length
               callback(null, chunk)
             }
           })
           await pipeline(body, meter, sink.writable, { signal })
+          return { bytes, sha256: hash.digest("hex") }
         } catch (error) {
-          if (stall.signal.aborted && !interrupt.aborted) {
+          if (signal.reason instanceof Stalled && !interrupt.aborted) {
             throw new DownloadError({ url, retryable: true, message: `${url}: no data for ${options.stallMs} ms` })
           }
           throw error
         } finally {
           clearTimeout(timer)
+          interrupt.removeEventListener("abort", onInterrupt)
         }
-        return { bytes, sha256: hash.digest("hex") }
       },
       catch: (error) => {
         if (!(error instanceof DownloadError)) return transportError(url, error)

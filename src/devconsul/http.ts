@@ -85,19 +85,47 @@ export function methodNotAllowed(method: string | undefined): HttpError {
 
 /**
  * Reads the whole body, refusing with 413 (Consul's message) when the declared or
- * actual length exceeds `limit`.
+ * actual length exceeds `limit`. Events, not `for await`: every status PUT comes
+ * through here, and the stream's async iterator (a generator, an end-of-stream
+ * watcher, a promise per chunk) cost more than the rest of the PUT's handling.
  */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0")
-  if (declared > limit) throw tooLarge(declared, limit)
-  const chunks: Buffer[] = []
-  let length = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    length += chunk.length
-    if (length > limit) throw tooLarge(length, limit)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks, length)
+  if (declared > limit) return Promise.reject(tooLarge(declared, limit))
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let length = 0
+    const onData = (chunk: Buffer) => {
+      length += chunk.length
+      if (length <= limit) return void chunks.push(chunk)
+      done()
+      // The rest is read and dropped, so the answer can still be sent on this connection.
+      req.resume()
+      reject(tooLarge(length, limit))
+    }
+    const onEnd = () => {
+      done()
+      resolve(Buffer.concat(chunks, length))
+    }
+    const onError = (error: Error) => {
+      done()
+      reject(error)
+    }
+    // A client that goes away before the end: nothing to answer, the request just ends.
+    const onClose = () => {
+      if (!req.complete) onError(new Error("request closed before its body ended"))
+    }
+    const done = () => {
+      req.off("data", onData)
+      req.off("end", onEnd)
+      req.off("error", onError)
+      req.off("close", onClose)
+    }
+    req.on("data", onData)
+    req.on("end", onEnd)
+    req.on("error", onError)
+    req.on("close", onClose)
+  })
 }
 
 function tooLarge(size: number, limit: number): HttpError {

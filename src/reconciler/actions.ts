@@ -84,6 +84,25 @@ const freeDeadSlots = (keys: Keys, app: string, node: string) =>
     }
   }).pipe(Effect.catch((error) => Effect.logWarning(`cannot check ${keys.deploySemaphore(app)}: ${error.message}`)))
 
+/**
+ * How long a preparation waits for Consul to answer the write that reports it taken
+ * up. Consul answers a PUT in a few milliseconds; a slow or unreachable Consul must not
+ * hold the node's work back longer than this.
+ */
+const REPORT_FIRST_MS = 500
+
+/**
+ * A preparation starts once Consul has answered the status write that shows the
+ * release taken up (or after REPORT_FIRST_MS). Its first steps (markers and folders on
+ * disk, the artifact's connection) are CPU that the report does not need: where many
+ * nodes share CPUs with each other and with Consul (a test machine, a dense host), each
+ * node's start competed with the other nodes' reports and with Consul serving them,
+ * and the last node's report went out later by the sum of those starts. On its own
+ * machine a node waits one round trip.
+ */
+const startWhenReported = (status: StatusWriter) =>
+  status.settled.pipe(Effect.timeoutOption(REPORT_FIRST_MS), Effect.asVoid)
+
 /** The registry, living in the enclosing scope: closing it closes every app's runtime. */
 export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppRuntimes, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -154,7 +173,8 @@ export const makeAppRuntimes = (options: AppRuntimesOptions): Effect.Effect<AppR
         // Reported before the run's fiber starts: the PUT goes out now, ahead of the
         // preparation's own work and of whatever else this pass does.
         yield* markStarting(input)
-        const work = runRelease(input).pipe(
+        const work = startWhenReported(runtime.status).pipe(
+          Effect.andThen(runRelease(input)),
           Effect.flatMap((outcome) =>
             outcome._tag === "Done" ? Effect.void : Effect.gen(function*() {
               const at = (yield* Clock.currentTimeMillis) + outcome.ms

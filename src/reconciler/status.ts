@@ -31,6 +31,11 @@ export interface StatusWriter {
   readonly update: (f: (status: NodeStatus) => NodeStatus) => Effect.Effect<void>
   /** Writes the latest state now; done once Consul has it (retried while Consul is unreachable). */
   readonly flush: Effect.Effect<void>
+  /**
+   * Done once no write is on its way: the one an update just sent has been answered
+   * (or has failed, to be retried later). Writes nothing itself.
+   */
+  readonly settled: Effect.Effect<void>
 }
 
 export const STATUS_INTERVAL_MS = 400
@@ -156,6 +161,8 @@ export const makeStatusWriter = (options: {
     return {
       get: Ref.get(state),
       update: (f) => Ref.update(state, f).pipe(Effect.andThen(changed)),
-      flush
+      flush,
+      // A write on its way holds the permit until Consul has answered it.
+      settled: writing.withPermit(Effect.void)
     }
   })

@@ -175,6 +175,31 @@ test("the first change after a quiet spell is sent by the update itself, before 
   )
 })
 
+test("settled waits for Consul's answer to the write on its way, and is done at once when none is", async () => {
+  // A node starts preparing a release only once Consul has its report of taking it up
+  // (actions.ts): `settled` is how it knows.
+  const answer = Promise.withResolvers<void>()
+  const puts: string[] = []
+  const slowConsul = consulStandIn("the status writer", {
+    put: (_key, value) =>
+      Effect.promise(() => answer.promise).pipe(Effect.andThen(Effect.sync(() => puts.push(value))), Effect.as(true))
+  })
+  await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const writer = yield* storedWriter(400)
+      const before = yield* writer.settled.pipe(Effect.timeoutOption(0))
+      assert.equal(before._tag, "Some", "nothing on its way: settled at once")
+      yield* writer.update(phase("pending"))
+      const waiting = yield* writer.settled.pipe(Effect.timeoutOption(50))
+      assert.equal(waiting._tag, "None", "settled before Consul answered the write")
+      answer.resolve()
+      yield* writer.settled
+      assert.equal(puts.length, 1)
+      assert.equal(JSON.parse(puts[0]!).releases[A].phase, "pending")
+    })).pipe(Effect.provide(slowConsul))
+  )
+})
+
 test("the written document is the Schema encoding of the status, every field set", async () => {
   const puts: Array<{ key: string; value: string }> = []
   const full: NodeStatus = {
