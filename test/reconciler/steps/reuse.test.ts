@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
-import { access, readdir, readFile, rm, stat } from "node:fs/promises"
+import { access, appendFile, chmod, readdir, readFile, rm, stat } from "node:fs/promises"
 import { join, relative } from "node:path"
 import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
@@ -22,7 +22,7 @@ import { LaterWork } from "../../../src/reconciler/steps/later.ts"
 import type { LaterWorkSet } from "../../../src/reconciler/steps/later.ts"
 import { prepareRelease } from "../../../src/reconciler/steps/pipeline.ts"
 import type { PreparedRelease, PrepareReleaseInput } from "../../../src/reconciler/steps/pipeline.ts"
-import { templateStore } from "../../../src/reconciler/steps/reuse.ts"
+import { findTemplate, saveTemplate, templateStore } from "../../../src/reconciler/steps/reuse.ts"
 import { eventually } from "../../support/eventually.ts"
 import { buildReleaseTarball, smallWheels } from "../../support/tarballs.ts"
 import type { WheelSpec } from "../../support/wheels.ts"
@@ -177,7 +177,7 @@ mkdir "$site/extra" && echo 'X = 1' > "$site/extra/__init__.py"
     )
   })
 
-  test("bin/prepare of the release a template comes from: a file it writes in place keeps that venv from being reused, one it adds is not carried", async (t) => {
+  test("what bin/prepare of the release a template comes from writes into its venv never reaches the next release; a package it adds does not stop the reuse", async (t) => {
     const dir = await scratch(t)
     const site = "site=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
     const inPlace = `#!/bin/sh\nset -e\n${site}\necho 'VALUE = 99' >> "$site/pkg0/__init__.py"\n`
@@ -186,14 +186,49 @@ mkdir "$site/extra" && echo 'X = 1' > "$site/extra/__init__.py"
     const valueIn = async (root: string, sha: string) =>
       (await exec(join(release(root, sha), ".venv", "bin", "python"), ["-c", check])).stdout.trim()
     const next = await buildReleaseTarball(join(dir, "next.tgz"), { wheels: WHEELS, files: { "app.py": "\n" } })
-    for (const [name, prepare, reused] of [["in-place", inPlace, false], ["adds", adds, true]] as const) {
+    for (const [name, prepare] of [["in-place", inPlace], ["adds", adds]] as const) {
       const root = join(dir, name)
       const first = await buildReleaseTarball(join(dir, `${name}.tgz`), { wheels: WHEELS, prepare })
       await prepareFrom(root, first, shaOf(1))
       assert.equal(await valueIn(root, shaOf(1)), name === "in-place" ? "99 False" : "0 True")
       const second = await prepareFrom(root, next, shaOf(2))
-      assert.equal(second.steps.install?.reusedFrom, reused ? shaOf(1) : undefined, name)
+      // In place, the template is kept only if its copy was whole before the write (the
+      // copy runs beside bin/prepare); either way the next release gets pip's files.
+      if (name === "adds") assert.equal(second.steps.install?.reusedFrom, shaOf(1))
       assert.equal(await valueIn(root, shaOf(2)), "0 False", `${name}: what pip installed, nothing of bin/prepare's`)
+    }
+  })
+
+  test("a venv file written in place or chmodded after the links were taken keeps the template from being kept; untouched, it is kept", async (t) => {
+    const dir = await scratch(t)
+    const root = join(dir, "root")
+    const one = await buildReleaseTarball(join(dir, "one.tgz"), { wheels: WHEELS })
+    await prepareFrom(root, one, shaOf(1))
+    const venv = join(release(root, shaOf(1)), ".venv")
+    const { stdout } = await exec(join(venv, "bin", "python"), [
+      "-c",
+      "import pkg0, pkg1; print(pkg0.__file__); print(pkg1.__file__)"
+    ])
+    const [pkg0, pkg1] = stdout.trim().split("\n") as [string, string]
+    const cases: ReadonlyArray<readonly [string, () => Promise<void>, boolean]> = [
+      ["untouched", async () => {}, true],
+      ["written in place", () => appendFile(pkg0, "VALUE = 99\n"), false],
+      ["chmodded", () => chmod(pkg1, 0o600), false]
+    ]
+    for (const [name, change, kept] of cases) {
+      const store = join(dir, `store-${name.replaceAll(" ", "-")}`)
+      const digest = "f".repeat(64)
+      const finish = await Effect.runPromise(
+        saveTemplate({ store, root, digest, venv, from: { app: "shop", sha: shaOf(1) } })
+      )
+      await change()
+      await Effect.runPromise(finish)
+      const template = await Effect.runPromise(findTemplate(store, digest))
+      assert.equal(template !== undefined, kept, name)
+      assert.deepEqual((await readdir(store)).filter((n) => n.endsWith(".tmp")), [], `${name}: no staging left`)
+      if (template !== undefined) {
+        assert.equal(await readFile(join(template.venv, relative(venv, pkg0)), "utf8"), "VALUE = 0\n")
+      }
     }
   })
 
