@@ -166,8 +166,7 @@ const deploySince = (input: DeployInput, startedAt: string): Effect.Effect<void,
     const until = lock !== undefined && "doc" in lock && lock.doc.until !== undefined
       ? Date.parse(lock.doc.until)
       : undefined
-    const frozen: Frozen | undefined = message === undefined ? undefined : { message, index: read.index, until }
-    return frozen
+    return message === undefined ? undefined : { message, index: read.index, until } satisfies Frozen
   })
 
   /**

@@ -4,8 +4,9 @@
  * node's first release, the shared pip's byte-compilation beside it). A crash
  * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
  * What pip installed is then marked to be kept as a template (reuse.ts) before
- * bin/prepare can change the venv, for the next release with the same dependencies. When the venv
- * step copied such a template, the marker is already there and says from which release.
+ * bin/prepare can change the venv, for the next release with the same dependencies.
+ * When the venv step copied such a template, the marker is already there and says from
+ * which release.
  */
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"

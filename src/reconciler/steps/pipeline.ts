@@ -265,10 +265,12 @@ export const prepareRelease = (
               : Effect.void
           )
         )
+        // The node's fibers take it; without a node, it runs beside bin/prepare on the
+        // other core and is awaited below.
         const node = yield* LaterWork
-        // Without a node to take it, beside bin/prepare on the other core, awaited below.
-        const beside = node === undefined ? yield* Effect.forkScoped(later) : undefined
-        if (node !== undefined) yield* FiberSet.run(node, later)
+        const beside = node === undefined
+          ? yield* Effect.forkScoped(later)
+          : yield* FiberSet.run(node, later).pipe(Effect.as(undefined))
         yield* step(
           "prepare",
           runPrepare({

@@ -83,9 +83,13 @@ export const findTemplate = (store: string, digest: string): Effect.Effect<Templ
  * another app's release will copy), and a copy is given to its release's user after.
  */
 const copyTree = (from: string, to: string, onSpawn?: (pid: number) => void) =>
+  runTool("cp", ["-a", "--no-preserve=ownership", "--reflink=auto", "--", from, to], onSpawn)
+
+/** One of the system's file tools (cp, find, sh), with the system's PATH only. */
+const runTool = (command: string, args: ReadonlyArray<string>, onSpawn?: (pid: number) => void) =>
   runProcess({
-    command: "cp",
-    args: ["-a", "--no-preserve=ownership", "--reflink=auto", "--", from, to],
+    command,
+    args,
     env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
     timeoutMs: 300_000,
     ...(onSpawn === undefined ? {} : { onSpawn })
@@ -97,13 +101,7 @@ const copyTree = (from: string, to: string, onSpawn?: (pid: number) => void) =>
 const LIST_INODES = String.raw`find "$1" -printf '%i %C@ %P\n' > "$2"`
 
 const shell = (script: string, args: ReadonlyArray<string>, onSpawn?: (pid: number) => void) =>
-  runProcess({
-    command: "sh",
-    args: ["-c", script, "sh", ...args],
-    env: { PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
-    timeoutMs: 300_000,
-    ...(onSpawn === undefined ? {} : { onSpawn })
-  })
+  runTool("sh", ["-c", script, "sh", ...args], onSpawn)
 
 /** `cp -al`: the same tree of directories, every file a hard link to the original's inode; then its inodes into `list`. */
 const linkTree = (from: string, to: string, list: string, onSpawn?: (pid: number) => void) =>
