@@ -15,6 +15,7 @@ const Layer = await import("effect/Layer")
 const { ArtifactStore } = await import("../../src/artifacts/store.ts")
 const { Python } = await import("../../src/python/python.ts")
 const { prepareRelease } = await import("../../src/reconciler/steps/pipeline.ts")
+const { loggingLayer } = await import("../../src/common/logging.ts")
 
 const input = JSON.parse(process.argv[2] ?? "{}") as PrepareReleaseInput
 const say = (line: unknown) => process.stdout.write(JSON.stringify(line) + "\n")
@@ -27,7 +28,8 @@ const exit = await Effect.runPromiseExit(
         say({ step, event: event._tag, ...(event._tag === "Finished" ? { skipped: event.skipped } : {}) })
       )
   ).pipe(
-    Effect.provide(Layer.mergeAll(ArtifactStore.layer, Python.layer))
+    // Logs to stderr, as a reconciler's: stdout is this protocol's.
+    Effect.provide(Layer.mergeAll(ArtifactStore.layer, Python.layer, loggingLayer({ SACAR_LOG_FORMAT: "json" })))
   )
 )
 if (Exit.isSuccess(exit)) {

@@ -1,8 +1,12 @@
 /**
- * Step 5: `pip install --no-index --find-links wheels -r requirements.txt` into the
- * venv, with the shared pip, isolated from every pip setting of the node (and, on a
- * node's first release, the shared pip's byte-compilation beside it). A crash
- * half-way leaves no `installed` marker, and the venv step then rebuilds from scratch.
+ * Step 5: the release's wheels into the venv, as `pip install --no-index --find-links
+ * wheels -r requirements.txt` installs them. Where pip's result is certain (every
+ * distribution pinned, see src/python/wheel-installer.ts) they are installed directly on
+ * every core; otherwise with the shared pip, isolated from every pip setting of the node
+ * (and, on a node's first release, the shared pip's byte-compilation beside it). Either
+ * way the installed files are then byte-compiled on every core (compile.ts). A crash
+ * half-way leaves no `installed` marker, and the step runs again over what it left
+ * (both installers replace a file by unlinking it first).
  * What pip installed is then marked to be kept as a template (reuse.ts) before
  * bin/prepare can change the venv, for the next release with the same dependencies.
  * When the venv step copied such a template, the marker is already there and says from
@@ -18,9 +22,13 @@ import { nowIso } from "../../common/time.ts"
 import { runProcess } from "../../process/run.ts"
 import { compileInstalled, precompileWheels } from "../../python/compile.ts"
 import { compileSharedPip, PIP_ARGS } from "../../python/pip.ts"
+import type { ProcessFailed, ProcessTimedOut } from "../../process/run.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
+import { installWheels, planInstall } from "../../python/wheel-installer.ts"
+import type { InstallPlan } from "../../python/wheel-installer.ts"
 import { AppUser } from "../app-user.ts"
+import type { RunAs } from "../app-user.ts"
 import { dependencyDigest } from "./dependencies.ts"
 import type { DependencyDigest } from "./dependencies.ts"
 import { pipEnvironment } from "./environment.ts"
@@ -51,6 +59,8 @@ export interface InstallInput {
   readonly sha: string
   /** Worked out by the venv step, when it ran. */
   readonly dependencies?: DependencyDigest | undefined
+  /** How to install, when the venv step worked it out. */
+  readonly plan?: InstallPlan | undefined
 }
 
 export interface InstallResult {
@@ -78,6 +88,79 @@ export const install = (
       yield* writeMarker(input.meta, "installed", { at: yield* nowIso, requirements: false }, "install")
       return { skipped: false }
     }
+    // The app's user installs into its own venv; the shared pip it reads is not its to change.
+    const user = yield* AppUser
+    // pip, the direct install and the byte-compile run alike: in the release, as the app's
+    // user, under the step's limit.
+    const inVenv = {
+      cwd: input.releaseDir,
+      env: pipEnvironment(input.venv, user),
+      user,
+      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+    }
+    const venvPython = join(input.venv, "bin", "python")
+    const plan = input.plan ?? (yield* planInstall(input.interpreter, { ...inVenv, onSpawn: undefined }))
+    let compilingPip: Fiber.Fiber<void> | undefined
+    if (plan._tag === "Direct") {
+      yield* installWheels(venvPython, plan.wheels, inVenv).pipe(
+        Effect.mapError((error) =>
+          commandFailed("install", "installing the wheels", error, (e) =>
+            e._tag === "ProcessTimedOut"
+              ? `installing the wheels did not finish in time: ${e.message}`
+              : `installing the wheels failed (exit code ${e.exitCode}; see the log)`)
+        )
+      )
+      yield* compileInstalled({ venvPython, ...inVenv }).pipe(Effect.mapError(compileFailed))
+    } else {
+      yield* Effect.logInfo(`pip installs ${input.app} ${input.sha.slice(0, 12)}: ${plan.why}`)
+      compilingPip = yield* installWithPip(input, inVenv)
+    }
+    const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
+    const keeping = dependencies._tag !== "Reusable" ? undefined : yield* saveTemplate({
+      store: input.templates,
+      root: input.root,
+      digest: dependencies.digest,
+      venv: input.venv,
+      from: { app: input.app, sha: input.sha },
+      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
+    })
+    yield* writeMarker(input.meta, "installed", {
+      at: yield* nowIso,
+      ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
+    }, "install")
+    return {
+      skipped: false,
+      ...(compilingPip === undefined ? {} : { compilingPip }),
+      ...(keeping === undefined ? {} : { keeping })
+    }
+  })
+
+const compileFailed = (error: ProcessFailed | ProcessTimedOut) =>
+  commandFailed(
+    "install",
+    "byte-compiling the installed files",
+    error,
+    (e) => `byte-compiling what was installed failed: ${e.message}`
+  )
+
+interface InVenv {
+  readonly cwd: string
+  readonly env: Readonly<Record<string, string>>
+  readonly user: RunAs | undefined
+  readonly timeoutMs?: number
+  readonly onSpawn?: (pid: number) => void
+}
+
+/**
+ * pip into the venv, the wheels compiled beside it, then the rest compiled; returns the
+ * shared pip's compilation, still running on a node's first release.
+ */
+const installWithPip = (
+  input: InstallInput,
+  inVenv: InVenv
+): Effect.Effect<Fiber.Fiber<void>, CommandFailed | PythonUnavailable, Python | Scope.Scope> =>
+  Effect.gen(function*() {
     const python = yield* Python
     const pip = yield* python.pip(input.interpreter, input.pipCache).pipe(
       Effect.mapError((error) =>
@@ -90,16 +173,6 @@ export const install = (
         })
       )
     )
-    // The app's user installs into its own venv; the shared pip it reads is not its to change.
-    const user = yield* AppUser
-    // pip and the byte-compile run alike: in the release, as the app's user, under the step's limit.
-    const inVenv = {
-      cwd: input.releaseDir,
-      env: pipEnvironment(input.venv, user),
-      user,
-      ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
-      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
-    }
     const runPip = runProcess({
       command: join(input.venv, "bin", "python"),
       args: ["-I", join(pip, "pip"), ...PIP_ARGS],
@@ -138,29 +211,7 @@ export const install = (
     )
     yield* runPip
     yield* Fiber.interrupt(precompiling)
-    yield* compileInstalled({ venvPython, ...inVenv, cache: bytecode }).pipe(
-      Effect.mapError((error) =>
-        commandFailed(
-          "install",
-          "byte-compiling the installed files",
-          error,
-          (e) => `byte-compiling what pip installed failed: ${e.message}`
-        )
-      )
-    )
+    yield* compileInstalled({ venvPython, ...inVenv, cache: bytecode }).pipe(Effect.mapError(compileFailed))
     yield* removeBytecode
-    const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
-    const keeping = dependencies._tag !== "Reusable" ? undefined : yield* saveTemplate({
-      store: input.templates,
-      root: input.root,
-      digest: dependencies.digest,
-      venv: input.venv,
-      from: { app: input.app, sha: input.sha },
-      ...(input.onSpawn === undefined ? {} : { onSpawn: input.onSpawn })
-    })
-    yield* writeMarker(input.meta, "installed", {
-      at: yield* nowIso,
-      ...(dependencies._tag === "Reusable" ? { digest: dependencies.digest } : {})
-    }, "install")
-    return { skipped: false, compilingPip, ...(keeping === undefined ? {} : { keeping }) }
+    return compilingPip
   })

@@ -250,6 +250,7 @@ export const prepareRelease = (
             app: input.app,
             sha: input.sha,
             dependencies: venv.dependencies,
+            plan: venv.plan,
             onSpawn
           })
         )

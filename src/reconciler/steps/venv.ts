@@ -16,6 +16,8 @@ import { pathExists } from "../../common/files.ts"
 import { nowIso } from "../../common/time.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
+import { planInstall } from "../../python/wheel-installer.ts"
+import type { InstallPlan } from "../../python/wheel-installer.ts"
 import { AppUser } from "../app-user.ts"
 import { dependencyDigest } from "./dependencies.ts"
 import type { DependencyDigest } from "./dependencies.ts"
@@ -49,6 +51,8 @@ export interface VenvResult {
   readonly dependencies?: DependencyDigest
   /** The release whose installed dependencies were copied, if any (install reports it). */
   readonly copiedFrom?: string
+  /** How the install step installs, when the venv step worked it out. */
+  readonly plan?: InstallPlan
 }
 
 const isInterpreter = (value: unknown): value is Interpreter =>
@@ -128,12 +132,15 @@ export const ensureVenv = (
           `creating the venv with Python ${interpreter.version} failed: ${e.message}`)
       )
     )
-    // Both cores: the shared pip is unpacked (on a node's first release) while the venv is
-    // made; the install step finds it there. Its failure is the install step's to report.
-    const unpackPip = dependencies._tag === "NoRequirements"
-      ? Effect.void
-      : python.pip(interpreter, input.pipCache).pipe(Effect.ignore)
-    yield* Effect.all([makeVenv, unpackPip], { concurrency: 2 })
+    // Both cores: while the venv is made, the install is planned and, if pip must install,
+    // the shared pip is unpacked (on a node's first release); the install step finds it
+    // there. Its failure is the install step's to report.
+    const planAndPip = dependencies._tag === "NoRequirements"
+      ? Effect.succeed(undefined)
+      : planInstall(interpreter, { cwd: input.releaseDir, env: pipEnvironment(input.venv, user), user }).pipe(
+        Effect.tap((plan) => plan._tag === "Pip" ? python.pip(interpreter, input.pipCache).pipe(Effect.ignore) : Effect.void)
+      )
+    const [, plan] = yield* Effect.all([makeVenv, planAndPip], { concurrency: 2 })
     yield* writeMarker(input.meta, "venv", interpreter, "venv")
-    return { skipped: false, interpreter, dependencies }
+    return { skipped: false, interpreter, dependencies, ...(plan === undefined ? {} : { plan }) }
   })

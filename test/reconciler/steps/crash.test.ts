@@ -136,9 +136,15 @@ describe("crash safety", { concurrency: true }, () => {
     assert.deepEqual(await readdir(cache), [`${tarball.sha256}.tgz`])
   })
 
-  test("kill -9 during install, then again: ready with a whole venv and no bytecode cache left in it", async (t) => {
+  test("kill -9 during pip's install, then again: ready with a whole venv and no bytecode cache left in it", async (t) => {
     const dir = await scratch(t)
-    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: smallWheels(30), prepare: PREPARE })
+    const wheels = smallWheels(30)
+    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), {
+      wheels,
+      // Ranges, not pins: pip installs (pinned wheels are installed directly, wheel-installer.ts).
+      requirements: wheels.map((w) => `${w.name}>=${w.version}`),
+      prepare: PREPARE
+    })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
     const first = startChild(t, prepare)
     await first.untilLogged((l) => l.step === "install" && l.event === "Started")
@@ -153,6 +159,33 @@ describe("crash safety", { concurrency: true }, () => {
     assert.deepEqual(again.outcome, readyWithWholeVenv)
     // What the killed run compiled beside pip is gone from the venv, as is the rerun's own.
     assert.deepEqual((await readdir(join(again.release, ".venv"))).filter((n) => n.startsWith(".sacar")), [])
+  })
+
+  test("kill -9 during the direct install, some files written, then again: ready with every file and its RECORD", async (t) => {
+    const dir = await scratch(t)
+    const many = {
+      name: "many",
+      version: "1.0",
+      modules: Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`many/m${i}.py`, `X = ${i}\n`]))
+    }
+    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: [...smallWheels(6), many], prepare: PREPARE })
+    const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
+    const lib = join(prepare.root, "shop", "releases", SHA, ".venv", "lib", `python${python.interpreter.minor}`, "site-packages")
+    const first = startChild(t, prepare)
+    await first.untilLogged((l) => l.step === "install" && l.event === "Started")
+    await eventually("some of the wheel's files written", async () => {
+      const written = (await readdir(join(lib, "many")).catch(() => [])).length
+      return written > 20 && written < 1500
+    }, 30_000, undefined, 5)
+    first.kill9()
+    await first.exited
+    const again = await rerun(t, prepare)
+    assert.deepEqual(again.outcome, readyWithWholeVenv)
+    await exec(join(again.release, ".venv", "bin", "python"), ["-c", "import many.m0, many.m1499"])
+    const record = await readFile(join(lib, "many-1.0.dist-info", "RECORD"), "utf8")
+    const rows = record.split("\r\n").filter((r) => r !== "")
+    assert.equal(rows.filter((r) => /^many\/m\d+\.py,sha256=/.test(r)).length, 1500)
+    assert.equal(rows.filter((r) => /^many\/__pycache__\/m\d+\.cpython-\d+\.pyc,,$/.test(r)).length, 1500)
   })
 
   test("kill -9 during bin/prepare, then again: the orphaned script is ended and prepare runs to completion", async (t) => {
