@@ -7,9 +7,10 @@
  * (`name==version`, nothing else) and the pinned wheels need nothing outside that set,
  * pip's resolution is that set, one wheel per pin, chosen by pip's own tag order; and
  * what pip then does to install a wheel is a short, fixed recipe (pip's
- * `operations/install/wheel.py`, the same in pip 22 to 24): each file of the archive
- * written under site-packages or the scheme its `.data` folder names, `#!python` in a
- * data script replaced by the venv's interpreter, a script per console and GUI entry
+ * `operations/install/wheel.py`, the same in pip 22 to 24 but for one RECORD detail
+ * before 22.2, followed too): each file of the archive written under site-packages or
+ * the scheme its `.data` folder names, `#!python` in a data script replaced by the
+ * venv's interpreter, a script per console and GUI entry
  * point (distlib's template and shebang), INSTALLER, REQUESTED, and a RECORD built from
  * the wheel's own. This module does exactly that, on every core.
  *
@@ -361,12 +362,22 @@ main()
  * files: RECORD keeps the wheel's own hashes for what is copied as it is).
  */
 const INSTALL = String.raw`
-import base64, csv, email.parser, hashlib, os, re, shutil, stat, sys, sysconfig, zipfile
+import base64, csv, email.parser, glob, hashlib, os, re, shutil, stat, sys, sysconfig, zipfile
 
 SHARES, WHEELS = int(sys.argv[1]), sys.argv[2:]
 PATHS = sysconfig.get_paths()
 UMASK = os.umask(0)
 os.umask(UMASK)
+
+# pip before 22.2 (pypa/pip#11052) leaves in RECORD the wheel's hash and size of a data
+# script whose #!python it rewrote: its set of changed files held absolute paths, which
+# never equal RECORD's. 3.7's bundled pip is 22.0.4. The pip that would install is the
+# interpreter's bundled one, found as interpreter.ts's probe finds it (the planned one).
+def bundled_pip():
+    found = sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "ensurepip", "_bundled", "pip-*.whl")))
+    m = re.match(r"pip-(\d+)\.(\d+)", os.path.basename(found[-1])) if found else None
+    return (int(m.group(1)), int(m.group(2))) if m else None
+REHASH_CHANGED = (bundled_pip() or (22, 2)) >= (22, 2)
 
 # distlib's SCRIPT_TEMPLATE, as pip 22-24 vendor it.
 TEMPLATE = r'''# -*- coding: utf-8 -*-
@@ -465,7 +476,7 @@ def install(share, index, wheel):
             installed[info.filename] = record_path(dest, lib)
             if script:
                 write(z, info, dest)
-                if fix_script(dest):
+                if fix_script(dest) and REHASH_CHANGED:
                     changed.add(installed[info.filename])
         if info_dir + "/entry_points.txt" in z.namelist():
             head = shebang()
@@ -549,7 +560,9 @@ export const planInstall = (interpreter: Interpreter, options: RunIn): Effect.Ef
   return runProcess({ command: interpreter.path, args: ["-I", "-c", PLAN, pip], ...options, onSpawn: undefined }).pipe(
     Effect.map(({ tail }): InstallPlan => {
       const line = tail.split("\n").reverse().find((l) => l.startsWith("{\"install\""))
-      const plan = line === undefined ? undefined : JSON.parse(line) as { install: boolean; why?: string; wheels?: Array<string> }
+      const plan = line === undefined
+        ? undefined
+        : JSON.parse(line) as { install: boolean; why?: string; wheels?: Array<string> }
       return plan?.install === true && plan.wheels !== undefined
         ? { _tag: "Direct", wheels: plan.wheels }
         : { _tag: "Pip", why: plan?.why ?? `the plan printed nothing: ${tail.slice(-500)}` }

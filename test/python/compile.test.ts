@@ -7,35 +7,19 @@
 import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
-import { readdir, readFile, writeFile } from "node:fs/promises"
-import { join, relative } from "node:path"
+import { writeFile } from "node:fs/promises"
+import { join } from "node:path"
 import { describe, test } from "node:test"
 import { promisify } from "node:util"
 import { compileInstalled, precompileWheels } from "../../src/python/compile.ts"
 import { PIP_ARGS } from "../../src/python/pip.ts"
 import { makePython } from "../../src/python/python.ts"
 import { pipEnvironment } from "../../src/reconciler/steps/environment.ts"
-import { checkedRecord, PIP_CACHE, scratch } from "../reconciler/steps/harness.ts"
+import { PIP_CACHE, scratch } from "../reconciler/steps/harness.ts"
 import { buildReleaseTarball, smallWheels } from "../support/tarballs.ts"
+import { contents } from "../support/venv-contents.ts"
 
 const exec = promisify(execFile)
-
-/** Every file under `venv`: its bytes with the venv's path as `<venv>`; bytecode without the source's time and size. */
-const contents = async (venv: string) => {
-  const files = new Map<string, string>()
-  for (const entry of await readdir(venv, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue
-    const path = join(entry.parentPath, entry.name)
-    const data = await readFile(path)
-    const body = path.endsWith(".pyc")
-      ? Buffer.concat([data.subarray(0, 8), data.subarray(16)]).toString("latin1")
-      : entry.name === "RECORD"
-      ? await checkedRecord(path, data.toString("utf8"))
-      : data.toString("latin1")
-    files.set(relative(venv, path), body.replaceAll(venv, "<venv>"))
-  }
-  return files
-}
 
 /**
  * A release with wheels whose `.py` files number over 100 (so compileInstalled compiles

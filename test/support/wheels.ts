@@ -16,6 +16,14 @@ export interface WheelSpec {
   /** wheel tag triple; pure Python by default */
   readonly tag?: string
   readonly summary?: string
+  /** Archive paths (of `modules`) stored as executable files (external_attr 0o100755). */
+  readonly executable?: ReadonlyArray<string>
+  /** Archive paths (of `modules`) left out of RECORD. */
+  readonly unrecorded?: ReadonlyArray<string>
+  /** `Root-Is-Purelib`; by default true exactly when the tag ends in `-none-any`. */
+  readonly rootIsPurelib?: boolean
+  /** A build tag for the file name, e.g. `1`. */
+  readonly build?: string
 }
 
 /** Writes the wheel into `dir` and returns its path. */
@@ -27,7 +35,8 @@ export async function buildWheel(spec: WheelSpec & { readonly dir: string }): Pr
 }
 
 export function wheelFilename(spec: WheelSpec): string {
-  return `${distName(spec.name)}-${spec.version}-${spec.tag ?? "py3-none-any"}.whl`
+  const build = spec.build === undefined ? "" : `-${spec.build}`
+  return `${distName(spec.name)}-${spec.version}${build}-${spec.tag ?? "py3-none-any"}.whl`
 }
 
 export function wheelBytes(spec: WheelSpec): Buffer {
@@ -40,7 +49,7 @@ export function wheelBytes(spec: WheelSpec): Buffer {
     ...(spec.requires ?? []).map((r) => `Requires-Dist: ${r}`),
     ""
   ].join("\n")
-  const pure = (spec.tag ?? "py3-none-any").endsWith("-none-any")
+  const pure = spec.rootIsPurelib ?? (spec.tag ?? "py3-none-any").endsWith("-none-any")
   const wheel = [
     "Wheel-Version: 1.0",
     "Generator: sacar-test-wheels",
@@ -55,10 +64,15 @@ export function wheelBytes(spec: WheelSpec): Buffer {
     [`${distInfo}/METADATA`, Buffer.from(metadata, "utf8")],
     [`${distInfo}/WHEEL`, Buffer.from(wheel, "utf8")]
   ]
-  const record = files.map(([p, data]) => `${p},sha256=${recordHash(data)},${data.length}`).join("\n") +
+  const unrecorded = new Set(spec.unrecorded ?? [])
+  const record =
+    files.filter(([p]) => !unrecorded.has(p)).map(([p, data]) => `${p},sha256=${recordHash(data)},${data.length}`).join(
+      "\n"
+    ) +
     `\n${distInfo}/RECORD,,\n`
   files.push([`${distInfo}/RECORD`, Buffer.from(record, "utf8")])
-  return zip(files)
+  const executable = new Set(spec.executable ?? [])
+  return zip(files.map(([p, data]) => [p, data, executable.has(p) ? 0o100755 : 0o100644]))
 }
 
 function distName(name: string): string {
@@ -73,11 +87,11 @@ function recordHash(data: Buffer): string {
 const DOS_TIME = 0
 const DOS_DATE = (0 << 9) | (1 << 5) | 1
 
-function zip(files: ReadonlyArray<readonly [string, Buffer]>): Buffer {
+function zip(files: ReadonlyArray<readonly [string, Buffer, number]>): Buffer {
   const locals: Buffer[] = []
   const centrals: Buffer[] = []
   let offset = 0
-  for (const [name, data] of files) {
+  for (const [name, data, mode] of files) {
     const nameBytes = Buffer.from(name, "utf8")
     const compressed = deflateRawSync(data, { level: 9 })
     const crc = crc32(data)
@@ -105,7 +119,7 @@ function zip(files: ReadonlyArray<readonly [string, Buffer]>): Buffer {
     central.writeUInt32LE(compressed.length, 20)
     central.writeUInt32LE(data.length, 24)
     central.writeUInt16LE(nameBytes.length, 28)
-    central.writeUInt32LE((0o100644 << 16) >>> 0, 38) // regular file, rw-r--r--
+    central.writeUInt32LE((mode << 16) >>> 0, 38) // regular file, rw-r--r-- unless executable
     central.writeUInt32LE(offset, 42)
     locals.push(local, nameBytes, compressed)
     centrals.push(central, nameBytes)

@@ -1,0 +1,424 @@
+/**
+ * installWheels must leave what pip leaves: the same release installed into two venvs at
+ * paths of one length, one by the interpreter's bundled pip (`PIP_ARGS`), the other by
+ * installWheels with the wheels planInstall chose, then both byte-compiled by
+ * compileInstalled, must hold the same files (bytes, with the venv's path as `<venv>`),
+ * the same RECORDs and the same modes, for every Python on this machine whose bundled
+ * pip is one the installer follows. And planInstall must leave to pip every release it
+ * cannot settle for certain.
+ */
+import * as Effect from "effect/Effect"
+import assert from "node:assert/strict"
+import { execFile } from "node:child_process"
+import { copyFile, mkdir, readdir, realpath, writeFile } from "node:fs/promises"
+import { homedir } from "node:os"
+import { basename, join } from "node:path"
+import { describe, test } from "node:test"
+import { promisify } from "node:util"
+import { compileInstalled } from "../../src/python/compile.ts"
+import { findInterpreter, type Interpreter, probe } from "../../src/python/interpreter.ts"
+import { PIP_ARGS } from "../../src/python/pip.ts"
+import { makePython } from "../../src/python/python.ts"
+import { installWheels, planInstall } from "../../src/python/wheel-installer.ts"
+import { pipEnvironment } from "../../src/reconciler/steps/environment.ts"
+import { PIP_CACHE, scratch } from "../reconciler/steps/harness.ts"
+import { contents, modes } from "../support/venv-contents.ts"
+import { buildWheel, type WheelSpec } from "../support/wheels.ts"
+
+const exec = promisify(execFile)
+
+/** The pips installWheels follows (src/python/wheel-installer.ts). */
+const FOLLOWED = /^pip-2[234]\./
+
+/** The test run's `python3` (the node's default), then every pyenv Python, each once. */
+const machinePythons = async (): Promise<{ node: Interpreter; followed: ReadonlyArray<Interpreter> }> => {
+  const node = await Effect.runPromise(findInterpreter({ fallback: "python3" }, process.env.PATH ?? ""))
+  const versions = join(process.env.PYENV_ROOT ?? join(homedir(), ".pyenv"), "versions")
+  const candidates: Array<string> = []
+  for (const version of await readdir(versions).catch(() => [] as Array<string>)) {
+    const bin = join(versions, version, "bin")
+    for (const name of await readdir(bin).catch(() => [] as Array<string>)) {
+      if (/^python\d+\.\d+$/.test(name)) candidates.push(join(bin, name))
+    }
+  }
+  const probed = await Promise.all(candidates.map((c) => Effect.runPromise(Effect.result(probe(c)))))
+  // One of each executable (python3 and python3.11 are often one file).
+  const all = new Map<string, Interpreter>([[await realpath(node.path), node]])
+  for (const r of probed) {
+    if (r._tag !== "Success") continue
+    const real = await realpath(r.success.path)
+    if (!all.has(real)) all.set(real, r.success)
+  }
+  const followed = [...all.values()].filter((i) => i.bundledPip !== undefined && FOLLOWED.test(basename(i.bundledPip)))
+  return { node, followed }
+}
+
+const pythons = await machinePythons()
+const python = makePython(process.env.PATH ?? "")
+
+/** `<venv python> <this> install ...` runs the interpreter's bundled pip: the shared compiled copy for the node's, the wheel itself for the others. */
+const pipFor = async (interpreter: Interpreter) =>
+  interpreter.path === pythons.node.path
+    ? join(await Effect.runPromise(python.pip(interpreter, PIP_CACHE)), "pip")
+    : join(interpreter.bundledPip!, "pip")
+
+const venv = async (interpreter: Interpreter, path: string) => {
+  await exec(interpreter.path, ["-I", "-m", "venv", "--without-pip", path])
+  return { python: join(path, "bin", "python"), env: pipEnvironment(path, undefined) }
+}
+
+const writeRelease = async (dir: string, wheels: ReadonlyArray<WheelSpec>, requirements: ReadonlyArray<string>) => {
+  for (const wheel of wheels) await buildWheel({ ...wheel, dir: join(dir, "wheels") })
+  await writeFile(join(dir, "requirements.txt"), requirements.join("\n") + "\n")
+}
+
+/** A wheel with console and GUI entry points, and Requires-Dist lines the pins settle or the markers rule out. */
+const entryKit: WheelSpec = {
+  name: "entry-kit",
+  version: "2.1",
+  modules: {
+    "entry_kit/__init__.py": "def main():\n    print('console ok')\n    return 0\n",
+    "entry_kit/mod.py":
+      "class Class:\n    @staticmethod\n    def method():\n        print('method ok')\n        return 0\n",
+    "entry_kit-2.1.dist-info/entry_points.txt": [
+      "[console_scripts]",
+      "kit = entry_kit:main",
+      "kit-method = entry_kit.mod:Class.method",
+      "kit-extra = entry_kit:main [x]",
+      "",
+      "[gui_scripts]",
+      "kit-gui = entry_kit.mod:Class.method",
+      "",
+      "[other.group]",
+      "thing = entry_kit:main",
+      ""
+    ].join("\n")
+  },
+  requires: [
+    "pkg0==1.0.0",
+    "pkg1 (>=1.0)",
+    "pkg2>=0.5,<2; python_version >= \"3\"",
+    "unpinned-extra>=1; extra == \"x\"",
+    "py2-only; python_version < \"3\""
+  ]
+}
+
+/** `.data/scripts` (one to rewrite, one not, one not executable), `.data/purelib`, an executable module, a file RECORD omits. */
+const dataKit: WheelSpec = {
+  name: "data_kit",
+  version: "0.3",
+  modules: {
+    "data_kit/__init__.py": "X = 1\n",
+    "data_kit/run.sh": "#!/bin/sh\necho run\n",
+    "data_kit/unlisted.py": "NOT_IN_RECORD = True\n",
+    "data_kit-0.3.data/scripts/tool": "#!python\nimport data_kit\nprint('tool ok')\n",
+    "data_kit-0.3.data/scripts/plain.sh": "#!/bin/sh\necho plain\n",
+    "data_kit-0.3.data/scripts/unmarked": "#!python\nprint('unmarked')\n",
+    "data_kit-0.3.data/purelib/data_kit_extra.py": "EXTRA = 1\n"
+  },
+  executable: ["data_kit/run.sh", "data_kit-0.3.data/scripts/tool", "data_kit-0.3.data/scripts/plain.sh"],
+  unrecorded: ["data_kit/unlisted.py"]
+}
+
+/** The varied release for `interpreter`, its requirements pinning every name. */
+const variedRelease = async (dir: string, interpreter: Interpreter) => {
+  const xy = interpreter.minor.replace(".", "")
+  const platform = (await exec(interpreter.path, ["-I", "-c", "import sysconfig; print(sysconfig.get_platform())"]))
+    .stdout.trim().replace(/[-.]/g, "_")
+  const wheels: Array<WheelSpec> = [
+    ...Array.from({ length: 3 }, (_, i) => ({
+      name: `pkg${i}`,
+      version: "1.0.0",
+      modules: { [`pkg${i}/__init__.py`]: `VALUE = ${i}\n`, [`pkg${i}/util.py`]: "def double(x):\n    return 2 * x\n" }
+    })),
+    { name: "Dotted.Name", version: "1.0", modules: { "dotted_name/__init__.py": "" } },
+    entryKit,
+    dataKit,
+    {
+      name: "native-kit",
+      version: "1.0",
+      tag: `cp${xy}-abi3-${platform}`,
+      modules: {
+        "native_kit/__init__.py": "NATIVE = True\n",
+        "native_kit-1.0.data/purelib/native_pure.py": "PURE = True\n",
+        "native_kit-1.0.data/platlib/native_plat.py": "PLAT = True\n"
+      }
+    },
+    // Two wheels of one pin pip ranks differently, and ones it passes over.
+    { name: "choice", version: "1.0", modules: { "choice/__init__.py": "WHICH = 'generic'\n" } },
+    {
+      name: "choice",
+      version: "1.0",
+      tag: `cp${xy}-none-any`,
+      modules: { "choice/__init__.py": "WHICH = 'specific'\n" }
+    },
+    { name: "choice", version: "1.0", tag: "cp27-cp27mu-linux_x86_64", modules: { "choice/__init__.py": "" } },
+    { name: "choice", version: "0.9", modules: { "choice/__init__.py": "WHICH = 'old'\n" } },
+    { name: "stray", version: "1.0", modules: { "stray.py": "" } }
+  ]
+  const requirements = [
+    "# every name pinned",
+    "pkg0==1.0.0",
+    "pkg1==1.0.0  # with a comment",
+    "pkg2 == 1.0.0",
+    "Dotted.Name==1.0.0",
+    "entry-kit==2.1",
+    "data_kit==0.3",
+    "native-kit==1.0",
+    "choice==1.0"
+  ]
+  // The interpreter's own setuptools, where it bundles one without easy_install scripts
+  // (which pip names its own way, so the plan declines them: see the declines).
+  const setuptools = await bundledSetuptools(interpreter)
+  const withSetuptools = setuptools !== undefined && !setuptools.scripts
+  if (withSetuptools) {
+    await mkdir(join(dir, "wheels"), { recursive: true })
+    await copyFile(setuptools.path, join(dir, "wheels", setuptools.name))
+    requirements.push(`setuptools==${setuptools.version}`)
+  }
+  await writeRelease(dir, wheels, requirements)
+  return { pinned: requirements.length - 1, withSetuptools }
+}
+
+/*
+ * Before Python 3.11 the order in which a frozenset constant (`x in {"a", "b"}`) is
+ * marshalled follows the string hashes, which are seeded per process (and `-I` ignores
+ * PYTHONHASHSEED); so two compilations of one file may differ in that order only.
+ * Such files' code is compared as Python compares it, sets as sets, with each venv's
+ * path in co_filename as `<venv>`.
+ */
+const SAME_CODE = String.raw`
+import json, marshal, sys, types
+A, B, PATHS = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+def canon(x, venv):
+    if isinstance(x, types.CodeType):
+        return tuple(canon(getattr(x, k), venv) for k in sorted(dir(x)) if k.startswith("co_") and not callable(getattr(x, k)))
+    if isinstance(x, str):
+        return x.replace(venv, "<venv>")
+    if isinstance(x, (tuple, list)):
+        return tuple(canon(i, venv) for i in x)
+    if isinstance(x, frozenset):
+        return ("frozenset", tuple(sorted((canon(i, venv) for i in x), key=repr)))
+    return x
+def load(venv, path):
+    with open(venv + "/" + path, "rb") as f:
+        data = f.read()
+    return data[:8], canon(marshal.loads(data[16:]), venv)
+print(json.dumps([p for p in PATHS if load(A, p) != load(B, p)]))
+`
+
+const sameCode = async (interpreter: Interpreter, a: string, b: string, paths: ReadonlyArray<string>) => {
+  if (paths.length === 0) return
+  const { stdout } = await exec(interpreter.path, ["-I", "-c", SAME_CODE, a, b, JSON.stringify(paths)])
+  assert.deepEqual(JSON.parse(stdout), [], `${interpreter.version}: bytecode that differs in more than set order`)
+}
+
+/** pip into `a`, installWheels into `b` (its plan must be Direct), both compiled; then the two compared. */
+const installBothWays = async (interpreter: Interpreter, dir: string, a: string, b: string) => {
+  const [byPip, direct] = [await venv(interpreter, a), await venv(interpreter, b)]
+  const plan = await Effect.runPromise(planInstall(interpreter, { cwd: dir, env: direct.env }))
+  assert.equal(plan._tag, "Direct", `${interpreter.version}: ${plan._tag === "Pip" ? plan.why : ""}`)
+  await Promise.all([
+    exec(byPip.python, [await pipFor(interpreter), ...PIP_ARGS], { cwd: dir, env: byPip.env }),
+    Effect.runPromise(
+      installWheels(direct.python, plan._tag === "Direct" ? plan.wheels : [], { cwd: dir, env: direct.env })
+    )
+  ])
+  await Promise.all(
+    [byPip, direct].map((v) => Effect.runPromise(compileInstalled({ venvPython: v.python, cwd: dir, env: v.env })))
+  )
+  const [expected, actual] = [await contents(a), await contents(b)]
+  assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort(), interpreter.version)
+  const unordered: Array<string> = []
+  for (const [path, body] of expected) {
+    if (path.endsWith(".pyc") && actual.get(path) !== body) unordered.push(path)
+    else assert.equal(actual.get(path), body, `${interpreter.version}: ${path}`)
+  }
+  await sameCode(interpreter, a, b, unordered)
+  const [expectedModes, actualModes] = [await modes(a), await modes(b)]
+  assert.deepEqual(Object.fromEntries(actualModes), Object.fromEntries(expectedModes), interpreter.version)
+  return { plan, files: expected, direct }
+}
+
+/** The setuptools wheel `interpreter` bundles, if any, and whether it has console scripts (easy_install). */
+const bundledSetuptools = async (interpreter: Interpreter) => {
+  const bundled = join(interpreter.bundledPip!, "..")
+  const name = (await readdir(bundled)).find((f) => /^setuptools-.*\.whl$/.test(f))
+  if (name === undefined) return undefined
+  const path = join(bundled, name)
+  const { stdout } = await exec(interpreter.path, [
+    "-I",
+    "-c",
+    "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(any(n.endswith('.dist-info/entry_points.txt') and b'[console_scripts]' in z.read(n) for n in z.namelist()))",
+    path
+  ])
+  return { path, name, version: name.split("-")[1]!, scripts: stdout.trim() === "True" }
+}
+
+const run = async (command: string, env: Record<string, string>) => (await exec(command, [], { env })).stdout
+
+describe("installing wheels directly", () => {
+  test("with every Python whose pip is followed, the direct install gives what pip gives", async (t) => {
+    assert.ok(pythons.followed.length > 0, "no Python with a followed pip on this machine")
+    t.diagnostic(
+      `compared with pip: ${pythons.followed.map((i) => `${i.version} (${basename(i.bundledPip!)})`).join(", ")}`
+    )
+    const dir = await scratch(t, "sacar-wheel-installer-")
+    await Promise.all(pythons.followed.map(async (interpreter) => {
+      const home = join(dir, interpreter.minor)
+      const release = join(home, "release")
+      const { pinned, withSetuptools } = await variedRelease(release, interpreter)
+      const { plan, files, direct } = await installBothWays(
+        interpreter,
+        release,
+        join(home, "a", ".venv"),
+        join(home, "b", ".venv")
+      )
+      assert.equal(plan._tag === "Direct" && plan.wheels.length, pinned)
+      const lib = `lib/python${interpreter.minor}/site-packages`
+      // What the comparison covered, so a release that lost its variety cannot pass unnoticed.
+      for (
+        const path of [
+          "bin/kit",
+          "bin/kit-gui",
+          "bin/tool",
+          "bin/plain.sh",
+          "bin/unmarked",
+          `${lib}/data_kit/unlisted.py`,
+          `${lib}/data_kit_extra.py`,
+          `${lib}/native_pure.py`,
+          `${lib}/native_kit-1.0.dist-info/RECORD`,
+          `${lib}/entry_kit-2.1.dist-info/INSTALLER`,
+          `${lib}/entry_kit-2.1.dist-info/REQUESTED`
+        ]
+      ) assert.ok(files.has(path), `${interpreter.version}: ${path}`)
+      assert.equal(withSetuptools, [...files.keys()].some((p) => p.startsWith(`${lib}/setuptools/`)))
+      assert.equal(files.get(`${lib}/choice/__init__.py`), "WHICH = 'specific'\n")
+      assert.match(files.get("bin/tool")!, /^#!<venv>\/bin\/python\n/)
+      const bin = join(home, "b", ".venv", "bin")
+      assert.equal(await run(join(bin, "kit"), direct.env), "console ok\n")
+      assert.equal(await run(join(bin, "kit-method"), direct.env), "method ok\n")
+      assert.equal(await run(join(bin, "kit-extra"), direct.env), "console ok\n")
+      assert.equal(await run(join(bin, "tool"), direct.env), "tool ok\n")
+      assert.equal(await run(join(bin, "plain.sh"), direct.env), "plain\n")
+    }))
+  })
+
+  test("a venv path too long for a plain shebang, and one with a space, as pip", async (t) => {
+    const dir = await scratch(t, "sacar-wheel-installer-")
+    const interpreter = pythons.node
+    const long = "l".repeat(Math.max(1, 130 - join(dir, "long", "a", "/.venv/bin/python").length))
+    await Promise.all(
+      [["long", join("a", long), join("b", long)], ["space", "a b", "b b"]].map(async ([name, a, b]) => {
+        const release = join(dir, name!, "release")
+        await writeRelease(release, [
+          entryKit,
+          dataKit,
+          ...["pkg0", "pkg1", "pkg2"].map((n) => ({
+            name: n,
+            version: "1.0.0",
+            modules: { [`${n}/__init__.py`]: "" }
+          }))
+        ], ["entry-kit==2.1", "data_kit==0.3", "pkg0==1.0.0", "pkg1==1.0.0", "pkg2==1.0.0"])
+        const venvA = join(dir, name!, a!, ".venv")
+        const { files, direct } = await installBothWays(interpreter, release, venvA, join(dir, name!, b!, ".venv"))
+        const kit = files.get("bin/kit")!
+        if (name === "long") {
+          assert.ok(`#!${venvA}/bin/python`.length > 127)
+          assert.match(kit, /^#!\/bin\/sh\n'''exec' <venv>\/bin\/python "\$0" "\$@"\n' '''\n/)
+        } else {
+          assert.match(kit, /^#!\/bin\/sh\n'''exec' "<venv>\/bin\/python" "\$0" "\$@"\n' '''\n/)
+        }
+        const bin = join(dir, name!, b!, ".venv", "bin")
+        assert.equal(await run(join(bin, "kit"), direct.env), "console ok\n")
+        assert.equal(await run(join(bin, "kit-method"), direct.env), "method ok\n")
+      })
+    )
+  })
+
+  test("a release the plan cannot settle for certain is left to pip, with the reason", async (t) => {
+    const dir = await scratch(t, "sacar-wheel-installer-")
+    const interpreter = pythons.node
+    const pkg = (name: string, extra: Partial<WheelSpec> = {}): WheelSpec => ({
+      name,
+      version: "1.0.0",
+      modules: { [`${name}/__init__.py`]: `NAME = '${name}'\n` },
+      ...extra
+    })
+    const cases: ReadonlyArray<
+      readonly [string, ReadonlyArray<WheelSpec>, ReadonlyArray<string>, RegExp, ReadonlyArray<string>?]
+    > = [
+      ["unpinned", [pkg("pkg0")], ["pkg0>=1"], /'pkg0>=1', not a plain NAME==VERSION pin/, ["pkg0"]],
+      ["marker", [pkg("pkg0")], ["pkg0==1.0.0; python_version >= \"3\""], /not a plain NAME==VERSION pin/],
+      ["extras", [pkg("pkg0")], ["pkg0[x]==1.0.0"], /'pkg0\[x\]==1.0.0', not a plain/],
+      [
+        "dependency not pinned",
+        [pkg("pkg0", { requires: ["pkg1"] }), pkg("pkg1")],
+        ["pkg0==1.0.0"],
+        /requires pkg1, which the pins in requirements.txt do not settle/,
+        ["pkg0", "pkg1"]
+      ],
+      [
+        "dependency not satisfied",
+        [pkg("pkg0", { requires: ["pkg1>=2"] }), pkg("pkg1")],
+        ["pkg0==1.0.0", "pkg1==1.0.0"],
+        /requires pkg1>=2, which the pins/
+      ],
+      [
+        "two wheels pip ranks alike",
+        [pkg("pkg0"), pkg("pkg0", { tag: "py2.py3-none-any" })],
+        ["pkg0==1.0.0"],
+        /several wheels of pkg0==1.0.0/
+      ],
+      ["build tag", [pkg("pkg0", { build: "1" })], ["pkg0==1.0.0"], /has a build tag/],
+      [
+        "INSTALLER shipped",
+        [pkg("pkg0", { modules: { "pkg0/__init__.py": "", "pkg0-1.0.0.dist-info/INSTALLER": "other\n" } })],
+        ["pkg0==1.0.0"],
+        /ships pkg0-1.0.0.dist-info\/INSTALLER, which pip writes itself/
+      ]
+    ]
+    await Promise.all(cases.map(async ([name, wheels, requirements, why, installs]) => {
+      const release = join(dir, name.replaceAll(" ", "-"))
+      await writeRelease(release, wheels, requirements)
+      const v = await venv(interpreter, join(release, ".venv"))
+      const plan = await Effect.runPromise(planInstall(interpreter, { cwd: release, env: v.env }))
+      assert.equal(plan._tag, "Pip", name)
+      assert.match(plan._tag === "Pip" ? plan.why : "", why, name)
+      if (installs === undefined) return
+      // Left to pip, the release installs as pip installs it.
+      await exec(v.python, [await pipFor(interpreter), ...PIP_ARGS], { cwd: release, env: v.env })
+      const { stdout } = await exec(v.python, [
+        "-I",
+        "-c",
+        `import ${installs.join(", ")}; print(${installs.map((n) => `${n}.NAME`).join(", ")})`
+      ], { env: v.env })
+      assert.equal(stdout, installs.join(" ") + "\n", name)
+    }))
+  })
+
+  test("an interpreter whose pip is not followed, and a bundled setuptools with easy_install scripts, are left to pip", async (t) => {
+    const dir = await scratch(t, "sacar-wheel-installer-")
+    await writeRelease(dir, [{ name: "pkg0", version: "1.0.0", modules: { "pkg0/__init__.py": "" } }], ["pkg0==1.0.0"])
+    const other = { ...pythons.node, bundledPip: "/nowhere/ensurepip/_bundled/pip-25.0-py3-none-any.whl" }
+    const plan = await Effect.runPromise(planInstall(other, { cwd: dir, env: pipEnvironment(dir, undefined) }))
+    assert.deepEqual(plan, {
+      _tag: "Pip",
+      why: "the interpreter's pip (/nowhere/ensurepip/_bundled/pip-25.0-py3-none-any.whl) is not one Sacar follows"
+    })
+    // Where a Python bundles a setuptools that still installs easy_install (3.7's), pip names those scripts its own way.
+    for (const interpreter of pythons.followed) {
+      const setuptools = await bundledSetuptools(interpreter)
+      if (setuptools === undefined || !setuptools.scripts) continue
+      const release = join(dir, interpreter.minor)
+      await mkdir(join(release, "wheels"), { recursive: true })
+      await copyFile(setuptools.path, join(release, "wheels", setuptools.name))
+      await writeFile(join(release, "requirements.txt"), `setuptools==${setuptools.version}\n`)
+      const declined = await Effect.runPromise(
+        planInstall(interpreter, { cwd: release, env: pipEnvironment(release, undefined) })
+      )
+      assert.equal(declined._tag, "Pip", interpreter.version)
+      assert.match(declined._tag === "Pip" ? declined.why : "", /entry point easy_install/, interpreter.version)
+    }
+  })
+})
