@@ -7,8 +7,7 @@
  * (`name==version`, nothing else) and the pinned wheels need nothing outside that set,
  * pip's resolution is that set, one wheel per pin, chosen by pip's own tag order; and
  * what pip then does to install a wheel is a short, fixed recipe (pip's
- * `operations/install/wheel.py`, the same in pip 22 to 24 but for one RECORD detail
- * before 22.2, followed too): each file of the archive written under site-packages or
+ * `operations/install/wheel.py`, the same from pip 22.2 to 24): each file of the archive written under site-packages or
  * the scheme its `.data` folder names, `#!python` in a data script replaced by the
  * venv's interpreter, a script per console and GUI entry
  * point (distlib's template and shebang), INSTALLER, REQUESTED, and a RECORD built from
@@ -28,8 +27,13 @@ import type { ProcessFailed, ProcessTimedOut } from "../process/run.ts"
 import { runProcess } from "../process/run.ts"
 import type { Interpreter } from "./interpreter.ts"
 
-/** The pips whose install recipe this module follows, as the equivalence test checks it. */
-const FOLLOWED_PIP = /^pip-2[234]\./
+/**
+ * Whether `wheel` (a pip wheel's path) is a pip whose install recipe this module follows,
+ * as the equivalence test checks it: 22.2 to 24. Before 22.2 pip left the wheel's hash
+ * of a data script whose `#!python` it rewrote in RECORD (pypa/pip#11052); 3.7 bundles
+ * 22.0.4, and pip installs there.
+ */
+export const followsPip = (wheel: string): boolean => /^pip-(22\.([2-9]|\d\d)|2[34]\.\d)/.test(basename(wheel))
 
 const PLAN = String.raw`
 import email.parser, json, os, platform, re, sys, zipfile
@@ -362,22 +366,12 @@ main()
  * files: RECORD keeps the wheel's own hashes for what is copied as it is).
  */
 const INSTALL = String.raw`
-import base64, csv, email.parser, glob, hashlib, os, re, shutil, stat, sys, sysconfig, zipfile
+import base64, csv, email.parser, hashlib, os, re, shutil, stat, sys, sysconfig, zipfile
 
 SHARES, WHEELS = int(sys.argv[1]), sys.argv[2:]
 PATHS = sysconfig.get_paths()
 UMASK = os.umask(0)
 os.umask(UMASK)
-
-# pip before 22.2 (pypa/pip#11052) leaves in RECORD the wheel's hash and size of a data
-# script whose #!python it rewrote: its set of changed files held absolute paths, which
-# never equal RECORD's. 3.7's bundled pip is 22.0.4. The pip that would install is the
-# interpreter's bundled one, found as interpreter.ts's probe finds it (the planned one).
-def bundled_pip():
-    found = sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "ensurepip", "_bundled", "pip-*.whl")))
-    m = re.match(r"pip-(\d+)\.(\d+)", os.path.basename(found[-1])) if found else None
-    return (int(m.group(1)), int(m.group(2))) if m else None
-REHASH_CHANGED = (bundled_pip() or (22, 2)) >= (22, 2)
 
 # distlib's SCRIPT_TEMPLATE, as pip 22-24 vendor it.
 TEMPLATE = r'''# -*- coding: utf-8 -*-
@@ -476,7 +470,7 @@ def install(share, index, wheel):
             installed[info.filename] = record_path(dest, lib)
             if script:
                 write(z, info, dest)
-                if fix_script(dest) and REHASH_CHANGED:
+                if fix_script(dest):
                     changed.add(installed[info.filename])
         if info_dir + "/entry_points.txt" in z.namelist():
             head = shebang()
@@ -554,7 +548,7 @@ interface RunIn {
  */
 export const planInstall = (interpreter: Interpreter, options: RunIn): Effect.Effect<InstallPlan> => {
   const pip = interpreter.bundledPip
-  if (pip === undefined || !FOLLOWED_PIP.test(basename(pip))) {
+  if (pip === undefined || !followsPip(pip)) {
     return Effect.succeed({ _tag: "Pip", why: `the interpreter's pip (${pip ?? "none"}) is not one Sacar follows` })
   }
   return runProcess({ command: interpreter.path, args: ["-I", "-c", PLAN, pip], ...options, onSpawn: undefined }).pipe(

@@ -19,16 +19,13 @@ import { compileInstalled } from "../../src/python/compile.ts"
 import { findInterpreter, type Interpreter, probe } from "../../src/python/interpreter.ts"
 import { PIP_ARGS } from "../../src/python/pip.ts"
 import { makePython } from "../../src/python/python.ts"
-import { installWheels, planInstall } from "../../src/python/wheel-installer.ts"
+import { followsPip, installWheels, planInstall } from "../../src/python/wheel-installer.ts"
 import { pipEnvironment } from "../../src/reconciler/steps/environment.ts"
 import { PIP_CACHE, scratch } from "../reconciler/steps/harness.ts"
 import { contents, modes } from "../support/venv-contents.ts"
 import { buildWheel, type WheelSpec } from "../support/wheels.ts"
 
 const exec = promisify(execFile)
-
-/** The pips installWheels follows (src/python/wheel-installer.ts). */
-const FOLLOWED = /^pip-2[234]\./
 
 /** The test run's `python3` (the node's default), then every pyenv Python, each once. */
 const machinePythons = async (): Promise<{ node: Interpreter; followed: ReadonlyArray<Interpreter> }> => {
@@ -49,7 +46,7 @@ const machinePythons = async (): Promise<{ node: Interpreter; followed: Readonly
     const real = await realpath(r.success.path)
     if (!all.has(real)) all.set(real, r.success)
   }
-  const followed = [...all.values()].filter((i) => i.bundledPip !== undefined && FOLLOWED.test(basename(i.bundledPip)))
+  const followed = [...all.values()].filter((i) => i.bundledPip !== undefined && followsPip(i.bundledPip))
   return { node, followed }
 }
 
@@ -397,28 +394,31 @@ describe("installing wheels directly", () => {
     }))
   })
 
-  test("an interpreter whose pip is not followed, and a bundled setuptools with easy_install scripts, are left to pip", async (t) => {
+  test("an interpreter whose pip is not followed, and an entry point named like pip's own, are left to pip", async (t) => {
     const dir = await scratch(t, "sacar-wheel-installer-")
     await writeRelease(dir, [{ name: "pkg0", version: "1.0.0", modules: { "pkg0/__init__.py": "" } }], ["pkg0==1.0.0"])
-    const other = { ...pythons.node, bundledPip: "/nowhere/ensurepip/_bundled/pip-25.0-py3-none-any.whl" }
-    const plan = await Effect.runPromise(planInstall(other, { cwd: dir, env: pipEnvironment(dir, undefined) }))
-    assert.deepEqual(plan, {
-      _tag: "Pip",
-      why: "the interpreter's pip (/nowhere/ensurepip/_bundled/pip-25.0-py3-none-any.whl) is not one Sacar follows"
-    })
-    // Where a Python bundles a setuptools that still installs easy_install (3.7's), pip names those scripts its own way.
-    for (const interpreter of pythons.followed) {
-      const setuptools = await bundledSetuptools(interpreter)
-      if (setuptools === undefined || !setuptools.scripts) continue
-      const release = join(dir, interpreter.minor)
-      await mkdir(join(release, "wheels"), { recursive: true })
-      await copyFile(setuptools.path, join(release, "wheels", setuptools.name))
-      await writeFile(join(release, "requirements.txt"), `setuptools==${setuptools.version}\n`)
-      const declined = await Effect.runPromise(
-        planInstall(interpreter, { cwd: release, env: pipEnvironment(release, undefined) })
-      )
-      assert.equal(declined._tag, "Pip", interpreter.version)
-      assert.match(declined._tag === "Pip" ? declined.why : "", /entry point easy_install/, interpreter.version)
+    for (const pip of ["pip-25.0-py3-none-any.whl", "pip-22.0.4-py3-none-any.whl"]) {
+      const other = { ...pythons.node, bundledPip: `/nowhere/ensurepip/_bundled/${pip}` }
+      const plan = await Effect.runPromise(planInstall(other, { cwd: dir, env: pipEnvironment(dir, undefined) }))
+      assert.deepEqual(plan, {
+        _tag: "Pip",
+        why: `the interpreter's pip (/nowhere/ensurepip/_bundled/${pip}) is not one Sacar follows`
+      })
     }
+    // As setuptools before 52 shipped it: pip names easy_install's scripts its own way.
+    const release = join(dir, "easy")
+    await writeRelease(release, [{
+      name: "tools",
+      version: "1.0",
+      modules: {
+        "tools/__init__.py": "def main():\n    return 0\n",
+        "tools-1.0.dist-info/entry_points.txt": "[console_scripts]\neasy_install = tools:main\n"
+      }
+    }], ["tools==1.0"])
+    const declined = await Effect.runPromise(
+      planInstall(pythons.node, { cwd: release, env: pipEnvironment(release, undefined) })
+    )
+    assert.equal(declined._tag, "Pip")
+    assert.match(declined._tag === "Pip" ? declined.why : "", /entry point easy_install/)
   })
 })

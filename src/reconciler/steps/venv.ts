@@ -138,7 +138,9 @@ export const ensureVenv = (
     const planAndPip = dependencies._tag === "NoRequirements"
       ? Effect.succeed(undefined)
       : planInstall(interpreter, { cwd: input.releaseDir, env: pipEnvironment(input.venv, user), user }).pipe(
-        Effect.tap((plan) => plan._tag === "Pip" ? python.pip(interpreter, input.pipCache).pipe(Effect.ignore) : Effect.void)
+        Effect.tap((plan) =>
+          plan._tag === "Pip" ? python.pip(interpreter, input.pipCache).pipe(Effect.ignore) : Effect.void
+        )
       )
     const [, plan] = yield* Effect.all([makeVenv, planAndPip], { concurrency: 2 })
     yield* writeMarker(input.meta, "venv", interpreter, "venv")

@@ -168,15 +168,33 @@ describe("crash safety", { concurrency: true }, () => {
       version: "1.0",
       modules: Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`many/m${i}.py`, `X = ${i}\n`]))
     }
-    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), { wheels: [...smallWheels(6), many], prepare: PREPARE })
+    const tarball = await buildReleaseTarball(join(dir, "app.tgz"), {
+      wheels: [...smallWheels(6), many],
+      prepare: PREPARE
+    })
     const prepare = input(join(dir, "root"), pathToFileURL(tarball.path).href)
-    const lib = join(prepare.root, "shop", "releases", SHA, ".venv", "lib", `python${python.interpreter.minor}`, "site-packages")
+    const lib = join(
+      prepare.root,
+      "shop",
+      "releases",
+      SHA,
+      ".venv",
+      "lib",
+      `python${python.interpreter.minor}`,
+      "site-packages"
+    )
     const first = startChild(t, prepare)
     await first.untilLogged((l) => l.step === "install" && l.event === "Started")
-    await eventually("some of the wheel's files written", async () => {
-      const written = (await readdir(join(lib, "many")).catch(() => [])).length
-      return written > 20 && written < 1500
-    }, 30_000, undefined, 5)
+    await eventually(
+      "some of the wheel's files written",
+      async () => {
+        const written = (await readdir(join(lib, "many")).catch(() => [])).length
+        return written > 20 && written < 1500
+      },
+      30_000,
+      undefined,
+      5
+    )
     first.kill9()
     await first.exited
     const again = await rerun(t, prepare)
