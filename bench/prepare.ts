@@ -3,20 +3,24 @@
 // did not change (reused).
 //
 // The tarball: 30 small pure-Python wheels plus the setuptools wheel the interpreter
-// bundles in ensurepip/_bundled (about 900 files), requirements.txt naming all 31, an
-// app module and a bin/prepare that imports from the venv. Each round, in rotating
-// order:
+// bundles in ensurepip/_bundled (about 240 files), requirements.txt pinning all 31 (as a
+// lock file does), an app module and a bin/prepare that imports from the venv. Each
+// round, in rotating order:
 //   - plain: `tar xzf`, `python -m venv .venv`, `.venv/bin/pip install --no-index
 //     --find-links wheels -r requirements.txt`, `bin/prepare`, in a fresh directory;
 //   - cold: prepareRelease into a fresh SACAR_ROOT (no shared pip unpacked yet, no
 //     template, nothing cached), from a file:// URL;
 //   - reused: a second release into that same root, same wheels and requirements, a
-//     changed app module, another sha (so another artifact).
+//     changed app module, another sha (so another artifact);
+//   - cold with ranges: as cold, but requirements.txt names each wheel with `>=` instead
+//     of `==`, so pip installs (src/python/wheel-installer.ts installs pins only): the
+//     first release of a service without a lock file.
 // Cold and reused share one Python service and one set of fibers for the work a release
 // leaves for later (steps/later.ts), as one reconciler's releases do. A release is timed
 // until it is ready; the work it left for later is timed apart and awaited before the
 // next run, as a node's next release comes minutes later.
-// Ratios are median(cold) / median(plain) and median(reused) / median(plain).
+// Ratios are median(cold) / median(plain), median(reused) / median(plain), and the same
+// for cold with ranges (no target: reported so the pip path's figure stays in sight).
 //
 //   node_modules/.bin/node bench/prepare.ts [--rounds N] [--no-write]
 //
@@ -67,13 +71,15 @@ try {
   if (setuptools === undefined) throw new Error(`no setuptools wheel in ${bundled}`)
   const setuptoolsVersion = setuptools.split("-")[1]!
 
-  // Two tarballs, same wheels and requirements, different app: the second release.
-  const tarballs = await Promise.all([1, 2].map(async (n) => {
+  // Three tarballs: same wheels and pins, different app (the second release); then the
+  // same wheels with ranges instead of pins.
+  const tarballs = await Promise.all([1, 2, 3].map(async (n) => {
     const out = join(work, `app-${n}.tgz`)
     const wheels = smallWheels(SMALL_WHEELS)
+    const op = n === 3 ? ">=" : "=="
     return buildReleaseTarball(out, {
       wheels,
-      requirements: [...wheels.map((w) => `${w.name}==${w.version}`), `setuptools==${setuptoolsVersion}`],
+      requirements: [...wheels.map((w) => `${w.name}${op}${w.version}`), `setuptools${op}${setuptoolsVersion}`],
       prepare: "#!/bin/sh\npython -c 'import pkg0, pkg29, setuptools' && echo prepared > prepared.txt\n",
       files: { "app/main.py": `RELEASE = ${n}\n` }
     })
@@ -159,54 +165,68 @@ try {
   }
 
   const load = { before: loadavg()[0]! }
-  const times = { plain: [] as Array<number>, cold: [] as Array<number>, reused: [] as Array<number> }
-  const laterTimes = { cold: [] as Array<number>, reused: [] as Array<number> }
-  const steps = { cold: [] as Array<PreparedRelease["steps"]>, reused: [] as Array<PreparedRelease["steps"]> }
+  type Kind = "cold" | "reused" | "ranges"
+  const KINDS: ReadonlyArray<Kind> = ["cold", "reused", "ranges"]
+  const times: Record<Kind | "plain", Array<number>> = { plain: [], cold: [], reused: [], ranges: [] }
+  const laterTimes: Record<Kind, Array<number>> = { cold: [], reused: [], ranges: [] }
+  const steps: Record<Kind, Array<PreparedRelease["steps"]>> = { cold: [], reused: [], ranges: [] }
   for (let round = 0; round < rounds; round++) {
     const root = join(work, `node-${round}`)
     const services = nodeServices()
     // The node's set of fibers for later work, as a reconciler holds one for its life.
     const nodeScope = Effect.runSync(Scope.make())
     const later = Effect.runSync(Scope.provide(nodeScope)(FiberSet.make<void, never>()))
-    const cold = async () => {
-      const r = await sacar(root, artifacts[0]!, services, later)
-      times.cold.push(r.ms)
-      laterTimes.cold.push(r.laterMs)
-      steps.cold.push(r.prepared.steps)
+    const timed = (kind: Kind, nodeRoot: string, artifact: (typeof artifacts)[number]) => async () => {
+      const r = await sacar(nodeRoot, artifact, services, later)
+      if (kind === "reused" && r.prepared.steps.install?.reusedFrom === undefined) {
+        throw new Error("the second release did not reuse")
+      }
+      times[kind].push(r.ms)
+      laterTimes[kind].push(r.laterMs)
+      steps[kind].push(r.prepared.steps)
     }
-    const reused = async () => {
-      const r = await sacar(root, artifacts[1]!, services, later)
-      if (r.prepared.steps.install?.reusedFrom === undefined) throw new Error("the second release did not reuse")
-      times.reused.push(r.ms)
-      laterTimes.reused.push(r.laterMs)
-      steps.reused.push(r.prepared.steps)
-    }
+    const cold = timed("cold", root, artifacts[0]!)
+    const reused = timed("reused", root, artifacts[1]!)
+    // Another fresh node: nothing of the pinned release's (shared pip, template) helps it.
+    const ranges = timed("ranges", `${root}-ranges`, artifacts[2]!)
     const plainRun = async () => void times.plain.push(await plain())
     // Rotate where the plain path runs, so drift in machine load hits all alike.
-    const order = [[plainRun, cold, reused], [cold, plainRun, reused], [cold, reused, plainRun]][round % 3]!
+    const order = [[plainRun, cold, reused, ranges], [cold, plainRun, reused, ranges], [
+      cold,
+      reused,
+      ranges,
+      plainRun
+    ]][
+      round % 3
+    ]!
     for (const run of order) await run()
     await Effect.runPromise(Scope.close(nodeScope, Exit.void))
     await rm(root, { recursive: true, force: true })
+    await rm(`${root}-ranges`, { recursive: true, force: true })
     process.stdout.write(
-      `round ${round + 1}/${rounds}: plain ${times.plain.at(-1)!.toFixed(0)} ms, cold ${
-        times.cold.at(-1)!.toFixed(0)
-      } ms, reused ${times.reused.at(-1)!.toFixed(0)} ms, load ${loadavg()[0]!.toFixed(1)}\n`
+      `round ${round + 1}/${rounds}: plain ${times.plain.at(-1)!.toFixed(0)} ms, ${
+        KINDS.map((k) => `${k} ${times[k].at(-1)!.toFixed(0)} ms`).join(", ")
+      }, load ${loadavg()[0]!.toFixed(1)}\n`
     )
   }
   const after = loadavg()[0]!
   const p = median(times.plain)
-  const ratio = { cold: median(times.cold) / p, reused: median(times.reused) / p }
+  const ratio = (kind: Kind) => median(times[kind]) / p
   const verdict = (r: number, target: number) => `${r.toFixed(2)} (${r <= target ? "meets" : "misses"} <= ${target})`
-  const breakdown = (kind: "cold" | "reused") =>
+  const breakdown = (kind: Kind) =>
     STEPS.map((s) => `${s} ${median(steps[kind].map((x) => x[s]?.ms ?? 0)).toFixed(0)}`).join(", ")
   const summary = [
     `plain median ${seconds(p)}; cold median ${seconds(median(times.cold))}, ratio ${
-      verdict(ratio.cold, TARGET.cold)
-    }; reused median ${seconds(median(times.reused))}, ratio ${verdict(ratio.reused, TARGET.reused)}`,
-    `step medians in ms, cold: ${breakdown("cold")}; reused: ${breakdown("reused")}`,
-    `work left for later after ready (keeping the venv for reuse, not counted above), medians: cold ${
-      seconds(median(laterTimes.cold))
-    }, reused ${seconds(median(laterTimes.reused))}`,
+      verdict(ratio("cold"), TARGET.cold)
+    }; reused median ${seconds(median(times.reused))}, ratio ${
+      verdict(ratio("reused"), TARGET.reused)
+    }; cold with ranges (pip installs) median ${seconds(median(times.ranges))}, ratio ${ratio("ranges").toFixed(2)}`,
+    `step medians in ms, cold: ${breakdown("cold")}; reused: ${breakdown("reused")}; cold with ranges: ${
+      breakdown("ranges")
+    }`,
+    `work left for later after ready (keeping the venv for reuse, not counted above), medians: ${
+      KINDS.map((k) => `${k} ${seconds(median(laterTimes[k]))}`).join(", ")
+    }`,
     `${rounds} interleaved rounds, ${wheelCount} wheels (${setuptools} among them), Python ${interpreter.version}, ${cpus().length} CPUs, load average ${
       load.before.toFixed(1)
     } before and ${after.toFixed(1)} after`

@@ -26,6 +26,7 @@ const LONGEST_FIRST = [
   "docs/commands.test.ts",
   "reconciler/deploy.test.ts",
   "reconciler/steps/reuse.test.ts",
+  "python/wheel-installer.test.ts",
   "demo/demo.test.ts",
   "bounded.test.ts",
   "real-failures.test.ts",

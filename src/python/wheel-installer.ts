@@ -36,7 +36,7 @@ import type { Interpreter } from "./interpreter.ts"
 export const followsPip = (wheel: string): boolean => /^pip-(22\.([2-9]|\d\d)|2[34]\.\d)/.test(basename(wheel))
 
 const PLAN = String.raw`
-import email.parser, json, os, platform, re, sys, zipfile
+import csv, email.parser, json, os, platform, re, sys, zipfile
 
 PIP_WHEEL = sys.argv[1]
 
@@ -312,7 +312,7 @@ def inspect(path, name, pinned, wanted):
         if (wheel.get("Wheel-Version") or "").strip().split(".")[0] != "1":
             raise Decline("%s is not a version 1 wheel" % path)
         rows = z.read(info + "/RECORD").decode("utf-8").splitlines()
-        if any(len(r) == 0 or len(r) > 3 for r in __import__("csv").reader(rows)):
+        if any(len(r) == 0 or len(r) > 3 for r in csv.reader(rows)):
             raise Decline("%s has a RECORD row pip would stumble on" % path)
         meta = headers(z.read(info + "/METADATA"))
         scripts = entry_points(z.read(info + "/entry_points.txt").decode("utf-8")) if info + "/entry_points.txt" in members else set()
@@ -325,6 +325,19 @@ def inspect(path, name, pinned, wanted):
                         base = base[:-len(suffix)]
                 if base in scripts:
                     raise Decline("%s ships a wrapper for its entry point %s" % (path, base))
+        # Where each file lands (purelib and platlib taken as one folder, as in most venvs).
+        places = {("bin", n) for n in scripts}
+        for m in members:
+            parts = m.split("/")
+            if m.endswith("/") or m == info + "/RECORD":
+                continue
+            if parts[0].endswith(".data"):
+                place = ("bin" if parts[1] == "scripts" else "lib", os.path.normpath("/".join(parts[2:])))
+            else:
+                place = ("lib", os.path.normpath(m))
+            if place in places:
+                raise Decline("%s installs %s twice" % (path, place[1]))
+            places.add(place)
     version = (meta.get("Version") or "").strip()
     if canonical(meta.get("Name") or "") != name or not RELEASE.match(version) or release(version) != release(pinned):
         raise Decline("%s says it is %s %s" % (path, meta.get("Name"), meta.get("Version")))
@@ -341,13 +354,19 @@ def inspect(path, name, pinned, wanted):
         if marker is not None and evaluate(marker) is False:
             continue
         raise Decline("%s requires %s, which the pins in requirements.txt do not settle" % (path, text.strip()))
+    return places
 
 def main():
     try:
         wanted = pins()
         chosen = choose(wanted)
+        # Two wheels writing one file: pip's result would depend on its order of installing.
+        owners = {}
         for name, entry in sorted(chosen.items()):
-            inspect(os.path.join("wheels", entry), name, wanted[name], wanted)
+            for place in inspect(os.path.join("wheels", entry), name, wanted[name], wanted):
+                if place in owners:
+                    raise Decline("%s and %s both install %s" % (owners[place], entry, place[1]))
+                owners[place] = entry
     except Decline as e:
         print(json.dumps({"install": False, "why": str(e)}))
         return

@@ -373,6 +373,15 @@ describe("installing wheels directly", () => {
         [pkg("pkg0", { modules: { "pkg0/__init__.py": "", "pkg0-1.0.0.dist-info/INSTALLER": "other\n" } })],
         ["pkg0==1.0.0"],
         /ships pkg0-1.0.0.dist-info\/INSTALLER, which pip writes itself/
+      ],
+      [
+        "two wheels writing one file",
+        [
+          pkg("pkg0", { modules: { "shared/__init__.py": "A = 0\n" } }),
+          pkg("pkg1", { modules: { "shared/__init__.py": "A = 1\n" } })
+        ],
+        ["pkg0==1.0.0", "pkg1==1.0.0"],
+        /pkg0-1.0.0-py3-none-any.whl and pkg1-1.0.0-py3-none-any.whl both install shared\/__init__.py/
       ]
     ]
     await Promise.all(cases.map(async ([name, wheels, requirements, why, installs]) => {
