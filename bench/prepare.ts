@@ -157,7 +157,11 @@ try {
   const plain = async () => {
     const dir = join(work, "plain", String(++counter))
     const started = performance.now()
-    await exec(plainScript, [dir, artifacts[0]!.path])
+    // As a user's shell would run it, without this machine's PIP_* and PYTHON* settings
+    // (Sacar's own children get an environment built from nothing, too).
+    await exec(plainScript, [dir, artifacts[0]!.path], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/", LANG: "C.UTF-8" }
+    })
     const ms = performance.now() - started
     if (!existsSync(join(dir, "prepared.txt"))) throw new Error(`bin/prepare did not run in ${dir}`)
     await rm(dir, { recursive: true, force: true })

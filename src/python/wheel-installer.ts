@@ -545,6 +545,8 @@ if [pid for pid in children if os.waitpid(pid, 0)[1] != 0]:
     sys.exit("a share of the install failed (above)")
 `
 
+const PLAN_TIMEOUT_MS = 60_000
+
 export type InstallPlan =
   /** These wheels (paths relative to the release), installed as pip would install them. */
   | { readonly _tag: "Direct"; readonly wheels: ReadonlyArray<string> }
@@ -570,7 +572,15 @@ export const planInstall = (interpreter: Interpreter, options: RunIn): Effect.Ef
   if (pip === undefined || !followsPip(pip)) {
     return Effect.succeed({ _tag: "Pip", why: `the interpreter's pip (${pip ?? "none"}) is not one Sacar follows` })
   }
-  return runProcess({ command: interpreter.path, args: ["-I", "-c", PLAN, pip], ...options, onSpawn: undefined }).pipe(
+  return runProcess({
+    command: interpreter.path,
+    args: ["-I", "-c", PLAN, pip],
+    ...options,
+    onSpawn: undefined,
+    // The plan is one line naming every wheel; a plan that hangs is pip's to install.
+    tailBytes: 1 << 20,
+    timeoutMs: Math.min(options.timeoutMs ?? PLAN_TIMEOUT_MS, PLAN_TIMEOUT_MS)
+  }).pipe(
     Effect.map(({ tail }): InstallPlan => {
       const line = tail.split("\n").reverse().find((l) => l.startsWith("{\"install\""))
       const plan = line === undefined

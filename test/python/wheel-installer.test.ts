@@ -403,6 +403,18 @@ describe("installing wheels directly", () => {
     }))
   })
 
+  test("a release of 300 pinned wheels is planned whole: the plan's one line is read to its end", async (t) => {
+    const dir = await scratch(t, "sacar-wheel-installer-")
+    const wheels = Array.from({ length: 300 }, (_, i) => ({
+      name: `package-with-a-long-name-${i}`,
+      version: "1.0.0",
+      modules: { [`package_with_a_long_name_${i}/__init__.py`]: "" }
+    }))
+    await writeRelease(dir, wheels, wheels.map((w) => `${w.name}==${w.version}`))
+    const plan = await Effect.runPromise(planInstall(pythons.node, { cwd: dir, env: pipEnvironment(dir, undefined) }))
+    assert.equal(plan._tag === "Direct" ? plan.wheels.length : plan.why, 300)
+  })
+
   test("an interpreter whose pip is not followed, and an entry point named like pip's own, are left to pip", async (t) => {
     const dir = await scratch(t, "sacar-wheel-installer-")
     await writeRelease(dir, [{ name: "pkg0", version: "1.0.0", modules: { "pkg0/__init__.py": "" } }], ["pkg0==1.0.0"])
