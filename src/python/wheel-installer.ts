@@ -7,11 +7,11 @@
  * (`name==version`, nothing else) and the pinned wheels need nothing outside that set,
  * pip's resolution is that set, one wheel per pin, chosen by pip's own tag order; and
  * what pip then does to install a wheel is a short, fixed recipe (pip's
- * `operations/install/wheel.py`, the same from pip 22.2 to 24): each file of the archive written under site-packages or
- * the scheme its `.data` folder names, `#!python` in a data script replaced by the
- * venv's interpreter, a script per console and GUI entry
- * point (distlib's template and shebang), INSTALLER, REQUESTED, and a RECORD built from
- * the wheel's own. This module does exactly that, on every core.
+ * `operations/install/wheel.py`, the same from pip 22.2 to 24): each file of the
+ * archive written under site-packages or the scheme its `.data` folder names,
+ * `#!python` in a data script replaced by the venv's interpreter, a script per console
+ * and GUI entry point (distlib's template and shebang), INSTALLER, REQUESTED, and a
+ * RECORD built from the wheel's own. This module does exactly that, on every core.
  *
  * Whenever the release is anything else (an unpinned or marked requirement, a
  * dependency outside the pins or not satisfied by them, a wheel pip might choose
@@ -562,6 +562,16 @@ interface RunIn {
   readonly onSpawn?: (pid: number) => void
 }
 
+/** The plan's last line, as the script prints it. */
+const readPlan = (tail: string): { install: boolean; why?: string; wheels?: Array<string> } | undefined => {
+  const line = tail.split("\n").reverse().find((l) => l.startsWith("{\"install\""))
+  try {
+    return line === undefined ? undefined : JSON.parse(line)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Whether the release's wheels can be installed directly, with the release's
  * interpreter (not yet its venv: it runs while the venv is made). Never fails: a plan
@@ -582,10 +592,7 @@ export const planInstall = (interpreter: Interpreter, options: RunIn): Effect.Ef
     timeoutMs: Math.min(options.timeoutMs ?? PLAN_TIMEOUT_MS, PLAN_TIMEOUT_MS)
   }).pipe(
     Effect.map(({ tail }): InstallPlan => {
-      const line = tail.split("\n").reverse().find((l) => l.startsWith("{\"install\""))
-      const plan = line === undefined
-        ? undefined
-        : JSON.parse(line) as { install: boolean; why?: string; wheels?: Array<string> }
+      const plan = readPlan(tail)
       return plan?.install === true && plan.wheels !== undefined
         ? { _tag: "Direct", wheels: plan.wheels }
         : { _tag: "Pip", why: plan?.why ?? `the plan printed nothing: ${tail.slice(-500)}` }
