@@ -35,9 +35,24 @@ import type { Interpreter } from "./interpreter.ts"
  */
 export const followsPip = (wheel: string): boolean => /^pip-(22\.([2-9]|\d\d)|2[34]\.\d)/.test(basename(wheel))
 
+// Shared by both scripts: the entries of an entry_points.txt, as its readers split it.
+const ENTRY_LINES = String.raw`
+def entry_lines(text):
+    # (group, line) per entry; comments and blank lines left out.
+    group = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            group = line.strip("[] ")
+        else:
+            yield group, line
+`
+
 const PLAN = String.raw`
 import csv, email.parser, json, os, platform, re, sys, zipfile
-
+${ENTRY_LINES}
 PIP_WHEEL = sys.argv[1]
 
 class Decline(Exception):
@@ -208,18 +223,17 @@ def evaluate(marker):
         if op is None:
             raise Decline("")
         return compare(lhs, op, value())
-    def both():
-        results = [atom()]
-        while peek() == "and":
-            take()
-            results.append(atom())
-        return None if None in results else all(results)
-    def either():
-        results = [both()]
-        while peek() == "or":
-            take()
-            results.append(both())
-        return None if None in results else any(results)
+    def joined(word, part, combine):
+        # part (word part)*: None when any part is, so an uncertain clause is never outvoted.
+        def parse():
+            results = [part()]
+            while peek() == word:
+                take()
+                results.append(part())
+            return None if None in results else combine(results)
+        return parse
+    both = joined("and", atom, all)
+    either = joined("or", both, any)
     try:
         result = either()
     except (Decline, IndexError):
@@ -269,14 +283,8 @@ LOOSE_ENTRY = re.compile(r"\s*.+?\s*=\s*[\w.]+\s*(:\s*[\w.]+)?\s*(\[.*\])?\s*$")
 
 def entry_points(text):
     """console_scripts and gui_scripts names; Decline where pip's readers could differ."""
-    group, names = None, set()
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            group = line.strip("[] ")
-            continue
+    names = set()
+    for group, line in entry_lines(text):
         if group is None or not LOOSE_ENTRY.match(line):
             raise Decline("entry_points.txt line %r" % line)
         if group in ("console_scripts", "gui_scripts"):
@@ -386,7 +394,7 @@ main()
  */
 const INSTALL = String.raw`
 import base64, csv, email.parser, hashlib, os, re, shutil, stat, sys, sysconfig, zipfile
-
+${ENTRY_LINES}
 SHARES, WHEELS = int(sys.argv[1]), sys.argv[2:]
 PATHS = sysconfig.get_paths()
 UMASK = os.umask(0)
@@ -458,14 +466,9 @@ def fix_script(path):
     return True
 
 def entry_points(text):
-    points, group = [], None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            group = line.strip("[] ")
-        elif group in ("console_scripts", "gui_scripts"):
+    points = []
+    for group, line in entry_lines(text):
+        if group in ("console_scripts", "gui_scripts"):
             name, value = (s.strip() for s in line.split("=", 1))
             points.append((name, re.split(r"\s*\[", value, 1)[0].strip()))
     return points
