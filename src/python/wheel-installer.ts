@@ -3,9 +3,12 @@
  *
  * On a node's first release, pip's own cost is most of the wait: the shared pip
  * unpacked and compiled (about 1,000 files), pip's start (371 modules), its resolver,
- * then one thread writing every file. When `requirements.txt` pins every distribution
- * (`name==version`, nothing else) and the pinned wheels need nothing outside that set,
- * pip's resolution is that set, one wheel per pin, chosen by pip's own tag order; and
+ * then one thread writing every file. pip's resolution has nothing to choose when
+ * every distribution it reaches (requirements.txt's names and, through the wheels'
+ * `Requires-Dist`, their dependencies) has exactly one version in `wheels/` that this
+ * Python accepts and requirements.txt allows, and that version meets every requirement
+ * on it: as `sacar pack` (`pip wheel`) and lock files make them. Then the result is
+ * that set, each wheel chosen by pip's own tag order, and
  * what pip then does to install a wheel is a short, fixed recipe (pip's
  * `operations/install/wheel.py`, the same from pip 22.2 to 24): each file of the
  * archive written under site-packages or the scheme its `.data` folder names,
@@ -13,10 +16,10 @@
  * and GUI entry point (distlib's template and shebang), INSTALLER, REQUESTED, and a
  * RECORD built from the wheel's own. This module does exactly that, on every core.
  *
- * Whenever the release is anything else (an unpinned or marked requirement, a
- * dependency outside the pins or not satisfied by them, a wheel pip might choose
- * differently, an older pip, anything the recipe does not cover), the plan says why and
- * pip installs as before. test/python/wheel-installer.test.ts installs the same
+ * Whenever the release is anything else (versions pip would choose between, a
+ * requirement not met, a marker or version comparison not certain here, options or
+ * URLs in requirements.txt, extras, an older pip, anything the recipe does not cover),
+ * the plan says why and pip installs as before. test/python/wheel-installer.test.ts installs the same
  * releases both ways with every Python on the machine and compares the venvs file for
  * file, byte for byte, mode for mode. See docs/decisions.md.
  */
@@ -74,7 +77,8 @@ def release(text):
         parts.pop()
     return tuple(parts)
 
-def pins():
+def requested():
+    """{name: clauses} of requirements.txt's lines whose marker holds; Decline where pip would read more into a line."""
     try:
         with open("requirements.txt", "rb") as f:
             text = f.read().decode("utf-8")
@@ -82,19 +86,25 @@ def pins():
         raise Decline("requirements.txt is missing or not UTF-8")
     found = {}
     for raw in text.splitlines():
-        # pip's comment rule (req_file.py), then: only NAME==VERSION, nothing pip would read more into.
+        # pip's comment rule (req_file.py); then no options, continuations, variables or URLs.
         line = re.sub(r"(^|\s+)#.*$", "", raw).strip()
         if not line:
             continue
-        m = re.match("(" + NAME + r")\s*==\s*([0-9]+(?:\.[0-9]+)*)\Z", line)
-        if m is None or raw.rstrip().endswith("\\"):
-            raise Decline("requirements.txt has %r, not a plain NAME==VERSION pin" % raw.strip())
-        key = canonical(m.group(1))
-        if key in found:
-            raise Decline("requirements.txt pins %s twice" % m.group(1))
-        found[key] = m.group(2)
+        parsed = None if line.startswith("-") or raw.rstrip().endswith("\\") or "$" in line else requirement(line)
+        if parsed is None or parsed[1] or not all(CLAUSE.match(c) for c in parsed[2]):
+            raise Decline("requirements.txt has %r, which pip reads more into than a name, versions and a marker" % raw.strip())
+        name, _, clauses, marker = parsed
+        if marker is not None:
+            holds = evaluate(marker)
+            if holds is None:
+                raise Decline("requirements.txt has %r, whose marker is not certain here" % raw.strip())
+            if not holds:
+                continue
+        if name in found:
+            raise Decline("requirements.txt names %s twice" % name)
+        found[name] = clauses
     if not found:
-        raise Decline("requirements.txt pins nothing")
+        raise Decline("requirements.txt names nothing")
     return found
 
 def supported_tags():
@@ -106,10 +116,11 @@ def supported_tags():
         rank.setdefault((t.interpreter, t.abi, t.platform), i)
     return rank
 
-def choose(wanted):
+def wheel_index():
+    """{name: [(file, version, tags, build)]}: every wheel in wheels/, as pip lists them."""
     if not os.path.isdir("wheels"):
         raise Decline("there is no wheels/ directory")
-    candidates = {}
+    index = {}
     for entry in sorted(os.listdir("wheels")):
         if not os.path.isfile(os.path.join("wheels", entry)):
             continue
@@ -118,27 +129,32 @@ def choose(wanted):
         m = WHEEL_FILE.match(entry)
         if m is None:
             raise Decline("wheels/%s is an archive but not a wheel pip would skip or take for certain" % entry)
-        name = canonical(m.group("name").replace("_", "-"))
-        if name not in wanted:
-            continue
-        version = m.group("ver").replace("_", "-")
-        if m.group("build") or not RELEASE.match(version):
-            raise Decline("wheels/%s has a build tag or a version that is not a plain release" % entry)
-        if release(version) != release(wanted[name]):
-            continue
         tags = {(x.lower(), y.lower(), z.lower()) for x in m.group("pyver").split(".") for y in m.group("abi").split(".") for z in m.group("plat").split(".")}
-        candidates.setdefault(name, []).append((entry, version, tags))
-    rank = supported_tags()
-    chosen = {}
-    for name, pinned in wanted.items():
-        fits = sorted((min(rank[t] for t in tags if t in rank), entry, version)
-                      for entry, version, tags in candidates.get(name, []) if any(t in rank for t in tags))
-        if not fits:
-            raise Decline("wheels/ has no wheel of %s==%s that this Python can install" % (name, pinned))
-        if len({v for _, _, v in fits}) > 1 or (len(fits) > 1 and fits[0][0] == fits[1][0]):
-            raise Decline("wheels/ has several wheels of %s==%s that pip would choose between" % (name, pinned))
-        chosen[name] = fits[0][1]
-    return chosen
+        index.setdefault(canonical(m.group("name").replace("_", "-")), []).append(
+            (entry, m.group("ver").replace("_", "-"), tags, m.group("build")))
+    return index
+
+def choose(name, clauses, index, rank):
+    """The one wheel pip can take for 'name': its only version this Python accepts that
+    meets requirements.txt's clauses (pip knows those from its start), best tag first.
+    Where pip could choose between versions, it is pip's to choose."""
+    fits = []
+    for entry, version, tags, build in index.get(name, []):
+        if build or not RELEASE.match(version):
+            raise Decline("wheels/%s has a build tag or a version that is not a plain release" % entry)
+        meets = satisfies(version, clauses)
+        if meets is None:
+            raise Decline("whether %s %s meets %s is not certain here" % (name, version, ",".join(clauses)))
+        if meets and any(t in rank for t in tags):
+            fits.append((min(rank[t] for t in tags if t in rank), entry, version))
+    if not fits:
+        raise Decline("wheels/ has no wheel of %s%s that this Python can install" % (name, ",".join(clauses)))
+    fits.sort()
+    if len({release(v) for _, _, v in fits}) > 1:
+        raise Decline("wheels/ has versions %s of %s, which pip would choose between" % (", ".join(sorted({v for _, _, v in fits})), name))
+    if len({v for _, _, v in fits}) > 1 or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+        raise Decline("wheels/ has several wheels of %s %s that pip would choose between" % (name, fits[0][2]))
+    return fits[0][1], fits[0][2]
 
 # ---- PEP 508, decided only where certain ----
 
@@ -240,11 +256,13 @@ def evaluate(marker):
         return None
     return result if pos[0] == len(tokens) else None
 
+CLAUSE = re.compile(r"(===|==|!=|<=|>=|~=|<|>)\s*(\S+)\Z")
+
 def satisfies(version, clauses):
     """Whether the plain release 'version' meets every clause; None where not certain."""
     results = []
     for clause in clauses:
-        m = re.match(r"(===|==|!=|<=|>=|~=|<|>)\s*(\S+)\Z", clause)
+        m = CLAUSE.match(clause)
         if m is None:
             return None
         op, wanted = m.groups()
@@ -296,7 +314,8 @@ def entry_points(text):
             names.add(name)
     return names
 
-def inspect(path, name, pinned, wanted):
+def inspect(path, name, chosen):
+    """Where the wheel's files land, and what it requires; Decline where pip's reading could differ."""
     with zipfile.ZipFile(path) as z:
         infos = z.infolist()
         members = [i.filename for i in infos]
@@ -347,41 +366,58 @@ def inspect(path, name, pinned, wanted):
                 raise Decline("%s installs %s twice" % (path, place[1]))
             places.add(place)
     version = (meta.get("Version") or "").strip()
-    if canonical(meta.get("Name") or "") != name or not RELEASE.match(version) or release(version) != release(pinned):
+    if canonical(meta.get("Name") or "") != name or not RELEASE.match(version) or release(version) != release(chosen):
         raise Decline("%s says it is %s %s" % (path, meta.get("Name"), meta.get("Version")))
     python = meta.get("Requires-Python")
     if python is not None and satisfies(ENV["python_full_version"], [c.strip() for c in python.split(",") if c.strip()]) is not True:
         raise Decline("%s requires Python %s" % (path, python))
-    for text in meta.get_all("Requires-Dist") or []:
-        parsed = requirement(text)
-        if parsed is None:
-            raise Decline("%s requires %r" % (path, text))
-        dep, extras, clauses, marker = parsed
-        if dep in wanted and not extras and satisfies(wanted[dep], clauses) is True:
-            continue  # pinned and fitting: installed whatever the marker says
-        if marker is not None and evaluate(marker) is False:
+    return places, meta.get_all("Requires-Dist") or []
+
+def resolve(users, index, rank):
+    """{name: (wheel, version)}: what pip installs, every name it reaches having one wheel it can take."""
+    chosen, needs, places = {}, [], {}
+    queue = [(name, clauses, "requirements.txt") for name, clauses in sorted(users.items())]
+    while queue:
+        name, clauses, who = queue.pop(0)
+        needs.append((name, clauses, who))
+        if name in chosen:
             continue
-        raise Decline("%s requires %s, which the pins in requirements.txt do not settle" % (path, text.strip()))
-    return places
+        entry, version = choose(name, users.get(name, []), index, rank)
+        chosen[name] = (entry, version)
+        found, requires = inspect(os.path.join("wheels", entry), name, version)
+        for place in found:
+            # Two wheels writing one file: pip's result would depend on its order of installing.
+            if place in places:
+                raise Decline("%s and %s both install %s" % (places[place], entry, place[1]))
+            places[place] = entry
+        for text in requires:
+            parsed = requirement(text)
+            if parsed is None or not all(CLAUSE.match(c) for c in parsed[2]):
+                raise Decline("%s requires %r" % (entry, text))
+            dep, extras, dep_clauses, marker = parsed
+            holds = True if marker is None else evaluate(marker)
+            if holds is False:
+                continue
+            if holds is None or extras:
+                raise Decline("%s requires %s, which is not certain here" % (entry, text.strip()))
+            queue.append((dep, dep_clauses, entry))
+    for name, clauses, who in needs:
+        if satisfies(chosen[name][1], clauses) is not True:
+            raise Decline("%s needs %s%s; the wheel pip can take is %s" % (who, name, ",".join(clauses), chosen[name][0]))
+    return chosen
 
 def main():
     try:
-        wanted = pins()
-        chosen = choose(wanted)
-        # Two wheels writing one file: pip's result would depend on its order of installing.
-        owners = {}
-        for name, entry in sorted(chosen.items()):
-            for place in inspect(os.path.join("wheels", entry), name, wanted[name], wanted):
-                if place in owners:
-                    raise Decline("%s and %s both install %s" % (owners[place], entry, place[1]))
-                owners[place] = entry
+        users = requested()
+        chosen = resolve(users, wheel_index(), supported_tags())
     except Decline as e:
         print(json.dumps({"install": False, "why": str(e)}))
         return
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         print(json.dumps({"install": False, "why": "%s: %s" % (type(e).__name__, e)}))
         return
-    print(json.dumps({"install": True, "wheels": [os.path.join("wheels", chosen[n]) for n in sorted(chosen)]}))
+    wheels = [{"path": os.path.join("wheels", chosen[n][0]), "requested": n in users} for n in sorted(chosen)]
+    print(json.dumps({"install": True, "wheels": wheels}))
 
 main()
 `
@@ -393,9 +429,9 @@ main()
  * files: RECORD keeps the wheel's own hashes for what is copied as it is).
  */
 const INSTALL = String.raw`
-import base64, csv, email.parser, hashlib, os, re, shutil, stat, sys, sysconfig, zipfile
+import base64, csv, email.parser, hashlib, json, os, re, shutil, stat, sys, sysconfig, zipfile
 ${ENTRY_LINES}
-SHARES, WHEELS = int(sys.argv[1]), sys.argv[2:]
+SHARES, WHEELS = int(sys.argv[1]), json.loads(sys.argv[2])
 PATHS = sysconfig.get_paths()
 UMASK = os.umask(0)
 os.umask(UMASK)
@@ -473,7 +509,7 @@ def entry_points(text):
             points.append((name, re.split(r"\s*\[", value, 1)[0].strip()))
     return points
 
-def install(share, index, wheel):
+def install(share, index, wheel, requested):
     with zipfile.ZipFile(wheel) as z:
         infos = [i for i in z.infolist() if not i.filename.endswith("/")]
         info_dir = next(i.filename.split("/", 1)[0] for i in infos if i.filename.split("/", 1)[0].endswith(".dist-info"))
@@ -506,8 +542,10 @@ def install(share, index, wheel):
         os.makedirs(dist_info, exist_ok=True)
         generate(os.path.join(dist_info, "INSTALLER"), b"pip\n")
         generated.append(os.path.join(dist_info, "INSTALLER"))
-        generate(os.path.join(dist_info, "REQUESTED"), b"")
-        generated.append(os.path.join(dist_info, "REQUESTED"))
+        if requested:
+            # Named in requirements.txt (pip's user_supplied), not only needed by another wheel.
+            generate(os.path.join(dist_info, "REQUESTED"), b"")
+            generated.append(os.path.join(dist_info, "REQUESTED"))
         # pip's get_csv_rows_for_installed and _normalized_outrows.
         rows = []
         for row in csv.reader(z.read(record).decode("utf-8").splitlines()):
@@ -528,7 +566,7 @@ def install(share, index, wheel):
 
 def run(share):
     for index, wheel in enumerate(WHEELS):
-        install(share, index, wheel)
+        install(share, index, wheel["path"], wheel["requested"])
 
 # Forked, so every share is in the one process group the lock names and a timeout ends.
 children = []
@@ -550,9 +588,15 @@ if [pid for pid in children if os.waitpid(pid, 0)[1] != 0]:
 
 const PLAN_TIMEOUT_MS = 60_000
 
+/** A wheel to install (its path relative to the release), and whether requirements.txt names it. */
+export interface PlannedWheel {
+  readonly path: string
+  readonly requested: boolean
+}
+
 export type InstallPlan =
-  /** These wheels (paths relative to the release), installed as pip would install them. */
-  | { readonly _tag: "Direct"; readonly wheels: ReadonlyArray<string> }
+  /** These wheels, installed as pip would install them. */
+  | { readonly _tag: "Direct"; readonly wheels: ReadonlyArray<PlannedWheel> }
   /** pip must install: why not directly, for the log. */
   | { readonly _tag: "Pip"; readonly why: string }
 
@@ -566,7 +610,7 @@ interface RunIn {
 }
 
 /** The plan's last line, as the script prints it. */
-const readPlan = (tail: string): { install: boolean; why?: string; wheels?: Array<string> } | undefined => {
+const readPlan = (tail: string): { install: boolean; why?: string; wheels?: Array<PlannedWheel> } | undefined => {
   const line = tail.split("\n").reverse().find((l) => l.startsWith("{\"install\""))
   try {
     return line === undefined ? undefined : JSON.parse(line)
@@ -611,11 +655,15 @@ export const planInstall = (interpreter: Interpreter, options: RunIn): Effect.Ef
  */
 export const installWheels = (
   venvPython: string,
-  wheels: ReadonlyArray<string>,
+  wheels: ReadonlyArray<PlannedWheel>,
   options: RunIn
 ): Effect.Effect<void, ProcessFailed | ProcessTimedOut> => {
   const shares = Math.max(1, Math.min(availableParallelism(), wheels.length))
-  return runProcess({ command: venvPython, args: ["-I", "-c", INSTALL, String(shares), ...wheels], ...options }).pipe(
+  return runProcess({
+    command: venvPython,
+    args: ["-I", "-c", INSTALL, String(shares), JSON.stringify(wheels)],
+    ...options
+  }).pipe(
     Effect.asVoid
   )
 }

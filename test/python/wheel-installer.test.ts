@@ -95,6 +95,7 @@ const entryKit: WheelSpec = {
     "pkg1 (>=1.0)",
     "pkg2>=0.5,<2; python_version >= \"3\"",
     "unpinned-extra>=1; extra == \"x\"",
+    "helper-dep>=1",
     "py2-only; python_version < \"3\""
   ]
 }
@@ -150,16 +151,17 @@ const variedRelease = async (dir: string, interpreter: Interpreter) => {
     },
     { name: "choice", version: "1.0", tag: "cp27-cp27mu-linux_x86_64", modules: { "choice/__init__.py": "" } },
     { name: "choice", version: "0.9", modules: { "choice/__init__.py": "WHICH = 'old'\n" } },
-    { name: "stray", version: "1.0", modules: { "stray.py": "" } }
+    { name: "stray", version: "1.0", modules: { "stray.py": "" } },
+    { name: "helper-dep", version: "1.2", modules: { "helper_dep.py": "" } }
   ]
   const requirements = [
-    "# every name pinned",
+    "# pins, a range and a bare name; helper-dep comes only as entry-kit's dependency",
     "pkg0==1.0.0",
-    "pkg1==1.0.0  # with a comment",
+    "pkg1>=0.9  # a range, one version in wheels/",
     "pkg2 == 1.0.0",
     "Dotted.Name==1.0.0",
     "entry-kit==2.1",
-    "data_kit==0.3",
+    "data_kit",
     "native-kit==1.0",
     "choice==1.0"
   ]
@@ -173,7 +175,7 @@ const variedRelease = async (dir: string, interpreter: Interpreter) => {
     requirements.push(`setuptools==${setuptools.version}`)
   }
   await writeRelease(dir, wheels, requirements)
-  return { pinned: requirements.length - 1, withSetuptools }
+  return { planned: requirements.length, withSetuptools }
 }
 
 /**
@@ -226,14 +228,14 @@ describe("installing wheels directly", () => {
     await Promise.all(pythons.followed.map(async (interpreter) => {
       const home = join(dir, interpreter.minor)
       const release = join(home, "release")
-      const { pinned, withSetuptools } = await variedRelease(release, interpreter)
+      const { planned, withSetuptools } = await variedRelease(release, interpreter)
       const { plan, files, direct } = await installBothWays(
         interpreter,
         release,
         join(home, "a", ".venv"),
         join(home, "b", ".venv")
       )
-      assert.equal(plan._tag === "Direct" && plan.wheels.length, pinned)
+      assert.equal(plan._tag === "Direct" && plan.wheels.length, planned)
       const lib = `lib/python${interpreter.minor}/site-packages`
       // What the comparison covered, so a release that lost its variety cannot pass unnoticed.
       for (
@@ -248,9 +250,12 @@ describe("installing wheels directly", () => {
           `${lib}/native_pure.py`,
           `${lib}/native_kit-1.0.dist-info/RECORD`,
           `${lib}/entry_kit-2.1.dist-info/INSTALLER`,
-          `${lib}/entry_kit-2.1.dist-info/REQUESTED`
+          `${lib}/entry_kit-2.1.dist-info/REQUESTED`,
+          `${lib}/helper_dep-1.2.dist-info/INSTALLER`
         ]
       ) assert.ok(files.has(path), `${interpreter.version}: ${path}`)
+      // Only a dependency: pip does not mark it requested.
+      assert.ok(!files.has(`${lib}/helper_dep-1.2.dist-info/REQUESTED`), interpreter.version)
       assert.equal(withSetuptools, [...files.keys()].some((p) => p.startsWith(`${lib}/setuptools/`)))
       assert.equal(files.get(`${lib}/choice/__init__.py`), "WHICH = 'specific'\n")
       assert.match(files.get("bin/tool")!, /^#!<venv>\/bin\/python\n/)
@@ -273,7 +278,7 @@ describe("installing wheels directly", () => {
         await writeRelease(release, [
           entryKit,
           dataKit,
-          ...["pkg0", "pkg1", "pkg2"].map((n) => ({
+          ...["pkg0", "pkg1", "pkg2", "helper-dep"].map((n) => ({
             name: n,
             version: "1.0.0",
             modules: { [`${n}/__init__.py`]: "" }
@@ -307,27 +312,45 @@ describe("installing wheels directly", () => {
     const cases: ReadonlyArray<
       readonly [string, ReadonlyArray<WheelSpec>, ReadonlyArray<string>, RegExp, ReadonlyArray<string>?]
     > = [
-      ["unpinned", [pkg("pkg0")], ["pkg0>=1"], /'pkg0>=1', not a plain NAME==VERSION pin/, ["pkg0"]],
-      ["marker", [pkg("pkg0")], ["pkg0==1.0.0; python_version >= \"3\""], /not a plain NAME==VERSION pin/],
-      ["extras", [pkg("pkg0")], ["pkg0[x]==1.0.0"], /'pkg0\[x\]==1.0.0', not a plain/],
       [
-        "dependency not pinned",
-        [pkg("pkg0", { requires: ["pkg1"] }), pkg("pkg1")],
+        "a range with two versions",
+        [pkg("pkg0"), pkg("pkg0", { version: "1.1.0" })],
+        ["pkg0>=1"],
+        /versions 1.0.0, 1.1.0 of pkg0, which pip would choose between/,
+        ["pkg0"]
+      ],
+      [
+        "a marker not certain here",
+        [pkg("pkg0")],
+        ["pkg0==1.0.0; platform_release >= \"1\""],
+        /whose marker is not certain here/
+      ],
+      ["extras", [pkg("pkg0")], ["pkg0[x]==1.0.0"], /'pkg0\[x\]==1.0.0', which pip reads more into/],
+      ["an option", [pkg("pkg0")], ["--index-url https://example.invalid", "pkg0==1.0.0"], /'--index-url/],
+      [
+        "a dependency with two versions",
+        [pkg("pkg0", { requires: ["pkg1"] }), pkg("pkg1"), pkg("pkg1", { version: "1.1.0" })],
         ["pkg0==1.0.0"],
-        /requires pkg1, which the pins in requirements.txt do not settle/,
+        /versions 1.0.0, 1.1.0 of pkg1, which pip would choose between/,
         ["pkg0", "pkg1"]
       ],
       [
-        "dependency not satisfied",
+        "a dependency without a wheel",
+        [pkg("pkg0", { requires: ["absent>=1"] })],
+        ["pkg0==1.0.0"],
+        /wheels\/ has no wheel of absent that this Python can install/
+      ],
+      [
+        "a dependency not satisfied",
         [pkg("pkg0", { requires: ["pkg1>=2"] }), pkg("pkg1")],
         ["pkg0==1.0.0", "pkg1==1.0.0"],
-        /requires pkg1>=2, which the pins/
+        /pkg0-1.0.0-py3-none-any.whl needs pkg1>=2; the wheel pip can take is pkg1-1.0.0/
       ],
       [
         "two wheels pip ranks alike",
         [pkg("pkg0"), pkg("pkg0", { tag: "py2.py3-none-any" })],
         ["pkg0==1.0.0"],
-        /several wheels of pkg0==1.0.0/
+        /several wheels of pkg0 1.0.0/
       ],
       ["build tag", [pkg("pkg0", { build: "1" })], ["pkg0==1.0.0"], /has a build tag/],
       [
@@ -365,7 +388,7 @@ describe("installing wheels directly", () => {
     }))
   })
 
-  test("a dependency outside the pins is left out only where its marker is certainly false", async (t) => {
+  test("a dependency without a wheel is left out only where its marker is certainly false", async (t) => {
     const dir = await scratch(t, "sacar-wheel-installer-")
     const cases: ReadonlyArray<readonly [string, "Direct" | "Pip"]> = [
       ["python_version < \"3\" and sys_platform == \"linux\"", "Direct"],

@@ -2,6 +2,7 @@
  * kill -9 at each stage, then run again: the release must still end ready, with a
  * working venv and no leftovers.
  */
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { execFile, spawn } from "node:child_process"
 import { readdir, readFile, stat } from "node:fs/promises"
@@ -10,6 +11,7 @@ import { createInterface } from "node:readline"
 import { describe, test } from "node:test"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { promisify } from "node:util"
+import { planInstall } from "../../../src/python/wheel-installer.ts"
 import type { PrepareReleaseInput } from "../../../src/reconciler/steps/pipeline.ts"
 import { eventually, sleep } from "../../support/eventually.ts"
 import { startFakeGcs } from "../../support/gcs.ts"
@@ -88,6 +90,10 @@ const rerun = async (
   return { outcome, release, lines: again.lines }
 }
 
+/** Which installer the install step took for the release (as it decides, wheel-installer.ts). */
+const installer = (release: string) =>
+  Effect.runPromise(planInstall(python.interpreter, { cwd: release, env: { PATH: python.path } }))
+
 /** The outcome of a run that prepared the release from where the killed one left it. */
 const readyWithWholeVenv = {
   code: 0,
@@ -140,8 +146,8 @@ describe("crash safety", { concurrency: true }, () => {
     const dir = await scratch(t)
     const wheels = smallWheels(30)
     const tarball = await buildReleaseTarball(join(dir, "app.tgz"), {
-      wheels,
-      // Ranges, not pins: pip installs (pinned wheels are installed directly, wheel-installer.ts).
+      // Two versions of pkg0 and a range: pip chooses, so pip installs (wheel-installer.ts).
+      wheels: [...wheels, { ...wheels[0]!, version: "1.1.0" }],
       requirements: wheels.map((w) => `${w.name}>=${w.version}`),
       prepare: PREPARE
     })
@@ -157,6 +163,7 @@ describe("crash safety", { concurrency: true }, () => {
     await first.exited
     const again = await rerun(t, prepare)
     assert.deepEqual(again.outcome, readyWithWholeVenv)
+    assert.equal((await installer(again.release))._tag, "Pip")
     // What the killed run compiled beside pip is gone from the venv, as is the rerun's own.
     assert.deepEqual((await readdir(join(again.release, ".venv"))).filter((n) => n.startsWith(".sacar")), [])
   })
@@ -199,6 +206,7 @@ describe("crash safety", { concurrency: true }, () => {
     await first.exited
     const again = await rerun(t, prepare)
     assert.deepEqual(again.outcome, readyWithWholeVenv)
+    assert.equal((await installer(again.release))._tag, "Direct")
     await exec(join(again.release, ".venv", "bin", "python"), ["-c", "import many.m0, many.m1499"])
     const record = await readFile(join(lib, "many-1.0.dist-info", "RECORD"), "utf8")
     const rows = record.split("\r\n").filter((r) => r !== "")

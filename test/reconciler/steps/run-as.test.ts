@@ -208,8 +208,8 @@ describe("SACAR_RUN_AS, the app's code as that user", { skip }, () => {
     await chmod(root, 0o755)
     const pipCache = join(root, ".sacar", "pip")
     const tarball = await buildReleaseTarball(join(root, "artifact.tgz"), {
-      wheels: [GREETING],
-      // Not a pin: pip installs it (a pinned set is installed without pip, wheel-installer.ts).
+      // Two versions and a range: pip chooses, so pip installs (wheel-installer.ts).
+      wheels: [GREETING, { ...GREETING, version: "1.1.0" }],
       requirements: ["greeting>=1.0"]
     })
     const bytecode = async () =>
