@@ -1,3 +1,4 @@
+import * as Effect from "effect/Effect"
 import assert from "node:assert/strict"
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -6,7 +7,9 @@ import { after, test, type TestContext } from "node:test"
 import * as tar from "tar"
 import { buildExampleWheels } from "../../examples/wheels.ts"
 import { main } from "../../src/cli/pack.ts"
+import { planInstall } from "../../src/python/wheel-installer.ts"
 import { exampleDir, packExample } from "../support/example.ts"
+import { nodePython } from "../support/node-python.ts"
 import { buildWheel } from "../support/wheels.ts"
 
 async function tempDir(t: TestContext): Promise<string> {
@@ -130,6 +133,24 @@ test("the tarball holds the contract layout with normalised metadata, sorted", a
   }
   const gz = await readFile(path)
   assert.deepEqual([...gz.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3], "gzip header without name or time")
+})
+
+test("a packed tarball is installed without pip: one version of each distribution, nothing for pip to choose", async (t) => {
+  const { path } = await packedExample()
+  const release = await tempDir(t)
+  await tar.x({ file: path, cwd: release })
+  const { interpreter } = await nodePython()
+  const plan = await Effect.runPromise(planInstall(interpreter, { cwd: release, env: { PATH: "/usr/bin:/bin" } }))
+  const requested = (await readFile(join(release, "requirements.txt"), "utf8")).split("\n").map((l) =>
+    l.replace(/#.*/, "").trim().split(/[<>=!~; ]/)[0]!
+  ).filter((n) => n !== "")
+  assert.deepEqual(plan, {
+    _tag: "Direct",
+    wheels: [
+      { path: "wheels/greeting-1.0-py3-none-any.whl", requested: requested.includes("greeting") },
+      { path: "wheels/textcase-1.2-py3-none-any.whl", requested: requested.includes("textcase") }
+    ]
+  })
 })
 
 test("offline with --no-index --find-links; without the wheels it fails with pip's reason", async (t) => {
