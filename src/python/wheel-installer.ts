@@ -581,8 +581,16 @@ for share in range(1, SHARES):
             os._exit(1)
         os._exit(0)
     children.append(pid)
-run(0)
-if [pid for pid in children if os.waitpid(pid, 0)[1] != 0]:
+try:
+    run(0)
+except BaseException:
+    # No share goes on writing once the install has failed.
+    for pid in children:
+        os.kill(pid, 9)
+    raise
+finally:
+    failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
+if failed:
     sys.exit("a share of the install failed (above)")
 `
 

@@ -8,6 +8,7 @@
  * cannot settle for certain.
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { copyFile, mkdir, readdir, realpath, writeFile } from "node:fs/promises"
@@ -412,6 +413,27 @@ describe("installing wheels directly", () => {
       )
       assert.equal(plan._tag, expected, marker)
     }))
+  })
+
+  test("a file that cannot be written fails the install, with the share's reason", async (t) => {
+    const dir = await scratch(t, "sacar-wheel-installer-")
+    const release = join(dir, "release")
+    const modules = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`pkg0/m${i}.py`, `X = ${i}\n`]))
+    await writeRelease(release, [{ name: "pkg0", version: "1.0.0", modules }], ["pkg0==1.0.0"])
+    const v = await venv(pythons.node, join(release, ".venv"))
+    const lib = join(release, ".venv", "lib", `python${pythons.node.minor}`, "site-packages")
+    // A folder where a file must go: pip would fail here too (it unlinks before writing).
+    await mkdir(join(lib, "pkg0", "m7.py"), { recursive: true })
+    const plan = await Effect.runPromise(planInstall(pythons.node, { cwd: release, env: v.env }))
+    assert.equal(plan._tag, "Direct")
+    const exit = await Effect.runPromiseExit(
+      installWheels(v.python, plan._tag === "Direct" ? plan.wheels : [], { cwd: release, env: v.env })
+    )
+    assert.ok(Exit.isFailure(exit))
+    const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+    assert.ok(error?._tag === "Fail" && error.error._tag === "ProcessFailed")
+    assert.equal(error.error.exitCode, 1)
+    assert.match(error.error.tail, /m7\.py/)
   })
 
   test("a release of 300 pinned wheels is planned whole: the plan's one line is read to its end", async (t) => {
