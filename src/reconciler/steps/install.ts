@@ -26,7 +26,7 @@ import { compileSharedPip, PIP_ARGS } from "../../python/pip.ts"
 import { Python } from "../../python/python.ts"
 import type { Interpreter } from "../../python/python.ts"
 import { installWheels, planInstall } from "../../python/wheel-installer.ts"
-import type { InstallPlan } from "../../python/wheel-installer.ts"
+import type { InstallPlan, PlannedWheel } from "../../python/wheel-installer.ts"
 import { AppUser } from "../app-user.ts"
 import type { RunAs } from "../app-user.ts"
 import { dependencyDigest } from "./dependencies.ts"
@@ -101,21 +101,11 @@ export const install = (
     }
     const venvPython = join(input.venv, "bin", "python")
     const plan = input.plan ?? (yield* planInstall(input.interpreter, { ...inVenv, onSpawn: undefined }))
-    let compilingPip: Fiber.Fiber<void> | undefined
-    if (plan._tag === "Direct") {
-      yield* installWheels(venvPython, plan.wheels, inVenv).pipe(
-        Effect.mapError((error) =>
-          commandFailed("install", "installing the wheels", error, (e) =>
-            e._tag === "ProcessTimedOut"
-              ? `installing the wheels did not finish in time: ${e.message}`
-              : `installing the wheels failed (exit code ${e.exitCode}; see the log)`)
-        )
+    const compilingPip = plan._tag === "Direct"
+      ? yield* installDirectly(venvPython, plan.wheels, inVenv)
+      : yield* Effect.logInfo(`pip installs ${input.app} ${input.sha.slice(0, 12)}: ${plan.why}`).pipe(
+        Effect.andThen(installWithPip(input, inVenv))
       )
-      yield* compileInstalled({ venvPython, ...inVenv }).pipe(Effect.mapError(compileFailed))
-    } else {
-      yield* Effect.logInfo(`pip installs ${input.app} ${input.sha.slice(0, 12)}: ${plan.why}`)
-      compilingPip = yield* installWithPip(input, inVenv)
-    }
     const dependencies = input.dependencies ?? (yield* dependencyDigest(input.releaseDir, input.interpreter))
     const keeping = dependencies._tag !== "Reusable" ? undefined : yield* saveTemplate({
       store: input.templates,
@@ -151,6 +141,23 @@ interface InVenv {
   readonly timeoutMs?: number
   readonly onSpawn?: (pid: number) => void
 }
+
+/** The planned wheels written as pip writes them, then compiled; nothing left running. */
+const installDirectly = (
+  venvPython: string,
+  wheels: ReadonlyArray<PlannedWheel>,
+  inVenv: InVenv
+): Effect.Effect<undefined, CommandFailed> =>
+  installWheels(venvPython, wheels, inVenv).pipe(
+    Effect.mapError((error) =>
+      commandFailed("install", "installing the wheels", error, (e) =>
+        e._tag === "ProcessTimedOut"
+          ? `installing the wheels did not finish in time: ${e.message}`
+          : `installing the wheels failed (exit code ${e.exitCode}; see the log)`)
+    ),
+    Effect.andThen(compileInstalled({ venvPython, ...inVenv }).pipe(Effect.mapError(compileFailed))),
+    Effect.as(undefined)
+  )
 
 /**
  * pip into the venv, the wheels compiled beside it, then the rest compiled; returns the
