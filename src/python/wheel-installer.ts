@@ -91,7 +91,7 @@ def requested():
         if not line:
             continue
         parsed = None if line.startswith("-") or raw.rstrip().endswith("\\") or "$" in line else requirement(line)
-        if parsed is None or parsed[1] or not all(CLAUSE.match(c) for c in parsed[2]):
+        if parsed is None or parsed[1]:
             raise Decline("requirements.txt has %r, which pip reads more into than a name, versions and a marker" % raw.strip())
         name, _, clauses, marker = parsed
         if marker is not None:
@@ -289,6 +289,8 @@ def requirement(text):
     if spec.startswith("(") and spec.endswith(")"):
         spec = spec[1:-1].strip()
     clauses = [c.strip() for c in spec.split(",")] if spec else []
+    if not all(CLAUSE.match(c) for c in clauses):
+        return None
     return canonical(name), bool(extras and extras.strip("[] ")), clauses, marker if sep else None
 
 # ---- the chosen wheels, as pip would read them ----
@@ -392,7 +394,7 @@ def resolve(users, index, rank):
             places[place] = entry
         for text in requires:
             parsed = requirement(text)
-            if parsed is None or not all(CLAUSE.match(c) for c in parsed[2]):
+            if parsed is None:
                 raise Decline("%s requires %r" % (entry, text))
             dep, extras, dep_clauses, marker = parsed
             holds = True if marker is None else evaluate(marker)

@@ -137,11 +137,11 @@ const namingFiles = async (dir: string, needle: Buffer): Promise<Array<Template[
  * moves its ctime, which no one can set back; removing one moves it too, through the
  * link count: such a venv is not kept, and the next release runs pip; a file it adds,
  * or replaces by a rename as pip does, leaves the linked inodes as pip wrote them);
- * then finding the files that name the venv, the rename
- * that publishes the template, and pruning. Best effort: without a template the next
- * release runs pip, nothing worse; a crash leaves a dead writer's staging directory,
- * which the next writer removes. Where links cannot be made (another filesystem) the
- * venv is copied before bin/prepare instead.
+ * then finding the files that name the venv, the rename that publishes the template,
+ * and pruning. Best effort: without a template the next release runs pip, nothing
+ * worse; a crash leaves a dead writer's staging directory, which the next writer
+ * removes. Where links cannot be made (another filesystem) the venv is copied before
+ * bin/prepare instead.
  */
 export const saveTemplate = (input: {
   readonly store: string
